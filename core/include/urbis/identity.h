@@ -1,0 +1,56 @@
+// Device identity: an Ed25519 key pair (libsodium crypto_sign) that signs
+// every change the device writes, and whose public key is the device's name
+// in spaces. The secret key leaves memory only wrapped with a passphrase
+// (Argon2id via crypto_pwhash + XSalsa20-Poly1305), and is wiped on
+// destruction.
+//
+// Thread-safety: const methods may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "urbis/env.h"
+#include "urbis/status.h"
+#include "urbis/types.h"
+
+namespace urbis {
+
+// Cost of the passphrase hash. Interactive is the production default
+// (crypto_pwhash OPSLIMIT/MEMLIMIT_INTERACTIVE); Minimal exists for tests.
+enum class PwhashCost { Interactive, Moderate, Minimal };
+
+class Identity {
+ public:
+  // A new identity from `env`'s randomness.
+  static Identity generate(Env& env);
+  // Reopens a wrapped identity. WrongPassphrase when the passphrase does not
+  // fit, Malformed when `wrapped` is not a wrapped identity.
+  static Result<Identity> unwrap(ByteView wrapped, std::string_view passphrase);
+
+  Identity(Identity&&) noexcept;
+  Identity& operator=(Identity&&) noexcept;
+  Identity(const Identity&) = delete;
+  Identity& operator=(const Identity&) = delete;
+  ~Identity();
+
+  const DeviceKey& device() const { return public_key_; }
+  // The secret key sealed with a key derived from `passphrase`. The format is
+  // versioned and carries its own salt and cost parameters.
+  Result<Bytes> wrap(std::string_view passphrase, Env& env,
+                     PwhashCost cost = PwhashCost::Interactive) const;
+
+  // Detached Ed25519 signature of `message`.
+  std::array<uint8_t, 64> sign(ByteView message) const;
+  // The X25519 secret key matching this identity (to open sealed space keys).
+  // Caller wipes it after use.
+  std::array<uint8_t, 32> box_secret_key() const;
+
+ private:
+  Identity() = default;
+  static Identity from_seed(const uint8_t seed[32]);
+  DeviceKey public_key_;
+  std::array<uint8_t, 64> secret_key_{};
+};
+
+}  // namespace urbis

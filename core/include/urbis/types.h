@@ -1,0 +1,79 @@
+// Value types shared by the whole core: byte strings, fixed-size ids, roles,
+// version vectors. Plain data, no I/O; safe to copy between threads.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace urbis {
+
+using Bytes = std::vector<uint8_t>;
+using ByteView = std::span<const uint8_t>;
+
+std::string to_hex(ByteView bytes);
+// Decodes lower- or upper-case hex; nullopt on odd length or a non-hex digit.
+std::optional<Bytes> from_hex(std::string_view hex);
+
+// A fixed-size binary identifier, ordered bytewise and printed as hex.
+template <size_t N>
+struct FixedId {
+  static constexpr size_t kSize = N;
+  std::array<uint8_t, N> bytes{};
+
+  ByteView view() const { return {bytes.data(), N}; }
+  std::string hex() const { return to_hex(view()); }
+  bool is_zero() const {
+    for (uint8_t b : bytes)
+      if (b) return false;
+    return true;
+  }
+  // nullopt unless `data` is exactly N bytes.
+  static std::optional<FixedId> from_bytes(ByteView data) {
+    if (data.size() != N) return std::nullopt;
+    FixedId id;
+    std::copy(data.begin(), data.end(), id.bytes.begin());
+    return id;
+  }
+  static std::optional<FixedId> from_string(std::string_view data) {
+    return from_bytes({reinterpret_cast<const uint8_t*>(data.data()), data.size()});
+  }
+  static std::optional<FixedId> from_hex(std::string_view hex) {
+    auto raw = urbis::from_hex(hex);
+    if (!raw) return std::nullopt;
+    return from_bytes(*raw);
+  }
+  auto operator<=>(const FixedId&) const = default;
+};
+
+using DeviceKey = FixedId<32>;  // Ed25519 public key of a device
+using SpaceId = FixedId<16>;
+using EntityId = FixedId<16>;
+using Hash = FixedId<32>;       // BLAKE2b-256
+
+// Roles a member can hold in a space, weakest first. The numbers are the
+// wire values (change.proto, Role).
+enum class Role : int { None = 0, Viewer = 1, Commenter = 2, Editor = 3, Admin = 4 };
+std::string_view role_name(Role role);
+std::optional<Role> role_from_name(std::string_view name);
+inline bool can_write(Role r) { return r >= Role::Commenter; }
+
+// Author -> highest contiguous seq held, per space.
+using VersionVector = std::map<DeviceKey, uint64_t>;
+
+// Identifies one op: its author, the seq of its change, its index in it.
+struct OpId {
+  DeviceKey author;
+  uint64_t seq = 0;
+  uint32_t index = 0;
+  auto operator<=>(const OpId&) const = default;
+  std::string to_string() const;  // "<author hex>:<seq>:<index>"
+};
+
+}  // namespace urbis

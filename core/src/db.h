@@ -1,0 +1,137 @@
+// A thin RAII layer over the SQLite C API, internal to the core: one Db per
+// connection, prepared statements cached by SQL text, and a Stmt wrapper
+// whose step()/column accessors keep call sites short. Errors surface as
+// urbis::Status with Code::Storage.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "urbis/status.h"
+#include "urbis/types.h"
+
+namespace urbis {
+
+class Stmt {
+ public:
+  // `owned`: finalize on destruction (one-off SQL); else reset for reuse.
+  explicit Stmt(sqlite3_stmt* s, bool owned = false) : s_(s), owned_(owned) {}
+  ~Stmt() {
+    if (!s_) return;
+    if (owned_) {
+      sqlite3_finalize(s_);
+    } else {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  Stmt(Stmt&& o) noexcept : s_(o.s_), owned_(o.owned_), rc_(o.rc_) { o.s_ = nullptr; }
+
+  Stmt& bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
+  Stmt& bind(int i, uint64_t v) { return bind(i, static_cast<int64_t>(v)); }
+  Stmt& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
+  Stmt& bind(int i, uint32_t v) { return bind(i, static_cast<int64_t>(v)); }
+  Stmt& bind(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  Stmt& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Stmt& bind(int i, ByteView v) {
+    // A zero-length blob must still bind as a blob, not NULL.
+    static const uint8_t kEmpty = 0;
+    sqlite3_bind_blob(s_, i, v.empty() ? &kEmpty : v.data(), static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind_null(int i) { sqlite3_bind_null(s_, i); return *this; }
+
+  // true: a row is available; false: done. Errors throw-free: see ok().
+  bool step() {
+    rc_ = sqlite3_step(s_);
+    return rc_ == SQLITE_ROW;
+  }
+  // Runs to completion; Storage error on failure.
+  Status run();
+  bool ok() const { return rc_ == SQLITE_ROW || rc_ == SQLITE_DONE || rc_ == SQLITE_OK; }
+  Status status() const;
+
+  int64_t i64(int col) const { return sqlite3_column_int64(s_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  std::string str(int col) const {
+    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    return p ? std::string(p, sqlite3_column_bytes(s_, col)) : std::string();
+  }
+  ByteView blob(int col) const {
+    auto p = static_cast<const uint8_t*>(sqlite3_column_blob(s_, col));
+    return {p, static_cast<size_t>(sqlite3_column_bytes(s_, col))};
+  }
+  Bytes bytes(int col) const {
+    auto b = blob(col);
+    return Bytes(b.begin(), b.end());
+  }
+  template <typename Id>
+  Id id(int col) const {
+    Id out;
+    auto b = blob(col);
+    if (b.size() == Id::kSize) std::copy(b.begin(), b.end(), out.bytes.begin());
+    return out;
+  }
+
+ private:
+  sqlite3_stmt* s_;
+  bool owned_ = false;
+  int rc_ = SQLITE_OK;
+};
+
+class Db {
+ public:
+  static Result<std::unique_ptr<Db>> open(const std::string& location);
+  ~Db();
+  Status exec(std::string_view sql);
+  // A cached prepared statement, reset when the returned Stmt goes away.
+  // Aborts only on an SQL text error (a bug), never on data.
+  Stmt prepare(const char* sql);
+  // A statement for SQL built at run time; finalized when dropped.
+  Result<Stmt> prepare_once(const std::string& sql);
+  sqlite3* handle() { return db_; }
+  int64_t last_insert_rowid() { return sqlite3_last_insert_rowid(db_); }
+  int changes() { return sqlite3_changes(db_); }
+  Status error(std::string_view what);
+
+ private:
+  explicit Db(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  std::unordered_map<const char*, sqlite3_stmt*> cache_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() succeeded.
+class DbTransaction {
+ public:
+  explicit DbTransaction(Db& db) : db_(db) {}
+  Status begin() {
+    auto s = db_.exec("BEGIN IMMEDIATE");
+    open_ = s.is_ok();
+    return s;
+  }
+  Status commit() {
+    auto s = db_.exec("COMMIT");
+    if (s.is_ok()) open_ = false;
+    return s;
+  }
+  ~DbTransaction() {
+    if (open_) (void)db_.exec("ROLLBACK");
+  }
+
+ private:
+  Db& db_;
+  bool open_ = false;
+};
+
+}  // namespace urbis

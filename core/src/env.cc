@@ -1,0 +1,55 @@
+// The real env (system clock, libsodium randomness) and the deterministic one.
+#include "urbis/env.h"
+
+#include <sodium.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace urbis {
+namespace {
+
+class SystemEnv final : public Env {
+ public:
+  uint64_t now_ms() override {
+    using namespace std::chrono;
+    return static_cast<uint64_t>(
+        duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  }
+  void random_bytes(std::span<uint8_t> out) override { randombytes_buf(out.data(), out.size()); }
+};
+
+class DeterministicEnv final : public Env {
+ public:
+  DeterministicEnv(uint64_t seed, uint64_t start_ms, uint64_t tick_ms)
+      : now_(start_ms), tick_(tick_ms) {
+    std::memcpy(key_, &seed, sizeof seed);
+  }
+  uint64_t now_ms() override { return now_ += tick_; }
+  void random_bytes(std::span<uint8_t> out) override {
+    // One ChaCha20 stream per call, keyed by the seed, the nonce a counter.
+    uint8_t nonce[crypto_stream_chacha20_NONCEBYTES] = {};
+    std::memcpy(nonce, &counter_, sizeof counter_);
+    ++counter_;
+    crypto_stream_chacha20(out.data(), out.size(), nonce, key_);
+  }
+
+ private:
+  uint8_t key_[crypto_stream_chacha20_KEYBYTES] = {};
+  uint64_t counter_ = 0;
+  uint64_t now_;
+  uint64_t tick_;
+};
+
+}  // namespace
+
+Env& system_env() {
+  static SystemEnv env;
+  return env;
+}
+
+std::unique_ptr<Env> make_deterministic_env(uint64_t seed, uint64_t start_ms, uint64_t tick_ms) {
+  return std::make_unique<DeterministicEnv>(seed, start_ms, tick_ms);
+}
+
+}  // namespace urbis

@@ -1,0 +1,129 @@
+// Device identity and its passphrase wrapping.
+//
+// Wrapped format (all integers little-endian):
+//   "UIK1" | opslimit u64 | memlimit u64 | salt[16] | nonce[24] | secretbox(seed[32])
+#include "urbis/identity.h"
+
+#include <sodium.h>
+
+#include <cstring>
+
+#include "crypto.h"
+
+namespace urbis {
+namespace {
+
+constexpr char kMagic[4] = {'U', 'I', 'K', '1'};
+constexpr size_t kWrappedSize = 4 + 8 + 8 + crypto_pwhash_SALTBYTES + crypto_secretbox_NONCEBYTES +
+                                crypto_secretbox_MACBYTES + crypto_sign_SEEDBYTES;
+
+void put_u64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t get_u64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= uint64_t(p[i]) << (8 * i);
+  return v;
+}
+
+bool derive_key(uint8_t key[crypto_secretbox_KEYBYTES], std::string_view passphrase,
+                const uint8_t* salt, uint64_t ops, uint64_t mem) {
+  return crypto_pwhash(key, crypto_secretbox_KEYBYTES, passphrase.data(), passphrase.size(), salt,
+                       ops, static_cast<size_t>(mem), crypto_pwhash_ALG_ARGON2ID13) == 0;
+}
+
+}  // namespace
+
+Identity Identity::from_seed(const uint8_t seed[32]) {
+  Identity id;
+  crypto_sign_seed_keypair(id.public_key_.bytes.data(), id.secret_key_.data(), seed);
+  return id;
+}
+
+Identity Identity::generate(Env& env) {
+  crypto_init();
+  uint8_t seed[crypto_sign_SEEDBYTES];
+  env.random_bytes(seed);
+  Identity id = from_seed(seed);
+  sodium_memzero(seed, sizeof seed);
+  return id;
+}
+
+Identity::Identity(Identity&& other) noexcept { *this = std::move(other); }
+
+Identity& Identity::operator=(Identity&& other) noexcept {
+  public_key_ = other.public_key_;
+  secret_key_ = other.secret_key_;
+  sodium_memzero(other.secret_key_.data(), other.secret_key_.size());
+  return *this;
+}
+
+Identity::~Identity() { sodium_memzero(secret_key_.data(), secret_key_.size()); }
+
+Result<Bytes> Identity::wrap(std::string_view passphrase, Env& env, PwhashCost cost) const {
+  if (passphrase.empty()) return Status(Code::InvalidArgument, "empty passphrase");
+  uint64_t ops = crypto_pwhash_OPSLIMIT_INTERACTIVE, mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+  if (cost == PwhashCost::Moderate) {
+    ops = crypto_pwhash_OPSLIMIT_MODERATE;
+    mem = crypto_pwhash_MEMLIMIT_MODERATE;
+  } else if (cost == PwhashCost::Minimal) {
+    ops = crypto_pwhash_OPSLIMIT_MIN;
+    mem = crypto_pwhash_MEMLIMIT_MIN;
+  }
+  Bytes out(kWrappedSize);
+  uint8_t* p = out.data();
+  std::memcpy(p, kMagic, 4);
+  put_u64(p + 4, ops);
+  put_u64(p + 12, mem);
+  uint8_t* salt = p + 20;
+  uint8_t* nonce = salt + crypto_pwhash_SALTBYTES;
+  uint8_t* box = nonce + crypto_secretbox_NONCEBYTES;
+  env.random_bytes({salt, crypto_pwhash_SALTBYTES});
+  env.random_bytes({nonce, crypto_secretbox_NONCEBYTES});
+  uint8_t key[crypto_secretbox_KEYBYTES];
+  if (!derive_key(key, passphrase, salt, ops, mem))
+    return Status(Code::Internal, "crypto_pwhash ran out of memory");
+  // The Ed25519 secret key is seed | public key; the seed is enough.
+  crypto_secretbox_easy(box, secret_key_.data(), crypto_sign_SEEDBYTES, nonce, key);
+  sodium_memzero(key, sizeof key);
+  return out;
+}
+
+Result<Identity> Identity::unwrap(ByteView wrapped, std::string_view passphrase) {
+  crypto_init();
+  if (wrapped.size() != kWrappedSize || std::memcmp(wrapped.data(), kMagic, 4) != 0)
+    return Status(Code::Malformed, "not a wrapped Urbis identity");
+  const uint8_t* p = wrapped.data();
+  uint64_t ops = get_u64(p + 4), mem = get_u64(p + 12);
+  if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_SENSITIVE ||
+      mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_SENSITIVE)
+    return Status(Code::Malformed, "wrapped identity has out-of-range cost parameters");
+  const uint8_t* salt = p + 20;
+  const uint8_t* nonce = salt + crypto_pwhash_SALTBYTES;
+  const uint8_t* box = nonce + crypto_secretbox_NONCEBYTES;
+  uint8_t key[crypto_secretbox_KEYBYTES];
+  if (!derive_key(key, passphrase, salt, ops, mem))
+    return Status(Code::Internal, "crypto_pwhash ran out of memory");
+  uint8_t seed[crypto_sign_SEEDBYTES];
+  int rc = crypto_secretbox_open_easy(seed, box, crypto_sign_SEEDBYTES + crypto_secretbox_MACBYTES,
+                                      nonce, key);
+  sodium_memzero(key, sizeof key);
+  if (rc != 0) return Status(Code::WrongPassphrase, "the passphrase does not unlock this identity");
+  Identity id = from_seed(seed);
+  sodium_memzero(seed, sizeof seed);
+  return id;
+}
+
+std::array<uint8_t, 64> Identity::sign(ByteView message) const {
+  std::array<uint8_t, 64> sig{};
+  crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), secret_key_.data());
+  return sig;
+}
+
+std::array<uint8_t, 32> Identity::box_secret_key() const {
+  std::array<uint8_t, 32> out{};
+  crypto_sign_ed25519_sk_to_curve25519(out.data(), secret_key_.data());
+  return out;
+}
+
+}  // namespace urbis

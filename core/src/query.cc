@@ -1,0 +1,240 @@
+// Reads: one entity with all its live values, Discover queries, state hash.
+#include <algorithm>
+
+#include "replica_impl.h"
+#include "text_index.h"
+
+namespace urbis {
+namespace {
+
+static_assert(kOpSeqBits + kOpIndexBits == 43, "the SQL below shifts op keys by 43");
+
+nlohmann::json parse_value(const std::string& text) {
+  auto v = nlohmann::json::parse(text, nullptr, false);
+  return v.is_discarded() ? nlohmann::json(text) : v;
+}
+
+Version make_version(Stmt& s) {
+  // Columns: kind, field, key, value, hlc, pk, src, op
+  Version v;
+  v.value = parse_value(s.str(3));
+  v.hlc = static_cast<uint64_t>(s.i64(4));
+  v.author = s.id<DeviceKey>(5);
+  v.source_locale = s.str(6);
+  int64_t op = s.i64(7);
+  v.op = OpId{v.author, op_seq(op), op_index(op)};
+  return v;
+}
+
+bool version_before(const Version& a, const Version& b) {
+  return std::tie(a.hlc, a.author) > std::tie(b.hlc, b.author);
+}
+
+void add_version(Register& r, Version v) {
+  if (r.winner.hlc == 0 && r.winner.author.is_zero()) {
+    r.winner = std::move(v);
+    return;
+  }
+  if (version_before(v, r.winner)) std::swap(v, r.winner);
+  r.conflicts.push_back(std::move(v));
+  std::sort(r.conflicts.begin(), r.conflicts.end(), version_before);
+}
+
+void hash_u64(crypto_generichash_state& st, uint64_t v) {
+  uint8_t b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+  crypto_generichash_update(&st, b, 8);
+}
+
+void hash_str(crypto_generichash_state& st, std::string_view s) {
+  hash_u64(st, s.size());
+  crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+}  // namespace
+
+Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  Entity e;
+  e.id = id;
+  int64_t row = 0;
+  {
+    Stmt s = db_->prepare("SELECT id, type, deleted FROM entities WHERE space=? AND eid=?");
+    s.bind(1, space.id).bind(2, id.view());
+    if (!s.step()) {
+      URBIS_RETURN_IF_ERROR(s.status());
+      return Status(Code::NotFound, "no entity " + id.hex());
+    }
+    row = s.i64(0);
+    e.type = s.str(1);
+    e.deleted = s.i64(2) != 0;
+  }
+  Stmt s = db_->prepare(
+      "SELECT v.kind, v.field, v.key, v.value, v.hlc, a.pk, v.src, v.op FROM vals v "
+      "JOIN authors a ON a.id = (v.op >> 43) WHERE v.entity=?");
+  s.bind(1, row);
+  std::map<std::string, std::pair<std::tuple<uint64_t, DeviceKey>, std::string>> original;
+  while (s.step()) {
+    int kind = static_cast<int>(s.i64(0));
+    std::string field = s.str(1), key = s.str(2);
+    Version v = make_version(s);
+    if (kind == 0) {
+      if (field != "_deleted") add_version(e.fields[field], std::move(v));
+    } else if (kind == 1) {
+      if (v.source_locale.empty()) {
+        auto rank = std::make_tuple(v.hlc, v.author);
+        auto it = original.find(field);
+        if (it == original.end() || rank < it->second.first) original[field] = {rank, key};
+      }
+      add_version(e.texts[field].locales[key], std::move(v));
+    } else if (kind == 2) {
+      auto& elems = e.sets[field];
+      if (std::find(elems.begin(), elems.end(), v.value) == elems.end())
+        elems.push_back(std::move(v.value));
+    }
+  }
+  URBIS_RETURN_IF_ERROR(s.status());
+  for (auto& [field, elems] : e.sets) std::sort(elems.begin(), elems.end());
+  for (auto& [field, t] : e.texts) {
+    auto it = original.find(field);
+    t.original_locale = it != original.end() ? it->second.second
+                        : t.locales.empty()  ? std::string()
+                                             : t.locales.begin()->first;
+  }
+  return e;
+}
+
+Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  if (q.limit > 1000) return Status(Code::InvalidArgument, "limit is at most 1000");
+  std::string match = fts_match_query(q.text);
+  std::string from = " FROM entities e";
+  std::string where = " WHERE e.space=?";
+  std::vector<std::string> params;  // bound after the space id, in order
+  if (!match.empty()) {
+    from += " JOIN fts ON fts.rowid = e.id";
+    where += " AND fts MATCH ?";
+    params.push_back(match);
+  }
+  if (!q.include_deleted) where += " AND e.deleted=0";
+  if (!q.type.empty()) {
+    where += " AND e.type=?";
+    params.push_back(q.type);
+  }
+  for (const auto& [field, value] : q.where) {
+    where += " AND e.id IN (SELECT entity FROM facets WHERE field=? AND value=?)";
+    params.push_back(field);
+    params.push_back(value);
+  }
+  auto bind_all = [&](Stmt& s) {
+    s.bind(1, space.id);
+    for (size_t i = 0; i < params.size(); ++i) s.bind(static_cast<int>(i + 2), params[i]);
+  };
+  FindResult out;
+  {
+    URBIS_ASSIGN_OR_RETURN(Stmt s, db_->prepare_once("SELECT count(*)" + from + where));
+    bind_all(s);
+    if (!s.step()) return s.status();
+    out.total = static_cast<size_t>(s.i64(0));
+  }
+  std::string order;
+  switch (q.sort) {
+    case Query::Sort::Relevance: order = match.empty() ? " ORDER BY e.updated DESC" : " ORDER BY fts.rank"; break;
+    case Query::Sort::Updated: order = " ORDER BY e.updated DESC"; break;
+    case Query::Sort::Title: order = " ORDER BY e.title COLLATE NOCASE"; break;
+  }
+  URBIS_ASSIGN_OR_RETURN(
+      Stmt s, db_->prepare_once("SELECT e.eid, e.type, e.doc" + from + where + order + ", e.id" +
+                                " LIMIT " + std::to_string(q.limit) + " OFFSET " +
+                                std::to_string(q.offset)));
+  bind_all(s);
+  while (s.step()) {
+    Hit h;
+    h.id = s.id<EntityId>(0);
+    h.type = s.str(1);
+    h.summary = parse_value(s.str(2));
+    for (const char* f : {"title", "name"}) {
+      const auto& doc = h.summary;
+      if (!doc.contains(f)) continue;
+      const auto& t = doc[f];
+      if (t.is_string()) {
+        h.title = t.get<std::string>();
+      } else if (t.is_object()) {
+        std::string orig = doc.contains("_orig") && doc["_orig"].contains(f)
+                               ? doc["_orig"][f].get<std::string>() : "";
+        for (const std::string& loc : {q.lang, orig, std::string("en")})
+          if (!loc.empty() && t.contains(loc) && t[loc].is_string()) {
+            h.title = t[loc].get<std::string>();
+            break;
+          }
+        if (h.title.empty() && !t.empty() && t.begin()->is_string()) h.title = t.begin()->get<std::string>();
+      }
+      if (!h.title.empty()) break;
+    }
+    out.hits.push_back(std::move(h));
+  }
+  URBIS_RETURN_IF_ERROR(s.status());
+  return out;
+}
+
+Result<Hash> Replica::Impl::state_hash(const SpaceId& sid) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, Hash::kSize);
+  hash_str(st, "urbis/state/v1");
+  {
+    Stmt s = db_->prepare("SELECT pk, role FROM authors WHERE space=? AND role>0 ORDER BY pk");
+    s.bind(1, space.id);
+    while (s.step()) {
+      hash_str(st, to_hex(s.blob(0)));
+      hash_u64(st, static_cast<uint64_t>(s.i64(1)));
+    }
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  struct Row {
+    int kind;
+    std::string field, key, value, src;
+    uint64_t hlc, seq;
+    DeviceKey author;
+    uint32_t index;
+  };
+  Stmt e = db_->prepare("SELECT id, eid, type FROM entities WHERE space=? ORDER BY eid");
+  e.bind(1, space.id);
+  std::vector<Row> rows;
+  while (e.step()) {
+    hash_str(st, to_hex(e.blob(1)));
+    hash_str(st, e.str(2));
+    rows.clear();
+    Stmt v = db_->prepare(
+        "SELECT v.kind, v.field, v.key, v.value, v.hlc, a.pk, v.src, v.op FROM vals v "
+        "JOIN authors a ON a.id = (v.op >> 43) WHERE v.entity=?");
+    v.bind(1, e.i64(0));
+    while (v.step())
+      rows.push_back({static_cast<int>(v.i64(0)), v.str(1), v.str(2), v.str(3), v.str(6),
+                      static_cast<uint64_t>(v.i64(4)), op_seq(v.i64(7)), v.id<DeviceKey>(5),
+                      op_index(v.i64(7))});
+    URBIS_RETURN_IF_ERROR(v.status());
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+      return std::tie(a.kind, a.field, a.key, a.author, a.seq, a.index) <
+             std::tie(b.kind, b.field, b.key, b.author, b.seq, b.index);
+    });
+    hash_u64(st, rows.size());
+    for (const Row& r : rows) {
+      hash_u64(st, static_cast<uint64_t>(r.kind));
+      hash_str(st, r.field);
+      hash_str(st, r.key);
+      hash_str(st, r.value);
+      hash_str(st, r.src);
+      hash_u64(st, r.hlc);
+      crypto_generichash_update(&st, r.author.bytes.data(), r.author.bytes.size());
+      hash_u64(st, r.seq);
+      hash_u64(st, r.index);
+    }
+  }
+  URBIS_RETURN_IF_ERROR(e.status());
+  Hash h;
+  crypto_generichash_final(&st, h.bytes.data(), h.bytes.size());
+  return h;
+}
+
+}  // namespace urbis

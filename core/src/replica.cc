@@ -1,0 +1,863 @@
+// Replica: open, spaces and membership, local commits, remote apply, the log.
+#include <algorithm>
+
+#include "replica_impl.h"
+
+namespace urbis {
+namespace {
+
+constexpr size_t kSaltBytes = 16;
+
+Status malformed(std::string what) { return Status(Code::Malformed, std::move(what)); }
+
+ByteView view(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+template <typename Id>
+std::string to_str(const Id& id) {
+  return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- lifecycle
+
+Replica::Impl::Impl(std::unique_ptr<Db> db, std::optional<Identity> identity, Env& env,
+                    ReplicaOptions options)
+    : db_(std::move(db)),
+      identity_(std::move(identity)),
+      env_(env),
+      options_(options),
+      op_level_(options.op_level < 0 ? kOpLevel : std::min(options.op_level, kOpLevel)) {}
+
+Replica::Impl::~Impl() {
+  for (auto& [k, keys] : keys_)
+    for (auto& key : keys) sodium_memzero(key.data(), key.size());
+}
+
+Status Replica::Impl::init() {
+  URBIS_RETURN_IF_ERROR(prepare_schema(*db_, options_.synchronous_full));
+  {
+    Stmt s = db_->prepare("SELECT max(hlc) FROM changes");
+    if (s.step()) hlc_ = static_cast<uint64_t>(s.i64(0));
+  }
+  URBIS_RETURN_IF_ERROR(load_keys());
+  if (!options_.materialize) return Status::ok();
+  // A store materialized by a build that understood fewer op kinds is rebuilt
+  // from the log, so ops it kept but skipped now appear.
+  int stored_level = -1;
+  {
+    Stmt s = db_->prepare("SELECT value FROM meta WHERE key='op_level'");
+    if (s.step()) stored_level = static_cast<int>(s.i64(0));
+  }
+  if (stored_level != op_level_) {
+    DbTransaction tx(*db_);
+    URBIS_RETURN_IF_ERROR(tx.begin());
+    if (stored_level >= 0 && stored_level < op_level_) URBIS_RETURN_IF_ERROR(rebuild_all());
+    Stmt s = db_->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('op_level', ?)");
+    URBIS_RETURN_IF_ERROR(s.bind(1, op_level_).run());
+    URBIS_RETURN_IF_ERROR(tx.commit());
+  }
+  return Status::ok();
+}
+
+Status Replica::Impl::load_keys() {
+  if (!identity_) return Status::ok();
+  Stmt s = db_->prepare("SELECT space, epoch, sealed FROM grants WHERE device=?");
+  s.bind(1, identity_->device().view());
+  while (s.step()) remember_grant(s.i64(0), static_cast<uint32_t>(s.i64(1)), identity_->device(),
+                                  s.blob(2));
+  return s.status();
+}
+
+void Replica::Impl::remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device,
+                                   ByteView sealed) {
+  if (!identity_ || device != identity_->device() || !options_.materialize) return;
+  auto secret = identity_->box_secret_key();
+  auto key = open_sealed_key(sealed, device, secret);
+  sodium_memzero(secret.data(), secret.size());
+  if (!key) return;  // not sealed to us after all: ignore, it cannot be used
+  auto& list = keys_[{space, epoch}];
+  if (std::find(list.begin(), list.end(), *key) == list.end()) list.push_back(*key);
+  sodium_memzero(key->data(), key->size());
+}
+
+const std::vector<SpaceKey>* Replica::Impl::keys_for(int64_t space, uint32_t epoch) const {
+  auto it = keys_.find({space, epoch});
+  return it == keys_.end() ? nullptr : &it->second;
+}
+
+uint64_t Replica::Impl::tick_hlc() {
+  hlc_ = std::max(hlc_ + 1, env_.now_ms() << 16);
+  return hlc_;
+}
+
+// ---------------------------------------------------------------- lookups
+
+Result<SpaceRow> Replica::Impl::find_space(const SpaceId& sid) {
+  Stmt s = db_->prepare("SELECT id, name, epoch FROM spaces WHERE sid=?");
+  s.bind(1, sid.view());
+  if (!s.step()) {
+    URBIS_RETURN_IF_ERROR(s.status());
+    return Status(Code::UnknownSpace, sid.hex());
+  }
+  return SpaceRow{s.i64(0), sid, s.str(1), static_cast<uint32_t>(s.i64(2))};
+}
+
+Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk) {
+  Stmt s = db_->prepare(
+      "SELECT id, head_seq, head_hash, role, joined_epoch, cutoff_epoch, cutoff_seq, cutoff_role "
+      "FROM authors WHERE space=? AND pk=?");
+  s.bind(1, space).bind(2, pk.view());
+  AuthorRow a;
+  a.space = space;
+  a.pk = pk;
+  if (!s.step()) {
+    URBIS_RETURN_IF_ERROR(s.status());
+    return a;
+  }
+  a.id = s.i64(0);
+  a.head_seq = static_cast<uint64_t>(s.i64(1));
+  a.head_hash = s.id<Hash>(2);
+  a.role = static_cast<Role>(s.i64(3));
+  a.joined_epoch = static_cast<uint32_t>(s.i64(4));
+  a.cutoff_epoch = static_cast<uint32_t>(s.i64(5));
+  a.cutoff_seq = static_cast<uint64_t>(s.i64(6));
+  a.cutoff_role = static_cast<Role>(s.i64(7));
+  return a;
+}
+
+Result<AuthorRow> Replica::Impl::author_row(int64_t space, const DeviceKey& pk) {
+  URBIS_ASSIGN_OR_RETURN(AuthorRow a, find_author(space, pk));
+  if (a.id) return a;
+  Stmt s = db_->prepare("INSERT INTO authors(space, pk) VALUES(?, ?)");
+  URBIS_RETURN_IF_ERROR(s.bind(1, space).bind(2, pk.view()).run());
+  a.id = db_->last_insert_rowid();
+  if (a.id >= kMaxAuthorRows) return Status(Code::TooLarge, "too many authors in one store");
+  author_keys_[a.id] = pk;
+  return a;
+}
+
+Result<DeviceKey> Replica::Impl::author_key(int64_t row) {
+  auto it = author_keys_.find(row);
+  if (it != author_keys_.end()) return it->second;
+  Stmt s = db_->prepare("SELECT pk FROM authors WHERE id=?");
+  s.bind(1, row);
+  if (!s.step()) return Status(Code::Internal, "op refers to an unknown author row");
+  DeviceKey pk = s.id<DeviceKey>(0);
+  author_keys_[row] = pk;
+  return pk;
+}
+
+Status Replica::Impl::save_membership(const AuthorRow& a) {
+  Stmt s = db_->prepare(
+      "UPDATE authors SET role=?, joined_epoch=?, cutoff_epoch=?, cutoff_seq=?, cutoff_role=? "
+      "WHERE id=?");
+  return s.bind(1, static_cast<int>(a.role))
+      .bind(2, a.joined_epoch)
+      .bind(3, a.cutoff_epoch)
+      .bind(4, a.cutoff_seq)
+      .bind(5, static_cast<int>(a.cutoff_role))
+      .bind(6, a.id)
+      .run();
+}
+
+// ---------------------------------------------------------------- spaces
+
+Result<SpaceId> Replica::Impl::create_space(std::string_view name) {
+  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot create spaces");
+  uint8_t salt[kSaltBytes];
+  env_.random_bytes(salt);
+  SpaceId sid = derive_space_id(identity_->device(), {salt, sizeof salt});
+  SpaceKey key;
+  env_.random_bytes(key);
+  auto sealed = seal_key(key, identity_->device());
+  sodium_memzero(key.data(), key.size());
+  if (!sealed) return Status(Code::Internal, "cannot seal the space key to this device");
+
+  pb::Membership m;
+  m.set_genesis_salt(salt, sizeof salt);
+  m.set_new_epoch(1);
+  auto* u = m.add_updates();
+  u->set_device(to_str(identity_->device()));
+  u->set_role(pb::ROLE_ADMIN);
+  auto* g = m.add_grants();
+  g->set_epoch(1);
+  g->set_device(to_str(identity_->device()));
+  g->set_sealed_key(sealed->data(), sealed->size());
+
+  SpaceRow row;  // id 0: created by apply
+  row.sid = sid;
+  row.name = std::string(name);
+  DbTransaction tx(*db_);
+  URBIS_RETURN_IF_ERROR(tx.begin());
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info, write_change(row, pb::CHANGE_MEMBERSHIP,
+                                                       m.SerializeAsString(), nullptr));
+  (void)info;
+  Stmt s = db_->prepare("UPDATE spaces SET name=? WHERE sid=?");
+  URBIS_RETURN_IF_ERROR(s.bind(1, name).bind(2, sid.view()).run());
+  URBIS_RETURN_IF_ERROR(tx.commit());
+  return sid;
+}
+
+Result<SpaceInfo> Replica::Impl::space_info(const SpaceId& sid) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow row, find_space(sid));
+  SpaceInfo info{sid, row.name, row.epoch, Role::None};
+  if (identity_) {
+    URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(row.id, identity_->device()));
+    info.my_role = me.role;
+  }
+  return info;
+}
+
+Result<std::vector<SpaceInfo>> Replica::Impl::spaces() {
+  std::vector<SpaceId> ids;
+  {
+    Stmt s = db_->prepare("SELECT sid FROM spaces ORDER BY id");
+    while (s.step()) ids.push_back(s.id<SpaceId>(0));
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  std::vector<SpaceInfo> out;
+  for (const auto& sid : ids) {
+    URBIS_ASSIGN_OR_RETURN(SpaceInfo info, space_info(sid));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<std::vector<Member>> Replica::Impl::members(const SpaceId& sid) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow row, find_space(sid));
+  Stmt s = db_->prepare("SELECT pk, role FROM authors WHERE space=? AND role>0 ORDER BY pk");
+  s.bind(1, row.id);
+  std::vector<Member> out;
+  while (s.step()) out.push_back({s.id<DeviceKey>(0), static_cast<Role>(s.i64(1))});
+  URBIS_RETURN_IF_ERROR(s.status());
+  return out;
+}
+
+Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role role) {
+  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot sign");
+  if (static_cast<int>(role) < 0 || role > Role::Admin)
+    return Status(Code::InvalidArgument, "unknown role");
+  DbTransaction tx(*db_);
+  URBIS_RETURN_IF_ERROR(tx.begin());
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
+  if (me.role != Role::Admin) return Status(Code::Forbidden, "only an admin can change members");
+  URBIS_ASSIGN_OR_RETURN(AuthorRow target, find_author(space.id, device));
+  if (target.role == role) return Status::ok();
+
+  pb::Membership m;
+  auto* u = m.add_updates();
+  u->set_device(to_str(device));
+  u->set_role(static_cast<pb::Role>(role));
+  auto grant = [&](uint32_t epoch, const SpaceKey& key, const DeviceKey& to) -> Status {
+    auto sealed = seal_key(key, to);
+    if (!sealed) return Status(Code::InvalidArgument, "not a valid device key: " + to.hex());
+    auto* g = m.add_grants();
+    g->set_epoch(epoch);
+    g->set_device(to_str(to));
+    g->set_sealed_key(sealed->data(), sealed->size());
+    return Status::ok();
+  };
+
+  if (role < target.role) {
+    // Removal or downgrade: a new epoch whose key the member never gets (a
+    // removed one) and a cutoff after which its old-role changes are refused.
+    uint32_t epoch = space.epoch + 1;
+    m.set_new_epoch(epoch);
+    if (can_write(target.role)) {
+      auto* c = m.add_cutoffs();
+      c->set_device(to_str(device));
+      c->set_seq(target.head_seq);
+    }
+    SpaceKey key;
+    env_.random_bytes(key);
+    std::vector<DeviceKey> readers;
+    {
+      Stmt s = db_->prepare("SELECT pk FROM authors WHERE space=? AND role>0");
+      s.bind(1, space.id);
+      while (s.step()) readers.push_back(s.id<DeviceKey>(0));
+      URBIS_RETURN_IF_ERROR(s.status());
+    }
+    Status st;
+    for (const auto& r : readers)
+      if (r != device || role != Role::None)
+        if (st = grant(epoch, key, r); !st.is_ok()) break;
+    sodium_memzero(key.data(), key.size());
+    URBIS_RETURN_IF_ERROR(st);
+  } else if (target.role == Role::None) {
+    // A new reader gets every epoch's key, so it can read the history.
+    for (uint32_t e = 1; e <= space.epoch; ++e)
+      if (auto* keys = keys_for(space.id, e))
+        for (const auto& k : *keys) URBIS_RETURN_IF_ERROR(grant(e, k, device));
+  }
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info,
+                         write_change(space, pb::CHANGE_MEMBERSHIP, m.SerializeAsString(), nullptr));
+  (void)info;
+  return tx.commit();
+}
+
+// ---------------------------------------------------------------- local writes
+
+EntityId Transaction::create(std::string type) {
+  EntityId id;
+  env_->random_bytes(id.bytes);
+  created_[id] = std::move(type);
+  return id;
+}
+
+void Transaction::set(const EntityId& id, std::string field, nlohmann::json value) {
+  ops_.push_back({pb::OP_SET, id, std::move(field), "", value.dump(), ""});
+}
+
+void Transaction::set_text(const EntityId& id, std::string field, std::string locale,
+                           std::string text, std::string source_locale) {
+  ops_.push_back({pb::OP_SET_TEXT, id, std::move(field), std::move(locale),
+                  nlohmann::json(std::move(text)).dump(), std::move(source_locale)});
+}
+
+void Transaction::add(const EntityId& id, std::string field, nlohmann::json element) {
+  ops_.push_back({pb::OP_SET_ADD, id, std::move(field), "", element.dump(), ""});
+}
+
+void Transaction::remove(const EntityId& id, std::string field, nlohmann::json element) {
+  ops_.push_back({pb::OP_SET_REMOVE, id, std::move(field), "", element.dump(), ""});
+}
+
+void Transaction::remove_entity(const EntityId& id) {
+  ops_.push_back({pb::OP_DELETE, id, "_deleted", "", "true", ""});
+}
+
+void Transaction::restore_entity(const EntityId& id) {
+  ops_.push_back({pb::OP_RESTORE, id, "_deleted", "", "false", ""});
+}
+
+Result<CommitInfo> Replica::Impl::commit(const Transaction& tx) {
+  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot write");
+  if (tx.empty()) return Status(Code::InvalidArgument, "empty transaction");
+  if (tx.size() >= kMaxOpsPerChange)
+    return Status(Code::TooLarge, "at most " + std::to_string(kMaxOpsPerChange - 1) +
+                                      " ops per transaction");
+  DbTransaction dbtx(*db_);
+  URBIS_RETURN_IF_ERROR(dbtx.begin());
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(tx.space()));
+  URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
+  if (!can_write(me.role))
+    return Status(Code::Forbidden, "this device may not write in the space (role " +
+                                       std::string(role_name(me.role)) + ")");
+
+  // Each op names the values it overwrites: the live ones in the store plus
+  // those written earlier in this transaction. The register/set key is the
+  // locale (texts), the element (sets) or "" (plain fields).
+  pb::Body body;
+  std::map<DeviceKey, uint32_t> author_index;
+  std::map<std::tuple<EntityId, std::string, std::string>, std::vector<pb::OpRef>> in_tx;
+  uint64_t seq = me.head_seq + 1;
+  uint32_t index = 0;
+  auto ref_to = [&](const DeviceKey& author, uint64_t s, uint32_t i) {
+    auto [it, fresh] = author_index.try_emplace(author, body.authors_size());
+    if (fresh) body.add_authors(to_str(author));
+    pb::OpRef r;
+    r.set_author(it->second);
+    r.set_seq(s);
+    r.set_index(i);
+    return r;
+  };
+  // The body groups ops by entity (in order of first appearance) and op
+  // indices follow the body's order, which is how appliers count them.
+  std::vector<const Transaction::PendingOp*> ordered;
+  {
+    std::map<EntityId, std::vector<const Transaction::PendingOp*>> by_entity;
+    std::vector<EntityId> first_seen;
+    for (const auto& op : tx.ops_) {
+      auto& list = by_entity[op.entity];
+      if (list.empty()) first_seen.push_back(op.entity);
+      list.push_back(&op);
+    }
+    for (const auto& e : first_seen)
+      ordered.insert(ordered.end(), by_entity[e].begin(), by_entity[e].end());
+  }
+  pb::EntityOps* group = nullptr;
+  int64_t entity = 0;
+  for (const auto* opp : ordered) {
+    const auto& op = *opp;
+    if (!group || group->id() != to_str(op.entity)) {
+      std::string type;
+      entity = 0;
+      auto created = tx.created_.find(op.entity);
+      Stmt s = db_->prepare("SELECT id, type FROM entities WHERE space=? AND eid=?");
+      s.bind(1, space.id).bind(2, op.entity.view());
+      if (s.step()) {
+        entity = s.i64(0);
+        type = s.str(1);
+      } else if (created != tx.created_.end()) {
+        type = created->second;
+      } else {
+        return Status(Code::NotFound, "no entity " + op.entity.hex() + " in this space");
+      }
+      group = body.add_entities();
+      group->set_id(to_str(op.entity));
+      group->set_type(type);
+    }
+    std::string key = op.kind == pb::OP_SET_TEXT ? op.locale
+                      : (op.kind == pb::OP_SET_ADD || op.kind == pb::OP_SET_REMOVE) ? op.value
+                                                                                       : "";
+    auto* out = group->add_ops();
+    out->set_kind(static_cast<pb::OpKind>(op.kind));
+    out->set_field(op.field);
+    out->set_locale(op.locale);
+    out->set_source_locale(op.source_locale);
+    if (op.kind != pb::OP_SET_REMOVE) out->set_value(op.value);
+    if (op.kind != pb::OP_SET_ADD) {
+      if (entity) {
+        Stmt s = db_->prepare("SELECT op FROM vals WHERE entity=? AND field=? AND key=?");
+        s.bind(1, entity).bind(2, op.field).bind(3, key);
+        while (s.step()) {
+          int64_t k = s.i64(0);
+          URBIS_ASSIGN_OR_RETURN(DeviceKey author, author_key(op_author_row(k)));
+          *out->add_overwrites() = ref_to(author, op_seq(k), op_index(k));
+        }
+        URBIS_RETURN_IF_ERROR(s.status());
+      }
+      auto& earlier = in_tx[{op.entity, op.field, key}];
+      for (const auto& r : earlier) *out->add_overwrites() = r;
+      earlier.clear();
+    }
+    if (op.kind != pb::OP_SET_REMOVE)
+      in_tx[{op.entity, op.field, key}].push_back(ref_to(identity_->device(), seq, index));
+    ++index;
+  }
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info,
+                         write_change(space, pb::CHANGE_CONTENT, body.SerializeAsString(), &body));
+  info.ops = tx.size();
+  URBIS_RETURN_IF_ERROR(dbtx.commit());
+  return info;
+}
+
+Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind kind,
+                                               const std::string& plain, const pb::Body* body) {
+  AuthorRow me;
+  if (space.id) {
+    URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
+  }
+  pb::Header h;
+  h.set_space(to_str(space.sid));
+  h.set_author(to_str(identity_->device()));
+  h.set_seq(me.head_seq + 1);
+  if (me.head_seq) h.set_prev_hash(to_str(me.head_hash));
+  h.set_hlc(tick_hlc());
+  h.set_epoch(kind == pb::CHANGE_MEMBERSHIP && !space.id ? 1 : space.epoch);
+  h.set_kind(kind);
+  std::string ciphertext;
+  if (kind == pb::CHANGE_CONTENT) {
+    const auto* keys = keys_for(space.id, space.epoch);
+    if (!keys || keys->empty())
+      return Status(Code::NoKey, "this device holds no key for epoch " + std::to_string(space.epoch));
+    uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+    env_.random_bytes(nonce);
+    h.set_nonce(nonce, sizeof nonce);
+  }
+  std::string header = h.SerializeAsString();
+  pb::Envelope env;
+  if (kind == pb::CHANGE_CONTENT) {
+    Bytes c = aead_encrypt(view(plain), view(header), view(h.nonce()),
+                           keys_for(space.id, space.epoch)->back());
+    env.set_body(c.data(), c.size());
+  } else {
+    env.set_body(plain);
+  }
+  auto sig = identity_->sign(signing_message(view(header), view(env.body())));
+  env.set_signature(sig.data(), sig.size());
+  env.set_header(std::move(header));
+  std::string raw = env.SerializeAsString();
+
+  ParsedChange p;
+  p.raw = view(raw);
+  p.envelope = std::move(env);
+  p.header = std::move(h);
+  p.space = space.sid;
+  p.author = identity_->device();
+  p.hash = blake2b_256(p.raw);
+  URBIS_ASSIGN_OR_RETURN(ApplyOutcome outcome, apply_parsed(p, body));
+  if (outcome != ApplyOutcome::Applied) return Status(Code::Internal, "own change not applied");
+  CommitInfo info;
+  info.seq = p.header.seq();
+  info.hash = p.hash;
+  info.envelope.assign(raw.begin(), raw.end());
+  return info;
+}
+
+// ---------------------------------------------------------------- remote apply
+
+Result<ParsedChange> Replica::Impl::parse(ByteView raw) const {
+  if (raw.size() > options_.max_change_bytes)
+    return Status(Code::TooLarge, "change of " + std::to_string(raw.size()) + " bytes exceeds " +
+                                      std::to_string(options_.max_change_bytes));
+  ParsedChange p;
+  p.raw = raw;
+  if (!p.envelope.ParseFromArray(raw.data(), static_cast<int>(raw.size())))
+    return malformed("envelope does not parse");
+  if (!p.header.ParseFromString(p.envelope.header())) return malformed("header does not parse");
+  const auto& h = p.header;
+  auto space = SpaceId::from_string(h.space());
+  auto author = DeviceKey::from_string(h.author());
+  if (!space) return malformed("space id must be 16 bytes");
+  if (!author) return malformed("author must be a 32-byte public key");
+  if (h.seq() < 1 || h.seq() > kMaxSeq) return malformed("seq out of range");
+  if (h.seq() == 1 ? !h.prev_hash().empty() : h.prev_hash().size() != Hash::kSize)
+    return malformed("prev_hash must be empty at seq 1 and 32 bytes after");
+  if (h.kind() != pb::CHANGE_CONTENT && h.kind() != pb::CHANGE_MEMBERSHIP)
+    return malformed("unknown change kind");
+  if (h.kind() == pb::CHANGE_CONTENT &&
+      (h.nonce().size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES || h.epoch() < 1))
+    return malformed("content change needs a 24-byte nonce and an epoch");
+  if (p.envelope.signature().size() != crypto_sign_BYTES) return malformed("signature must be 64 bytes");
+  p.space = *space;
+  p.author = *author;
+  p.hash = blake2b_256(raw);
+  return p;
+}
+
+Result<ApplyOutcome> Replica::Impl::apply_one(ByteView raw, bool release) {
+  URBIS_ASSIGN_OR_RETURN(ParsedChange p, parse(raw));
+  Bytes msg = signing_message(view(p.envelope.header()), view(p.envelope.body()));
+  if (!verify_signature(view(p.envelope.signature()), msg, p.author))
+    return Status(Code::BadSignature, "change " + std::to_string(p.header.seq()) + " by " +
+                                          p.author.hex().substr(0, 16));
+  URBIS_ASSIGN_OR_RETURN(ApplyOutcome outcome, apply_parsed(p, nullptr));
+  if (release && outcome == ApplyOutcome::Applied) {
+    URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(p.space));
+    URBIS_RETURN_IF_ERROR(release_held(space.id, p.author, p.header.seq() + 1));
+  }
+  return outcome;
+}
+
+Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb::Body* plain) {
+  const pb::Header& h = p.header;
+  const bool membership = h.kind() == pb::CHANGE_MEMBERSHIP;
+  SpaceRow space;
+  {
+    auto found = find_space(p.space);
+    if (found) {
+      space = found.value();
+    } else if (found.code() != Code::UnknownSpace) {
+      return found.status();
+    } else if (!(membership && h.seq() == 1)) {
+      return found.status();
+    } else {
+      space.sid = p.space;  // a genesis change: the space is created below
+    }
+  }
+  AuthorRow author;
+  if (space.id) {
+    URBIS_ASSIGN_OR_RETURN(author, find_author(space.id, p.author));
+  }
+
+  // Chain: duplicate, fork, gap, or the next link.
+  if (h.seq() <= author.head_seq) {
+    Stmt s = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
+    s.bind(1, author.id).bind(2, h.seq());
+    if (s.step() && s.id<Hash>(0) == p.hash) return ApplyOutcome::Duplicate;
+    return Status(Code::BrokenChain, "a different change already holds seq " +
+                                         std::to_string(h.seq()) + " of this author");
+  }
+  if (h.seq() > author.head_seq + 1) {
+    if (!space.id) return Status(Code::UnknownSpace, p.space.hex());
+    Stmt c = db_->prepare("SELECT count(*) FROM held WHERE space=?");
+    c.bind(1, space.id);
+    if (c.step() && static_cast<size_t>(c.i64(0)) >= options_.max_held_changes)
+      return Status(Code::TooLarge, "too many changes held for missing predecessors");
+    Stmt s = db_->prepare("INSERT OR IGNORE INTO held(space, author, seq, envelope) VALUES(?,?,?,?)");
+    URBIS_RETURN_IF_ERROR(s.bind(1, space.id).bind(2, p.author.view()).bind(3, h.seq()).bind(4, p.raw).run());
+    return ApplyOutcome::Held;
+  }
+  if (h.seq() > 1 && Hash::from_string(h.prev_hash()) != author.head_hash)
+    return Status(Code::BrokenChain, "prev_hash does not match the author's change " +
+                                         std::to_string(author.head_seq));
+
+  // Membership and epoch.
+  pb::Membership m;
+  std::optional<pb::Body> decrypted;
+  if (membership) {
+    if (!m.ParseFromString(p.envelope.body())) return malformed("membership body does not parse");
+    bool genesis = !space.id;
+    if (!genesis && author.role_for(h.epoch(), h.seq()) != Role::Admin)
+      return Status(Code::NotAMember, "only an admin may change membership");
+  } else {
+    Stmt s = db_->prepare("SELECT 1 FROM epochs WHERE space=? AND epoch=?");
+    s.bind(1, space.id).bind(2, h.epoch());
+    if (!s.step()) return Status(Code::UnknownEpoch, "epoch " + std::to_string(h.epoch()));
+    if (!can_write(author.role_for(h.epoch(), h.seq())))
+      return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) +
+                                          " may not write in epoch " + std::to_string(h.epoch()));
+    if (!plain && options_.materialize) {
+      if (const auto* keys = keys_for(space.id, h.epoch())) {
+        for (const auto& key : *keys) {
+          auto clear = aead_decrypt(view(p.envelope.body()), view(p.envelope.header()),
+                                    view(h.nonce()), key);
+          if (!clear) continue;
+          decrypted.emplace();
+          if (!decrypted->ParseFromArray(clear->data(), static_cast<int>(clear->size())))
+            return malformed("change body does not parse");
+          break;
+        }
+        if (!decrypted) return Status(Code::DecryptFailed, "no key of epoch " + std::to_string(h.epoch()) + " opens it");
+        plain = &*decrypted;
+      }
+    }
+  }
+
+  // Store and materialize, atomically with respect to this change.
+  URBIS_RETURN_IF_ERROR(db_->exec("SAVEPOINT apply"));
+  bool needs_rebuild = false;
+  Status st = [&]() -> Status {
+    if (membership) URBIS_RETURN_IF_ERROR(apply_membership(space, author, p, m, &needs_rebuild));
+    if (!author.id) {
+      URBIS_ASSIGN_OR_RETURN(author, author_row(space.id, p.author));
+    }
+    Stmt s = db_->prepare(
+        "INSERT INTO changes(author, seq, kind, epoch, hlc, hash, envelope) VALUES(?,?,?,?,?,?,?)");
+    URBIS_RETURN_IF_ERROR(s.bind(1, author.id)
+                              .bind(2, h.seq())
+                              .bind(3, static_cast<int>(h.kind()))
+                              .bind(4, h.epoch())
+                              .bind(5, h.hlc())
+                              .bind(6, p.hash.view())
+                              .bind(7, p.raw)
+                              .run());
+    Stmt u = db_->prepare("UPDATE authors SET head_seq=?, head_hash=? WHERE id=?");
+    URBIS_RETURN_IF_ERROR(u.bind(1, h.seq()).bind(2, p.hash.view()).bind(3, author.id).run());
+    if (plain && options_.materialize) {
+      URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), *plain));
+      URBIS_RETURN_IF_ERROR(flush_dirty());
+    }
+    if (needs_rebuild && options_.materialize) URBIS_RETURN_IF_ERROR(rebuild_space(space));
+    return Status::ok();
+  }();
+  if (!st.is_ok()) {
+    dirty_.clear();
+    (void)db_->exec("ROLLBACK TO apply");
+    (void)db_->exec("RELEASE apply");
+    if (membership) {
+      // Keys unsealed from a refused change must not linger.
+      keys_.clear();
+      (void)load_keys();
+    }
+    return st;
+  }
+  URBIS_RETURN_IF_ERROR(db_->exec("RELEASE apply"));
+  observe_hlc(h.hlc());
+  return ApplyOutcome::Applied;
+}
+
+Status Replica::Impl::release_held(int64_t space, const DeviceKey& author, uint64_t next_seq) {
+  // Successors that were waiting for this change apply now, one after the
+  // other (iteratively: a held chain can be long).
+  for (;; ++next_seq) {
+    Bytes raw;
+    {
+      Stmt s = db_->prepare("SELECT envelope FROM held WHERE space=? AND author=? AND seq=?");
+      s.bind(1, space).bind(2, author.view()).bind(3, next_seq);
+      if (!s.step()) return s.status();
+      raw = s.bytes(0);
+    }
+    Stmt d = db_->prepare("DELETE FROM held WHERE space=? AND author=? AND seq=?");
+    URBIS_RETURN_IF_ERROR(d.bind(1, space).bind(2, author.view()).bind(3, next_seq).run());
+    // A held change that now fails (say its author lost the role) is dropped:
+    // it was never reported applied. Its successors stay held.
+    auto r = apply_one(raw, /*release=*/false);
+    if (!r.is_ok() || r.value() != ApplyOutcome::Applied) return Status::ok();
+  }
+}
+
+Status Replica::Impl::apply_membership(SpaceRow& space, const AuthorRow& author,
+                                       const ParsedChange& p, const pb::Membership& m,
+                                       bool* needs_rebuild) {
+  const pb::Header& h = p.header;
+  const bool genesis = !space.id;
+  if (genesis) {
+    if (derive_space_id(p.author, view(m.genesis_salt())) != p.space)
+      return malformed("space id is not derived from its creator");
+    bool creator_admin = false;
+    for (const auto& u : m.updates())
+      creator_admin |= u.device() == h.author() && u.role() == pb::ROLE_ADMIN;
+    if (m.new_epoch() != 1 || !creator_admin)
+      return malformed("a space's first change must make its creator admin in epoch 1");
+    Stmt s = db_->prepare("INSERT INTO spaces(sid) VALUES(?)");
+    URBIS_RETURN_IF_ERROR(s.bind(1, p.space.view()).run());
+    space.id = db_->last_insert_rowid();
+  } else if (!m.genesis_salt().empty()) {
+    return malformed("only a space's first change carries a genesis salt");
+  }
+  if (m.new_epoch()) {
+    if (m.new_epoch() > space.epoch + 1)
+      return malformed("epoch " + std::to_string(m.new_epoch()) + " skips ahead of " +
+                       std::to_string(space.epoch));
+    Stmt s = db_->prepare("INSERT OR IGNORE INTO epochs(space, epoch) VALUES(?, ?)");
+    URBIS_RETURN_IF_ERROR(s.bind(1, space.id).bind(2, m.new_epoch()).run());
+    space.epoch = std::max(space.epoch, m.new_epoch());
+    Stmt u = db_->prepare("UPDATE spaces SET epoch=? WHERE id=?");
+    URBIS_RETURN_IF_ERROR(u.bind(1, space.epoch).bind(2, space.id).run());
+  }
+  for (const auto& u : m.updates()) {
+    auto device = DeviceKey::from_string(u.device());
+    if (!device) return malformed("member device must be 32 bytes");
+    if (u.role() < pb::ROLE_NONE || u.role() > pb::ROLE_ADMIN) return malformed("unknown role");
+    Role role = static_cast<Role>(u.role());
+    URBIS_ASSIGN_OR_RETURN(AuthorRow row, author_row(space.id, *device));
+    if (role < row.role) {
+      if (!m.new_epoch()) return malformed("removing or lowering a role must start a new epoch");
+      if (can_write(row.role)) {
+        uint64_t cutoff = 0;
+        for (const auto& c : m.cutoffs())
+          if (c.device() == u.device()) cutoff = c.seq();
+        row.cutoff_epoch = m.new_epoch();
+        row.cutoff_seq = cutoff;
+        row.cutoff_role = row.role;
+        // Changes the admin had not seen, made under the old role, no longer count.
+        Stmt r = db_->prepare(
+            "UPDATE changes SET revoked=1 WHERE author=? AND seq>? AND epoch<? AND revoked=0");
+        URBIS_RETURN_IF_ERROR(r.bind(1, row.id).bind(2, cutoff).bind(3, m.new_epoch()).run());
+        if (db_->changes() > 0) *needs_rebuild = true;
+      }
+      row.joined_epoch = m.new_epoch();
+    } else if (row.role == Role::None) {
+      row.joined_epoch = m.new_epoch() ? m.new_epoch() : space.epoch;
+    }
+    row.role = role;
+    URBIS_RETURN_IF_ERROR(save_membership(row));
+  }
+  for (const auto& g : m.grants()) {
+    auto device = DeviceKey::from_string(g.device());
+    if (!device || g.epoch() < 1 || g.epoch() > space.epoch)
+      return malformed("key grant for an unknown epoch or device");
+    Stmt s = db_->prepare(
+        "INSERT OR IGNORE INTO grants(space, epoch, device, sealed) VALUES(?,?,?,?)");
+    URBIS_RETURN_IF_ERROR(
+        s.bind(1, space.id).bind(2, g.epoch()).bind(3, device->view()).bind(4, view(g.sealed_key())).run());
+    remember_grant(space.id, g.epoch(), *device, view(g.sealed_key()));
+  }
+  (void)author;
+  return Status::ok();
+}
+
+std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<ByteView>& envelopes) {
+  std::vector<Result<ApplyOutcome>> out;
+  out.reserve(envelopes.size());
+  DbTransaction tx(*db_);
+  Status st = tx.begin();
+  if (st.is_ok()) {
+    for (const auto& e : envelopes) out.push_back(apply_one(e, /*release=*/true));
+    st = tx.commit();
+  }
+  if (!st.is_ok()) {
+    // Nothing was stored: every change reports the storage error.
+    out.clear();
+    for (size_t i = 0; i < envelopes.size(); ++i) out.push_back(st);
+    keys_.clear();
+    (void)load_keys();
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- the log
+
+Result<VersionVector> Replica::Impl::version_vector(const SpaceId& sid) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  Stmt s = db_->prepare("SELECT pk, head_seq FROM authors WHERE space=? AND head_seq>0");
+  s.bind(1, space.id);
+  VersionVector vv;
+  while (s.step()) vv[s.id<DeviceKey>(0)] = static_cast<uint64_t>(s.i64(1));
+  URBIS_RETURN_IF_ERROR(s.status());
+  return vv;
+}
+
+Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
+                                                        const VersionVector& known,
+                                                        size_t max_bytes) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  std::vector<std::pair<int64_t, int64_t>> authors;  // (row, from seq)
+  {
+    Stmt s = db_->prepare("SELECT id, pk, head_seq FROM authors WHERE space=? AND head_seq>0");
+    s.bind(1, space.id);
+    while (s.step()) {
+      auto it = known.find(s.id<DeviceKey>(1));
+      uint64_t have = it == known.end() ? 0 : it->second;
+      if (have < static_cast<uint64_t>(s.i64(2))) authors.emplace_back(s.i64(0), have);
+    }
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  // Log order (arrival here) is an order in which each change was valid.
+  std::vector<std::pair<int64_t, Bytes>> rows;
+  for (auto [author, from] : authors) {
+    Stmt s = db_->prepare("SELECT id, envelope FROM changes WHERE author=? AND seq>? ORDER BY seq");
+    s.bind(1, author).bind(2, from);
+    while (s.step()) rows.emplace_back(s.i64(0), s.bytes(1));
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Bytes> out;
+  size_t bytes = 0;
+  for (auto& [id, env] : rows) {
+    if (!out.empty() && bytes + env.size() > max_bytes) break;
+    bytes += env.size();
+    out.push_back(std::move(env));
+  }
+  return out;
+}
+
+Result<size_t> Replica::Impl::held_count(const SpaceId& sid) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  Stmt s = db_->prepare("SELECT count(*) FROM held WHERE space=?");
+  s.bind(1, space.id);
+  if (!s.step()) return s.status();
+  return static_cast<size_t>(s.i64(0));
+}
+
+// ---------------------------------------------------------------- public face
+
+Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Replica::~Replica() = default;
+
+Result<std::unique_ptr<Replica>> Replica::open(const std::string& location,
+                                               std::optional<Identity> identity, Env& env,
+                                               ReplicaOptions options) {
+  crypto_init();
+  URBIS_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::open(location));
+  auto impl = std::make_unique<Impl>(std::move(db), std::move(identity), env, options);
+  URBIS_RETURN_IF_ERROR(impl->init());
+  return std::unique_ptr<Replica>(new Replica(std::move(impl)));
+}
+
+DeviceKey Replica::device() const { return impl_->device(); }
+Result<SpaceId> Replica::create_space(std::string_view name) { return impl_->create_space(name); }
+Result<std::vector<SpaceInfo>> Replica::spaces() { return impl_->spaces(); }
+Result<SpaceInfo> Replica::space(const SpaceId& s) { return impl_->space_info(s); }
+Result<std::vector<Member>> Replica::members(const SpaceId& s) { return impl_->members(s); }
+Status Replica::set_role(const SpaceId& s, const DeviceKey& d, Role r) {
+  return impl_->set_role(s, d, r);
+}
+Transaction Replica::begin(const SpaceId& s) { return Transaction(s, &impl_->env_); }
+Result<CommitInfo> Replica::commit(const Transaction& tx) { return impl_->commit(tx); }
+Result<ApplyOutcome> Replica::apply(ByteView envelope) {
+  auto results = impl_->apply_batch({envelope});
+  return std::move(results.front());
+}
+std::vector<Result<ApplyOutcome>> Replica::apply_batch(const std::vector<Bytes>& envelopes) {
+  std::vector<ByteView> views(envelopes.begin(), envelopes.end());
+  return impl_->apply_batch(views);
+}
+Result<VersionVector> Replica::version_vector(const SpaceId& s) { return impl_->version_vector(s); }
+Result<std::vector<Bytes>> Replica::changes_since(const SpaceId& s, const VersionVector& known,
+                                                  size_t max_bytes) {
+  return impl_->changes_since(s, known, max_bytes);
+}
+Result<size_t> Replica::held_count(const SpaceId& s) { return impl_->held_count(s); }
+Result<Entity> Replica::get(const SpaceId& s, const EntityId& id) { return impl_->get(s, id); }
+Result<FindResult> Replica::find(const SpaceId& s, const Query& q) { return impl_->find(s, q); }
+Result<Hash> Replica::state_hash(const SpaceId& s) { return impl_->state_hash(s); }
+
+}  // namespace urbis

@@ -1,0 +1,135 @@
+// Replica::Impl, shared by the files that implement the replica:
+//   replica.cc      open, spaces and members, local commits, remote apply
+//   materialize.cc  ops -> vals -> entity documents, facets, full-text
+//   query.cc        get, find, state hash
+// Internal; not installed.
+#pragma once
+
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "crypto.h"
+#include "db.h"
+#include "schema.h"
+#include "urbis/change.pb.h"
+#include "urbis/replica.h"
+
+namespace urbis {
+
+// The highest op kind this build understands (change.proto, OpKind).
+inline constexpr int kOpLevel = pb::OP_RESTORE;
+
+// An envelope that parsed and whose fields have the right shapes.
+struct ParsedChange {
+  ByteView raw;
+  pb::Envelope envelope;
+  pb::Header header;
+  SpaceId space;
+  DeviceKey author;
+  Hash hash;  // BLAKE2b-256 of raw
+};
+
+// A row of `authors`: a device's chain in one space and its membership.
+struct AuthorRow {
+  int64_t id = 0;  // 0: no row yet
+  int64_t space = 0;
+  DeviceKey pk;
+  uint64_t head_seq = 0;
+  Hash head_hash;
+  Role role = Role::None;
+  uint32_t joined_epoch = 0;
+  uint32_t cutoff_epoch = 0;
+  uint64_t cutoff_seq = 0;
+  Role cutoff_role = Role::None;
+
+  // The role under which a change (epoch, seq) by this author counts: the
+  // current role for epochs since it was granted, the role held before a
+  // removal or downgrade for changes up to the admin's cutoff.
+  Role role_for(uint32_t epoch, uint64_t seq) const {
+    if (role != Role::None && epoch >= joined_epoch) return role;
+    if (epoch < cutoff_epoch && seq <= cutoff_seq) return cutoff_role;
+    return Role::None;
+  }
+};
+
+struct SpaceRow {
+  int64_t id = 0;
+  SpaceId sid;
+  std::string name;
+  uint32_t epoch = 0;
+};
+
+class Replica::Impl {
+ public:
+  Impl(std::unique_ptr<Db> db, std::optional<Identity> identity, Env& env, ReplicaOptions options);
+  ~Impl();
+  Status init();
+
+  // --- replica.cc ---
+  Result<SpaceId> create_space(std::string_view name);
+  Result<std::vector<SpaceInfo>> spaces();
+  Result<SpaceInfo> space_info(const SpaceId& sid);
+  Result<std::vector<Member>> members(const SpaceId& sid);
+  Status set_role(const SpaceId& sid, const DeviceKey& device, Role role);
+  Result<CommitInfo> commit(const Transaction& tx);
+  std::vector<Result<ApplyOutcome>> apply_batch(const std::vector<ByteView>& envelopes);
+  Result<VersionVector> version_vector(const SpaceId& sid);
+  Result<std::vector<Bytes>> changes_since(const SpaceId& sid, const VersionVector& known,
+                                           size_t max_bytes);
+  Result<size_t> held_count(const SpaceId& sid);
+
+  // --- query.cc ---
+  Result<Entity> get(const SpaceId& sid, const EntityId& id);
+  Result<FindResult> find(const SpaceId& sid, const Query& q);
+  Result<Hash> state_hash(const SpaceId& sid);
+
+  DeviceKey device() const { return identity_ ? identity_->device() : DeviceKey{}; }
+
+ private:
+  // --- replica.cc ---
+  Result<ParsedChange> parse(ByteView raw) const;
+  Result<SpaceRow> find_space(const SpaceId& sid);
+  Result<AuthorRow> find_author(int64_t space, const DeviceKey& pk);  // id 0 if none
+  Result<AuthorRow> author_row(int64_t space, const DeviceKey& pk);   // creates the row
+  Result<DeviceKey> author_key(int64_t author_row);
+  Status save_membership(const AuthorRow& a);
+  // Verifies everything but the signature and applies `p` in the current
+  // SQLite transaction. `plain` is the decrypted body of a content change
+  // (nullptr: decrypt here if possible).
+  Result<ApplyOutcome> apply_parsed(const ParsedChange& p, const pb::Body* plain);
+  Result<ApplyOutcome> apply_one(ByteView raw, bool release);
+  Status apply_membership(SpaceRow& space, const AuthorRow& author, const ParsedChange& p,
+                          const pb::Membership& m, bool* needs_rebuild);
+  Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
+                                  const pb::Body* body);
+  Status release_held(int64_t space, const DeviceKey& author, uint64_t next_seq);
+  const std::vector<SpaceKey>* keys_for(int64_t space, uint32_t epoch) const;
+  void remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device, ByteView sealed);
+  Status load_keys();
+  uint64_t tick_hlc();
+  void observe_hlc(uint64_t hlc) { hlc_ = std::max(hlc_, hlc); }
+
+  // --- materialize.cc ---
+  Status materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq, uint64_t hlc,
+                     uint32_t epoch, const pb::Body& body);
+  Result<int64_t> entity_row(int64_t space, const EntityId& eid, const std::string& type,
+                             bool create);
+  Status refresh_entity(int64_t entity);
+  Status flush_dirty();
+  Status rebuild_space(const SpaceRow& space);
+  Status rebuild_all();
+
+  friend class Replica;
+  std::unique_ptr<Db> db_;
+  std::optional<Identity> identity_;
+  Env& env_;
+  ReplicaOptions options_;
+  int op_level_;
+  uint64_t hlc_ = 0;
+  std::map<std::pair<int64_t, uint32_t>, std::vector<SpaceKey>> keys_;
+  std::unordered_map<int64_t, DeviceKey> author_keys_;  // author row -> device
+  std::set<int64_t> dirty_;                              // entities to refresh
+};
+
+}  // namespace urbis

@@ -1,0 +1,29 @@
+// The SQLite schema of a replica and its migrations. Each migration is a
+// step from version N-1 to N run in one transaction; a store written by a
+// newer build (higher version) is refused rather than guessed at.
+#pragma once
+
+#include "db.h"
+
+namespace urbis {
+
+inline constexpr int kSchemaVersion = 1;
+
+// Sets the connection pragmas and brings the schema to kSchemaVersion.
+Status prepare_schema(Db& db, bool synchronous_full);
+
+// Op keys pack (author row, seq, index in change) into one SQLite integer.
+inline constexpr int kOpIndexBits = 15;
+inline constexpr int kOpSeqBits = 28;
+inline constexpr uint64_t kMaxOpsPerChange = 1ull << kOpIndexBits;
+inline constexpr uint64_t kMaxSeq = (1ull << kOpSeqBits) - 1;
+inline constexpr int64_t kMaxAuthorRows = 1ll << 20;
+inline int64_t op_key(int64_t author_row, uint64_t seq, uint32_t index) {
+  return author_row << (kOpSeqBits + kOpIndexBits) | static_cast<int64_t>(seq) << kOpIndexBits |
+         index;
+}
+inline int64_t op_author_row(int64_t key) { return key >> (kOpSeqBits + kOpIndexBits); }
+inline uint64_t op_seq(int64_t key) { return (key >> kOpIndexBits) & kMaxSeq; }
+inline uint32_t op_index(int64_t key) { return key & (kMaxOpsPerChange - 1); }
+
+}  // namespace urbis

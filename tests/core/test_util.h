@@ -1,0 +1,69 @@
+// Helpers shared by the core's tests: replicas on deterministic envs, and
+// exchanging changes between them the way sync will.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "urbis/replica.h"
+
+namespace urbis::testing {
+
+// REQUIRE that a Result/Status is ok, printing its error otherwise.
+#define URBIS_REQUIRE_OK(expr)                                        \
+  do {                                                                \
+    const auto& urbis_t_ = (expr);                                    \
+    INFO(::urbis::testing::status_string(urbis_t_));                                   \
+    REQUIRE(urbis_t_.is_ok());                                        \
+  } while (0)
+
+inline std::string status_string(const Status& s) { return s.to_string(); }
+template <typename T>
+std::string status_string(const Result<T>& r) { return r.status().to_string(); }
+
+// A device: its env, identity key and open replica (in memory unless a path
+// is given).
+struct Device {
+  std::unique_ptr<Env> env;
+  std::unique_ptr<Replica> replica;
+  DeviceKey key;
+
+  explicit Device(uint64_t seed, const std::string& location = ":memory:",
+                  ReplicaOptions options = {}) {
+    env = make_deterministic_env(seed);
+    Identity id = Identity::generate(*env);
+    key = id.device();
+    options.synchronous_full = false;
+    auto r = Replica::open(location, std::move(id), *env, options);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    replica = std::move(r).value();
+  }
+  Replica* operator->() { return replica.get(); }
+};
+
+// Sends `from` every change of `space` that `to` lacks; returns how many
+// were applied. Refusals fail the test.
+inline size_t pull(Replica& to, Replica& from, const SpaceId& space) {
+  VersionVector vv;
+  if (auto have = to.version_vector(space); have.is_ok()) vv = *have;
+  auto changes = from.changes_since(space, vv);
+  REQUIRE_MESSAGE(changes.is_ok(), changes.status().to_string());
+  size_t applied = 0;
+  for (const auto& c : *changes) {
+    auto r = to.apply(c);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    applied += *r == ApplyOutcome::Applied;
+  }
+  return applied;
+}
+
+inline Hash hash_of(Replica& r, const SpaceId& space) {
+  auto h = r.state_hash(space);
+  REQUIRE_MESSAGE(h.is_ok(), h.status().to_string());
+  return *h;
+}
+
+}  // namespace urbis::testing
