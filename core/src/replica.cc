@@ -71,16 +71,18 @@ Status Replica::Impl::load_keys() {
   return s.status();
 }
 
-void Replica::Impl::remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device,
+bool Replica::Impl::remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device,
                                    ByteView sealed) {
-  if (!identity_ || device != identity_->device() || !options_.materialize) return;
+  if (!identity_ || device != identity_->device() || !options_.materialize) return false;
   auto secret = identity_->box_secret_key();
   auto key = open_sealed_key(sealed, device, secret);
   sodium_memzero(secret.data(), secret.size());
-  if (!key) return;  // not sealed to us after all: ignore, it cannot be used
+  if (!key) return false;  // not sealed to us after all: ignore, it cannot be used
   auto& list = keys_[{space, epoch}];
-  if (std::find(list.begin(), list.end(), *key) == list.end()) list.push_back(*key);
+  bool fresh = std::find(list.begin(), list.end(), *key) == list.end();
+  if (fresh) list.push_back(*key);
   sodium_memzero(key->data(), key->size());
+  return fresh;
 }
 
 const std::vector<SpaceKey>* Replica::Impl::keys_for(int64_t space, uint32_t epoch) const {
@@ -737,7 +739,14 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const AuthorRow& author,
         "INSERT OR IGNORE INTO grants(space, epoch, device, sealed) VALUES(?,?,?,?)");
     URBIS_RETURN_IF_ERROR(
         s.bind(1, space.id).bind(2, g.epoch()).bind(3, device->view()).bind(4, view(g.sealed_key())).run());
-    remember_grant(space.id, g.epoch(), *device, view(g.sealed_key()));
+    if (remember_grant(space.id, g.epoch(), *device, view(g.sealed_key()))) {
+      // Content of that epoch stored before we could read it becomes readable.
+      Stmt c = db_->prepare(
+          "SELECT 1 FROM changes c JOIN authors a ON a.id=c.author "
+          "WHERE a.space=? AND c.epoch=? AND c.kind=0 LIMIT 1");
+      c.bind(1, space.id).bind(2, g.epoch());
+      if (c.step()) *needs_rebuild = true;
+    }
   }
   (void)author;
   return Status::ok();

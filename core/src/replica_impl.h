@@ -105,7 +105,9 @@ class Replica::Impl {
                                   const pb::Body* body);
   Status release_held(int64_t space, const DeviceKey& author, uint64_t next_seq);
   const std::vector<SpaceKey>* keys_for(int64_t space, uint32_t epoch) const;
-  void remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device, ByteView sealed);
+  // Unseals a grant addressed to this device into the key cache; true when
+  // it brought a key not held before.
+  bool remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device, ByteView sealed);
   Status load_keys();
   uint64_t tick_hlc();
   void observe_hlc(uint64_t hlc) { hlc_ = std::max(hlc_, hlc); }

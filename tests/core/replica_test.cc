@@ -1,0 +1,451 @@
+// Replica behaviour on one or two devices: writes and reads, merge rules,
+// translations, sets, deletion, Discover queries, persistence, held changes
+// and forward compatibility.
+#include <filesystem>
+#include <set>
+
+#include "test_util.h"
+
+namespace urbis::testing {
+namespace {
+
+std::string temp_db(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / "urbis-tests";
+  std::filesystem::create_directories(dir);
+  auto path = dir / name;
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  return path.string();
+}
+
+struct Pair {
+  Device a{101}, b{202};
+  SpaceId space;
+  Pair() {
+    auto s = a->create_space("Plan");
+    REQUIRE(s.is_ok());
+    space = *s;
+    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
+    pull(*b.replica, *a.replica, space);
+  }
+  void sync() {
+    pull(*b.replica, *a.replica, space);
+    pull(*a.replica, *b.replica, space);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a transaction becomes one change and reads back with its values") {
+  Device a(1);
+  auto space = a->create_space("Catalogue");
+  URBIS_REQUIRE_OK(space);
+  Transaction tx = a->begin(*space);
+  EntityId p = tx.create("project");
+  tx.set_text(p, "title", "es", "Movilidad eléctrica");
+  tx.set(p, "budget", 125000);
+  tx.set(p, "stage", "planning");
+  tx.add(p, "sdgs", 11);
+  tx.add(p, "sdgs", 7);
+  auto info = a->commit(tx);
+  URBIS_REQUIRE_OK(info);
+  CHECK(info->seq == 2);  // seq 1 created the space
+  CHECK(info->ops == 5);
+  auto e = a->get(*space, p);
+  URBIS_REQUIRE_OK(e);
+  CHECK(e->type == "project");
+  CHECK(e->fields.at("budget").winner.value == 125000);
+  CHECK(e->fields.at("stage").winner.value == "planning");
+  CHECK(e->sets.at("sdgs") == std::vector<nlohmann::json>{7, 11});
+  CHECK(e->texts.at("title").original_locale == "es");
+  CHECK(e->fields.at("stage").winner.author == a.key);
+
+  auto vv = a->version_vector(*space);
+  URBIS_REQUIRE_OK(vv);
+  CHECK(vv->at(a.key) == 2);
+}
+
+TEST_CASE("an op on an unknown entity and an empty transaction are refused") {
+  Device a(2);
+  auto space = a->create_space("S");
+  URBIS_REQUIRE_OK(space);
+  Transaction empty = a->begin(*space);
+  CHECK(a->commit(empty).code() == Code::InvalidArgument);
+  Transaction tx = a->begin(*space);
+  EntityId ghost;
+  ghost.bytes[0] = 7;
+  tx.set(ghost, "title", "x");
+  CHECK(a->commit(tx).code() == Code::NotFound);
+  auto vv = a->version_vector(*space);
+  URBIS_REQUIRE_OK(vv);
+  CHECK(vv->at(a.key) == 1);  // nothing was appended
+  CHECK(a->get(*space, ghost).code() == Code::NotFound);
+  SpaceId unknown;
+  CHECK(a->get(unknown, ghost).code() == Code::UnknownSpace);
+}
+
+TEST_CASE("concurrent writes to one field are kept as a conflict until resolved") {
+  Pair t;
+  Transaction tx = t.a->begin(t.space);
+  EntityId p = tx.create("project");
+  tx.set(p, "stage", "idea");
+  URBIS_REQUIRE_OK(t.a->commit(tx));
+  t.sync();
+
+  Transaction ta = t.a->begin(t.space);
+  ta.set(p, "stage", "concept");
+  URBIS_REQUIRE_OK(t.a->commit(ta));
+  Transaction tb = t.b->begin(t.space);
+  tb.set(p, "stage", "feasibility");
+  URBIS_REQUIRE_OK(t.b->commit(tb));
+  t.sync();
+
+  auto ea = t.a->get(t.space, p), eb = t.b->get(t.space, p);
+  URBIS_REQUIRE_OK(ea);
+  URBIS_REQUIRE_OK(eb);
+  const Register& r = ea->fields.at("stage");
+  REQUIRE(r.conflicted());
+  CHECK(r.conflicts.size() == 1);
+  std::set<std::string> both{r.winner.value.get<std::string>(), r.conflicts[0].value.get<std::string>()};
+  CHECK(both == std::set<std::string>{"concept", "feasibility"});
+  CHECK(eb->fields.at("stage").winner.value == r.winner.value);
+  CHECK(ea->conflicted_fields() == std::vector<std::string>{"stage"});
+  CHECK(ea->to_json("en")["conflicts"]["stage"].size() == 2);
+
+  // Resolving: a new value overwrites every value its writer saw.
+  Transaction fix = t.b->begin(t.space);
+  fix.set(p, "stage", "planning");
+  URBIS_REQUIRE_OK(t.b->commit(fix));
+  t.sync();
+  for (Replica* rep : {t.a.replica.get(), t.b.replica.get()}) {
+    auto e = rep->get(t.space, p);
+    URBIS_REQUIRE_OK(e);
+    CHECK_FALSE(e->fields.at("stage").conflicted());
+    CHECK(e->fields.at("stage").winner.value == "planning");
+  }
+  CHECK(hash_of(*t.a.replica, t.space) == hash_of(*t.b.replica, t.space));
+}
+
+TEST_CASE("translatable fields: per-locale values, fallback chain, missing translations") {
+  Device a(3);
+  auto space = a->create_space("S");
+  URBIS_REQUIRE_OK(space);
+  Transaction tx = a->begin(*space);
+  EntityId p = tx.create("practice");
+  tx.set_text(p, "title", "ko", "스마트 가로등");
+  tx.set_text(p, "summary", "ko", "에너지 절약");
+  URBIS_REQUIRE_OK(a->commit(tx));
+  Transaction tr = a->begin(*space);
+  tr.set_text(p, "title", "en", "Smart street lights", "ko");
+  URBIS_REQUIRE_OK(a->commit(tr));
+
+  auto e = a->get(*space, p);
+  URBIS_REQUIRE_OK(e);
+  std::string shown;
+  REQUIRE(e->text("title", "en", &shown));
+  CHECK(shown == "en");
+  CHECK(e->text("title", "ar", &shown)->winner.value == "스마트 가로등");  // falls back to the original
+  CHECK(shown == "ko");
+  CHECK(e->text("summary", "fr", &shown)->winner.value == "에너지 절약");
+  CHECK(e->texts.at("title").original_locale == "ko");
+  CHECK(e->missing_translations("en") == std::vector<std::string>{"summary"});
+  CHECK(e->missing_translations("ar") == std::vector<std::string>{"summary", "title"});
+  CHECK(e->missing_translations("ko").empty());
+  CHECK(e->text("nothing", "en") == nullptr);
+  auto j = e->to_json("ar");
+  CHECK(j["values"]["title"] == "스마트 가로등");
+  CHECK(j["translations"]["title"]["shown"] == "ko");
+}
+
+TEST_CASE("sets are add-wins: a concurrent add survives a remove that did not see it") {
+  Pair t;
+  Transaction tx = t.a->begin(t.space);
+  EntityId p = tx.create("project");
+  tx.add(p, "tags", "pilot");
+  tx.add(p, "tags", "iot");
+  URBIS_REQUIRE_OK(t.a->commit(tx));
+  t.sync();
+
+  Transaction ta = t.a->begin(t.space);
+  ta.remove(p, "tags", "pilot");
+  ta.remove(p, "tags", "iot");
+  URBIS_REQUIRE_OK(t.a->commit(ta));
+  Transaction tb = t.b->begin(t.space);
+  tb.add(p, "tags", "pilot");  // concurrent re-add
+  URBIS_REQUIRE_OK(t.b->commit(tb));
+  t.sync();
+  for (Replica* rep : {t.a.replica.get(), t.b.replica.get()}) {
+    auto e = rep->get(t.space, p);
+    URBIS_REQUIRE_OK(e);
+    CHECK(e->sets["tags"] == std::vector<nlohmann::json>{"pilot"});
+  }
+}
+
+TEST_CASE("a deleted entity stays deleted under concurrent edits and can be restored") {
+  Pair t;
+  Transaction tx = t.a->begin(t.space);
+  EntityId p = tx.create("need");
+  tx.set(p, "sector", "water");
+  URBIS_REQUIRE_OK(t.a->commit(tx));
+  t.sync();
+
+  Transaction del = t.a->begin(t.space);
+  del.remove_entity(p);
+  URBIS_REQUIRE_OK(t.a->commit(del));
+  Transaction edit = t.b->begin(t.space);
+  edit.set(p, "sector", "waste");
+  URBIS_REQUIRE_OK(t.b->commit(edit));
+  t.sync();
+
+  auto e = t.b->get(t.space, p);
+  URBIS_REQUIRE_OK(e);
+  CHECK(e->deleted);
+  CHECK(e->fields.at("sector").winner.value == "waste");  // the edit is kept, recoverable
+  Query q;
+  q.type = "need";
+  CHECK(t.b->find(t.space, q)->total == 0);
+  q.include_deleted = true;
+  CHECK(t.b->find(t.space, q)->total == 1);
+
+  Transaction back = t.b->begin(t.space);
+  back.restore_entity(p);
+  URBIS_REQUIRE_OK(t.b->commit(back));
+  t.sync();
+  auto r = t.a->get(t.space, p);
+  URBIS_REQUIRE_OK(r);
+  CHECK_FALSE(r->deleted);
+  CHECK(r->fields.at("sector").winner.value == "waste");
+}
+
+TEST_CASE("Discover: text in any script, facets, type, sort and paging") {
+  Device a(4);
+  auto space = a->create_space("Catalogue");
+  URBIS_REQUIRE_OK(space);
+  struct P {
+    const char* locale;
+    const char* title;
+    const char* sector;
+    const char* stage;
+  };
+  const P projects[] = {
+      {"ko", "스마트 교통 신호 시스템", "mobility", "implementation"},
+      {"zh", "智慧城市水务管理平台", "water", "planning"},
+      {"ar", "مدينة ذكية للطاقة الشمسية", "energy", "planning"},
+      {"ru", "Умный город: электробусы", "mobility", "planning"},
+      {"tr", "Akıllı şehir atık yönetimi", "waste", "idea"},
+      {"en", "Open data portal", "e-government", "completed"},
+  };
+  Transaction tx = a->begin(*space);
+  for (const auto& p : projects) {
+    EntityId id = tx.create("project");
+    tx.set_text(id, "title", p.locale, p.title);
+    tx.set(id, "sector", p.sector);
+    tx.set(id, "stage", p.stage);
+    tx.add(id, "tags", "demo");
+  }
+  EntityId city = tx.create("city");
+  tx.set_text(city, "name", "en", "Seoul traffic city");
+  URBIS_REQUIRE_OK(a->commit(tx));
+
+  auto count = [&](Query q) {
+    auto r = a->find(*space, q);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    CHECK(r->hits.size() == std::min(r->total, q.limit));
+    return r->total;
+  };
+  Query q;
+  q.text = "교통";  // a two-syllable Korean word inside a longer title
+  CHECK(count(q) == 1);
+  q.text = "水务";
+  CHECK(count(q) == 1);
+  q.text = "الشمسية";
+  CHECK(count(q) == 1);
+  q.text = "электро";  // prefix while typing
+  CHECK(count(q) == 1);
+  q.text = "akilli";  // Turkish dotless i folds to plain ASCII
+  CHECK(count(q) <= 1);
+  q.text = "";
+  q.type = "project";
+  CHECK(count(q) == 6);
+  q.where = {{"sector", "mobility"}};
+  CHECK(count(q) == 2);
+  q.where = {{"sector", "mobility"}, {"stage", "planning"}};
+  CHECK(count(q) == 1);
+  q.where = {{"tags", "demo"}};
+  CHECK(count(q) == 6);
+  q.where = {};
+  q.type = "city";
+  CHECK(count(q) == 1);
+  q.type = "";
+  q.text = "city";
+  CHECK(count(q) == 1);  // the city's name; "Open data" is not a match
+
+  Query page;
+  page.type = "project";
+  page.sort = Query::Sort::Title;
+  page.limit = 4;
+  auto first = a->find(*space, page);
+  page.offset = 4;
+  auto second = a->find(*space, page);
+  URBIS_REQUIRE_OK(first);
+  URBIS_REQUIRE_OK(second);
+  CHECK(first->hits.size() == 4);
+  CHECK(second->hits.size() == 2);
+  CHECK(first->hits[0].title == "Akıllı şehir atık yönetimi");
+  std::set<EntityId> ids;
+  for (auto* r : {&first.value(), &second.value()})
+    for (const auto& h : r->hits) ids.insert(h.id);
+  CHECK(ids.size() == 6);
+
+  Query titled;
+  titled.text = "교통 신호";
+  titled.lang = "en";
+  auto hit = a->find(*space, titled);
+  URBIS_REQUIRE_OK(hit);
+  REQUIRE(hit->hits.size() == 1);
+  CHECK(hit->hits[0].title == "스마트 교통 신호 시스템");  // no English: falls back to the original
+  CHECK(hit->hits[0].summary["sector"] == "mobility");
+  Query too_many;
+  too_many.limit = 5000;
+  CHECK(a->find(*space, too_many).code() == Code::InvalidArgument);
+}
+
+TEST_CASE("a store on disk keeps everything across reopen") {
+  std::string path = temp_db("reopen.db");
+  auto env = make_deterministic_env(5);
+  Identity id = Identity::generate(*env);
+  auto wrapped = id.wrap("correct horse", *env, PwhashCost::Minimal);
+  URBIS_REQUIRE_OK(wrapped);
+  SpaceId space;
+  EntityId p;
+  Hash before;
+  {
+    auto r = Replica::open(path, std::move(id), *env);
+    URBIS_REQUIRE_OK(r);
+    auto s = (*r)->create_space("Disk");
+    URBIS_REQUIRE_OK(s);
+    space = *s;
+    Transaction tx = (*r)->begin(space);
+    p = tx.create("project");
+    tx.set_text(p, "title", "fr", "Vélos partagés");
+    URBIS_REQUIRE_OK((*r)->commit(tx));
+    before = hash_of(**r, space);
+  }
+  auto unlocked = Identity::unwrap(*wrapped, "correct horse");
+  URBIS_REQUIRE_OK(unlocked);
+  auto r = Replica::open(path, std::move(unlocked).value(), *env);
+  URBIS_REQUIRE_OK(r);
+  CHECK(hash_of(**r, space) == before);
+  auto e = (*r)->get(space, p);
+  URBIS_REQUIRE_OK(e);
+  CHECK(e->texts.at("title").locales.at("fr").winner.value == "Vélos partagés");
+  // The device can keep writing its chain after a restart.
+  Transaction tx = (*r)->begin(space);
+  tx.set(p, "stage", "idea");
+  auto info = (*r)->commit(tx);
+  URBIS_REQUIRE_OK(info);
+  CHECK(info->seq == 3);
+  auto spaces = (*r)->spaces();
+  URBIS_REQUIRE_OK(spaces);
+  REQUIRE(spaces->size() == 1);
+  CHECK(spaces->at(0).name == "Disk");
+  CHECK(spaces->at(0).my_role == Role::Admin);
+}
+
+TEST_CASE("changes_since returns what a version vector lacks, bounded by size") {
+  Pair t;
+  for (int i = 0; i < 5; ++i) {
+    Transaction tx = t.a->begin(t.space);
+    EntityId p = tx.create("task");
+    tx.set(p, "n", i);
+    URBIS_REQUIRE_OK(t.a->commit(tx));
+  }
+  auto vv = t.b->version_vector(t.space);
+  URBIS_REQUIRE_OK(vv);
+  auto all = t.a->changes_since(t.space, *vv);
+  URBIS_REQUIRE_OK(all);
+  CHECK(all->size() == 5);
+  auto some = t.a->changes_since(t.space, *vv, all->front().size() + 1);
+  URBIS_REQUIRE_OK(some);
+  CHECK(some->size() == 1);  // a byte budget still returns at least one change
+  auto none = t.a->changes_since(t.space, *t.a->version_vector(t.space));
+  URBIS_REQUIRE_OK(none);
+  CHECK(none->empty());
+}
+
+TEST_CASE("a gap is held and filled; applying out of order converges") {
+  Pair t;
+  std::vector<Bytes> sent;
+  for (int i = 0; i < 4; ++i) {
+    Transaction tx = t.a->begin(t.space);
+    EntityId p = tx.create("task");
+    tx.set(p, "n", i);
+    auto info = t.a->commit(tx);
+    URBIS_REQUIRE_OK(info);
+    sent.push_back(info->envelope);
+  }
+  CHECK(*t.b->apply(sent[3]) == ApplyOutcome::Held);
+  CHECK(*t.b->apply(sent[2]) == ApplyOutcome::Held);
+  CHECK(*t.b->apply(sent[2]) == ApplyOutcome::Held);  // held twice is still once
+  CHECK(*t.b->held_count(t.space) == 2);
+  CHECK(*t.b->apply(sent[0]) == ApplyOutcome::Applied);
+  CHECK(*t.b->held_count(t.space) == 2);
+  CHECK(*t.b->apply(sent[1]) == ApplyOutcome::Applied);  // releases 2 and 3
+  CHECK(*t.b->held_count(t.space) == 0);
+  CHECK(hash_of(*t.a.replica, t.space) == hash_of(*t.b.replica, t.space));
+  auto batch = t.b->apply_batch(sent);
+  for (const auto& r : batch) CHECK(*r == ApplyOutcome::Duplicate);
+}
+
+TEST_CASE("forward compatibility: ops an older build skips are kept, forwarded, then appear") {
+  std::string path = temp_db("forward.db");
+  Device writer(6);
+  auto space = writer->create_space("S");
+  URBIS_REQUIRE_OK(space);
+  Transaction tx = writer->begin(*space);
+  EntityId p = tx.create("project");
+  tx.set(p, "stage", "idea");
+  tx.set_text(p, "title", "ko", "새 기능");  // OP_SET_TEXT: unknown to the "old" build
+  URBIS_REQUIRE_OK(writer->commit(tx));
+
+  auto env = make_deterministic_env(7);
+  Identity id = Identity::generate(*env);
+  DeviceKey old_key = id.device();
+  auto wrapped = id.wrap("pw", *env, PwhashCost::Minimal);
+  URBIS_REQUIRE_OK(wrapped);
+  URBIS_REQUIRE_OK(writer->add_member(*space, old_key, Role::Editor));
+  std::vector<Bytes> received;
+  {
+    ReplicaOptions old_build;
+    old_build.op_level = 0;  // understands OP_SET only
+    auto old = Replica::open(path, std::move(id), *env, old_build);
+    URBIS_REQUIRE_OK(old);
+    pull(**old, *writer.replica, *space);
+    auto e = (*old)->get(*space, p);
+    URBIS_REQUIRE_OK(e);
+    CHECK(e->fields.at("stage").winner.value == "idea");
+    CHECK(e->texts.empty());  // not understood: not shown...
+    // ...but stored and forwarded byte for byte.
+    auto mine = (*old)->changes_since(*space, {});
+    auto theirs = writer->changes_since(*space, {});
+    URBIS_REQUIRE_OK(mine);
+    URBIS_REQUIRE_OK(theirs);
+    CHECK(*mine == *theirs);
+    Device third(8);
+    pull(*third.replica, **old, *space);
+    auto v3 = third->version_vector(*space);
+    URBIS_REQUIRE_OK(v3);
+    CHECK(*v3 == *writer->version_vector(*space));
+  }
+  // The "upgraded" build reopens the same file: the skipped ops appear.
+  auto again = Identity::unwrap(*wrapped, "pw");
+  URBIS_REQUIRE_OK(again);
+  auto upgraded = Replica::open(path, std::move(again).value(), *env);
+  URBIS_REQUIRE_OK(upgraded);
+  auto e = (*upgraded)->get(*space, p);
+  URBIS_REQUIRE_OK(e);
+  REQUIRE(e->texts.count("title"));
+  CHECK(e->texts.at("title").locales.at("ko").winner.value == "새 기능");
+  CHECK(hash_of(**upgraded, *space) == hash_of(*writer.replica, *space));
+}
+
+}  // namespace urbis::testing
