@@ -31,6 +31,7 @@ class DeterministicEnv final : public Env {
     uint8_t nonce[crypto_stream_chacha20_NONCEBYTES] = {};
     std::memcpy(nonce, &counter_, sizeof counter_);
     ++counter_;
+    if (out.empty()) return;  // data() may be null: libsodium requires a buffer
     crypto_stream_chacha20(out.data(), out.size(), nonce, key_);
   }
 

@@ -217,7 +217,11 @@ struct Sim {
       REQUIRE_MESSAGE(e.is_ok(), e.status().to_string());
       std::map<std::string, std::set<std::string>> elements;
       for (const auto& [slot, ws] : model.writes) {
-        const auto& [eid, kind, field, key] = slot;
+        // (clang 14 cannot capture structured bindings in doctest's lambdas)
+        const EntityId& eid = std::get<0>(slot);
+        const int kind = std::get<1>(slot);
+        const std::string& field = std::get<2>(slot);
+        const std::string& key = std::get<3>(slot);
         if (eid != id) continue;
         std::set<OpId> live = model.live(slot, nullptr);
         if (kind == kElem) {

@@ -49,7 +49,14 @@ struct FixedId {
     if (!raw) return std::nullopt;
     return from_bytes(*raw);
   }
-  auto operator<=>(const FixedId&) const = default;
+  // Bytewise order. Not defaulted: libc++ before 17 (Emscripten 3.1.6) has no
+  // operator<=> for std::array, which would leave a defaulted one deleted.
+  bool operator==(const FixedId&) const = default;
+  std::strong_ordering operator<=>(const FixedId& o) const {
+    for (size_t i = 0; i < N; ++i)
+      if (bytes[i] != o.bytes[i]) return bytes[i] <=> o.bytes[i];
+    return std::strong_ordering::equal;
+  }
 };
 
 using DeviceKey = FixedId<32>;  // Ed25519 public key of a device

@@ -1,0 +1,200 @@
+// Device identity: key generation, signatures, passphrase wrapping.
+#include <sodium.h>
+
+#include <algorithm>
+#include <string>
+
+#include "test_util.h"
+#include "urbis/identity.h"
+
+namespace urbis {
+namespace {
+
+using testing::status_string;
+
+ByteView bytes_of(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+bool verifies(const std::array<uint8_t, 64>& sig, std::string_view msg, const DeviceKey& key) {
+  return crypto_sign_verify_detached(sig.data(), reinterpret_cast<const uint8_t*>(msg.data()),
+                                     msg.size(), key.bytes.data()) == 0;
+}
+
+TEST_CASE("identity: generate gives distinct, non-zero device keys") {
+  REQUIRE(sodium_init() >= 0);
+  auto env1 = make_deterministic_env(1);
+  auto env2 = make_deterministic_env(2);
+  Identity a = Identity::generate(*env1);
+  Identity b = Identity::generate(*env2);
+  Identity c = Identity::generate(*env1);  // same env, next random bytes
+  CHECK_FALSE(a.device().is_zero());
+  CHECK_FALSE(b.device().is_zero());
+  CHECK(a.device() != b.device());
+  CHECK(a.device() != c.device());
+
+  // The same seed gives the same key (deterministic env is replayable).
+  auto env1b = make_deterministic_env(1);
+  Identity a2 = Identity::generate(*env1b);
+  CHECK(a2.device() == a.device());
+
+  // The device key is a valid Ed25519 point: it converts to X25519.
+  uint8_t x[crypto_box_PUBLICKEYBYTES];
+  CHECK(crypto_sign_ed25519_pk_to_curve25519(x, a.device().bytes.data()) == 0);
+}
+
+TEST_CASE("identity: sign and verify roundtrip") {
+  REQUIRE(sodium_init() >= 0);
+  auto env = make_deterministic_env(7);
+  Identity id = Identity::generate(*env);
+  Identity other = Identity::generate(*env);
+  const std::string msg = "urbis: a message to sign";
+  auto sig = id.sign(bytes_of(msg));
+
+  CHECK(verifies(sig, msg, id.device()));
+  // Another key does not verify it.
+  CHECK_FALSE(verifies(sig, msg, other.device()));
+  // A changed message does not verify.
+  std::string changed = msg;
+  changed[3] ^= 1;
+  CHECK_FALSE(verifies(sig, changed, id.device()));
+  // A changed signature does not verify.
+  auto bad = sig;
+  bad[10] ^= 0x20;
+  CHECK_FALSE(verifies(bad, msg, id.device()));
+  // Ed25519 is deterministic: the same message gives the same signature.
+  CHECK(id.sign(bytes_of(msg)) == sig);
+  // The empty message can be signed too.
+  auto empty_sig = id.sign({});
+  CHECK(crypto_sign_verify_detached(empty_sig.data(), nullptr, 0, id.device().bytes.data()) == 0);
+}
+
+TEST_CASE("identity: the box secret key matches the device key") {
+  REQUIRE(sodium_init() >= 0);
+  auto env = make_deterministic_env(8);
+  Identity id = Identity::generate(*env);
+  auto sk = id.box_secret_key();
+  uint8_t pk_from_sk[crypto_box_PUBLICKEYBYTES];
+  crypto_scalarmult_base(pk_from_sk, sk.data());
+  uint8_t pk_from_ed[crypto_box_PUBLICKEYBYTES];
+  REQUIRE(crypto_sign_ed25519_pk_to_curve25519(pk_from_ed, id.device().bytes.data()) == 0);
+  CHECK(std::equal(pk_from_sk, pk_from_sk + sizeof pk_from_sk, pk_from_ed));
+  sodium_memzero(sk.data(), sk.size());
+}
+
+TEST_CASE("identity: wrap and unwrap with a passphrase") {
+  REQUIRE(sodium_init() >= 0);
+  auto env = make_deterministic_env(9);
+  Identity id = Identity::generate(*env);
+  const DeviceKey device = id.device();
+
+  auto wrapped = id.wrap("correct horse battery staple", *env, PwhashCost::Minimal);
+  URBIS_REQUIRE_OK(wrapped);
+  REQUIRE(wrapped->size() > 4);
+  CHECK(std::string(wrapped->begin(), wrapped->begin() + 4) == "UIK1");
+
+  SUBCASE("the right passphrase gives back the same identity") {
+    auto back = Identity::unwrap(*wrapped, "correct horse battery staple");
+    URBIS_REQUIRE_OK(back);
+    CHECK(back->device() == device);
+    // It holds the same secret key: its signatures verify under the old device key
+    // and equal the original's (Ed25519 signatures are deterministic).
+    const std::string msg = "signed after unwrapping";
+    auto sig = back->sign(bytes_of(msg));
+    CHECK(verifies(sig, msg, device));
+    CHECK(sig == id.sign(bytes_of(msg)));
+    // And the same box key.
+    CHECK(back->box_secret_key() == id.box_secret_key());
+  }
+
+  SUBCASE("wrapping twice uses a fresh salt and nonce") {
+    auto again = id.wrap("correct horse battery staple", *env, PwhashCost::Minimal);
+    URBIS_REQUIRE_OK(again);
+    CHECK(*again != *wrapped);
+    auto back = Identity::unwrap(*again, "correct horse battery staple");
+    URBIS_REQUIRE_OK(back);
+    CHECK(back->device() == device);
+  }
+
+  SUBCASE("a wrong passphrase is WrongPassphrase") {
+    auto back = Identity::unwrap(*wrapped, "correct horse battery stapler");
+    REQUIRE_FALSE(back.is_ok());
+    INFO(status_string(back));
+    CHECK(back.code() == Code::WrongPassphrase);
+    auto empty = Identity::unwrap(*wrapped, "");
+    REQUIRE_FALSE(empty.is_ok());
+    CHECK(empty.code() == Code::WrongPassphrase);
+  }
+
+  SUBCASE("a flipped bit in the sealed secret is WrongPassphrase, not a wrong key") {
+    Bytes bad = *wrapped;
+    bad.back() ^= 1;
+    auto back = Identity::unwrap(bad, "correct horse battery staple");
+    REQUIRE_FALSE(back.is_ok());
+    CHECK(back.code() == Code::WrongPassphrase);
+  }
+
+  SUBCASE("truncated wrapped bytes are Malformed") {
+    for (size_t n : {size_t{0}, size_t{3}, size_t{4}, size_t{20}, wrapped->size() - 1}) {
+      CAPTURE(n);
+      Bytes cut(wrapped->begin(), wrapped->begin() + static_cast<std::ptrdiff_t>(n));
+      auto back = Identity::unwrap(cut, "correct horse battery staple");
+      REQUIRE_FALSE(back.is_ok());
+      CHECK(back.code() == Code::Malformed);
+    }
+    Bytes longer = *wrapped;
+    longer.push_back(0);
+    auto back = Identity::unwrap(longer, "correct horse battery staple");
+    REQUIRE_FALSE(back.is_ok());
+    CHECK(back.code() == Code::Malformed);
+  }
+
+  SUBCASE("garbage is Malformed") {
+    Bytes garbage(wrapped->size());
+    env->random_bytes(garbage);
+    auto back = Identity::unwrap(garbage, "correct horse battery staple");
+    REQUIRE_FALSE(back.is_ok());
+    CHECK(back.code() == Code::Malformed);
+
+    Bytes wrong_magic = *wrapped;
+    wrong_magic[0] = 'X';
+    back = Identity::unwrap(wrong_magic, "correct horse battery staple");
+    REQUIRE_FALSE(back.is_ok());
+    CHECK(back.code() == Code::Malformed);
+  }
+
+  SUBCASE("absurd cost parameters are Malformed (no huge allocation)") {
+    Bytes bad = *wrapped;
+    for (int i = 12; i < 20; ++i) bad[static_cast<size_t>(i)] = 0xff;  // memlimit
+    auto back = Identity::unwrap(bad, "correct horse battery staple");
+    REQUIRE_FALSE(back.is_ok());
+    CHECK(back.code() == Code::Malformed);
+
+    Bytes zero_ops = *wrapped;
+    for (int i = 4; i < 12; ++i) zero_ops[static_cast<size_t>(i)] = 0;  // opslimit
+    back = Identity::unwrap(zero_ops, "correct horse battery staple");
+    REQUIRE_FALSE(back.is_ok());
+    CHECK(back.code() == Code::Malformed);
+  }
+}
+
+TEST_CASE("identity: an empty passphrase is refused") {
+  auto env = make_deterministic_env(10);
+  Identity id = Identity::generate(*env);
+  auto wrapped = id.wrap("", *env, PwhashCost::Minimal);
+  REQUIRE_FALSE(wrapped.is_ok());
+  CHECK(wrapped.code() == Code::InvalidArgument);
+}
+
+TEST_CASE("identity: a moved identity keeps its key") {
+  auto env = make_deterministic_env(11);
+  Identity a = Identity::generate(*env);
+  const DeviceKey device = a.device();
+  Identity b = std::move(a);
+  CHECK(b.device() == device);
+  const std::string msg = "after move";
+  CHECK(verifies(b.sign(bytes_of(msg)), msg, device));
+}
+
+}  // namespace
+}  // namespace urbis

@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# toolchains/bootstrap.sh — the one script that sets up and drives Urbis on a
+# fresh Debian 12 (bookworm) machine, as root. Idempotent: a second run only
+# checks and rebuilds what changed.
+#
+#   deps   apt-get install the native toolchain and libraries (only if one is
+#          missing), then build SQLite, libsodium and protobuf-lite for wasm32
+#          from the Debian source packages pinned in toolchains/wasm-deps.lock,
+#          into a cache outside the repo (one stamp per dependency).
+#   test   deps + build presets native-release and wasm-release, run ctest in
+#          both (wasm tests run under node), end with "N passed, N failed".
+#   run    deps + build native-release, then start the demo node.
+#   bench  deps + build both release presets, run target `bench` in each and
+#          compare their "BENCH <name> <value> <unit>" lines.
+#   env    print the exports a shell needs to use the wasm presets by hand:
+#          eval "$(toolchains/bootstrap.sh env)"
+#
+# Environment: URBIS_CACHE (default ~/.cache/urbis), URBIS_JOBS (default nproc).
+# Facts behind the recipes: shared/TOOLCHAIN.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${URBIS_CACHE:-$HOME/.cache/urbis}/wasm-deps
+JOBS=${URBIS_JOBS:-$(nproc)}
+LOCK_FILE=$ROOT/toolchains/wasm-deps.lock
+
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config emscripten node-acorn
+  libsodium-dev libsqlite3-dev protobuf-compiler libprotobuf-dev nlohmann-json3-dev
+  doctest-dev libboost-dev autoconf automake libtool dpkg-dev tcl)
+
+# Build flags. They are part of the cache key: changing one rebuilds the prefix.
+# Bump RECIPE_REV when a build recipe below changes in a way the flags do not show.
+RECIPE_REV=1
+COMMON_FLAGS="-fwasm-exceptions"
+SQLITE_FLAGS="-Oz -DSQLITE_ENABLE_FTS5 -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_TEMP_STORE=2 $COMMON_FLAGS"
+SODIUM_FLAGS="-O2 $COMMON_FLAGS"
+PROTOBUF_FLAGS="-O2 -DNDEBUG $COMMON_FLAGS"
+SODIUM_CONFIGURE=(--host=wasm32-unknown-emscripten --disable-shared --enable-static
+  --without-pthreads --disable-ssp --disable-asm --disable-pie)
+
+# Emscripten 3.1.6 under Node 18/20: acorn lives in /usr/share/nodejs, and the
+# loader's fetch() of a file path must be off for configure-time runs.
+export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
+export NODE_OPTIONS="--no-experimental-fetch${NODE_OPTIONS:+ $NODE_OPTIONS}"
+# Debian's emcc wrapper runs the first python3 on PATH; a pyenv shim there costs
+# ~0.5 s per compiler call (libsodium's configure makes hundreds). Use Debian's.
+[[ -x /usr/bin/python3 ]] && export EMSDK_PYTHON=${EMSDK_PYTHON:-/usr/bin/python3}
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+# --- native packages ---------------------------------------------------------
+
+install_apt_packages() {
+  local installed missing=() pkg
+  installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)
+  for pkg in "${APT_PACKAGES[@]}"; do
+    grep -qx "$pkg installed" <<<"$installed" || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  say "installing apt packages: ${missing[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# --- wasm32 dependencies -----------------------------------------------------
+
+declare -A PIN=()
+read_lock() {
+  [[ -f $LOCK_FILE ]] || die "missing $LOCK_FILE"
+  local pkg ver extra
+  while read -r pkg ver extra; do
+    [[ -z $pkg || $pkg == \#* ]] && continue
+    [[ -n $ver && -z $extra ]] || die "$LOCK_FILE: bad line '$pkg $ver $extra'"
+    PIN[$pkg]=$ver
+  done <"$LOCK_FILE"
+  for pkg in sqlite3 libsodium protobuf; do
+    [[ -n ${PIN[$pkg]:-} ]] || die "$LOCK_FILE has no version for $pkg"
+  done
+}
+
+# The prefix path encodes the Emscripten version and a hash of every input that
+# changes the produced libraries; manifest.txt in the prefix lists them in clear.
+compute_prefix() {
+  local emver # the Debian package version also covers Debian's patches; asking emcc costs ~1 s
+  emver=$(dpkg-query -W -f='${Version}' emscripten 2>/dev/null) || emver=$(emcc -dumpversion) ||
+    die "emscripten is not installed (run: $0 deps)"
+  MANIFEST=$(printf '%s\n' \
+    "recipe $RECIPE_REV" "emscripten $emver" \
+    "sqlite3 ${PIN[sqlite3]}" "libsodium ${PIN[libsodium]}" "protobuf ${PIN[protobuf]}" \
+    "sqlite_flags $SQLITE_FLAGS" "sodium_flags $SODIUM_FLAGS" \
+    "sodium_configure ${SODIUM_CONFIGURE[*]}" "protobuf_flags $PROTOBUF_FLAGS")
+  PREFIX=$CACHE/wasm32-em${emver%%[~+-]*}-$(sha256sum <<<"$MANIFEST" | cut -c1-12)
+  export URBIS_WASM_PREFIX=$PREFIX
+}
+
+# Adds deb-src entries mirroring the machine's deb entries, once.
+ensure_deb_src() {
+  [[ -n $(apt-cache showsrc --only-source sqlite3 2>/dev/null) ]] && return 0
+  local deb822=/etc/apt/sources.list.d/debian.sources
+  if [[ -f $deb822 ]]; then
+    sed 's/^Types:.*$/Types: deb-src/' "$deb822" |
+      as_root tee /etc/apt/sources.list.d/urbis-deb-src.sources >/dev/null
+  elif grep -qs '^deb ' /etc/apt/sources.list; then
+    sed -n 's/^deb /deb-src /p' /etc/apt/sources.list |
+      as_root tee /etc/apt/sources.list.d/urbis-deb-src.list >/dev/null
+  else
+    die "no Debian apt sources found to mirror as deb-src"
+  fi
+  say "added deb-src entries; apt-get update"
+  as_root apt-get update -q >/dev/null || die "apt-get update failed (is the Debian archive reachable?)"
+}
+
+# Prints the path of the pinned .dsc in the source cache, downloading it once.
+fetch_source() {
+  local pkg=$1 ver=$2 dir=$CACHE/src
+  local dsc=$dir/${pkg}_${ver#*:}.dsc
+  if [[ ! -f $dsc ]]; then
+    ensure_deb_src >&2 # stdout carries only the path
+    local have
+    have=$(apt-cache showsrc --only-source "$pkg" | sed -n 's/^Version: //p' | sort -u)
+    grep -qxF -- "$ver" <<<"$have" ||
+      die "$pkg $ver (pinned in toolchains/wasm-deps.lock) is no longer in the Debian archive; available: $(tr '\n' ' ' <<<"${have:-none}")- update the lock file to one of these."
+    mkdir -p "$dir"
+    local tmp
+    tmp=$(mktemp -d "$dir/.fetch.XXXXXX")
+    (cd "$tmp" && apt-get -q -o APT::Sandbox::User=root source --download-only "$pkg=$ver") >"$tmp.log" 2>&1 ||
+      { cat "$tmp.log" >&2; rm -rf "$tmp" "$tmp.log"; die "apt-get source $pkg=$ver failed"; }
+    rm -f "$tmp.log"
+    mv "$tmp"/* "$dir"/ && rmdir "$tmp"   # the .dsc moves with the tarballs: no half downloads
+  fi
+  printf '%s\n' "$dsc"
+}
+
+# build_dep NAME SOURCE_PACKAGE HINT FUNCTION: runs FUNCTION in a fresh copy of
+# the Debian source tree (patches applied), logs to the build dir, stamps on success.
+build_dep() {
+  local name=$1 srcpkg=$2 hint=$3 fn=$4
+  local stamp=$PREFIX/.stamps/$name
+  [[ -f $stamp ]] && return 0
+  say "building $name for wasm32 (first run only, $hint)"
+  local dsc work=$CACHE/build/$name log=$CACHE/build/$name.log start=$SECONDS rc
+  dsc=$(fetch_source "$srcpkg" "${PIN[$srcpkg]}")
+  rm -rf "$work" && mkdir -p "$work" "$PREFIX/.stamps"
+  : >"$log"
+  set +e
+  (
+    set -euo pipefail
+    dpkg-source -x "$dsc" "$work/src"
+    cd "$work/src"
+    "$fn"
+  ) >>"$log" 2>&1
+  rc=$?
+  set -e
+  if [[ $rc -ne 0 ]]; then
+    tail -n 40 "$log" >&2
+    die "building $name failed (full log: $log)"
+  fi
+  rm -rf "$work"
+  printf '%s %s\n' "$srcpkg" "${PIN[$srcpkg]}" >"$stamp"
+  say "built $name in $((SECONDS - start)) s"
+}
+
+recipe_sqlite() {
+  # The amalgamation is generated on the host (needs tclsh), then compiled by emcc.
+  ./configure --disable-tcl
+  make sqlite3.c
+  # shellcheck disable=SC2086  # flag strings split on purpose
+  emcc $SQLITE_FLAGS -c sqlite3.c -o sqlite3.o
+  mkdir -p "$PREFIX/lib" "$PREFIX/include"
+  rm -f "$PREFIX/lib/libsqlite3.a"
+  emar rcs "$PREFIX/lib/libsqlite3.a" sqlite3.o
+  cp sqlite3.h sqlite3ext.h "$PREFIX/include/"
+}
+
+recipe_sodium() {
+  # The Debian tarball has no configure; flags follow libsodium's dist-build/emscripten.sh.
+  # Each configure check costs an emcc run (~1 s); LDFLAGS=-O0 skips binaryen's
+  # optimizer in link checks (same answers, ~40% faster) and never reaches the .a.
+  autoreconf -fi
+  emconfigure ./configure --prefix="$PREFIX" "${SODIUM_CONFIGURE[@]}" CFLAGS="$SODIUM_FLAGS" LDFLAGS=-O0
+  emmake make -j"$JOBS" install
+  rm -f "$PREFIX/lib/libsodium.la"
+}
+
+recipe_protobuf() {
+  cmake -S . -B build -G Ninja \
+    -DCMAKE_TOOLCHAIN_FILE=/usr/share/emscripten/cmake/Modules/Platform/Emscripten.cmake \
+    -DCMAKE_CROSSCOMPILING_EMULATOR=/usr/bin/node \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="$PROTOBUF_FLAGS" \
+    -DCMAKE_C_FLAGS_RELEASE="$PROTOBUF_FLAGS" \
+    -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
+    -Dprotobuf_BUILD_TESTS=OFF -Dprotobuf_BUILD_PROTOC_BINARIES=OFF \
+    -Dprotobuf_BUILD_LIBPROTOC=OFF -Dprotobuf_BUILD_SHARED_LIBS=OFF \
+    -Dprotobuf_WITH_ZLIB=OFF -Dprotobuf_BUILD_EXAMPLES=OFF
+  cmake --build build --target libprotobuf-lite -j "$JOBS"
+  cmake --install build --component libprotobuf-lite
+  cmake --install build --component protobuf-headers
+}
+
+# Header-only libraries: em++ never searches /usr/include, so copy them in.
+# Re-copied whenever the Debian package version changes.
+copy_header_libs() {
+  local want
+  want=$(dpkg-query -W -f='${Package} ${Version}\n' nlohmann-json3-dev doctest-dev)
+  [[ -f $PREFIX/.stamps/headers && $(<"$PREFIX/.stamps/headers") == "$want" ]] && return 0
+  mkdir -p "$PREFIX/include" "$PREFIX/.stamps"
+  rm -rf "$PREFIX/include/nlohmann" "$PREFIX/include/doctest"
+  cp -r /usr/include/nlohmann /usr/include/doctest "$PREFIX/include/"
+  printf '%s\n' "$want" >"$PREFIX/.stamps/headers"
+}
+
+build_wasm_deps() {
+  read_lock
+  compute_prefix
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.lock"
+  flock 9 # two bootstraps at once (two checkouts) must not build into one prefix together
+  build_dep sqlite3 sqlite3 "~30 s" recipe_sqlite
+  build_dep libsodium libsodium "~2 min" recipe_sodium
+  build_dep protobuf-lite protobuf "~1 min" recipe_protobuf
+  copy_header_libs
+  [[ -f $PREFIX/manifest.txt ]] || printf '%s\n' "$MANIFEST" >"$PREFIX/manifest.txt"
+  exec 9>&-
+}
+
+cmd_deps() {
+  install_apt_packages
+  build_wasm_deps
+  say "wasm32 dependencies ready in $PREFIX"
+}
+
+# --- building and testing ----------------------------------------------------
+
+# configure_and_build PRESET: configures (wasm presets get the prefix) and builds.
+configure_and_build() {
+  local preset=$1 extra=()
+  [[ $preset == wasm-* ]] && extra=(-DURBIS_WASM_PREFIX="$PREFIX")
+  say "configure + build $preset"
+  (cd "$ROOT" && cmake --preset "$preset" "${extra[@]}" >/dev/null &&
+    cmake --build --preset "$preset" --parallel "$JOBS")
+}
+
+PASSED=0 FAILED=0
+# run_ctest PRESET: runs the preset's tests and adds them to PASSED/FAILED.
+run_ctest() {
+  local preset=$1 out rc summary f t
+  say "ctest $preset"
+  out=$(mktemp)
+  set +e
+  (cd "$ROOT" && ctest --preset "$preset") 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  set -e
+  summary=$(sed -nE 's/^[0-9]+% tests passed, ([0-9]+) tests? failed out of ([0-9]+)$/\1 \2/p' "$out" | tail -n 1)
+  rm -f "$out"
+  if [[ -n $summary ]]; then
+    read -r f t <<<"$summary"
+    PASSED=$((PASSED + t - f)) FAILED=$((FAILED + f))
+  elif [[ $rc -ne 0 ]]; then
+    FAILED=$((FAILED + 1)) # ctest itself failed before running tests
+  fi
+}
+
+cmd_test() {
+  cmd_deps
+  local preset broken=()
+  for preset in native-release wasm-release; do
+    if configure_and_build "$preset"; then
+      run_ctest "$preset"
+    else
+      broken+=("$preset")
+      FAILED=$((FAILED + 1)) # a build that fails counts as one failure
+    fi
+  done
+  [[ ${#broken[@]} -eq 0 ]] || say "FAILED to build: ${broken[*]} (each counted as one failure)"
+  echo "$PASSED passed, $FAILED failed"
+  [[ $FAILED -eq 0 ]]
+}
+
+cmd_run() {
+  cmd_deps
+  configure_and_build native-release
+  local demo=$ROOT/build/native-release/node/urbis-demo
+  [[ -x $demo ]] || die "$demo was not built (does node/ define target urbis-demo?)"
+  exec "$demo" "$@"
+}
+
+cmd_bench() {
+  cmd_deps
+  configure_and_build native-release
+  configure_and_build wasm-release
+  local native wasm
+  native=$(mktemp) wasm=$(mktemp)
+  say "bench native"
+  (cd "$ROOT" && cmake --build --preset native-release --target bench) 2>&1 | tee "$native"
+  say "bench wasm (node)"
+  (cd "$ROOT" && cmake --build --preset wasm-release --target bench) 2>&1 | tee "$wasm"
+  if grep -q '^BENCH ' "$native" && grep -q '^BENCH ' "$wasm"; then
+    echo
+    echo "| name | native | wasm | wasm/native |"
+    echo "| --- | --- | --- | --- |"
+    awk '
+      FNR == 1 { file++ }
+      $1 == "BENCH" && NF >= 4 {
+        if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
+        val[file, $2] = $3; unit[file, $2] = $4
+      }
+      END {
+        for (i = 1; i <= n; i++) {
+          k = order[i]
+          a = ((1, k) in val) ? val[1, k] " " unit[1, k] : "-"
+          b = ((2, k) in val) ? val[2, k] " " unit[2, k] : "-"
+          r = ((1, k) in val && (2, k) in val && val[1, k] + 0 != 0) ? sprintf("%.2f", val[2, k] / val[1, k]) : "-"
+          printf "| %s | %s | %s | %s |\n", k, a, b, r
+        }
+      }' "$native" "$wasm"
+  fi
+  rm -f "$native" "$wasm"
+}
+
+cmd_env() {
+  read_lock
+  compute_prefix
+  [[ -f $PREFIX/.stamps/protobuf-lite ]] || echo "# not built yet: run toolchains/bootstrap.sh deps" >&2
+  printf 'export %s=%q\n' URBIS_WASM_PREFIX "$PREFIX" NODE_PATH "$NODE_PATH" \
+    NODE_OPTIONS "$NODE_OPTIONS" EMSDK_PYTHON "${EMSDK_PYTHON:-python3}"
+}
+
+case ${1:-} in
+  deps) cmd_deps ;;
+  test) cmd_test ;;
+  run) shift; cmd_run "$@" ;;
+  bench) cmd_bench ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 deps|test|run|bench|env" >&2; exit 2 ;;
+esac
