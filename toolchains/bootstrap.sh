@@ -217,6 +217,11 @@ build_wasm_deps() {
   mkdir -p "$CACHE"
   exec 9>"$CACHE/.lock"
   flock 9 # two bootstraps at once (two checkouts) must not build into one prefix together
+  # Fetch (and so check every pin) before building anything.
+  local dep
+  for dep in sqlite3:sqlite3 libsodium:libsodium protobuf-lite:protobuf; do
+    [[ -f $PREFIX/.stamps/${dep%:*} ]] || fetch_source "${dep#*:}" "${PIN[${dep#*:}]}" >/dev/null
+  done
   build_dep sqlite3 sqlite3 "~30 s" recipe_sqlite
   build_dep libsodium libsodium "~2 min" recipe_sodium
   build_dep protobuf-lite protobuf "~1 min" recipe_protobuf
