@@ -9,6 +9,37 @@
 namespace urbis {
 namespace {
 
+// Randomness: libsodium's randombytes is the source, but under Emscripten
+// each call crosses into JavaScript (~90 us), which would cap commits at ~10k
+// per second. So a 256-bit key is drawn from it and expanded with ChaCha20
+// (a standard DRBG construction), rekeyed from the source every 1 MiB. The
+// generator state is per thread, so the env is safe to share.
+struct Drbg {
+  static constexpr size_t kRekeyBytes = 1u << 20;
+  uint8_t key[crypto_stream_chacha20_KEYBYTES] = {};
+  uint64_t counter = 0;
+  size_t produced = kRekeyBytes;  // forces keying on first use
+  ~Drbg() { sodium_memzero(key, sizeof key); }
+
+  void fill(std::span<uint8_t> out) {
+    if (out.empty()) return;
+    if (out.size() > kRekeyBytes) {
+      randombytes_buf(out.data(), out.size());
+      return;
+    }
+    if (produced + out.size() > kRekeyBytes) {
+      randombytes_buf(key, sizeof key);
+      counter = 0;
+      produced = 0;
+    }
+    uint8_t nonce[crypto_stream_chacha20_NONCEBYTES] = {};
+    std::memcpy(nonce, &counter, sizeof counter);
+    ++counter;
+    crypto_stream_chacha20(out.data(), out.size(), nonce, key);
+    produced += out.size();
+  }
+};
+
 class SystemEnv final : public Env {
  public:
   uint64_t now_ms() override {
@@ -16,7 +47,10 @@ class SystemEnv final : public Env {
     return static_cast<uint64_t>(
         duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
   }
-  void random_bytes(std::span<uint8_t> out) override { randombytes_buf(out.data(), out.size()); }
+  void random_bytes(std::span<uint8_t> out) override {
+    thread_local Drbg drbg;
+    drbg.fill(out);
+  }
 };
 
 class DeterministicEnv final : public Env {
@@ -45,6 +79,8 @@ class DeterministicEnv final : public Env {
 }  // namespace
 
 Env& system_env() {
+  static const int sodium_ready = sodium_init();  // randombytes needs it
+  (void)sodium_ready;
   static SystemEnv env;
   return env;
 }

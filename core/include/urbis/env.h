@@ -23,8 +23,9 @@ class Env {
   virtual void random_bytes(std::span<uint8_t> out) = 0;
 };
 
-// The process-wide real env: system clock and libsodium's randombytes.
-// Safe to share between replicas.
+// The process-wide real env: system clock, and randomness from libsodium's
+// randombytes expanded with ChaCha20 (per-thread state). Safe to share
+// between replicas and threads.
 Env& system_env();
 
 // A replayable env for tests and benchmarks: randomness is a ChaCha20 stream
