@@ -792,34 +792,45 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
                                                         const VersionVector& known,
                                                         size_t max_bytes) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
-  std::vector<std::pair<int64_t, int64_t>> authors;  // (row, from seq)
+  // Which authors the peer lacks changes of, from which seq on.
+  std::unordered_map<int64_t, uint64_t> from;  // author row -> highest seq known
   {
     Stmt s = db_->prepare("SELECT id, pk, head_seq FROM authors WHERE space=? AND head_seq>0");
     s.bind(1, space.id);
     while (s.step()) {
       auto it = known.find(s.id<DeviceKey>(1));
       uint64_t have = it == known.end() ? 0 : it->second;
-      if (have < static_cast<uint64_t>(s.i64(2))) authors.emplace_back(s.i64(0), have);
+      if (have < static_cast<uint64_t>(s.i64(2))) from[s.i64(0)] = have;
     }
     URBIS_RETURN_IF_ERROR(s.status());
   }
-  // Log order (arrival here) is an order in which each change was valid.
-  std::vector<std::pair<int64_t, Bytes>> rows;
-  for (auto [author, from] : authors) {
-    Stmt s = db_->prepare("SELECT id, envelope FROM changes WHERE author=? AND seq>? ORDER BY seq");
-    s.bind(1, author).bind(2, from);
-    while (s.step()) rows.emplace_back(s.i64(0), s.bytes(1));
+  std::vector<Bytes> out;
+  if (from.empty()) return out;
+  // Log order (arrival here) is an order in which each change was valid. The
+  // scan starts at the earliest missing change and stops at the byte budget,
+  // so a batch costs what it returns, not what the peer lacks in total;
+  // envelopes of changes the peer has are never read.
+  int64_t start = INT64_MAX;
+  for (auto [author, have] : from) {
+    Stmt s = db_->prepare("SELECT id FROM changes WHERE author=? AND seq=?");
+    s.bind(1, author).bind(2, have + 1);
+    if (s.step()) start = std::min(start, s.i64(0));
     URBIS_RETURN_IF_ERROR(s.status());
   }
-  std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<Bytes> out;
+  Stmt s = db_->prepare(
+      "SELECT c.author, c.seq, c.envelope FROM changes c JOIN authors a ON a.id = c.author "
+      "WHERE c.id >= ? AND a.space=? ORDER BY c.id");
+  s.bind(1, start).bind(2, space.id);
   size_t bytes = 0;
-  for (auto& [id, env] : rows) {
+  while (s.step()) {
+    auto it = from.find(s.i64(0));
+    if (it == from.end() || static_cast<uint64_t>(s.i64(1)) <= it->second) continue;
+    ByteView env = s.blob(2);
     if (!out.empty() && bytes + env.size() > max_bytes) break;
     bytes += env.size();
-    out.push_back(std::move(env));
+    out.emplace_back(env.begin(), env.end());
   }
+  URBIS_RETURN_IF_ERROR(s.status());
   return out;
 }
 

@@ -44,6 +44,7 @@ CREATE TABLE entities(
   text_hash INTEGER NOT NULL DEFAULT 0,
   UNIQUE(space, eid));
 CREATE INDEX entities_by_type ON entities(space, type, deleted);
+CREATE INDEX entities_by_updated ON entities(space, updated);
 CREATE TABLE vals(
   op INTEGER PRIMARY KEY, entity INTEGER NOT NULL, kind INTEGER NOT NULL,
   field TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, hlc INTEGER NOT NULL,

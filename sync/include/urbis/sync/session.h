@@ -1,0 +1,199 @@
+// Session: one sync connection between this replica and a peer, as a state
+// machine over frames (sync/proto/urbis/sync.proto). Bytes in, bytes out: the
+// host owns the transport (a WebSocket, a loopback queue), hands every frame
+// it receives to receive(), and sends every frame a call returns, in order.
+//
+//   Session s(replica, env, Signer::of(identity), SessionRole::Client, {space});
+//   send_all(s.start());
+//   for each frame f from the peer:
+//     Reply r = s.receive(f);
+//     send_all(r.frames);
+//     if (!r.status) close();           // after sending r.frames (an Error)
+//   after a local commit:  send_all(s.on_local_change(space));
+//
+// Protocol (per DESIGN.md, "Sync"): both sides send Hello with a random
+// challenge; each side that has a device key signs the peer's challenge
+// (Auth). The server requires the client's signature and serves a space only
+// to a client its replica lists as a member of it (any role); writes are
+// checked by the core (Replica::apply_batch refuses changes whose author is
+// not a member with a write role). The client then sends Want (its version
+// vector per space); the server answers with its Want for the spaces it
+// agrees to sync, and each side streams what the other lacks, bounded:
+// batches of at most max_batch_bytes, at most max_batches_in_flight of them
+// unacknowledged, each fetched with Replica::changes_since from the vector
+// tracked for the peer (never the whole divergence at once). A Live marker
+// ends each side's catch-up of a space; new local changes then go out through
+// on_local_change()/poll(). Everything is idempotent: after a disconnect a
+// new Session simply starts over, and its Want resumes where the last
+// applied change left off.
+//
+// A server opened without an identity (a key-less node) sends no Auth: it
+// authenticates clients but is not authenticated itself. A space the server
+// does not hold yet may be seeded by any authenticated client (the core
+// accepts only a validly signed genesis and the chains that follow it); it is
+// served back only to members once it exists.
+//
+// Errors: a malformed, oversized or out-of-order frame, a bad signature, or
+// an Error frame from the peer without a space fail the session: receive()
+// returns the Error frame to send and a non-ok status, and the session
+// refuses every later frame. A refused change or space produces an Error
+// frame with that space and the core's code; the session continues.
+//
+// Thread-safety: none; one Session per connection, used from one thread at a
+// time, with the Replica it was given (which outlives it).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "urbis/env.h"
+#include "urbis/identity.h"
+#include "urbis/replica.h"
+#include "urbis/status.h"
+#include "urbis/types.h"
+
+namespace urbis::pb {
+class Hello;
+class Auth;
+class Want;
+class Changes;
+class Ack;
+}  // namespace urbis::pb
+
+namespace urbis::sync {
+
+// The protocol version this build speaks (Hello.version).
+inline constexpr uint32_t kProtocolVersion = 1;
+
+enum class SessionRole { Client, Server };
+
+enum class SessionState {
+  Handshaking,    // Hello/Auth not complete
+  Authenticated,  // server: waiting for the client's Want
+  CatchingUp,     // Wants exchanged, some space not yet caught up both ways
+  Live,           // every synced space caught up both ways; pushes continue
+  Failed,         // closed by an error (ours or the peer's)
+};
+
+// How the session proves its device key: the key and an Ed25519 signer.
+struct Signer {
+  DeviceKey device;
+  std::function<std::array<uint8_t, 64>(ByteView)> sign;
+  // Signs with `identity`, which must outlive the Signer (it is borrowed).
+  static Signer of(const Identity& identity);
+};
+
+struct SessionOptions {
+  // Frames larger than this are refused (TooLarge) and fail the session.
+  size_t max_frame_bytes = 17u << 20;
+  // Envelope bytes per Changes frame (a single larger envelope goes alone).
+  size_t max_batch_bytes = 256u << 10;
+  // Changes frames sent per space and not yet acknowledged.
+  size_t max_batches_in_flight = 4;
+};
+
+struct SessionCounters {
+  uint64_t changes_sent = 0;
+  uint64_t changes_received = 0;   // applied (or held for a predecessor)
+  uint64_t changes_duplicate = 0;  // already stored
+  uint64_t changes_refused = 0;    // refused by the core or by membership
+  uint64_t frames_in = 0;
+  uint64_t frames_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+};
+
+// What receive() returns: frames to send (in order, even on failure), and
+// whether the session goes on. On a non-ok status, send the frames, then close.
+struct [[nodiscard]] Reply {
+  std::vector<Bytes> frames;
+  Status status;
+};
+
+class Session {
+ public:
+  // `replica` and `env` (randomness for the challenge) are borrowed and must
+  // outlive the session. `signer` is nullopt for a replica without an
+  // identity; a client needs one. `spaces`: a client syncs these; a server
+  // serves only these, or any space a client asks for when empty.
+  Session(Replica& replica, Env& env, std::optional<Signer> signer, SessionRole role,
+          std::vector<SpaceId> spaces, SessionOptions options = {});
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The first frames to send (Hello). Call once.
+  std::vector<Bytes> start();
+  // Handles one frame from the peer; see Reply.
+  Reply receive(ByteView frame);
+  // Frames pushing `space`'s changes the peer lacks (after a local commit, or
+  // after another session applied changes to this replica). Empty unless the
+  // space is being synced in this session.
+  std::vector<Bytes> on_local_change(const SpaceId& space);
+  // on_local_change for every synced space.
+  std::vector<Bytes> poll();
+
+  SessionState state() const { return state_; }
+  SessionRole role() const { return role_; }
+  const SessionCounters& counters() const { return counters_; }
+  // Why the session failed (Ok while it has not).
+  const Status& failure() const { return failure_; }
+  // The peer's device key once authenticated (nullopt for a key-less server).
+  std::optional<DeviceKey> peer_device() const;
+  // The spaces synced with the peer (agreed in the Want exchange).
+  std::vector<SpaceId> synced_spaces() const;
+  // Error frames the peer sent about single spaces (the latest 64).
+  const std::vector<Status>& peer_errors() const { return peer_errors_; }
+
+ private:
+  struct SpaceSync {
+    bool peer_wanted = false;  // the peer's Want for this space arrived
+    bool seeding = false;      // server: the space was unknown at the Want
+    bool sent_live = false;
+    bool peer_live = false;
+    size_t in_flight = 0;      // Changes frames not yet acknowledged
+    VersionVector peer_vv;     // what the peer holds, as far as we know
+  };
+  class Out;
+
+  Reply fail(Out& out, Code code, std::string message);
+  Status handle_hello(const pb::Hello& hello, Out& out);
+  Status handle_auth(const pb::Auth& auth, Out& out);
+  Status handle_want(const pb::Want& want, Out& out);
+  Status handle_changes(const pb::Changes& changes, Out& out);
+  Status handle_ack(const pb::Ack& ack, Out& out);
+  void after_handshake_step(Out& out);
+  void pump(const SpaceId& space, SpaceSync& sync, Out& out);
+  bool peer_is_member(const SpaceId& space);
+  void update_state();
+
+  Replica& replica_;
+  Env& env_;
+  std::optional<Signer> signer_;
+  SessionRole role_;
+  std::vector<SpaceId> configured_;
+  SessionOptions options_;
+
+  SessionState state_ = SessionState::Handshaking;
+  Status failure_;
+  SessionCounters counters_;
+  std::array<uint8_t, 32> challenge_{};
+  bool started_ = false;
+  bool got_hello_ = false;
+  bool peer_authenticated_ = false;
+  bool got_want_ = false;  // the peer's Want arrived
+  std::optional<DeviceKey> peer_device_;
+  std::array<uint8_t, 32> peer_challenge_{};
+  std::map<SpaceId, SpaceSync> spaces_;
+  std::vector<Status> peer_errors_;
+};
+
+std::string_view state_name(SessionState state);
+
+}  // namespace urbis::sync

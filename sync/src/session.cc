@@ -1,0 +1,522 @@
+// The sync session state machine; the protocol is described in session.h and
+// sync.proto. Frames are built and parsed here only; envelopes are read just
+// far enough (their header's author and seq) to track what the peer holds.
+#include "urbis/sync/session.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "urbis/change.pb.h"
+#include "urbis/sync.pb.h"
+
+namespace urbis::sync {
+
+namespace {
+
+constexpr std::string_view kAuthDomain = "urbis/sync/v1/auth";
+constexpr size_t kMaxPeerErrors = 64;
+
+// What is signed in Auth: domain | signer's role | the challenge it answers.
+Bytes auth_message(SessionRole signer_role, ByteView challenge) {
+  Bytes m(kAuthDomain.begin(), kAuthDomain.end());
+  m.push_back(signer_role == SessionRole::Client ? 'C' : 'S');
+  m.insert(m.end(), challenge.begin(), challenge.end());
+  return m;
+}
+
+template <typename Id>
+std::string to_wire(const Id& id) {
+  return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+}
+
+// A code number from the wire: a known Code, else Internal.
+Code code_from_wire(int32_t n) {
+  switch (n) {
+#define X(name, num, text) \
+  case num:                \
+    return Code::name;
+#include "urbis/error_codes.def"
+#undef X
+    default:
+      return Code::Internal;
+  }
+}
+
+void fill_heads(const VersionVector& vv, google::protobuf::RepeatedPtrField<pb::AuthorSeq>* out) {
+  for (const auto& [author, seq] : vv) {
+    auto* h = out->Add();
+    h->set_author(to_wire(author));
+    h->set_seq(seq);
+  }
+}
+
+std::optional<VersionVector> parse_heads(
+    const google::protobuf::RepeatedPtrField<pb::AuthorSeq>& heads) {
+  VersionVector vv;
+  for (const auto& h : heads) {
+    auto author = DeviceKey::from_string(h.author());
+    if (!author) return std::nullopt;
+    vv[*author] = std::max(vv[*author], h.seq());
+  }
+  return vv;
+}
+
+void merge_into(VersionVector& into, const DeviceKey& author, uint64_t seq) {
+  auto& have = into[author];
+  have = std::max(have, seq);
+}
+
+// (author, seq) of an envelope; nullopt when it does not parse.
+std::optional<std::pair<DeviceKey, uint64_t>> position_of(const Bytes& envelope) {
+  pb::Envelope e;
+  if (!e.ParseFromArray(envelope.data(), static_cast<int>(envelope.size()))) return std::nullopt;
+  pb::Header h;
+  if (!h.ParseFromString(e.header())) return std::nullopt;
+  auto author = DeviceKey::from_string(h.author());
+  if (!author || h.seq() == 0) return std::nullopt;
+  return std::make_pair(*author, h.seq());
+}
+
+}  // namespace
+
+// Collects the frames one call produces, counting them.
+class Session::Out {
+ public:
+  explicit Out(SessionCounters& counters) : counters_(counters) {}
+  void send(const pb::Frame& frame) {
+    Bytes b(frame.ByteSizeLong());
+    frame.SerializeToArray(b.data(), static_cast<int>(b.size()));
+    counters_.frames_out += 1;
+    counters_.bytes_out += b.size();
+    frames.push_back(std::move(b));
+  }
+  void error(Code code, const std::string& message, const SpaceId* space) {
+    pb::Frame f;
+    auto* e = f.mutable_error();
+    e->set_code(static_cast<int32_t>(code));
+    e->set_message(message);
+    if (space) e->set_space(to_wire(*space));
+    send(f);
+  }
+  std::vector<Bytes> frames;
+
+ private:
+  SessionCounters& counters_;
+};
+
+Signer Signer::of(const Identity& identity) {
+  const Identity* id = &identity;
+  return Signer{identity.device(), [id](ByteView message) { return id->sign(message); }};
+}
+
+std::string_view state_name(SessionState state) {
+  switch (state) {
+    case SessionState::Handshaking: return "handshaking";
+    case SessionState::Authenticated: return "authenticated";
+    case SessionState::CatchingUp: return "catching_up";
+    case SessionState::Live: return "live";
+    case SessionState::Failed: return "failed";
+  }
+  return "unknown";
+}
+
+Session::Session(Replica& replica, Env& env, std::optional<Signer> signer, SessionRole role,
+                 std::vector<SpaceId> spaces, SessionOptions options)
+    : replica_(replica),
+      env_(env),
+      signer_(std::move(signer)),
+      role_(role),
+      configured_(std::move(spaces)),
+      options_(options) {
+  if (sodium_init() < 0) {
+    state_ = SessionState::Failed;
+    failure_ = Status(Code::Internal, "libsodium failed to initialize");
+  }
+  options_.max_batches_in_flight = std::max<size_t>(options_.max_batches_in_flight, 1);
+}
+
+std::optional<DeviceKey> Session::peer_device() const {
+  return peer_authenticated_ ? peer_device_ : std::nullopt;
+}
+
+std::vector<SpaceId> Session::synced_spaces() const {
+  std::vector<SpaceId> out;
+  for (const auto& [space, s] : spaces_)
+    if (s.peer_wanted) out.push_back(space);
+  return out;
+}
+
+std::vector<Bytes> Session::start() {
+  Out out(counters_);
+  if (started_ || state_ == SessionState::Failed) return {};
+  started_ = true;
+  env_.random_bytes(challenge_);
+  pb::Frame f;
+  auto* h = f.mutable_hello();
+  h->set_version(kProtocolVersion);
+  if (signer_) h->set_device(to_wire(signer_->device));
+  h->set_challenge(challenge_.data(), challenge_.size());
+  out.send(f);
+  return std::move(out.frames);
+}
+
+Reply Session::fail(Out& out, Code code, std::string message) {
+  out.error(code, message, nullptr);
+  state_ = SessionState::Failed;
+  failure_ = Status(code, std::move(message));
+  return Reply{std::move(out.frames), failure_};
+}
+
+Reply Session::receive(ByteView frame) {
+  Out out(counters_);
+  if (state_ == SessionState::Failed) return Reply{{}, failure_};
+  counters_.frames_in += 1;
+  counters_.bytes_in += frame.size();
+  if (frame.size() > options_.max_frame_bytes)
+    return fail(out, Code::TooLarge,
+                "frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +
+                    std::to_string(options_.max_frame_bytes));
+  pb::Frame f;
+  if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
+    return fail(out, Code::Malformed, "frame does not parse");
+
+  if (f.msg_case() == pb::Frame::MSG_NOT_SET)
+    return fail(out, Code::Malformed, "frame carries no known message");
+  const bool handshake = f.msg_case() == pb::Frame::kHello || f.msg_case() == pb::Frame::kAuth ||
+                         f.msg_case() == pb::Frame::kError;
+  if (!handshake && state_ == SessionState::Handshaking)
+    return fail(out, Code::Forbidden, "frame before authentication");
+
+  Status s;
+  switch (f.msg_case()) {
+    case pb::Frame::kHello: s = handle_hello(f.hello(), out); break;
+    case pb::Frame::kAuth: s = handle_auth(f.auth(), out); break;
+    case pb::Frame::kWant: s = handle_want(f.want(), out); break;
+    case pb::Frame::kChanges: s = handle_changes(f.changes(), out); break;
+    case pb::Frame::kAck: s = handle_ack(f.ack(), out); break;
+    case pb::Frame::kLive: {
+      auto space = SpaceId::from_string(f.live().space());
+      if (!space) return fail(out, Code::Malformed, "Live: bad space id");
+      if (auto it = spaces_.find(*space); it != spaces_.end()) it->second.peer_live = true;
+      break;
+    }
+    case pb::Frame::kError: {
+      const auto& e = f.error();
+      Status peer(code_from_wire(e.code()), "peer: " + e.message());
+      if (e.space().empty()) {
+        // The peer is closing: nothing to send back.
+        state_ = SessionState::Failed;
+        failure_ = peer;
+        return Reply{{}, failure_};
+      }
+      if (peer_errors_.size() == kMaxPeerErrors) peer_errors_.erase(peer_errors_.begin());
+      peer_errors_.push_back(std::move(peer));
+      break;
+    }
+    case pb::Frame::MSG_NOT_SET:
+      break;  // refused above
+  }
+  if (!s.is_ok()) return fail(out, s.code(), s.message());
+  update_state();
+  return Reply{std::move(out.frames), Status::ok()};
+}
+
+// ---------------------------------------------------------------- handshake
+
+Status Session::handle_hello(const pb::Hello& hello, Out& out) {
+  if (got_hello_) return Status(Code::Malformed, "second Hello");
+  if (hello.version() != kProtocolVersion)
+    return Status(Code::InvalidArgument,
+                  "unsupported protocol version " + std::to_string(hello.version()));
+  if (hello.challenge().size() != challenge_.size())
+    return Status(Code::Malformed, "Hello: challenge must be 32 bytes");
+  if (!hello.device().empty()) {
+    peer_device_ = DeviceKey::from_string(hello.device());
+    if (!peer_device_) return Status(Code::Malformed, "Hello: bad device key");
+  } else if (role_ == SessionRole::Server) {
+    return Status(Code::Forbidden, "a client must present a device key");
+  }
+  got_hello_ = true;
+  std::copy(hello.challenge().begin(), hello.challenge().end(), peer_challenge_.begin());
+  if (signer_) {
+    pb::Frame f;
+    auto* a = f.mutable_auth();
+    a->set_device(to_wire(signer_->device));
+    auto sig = signer_->sign(auth_message(role_, peer_challenge_));
+    a->set_signature(sig.data(), sig.size());
+    out.send(f);
+  }
+  after_handshake_step(out);
+  return Status::ok();
+}
+
+Status Session::handle_auth(const pb::Auth& auth, Out& out) {
+  if (!got_hello_ || !peer_device_ || peer_authenticated_)
+    return Status(Code::Malformed, "unexpected Auth");
+  if (DeviceKey::from_string(auth.device()) != peer_device_)
+    return Status(Code::BadSignature, "Auth: device differs from Hello");
+  if (auth.signature().size() != crypto_sign_BYTES)
+    return Status(Code::Malformed, "Auth: signature must be 64 bytes");
+  const SessionRole peer_role =
+      role_ == SessionRole::Client ? SessionRole::Server : SessionRole::Client;
+  Bytes message = auth_message(peer_role, challenge_);
+  if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(auth.signature().data()),
+                                  message.data(), message.size(),
+                                  peer_device_->bytes.data()) != 0)
+    return Status(Code::BadSignature, "Auth: signature does not verify");
+  peer_authenticated_ = true;
+  after_handshake_step(out);
+  return Status::ok();
+}
+
+// Completes the handshake once both Hellos and the needed Auths are in; the
+// client then states what it holds.
+void Session::after_handshake_step(Out& out) {
+  if (state_ != SessionState::Handshaking || !got_hello_) return;
+  if (peer_device_ && !peer_authenticated_) return;  // wait for the peer's Auth
+  state_ = SessionState::Authenticated;
+  if (role_ != SessionRole::Client) return;
+
+  pb::Frame f;
+  auto* want = f.mutable_want();
+  for (const SpaceId& space : configured_) {
+    auto vv = replica_.version_vector(space);
+    if (!vv.is_ok() && vv.code() != Code::UnknownSpace) {
+      out.error(vv.code(), vv.status().message(), &space);
+      continue;
+    }
+    auto* sv = want->add_spaces();
+    sv->set_space(to_wire(space));
+    if (vv.is_ok()) fill_heads(*vv, sv->mutable_heads());
+    spaces_[space];  // tracked; agreed when the server's Want lists it
+  }
+  out.send(f);
+  state_ = SessionState::CatchingUp;
+}
+
+// ---------------------------------------------------------------- catch-up
+
+bool Session::peer_is_member(const SpaceId& space) {
+  if (!peer_device_) return false;
+  auto members = replica_.members(space);
+  if (!members.is_ok()) return false;
+  for (const Member& m : *members)
+    if (m.device == *peer_device_) return m.role != Role::None;
+  return false;
+}
+
+Status Session::handle_want(const pb::Want& want, Out& out) {
+  if (role_ == SessionRole::Client && state_ != SessionState::CatchingUp &&
+      state_ != SessionState::Live)
+    return Status(Code::Forbidden, "Want before the client's Want");
+  got_want_ = true;
+
+  std::vector<std::pair<SpaceId, VersionVector>> wanted;
+  for (const auto& sv : want.spaces()) {
+    auto space = SpaceId::from_string(sv.space());
+    auto heads = parse_heads(sv.heads());
+    if (!space || !heads) return Status(Code::Malformed, "Want: bad space id or author key");
+    wanted.emplace_back(*space, std::move(*heads));
+  }
+
+  if (role_ == SessionRole::Client) {
+    // The server's answer: it lists the spaces it agreed to sync.
+    for (auto& [space, vv] : wanted) {
+      auto it = spaces_.find(space);
+      if (it == spaces_.end()) continue;  // never asked for: ignore
+      it->second.peer_wanted = true;
+      it->second.peer_vv = std::move(vv);
+    }
+    std::erase_if(spaces_, [](const auto& entry) { return !entry.second.peer_wanted; });
+    for (auto& [space, sync] : spaces_) pump(space, sync, out);
+    state_ = SessionState::CatchingUp;
+    return Status::ok();
+  }
+
+  // Server: decide per space, answer with our Want, then stream.
+  pb::Frame answer;
+  auto* mine = answer.mutable_want();
+  std::vector<SpaceId> accepted;
+  for (auto& [space, vv] : wanted) {
+    if (!configured_.empty() &&
+        std::find(configured_.begin(), configured_.end(), space) == configured_.end()) {
+      out.error(Code::UnknownSpace, "this server does not sync the space", &space);
+      continue;
+    }
+    auto have = replica_.version_vector(space);
+    bool seeding = false;
+    if (have.is_ok()) {
+      if (!peer_is_member(space)) {
+        out.error(Code::NotAMember, "device is not a member of the space", &space);
+        continue;
+      }
+    } else if (have.code() == Code::UnknownSpace) {
+      seeding = true;  // the client may hold the space's genesis
+    } else {
+      out.error(have.code(), have.status().message(), &space);
+      continue;
+    }
+    SpaceSync& sync = spaces_[space];
+    sync = SpaceSync{};
+    sync.peer_wanted = true;
+    sync.seeding = seeding;
+    sync.peer_vv = std::move(vv);
+    auto* sv = mine->add_spaces();
+    sv->set_space(to_wire(space));
+    if (have.is_ok()) fill_heads(*have, sv->mutable_heads());
+    accepted.push_back(space);
+  }
+  out.send(answer);
+  for (const SpaceId& space : accepted) pump(space, spaces_[space], out);
+  state_ = SessionState::CatchingUp;
+  return Status::ok();
+}
+
+// Sends what the peer lacks of `space`, one changes_since batch at a time,
+// while the window allows; then, once, the Live marker.
+void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
+  if (!sync.peer_wanted) return;
+  // Re-checked on every push: a member removed mid-session stops receiving.
+  if (role_ == SessionRole::Server && !sync.seeding && !peer_is_member(space)) return;
+  while (sync.in_flight < options_.max_batches_in_flight) {
+    auto batch = replica_.changes_since(space, sync.peer_vv, options_.max_batch_bytes);
+    if (!batch.is_ok() && batch.code() != Code::UnknownSpace) {
+      out.error(batch.code(), batch.status().message(), &space);
+      return;
+    }
+    if (!batch.is_ok() || batch->empty()) {
+      if (!sync.sent_live) {
+        pb::Frame f;
+        f.mutable_live()->set_space(to_wire(space));
+        out.send(f);
+        sync.sent_live = true;
+      }
+      return;
+    }
+    // A seeding client gets the space's changes only once it is a member.
+    if (role_ == SessionRole::Server && sync.seeding && !peer_is_member(space)) return;
+    pb::Frame f;
+    auto* c = f.mutable_changes();
+    c->set_space(to_wire(space));
+    bool progressed = false;
+    for (const Bytes& env : *batch) {
+      auto pos = position_of(env);
+      if (pos) {
+        auto& have = sync.peer_vv[pos->first];
+        progressed |= pos->second > have;
+        have = std::max(have, pos->second);
+      }
+      c->add_envelopes(env.data(), env.size());
+    }
+    if (!progressed) {  // cannot happen with a sound store; never loop on it
+      out.error(Code::Internal, "stored changes do not advance the peer's vector", &space);
+      sync.peer_wanted = false;
+      return;
+    }
+    counters_.changes_sent += batch->size();
+    sync.in_flight += 1;
+    out.send(f);
+  }
+}
+
+Status Session::handle_changes(const pb::Changes& changes, Out& out) {
+  auto space = SpaceId::from_string(changes.space());
+  if (!space) return Status(Code::Malformed, "Changes: bad space id");
+  auto it = spaces_.find(*space);
+  if (it == spaces_.end() || !it->second.peer_wanted) {
+    counters_.changes_refused += static_cast<uint64_t>(changes.envelopes_size());
+    out.error(role_ == SessionRole::Server ? Code::NotAMember : Code::InvalidArgument,
+              "changes for a space not synced in this session", &*space);
+    return Status::ok();
+  }
+  SpaceSync& sync = it->second;
+  pb::Frame ack;
+  ack.mutable_ack()->set_space(changes.space());
+
+  if (role_ == SessionRole::Server && !sync.seeding && !peer_is_member(*space)) {
+    counters_.changes_refused += static_cast<uint64_t>(changes.envelopes_size());
+    out.error(Code::NotAMember, "device is not a member of the space", &*space);
+    out.send(ack);
+    return Status::ok();
+  }
+
+  std::vector<Bytes> envelopes;
+  envelopes.reserve(static_cast<size_t>(changes.envelopes_size()));
+  for (const std::string& e : changes.envelopes()) envelopes.emplace_back(e.begin(), e.end());
+  auto results = replica_.apply_batch(envelopes);
+
+  // One Error frame per refusal code, so a bad batch cannot multiply frames.
+  std::map<Code, std::pair<size_t, std::string>> refused;
+  std::vector<DeviceKey> authors;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    if (!r.is_ok()) {
+      counters_.changes_refused += 1;
+      auto& entry = refused[r.code()];
+      if (entry.first++ == 0) entry.second = r.status().message();
+      continue;
+    }
+    if (*r == ApplyOutcome::Duplicate)
+      counters_.changes_duplicate += 1;
+    else
+      counters_.changes_received += 1;
+    if (auto pos = position_of(envelopes[i])) {
+      merge_into(sync.peer_vv, pos->first, pos->second);
+      authors.push_back(pos->first);
+    }
+  }
+  for (const auto& [code, entry] : refused)
+    out.error(code,
+              std::to_string(entry.first) + " change(s) refused; first: " + entry.second,
+              &*space);
+
+  if (auto vv = replica_.version_vector(*space); vv.is_ok()) {
+    VersionVector heads;
+    for (const DeviceKey& a : authors)
+      if (auto h = vv->find(a); h != vv->end()) heads[a] = h->second;
+    fill_heads(heads, ack.mutable_ack()->mutable_heads());
+  }
+  out.send(ack);
+  return Status::ok();
+}
+
+Status Session::handle_ack(const pb::Ack& ack, Out& out) {
+  auto space = SpaceId::from_string(ack.space());
+  auto heads = parse_heads(ack.heads());
+  if (!space || !heads) return Status(Code::Malformed, "Ack: bad space id or author key");
+  auto it = spaces_.find(*space);
+  if (it == spaces_.end()) return Status::ok();
+  SpaceSync& sync = it->second;
+  if (sync.in_flight > 0) sync.in_flight -= 1;
+  for (const auto& [author, seq] : *heads) merge_into(sync.peer_vv, author, seq);
+  pump(*space, sync, out);
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------- live
+
+std::vector<Bytes> Session::on_local_change(const SpaceId& space) {
+  Out out(counters_);
+  if (state_ != SessionState::CatchingUp && state_ != SessionState::Live) return {};
+  if (auto it = spaces_.find(space); it != spaces_.end()) pump(space, it->second, out);
+  return std::move(out.frames);
+}
+
+std::vector<Bytes> Session::poll() {
+  Out out(counters_);
+  if (state_ != SessionState::CatchingUp && state_ != SessionState::Live) return {};
+  for (auto& [space, sync] : spaces_) pump(space, sync, out);
+  return std::move(out.frames);
+}
+
+void Session::update_state() {
+  if (state_ != SessionState::CatchingUp || !got_want_) return;
+  for (const auto& [space, sync] : spaces_)
+    if (sync.peer_wanted && !(sync.sent_live && sync.peer_live)) return;
+  state_ = SessionState::Live;
+}
+
+}  // namespace urbis::sync
