@@ -1,0 +1,200 @@
+// The `urbis` commands that work on the local store alone: init, space,
+// put, get, delete, find and state-hash (export/import are in transfer.cc).
+#include "commands.h"
+
+#include <charconv>
+
+#include "fields.h"
+#include "home.h"
+
+namespace urbis::cli {
+
+SpaceId resolve_space(Replica& replica, const std::string& text) {
+  if (auto id = SpaceId::from_hex(text)) return *id;
+  std::optional<SpaceId> found;
+  for (const SpaceInfo& s : check(replica.spaces())) {
+    if (s.name != text) continue;
+    if (found) fail(Code::InvalidArgument, "more than one space is named '" + text + "'; use its id");
+    found = s.id;
+  }
+  if (!found) fail(Code::UnknownSpace, "no space with id or name '" + text + "'");
+  return *found;
+}
+
+EntityId parse_entity_id(const std::string& text) {
+  auto id = EntityId::from_hex(text);
+  if (!id) usage_error("'" + text + "' is not an entity id (32 hex digits)");
+  return *id;
+}
+
+namespace {
+
+DeviceKey parse_device(const std::string& text) {
+  auto key = DeviceKey::from_hex(text);
+  if (!key) usage_error("'" + text + "' is not a device key (64 hex digits)");
+  return *key;
+}
+
+// The entity `id`, which must exist with type `type`.
+Entity get_typed(Replica& replica, const SpaceId& space, const std::string& type, const EntityId& id) {
+  Entity e = check(replica.get(space, id));
+  if (e.type != type) fail(Code::NotFound, "entity " + id.hex() + " is a " + e.type + ", not a " + type);
+  return e;
+}
+
+void run_init(const Context& ctx, const Args& args) {
+  args.expect_positional(0, "init [--name NAME]");
+  DeviceKey device = init_home(ctx, args.value("--name").value_or(""));
+  emit(ctx, {{"device", device.hex()}});
+}
+
+void run_space_create(const Context& ctx, const Args& args) {
+  args.expect_positional(1, "space create NAME");
+  auto replica = open_home(ctx);
+  SpaceId space = check(replica->create_space(args.positional()[0]));
+  emit(ctx, {{"space", space.hex()}});
+}
+
+void run_space_add_member(const Context& ctx, const Args& args) {
+  const char* usage = "space add-member SPACE DEVICE --role admin|editor|commenter|viewer";
+  args.expect_positional(2, usage);
+  auto role_text = args.value("--role");
+  if (!role_text) usage_error(std::string("usage: urbis ") + usage);
+  auto role = role_from_name(*role_text);
+  if (!role || *role == Role::None) usage_error("--role must be admin, editor, commenter or viewer");
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, args.positional()[0]);
+  DeviceKey device = parse_device(args.positional()[1]);
+  check(replica->add_member(space, device, *role));
+  emit(ctx, {{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(*role)}});
+}
+
+void run_space_remove_member(const Context& ctx, const Args& args) {
+  args.expect_positional(2, "space remove-member SPACE DEVICE");
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, args.positional()[0]);
+  DeviceKey device = parse_device(args.positional()[1]);
+  check(replica->remove_member(space, device));
+  emit(ctx, {{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(Role::None)}});
+}
+
+void run_space_list(const Context& ctx, const Args& args) {
+  args.expect_positional(0, "space list");
+  auto replica = open_home(ctx);
+  nlohmann::json list = nlohmann::json::array();
+  for (const SpaceInfo& s : check(replica->spaces()))
+    list.push_back({{"space", s.id.hex()}, {"name", s.name}, {"epoch", s.epoch}, {"role", role_name(s.my_role)}});
+  emit(ctx, {{"spaces", std::move(list)}});
+}
+
+void run_put(const Context& ctx, const Args& args) {
+  const auto& pos = args.positional();
+  if (pos.size() < 3) usage_error("usage: urbis put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...");
+  // Checked before the passphrase is asked for.
+  std::vector<std::pair<FieldRef, std::string>> assignments;
+  for (size_t i = 3; i < pos.size(); ++i) {
+    auto eq = pos[i].find('=');
+    std::optional<FieldRef> ref = eq == std::string::npos ? std::nullopt : parse_field_ref(pos[i].substr(0, eq));
+    if (!ref) usage_error("'" + pos[i] + "' is not field=value, field@LOCALE=value, +field=value or -field=value");
+    assignments.emplace_back(*ref, pos[i].substr(eq + 1));
+  }
+  const bool create = pos[2] == "new";
+  if (!create && assignments.empty()) usage_error("nothing to put: give field=value pairs");
+  std::optional<EntityId> given;
+  if (!create) given = parse_entity_id(pos[2]);
+
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, pos[0]);
+  Transaction tx = replica->begin(space);
+  EntityId id = create ? tx.create(pos[1]) : *given;
+  if (!create) (void)get_typed(*replica, space, pos[1], id);
+  for (const auto& [ref, value] : assignments) record(tx, id, ref, value);
+  CommitInfo info = check(replica->commit(tx));
+  emit(ctx, {{"id", id.hex()}, {"type", pos[1]}, {"seq", info.seq}});
+}
+
+void run_get(const Context& ctx, const Args& args) {
+  args.expect_positional(3, "get SPACE TYPE ID [--lang L]");
+  const auto& pos = args.positional();
+  EntityId id = parse_entity_id(pos[2]);
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, pos[0]);
+  Entity e = get_typed(*replica, space, pos[1], id);
+  emit(ctx, e.to_json(args.value("--lang").value_or("en")));
+}
+
+void run_delete(const Context& ctx, const Args& args) {
+  args.expect_positional(3, "delete SPACE TYPE ID");
+  const auto& pos = args.positional();
+  EntityId id = parse_entity_id(pos[2]);
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, pos[0]);
+  (void)get_typed(*replica, space, pos[1], id);
+  Transaction tx = replica->begin(space);
+  tx.remove_entity(id);
+  CommitInfo info = check(replica->commit(tx));
+  emit(ctx, {{"deleted", id.hex()}, {"seq", info.seq}});
+}
+
+void run_find(const Context& ctx, const Args& args) {
+  args.expect_positional(1, "find SPACE [--type T] [--text Q] [--where field=value]... [--lang L] [--limit N]");
+  Query q;
+  q.type = args.value("--type").value_or("");
+  q.text = args.value("--text").value_or("");
+  q.lang = args.value("--lang").value_or("en");
+  for (const std::string& w : args.values("--where")) {
+    auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0) usage_error("--where takes field=value, not '" + w + "'");
+    q.where.emplace_back(w.substr(0, eq), w.substr(eq + 1));
+  }
+  if (auto limit = args.value("--limit")) {
+    size_t n = 0;
+    auto [end, ec] = std::from_chars(limit->data(), limit->data() + limit->size(), n);
+    if (ec != std::errc() || end != limit->data() + limit->size() || n == 0 || n > 1000)
+      usage_error("--limit takes a number from 1 to 1000");
+    q.limit = n;
+  }
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, args.positional()[0]);
+  FindResult found = check(replica->find(space, q));
+  nlohmann::json hits = nlohmann::json::array();
+  for (const Hit& h : found.hits)
+    hits.push_back({{"id", h.id.hex()}, {"type", h.type}, {"title", h.title}, {"summary", h.summary}});
+  emit(ctx, {{"total", found.total}, {"hits", std::move(hits)}});
+}
+
+void run_state_hash(const Context& ctx, const Args& args) {
+  args.expect_positional(1, "state-hash SPACE");
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, args.positional()[0]);
+  emit(ctx, {{"space", space.hex()}, {"state_hash", check(replica->state_hash(space)).hex()}});
+}
+
+}  // namespace
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"init", "init [--name NAME]", "create this device's identity and store", {"--name"}, run_init},
+      {"space create", "space create NAME", "create a space with this device as admin", {}, run_space_create},
+      {"space add-member", "space add-member SPACE DEVICE --role admin|editor|commenter|viewer",
+       "add a member or change a role (admin only)", {"--role"}, run_space_add_member},
+      {"space remove-member", "space remove-member SPACE DEVICE", "remove a member (admin only)", {},
+       run_space_remove_member},
+      {"space list", "space list", "list the spaces this store holds", {}, run_space_list},
+      {"put", "put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...",
+       "write fields of an entity in one change (ID new creates one)", {}, run_put},
+      {"get", "get SPACE TYPE ID [--lang L]", "an entity with translations and conflicts", {"--lang"}, run_get},
+      {"delete", "delete SPACE TYPE ID", "delete an entity", {}, run_delete},
+      {"find", "find SPACE [--type T] [--text Q] [--where field=value]... [--lang L] [--limit N]",
+       "search entities", {"--type", "--text", "--where", "--lang", "--limit"}, run_find},
+      {"state-hash", "state-hash SPACE", "hash of the space's state (equal on converged replicas)", {},
+       run_state_hash},
+      {"export", "export SPACE --format json|csv|geojson [--lang L]",
+       "print every entity (geojson: projects with lat/lon)", {"--format", "--lang"}, run_export},
+      {"import", "import SPACE FILE.csv --type TYPE",
+       "create one entity per CSV row; all rows or none", {"--type"}, run_import},
+  };
+  return table;
+}
+
+}  // namespace urbis::cli

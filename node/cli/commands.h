@@ -1,0 +1,33 @@
+// The `urbis` commands: one table (names, usage, help) and their handlers.
+// Each handler prints its result with emit() or throws CliError.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "urbis/replica.h"
+
+namespace urbis::cli {
+
+struct Command {
+  std::string name;                 // "put", or "space create" for a subcommand
+  std::string usage;                // what follows "urbis [--home DIR] "
+  std::string summary;              // one line for --help
+  std::vector<std::string> valued;  // options taking a value
+  void (*run)(const Context&, const Args&);
+};
+
+// Every command, in the order --help lists them.
+const std::vector<Command>& commands();
+
+// A space named by its hex id, or by its local name when that is unique.
+SpaceId resolve_space(Replica& replica, const std::string& text);
+// An entity id in hex, or a usage error.
+EntityId parse_entity_id(const std::string& text);
+
+// export / import (transfer.cc).
+void run_export(const Context& ctx, const Args& args);
+void run_import(const Context& ctx, const Args& args);
+
+}  // namespace urbis::cli

@@ -1,0 +1,158 @@
+// The home directory, the passphrase and the identity file (see home.h).
+#include "home.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include <sodium.h>
+
+namespace urbis::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kIdentityFile = "identity.key";
+constexpr const char* kDeviceFile = "device.json";
+constexpr const char* kStoreFile = "replica.db";
+
+// A passphrase that is wiped when it goes out of scope.
+class Passphrase {
+ public:
+  explicit Passphrase(std::string text) : text_(std::move(text)) {}
+  ~Passphrase() { sodium_memzero(text_.data(), text_.size()); }
+  Passphrase(const Passphrase&) = delete;
+  Passphrase& operator=(const Passphrase&) = delete;
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+std::string prompt_no_echo(const char* prompt) {
+  std::fprintf(stderr, "%s", prompt);
+  std::fflush(stderr);
+  termios old{};
+  const bool restore = tcgetattr(STDIN_FILENO, &old) == 0;
+  if (restore) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    quiet.c_lflag |= ECHONL;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  if (restore) tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+  if (!got) fail(Code::InvalidArgument, "no passphrase entered");
+  return line;
+}
+
+// $URBIS_PASSPHRASE, else a prompt (twice when `confirm`) if stdin is a
+// terminal, else a clear failure.
+std::unique_ptr<Passphrase> read_passphrase(bool confirm) {
+  if (const char* env = std::getenv("URBIS_PASSPHRASE")) return std::make_unique<Passphrase>(env);
+  if (!isatty(STDIN_FILENO))
+    fail(Code::InvalidArgument,
+         "no passphrase: set URBIS_PASSPHRASE or run urbis from a terminal to be asked for it");
+  auto first = std::make_unique<Passphrase>(prompt_no_echo("Passphrase: "));
+  if (confirm) {
+    Passphrase again(prompt_no_echo("Passphrase again: "));
+    if (again.text() != first->text()) fail(Code::InvalidArgument, "the passphrases differ");
+  }
+  return first;
+}
+
+PwhashCost pwhash_cost() {
+  const char* env = std::getenv("URBIS_PWHASH");
+  std::string cost = env ? env : "interactive";
+  if (cost == "interactive") return PwhashCost::Interactive;
+  if (cost == "moderate") return PwhashCost::Moderate;
+  if (cost == "minimal") return PwhashCost::Minimal;
+  fail(Code::InvalidArgument, "URBIS_PWHASH must be interactive, moderate or minimal, not '" + cost + "'");
+}
+
+// Writes `data` to a new file `path` with mode 0600; fails if it exists.
+void write_new_private_file(const fs::path& path, ByteView data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST)
+      fail(Code::InvalidArgument, path.parent_path().string() +
+                                      " already holds an identity (identity.key); refusing to overwrite it");
+    fail(Code::Storage, "cannot create " + path.string() + ": " + std::strerror(errno));
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      fs::remove(path);
+      fail(Code::Storage, "cannot write " + path.string() + ": " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  if (::close(fd) != 0 || !synced) {
+    fs::remove(path);
+    fail(Code::Storage, "cannot write " + path.string());
+  }
+}
+
+}  // namespace
+
+fs::path resolve_home(const Context& ctx) {
+  if (ctx.home_flag) return *ctx.home_flag;
+  if (const char* h = std::getenv("URBIS_HOME"); h && *h) return h;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return fs::path(x) / "urbis";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".local" / "share" / "urbis";
+  fail(Code::InvalidArgument, "no home directory: use --home DIR or set URBIS_HOME");
+}
+
+DeviceKey init_home(const Context& ctx, const std::string& name) {
+  const fs::path home = resolve_home(ctx);
+  if (fs::exists(home / kIdentityFile))
+    fail(Code::InvalidArgument,
+         home.string() + " already holds an identity (identity.key); refusing to overwrite it");
+  std::error_code ec;
+  fs::create_directories(home, ec);
+  if (ec) fail(Code::Storage, "cannot create " + home.string() + ": " + ec.message());
+  fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
+
+  auto passphrase = read_passphrase(/*confirm=*/true);
+  Env& env = system_env();
+  Identity identity = Identity::generate(env);
+  const DeviceKey device = identity.device();
+  Bytes wrapped = check(identity.wrap(passphrase->text(), env, pwhash_cost()));
+  write_new_private_file(home / kIdentityFile, wrapped);
+  if (!name.empty()) {
+    std::ofstream out(home / kDeviceFile);
+    out << dump_json({{"name", name}}) << "\n";
+  }
+  // Creates the store now, so a broken home shows at init rather than later.
+  check(Replica::open((home / kStoreFile).string(), std::move(identity), env));
+  return device;
+}
+
+std::unique_ptr<Replica> open_home(const Context& ctx) {
+  const fs::path home = resolve_home(ctx);
+  std::ifstream in(home / kIdentityFile, std::ios::binary);
+  if (!in)
+    fail(Code::NotFound, "no identity in " + home.string() + "; run 'urbis init' first (or pass --home)");
+  Bytes wrapped{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  auto passphrase = read_passphrase(/*confirm=*/false);
+  Identity identity = check(Identity::unwrap(wrapped, passphrase->text()));
+  Env& env = system_env();
+  return check(Replica::open((home / kStoreFile).string(), std::move(identity), env));
+}
+
+}  // namespace urbis::cli

@@ -1,0 +1,32 @@
+// The `urbis` home directory: where a device keeps its identity and store.
+//
+//   HOME/identity.key   Identity::wrap output (mode 0600)
+//   HOME/device.json    {"name": ...} given to `urbis init --name`
+//   HOME/replica.db     the Replica's SQLite store
+//
+// HOME is --home, else $URBIS_HOME, else $XDG_DATA_HOME/urbis, else
+// ~/.local/share/urbis. The passphrase comes from $URBIS_PASSPHRASE, else a
+// no-echo prompt when stdin is a terminal; with neither, commands fail.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "cli.h"
+#include "urbis/replica.h"
+
+namespace urbis::cli {
+
+std::filesystem::path resolve_home(const Context& ctx);
+
+// Creates HOME (0700) with a new identity wrapped under the passphrase
+// (asked twice at a prompt) and an empty store. Fails, changing nothing,
+// when HOME already holds an identity.
+DeviceKey init_home(const Context& ctx, const std::string& name);
+
+// Unwraps HOME's identity with the passphrase and opens its store.
+// NotFound when HOME has no identity; WrongPassphrase when it does not fit.
+std::unique_ptr<Replica> open_home(const Context& ctx);
+
+}  // namespace urbis::cli

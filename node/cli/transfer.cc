@@ -1,0 +1,203 @@
+// export and import: a space's entities as JSON, CSV or GeoJSON, and new
+// entities from CSV. Import checks the whole file before writing anything,
+// then commits one change per kImportBatch rows.
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <set>
+
+#include "commands.h"
+#include "csv.h"
+#include "fields.h"
+#include "home.h"
+
+namespace urbis::cli {
+namespace {
+
+constexpr size_t kImportBatch = 500;
+constexpr char kSetSeparator = ';';  // between a set's elements in one CSV cell
+
+// Every non-deleted entity of `space`, ordered by id.
+std::vector<Entity> all_entities(Replica& replica, const SpaceId& space) {
+  std::vector<EntityId> ids;
+  Query q;
+  q.sort = Query::Sort::Title;
+  q.limit = 1000;
+  for (;;) {
+    FindResult page = check(replica.find(space, q));
+    for (const Hit& h : page.hits) ids.push_back(h.id);
+    q.offset += page.hits.size();
+    if (page.hits.empty() || q.offset >= page.total) break;
+  }
+  std::sort(ids.begin(), ids.end());
+  std::vector<Entity> out;
+  out.reserve(ids.size());
+  for (const EntityId& id : ids) out.push_back(check(replica.get(space, id)));
+  return out;
+}
+
+std::string cell_text(const nlohmann::json& v) {
+  if (v.is_null()) return "";
+  return v.is_string() ? v.get<std::string>() : dump_json(v, -1);
+}
+
+std::string to_csv(const std::vector<Entity>& entities) {
+  std::set<std::string> columns;
+  for (const Entity& e : entities) {
+    for (const auto& [name, r] : e.fields) columns.insert(name);
+    for (const auto& [name, t] : e.texts)
+      for (const auto& [loc, r] : t.locales) columns.insert(name + "@" + loc);
+    for (const auto& [name, elems] : e.sets) columns.insert("+" + name);
+  }
+  std::vector<std::string> header = {"id", "type"};
+  header.insert(header.end(), columns.begin(), columns.end());
+  std::string out = csv_line(header);
+  for (const Entity& e : entities) {
+    std::vector<std::string> row = {e.id.hex(), e.type};
+    for (const std::string& col : columns) {
+      FieldRef ref = *parse_field_ref(col);
+      std::string cell;
+      if (ref.kind == FieldRef::Kind::Set) {
+        if (auto it = e.fields.find(ref.field); it != e.fields.end()) cell = cell_text(it->second.winner.value);
+      } else if (ref.kind == FieldRef::Kind::Text) {
+        if (auto it = e.texts.find(ref.field); it != e.texts.end())
+          if (auto l = it->second.locales.find(ref.locale); l != it->second.locales.end())
+            cell = cell_text(l->second.winner.value);
+      } else if (auto it = e.sets.find(ref.field); it != e.sets.end()) {
+        for (const auto& elem : it->second) {
+          if (!cell.empty()) cell += kSetSeparator;
+          cell += cell_text(elem);
+        }
+      }
+      row.push_back(std::move(cell));
+    }
+    out += csv_line(row);
+  }
+  return out;
+}
+
+std::optional<double> coordinate(const nlohmann::json& values, const char* name) {
+  if (!values.contains(name)) return std::nullopt;
+  const auto& v = values[name];
+  if (v.is_number()) return v.get<double>();
+  if (v.is_string()) {
+    auto parsed = parse_value(v.get<std::string>());
+    if (parsed.is_number()) return parsed.get<double>();
+  }
+  return std::nullopt;
+}
+
+nlohmann::json to_geojson(const std::vector<Entity>& entities, const std::string& lang) {
+  nlohmann::json features = nlohmann::json::array();
+  for (const Entity& e : entities) {
+    if (e.type != "project") continue;
+    nlohmann::json values = e.to_json(lang)["values"];
+    auto lat = coordinate(values, "lat"), lon = coordinate(values, "lon");
+    if (!lat || !lon || *lat < -90 || *lat > 90 || *lon < -180 || *lon > 180) continue;
+    values.erase("lat");
+    values.erase("lon");
+    values["id"] = e.id.hex();
+    values["type"] = e.type;
+    features.push_back({{"type", "Feature"},
+                        {"id", e.id.hex()},
+                        {"geometry", {{"type", "Point"}, {"coordinates", {*lon, *lat}}}},
+                        {"properties", std::move(values)}});
+  }
+  return {{"type", "FeatureCollection"}, {"features", std::move(features)}};
+}
+
+void write_stdout(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
+}  // namespace
+
+void run_export(const Context& ctx, const Args& args) {
+  args.expect_positional(1, "export SPACE --format json|csv|geojson [--lang L]");
+  const std::string format = args.value("--format").value_or("");
+  if (format != "json" && format != "csv" && format != "geojson")
+    usage_error("--format must be json, csv or geojson");
+  const std::string lang = args.value("--lang").value_or("en");
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, args.positional()[0]);
+  std::vector<Entity> entities = all_entities(*replica, space);
+  if (format == "csv") {
+    write_stdout(to_csv(entities));
+  } else if (format == "geojson") {
+    write_stdout(dump_json(to_geojson(entities, lang)) + "\n");
+  } else {
+    nlohmann::json list = nlohmann::json::array();
+    for (const Entity& e : entities) list.push_back(e.to_json(lang));
+    write_stdout(dump_json({{"space", space.hex()}, {"entities", std::move(list)}}) + "\n");
+  }
+}
+
+void run_import(const Context& ctx, const Args& args) {
+  const char* usage = "import SPACE FILE.csv --type TYPE";
+  args.expect_positional(2, usage);
+  const auto type = args.value("--type");
+  if (!type || type->empty()) usage_error(std::string("usage: urbis ") + usage);
+  const std::string file = args.positional()[1];
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail(Code::NotFound, "cannot open " + file);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+
+  // Check everything before asking for the passphrase or touching the store.
+  std::vector<CsvRow> rows = parse_csv(text, file);
+  if (rows.empty()) fail(Code::Malformed, file + ": no header row");
+  const CsvRow& header = rows.front();
+  auto bad_row = [&](size_t line, const std::string& what) {
+    fail(Code::Malformed, file + ":" + std::to_string(line) + ": " + what + "; nothing imported");
+  };
+  // Column -> field; nullopt for the id and type columns export writes.
+  std::vector<std::optional<FieldRef>> columns;
+  std::set<std::string> seen;
+  for (const std::string& name : header.cells) {
+    if (!seen.insert(name).second) bad_row(header.line, "column '" + name + "' appears twice");
+    if (name == "id" || name == "type") {
+      columns.emplace_back();
+      continue;
+    }
+    auto ref = parse_field_ref(name);
+    if (!ref || ref->kind == FieldRef::Kind::Remove)
+      bad_row(header.line, "'" + name + "' is not a column name (field, field@LOCALE or +set)");
+    columns.push_back(ref);
+  }
+  for (size_t r = 1; r < rows.size(); ++r)
+    if (rows[r].cells.size() != columns.size())
+      bad_row(rows[r].line, "the row has " + std::to_string(rows[r].cells.size()) + " cells, the header " +
+                                std::to_string(columns.size()));
+
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, args.positional()[0]);
+  size_t imported = 0;
+  for (size_t first = 1; first < rows.size(); first += kImportBatch) {
+    Transaction tx = replica->begin(space);
+    const size_t end = std::min(rows.size(), first + kImportBatch);
+    for (size_t r = first; r < end; ++r) {
+      EntityId id = tx.create(*type);
+      for (size_t c = 0; c < columns.size(); ++c) {
+        const std::string& cell = rows[r].cells[c];
+        if (!columns[c] || cell.empty()) continue;
+        if (columns[c]->kind != FieldRef::Kind::Add) {
+          record(tx, id, *columns[c], cell);
+          continue;
+        }
+        size_t start = 0;
+        for (;;) {
+          size_t sep = cell.find(kSetSeparator, start);
+          std::string elem = cell.substr(start, sep == std::string::npos ? std::string::npos : sep - start);
+          if (!elem.empty()) record(tx, id, *columns[c], elem);
+          if (sep == std::string::npos) break;
+          start = sep + 1;
+        }
+      }
+    }
+    auto committed = replica->commit(tx);
+    if (!committed.is_ok())
+      fail(committed.code(), committed.status().message() + " (rows from line " + std::to_string(rows[first].line) +
+                                 " on not imported; " + std::to_string(imported) + " imported before)");
+    imported += end - first;
+  }
+  emit(ctx, {{"imported", imported}});
+}
+
+}  // namespace urbis::cli
