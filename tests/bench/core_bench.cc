@@ -5,6 +5,10 @@
 // wasm/native ratio) and as a human table at the end.
 //
 //   URBIS_BENCH_SCALE=0.1  shrinks every workload (smoke runs).
+//   URBIS_BENCH_DIR=DIR    where the SQLite files go (default: the system temp
+//                          directory; under wasm that is Emscripten's in-memory
+//                          file system, so /dev/shm gives the like-for-like
+//                          native figure).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -58,7 +62,9 @@ void must(const Status& s, const char* what) {
 }
 
 std::string fresh_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "urbis-bench";
+  const char* base = std::getenv("URBIS_BENCH_DIR");
+  auto dir = (base ? std::filesystem::path(base) : std::filesystem::temp_directory_path()) /
+             "urbis-bench";
   std::filesystem::create_directories(dir);
   std::string path = (dir / name).string();
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
