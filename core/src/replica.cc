@@ -336,14 +336,29 @@ void Transaction::restore_entity(const EntityId& id) {
   ops_.push_back({pb::OP_RESTORE, id, "_deleted", "", "false", ""});
 }
 
-Result<CommitInfo> Replica::Impl::commit(const Transaction& tx) {
+Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs, size_t n) {
   if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot write");
+  std::vector<CommitInfo> out;
+  out.reserve(n);
+  DbTransaction dbtx(*db_);
+  URBIS_RETURN_IF_ERROR(dbtx.begin());
+  for (size_t i = 0; i < n; ++i) {
+    auto info = commit_one(txs[i]);
+    if (!info.is_ok()) {
+      dirty_.clear();
+      return info.status();  // dbtx rolls every change of the group back
+    }
+    out.push_back(std::move(info).value());
+  }
+  URBIS_RETURN_IF_ERROR(dbtx.commit());
+  return out;
+}
+
+Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
   if (tx.empty()) return Status(Code::InvalidArgument, "empty transaction");
   if (tx.size() >= kMaxOpsPerChange)
     return Status(Code::TooLarge, "at most " + std::to_string(kMaxOpsPerChange - 1) +
                                       " ops per transaction");
-  DbTransaction dbtx(*db_);
-  URBIS_RETURN_IF_ERROR(dbtx.begin());
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(tx.space()));
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
   if (!can_write(me.role))
@@ -434,7 +449,6 @@ Result<CommitInfo> Replica::Impl::commit(const Transaction& tx) {
   URBIS_ASSIGN_OR_RETURN(CommitInfo info,
                          write_change(space, pb::CHANGE_CONTENT, body.SerializeAsString(), &body));
   info.ops = tx.size();
-  URBIS_RETURN_IF_ERROR(dbtx.commit());
   return info;
 }
 
@@ -866,7 +880,14 @@ Status Replica::set_role(const SpaceId& s, const DeviceKey& d, Role r) {
   return impl_->set_role(s, d, r);
 }
 Transaction Replica::begin(const SpaceId& s) { return Transaction(s, &impl_->env_); }
-Result<CommitInfo> Replica::commit(const Transaction& tx) { return impl_->commit(tx); }
+Result<CommitInfo> Replica::commit(const Transaction& tx) {
+  URBIS_ASSIGN_OR_RETURN(std::vector<CommitInfo> infos, impl_->commit_all(&tx, 1));
+  return std::move(infos.front());
+}
+Result<std::vector<CommitInfo>> Replica::commit_group(const std::vector<Transaction>& txs) {
+  if (txs.empty()) return std::vector<CommitInfo>{};
+  return impl_->commit_all(txs.data(), txs.size());
+}
 Result<ApplyOutcome> Replica::apply(ByteView envelope) {
   auto results = impl_->apply_batch({envelope});
   return std::move(results.front());

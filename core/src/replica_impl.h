@@ -72,7 +72,8 @@ class Replica::Impl {
   Result<SpaceInfo> space_info(const SpaceId& sid);
   Result<std::vector<Member>> members(const SpaceId& sid);
   Status set_role(const SpaceId& sid, const DeviceKey& device, Role role);
-  Result<CommitInfo> commit(const Transaction& tx);
+  // Commits n transactions as n changes in one SQLite transaction: all or none.
+  Result<std::vector<CommitInfo>> commit_all(const Transaction* txs, size_t n);
   std::vector<Result<ApplyOutcome>> apply_batch(const std::vector<ByteView>& envelopes);
   Result<VersionVector> version_vector(const SpaceId& sid);
   Result<std::vector<Bytes>> changes_since(const SpaceId& sid, const VersionVector& known,
@@ -101,6 +102,7 @@ class Replica::Impl {
   Result<ApplyOutcome> apply_one(ByteView raw, bool release);
   Status apply_membership(SpaceRow& space, const AuthorRow& author, const ParsedChange& p,
                           const pb::Membership& m, bool* needs_rebuild);
+  Result<CommitInfo> commit_one(const Transaction& tx);  // inside an open transaction
   Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
                                   const pb::Body* body);
   Status release_held(int64_t space, const DeviceKey& author, uint64_t next_seq);

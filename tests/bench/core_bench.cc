@@ -112,26 +112,38 @@ void project_ops(Transaction& tx, const EntityId& id, size_t n, size_t first, si
 
 // Commits `total_ops` ops in transactions of `per_tx` ops; returns ops/s and
 // (optionally) the envelopes written.
+// `group` > 1: that many transactions per commit_group (one SQLite commit).
 double bench_commit(size_t per_tx, size_t total_ops, std::vector<Bytes>* out, SpaceId* space_out,
-                    std::unique_ptr<Replica>* replica_out, Env& env, Identity id) {
-  auto r = open_replica("commit-" + std::to_string(per_tx) + ".db", env, std::move(id));
+                    std::unique_ptr<Replica>* replica_out, Env& env, Identity id,
+                    size_t group = 1) {
+  auto r = open_replica("commit-" + std::to_string(per_tx) + "-" + std::to_string(group) + ".db",
+                        env, std::move(id));
   SpaceId space = must(r->create_space("bench"), "create space");
   std::vector<EntityId> ids;
   auto start = Clock::now();
   size_t done = 0;
   while (done < total_ops) {
-    Transaction tx = r->begin(space);
-    size_t in_tx = 0;
-    while (in_tx < per_tx && done < total_ops) {
-      size_t n = done / 10, k = done % 10;
-      if (k == 0) ids.push_back(tx.create("project"));
-      size_t count = std::min({10 - k, per_tx - in_tx, total_ops - done});
-      project_ops(tx, ids[n], n, k, count);
-      in_tx += count;
-      done += count;
+    std::vector<Transaction> txs;
+    while (txs.size() < group && done < total_ops) {
+      Transaction tx = r->begin(space);
+      size_t in_tx = 0;
+      while (in_tx < per_tx && done < total_ops) {
+        size_t n = done / 10, k = done % 10;
+        if (k == 0) ids.push_back(tx.create("project"));
+        size_t count = std::min({10 - k, per_tx - in_tx, total_ops - done});
+        project_ops(tx, ids[n], n, k, count);
+        in_tx += count;
+        done += count;
+      }
+      txs.push_back(std::move(tx));
     }
-    auto info = must(r->commit(tx), "commit");
-    if (out) out->push_back(std::move(info.envelope));
+    std::vector<CommitInfo> infos;
+    if (group == 1)
+      infos.push_back(must(r->commit(txs.front()), "commit"));
+    else
+      infos = must(r->commit_group(txs), "commit_group");
+    if (out)
+      for (auto& info : infos) out->push_back(std::move(info.envelope));
   }
   double s = seconds_since(start);
   if (space_out) *space_out = space;
@@ -156,6 +168,14 @@ int main() {
          "ops/s");
   report("commit_ops_per_s_tx10", bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env,
                                                Identity::generate(*env)),
+         "ops/s");
+  report("commit_ops_per_s_tx10_group100",
+         bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env,
+                      Identity::generate(*env), 100),
+         "ops/s");
+  report("commit_ops_per_s_tx100_group100",
+         bench_commit(100, scaled(100000), nullptr, nullptr, nullptr, *env,
+                      Identity::generate(*env), 100),
          "ops/s");
   std::vector<Bytes> changes;
   SpaceId space;

@@ -449,3 +449,49 @@ TEST_CASE("forward compatibility: ops an older build skips are kept, forwarded, 
 }
 
 }  // namespace urbis::testing
+
+namespace urbis::testing {
+
+TEST_CASE("commit_group: each transaction is a change, all durable together or none") {
+  Device a(9);
+  auto space = a->create_space("Import");
+  URBIS_REQUIRE_OK(space);
+  std::vector<Transaction> group;
+  std::vector<EntityId> ids;
+  for (int i = 0; i < 3; ++i) {
+    group.push_back(a->begin(*space));
+    ids.push_back(group.back().create("project"));
+    group.back().set(ids.back(), "n", i);
+  }
+  group.back().set(ids[0], "n", 99);  // a later transaction may touch an earlier one's entity
+  auto infos = a->commit_group(group);
+  URBIS_REQUIRE_OK(infos);
+  REQUIRE(infos->size() == 3);
+  CHECK(infos->at(0).seq == 2);
+  CHECK(infos->at(2).seq == 4);
+  CHECK(a->get(*space, ids[1])->fields.at("n").winner.value == 1);
+  CHECK(a->get(*space, ids[0])->fields.at("n").winner.value == 99);
+  CHECK_FALSE(a->get(*space, ids[0])->fields.at("n").conflicted());
+
+  Device b(10);
+  URBIS_REQUIRE_OK(a->add_member(*space, b.key, Role::Viewer));
+  pull(*b.replica, *a.replica, *space);  // a reader sees three ordinary changes
+  CHECK(hash_of(*b.replica, *space) == hash_of(*a.replica, *space));
+
+  std::vector<Transaction> bad;
+  bad.push_back(a->begin(*space));
+  EntityId fresh = bad.back().create("project");
+  bad.back().set(fresh, "n", 1);
+  bad.push_back(a->begin(*space));
+  EntityId ghost;
+  ghost.bytes[3] = 1;
+  bad.back().set(ghost, "n", 2);  // refused: unknown entity
+  Hash before = hash_of(*a.replica, *space);
+  CHECK(a->commit_group(bad).code() == Code::NotFound);
+  CHECK(hash_of(*a.replica, *space) == before);
+  CHECK(a->get(*space, fresh).code() == Code::NotFound);
+  CHECK(a->version_vector(*space)->at(a.key) == 5);  // 4 + the add_member change
+  CHECK(a->commit_group({})->empty());
+}
+
+}  // namespace urbis::testing

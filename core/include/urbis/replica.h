@@ -149,6 +149,11 @@ class Replica {
   // Forbidden unless this device may write; NotFound for an op on an entity
   // that neither exists nor was created in `tx`.
   Result<CommitInfo> commit(const Transaction& tx);
+  // Group commit: each transaction becomes its own change (same as commit,
+  // in order), but all are made durable by one SQLite commit, all or none.
+  // For bulk work (imports, a node's writers) where one acknowledgement for
+  // the group is right; an interactive edit uses commit().
+  Result<std::vector<CommitInfo>> commit_group(const std::vector<Transaction>& txs);
 
   // ---- replication ----
   // Verifies and applies one envelope received from elsewhere. Errors:
