@@ -2,9 +2,9 @@
 //
 //   urbis [--home DIR] [--json] COMMAND ARGS...
 //
-// This part holds the commands that need no network: identity, spaces,
-// entities, search, export and import on the local store. `sync` and `node`
-// come with the transport. Results go to stdout as JSON (with --json, or when
+// Local commands (identity, spaces, entities, search, export and import on
+// the local store) and the network ones: `sync` (a client session over
+// WebSocket) and `node` (the sync node: HTTP, metrics, WebSocket sessions). Results go to stdout as JSON (with --json, or when
 // stdout is not a terminal) or as readable text; errors go to stderr as
 // "urbis: <Code>: <message>" with exit code 1, or 2 for a wrong command line.
 #include <unistd.h>
@@ -28,9 +28,7 @@ void print_usage(FILE* out) {
       "Commands:\n";
   for (const Command& c : commands()) text += "  urbis " + c.usage + "\n      " + c.summary + "\n";
   text +=
-      "  urbis sync URL [--watch]                 (not implemented yet)\n"
-      "  urbis node --listen ADDR:PORT [--peer URL]... [--web DIR]   (not implemented yet)\n\n"
-      "--home defaults to $URBIS_HOME, then $XDG_DATA_HOME/urbis or ~/.local/share/urbis.\n"
+      "\n--home defaults to $URBIS_HOME, then $XDG_DATA_HOME/urbis or ~/.local/share/urbis.\n"
       "The passphrase comes from $URBIS_PASSPHRASE, else a prompt when stdin is a terminal.\n"
       "Output is JSON with --json or when stdout is not a terminal; `urbis COMMAND --help` for one command.\n";
   std::fputs(text.c_str(), out);
@@ -39,8 +37,6 @@ void print_usage(FILE* out) {
 // Runs the command named by `words` (everything after the global options).
 void dispatch(Context& ctx, const std::vector<std::string>& words) {
   const std::string& first = words[0];
-  if (first == "sync" || first == "node")
-    throw CliError{Code::InvalidArgument, "'" + first + "' is not implemented yet (issue 3)", kExitUsage};
   // A subcommand ("space create") when one matches, else the command itself.
   const Command* match = nullptr;
   size_t used = 1;
@@ -66,7 +62,7 @@ void dispatch(Context& ctx, const std::vector<std::string>& words) {
     }
     usage_error("unknown command '" + first + "'; see 'urbis --help'");
   }
-  Args args({words.begin() + static_cast<std::ptrdiff_t>(used), words.end()}, match->valued);
+  Args args({words.begin() + static_cast<std::ptrdiff_t>(used), words.end()}, match->valued, match->flags);
   if (args.help()) {
     std::printf("usage: urbis [--home DIR] %s\n  %s\n", match->usage.c_str(), match->summary.c_str());
     return;
@@ -111,7 +107,8 @@ int main(int argc, char** argv) {
     return std::fflush(stdout) == 0 ? 0 : kExitFailure;
   } catch (const CliError& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "urbis: %s: %s\n", std::string(code_name(e.code)).c_str(), e.message.c_str());
+    const std::string label = e.label.empty() ? std::string(code_name(e.code)) : e.label;
+    std::fprintf(stderr, "urbis: %s: %s\n", label.c_str(), e.message.c_str());
     return e.exit_code;
   } catch (const std::exception& e) {
     std::fflush(stdout);

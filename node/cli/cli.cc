@@ -2,6 +2,7 @@
 // value parsing (see cli.h).
 #include "cli.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace urbis::cli {
@@ -12,7 +13,8 @@ void usage_error(std::string message) {
   throw CliError{Code::InvalidArgument, std::move(message), kExitUsage};
 }
 
-Args::Args(const std::vector<std::string>& words, const std::vector<std::string>& valued) {
+Args::Args(const std::vector<std::string>& words, const std::vector<std::string>& valued,
+           const std::vector<std::string>& flags) {
   bool options_done = false;
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& w = words[i];
@@ -34,6 +36,11 @@ Args::Args(const std::vector<std::string>& words, const std::vector<std::string>
     if (name == "--help" || name == "--json") {
       if (has_value) usage_error(name + " takes no value");
       (name == "--help" ? help_ : json_) = true;
+      continue;
+    }
+    if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
+      if (has_value) usage_error(name + " takes no value");
+      flags_.insert(name);
       continue;
     }
     bool takes_value = false;

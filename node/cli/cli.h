@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct CliError {
   Code code = Code::Internal;
   std::string message;
   int exit_code = kExitFailure;
+  // Printed instead of the code's name when set (e.g. "Network").
+  std::string label = {};
 };
 
 [[noreturn]] void fail(Code code, std::string message);
@@ -48,20 +51,24 @@ struct Context {
 // "-tags=x" included, is positional. --json and --help are always accepted.
 class Args {
  public:
-  // `valued`: options taking a value, e.g. {"--role", "--where"}.
-  Args(const std::vector<std::string>& words, const std::vector<std::string>& valued);
+  // `valued`: options taking a value, e.g. {"--role", "--where"}; `flags`:
+  // options taking none, e.g. {"--watch"}.
+  Args(const std::vector<std::string>& words, const std::vector<std::string>& valued,
+       const std::vector<std::string>& flags = {});
 
   const std::vector<std::string>& positional() const { return positional_; }
   // Exactly `n` positionals, or a usage error naming `usage`.
   void expect_positional(size_t n, const char* usage) const;
   std::optional<std::string> value(const std::string& option) const;  // last one given
   std::vector<std::string> values(const std::string& option) const;   // all, in order
+  bool flag(const std::string& option) const { return flags_.count(option) > 0; }
   bool help() const { return help_; }
   bool json() const { return json_; }
 
  private:
   std::vector<std::string> positional_;
   std::map<std::string, std::vector<std::string>> options_;
+  std::set<std::string> flags_;
   bool help_ = false, json_ = false;
 };
 

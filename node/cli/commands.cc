@@ -193,6 +193,12 @@ const std::vector<Command>& commands() {
        "print every entity (geojson: projects with lat/lon)", {"--format", "--lang"}, run_export},
       {"import", "import SPACE FILE.csv --type TYPE",
        "create one entity per CSV row; all rows or none", {"--type"}, run_import},
+      {"sync", "sync ws://HOST:PORT/sync [--watch] [--space SPACE]...",
+       "sync every local space (and each --space to fetch) with a node; --watch stays live",
+       {"--space"}, run_sync, {"--watch"}},
+      {"node", "node --listen ADDR:PORT [--web DIR] [--max-frame-bytes N]",
+       "run a sync node (HTTP /healthz /metrics, static --web files, WebSocket /sync) until SIGTERM",
+       {"--listen", "--web", "--max-frame-bytes", "--peer"}, run_node},
   };
   return table;
 }

@@ -16,6 +16,7 @@ struct Command {
   std::string summary;              // one line for --help
   std::vector<std::string> valued;  // options taking a value
   void (*run)(const Context&, const Args&);
+  std::vector<std::string> flags = {};  // options taking no value
 };
 
 // Every command, in the order --help lists them.
@@ -29,5 +30,9 @@ EntityId parse_entity_id(const std::string& text);
 // export / import (transfer.cc).
 void run_export(const Context& ctx, const Args& args);
 void run_import(const Context& ctx, const Args& args);
+
+// sync (sync_client.cc) and node (node_server.cc): the network commands.
+void run_sync(const Context& ctx, const Args& args);
+void run_node(const Context& ctx, const Args& args);
 
 }  // namespace urbis::cli

@@ -6,6 +6,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -143,16 +144,66 @@ DeviceKey init_home(const Context& ctx, const std::string& name) {
   return device;
 }
 
-std::unique_ptr<Replica> open_home(const Context& ctx) {
-  const fs::path home = resolve_home(ctx);
+namespace {
+
+// HOME's identity unwrapped with the passphrase; nullopt when HOME has none
+// and `required` is false.
+std::optional<Identity> unlock_identity(const fs::path& home, bool required) {
   std::ifstream in(home / kIdentityFile, std::ios::binary);
-  if (!in)
+  if (!in) {
+    if (!required) return std::nullopt;
     fail(Code::NotFound, "no identity in " + home.string() + "; run 'urbis init' first (or pass --home)");
+  }
   Bytes wrapped{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   auto passphrase = read_passphrase(/*confirm=*/false);
-  Identity identity = check(Identity::unwrap(wrapped, passphrase->text()));
+  return check(Identity::unwrap(wrapped, passphrase->text()));
+}
+
+// A second handle on `identity`: Identity is move-only and exports its secret
+// only wrapped, so it is wrapped in memory under a random passphrase at the
+// cheapest cost and unwrapped again.
+Identity duplicate(const Identity& identity, Env& env) {
+  std::array<uint8_t, 32> secret{};
+  env.random_bytes(secret);
+  std::string passphrase = to_hex(secret);
+  sodium_memzero(secret.data(), secret.size());
+  Bytes wrapped = check(identity.wrap(passphrase, env, PwhashCost::Minimal));
+  Identity copy = check(Identity::unwrap(wrapped, passphrase));
+  sodium_memzero(passphrase.data(), passphrase.size());
+  return copy;
+}
+
+SyncHome open_for_sync(const fs::path& home, std::optional<Identity> identity, ReplicaOptions options) {
   Env& env = system_env();
-  return check(Replica::open((home / kStoreFile).string(), std::move(identity), env));
+  SyncHome out;
+  if (identity) out.signer_identity = duplicate(*identity, env);
+  out.replica = check(Replica::open((home / kStoreFile).string(), std::move(identity), env, options));
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Replica> open_home(const Context& ctx) {
+  const fs::path home = resolve_home(ctx);
+  Identity identity = *unlock_identity(home, /*required=*/true);
+  return check(Replica::open((home / kStoreFile).string(), std::move(identity), system_env()));
+}
+
+SyncHome open_device_for_sync(const Context& ctx) {
+  const fs::path home = resolve_home(ctx);
+  return open_for_sync(home, unlock_identity(home, /*required=*/true), ReplicaOptions{});
+}
+
+SyncHome open_node_home(const Context& ctx) {
+  const fs::path home = resolve_home(ctx);
+  std::error_code ec;
+  if (!fs::exists(home)) {
+    fs::create_directories(home, ec);
+    if (ec) fail(Code::Storage, "cannot create " + home.string() + ": " + ec.message());
+    fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
+  }
+  return open_for_sync(home, unlock_identity(home, /*required=*/false),
+                       ReplicaOptions{.materialize = false, .synchronous_full = true});
 }
 
 }  // namespace urbis::cli

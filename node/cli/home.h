@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli.h"
@@ -28,5 +29,20 @@ DeviceKey init_home(const Context& ctx, const std::string& name);
 // Unwraps HOME's identity with the passphrase and opens its store.
 // NotFound when HOME has no identity; WrongPassphrase when it does not fit.
 std::unique_ptr<Replica> open_home(const Context& ctx);
+
+// A store opened for syncing: the Replica and, when the home has an identity,
+// a second handle on it for the session's Signer (Replica::open takes the
+// first). nullopt for a key-less node.
+struct SyncHome {
+  std::optional<Identity> signer_identity;
+  std::unique_ptr<Replica> replica;
+};
+// A device home, as open_home, plus the signing handle.
+SyncHome open_device_for_sync(const Context& ctx);
+// A node home, created (0700) when missing: key-less unless it holds an
+// identity, which is then unlocked like a device's. The store is opened with
+// materialize=false (never decrypts) and synchronous=FULL (an acknowledged
+// change survives power loss).
+SyncHome open_node_home(const Context& ctx);
 
 }  // namespace urbis::cli

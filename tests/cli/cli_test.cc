@@ -355,11 +355,13 @@ TEST_CASE("usage") {
   CHECK(unknown.err.find("unknown command 'frobnicate'") != std::string::npos);
   Run nothing = dev.run({});
   CHECK(nothing.code == 2);
-  for (const char* cmd : {"sync", "node"}) {
-    Run r = dev.run({cmd, "http://127.0.0.1:1"});
-    CHECK(r.code == 2);
-    CHECK(r.err.find("not implemented yet (issue 3)") != std::string::npos);
-  }
+  Run not_ws = dev.run({"sync", "http://127.0.0.1:1"});
+  CHECK(not_ws.code == 2);
+  CHECK(not_ws.err.find("ws://") != std::string::npos);
+  Run no_listen = dev.run({"node"});
+  CHECK(no_listen.code == 2);
+  CHECK(no_listen.err.find("--listen") != std::string::npos);
+  CHECK(dev.run({"node", "--listen", "127.0.0.1:notaport"}).code == 2);
   Run help = dev.run({"--help"});
   CHECK(help.code == 0);
   CHECK(help.out.find("space add-member") != std::string::npos);

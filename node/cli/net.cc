@@ -1,0 +1,66 @@
+// Log lines, addresses and URLs for `urbis node` and `urbis sync` (net.h).
+#include "net.h"
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+
+namespace urbis::cli {
+
+void log_event(const char* level, const char* event, nlohmann::json fields) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  nlohmann::json line = {{"ts", ms}, {"level", level}, {"event", event}};
+  if (fields.is_object())
+    for (auto& [k, v] : fields.items()) line[k] = std::move(v);
+  const std::string text = dump_json(line, -1) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+}
+
+void fail_network(std::string message) {
+  throw CliError{Code::Internal, std::move(message), kExitFailure, "Network"};
+}
+
+namespace {
+
+std::optional<uint16_t> parse_port(std::string_view text) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > 65535)
+    return std::nullopt;
+  return static_cast<uint16_t>(value);
+}
+
+}  // namespace
+
+HostPort parse_host_port(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) usage_error("'" + text + "' is not HOST:PORT");
+  auto port = parse_port(std::string_view(text).substr(colon + 1));
+  if (!port) usage_error("'" + text + "': the port must be a number from 0 to 65535");
+  return {text.substr(0, colon), *port};
+}
+
+WsUrl parse_ws_url(const std::string& text) {
+  const std::string scheme = "ws://";
+  if (text.rfind("wss://", 0) == 0) usage_error("wss:// is not supported; use ws:// (or a TLS proxy)");
+  if (text.rfind(scheme, 0) != 0) usage_error("'" + text + "' is not a ws://HOST:PORT/PATH URL");
+  std::string rest = text.substr(scheme.size());
+  WsUrl url;
+  const auto slash = rest.find('/');
+  url.path = slash == std::string::npos ? "/sync" : rest.substr(slash);
+  std::string authority = rest.substr(0, slash);
+  if (const auto colon = authority.rfind(':'); colon != std::string::npos) {
+    auto port = parse_port(std::string_view(authority).substr(colon + 1));
+    if (!port || *port == 0) usage_error("'" + text + "': bad port");
+    url.port = *port;
+    authority.resize(colon);
+  }
+  if (authority.empty()) usage_error("'" + text + "': no host");
+  url.host = authority;
+  return url;
+}
+
+}  // namespace urbis::cli

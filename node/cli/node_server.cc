@@ -1,0 +1,559 @@
+// `urbis node`: the sync node. One io_context on one thread serves, on one
+// listening socket, HTTP (/healthz, /metrics, static files from --web) and
+// WebSocket sync sessions on /sync: each binary message is one frame for a
+// sync::Session in the Server role over the node's own replica (key-less
+// unless its home holds an identity). Changes a session applies are pushed
+// live to every other session syncing the same space. SIGINT/SIGTERM close
+// the listener and every connection, then the replica.
+#include "ws_queue.h"  // first: Boost before the rest
+
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "commands.h"
+#include "home.h"
+#include "net.h"
+#include "urbis/sync.pb.h"
+#include "urbis/sync/session.h"
+
+namespace urbis::cli {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace fs = std::filesystem;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using WsStream = websocket::stream<beast::tcp_stream>;
+
+// First byte of a serialized pb::Frame per message (field number << 3 | 2).
+constexpr uint8_t kChangesTag = (4 << 3) | 2;
+constexpr uint8_t kErrorTag = (6 << 3) | 2;
+
+struct NodeOptions {
+  std::optional<fs::path> web;
+  fs::path store;  // replica.db, for urbis_store_bytes
+  sync::SessionOptions session;
+};
+
+struct Metrics {
+  uint64_t connections = 0;
+  uint64_t sessions_total = 0;
+  uint64_t changes_received = 0;
+  uint64_t changes_sent = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t http_requests = 0;
+  std::map<std::string, uint64_t> refusals;  // by error code name
+};
+
+std::string endpoint_text(const tcp::endpoint& e) {
+  return e.address().to_string() + ":" + std::to_string(e.port());
+}
+
+std::string status_code_name(int32_t wire) {
+  switch (wire) {
+#define X(name, num, text) \
+  case num:                \
+    return #name;
+#include "urbis/error_codes.def"
+#undef X
+    default:
+      return "Internal";
+  }
+}
+
+class SyncConnection;
+
+class NodeServer {
+ public:
+  NodeServer(asio::io_context& io, Replica& replica, std::optional<sync::Signer> signer, NodeOptions options)
+      : io_(io), acceptor_(io), signals_(io, SIGINT, SIGTERM), stop_timer_(io), replica_(replica),
+        signer_(std::move(signer)), options_(std::move(options)) {}
+
+  // Binds and listens; returns the bound endpoint (the real port for port 0).
+  tcp::endpoint listen(const HostPort& where);
+  // Starts accepting and waiting for signals.
+  void start();
+
+  Replica& replica() { return replica_; }
+  const std::optional<sync::Signer>& signer() const { return signer_; }
+  const sync::SessionOptions& session_options() const { return options_.session; }
+  Metrics& metrics() { return metrics_; }
+  bool stopping() const { return stopping_; }
+
+  void attach(uint64_t id, SyncConnection* c) { live_[id] = c; }
+  void detach(uint64_t id) { live_.erase(id); }
+  // Pushes `space`'s new changes to every session but `from`.
+  void broadcast(uint64_t from, const SpaceId& space);
+  uint64_t next_id() { return ++last_id_; }
+  void track(const std::shared_ptr<SyncConnection>& c) { all_.push_back(c); }
+
+ private:
+  awaitable<void> accept_loop();
+  awaitable<void> serve(tcp::socket socket);
+  http::response<http::string_body> respond(const http::request<http::string_body>& req);
+  http::response<http::string_body> static_file(const http::request<http::string_body>& req,
+                                                const std::string& path);
+  std::string metrics_text();
+  void stop(int signal);
+  void wait_for_quiet(std::chrono::steady_clock::time_point deadline);
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  asio::steady_timer stop_timer_;
+  Replica& replica_;
+  std::optional<sync::Signer> signer_;
+  NodeOptions options_;
+  Metrics metrics_;
+  bool stopping_ = false;
+  uint64_t last_id_ = 0;
+  std::map<uint64_t, SyncConnection*> live_;          // sessions open
+  std::vector<std::weak_ptr<SyncConnection>> all_;   // for shutdown: alive until closed
+  std::set<beast::tcp_stream*> http_streams_;        // plain HTTP connections
+};
+
+// One WebSocket connection driving one Session.
+class SyncConnection : public std::enable_shared_from_this<SyncConnection> {
+ public:
+  SyncConnection(NodeServer& node, beast::tcp_stream stream, std::string peer)
+      : node_(node), ws_(std::move(stream)), out_(ws_), id_(node.next_id()), peer_(std::move(peer)) {
+    out_.on_written = [this](size_t n) { node_.metrics().bytes_out += n; };
+  }
+
+  awaitable<void> run(http::request<http::string_body> req);
+  // Live push: `space` changed through another session.
+  void push(const SpaceId& space) {
+    if (!session_) return;
+    send(session_->on_local_change(space));
+  }
+  // The node is stopping.
+  void shut_down() { close(websocket::close_code::going_away); }
+
+ private:
+  void send(std::vector<Bytes> frames) {
+    for (const Bytes& f : frames) {
+      if (f.empty() || f[0] != kErrorTag) continue;
+      pb::Frame parsed;
+      if (parsed.ParseFromArray(f.data(), static_cast<int>(f.size())) && parsed.has_error())
+        node_.metrics().refusals[status_code_name(parsed.error().code())] += 1;
+    }
+    account();
+    out_.send(std::move(frames), shared_from_this());
+  }
+  void close(websocket::close_code code) { out_.close(websocket::close_reason(code), shared_from_this()); }
+  // Adds the session's counters since the last call to the node's metrics.
+  void account() {
+    if (!session_) return;
+    const sync::SessionCounters& c = session_->counters();
+    node_.metrics().changes_received += c.changes_received - seen_.changes_received;
+    node_.metrics().changes_sent += c.changes_sent - seen_.changes_sent;
+    seen_ = c;
+  }
+
+  NodeServer& node_;
+  WsStream ws_;
+  FrameQueue<WsStream> out_;
+  uint64_t id_;
+  std::string peer_;
+  std::unique_ptr<sync::Session> session_;
+  sync::SessionCounters seen_;
+};
+
+// The space of a Changes frame; nullopt for any other frame.
+std::optional<SpaceId> changes_space(ByteView frame) {
+  if (frame.empty() || frame[0] != kChangesTag) return std::nullopt;
+  pb::Frame f;
+  if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) || !f.has_changes()) return std::nullopt;
+  return SpaceId::from_string(f.changes().space());
+}
+
+awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
+  auto self = shared_from_this();
+  beast::error_code ec;
+  auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.handshake_timeout = std::chrono::seconds(10);
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "urbis"); }));
+  ws_.read_message_max(node_.session_options().max_frame_bytes);
+  ws_.binary(true);
+  co_await ws_.async_accept(req, asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    log_event("warn", "ws_handshake_failed", {{"peer", peer_}, {"error", ec.message()}});
+    co_return;
+  }
+  if (node_.stopping()) {
+    close(websocket::close_code::going_away);
+    co_return;
+  }
+  session_ = std::make_unique<sync::Session>(node_.replica(), system_env(), node_.signer(),
+                                             sync::SessionRole::Server, std::vector<SpaceId>{},
+                                             node_.session_options());
+  node_.attach(id_, this);
+  Metrics& m = node_.metrics();
+  m.connections += 1;
+  m.sessions_total += 1;
+  log_event("info", "session_opened", {{"conn", id_}, {"peer", peer_}});
+  send(session_->start());
+
+  std::string reason = "closed by peer";
+  const char* level = "info";
+  beast::flat_buffer buffer;
+  for (;;) {
+    buffer.clear();
+    co_await ws_.async_read(buffer, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == websocket::error::message_too_big) {
+        // Beast has already failed the connection (close code 1009).
+        m.refusals["TooLarge"] += 1;
+        reason = "frame exceeds " + std::to_string(node_.session_options().max_frame_bytes) + " bytes";
+        level = "warn";
+      } else if (ec == websocket::error::closed) {
+        if (out_.closing()) reason = "closed by node";
+      } else {
+        reason = ec.message();
+        level = "warn";
+      }
+      break;
+    }
+    m.bytes_in += buffer.size();
+    const auto data = buffer.cdata();
+    const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
+    const uint64_t received_before = session_->counters().changes_received;
+    sync::Reply reply = session_->receive(frame);
+    send(std::move(reply.frames));
+    if (session_->counters().changes_received > received_before)
+      if (auto space = changes_space(frame)) node_.broadcast(id_, *space);
+    if (!reply.status.is_ok()) {
+      reason = reply.status.to_string();
+      level = "warn";
+      close(websocket::close_code::policy_error);
+      // Keep reading: the close handshake completes the pending read.
+    }
+  }
+  node_.detach(id_);
+  m.connections -= 1;
+  const sync::SessionCounters& c = session_->counters();
+  log_event(level, "session_closed",
+            {{"conn", id_},
+             {"peer", peer_},
+             {"reason", reason},
+             {"state", std::string(sync::state_name(session_->state()))},
+             {"device", session_->peer_device() ? session_->peer_device()->hex() : ""},
+             {"changes_received", c.changes_received},
+             {"changes_sent", c.changes_sent},
+             {"changes_refused", c.changes_refused},
+             {"bytes_in", c.bytes_in},
+             {"bytes_out", c.bytes_out}});
+}
+
+tcp::endpoint NodeServer::listen(const HostPort& where) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(where.host, ec);
+  if (ec) usage_error("--listen: '" + where.host + "' is not an IP address");
+  tcp::endpoint endpoint(address, where.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail_network("cannot listen on " + endpoint_text(endpoint) + ": " + ec.message());
+  return acceptor_.local_endpoint();
+}
+
+void NodeServer::start() {
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+  signals_.async_wait([this](beast::error_code ec, int signal) {
+    if (!ec) stop(signal);
+  });
+}
+
+awaitable<void> NodeServer::accept_loop() {
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
+    if (stopping_) co_return;
+    if (ec) {
+      log_event("warn", "accept_failed", {{"error", ec.message()}});
+      asio::steady_timer pause(io_, std::chrono::milliseconds(100));  // e.g. out of descriptors
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+awaitable<void> NodeServer::serve(tcp::socket socket) {
+  beast::error_code ec;
+  const std::string peer = endpoint_text(socket.remote_endpoint(ec));
+  beast::tcp_stream stream(std::move(socket));
+  http_streams_.insert(&stream);
+  bool tracked = true;
+  auto untrack = [&] {
+    if (tracked) http_streams_.erase(&stream);
+    tracked = false;
+  };
+  beast::flat_buffer buffer;
+  try {
+    while (!stopping_) {
+      stream.expires_after(std::chrono::seconds(30));
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(16 * 1024);
+      parser.body_limit(64 * 1024);
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+      http::request<http::string_body> req = parser.release();
+      metrics_.http_requests += 1;
+      const std::string target(req.target());
+      if (websocket::is_upgrade(req) && target.substr(0, target.find('?')) == "/sync") {
+        untrack();
+        stream.expires_never();
+        auto conn = std::make_shared<SyncConnection>(*this, std::move(stream), peer);
+        track(conn);
+        co_await conn->run(std::move(req));
+        co_return;
+      }
+      http::response<http::string_body> res = respond(req);
+      // A declined upgrade ends the connection: the client tears down and waits for EOF.
+      if (websocket::is_upgrade(req)) res.keep_alive(false);
+      log_event("debug", "http", {{"peer", peer}, {"method", std::string(req.method_string())},
+                                  {"target", target}, {"status", res.result_int()}});
+      co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
+      if (ec || res.need_eof()) break;
+    }
+  } catch (const std::exception& e) {
+    log_event("error", "http_failed", {{"peer", peer}, {"error", e.what()}});
+  }
+  untrack();
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+// ---------------------------------------------------------------- HTTP
+
+http::response<http::string_body> make_response(const http::request<http::string_body>& req, http::status status,
+                                                std::string body, std::string_view type) {
+  http::response<http::string_body> res{status, req.version()};
+  res.set(http::field::server, "urbis");
+  res.set(http::field::content_type, beast::string_view(type.data(), type.size()));
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  if (req.method() == http::verb::head) res.body().clear();  // Content-Length stays
+  return res;
+}
+
+std::string_view mime_type(const fs::path& path) {
+  const std::string ext = path.extension().string();
+  if (ext == ".html" || ext == ".htm") return "text/html; charset=utf-8";
+  if (ext == ".js" || ext == ".mjs") return "text/javascript";
+  if (ext == ".wasm") return "application/wasm";
+  if (ext == ".webmanifest") return "application/manifest+json";
+  if (ext == ".css") return "text/css";
+  if (ext == ".json") return "application/json";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".png") return "image/png";
+  if (ext == ".ico") return "image/x-icon";
+  if (ext == ".txt") return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+// Decodes %XX escapes; nullopt on a bad escape or a NUL.
+std::optional<std::string> percent_decode(std::string_view in) {
+  auto hex = [](char h) -> int {
+    if (h >= '0' && h <= '9') return h - '0';
+    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (in.size() - i < 3) return std::nullopt;
+      const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    if (c == '\0') return std::nullopt;
+    out.push_back(c);
+  }
+  return out;
+}
+
+http::response<http::string_body> NodeServer::static_file(const http::request<http::string_body>& req,
+                                                          const std::string& raw_path) {
+  auto not_found = [&] { return make_response(req, http::status::not_found, "not found\n", "text/plain"); };
+  if (!options_.web) return not_found();
+  auto path = percent_decode(raw_path);
+  if (!path || path->empty() || (*path)[0] != '/' || path->find('\\') != std::string::npos) return not_found();
+  // No segment may climb: "..", and (after decoding) nothing hidden like ".git".
+  std::string rel = path->substr(1);
+  std::stringstream segments(rel);
+  for (std::string seg; std::getline(segments, seg, '/');)
+    if (!seg.empty() && seg[0] == '.') return not_found();
+  if (rel.empty() || rel.back() == '/') rel += "index.html";
+  std::error_code ec;
+  const fs::path root = fs::canonical(*options_.web, ec);
+  if (ec) return not_found();
+  fs::path file = fs::weakly_canonical(root / rel, ec);
+  if (ec) return not_found();
+  // Symlinks may not lead out of the root either.
+  auto [r, f] = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
+  if (r != root.end()) return not_found();
+  if (fs::is_directory(file, ec)) file /= "index.html";
+  if (!fs::is_regular_file(file, ec)) return not_found();
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return not_found();
+  std::string body{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  auto res = make_response(req, http::status::ok, std::move(body), mime_type(file));
+  const std::string ext = file.extension().string();
+  res.set(http::field::cache_control,
+          ext == ".html" || ext == ".webmanifest" ? "no-cache" : "public, max-age=3600");
+  return res;
+}
+
+http::response<http::string_body> NodeServer::respond(const http::request<http::string_body>& req) {
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    auto res = make_response(req, http::status::method_not_allowed, "method not allowed\n", "text/plain");
+    res.set(http::field::allow, "GET, HEAD");
+    return res;
+  }
+  const std::string target(req.target());
+  const std::string path = target.substr(0, target.find('?'));
+  if (path == "/healthz") return make_response(req, http::status::ok, "ok\n", "text/plain; charset=utf-8");
+  if (path == "/metrics")
+    return make_response(req, http::status::ok, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+  if (path == "/sync")
+    return make_response(req, http::status::upgrade_required, "WebSocket only\n", "text/plain");
+  return static_file(req, path);
+}
+
+std::string NodeServer::metrics_text() {
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(value) + "\n";
+  };
+  metric("urbis_connections", "gauge", "Open WebSocket sync connections.", metrics_.connections);
+  metric("urbis_sessions_total", "counter", "Sync sessions opened.", metrics_.sessions_total);
+  metric("urbis_changes_received_total", "counter", "Changes received and stored (or held).",
+         metrics_.changes_received);
+  metric("urbis_changes_sent_total", "counter", "Changes served to peers.", metrics_.changes_sent);
+  metric("urbis_bytes_in_total", "counter", "WebSocket message bytes received.", metrics_.bytes_in);
+  metric("urbis_bytes_out_total", "counter", "WebSocket message bytes sent.", metrics_.bytes_out);
+  metric("urbis_http_requests_total", "counter", "HTTP requests read.", metrics_.http_requests);
+  out += "# HELP urbis_refusals_total Frames, changes and spaces refused, by error code.\n"
+         "# TYPE urbis_refusals_total counter\n";
+  for (const auto& [code, n] : metrics_.refusals)
+    out += "urbis_refusals_total{code=\"" + code + "\"} " + std::to_string(n) + "\n";
+  uint64_t store = 0;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::error_code ec;
+    const auto size = fs::file_size(options_.store.string() + suffix, ec);
+    if (!ec) store += size;
+  }
+  metric("urbis_store_bytes", "gauge", "Size of the node's SQLite store (with WAL).", store);
+  return out;
+}
+
+// ---------------------------------------------------------------- live push and shutdown
+
+void NodeServer::broadcast(uint64_t from, const SpaceId& space) {
+  // Copied: a push may fail a connection, which detaches it.
+  std::vector<std::pair<uint64_t, SyncConnection*>> targets(live_.begin(), live_.end());
+  for (auto& [id, conn] : targets)
+    if (id != from && live_.count(id)) conn->push(space);
+}
+
+void NodeServer::stop(int signal) {
+  if (stopping_) return;
+  stopping_ = true;
+  log_event("info", "stopping", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}, {"sessions", live_.size()}});
+  beast::error_code ec;
+  acceptor_.close(ec);
+  for (beast::tcp_stream* s : http_streams_) s->cancel();
+  for (auto& weak : all_)
+    if (auto conn = weak.lock()) conn->shut_down();
+  wait_for_quiet(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+}
+
+// Lets io_context::run return once every connection is gone, or stops it at
+// `deadline` (a peer that never answers the close).
+void NodeServer::wait_for_quiet(std::chrono::steady_clock::time_point deadline) {
+  std::erase_if(all_, [](const auto& w) { return w.expired(); });
+  if (all_.empty() && http_streams_.empty()) return;  // nothing left: run() returns
+  if (std::chrono::steady_clock::now() >= deadline) {
+    log_event("warn", "stop_forced", {{"connections", all_.size() + http_streams_.size()}});
+    io_.stop();
+    return;
+  }
+  stop_timer_.expires_after(std::chrono::milliseconds(20));
+  stop_timer_.async_wait([this, deadline](beast::error_code ec) {
+    if (!ec) wait_for_quiet(deadline);
+  });
+}
+
+}  // namespace
+
+void run_node(const Context& ctx, const Args& args) {
+  args.expect_positional(0, "node --listen ADDR:PORT [--web DIR] [--max-frame-bytes N]");
+  auto listen = args.value("--listen");
+  if (!listen) usage_error("usage: urbis node --listen ADDR:PORT [--web DIR] [--max-frame-bytes N]");
+  const HostPort where = parse_host_port(*listen);
+  if (!args.values("--peer").empty()) usage_error("--peer is not implemented yet");
+  NodeOptions options;
+  if (auto web = args.value("--web")) {
+    if (!fs::is_directory(*web)) usage_error("--web: '" + *web + "' is not a directory");
+    options.web = *web;
+  }
+  if (auto max = args.value("--max-frame-bytes")) {
+    size_t n = 0;
+    auto [end, ec] = std::from_chars(max->data(), max->data() + max->size(), n);
+    if (ec != std::errc() || end != max->data() + max->size() || n < 1024)
+      usage_error("--max-frame-bytes takes a number of bytes, at least 1024");
+    options.session.max_frame_bytes = n;
+  }
+  options.store = resolve_home(ctx) / "replica.db";
+
+  SyncHome home = open_node_home(ctx);
+  std::optional<sync::Signer> signer;
+  if (home.signer_identity) signer = sync::Signer::of(*home.signer_identity);
+  const std::string device = home.signer_identity ? home.signer_identity->device().hex() : "";
+  {
+    asio::io_context io(1);
+    NodeServer server(io, *home.replica, signer, options);
+    const tcp::endpoint bound = server.listen(where);
+    server.start();
+    log_event("info", "listening", {{"address", endpoint_text(bound)},
+                                    {"home", resolve_home(ctx).string()},
+                                    {"device", device},
+                                    {"web", options.web ? options.web->string() : ""},
+                                    {"max_frame_bytes", options.session.max_frame_bytes}});
+    const std::string line = "{\"listening\": \"" + endpoint_text(bound) + "\"}\n";
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+    io.run();
+  }  // every connection and session is gone before the replica closes
+  home.replica.reset();
+  log_event("info", "stopped");
+}
+
+}  // namespace urbis::cli

@@ -1,0 +1,209 @@
+// `urbis sync URL [--watch] [--space SPACE]...`: one client Session over a
+// WebSocket to a node. Without --watch it runs until every synced space is
+// caught up both ways (Live, and every Changes frame sent acknowledged), then
+// closes and prints the counts; with --watch it stays connected, pushing local
+// commits (polled, so commits by other `urbis` processes go out too) and
+// applying the node's live pushes until SIGINT/SIGTERM.
+//
+// The session protocol has no "list my spaces" request: a device learns a
+// space it does not hold yet by naming it with --space (the node serves it
+// once the device is a member).
+#include "ws_queue.h"  // first: Boost before the rest
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "home.h"
+#include "net.h"
+#include "urbis/sync/session.h"
+
+namespace urbis::cli {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using WsStream = websocket::stream<beast::tcp_stream>;
+
+constexpr uint8_t kChangesTag = (4 << 3) | 2;  // first byte of a pb::Frame with Changes
+constexpr uint8_t kAckTag = (5 << 3) | 2;      // ... with Ack
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr auto kPollInterval = std::chrono::milliseconds(300);
+
+class SyncClient : public std::enable_shared_from_this<SyncClient> {
+ public:
+  SyncClient(asio::io_context& io, Replica& replica, sync::Signer signer, std::vector<SpaceId> spaces, WsUrl url,
+             std::string url_text, bool watch)
+      : io_(io), ws_(io), out_(ws_), poll_timer_(io), signals_(io, SIGINT, SIGTERM), replica_(replica),
+        signer_(std::move(signer)), spaces_(std::move(spaces)), url_(std::move(url)),
+        url_text_(std::move(url_text)), watch_(watch) {}
+
+  awaitable<void> run();
+  const sync::Session* session() const { return session_.get(); }
+
+ private:
+  void send(std::vector<Bytes> frames) {
+    for (const Bytes& f : frames)
+      if (!f.empty() && f[0] == kChangesTag) changes_frames_out_ += 1;
+    out_.send(std::move(frames), shared_from_this());
+  }
+  void close() {
+    poll_timer_.cancel();
+    beast::error_code ec;
+    signals_.cancel(ec);
+    out_.close(websocket::close_reason(websocket::close_code::normal), shared_from_this());
+  }
+  bool caught_up() const {
+    return session_->state() == sync::SessionState::Live && acks_in_ == changes_frames_out_;
+  }
+  void schedule_poll() {
+    poll_timer_.expires_after(kPollInterval);
+    poll_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->out_.closing()) return;
+      self->send(self->session_->poll());
+      self->schedule_poll();
+    });
+  }
+
+  asio::io_context& io_;
+  WsStream ws_;
+  FrameQueue<WsStream> out_;
+  asio::steady_timer poll_timer_;
+  asio::signal_set signals_;
+  Replica& replica_;
+  sync::Signer signer_;
+  std::vector<SpaceId> spaces_;
+  WsUrl url_;
+  std::string url_text_;
+  bool watch_;
+  std::unique_ptr<sync::Session> session_;
+  uint64_t changes_frames_out_ = 0, acks_in_ = 0;
+};
+
+awaitable<void> SyncClient::run() {
+  beast::error_code ec;
+  tcp::resolver resolver(io_);
+  auto results = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
+                                                 asio::redirect_error(use_awaitable, ec));
+  if (ec) fail_network("cannot resolve " + url_.host + ": " + ec.message());
+  beast::tcp_stream& raw = beast::get_lowest_layer(ws_);
+  raw.expires_after(kConnectTimeout);
+  co_await raw.async_connect(results, asio::redirect_error(use_awaitable, ec));
+  if (ec)
+    fail_network("cannot connect to " + url_text_ + ": " +
+                 (ec == beast::error::timeout ? std::string("timed out") : ec.message()));
+  raw.expires_never();
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = kConnectTimeout;
+  timeouts.idle_timeout = watch_ ? std::chrono::seconds(60) : std::chrono::seconds(30);
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::request_type& req) { req.set(http::field::user_agent, "urbis"); }));
+  const std::string host = url_.host + ":" + std::to_string(url_.port);
+  websocket::response_type response;
+  co_await ws_.async_handshake(response, host, url_.path, asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    std::string detail = ec.message();
+    if (response.result_int() != 0 && response.result() != http::status::switching_protocols)
+      detail = "HTTP " + std::to_string(response.result_int());
+    fail_network("WebSocket handshake with " + url_text_ + " failed: " + detail);
+  }
+  sync::SessionOptions options;
+  ws_.binary(true);
+  ws_.read_message_max(options.max_frame_bytes);
+  session_ = std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client, spaces_,
+                                             options);
+  log_event("info", "connected", {{"url", url_text_}, {"spaces", spaces_.size()}});
+  send(session_->start());
+  if (watch_) {
+    schedule_poll();
+    signals_.async_wait([self = shared_from_this()](beast::error_code e, int) {
+      if (!e) self->close();
+    });
+  }
+
+  bool live_logged = false;
+  Status failure;
+  beast::flat_buffer buffer;
+  for (;;) {
+    buffer.clear();
+    co_await ws_.async_read(buffer, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (out_.closing()) break;  // our close (done, a signal, or a failure) completed
+      std::string why = ec == websocket::error::closed
+                            ? "the node closed the connection (" + std::string(ws_.reason().reason.data(), ws_.reason().reason.size()) + ")"
+                            : ec.message();
+      if (session_->state() == sync::SessionState::Failed) why += "; " + session_->failure().to_string();
+      fail_network("sync with " + url_text_ + " interrupted: " + why);
+    }
+    const auto data = buffer.cdata();
+    const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
+    if (!frame.empty() && frame[0] == kAckTag) acks_in_ += 1;
+    sync::Reply reply = session_->receive(frame);
+    send(std::move(reply.frames));
+    if (!reply.status.is_ok()) {
+      failure = reply.status;
+      close();
+      continue;
+    }
+    if (caught_up() && !live_logged) {
+      live_logged = true;
+      log_event("info", "live", {{"spaces", session_->synced_spaces().size()}});
+      if (!watch_) close();
+    }
+  }
+  if (!failure.is_ok()) check(failure);
+}
+
+}  // namespace
+
+void run_sync(const Context& ctx, const Args& args) {
+  args.expect_positional(1, "sync URL [--watch] [--space SPACE]...");
+  const std::string url_text = args.positional()[0];
+  WsUrl url = parse_ws_url(url_text);
+  std::vector<SpaceId> extra;
+  for (const std::string& s : args.values("--space")) {
+    auto id = SpaceId::from_hex(s);
+    if (!id) usage_error("--space takes a space id (32 hex digits), not '" + s + "'");
+    extra.push_back(*id);
+  }
+
+  SyncHome home = open_device_for_sync(ctx);
+  std::vector<SpaceId> spaces;
+  for (const SpaceInfo& s : check(home.replica->spaces())) spaces.push_back(s.id);
+  for (const SpaceId& s : extra)
+    if (std::find(spaces.begin(), spaces.end(), s) == spaces.end()) spaces.push_back(s);
+
+  nlohmann::json summary;
+  {
+    asio::io_context io(1);
+    auto client = std::make_shared<SyncClient>(io, *home.replica, sync::Signer::of(*home.signer_identity), spaces,
+                                               url, url_text, args.flag("--watch"));
+    std::exception_ptr error;
+    asio::co_spawn(io, client->run(), [&](std::exception_ptr e) {
+      error = e;
+      io.stop();  // nothing left to wait for (e.g. Beast tearing down a declined handshake)
+    });
+    io.run();
+    if (error) std::rethrow_exception(error);
+    const sync::Session* s = client->session();
+    const sync::SessionCounters& c = s->counters();
+    summary = {{"sent", c.changes_sent},
+               {"received", c.changes_received},
+               {"refused", c.changes_refused + s->peer_errors().size()},
+               {"spaces", s->synced_spaces().size()}};
+  }
+  emit(ctx, summary);
+}
+
+}  // namespace urbis::cli

@@ -1,0 +1,474 @@
+// `urbis node` and `urbis sync` as real processes on 127.0.0.1 (issue 3):
+// a node in a temporary home, client devices in others, every wait bounded,
+// every process killed at the end even when a check fails. HTTP is checked
+// with a tiny raw-socket GET; the oversized frame with a raw WebSocket
+// handshake. URBIS_PWHASH=minimal keeps each command fast.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "urbis-node-XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Spawns urbis with `args`; stdin /dev/null, stdout and stderr to files.
+pid_t spawn_urbis(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                  const fs::path& out, const fs::path& err) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).rfind("URBIS_", 0) != 0) env_strings.emplace_back(*e);
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings = {URBIS_CLI_BINARY};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, URBIS_CLI_BINARY, &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(rc == 0);
+  return pid;
+}
+
+// Waits for `pid` at most `limit`; its exit code (128+signal), or nullopt.
+std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds limit) {
+  const auto deadline = Clock::now() + limit;
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r < 0 || Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// A child process killed (SIGKILL) and reaped when it goes out of scope.
+class Child {
+ public:
+  Child() = default;
+  explicit Child(pid_t pid) : pid_(pid) {}
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  // Sends `sig` and waits (bounded) for the exit code.
+  std::optional<int> stop(int sig, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    if (pid_ <= 0) return std::nullopt;
+    kill(pid_, sig);
+    return wait(limit);
+  }
+  // Waits (bounded) for the exit code.
+  std::optional<int> wait(std::chrono::milliseconds limit) {
+    if (pid_ <= 0) return std::nullopt;
+    auto code = wait_exit(pid_, limit);
+    if (code) pid_ = -1;
+    return code;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+struct Run {
+  int code = -1;
+  std::string out, err;
+  json parsed() const { return json::parse(out); }
+};
+
+// A home in a temporary directory (a device's or a node's).
+class Home {
+ public:
+  Home() {
+    home_ = dir_.path() / "home";
+    fs::create_directories(dir_.path() / "scratch");
+  }
+  std::map<std::string, std::string> env() const {
+    return {{"URBIS_PASSPHRASE", "correct horse"}, {"URBIS_PWHASH", "minimal"}};
+  }
+  std::vector<std::string> with_home(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"--home", home_.string()});
+    return args;
+  }
+  // Runs a command to completion (killed after 30 s).
+  Run run(std::vector<std::string> args) const {
+    const fs::path out = dir_.path() / "scratch" / "stdout", err = dir_.path() / "scratch" / "stderr";
+    Child child(spawn_urbis(with_home(std::move(args)), env(), out, err));
+    auto code = child.wait(std::chrono::seconds(30));
+    Run r;
+    r.code = code.value_or(-1);
+    r.out = read_all(out);
+    r.err = read_all(err);
+    return r;
+  }
+  json ok(std::vector<std::string> args) const {
+    Run r = run(args);
+    INFO("urbis " << args[0] << " stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    return r.parsed();
+  }
+  std::string init() { return ok({"init"})["device"].get<std::string>(); }
+  const fs::path& home() const { return home_; }
+  fs::path file(const std::string& name) const { return dir_.path() / name; }
+
+ private:
+  TempDir dir_;
+  fs::path home_;
+};
+
+// `urbis node --listen 127.0.0.1:0` in its own home; port() once listening.
+class Node {
+ public:
+  explicit Node(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"node", "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    out_ = home_.file("node.out");
+    err_ = home_.file("node.err");
+    child_ = std::make_unique<Child>(spawn_urbis(home_.with_home(args), {}, out_, err_));
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline) {
+      std::string text = read_all(out_);
+      if (text.find('\n') != std::string::npos) {
+        json line = json::parse(text.substr(0, text.find('\n')));
+        std::string addr = line["listening"].get<std::string>();
+        port_ = std::stoi(addr.substr(addr.rfind(':') + 1));
+        return;
+      }
+      if (wait_exit(child_->pid(), std::chrono::milliseconds(0))) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL("the node did not report listening; stderr: " << read_all(err_));
+  }
+  int port() const { return port_; }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/sync"; }
+  std::optional<int> stop(int sig) { return child_->stop(sig); }
+  std::string log() const { return read_all(err_); }
+  const fs::path& home() const { return home_.home(); }
+
+ private:
+  Home home_;
+  fs::path out_, err_;
+  std::unique_ptr<Child> child_;
+  int port_ = 0;
+};
+
+// A socket connected to 127.0.0.1:port with 5 s send/receive timeouts.
+int connect_local(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
+void send_all(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return;  // the peer may close early (the oversized frame)
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::string recv_until_eof(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+struct HttpResponse {
+  int status = 0;
+  std::string head, body;
+};
+
+// GET over HTTP/1.0 (the node closes after the response).
+HttpResponse http_get(int port, const std::string& path) {
+  int fd = connect_local(port);
+  send_all(fd, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  std::string raw = recv_until_eof(fd);
+  close(fd);
+  HttpResponse r;
+  const auto split = raw.find("\r\n\r\n");
+  if (split == std::string::npos || raw.size() < 12) return r;
+  r.head = raw.substr(0, split);
+  r.body = raw.substr(split + 4);
+  r.status = std::stoi(raw.substr(9, 3));
+  return r;
+}
+
+bool any_file_contains(const fs::path& dir, const std::string& needle) {
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file() && read_all(entry.path()).find(needle) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("two_clients") {
+  Node node;
+  Home a, b;
+  a.init();
+  const std::string device_b = b.init();
+  const std::string space = a.ok({"space", "create", "Busan mobility"})["space"].get<std::string>();
+  a.ok({"space", "add-member", space, device_b, "--role", "editor"});
+  const std::string marker = "MARKER-b7e1c2-plaintext";
+  const std::string id =
+      a.ok({"put", space, "project", "new", "title@en=" + marker, "stage=planning"})["id"].get<std::string>();
+
+  json sa = a.ok({"sync", node.url()});
+  CHECK(sa["sent"].get<int>() >= 3);  // genesis, membership, the project
+  CHECK(sa["spaces"] == 1);
+  CHECK(sa["refused"] == 0);
+
+  // B holds no space yet: it names the one to fetch.
+  json sb = b.ok({"sync", node.url(), "--space", space});
+  CHECK(sb["received"] == sa["sent"]);
+  CHECK(sb["spaces"] == 1);
+  json e = b.ok({"get", space, "project", id});
+  CHECK(e["values"]["title"] == marker);
+
+  // Both edit the same field offline, then sync twice each.
+  a.ok({"put", space, "project", id, "stage=design-a"});
+  b.ok({"put", space, "project", id, "stage=design-b"});
+  for (int round = 0; round < 2; ++round) {
+    a.ok({"sync", node.url()});
+    b.ok({"sync", node.url()});
+  }
+  CHECK(a.ok({"state-hash", space})["state_hash"] == b.ok({"state-hash", space})["state_hash"]);
+  e = b.ok({"get", space, "project", id});
+  REQUIRE(e["conflicts"].contains("stage"));
+  CHECK(e["conflicts"]["stage"].size() == 2);
+
+  HttpResponse health = http_get(node.port(), "/healthz");
+  CHECK(health.status == 200);
+  CHECK(health.body == "ok\n");
+  HttpResponse metrics = http_get(node.port(), "/metrics");
+  CHECK(metrics.status == 200);
+  for (const char* name : {"urbis_connections 0", "urbis_sessions_total 6", "urbis_changes_received_total",
+                           "urbis_changes_sent_total", "urbis_bytes_in_total", "urbis_bytes_out_total",
+                           "# TYPE urbis_refusals_total counter"})
+    CHECK_MESSAGE(metrics.body.find(name) != std::string::npos, name);
+
+  CHECK(node.stop(SIGTERM) == 0);
+  const std::string log = node.log();
+  CHECK(log.find("\"event\":\"stopped\"") != std::string::npos);
+  CHECK(!any_file_contains(node.home(), marker));
+  CHECK(any_file_contains(a.home(), marker));  // the check can see a marker where one is
+}
+
+TEST_CASE("live_push") {
+  Node node;
+  Home a, b;
+  a.init();
+  const std::string device_b = b.init();
+  const std::string space = a.ok({"space", "create", "Live"})["space"].get<std::string>();
+  a.ok({"space", "add-member", space, device_b, "--role", "editor"});
+  a.ok({"sync", node.url()});
+  b.ok({"sync", node.url(), "--space", space});
+
+  // B watches; A's next sync reaches B through the node's live push.
+  Child watch(spawn_urbis(b.with_home({"sync", node.url(), "--watch"}), b.env(), b.file("watch.out"),
+                          b.file("watch.err")));
+  auto log_has = [&](const std::string& what) {
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline) {
+      if (read_all(b.file("watch.err")).find(what) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  REQUIRE(log_has("\"event\":\"live\""));
+  const std::string id = a.ok({"put", space, "project", "new", "title@en=Pushed"})["id"].get<std::string>();
+  a.ok({"sync", node.url()});
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  bool arrived = false;
+  while (!arrived && Clock::now() < deadline) {
+    // The watcher holds the store open; `find` reads it alongside (WAL).
+    Run r = b.run({"find", space, "--text", "Pushed"});
+    arrived = r.code == 0 && r.parsed()["total"] == 1;
+    if (!arrived) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(arrived);
+  // And B's own commit goes out from the watcher (polled) to A.
+  b.ok({"put", space, "project", id, "stage=from-b"});
+  bool back = false;
+  const auto deadline2 = Clock::now() + std::chrono::seconds(10);
+  while (!back && Clock::now() < deadline2) {
+    a.ok({"sync", node.url()});
+    back = a.ok({"get", space, "project", id})["values"]["stage"] == "from-b";
+    if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(back);
+  CHECK(watch.stop(SIGINT) == 0);
+  json summary = json::parse(read_all(b.file("watch.out")));
+  CHECK(summary["received"].get<int>() >= 1);
+  CHECK(summary["sent"].get<int>() >= 1);
+  CHECK(node.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("sync_errors") {
+  Home a;
+  a.init();
+  a.ok({"space", "create", "Offline"});
+  // A port nothing listens on: bind one, note it, close it.
+  int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int dead_port = ntohs(addr.sin_port);
+  close(probe);
+  Run refused = a.run({"sync", "ws://127.0.0.1:" + std::to_string(dead_port) + "/sync"});
+  CHECK(refused.code == 1);
+  CHECK(refused.err.find("urbis: Network: cannot connect") != std::string::npos);
+  CHECK(refused.out.empty());
+
+  Node node;
+  Run not_ws = a.run({"sync", "ws://127.0.0.1:" + std::to_string(node.port()) + "/elsewhere"});
+  CHECK(not_ws.code == 1);
+  CHECK(not_ws.err.find("handshake") != std::string::npos);
+  CHECK(a.run({"sync", "http://127.0.0.1:1/sync"}).code == 2);
+  CHECK(node.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("oversized_frame") {
+  Node node({"--max-frame-bytes", "1024"});
+  Home a;
+  a.init();
+  a.ok({"space", "create", "Still served"});
+
+  int fd = connect_local(node.port());
+  send_all(fd,
+           "GET /sync HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  // The 101 (and the node's Hello) before any frame, as RFC 6455 requires.
+  std::string reply;
+  char buf[4096];
+  while (reply.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    REQUIRE(n > 0);
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  // A masked binary frame announcing 4096 bytes (limit 1024), then its bytes.
+  std::string frame = {'\x82', static_cast<char>(0x80 | 126), '\x10', '\x00', 'm', 'a', 's', 'k'};
+  frame += std::string(4096, 'x');
+  send_all(fd, frame);
+  reply += recv_until_eof(fd);  // the close
+  close(fd);
+  CHECK(reply.find("101 Switching Protocols") != std::string::npos);
+  // Close frame with status 1009 (message too big).
+  CHECK(reply.find(std::string("\x88\x02\x03\xf1", 4)) != std::string::npos);
+
+  // The node keeps serving others.
+  CHECK(a.ok({"sync", node.url()})["spaces"] == 1);
+  HttpResponse metrics = http_get(node.port(), "/metrics");
+  CHECK(metrics.body.find("urbis_refusals_total{code=\"TooLarge\"} 1") != std::string::npos);
+  CHECK(node.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("static_files") {
+  TempDir web;
+  fs::create_directories(web.path() / "site" / "assets");
+  const fs::path site = web.path() / "site";
+  std::ofstream(site / "index.html") << "<!doctype html>home";
+  std::ofstream(site / "assets" / "app.js") << "console.log(1)";
+  std::ofstream(site / "assets" / "core.wasm") << "\0asm";
+  std::ofstream(site / "app.webmanifest") << "{}";
+  std::ofstream(site / "style.css") << "body{}";
+  std::ofstream(web.path() / "secret.txt") << "do not serve";
+  Node node({"--web", site.string()});
+
+  auto content_type = [](const HttpResponse& r) {
+    auto at = r.head.find("Content-Type: ");
+    return at == std::string::npos ? std::string() : r.head.substr(at + 14, r.head.find("\r\n", at) - at - 14);
+  };
+  HttpResponse index = http_get(node.port(), "/");
+  CHECK(index.status == 200);
+  CHECK(index.body == "<!doctype html>home");
+  CHECK(content_type(index) == "text/html; charset=utf-8");
+  CHECK(content_type(http_get(node.port(), "/assets/app.js")) == "text/javascript");
+  CHECK(content_type(http_get(node.port(), "/assets/core.wasm")) == "application/wasm");
+  CHECK(content_type(http_get(node.port(), "/app.webmanifest")) == "application/manifest+json");
+  CHECK(content_type(http_get(node.port(), "/style.css")) == "text/css");
+  CHECK(http_get(node.port(), "/missing.js").status == 404);
+  for (const char* evil : {"/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt",
+                           "/assets/%2E%2E/%2E%2E/secret.txt"}) {
+    HttpResponse r = http_get(node.port(), evil);
+    CHECK_MESSAGE(r.status == 404, evil);
+    CHECK(r.body.find("do not serve") == std::string::npos);
+  }
+  CHECK(http_get(node.port(), "/healthz").body == "ok\n");
+  CHECK(node.stop(SIGINT) == 0);
+}
