@@ -18,6 +18,8 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "process_util.h"
+
 extern char** environ;
 
 namespace fs = std::filesystem;
@@ -31,30 +33,8 @@ struct Run {
   json parsed() const { return json::parse(out); }
 };
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A temporary directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "urbis-cli-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using urbis::testing::read_all;
+using urbis::testing::TempDir;
 
 // Runs urbis with `args`, stdin from /dev/null, stdout and stderr captured.
 // The environment is ours without URBIS_*, plus `env` (a value "" unsets).
@@ -120,7 +100,7 @@ class Device {
   fs::path file(const std::string& name) const { return dir_.path() / name; }
 
  private:
-  TempDir dir_;
+  TempDir dir_{"urbis-cli"};
   fs::path home_;
   std::string passphrase_;
 };

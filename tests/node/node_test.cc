@@ -27,6 +27,8 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "process_util.h"
+
 extern char** environ;
 
 namespace fs = std::filesystem;
@@ -35,29 +37,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "urbis-node-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using urbis::testing::read_all;
+using urbis::testing::TempDir;
 
 // Spawns urbis with `args`; stdin /dev/null, stdout and stderr to files.
 pid_t spawn_urbis(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
@@ -172,7 +153,7 @@ class Home {
   fs::path file(const std::string& name) const { return dir_.path() / name; }
 
  private:
-  TempDir dir_;
+  TempDir dir_{"urbis-node"};
   fs::path home_;
 };
 
@@ -439,7 +420,7 @@ TEST_CASE("oversized_frame") {
 }
 
 TEST_CASE("static_files") {
-  TempDir web;
+  TempDir web{"urbis-node"};
   fs::create_directories(web.path() / "site" / "assets");
   const fs::path site = web.path() / "site";
   std::ofstream(site / "index.html") << "<!doctype html>home";
