@@ -160,12 +160,25 @@ class Home {
 // `urbis node --listen 127.0.0.1:0` in its own home; port() once listening.
 class Node {
  public:
-  explicit Node(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"node", "--listen", "127.0.0.1:0"};
+  Node() { start(home_.home(), {}); }
+  explicit Node(std::vector<std::string> extra) { start(home_.home(), std::move(extra)); }
+  // A node on the home another node left behind (a restart).
+  explicit Node(const fs::path& existing_home) { start(existing_home, {}); }
+
+  int port() const { return port_; }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/sync"; }
+  std::optional<int> stop(int sig) { return child_->stop(sig); }
+  std::string log() const { return read_all(err_); }
+  const fs::path& home() const { return home_path_; }
+
+ private:
+  void start(const fs::path& home, std::vector<std::string> extra) {
+    home_path_ = home;
+    std::vector<std::string> args = {"--home", home.string(), "node", "--listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
     out_ = home_.file("node.out");
     err_ = home_.file("node.err");
-    child_ = std::make_unique<Child>(spawn_urbis(home_.with_home(args), {}, out_, err_));
+    child_ = std::make_unique<Child>(spawn_urbis(args, {}, out_, err_));
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline) {
       std::string text = read_all(out_);
@@ -180,14 +193,9 @@ class Node {
     }
     FAIL("the node did not report listening; stderr: " << read_all(err_));
   }
-  int port() const { return port_; }
-  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/sync"; }
-  std::optional<int> stop(int sig) { return child_->stop(sig); }
-  std::string log() const { return read_all(err_); }
-  const fs::path& home() const { return home_.home(); }
 
- private:
   Home home_;
+  fs::path home_path_;
   fs::path out_, err_;
   std::unique_ptr<Child> child_;
   int port_ = 0;
@@ -307,6 +315,33 @@ TEST_CASE("two_clients") {
   CHECK(any_file_contains(a.home(), marker));  // the check can see a marker where one is
 }
 
+TEST_CASE("kill_node") {
+  // Every change a sync reported acknowledged survives kill -9 of the node.
+  auto node = std::make_unique<Node>();
+  Home a, b;
+  a.init();
+  const std::string device_b = b.init();
+  const std::string space = a.ok({"space", "create", "Durable"})["space"].get<std::string>();
+  a.ok({"space", "add-member", space, device_b, "--role", "viewer"});
+  int sent = 0;
+  for (int i = 0; i < 5; ++i) {
+    a.ok({"put", space, "task", "new", "n=" + std::to_string(i), "title@en=task " + std::to_string(i)});
+    sent += a.ok({"sync", node->url()})["sent"].get<int>();
+  }
+  CHECK(sent == 7);  // genesis, membership, five tasks
+  const fs::path home = node->home();  // node (and its directory) stays alive: only the process dies
+  CHECK(node->stop(SIGKILL) == std::optional<int>(128 + SIGKILL));
+
+
+  Node again(home);
+  json sb = b.ok({"sync", again.url(), "--space", space});
+  CHECK(sb["received"] == sent);
+  CHECK(a.ok({"state-hash", space})["state_hash"] == b.ok({"state-hash", space})["state_hash"]);
+  json found = b.ok({"find", space, "--type", "task"});
+  CHECK(found["total"] == 5);
+  CHECK(again.stop(SIGTERM) == 0);
+}
+
 TEST_CASE("live_push") {
   Node node;
   Home a, b;
@@ -385,7 +420,7 @@ TEST_CASE("sync_errors") {
 }
 
 TEST_CASE("oversized_frame") {
-  Node node({"--max-frame-bytes", "1024"});
+  Node node(std::vector<std::string>{"--max-frame-bytes", "1024"});
   Home a;
   a.init();
   a.ok({"space", "create", "Still served"});
