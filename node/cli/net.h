@@ -15,6 +15,13 @@
 
 namespace urbis::cli {
 
+// The first byte of a serialized pb::Frame whose oneof holds the message with
+// field number `field` (a length-delimited field: field << 3 | 2). Lets the
+// hosts count frames by kind without parsing them, e.g.
+// frame_tag(pb::Frame::kChangesFieldNumber).
+constexpr uint8_t frame_tag(int field) { return static_cast<uint8_t>(field << 3 | 2); }
+
+
 // One JSON line on stderr: {"ts": <ms>, "level": ..., "event": ..., fields...}.
 void log_event(const char* level, const char* event, nlohmann::json fields = nlohmann::json::object());
 

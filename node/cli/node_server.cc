@@ -41,8 +41,7 @@ using asio::awaitable;
 using asio::use_awaitable;
 using WsStream = websocket::stream<beast::tcp_stream>;
 
-// First byte of a serialized pb::Frame per message (field number << 3 | 2).
-constexpr uint8_t kChangesTag = (4 << 3) | 2;
+constexpr uint8_t kChangesTag = frame_tag(pb::Frame::kChangesFieldNumber);
 constexpr uint8_t kErrorTag = (6 << 3) | 2;
 
 struct NodeOptions {

@@ -20,6 +20,7 @@
 #include "commands.h"
 #include "home.h"
 #include "net.h"
+#include "urbis/sync.pb.h"
 #include "urbis/sync/session.h"
 
 namespace urbis::cli {
@@ -34,8 +35,8 @@ using asio::awaitable;
 using asio::use_awaitable;
 using WsStream = websocket::stream<beast::tcp_stream>;
 
-constexpr uint8_t kChangesTag = (4 << 3) | 2;  // first byte of a pb::Frame with Changes
-constexpr uint8_t kAckTag = (5 << 3) | 2;      // ... with Ack
+constexpr uint8_t kChangesTag = frame_tag(pb::Frame::kChangesFieldNumber);
+constexpr uint8_t kAckTag = frame_tag(pb::Frame::kAckFieldNumber);
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kPollInterval = std::chrono::milliseconds(300);
 
