@@ -634,7 +634,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   URBIS_RETURN_IF_ERROR(db_->exec("SAVEPOINT apply"));
   bool needs_rebuild = false;
   Status st = [&]() -> Status {
-    if (membership) URBIS_RETURN_IF_ERROR(apply_membership(space, author, p, m, &needs_rebuild));
+    if (membership) URBIS_RETURN_IF_ERROR(apply_membership(space, p, m, &needs_rebuild));
     if (!author.id) {
       URBIS_ASSIGN_OR_RETURN(author, author_row(space.id, p.author));
     }
@@ -693,7 +693,7 @@ Status Replica::Impl::release_held(int64_t space, const DeviceKey& author, uint6
   }
 }
 
-Status Replica::Impl::apply_membership(SpaceRow& space, const AuthorRow& author,
+Status Replica::Impl::apply_membership(SpaceRow& space,
                                        const ParsedChange& p, const pb::Membership& m,
                                        bool* needs_rebuild) {
   const pb::Header& h = p.header;
@@ -767,7 +767,6 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const AuthorRow& author,
       if (c.step()) *needs_rebuild = true;
     }
   }
-  (void)author;
   return Status::ok();
 }
 

@@ -100,7 +100,7 @@ class Replica::Impl {
   // (nullptr: decrypt here if possible).
   Result<ApplyOutcome> apply_parsed(const ParsedChange& p, const pb::Body* plain);
   Result<ApplyOutcome> apply_one(ByteView raw, bool release);
-  Status apply_membership(SpaceRow& space, const AuthorRow& author, const ParsedChange& p,
+  Status apply_membership(SpaceRow& space, const ParsedChange& p,
                           const pb::Membership& m, bool* needs_rebuild);
   Result<CommitInfo> commit_one(const Transaction& tx);  // inside an open transaction
   Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
