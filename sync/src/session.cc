@@ -214,6 +214,11 @@ Reply Session::receive(ByteView frame) {
       }
       if (peer_errors_.size() == kMaxPeerErrors) peer_errors_.erase(peer_errors_.begin());
       peer_errors_.push_back(std::move(peer));
+      // The peer declined a space we proposed: stop waiting for it.
+      if (auto space = SpaceId::from_string(e.space())) {
+        auto it = spaces_.find(*space);
+        if (it != spaces_.end() && !it->second.peer_wanted) spaces_.erase(it);
+      }
       break;
     }
     case pb::Frame::MSG_NOT_SET:
@@ -280,9 +285,19 @@ void Session::after_handshake_step(Out& out) {
   state_ = SessionState::Authenticated;
   if (role_ != SessionRole::Client) return;
 
+  std::vector<SpaceId> mine = configured_;
+  if (options_.discover) {
+    if (auto held = replica_.spaces(); held.is_ok()) {
+      for (const SpaceInfo& info : *held)
+        if (std::find(mine.begin(), mine.end(), info.id) == mine.end()) mine.push_back(info.id);
+    } else {
+      out.error(held.code(), held.status().message(), nullptr);
+    }
+  }
   pb::Frame f;
   auto* want = f.mutable_want();
-  for (const SpaceId& space : configured_) {
+  want->set_discover(options_.discover);
+  for (const SpaceId& space : mine) {
     auto vv = replica_.version_vector(space);
     if (!vv.is_ok() && vv.code() != Code::UnknownSpace) {
       out.error(vv.code(), vv.status().message(), &space);
@@ -291,7 +306,7 @@ void Session::after_handshake_step(Out& out) {
     auto* sv = want->add_spaces();
     sv->set_space(to_wire(space));
     if (vv.is_ok()) fill_heads(*vv, sv->mutable_heads());
-    spaces_[space];  // tracked; agreed when the server's Want lists it
+    spaces_[space].sent_want = true;  // synced once the server's Want lists it
   }
   out.send(f);
   state_ = SessionState::CatchingUp;
@@ -299,8 +314,12 @@ void Session::after_handshake_step(Out& out) {
 
 // ---------------------------------------------------------------- catch-up
 
-bool Session::peer_is_member(const SpaceId& space) {
-  if (!peer_device_) return false;
+// Server: may the authenticated peer sync `space` (a member with any role, or
+// a trusted peer node)? Re-checked on every batch.
+bool Session::peer_may_sync(const SpaceId& space) {
+  if (!peer_device_ || !peer_authenticated_) return false;
+  const auto& trusted = options_.trusted_peers;
+  if (std::find(trusted.begin(), trusted.end(), *peer_device_) != trusted.end()) return true;
   auto members = replica_.members(space);
   if (!members.is_ok()) return false;
   for (const Member& m : *members)
@@ -308,11 +327,45 @@ bool Session::peer_is_member(const SpaceId& space) {
   return false;
 }
 
+// Whether this side offers `space` to the peer unasked: a discovering client
+// offers everything it holds; a server offers what the peer may sync, if the
+// peer asked for discovery.
+bool Session::offers(const SpaceId& space) {
+  if (!configured_.empty() && role_ == SessionRole::Server &&
+      std::find(configured_.begin(), configured_.end(), space) == configured_.end())
+    return false;
+  if (role_ == SessionRole::Client) return options_.discover;
+  return peer_discovers_ && peer_may_sync(space);
+}
+
+// Sends a Want for one space not yet synced in this session.
+void Session::propose(const SpaceId& space, Out& out) {
+  auto vv = replica_.version_vector(space);
+  if (!vv.is_ok()) return;  // gone or unreadable: nothing to offer
+  pb::Frame f;
+  auto* sv = f.mutable_want()->add_spaces();
+  sv->set_space(to_wire(space));
+  fill_heads(*vv, sv->mutable_heads());
+  out.send(f);
+  spaces_[space].sent_want = true;
+}
+
+// Proposes every space of the replica not yet synced that this side offers.
+void Session::propose_new_spaces(Out& out) {
+  if (role_ == SessionRole::Client ? !options_.discover : !peer_discovers_) return;
+  auto held = replica_.spaces();
+  if (!held.is_ok()) return;
+  for (const SpaceInfo& info : *held)
+    if (!spaces_.count(info.id) && offers(info.id)) propose(info.id, out);
+}
+
 Status Session::handle_want(const pb::Want& want, Out& out) {
   if (role_ == SessionRole::Client && state_ != SessionState::CatchingUp &&
       state_ != SessionState::Live)
     return Status(Code::Forbidden, "Want before the client's Want");
+  const bool first = !got_want_;
   got_want_ = true;
+  if (role_ == SessionRole::Server && first) peer_discovers_ = want.discover();
 
   std::vector<std::pair<SpaceId, VersionVector>> wanted;
   for (const auto& sv : want.spaces()) {
@@ -322,56 +375,79 @@ Status Session::handle_want(const pb::Want& want, Out& out) {
     wanted.emplace_back(*space, std::move(*heads));
   }
 
-  if (role_ == SessionRole::Client) {
-    // The server's answer: it lists the spaces it agreed to sync.
-    for (auto& [space, vv] : wanted) {
-      auto it = spaces_.find(space);
-      if (it == spaces_.end()) continue;  // never asked for: ignore
-      it->second.peer_wanted = true;
-      it->second.peer_vv = std::move(vv);
-    }
-    std::erase_if(spaces_, [](const auto& entry) { return !entry.second.peer_wanted; });
-    for (auto& [space, sync] : spaces_) pump(space, sync, out);
-    state_ = SessionState::CatchingUp;
-    return Status::ok();
-  }
-
-  // Server: decide per space, answer with our Want, then stream.
+  // Our answer: a Want for each accepted space we have not proposed yet.
   pb::Frame answer;
   auto* mine = answer.mutable_want();
   std::vector<SpaceId> accepted;
   for (auto& [space, vv] : wanted) {
-    if (!configured_.empty() &&
-        std::find(configured_.begin(), configured_.end(), space) == configured_.end()) {
-      out.error(Code::UnknownSpace, "this server does not sync the space", &space);
-      continue;
+    auto it = spaces_.find(space);
+    if (it != spaces_.end() && it->second.peer_wanted) {
+      for (const auto& [author, seq] : vv) merge_into(it->second.peer_vv, author, seq);
+      continue;  // already synced: a repeat only tells us more
     }
+    const bool proposed = it != spaces_.end() && it->second.sent_want;
     auto have = replica_.version_vector(space);
-    bool seeding = false;
-    if (have.is_ok()) {
-      if (!peer_is_member(space)) {
-        out.error(Code::NotAMember, "device is not a member of the space", &space);
-        continue;
-      }
-    } else if (have.code() == Code::UnknownSpace) {
-      seeding = true;  // the client may hold the space's genesis
-    } else {
+    if (!have.is_ok() && have.code() != Code::UnknownSpace) {
       out.error(have.code(), have.status().message(), &space);
       continue;
     }
+    bool seeding = false;
+    if (role_ == SessionRole::Client) {
+      // Spaces we asked for, or (discovering) any space the server offers.
+      if (!proposed && !options_.discover) {
+        out.error(Code::UnknownSpace, "this client does not sync the space", &space);
+        continue;
+      }
+    } else {
+      if (!configured_.empty() &&
+          std::find(configured_.begin(), configured_.end(), space) == configured_.end()) {
+        out.error(Code::UnknownSpace, "this server does not sync the space", &space);
+        continue;
+      }
+      if (have.is_ok() && !peer_may_sync(space)) {
+        out.error(Code::NotAMember, "device is not a member of the space", &space);
+        continue;
+      }
+      seeding = !have.is_ok();  // the client may hold the space's genesis
+    }
     SpaceSync& sync = spaces_[space];
-    sync = SpaceSync{};
     sync.peer_wanted = true;
     sync.seeding = seeding;
     sync.peer_vv = std::move(vv);
-    auto* sv = mine->add_spaces();
-    sv->set_space(to_wire(space));
-    if (have.is_ok()) fill_heads(*have, sv->mutable_heads());
+    if (!sync.sent_want) {
+      auto* sv = mine->add_spaces();
+      sv->set_space(to_wire(space));
+      if (have.is_ok()) fill_heads(*have, sv->mutable_heads());
+      sync.sent_want = true;
+    }
     accepted.push_back(space);
   }
-  out.send(answer);
+
+  if (role_ == SessionRole::Client && first) {
+    // The answer to our first Want: a space it does not list was refused.
+    std::erase_if(spaces_, [](const auto& entry) { return !entry.second.peer_wanted; });
+  }
+  if (role_ == SessionRole::Server && first) {
+    // Discovery: offer what the client did not name.
+    if (peer_discovers_) {
+      if (auto held = replica_.spaces(); held.is_ok()) {
+        for (const SpaceInfo& info : *held) {
+          if (spaces_.count(info.id) || !offers(info.id)) continue;
+          auto have = replica_.version_vector(info.id);
+          if (!have.is_ok()) continue;
+          auto* sv = mine->add_spaces();
+          sv->set_space(to_wire(info.id));
+          fill_heads(*have, sv->mutable_heads());
+          spaces_[info.id].sent_want = true;
+        }
+      }
+    }
+    out.send(answer);  // always: it tells the client which spaces were agreed
+  } else if (mine->spaces_size() > 0) {
+    out.send(answer);
+  }
   for (const SpaceId& space : accepted) pump(space, spaces_[space], out);
-  state_ = SessionState::CatchingUp;
+  if (state_ == SessionState::Authenticated) state_ = SessionState::CatchingUp;
   return Status::ok();
 }
 
@@ -380,7 +456,7 @@ Status Session::handle_want(const pb::Want& want, Out& out) {
 void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
   if (!sync.peer_wanted) return;
   // Re-checked on every push: a member removed mid-session stops receiving.
-  if (role_ == SessionRole::Server && !sync.seeding && !peer_is_member(space)) return;
+  if (role_ == SessionRole::Server && !sync.seeding && !peer_may_sync(space)) return;
   while (sync.in_flight < options_.max_batches_in_flight) {
     auto batch = replica_.changes_since(space, sync.peer_vv, options_.max_batch_bytes);
     if (!batch.is_ok() && batch.code() != Code::UnknownSpace) {
@@ -397,7 +473,7 @@ void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
       return;
     }
     // A seeding client gets the space's changes only once it is a member.
-    if (role_ == SessionRole::Server && sync.seeding && !peer_is_member(space)) return;
+    if (role_ == SessionRole::Server && sync.seeding && !peer_may_sync(space)) return;
     pb::Frame f;
     auto* c = f.mutable_changes();
     c->set_space(to_wire(space));
@@ -436,7 +512,7 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
   pb::Frame ack;
   ack.mutable_ack()->set_space(changes.space());
 
-  if (role_ == SessionRole::Server && !sync.seeding && !peer_is_member(*space)) {
+  if (role_ == SessionRole::Server && !sync.seeding && !peer_may_sync(*space)) {
     counters_.changes_refused += static_cast<uint64_t>(changes.envelopes_size());
     out.error(Code::NotAMember, "device is not a member of the space", &*space);
     out.send(ack);
@@ -501,7 +577,12 @@ Status Session::handle_ack(const pb::Ack& ack, Out& out) {
 std::vector<Bytes> Session::on_local_change(const SpaceId& space) {
   Out out(counters_);
   if (state_ != SessionState::CatchingUp && state_ != SessionState::Live) return {};
-  if (auto it = spaces_.find(space); it != spaces_.end()) pump(space, it->second, out);
+  if (auto it = spaces_.find(space); it != spaces_.end()) {
+    pump(space, it->second, out);
+  } else if (got_want_ && offers(space)) {
+    propose(space, out);
+  }
+  update_state();
   return std::move(out.frames);
 }
 
@@ -509,14 +590,21 @@ std::vector<Bytes> Session::poll() {
   Out out(counters_);
   if (state_ != SessionState::CatchingUp && state_ != SessionState::Live) return {};
   for (auto& [space, sync] : spaces_) pump(space, sync, out);
+  if (got_want_) propose_new_spaces(out);
+  update_state();
   return std::move(out.frames);
 }
 
+// CatchingUp <-> Live: Live while every space proposed has been agreed and
+// every agreed space is caught up both ways (a new proposal reopens catch-up).
 void Session::update_state() {
-  if (state_ != SessionState::CatchingUp || !got_want_) return;
-  for (const auto& [space, sync] : spaces_)
-    if (sync.peer_wanted && !(sync.sent_live && sync.peer_live)) return;
-  state_ = SessionState::Live;
+  if ((state_ != SessionState::CatchingUp && state_ != SessionState::Live) || !got_want_) return;
+  bool live = true;
+  for (const auto& [space, sync] : spaces_) {
+    if (sync.sent_want && !sync.peer_wanted) live = false;
+    if (sync.peer_wanted && !(sync.sent_live && sync.peer_live)) live = false;
+  }
+  state_ = live ? SessionState::Live : SessionState::CatchingUp;
 }
 
 }  // namespace urbis::sync

@@ -490,5 +490,164 @@ TEST_CASE("session: a resumed session sends only what the peer still lacks") {
   CHECK(ns2->counters().changes_duplicate == 0);
 }
 
+
+// A key-less node that also has a transport key: it can open a session to
+// another node as a client (a peer link) and be trusted by it.
+struct PeerNode : Node {
+  Identity id;
+  explicit PeerNode(uint64_t seed) : id(identity_for_seed(seed)) {}
+  std::unique_ptr<Session> link(SessionOptions options = {}) {
+    options.discover = true;
+    return std::make_unique<Session>(*replica, *env, Signer::of(id), SessionRole::Client,
+                                     std::vector<SpaceId>{}, options);
+  }
+  std::unique_ptr<Session> serve(const DeviceKey& trusted) {
+    SessionOptions options;
+    options.trusted_peers = {trusted};
+    return std::make_unique<Session>(*replica, *env, Signer::of(id), SessionRole::Server,
+                                     std::vector<SpaceId>{}, options);
+  }
+};
+
+std::unique_ptr<Session> discovering(Client& c) {
+  SessionOptions options;
+  options.discover = true;
+  return std::make_unique<Session>(*c.dev.replica, *c.dev.env, Signer::of(c.id), SessionRole::Client,
+                                   std::vector<SpaceId>{}, options);
+}
+
+TEST_CASE("session: a discovering client learns the spaces it was added to, and only those") {
+  World w;
+  auto other = w.a->create_space("Secretariat only");
+  URBIS_REQUIRE_OK(other);
+  edit(w.a, *other, "not for B");
+  auto as = discovering(w.a);
+  auto nas = w.node.session();
+  Traffic seed = connect(*as, *nas);
+  CHECK(seed.failures.empty());
+  CHECK(as->synced_spaces().size() == 2);  // A offered both of its spaces
+
+  // B holds nothing and names nothing; it receives the space it is in.
+  auto bs = discovering(w.b);
+  auto nbs = w.node.session();
+  Traffic t = connect(*bs, *nbs);
+  CHECK(t.failures.empty());
+  CHECK(t.errors.empty());
+  CHECK(bs->state() == SessionState::Live);
+  CHECK(nbs->state() == SessionState::Live);
+  REQUIRE(bs->synced_spaces() == std::vector<SpaceId>{w.space});
+  CHECK(hash_of(*w.b.dev.replica, w.space) == hash_of(*w.a.dev.replica, w.space));
+  CHECK(w.b->version_vector(*other).code() == Code::UnknownSpace);
+
+  // An outsider discovers nothing and is told nothing about the spaces.
+  Client outsider{kOutsider};
+  auto os = discovering(outsider);
+  auto nos = w.node.session();
+  Traffic o = connect(*os, *nos);
+  CHECK(o.failures.empty());
+  CHECK(o.changes_frames[1] == 0);
+  CHECK(os->synced_spaces().empty());
+  CHECK(os->state() == SessionState::Live);
+  auto held = outsider->spaces();
+  URBIS_REQUIRE_OK(held);
+  CHECK(held->empty());
+}
+
+TEST_CASE("session: spaces that appear while a session is live are proposed and synced both ways") {
+  World w;
+  w.sync(w.a);
+  auto bs = discovering(w.b);
+  auto nbs = w.node.session();
+  connect(*bs, *nbs);
+  REQUIRE(bs->state() == SessionState::Live);
+  REQUIRE(bs->synced_spaces().size() == 1);
+
+  // A creates a space with B in it and brings it to the node over another session.
+  auto fresh = w.a->create_space("Field office");
+  URBIS_REQUIRE_OK(fresh);
+  URBIS_REQUIRE_OK(w.a->add_member(*fresh, w.b.dev.key, Role::Editor));
+  edit(w.a, *fresh, "made while B was connected");
+  auto as = discovering(w.a);
+  auto nas = w.node.session();
+  connect(*as, *nas);
+  REQUIRE(w.node.replica->version_vector(*fresh).is_ok());
+
+  // The node's host tells B's session the store changed: the node proposes it.
+  Traffic down = pump(*nbs, *bs, nbs->on_local_change(*fresh), {});
+  CHECK(down.failures.empty());
+  CHECK(down.wants[0] == 1);
+  CHECK(down.wants[1] == 1);
+  CHECK(hash_of(*w.b.dev.replica, *fresh) == hash_of(*w.a.dev.replica, *fresh));
+  CHECK(bs->state() == SessionState::Live);
+
+  // B creates a space of its own while connected: its poll proposes it.
+  auto mine = w.b->create_space("B's notes");
+  URBIS_REQUIRE_OK(mine);
+  edit(w.b, *mine, "from B");
+  Traffic up = pump(*bs, *nbs, bs->poll(), {});
+  CHECK(up.failures.empty());
+  CHECK(vv_of(*w.node.replica, *mine) == vv_of(*w.b.dev.replica, *mine));
+  CHECK(nbs->state() == SessionState::Live);
+  CHECK(bs->state() == SessionState::Live);
+
+  // A space B is not in is never proposed to B.
+  auto hidden = w.a->create_space("Not B's");
+  URBIS_REQUIRE_OK(hidden);
+  pump(*as, *nas, as->poll(), {});
+  REQUIRE(w.node.replica->version_vector(*hidden).is_ok());
+  CHECK(nbs->on_local_change(*hidden).empty());
+}
+
+TEST_CASE("session: a trusted peer node replicates every space; an untrusted one only seeds") {
+  World w;
+  w.sync(w.a);
+  PeerNode regional{501}, edge{502};
+  // The edge links to the regional node, which trusts it: every space flows,
+  // though neither node can read any of them.
+  {
+    auto link = edge.link();
+    auto serve = regional.serve(edge.id.device());
+    // Regional learns the space from A first.
+    auto as = w.a.session(w.space);
+    auto ras = regional.session();
+    connect(*as, *ras);
+    REQUIRE(regional.replica->version_vector(w.space).is_ok());
+    Traffic t = connect(*link, *serve);
+    CHECK(t.failures.empty());
+    CHECK(t.errors.empty());
+    CHECK(link->state() == SessionState::Live);
+    CHECK(vv_of(*edge.replica, w.space) == vv_of(*w.a.dev.replica, w.space));
+  }
+  // B, a client of the edge, writes while the link is down; the next link
+  // carries it up.
+  {
+    auto bs = discovering(w.b);
+    auto ebs = edge.session();
+    connect(*bs, *ebs);
+  }
+  edit(w.b, w.space, "written behind the edge");
+  {
+    auto bs = w.b.session(w.space);
+    auto ebs = edge.session();
+    connect(*bs, *ebs);
+    auto link = edge.link();
+    auto serve = regional.serve(edge.id.device());
+    Traffic t = connect(*link, *serve);
+    CHECK(t.failures.empty());
+    CHECK(serve->counters().changes_received == 1);
+  }
+  CHECK(vv_of(*regional.replica, w.space) == vv_of(*w.b.dev.replica, w.space));
+
+  // An untrusted node is no member: it is offered nothing and may not write.
+  PeerNode stranger{503};
+  auto link = stranger.link();
+  auto serve = regional.serve(edge.id.device());
+  Traffic t = connect(*link, *serve);
+  CHECK(t.failures.empty());
+  CHECK(t.changes_frames[1] == 0);
+  CHECK(link->synced_spaces().empty());
+  CHECK(stranger.replica->version_vector(w.space).code() == Code::UnknownSpace);
+}
+
 }  // namespace
 }  // namespace urbis::testing

@@ -27,6 +27,17 @@
 // new Session simply starts over, and its Want resumes where the last
 // applied change left off.
 //
+// Discovery: a client with SessionOptions::discover syncs every space its
+// replica holds and asks the server for every space the server would serve
+// it (a device learns the spaces it was added to; a node peer learns all).
+// Spaces that appear later, on either side, are proposed to the peer with a
+// Want of their own when on_local_change()/poll() sees them.
+//
+// Trusted peers: a server serves every space, and accepts changes to every
+// space, from a device listed in SessionOptions::trusted_peers (another node
+// replicating with this one: it still cannot read content, and the core
+// still verifies every change it sends).
+//
 // A server opened without an identity (a key-less node) sends no Auth: it
 // authenticates clients but is not authenticated itself. A space the server
 // does not hold yet may be seeded by any authenticated client (the core
@@ -97,6 +108,12 @@ struct SessionOptions {
   size_t max_batch_bytes = 256u << 10;
   // Changes frames sent per space and not yet acknowledged.
   size_t max_batches_in_flight = 4;
+  // Client: sync every space the replica holds and every space the server
+  // offers (see "Discovery" above), besides the spaces given to the session.
+  bool discover = false;
+  // Server: devices (peer nodes) that may sync every space without being
+  // members of it.
+  std::vector<DeviceKey> trusted_peers;
 };
 
 struct SessionCounters {
@@ -153,6 +170,7 @@ class Session {
 
  private:
   struct SpaceSync {
+    bool sent_want = false;    // our Want for this space went out
     bool peer_wanted = false;  // the peer's Want for this space arrived
     bool seeding = false;      // server: the space was unknown at the Want
     bool sent_live = false;
@@ -170,7 +188,10 @@ class Session {
   Status handle_ack(const pb::Ack& ack, Out& out);
   void after_handshake_step(Out& out);
   void pump(const SpaceId& space, SpaceSync& sync, Out& out);
-  bool peer_is_member(const SpaceId& space);
+  void propose(const SpaceId& space, Out& out);
+  void propose_new_spaces(Out& out);
+  bool offers(const SpaceId& space);
+  bool peer_may_sync(const SpaceId& space);
   void update_state();
 
   Replica& replica_;
@@ -187,7 +208,8 @@ class Session {
   bool started_ = false;
   bool got_hello_ = false;
   bool peer_authenticated_ = false;
-  bool got_want_ = false;  // the peer's Want arrived
+  bool got_want_ = false;  // the peer's (first) Want arrived
+  bool peer_discovers_ = false;  // server: the client's Want asked for discovery
   std::optional<DeviceKey> peer_device_;
   std::array<uint8_t, 32> peer_challenge_{};
   std::map<SpaceId, SpaceSync> spaces_;
