@@ -194,11 +194,12 @@ const std::vector<Command>& commands() {
       {"import", "import SPACE FILE.csv --type TYPE",
        "create one entity per CSV row; all rows or none", {"--type"}, run_import},
       {"sync", "sync ws://HOST:PORT/sync [--watch] [--space SPACE]...",
-       "sync every local space (and each --space to fetch) with a node; --watch stays live",
+       "sync every local space, and every space the node serves this device, with a node; --watch stays live",
        {"--space"}, run_sync, {"--watch"}},
-      {"node", "node --listen ADDR:PORT [--web DIR] [--max-frame-bytes N]",
-       "run a sync node (HTTP /healthz /metrics, static --web files, WebSocket /sync) until SIGTERM",
-       {"--listen", "--web", "--max-frame-bytes", "--peer"}, run_node},
+      {"node", "node --listen ADDR:PORT [--peer URL]... [--trust-peer NODE_KEY]... [--web DIR] [--max-frame-bytes N] [--peer-retry-max SECONDS]",
+       "run a sync node (HTTP /healthz /metrics, static --web files, WebSocket /sync, links to --peer nodes) until SIGTERM",
+       {"--listen", "--web", "--max-frame-bytes", "--peer", "--trust-peer", "--peer-retry-max"}, run_node},
+      {"node key", "node key", "print this node's key, which other nodes trust with --trust-peer", {}, run_node_key},
   };
   return table;
 }

@@ -34,5 +34,6 @@ void run_import(const Context& ctx, const Args& args);
 // sync (sync_client.cc) and node (node_server.cc): the network commands.
 void run_sync(const Context& ctx, const Args& args);
 void run_node(const Context& ctx, const Args& args);
+void run_node_key(const Context& ctx, const Args& args);
 
 }  // namespace urbis::cli

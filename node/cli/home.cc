@@ -25,6 +25,11 @@ namespace {
 constexpr const char* kIdentityFile = "identity.key";
 constexpr const char* kDeviceFile = "device.json";
 constexpr const char* kStoreFile = "replica.db";
+constexpr const char* kNodeKeyFile = "node.key";
+// node.key holds a transport key only (it grants no access to content); it is
+// protected by the file's mode, and wrapped under this fixed phrase just to
+// reuse the identity format.
+constexpr std::string_view kNodeKeyPhrase = "urbis node transport key";
 
 // A passphrase that is wiped when it goes out of scope.
 class Passphrase {
@@ -194,6 +199,26 @@ SyncHome open_device_for_sync(const Context& ctx) {
   return open_for_sync(home, unlock_identity(home, /*required=*/true), ReplicaOptions{});
 }
 
+Identity node_key(const Context& ctx) {
+  const fs::path home = resolve_home(ctx);
+  const fs::path file = home / kNodeKeyFile;
+  std::ifstream in(file, std::ios::binary);
+  if (in) {
+    Bytes wrapped{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    auto key = Identity::unwrap(wrapped, kNodeKeyPhrase);
+    if (!key.is_ok()) fail(Code::Malformed, file.string() + " is not a node key: " + key.status().message());
+    return std::move(key).value();
+  }
+  std::error_code ec;
+  fs::create_directories(home, ec);
+  if (ec) fail(Code::Storage, "cannot create " + home.string() + ": " + ec.message());
+  fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
+  Env& env = system_env();
+  Identity key = Identity::generate(env);
+  write_new_private_file(file, check(key.wrap(kNodeKeyPhrase, env, PwhashCost::Minimal)));
+  return key;
+}
+
 SyncHome open_node_home(const Context& ctx) {
   const fs::path home = resolve_home(ctx);
   std::error_code ec;
@@ -202,8 +227,10 @@ SyncHome open_node_home(const Context& ctx) {
     if (ec) fail(Code::Storage, "cannot create " + home.string() + ": " + ec.message());
     fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
   }
-  return open_for_sync(home, unlock_identity(home, /*required=*/false),
-                       ReplicaOptions{.materialize = false, .synchronous_full = true});
+  SyncHome out = open_for_sync(home, unlock_identity(home, /*required=*/false),
+                               ReplicaOptions{.materialize = false, .synchronous_full = true});
+  if (!out.signer_identity) out.signer_identity = node_key(ctx);
+  return out;
 }
 
 }  // namespace urbis::cli

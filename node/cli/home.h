@@ -3,6 +3,7 @@
 //   HOME/identity.key   Identity::wrap output (mode 0600)
 //   HOME/device.json    {"name": ...} given to `urbis init --name`
 //   HOME/replica.db     the Replica's SQLite store
+//   HOME/node.key       a node's transport key (mode 0600; see node_key)
 //
 // HOME is --home, else $URBIS_HOME, else $XDG_DATA_HOME/urbis, else
 // ~/.local/share/urbis. The passphrase comes from $URBIS_PASSPHRASE, else a
@@ -39,10 +40,15 @@ struct SyncHome {
 };
 // A device home, as open_home, plus the signing handle.
 SyncHome open_device_for_sync(const Context& ctx);
-// A node home, created (0700) when missing: key-less unless it holds an
-// identity, which is then unlocked like a device's. The store is opened with
+// A node home, created (0700) when missing. The store is opened with
 // materialize=false (never decrypts) and synchronous=FULL (an acknowledged
-// change survives power loss).
+// change survives power loss). The node signs its sessions with the home's
+// identity when it has one (unlocked like a device's), else with node_key().
 SyncHome open_node_home(const Context& ctx);
+
+// The node's transport key, HOME/node.key, created on first use. It
+// authenticates the node to the nodes it peers with (they trust it by its
+// public key) and holds no space key: a node with it still reads nothing.
+Identity node_key(const Context& ctx);
 
 }  // namespace urbis::cli

@@ -1,10 +1,14 @@
 // `urbis node`: the sync node. One io_context on one thread serves, on one
 // listening socket, HTTP (/healthz, /metrics, static files from --web) and
 // WebSocket sync sessions on /sync: each binary message is one frame for a
-// sync::Session in the Server role over the node's own replica (key-less
-// unless its home holds an identity). Changes a session applies are pushed
-// live to every other session syncing the same space. SIGINT/SIGTERM close
-// the listener and every connection, then the replica.
+// sync::Session in the Server role over the node's own replica (key-less:
+// the node signs with its transport key, node.key, and holds no space key
+// unless its home holds a member identity). Each --peer URL is an outbound
+// link to another node: a Client session with discovery, reconnecting with
+// exponential backoff and jitter. Changes a session or link applies are
+// pushed live to every other session and link (store-and-forward along a
+// chain of nodes). SIGINT/SIGTERM close the listener, every connection and
+// link, then the replica.
 #include "ws_queue.h"  // first: Boost before the rest
 
 #include <unistd.h>
@@ -47,7 +51,18 @@ constexpr uint8_t kErrorTag = (6 << 3) | 2;
 struct NodeOptions {
   std::optional<fs::path> web;
   fs::path store;  // replica.db, for urbis_store_bytes
-  sync::SessionOptions session;
+  sync::SessionOptions session;  // for the sessions clients open (trusted peers included)
+  std::vector<std::string> peers;  // --peer URLs
+  std::chrono::milliseconds peer_retry_min{250};
+  std::chrono::milliseconds peer_retry_max{std::chrono::seconds(30)};
+};
+
+// Where live pushes go: client connections and peer links.
+class LiveTarget {
+ public:
+  virtual ~LiveTarget() = default;
+  // `space` changed in the node's store through another session or link.
+  virtual void push(const SpaceId& space) = 0;
 };
 
 struct Metrics {
@@ -78,6 +93,7 @@ std::string status_code_name(int32_t wire) {
 }
 
 class SyncConnection;
+class PeerLink;
 
 class NodeServer {
  public:
@@ -96,12 +112,16 @@ class NodeServer {
   Metrics& metrics() { return metrics_; }
   bool stopping() const { return stopping_; }
 
-  void attach(uint64_t id, SyncConnection* c) { live_[id] = c; }
+  void attach(uint64_t id, LiveTarget* c) { live_[id] = c; }
   void detach(uint64_t id) { live_.erase(id); }
   // Pushes `space`'s new changes to every session but `from`.
   void broadcast(uint64_t from, const SpaceId& space);
   uint64_t next_id() { return ++last_id_; }
   void track(const std::shared_ptr<SyncConnection>& c) { all_.push_back(c); }
+  // Starts an outbound link to another node.
+  void add_peer(const std::string& url);
+  const NodeOptions& options() const { return options_; }
+  asio::io_context& io() { return io_; }
 
  private:
   awaitable<void> accept_loop();
@@ -123,13 +143,14 @@ class NodeServer {
   Metrics metrics_;
   bool stopping_ = false;
   uint64_t last_id_ = 0;
-  std::map<uint64_t, SyncConnection*> live_;          // sessions open
+  std::map<uint64_t, LiveTarget*> live_;              // sessions open, links up
+  std::vector<std::shared_ptr<PeerLink>> links_;
   std::vector<std::weak_ptr<SyncConnection>> all_;   // for shutdown: alive until closed
   std::set<beast::tcp_stream*> http_streams_;        // plain HTTP connections
 };
 
 // One WebSocket connection driving one Session.
-class SyncConnection : public std::enable_shared_from_this<SyncConnection> {
+class SyncConnection : public std::enable_shared_from_this<SyncConnection>, public LiveTarget {
  public:
   SyncConnection(NodeServer& node, beast::tcp_stream stream, std::string peer)
       : node_(node), ws_(std::move(stream)), out_(ws_), id_(node.next_id()), peer_(std::move(peer)) {
@@ -138,7 +159,7 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection> {
 
   awaitable<void> run(http::request<http::string_body> req);
   // Live push: `space` changed through another session.
-  void push(const SpaceId& space) {
+  void push(const SpaceId& space) override {
     if (!session_) return;
     send(session_->on_local_change(space));
   }
@@ -262,6 +283,203 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
              {"changes_refused", c.changes_refused},
              {"bytes_in", c.bytes_in},
              {"bytes_out", c.bytes_out}});
+}
+
+// ---------------------------------------------------------------- peer links
+
+// One outbound link to another node (--peer URL): connects, runs a Client
+// session with discovery over the node's store (so every space either node
+// may sync flows both ways, and spaces that appear later are proposed), and
+// after a failure or a close reconnects with exponential backoff and jitter:
+// the n-th consecutive failure waits a random time in [d/2, d] with
+// d = min(retry_max, retry_min * 2^n); reaching Live resets n. Its state is
+// in /metrics (urbis_peer_*) and in the log (peer_* events).
+class PeerLink : public std::enable_shared_from_this<PeerLink>, public LiveTarget {
+ public:
+  PeerLink(NodeServer& node, std::string url_text)
+      : node_(node), url_text_(std::move(url_text)), url_(parse_ws_url(url_text_)), id_(node.next_id()),
+        timer_(node.io()) {}
+
+  awaitable<void> run();
+  void push(const SpaceId& space) override {
+    if (conn_ && conn_->session) conn_->send(conn_->session->on_local_change(space));
+  }
+  // The node is stopping: close the connection or stop waiting.
+  void shut_down() {
+    timer_.cancel();
+    if (!conn_) return;
+    if (conn_->session)
+      conn_->close(websocket::close_code::going_away);
+    else
+      beast::get_lowest_layer(conn_->ws).cancel();  // connecting or handshaking
+  }
+  bool finished() const { return finished_; }
+
+  const std::string& url() const { return url_text_; }
+  bool up() const { return conn_ && conn_->session && conn_->session->state() == sync::SessionState::Live; }
+  uint64_t connects() const { return connects_; }
+  uint64_t failures() const { return failures_total_; }
+  double retry_seconds() const { return retry_.count() / 1000.0; }
+  const sync::SessionCounters& totals() const { return totals_; }
+
+ private:
+  // One connection attempt and its session.
+  struct Conn : std::enable_shared_from_this<Conn> {
+    explicit Conn(asio::io_context& io) : ws(io), out(ws) {}
+    void send(std::vector<Bytes> frames) { out.send(std::move(frames), shared_from_this()); }
+    void close(websocket::close_code code) { out.close(websocket::close_reason(code), shared_from_this()); }
+    WsStream ws;
+    FrameQueue<WsStream> out;
+    std::unique_ptr<sync::Session> session;
+  };
+
+  // Runs one connection until it ends; returns why it ended.
+  awaitable<std::string> connect_once();
+  void account(const sync::SessionCounters& now);
+
+  NodeServer& node_;
+  std::string url_text_;
+  WsUrl url_;
+  uint64_t id_;
+  asio::steady_timer timer_;
+  std::shared_ptr<Conn> conn_;
+  bool finished_ = false;
+  bool reached_live_ = false;  // in the current connection
+  uint64_t connects_ = 0, failures_total_ = 0;
+  unsigned consecutive_failures_ = 0;
+  std::chrono::milliseconds retry_{0};
+  sync::SessionCounters totals_, seen_;
+};
+
+void PeerLink::account(const sync::SessionCounters& now) {
+  Metrics& m = node_.metrics();
+  m.changes_received += now.changes_received - seen_.changes_received;
+  m.changes_sent += now.changes_sent - seen_.changes_sent;
+  totals_.changes_received += now.changes_received - seen_.changes_received;
+  totals_.changes_sent += now.changes_sent - seen_.changes_sent;
+  totals_.bytes_in += now.bytes_in - seen_.bytes_in;
+  totals_.bytes_out += now.bytes_out - seen_.bytes_out;
+  seen_ = now;
+}
+
+awaitable<void> PeerLink::run() {
+  auto self = shared_from_this();
+  const auto& opt = node_.options();
+  while (!node_.stopping()) {
+    reached_live_ = false;
+    const std::string why = co_await connect_once();
+    conn_.reset();
+    node_.detach(id_);
+    if (node_.stopping()) break;
+    failures_total_ += 1;
+    consecutive_failures_ = reached_live_ ? 0 : consecutive_failures_ + 1;
+    // d = min(max, min * 2^n), then a random wait in [d/2, d].
+    auto cap = opt.peer_retry_min * (1LL << std::min(consecutive_failures_, 20u));
+    cap = std::min<std::chrono::milliseconds>(cap, opt.peer_retry_max);
+    uint32_t r = 0;
+    system_env().random_bytes(std::span<uint8_t>(reinterpret_cast<uint8_t*>(&r), sizeof r));
+    retry_ = cap / 2 + std::chrono::milliseconds(cap.count() > 1 ? r % (cap.count() / 2 + 1) : 0);
+    log_event("warn", "peer_down", {{"peer", url_text_}, {"reason", why}, {"retry_in_ms", retry_.count()},
+                                    {"consecutive_failures", consecutive_failures_}});
+    timer_.expires_after(retry_);
+    beast::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  retry_ = std::chrono::milliseconds(0);
+  finished_ = true;
+}
+
+awaitable<std::string> PeerLink::connect_once() {
+  constexpr auto kConnectTimeout = std::chrono::seconds(5);
+  auto conn = std::make_shared<Conn>(node_.io());
+  conn_ = conn;
+  beast::error_code ec;
+  tcp::resolver resolver(node_.io());
+  auto results = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
+                                                 asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return "cannot resolve " + url_.host + ": " + ec.message();
+  beast::tcp_stream& raw = beast::get_lowest_layer(conn->ws);
+  raw.expires_after(kConnectTimeout);
+  co_await raw.async_connect(results, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return "cannot connect: " + (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+  raw.expires_never();
+  if (node_.stopping()) co_return "stopping";
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = kConnectTimeout;
+  timeouts.idle_timeout = std::chrono::seconds(60);
+  timeouts.keep_alive_pings = true;
+  conn->ws.set_option(timeouts);
+  conn->ws.set_option(websocket::stream_base::decorator(
+      [](websocket::request_type& req) { req.set(http::field::user_agent, "urbis-node"); }));
+  websocket::response_type response;
+  co_await conn->ws.async_handshake(response, url_.host + ":" + std::to_string(url_.port), url_.path,
+                                    asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    if (response.result_int() != 0 && response.result() != http::status::switching_protocols)
+      co_return "WebSocket handshake refused: HTTP " + std::to_string(response.result_int());
+    co_return "WebSocket handshake failed: " + ec.message();
+  }
+  if (node_.stopping()) co_return "stopping";
+
+  sync::SessionOptions options;
+  options.max_frame_bytes = node_.session_options().max_frame_bytes;
+  options.discover = true;
+  conn->ws.binary(true);
+  conn->ws.read_message_max(options.max_frame_bytes);
+  conn->out.on_written = [this](size_t n) { node_.metrics().bytes_out += n; };
+  conn->session = std::make_unique<sync::Session>(node_.replica(), system_env(), node_.signer(),
+                                                  sync::SessionRole::Client, std::vector<SpaceId>{}, options);
+  seen_ = sync::SessionCounters{};
+  connects_ += 1;
+  node_.attach(id_, this);
+  log_event("info", "peer_connected", {{"peer", url_text_}, {"attempt", consecutive_failures_ + 1}});
+  conn->send(conn->session->start());
+
+  std::string why = "closed by peer";
+  beast::flat_buffer buffer;
+  for (;;) {
+    buffer.clear();
+    co_await conn->ws.async_read(buffer, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (conn->out.closing() && why == "closed by peer") why = node_.stopping() ? "stopping" : "closed";
+      if (!conn->out.closing()) {
+        why = ec == websocket::error::closed
+                  ? "closed by peer (" + std::string(conn->ws.reason().reason.data(), conn->ws.reason().reason.size()) + ")"
+                  : ec.message();
+      }
+      break;
+    }
+    node_.metrics().bytes_in += buffer.size();
+    const auto data = buffer.cdata();
+    const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
+    const uint64_t received_before = conn->session->counters().changes_received;
+    sync::Reply reply = conn->session->receive(frame);
+    conn->send(std::move(reply.frames));
+    account(conn->session->counters());
+    if (conn->session->counters().changes_received > received_before)
+      if (auto space = changes_space(frame)) node_.broadcast(id_, *space);
+    if (!reached_live_ && conn->session->state() == sync::SessionState::Live) {
+      reached_live_ = true;
+      consecutive_failures_ = 0;
+      retry_ = std::chrono::milliseconds(0);
+      log_event("info", "peer_live", {{"peer", url_text_},
+                                      {"spaces", conn->session->synced_spaces().size()},
+                                      {"changes_received", totals_.changes_received},
+                                      {"changes_sent", totals_.changes_sent}});
+    }
+    if (!reply.status.is_ok()) {
+      why = reply.status.to_string();
+      conn->close(websocket::close_code::policy_error);
+    }
+  }
+  account(conn->session->counters());
+  co_return why;
+}
+
+void NodeServer::add_peer(const std::string& url) {
+  auto link = std::make_shared<PeerLink>(*this, url);
+  links_.push_back(link);
+  asio::co_spawn(io_, link->run(), asio::detached);
 }
 
 tcp::endpoint NodeServer::listen(const HostPort& where) {
@@ -470,6 +688,28 @@ std::string NodeServer::metrics_text() {
     if (!ec) store += size;
   }
   metric("urbis_store_bytes", "gauge", "Size of the node's SQLite store (with WAL).", store);
+  if (!links_.empty()) {
+    auto family = [&](const char* name, const char* type, const char* help, auto value) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+      for (const auto& link : links_) {
+        std::ostringstream v;
+        v << value(*link);
+        out += std::string(name) + "{peer=\"" + link->url() + "\"} " + v.str() + "\n";
+      }
+    };
+    family("urbis_peer_up", "gauge", "1 while the outbound link to the peer node is connected and live.",
+           [](const PeerLink& l) { return l.up() ? 1 : 0; });
+    family("urbis_peer_connects_total", "counter", "Connections made to the peer node.",
+           [](const PeerLink& l) { return l.connects(); });
+    family("urbis_peer_failures_total", "counter", "Failed or lost connections to the peer node.",
+           [](const PeerLink& l) { return l.failures(); });
+    family("urbis_peer_retry_seconds", "gauge", "Wait before the next attempt (0 while connected).",
+           [](const PeerLink& l) { return l.retry_seconds(); });
+    family("urbis_peer_changes_received_total", "counter", "Changes received from the peer node.",
+           [](const PeerLink& l) { return l.totals().changes_received; });
+    family("urbis_peer_changes_sent_total", "counter", "Changes sent to the peer node.",
+           [](const PeerLink& l) { return l.totals().changes_sent; });
+  }
   return out;
 }
 
@@ -477,7 +717,7 @@ std::string NodeServer::metrics_text() {
 
 void NodeServer::broadcast(uint64_t from, const SpaceId& space) {
   // Copied: a push may fail a connection, which detaches it.
-  std::vector<std::pair<uint64_t, SyncConnection*>> targets(live_.begin(), live_.end());
+  std::vector<std::pair<uint64_t, LiveTarget*>> targets(live_.begin(), live_.end());
   for (auto& [id, conn] : targets)
     if (id != from && live_.count(id)) conn->push(space);
 }
@@ -491,6 +731,7 @@ void NodeServer::stop(int signal) {
   for (beast::tcp_stream* s : http_streams_) s->cancel();
   for (auto& weak : all_)
     if (auto conn = weak.lock()) conn->shut_down();
+  for (auto& link : links_) link->shut_down();
   wait_for_quiet(std::chrono::steady_clock::now() + std::chrono::seconds(5));
 }
 
@@ -498,7 +739,8 @@ void NodeServer::stop(int signal) {
 // `deadline` (a peer that never answers the close).
 void NodeServer::wait_for_quiet(std::chrono::steady_clock::time_point deadline) {
   std::erase_if(all_, [](const auto& w) { return w.expired(); });
-  if (all_.empty() && http_streams_.empty()) return;  // nothing left: run() returns
+  const bool links_done = std::all_of(links_.begin(), links_.end(), [](const auto& l) { return l->finished(); });
+  if (all_.empty() && http_streams_.empty() && links_done) return;  // nothing left: run() returns
   if (std::chrono::steady_clock::now() >= deadline) {
     log_event("warn", "stop_forced", {{"connections", all_.size() + http_streams_.size()}});
     io_.stop();
@@ -512,41 +754,73 @@ void NodeServer::wait_for_quiet(std::chrono::steady_clock::time_point deadline) 
 
 }  // namespace
 
+namespace {
+
+constexpr const char* kNodeUsage =
+    "node --listen ADDR:PORT [--peer URL]... [--trust-peer DEVICE]... [--web DIR]\n"
+    "           [--max-frame-bytes N] [--peer-retry-max SECONDS]";
+
+size_t parse_count(const std::string& flag, const std::string& text, size_t minimum) {
+  size_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < minimum)
+    usage_error(flag + " takes a whole number, at least " + std::to_string(minimum) + ", not '" + text + "'");
+  return n;
+}
+
+}  // namespace
+
+void run_node_key(const Context& ctx, const Args& args) {
+  args.expect_positional(0, "node key");
+  // The public key other nodes trust this one by (--trust-peer).
+  emit(ctx, {{"node", node_key(ctx).device().hex()}});
+}
+
 void run_node(const Context& ctx, const Args& args) {
-  args.expect_positional(0, "node --listen ADDR:PORT [--web DIR] [--max-frame-bytes N]");
+  args.expect_positional(0, kNodeUsage);
   auto listen = args.value("--listen");
-  if (!listen) usage_error("usage: urbis node --listen ADDR:PORT [--web DIR] [--max-frame-bytes N]");
+  if (!listen) usage_error(std::string("usage: urbis ") + kNodeUsage);
   const HostPort where = parse_host_port(*listen);
-  if (!args.values("--peer").empty()) usage_error("--peer is not implemented yet");
   NodeOptions options;
   if (auto web = args.value("--web")) {
     if (!fs::is_directory(*web)) usage_error("--web: '" + *web + "' is not a directory");
     options.web = *web;
   }
-  if (auto max = args.value("--max-frame-bytes")) {
-    size_t n = 0;
-    auto [end, ec] = std::from_chars(max->data(), max->data() + max->size(), n);
-    if (ec != std::errc() || end != max->data() + max->size() || n < 1024)
-      usage_error("--max-frame-bytes takes a number of bytes, at least 1024");
-    options.session.max_frame_bytes = n;
+  if (auto max = args.value("--max-frame-bytes"))
+    options.session.max_frame_bytes = parse_count("--max-frame-bytes", *max, 1024);
+  for (const std::string& url : args.values("--peer")) {
+    (void)parse_ws_url(url);  // a usage error now rather than a failing link later
+    options.peers.push_back(url);
   }
+  for (const std::string& hex : args.values("--trust-peer")) {
+    auto key = DeviceKey::from_hex(hex);
+    if (!key) usage_error("--trust-peer takes a node key (64 hex digits, from 'urbis node key'), not '" + hex + "'");
+    options.session.trusted_peers.push_back(*key);
+  }
+  if (auto max = args.value("--peer-retry-max"))
+    options.peer_retry_max = std::chrono::seconds(parse_count("--peer-retry-max", *max, 1));
+  options.peer_retry_min = std::min(options.peer_retry_min, options.peer_retry_max);
   options.store = resolve_home(ctx) / "replica.db";
 
   SyncHome home = open_node_home(ctx);
-  std::optional<sync::Signer> signer;
-  if (home.signer_identity) signer = sync::Signer::of(*home.signer_identity);
-  const std::string device = home.signer_identity ? home.signer_identity->device().hex() : "";
+  const sync::Signer signer = sync::Signer::of(*home.signer_identity);
+  const std::string device = home.signer_identity->device().hex();
   {
     asio::io_context io(1);
     NodeServer server(io, *home.replica, signer, options);
     const tcp::endpoint bound = server.listen(where);
     server.start();
+    nlohmann::json trusted = nlohmann::json::array();
+    for (const DeviceKey& k : options.session.trusted_peers) trusted.push_back(k.hex());
     log_event("info", "listening", {{"address", endpoint_text(bound)},
                                     {"home", resolve_home(ctx).string()},
-                                    {"device", device},
+                                    {"node", device},
+                                    {"peers", options.peers},
+                                    {"trusted_peers", trusted},
                                     {"web", options.web ? options.web->string() : ""},
                                     {"max_frame_bytes", options.session.max_frame_bytes}});
-    const std::string line = "{\"listening\": \"" + endpoint_text(bound) + "\"}\n";
+    for (const std::string& url : options.peers) server.add_peer(url);
+    const std::string line = dump_json({{"listening", endpoint_text(bound)}, {"node", device}}, -1) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);
     io.run();

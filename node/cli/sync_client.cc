@@ -120,6 +120,7 @@ awaitable<void> SyncClient::run() {
     fail_network("WebSocket handshake with " + url_text_ + " failed: " + detail);
   }
   sync::SessionOptions options;
+  options.discover = true;  // every space held, and every space the node serves this device
   ws_.binary(true);
   ws_.read_message_max(options.max_frame_bytes);
   session_ = std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client, spaces_,

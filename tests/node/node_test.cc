@@ -162,8 +162,11 @@ class Node {
  public:
   Node() { start(home_.home(), {}); }
   explicit Node(std::vector<std::string> extra) { start(home_.home(), std::move(extra)); }
-  // A node on the home another node left behind (a restart).
-  explicit Node(const fs::path& existing_home) { start(existing_home, {}); }
+  // A node on the home another node left behind (a restart), or a home
+  // prepared beforehand; `port` 0 picks a free one.
+  explicit Node(const fs::path& existing_home, std::vector<std::string> extra = {}, int port = 0) {
+    start(existing_home, std::move(extra), port);
+  }
 
   int port() const { return port_; }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/sync"; }
@@ -172,9 +175,10 @@ class Node {
   const fs::path& home() const { return home_path_; }
 
  private:
-  void start(const fs::path& home, std::vector<std::string> extra) {
+  void start(const fs::path& home, std::vector<std::string> extra, int port = 0) {
     home_path_ = home;
-    std::vector<std::string> args = {"--home", home.string(), "node", "--listen", "127.0.0.1:0"};
+    std::vector<std::string> args = {"--home", home.string(), "node", "--listen",
+                                      "127.0.0.1:" + std::to_string(port)};
     args.insert(args.end(), extra.begin(), extra.end());
     out_ = home_.file("node.out");
     err_ = home_.file("node.err");
@@ -487,4 +491,98 @@ TEST_CASE("static_files") {
   }
   CHECK(http_get(node.port(), "/healthz").body == "ok\n");
   CHECK(node.stop(SIGINT) == 0);
+}
+
+// Waits (bounded) until `done` holds, calling it every 200 ms.
+template <typename F>
+bool eventually(F done, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return done();
+}
+
+TEST_CASE("node_chain") {
+  // edge -> regional -> secretariat, each node trusting the one below it;
+  // clients on different nodes; nodes stopped and restarted (partitions).
+  Home edge_home, regional_home, secretariat_home;
+  const std::string edge_key = edge_home.ok({"node", "key"})["node"].get<std::string>();
+  const std::string regional_key = regional_home.ok({"node", "key"})["node"].get<std::string>();
+  CHECK(edge_home.ok({"node", "key"})["node"] == edge_key);  // stable across runs
+  CHECK(edge_key != regional_key);
+  auto secretariat = std::make_unique<Node>(secretariat_home.home(), std::vector<std::string>{"--trust-peer", regional_key});
+  const std::vector<std::string> regional_args = {"--peer", secretariat->url(), "--trust-peer", edge_key,
+                                                  "--peer-retry-max", "1"};
+  auto regional = std::make_unique<Node>(regional_home.home(), regional_args);
+  const int regional_port = regional->port();
+  const std::string regional_url = regional->url();
+  Node edge(edge_home.home(), {"--peer", regional_url, "--peer-retry-max", "1"});
+
+  Home a, b, c;  // A on the secretariat, B on the edge, C on the regional node
+  a.init();
+  const std::string device_b = b.init(), device_c = c.init();
+  const std::string space = a.ok({"space", "create", "Chain"})["space"].get<std::string>();
+  a.ok({"space", "add-member", space, device_b, "--role", "editor"});
+  a.ok({"space", "add-member", space, device_c, "--role", "editor"});
+  const std::string marker = "MARKER-chain-5d1f09";
+  const std::string id =
+      a.ok({"put", space, "project", "new", "title@en=" + marker, "stage=idea"})["id"].get<std::string>();
+  a.ok({"sync", secretariat->url()});
+
+  // The space travels down the chain by itself; B, who never named it, gets it.
+  auto stage_at = [&](Home& who, const std::string& url) -> std::string {
+    if (who.run({"sync", url}).code != 0) return "";
+    Run r = who.run({"get", space, "project", id});
+    return r.code == 0 ? r.parsed()["values"]["stage"].get<std::string>() : "";
+  };
+  CHECK(eventually([&] { return stage_at(b, edge.url()) == "idea"; }));
+  CHECK(eventually([&] { return stage_at(c, regional_url) == "idea"; }));
+
+  // Partition 1: the regional node goes down. B and A edit the same field.
+  CHECK(regional->stop(SIGTERM) == 0);
+  b.ok({"put", space, "project", id, "stage=design-edge"});
+  CHECK(b.ok({"sync", edge.url()})["sent"] == 1);  // stored at the edge, going nowhere yet
+  a.ok({"put", space, "project", id, "stage=design-hq"});
+  a.ok({"sync", secretariat->url()});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // links back off
+  regional = std::make_unique<Node>(regional_home.home(), regional_args, regional_port);
+
+  auto converged = [&] {
+    const std::string ha = a.run({"sync", secretariat->url()}).code == 0
+                               ? a.ok({"state-hash", space})["state_hash"].get<std::string>() : "a";
+    const std::string hb = b.run({"sync", edge.url()}).code == 0
+                               ? b.ok({"state-hash", space})["state_hash"].get<std::string>() : "b";
+    const std::string hc = c.run({"sync", regional_url}).code == 0
+                               ? c.ok({"state-hash", space})["state_hash"].get<std::string>() : "c";
+    return ha == hb && hb == hc;
+  };
+  REQUIRE(eventually(converged));
+  json e = c.ok({"get", space, "project", id});
+  REQUIRE(e["conflicts"].contains("stage"));
+  CHECK(e["conflicts"]["stage"].size() == 2);
+
+  // Partition 2: the secretariat goes down; C writes at the regional node.
+  const fs::path secretariat_path = secretariat->home();
+  const int secretariat_port = secretariat->port();
+  CHECK(secretariat->stop(SIGKILL) == std::optional<int>(128 + SIGKILL));
+  c.ok({"put", space, "project", id, "stage=built", "+tags=regional"});
+  c.ok({"sync", regional_url});
+  CHECK(eventually([&] { return stage_at(b, edge.url()) == "built"; }));  // edge still hears it
+  secretariat = std::make_unique<Node>(secretariat_path, std::vector<std::string>{"--trust-peer", regional_key},
+                                       secretariat_port);
+  CHECK(eventually([&] { return stage_at(a, secretariat->url()) == "built"; }));
+  REQUIRE(eventually(converged));
+
+  // The links' state is visible; no node can read what it carried.
+  HttpResponse metrics = http_get(edge.port(), "/metrics");
+  CHECK(metrics.body.find("urbis_peer_up{peer=\"" + regional_url + "\"} 1") != std::string::npos);
+  CHECK(metrics.body.find("urbis_peer_connects_total{peer=\"" + regional_url + "\"} 2") != std::string::npos);
+  CHECK(edge.log().find("\"event\":\"peer_down\"") != std::string::npos);
+  CHECK(edge.stop(SIGTERM) == 0);
+  CHECK(regional->stop(SIGTERM) == 0);
+  CHECK(secretariat->stop(SIGTERM) == 0);
+  for (const Home* h : {&edge_home, &regional_home, &secretariat_home}) CHECK(!any_file_contains(h->home(), marker));
+  CHECK(any_file_contains(a.home(), marker));
 }
