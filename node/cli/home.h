@@ -39,6 +39,9 @@ struct SyncHome {
 };
 // A device home, as open_home, plus the signing handle.
 SyncHome open_device_for_sync(const Context& ctx);
+// Another handle on `identity` (Identity is move-only): for a second store
+// or signer of the same device.
+Identity duplicate_identity(const Identity& identity);
 // A node home, created (0700) when missing: key-less unless it holds an
 // identity, which is then unlocked like a device's. The store is opened with
 // materialize=false (never decrypts) and synchronous=FULL (an acknowledged
