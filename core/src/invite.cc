@@ -142,8 +142,9 @@ Result<Invite> Replica::Impl::create_invite(const SpaceId& sid, Role role, uint6
   Invite invite;
   invite.secret.space = sid;
   env_.random_bytes(invite.secret.seed);
-  // Whole seconds, so the code carries the expiry exactly.
-  invite.expires_ms = (env_.now_ms() / 1000 + ttl_seconds) * 1000;
+  // Rounded up to whole seconds, so the code carries the expiry exactly and
+  // the invite lasts at least the ttl.
+  invite.expires_ms = (env_.now_ms() + ttl_seconds * 1000 + 999) / 1000 * 1000;
   invite.secret.expires_ms = invite.expires_ms;
   invite.role = role;
   invite.key = invite_identity(invite.secret).device();

@@ -17,7 +17,7 @@ namespace {
 using namespace urbis::testing;
 
 constexpr uint64_t kAdmin = 401, kEditor = 402, kJoiner = 403, kOther = 404, kThird = 405,
-                   kViewer = 406, kLate = 407;
+                   kViewer = 406;
 constexpr uint64_t kHour = 3600;
 
 std::string outcome(const Result<ApplyOutcome>& r) {
