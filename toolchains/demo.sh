@@ -136,6 +136,9 @@ fi
 
 # --- foreground -------------------------------------------------------------------
 
+# From here Ctrl-C is the way to stop: it reaches the node too (same process
+# group); either way, stop it, wait for it and exit 0.
+trap 'stop_node; exit 0' INT TERM
 # shellcheck disable=SC2088  # printed for the reader to type, not expanded here
 me='~/urbis-me'
 cat <<EOF
@@ -155,7 +158,7 @@ if [[ -n $INVITE ]]; then
   cat <<EOF
     urbis --home $me init
     urbis --home $me space join $INVITE $URL
-    urbis --home $me find "$SPACE" --text 스마트
+    urbis --home $me find $SPACE --text 스마트
 EOF
 else
   cat <<EOF
@@ -173,8 +176,6 @@ cat <<EOF
 
 EOF
 
-# Ctrl-C reaches the node too (same process group); either way, stop it and wait.
-trap 'stop_node; exit 0' INT TERM
 rc=0
 wait "$NODE_PID" || rc=$?
 NODE_PID=
