@@ -401,7 +401,8 @@ TEST_CASE("demo_data") {
       {"milestones", "milestone"}, {"tasks", "task"}, {"stakeholders", "stakeholder"}, {"risks", "risk"},
       {"funding", "funding"}, {"comments", "comment"}};
   size_t sum = 0;
-  for (const auto& [key, type] : types) {
+  for (const auto& kind : types) {  // not a structured binding: INFO captures it (clang)
+    const std::string &key = kind.first, &type = kind.second;
     INFO(type);
     CHECK(made[key].get<size_t>() > 0);
     CHECK(f.dev.ok({"find", f.space, "--type", type, "--limit", "1"})["total"] == made[key]);
@@ -411,7 +412,8 @@ TEST_CASE("demo_data") {
   CHECK(f.dev.ok({"find", f.space, "--where", "demo=true", "--limit", "1"})["total"] == made["entities"]);
 
   // Words of the Korean and Arabic phrase tables find projects titled with them.
-  for (const auto& [word, lang] : {std::pair<std::string, std::string>{"스마트", "ko"}, {"ذكية", "ar"}}) {
+  for (const auto& search : {std::pair<std::string, std::string>{"스마트", "ko"}, {"ذكية", "ar"}}) {
+    const std::string &word = search.first, &lang = search.second;
     INFO(word);
     const json found = f.dev.ok({"find", f.space, "--type", "project", "--text", word, "--lang", lang, "--limit", "100"});
     CHECK(found["total"].get<size_t>() >= 2);
