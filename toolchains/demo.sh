@@ -60,6 +60,10 @@ json_number() { sed -n "s/.*\"$1\": *\\([0-9][0-9]*\\).*/\\1/p" | head -n 1; }
 mkdir -p "$DIR"
 chmod 700 "$DIR"
 trap 'exit 130' INT TERM
+# One run per demo directory: a second would seed over the first's partial
+# admin home, or find the port taken.
+exec 8>"$DIR/.lock"
+flock -n 8 || die "another demo run is using $DIR (stop it first, or set URBIS_DEMO_DIR)"
 
 # --- seed: the admin home and its filled space, once --------------------------
 
@@ -103,7 +107,7 @@ chmod 700 "$NODE_HOME"
 NODE_KEY=$(urbis --home "$NODE_HOME" node key | json_string node)
 node_out=$DIR/node.out
 : >"$node_out"
-"$URBIS" --home "$NODE_HOME" node --listen "$LISTEN" "${web[@]}" >"$node_out" &
+"$URBIS" --home "$NODE_HOME" node --listen "$LISTEN" "${web[@]}" >"$node_out" 8>&- &
 NODE_PID=$!
 ADDRESS=
 for _ in $(seq 1 100); do

@@ -120,10 +120,11 @@ class Demo {
   }
   fs::path demo_dir() const { return dir_.path() / "demo"; }
   fs::path file(const std::string& name) const { return dir_.path() / "scratch" / name; }
-  std::unique_ptr<Process> start(std::vector<std::string> extra) const {
+  // The script with `extra` arguments; its output in files `name` and `name`.err.
+  std::unique_ptr<Process> start(std::vector<std::string> extra, const std::string& name = "out") const {
     std::vector<std::string> args = {"/bin/bash", URBIS_DEMO_SCRIPT, URBIS_CLI_BINARY};
     args.insert(args.end(), extra.begin(), extra.end());
-    return std::make_unique<Process>(args, env_, file("out"), file("err"));
+    return std::make_unique<Process>(args, env_, file(name), file(name == "out" ? "err" : name + ".err"));
   }
   // `--seed-only`, which must succeed within a minute; its JSON line.
   json seed_only() const {
@@ -219,6 +220,11 @@ TEST_CASE("demo_foreground") {
   CHECK(synced["sent"] == 0);
   CHECK(synced["refused"] == 0);
   CHECK(count(demo, space, "project") == 100);
+
+  // One run per demo directory.
+  auto second = demo.start({"--seed-only"}, "second");
+  CHECK(second->wait(std::chrono::seconds(30)) == 1);
+  CHECK(read_all(demo.file("second.err")).find("another demo run") != std::string::npos);
 
   // Ctrl-C (SIGINT to the script) stops the node and exits cleanly.
   REQUIRE(kill(script->pid(), SIGINT) == 0);
