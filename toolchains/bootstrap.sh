@@ -9,7 +9,10 @@
 #          into a cache outside the repo (one stamp per dependency).
 #   test   deps + build presets native-release and wasm-release, run ctest in
 #          both (wasm tests run under node), end with "N passed, N failed".
-#   run    deps + build native-release, then start the demo node.
+#   run    deps + build native-release, then toolchains/demo.sh: a sync node
+#          on 127.0.0.1:8080 with a space of fictional demo data, made on the
+#          first run in ~/.local/share/urbis-demo and reused after (URBIS_LISTEN,
+#          URBIS_DEMO_DIR, URBIS_PASSPHRASE; `run --seed-only` seeds and exits).
 #   bench  deps + build both release presets, run target `bench` in each and
 #          compare their "BENCH <name> <value> <unit>" lines.
 #   env    print the exports a shell needs to use the wasm presets by hand:
@@ -286,9 +289,9 @@ cmd_test() {
 cmd_run() {
   cmd_deps
   configure_and_build native-release
-  local demo=$ROOT/build/native-release/node/urbis-demo
-  [[ -x $demo ]] || die "$demo was not built (does node/ define target urbis-demo?)"
-  exec "$demo" "$@"
+  local urbis=$ROOT/build/native-release/node/urbis
+  [[ -x $urbis ]] || die "$urbis was not built (does node/ define target urbis?)"
+  exec bash "$ROOT/toolchains/demo.sh" "$urbis" "$@"
 }
 
 cmd_bench() {
@@ -338,5 +341,5 @@ case ${1:-} in
   run) shift; cmd_run "$@" ;;
   bench) cmd_bench ;;
   env) cmd_env ;;
-  *) echo "usage: $0 deps|test|run|bench|env" >&2; exit 2 ;;
+  *) echo "usage: $0 deps|test|run [--seed-only]|bench|env" >&2; exit 2 ;;
 esac

@@ -216,6 +216,10 @@ const std::vector<Command>& commands() {
        "print every entity (geojson: projects with lat/lon)", {"--format", "--lang"}, run_export},
       {"import", "import SPACE FILE.csv --type TYPE",
        "create one entity per CSV row; all rows or none", {"--type"}, run_import},
+      {"demo-data", "demo-data SPACE [--cities N] [--projects N] [--seed S]",
+       "fill a space with fictional demo cities, projects, needs, practices and plans (the same for the same seed; "
+       "editor or admin)",
+       {"--cities", "--projects", "--seed"}, run_demo_data},
       {"sync", "sync ws://HOST:PORT/sync [--watch] [--space SPACE]...",
        "sync every local space, and every space the node serves this device, with a node; --watch stays live",
        {"--space"}, run_sync, {"--watch"}},
