@@ -11,7 +11,9 @@
 #          both (wasm tests run under node), end with "N passed, N failed".
 #   run    deps + build native-release, then start the demo node.
 #   bench  deps + build both release presets, run target `bench` in each and
-#          compare their "BENCH <name> <value> <unit>" lines.
+#          compare their "BENCH <name> <value> <unit>" lines; then the node
+#          benchmarks, natively only (target `net-bench`: a real `urbis node`
+#          on 127.0.0.1), which print their own table.
 #   env    print the exports a shell needs to use the wasm presets by hand:
 #          eval "$(toolchains/bootstrap.sh env)"
 #
@@ -322,6 +324,8 @@ cmd_bench() {
       }' "$native" "$wasm"
   fi
   rm -f "$native" "$wasm"
+  say "bench node (native only: urbis node on 127.0.0.1, clients in-process)"
+  (cd "$ROOT" && cmake --build --preset native-release --target net-bench)
 }
 
 cmd_env() {
