@@ -9,7 +9,8 @@
 //   3. node ingest of pre-built changes from 1 and from 4 clients (changes/s,
 //      and changes per second of the node's CPU time);
 //   4. concurrent WebSocket clients held (node memory per connection; the
-//      node still answers /healthz and serves a fresh sync while they stay).
+//      node still answers /healthz and serves a fresh sync while they stay;
+//      how long one edit takes to reach them all).
 // Each figure is a line "BENCH <name> <value> <unit>"; a table with the
 // budgets of DESIGN.md follows. Every wait is bounded, so the bench ends by
 // itself; the node is killed with the bench (PR_SET_PDEATHSIG).
@@ -1040,7 +1041,47 @@ void bench_held(const fs::path& dir, NodeProcess& node, size_t wanted, rlim_t no
          "an empty member device catches up the space (" + std::to_string(n + 2) + " membership changes)");
   if (!fresh_ok) say("   fresh sync failed: %s", fresh->error().c_str());
 
+  // One edit by the admin, pushed live by the node to every member held.
+  // (The held sessions share the admin's replica, so on the client side each
+  // push is a cheap duplicate; the cost measured is the node's fan-out.)
+  say("   one edit fanned out to %zu held members...", still_live);
+  size_t pushed = 0;
+  std::optional<Clock::time_point> last_push;
+  for (auto& c : clients)
+    c->on_frame = [&](Client&, ByteView frame) {
+      if (frame.empty() || frame[0] != kChangesTag) return;
+      ++pushed;
+      last_push = Clock::now();
+    };
+  auto writer = std::make_shared<Client>(io, *admin, sync::Signer::of(admin_signer), std::vector<SpaceId>{space});
+  writer->start(node.port());
+  run_until(io, [&] { return writer->caught_up() || writer->ended(); }, 60s);
+  require_caught_up(*writer, "held: the admin's connection");
+  Transaction tx = admin->begin(space);
+  tx.set(tx.create("project"), "stage", "idea");
+  must(admin->commit(tx), "commit");
+  const SchedTimes node_f0 = node.sched();
+  const auto edit_at = Clock::now();
+  writer->send(writer->session().on_local_change(space));
+  HttpResult health_during;  // is the node still answering while it fans out?
+  std::thread probe([&] {
+    std::this_thread::sleep_for(500ms);
+    health_during = http_get(node.port(), "/healthz");
+  });
+  const bool all_pushed = run_until(io, [&] { return pushed >= still_live; }, 180s);
+  probe.join();
+  const SchedTimes fanout = node.sched() - node_f0;
+  const double fanout_s = last_push ? std::chrono::duration<double>(*last_push - edit_at).count() : -1;
+  report("held_fanout_one_edit_s", fanout_s, "s", 2, "", std::nullopt,
+         "one edit reaches " + std::to_string(pushed) + " of " + std::to_string(still_live) +
+             " held members (the last one after this" + (all_pushed ? "" : "; stopped waiting after 180 s") +
+             "); " + sched_note("node", fanout));
+  report("held_healthz_during_fanout_ms", health_during.ms, "ms", 0, "", std::nullopt,
+         health_during.status == 200 ? "HTTP 200, asked 0.5 s after the edit"
+                                     : "no answer (5 s timeout), asked 0.5 s after the edit");
+
   say("   dropping the connections...");
+  writer->abort();
   for (auto& c : clients) c->abort();
   fresh->abort();
   run_until(
