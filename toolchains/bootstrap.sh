@@ -14,7 +14,9 @@
 #          first run in ~/.local/share/urbis-demo and reused after (URBIS_LISTEN,
 #          URBIS_DEMO_DIR, URBIS_PASSPHRASE; `run --seed-only` seeds and exits).
 #   bench  deps + build both release presets, run target `bench` in each and
-#          compare their "BENCH <name> <value> <unit>" lines.
+#          compare their "BENCH <name> <value> <unit>" lines; then the node
+#          benchmarks, natively only (target `net-bench`: a real `urbis node`
+#          on 127.0.0.1), which print their own table.
 #   env    print the exports a shell needs to use the wasm presets by hand:
 #          eval "$(toolchains/bootstrap.sh env)"
 #
@@ -325,6 +327,8 @@ cmd_bench() {
       }' "$native" "$wasm"
   fi
   rm -f "$native" "$wasm"
+  say "bench node (native only: urbis node on 127.0.0.1, clients in-process)"
+  (cd "$ROOT" && cmake --build --preset native-release --target net-bench)
 }
 
 cmd_env() {
