@@ -244,6 +244,17 @@ Result<std::vector<Member>> Replica::Impl::members(const SpaceId& sid) {
   return out;
 }
 
+Result<Role> Replica::Impl::member_role(const SpaceId& sid, const DeviceKey& device) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow row, find_space(sid));
+  // The same rule as members().
+  Stmt s = db_->prepare(
+      "SELECT role FROM authors WHERE space=? AND pk=? AND role>0 AND (invite_expires=0 OR invite_expires>=?)");
+  s.bind(1, row.id).bind(2, device.view()).bind(3, env_.now_ms());
+  if (s.step()) return static_cast<Role>(s.i64(0));
+  URBIS_RETURN_IF_ERROR(s.status());
+  return Role::None;
+}
+
 Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role role) {
   if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot sign");
   if (static_cast<int>(role) < 0 || role > Role::Admin)
@@ -944,6 +955,7 @@ Result<SpaceId> Replica::create_space(std::string_view name) { return impl_->cre
 Result<std::vector<SpaceInfo>> Replica::spaces() { return impl_->spaces(); }
 Result<SpaceInfo> Replica::space(const SpaceId& s) { return impl_->space_info(s); }
 Result<std::vector<Member>> Replica::members(const SpaceId& s) { return impl_->members(s); }
+Result<Role> Replica::member_role(const SpaceId& s, const DeviceKey& d) { return impl_->member_role(s, d); }
 Status Replica::set_role(const SpaceId& s, const DeviceKey& d, Role r) {
   return impl_->set_role(s, d, r);
 }

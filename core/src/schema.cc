@@ -64,7 +64,14 @@ constexpr const char* kV2 = R"sql(
 ALTER TABLE authors ADD COLUMN invite_expires INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr const char* kMigrations[] = {kV1, kV2};
+// Version 3: the authors that have written, found without visiting every
+// member row (version_vector and changes_since of a space with thousands of
+// members who never wrote).
+constexpr const char* kV3 = R"sql(
+CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;
+)sql";
+
+constexpr const char* kMigrations[] = {kV1, kV2, kV3};
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
 
 }  // namespace

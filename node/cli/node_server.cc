@@ -404,6 +404,7 @@ awaitable<std::string> PeerLink::connect_once() {
   co_await raw.async_connect(results, asio::redirect_error(use_awaitable, ec));
   if (ec) co_return "cannot connect: " + (ec == beast::error::timeout ? std::string("timed out") : ec.message());
   raw.expires_never();
+  raw.socket().set_option(tcp::no_delay(true), ec);
   if (node_.stopping()) co_return "stopping";
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = kConnectTimeout;
@@ -508,6 +509,7 @@ awaitable<void> NodeServer::accept_loop() {
     beast::error_code ec;
     tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
     if (stopping_) co_return;
+    if (!ec) socket.set_option(tcp::no_delay(true), ec);  // small frames (Acks, live pushes) go at once
     if (ec) {
       log_event("warn", "accept_failed", {{"error", ec.message()}});
       asio::steady_timer pause(io_, std::chrono::milliseconds(100));  // e.g. out of descriptors

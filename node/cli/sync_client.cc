@@ -110,6 +110,7 @@ awaitable<void> SyncClient::run() {
     fail_network("cannot connect to " + url_text_ + ": " +
                  (ec == beast::error::timeout ? std::string("timed out") : ec.message()));
   raw.expires_never();
+  raw.socket().set_option(tcp::no_delay(true), ec);
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = kConnectTimeout;
   timeouts.idle_timeout = watch_ ? std::chrono::seconds(60) : std::chrono::seconds(30);

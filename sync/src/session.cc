@@ -320,11 +320,8 @@ bool Session::peer_may_sync(const SpaceId& space) {
   if (!peer_device_ || !peer_authenticated_) return false;
   const auto& trusted = options_.trusted_peers;
   if (std::find(trusted.begin(), trusted.end(), *peer_device_) != trusted.end()) return true;
-  auto members = replica_.members(space);
-  if (!members.is_ok()) return false;
-  for (const Member& m : *members)
-    if (m.device == *peer_device_) return m.role != Role::None;
-  return false;
+  auto role = replica_.member_role(space, *peer_device_);
+  return role.is_ok() && *role != Role::None;
 }
 
 // Whether this side offers `space` to the peer unasked: a discovering client

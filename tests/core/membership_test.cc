@@ -268,7 +268,18 @@ TEST_CASE("membership: members() lists roles, the same on every replica") {
     auto m = d->replica->members(t.space);
     URBIS_REQUIRE_OK(m);
     CHECK(same(*m, expected));
+    // member_role() is the one-device form of members(), removed included.
+    for (const Device* who : t.all()) {
+      Role listed = Role::None;
+      for (const Member& x : *m)
+        if (x.device == who->key) listed = x.role;
+      auto role = d->replica->member_role(t.space, who->key);
+      URBIS_REQUIRE_OK(role);
+      CHECK(*role == listed);
+    }
   }
+  CHECK(t.a->member_role(t.space, t.k.key).value() == Role::None);
+  CHECK(t.a->member_role(SpaceId{}, t.a.key).code() == Code::UnknownSpace);
   CHECK(t.k->space(t.space)->my_role == Role::None);
   CHECK(t.c->space(t.space)->my_role == Role::Viewer);
   CHECK(t.v->space(t.space)->my_role == Role::Commenter);

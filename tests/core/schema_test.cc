@@ -76,8 +76,10 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
   }
   CHECK(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == kSchemaVersion);
   CHECK(authors_have_invite_column(path));
-  // Make it exactly what version 1 wrote: no invite column, version 1.
+  // Make it exactly what version 1 wrote: no invite column, no index of
+  // writing authors, version 1.
   exec_sql(path,
+           "DROP INDEX authors_writing;"
            "ALTER TABLE authors DROP COLUMN invite_expires;"
            "UPDATE meta SET value=1 WHERE key='schema_version';");
   REQUIRE_FALSE(authors_have_invite_column(path));
@@ -103,8 +105,9 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
     CHECK(joiner->get(space, project).is_ok());
     CHECK(hash_of(*joiner.replica, space) == hash_of(**r, space));
   }
-  CHECK(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == 2);
+  CHECK(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == kSchemaVersion);
   CHECK(authors_have_invite_column(path));
+  CHECK(query_int(path, "SELECT count(*) FROM sqlite_master WHERE name='authors_writing'") == 1);
   CHECK(query_int(path, "SELECT count(*) FROM authors WHERE invite_expires>0") == 1);
 }
 

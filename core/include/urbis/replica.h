@@ -152,6 +152,9 @@ class Replica {
   // an expired invite key is served nothing. (The state hash does not depend
   // on the clock: it covers every stored role and invite.)
   Result<std::vector<Member>> members(const SpaceId& space);
+  // One device's entry of members(): its role, Role::None when members()
+  // would not list it. One indexed lookup (a node checks it per batch).
+  Result<Role> member_role(const SpaceId& space, const DeviceKey& device);
   // Adds a member or changes a role (admin only). Removing (Role::None) or
   // lowering a writer's role starts a new key epoch the member never gets.
   Status set_role(const SpaceId& space, const DeviceKey& device, Role role);
