@@ -719,10 +719,16 @@ std::string NodeServer::metrics_text() {
 // ---------------------------------------------------------------- live push and shutdown
 
 void NodeServer::broadcast(uint64_t from, const SpaceId& space) {
-  // Copied: a push may fail a connection, which detaches it.
-  std::vector<std::pair<uint64_t, LiveTarget*>> targets(live_.begin(), live_.end());
-  for (auto& [id, conn] : targets)
-    if (id != from && live_.count(id)) conn->push(space);
+  // One handler per target, in order: with thousands of sessions the pushes
+  // interleave with HTTP, signals and reads instead of holding the loop.
+  // A target may be gone by its turn (looked up again).
+  for (const auto& entry : live_) {
+    const uint64_t id = entry.first;
+    if (id == from) continue;
+    asio::post(io_, [this, id, space] {
+      if (auto it = live_.find(id); it != live_.end()) it->second->push(space);
+    });
+  }
 }
 
 void NodeServer::stop(int signal) {
