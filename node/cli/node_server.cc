@@ -115,8 +115,9 @@ class NodeServer {
 
   void attach(uint64_t id, LiveTarget* c) { live_[id] = c; }
   void detach(uint64_t id) { live_.erase(id); }
-  // Pushes `space`'s new changes to every session but `from`.
+  // Pushes `space`'s new changes to every session and link but `from`.
   void broadcast(uint64_t from, const SpaceId& space);
+  void push_slice(std::shared_ptr<std::vector<uint64_t>> targets, size_t begin, SpaceId space);
   uint64_t next_id() { return ++last_id_; }
   void track(const std::shared_ptr<SyncConnection>& c) { all_.push_back(c); }
   // Starts an outbound link to another node.
@@ -719,16 +720,23 @@ std::string NodeServer::metrics_text() {
 // ---------------------------------------------------------------- live push and shutdown
 
 void NodeServer::broadcast(uint64_t from, const SpaceId& space) {
-  // One handler per target, in order: with thousands of sessions the pushes
-  // interleave with HTTP, signals and reads instead of holding the loop.
-  // A target may be gone by its turn (looked up again).
-  for (const auto& entry : live_) {
-    const uint64_t id = entry.first;
-    if (id == from) continue;
-    asio::post(io_, [this, id, space] {
-      if (auto it = live_.find(id); it != live_.end()) it->second->push(space);
-    });
-  }
+  // In slices of a few sessions, each slice a handler queued behind what is
+  // ready meanwhile: with thousands of sessions the pushes interleave with
+  // HTTP, signals and reads instead of holding the loop. A target may be gone
+  // by its turn (looked up again).
+  auto targets = std::make_shared<std::vector<uint64_t>>();
+  for (const auto& entry : live_)
+    if (entry.first != from) targets->push_back(entry.first);
+  push_slice(std::move(targets), 0, space);
+}
+
+void NodeServer::push_slice(std::shared_ptr<std::vector<uint64_t>> targets, size_t begin, SpaceId space) {
+  constexpr size_t kSlice = 32;
+  const size_t end = std::min(targets->size(), begin + kSlice);
+  for (size_t i = begin; i < end; ++i)
+    if (auto it = live_.find((*targets)[i]); it != live_.end()) it->second->push(space);
+  if (end < targets->size())
+    asio::post(io_, [this, targets = std::move(targets), end, space] { push_slice(targets, end, space); });
 }
 
 void NodeServer::stop(int signal) {
