@@ -22,6 +22,7 @@ export class UrbisDB {
     this.rpc = rpc;
     this.worker = worker;
     this.hasIdentity = info.hasIdentity;
+    this.moduleMs = info.moduleMs; // time the worker took to load and instantiate the module
     this.subscribers = new Map(); // space (or '*') -> Set of callbacks
     this.statusListeners = new Set();
     this.status = { state: 'offline', pending: 0, lastSync: null };

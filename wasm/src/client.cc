@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "urbis/sync.pb.h"
 
@@ -250,6 +251,24 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
                                                std::vector<SpaceId>{}, options);
     for (Bytes& f : session_->start()) frames_.push_back(std::move(f));
     return json::object();
+  }
+  if (method == "checkpoint") {
+    // Before a snapshot: copy the WAL into the database file and truncate it
+    // (the core lets the WAL grow to ~16 MB between checkpoints), so the
+    // snapshot is the database file alone. A second connection to the same
+    // file does it; SQLite shares the WAL index between connections of one
+    // process. The replica holds no transaction between calls.
+    URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+    int log = 0, done = 0;
+    // A fresh connection enters WAL mode when it first reads the file.
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    std::string error = rc == SQLITE_OK ? "" : (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    if (rc != SQLITE_OK) return Status(Code::Storage, "checkpoint: " + error);
+    return json{{"walFrames", log}, {"checkpointed", done}};
   }
   if (method == "sessionClose") {
     session_.reset();

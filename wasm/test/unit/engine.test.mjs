@@ -121,6 +121,7 @@ test('snapshots bound the replay and drop the log entries they hold', async () =
   const snap = await a.snapshot();
   assert.ok(snap.key >= 11);
   assert.equal(await a.storage.countLog(), 0);
+  assert.equal((await a.storage.latestSnapshot()).wal, null, 'checkpointed: the database file alone');
   for (let i = 0; i < 5; i++) await a.put(space, 'city', 'new', { i: 100 + i });
   const hash = a.stateHash(space);
   a.storage.close();
