@@ -32,6 +32,7 @@ test('the browser reconnects to a restarted node and catches up', { timeout: 240
   await page.evaluate(({ space, id }) => db.put(space, 'plan_item', id, { owner: 'browser' }), made);
   await sleep(3000);
 
+  const restartedAt = Date.now();
   node = await startNode({ home, port });
   // Another device writes through the restarted node.
   cli(cliHome, ['put', made.space, 'plan_item', made.id, 'budget=250000']);
@@ -54,4 +55,7 @@ test('the browser reconnects to a restarted node and catches up', { timeout: 240
   assert.equal(cli(cliHome, ['state-hash', made.space]).state_hash, hash);
   const stats = await page.evaluate(() => db.stats());
   assert.ok(stats.connects >= 2, `reconnected (${stats.connects} attempts)`);
+  const status = await page.evaluate(() => db.waitForSync({ timeoutMs: 10000 }));
+  assert.equal(status.state, 'online');
+  assert.ok(status.lastSync >= restartedAt, 'lastSync moved on after the restart');
 });

@@ -19,6 +19,12 @@ test('offline data survives a reload, then reaches another browser and the CLI',
   const cliHome = path.join(tempDir('cli'), 'home');
   const devC = cli(cliHome, ['init']).device;
 
+  // B listens for live changes of any space (it holds none yet).
+  await pageB.evaluate(() => {
+    window.remoteEvents = [];
+    db.subscribe('*', (e) => window.remoteEvents.push(e));
+  });
+
   await chrome.context.setOffline(true);
   await openDb(pageA, node, { create: true });
   const made = await pageA.evaluate(
@@ -79,6 +85,8 @@ test('offline data survives a reload, then reaches another browser and the CLI',
     30000,
   );
   assert.equal(await pageB.evaluate((space) => db.stateHash(space), made.space), made.hash);
+  const events = await pageB.evaluate(() => window.remoteEvents);
+  assert.ok(events.length > 0 && events.every((e) => e.space === made.space && e.origin === 'remote'), JSON.stringify(events));
 
   // The CLI of a third device (a viewer) syncs and reads it.
   const synced = cli(cliHome, ['sync', node.ws]);
