@@ -103,13 +103,13 @@ export async function startNode({ home, port = 0 } = {}) {
 
 // Starts Chromium on `profile` with remote debugging and connects to it.
 // kill() is kill -9 of the whole browser (its process group).
-export async function launchBrowser(profile) {
+export async function launchBrowser(profile, extraArgs = []) {
   profile = profile || tempDir('profile');
   const args = [
     '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--disable-dev-shm-usage', '--no-default-browser-check', '--remote-debugging-port=0',
-    '--remote-debugging-address=127.0.0.1', `--user-data-dir=${profile}`, 'about:blank',
+    '--remote-debugging-address=127.0.0.1', `--user-data-dir=${profile}`, ...extraArgs, 'about:blank',
   ];
   const child = spawn(CHROMIUM, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let err = '';

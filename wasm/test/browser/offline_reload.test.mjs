@@ -87,6 +87,13 @@ test('offline data survives a reload, then reaches another browser and the CLI',
   assert.equal(await pageB.evaluate((space) => db.stateHash(space), made.space), made.hash);
   const events = await pageB.evaluate(() => window.remoteEvents);
   assert.ok(events.length > 0 && events.every((e) => e.space === made.space && e.origin === 'remote'), JSON.stringify(events));
+  // What B received is durable too: B reloads offline and still has it.
+  await ctxB.setOffline(true);
+  await pageB.reload({ timeout: 20000 });
+  await pageB.waitForFunction(() => !!window.Urbis, null, { timeout: 20000 });
+  await openDb(pageB, node);
+  assert.equal(await pageB.evaluate((space) => db.stateHash(space), made.space), made.hash);
+  await ctxB.setOffline(false);
 
   // The CLI of a third device (a viewer) syncs and reads it.
   const synced = cli(cliHome, ['sync', node.ws]);
