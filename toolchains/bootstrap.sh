@@ -13,11 +13,16 @@
 #          both (wasm tests run under node; the wasm preset also runs the JS
 #          unit tests and the Chromium tests against the native `urbis node`),
 #          end with "N passed, N failed".
-#   run    deps + build native-release, then start the demo node.
+#   run    deps + build native-release, then toolchains/demo.sh: a sync node
+#          on 127.0.0.1:8080 with a space of fictional demo data, made on the
+#          first run in ~/.local/share/urbis-demo and reused after (URBIS_LISTEN,
+#          URBIS_DEMO_DIR, URBIS_PASSPHRASE; `run --seed-only` seeds and exits).
 #   bench  deps + build both release presets, run target `bench` in each and
 #          in a Chromium worker (wasm/test/browser/bench.mjs, which also prints
 #          the browser client's figures), and compare their
-#          "BENCH <name> <value> <unit>" lines.
+#          "BENCH <name> <value> <unit>" lines; then the node benchmarks,
+#          natively only (target `net-bench`: a real `urbis node` on
+#          127.0.0.1), which print their own table.
 #   env    print the exports a shell needs to use the wasm presets by hand:
 #          eval "$(toolchains/bootstrap.sh env)"
 #
@@ -305,9 +310,9 @@ cmd_test() {
 cmd_run() {
   cmd_deps
   configure_and_build native-release
-  local demo=$ROOT/build/native-release/node/urbis-demo
-  [[ -x $demo ]] || die "$demo was not built (does node/ define target urbis-demo?)"
-  exec "$demo" "$@"
+  local urbis=$ROOT/build/native-release/node/urbis
+  [[ -x $urbis ]] || die "$urbis was not built (does node/ define target urbis?)"
+  exec bash "$ROOT/toolchains/demo.sh" "$urbis" "$@"
 }
 
 cmd_bench() {
@@ -347,6 +352,8 @@ cmd_bench() {
       }' "$native" "$wasm" "$browser"
   fi
   rm -f "$native" "$wasm" "$browser"
+  say "bench node (native only: urbis node on 127.0.0.1, clients in-process)"
+  (cd "$ROOT" && cmake --build --preset native-release --target net-bench)
 }
 
 cmd_env() {
@@ -363,5 +370,5 @@ case ${1:-} in
   run) shift; cmd_run "$@" ;;
   bench) cmd_bench ;;
   env) cmd_env ;;
-  *) echo "usage: $0 deps|test|run|bench|env" >&2; exit 2 ;;
+  *) echo "usage: $0 deps|test|run [--seed-only]|bench|env" >&2; exit 2 ;;
 esac

@@ -34,9 +34,10 @@ bool derive_key(uint8_t key[crypto_secretbox_KEYBYTES], std::string_view passphr
 
 }  // namespace
 
-Identity Identity::from_seed(const uint8_t seed[32]) {
+Identity Identity::from_seed(std::span<const uint8_t, 32> seed) {
+  crypto_init();
   Identity id;
-  crypto_sign_seed_keypair(id.public_key_.bytes.data(), id.secret_key_.data(), seed);
+  crypto_sign_seed_keypair(id.public_key_.bytes.data(), id.secret_key_.data(), seed.data());
   return id;
 }
 
@@ -44,7 +45,7 @@ Identity Identity::generate(Env& env) {
   crypto_init();
   uint8_t seed[crypto_sign_SEEDBYTES];
   env.random_bytes(seed);
-  Identity id = from_seed(seed);
+  Identity id = from_seed(std::span<const uint8_t, 32>(seed));
   sodium_memzero(seed, sizeof seed);
   return id;
 }
@@ -109,7 +110,7 @@ Result<Identity> Identity::unwrap(ByteView wrapped, std::string_view passphrase)
                                       nonce, key);
   sodium_memzero(key, sizeof key);
   if (rc != 0) return Status(Code::WrongPassphrase, "the passphrase does not unlock this identity");
-  Identity id = from_seed(seed);
+  Identity id = from_seed(std::span<const uint8_t, 32>(seed));
   sodium_memzero(seed, sizeof seed);
   return id;
 }

@@ -199,11 +199,16 @@ Result<Hash> Replica::Impl::state_hash(const SpaceId& sid) {
   crypto_generichash_init(&st, nullptr, 0, Hash::kSize);
   hash_str(st, "urbis/state/v1");
   {
-    Stmt s = db_->prepare("SELECT pk, role FROM authors WHERE space=? AND role>0 ORDER BY pk");
+    // A pending invite hashes its role + 8, then its expiry (a space without
+    // invites hashes as it did before invites existed).
+    Stmt s = db_->prepare(
+        "SELECT pk, role, invite_expires FROM authors WHERE space=? AND role>0 ORDER BY pk");
     s.bind(1, space.id);
     while (s.step()) {
       hash_str(st, to_hex(s.blob(0)));
-      hash_u64(st, static_cast<uint64_t>(s.i64(1)));
+      const auto expires = static_cast<uint64_t>(s.i64(2));
+      hash_u64(st, static_cast<uint64_t>(s.i64(1)) + (expires ? 8 : 0));
+      if (expires) hash_u64(st, expires);
     }
     URBIS_RETURN_IF_ERROR(s.status());
   }

@@ -109,8 +109,8 @@ Result<SpaceRow> Replica::Impl::find_space(const SpaceId& sid) {
 
 Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk) {
   Stmt s = db_->prepare(
-      "SELECT id, head_seq, head_hash, role, joined_epoch, cutoff_epoch, cutoff_seq, cutoff_role "
-      "FROM authors WHERE space=? AND pk=?");
+      "SELECT id, head_seq, head_hash, role, joined_epoch, cutoff_epoch, cutoff_seq, cutoff_role, "
+      "invite_expires FROM authors WHERE space=? AND pk=?");
   s.bind(1, space).bind(2, pk.view());
   AuthorRow a;
   a.space = space;
@@ -127,6 +127,7 @@ Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk)
   a.cutoff_epoch = static_cast<uint32_t>(s.i64(5));
   a.cutoff_seq = static_cast<uint64_t>(s.i64(6));
   a.cutoff_role = static_cast<Role>(s.i64(7));
+  a.invite_expires = static_cast<uint64_t>(s.i64(8));
   return a;
 }
 
@@ -154,14 +155,15 @@ Result<DeviceKey> Replica::Impl::author_key(int64_t row) {
 
 Status Replica::Impl::save_membership(const AuthorRow& a) {
   Stmt s = db_->prepare(
-      "UPDATE authors SET role=?, joined_epoch=?, cutoff_epoch=?, cutoff_seq=?, cutoff_role=? "
-      "WHERE id=?");
+      "UPDATE authors SET role=?, joined_epoch=?, cutoff_epoch=?, cutoff_seq=?, cutoff_role=?, "
+      "invite_expires=? WHERE id=?");
   return s.bind(1, static_cast<int>(a.role))
       .bind(2, a.joined_epoch)
       .bind(3, a.cutoff_epoch)
       .bind(4, a.cutoff_seq)
       .bind(5, static_cast<int>(a.cutoff_role))
-      .bind(6, a.id)
+      .bind(6, a.invite_expires)
+      .bind(7, a.id)
       .run();
 }
 
@@ -230,10 +232,14 @@ Result<std::vector<SpaceInfo>> Replica::Impl::spaces() {
 
 Result<std::vector<Member>> Replica::Impl::members(const SpaceId& sid) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow row, find_space(sid));
-  Stmt s = db_->prepare("SELECT pk, role FROM authors WHERE space=? AND role>0 ORDER BY pk");
-  s.bind(1, row.id);
+  // Pending invites count until they expire by this replica's clock.
+  Stmt s = db_->prepare(
+      "SELECT pk, role, invite_expires FROM authors "
+      "WHERE space=? AND role>0 AND (invite_expires=0 OR invite_expires>=?) ORDER BY pk");
+  s.bind(1, row.id).bind(2, env_.now_ms());
   std::vector<Member> out;
-  while (s.step()) out.push_back({s.id<DeviceKey>(0), static_cast<Role>(s.i64(1))});
+  while (s.step())
+    out.push_back({s.id<DeviceKey>(0), static_cast<Role>(s.i64(1)), static_cast<uint64_t>(s.i64(2))});
   URBIS_RETURN_IF_ERROR(s.status());
   return out;
 }
@@ -278,8 +284,11 @@ Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role
     env_.random_bytes(key);
     std::vector<DeviceKey> readers;
     {
-      Stmt s = db_->prepare("SELECT pk FROM authors WHERE space=? AND role>0");
-      s.bind(1, space.id);
+      // Pending invites get the new key too (their redeemer will need it);
+      // expired ones do not.
+      Stmt s = db_->prepare(
+          "SELECT pk FROM authors WHERE space=? AND role>0 AND (invite_expires=0 OR invite_expires>=?)");
+      s.bind(1, space.id).bind(2, env_.now_ms());
       while (s.step()) readers.push_back(s.id<DeviceKey>(0));
       URBIS_RETURN_IF_ERROR(s.status());
     }
@@ -593,9 +602,12 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     return Status(Code::BrokenChain, "prev_hash does not match the author's change " +
                                          std::to_string(author.head_seq));
 
-  // Membership and epoch.
+  // Membership and epoch. An invite key may author its redeem and nothing else.
   pb::Membership m;
   std::optional<pb::Body> decrypted;
+  const bool redeem = membership && author.invite_expires != 0;
+  if (author.invite_expires != 0 && !membership)
+    return Status(Code::NotAMember, "an invite key may not write content");
   if (membership) {
     if (!m.ParseFromString(p.envelope.body())) return malformed("membership body does not parse");
     bool genesis = !space.id;
@@ -604,8 +616,11 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       s.bind(1, space.id).bind(2, h.epoch());
       if (!s.step()) return Status(Code::UnknownEpoch, "epoch " + std::to_string(h.epoch()));
     }
-    if (!genesis && author.role_for(h.epoch(), h.seq()) != Role::Admin)
+    if (redeem) {
+      URBIS_RETURN_IF_ERROR(check_redeem(space, author, h, m));
+    } else if (!genesis && author.role_for(h.epoch(), h.seq()) != Role::Admin) {
       return Status(Code::NotAMember, "only an admin may change membership");
+    }
   } else {
     Stmt s = db_->prepare("SELECT 1 FROM epochs WHERE space=? AND epoch=?");
     s.bind(1, space.id).bind(2, h.epoch());
@@ -634,7 +649,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   URBIS_RETURN_IF_ERROR(db_->exec("SAVEPOINT apply"));
   bool needs_rebuild = false;
   Status st = [&]() -> Status {
-    if (membership) URBIS_RETURN_IF_ERROR(apply_membership(space, p, m, &needs_rebuild));
+    if (membership) URBIS_RETURN_IF_ERROR(apply_membership(space, p, m, redeem, &needs_rebuild));
     if (!author.id) {
       URBIS_ASSIGN_OR_RETURN(author, author_row(space.id, p.author));
     }
@@ -693,8 +708,46 @@ Status Replica::Impl::release_held(int64_t space, const DeviceKey& author, uint6
   }
 }
 
-Status Replica::Impl::apply_membership(SpaceRow& space,
-                                       const ParsedChange& p, const pb::Membership& m,
+Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invite,
+                                   const pb::Header& h, const pb::Membership& m) {
+  auto forbidden = [](std::string what) { return Status(Code::Forbidden, "redeem: " + what); };
+  if (h.seq() != 1 || invite.role_for(h.epoch(), h.seq()) == Role::None)
+    return Status(Code::NotAMember, "invite " + invite.pk.hex().substr(0, 16) +
+                                        " has already been used or was revoked");
+  if (!m.genesis_salt().empty() || m.new_epoch() != 0 || m.cutoffs_size() != 0)
+    return forbidden("may not start an epoch, carry cutoffs or a genesis salt");
+  // (a) the invite sets itself to none, (b) adds exactly one other device.
+  const pb::MemberUpdate* self = nullptr;
+  const pb::MemberUpdate* joiner = nullptr;
+  for (const auto& u : m.updates()) (u.device() == h.author() ? self : joiner) = &u;
+  if (m.updates_size() != 2 || !self || !joiner)
+    return forbidden("must set exactly two roles: the invite's own, to none, and one device's");
+  if (self->role() != pb::ROLE_NONE) return forbidden("must set the invite's own role to none");
+  if (self->invite_expires_ms() != 0 || joiner->invite_expires_ms() != 0)
+    return forbidden("may not create invites");
+  auto device = DeviceKey::from_string(joiner->device());
+  if (!device) return malformed("member device must be 32 bytes");
+  if (joiner->role() <= pb::ROLE_NONE || joiner->role() > static_cast<int>(invite.role))
+    return forbidden("may give the invite's role (" + std::string(role_name(invite.role)) +
+                     ") or a lower one, not role " + std::to_string(joiner->role()));
+  URBIS_ASSIGN_OR_RETURN(AuthorRow target, find_author(space.id, *device));
+  if (target.role != Role::None)
+    return forbidden("device " + device->hex().substr(0, 16) + " is already a member");
+  if (target.invite_expires != 0) return forbidden("an invite key cannot join as a device");
+  // (c) keys for the joining device only.
+  for (const auto& g : m.grants())
+    if (g.device() != joiner->device()) return forbidden("may grant keys to the joining device only");
+  // (d) not after the expiry, by the redeem's own clock (the same verdict on
+  // every replica; a node also stops serving an expired invite key).
+  const uint64_t at_ms = h.hlc() >> 16;
+  if (at_ms > invite.invite_expires)
+    return Status(Code::Expired, "the invite expired at " + utc_time_text(invite.invite_expires) +
+                                     "; the redeem is dated " + utc_time_text(at_ms));
+  return Status::ok();
+}
+
+Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
+                                       const pb::Membership& m, bool redeem,
                                        bool* needs_rebuild) {
   const pb::Header& h = p.header;
   const bool genesis = !space.id;
@@ -728,6 +781,20 @@ Status Replica::Impl::apply_membership(SpaceRow& space,
     if (u.role() < pb::ROLE_NONE || u.role() > pb::ROLE_ADMIN) return malformed("unknown role");
     Role role = static_cast<Role>(u.role());
     URBIS_ASSIGN_OR_RETURN(AuthorRow row, author_row(space.id, *device));
+    if (u.invite_expires_ms() != 0) {
+      // An admin adds an invite: a key no one has used in this space.
+      if (row.role != Role::None || row.head_seq != 0 || row.invite_expires != 0)
+        return malformed("an invite key must be a fresh key");
+      if (role == Role::None) return malformed("an invite needs a role");
+      row.invite_expires = u.invite_expires_ms();
+    }
+    if (redeem && u.device() == h.author()) {
+      // The invite gives up its role. It never wrote content and its keys
+      // went to the joining device: no epoch, no cutoff.
+      row.role = Role::None;
+      URBIS_RETURN_IF_ERROR(save_membership(row));
+      continue;
+    }
     if (role < row.role) {
       if (!m.new_epoch()) return malformed("removing or lowering a role must start a new epoch");
       if (can_write(row.role)) {
@@ -745,7 +812,9 @@ Status Replica::Impl::apply_membership(SpaceRow& space,
       }
       row.joined_epoch = m.new_epoch();
     } else if (row.role == Role::None) {
-      row.joined_epoch = m.new_epoch() ? m.new_epoch() : space.epoch;
+      // A redeem's device joins in the redeem's epoch (not the newest one
+      // known here, which would depend on arrival order).
+      row.joined_epoch = redeem ? h.epoch() : m.new_epoch() ? m.new_epoch() : space.epoch;
     }
     row.role = role;
     URBIS_RETURN_IF_ERROR(save_membership(row));

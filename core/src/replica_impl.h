@@ -2,6 +2,7 @@
 //   replica.cc      open, spaces and members, local commits, remote apply
 //   materialize.cc  ops -> vals -> entity documents, facets, full-text
 //   query.cc        get, find, state hash
+//   invite.cc       invite codes, create_invite, redeem_invite
 // Internal; not installed.
 #pragma once
 
@@ -42,6 +43,9 @@ struct AuthorRow {
   uint32_t cutoff_epoch = 0;
   uint64_t cutoff_seq = 0;
   Role cutoff_role = Role::None;
+  // Non-zero: an invite key (not a device), redeemable until this wall-clock
+  // ms. Stays set after the redeem, which lowers the role to None.
+  uint64_t invite_expires = 0;
 
   // The role under which a change (epoch, seq) by this author counts: the
   // current role for epochs since it was granted, the role held before a
@@ -72,6 +76,9 @@ class Replica::Impl {
   Result<SpaceInfo> space_info(const SpaceId& sid);
   Result<std::vector<Member>> members(const SpaceId& sid);
   Status set_role(const SpaceId& sid, const DeviceKey& device, Role role);
+  // --- invite.cc ---
+  Result<Invite> create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds);
+  Result<CommitInfo> redeem_invite(const InviteSecret& secret);
   // Commits n transactions as n changes in one SQLite transaction: all or none.
   Result<std::vector<CommitInfo>> commit_all(const Transaction* txs, size_t n);
   std::vector<Result<ApplyOutcome>> apply_batch(const std::vector<ByteView>& envelopes);
@@ -100,8 +107,13 @@ class Replica::Impl {
   // (nullptr: decrypt here if possible).
   Result<ApplyOutcome> apply_parsed(const ParsedChange& p, const pb::Body* plain);
   Result<ApplyOutcome> apply_one(ByteView raw, bool release);
-  Status apply_membership(SpaceRow& space, const ParsedChange& p,
-                          const pb::Membership& m, bool* needs_rebuild);
+  // `redeem`: `m` is an invite's redeem, already checked by check_redeem.
+  Status apply_membership(SpaceRow& space, const ParsedChange& p, const pb::Membership& m,
+                          bool redeem, bool* needs_rebuild);
+  // The rules for the one change an invite key may author (change.proto,
+  // Membership): Forbidden, NotAMember or Expired when `m` breaks them.
+  Status check_redeem(const SpaceRow& space, const AuthorRow& invite, const pb::Header& h,
+                      const pb::Membership& m);
   Result<CommitInfo> commit_one(const Transaction& tx);  // inside an open transaction
   Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
                                   const pb::Body* body);

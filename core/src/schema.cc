@@ -57,7 +57,15 @@ CREATE INDEX facets_by_entity ON facets(entity);
 CREATE VIRTUAL TABLE fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
 )sql";
 
-constexpr const char* kMigrations[] = {kV1};
+// Version 2: invites. authors.invite_expires is non-zero for an invite key
+// (a key pair derived from an invite code, not a device): the wall-clock ms
+// until which it may be redeemed (replica.h, create_invite).
+constexpr const char* kV2 = R"sql(
+ALTER TABLE authors ADD COLUMN invite_expires INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr const char* kMigrations[] = {kV1, kV2};
+static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include "urbis/types.h"
 
+#include <cstdio>
+
 namespace urbis {
 
 std::string to_hex(ByteView bytes) {
@@ -45,6 +47,26 @@ std::optional<Role> role_from_name(std::string_view name) {
   for (Role r : {Role::None, Role::Viewer, Role::Commenter, Role::Editor, Role::Admin})
     if (role_name(r) == name) return r;
   return std::nullopt;
+}
+
+std::string utc_time_text(uint64_t ms) {
+  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+  const int64_t secs = static_cast<int64_t>(ms / 1000);
+  const int64_t days = secs / 86400, rem = secs % 86400;
+  const int64_t z = days + 719468;
+  const int64_t era = z / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = yoe + era * 400 + (m <= 2);
+  char buf[96];  // room for any int64 fields: -Wformat-truncation cannot see the ranges
+  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", static_cast<long long>(y),
+                static_cast<long long>(m), static_cast<long long>(d), static_cast<long long>(rem / 3600),
+                static_cast<long long>(rem / 60 % 60), static_cast<long long>(rem % 60));
+  return buf;
 }
 
 std::string OpId::to_string() const {

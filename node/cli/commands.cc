@@ -87,6 +87,22 @@ void run_space_list(const Context& ctx, const Args& args) {
   emit(ctx, {{"spaces", std::move(list)}});
 }
 
+void run_space_members(const Context& ctx, const Args& args) {
+  args.expect_positional(1, "space members SPACE");
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, args.positional()[0]);
+  nlohmann::json members = nlohmann::json::array(), invites = nlohmann::json::array();
+  for (const Member& m : check(replica->members(space))) {
+    if (m.invite_expires_ms)
+      invites.push_back({{"key", m.device.hex()},
+                         {"role", role_name(m.role)},
+                         {"expires", utc_time_text(m.invite_expires_ms)}});
+    else
+      members.push_back({{"device", m.device.hex()}, {"role", role_name(m.role)}});
+  }
+  emit(ctx, {{"members", std::move(members)}, {"invites", std::move(invites)}});
+}
+
 void run_put(const Context& ctx, const Args& args) {
   const auto& pos = args.positional();
   if (pos.size() < 3) usage_error("usage: urbis put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...");
@@ -181,6 +197,13 @@ const std::vector<Command>& commands() {
       {"space remove-member", "space remove-member SPACE DEVICE", "remove a member (admin only)", {},
        run_space_remove_member},
       {"space list", "space list", "list the spaces this store holds", {}, run_space_list},
+      {"space members", "space members SPACE", "list the members and the pending invites of a space", {},
+       run_space_members},
+      {"space invite", "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS]",
+       "make an invite code (admin only; sync before sharing it; --ttl defaults to 7 days)",
+       {"--role", "--ttl"}, run_space_invite},
+      {"space join", "space join CODE ws://HOST:PORT/sync",
+       "join a space with an invite code, through the node at the URL", {}, run_space_join},
       {"put", "put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...",
        "write fields of an entity in one change (ID new creates one)", {}, run_put},
       {"get", "get SPACE TYPE ID [--lang L]", "an entity with translations and conflicts", {"--lang"}, run_get},
@@ -193,6 +216,10 @@ const std::vector<Command>& commands() {
        "print every entity (geojson: projects with lat/lon)", {"--format", "--lang"}, run_export},
       {"import", "import SPACE FILE.csv --type TYPE",
        "create one entity per CSV row; all rows or none", {"--type"}, run_import},
+      {"demo-data", "demo-data SPACE [--cities N] [--projects N] [--seed S]",
+       "fill a space with fictional demo cities, projects, needs, practices and plans (the same for the same seed; "
+       "editor or admin)",
+       {"--cities", "--projects", "--seed"}, run_demo_data},
       {"sync", "sync ws://HOST:PORT/sync [--watch] [--space SPACE]...",
        "sync every local space, and every space the node serves this device, with a node; --watch stays live",
        {"--space"}, run_sync, {"--watch"}},

@@ -31,6 +31,12 @@ EntityId parse_entity_id(const std::string& text);
 void run_export(const Context& ctx, const Args& args);
 void run_import(const Context& ctx, const Args& args);
 
+// space invite / space join (invite.cc).
+void run_space_invite(const Context& ctx, const Args& args);
+void run_space_join(const Context& ctx, const Args& args);
+// demo-data (demo_data.cc): a fictional, deterministic demo dataset.
+void run_demo_data(const Context& ctx, const Args& args);
+
 // sync (sync_client.cc) and node (node_server.cc): the network commands.
 void run_sync(const Context& ctx, const Args& args);
 void run_node(const Context& ctx, const Args& args);

@@ -164,10 +164,12 @@ std::optional<Identity> unlock_identity(const fs::path& home, bool required) {
   return check(Identity::unwrap(wrapped, passphrase->text()));
 }
 
-// A second handle on `identity`: Identity is move-only and exports its secret
-// only wrapped, so it is wrapped in memory under a random passphrase at the
-// cheapest cost and unwrapped again.
-Identity duplicate(const Identity& identity, Env& env) {
+}  // namespace
+
+// Identity exports its secret only wrapped, so it is wrapped in memory under
+// a random passphrase at the cheapest cost and unwrapped again.
+Identity duplicate_identity(const Identity& identity) {
+  Env& env = system_env();
   std::array<uint8_t, 32> secret{};
   env.random_bytes(secret);
   std::string passphrase = to_hex(secret);
@@ -178,10 +180,12 @@ Identity duplicate(const Identity& identity, Env& env) {
   return copy;
 }
 
+namespace {
+
 SyncHome open_for_sync(const fs::path& home, std::optional<Identity> identity, ReplicaOptions options) {
   Env& env = system_env();
   SyncHome out;
-  if (identity) out.signer_identity = duplicate(*identity, env);
+  if (identity) out.signer_identity = duplicate_identity(*identity);
   out.replica = check(Replica::open((home / kStoreFile).string(), std::move(identity), env, options));
   return out;
 }

@@ -5,9 +5,12 @@
 // commits (polled, so commits by other `urbis` processes go out too) and
 // applying the node's live pushes until SIGINT/SIGTERM.
 //
-// The session protocol has no "list my spaces" request: a device learns a
-// space it does not hold yet by naming it with --space (the node serves it
-// once the device is a member).
+// `urbis sync` discovers: it syncs every space the store holds and every
+// space the node serves this device (the ones it was added to elsewhere);
+// --space names one more to fetch (e.g. one the node does not hold yet).
+//
+// run_sync_session (sync_client.h) is the same client for other commands:
+// `urbis space join` runs it as an invite's key and pushes the redeem.
 #include "ws_queue.h"  // first: Boost before the rest
 
 #include <algorithm>
@@ -20,6 +23,7 @@
 #include "commands.h"
 #include "home.h"
 #include "net.h"
+#include "sync_client.h"
 #include "urbis/sync.pb.h"
 #include "urbis/sync/session.h"
 
@@ -42,11 +46,12 @@ constexpr auto kPollInterval = std::chrono::milliseconds(300);
 
 class SyncClient : public std::enable_shared_from_this<SyncClient> {
  public:
-  SyncClient(asio::io_context& io, Replica& replica, sync::Signer signer, std::vector<SpaceId> spaces, WsUrl url,
-             std::string url_text, bool watch)
+  SyncClient(asio::io_context& io, Replica& replica, sync::Signer signer, SyncRequest request, WsUrl url,
+             std::string url_text)
       : io_(io), ws_(io), out_(ws_), poll_timer_(io), signals_(io, SIGINT, SIGTERM), replica_(replica),
-        signer_(std::move(signer)), spaces_(std::move(spaces)), url_(std::move(url)),
-        url_text_(std::move(url_text)), watch_(watch) {}
+        signer_(std::move(signer)), spaces_(std::move(request.spaces)), url_(std::move(url)),
+        url_text_(std::move(url_text)), watch_(request.watch), discover_(request.discover),
+        on_caught_up_(std::move(request.on_caught_up)) {}
 
   awaitable<void> run();
   const sync::Session* session() const { return session_.get(); }
@@ -86,6 +91,8 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
   WsUrl url_;
   std::string url_text_;
   bool watch_;
+  bool discover_;
+  std::function<std::vector<Bytes>(const sync::Session&)> on_caught_up_;
   std::unique_ptr<sync::Session> session_;
   uint64_t changes_frames_out_ = 0, acks_in_ = 0;
 };
@@ -120,7 +127,7 @@ awaitable<void> SyncClient::run() {
     fail_network("WebSocket handshake with " + url_text_ + " failed: " + detail);
   }
   sync::SessionOptions options;
-  options.discover = true;  // every space held, and every space the node serves this device
+  options.discover = discover_;
   ws_.binary(true);
   ws_.read_message_max(options.max_frame_bytes);
   session_ = std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client, spaces_,
@@ -161,7 +168,14 @@ awaitable<void> SyncClient::run() {
     if (caught_up() && !live_logged) {
       live_logged = true;
       log_event("info", "live", {{"spaces", session_->synced_spaces().size()}});
-      if (!watch_) close();
+      std::vector<Bytes> more;
+      if (!watch_ && on_caught_up_) more = std::exchange(on_caught_up_, nullptr)(*session_);
+      if (!more.empty())
+        send(std::move(more));  // closes when these are acknowledged too (below)
+      else if (!watch_)
+        close();
+    } else if (live_logged && !watch_ && caught_up() && !out_.closing()) {
+      close();
     }
   }
   if (!failure.is_ok()) check(failure);
@@ -169,10 +183,26 @@ awaitable<void> SyncClient::run() {
 
 }  // namespace
 
+SyncResult run_sync_session(const std::string& url_text, Replica& replica, const sync::Signer& signer,
+                            SyncRequest request) {
+  WsUrl url = parse_ws_url(url_text);
+  asio::io_context io(1);
+  auto client = std::make_shared<SyncClient>(io, replica, signer, std::move(request), url, url_text);
+  std::exception_ptr error;
+  asio::co_spawn(io, client->run(), [&](std::exception_ptr e) {
+    error = e;
+    io.stop();  // nothing left to wait for (e.g. Beast tearing down a declined handshake)
+  });
+  io.run();
+  if (error) std::rethrow_exception(error);
+  const sync::Session* s = client->session();
+  return SyncResult{s->counters(), s->synced_spaces(), s->peer_errors()};
+}
+
 void run_sync(const Context& ctx, const Args& args) {
   args.expect_positional(1, "sync URL [--watch] [--space SPACE]...");
   const std::string url_text = args.positional()[0];
-  WsUrl url = parse_ws_url(url_text);
+  (void)parse_ws_url(url_text);  // a wrong URL is a usage error before the passphrase is asked for
   std::vector<SpaceId> extra;
   for (const std::string& s : args.values("--space")) {
     auto id = SpaceId::from_hex(s);
@@ -186,26 +216,13 @@ void run_sync(const Context& ctx, const Args& args) {
   for (const SpaceId& s : extra)
     if (std::find(spaces.begin(), spaces.end(), s) == spaces.end()) spaces.push_back(s);
 
-  nlohmann::json summary;
-  {
-    asio::io_context io(1);
-    auto client = std::make_shared<SyncClient>(io, *home.replica, sync::Signer::of(*home.signer_identity), spaces,
-                                               url, url_text, args.flag("--watch"));
-    std::exception_ptr error;
-    asio::co_spawn(io, client->run(), [&](std::exception_ptr e) {
-      error = e;
-      io.stop();  // nothing left to wait for (e.g. Beast tearing down a declined handshake)
-    });
-    io.run();
-    if (error) std::rethrow_exception(error);
-    const sync::Session* s = client->session();
-    const sync::SessionCounters& c = s->counters();
-    summary = {{"sent", c.changes_sent},
-               {"received", c.changes_received},
-               {"refused", c.changes_refused + s->peer_errors().size()},
-               {"spaces", s->synced_spaces().size()}};
-  }
-  emit(ctx, summary);
+  SyncResult result = run_sync_session(url_text, *home.replica, sync::Signer::of(*home.signer_identity),
+                                       SyncRequest{.spaces = spaces, .discover = true, .watch = args.flag("--watch")});
+  const sync::SessionCounters& c = result.counters;
+  emit(ctx, {{"sent", c.changes_sent},
+             {"received", c.changes_received},
+             {"refused", c.changes_refused + result.peer_errors.size()},
+             {"spaces", result.synced_spaces.size()}});
 }
 
 }  // namespace urbis::cli

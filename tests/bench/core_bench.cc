@@ -4,7 +4,7 @@
 // bootstrap script turns the native and wasm lines into one table with the
 // wasm/native ratio) and as a human table at the end.
 //
-//   URBIS_BENCH_SCALE=0.1  shrinks every workload (smoke runs).
+//   URBIS_BENCH_SCALE=0.1  shrinks every workload (smoke runs; bench_util.h).
 //   URBIS_BENCH_DIR=DIR    where the SQLite files go (default: the system temp
 //                          directory; under wasm that is Emscripten's in-memory
 //                          file system, so /dev/shm gives the like-for-like
@@ -17,22 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "urbis/replica.h"
 
 using namespace urbis;
-using Clock = std::chrono::steady_clock;
+using namespace urbis::bench;
 
 namespace {
-
-double scale() {
-  const char* s = std::getenv("URBIS_BENCH_SCALE");
-  return s ? std::max(0.001, std::atof(s)) : 1.0;
-}
-size_t scaled(size_t n) { return std::max<size_t>(1, static_cast<size_t>(n * scale())); }
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 struct Row {
   std::string name, unit;
@@ -44,21 +35,6 @@ void report(const std::string& name, double value, const std::string& unit) {
   std::printf("BENCH %s %.1f %s\n", name.c_str(), value, unit.c_str());
   std::fflush(stdout);
   rows.push_back({name, unit, value});
-}
-
-template <typename T>
-T must(Result<T> r, const char* what) {
-  if (!r.is_ok()) {
-    std::fprintf(stderr, "bench: %s: %s\n", what, r.status().to_string().c_str());
-    std::exit(1);
-  }
-  return std::move(r).value();
-}
-void must(const Status& s, const char* what) {
-  if (!s.is_ok()) {
-    std::fprintf(stderr, "bench: %s: %s\n", what, s.to_string().c_str());
-    std::exit(1);
-  }
 }
 
 std::string fresh_path(const std::string& name) {
@@ -77,38 +53,8 @@ std::unique_ptr<Replica> open_replica(const std::string& name, Env& env, Identit
   return must(Replica::open(fresh_path(name), std::move(id), env, o), "open");
 }
 
-const char* const kSectors[] = {"mobility", "energy", "water", "waste", "e-government",
-                                "safety", "health", "education", "environment", "housing"};
-const char* const kStages[] = {"idea", "concept", "feasibility", "planning",
-                               "procurement", "implementation", "operation", "completed"};
 const char* const kWords[] = {"교통", "智慧", "مدينة", "город", "smart", "energy", "water",
                               "akıllı", "solar", "sensor", "portal", "bus"};
-const char* const kTitles[] = {
-    "스마트 교통 신호 시스템 %zu", "智慧城市水务管理 %zu", "مدينة ذكية للطاقة %zu",
-    "Умный город: электробусы %zu", "Akıllı şehir atık yönetimi %zu", "Smart solar sensor grid %zu",
-    "Open data portal %zu", "Gestión de agua %zu"};
-const char* const kLocales[] = {"ko", "zh", "ar", "ru", "tr", "en", "en", "es"};
-
-// Ten ops describing project number `n` (the shape of a real project record).
-void project_ops(Transaction& tx, const EntityId& id, size_t n, size_t first, size_t count) {
-  char title[128];
-  size_t v = n % std::size(kTitles);
-  std::snprintf(title, sizeof title, kTitles[v], n);
-  for (size_t k = first; k < first + count; ++k) {
-    switch (k % 10) {
-      case 0: tx.set_text(id, "title", kLocales[v], title); break;
-      case 1: tx.set_text(id, "summary", "en", "A demo project about smart city services"); break;
-      case 2: tx.set(id, "sector", kSectors[n % std::size(kSectors)]); break;
-      case 3: tx.set(id, "stage", kStages[(n / 3) % std::size(kStages)]); break;
-      case 4: tx.set(id, "budget", static_cast<int64_t>(10000 + n * 37 % 900000)); break;
-      case 5: tx.set(id, "currency", "EUR"); break;
-      case 6: tx.add(id, "tags", "pilot"); break;
-      case 7: tx.add(id, "sdgs", static_cast<int>(1 + n % 17)); break;
-      case 8: tx.set(id, "lat", 37.5 + (n % 100) * 0.01); break;
-      case 9: tx.set(id, "lon", 127.0 + (n % 100) * 0.01); break;
-    }
-  }
-}
 
 // Commits `total_ops` ops in transactions of `per_tx` ops; returns ops/s and
 // (optionally) the envelopes written.
@@ -149,11 +95,6 @@ double bench_commit(size_t per_tx, size_t total_ops, std::vector<Bytes>* out, Sp
   if (space_out) *space_out = space;
   if (replica_out) *replica_out = std::move(r);
   return done / s;
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
 }  // namespace

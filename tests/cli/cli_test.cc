@@ -7,9 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -351,4 +353,127 @@ TEST_CASE("usage") {
   CHECK(dev.run({"space", "--help"}).code == 0);
   CHECK(dev.run({"get", "only-one-arg"}).code == 2);
   CHECK(!fs::exists(dev.home()));  // nothing ran far enough to create the home
+}
+
+namespace {
+
+// The small scale the demo_data cases use: a few seconds at most.
+const std::vector<std::string> kSmallDemo = {"--cities", "12", "--projects", "200"};
+
+json run_demo_data(Fixture& f, const std::string& seed) {
+  std::vector<std::string> args = {"demo-data", f.space, "--seed", seed};
+  args.insert(args.end(), kSmallDemo.begin(), kSmallDemo.end());
+  return f.dev.ok(args);
+}
+
+// A space's content without entity ids: each entity's JSON with its id
+// dropped and every reference (a value naming another entity's id) replaced
+// by the referenced entity's own canonical form, sorted. Equal for two spaces
+// filled with the same content whatever ids they were given.
+std::vector<std::string> canonical_content(const json& exported) {
+  std::map<std::string, json> by_id;
+  for (const json& e : exported["entities"]) by_id[e["id"].get<std::string>()] = e;
+  std::map<std::string, std::string> memo;
+  std::function<std::string(const std::string&)> canon = [&](const std::string& id) -> std::string {
+    if (auto it = memo.find(id); it != memo.end()) return it->second;
+    json e = by_id.at(id);
+    e.erase("id");
+    for (auto& [field, value] : e["values"].items())
+      if (value.is_string() && by_id.count(value.get<std::string>())) value = canon(value.get<std::string>());
+    return memo[id] = e.dump();
+  };
+  std::vector<std::string> out;
+  for (const auto& [id, e] : by_id) out.push_back(canon(id));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("demo_data") {
+  Fixture f;
+  const json made = run_demo_data(f, "7");
+  CHECK(made["cities"] == 12);
+  CHECK(made["projects"] == 200);
+  // The counts it reports are what the space holds, type by type.
+  const std::map<std::string, std::string> types = {
+      {"cities", "city"}, {"projects", "project"}, {"needs", "need"},       {"practices", "practice"},
+      {"milestones", "milestone"}, {"tasks", "task"}, {"stakeholders", "stakeholder"}, {"risks", "risk"},
+      {"funding", "funding"}, {"comments", "comment"}};
+  size_t sum = 0;
+  for (const auto& kind : types) {  // not a structured binding: INFO captures it (clang)
+    const std::string &key = kind.first, &type = kind.second;
+    INFO(type);
+    CHECK(made[key].get<size_t>() > 0);
+    CHECK(f.dev.ok({"find", f.space, "--type", type, "--limit", "1"})["total"] == made[key]);
+    sum += made[key].get<size_t>();
+  }
+  CHECK(sum == made["entities"].get<size_t>());
+  CHECK(f.dev.ok({"find", f.space, "--where", "demo=true", "--limit", "1"})["total"] == made["entities"]);
+
+  // Words of the Korean and Arabic phrase tables find projects titled with them.
+  for (const auto& search : {std::pair<std::string, std::string>{"스마트", "ko"}, {"ذكية", "ar"}}) {
+    const std::string &word = search.first, &lang = search.second;
+    INFO(word);
+    const json found = f.dev.ok({"find", f.space, "--type", "project", "--text", word, "--lang", lang, "--limit", "100"});
+    CHECK(found["total"].get<size_t>() >= 2);
+    for (const json& h : found["hits"]) CHECK(h["title"].get<std::string>().find(word) != std::string::npos);
+  }
+
+  // Facets narrow, and combine.
+  const json mobility =
+      f.dev.ok({"find", f.space, "--type", "project", "--where", "sector=mobility", "--limit", "1000"});
+  CHECK(mobility["total"].get<size_t>() > 0);
+  CHECK(mobility["total"].get<size_t>() < 200);
+  for (const json& h : mobility["hits"]) CHECK(h["summary"]["sector"] == "mobility");
+  const json asian = f.dev.ok({"find", f.space, "--type", "project", "--where", "sector=mobility", "--where",
+                               "region=East Asia", "--limit", "1000"});
+  CHECK(asian["total"].get<size_t>() > 0);
+  CHECK(asian["total"].get<size_t>() < mobility["total"].get<size_t>());
+  for (const json& h : asian["hits"]) CHECK(h["summary"]["region"] == "East Asia");
+  CHECK(f.dev.ok({"find", f.space, "--type", "project", "--where", "sdgs=11", "--limit", "1"})["total"] > 0);
+
+  // Cities are labelled as fictional demo data.
+  for (const json& h : f.dev.ok({"find", f.space, "--type", "city", "--limit", "100"})["hits"]) {
+    CHECK(h["summary"]["demo"] == true);
+    CHECK(h["summary"]["description"]["en"].get<std::string>().rfind("Fictional demo city", 0) == 0);
+  }
+
+  // A second run would duplicate everything: refused, nothing written.
+  const json hash = f.dev.ok({"state-hash", f.space})["state_hash"];
+  Run again = f.dev.run({"demo-data", f.space, "--cities", "2", "--projects", "3"});
+  CHECK(again.code == 1);
+  CHECK(again.err.find("already holds demo data") != std::string::npos);
+  CHECK(f.dev.ok({"state-hash", f.space})["state_hash"] == hash);
+
+  CHECK(f.dev.run({"demo-data", f.space, "--cities", "0"}).code == 2);
+  CHECK(f.dev.run({"demo-data", f.space, "--seed", "x"}).code == 2);
+  CHECK(f.dev.run({"demo-data"}).code == 2);
+}
+
+TEST_CASE("demo_data_seed") {
+  Fixture a, b, c;
+  run_demo_data(a, "42");
+  run_demo_data(b, "42");
+  run_demo_data(c, "43");
+  auto content = [](Fixture& f) { return canonical_content(f.dev.ok({"export", f.space, "--format", "json"})); };
+  const std::vector<std::string> first = content(a), same = content(b), other = content(c);
+  CHECK(first.size() == same.size());
+  CHECK(first == same);
+  CHECK(first != other);
+}
+
+TEST_CASE("demo_data_roles") {
+  // The device lowers its own role in a space of its own, then may not fill it.
+  for (const std::string role : {"viewer", "commenter"}) {
+    INFO(role);
+    Fixture f;
+    f.dev.ok({"space", "add-member", f.space, f.device, "--role", role});
+    Run r = f.dev.run({"demo-data", f.space, "--cities", "2", "--projects", "3"});
+    CHECK(r.code == 1);
+    CHECK(r.err.find("urbis: Forbidden:") == 0);
+    CHECK(r.err.find("editor or admin") != std::string::npos);
+    CHECK(r.err.find("a " + role) != std::string::npos);
+    CHECK(f.dev.ok({"find", f.space, "--limit", "1"})["total"] == 0);
+  }
 }

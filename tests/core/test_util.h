@@ -24,6 +24,9 @@ inline std::string status_string(const Status& s) { return s.to_string(); }
 template <typename T>
 std::string status_string(const Result<T>& r) { return r.status().to_string(); }
 
+// Where test clocks start unless told otherwise (make_deterministic_env's default).
+inline constexpr uint64_t kTestStartMs = 1'700'000'000'000ull;
+
 // A device: its env, identity key and open replica (in memory unless a path
 // is given).
 struct Device {
@@ -31,9 +34,11 @@ struct Device {
   std::unique_ptr<Replica> replica;
   DeviceKey key;
 
+  // `start_ms`: where the device's deterministic clock starts (it advances
+  // 1 ms per reading).
   explicit Device(uint64_t seed, const std::string& location = ":memory:",
-                  ReplicaOptions options = {}) {
-    env = make_deterministic_env(seed);
+                  ReplicaOptions options = {}, uint64_t start_ms = kTestStartMs) {
+    env = make_deterministic_env(seed, start_ms);
     Identity id = Identity::generate(*env);
     key = id.device();
     options.synchronous_full = false;

@@ -586,3 +586,119 @@ TEST_CASE("node_chain") {
   for (const Home* h : {&edge_home, &regional_home, &secretariat_home}) CHECK(!any_file_contains(h->home(), marker));
   CHECK(any_file_contains(a.home(), marker));
 }
+
+TEST_CASE("invite_join") {
+  // Issue 3, test 7: a device joins a space by code; a used code is refused.
+  Node node;
+  Home a, b, c;
+  a.init();
+  const std::string device_b = b.init();
+  c.init();
+  const std::string space = a.ok({"space", "create", "Harbour"})["space"].get<std::string>();
+  const std::string id =
+      a.ok({"put", space, "project", "new", "title@en=Harbour wifi", "stage=planning"})["id"].get<std::string>();
+  json invite = a.ok({"space", "invite", space, "--role", "editor"});
+  const std::string code = invite["invite"].get<std::string>();
+  CHECK(code.rfind("urbis1-", 0) == 0);
+  CHECK(invite["expires"].get<std::string>().back() == 'Z');
+  json listed = a.ok({"space", "members", space});
+  REQUIRE(listed["invites"].size() == 1);
+  CHECK(listed["invites"][0]["role"] == "editor");
+  CHECK(listed["invites"][0]["expires"] == invite["expires"]);
+  CHECK(listed["members"].size() == 1);
+  a.ok({"sync", node.url()});
+
+  json joined = b.ok({"space", "join", code, node.url()});
+  CHECK(joined["space"] == space);
+  CHECK(joined["role"] == "editor");
+  json e = b.ok({"get", space, "project", id});
+  CHECK(e["values"]["title"] == "Harbour wifi");
+  // B writes as an editor; it reaches A through the node.
+  b.ok({"put", space, "project", id, "stage=procurement"});
+  CHECK(b.ok({"sync", node.url()})["refused"] == 0);
+  a.ok({"sync", node.url()});
+  CHECK(a.ok({"get", space, "project", id})["values"]["stage"] == "procurement");
+  CHECK(a.ok({"state-hash", space})["state_hash"] == b.ok({"state-hash", space})["state_hash"]);
+  listed = a.ok({"space", "members", space});
+  CHECK(listed["invites"].empty());
+  REQUIRE(listed["members"].size() == 2);
+  bool b_listed = false;
+  for (const auto& m : listed["members"]) b_listed |= m["device"] == device_b && m["role"] == "editor";
+  CHECK(b_listed);
+  // Joining again changes nothing and says so.
+  CHECK(b.ok({"space", "join", code, node.url()})["role"] == "editor");
+
+  // A third device with the same code is refused, and keeps nothing of it.
+  Run used = c.run({"space", "join", code, node.url()});
+  CHECK(used.code == 1);
+  CHECK(used.err.find("urbis: NotAMember: this invite code has already been used") != std::string::npos);
+  CHECK(used.out.empty());
+  CHECK(c.ok({"space", "list"})["spaces"].empty());
+  CHECK(c.ok({"sync", node.url()})["refused"] == 0);
+  // A mistyped code is a usage error, before any network.
+  std::string typo = code;
+  typo[10] = typo[10] == 'a' ? 'b' : 'a';
+  Run mistyped = c.run({"space", "join", typo, node.url()});
+  CHECK(mistyped.code == 2);
+  CHECK(mistyped.err.find("mistyped") != std::string::npos);
+  Run foreign = c.run({"space", "join", "hello", node.url()});
+  CHECK(foreign.code == 2);
+  CHECK(foreign.err.find("urbis1-") != std::string::npos);
+  // Only an admin invites; the ttl is checked.
+  CHECK(b.run({"space", "invite", space, "--role", "viewer"}).code == 1);
+  CHECK(a.run({"space", "invite", space, "--role", "viewer", "--ttl", "0"}).code == 2);
+  CHECK(a.run({"space", "invite", space, "--role", "none"}).code == 2);
+  CHECK(node.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("invite_race") {
+  // Two devices join with one code at the same moment: exactly one becomes a
+  // member; the other is told the code was used (whether the node refused
+  // its redeem as a fork or no longer served the invite) and keeps nothing.
+  Node node;
+  Home a, c, d;
+  a.init();
+  c.init();
+  d.init();
+  const std::string space = a.ok({"space", "create", "Contested"})["space"].get<std::string>();
+  a.ok({"put", space, "task", "new", "title@en=Only one seat"});
+  const std::string code = a.ok({"space", "invite", space, "--role", "viewer"})["invite"].get<std::string>();
+  a.ok({"sync", node.url()});
+  Child jc(spawn_urbis(c.with_home({"space", "join", code, node.url()}), c.env(), c.file("join.out"),
+                       c.file("join.err")));
+  Child jd(spawn_urbis(d.with_home({"space", "join", code, node.url()}), d.env(), d.file("join.out"),
+                       d.file("join.err")));
+  const std::optional<int> rc = jc.wait(std::chrono::seconds(30));
+  const std::optional<int> rd = jd.wait(std::chrono::seconds(30));
+  REQUIRE(rc.has_value());
+  REQUIRE(rd.has_value());
+  INFO("c: " << read_all(c.file("join.err")) << "\nd: " << read_all(d.file("join.err")));
+  CHECK(((*rc == 0) != (*rd == 0)));
+  const Home& winner = *rc == 0 ? c : d;
+  const Home& loser = *rc == 0 ? d : c;
+  CHECK(read_all(loser.file("join.err")).find("this invite code has already been used") != std::string::npos);
+  CHECK(json::parse(read_all(winner.file("join.out")))["role"] == "viewer");
+  CHECK(winner.ok({"find", space, "--text", "seat"})["total"] == 1);
+  CHECK(loser.ok({"space", "list"})["spaces"].empty());
+  CHECK(loser.ok({"sync", node.url()})["refused"] == 0);
+  CHECK(node.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("invite_expired") {
+  Node node;
+  Home a, b;
+  a.init();
+  b.init();
+  const std::string space = a.ok({"space", "create", "Brief"})["space"].get<std::string>();
+  json invite = a.ok({"space", "invite", space, "--role", "viewer", "--ttl", "1"});
+  a.ok({"sync", node.url()});
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  Run late = b.run({"space", "join", invite["invite"].get<std::string>(), node.url()});
+  CHECK(late.code == 1);
+  CHECK(late.err.find("urbis: Expired: this invite code expired at " + invite["expires"].get<std::string>()) !=
+        std::string::npos);
+  CHECK(b.ok({"space", "list"})["spaces"].empty());
+  // The admin no longer lists it.
+  CHECK(a.ok({"space", "members", space})["invites"].empty());
+  CHECK(node.stop(SIGTERM) == 0);
+}

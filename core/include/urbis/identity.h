@@ -7,7 +7,9 @@
 // Thread-safety: const methods may be called concurrently.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <span>
 #include <string_view>
 
 #include "urbis/env.h"
@@ -24,6 +26,11 @@ class Identity {
  public:
   // A new identity from `env`'s randomness.
   static Identity generate(Env& env);
+  // The identity whose key pair crypto_sign_seed_keypair derives from `seed`:
+  // the same seed always gives the same keys. For keys derived from a shared
+  // secret (an invite's key, invite.h); a device's own identity comes from
+  // generate(). The caller wipes `seed`.
+  static Identity from_seed(std::span<const uint8_t, 32> seed);
   // Reopens a wrapped identity. WrongPassphrase when the passphrase does not
   // fit, Malformed when `wrapped` is not a wrapped identity.
   static Result<Identity> unwrap(ByteView wrapped, std::string_view passphrase);
@@ -48,7 +55,6 @@ class Identity {
 
  private:
   Identity() = default;
-  static Identity from_seed(const uint8_t seed[32]);
   DeviceKey public_key_;
   std::array<uint8_t, 64> secret_key_{};
 };

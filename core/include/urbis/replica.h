@@ -32,6 +32,7 @@
 #include "urbis/entity.h"
 #include "urbis/env.h"
 #include "urbis/identity.h"
+#include "urbis/invite.h"
 #include "urbis/status.h"
 #include "urbis/types.h"
 
@@ -63,6 +64,9 @@ struct SpaceInfo {
 struct Member {
   DeviceKey device;
   Role role = Role::None;
+  // Non-zero for a pending invite (`device` is an invite's key, not a
+  // device's): the wall-clock ms until which it may be redeemed.
+  uint64_t invite_expires_ms = 0;
 };
 
 struct CommitInfo {
@@ -76,6 +80,16 @@ enum class ApplyOutcome {
   Applied,    // stored (and materialized when readable)
   Duplicate,  // already stored: nothing changed
   Held,       // predecessor missing: kept aside, applied when the gap fills
+};
+
+// What Replica::create_invite made.
+struct Invite {
+  InviteSecret secret;
+  std::string code;  // encode_invite_code(secret): what the person joining types
+  DeviceKey key;     // the invite's public key, a member until redeemed or expired
+  Role role = Role::None;
+  uint64_t expires_ms = 0;
+  CommitInfo change;  // the admin's membership change that adds the invite
 };
 
 class Replica;
@@ -132,6 +146,11 @@ class Replica {
   Result<SpaceId> create_space(std::string_view name);
   Result<std::vector<SpaceInfo>> spaces();
   Result<SpaceInfo> space(const SpaceId& space);
+  // Current members, and pending invites (invite_expires_ms set) that have
+  // not expired by this replica's clock; redeemed, revoked and expired
+  // invites are not listed. A node serves a space to the keys listed here, so
+  // an expired invite key is served nothing. (The state hash does not depend
+  // on the clock: it covers every stored role and invite.)
   Result<std::vector<Member>> members(const SpaceId& space);
   // Adds a member or changes a role (admin only). Removing (Role::None) or
   // lowering a writer's role starts a new key epoch the member never gets.
@@ -142,6 +161,37 @@ class Replica {
   Status remove_member(const SpaceId& space, const DeviceKey& device) {
     return set_role(space, device, Role::None);
   }
+
+  // ---- invites (invite.h) ----
+  // Adds a fresh invite key as a member with `role` and an expiry
+  // `ttl_seconds` from now (whole seconds, 1 s to 366 days), granted every
+  // epoch key this device holds, exactly as add_member would grant them; one
+  // admin-signed membership change, committed here. The code works once that
+  // change has reached the node the joiner syncs with. Forbidden unless this
+  // device is an admin; InvalidArgument for Role::None or a ttl out of range.
+  //
+  // Whoever holds the code can read the space's history (the keys granted to
+  // the invite) until the invite is redeemed or expires, and, with a copy of
+  // the log, for ever after; an admin who fears a code leaked removes the
+  // invite key (a new epoch, as for any removal).
+  Result<Invite> create_invite(const SpaceId& space, Role role, uint64_t ttl_seconds);
+  // The redeem of `invite` for this device: the invite key's one change (its
+  // seq 1, signed by the invite key) giving this device the invite's role and
+  // every epoch key granted to the invite, re-sealed to this device, and
+  // setting the invite's own role to None. The space's log, with the change
+  // that created the invite, must be stored here (e.g. fetched by syncing
+  // with the invite's key as the signer).
+  //
+  // The change is built and checked here by the rules apply() enforces, but
+  // NOT stored: two devices redeeming one code both write the invite's seq 1,
+  // and only the first a node accepts counts (the other gets BrokenChain).
+  // Send the envelope, and apply() it here once the node has acknowledged it
+  // (or at once where no node arbitrates).
+  // Errors: UnknownSpace (the space's log is not here); NotFound (no such
+  // invite in the log here); NotAMember (already redeemed, or revoked);
+  // Expired (past its expiry by this replica's clock); InvalidArgument (this
+  // device is already a member); Forbidden (a replica without an identity).
+  Result<CommitInfo> redeem_invite(const InviteSecret& invite);
 
   // ---- local writes ----
   Transaction begin(const SpaceId& space);
@@ -159,7 +209,10 @@ class Replica {
   // Verifies and applies one envelope received from elsewhere. Errors:
   // Malformed, TooLarge, BadSignature, BrokenChain (including a different
   // change with an existing seq), UnknownSpace, UnknownEpoch, NotAMember,
-  // DecryptFailed. On error nothing is stored.
+  // DecryptFailed. An invite key's only valid change is its redeem (the rules
+  // are in change.proto, Membership): its content or second change is
+  // NotAMember, a redeem breaking the rules Forbidden, one whose HLC is after
+  // the invite's expiry Expired. On error nothing is stored.
   Result<ApplyOutcome> apply(ByteView envelope);
   // Applies many envelopes in one SQLite transaction (one fsync); each gets
   // its own result, and one refused change does not affect the others.

@@ -71,6 +71,10 @@ std::string_view role_name(Role role);
 std::optional<Role> role_from_name(std::string_view name);
 inline bool can_write(Role r) { return r >= Role::Commenter; }
 
+// A wall-clock time (ms since the Unix epoch) as ISO 8601 UTC to the second,
+// e.g. "2025-03-01T12:00:00Z": how the core and the CLI show times.
+std::string utc_time_text(uint64_t ms);
+
 // Author -> highest contiguous seq held, per space.
 using VersionVector = std::map<DeviceKey, uint64_t>;
 

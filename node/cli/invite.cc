@@ -1,0 +1,176 @@
+// `urbis space invite` and `urbis space join`: joining a space by code
+// (core/include/urbis/invite.h).
+//
+// space invite SPACE --role ROLE [--ttl SECONDS]
+//   The admin's membership change adding a fresh invite key (committed
+//   locally; `urbis sync` takes it to the node) -> {"invite", "expires"}.
+//
+// space join CODE URL
+//   1. As the invite (its key derived from the code), sync the space from the
+//      node into a scratch in-memory store: the node serves the space to the
+//      invite key, a member until redeemed or expired.
+//   2. Build the redeem there (Replica::redeem_invite: not stored) and push it
+//      in the same session; wait for the node's Ack or Error.
+//   3. Accepted: copy the scratch log and the redeem into the device's store.
+//      Refused (another device redeemed first: BrokenChain): nothing was
+//      written to the device's store, and the error says the code was used.
+//   4. Sync the space as the device (a member now) and print its role.
+//   A join whose Ack was lost (the node stored the redeem, the device did
+//   not) is finished by running it again: the node no longer serves the
+//   invite, but step 4 finds the device a member.
+#include <algorithm>
+#include <charconv>
+
+#include "commands.h"
+#include "home.h"
+#include "net.h"
+#include "sync_client.h"
+#include "urbis/invite.h"
+#include "urbis/sync.pb.h"
+
+namespace urbis::cli {
+namespace {
+
+constexpr uint64_t kDefaultTtlSeconds = 7 * 24 * 3600;
+constexpr uint64_t kMaxTtlSeconds = 366 * 24 * 3600;
+
+// A Changes frame (sync.proto) carrying one envelope of `space`.
+Bytes changes_frame(const SpaceId& space, const Bytes& envelope) {
+  pb::Frame f;
+  auto* c = f.mutable_changes();
+  c->set_space(space.bytes.data(), space.bytes.size());
+  c->add_envelopes(envelope.data(), envelope.size());
+  Bytes out(f.ByteSizeLong());
+  f.SerializeToArray(out.data(), static_cast<int>(out.size()));
+  return out;
+}
+
+[[noreturn]] void fail_expired(const InviteSecret& secret) {
+  fail(Code::Expired, "this invite code expired at " + utc_time_text(secret.expires_ms));
+}
+
+// Where a join stopped.
+enum class Stage {
+  NotServed,  // the node would not sync the space with the invite key
+  Built,      // redeem_invite refused, on the log the node served
+  Pushed,     // the node refused the redeem
+};
+
+// Ends `space join` with why the invite was not redeemed.
+[[noreturn]] void refuse(Stage stage, const Status& why, const InviteSecret& secret, const std::string& url) {
+  if (why.code() == Code::Expired || system_env().now_ms() > secret.expires_ms) fail_expired(secret);
+  switch (why.code()) {
+    case Code::BrokenChain:  // the node holds another redeem of this invite
+    case Code::NotAMember:   // ... or, holding it, no longer counts the invite a member
+      if (stage == Stage::Pushed) fail(Code::NotAMember, "this invite code has already been used");
+      if (stage == Stage::NotServed)
+        fail(Code::NotAMember,
+             "this invite code has already been used (or was revoked, or has not reached " + url +
+                 " yet: the admin syncs after `space invite`)");
+      fail(why.code(), why.message());
+    case Code::UnknownSpace:
+      fail(Code::UnknownSpace, "the node at " + url + " does not hold space " + secret.space.hex() +
+                                   " yet: the admin syncs it there after `space invite`");
+    default:
+      fail(why.code(), why.message());
+  }
+}
+
+Role parse_role(const Args& args, const char* usage) {
+  auto text = args.value("--role");
+  if (!text) usage_error(std::string("usage: urbis ") + usage);
+  auto role = role_from_name(*text);
+  if (!role || *role == Role::None) usage_error("--role must be admin, editor, commenter or viewer");
+  return *role;
+}
+
+}  // namespace
+
+void run_space_invite(const Context& ctx, const Args& args) {
+  const char* usage = "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS]";
+  args.expect_positional(1, usage);
+  const Role role = parse_role(args, usage);
+  uint64_t ttl = kDefaultTtlSeconds;
+  if (auto text = args.value("--ttl")) {
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), ttl);
+    if (ec != std::errc() || end != text->data() + text->size() || ttl < 1 || ttl > kMaxTtlSeconds)
+      usage_error("--ttl takes a number of seconds from 1 to " + std::to_string(kMaxTtlSeconds) +
+                  " (366 days)");
+  }
+  auto replica = open_home(ctx);
+  SpaceId space = resolve_space(*replica, args.positional()[0]);
+  Invite invite = check(replica->create_invite(space, role, ttl));
+  emit(ctx, {{"invite", invite.code}, {"expires", utc_time_text(invite.expires_ms)}});
+}
+
+void run_space_join(const Context& ctx, const Args& args) {
+  args.expect_positional(2, "space join CODE URL");
+  auto decoded = decode_invite_code(args.positional()[0]);
+  if (!decoded.is_ok()) usage_error(decoded.status().message());
+  const InviteSecret secret = decoded.value();
+  const SpaceId space = secret.space;
+  const std::string url = args.positional()[1];
+  (void)parse_ws_url(url);  // a usage error before the passphrase is asked for
+  if (system_env().now_ms() > secret.expires_ms) fail_expired(secret);
+
+  SyncHome home = open_device_for_sync(ctx);
+  auto before = home.replica->space(space);
+  const bool member = before.is_ok() && before->my_role != Role::None;
+  std::optional<Status> refusal;  // why the redeem did not happen, if it did not
+  Stage stage = Stage::NotServed;
+  if (!member) {
+    // 1-2. As the invite, into a scratch store; the device's store is untouched.
+    auto scratch = check(Replica::open(":memory:", duplicate_identity(*home.signer_identity), system_env(),
+                                       {.materialize = false, .synchronous_full = false}));
+    const Identity invite = invite_identity(secret);
+    std::optional<CommitInfo> redeem;
+    size_t errors_before = 0;
+    SyncRequest request{.spaces = {space}};
+    request.on_caught_up = [&](const sync::Session& session) -> std::vector<Bytes> {
+      const auto synced = session.synced_spaces();
+      if (std::find(synced.begin(), synced.end(), space) == synced.end()) return {};
+      auto built = scratch->redeem_invite(secret);
+      if (!built.is_ok()) {
+        refusal = built.status();
+        return {};
+      }
+      redeem = std::move(built).value();
+      errors_before = session.peer_errors().size();
+      return {changes_frame(space, redeem->envelope)};
+    };
+    SyncResult result = run_sync_session(url, *scratch, sync::Signer::of(invite), std::move(request));
+    const bool served = std::find(result.synced_spaces.begin(), result.synced_spaces.end(), space) !=
+                        result.synced_spaces.end();
+    if (!served) {
+      refusal = result.peer_errors.empty() ? Status(Code::NotAMember, "the node does not serve the invite")
+                                           : result.peer_errors.back();
+    } else if (!redeem) {
+      stage = Stage::Built;
+    } else if (result.peer_errors.size() > errors_before) {
+      stage = Stage::Pushed;
+      refusal = result.peer_errors[errors_before];
+    }
+    // A refusal of the redeem itself (used by another device, expired) is final.
+    if (refusal && served) refuse(stage, *refusal, secret, url);
+    if (redeem) {
+      // 3. The node acknowledged it: the log and the redeem become the device's.
+      auto log = check(scratch->changes_since(space, {}));
+      (void)home.replica->apply_batch(log);  // refusals, if any, are caught up by the sync below
+      auto applied = home.replica->apply(redeem->envelope);
+      if (!applied.is_ok())
+        log_event("warn", "redeem_not_applied_locally", {{"error", applied.status().to_string()}});
+    }
+  }
+  // 4. As the device. When the node did not serve the invite, this also
+  // finishes an earlier join whose acknowledgement was lost.
+  (void)run_sync_session(url, *home.replica, sync::Signer::of(*home.signer_identity),
+                         SyncRequest{.spaces = {space}});
+  auto after = home.replica->space(space);
+  const Role role = after.is_ok() ? after->my_role : Role::None;
+  if (role == Role::None)
+    refuse(stage, refusal.value_or(Status(Code::NotAMember, "the node does not count this device a member")),
+           secret, url);
+  emit(ctx, {{"space", space.hex()}, {"role", role_name(role)}});
+}
+
+}  // namespace urbis::cli

@@ -1,0 +1,48 @@
+// One client sync session with a node over a WebSocket (sync_client.cc),
+// shared by `urbis sync` and `urbis space join`: connect, run a
+// sync::Session with the given signer over the given replica and spaces,
+// close. The Boost.Beast code stays in sync_client.cc.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "urbis/replica.h"
+#include "urbis/sync/session.h"
+
+namespace urbis::cli {
+
+struct SyncRequest {
+  // The spaces to sync (sync::Session's `spaces`): the node agrees to those
+  // the signer is a member of, or that it does not hold yet.
+  std::vector<SpaceId> spaces = {};
+  // Also every space the replica holds and every space the node serves the
+  // signer (SessionOptions::discover), now and as they appear.
+  bool discover = false;
+  // Stay connected until SIGINT/SIGTERM, pushing local commits (polled) and
+  // applying the node's live pushes; otherwise close once caught up.
+  bool watch = false;
+  // Without watch: called once, when the session is first caught up (Live,
+  // every Changes frame acknowledged). The frames it returns are sent and the
+  // session closes once caught up again (so a Changes frame among them is
+  // acknowledged, or refused with an Error frame, first); with none it
+  // closes at once.
+  std::function<std::vector<Bytes>(const sync::Session&)> on_caught_up = nullptr;
+};
+
+// What a finished session did.
+struct SyncResult {
+  sync::SessionCounters counters;
+  std::vector<SpaceId> synced_spaces;  // agreed with the node
+  std::vector<Status> peer_errors;     // the node's Error frames about single spaces
+};
+
+// Connects to `url_text` (ws://HOST:PORT/PATH), syncs as `request` says,
+// closes. A network failure ends the command (CliError "Network"), and so
+// does a session failure (its code). `replica` and the identity behind
+// `signer` outlive the call.
+SyncResult run_sync_session(const std::string& url_text, Replica& replica, const sync::Signer& signer,
+                            SyncRequest request);
+
+}  // namespace urbis::cli
