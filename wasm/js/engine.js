@@ -18,6 +18,7 @@ import { Transport } from './transport.js';
 
 const OUTBOX_FRAMES = 0;
 const OUTBOX_LOG = 1;
+const OUTBOX_JOIN = 2;
 const DB_PATH = '/urbis/replica.db';
 
 export class UrbisError extends Error {
@@ -439,6 +440,9 @@ export class Engine {
   addMember(space, device, role = 'editor') {
     return this.#write('addMember', { space, device, role });
   }
+  createInvite(space, role = 'editor', ttlSeconds = 7 * 24 * 3600) {
+    return this.#write('createInvite', { space, role, ttlSeconds });
+  }
   removeMember(space, device) {
     return this.#write('removeMember', { space, device });
   }
@@ -471,12 +475,90 @@ export class Engine {
     this.#needReplica();
     return this.call('stateHash', { space });
   }
-  joinSpace() {
-    throw new UrbisError(
-      1,
-      'InvalidArgument',
-      'joinSpace is not available yet: invite codes have not landed in the core; an admin adds this device with addMember(space, device, role)',
-    );
+  // Joins a space with an invite code (`urbis space invite`), through the
+  // node: as the invite, fetch the space and push the redeem on a second
+  // connection; once the node acknowledged it, the space joins the replica
+  // (durably, before this resolves) and the main session syncs it.
+  // Resolves to {space, role}.
+  async joinSpace(code) {
+    this.#needReplica();
+    if (typeof code !== 'string') throw InvalidArgument('the invite code must be a string');
+    const info = this.call('joinOpen', { code: code.trim() });
+    if (info.member) {
+      const held = this.call('spaces').find((s) => s.space === info.space);
+      return { space: info.space, role: held ? held.role : 'none' };
+    }
+    try {
+      if (!this.options.node) throw InvalidArgument('joining a space needs a node: open with {node}');
+      await this.#runJoin();
+    } catch (e) {
+      this.call('joinCancel');
+      throw e;
+    }
+    let result;
+    let error = null;
+    try {
+      result = this.call('joinFinish');
+    } catch (e) {
+      error = e;
+    }
+    await this.#flush({ strict: true });
+    if (error) throw error;
+    this.#events('local');
+    this.#status();
+    return result;
+  }
+
+  // Drives the join session over its own WebSocket until the node accepted
+  // or refused the redeem (at most joinTimeoutMs).
+  #runJoin() {
+    const m = this.m;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const ws = new this.options.WebSocket(this.options.node);
+      ws.binaryType = 'arraybuffer';
+      const send = () => {
+        for (const f of this.#take(OUTBOX_JOIN)) if (ws.readyState === 1) ws.send(f);
+      };
+      const finish = (err) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        try {
+          ws.close();
+        } catch (e) {
+          // closed
+        }
+        if (err) reject(err);
+        else resolve();
+      };
+      const check = () => {
+        const st = this.call('joinStatus');
+        if (st.state === 'accepted') finish();
+        else if (st.state === 'refused') finish(new UrbisError(st.code, st.codeName, st.message));
+      };
+      const timer = setTimeout(
+        () => finish(new UrbisError(17, 'Internal', 'joining timed out: is the node reachable?')),
+        this.options.joinTimeoutMs ?? 30000,
+      );
+      ws.onopen = send;
+      ws.onmessage = (e) => {
+        if (!(e.data instanceof ArrayBuffer)) return;
+        const bytes = new Uint8Array(e.data);
+        const p = m._malloc(bytes.length || 1);
+        m.HEAPU8.set(bytes, p);
+        m._urbis_join_receive(p, bytes.length);
+        m._free(p);
+        send();
+        check();
+      };
+      ws.onerror = () => {};
+      ws.onclose = () => {
+        check();
+        finish(new UrbisError(7, 'NotAMember', 'the node closed the connection before the invite was redeemed'));
+      };
+    });
   }
 
   // Diagnostics for tests and benchmarks.

@@ -64,7 +64,10 @@ export class UrbisDB {
   }
 
   // ---- spaces ----
-  // Not available yet (invites are being built): rejects with a clear message.
+  // Joins the space of an invite code (from `urbis space invite` or an
+  // admin's app), through the node; resolves to {space, role}. Rejects with
+  // NotAMember ("already been used"), Expired, UnknownSpace (the invite has
+  // not reached the node yet) or InvalidArgument (a mistyped code).
   joinSpace(code) {
     return this.rpc.call('joinSpace', code);
   }
@@ -79,6 +82,11 @@ export class UrbisDB {
   }
   removeMember(space, device) {
     return this.rpc.call('removeMember', space, device);
+  }
+  // An invite code for `space` (admin only): {code, expires (ms), key}. It
+  // works once this change reached the node (sync first); treat it as a password.
+  createInvite(space, role = 'editor', ttlSeconds = 7 * 24 * 3600) {
+    return this.rpc.call('createInvite', space, role, ttlSeconds);
   }
   members(space) {
     return this.rpc.call('members', space);

@@ -40,6 +40,7 @@ std::string respond(const urbis::Result<nlohmann::json>& r) {
 std::vector<urbis::Bytes>* outbox(int box) {
   if (box == URBIS_OUTBOX_FRAMES) return &client().frame_outbox();
   if (box == URBIS_OUTBOX_LOG) return &client().log_outbox();
+  if (box == URBIS_OUTBOX_JOIN) return &client().join_outbox();
   return nullptr;
 }
 
@@ -73,6 +74,14 @@ EMSCRIPTEN_KEEPALIVE int urbis_receive(const uint8_t* frame, size_t size) {
   try {
     urbis::Status s = client().receive({frame, size});
     return static_cast<int>(s.code());
+  } catch (const std::exception&) {
+    return static_cast<int>(urbis::Code::Internal);
+  }
+}
+
+EMSCRIPTEN_KEEPALIVE int urbis_join_receive(const uint8_t* frame, size_t size) {
+  try {
+    return static_cast<int>(client().join_receive({frame, size}).code());
   } catch (const std::exception&) {
     return static_cast<int>(urbis::Code::Internal);
   }

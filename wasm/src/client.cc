@@ -159,6 +159,32 @@ json space_json(const SpaceInfo& s) {
   return {{"space", s.id.hex()}, {"name", s.name}, {"epoch", s.epoch}, {"role", role_name(s.my_role)}};
 }
 
+// Identity exports its secret only wrapped: a copy is wrapped in memory
+// under a random passphrase at the cheapest cost and unwrapped again.
+Result<Identity> duplicate(const Identity& identity, Env& env) {
+  std::array<uint8_t, 32> secret{};
+  env.random_bytes(secret);
+  std::string passphrase = to_hex(secret);
+  sodium_memzero(secret.data(), secret.size());
+  auto wrapped = identity.wrap(passphrase, env, PwhashCost::Minimal);
+  if (!wrapped.is_ok()) return wrapped.status();
+  auto copy = Identity::unwrap(*wrapped, passphrase);
+  sodium_memzero(wrapped->data(), wrapped->size());
+  sodium_memzero(passphrase.data(), passphrase.size());
+  return copy;
+}
+
+// A Changes frame (sync.proto) carrying one envelope of `space`.
+Bytes changes_frame(const SpaceId& space, const Bytes& envelope) {
+  pb::Frame f;
+  auto* c = f.mutable_changes();
+  c->set_space(space.bytes.data(), space.bytes.size());
+  c->add_envelopes(envelope.data(), envelope.size());
+  Bytes out(f.ByteSizeLong());
+  f.SerializeToArray(out.data(), static_cast<int>(out.size()));
+  return out;
+}
+
 Result<PwhashCost> cost_of(const std::string& name) {
   if (name == "interactive") return PwhashCost::Interactive;
   if (name == "moderate") return PwhashCost::Moderate;
@@ -231,11 +257,29 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     URBIS_RETURN_IF_ERROR(after_local_write(space));
     return json{{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(role)}};
   }
+  if (method == "createInvite") {
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+    auto role = role_from_name(str_or(p, "role", "editor"));
+    if (!role || *role == Role::None) return invalid("role must be admin, editor, commenter or viewer");
+    auto ttl = p.find("ttlSeconds");
+    uint64_t seconds = 7 * 24 * 3600;
+    if (ttl != p.end()) {
+      if (!ttl->is_number_unsigned()) return invalid("ttlSeconds must be a number of seconds");
+      seconds = ttl->get<uint64_t>();
+    }
+    URBIS_ASSIGN_OR_RETURN(Invite invite, r->create_invite(space, *role, seconds));
+    URBIS_RETURN_IF_ERROR(after_local_write(space));
+    return json{{"code", invite.code}, {"expires", invite.expires_ms}, {"key", invite.key.hex()}};
+  }
   if (method == "members") {
     URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
     URBIS_ASSIGN_OR_RETURN(auto list, r->members(space));
     json out = json::array();
-    for (const Member& m : list) out.push_back({{"device", m.device.hex()}, {"role", role_name(m.role)}});
+    for (const Member& m : list) {
+      json entry = {{"device", m.device.hex()}, {"role", role_name(m.role)}};
+      if (m.invite_expires_ms) entry["inviteExpires"] = m.invite_expires_ms;  // a pending invite's key
+      out.push_back(std::move(entry));
+    }
     return out;
   }
   if (method == "stateHash") {
@@ -269,6 +313,14 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     sqlite3_close(db);
     if (rc != SQLITE_OK) return Status(Code::Storage, "checkpoint: " + error);
     return json{{"walFrames", log}, {"checkpointed", done}};
+  }
+  if (method == "joinOpen") return join_open(p);
+  if (method == "joinStatus") return join_status();
+  if (method == "joinFinish") return join_finish();
+  if (method == "joinCancel") {
+    join_.reset();
+    join_frames_.clear();
+    return json::object();
   }
   if (method == "sessionClose") {
     session_.reset();
@@ -314,12 +366,8 @@ Result<nlohmann::json> Client::replica_open(const json& p) {
   // MEMFS has no fsync; durability comes from the host's log (IndexedDB).
   options.synchronous_full = false;
   // The replica owns an Identity and so does the session's signer; Identity
-  // is move-only (no copies of secrets by accident), so the replica gets one
-  // through a wrap/unwrap round trip in memory, then the buffer is wiped.
-  URBIS_ASSIGN_OR_RETURN(Bytes wrapped, identity_->wrap("copy", env_, PwhashCost::Minimal));
-  auto copy_or = Identity::unwrap(wrapped, "copy");
-  sodium_memzero(wrapped.data(), wrapped.size());
-  URBIS_ASSIGN_OR_RETURN(Identity copy, std::move(copy_or));
+  // is move-only (no copies of secrets by accident).
+  URBIS_ASSIGN_OR_RETURN(Identity copy, duplicate(*identity_, env_));
   URBIS_ASSIGN_OR_RETURN(replica_, Replica::open(path, std::move(copy), env_, options));
   logged_.clear();
   // Whatever the store holds at open came from the host's snapshot: logged.
@@ -453,6 +501,132 @@ Result<nlohmann::json> Client::status() {
     if (session_->state() == sync::SessionState::Failed) out["failure"] = session_->failure().to_string();
   }
   return out;
+}
+
+// ---- joining by invite code ----
+
+Result<nlohmann::json> Client::join_open(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_ASSIGN_OR_RETURN(std::string code, str(p, "code"));
+  URBIS_ASSIGN_OR_RETURN(InviteSecret secret, decode_invite_code(code));
+  if (env_.now_ms() > secret.expires_ms) return Status(Code::Expired, "this invite code has expired");
+  const SpaceId space = secret.space;
+  join_.reset();
+  join_frames_.clear();
+  if (auto held = r->space(space); held.is_ok() && held->my_role != Role::None)
+    return json{{"space", space.hex()}, {"member", true}};
+  auto join = std::make_unique<Join>();
+  join->secret = secret;
+  join->invite = std::make_unique<Identity>(invite_identity(secret));
+  URBIS_ASSIGN_OR_RETURN(Identity copy, duplicate(*identity_, env_));
+  URBIS_ASSIGN_OR_RETURN(join->scratch,
+                         Replica::open(":memory:", std::move(copy), env_,
+                                       ReplicaOptions{.materialize = false, .synchronous_full = false}));
+  join->session = std::make_unique<sync::Session>(*join->scratch, env_, sync::Signer::of(*join->invite),
+                                                  sync::SessionRole::Client, std::vector<SpaceId>{space});
+  for (Bytes& f : join->session->start()) join_frames_.push_back(std::move(f));
+  join_ = std::move(join);
+  return json{{"space", space.hex()}, {"member", false}};
+}
+
+// Why the join failed, in the words `urbis space join` uses.
+void Client::join_refuse(Status why, bool pushed) {
+  Join& j = *join_;
+  j.state = Join::State::Refused;
+  if (why.code() == Code::Expired || env_.now_ms() > j.secret.expires_ms) {
+    j.refusal = Status(Code::Expired, "this invite code has expired");
+  } else if (why.code() == Code::BrokenChain || why.code() == Code::NotAMember) {
+    j.refusal = Status(Code::NotAMember,
+                       pushed ? "this invite code has already been used"
+                              : "this invite code has already been used (or was revoked, or has not reached the "
+                                "node yet: the admin syncs after creating it)");
+  } else if (why.code() == Code::UnknownSpace) {
+    j.refusal = Status(Code::UnknownSpace, "the node does not hold space " + j.secret.space.hex() +
+                                               " yet: the admin syncs it there after creating the invite");
+  } else {
+    j.refusal = std::move(why);
+  }
+}
+
+Status Client::join_receive(ByteView frame) {
+  if (!join_ || !join_->session) return {Code::InvalidArgument, "no join is in progress"};
+  Join& j = *join_;
+  if (j.state == Join::State::Accepted || j.state == Join::State::Refused) return Status::ok();
+  const SpaceId space = j.secret.space;
+  // The node's Ack of the redeem: its heads name the invite key at seq 1.
+  if (j.state == Join::State::Pushed && !frame.empty() && frame[0] == (pb::Frame::kAckFieldNumber << 3 | 2)) {
+    pb::Frame f;
+    if (f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) && f.has_ack() &&
+        SpaceId::from_string(f.ack().space()) == space) {
+      for (const auto& h : f.ack().heads())
+        if (DeviceKey::from_string(h.author()) == j.invite->device() && h.seq() >= 1) j.state = Join::State::Accepted;
+    }
+  }
+  sync::Reply reply = j.session->receive(frame);
+  for (Bytes& f : reply.frames) join_frames_.push_back(std::move(f));
+  if (j.state == Join::State::Accepted) return Status::ok();
+  const auto& errors = j.session->peer_errors();
+  if (!reply.status.is_ok()) {
+    join_refuse(reply.status, j.state == Join::State::Pushed);
+    return reply.status;
+  }
+  if (j.state == Join::State::Pushed) {
+    if (errors.size() > j.errors_before) join_refuse(errors[j.errors_before], true);
+    return Status::ok();
+  }
+  if (j.session->state() != sync::SessionState::Live) return Status::ok();
+  const auto synced = j.session->synced_spaces();
+  if (std::find(synced.begin(), synced.end(), space) == synced.end()) {
+    join_refuse(errors.empty() ? Status(Code::NotAMember, "the node does not serve the invite") : errors.back(),
+                false);
+    return Status::ok();
+  }
+  auto built = j.scratch->redeem_invite(j.secret);
+  if (!built.is_ok()) {
+    join_refuse(built.status(), false);
+    return Status::ok();
+  }
+  j.redeem = std::move(built).value();
+  j.errors_before = errors.size();
+  join_frames_.push_back(changes_frame(space, j.redeem->envelope));
+  j.state = Join::State::Pushed;
+  return Status::ok();
+}
+
+nlohmann::json Client::join_status() const {
+  if (!join_) return {{"state", "none"}};
+  switch (join_->state) {
+    case Join::State::Syncing: return {{"state", "syncing"}};
+    case Join::State::Pushed: return {{"state", "pushed"}};
+    case Join::State::Accepted: return {{"state", "accepted"}};
+    case Join::State::Refused: break;
+  }
+  return {{"state", "refused"},
+          {"code", static_cast<int>(join_->refusal.code())},
+          {"codeName", std::string(code_name(join_->refusal.code()))},
+          {"message", join_->refusal.message()}};
+}
+
+// Accepted (or already a member): the scratch log and the redeem become the
+// replica's, through the log outbox; the open session is offered the space.
+Result<nlohmann::json> Client::join_finish() {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  std::optional<SpaceId> space;
+  if (join_) {
+    if (join_->state != Join::State::Accepted) return invalid("the join was not accepted by the node");
+    space = join_->secret.space;
+    URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> log, join_->scratch->changes_since(*space, {}));
+    (void)r->apply_batch(log);  // refusals, if any, are caught up by the next sync
+    auto applied = r->apply(join_->redeem->envelope);
+    join_.reset();
+    join_frames_.clear();
+    if (!applied.is_ok()) return applied.status();
+  } else {
+    return invalid("no join is in progress");
+  }
+  URBIS_RETURN_IF_ERROR(after_local_write(*space));
+  URBIS_ASSIGN_OR_RETURN(SpaceInfo info, r->space(*space));
+  return json{{"space", space->hex()}, {"role", role_name(info.my_role)}};
 }
 
 Status Client::receive(ByteView frame) {

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "urbis/identity.h"
+#include "urbis/invite.h"
 #include "urbis/replica.h"
 #include "urbis/status.h"
 #include "urbis/sync/session.h"
@@ -43,10 +44,38 @@ class Client {
   // Applies envelopes read back from the persisted log (see c_api.h).
   Result<nlohmann::json> restore(const std::vector<Bytes>& envelopes);
 
+  // One frame from the node for the join session (joinOpen). Frames to
+  // send go to the join outbox; joinStatus tells how the join stands.
+  Status join_receive(ByteView frame);
+
   std::vector<Bytes>& frame_outbox() { return frames_; }
   std::vector<Bytes>& log_outbox() { return log_; }
+  std::vector<Bytes>& join_outbox() { return join_frames_; }
 
  private:
+  // Joining a space by invite code (core/include/urbis/invite.h), as
+  // `urbis space join` does, over a second connection the host opens:
+  // 1. as the invite's key, sync the space from the node into a scratch
+  //    in-memory store (the node serves it to the invite, a member);
+  // 2. build the redeem there (not stored) and push it; wait for the Ack;
+  // 3. accepted: joinFinish copies the scratch log and the redeem into the
+  //    replica (into the log outbox: durable before joinSpace resolves).
+  struct Join {
+    enum class State { Syncing, Pushed, Accepted, Refused };
+    InviteSecret secret;
+    std::unique_ptr<Identity> invite;  // the session's signer borrows it
+    std::unique_ptr<Replica> scratch;
+    std::unique_ptr<sync::Session> session;
+    std::optional<CommitInfo> redeem;
+    size_t errors_before = 0;
+    State state = State::Syncing;
+    Status refusal;
+  };
+  Result<nlohmann::json> join_open(const nlohmann::json& p);
+  Result<nlohmann::json> join_finish();
+  nlohmann::json join_status() const;
+  void join_refuse(Status why, bool pushed);
+
   Result<nlohmann::json> identity_create(const nlohmann::json& p);
   Result<nlohmann::json> identity_unlock(const nlohmann::json& p);
   Result<nlohmann::json> replica_open(const nlohmann::json& p);
@@ -74,6 +103,8 @@ class Client {
   std::unique_ptr<sync::Session> session_;
   std::vector<Bytes> frames_;  // to send, in order
   std::vector<Bytes> log_;     // to persist, in order
+  std::vector<Bytes> join_frames_;  // to send on the join connection
+  std::unique_ptr<Join> join_;
   std::map<SpaceId, VersionVector> logged_;       // what the host was handed
   std::map<SpaceId, uint64_t> acked_;             // the node's head for this device, per space
   std::map<SpaceId, uint64_t> changed_;           // changes per space since takeEvents

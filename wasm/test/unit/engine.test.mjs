@@ -154,3 +154,23 @@ test('snapshots happen by themselves after N changes', async () => {
   assert.ok((await a.storage.countLog()) < 13);
   await a.close();
 });
+
+test('invites: an admin makes a code; joining needs the node; a member joins trivially', async () => {
+  const admin = await openEngine(uniqueName());
+  await admin.createIdentity('pw');
+  const { space } = await admin.createSpace('S');
+  const invite = await admin.createInvite(space, 'viewer', 3600);
+  assert.match(invite.code, /^urbis1-[a-z2-7]{64}$/);
+  assert.ok(invite.expires > Date.now());
+  assert.ok(admin.members(space).some((m) => m.device === invite.key));
+  // Already a member: nothing to redeem.
+  assert.deepEqual(await admin.joinSpace(invite.code), { space, role: 'admin' });
+
+  const joiner = await openEngine(uniqueName());
+  await joiner.createIdentity('pw');
+  await rejectsWith(() => joiner.joinSpace(invite.code), 'InvalidArgument'); // no node configured
+  await rejectsWith(() => joiner.joinSpace(invite.code.slice(0, -1) + 'a'), 'InvalidArgument'); // check fails
+  await rejectsWith(() => joiner.joinSpace(invite.code.replace(/a/g, '1')), 'InvalidArgument');
+  await admin.close();
+  await joiner.close();
+});

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 // The outboxes.
-enum { URBIS_OUTBOX_FRAMES = 0, URBIS_OUTBOX_LOG = 1 };
+enum { URBIS_OUTBOX_FRAMES = 0, URBIS_OUTBOX_LOG = 1, URBIS_OUTBOX_JOIN = 2 };
 
 // Runs one JSON request (see wasm/README.md for the methods). Never NULL.
 char* urbis_call(const char* request_json);
@@ -38,6 +38,10 @@ void urbis_free(void* p);
 // the session goes on, else the code of the failure (send the frames in the
 // outbox, then close the connection).
 int urbis_receive(const uint8_t* frame, size_t size);
+
+// Hands the join session (method joinOpen) one frame from the node; frames
+// to send wait in URBIS_OUTBOX_JOIN. Returns 0 while it goes on, else a code.
+int urbis_join_receive(const uint8_t* frame, size_t size);
 
 // Applies stored log entries: `packed` is a sequence of
 // [uint32 little-endian length][envelope bytes]. Returns JSON
