@@ -4,19 +4,25 @@
 # checks and rebuilds what changed.
 #
 #   deps   apt-get install the native toolchain and libraries (only if one is
-#          missing), then build SQLite, libsodium and protobuf-lite for wasm32
-#          from the Debian source packages pinned in toolchains/wasm-deps.lock,
-#          into a cache outside the repo (one stamp per dependency).
+#          missing; Chromium for the browser tests too), then build SQLite,
+#          libsodium and protobuf-lite for wasm32 from the Debian source
+#          packages pinned in toolchains/wasm-deps.lock, into a cache outside
+#          the repo (one stamp per dependency); npm ci in wasm/ (the browser
+#          tests' packages, pinned by wasm/package-lock.json).
 #   test   deps + build presets native-release and wasm-release, run ctest in
-#          both (wasm tests run under node), end with "N passed, N failed".
+#          both (wasm tests run under node; the wasm preset also runs the JS
+#          unit tests and the Chromium tests against the native `urbis node`),
+#          end with "N passed, N failed".
 #   run    deps + build native-release, then toolchains/demo.sh: a sync node
 #          on 127.0.0.1:8080 with a space of fictional demo data, made on the
 #          first run in ~/.local/share/urbis-demo and reused after (URBIS_LISTEN,
 #          URBIS_DEMO_DIR, URBIS_PASSPHRASE; `run --seed-only` seeds and exits).
 #   bench  deps + build both release presets, run target `bench` in each and
-#          compare their "BENCH <name> <value> <unit>" lines; then the node
-#          benchmarks, natively only (target `net-bench`: a real `urbis node`
-#          on 127.0.0.1), which print their own table.
+#          in a Chromium worker (wasm/test/browser/bench.mjs, which also prints
+#          the browser client's figures), and compare their
+#          "BENCH <name> <value> <unit>" lines; then the node benchmarks,
+#          natively only (target `net-bench`: a real `urbis node` on
+#          127.0.0.1), which print their own table.
 #   env    print the exports a shell needs to use the wasm presets by hand:
 #          eval "$(toolchains/bootstrap.sh env)"
 #
@@ -31,7 +37,7 @@ LOCK_FILE=$ROOT/toolchains/wasm-deps.lock
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config emscripten node-acorn
   libsodium-dev libsqlite3-dev protobuf-compiler libprotobuf-dev nlohmann-json3-dev
-  doctest-dev libboost-dev autoconf automake libtool dpkg-dev tcl)
+  doctest-dev libboost-dev autoconf automake libtool dpkg-dev tcl chromium)
 
 # Build flags. They are part of the cache key: changing one rebuilds the prefix.
 # Bump RECIPE_REV when a build recipe below changes in a way the flags do not show.
@@ -67,6 +73,18 @@ install_apt_packages() {
   say "installing apt packages: ${missing[*]}"
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# npm packages of the browser client's tests (wasm/package.json), from the
+# lock file; reinstalled only when the lock file changes.
+install_npm_packages() {
+  command -v npm >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
+  local dir=$ROOT/wasm
+  if [[ -f $dir/node_modules/.package-lock.json && ! $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+    return 0
+  fi
+  say "npm ci in wasm/"
+  (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline) || die "npm ci in wasm/ failed (is the npm registry reachable?)"
 }
 
 # --- wasm32 dependencies -----------------------------------------------------
@@ -237,6 +255,7 @@ build_wasm_deps() {
 
 cmd_deps() {
   install_apt_packages
+  install_npm_packages
   build_wasm_deps
   say "wasm32 dependencies ready in $PREFIX"
 }
@@ -300,33 +319,39 @@ cmd_bench() {
   cmd_deps
   configure_and_build native-release
   configure_and_build wasm-release
-  local native wasm
-  native=$(mktemp) wasm=$(mktemp)
+  local native wasm browser
+  native=$(mktemp) wasm=$(mktemp) browser=$(mktemp)
   say "bench native"
   (cd "$ROOT" && cmake --build --preset native-release --target bench) 2>&1 | tee "$native"
   say "bench wasm (node)"
   (cd "$ROOT" && cmake --build --preset wasm-release --target bench) 2>&1 | tee "$wasm"
+  say "bench wasm (chromium worker) and the browser client"
+  # NODE_OPTIONS empty: playwright-core needs the fetch globals.
+  (cd "$ROOT" && URBIS_BINARY=$ROOT/build/native-release/node/urbis NODE_OPTIONS= \
+    URBIS_WEB_ROOT=$ROOT/build/wasm-release/wasm/web node wasm/test/browser/bench.mjs) 2>&1 | tee "$browser" ||
+    say "browser bench failed"
   if grep -q '^BENCH ' "$native" && grep -q '^BENCH ' "$wasm"; then
     echo
-    echo "| name | native | wasm | wasm/native |"
-    echo "| --- | --- | --- | --- |"
+    echo "| name | native | wasm (node) | wasm (chromium) | node/native | chromium/native |"
+    echo "| --- | --- | --- | --- | --- | --- |"
     awk '
       FNR == 1 { file++ }
       $1 == "BENCH" && NF >= 4 {
         if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
         val[file, $2] = $3; unit[file, $2] = $4
       }
+      function cell(f, k) { return ((f, k) in val) ? val[f, k] " " unit[f, k] : "-" }
+      function ratio(f, k) {
+        return ((1, k) in val && (f, k) in val && val[1, k] + 0 != 0) ? sprintf("%.2f", val[f, k] / val[1, k]) : "-"
+      }
       END {
         for (i = 1; i <= n; i++) {
           k = order[i]
-          a = ((1, k) in val) ? val[1, k] " " unit[1, k] : "-"
-          b = ((2, k) in val) ? val[2, k] " " unit[2, k] : "-"
-          r = ((1, k) in val && (2, k) in val && val[1, k] + 0 != 0) ? sprintf("%.2f", val[2, k] / val[1, k]) : "-"
-          printf "| %s | %s | %s | %s |\n", k, a, b, r
+          printf "| %s | %s | %s | %s | %s | %s |\n", k, cell(1, k), cell(2, k), cell(3, k), ratio(2, k), ratio(3, k)
         }
-      }' "$native" "$wasm"
+      }' "$native" "$wasm" "$browser"
   fi
-  rm -f "$native" "$wasm"
+  rm -f "$native" "$wasm" "$browser"
   say "bench node (native only: urbis node on 127.0.0.1, clients in-process)"
   (cd "$ROOT" && cmake --build --preset native-release --target net-bench)
 }

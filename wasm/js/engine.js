@@ -1,0 +1,588 @@
+// Engine: the worker's side of the JavaScript API. It owns the wasm module
+// (one Client: identity, replica, sync session — wasm/src/client.h), the
+// IndexedDB storage (storage.js) and the WebSocket transport (transport.js),
+// and implements every call of the main-thread API (urbis.js) as an async
+// method. Environment-agnostic: the worker passes the browser's IndexedDB,
+// WebSocket and Web Locks; the Node unit tests pass fake-indexeddb and fakes.
+//
+// Durability (wasm/README.md): a local edit's promise resolves only after
+// the change envelope is in IndexedDB (durability 'strict'); frames that
+// could carry it to the node leave only after that (a change the node holds
+// but the device lost would fork the device's own chain on the next edit).
+// Changes from the node are appended too ('relaxed': the node still has
+// them), before the Ack that tells the node we hold them. Snapshots of the
+// SQLite file bound the log that a reload replays.
+
+import { Storage } from './storage.js';
+import { Transport } from './transport.js';
+
+const OUTBOX_FRAMES = 0;
+const OUTBOX_LOG = 1;
+const OUTBOX_JOIN = 2;
+const DB_PATH = '/urbis/replica.db';
+
+export class UrbisError extends Error {
+  constructor(code, codeName, message) {
+    super(message ? `${codeName}: ${message}` : codeName);
+    this.name = 'UrbisError';
+    this.code = code;
+    this.codeName = codeName;
+  }
+}
+
+const InvalidArgument = (m) => new UrbisError(1, 'InvalidArgument', m);
+
+// setTimeout that does not keep a Node process alive (tests); the same in browsers.
+function later(fn, ms) {
+  const t = setTimeout(fn, ms);
+  if (t && typeof t.unref === 'function') t.unref();
+  return t;
+}
+
+function hexToBytes(hex) {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+  return out;
+}
+function bytesToHex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export class Engine {
+  // options: module (the instantiated Emscripten module), indexedDB,
+  // WebSocket, locks (navigator.locks or undefined), name (IndexedDB
+  // database, default 'urbis'), node (ws:// URL or null for no sync),
+  // pwhashCost ('interactive' default; 'minimal' for tests only), reconnect
+  // ({minDelayMs, maxDelayMs}), online (initial), snapshotEvery (changes),
+  // snapshotIdleMs, emit(event, data).
+  constructor(options) {
+    this.m = options.module;
+    this.options = options;
+    this.name = options.name || 'urbis';
+    this.cost = options.pwhashCost || 'interactive';
+    this.emit = options.emit || (() => {});
+    this.snapshotEvery = options.snapshotEvery ?? 1000;
+    this.snapshotIdleMs = options.snapshotIdleMs ?? 3000;
+    this.online = options.online ?? true;
+    this.storage = null;
+    this.wrapped = null;
+    this.replicaOpen = false;
+    this.transport = null;
+    this.sinceSnapshot = 0;
+    this.snapshotTimer = null;
+    this.snapshotting = null;
+    this.failed = null;
+    this.lastSync = null;
+    this.lastStatus = null;
+    this.syncSaved = '';
+    this.syncSaveTimer = null;
+  }
+
+  // Opens storage (and takes the per-database lock); tells whether an
+  // identity exists here.
+  async init() {
+    await this.#lock();
+    this.storage = await Storage.open(this.options.indexedDB, this.name);
+    const wrapped = await this.storage.getMeta('identity');
+    this.wrapped = wrapped ? new Uint8Array(wrapped) : null;
+    return { hasIdentity: !!this.wrapped, device: null };
+  }
+
+  // One replica per database: a second tab (or worker) with the same
+  // database would write the same device's seqs twice.
+  async #lock() {
+    const locks = this.options.locks;
+    if (!locks) return;
+    const controller = new AbortController();
+    const waitMs = this.options.lockWaitMs ?? 10000;
+    const timer = setTimeout(() => controller.abort(), waitMs);
+    await new Promise((resolve, reject) => {
+      locks
+        .request(`urbis:${this.name}`, { signal: controller.signal }, () => {
+          clearTimeout(timer);
+          resolve();
+          return new Promise(() => {}); // held until the worker ends
+        })
+        .catch(() =>
+          reject(new UrbisError(16, 'Forbidden', `database '${this.name}' is open in another tab or worker`)),
+        );
+    });
+  }
+
+  // ---- the module ---------------------------------------------------------
+
+  call(method, params = {}) {
+    const m = this.m;
+    const req = JSON.stringify({ method, params });
+    const n = m.lengthBytesUTF8(req) + 1;
+    const p = m._malloc(n);
+    m.stringToUTF8(req, p, n);
+    const r = m._urbis_call(p);
+    m._free(p);
+    const text = m.UTF8ToString(r);
+    m._urbis_free(r);
+    const out = JSON.parse(text);
+    if (out.error) throw new UrbisError(out.error.code, out.error.codeName, out.error.message);
+    return out.result;
+  }
+
+  #take(box) {
+    const m = this.m;
+    const n = m._urbis_outbox_count(box);
+    const out = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const ptr = m._urbis_outbox_data(box, i);
+      out[i] = m.HEAPU8.slice(ptr, ptr + m._urbis_outbox_size(box, i));
+    }
+    m._urbis_outbox_clear(box);
+    return out;
+  }
+
+  // Persists what the last call stored and queues the frames it produced to
+  // leave after that. Returns the append's promise.
+  #flush({ strict }) {
+    const log = this.#take(OUTBOX_LOG);
+    const frames = this.#take(OUTBOX_FRAMES);
+    const durable = log.length ? this.storage.appendLog(log, { strict }) : this.storage.lastAppend;
+    if (this.transport) this.transport.sendAfter(durable, frames);
+    if (log.length) {
+      this.sinceSnapshot += log.length;
+      this.#planSnapshot();
+      durable.catch((e) => this.#fail(e));
+    }
+    return durable;
+  }
+
+  #events(origin) {
+    const { changed } = this.call('takeEvents');
+    for (const [space, changes] of Object.entries(changed)) this.emit('change', { space, changes, origin });
+  }
+
+  #fail(e) {
+    if (this.failed) return;
+    this.failed = e;
+    if (this.transport) this.transport.stop();
+    this.emit('failed', { message: e.message, code: e.code, codeName: e.codeName });
+  }
+
+  #check() {
+    if (this.failed) throw this.failed;
+  }
+
+  #needReplica() {
+    this.#check();
+    if (!this.replicaOpen)
+      throw new UrbisError(12, 'NoKey', this.wrapped ? 'locked: call unlock(passphrase) first' : 'no identity: call createIdentity(passphrase) first');
+  }
+
+  // A local write: run it, make it durable, then resolve.
+  async #write(method, params) {
+    this.#needReplica();
+    let result;
+    let error = null;
+    try {
+      result = this.call(method, params);
+    } catch (e) {
+      error = e; // a refused write stored nothing, but flush whatever did happen
+    }
+    await this.#flush({ strict: true });
+    if (error) throw error;
+    this.#events('local');
+    this.#status();
+    return result;
+  }
+
+  // ---- identity and opening ----------------------------------------------
+
+  async createIdentity(passphrase) {
+    this.#check();
+    if (this.wrapped) throw InvalidArgument('this browser already holds an identity: unlock it');
+    if (typeof passphrase !== 'string' || !passphrase) throw InvalidArgument('the passphrase must be a non-empty string');
+    const r = this.call('identityCreate', { passphrase, cost: this.cost });
+    const wrapped = hexToBytes(r.wrapped);
+    await this.storage.putMeta('identity', wrapped, { strict: true });
+    this.wrapped = wrapped;
+    await this.#openReplica();
+    return r.device;
+  }
+
+  async unlock(passphrase) {
+    this.#check();
+    if (!this.wrapped) throw new UrbisError(2, 'NotFound', 'no identity in this browser: call createIdentity(passphrase)');
+    if (typeof passphrase !== 'string') throw InvalidArgument('the passphrase must be a string');
+    const r = this.call('identityUnlock', { passphrase, wrapped: bytesToHex(this.wrapped) });
+    if (!this.replicaOpen) await this.#openReplica();
+    return r.device;
+  }
+
+  device() {
+    return this.call('device');
+  }
+
+  // Snapshot into MEMFS, open, replay the log after it, start syncing.
+  async #openReplica() {
+    const fs = this.m.FS;
+    const t0 = Date.now();
+    const snap = await this.storage.latestSnapshot();
+    const t1 = Date.now();
+    try {
+      fs.mkdirTree('/urbis');
+    } catch (e) {
+      // exists
+    }
+    for (const suffix of ['', '-wal', '-shm']) {
+      try {
+        fs.unlink(DB_PATH + suffix);
+      } catch (e) {
+        // absent
+      }
+    }
+    if (snap) {
+      fs.writeFile(DB_PATH, new Uint8Array(snap.db));
+      if (snap.wal) fs.writeFile(DB_PATH + '-wal', new Uint8Array(snap.wal));
+    }
+    this.call('replicaOpen', { path: DB_PATH });
+    this.replicaOpen = true;
+    const t2 = Date.now();
+    let replayed = 0;
+    await this.storage.readLogAfter(snap ? snap.key : 0, (batch) => {
+      this.#restore(batch);
+      replayed += batch.length;
+    });
+    // How the start went (stats(); the benchmarks print it).
+    this.restoreStats = {
+      snapshotKey: snap ? snap.key : 0,
+      snapshotBytes: snap ? snap.db.byteLength + (snap.wal ? snap.wal.byteLength : 0) : 0,
+      replayed,
+      readSnapshotMs: t1 - t0,
+      openMs: t2 - t1,
+      replayMs: Date.now() - t2,
+    };
+    this.sinceSnapshot = replayed;
+    const sync = await this.storage.getMeta('sync');
+    if (sync) {
+      this.call('setAcked', { acked: sync.acked || {} });
+      this.lastSync = sync.lastSync || null;
+    }
+    this.#startSync();
+    this.#status();
+  }
+
+  #restore(envelopes) {
+    const m = this.m;
+    let total = 0;
+    for (const e of envelopes) total += 4 + e.length;
+    const p = m._malloc(total);
+    let at = p;
+    for (const e of envelopes) {
+      const n = e.length;
+      m.HEAPU8[at] = n & 255;
+      m.HEAPU8[at + 1] = (n >>> 8) & 255;
+      m.HEAPU8[at + 2] = (n >>> 16) & 255;
+      m.HEAPU8[at + 3] = (n >>> 24) & 255;
+      m.HEAPU8.set(e, at + 4);
+      at += 4 + n;
+    }
+    const r = m._urbis_restore(p, total);
+    m._free(p);
+    const text = m.UTF8ToString(r);
+    m._urbis_free(r);
+    const out = JSON.parse(text);
+    if (out.error) throw new UrbisError(out.error.code, out.error.codeName, out.error.message);
+    // Whatever the replay stored is in the log already.
+    this.#take(OUTBOX_LOG);
+    this.#take(OUTBOX_FRAMES);
+    this.call('takeEvents');
+    return out.result;
+  }
+
+  // ---- sync --------------------------------------------------------------
+
+  #startSync() {
+    if (!this.options.node || this.transport) return;
+    const r = this.options.reconnect || {};
+    this.transport = new Transport({
+      url: this.options.node,
+      WebSocket: this.options.WebSocket,
+      minDelayMs: r.minDelayMs,
+      maxDelayMs: r.maxDelayMs,
+      connectTimeoutMs: r.connectTimeoutMs,
+      online: this.online,
+      handler: {
+        opened: () => {
+          this.call('sessionOpen');
+          this.#flush({ strict: false });
+          this.#status();
+        },
+        frame: (bytes) => this.#receive(bytes),
+        closed: () => {
+          this.call('sessionClose');
+          this.#status();
+        },
+        failed: () => this.#status(),
+      },
+    });
+    this.transport.start();
+  }
+
+  #receive(bytes) {
+    if (this.failed) return;
+    const m = this.m;
+    const p = m._malloc(bytes.length || 1);
+    m.HEAPU8.set(bytes, p);
+    const code = m._urbis_receive(p, bytes.length);
+    m._free(p);
+    this.#flush({ strict: false });
+    if (code !== 0) this.transport.closeAfterSent();
+    this.#events('remote');
+    this.#status();
+  }
+
+  setOnline(online) {
+    this.online = online;
+    if (this.transport) this.transport.setOnline(online);
+    this.#status();
+  }
+
+  #status() {
+    if (!this.replicaOpen) return this.lastStatus;
+    const s = this.call('status');
+    const connected = !!(this.transport && this.transport.connected);
+    let state = 'offline';
+    if (connected) state = s.session === 'live' && s.pending === 0 ? 'online' : 'syncing';
+    if (state === 'online') this.lastSync = Date.now();
+    if (connected && s.session === 'live') this.transport.markHealthy();
+    const status = { state, pending: s.pending, lastSync: this.lastSync, session: s.session };
+    const prev = this.lastStatus;
+    this.lastStatus = status;
+    if (!prev || prev.state !== state || prev.pending !== status.pending) this.emit('status', status);
+    this.#saveSync(s.acked);
+    return status;
+  }
+
+  // Persists the node's acknowledgements (for "pending" after a reload),
+  // at most once a second.
+  #saveSync(acked) {
+    const text = JSON.stringify(acked);
+    if (text === this.syncSaved || this.syncSaveTimer) return;
+    this.syncSaveTimer = later(() => {
+      this.syncSaveTimer = null;
+      const st = this.call('status');
+      const now = JSON.stringify(st.acked);
+      this.syncSaved = now;
+      this.storage.putMeta('sync', { acked: st.acked, lastSync: this.lastSync }).catch(() => {});
+    }, 1000);
+  }
+
+  syncStatus() {
+    return this.#status() || { state: 'offline', pending: 0, lastSync: this.lastSync, session: null };
+  }
+
+  // ---- snapshots -----------------------------------------------------------
+
+  #planSnapshot() {
+    if (this.sinceSnapshot >= this.snapshotEvery) {
+      this.snapshot().catch(() => {});
+      return;
+    }
+    clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = later(() => this.snapshot().catch(() => {}), this.snapshotIdleMs);
+  }
+
+  // Copies the SQLite files (db and WAL, consistent: nothing runs between
+  // JavaScript turns) into IndexedDB with the highest log key they hold,
+  // and drops the log entries they make redundant.
+  async snapshot() {
+    if (!this.replicaOpen || this.failed) return null;
+    if (this.snapshotting) return this.snapshotting;
+    clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = null;
+    if (this.sinceSnapshot === 0) return null;
+    const fs = this.m.FS;
+    const key = this.storage.nextKey - 1;
+    try {
+      this.call('checkpoint', { path: DB_PATH }); // the WAL into the db file, WAL truncated
+    } catch (e) {
+      // then the WAL is copied as it is
+    }
+    const files = { db: fs.readFile(DB_PATH) };
+    try {
+      files.wal = fs.readFile(DB_PATH + '-wal');
+      if (files.wal.length === 0) files.wal = null;
+    } catch (e) {
+      files.wal = null;
+    }
+    const taken = this.sinceSnapshot;
+    this.sinceSnapshot = 0;
+    const t0 = Date.now();
+    this.snapshotting = this.storage
+      .writeSnapshot(key, files)
+      .then(() => ({ key, bytes: files.db.length + (files.wal ? files.wal.length : 0), ms: Date.now() - t0 }))
+      .catch((e) => {
+        this.sinceSnapshot += taken;
+        throw e;
+      })
+      .finally(() => {
+        this.snapshotting = null;
+      });
+    return this.snapshotting;
+  }
+
+  // ---- the data API --------------------------------------------------------
+
+  spaces() {
+    this.#needReplica();
+    return this.call('spaces');
+  }
+  createSpace(name) {
+    return this.#write('createSpace', { name });
+  }
+  addMember(space, device, role = 'editor') {
+    return this.#write('addMember', { space, device, role });
+  }
+  createInvite(space, role = 'editor', ttlSeconds = 7 * 24 * 3600) {
+    return this.#write('createInvite', { space, role, ttlSeconds });
+  }
+  removeMember(space, device) {
+    return this.#write('removeMember', { space, device });
+  }
+  members(space) {
+    this.#needReplica();
+    return this.call('members', { space });
+  }
+  put(space, type, id, fields) {
+    // The compact object form goes as [key, value] pairs: the core's JSON
+    // objects sort their keys, and the order matters (the first locale
+    // written becomes a text's original).
+    if (fields && typeof fields === 'object' && !Array.isArray(fields)) fields = Object.entries(fields);
+    return this.#write('put', { space, type, id, fields });
+  }
+  get(space, type, id, options = {}) {
+    this.#needReplica();
+    return this.call('get', { space, type, id, lang: options.lang || 'en' });
+  }
+  remove(space, type, id) {
+    return this.#write('remove', { space, type, id });
+  }
+  resolve(space, type, id, field, value) {
+    return this.#write('resolve', { space, type, id, field, value });
+  }
+  find(space, query = {}) {
+    this.#needReplica();
+    return this.call('find', { space, query });
+  }
+  stateHash(space) {
+    this.#needReplica();
+    return this.call('stateHash', { space });
+  }
+  // Joins a space with an invite code (`urbis space invite`), through the
+  // node: as the invite, fetch the space and push the redeem on a second
+  // connection; once the node acknowledged it, the space joins the replica
+  // (durably, before this resolves) and the main session syncs it.
+  // Resolves to {space, role}.
+  async joinSpace(code) {
+    this.#needReplica();
+    if (typeof code !== 'string') throw InvalidArgument('the invite code must be a string');
+    const info = this.call('joinOpen', { code: code.trim() });
+    if (info.member) {
+      const held = this.call('spaces').find((s) => s.space === info.space);
+      return { space: info.space, role: held ? held.role : 'none' };
+    }
+    try {
+      if (!this.options.node) throw InvalidArgument('joining a space needs a node: open with {node}');
+      await this.#runJoin();
+    } catch (e) {
+      this.call('joinCancel');
+      throw e;
+    }
+    let result;
+    let error = null;
+    try {
+      result = this.call('joinFinish');
+    } catch (e) {
+      error = e;
+    }
+    await this.#flush({ strict: true });
+    if (error) throw error;
+    this.#events('local');
+    this.#status();
+    return result;
+  }
+
+  // Drives the join session over its own WebSocket until the node accepted
+  // or refused the redeem (at most joinTimeoutMs).
+  #runJoin() {
+    const m = this.m;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const ws = new this.options.WebSocket(this.options.node);
+      ws.binaryType = 'arraybuffer';
+      const send = () => {
+        for (const f of this.#take(OUTBOX_JOIN)) if (ws.readyState === 1) ws.send(f);
+      };
+      const finish = (err) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        try {
+          ws.close();
+        } catch (e) {
+          // closed
+        }
+        if (err) reject(err);
+        else resolve();
+      };
+      const check = () => {
+        const st = this.call('joinStatus');
+        if (st.state === 'accepted') finish();
+        else if (st.state === 'refused') finish(new UrbisError(st.code, st.codeName, st.message));
+      };
+      const timer = setTimeout(
+        () => finish(new UrbisError(17, 'Internal', 'joining timed out: is the node reachable?')),
+        this.options.joinTimeoutMs ?? 30000,
+      );
+      ws.onopen = send;
+      ws.onmessage = (e) => {
+        if (!(e.data instanceof ArrayBuffer)) return;
+        const bytes = new Uint8Array(e.data);
+        const p = m._malloc(bytes.length || 1);
+        m.HEAPU8.set(bytes, p);
+        m._urbis_join_receive(p, bytes.length);
+        m._free(p);
+        send();
+        check();
+      };
+      ws.onerror = () => {};
+      ws.onclose = () => {
+        check();
+        finish(new UrbisError(7, 'NotAMember', 'the node closed the connection before the invite was redeemed'));
+      };
+    });
+  }
+
+  // Diagnostics for tests and benchmarks.
+  stats() {
+    const times = this.storage ? [...this.storage.appendTimes] : [];
+    return {
+      restore: this.restoreStats || null,
+      appendMs: times,
+      connects: this.transport ? this.transport.connects : 0,
+      nextKey: this.storage ? this.storage.nextKey : 0,
+    };
+  }
+
+  async close() {
+    if (this.transport) this.transport.stop();
+    this.transport = null;
+    clearTimeout(this.snapshotTimer);
+    clearTimeout(this.syncSaveTimer);
+    if (this.replicaOpen && !this.failed) {
+      await this.storage.lastAppend;
+      await this.snapshot().catch(() => {});
+    }
+    if (this.replicaOpen) this.call('replicaClose');
+    this.replicaOpen = false;
+    if (this.storage) this.storage.close();
+  }
+}

@@ -1,0 +1,217 @@
+// Urbis — the JavaScript API of the browser client (ES module, main thread).
+//
+//   import { Urbis } from './urbis.js';
+//   const db = await Urbis.open({ node: 'ws://host:port/sync' });
+//   if (db.hasIdentity) await db.unlock(passphrase); else await db.createIdentity(passphrase);
+//   const space = await db.createSpace('Planning');
+//   const { id } = await db.put(space, 'project', 'new', { 'title@ko': '스마트 교통', '+tags': 'pilot' });
+//
+// Every call is a promise answered by a dedicated Web Worker that owns the
+// wasm core, the replica, IndexedDB and the WebSocket: the page's thread never
+// runs the core. Errors reject with an Error carrying `.code` (the number from
+// core/include/urbis/error_codes.def, also exported here as `Codes`) and
+// `.codeName`. The full contract is in wasm/README.md.
+
+import { RpcClient } from './rpc.js';
+import { Codes } from './codes.js';
+
+export { Codes };
+
+export class UrbisDB {
+  constructor(rpc, info, worker) {
+    this.rpc = rpc;
+    this.worker = worker;
+    this.hasIdentity = info.hasIdentity;
+    this.moduleMs = info.moduleMs; // time the worker took to load and instantiate the module
+    this.subscribers = new Map(); // space (or '*') -> Set of callbacks
+    this.statusListeners = new Set();
+    this.status = { state: 'offline', pending: 0, lastSync: null };
+    rpc.onEvent((event, data) => this.#onEvent(event, data));
+  }
+
+  #onEvent(event, data) {
+    if (event === 'change') {
+      for (const key of [data.space, '*'])
+        for (const cb of this.subscribers.get(key) || []) {
+          try {
+            cb(data);
+          } catch (e) {
+            setTimeout(() => {
+              throw e;
+            });
+          }
+        }
+    } else if (event === 'status') {
+      this.status = data;
+      for (const cb of this.statusListeners) cb(data);
+    }
+  }
+
+  // ---- identity ----
+  // A new device identity; its secret key is stored only wrapped with
+  // `passphrase`. Resolves to the device key (hex).
+  createIdentity(passphrase) {
+    return this.rpc.call('createIdentity', passphrase).then((d) => ((this.hasIdentity = true), d));
+  }
+  // Unwraps the stored identity (WrongPassphrase on a bad passphrase) and
+  // opens the replica. Resolves to the device key.
+  unlock(passphrase) {
+    return this.rpc.call('unlock', passphrase);
+  }
+  // The device key (hex) once created or unlocked, else null.
+  device() {
+    return this.rpc.call('device');
+  }
+
+  // ---- spaces ----
+  // Joins the space of an invite code (from `urbis space invite` or an
+  // admin's app), through the node; resolves to {space, role}. Rejects with
+  // NotAMember ("already been used"), Expired, UnknownSpace (the invite has
+  // not reached the node yet) or InvalidArgument (a mistyped code).
+  joinSpace(code) {
+    return this.rpc.call('joinSpace', code);
+  }
+  spaces() {
+    return this.rpc.call('spaces');
+  }
+  createSpace(name) {
+    return this.rpc.call('createSpace', name).then((r) => r.space);
+  }
+  addMember(space, device, role = 'editor') {
+    return this.rpc.call('addMember', space, device, role);
+  }
+  removeMember(space, device) {
+    return this.rpc.call('removeMember', space, device);
+  }
+  // An invite code for `space` (admin only): {code, expires (ms), key}. It
+  // works once this change reached the node (sync first); treat it as a password.
+  createInvite(space, role = 'editor', ttlSeconds = 7 * 24 * 3600) {
+    return this.rpc.call('createInvite', space, role, ttlSeconds);
+  }
+  members(space) {
+    return this.rpc.call('members', space);
+  }
+
+  // ---- entities ----
+  // Writes fields of entity `id` ('new' creates one) in one change; resolves
+  // when the change is durable in IndexedDB, to {id, type, seq}. `fields`:
+  //   { budget: 120000, 'title@ko': '…', '+tags': 'x' | ['x','y'], '-tags': 'y' }
+  // or the structured form
+  //   [{op: 'set'|'text'|'add'|'remove', field, value, locale?, source?}, …]
+  put(space, type, id, fields) {
+    return this.rpc.call('put', space, type, id, fields);
+  }
+  // {id, type, deleted, values, translations, conflicts, missing_translations}
+  get(space, type, id, options = {}) {
+    return this.rpc.call('get', space, type, id, options);
+  }
+  remove(space, type, id) {
+    return this.rpc.call('remove', space, type, id);
+  }
+  // Writes `value` over every live value of `field` (or 'field@LOCALE'),
+  // which clears its conflict everywhere.
+  resolve(space, type, id, field, value) {
+    return this.rpc.call('resolve', space, type, id, field, value);
+  }
+  // {type, text, where: {field: value}, lang, limit, offset, sort} ->
+  // {total, hits: [{id, type, title, summary}]}
+  find(space, query = {}) {
+    return this.rpc.call('find', space, query);
+  }
+  stateHash(space) {
+    return this.rpc.call('stateHash', space);
+  }
+
+  // Calls `callback({space, changes, origin: 'local'|'remote'})` after each
+  // batch of changes stored in `space` ('*': every space). Returns an
+  // unsubscribe function.
+  subscribe(space, callback) {
+    if (!this.subscribers.has(space)) this.subscribers.set(space, new Set());
+    this.subscribers.get(space).add(callback);
+    return () => this.subscribers.get(space).delete(callback);
+  }
+
+  // ---- sync ----
+  // {state: 'offline'|'online'|'syncing', pending, lastSync (ms since epoch or null)}
+  syncStatus() {
+    return this.rpc.call('syncStatus').then((s) => ((this.status = s), s));
+  }
+  onStatus(callback) {
+    this.statusListeners.add(callback);
+    return () => this.statusListeners.delete(callback);
+  }
+  // Resolves when the client is online and the node has acknowledged every
+  // local change; rejects after `timeoutMs`.
+  async waitForSync({ timeoutMs = 10000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await this.syncStatus();
+      if (s.state === 'online' && s.pending === 0) return s;
+      if (Date.now() > deadline)
+        throw Object.assign(new Error(`not in sync after ${timeoutMs} ms (${JSON.stringify(s)})`), {
+          code: Codes.Internal,
+          codeName: 'Internal',
+        });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  setOnline(online) {
+    return this.rpc.call('setOnline', online);
+  }
+
+  // Writes a snapshot of the store now (also done by itself; see README).
+  snapshot() {
+    return this.rpc.call('snapshot');
+  }
+  stats() {
+    return this.rpc.call('stats');
+  }
+  // Snapshots, closes the connection and ends the worker.
+  async close() {
+    try {
+      await this.rpc.call('close');
+    } finally {
+      if (this.worker) this.worker.terminate();
+    }
+  }
+}
+
+export const Urbis = {
+  Codes,
+  // options: node (ws:// URL of the sync node; default: this page's origin +
+  // /sync; null: no sync), name (IndexedDB database, default 'urbis'),
+  // pwhashCost ('interactive' | 'moderate' | 'minimal' — tests only),
+  // reconnect ({minDelayMs, maxDelayMs}), port (tests: a MessagePort served
+  // by rpc.js instead of a new Worker).
+  async open(options = {}) {
+    const { port, ...rest } = options;
+    let worker = null;
+    let target = port;
+    if (!target) {
+      worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'urbis' });
+      target = worker;
+    }
+    const rpc = new RpcClient(target);
+    if (worker) {
+      worker.onerror = (e) =>
+        rpc.failAll(Object.assign(new Error(`worker failed: ${e.message || 'load error'}`), { code: Codes.Internal, codeName: 'Internal' }));
+    }
+    if (rest.node === undefined && typeof location !== 'undefined')
+      rest.node = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/sync`;
+    const info = await rpc.call('open', rest);
+    const db = new UrbisDB(rpc, info, worker);
+    if (typeof window !== 'undefined') {
+      // The worker sees these too in Chromium; forwarding makes it certain.
+      window.addEventListener('online', () => db.setOnline(true).catch(() => {}));
+      window.addEventListener('offline', () => db.setOnline(false).catch(() => {}));
+      // Best effort: a fresh snapshot makes the next load replay less.
+      window.addEventListener('pagehide', () => db.snapshot().catch(() => {}));
+      document.addEventListener('visibilitychange', () => {
+        if (document.visibilityState === 'hidden') db.snapshot().catch(() => {});
+      });
+    }
+    return db;
+  },
+};
+
+export default Urbis;

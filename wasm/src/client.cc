@@ -1,0 +1,743 @@
+// The browser client's methods (client.h). Parameters arrive as JSON from
+// the worker; ids travel as lower-case hex, spaces also by local name.
+#include "client.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "urbis/sync.pb.h"
+
+namespace urbis::wasm {
+namespace {
+
+using nlohmann::json;
+
+Status invalid(std::string message) { return {Code::InvalidArgument, std::move(message)}; }
+
+// The string member `key` of `p`; InvalidArgument when missing or not a string.
+Result<std::string> str(const json& p, const char* key) {
+  auto it = p.find(key);
+  if (it == p.end() || !it->is_string()) return invalid(std::string("'") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+std::string str_or(const json& p, const char* key, std::string fallback) {
+  auto it = p.find(key);
+  return it != p.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+template <typename Id>
+Result<Id> hex_id(const std::string& text, const char* what) {
+  auto id = Id::from_hex(text);
+  if (!id) return invalid(std::string(what) + " must be " + std::to_string(Id::kSize * 2) + " hex digits, not '" + text + "'");
+  return *id;
+}
+
+bool valid_name(const std::string& s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s)
+    if (c <= ' ' || c == '=' || c == '@' || c == '"' || c == ',') return false;
+  return true;
+}
+
+bool valid_locale(const std::string& s) {
+  if (s.empty() || s.size() > 35) return false;
+  for (unsigned char c : s)
+    if (!(std::isalnum(c) || c == '-' || c == '_')) return false;
+  return true;
+}
+
+// One write of put(): the compact key forms "field", "field@LOCALE", "+field",
+// "-field" (as the urbis CLI spells them), or the structured op objects.
+struct FieldOp {
+  enum class Kind { Set, Text, Add, Remove } kind = Kind::Set;
+  std::string field, locale, source_locale;
+  json value;
+};
+
+Result<FieldOp> parse_key(const std::string& key, json value) {
+  FieldOp op;
+  std::string rest = key;
+  if (!rest.empty() && (rest[0] == '+' || rest[0] == '-')) {
+    op.kind = rest[0] == '+' ? FieldOp::Kind::Add : FieldOp::Kind::Remove;
+    rest.erase(0, 1);
+  } else if (auto at = rest.find('@'); at != std::string::npos) {
+    op.kind = FieldOp::Kind::Text;
+    op.locale = rest.substr(at + 1);
+    rest.erase(at);
+    if (!valid_locale(op.locale)) return invalid("'" + key + "': bad locale");
+  }
+  if (!valid_name(rest)) return invalid("'" + key + "' is not field, field@LOCALE, +field or -field");
+  op.field = std::move(rest);
+  op.value = std::move(value);
+  if (op.kind == FieldOp::Kind::Text && !op.value.is_string())
+    return invalid("'" + key + "': a translatable field takes a string");
+  return op;
+}
+
+// One compact `key: value` of put(); "+field"/"-field" with an array value
+// add/remove each element.
+Status parse_compact(const std::string& key, const json& value, std::vector<FieldOp>& ops) {
+  const bool set_op = !key.empty() && (key[0] == '+' || key[0] == '-');
+  if (set_op && value.is_array()) {
+    for (const json& v : value) {
+      URBIS_ASSIGN_OR_RETURN(FieldOp op, parse_key(key, v));
+      ops.push_back(std::move(op));
+    }
+    return Status::ok();
+  }
+  URBIS_ASSIGN_OR_RETURN(FieldOp op, parse_key(key, value));
+  ops.push_back(std::move(op));
+  return Status::ok();
+}
+
+// put()'s `fields`: an object of compact keys (applied in key order), or an
+// array (applied in order) whose elements are [key, value] pairs (what the
+// JavaScript API sends for an object, keeping its insertion order) or
+// structured ops {op: "set"|"text"|"add"|"remove", field, value, locale?, source?}.
+Result<std::vector<FieldOp>> parse_fields(const json& fields) {
+  std::vector<FieldOp> ops;
+  if (fields.is_object()) {
+    for (const auto& [key, value] : fields.items()) URBIS_RETURN_IF_ERROR(parse_compact(key, value, ops));
+    return ops;
+  }
+  if (!fields.is_array()) return invalid("fields must be an object or an array of ops");
+  for (const json& o : fields) {
+    if (o.is_array() && o.size() == 2 && o[0].is_string()) {
+      URBIS_RETURN_IF_ERROR(parse_compact(o[0].get<std::string>(), o[1], ops));
+      continue;
+    }
+    if (!o.is_object()) return invalid("each op must be an object or a [key, value] pair");
+    URBIS_ASSIGN_OR_RETURN(std::string kind, str(o, "op"));
+    URBIS_ASSIGN_OR_RETURN(std::string field, str(o, "field"));
+    if (!valid_name(field)) return invalid("bad field name '" + field + "'");
+    if (!o.contains("value")) return invalid("op on '" + field + "' has no value");
+    FieldOp op;
+    op.field = field;
+    op.value = o["value"];
+    if (kind == "set") {
+      op.kind = FieldOp::Kind::Set;
+    } else if (kind == "text") {
+      op.kind = FieldOp::Kind::Text;
+      URBIS_ASSIGN_OR_RETURN(op.locale, str(o, "locale"));
+      op.source_locale = str_or(o, "source", "");
+      if (!valid_locale(op.locale) || (!op.source_locale.empty() && !valid_locale(op.source_locale)))
+        return invalid("bad locale in op on '" + field + "'");
+      if (!op.value.is_string()) return invalid("a text op takes a string value");
+    } else if (kind == "add") {
+      op.kind = FieldOp::Kind::Add;
+    } else if (kind == "remove") {
+      op.kind = FieldOp::Kind::Remove;
+    } else {
+      return invalid("op must be set, text, add or remove, not '" + kind + "'");
+    }
+    ops.push_back(std::move(op));
+  }
+  return ops;
+}
+
+void record(Transaction& tx, const EntityId& id, const FieldOp& op) {
+  switch (op.kind) {
+    case FieldOp::Kind::Set: tx.set(id, op.field, op.value); break;
+    case FieldOp::Kind::Text: tx.set_text(id, op.field, op.locale, op.value.get<std::string>(), op.source_locale); break;
+    case FieldOp::Kind::Add: tx.add(id, op.field, op.value); break;
+    case FieldOp::Kind::Remove: tx.remove(id, op.field, op.value); break;
+  }
+}
+
+// The entity `id` of `space`, which must exist with type `type`.
+Result<Entity> get_typed(Replica& r, const SpaceId& space, const std::string& type, const EntityId& id) {
+  URBIS_ASSIGN_OR_RETURN(Entity e, r.get(space, id));
+  if (e.type != type) return Status(Code::NotFound, "entity " + id.hex() + " is a " + e.type + ", not a " + type);
+  return e;
+}
+
+json space_json(const SpaceInfo& s) {
+  return {{"space", s.id.hex()}, {"name", s.name}, {"epoch", s.epoch}, {"role", role_name(s.my_role)}};
+}
+
+// Identity exports its secret only wrapped: a copy is wrapped in memory
+// under a random passphrase at the cheapest cost and unwrapped again.
+Result<Identity> duplicate(const Identity& identity, Env& env) {
+  std::array<uint8_t, 32> secret{};
+  env.random_bytes(secret);
+  std::string passphrase = to_hex(secret);
+  sodium_memzero(secret.data(), secret.size());
+  auto wrapped = identity.wrap(passphrase, env, PwhashCost::Minimal);
+  if (!wrapped.is_ok()) return wrapped.status();
+  auto copy = Identity::unwrap(*wrapped, passphrase);
+  sodium_memzero(wrapped->data(), wrapped->size());
+  sodium_memzero(passphrase.data(), passphrase.size());
+  return copy;
+}
+
+// A Changes frame (sync.proto) carrying one envelope of `space`.
+Bytes changes_frame(const SpaceId& space, const Bytes& envelope) {
+  pb::Frame f;
+  auto* c = f.mutable_changes();
+  c->set_space(space.bytes.data(), space.bytes.size());
+  c->add_envelopes(envelope.data(), envelope.size());
+  Bytes out(f.ByteSizeLong());
+  f.SerializeToArray(out.data(), static_cast<int>(out.size()));
+  return out;
+}
+
+Result<PwhashCost> cost_of(const std::string& name) {
+  if (name == "interactive") return PwhashCost::Interactive;
+  if (name == "moderate") return PwhashCost::Moderate;
+  if (name == "minimal") return PwhashCost::Minimal;
+  return invalid("cost must be interactive, moderate or minimal");
+}
+
+}  // namespace
+
+Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
+  if (!p.is_object()) return invalid("params must be an object");
+  if (method == "identityCreate") return identity_create(p);
+  if (method == "identityUnlock") return identity_unlock(p);
+  if (method == "replicaOpen") return replica_open(p);
+  if (method == "replicaClose") {
+    session_.reset();
+    replica_.reset();
+    logged_.clear();
+    return json::object();
+  }
+  if (method == "device") return identity_ ? json(identity_->device().hex()) : json(nullptr);
+  if (method == "put") return put(p);
+  if (method == "get") return get(p);
+  if (method == "remove") return remove(p);
+  if (method == "resolve") return resolve(p);
+  if (method == "find") return find(p);
+  if (method == "status") return status();
+  if (method == "takeEvents") {
+    json changed = json::object();
+    for (const auto& [space, n] : changed_) changed[space.hex()] = n;
+    changed_.clear();
+    return json{{"changed", changed}};
+  }
+  if (method == "setAcked") {
+    // The node's heads for this device as last persisted by the host.
+    auto it = p.find("acked");
+    if (it == p.end() || !it->is_object()) return invalid("'acked' must be an object");
+    for (const auto& [hex, seq] : it->items()) {
+      URBIS_ASSIGN_OR_RETURN(SpaceId space, hex_id<SpaceId>(hex, "space"));
+      if (!seq.is_number_unsigned()) return invalid("acked seqs must be numbers");
+      acked_[space] = std::max(acked_[space], seq.get<uint64_t>());
+    }
+    return json::object();
+  }
+
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  if (method == "spaces") {
+    URBIS_ASSIGN_OR_RETURN(auto list, r->spaces());
+    json out = json::array();
+    for (const SpaceInfo& s : list) out.push_back(space_json(s));
+    return out;
+  }
+  if (method == "createSpace") {
+    URBIS_ASSIGN_OR_RETURN(std::string name, str(p, "name"));
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, r->create_space(name));
+    URBIS_RETURN_IF_ERROR(after_local_write(space));
+    return json{{"space", space.hex()}};
+  }
+  if (method == "addMember" || method == "removeMember") {
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+    URBIS_ASSIGN_OR_RETURN(std::string dev_text, str(p, "device"));
+    URBIS_ASSIGN_OR_RETURN(DeviceKey device, hex_id<DeviceKey>(dev_text, "device"));
+    Role role = Role::None;
+    if (method == "addMember") {
+      auto parsed = role_from_name(str_or(p, "role", "editor"));
+      if (!parsed || *parsed == Role::None) return invalid("role must be admin, editor, commenter or viewer");
+      role = *parsed;
+    }
+    URBIS_RETURN_IF_ERROR(r->set_role(space, device, role));
+    URBIS_RETURN_IF_ERROR(after_local_write(space));
+    return json{{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(role)}};
+  }
+  if (method == "createInvite") {
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+    auto role = role_from_name(str_or(p, "role", "editor"));
+    if (!role || *role == Role::None) return invalid("role must be admin, editor, commenter or viewer");
+    auto ttl = p.find("ttlSeconds");
+    uint64_t seconds = 7 * 24 * 3600;
+    if (ttl != p.end()) {
+      if (!ttl->is_number_unsigned()) return invalid("ttlSeconds must be a number of seconds");
+      seconds = ttl->get<uint64_t>();
+    }
+    URBIS_ASSIGN_OR_RETURN(Invite invite, r->create_invite(space, *role, seconds));
+    URBIS_RETURN_IF_ERROR(after_local_write(space));
+    return json{{"code", invite.code}, {"expires", invite.expires_ms}, {"key", invite.key.hex()}};
+  }
+  if (method == "members") {
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+    URBIS_ASSIGN_OR_RETURN(auto list, r->members(space));
+    json out = json::array();
+    for (const Member& m : list) {
+      json entry = {{"device", m.device.hex()}, {"role", role_name(m.role)}};
+      if (m.invite_expires_ms) entry["inviteExpires"] = m.invite_expires_ms;  // a pending invite's key
+      out.push_back(std::move(entry));
+    }
+    return out;
+  }
+  if (method == "stateHash") {
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+    URBIS_ASSIGN_OR_RETURN(Hash h, r->state_hash(space));
+    return json(h.hex());
+  }
+  if (method == "sessionOpen") {
+    // A new session each time: its Want resumes from the replica's vectors.
+    sync::SessionOptions options;
+    options.discover = true;
+    session_ = std::make_unique<sync::Session>(*r, env_, sync::Signer::of(*identity_), sync::SessionRole::Client,
+                                               std::vector<SpaceId>{}, options);
+    for (Bytes& f : session_->start()) frames_.push_back(std::move(f));
+    return json::object();
+  }
+  if (method == "checkpoint") {
+    // Before a snapshot: copy the WAL into the database file and truncate it
+    // (the core lets the WAL grow to ~16 MB between checkpoints), so the
+    // snapshot is the database file alone. A second connection to the same
+    // file does it; SQLite shares the WAL index between connections of one
+    // process. The replica holds no transaction between calls.
+    URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+    int log = 0, done = 0;
+    // A fresh connection enters WAL mode when it first reads the file.
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    std::string error = rc == SQLITE_OK ? "" : (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    if (rc != SQLITE_OK) return Status(Code::Storage, "checkpoint: " + error);
+    return json{{"walFrames", log}, {"checkpointed", done}};
+  }
+  if (method == "joinOpen") return join_open(p);
+  if (method == "joinStatus") return join_status();
+  if (method == "joinFinish") return join_finish();
+  if (method == "joinCancel") {
+    join_.reset();
+    join_frames_.clear();
+    return json::object();
+  }
+  if (method == "sessionClose") {
+    session_.reset();
+    return json::object();
+  }
+  return Status(Code::InvalidArgument, "unknown method '" + method + "'");
+}
+
+Result<nlohmann::json> Client::identity_create(const json& p) {
+  if (identity_) return invalid("an identity is already unlocked");
+  URBIS_ASSIGN_OR_RETURN(std::string passphrase, str(p, "passphrase"));
+  if (passphrase.empty()) return invalid("the passphrase is empty");
+  URBIS_ASSIGN_OR_RETURN(PwhashCost cost, cost_of(str_or(p, "cost", "interactive")));
+  Identity id = Identity::generate(env_);
+  URBIS_ASSIGN_OR_RETURN(Bytes wrapped, id.wrap(passphrase, env_, cost));
+  json out = {{"device", id.device().hex()}, {"wrapped", to_hex(wrapped)}};
+  identity_ = std::move(id);
+  return out;
+}
+
+Result<nlohmann::json> Client::identity_unlock(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(std::string passphrase, str(p, "passphrase"));
+  URBIS_ASSIGN_OR_RETURN(std::string wrapped_hex, str(p, "wrapped"));
+  auto wrapped = from_hex(wrapped_hex);
+  if (!wrapped) return invalid("'wrapped' must be hex");
+  URBIS_ASSIGN_OR_RETURN(Identity id, Identity::unwrap(*wrapped, passphrase));
+  json out = {{"device", id.device().hex()}};
+  // Unlocking again (the passphrase checked) keeps the identity in use: the
+  // open session borrows it.
+  if (identity_) {
+    if (identity_->device() != id.device()) return invalid("another identity is already unlocked");
+    return out;
+  }
+  identity_ = std::move(id);
+  return out;
+}
+
+Result<nlohmann::json> Client::replica_open(const json& p) {
+  if (!identity_) return Status(Code::NoKey, "no identity is unlocked");
+  if (replica_) return invalid("the replica is already open");
+  URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
+  ReplicaOptions options;
+  // MEMFS has no fsync; durability comes from the host's log (IndexedDB).
+  options.synchronous_full = false;
+  // The replica owns an Identity and so does the session's signer; Identity
+  // is move-only (no copies of secrets by accident).
+  URBIS_ASSIGN_OR_RETURN(Identity copy, duplicate(*identity_, env_));
+  URBIS_ASSIGN_OR_RETURN(replica_, Replica::open(path, std::move(copy), env_, options));
+  logged_.clear();
+  // Whatever the store holds at open came from the host's snapshot: logged.
+  URBIS_ASSIGN_OR_RETURN(auto list, replica_->spaces());
+  for (const SpaceInfo& s : list) {
+    URBIS_ASSIGN_OR_RETURN(logged_[s.id], replica_->version_vector(s.id));
+  }
+  return json{{"spaces", list.size()}};
+}
+
+Result<nlohmann::json> Client::put(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  URBIS_ASSIGN_OR_RETURN(std::string type, str(p, "type"));
+  URBIS_ASSIGN_OR_RETURN(std::string id_text, str(p, "id"));
+  const json fields = p.value("fields", json::object());
+  URBIS_ASSIGN_OR_RETURN(std::vector<FieldOp> ops, parse_fields(fields));
+  const bool create = id_text == "new";
+  if (!create && ops.empty()) return invalid("nothing to put: no fields");
+  Transaction tx = r->begin(space);
+  EntityId id;
+  if (create) {
+    if (!valid_name(type)) return invalid("bad entity type '" + type + "'");
+    id = tx.create(type);
+  } else {
+    URBIS_ASSIGN_OR_RETURN(id, hex_id<EntityId>(id_text, "id"));
+    URBIS_ASSIGN_OR_RETURN(Entity e, get_typed(*r, space, type, id));
+    (void)e;
+  }
+  for (const FieldOp& op : ops) record(tx, id, op);
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info, r->commit(tx));
+  URBIS_RETURN_IF_ERROR(after_local_write(space));
+  return json{{"id", id.hex()}, {"type", type}, {"seq", info.seq}};
+}
+
+Result<nlohmann::json> Client::get(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  URBIS_ASSIGN_OR_RETURN(std::string type, str(p, "type"));
+  URBIS_ASSIGN_OR_RETURN(std::string id_text, str(p, "id"));
+  URBIS_ASSIGN_OR_RETURN(EntityId id, hex_id<EntityId>(id_text, "id"));
+  URBIS_ASSIGN_OR_RETURN(Entity e, get_typed(*r, space, type, id));
+  return e.to_json(str_or(p, "lang", "en"));
+}
+
+Result<nlohmann::json> Client::remove(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  URBIS_ASSIGN_OR_RETURN(std::string type, str(p, "type"));
+  URBIS_ASSIGN_OR_RETURN(std::string id_text, str(p, "id"));
+  URBIS_ASSIGN_OR_RETURN(EntityId id, hex_id<EntityId>(id_text, "id"));
+  URBIS_ASSIGN_OR_RETURN(Entity e, get_typed(*r, space, type, id));
+  (void)e;
+  Transaction tx = r->begin(space);
+  tx.remove_entity(id);
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info, r->commit(tx));
+  URBIS_RETURN_IF_ERROR(after_local_write(space));
+  return json{{"id", id.hex()}, {"deleted", true}, {"seq", info.seq}};
+}
+
+// A new value that overwrites every live value of the field (the winner and
+// its conflicts): the conflict is gone on every replica that applies it.
+Result<nlohmann::json> Client::resolve(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(std::string field, str(p, "field"));
+  if (field.empty() || field[0] == '+' || field[0] == '-') return invalid("resolve takes field or field@LOCALE");
+  if (!p.contains("value")) return invalid("resolve needs a value");
+  json q = p;
+  q["fields"] = json{{field, p["value"]}};
+  return put(q);
+}
+
+Result<nlohmann::json> Client::find(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  const json q = p.value("query", json::object());
+  if (!q.is_object()) return invalid("query must be an object");
+  Query query;
+  query.type = str_or(q, "type", "");
+  query.text = str_or(q, "text", "");
+  query.lang = str_or(q, "lang", "en");
+  const std::string sort = str_or(q, "sort", "relevance");
+  if (sort == "relevance") query.sort = Query::Sort::Relevance;
+  else if (sort == "updated") query.sort = Query::Sort::Updated;
+  else if (sort == "title") query.sort = Query::Sort::Title;
+  else return invalid("sort must be relevance, updated or title");
+  auto add_where = [&](const std::string& field, const json& v) {
+    query.where.emplace_back(field, v.is_string() ? v.get<std::string>() : v.dump());
+  };
+  if (auto w = q.find("where"); w != q.end()) {
+    if (w->is_object()) {
+      for (const auto& [field, v] : w->items()) {
+        if (v.is_array())
+          for (const json& e : v) add_where(field, e);  // every element must match
+        else
+          add_where(field, v);
+      }
+    } else if (!w->is_null()) {
+      return invalid("where must be an object {field: value}");
+    }
+  }
+  if (auto l = q.find("limit"); l != q.end()) {
+    if (!l->is_number_unsigned() || l->get<uint64_t>() == 0 || l->get<uint64_t>() > 1000)
+      return invalid("limit must be 1..1000");
+    query.limit = l->get<size_t>();
+  }
+  if (auto o = q.find("offset"); o != q.end()) {
+    if (!o->is_number_unsigned()) return invalid("offset must be a number >= 0");
+    query.offset = o->get<size_t>();
+  }
+  query.include_deleted = q.value("includeDeleted", false);
+  URBIS_ASSIGN_OR_RETURN(FindResult found, r->find(space, query));
+  json hits = json::array();
+  for (const Hit& h : found.hits)
+    hits.push_back({{"id", h.id.hex()}, {"type", h.type}, {"title", h.title}, {"summary", h.summary}});
+  return json{{"total", found.total}, {"hits", std::move(hits)}};
+}
+
+Result<nlohmann::json> Client::status() {
+  json out = {{"session", session_ ? json(std::string(sync::state_name(session_->state()))) : json(nullptr)},
+              {"pending", 0},
+              {"acked", json::object()}};
+  for (const auto& [space, seq] : acked_) out["acked"][space.hex()] = seq;
+  if (replica_) {
+    URBIS_ASSIGN_OR_RETURN(uint64_t n, pending());
+    out["pending"] = n;
+  }
+  if (session_) {
+    const sync::SessionCounters& c = session_->counters();
+    out["sent"] = c.changes_sent;
+    out["received"] = c.changes_received;
+    if (session_->state() == sync::SessionState::Failed) out["failure"] = session_->failure().to_string();
+  }
+  return out;
+}
+
+// ---- joining by invite code ----
+
+Result<nlohmann::json> Client::join_open(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_ASSIGN_OR_RETURN(std::string code, str(p, "code"));
+  URBIS_ASSIGN_OR_RETURN(InviteSecret secret, decode_invite_code(code));
+  if (env_.now_ms() > secret.expires_ms) return Status(Code::Expired, "this invite code has expired");
+  const SpaceId space = secret.space;
+  join_.reset();
+  join_frames_.clear();
+  if (auto held = r->space(space); held.is_ok() && held->my_role != Role::None)
+    return json{{"space", space.hex()}, {"member", true}};
+  auto join = std::make_unique<Join>();
+  join->secret = secret;
+  join->invite = std::make_unique<Identity>(invite_identity(secret));
+  URBIS_ASSIGN_OR_RETURN(Identity copy, duplicate(*identity_, env_));
+  URBIS_ASSIGN_OR_RETURN(join->scratch,
+                         Replica::open(":memory:", std::move(copy), env_,
+                                       ReplicaOptions{.materialize = false, .synchronous_full = false}));
+  join->session = std::make_unique<sync::Session>(*join->scratch, env_, sync::Signer::of(*join->invite),
+                                                  sync::SessionRole::Client, std::vector<SpaceId>{space});
+  for (Bytes& f : join->session->start()) join_frames_.push_back(std::move(f));
+  join_ = std::move(join);
+  return json{{"space", space.hex()}, {"member", false}};
+}
+
+// Why the join failed, in the words `urbis space join` uses.
+void Client::join_refuse(Status why, bool pushed) {
+  Join& j = *join_;
+  j.state = Join::State::Refused;
+  if (why.code() == Code::Expired || env_.now_ms() > j.secret.expires_ms) {
+    j.refusal = Status(Code::Expired, "this invite code has expired");
+  } else if (why.code() == Code::BrokenChain || why.code() == Code::NotAMember) {
+    j.refusal = Status(Code::NotAMember,
+                       pushed ? "this invite code has already been used"
+                              : "this invite code has already been used (or was revoked, or has not reached the "
+                                "node yet: the admin syncs after creating it)");
+  } else if (why.code() == Code::UnknownSpace) {
+    j.refusal = Status(Code::UnknownSpace, "the node does not hold space " + j.secret.space.hex() +
+                                               " yet: the admin syncs it there after creating the invite");
+  } else {
+    j.refusal = std::move(why);
+  }
+}
+
+Status Client::join_receive(ByteView frame) {
+  if (!join_ || !join_->session) return {Code::InvalidArgument, "no join is in progress"};
+  Join& j = *join_;
+  if (j.state == Join::State::Accepted || j.state == Join::State::Refused) return Status::ok();
+  const SpaceId space = j.secret.space;
+  // The node's Ack of the redeem: its heads name the invite key at seq 1.
+  if (j.state == Join::State::Pushed && !frame.empty() && frame[0] == (pb::Frame::kAckFieldNumber << 3 | 2)) {
+    pb::Frame f;
+    if (f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) && f.has_ack() &&
+        SpaceId::from_string(f.ack().space()) == space) {
+      for (const auto& h : f.ack().heads())
+        if (DeviceKey::from_string(h.author()) == j.invite->device() && h.seq() >= 1) j.state = Join::State::Accepted;
+    }
+  }
+  sync::Reply reply = j.session->receive(frame);
+  for (Bytes& f : reply.frames) join_frames_.push_back(std::move(f));
+  if (j.state == Join::State::Accepted) return Status::ok();
+  const auto& errors = j.session->peer_errors();
+  if (!reply.status.is_ok()) {
+    join_refuse(reply.status, j.state == Join::State::Pushed);
+    return reply.status;
+  }
+  if (j.state == Join::State::Pushed) {
+    if (errors.size() > j.errors_before) join_refuse(errors[j.errors_before], true);
+    return Status::ok();
+  }
+  if (j.session->state() != sync::SessionState::Live) return Status::ok();
+  const auto synced = j.session->synced_spaces();
+  if (std::find(synced.begin(), synced.end(), space) == synced.end()) {
+    join_refuse(errors.empty() ? Status(Code::NotAMember, "the node does not serve the invite") : errors.back(),
+                false);
+    return Status::ok();
+  }
+  auto built = j.scratch->redeem_invite(j.secret);
+  if (!built.is_ok()) {
+    join_refuse(built.status(), false);
+    return Status::ok();
+  }
+  j.redeem = std::move(built).value();
+  j.errors_before = errors.size();
+  join_frames_.push_back(changes_frame(space, j.redeem->envelope));
+  j.state = Join::State::Pushed;
+  return Status::ok();
+}
+
+nlohmann::json Client::join_status() const {
+  if (!join_) return {{"state", "none"}};
+  switch (join_->state) {
+    case Join::State::Syncing: return {{"state", "syncing"}};
+    case Join::State::Pushed: return {{"state", "pushed"}};
+    case Join::State::Accepted: return {{"state", "accepted"}};
+    case Join::State::Refused: break;
+  }
+  return {{"state", "refused"},
+          {"code", static_cast<int>(join_->refusal.code())},
+          {"codeName", std::string(code_name(join_->refusal.code()))},
+          {"message", join_->refusal.message()}};
+}
+
+// Accepted (or already a member): the scratch log and the redeem become the
+// replica's, through the log outbox; the open session is offered the space.
+Result<nlohmann::json> Client::join_finish() {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  std::optional<SpaceId> space;
+  if (join_) {
+    if (join_->state != Join::State::Accepted) return invalid("the join was not accepted by the node");
+    space = join_->secret.space;
+    URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> log, join_->scratch->changes_since(*space, {}));
+    (void)r->apply_batch(log);  // refusals, if any, are caught up by the next sync
+    auto applied = r->apply(join_->redeem->envelope);
+    join_.reset();
+    join_frames_.clear();
+    if (!applied.is_ok()) return applied.status();
+  } else {
+    return invalid("no join is in progress");
+  }
+  URBIS_RETURN_IF_ERROR(after_local_write(*space));
+  URBIS_ASSIGN_OR_RETURN(SpaceInfo info, r->space(*space));
+  return json{{"space", space->hex()}, {"role", role_name(info.my_role)}};
+}
+
+Status Client::receive(ByteView frame) {
+  if (!session_) return {Code::InvalidArgument, "no session is open"};
+  note_frame_from_node(frame);
+  sync::Reply reply = session_->receive(frame);
+  for (Bytes& f : reply.frames) frames_.push_back(std::move(f));
+  // Changes frames store changes; discovery may add spaces.
+  if (!frame.empty() && frame[0] == (pb::Frame::kChangesFieldNumber << 3 | 2)) URBIS_RETURN_IF_ERROR(collect_log_all());
+  return reply.status;
+}
+
+// The node's heads for this device: its Want (what it holds when the session
+// starts) and each Ack (after it applied our batch). Only seen, never trusted
+// for anything but the "pending" count.
+void Client::note_frame_from_node(ByteView frame) {
+  if (frame.empty() || !identity_) return;
+  const uint8_t tag = frame[0];
+  if (tag != (pb::Frame::kWantFieldNumber << 3 | 2) && tag != (pb::Frame::kAckFieldNumber << 3 | 2)) return;
+  pb::Frame f;
+  if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) return;
+  const DeviceKey& me = identity_->device();
+  auto note = [&](const std::string& space_bytes, const auto& heads) {
+    auto space = SpaceId::from_string(space_bytes);
+    if (!space) return;
+    for (const auto& h : heads)
+      if (auto author = DeviceKey::from_string(h.author()); author && *author == me)
+        acked_[*space] = std::max(acked_[*space], h.seq());
+  };
+  if (f.has_want())
+    for (const auto& sv : f.want().spaces()) note(sv.space(), sv.heads());
+  if (f.has_ack()) note(f.ack().space(), f.ack().heads());
+}
+
+Result<uint64_t> Client::pending() {
+  if (!identity_ || !replica_) return uint64_t{0};
+  uint64_t n = 0;
+  URBIS_ASSIGN_OR_RETURN(auto list, replica_->spaces());
+  for (const SpaceInfo& s : list) {
+    URBIS_ASSIGN_OR_RETURN(VersionVector vv, replica_->version_vector(s.id));
+    auto mine = vv.find(identity_->device());
+    if (mine == vv.end()) continue;
+    auto acked = acked_.find(s.id);
+    const uint64_t done = acked == acked_.end() ? 0 : acked->second;
+    if (mine->second > done) n += mine->second - done;
+  }
+  return n;
+}
+
+Result<nlohmann::json> Client::restore(const std::vector<Bytes>& envelopes) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  json out = {{"applied", 0}, {"duplicate", 0}, {"held", 0}, {"refused", 0}};
+  std::vector<Result<ApplyOutcome>> results = r->apply_batch(envelopes);
+  for (const auto& res : results) {
+    if (!res.is_ok()) {
+      out["refused"] = out["refused"].get<int>() + 1;
+      continue;
+    }
+    const char* key = *res == ApplyOutcome::Applied ? "applied" : *res == ApplyOutcome::Duplicate ? "duplicate" : "held";
+    out[key] = out[key].get<int>() + 1;
+  }
+  // Everything now stored came from the host's log: nothing to hand back.
+  URBIS_ASSIGN_OR_RETURN(auto list, r->spaces());
+  for (const SpaceInfo& s : list) {
+    URBIS_ASSIGN_OR_RETURN(logged_[s.id], r->version_vector(s.id));
+  }
+  return out;
+}
+
+Result<Replica*> Client::need_replica() {
+  if (!replica_) return Status(Code::NoKey, "no replica is open: create or unlock an identity first");
+  return replica_.get();
+}
+
+Result<SpaceId> Client::space_of(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(std::string text, str(p, "space"));
+  if (auto id = SpaceId::from_hex(text)) return *id;
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_ASSIGN_OR_RETURN(auto list, r->spaces());
+  std::optional<SpaceId> found;
+  for (const SpaceInfo& s : list) {
+    if (s.name != text) continue;
+    if (found) return invalid("more than one space is named '" + text + "'; use its id");
+    found = s.id;
+  }
+  if (!found) return Status(Code::UnknownSpace, "no space with id or name '" + text + "'");
+  return *found;
+}
+
+Status Client::collect_log(const SpaceId& space) {
+  VersionVector& known = logged_[space];
+  URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> fresh, replica_->changes_since(space, known));
+  if (fresh.empty()) return Status::ok();
+  changed_[space] += fresh.size();
+  for (Bytes& b : fresh) log_.push_back(std::move(b));
+  URBIS_ASSIGN_OR_RETURN(known, replica_->version_vector(space));
+  return Status::ok();
+}
+
+Status Client::collect_log_all() {
+  URBIS_ASSIGN_OR_RETURN(auto list, replica_->spaces());
+  for (const SpaceInfo& s : list) URBIS_RETURN_IF_ERROR(collect_log(s.id));
+  return Status::ok();
+}
+
+Status Client::after_local_write(const SpaceId& space) {
+  URBIS_RETURN_IF_ERROR(collect_log(space));
+  // The host sends these only after the log append above is durable.
+  if (session_)
+    for (Bytes& f : session_->on_local_change(space)) frames_.push_back(std::move(f));
+  return Status::ok();
+}
+
+}  // namespace urbis::wasm

@@ -1,0 +1,113 @@
+// Client: everything the browser worker's module holds — the unlocked
+// identity, the replica (SQLite in Emscripten's in-memory file system), the
+// open sync session — behind JSON methods and two outboxes (frames to send,
+// envelopes to persist). c_api.cc exposes one process-wide Client as the
+// module's flat C ABI; the Node unit tests drive the same code.
+//
+// Persistence contract (wasm/README.md, "Durability"): after every method,
+// every change newly stored by the replica — local commits, membership
+// changes, changes applied from the node — is in the log outbox exactly once,
+// in an order in which it applies. The JavaScript host appends them to
+// IndexedDB and acknowledges a local edit only once that append is durable.
+//
+// Thread-safety: none (one worker, one thread).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "urbis/identity.h"
+#include "urbis/invite.h"
+#include "urbis/replica.h"
+#include "urbis/status.h"
+#include "urbis/sync/session.h"
+
+namespace urbis::wasm {
+
+class Client {
+ public:
+  explicit Client(Env& env) : env_(env) {}
+
+  // Runs `method` with `params`; see wasm/README.md for the list.
+  Result<nlohmann::json> call(const std::string& method, const nlohmann::json& params);
+
+  // One frame from the node for the open session. Frames to send go to the
+  // frame outbox (also on failure, e.g. an Error frame); a non-ok status means
+  // the session failed and the connection should close after sending them.
+  Status receive(ByteView frame);
+
+  // Applies envelopes read back from the persisted log (see c_api.h).
+  Result<nlohmann::json> restore(const std::vector<Bytes>& envelopes);
+
+  // One frame from the node for the join session (joinOpen). Frames to
+  // send go to the join outbox; joinStatus tells how the join stands.
+  Status join_receive(ByteView frame);
+
+  std::vector<Bytes>& frame_outbox() { return frames_; }
+  std::vector<Bytes>& log_outbox() { return log_; }
+  std::vector<Bytes>& join_outbox() { return join_frames_; }
+
+ private:
+  // Joining a space by invite code (core/include/urbis/invite.h), as
+  // `urbis space join` does, over a second connection the host opens:
+  // 1. as the invite's key, sync the space from the node into a scratch
+  //    in-memory store (the node serves it to the invite, a member);
+  // 2. build the redeem there (not stored) and push it; wait for the Ack;
+  // 3. accepted: joinFinish copies the scratch log and the redeem into the
+  //    replica (into the log outbox: durable before joinSpace resolves).
+  struct Join {
+    enum class State { Syncing, Pushed, Accepted, Refused };
+    InviteSecret secret;
+    std::unique_ptr<Identity> invite;  // the session's signer borrows it
+    std::unique_ptr<Replica> scratch;
+    std::unique_ptr<sync::Session> session;
+    std::optional<CommitInfo> redeem;
+    size_t errors_before = 0;
+    State state = State::Syncing;
+    Status refusal;
+  };
+  Result<nlohmann::json> join_open(const nlohmann::json& p);
+  Result<nlohmann::json> join_finish();
+  nlohmann::json join_status() const;
+  void join_refuse(Status why, bool pushed);
+
+  Result<nlohmann::json> identity_create(const nlohmann::json& p);
+  Result<nlohmann::json> identity_unlock(const nlohmann::json& p);
+  Result<nlohmann::json> replica_open(const nlohmann::json& p);
+  Result<nlohmann::json> put(const nlohmann::json& p);
+  Result<nlohmann::json> get(const nlohmann::json& p);
+  Result<nlohmann::json> remove(const nlohmann::json& p);
+  Result<nlohmann::json> resolve(const nlohmann::json& p);
+  Result<nlohmann::json> find(const nlohmann::json& p);
+  Result<nlohmann::json> status();
+
+  Result<Replica*> need_replica();
+  Result<SpaceId> space_of(const nlohmann::json& p);
+  // Moves the changes of `space` not yet handed to the host into the log
+  // outbox and counts them as an event.
+  Status collect_log(const SpaceId& space);
+  Status collect_log_all();
+  // After a local write to `space`: collect its log, push it to the peer.
+  Status after_local_write(const SpaceId& space);
+  void note_frame_from_node(ByteView frame);
+  Result<uint64_t> pending();
+
+  Env& env_;
+  std::optional<Identity> identity_;
+  std::unique_ptr<Replica> replica_;
+  std::unique_ptr<sync::Session> session_;
+  std::vector<Bytes> frames_;  // to send, in order
+  std::vector<Bytes> log_;     // to persist, in order
+  std::vector<Bytes> join_frames_;  // to send on the join connection
+  std::unique_ptr<Join> join_;
+  std::map<SpaceId, VersionVector> logged_;       // what the host was handed
+  std::map<SpaceId, uint64_t> acked_;             // the node's head for this device, per space
+  std::map<SpaceId, uint64_t> changed_;           // changes per space since takeEvents
+};
+
+}  // namespace urbis::wasm

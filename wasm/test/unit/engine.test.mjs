@@ -1,0 +1,176 @@
+// The worker's Engine under Node: identity, writes and reads through the
+// flat C ABI, error codes, durability in (fake) IndexedDB, snapshots and
+// replay after a "reload" (a fresh module on the same database).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openEngine, uniqueName } from './helpers.mjs';
+
+async function rejectsWith(promiseOrFn, codeName) {
+  await assert.rejects(
+    async () => (typeof promiseOrFn === 'function' ? promiseOrFn() : promiseOrFn),
+    (err) => {
+      assert.equal(err.codeName, codeName, `expected ${codeName}, got ${err.codeName}: ${err.message}`);
+      assert.equal(typeof err.code, 'number');
+      return true;
+    },
+  );
+}
+
+test('identity: create, lock state, unlock, wrong passphrase', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name);
+  await rejectsWith(() => a.spaces(), 'NoKey');
+  await rejectsWith(() => a.unlock('x'), 'NotFound');
+  const device = await a.createIdentity('correct horse');
+  assert.match(device, /^[0-9a-f]{64}$/);
+  assert.equal(a.device(), device);
+  await rejectsWith(() => a.createIdentity('again'), 'InvalidArgument');
+  await a.close();
+
+  const b = await openEngine(name);
+  assert.equal(b.device(), null);
+  await rejectsWith(() => b.spaces(), 'NoKey');
+  await rejectsWith(() => b.unlock('wrong'), 'WrongPassphrase');
+  assert.equal(await b.unlock('correct horse'), device);
+  assert.deepEqual(b.spaces(), []);
+  await b.close();
+});
+
+test('put/get/find/remove/resolve with compact and structured fields', async () => {
+  const e = await openEngine(uniqueName());
+  await e.createIdentity('pw');
+  const { space } = await e.createSpace('Plan');
+  const { id } = await e.put(space, 'project', 'new', {
+    'title@ko': '스마트 교통',
+    sector: 'mobility',
+    budget: 120000,
+    '+tags': ['pilot', 'bus'],
+  });
+  await e.put(space, 'project', id, { 'title@en': 'Smart traffic' });
+  let p = e.get(space, 'project', id, { lang: 'ko' });
+  assert.equal(p.values.title, '스마트 교통');
+  assert.equal(p.values.budget, 120000);
+  assert.deepEqual(p.values.tags, ['bus', 'pilot']);
+  assert.equal(p.translations.title.original, 'ko');
+
+  await e.put(space, 'project', id, [
+    { op: 'remove', field: 'tags', value: 'bus' },
+    { op: 'text', field: 'summary', locale: 'es', value: 'Semáforos', source: 'en' },
+  ]);
+  p = e.get(space, 'project', id);
+  assert.deepEqual(p.values.tags, ['pilot']);
+  assert.equal(p.translations.summary.values.es, 'Semáforos');
+
+  // Space by name, find with facets and text.
+  const found = e.find('Plan', { type: 'project', text: 'smart', where: { sector: 'mobility', budget: 120000 } });
+  assert.equal(found.total, 1);
+  assert.equal(found.hits[0].id, id);
+  assert.equal(e.find(space, { where: { sector: 'energy' } }).total, 0);
+
+  await e.resolve(space, 'project', id, 'sector', 'energy');
+  assert.equal(e.get(space, 'project', id).values.sector, 'energy');
+
+  // Errors carry the core's codes.
+  await rejectsWith(() => e.get(space, 'need', id), 'NotFound');
+  await rejectsWith(() => e.put(space, 'project', 'nothex', { a: 1 }), 'InvalidArgument');
+  await rejectsWith(() => e.put(space, 'project', id, { 'title@': 'x' }), 'InvalidArgument');
+  await rejectsWith(() => e.put(space, 'project', id, { 'title@en': 5 }), 'InvalidArgument');
+  await rejectsWith(() => e.find('nope', {}), 'UnknownSpace');
+  await rejectsWith(() => e.find(space, { limit: 0 }), 'InvalidArgument');
+  await rejectsWith(() => e.joinSpace('code'), 'InvalidArgument');
+
+  await e.remove(space, 'project', id);
+  assert.equal(e.get(space, 'project', id).deleted, true);
+  assert.equal(e.find(space, { type: 'project' }).total, 0);
+
+  const localChanges = e.events.filter((x) => x.event === 'change' && x.data.origin === 'local');
+  assert.ok(localChanges.length >= 5);
+  assert.ok(localChanges.every((x) => x.data.space === space));
+  await e.close();
+});
+
+test('an edit resolves only once its envelope is in IndexedDB; a reload replays the log', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
+  await a.createIdentity('pw');
+  const { space } = await a.createSpace('S');
+  const before = await a.storage.countLog();
+  await a.put(space, 'need', 'new', { title: 'water' });
+  assert.equal(await a.storage.countLog(), before + 1, 'the change is in the log when put resolves');
+  const ids = [];
+  for (let i = 0; i < 20; i++) ids.push((await a.put(space, 'need', 'new', { n: i })).id);
+  const hash = a.stateHash(space);
+  // No snapshot, no close: as if the tab died right after the last put.
+  a.storage.close();
+
+  const b = await openEngine(name);
+  await b.unlock('pw');
+  assert.equal(b.stateHash(space), hash);
+  assert.equal(b.get(space, 'need', ids[19]).values.n, 19);
+  assert.equal(b.stats().restore.snapshotKey, 0);
+  assert.ok(b.stats().restore.replayed >= 22);
+  await b.close();
+});
+
+test('snapshots bound the replay and drop the log entries they hold', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
+  await a.createIdentity('pw');
+  const { space } = await a.createSpace('S');
+  for (let i = 0; i < 10; i++) await a.put(space, 'city', 'new', { i });
+  const snap = await a.snapshot();
+  assert.ok(snap.key >= 11);
+  assert.equal(await a.storage.countLog(), 0);
+  assert.equal((await a.storage.latestSnapshot()).wal, null, 'checkpointed: the database file alone');
+  for (let i = 0; i < 5; i++) await a.put(space, 'city', 'new', { i: 100 + i });
+  const hash = a.stateHash(space);
+  a.storage.close();
+
+  const b = await openEngine(name);
+  await b.unlock('pw');
+  assert.equal(b.stateHash(space), hash);
+  assert.equal(b.stats().restore.snapshotKey, snap.key);
+  assert.equal(b.stats().restore.replayed, 5);
+  assert.equal(b.find(space, { type: 'city', limit: 100 }).total, 15);
+  // Writing after the reload continues the device's chain.
+  await b.put(space, 'city', 'new', { i: 999 });
+  await b.close();
+
+  const c = await openEngine(name);
+  await c.unlock('pw');
+  assert.equal(c.find(space, { type: 'city', limit: 100 }).total, 16);
+  await c.close();
+});
+
+test('snapshots happen by themselves after N changes', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name, { snapshotEvery: 5, snapshotIdleMs: 1e9 });
+  await a.createIdentity('pw');
+  const { space } = await a.createSpace('S');
+  for (let i = 0; i < 12; i++) await a.put(space, 'city', 'new', { i });
+  await a.snapshotting;
+  const snap = await a.storage.latestSnapshot();
+  assert.ok(snap && snap.key >= 5, 'a snapshot was written');
+  assert.ok((await a.storage.countLog()) < 13);
+  await a.close();
+});
+
+test('invites: an admin makes a code; joining needs the node; a member joins trivially', async () => {
+  const admin = await openEngine(uniqueName());
+  await admin.createIdentity('pw');
+  const { space } = await admin.createSpace('S');
+  const invite = await admin.createInvite(space, 'viewer', 3600);
+  assert.match(invite.code, /^urbis1-[a-z2-7]{64}$/);
+  assert.ok(invite.expires > Date.now());
+  assert.ok(admin.members(space).some((m) => m.device === invite.key));
+  // Already a member: nothing to redeem.
+  assert.deepEqual(await admin.joinSpace(invite.code), { space, role: 'admin' });
+
+  const joiner = await openEngine(uniqueName());
+  await joiner.createIdentity('pw');
+  await rejectsWith(() => joiner.joinSpace(invite.code), 'InvalidArgument'); // no node configured
+  await rejectsWith(() => joiner.joinSpace(invite.code.slice(0, -1) + 'a'), 'InvalidArgument'); // check fails
+  await rejectsWith(() => joiner.joinSpace(invite.code.replace(/a/g, '1')), 'InvalidArgument');
+  await admin.close();
+  await joiner.close();
+});
