@@ -196,9 +196,16 @@ const std::vector<Command>& commands() {
       {"sync", "sync ws://HOST:PORT/sync [--watch] [--space SPACE]...",
        "sync every local space (and each --space to fetch) with a node; --watch stays live",
        {"--space"}, run_sync, {"--watch"}},
-      {"node", "node --listen ADDR:PORT [--web DIR] [--max-frame-bytes N]",
-       "run a sync node (HTTP /healthz /metrics, static --web files, WebSocket /sync) until SIGTERM",
-       {"--listen", "--web", "--max-frame-bytes", "--peer"}, run_node},
+      {"node", kNodeUsage,
+       "run a sync node (HTTP /healthz /metrics, static --web files, WebSocket /sync) until SIGTERM.\n"
+       "      Limits (0 for a rate: none): --max-connections 10000 sync connections (beyond: HTTP 503);\n"
+       "      per connection --max-frames-per-second 2000 (beyond: Error RateLimited, close 1013) and\n"
+       "      --max-bytes-per-second 67108864 (beyond: reads slow down); --max-frame-bytes 17825792;\n"
+       "      --max-batch-envelopes 4096 per Changes frame (beyond: Error TooLarge); --max-held-changes\n"
+       "      100000 per space waiting for a predecessor (beyond: TooLarge)",
+       {"--listen", "--web", "--max-frame-bytes", "--max-connections", "--max-frames-per-second",
+        "--max-bytes-per-second", "--max-batch-envelopes", "--max-held-changes", "--peer"},
+       run_node},
   };
   return table;
 }

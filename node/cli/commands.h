@@ -32,6 +32,10 @@ void run_export(const Context& ctx, const Args& args);
 void run_import(const Context& ctx, const Args& args);
 
 // sync (sync_client.cc) and node (node_server.cc): the network commands.
+inline constexpr const char* kNodeUsage =
+    "node --listen ADDR:PORT [--web DIR] [--max-frame-bytes N] [--max-connections N]\n"
+    "      [--max-frames-per-second N] [--max-bytes-per-second N] [--max-batch-envelopes N]\n"
+    "      [--max-held-changes N]";
 void run_sync(const Context& ctx, const Args& args);
 void run_node(const Context& ctx, const Args& args);
 

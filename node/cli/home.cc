@@ -194,7 +194,7 @@ SyncHome open_device_for_sync(const Context& ctx) {
   return open_for_sync(home, unlock_identity(home, /*required=*/true), ReplicaOptions{});
 }
 
-SyncHome open_node_home(const Context& ctx) {
+SyncHome open_node_home(const Context& ctx, size_t max_held_changes) {
   const fs::path home = resolve_home(ctx);
   std::error_code ec;
   if (!fs::exists(home)) {
@@ -203,7 +203,8 @@ SyncHome open_node_home(const Context& ctx) {
     fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
   }
   return open_for_sync(home, unlock_identity(home, /*required=*/false),
-                       ReplicaOptions{.materialize = false, .synchronous_full = true});
+                       ReplicaOptions{.materialize = false, .synchronous_full = true,
+                                      .max_held_changes = max_held_changes});
 }
 
 }  // namespace urbis::cli

@@ -42,7 +42,8 @@ SyncHome open_device_for_sync(const Context& ctx);
 // A node home, created (0700) when missing: key-less unless it holds an
 // identity, which is then unlocked like a device's. The store is opened with
 // materialize=false (never decrypts) and synchronous=FULL (an acknowledged
-// change survives power loss).
-SyncHome open_node_home(const Context& ctx);
+// change survives power loss), holding at most `max_held_changes` changes per
+// space for a missing predecessor.
+SyncHome open_node_home(const Context& ctx, size_t max_held_changes = ReplicaOptions{}.max_held_changes);
 
 }  // namespace urbis::cli
