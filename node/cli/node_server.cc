@@ -66,6 +66,10 @@ struct NodeLimits {
 // Plain HTTP connections allowed beyond max_connections, so /healthz,
 // /metrics and the 503 itself still get answered at the limit.
 constexpr size_t kHttpHeadroom = 64;
+// A peer that does not read what the node sends is not read either: while
+// more than max_frame_bytes wait to be written to it, the node reads nothing
+// more from it, and after this long without the queue draining it closes.
+constexpr auto kStalledPeerLimit = std::chrono::seconds(60);
 
 struct NodeOptions {
   std::optional<fs::path> web;
@@ -84,6 +88,7 @@ struct Metrics {
   uint64_t http_requests = 0;
   uint64_t connections_refused = 0;  // at max_connections (503, or closed unanswered)
   uint64_t reads_throttled = 0;      // reads delayed by max_bytes_per_second
+  uint64_t reads_paused = 0;         // reads delayed while the peer did not read
   std::map<std::string, uint64_t> refusals;  // by error code name
 };
 
@@ -304,6 +309,22 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection> {
            "more than " + std::to_string(node_.limits().max_frames_per_second) + " frames a second",
            websocket::close_code::try_again_later);
   }
+  // Backpressure: waits while more than max_frame_bytes are queued for the
+  // peer; false when the queue has not drained for kStalledPeerLimit.
+  awaitable<bool> wait_for_peer_to_read() {
+    const size_t high_water = node_.session_options().max_frame_bytes;
+    if (out_.pending_bytes() <= high_water) co_return true;
+    node_.metrics().reads_paused += 1;
+    const auto give_up = std::chrono::steady_clock::now() + kStalledPeerLimit;
+    asio::steady_timer pause(ws_.get_executor());
+    while (out_.pending_bytes() > high_water) {
+      if (std::chrono::steady_clock::now() >= give_up) co_return false;
+      pause.expires_after(std::chrono::milliseconds(10));
+      beast::error_code ec;
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    co_return true;
+  }
   // Adds the session's counters since the last call to the node's metrics.
   void account() {
     if (!session_) return;
@@ -373,6 +394,12 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
   const char* level = "info";
   beast::flat_buffer buffer;
   for (;;) {
+    if (!co_await wait_for_peer_to_read()) {
+      reason = "peer does not read what the node sends";
+      level = "warn";
+      beast::get_lowest_layer(ws_).close();  // the stalled write fails
+      break;
+    }
     buffer.clear();
     co_await ws_.async_read(buffer, asio::redirect_error(use_awaitable, ec));
     if (ec) {
@@ -670,6 +697,9 @@ std::string NodeServer::metrics_text() {
          "Connections refused at max_connections (HTTP 503, or closed unanswered).", metrics_.connections_refused);
   metric("urbis_reads_throttled_total", "counter", "WebSocket reads delayed by max_bytes_per_second.",
          metrics_.reads_throttled);
+  metric("urbis_reads_paused_total", "counter",
+         "WebSocket reads delayed while more than max_frame_bytes waited to be written to the peer.",
+         metrics_.reads_paused);
   const NodeLimits& l = options_.limits;
   metric("urbis_limit_max_connections", "gauge", "Limit: WebSocket sync connections at once.", l.max_connections);
   metric("urbis_limit_max_frames_per_second", "gauge", "Limit: frames a second per connection (0: none).",

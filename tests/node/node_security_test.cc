@@ -756,6 +756,49 @@ TEST_CASE("byte_rate_throttles") {
   CHECK(node.stop(SIGTERM) == 0);
 }
 
+TEST_CASE("peer_that_does_not_read") {
+  // A member asks for a space of about 1 MB again and again without reading
+  // the answers. Without backpressure each Want would queue the whole space
+  // once more (300 MB); the node stops reading it instead, once more than
+  // --max-frame-bytes wait to be written to it.
+  Node node(std::vector<std::string>{"--max-frame-bytes", "1048576"});
+  Space s("Heavy");
+  Player writer(81), hog(82);
+  s.add(writer.hex(), "editor");
+  s.add(hog.hex(), "viewer");
+  s.sync(node);
+  {
+    auto w = writer.connect(node);
+    REQUIRE(errors_in(w->catch_up(s.id, writer.replica())).empty());
+    for (int i = 0; i < 8; ++i) {
+      Transaction tx = writer.replica().begin(s.id);
+      tx.set(tx.create("practice"), "blob", std::string(120'000, static_cast<char>('a' + i)));
+      auto c = writer.replica().commit(tx);
+      REQUIRE(c.is_ok());
+      REQUIRE(ack_head(w->push(s.id, {c->envelope}), writer.id.device()) == c->seq);
+    }
+  }
+  auto h = hog.connect(node);
+  pb::Frame want;
+  want.mutable_want()->add_spaces()->set_space(wire_id(s.id));
+  int sent = 0;
+  for (; sent < 300 && h->send(want, Ms(200)); ++sent) {
+  }
+  INFO("Wants sent before the node stopped reading: " << sent);
+  std::this_thread::sleep_for(Ms(1500));  // time enough to queue it all, were it read
+  const std::string status = read_all("/proc/" + std::to_string(node.pid()) + "/status");
+  const auto at = status.find("VmRSS:");
+  REQUIRE(at != std::string::npos);
+  const long rss_kb = std::stol(status.substr(at + 6));
+  INFO("node RSS " << rss_kb << " kB");
+  CHECK(rss_kb < 48'000);
+  CHECK(metric(node, "urbis_reads_paused_total") >= 1);
+  // Others are served meanwhile.
+  CHECK(s.sync(node)["received"] == 8);
+  h.reset();
+  CHECK(node.stop(SIGTERM) == 0);
+}
+
 // ---------------------------------------------------------------- known holes (should_fail)
 //
 // Each case states the secure behaviour and fails today; doctest's

@@ -168,6 +168,7 @@ class Node {
   }
 
   int port() const { return port_; }
+  pid_t pid() const { return child_->pid(); }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/sync"; }
   std::optional<int> stop(int sig) { return child_->stop(sig); }
   std::string log() const { return read_all(err_); }
