@@ -670,6 +670,21 @@ TEST_CASE("connection_limit") {
   CHECK(metric(node, "urbis_connections_refused_total") == 2);
   CHECK(metric(node, "urbis_connections") == 3);
   CHECK(metric(node, "urbis_limit_max_connections") == 3);
+  // Plain HTTP has 64 connections of headroom; one more is closed unanswered.
+  std::vector<int> idle;
+  for (int i = 0; i < 64; ++i) idle.push_back(connect_local(node.port()));
+  int extra = connect_local(node.port());
+  send_all(extra, "GET /healthz HTTP/1.0\r\n\r\n");
+  CHECK(recv_until_eof(extra).empty());
+  close(extra);
+  for (int fd : idle) close(fd);
+  std::optional<int64_t> refused_total;
+  for (int attempt = 0; attempt < 100 && !refused_total; ++attempt) {  // once the node has seen them go
+    HttpResponse r = http_get(node.port(), "/metrics");
+    if (r.status == 200) refused_total = metric(node, "urbis_connections_refused_total");
+    else std::this_thread::sleep_for(Ms(20));
+  }
+  CHECK(refused_total.value_or(-1) >= 3);  // and any /metrics tried before the node saw the closes
 
   // The three keep working.
   for (size_t i = 0; i < 3; ++i) {
