@@ -269,6 +269,8 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection> {
   }
   // The node is stopping.
   void shut_down() { close(websocket::close_code::going_away); }
+  // Bytes waiting to be written to the peer.
+  size_t queued_bytes() const { return out_.pending_bytes(); }
 
  private:
   void send(std::vector<Bytes> frames) {
@@ -697,6 +699,9 @@ std::string NodeServer::metrics_text() {
          "Connections refused at max_connections (HTTP 503, or closed unanswered).", metrics_.connections_refused);
   metric("urbis_reads_throttled_total", "counter", "WebSocket reads delayed by max_bytes_per_second.",
          metrics_.reads_throttled);
+  size_t queued = 0;
+  for (const auto& [id, conn] : live_) queued += conn->queued_bytes();
+  metric("urbis_send_queue_bytes", "gauge", "Bytes waiting to be written to WebSocket peers.", queued);
   metric("urbis_reads_paused_total", "counter",
          "WebSocket reads delayed while more than max_frame_bytes waited to be written to the peer.",
          metrics_.reads_paused);
