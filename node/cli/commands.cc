@@ -201,10 +201,11 @@ const std::vector<Command>& commands() {
        "      Limits (0 for a rate: none): --max-connections 10000 sync connections (beyond: HTTP 503);\n"
        "      per connection --max-frames-per-second 2000 (beyond: Error RateLimited, close 1013) and\n"
        "      --max-bytes-per-second 67108864 (beyond: reads slow down); --max-frame-bytes 17825792;\n"
-       "      --max-batch-envelopes 4096 per Changes frame (beyond: Error TooLarge); --max-held-changes\n"
-       "      100000 per space waiting for a predecessor (beyond: TooLarge)",
+       "      --max-batch-envelopes 4096 per Changes frame and --max-spaces 10000 per Want and per\n"
+       "      session (beyond: Error TooLarge); --max-held-changes 100000 per space waiting for a\n"
+       "      predecessor (beyond: TooLarge)",
        {"--listen", "--web", "--max-frame-bytes", "--max-connections", "--max-frames-per-second",
-        "--max-bytes-per-second", "--max-batch-envelopes", "--max-held-changes", "--peer"},
+        "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer"},
        run_node},
   };
   return table;

@@ -35,7 +35,7 @@ void run_import(const Context& ctx, const Args& args);
 inline constexpr const char* kNodeUsage =
     "node --listen ADDR:PORT [--web DIR] [--max-frame-bytes N] [--max-connections N]\n"
     "      [--max-frames-per-second N] [--max-bytes-per-second N] [--max-batch-envelopes N]\n"
-    "      [--max-held-changes N]";
+    "      [--max-spaces N] [--max-held-changes N]";
 void run_sync(const Context& ctx, const Args& args);
 void run_node(const Context& ctx, const Args& args);
 

@@ -10,7 +10,8 @@
 // sessions at once (an upgrade beyond gets HTTP 503), frames per second and
 // bytes per second per connection (a frame flood gets Error RateLimited and
 // close 1013; bytes beyond the rate are read more slowly), envelopes per
-// Changes frame (Error TooLarge), changes held per space (the core's bound).
+// Changes frame and spaces per Want and per session (Error TooLarge), changes
+// held per space (the core's bound), and a peer that does not read is not read.
 #include "ws_queue.h"  // first: Boost before the rest
 
 #include <sys/resource.h>
@@ -61,6 +62,7 @@ struct NodeLimits {
   uint64_t max_frames_per_second = 2'000;   // per connection; a burst of as many
   uint64_t max_bytes_per_second = 64u << 20;  // per connection; beyond, reads slow down
   size_t max_batch_envelopes = 4'096;       // envelopes in one Changes frame
+  size_t max_spaces = 10'000;               // spaces in one Want, and synced in one session
   size_t max_held_changes = ReplicaOptions{}.max_held_changes;  // per space (the core's bound)
 };
 // Plain HTTP connections allowed beyond max_connections, so /healthz,
@@ -145,19 +147,31 @@ class ThrottledLog {
   uint64_t suppressed_ = 0;
 };
 
-// How many envelopes the Changes of `frame` carry, counted on the wire
-// without copying them. Protobuf merges repeated occurrences of a message
-// field, so every occurrence of Frame.changes counts, whatever the first
-// byte. nullopt when the frame does not parse that far (the session then
-// refuses it as Malformed).
-std::optional<size_t> count_envelopes(ByteView frame) {
+// What a frame asks of the node, counted on the wire before the session
+// parses it (and without copying anything): the envelopes of its Changes and
+// the spaces of its Want.
+struct FrameLoad {
+  size_t envelopes = 0;
+  size_t wanted_spaces = 0;
+};
+
+// Protobuf merges repeated occurrences of a message field, so every
+// occurrence of Frame.changes and Frame.want counts, whatever the first byte.
+// nullopt when the frame does not parse that far (the session then refuses
+// it as Malformed).
+std::optional<FrameLoad> frame_load(ByteView frame) {
   using google::protobuf::io::CodedInputStream;
   using Wire = google::protobuf::internal::WireFormatLite;
   CodedInputStream in(frame.data(), static_cast<int>(frame.size()));
-  size_t count = 0;
+  FrameLoad load;
   while (const uint32_t tag = in.ReadTag()) {
-    if (Wire::GetTagFieldNumber(tag) != pb::Frame::kChangesFieldNumber ||
-        Wire::GetTagWireType(tag) != Wire::WIRETYPE_LENGTH_DELIMITED) {
+    const int field = Wire::GetTagFieldNumber(tag);
+    size_t* count = field == pb::Frame::kChangesFieldNumber ? &load.envelopes
+                    : field == pb::Frame::kWantFieldNumber  ? &load.wanted_spaces
+                                                            : nullptr;
+    const int counted = field == pb::Frame::kChangesFieldNumber ? int{pb::Changes::kEnvelopesFieldNumber}
+                                                                : int{pb::Want::kSpacesFieldNumber};
+    if (!count || Wire::GetTagWireType(tag) != Wire::WIRETYPE_LENGTH_DELIMITED) {
       if (!Wire::SkipField(&in, tag)) return std::nullopt;
       continue;
     }
@@ -165,13 +179,13 @@ std::optional<size_t> count_envelopes(ByteView frame) {
     if (!in.ReadVarint32(&length)) return std::nullopt;
     const auto limit = in.PushLimit(static_cast<int>(length));
     while (const uint32_t inner = in.ReadTag()) {
-      if (Wire::GetTagFieldNumber(inner) == pb::Changes::kEnvelopesFieldNumber) count += 1;
+      if (Wire::GetTagFieldNumber(inner) == counted) *count += 1;
       if (!Wire::SkipField(&in, inner)) return std::nullopt;
     }
     if (!in.ConsumedEntireMessage()) return std::nullopt;
     in.PopLimit(limit);
   }
-  return count;
+  return load;
 }
 
 std::string endpoint_text(const tcp::endpoint& e) {
@@ -423,10 +437,19 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
     const auto data = buffer.cdata();
     const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
     if (!within_frame_rate()) continue;
-    if (auto n = count_envelopes(frame); n && *n > node_.limits().max_batch_envelopes) {
+    const NodeLimits& limits = node_.limits();
+    const std::optional<FrameLoad> load = frame_load(frame);
+    if (load && load->envelopes > limits.max_batch_envelopes) {
       refuse(Code::TooLarge,
-             "Changes of " + std::to_string(*n) + " envelopes exceed the limit of " +
-                 std::to_string(node_.limits().max_batch_envelopes),
+             "Changes of " + std::to_string(load->envelopes) + " envelopes exceed the limit of " +
+                 std::to_string(limits.max_batch_envelopes),
+             websocket::close_code::too_big);
+      continue;
+    }
+    if (load && load->wanted_spaces > limits.max_spaces) {
+      refuse(Code::TooLarge,
+             "Want of " + std::to_string(load->wanted_spaces) + " spaces exceeds the limit of " +
+                 std::to_string(limits.max_spaces),
              websocket::close_code::too_big);
       continue;
     }
@@ -435,6 +458,11 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
     send(std::move(reply.frames));
     if (session_->counters().changes_received > received_before)
       if (auto space = changes_space(frame)) node_.broadcast(id_, *space);
+    // Wants add up: the spaces of one session are bounded too.
+    if (load && load->wanted_spaces > 0 && session_->synced_spaces().size() > limits.max_spaces)
+      refuse(Code::TooLarge,
+             "the session syncs more than " + std::to_string(limits.max_spaces) + " spaces",
+             websocket::close_code::too_big);
     if (!reply.status.is_ok()) {
       reason = reply.status.to_string();
       level = "warn";
@@ -714,6 +742,8 @@ std::string NodeServer::metrics_text() {
   metric("urbis_limit_max_frame_bytes", "gauge", "Limit: bytes in one frame.", options_.session.max_frame_bytes);
   metric("urbis_limit_max_batch_envelopes", "gauge", "Limit: envelopes in one Changes frame.",
          l.max_batch_envelopes);
+  metric("urbis_limit_max_spaces", "gauge", "Limit: spaces in one Want and synced in one session.",
+         l.max_spaces);
   metric("urbis_limit_max_held_changes", "gauge", "Limit: changes held for a missing predecessor, per space.",
          l.max_held_changes);
   out += "# HELP urbis_refusals_total Frames, changes and spaces refused, by error code.\n"
@@ -821,6 +851,7 @@ void run_node(const Context& ctx, const Args& args) {
   // bytes or more) could be refused.
   if (auto n = number_flag<size_t>(args, "--max-batch-envelopes", 2048)) limits.max_batch_envelopes = *n;
   if (auto n = number_flag<size_t>(args, "--max-held-changes", 0)) limits.max_held_changes = *n;
+  if (auto n = number_flag<size_t>(args, "--max-spaces", 1)) limits.max_spaces = *n;
   options.store = resolve_home(ctx) / "replica.db";
   raise_file_limit(limits.max_connections);
 
@@ -842,6 +873,7 @@ void run_node(const Context& ctx, const Args& args) {
                                     {"max_frames_per_second", limits.max_frames_per_second},
                                     {"max_bytes_per_second", limits.max_bytes_per_second},
                                     {"max_batch_envelopes", limits.max_batch_envelopes},
+                                    {"max_spaces", limits.max_spaces},
                                     {"max_held_changes", limits.max_held_changes}});
     const std::string line = "{\"listening\": \"" + endpoint_text(bound) + "\"}\n";
     std::fwrite(line.data(), 1, line.size(), stdout);

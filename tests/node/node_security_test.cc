@@ -213,7 +213,7 @@ Hash random_hash() {
 // ---------------------------------------------------------------- 2a: hostile input
 
 TEST_CASE("hostile_input") {
-  Node node(std::vector<std::string>{"--max-held-changes", "2", "--max-frame-bytes", "65536"});
+  Node node(std::vector<std::string>{"--max-held-changes", "2", "--max-frame-bytes", "65536", "--max-spaces", "8"});
   Space s("Hostile");
   Player editor(11), viewer(12), stranger(13);
   Home well;  // a well-behaved CLI device
@@ -368,6 +368,32 @@ TEST_CASE("hostile_input") {
     half.mutable_changes()->set_space(wire_id(s.id));
     for (int i = 0; i < 2049; ++i) half.mutable_changes()->add_envelopes("e");
     expect_failed(node, editor, half.SerializeAsString() + half.SerializeAsString(), true, Code::TooLarge, 1009);
+  }
+  {
+    INFO("more spaces than --max-spaces 8 in one Want, or over a session's Wants: TooLarge, close 1009");
+    auto random_spaces = [](int n) {
+      std::vector<SpaceId> out(static_cast<size_t>(n));
+      for (SpaceId& sp : out) randombytes_buf(sp.bytes.data(), sp.bytes.size());
+      return out;
+    };
+    RawClient c(node.port());
+    REQUIRE(c.ok());
+    REQUIRE(c.authenticate(stranger.id));
+    auto frames = c.want(random_spaces(9));  // no answer: the Error, then the close
+    for (auto& f : c.until_closed()) frames.push_back(f);
+    CHECK(has_error(frames, Code::TooLarge));
+    CHECK(c.close_code() == 1009);
+    RawClient d(node.port());
+    REQUIRE(d.ok());
+    REQUIRE(d.authenticate(stranger.id));
+    frames = d.want(random_spaces(5));
+    REQUIRE(!frames.empty());
+    CHECK(frames.back().has_want());
+    CHECK(frames.back().want().spaces_size() == 5);  // offered for seeding
+    frames = d.want(random_spaces(5));  // answered, then refused
+    for (auto& f : d.until_closed()) frames.push_back(f);
+    CHECK(has_error(frames, Code::TooLarge));
+    CHECK(d.close_code() == 1009);
   }
   {
     INFO("random bytes and truncated frames: Malformed, close 1008, before and after the handshake");
