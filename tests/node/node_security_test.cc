@@ -2,7 +2,8 @@
 // node` process on 127.0.0.1 with its real SQLite file (issue 3): hostile
 // input from a hand-driven WebSocket client (raw_client.h) with forged
 // changes (tests/core/forge_util.h), kill -9 while clients stream writes,
-// a removed member, and the connection and rate limits. After each hostile
+// a removed member, the connection, rate, space and backpressure limits,
+// and (should_fail) the holes found on the way. After each hostile
 // step the node's store is compared with what it held before, and a
 // well-behaved client is still served. Every loop and wait is bounded.
 #include "raw_client.h"  // first: Boost before the rest
