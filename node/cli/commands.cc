@@ -223,9 +223,20 @@ const std::vector<Command>& commands() {
       {"sync", "sync ws://HOST:PORT/sync [--watch] [--space SPACE]...",
        "sync every local space, and every space the node serves this device, with a node; --watch stays live",
        {"--space"}, run_sync, {"--watch"}},
-      {"node", "node --listen ADDR:PORT [--peer URL]... [--trust-peer NODE_KEY]... [--web DIR] [--max-frame-bytes N] [--peer-retry-max SECONDS]",
-       "run a sync node (HTTP /healthz /metrics, static --web files, WebSocket /sync, links to --peer nodes) until SIGTERM",
-       {"--listen", "--web", "--max-frame-bytes", "--peer", "--trust-peer", "--peer-retry-max"}, run_node},
+      {"node", kNodeUsage,
+       "run a sync node (HTTP /healthz /metrics, static --web files, WebSocket /sync, links to --peer nodes)\n"
+       "      until SIGTERM. --peer URL links to another node (repeatable; reconnects with backoff up to\n"
+       "      --peer-retry-max 30 s); --trust-peer NODE_KEY serves that node every space (repeatable).\n"
+       "      Limits (0 for a rate: none): --max-connections 10000 sync connections (beyond: HTTP 503);\n"
+       "      per connection --max-frames-per-second 2000 (beyond: Error RateLimited, close 1013) and\n"
+       "      --max-bytes-per-second 67108864 (beyond: reads slow down); --max-frame-bytes 17825792;\n"
+       "      --max-batch-envelopes 4096 per Changes frame and --max-spaces 10000 per Want and per\n"
+       "      session (beyond: Error TooLarge); --max-held-changes 100000 per space waiting for a\n"
+       "      predecessor (beyond: TooLarge)",
+       {"--listen", "--web", "--max-frame-bytes", "--max-connections", "--max-frames-per-second",
+        "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer",
+        "--trust-peer", "--peer-retry-max"},
+       run_node},
       {"node key", "node key", "print this node's key, which other nodes trust with --trust-peer", {}, run_node_key},
   };
   return table;

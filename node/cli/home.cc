@@ -223,7 +223,7 @@ Identity node_key(const Context& ctx) {
   return key;
 }
 
-SyncHome open_node_home(const Context& ctx) {
+SyncHome open_node_home(const Context& ctx, size_t max_held_changes) {
   const fs::path home = resolve_home(ctx);
   std::error_code ec;
   if (!fs::exists(home)) {
@@ -232,7 +232,8 @@ SyncHome open_node_home(const Context& ctx) {
     fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
   }
   SyncHome out = open_for_sync(home, unlock_identity(home, /*required=*/false),
-                               ReplicaOptions{.materialize = false, .synchronous_full = true});
+                               ReplicaOptions{.materialize = false, .synchronous_full = true,
+                                              .max_held_changes = max_held_changes});
   if (!out.signer_identity) out.signer_identity = node_key(ctx);
   return out;
 }

@@ -45,9 +45,10 @@ SyncHome open_device_for_sync(const Context& ctx);
 Identity duplicate_identity(const Identity& identity);
 // A node home, created (0700) when missing. The store is opened with
 // materialize=false (never decrypts) and synchronous=FULL (an acknowledged
-// change survives power loss). The node signs its sessions with the home's
+// change survives power loss), holding at most `max_held_changes` changes per
+// space for a missing predecessor. The node signs its sessions with the home's
 // identity when it has one (unlocked like a device's), else with node_key().
-SyncHome open_node_home(const Context& ctx);
+SyncHome open_node_home(const Context& ctx, size_t max_held_changes = ReplicaOptions{}.max_held_changes);
 
 // The node's transport key, HOME/node.key, created on first use. It
 // authenticates the node to the nodes it peers with (they trust it by its

@@ -9,6 +9,13 @@
 // pushed live to every other session and link (store-and-forward along a
 // chain of nodes). SIGINT/SIGTERM close the listener, every connection and
 // link, then the replica.
+//
+// Limits (NodeLimits, flags of `urbis node`, node/README.md): WebSocket
+// sessions at once (an upgrade beyond gets HTTP 503), frames per second and
+// bytes per second per connection (a frame flood gets Error RateLimited and
+// close 1013; bytes beyond the rate are read more slowly), envelopes per
+// Changes frame and spaces per Want and per session (Error TooLarge), changes
+// held per space (the core's bound), and a peer that does not read is not read.
 #include "ws_queue.h"  // first: Boost before the rest
 
 #include <sys/resource.h>
@@ -20,12 +27,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include "commands.h"
 #include "home.h"
@@ -49,10 +60,28 @@ using WsStream = websocket::stream<beast::tcp_stream>;
 constexpr uint8_t kChangesTag = frame_tag(pb::Frame::kChangesFieldNumber);
 constexpr uint8_t kErrorTag = (6 << 3) | 2;
 
+// What one node and one connection may use; 0 for a rate means no limit.
+struct NodeLimits {
+  size_t max_connections = 10'000;          // WebSocket sync sessions at once
+  uint64_t max_frames_per_second = 2'000;   // per connection; a burst of as many
+  uint64_t max_bytes_per_second = 64u << 20;  // per connection; beyond, reads slow down
+  size_t max_batch_envelopes = 4'096;       // envelopes in one Changes frame
+  size_t max_spaces = 10'000;               // spaces in one Want, and synced in one session
+  size_t max_held_changes = ReplicaOptions{}.max_held_changes;  // per space (the core's bound)
+};
+// Plain HTTP connections allowed beyond max_connections, so /healthz,
+// /metrics and the 503 itself still get answered at the limit.
+constexpr size_t kHttpHeadroom = 64;
+// A peer that does not read what the node sends is not read either: while
+// more than max_frame_bytes wait to be written to it, the node reads nothing
+// more from it, and after this long without the queue draining it closes.
+constexpr auto kStalledPeerLimit = std::chrono::seconds(60);
+
 struct NodeOptions {
   std::optional<fs::path> web;
   fs::path store;  // replica.db, for urbis_store_bytes
   sync::SessionOptions session;  // for the sessions clients open (trusted peers included)
+  NodeLimits limits;
   std::vector<std::string> peers;  // --peer URLs
   std::chrono::milliseconds peer_retry_min{250};
   std::chrono::milliseconds peer_retry_max{std::chrono::seconds(30)};
@@ -64,6 +93,8 @@ class LiveTarget {
   virtual ~LiveTarget() = default;
   // `space` changed in the node's store through another session or link.
   virtual void push(const SpaceId& space) = 0;
+  // Bytes waiting to be written to the peer.
+  virtual size_t queued_bytes() const = 0;
 };
 
 struct Metrics {
@@ -74,8 +105,105 @@ struct Metrics {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   uint64_t http_requests = 0;
+  uint64_t connections_refused = 0;  // at max_connections (503, or closed unanswered)
+  uint64_t reads_throttled = 0;      // reads delayed by max_bytes_per_second
+  uint64_t reads_paused = 0;         // reads delayed while the peer did not read
   std::map<std::string, uint64_t> refusals;  // by error code name
 };
+
+// A token bucket: `rate` tokens a second, holding at most `burst`; a rate of
+// 0 never runs dry.
+class TokenBucket {
+ public:
+  using Clock = std::chrono::steady_clock;
+  TokenBucket(double rate, double burst) : rate_(rate), burst_(burst), tokens_(burst), last_(Clock::now()) {}
+  // Takes `n` tokens if the bucket holds them; false (taking none) if not.
+  bool try_take(double n) {
+    if (rate_ <= 0) return true;
+    refill();
+    if (tokens_ < n) return false;
+    tokens_ -= n;
+    return true;
+  }
+  // Takes `n` tokens, into debt if need be; how long until the debt is paid.
+  Clock::duration take(double n) {
+    if (rate_ <= 0) return Clock::duration::zero();
+    refill();
+    tokens_ -= n;
+    if (tokens_ >= 0) return Clock::duration::zero();
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(-tokens_ / rate_));
+  }
+
+ private:
+  void refill() {
+    const auto now = Clock::now();
+    tokens_ = std::min(burst_, tokens_ + rate_ * std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+  double rate_, burst_, tokens_;
+  Clock::time_point last_;
+};
+
+// log_event for refusals an attacker can repeat at will: at most one line a
+// second; the next line says how many were not logged ("suppressed").
+class ThrottledLog {
+ public:
+  void operator()(const char* level, const char* event, nlohmann::json fields) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_) {
+      suppressed_ += 1;
+      return;
+    }
+    next_ = now + std::chrono::seconds(1);
+    fields["suppressed"] = std::exchange(suppressed_, 0);
+    log_event(level, event, std::move(fields));
+  }
+
+ private:
+  std::chrono::steady_clock::time_point next_{};
+  uint64_t suppressed_ = 0;
+};
+
+// What a frame asks of the node, counted on the wire before the session
+// parses it (and without copying anything): the envelopes of its Changes and
+// the spaces of its Want.
+struct FrameLoad {
+  size_t envelopes = 0;
+  size_t wanted_spaces = 0;
+};
+
+// Protobuf merges repeated occurrences of a message field, so every
+// occurrence of Frame.changes and Frame.want counts, whatever the first byte.
+// nullopt when the frame does not parse that far (the session then refuses
+// it as Malformed).
+std::optional<FrameLoad> frame_load(ByteView frame) {
+  using google::protobuf::io::CodedInputStream;
+  using Wire = google::protobuf::internal::WireFormatLite;
+  CodedInputStream in(frame.data(), static_cast<int>(frame.size()));
+  FrameLoad load;
+  while (const uint32_t tag = in.ReadTag()) {
+    const int field = Wire::GetTagFieldNumber(tag);
+    size_t* count = field == pb::Frame::kChangesFieldNumber ? &load.envelopes
+                    : field == pb::Frame::kWantFieldNumber  ? &load.wanted_spaces
+                                                            : nullptr;
+    const int counted = field == pb::Frame::kChangesFieldNumber ? int{pb::Changes::kEnvelopesFieldNumber}
+                                                                : int{pb::Want::kSpacesFieldNumber};
+    if (!count || Wire::GetTagWireType(tag) != Wire::WIRETYPE_LENGTH_DELIMITED) {
+      if (!Wire::SkipField(&in, tag)) return std::nullopt;
+      continue;
+    }
+    uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) return std::nullopt;
+    const auto limit = in.PushLimit(static_cast<int>(length));
+    while (const uint32_t inner = in.ReadTag()) {
+      if (Wire::GetTagFieldNumber(inner) == counted) *count += 1;
+      if (!Wire::SkipField(&in, inner)) return std::nullopt;
+    }
+    if (!in.ConsumedEntireMessage()) return std::nullopt;
+    in.PopLimit(limit);
+  }
+  return load;
+}
 
 std::string endpoint_text(const tcp::endpoint& e) {
   return e.address().to_string() + ":" + std::to_string(e.port());
@@ -110,7 +238,9 @@ class NodeServer {
   Replica& replica() { return replica_; }
   const std::optional<sync::Signer>& signer() const { return signer_; }
   const sync::SessionOptions& session_options() const { return options_.session; }
+  const NodeLimits& limits() const { return options_.limits; }
   Metrics& metrics() { return metrics_; }
+  ThrottledLog& refusal_log() { return refusal_log_; }
   bool stopping() const { return stopping_; }
 
   void attach(uint64_t id, LiveTarget* c) { live_[id] = c; }
@@ -131,6 +261,8 @@ class NodeServer {
   http::response<http::string_body> respond(const http::request<http::string_body>& req);
   http::response<http::string_body> static_file(const http::request<http::string_body>& req,
                                                 const std::string& path);
+  http::response<http::string_body> refuse_upgrade(const http::request<http::string_body>& req,
+                                                   const std::string& peer);
   std::string metrics_text();
   void stop(int signal);
   void wait_for_quiet(std::chrono::steady_clock::time_point deadline);
@@ -143,6 +275,9 @@ class NodeServer {
   std::optional<sync::Signer> signer_;
   NodeOptions options_;
   Metrics metrics_;
+  ThrottledLog refusal_log_, connection_refusal_log_;
+  size_t open_connections_ = 0;  // accepted sockets not yet closed (HTTP and WebSocket)
+  size_t sync_connections_ = 0;  // of those, upgraded to /sync (handshake included)
   bool stopping_ = false;
   uint64_t last_id_ = 0;
   std::map<uint64_t, LiveTarget*> live_;              // sessions open, links up
@@ -155,7 +290,12 @@ class NodeServer {
 class SyncConnection : public std::enable_shared_from_this<SyncConnection>, public LiveTarget {
  public:
   SyncConnection(NodeServer& node, beast::tcp_stream stream, std::string peer)
-      : node_(node), ws_(std::move(stream)), out_(ws_), id_(node.next_id()), peer_(std::move(peer)) {
+      : node_(node), ws_(std::move(stream)), out_(ws_), id_(node.next_id()), peer_(std::move(peer)),
+        frames_(static_cast<double>(node.limits().max_frames_per_second),
+                static_cast<double>(node.limits().max_frames_per_second)),
+        bytes_(static_cast<double>(node.limits().max_bytes_per_second),
+               static_cast<double>(std::max<uint64_t>(node.limits().max_bytes_per_second,
+                                                      node.session_options().max_frame_bytes))) {
     out_.on_written = [this](size_t n) { node_.metrics().bytes_out += n; };
   }
 
@@ -167,6 +307,8 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
   }
   // The node is stopping.
   void shut_down() { close(websocket::close_code::going_away); }
+  // Bytes waiting to be written to the peer.
+  size_t queued_bytes() const override { return out_.pending_bytes(); }
 
  private:
   void send(std::vector<Bytes> frames) {
@@ -180,6 +322,49 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
     out_.send(std::move(frames), shared_from_this());
   }
   void close(websocket::close_code code) { out_.close(websocket::close_reason(code), shared_from_this()); }
+  // Refuses the connection at a limit: an Error frame (no space: the session
+  // ends), then the close; later frames from the peer are read and dropped.
+  void refuse(Code code, const std::string& message, websocket::close_code close_code) {
+    if (refused_) return;
+    refused_ = true;
+    refusal_ = Status(code, message);
+    pb::Frame f;
+    f.mutable_error()->set_code(static_cast<int32_t>(code));
+    f.mutable_error()->set_message(message);
+    const std::string bytes = f.SerializeAsString();
+    send({Bytes(bytes.begin(), bytes.end())});
+    node_.refusal_log()("warn", "connection_refused",
+                        {{"conn", id_}, {"peer", peer_}, {"code", std::string(code_name(code))}, {"reason", message}});
+    close(close_code);
+  }
+  // Counts one frame (a message or a ping) against max_frames_per_second;
+  // false (and the connection refused) past it.
+  bool within_frame_rate() {
+    if (frames_.try_take(1)) return true;
+    refuse_rate();
+    return false;
+  }
+  void refuse_rate() {
+    refuse(Code::RateLimited,
+           "more than " + std::to_string(node_.limits().max_frames_per_second) + " frames a second",
+           websocket::close_code::try_again_later);
+  }
+  // Backpressure: waits while more than max_frame_bytes are queued for the
+  // peer; false when the queue has not drained for kStalledPeerLimit.
+  awaitable<bool> wait_for_peer_to_read() {
+    const size_t high_water = node_.session_options().max_frame_bytes;
+    if (out_.pending_bytes() <= high_water) co_return true;
+    node_.metrics().reads_paused += 1;
+    const auto give_up = std::chrono::steady_clock::now() + kStalledPeerLimit;
+    asio::steady_timer pause(ws_.get_executor());
+    while (out_.pending_bytes() > high_water) {
+      if (std::chrono::steady_clock::now() >= give_up) co_return false;
+      pause.expires_after(std::chrono::milliseconds(10));
+      beast::error_code ec;
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    co_return true;
+  }
   // Adds the session's counters since the last call to the node's metrics.
   void account() {
     if (!session_) return;
@@ -196,6 +381,9 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
   std::string peer_;
   std::unique_ptr<sync::Session> session_;
   sync::SessionCounters seen_;
+  TokenBucket frames_, bytes_;
+  bool refused_ = false;
+  Status refusal_;
 };
 
 // The space of a Changes frame; nullopt for any other frame.
@@ -217,6 +405,12 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
       [](websocket::response_type& res) { res.set(http::field::server, "urbis"); }));
   ws_.read_message_max(node_.session_options().max_frame_bytes);
   ws_.binary(true);
+  // Pings count as frames too (Beast answers them without a read returning).
+  ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+    if (kind != websocket::frame_type::ping || refused_) return;
+    if (!frames_.try_take(1))  // refused outside the read that runs this callback
+      asio::post(ws_.get_executor(), [self = shared_from_this()] { self->refuse_rate(); });
+  });
   co_await ws_.async_accept(req, asio::redirect_error(use_awaitable, ec));
   if (ec) {
     log_event("warn", "ws_handshake_failed", {{"peer", peer_}, {"error", ec.message()}});
@@ -240,6 +434,12 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
   const char* level = "info";
   beast::flat_buffer buffer;
   for (;;) {
+    if (!co_await wait_for_peer_to_read()) {
+      reason = "peer does not read what the node sends";
+      level = "warn";
+      beast::get_lowest_layer(ws_).close();  // the stalled write fails
+      break;
+    }
     buffer.clear();
     co_await ws_.async_read(buffer, asio::redirect_error(use_awaitable, ec));
     if (ec) {
@@ -257,19 +457,52 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
       break;
     }
     m.bytes_in += buffer.size();
+    if (refused_) continue;  // until the close completes the read
     const auto data = buffer.cdata();
     const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
+    if (!within_frame_rate()) continue;
+    const NodeLimits& limits = node_.limits();
+    const std::optional<FrameLoad> load = frame_load(frame);
+    if (load && load->envelopes > limits.max_batch_envelopes) {
+      refuse(Code::TooLarge,
+             "Changes of " + std::to_string(load->envelopes) + " envelopes exceed the limit of " +
+                 std::to_string(limits.max_batch_envelopes),
+             websocket::close_code::too_big);
+      continue;
+    }
+    if (load && load->wanted_spaces > limits.max_spaces) {
+      refuse(Code::TooLarge,
+             "Want of " + std::to_string(load->wanted_spaces) + " spaces exceeds the limit of " +
+                 std::to_string(limits.max_spaces),
+             websocket::close_code::too_big);
+      continue;
+    }
     const uint64_t received_before = session_->counters().changes_received;
     sync::Reply reply = session_->receive(frame);
     send(std::move(reply.frames));
     if (session_->counters().changes_received > received_before)
       if (auto space = changes_space(frame)) node_.broadcast(id_, *space);
+    // Wants add up: the spaces of one session are bounded too.
+    if (load && load->wanted_spaces > 0 && session_->synced_spaces().size() > limits.max_spaces)
+      refuse(Code::TooLarge,
+             "the session syncs more than " + std::to_string(limits.max_spaces) + " spaces",
+             websocket::close_code::too_big);
     if (!reply.status.is_ok()) {
       reason = reply.status.to_string();
       level = "warn";
       close(websocket::close_code::policy_error);
       // Keep reading: the close handshake completes the pending read.
     }
+    // Bytes beyond max_bytes_per_second: the next read waits (TCP pushes back).
+    if (const auto wait = bytes_.take(static_cast<double>(frame.size())); wait > wait.zero() && !refused_) {
+      m.reads_throttled += 1;
+      asio::steady_timer pause(ws_.get_executor(), wait);
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+  }
+  if (refused_) {
+    reason = refusal_.to_string();
+    level = "warn";
   }
   node_.detach(id_);
   m.connections -= 1;
@@ -316,6 +549,7 @@ class PeerLink : public std::enable_shared_from_this<PeerLink>, public LiveTarge
       beast::get_lowest_layer(conn_->ws).cancel();  // connecting or handshaking
   }
   bool finished() const { return finished_; }
+  size_t queued_bytes() const override { return conn_ ? conn_->out.pending_bytes() : 0; }
 
   const std::string& url() const { return url_text_; }
   bool up() const { return conn_ && conn_->session && conn_->session->state() == sync::SessionState::Live; }
@@ -517,6 +751,16 @@ awaitable<void> NodeServer::accept_loop() {
       co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;
     }
+    if (open_connections_ >= options_.limits.max_connections + kHttpHeadroom) {
+      // Past even the HTTP headroom: closed unanswered (answering costs what the limit saves).
+      metrics_.connections_refused += 1;
+      connection_refusal_log_("warn", "connection_refused",
+                              {{"peer", endpoint_text(socket.remote_endpoint(ec))},
+                               {"reason", "open connections at max_connections + " + std::to_string(kHttpHeadroom)}});
+      socket.close(ec);
+      continue;
+    }
+    open_connections_ += 1;  // counted here: serve() starts later
     asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
   }
 }
@@ -532,6 +776,7 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
     tracked = false;
   };
   beast::flat_buffer buffer;
+  bool upgraded = false;
   try {
     while (!stopping_) {
       stream.expires_after(std::chrono::seconds(30));
@@ -543,15 +788,18 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
       http::request<http::string_body> req = parser.release();
       metrics_.http_requests += 1;
       const std::string target(req.target());
-      if (websocket::is_upgrade(req) && target.substr(0, target.find('?')) == "/sync") {
+      const bool sync_upgrade = websocket::is_upgrade(req) && target.substr(0, target.find('?')) == "/sync";
+      if (sync_upgrade && sync_connections_ < options_.limits.max_connections) {
         untrack();
         stream.expires_never();
         auto conn = std::make_shared<SyncConnection>(*this, std::move(stream), peer);
         track(conn);
+        sync_connections_ += 1;
+        upgraded = true;
         co_await conn->run(std::move(req));
-        co_return;
+        break;
       }
-      http::response<http::string_body> res = respond(req);
+      http::response<http::string_body> res = sync_upgrade ? refuse_upgrade(req, peer) : respond(req);
       // A declined upgrade ends the connection: the client tears down and waits for EOF.
       if (websocket::is_upgrade(req)) res.keep_alive(false);
       log_event("debug", "http", {{"peer", peer}, {"method", std::string(req.method_string())},
@@ -562,8 +810,10 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
   } catch (const std::exception& e) {
     log_event("error", "http_failed", {{"peer", peer}, {"error", e.what()}});
   }
+  if (upgraded) sync_connections_ -= 1;
   untrack();
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  open_connections_ -= 1;
+  if (!upgraded) stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -667,6 +917,21 @@ http::response<http::string_body> NodeServer::respond(const http::request<http::
   return static_file(req, path);
 }
 
+// A /sync upgrade at max_connections: 503 with a body saying so, and the
+// connection ends (as for any declined upgrade).
+http::response<http::string_body> NodeServer::refuse_upgrade(const http::request<http::string_body>& req,
+                                                             const std::string& peer) {
+  metrics_.connections_refused += 1;
+  const std::string limit = std::to_string(options_.limits.max_connections);
+  connection_refusal_log_("warn", "connection_refused",
+                          {{"peer", peer}, {"reason", "sync connections at max_connections " + limit}});
+  auto res = make_response(req, http::status::service_unavailable,
+                           "urbis node: at its limit of " + limit + " sync connections; retry later\n",
+                           "text/plain; charset=utf-8");
+  res.set(http::field::retry_after, "10");
+  return res;
+}
+
 std::string NodeServer::metrics_text() {
   std::string out;
   auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
@@ -681,6 +946,30 @@ std::string NodeServer::metrics_text() {
   metric("urbis_bytes_in_total", "counter", "WebSocket message bytes received.", metrics_.bytes_in);
   metric("urbis_bytes_out_total", "counter", "WebSocket message bytes sent.", metrics_.bytes_out);
   metric("urbis_http_requests_total", "counter", "HTTP requests read.", metrics_.http_requests);
+  metric("urbis_http_connections", "gauge", "Open plain HTTP connections.", open_connections_ - sync_connections_);
+  metric("urbis_connections_refused_total", "counter",
+         "Connections refused at max_connections (HTTP 503, or closed unanswered).", metrics_.connections_refused);
+  metric("urbis_reads_throttled_total", "counter", "WebSocket reads delayed by max_bytes_per_second.",
+         metrics_.reads_throttled);
+  size_t queued = 0;
+  for (const auto& [id, conn] : live_) queued += conn->queued_bytes();
+  metric("urbis_send_queue_bytes", "gauge", "Bytes waiting to be written to WebSocket peers.", queued);
+  metric("urbis_reads_paused_total", "counter",
+         "WebSocket reads delayed while more than max_frame_bytes waited to be written to the peer.",
+         metrics_.reads_paused);
+  const NodeLimits& l = options_.limits;
+  metric("urbis_limit_max_connections", "gauge", "Limit: WebSocket sync connections at once.", l.max_connections);
+  metric("urbis_limit_max_frames_per_second", "gauge", "Limit: frames a second per connection (0: none).",
+         l.max_frames_per_second);
+  metric("urbis_limit_max_bytes_per_second", "gauge", "Limit: bytes a second per connection (0: none).",
+         l.max_bytes_per_second);
+  metric("urbis_limit_max_frame_bytes", "gauge", "Limit: bytes in one frame.", options_.session.max_frame_bytes);
+  metric("urbis_limit_max_batch_envelopes", "gauge", "Limit: envelopes in one Changes frame.",
+         l.max_batch_envelopes);
+  metric("urbis_limit_max_spaces", "gauge", "Limit: spaces in one Want and synced in one session.",
+         l.max_spaces);
+  metric("urbis_limit_max_held_changes", "gauge", "Limit: changes held for a missing predecessor, per space.",
+         l.max_held_changes);
   out += "# HELP urbis_refusals_total Frames, changes and spaces refused, by error code.\n"
          "# TYPE urbis_refusals_total counter\n";
   for (const auto& [code, n] : metrics_.refusals)
@@ -769,34 +1058,39 @@ void NodeServer::wait_for_quiet(std::chrono::steady_clock::time_point deadline) 
   });
 }
 
-// Every WebSocket client holds one descriptor, and the soft RLIMIT_NOFILE is
-// often 1024 (Debian, systemd): without this a node stops accepting near 1,000
-// clients (DESIGN.md asks for 5,000). Lifts the soft limit to the hard one;
-// on failure the node runs with the limit it got.
-void raise_open_files_limit() {
-  rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
-  lim.rlim_cur = lim.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &lim);
-}
-
-}  // namespace
-
-namespace {
-
-constexpr const char* kNodeUsage =
-    "node --listen ADDR:PORT [--peer URL]... [--trust-peer DEVICE]... [--web DIR]\n"
-    "           [--max-frame-bytes N] [--peer-retry-max SECONDS]";
-
-size_t parse_count(const std::string& flag, const std::string& text, size_t minimum) {
-  size_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end != text.data() + text.size() || n < minimum)
-    usage_error(flag + " takes a whole number, at least " + std::to_string(minimum) + ", not '" + text + "'");
+// The value of `flag`: a whole number from `min` to `max`, or a usage error.
+template <typename T>
+std::optional<T> number_flag(const Args& args, const char* flag, T min, T max = std::numeric_limits<T>::max()) {
+  auto text = args.value(flag);
+  if (!text) return std::nullopt;
+  T n{};
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+  if (ec != std::errc() || end != text->data() + text->size() || n < min || n > max)
+    usage_error(std::string(flag) + " takes a whole number " +
+                (max == std::numeric_limits<T>::max() ? "of at least " + std::to_string(min)
+                                                       : "from " + std::to_string(min) + " to " + std::to_string(max)) +
+                ", not '" + *text + "'");
   return n;
 }
 
+// Raises the soft limit on open files towards what `connections` sockets
+// need (each one descriptor, plus the store and a margin), as far as the
+// hard limit allows; warns when that is not enough.
+void raise_file_limit(size_t connections) {
+  const rlim_t wanted = static_cast<rlim_t>(connections + kHttpHeadroom + 64);
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= wanted) return;
+  rlimit raised = rl;
+  raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, rl.rlim_max);
+  if (raised.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  if (rl.rlim_cur < wanted)
+    log_event("warn", "file_limit_low",
+              {{"open_files", static_cast<uint64_t>(rl.rlim_cur)}, {"max_connections", connections},
+               {"hint", "connections beyond the open-file limit fail to be accepted; raise ulimit -n"}});
+}
+
 }  // namespace
+
 
 void run_node_key(const Context& ctx, const Args& args) {
   args.expect_positional(0, "node key");
@@ -814,8 +1108,17 @@ void run_node(const Context& ctx, const Args& args) {
     if (!fs::is_directory(*web)) usage_error("--web: '" + *web + "' is not a directory");
     options.web = *web;
   }
-  if (auto max = args.value("--max-frame-bytes"))
-    options.session.max_frame_bytes = parse_count("--max-frame-bytes", *max, 1024);
+  if (auto n = number_flag<size_t>(args, "--max-frame-bytes", 1024, size_t{1} << 30))
+    options.session.max_frame_bytes = *n;
+  NodeLimits& limits = options.limits;
+  if (auto n = number_flag<size_t>(args, "--max-connections", 1, 1'000'000)) limits.max_connections = *n;
+  if (auto n = number_flag<uint64_t>(args, "--max-frames-per-second", 0)) limits.max_frames_per_second = *n;
+  if (auto n = number_flag<uint64_t>(args, "--max-bytes-per-second", 0)) limits.max_bytes_per_second = *n;
+  // Below this a well-behaved client's batch (256 KiB of envelopes of ~200
+  // bytes or more) could be refused.
+  if (auto n = number_flag<size_t>(args, "--max-batch-envelopes", 2048)) limits.max_batch_envelopes = *n;
+  if (auto n = number_flag<size_t>(args, "--max-held-changes", 0)) limits.max_held_changes = *n;
+  if (auto n = number_flag<size_t>(args, "--max-spaces", 1)) limits.max_spaces = *n;
   for (const std::string& url : args.values("--peer")) {
     (void)parse_ws_url(url);  // a usage error now rather than a failing link later
     options.peers.push_back(url);
@@ -825,13 +1128,13 @@ void run_node(const Context& ctx, const Args& args) {
     if (!key) usage_error("--trust-peer takes a node key (64 hex digits, from 'urbis node key'), not '" + hex + "'");
     options.session.trusted_peers.push_back(*key);
   }
-  if (auto max = args.value("--peer-retry-max"))
-    options.peer_retry_max = std::chrono::seconds(parse_count("--peer-retry-max", *max, 1));
+  if (auto n = number_flag<int64_t>(args, "--peer-retry-max", 1, 86'400))
+    options.peer_retry_max = std::chrono::seconds(*n);
   options.peer_retry_min = std::min(options.peer_retry_min, options.peer_retry_max);
   options.store = resolve_home(ctx) / "replica.db";
+  raise_file_limit(limits.max_connections);
 
-  raise_open_files_limit();
-  SyncHome home = open_node_home(ctx);
+  SyncHome home = open_node_home(ctx, limits.max_held_changes);
   const sync::Signer signer = sync::Signer::of(*home.signer_identity);
   const std::string device = home.signer_identity->device().hex();
   {
@@ -847,7 +1150,13 @@ void run_node(const Context& ctx, const Args& args) {
                                     {"peers", options.peers},
                                     {"trusted_peers", trusted},
                                     {"web", options.web ? options.web->string() : ""},
-                                    {"max_frame_bytes", options.session.max_frame_bytes}});
+                                    {"max_frame_bytes", options.session.max_frame_bytes},
+                                    {"max_connections", limits.max_connections},
+                                    {"max_frames_per_second", limits.max_frames_per_second},
+                                    {"max_bytes_per_second", limits.max_bytes_per_second},
+                                    {"max_batch_envelopes", limits.max_batch_envelopes},
+                                    {"max_spaces", limits.max_spaces},
+                                    {"max_held_changes", limits.max_held_changes}});
     for (const std::string& url : options.peers) server.add_peer(url);
     const std::string line = dump_json({{"listening", endpoint_text(bound)}, {"node", device}}, -1) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);

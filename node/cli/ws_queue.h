@@ -34,7 +34,10 @@ class FrameQueue {
   // Queues `frames` (binary messages) for writing; dropped once closing or failed.
   void send(std::vector<Bytes> frames, const std::shared_ptr<void>& keep) {
     if (close_requested_ || failed_) return;
-    for (Bytes& f : frames) queue_.push_back(std::move(f));
+    for (Bytes& f : frames) {
+      queued_bytes_ += f.size();
+      queue_.push_back(std::move(f));
+    }
     pump(keep);
   }
 
@@ -55,6 +58,8 @@ class FrameQueue {
 
   bool closing() const { return close_requested_; }
   size_t pending() const { return queue_.size(); }
+  // Bytes of the frames queued and not yet written.
+  size_t pending_bytes() const { return queued_bytes_; }
 
  private:
   void pump(const std::shared_ptr<void>& keep) {
@@ -72,10 +77,12 @@ class FrameQueue {
                       if (ec) {
                         failed_ = true;
                         queue_.clear();
+                        queued_bytes_ = 0;
                         if (close_requested_) finish(ec);
                         return;
                       }
                       if (on_written) on_written(n);
+                      queued_bytes_ -= queue_.front().size();
                       queue_.pop_front();
                       pump(keep);
                     });
@@ -87,6 +94,7 @@ class FrameQueue {
 
   WebSocket& ws_;
   std::deque<Bytes> queue_;
+  size_t queued_bytes_ = 0;
   bool writing_ = false, failed_ = false;
   bool close_requested_ = false, close_started_ = false;
   boost::beast::websocket::close_reason reason_;

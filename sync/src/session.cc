@@ -372,6 +372,13 @@ Status Session::handle_want(const pb::Want& want, Out& out) {
     wanted.emplace_back(*space, std::move(*heads));
   }
 
+  // Whether every space in it is one we proposed and it agrees to.
+  bool agreement_only = !first && want.spaces_size() > 0;
+  for (const auto& entry : wanted) {
+    auto it = spaces_.find(entry.first);
+    agreement_only &= it != spaces_.end() && it->second.sent_want && !it->second.peer_wanted;
+  }
+
   // Our answer: a Want for each accepted space we have not proposed yet.
   pb::Frame answer;
   auto* mine = answer.mutable_want();
@@ -379,8 +386,11 @@ Status Session::handle_want(const pb::Want& want, Out& out) {
   for (auto& [space, vv] : wanted) {
     auto it = spaces_.find(space);
     if (it != spaces_.end() && it->second.peer_wanted) {
-      for (const auto& [author, seq] : vv) merge_into(it->second.peer_vv, author, seq);
-      continue;  // already synced: a repeat only tells us more
+      // Already synced: a repeat restates what the peer holds; stream from
+      // there, within the same window (a repeated Want queues nothing more).
+      it->second.peer_vv = std::move(vv);
+      accepted.push_back(space);
+      continue;
     }
     const bool proposed = it != spaces_.end() && it->second.sent_want;
     auto have = replica_.version_vector(space);
@@ -424,25 +434,24 @@ Status Session::handle_want(const pb::Want& want, Out& out) {
     // The answer to our first Want: a space it does not list was refused.
     std::erase_if(spaces_, [](const auto& entry) { return !entry.second.peer_wanted; });
   }
-  if (role_ == SessionRole::Server && first) {
+  if (role_ == SessionRole::Server && first && peer_discovers_) {
     // Discovery: offer what the client did not name.
-    if (peer_discovers_) {
-      if (auto held = replica_.spaces(); held.is_ok()) {
-        for (const SpaceInfo& info : *held) {
-          if (spaces_.count(info.id) || !offers(info.id)) continue;
-          auto have = replica_.version_vector(info.id);
-          if (!have.is_ok()) continue;
-          auto* sv = mine->add_spaces();
-          sv->set_space(to_wire(info.id));
-          fill_heads(*have, sv->mutable_heads());
-          spaces_[info.id].sent_want = true;
-        }
+    if (auto held = replica_.spaces(); held.is_ok()) {
+      for (const SpaceInfo& info : *held) {
+        if (spaces_.count(info.id) || !offers(info.id)) continue;
+        auto have = replica_.version_vector(info.id);
+        if (!have.is_ok()) continue;
+        auto* sv = mine->add_spaces();
+        sv->set_space(to_wire(info.id));
+        fill_heads(*have, sv->mutable_heads());
+        spaces_[info.id].sent_want = true;
       }
     }
-    out.send(answer);  // always: it tells the client which spaces were agreed
-  } else if (mine->spaces_size() > 0) {
-    out.send(answer);
   }
+  // The server answers every Want of the client that asks for something (it
+  // tells which spaces were agreed, possibly none); the client's agreement
+  // to spaces the server proposed, like any client answer, needs none.
+  if ((role_ == SessionRole::Server && !agreement_only) || mine->spaces_size() > 0) out.send(answer);
   for (const SpaceId& space : accepted) pump(space, spaces_[space], out);
   if (state_ == SessionState::Authenticated) state_ = SessionState::CatchingUp;
   return Status::ok();
