@@ -525,13 +525,25 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
     return Status::ok();
   }
 
-  std::vector<Bytes> envelopes;
-  envelopes.reserve(static_cast<size_t>(changes.envelopes_size()));
-  for (const std::string& e : changes.envelopes()) envelopes.emplace_back(e.begin(), e.end());
-  auto results = replica_.apply_batch(envelopes);
-
   // One Error frame per refusal code, so a bad batch cannot multiply frames.
   std::map<Code, std::pair<size_t, std::string>> refused;
+  // Only envelopes of the space the frame names: membership was checked for
+  // that space, not for whatever space an envelope's header claims.
+  std::vector<Bytes> envelopes;
+  envelopes.reserve(static_cast<size_t>(changes.envelopes_size()));
+  for (const std::string& e : changes.envelopes()) {
+    pb::Envelope env;
+    pb::Header h;
+    if (env.ParseFromString(e) && h.ParseFromString(env.header()) && h.space() != changes.space()) {
+      counters_.changes_refused += 1;
+      auto& entry = refused[Code::InvalidArgument];
+      if (entry.first++ == 0) entry.second = "a change of another space than the frame names";
+      continue;
+    }
+    envelopes.emplace_back(e.begin(), e.end());
+  }
+  auto results = replica_.apply_batch(envelopes);
+
   std::vector<DeviceKey> authors;
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];

@@ -846,13 +846,12 @@ TEST_CASE("peer_that_does_not_read") {
 // should_fail turns that failure into a pass, so the suite stays green and
 // the case turns red the day the hole is fixed: then drop the decorator.
 
-TEST_CASE("seeding_space_smuggles_changes" * doctest::should_fail()) {
-  // sync/src/session.cc: a Changes frame is checked against the space its
-  // `space` field names, not the spaces its envelopes' headers name. A
-  // non-member Wants an unknown space (offered for seeding, no membership
+TEST_CASE("seeding_space_smuggles_changes") {
+  // A non-member Wants an unknown space (offered for seeding, no membership
   // check), then sends in a Changes frame for it envelopes of a space it is
-  // not a member of; the core holds gap changes without a role check (next
-  // case), so they are stored.
+  // not a member of. The session refuses envelopes whose header names
+  // another space than the frame (InvalidArgument); before, they reached the
+  // core, which holds gap changes without a role check (next case).
   Node node;
   Space s("Smuggled into");
   Player stranger(71);
@@ -866,7 +865,7 @@ TEST_CASE("seeding_space_smuggles_changes" * doctest::should_fail()) {
   auto w = x->push(decoy, {forge_content(stranger.id, s.id, {3, random_hash()}, 1, task_body(1), random_space_key()),
                            forge_content(stranger.id, s.id, {4, random_hash()}, 1, task_body(2), random_space_key())});
   INFO(describe(w));
-  CHECK(!errors_in(w).empty());  // whichever code the fix picks
+  CHECK(has_error(w, Code::InvalidArgument, decoy));
   CHECK(counts(node) == before);
 }
 
