@@ -34,17 +34,6 @@ namespace {
 constexpr uint64_t kDefaultTtlSeconds = 7 * 24 * 3600;
 constexpr uint64_t kMaxTtlSeconds = 366 * 24 * 3600;
 
-// A Changes frame (sync.proto) carrying one envelope of `space`.
-Bytes changes_frame(const SpaceId& space, const Bytes& envelope) {
-  pb::Frame f;
-  auto* c = f.mutable_changes();
-  c->set_space(space.bytes.data(), space.bytes.size());
-  c->add_envelopes(envelope.data(), envelope.size());
-  Bytes out(f.ByteSizeLong());
-  f.SerializeToArray(out.data(), static_cast<int>(out.size()));
-  return out;
-}
-
 [[noreturn]] void fail_expired(const InviteSecret& secret) {
   fail(Code::Expired, "this invite code expired at " + utc_time_text(secret.expires_ms));
 }
@@ -136,7 +125,7 @@ void run_space_join(const Context& ctx, const Args& args) {
       }
       redeem = std::move(built).value();
       errors_before = session.peer_errors().size();
-      return {changes_frame(space, redeem->envelope)};
+      return {sync::changes_frame(space, redeem->envelope)};
     };
     SyncResult result = run_sync_session(url, *scratch, sync::Signer::of(invite), std::move(request));
     const bool served = std::find(result.synced_spaces.begin(), result.synced_spaces.end(), space) !=

@@ -107,6 +107,16 @@ class Session::Out {
   SessionCounters& counters_;
 };
 
+Bytes changes_frame(const SpaceId& space, const Bytes& envelope) {
+  pb::Frame f;
+  auto* c = f.mutable_changes();
+  c->set_space(to_wire(space));
+  c->add_envelopes(envelope.data(), envelope.size());
+  Bytes out(f.ByteSizeLong());
+  f.SerializeToArray(out.data(), static_cast<int>(out.size()));
+  return out;
+}
+
 Signer Signer::of(const Identity& identity) {
   const Identity* id = &identity;
   return Signer{identity.device(), [id](ByteView message) { return id->sign(message); }};

@@ -174,17 +174,6 @@ Result<Identity> duplicate(const Identity& identity, Env& env) {
   return copy;
 }
 
-// A Changes frame (sync.proto) carrying one envelope of `space`.
-Bytes changes_frame(const SpaceId& space, const Bytes& envelope) {
-  pb::Frame f;
-  auto* c = f.mutable_changes();
-  c->set_space(space.bytes.data(), space.bytes.size());
-  c->add_envelopes(envelope.data(), envelope.size());
-  Bytes out(f.ByteSizeLong());
-  f.SerializeToArray(out.data(), static_cast<int>(out.size()));
-  return out;
-}
-
 Result<PwhashCost> cost_of(const std::string& name) {
   if (name == "interactive") return PwhashCost::Interactive;
   if (name == "moderate") return PwhashCost::Moderate;
@@ -588,7 +577,7 @@ Status Client::join_receive(ByteView frame) {
   }
   j.redeem = std::move(built).value();
   j.errors_before = errors.size();
-  join_frames_.push_back(changes_frame(space, j.redeem->envelope));
+  join_frames_.push_back(sync::changes_frame(space, j.redeem->envelope));
   j.state = Join::State::Pushed;
   return Status::ok();
 }

@@ -218,4 +218,9 @@ class Session {
 
 std::string_view state_name(SessionState state);
 
+// A serialized Changes frame carrying one envelope of `space`: how a host
+// pushes a change it made outside a Session (e.g. an invite's redeem, which
+// is stored only once the peer has acknowledged it).
+Bytes changes_frame(const SpaceId& space, const Bytes& envelope);
+
 }  // namespace urbis::sync
