@@ -75,16 +75,20 @@ install_apt_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
-# npm packages of the browser client's tests (wasm/package.json), from the
-# lock file; reinstalled only when the lock file changes.
+# npm packages, from each lock file: wasm/ (the browser client's tests) and
+# web/ (the web app's build and its browser tests). A directory is reinstalled
+# only when its lock file changes.
 install_npm_packages() {
   command -v npm >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
-  local dir=$ROOT/wasm
-  if [[ -f $dir/node_modules/.package-lock.json && ! $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
-    return 0
-  fi
-  say "npm ci in wasm/"
-  (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline) || die "npm ci in wasm/ failed (is the npm registry reachable?)"
+  local dir
+  for dir in "$ROOT/wasm" "$ROOT/web"; do
+    if [[ -f $dir/node_modules/.package-lock.json && ! $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]]; then
+      continue
+    fi
+    say "npm ci in ${dir#"$ROOT"/}/"
+    (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline) ||
+      die "npm ci in ${dir#"$ROOT"/}/ failed (is the npm registry reachable?)"
+  done
 }
 
 # --- wasm32 dependencies -----------------------------------------------------

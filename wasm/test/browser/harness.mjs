@@ -58,10 +58,11 @@ export async function until(what, fn, timeoutMs = 15000, everyMs = 100) {
   }
 }
 
-// Starts `urbis node` on 127.0.0.1 (port 0: any free port) with its own home.
-export async function startNode({ home, port = 0 } = {}) {
+// Starts `urbis node` on 127.0.0.1 (port 0: any free port) with its own home,
+// serving `web` (default: the wasm client's web root).
+export async function startNode({ home, port = 0, web = WEB } = {}) {
   home = home || path.join(tempDir('node'), 'home');
-  const child = spawn(BIN, ['--home', home, 'node', '--listen', `127.0.0.1:${port}`, '--web', WEB], {
+  const child = spawn(BIN, ['--home', home, 'node', '--listen', `127.0.0.1:${port}`, '--web', web], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

@@ -1,0 +1,117 @@
+// The app: onboarding until this device has an unlocked identity and a space,
+// then the header (navigation, sync status, language) and the page of the
+// current route.
+import { useEffect, useState } from 'preact/hooks';
+import { t, useLocale } from './i18n.js';
+import { openDb, chooseSpace, setCurrentSpace, useSpace, ensureProfile } from './db.js';
+import { useRoute, navigate } from './router.js';
+import { Onboarding } from './views/onboarding.jsx';
+import { Header } from './components/header.jsx';
+import { UpdateBanner } from './components/update-banner.jsx';
+import { Discover } from './views/discover.jsx';
+import { EntityPage } from './views/entity.jsx';
+import { PlanIndex, PlanPage } from './views/plan.jsx';
+import { MapPage } from './views/map.jsx';
+import { ChartsPage } from './views/charts.jsx';
+import { Settings } from './views/settings.jsx';
+
+// Onboarding steps: 'loading' | 'create' | 'unlock' | 'join' | 'ready' | 'failed'
+export function App() {
+  useLocale();
+  const route = useRoute();
+  const [step, setStep] = useState('loading');
+  const [error, setError] = useState(null);
+  const [spaces, setSpaces] = useState([]);
+  const space = useSpace();
+
+  useEffect(() => {
+    openDb().then(
+      (db) => setStep(db.hasIdentity ? 'unlock' : 'create'),
+      (e) => {
+        setError(e);
+        setStep('failed');
+      },
+    );
+  }, []);
+
+  // Each space this device works in gets its profile (name shown to others).
+  useEffect(() => {
+    if (step === 'ready' && space) ensureProfile(space).catch((e) => console.warn('profile not written:', e.message));
+  }, [step, space]);
+
+  // After unlock or a join: find the spaces; none means the join step.
+  const enter = async () => {
+    const r = await chooseSpace();
+    setSpaces(r.spaces);
+    if (r.space) {
+      setCurrentSpace(r.space);
+      setStep('ready');
+    } else setStep('join');
+  };
+
+  // A join link (#/join/CODE) while already set up: join that space too.
+  const joinCode = route.name === 'join' ? route.parts[0] || '' : '';
+
+  if (step === 'failed')
+    return (
+      <main id="main" class="center">
+        <h1>{t('common.startFailed')}</h1>
+        <p class="error" role="alert">{String(error && error.message)}</p>
+      </main>
+    );
+  if (step === 'loading')
+    return (
+      <main id="main" class="center">
+        <p role="status" class="busy">{t('common.loading')}</p>
+      </main>
+    );
+  if (step !== 'ready' || (joinCode && route.name === 'join'))
+    return (
+      <>
+        <UpdateBanner />
+        <Onboarding
+          key={joinCode}
+          step={step === 'ready' ? 'join' : step}
+          code={joinCode}
+          canCancel={step === 'ready'}
+          onDone={async () => {
+            if (route.name === 'join') navigate('#/discover', { replace: true });
+            await enter();
+          }}
+        />
+      </>
+    );
+
+  let page;
+  switch (route.name) {
+    case 'entity':
+      page = <EntityPage space={space} type={route.parts[0]} id={route.parts[1]} />;
+      break;
+    case 'plan':
+      page = route.parts[0] ? <PlanPage space={space} project={route.parts[0]} /> : <PlanIndex space={space} />;
+      break;
+    case 'map':
+      page = <MapPage space={space} />;
+      break;
+    case 'charts':
+      page = <ChartsPage space={space} />;
+      break;
+    case 'settings':
+      page = <Settings space={space} spaces={spaces} onSpaces={enter} />;
+      break;
+    default:
+      page = <Discover space={space} query={route.query} />;
+  }
+  return (
+    <>
+      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById('main')?.focus())}>
+        {t('common.skipToContent')}
+      </a>
+      <UpdateBanner />
+      <Header route={route} spaces={spaces} space={space} />
+      <main id="main" tabIndex={-1}>
+        {page}
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,63 @@
+import { t, LOCALES, locale, setLocale } from '../i18n.js';
+import { setCurrentSpace } from '../db.js';
+import { SyncStatus } from './sync-status.jsx';
+
+const NAV = [
+  ['discover', '#/discover'],
+  ['map', '#/map'],
+  ['charts', '#/charts'],
+  ['plan', '#/plan'],
+  ['settings', '#/settings'],
+];
+
+export function Header({ route, spaces, space }) {
+  const active = route.name === 'entity' ? 'discover' : route.name;
+  return (
+    <header class="top">
+      <div class="top-row">
+        <a class="brand" href="#/discover">
+          <img src="icons/icon-192.png" alt="" width="28" height="28" />
+          <span>Urbis</span>
+        </a>
+        <nav aria-label={t('common.mainNav')}>
+          <ul>
+            {NAV.map(([name, to]) => (
+              <li key={name}>
+                <a href={to} aria-current={active === name ? 'page' : undefined}>
+                  {t(`common.nav_${name}`)}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div class="top-tools">
+          <SyncStatus />
+          <label class="lang">
+            <span class="sr-only">{t('common.language')}</span>
+            <select value={locale()} onChange={(e) => setLocale(e.currentTarget.value)} data-testid="language">
+              {LOCALES.map((l) => (
+                <option key={l.code} value={l.code} lang={l.bcp47 || l.code}>
+                  {l.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+      </div>
+      {spaces.length > 1 && (
+        <div class="space-row">
+          <label>
+            {t('common.space')}{' '}
+            <select value={space} onChange={(e) => setCurrentSpace(e.currentTarget.value)}>
+              {spaces.map((s) => (
+                <option key={s.space} value={s.space}>
+                  {s.name || s.space.slice(0, 8)}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+      )}
+    </header>
+  );
+}

@@ -1,0 +1,187 @@
+// The app's handle on the browser client (wasm/js/urbis.js, copied into the
+// build as urbis/): one UrbisDB per page, opened once. The API is documented
+// in wasm/README.md; this module adds the app's choices on top: the current
+// space, and hooks that re-query when changes arrive.
+import { useEffect, useState, useRef } from 'preact/hooks';
+
+let dbPromise = null;
+let db = null;
+
+// Test knob: localStorage 'urbis.pwhashCost' = 'minimal' makes identity
+// creation fast in the browser tests. Users always get 'interactive'.
+function pwhashCost() {
+  try {
+    return localStorage.getItem('urbis.pwhashCost') || 'interactive';
+  } catch (e) {
+    return 'interactive';
+  }
+}
+
+export function openDb() {
+  if (!dbPromise) {
+    dbPromise = (async () => {
+      const url = new URL('urbis/urbis.js', document.baseURI).href;
+      const { Urbis } = await import(/* @vite-ignore */ url);
+      db = await Urbis.open({ pwhashCost: pwhashCost() });
+      window.urbisDb = db; // for the browser tests and the console
+      return db;
+    })();
+    dbPromise.catch(() => (dbPromise = null));
+  }
+  return dbPromise;
+}
+
+export function getDb() {
+  if (!db) throw new Error('the database is not open yet');
+  return db;
+}
+
+// ---- the current space -------------------------------------------------------
+
+const SPACE_KEY = 'urbis.space';
+const spaceListeners = new Set();
+let currentSpace = null;
+
+export function setCurrentSpace(space) {
+  currentSpace = space;
+  try {
+    localStorage.setItem(SPACE_KEY, space);
+  } catch (e) {
+    // not remembered
+  }
+  for (const cb of spaceListeners) cb(space);
+}
+
+// Picks the remembered space if this device still has it, else the first.
+export async function chooseSpace() {
+  const spaces = await getDb().spaces();
+  let saved = null;
+  try {
+    saved = localStorage.getItem(SPACE_KEY);
+  } catch (e) {
+    // none
+  }
+  const pick = spaces.find((s) => s.space === saved) || spaces[0] || null;
+  currentSpace = pick ? pick.space : null;
+  return { spaces, space: currentSpace };
+}
+
+export function useSpace() {
+  const [space, setSpace] = useState(currentSpace);
+  useEffect(() => {
+    spaceListeners.add(setSpace);
+    return () => spaceListeners.delete(setSpace);
+  }, []);
+  return space;
+}
+
+// ---- hooks -------------------------------------------------------------------
+
+// Runs `query(db)` now, whenever `deps` change, and again after changes are
+// stored in `space` (local or remote, coalesced to one re-run per 150 ms).
+// Returns {data, error, loading}.
+export function useQuery(space, query, deps) {
+  const [state, setState] = useState({ data: undefined, error: null, loading: true });
+  const run = useRef(0);
+  useEffect(() => {
+    let timer = null;
+    let alive = true;
+    const go = async () => {
+      const n = ++run.current;
+      try {
+        const data = await query(getDb());
+        if (alive && n === run.current) setState({ data, error: null, loading: false });
+      } catch (error) {
+        if (alive && n === run.current) setState((s) => ({ data: s.data, error, loading: false }));
+      }
+    };
+    setState((s) => ({ ...s, loading: true }));
+    go();
+    const unsubscribe = space
+      ? getDb().subscribe(space, () => {
+          clearTimeout(timer);
+          timer = setTimeout(go, 150);
+        })
+      : () => {};
+    return () => {
+      alive = false;
+      clearTimeout(timer);
+      unsubscribe();
+    };
+  }, [space, ...deps]);
+  return state;
+}
+
+// The sync status {state, pending, lastSync}, live.
+export function useSyncStatus() {
+  const [status, setStatus] = useState(db ? db.status : { state: 'offline', pending: 0, lastSync: null });
+  useEffect(() => {
+    if (!db) return undefined;
+    db.syncStatus().then(setStatus, () => {});
+    return db.onStatus(setStatus);
+  }, []);
+  return status;
+}
+
+// ---- people -------------------------------------------------------------------
+
+// This device's key (hex), once unlocked.
+let myDevice = null;
+export async function device() {
+  if (!myDevice) myDevice = await getDb().device();
+  return myDevice;
+}
+
+const NAME_KEY = 'urbis.name';
+export function myName() {
+  try {
+    return localStorage.getItem(NAME_KEY) || '';
+  } catch (e) {
+    return '';
+  }
+}
+export function setMyName(name) {
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch (e) {
+    // kept for this session only
+  }
+}
+
+// Makes sure `space` holds this device's `profile` entity ({device, name}: how
+// other people see who wrote what, e.g. in a conflict). Viewers cannot write,
+// and a device without a name has nothing to say; both skip it.
+export async function ensureProfile(space) {
+  const name = myName();
+  if (!space || !name) return;
+  const db = getDb();
+  const me = await device();
+  const role = (await db.spaces()).find((s) => s.space === space)?.role;
+  if (role === 'viewer') return;
+  const found = await db.find(space, { type: 'profile', where: { device: me }, limit: 1 });
+  if (found.total > 0 && found.hits[0].summary?.name === name) return;
+  await db.put(space, 'profile', found.hits[0]?.id || 'new', { device: me, name });
+}
+
+// device key -> display name, for the people who wrote in `space` ('you' is
+// left to the caller: compare with device()).
+export function useAuthors(space) {
+  const { data } = useQuery(
+    space,
+    async (db) => {
+      const r = await db.find(space, { type: 'profile', limit: 1000 });
+      const map = new Map();
+      for (const h of r.hits) if (h.summary?.device) map.set(h.summary.device, h.summary.name || '');
+      map.set('me', await device());
+      return map;
+    },
+    [],
+  );
+  return data || new Map();
+}
+
+// The time a version was written: the high bits of its hybrid logical clock
+// are Unix milliseconds (core/src/replica.cc).
+export function versionTime(hlc) {
+  return Math.floor(Number(hlc) / 65536);
+}

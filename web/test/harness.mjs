@@ -1,0 +1,110 @@
+// Harness of the web app's browser tests: the browser client's harness
+// (wasm/test/browser/harness.mjs: a real `urbis node`, Debian's Chromium over
+// CDP, the `urbis` CLI as another device) plus what the app adds: a node
+// serving the built app (URBIS_WEBAPP), a seeded demo space, pages opened in
+// a given interface language, onboarding through the UI, artifacts.
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  PASS, cleanup, tempDir, sleep, until, startNode, launchBrowser, cli,
+} from '../../wasm/test/browser/harness.mjs';
+
+export { PASS, cleanup, tempDir, sleep, until, launchBrowser, cli };
+
+export const APP = process.env.URBIS_WEBAPP;
+const BIN = process.env.URBIS_BINARY;
+const CHROMIUM = process.env.URBIS_CHROMIUM || '/usr/bin/chromium';
+export const ARTIFACTS = process.env.URBIS_ARTIFACTS || path.join(process.cwd(), 'artifacts');
+
+export function checkSetup() {
+  const missing = [];
+  if (!BIN || !fs.existsSync(BIN)) missing.push(`urbis binary (${BIN}; build the native-release preset first)`);
+  if (!APP || !fs.existsSync(path.join(APP, 'index.html'))) missing.push(`the built web app (${APP}; build urbis_webapp)`);
+  if (!fs.existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (apt-get install chromium)`);
+  if (missing.length) throw new Error(`web app tests need: ${missing.join('; ')}`);
+}
+
+// A node serving the built app.
+export function startAppNode(options = {}) {
+  return startNode({ ...options, web: APP });
+}
+
+// An admin device (CLI) with a space of demo data (small by default, the
+// same generator as the README's run command), synced to `node`. Returns
+// {home, space, invite(role)} where invite() makes a fresh one-use code and
+// syncs it to the node.
+export function seedSpace(node, { cities = 24, projects = 240, name = 'Urbis demo — fictional cities' } = {}) {
+  const home = path.join(tempDir('admin'), 'home');
+  cli(home, ['init', '--name', 'Demo admin']);
+  const { space } = cli(home, ['space', 'create', name]);
+  cli(home, ['demo-data', space, '--cities', String(cities), '--projects', String(projects)]);
+  cli(home, ['sync', node.ws]);
+  return {
+    home,
+    space,
+    invite(role = 'editor') {
+      const { invite } = cli(home, ['space', 'invite', space, '--role', role, '--ttl', '3600']);
+      cli(home, ['sync', node.ws]);
+      return invite;
+    },
+    sync() {
+      return cli(home, ['sync', node.ws]);
+    },
+  };
+}
+
+// A new page of `context` on the app, in interface language `lang` (set the
+// way a person's choice is remembered), with fast passphrase hashing (a test
+// knob the app reads from localStorage). Page errors fail loudly in the log.
+export async function openApp(context, node, { lang = 'en', hash = '' } = {}) {
+  await context.addInitScript(
+    ({ lang }) => {
+      localStorage.setItem('urbis.pwhashCost', 'minimal');
+      if (!localStorage.getItem('urbis.lang')) localStorage.setItem('urbis.lang', lang);
+    },
+    { lang },
+  );
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('[page error]', e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.error('[page console]', m.text());
+  });
+  await page.goto(`${node.http}/${hash}`, { timeout: 20000 });
+  return page;
+}
+
+// Onboarding through the UI: creates the identity, then joins with `invite`
+// (when given). Ends on the Discover page.
+export async function onboard(page, { invite, pass = PASS } = {}) {
+  await page.getByTestId('create-identity').waitFor({ timeout: 20000 });
+  await page.locator('#pass').fill(pass);
+  await page.locator('#pass2').fill(pass);
+  await page.getByTestId('create-identity').locator('button[type=submit]').click();
+  await page.getByTestId('join').waitFor({ timeout: 20000 });
+  if (!invite) return;
+  await page.locator('#code').fill(invite);
+  await page.getByTestId('join').locator('button[type=submit]').click();
+  await page.locator('header.top').waitFor({ timeout: 120000 });
+}
+
+// Unlocks after a reload.
+export async function unlock(page, pass = PASS) {
+  await page.getByTestId('unlock').waitFor({ timeout: 20000 });
+  await page.locator('#pass').fill(pass);
+  await page.getByTestId('unlock').locator('button[type=submit]').click();
+  await page.locator('header.top').waitFor({ timeout: 60000 });
+}
+
+// Saves a full-page screenshot as ARTIFACTS/screenshots/<name>.png.
+export async function screenshot(page, name) {
+  const dir = path.join(ARTIFACTS, 'screenshots');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+// The sync indicator's state, from the DOM.
+export async function syncState(page) {
+  return page.getByTestId('sync-status').getAttribute('data-state');
+}
