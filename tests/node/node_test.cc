@@ -239,6 +239,34 @@ TEST_CASE("static_files") {
   CHECK(content_type(http_get(node.port(), "/app.webmanifest")) == "application/manifest+json");
   CHECK(content_type(http_get(node.port(), "/style.css")) == "text/css");
   CHECK(http_get(node.port(), "/missing.js").status == 404);
+
+  // Caching: pages, the manifest and the service worker revalidate; hashed
+  // assets are immutable.
+  auto header = [](const HttpResponse& r, const std::string& name) {
+    auto at = r.head.find(name + ": ");
+    return at == std::string::npos ? std::string()
+                                   : r.head.substr(at + name.size() + 2, r.head.find("\r\n", at) - at - name.size() - 2);
+  };
+  std::ofstream(site / "sw.js") << "self.x=1";
+  CHECK(header(index, "Cache-Control") == "no-cache");
+  CHECK(header(http_get(node.port(), "/sw.js"), "Cache-Control") == "no-cache");
+  CHECK(header(http_get(node.port(), "/app.webmanifest"), "Cache-Control") == "no-cache");
+  CHECK(header(http_get(node.port(), "/assets/app.js"), "Cache-Control").find("immutable") != std::string::npos);
+  CHECK(header(http_get(node.port(), "/style.css"), "Cache-Control") == "public, max-age=3600");
+
+  // A precompressed FILE.gz goes to clients that accept gzip, with the type of FILE.
+  std::ofstream(site / "assets" / "app.js.gz") << "GZIPPED";
+  HttpResponse plain = http_get(node.port(), "/assets/app.js");
+  CHECK(plain.body == "console.log(1)");
+  CHECK(header(plain, "Content-Encoding").empty());
+  CHECK(header(plain, "Vary") == "Accept-Encoding");
+  HttpResponse gz = http_get(node.port(), "/assets/app.js", "Accept-Encoding: br, gzip, deflate\r\n");
+  CHECK(gz.body == "GZIPPED");
+  CHECK(header(gz, "Content-Encoding") == "gzip");
+  CHECK(content_type(gz) == "text/javascript");
+  CHECK(http_get(node.port(), "/assets/app.js", "Accept-Encoding: gzip;q=0\r\n").body == "console.log(1)");
+  CHECK(http_get(node.port(), "/style.css", "Accept-Encoding: gzip\r\n").body == "body{}");  // no .gz: as is
+
   for (const char* evil : {"/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt",
                            "/assets/%2E%2E/%2E%2E/secret.txt"}) {
     HttpResponse r = http_get(node.port(), evil);

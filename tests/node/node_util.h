@@ -247,9 +247,10 @@ struct HttpResponse {
 };
 
 // GET over HTTP/1.0 (the node closes after the response).
-inline HttpResponse http_get(int port, const std::string& path) {
+// `headers`: extra request header lines, each ending in \r\n.
+inline HttpResponse http_get(int port, const std::string& path, const std::string& headers = "") {
   int fd = connect_local(port);
-  send_all(fd, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  send_all(fd, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers + "\r\n");
   std::string raw = recv_until_eof(fd);
   close(fd);
   HttpResponse r;
