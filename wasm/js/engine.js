@@ -538,13 +538,24 @@ export class Engine {
         if (st.state === 'accepted') finish();
         else if (st.state === 'refused') finish(new UrbisError(st.code, st.codeName, st.message));
       };
-      const timer = setTimeout(
-        () => finish(new UrbisError(17, 'Internal', 'joining timed out: is the node reachable?')),
-        this.options.joinTimeoutMs ?? 30000,
-      );
+      // The deadline is for silence, not for the whole join: a large space
+      // over a slow link may take minutes, as long as data keeps coming.
+      const idleMs = this.options.joinTimeoutMs ?? 30000;
+      const timeout = () => finish(new UrbisError(17, 'Internal', `joining timed out: nothing from the node for ${idleMs / 1000} s (is it reachable?)`));
+      let timer = setTimeout(timeout, idleMs);
+      // Progress for the person waiting: bytes received so far, at most 4 times a second.
+      let received = 0;
+      let reported = 0;
       ws.onopen = send;
       ws.onmessage = (e) => {
         if (!(e.data instanceof ArrayBuffer)) return;
+        clearTimeout(timer);
+        timer = setTimeout(timeout, idleMs);
+        received += e.data.byteLength;
+        if (Date.now() - reported > 250) {
+          reported = Date.now();
+          this.emit('joinProgress', { bytes: received });
+        }
         const bytes = new Uint8Array(e.data);
         const p = m._malloc(bytes.length || 1);
         m.HEAPU8.set(bytes, p);

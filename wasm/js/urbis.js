@@ -25,6 +25,7 @@ export class UrbisDB {
     this.moduleMs = info.moduleMs; // time the worker took to load and instantiate the module
     this.subscribers = new Map(); // space (or '*') -> Set of callbacks
     this.statusListeners = new Set();
+    this.joinListeners = new Set();
     this.status = { state: 'offline', pending: 0, lastSync: null };
     rpc.onEvent((event, data) => this.#onEvent(event, data));
   }
@@ -41,6 +42,8 @@ export class UrbisDB {
             });
           }
         }
+    } else if (event === 'joinProgress') {
+      for (const cb of this.joinListeners) cb(data);
     } else if (event === 'status') {
       this.status = data;
       for (const cb of this.statusListeners) cb(data);
@@ -68,8 +71,14 @@ export class UrbisDB {
   // admin's app), through the node; resolves to {space, role}. Rejects with
   // NotAMember ("already been used"), Expired, UnknownSpace (the invite has
   // not reached the node yet) or InvalidArgument (a mistyped code).
-  joinSpace(code) {
-    return this.rpc.call('joinSpace', code);
+  // `onProgress({bytes})` reports the bytes received from the node so far.
+  async joinSpace(code, { onProgress } = {}) {
+    if (onProgress) this.joinListeners.add(onProgress);
+    try {
+      return await this.rpc.call('joinSpace', code);
+    } finally {
+      if (onProgress) this.joinListeners.delete(onProgress);
+    }
   }
   spaces() {
     return this.rpc.call('spaces');

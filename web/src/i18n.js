@@ -129,6 +129,12 @@ export const fmt = {
     if (Math.abs(s) < 86400) return rtf.format(Math.round(s / 3600), 'hour');
     return rtf.format(Math.round(s / 86400), 'day');
   },
+  // A byte count as kB or MB, in the locale's unit style.
+  bytes: (n) => {
+    const mb = n >= 1e6;
+    return new Intl.NumberFormat(current.tag, { style: 'unit', unit: mb ? 'megabyte' : 'kilobyte', maximumFractionDigits: mb ? 1 : 0 })
+      .format(mb ? n / 1e6 : n / 1e3);
+  },
   // A content locale's name in the interface language ("ko" -> "Korean").
   language: (code) => {
     try {

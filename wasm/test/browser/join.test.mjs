@@ -22,9 +22,11 @@ test('a browser joins a space with an invite code; the code works once', { timeo
   const page = await openPage(chrome.context, node);
   const device = await openDb(page, node, { create: true });
   const joined = await page.evaluate(async (code) => {
-    const r = await db.joinSpace(code);
-    return { ...r, spaces: await db.spaces() };
+    const progress = [];
+    const r = await db.joinSpace(code, { onProgress: (p) => progress.push(p.bytes) });
+    return { ...r, progress, spaces: await db.spaces() };
   }, invite);
+  assert.ok(joined.progress.length >= 1 && joined.progress[0] > 0, `join progress reported: ${joined.progress}`);
   assert.equal(joined.space, space);
   assert.equal(joined.role, 'editor');
   assert.ok(joined.spaces.some((s) => s.space === space && s.role === 'editor'));

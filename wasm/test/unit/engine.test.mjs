@@ -174,3 +174,30 @@ test('invites: an admin makes a code; joining needs the node; a member joins tri
   await admin.close();
   await joiner.close();
 });
+
+test('joining: a silent node fails the join after the idle timeout, leaving nothing', async () => {
+  const admin = await openEngine(uniqueName());
+  await admin.createIdentity('pw');
+  const { space } = await admin.createSpace('S');
+  const invite = await admin.createInvite(space, 'editor', 3600);
+  // A "node" that accepts the connection and then says nothing.
+  class SilentSocket {
+    constructor() {
+      this.readyState = 0;
+      setTimeout(() => {
+        this.readyState = 1;
+        this.onopen && this.onopen();
+      }, 5);
+    }
+    send() {}
+    close() {
+      this.readyState = 3;
+    }
+  }
+  const joiner = await openEngine(uniqueName(), { node: 'ws://127.0.0.1:9/sync', WebSocket: SilentSocket, joinTimeoutMs: 300 });
+  await joiner.createIdentity('pw');
+  await assert.rejects(joiner.joinSpace(invite.code), (e) => e.codeName === 'Internal' && /nothing from the node for 0.3 s/.test(e.message));
+  assert.deepEqual(joiner.spaces(), []);
+  await admin.close();
+  await joiner.close();
+});

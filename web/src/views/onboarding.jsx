@@ -2,7 +2,7 @@
 // unlock it after a restart, and join a space by invite code (typed, or from
 // a link #/join/CODE). A person who starts a network can create a space too.
 import { useEffect, useState, useRef } from 'preact/hooks';
-import { t, LOCALES, locale, setLocale } from '../i18n.js';
+import { t, fmt, LOCALES, locale, setLocale } from '../i18n.js';
 import { getDb, setCurrentSpace, myName, setMyName } from '../db.js';
 import { errorText } from '../errors.js';
 import { navigate } from '../router.js';
@@ -117,6 +117,7 @@ function Join({ code: initial, onDone, canCancel }) {
   const [code, setCode] = useState(initial || '');
   const [name, setName] = useState('');
   const [elapsed, setElapsed] = useState(0);
+  const [received, setReceived] = useState(0);
   const { busy, error, run } = useBusy();
   const started = useRef(0);
   useEffect(() => {
@@ -128,7 +129,8 @@ function Join({ code: initial, onDone, canCancel }) {
   const join = (e) => {
     e.preventDefault();
     return run(async () => {
-      const { space } = await getDb().joinSpace(extractCode(code));
+      setReceived(0);
+      const { space } = await getDb().joinSpace(extractCode(code), { onProgress: (p) => setReceived(p.bytes) });
       setCurrentSpace(space);
       onDone();
     });
@@ -152,6 +154,7 @@ function Join({ code: initial, onDone, canCancel }) {
         {busy && (
           <p role="status" class="busy">
             <progress aria-label={t('onboarding.joining')} /> {t('onboarding.joiningElapsed', { count: elapsed })}
+            {received > 0 && ` ${t('onboarding.joiningReceived', { size: fmt.bytes(received) })}`}
           </p>
         )}
         <div class="actions">
