@@ -3,11 +3,11 @@
 #include "client.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "urbis/field_ref.h"
 #include "urbis/sync.pb.h"
 
 namespace urbis::wasm {
@@ -36,43 +36,19 @@ Result<Id> hex_id(const std::string& text, const char* what) {
   return *id;
 }
 
-bool valid_name(const std::string& s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s)
-    if (c <= ' ' || c == '=' || c == '@' || c == '"' || c == ',') return false;
-  return true;
-}
-
-bool valid_locale(const std::string& s) {
-  if (s.empty() || s.size() > 35) return false;
-  for (unsigned char c : s)
-    if (!(std::isalnum(c) || c == '-' || c == '_')) return false;
-  return true;
-}
-
 // One write of put(): the compact key forms "field", "field@LOCALE", "+field",
 // "-field" (as the urbis CLI spells them), or the structured op objects.
 struct FieldOp {
-  enum class Kind { Set, Text, Add, Remove } kind = Kind::Set;
+  using Kind = FieldRef::Kind;
+  Kind kind = Kind::Set;
   std::string field, locale, source_locale;
   json value;
 };
 
 Result<FieldOp> parse_key(const std::string& key, json value) {
-  FieldOp op;
-  std::string rest = key;
-  if (!rest.empty() && (rest[0] == '+' || rest[0] == '-')) {
-    op.kind = rest[0] == '+' ? FieldOp::Kind::Add : FieldOp::Kind::Remove;
-    rest.erase(0, 1);
-  } else if (auto at = rest.find('@'); at != std::string::npos) {
-    op.kind = FieldOp::Kind::Text;
-    op.locale = rest.substr(at + 1);
-    rest.erase(at);
-    if (!valid_locale(op.locale)) return invalid("'" + key + "': bad locale");
-  }
-  if (!valid_name(rest)) return invalid("'" + key + "' is not field, field@LOCALE, +field or -field");
-  op.field = std::move(rest);
-  op.value = std::move(value);
+  std::optional<FieldRef> ref = parse_field_ref(key);
+  if (!ref) return invalid("'" + key + "' is not field, field@LOCALE, +field or -field (LOCALE: letters, digits, - and _)");
+  FieldOp op{ref->kind, std::move(ref->field), std::move(ref->locale), {}, std::move(value)};
   if (op.kind == FieldOp::Kind::Text && !op.value.is_string())
     return invalid("'" + key + "': a translatable field takes a string");
   return op;
@@ -113,7 +89,7 @@ Result<std::vector<FieldOp>> parse_fields(const json& fields) {
     if (!o.is_object()) return invalid("each op must be an object or a [key, value] pair");
     URBIS_ASSIGN_OR_RETURN(std::string kind, str(o, "op"));
     URBIS_ASSIGN_OR_RETURN(std::string field, str(o, "field"));
-    if (!valid_name(field)) return invalid("bad field name '" + field + "'");
+    if (!valid_field_name(field)) return invalid("bad field name '" + field + "'");
     if (!o.contains("value")) return invalid("op on '" + field + "' has no value");
     FieldOp op;
     op.field = field;
@@ -379,7 +355,7 @@ Result<nlohmann::json> Client::put(const json& p) {
   Transaction tx = r->begin(space);
   EntityId id;
   if (create) {
-    if (!valid_name(type)) return invalid("bad entity type '" + type + "'");
+    if (!valid_field_name(type)) return invalid("bad entity type '" + type + "'");
     id = tx.create(type);
   } else {
     URBIS_ASSIGN_OR_RETURN(id, hex_id<EntityId>(id_text, "id"));
