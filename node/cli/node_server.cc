@@ -16,7 +16,7 @@
 // close 1013; bytes beyond the rate are read more slowly), envelopes per
 // Changes frame and spaces per Want and per session (Error TooLarge), changes
 // held per space (the core's bound), and a peer that does not read is not read.
-#include "ws_queue.h"  // first: Boost before the rest
+#include "ws_connect.h"  // first: Boost before the rest
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -47,15 +47,7 @@
 namespace urbis::cli {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
 namespace fs = std::filesystem;
-using tcp = asio::ip::tcp;
-using asio::awaitable;
-using asio::use_awaitable;
-using WsStream = websocket::stream<beast::tcp_stream>;
 
 constexpr uint8_t kChangesTag = frame_tag(pb::Frame::kChangesFieldNumber);
 constexpr uint8_t kErrorTag = (6 << 3) | 2;
@@ -626,37 +618,11 @@ awaitable<void> PeerLink::run() {
 }
 
 awaitable<std::string> PeerLink::connect_once() {
-  constexpr auto kConnectTimeout = std::chrono::seconds(5);
   auto conn = std::make_shared<Conn>(node_.io());
   conn_ = conn;
+  if (std::string why = co_await ws_connect(conn->ws, url_, {.user_agent = "urbis-node"}); !why.empty()) co_return why;
+  if (node_.stopping()) co_return "stopping";
   beast::error_code ec;
-  tcp::resolver resolver(node_.io());
-  auto results = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
-                                                 asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return "cannot resolve " + url_.host + ": " + ec.message();
-  beast::tcp_stream& raw = beast::get_lowest_layer(conn->ws);
-  raw.expires_after(kConnectTimeout);
-  co_await raw.async_connect(results, asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return "cannot connect: " + (ec == beast::error::timeout ? std::string("timed out") : ec.message());
-  raw.expires_never();
-  raw.socket().set_option(tcp::no_delay(true), ec);
-  if (node_.stopping()) co_return "stopping";
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = kConnectTimeout;
-  timeouts.idle_timeout = std::chrono::seconds(60);
-  timeouts.keep_alive_pings = true;
-  conn->ws.set_option(timeouts);
-  conn->ws.set_option(websocket::stream_base::decorator(
-      [](websocket::request_type& req) { req.set(http::field::user_agent, "urbis-node"); }));
-  websocket::response_type response;
-  co_await conn->ws.async_handshake(response, url_.host + ":" + std::to_string(url_.port), url_.path,
-                                    asio::redirect_error(use_awaitable, ec));
-  if (ec) {
-    if (response.result_int() != 0 && response.result() != http::status::switching_protocols)
-      co_return "WebSocket handshake refused: HTTP " + std::to_string(response.result_int());
-    co_return "WebSocket handshake failed: " + ec.message();
-  }
-  if (node_.stopping()) co_return "stopping";
 
   sync::SessionOptions options;
   options.max_frame_bytes = node_.session_options().max_frame_bytes;

@@ -11,7 +11,7 @@
 //
 // run_sync_session (sync_client.h) is the same client for other commands:
 // `urbis space join` runs it as an invite's key and pushes the redeem.
-#include "ws_queue.h"  // first: Boost before the rest
+#include "ws_connect.h"  // first: Boost before the rest
 
 #include <algorithm>
 #include <chrono>
@@ -30,14 +30,6 @@
 namespace urbis::cli {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-using asio::awaitable;
-using asio::use_awaitable;
-using WsStream = websocket::stream<beast::tcp_stream>;
 
 constexpr uint8_t kChangesTag = frame_tag(pb::Frame::kChangesFieldNumber);
 constexpr uint8_t kAckTag = frame_tag(pb::Frame::kAckFieldNumber);
@@ -98,35 +90,9 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
 };
 
 awaitable<void> SyncClient::run() {
+  const WsConnectOptions connect{.timeout = kConnectTimeout, .idle_timeout = std::chrono::seconds(watch_ ? 60 : 30)};
+  if (std::string why = co_await ws_connect(ws_, url_, connect); !why.empty()) fail_network(why);
   beast::error_code ec;
-  tcp::resolver resolver(io_);
-  auto results = co_await resolver.async_resolve(url_.host, std::to_string(url_.port),
-                                                 asio::redirect_error(use_awaitable, ec));
-  if (ec) fail_network("cannot resolve " + url_.host + ": " + ec.message());
-  beast::tcp_stream& raw = beast::get_lowest_layer(ws_);
-  raw.expires_after(kConnectTimeout);
-  co_await raw.async_connect(results, asio::redirect_error(use_awaitable, ec));
-  if (ec)
-    fail_network("cannot connect to " + url_text_ + ": " +
-                 (ec == beast::error::timeout ? std::string("timed out") : ec.message()));
-  raw.expires_never();
-  raw.socket().set_option(tcp::no_delay(true), ec);
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = kConnectTimeout;
-  timeouts.idle_timeout = watch_ ? std::chrono::seconds(60) : std::chrono::seconds(30);
-  timeouts.keep_alive_pings = true;
-  ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::request_type& req) { req.set(http::field::user_agent, "urbis"); }));
-  const std::string host = url_.host + ":" + std::to_string(url_.port);
-  websocket::response_type response;
-  co_await ws_.async_handshake(response, host, url_.path, asio::redirect_error(use_awaitable, ec));
-  if (ec) {
-    std::string detail = ec.message();
-    if (response.result_int() != 0 && response.result() != http::status::switching_protocols)
-      detail = "HTTP " + std::to_string(response.result_int());
-    fail_network("WebSocket handshake with " + url_text_ + " failed: " + detail);
-  }
   sync::SessionOptions options;
   options.discover = discover_;
   ws_.binary(true);

@@ -1,0 +1,68 @@
+// The client side of a connection to a node, shared by `urbis sync` and
+// `space join` (sync_client.cc) and the node's peer links (node_server.cc):
+// resolve, TCP connect (TCP_NODELAY: frames are small and latency matters),
+// WebSocket handshake; each step bounded by a timeout. Also the Boost
+// namespace aliases both use.
+#pragma once
+
+#include "ws_queue.h"  // first: Boost before the rest
+
+#include <chrono>
+#include <string>
+
+#include "net.h"
+
+namespace urbis::cli {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using WsStream = websocket::stream<beast::tcp_stream>;
+
+struct WsConnectOptions {
+  std::chrono::seconds timeout{5};        // for the TCP connect and for the handshake
+  std::chrono::seconds idle_timeout{60};  // then: closed after this long without traffic (pings keep it alive)
+  const char* user_agent = "urbis";
+};
+
+// Connects `ws` to `url`. Resolves to "" once the WebSocket is open, else to
+// why not, naming the URL ("cannot connect to ws://…: timed out", "WebSocket
+// handshake with ws://… failed: HTTP 503").
+inline awaitable<std::string> ws_connect(WsStream& ws, const WsUrl& url, WsConnectOptions options) {
+  const std::string where = "ws://" + url.host + ":" + std::to_string(url.port) + url.path;
+  beast::error_code ec;
+  tcp::resolver resolver(ws.get_executor());
+  auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port),
+                                                 asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return "cannot resolve " + url.host + ": " + ec.message();
+  beast::tcp_stream& raw = beast::get_lowest_layer(ws);
+  raw.expires_after(options.timeout);
+  co_await raw.async_connect(results, asio::redirect_error(use_awaitable, ec));
+  if (ec)
+    co_return "cannot connect to " + where + ": " + (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+  raw.expires_never();
+  raw.socket().set_option(tcp::no_delay(true), ec);
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = options.timeout;
+  timeouts.idle_timeout = options.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws.set_option(timeouts);
+  ws.set_option(websocket::stream_base::decorator(
+      [agent = options.user_agent](websocket::request_type& req) { req.set(http::field::user_agent, agent); }));
+  websocket::response_type response;
+  co_await ws.async_handshake(response, url.host + ":" + std::to_string(url.port), url.path,
+                              asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    std::string detail = ec.message();
+    if (response.result_int() != 0 && response.result() != http::status::switching_protocols)
+      detail = "HTTP " + std::to_string(response.result_int());
+    co_return "WebSocket handshake with " + where + " failed: " + detail;
+  }
+  co_return std::string();
+}
+
+}  // namespace urbis::cli
