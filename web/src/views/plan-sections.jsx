@@ -1,0 +1,626 @@
+// The sections of a project's plan: milestones, the task board,
+// stakeholders (list and influence/interest grid), risks (list and
+// likelihood × impact matrix), funding lines against the budget, and the
+// comment thread. Each gets the plan items of its type (from `get`, so with
+// conflicts and translations) and `ctx` = {space, project, canEdit,
+// canComment}; each edit is one put.
+import { useEffect, useState } from 'preact/hooks';
+import { t, fmt, locale } from '../i18n.js';
+import { getDb, myName } from '../db.js';
+import { errorText } from '../errors.js';
+import {
+  TASK_STATUSES, ROLES, FUNDING_STATUSES, SCALE, currencyOptions, day, today, ItemField, Labelled, Text,
+  Conflicts, DeleteButton, AddForm, Section, Empty, focusHeading, useSubmit, FormError,
+} from './plan-parts.jsx';
+
+const num = (v) => (typeof v === 'number' ? v : Number(v) || 0);
+const score1to5 = (v) => Math.min(5, Math.max(1, Math.round(num(v)) || 1));
+const str = (v) => (typeof v === 'string' ? v : '');
+const byText = (field) => (a, b) => str(a.values[field]).localeCompare(str(b.values[field]), locale());
+// Due date first (none last), then title.
+const byDue = (a, b) => {
+  const x = str(a.values.due) || '9999';
+  const y = str(b.values.due) || '9999';
+  return x < y ? -1 : x > y ? 1 : byText('title')(a, b);
+};
+const nameOf = (item, field = 'title') => str(item.values[field]) || t('plan.untitled');
+const shownIn = (item, field) => item.translations?.[field]?.shown || undefined;
+const scaleOptions = () => SCALE.map((n) => [String(n), fmt.number(n)]);
+const labelled = (prefix, values) => values.map((v) => [v, t(`plan.${prefix}_${v}`)]);
+const valueLabel = (prefix, values, v) => (values.includes(v) ? t(`plan.${prefix}_${v}`) : undefined);
+
+// ---- milestones ----------------------------------------------------------------
+
+function DoneBox({ ctx, item }) {
+  const [error, setError] = useState(null);
+  const toggle = async (e) => {
+    setError(null);
+    try {
+      await getDb().put(ctx.space, item.type, item.id, { done: e.currentTarget.checked });
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <div class="plan-done">
+      <input type="checkbox" checked={item.values.done === true} disabled={!ctx.canEdit} onChange={toggle}
+        aria-label={t('plan.milestoneDone', { title: nameOf(item) })} data-testid="milestone-done" />
+      {error && (
+        <p class="error" role="alert">
+          {errorText(error)}
+        </p>
+      )}
+    </div>
+  );
+}
+
+export function Milestones({ ctx, items }) {
+  const now = today();
+  const list = [...items].sort(byDue);
+  return (
+    <Section id="milestones" title={t('plan.milestones')} count={items.length} wide>
+      {list.length === 0 ? (
+        <Empty ctx={ctx} what="milestones" />
+      ) : (
+        <ul class="plain plan-list plan-list-grid">
+          {list.map((m) => (
+            <li key={m.id} data-testid="milestone">
+              <DoneBox ctx={ctx} item={m} />
+              <div class="plan-row-main">
+                <ItemField ctx={ctx} item={m} field="title" text required label={t('plan.field_title')} />
+                <div class="plan-fields">
+                  <Labelled label={t('plan.field_due')}>
+                    <ItemField ctx={ctx} item={m} field="due" kind="date" label={t('plan.field_due')}
+                      display={m.values.due ? day(m.values.due) : undefined} />
+                  </Labelled>
+                  {m.values.done === true ? (
+                    <span class="plan-badge plan-ok">{t('plan.reached')}</span>
+                  ) : (
+                    m.values.due && m.values.due < now && <span class="plan-badge plan-late">{t('plan.overdue')}</span>
+                  )}
+                </div>
+                <Conflicts ctx={ctx} item={m} field="done" label={t('plan.field_done')} />
+              </div>
+              <DeleteButton ctx={ctx} item={m} name={nameOf(m)} onDeleted={() => focusHeading('milestones')} />
+            </li>
+          ))}
+        </ul>
+      )}
+      {ctx.canEdit && (
+        <AddForm id="add-milestone" title={t('plan.addMilestone')} submitLabel={t('common.add')}
+          fields={[
+            { name: 'title', label: t('plan.field_title'), required: true },
+            { name: 'due', label: t('plan.field_due'), kind: 'date' },
+          ]}
+          onAdd={(v) => getDb().put(ctx.space, 'milestone', 'new', {
+            project: ctx.project, [`title@${locale()}`]: v.title, done: false, ...(v.due ? { due: v.due } : {}),
+          })} />
+      )}
+    </Section>
+  );
+}
+
+// ---- tasks -----------------------------------------------------------------------
+
+const statusOf = (task) => (TASK_STATUSES.includes(task.values.status) ? task.values.status : 'todo');
+
+function TaskCard({ ctx, task, milestones, onMoved }) {
+  const status = statusOf(task);
+  const [error, setError] = useState(null);
+  const move = async (to) => {
+    setError(null);
+    try {
+      await getDb().put(ctx.space, 'task', task.id, { status: to });
+      onMoved(task.id, to);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const msOptions = [['', t('plan.noMilestone')], ...milestones.map((m) => [m.id, nameOf(m)])];
+  const ms = milestones.find((m) => m.id === task.values.milestone);
+  return (
+    <li class="plan-card" id={`task-${task.id}`} tabIndex={-1} data-testid="task" data-status={status}>
+      <ItemField ctx={ctx} item={task} field="title" text required label={t('plan.field_title')} />
+      <div class="plan-fields">
+        <Labelled label={t('plan.field_assignee')}>
+          <ItemField ctx={ctx} item={task} field="assignee" label={t('plan.field_assignee')} />
+        </Labelled>
+        <Labelled label={t('plan.field_due')}>
+          <ItemField ctx={ctx} item={task} field="due" kind="date" label={t('plan.field_due')}
+            display={task.values.due ? day(task.values.due) : undefined} />
+        </Labelled>
+        {(milestones.length > 0 || task.values.milestone) && (
+          <Labelled label={t('plan.field_milestone')}>
+            <ItemField ctx={ctx} item={task} field="milestone" label={t('plan.field_milestone')} options={msOptions}
+              display={ms ? <Text item={ms} field="title" /> : task.values.milestone ? <span class="muted">—</span> : undefined} />
+          </Labelled>
+        )}
+      </div>
+      <Conflicts ctx={ctx} item={task} field="status" label={t('plan.field_status')} />
+      {ctx.canEdit && (
+        <div class="plan-card-tools">
+          <div class="actions" role="group" aria-label={t('plan.moveTask', { title: nameOf(task) })}>
+            {TASK_STATUSES.filter((s) => s !== status).map((s) => (
+              <button type="button" class="small" key={s} onClick={() => move(s)} data-testid={`move-${s}`}>
+                {t(`plan.moveTo_${s}`)}
+              </button>
+            ))}
+          </div>
+          <DeleteButton ctx={ctx} item={task} name={nameOf(task)} onDeleted={() => focusHeading('tasks')} />
+        </div>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {errorText(error)}
+        </p>
+      )}
+    </li>
+  );
+}
+
+export function TaskBoard({ ctx, items, milestones }) {
+  // A moved task leaves its column; focus follows it to the new one once the
+  // re-query shows it there.
+  const [follow, setFollow] = useState(null);
+  useEffect(() => {
+    if (!follow) return;
+    const task = items.find((x) => x.id === follow.id);
+    if (!task || statusOf(task) !== follow.status) return;
+    document.getElementById(`task-${task.id}`)?.focus();
+    setFollow(null);
+  }, [items, follow]);
+  const sortedMilestones = [...milestones].sort(byDue);
+  return (
+    <Section id="tasks" title={t('plan.tasks')} count={items.length} wide>
+      {items.length === 0 && <Empty ctx={ctx} what="tasks" />}
+      <div class="plan-board">
+        {TASK_STATUSES.map((status) => {
+          const tasks = items.filter((x) => statusOf(x) === status).sort(byDue);
+          return (
+            <section key={status} class={`plan-column plan-column-${status}`} aria-labelledby={`col-${status}`} data-testid={`column-${status}`}>
+              <h3 id={`col-${status}`}>
+                {t(`plan.status_${status}`)} <span class="plan-count">{fmt.number(tasks.length)}</span>
+              </h3>
+              {tasks.length ? (
+                <ul class="plain plan-cards">
+                  {tasks.map((task) => (
+                    <TaskCard key={task.id} ctx={ctx} task={task} milestones={sortedMilestones}
+                      onMoved={(id, to) => setFollow({ id, status: to })} />
+                  ))}
+                </ul>
+              ) : (
+                items.length > 0 && <p class="plan-empty">{t(`plan.columnEmpty_${status}`)}</p>
+              )}
+            </section>
+          );
+        })}
+      </div>
+      {ctx.canEdit && (
+        <AddForm id="add-task" title={t('plan.addTask')} submitLabel={t('common.add')}
+          fields={[
+            { name: 'title', label: t('plan.field_title'), required: true },
+            { name: 'assignee', label: t('plan.field_assignee') },
+            { name: 'due', label: t('plan.field_due'), kind: 'date' },
+          ]}
+          onAdd={({ title, ...rest }) => getDb().put(ctx.space, 'task', 'new', {
+            project: ctx.project, [`title@${locale()}`]: title, status: 'todo', ...rest,
+          })} />
+      )}
+    </Section>
+  );
+}
+
+// ---- stakeholders ------------------------------------------------------------------
+
+// The classic power/interest quadrants; 3 and above count as high.
+function quadrant(influence, interest) {
+  if (influence >= 3) return interest >= 3 ? 'manage' : 'satisfy';
+  return interest >= 3 ? 'inform' : 'monitor';
+}
+const QUADRANTS = ['manage', 'satisfy', 'inform', 'monitor'];
+
+function StakeholderGrid({ items }) {
+  const at = (inf, int) => items.filter((s) => score1to5(s.values.influence) === inf && score1to5(s.values.interest) === int);
+  return (
+    <div class="plan-grid-wrap">
+      <div class="plan-grid-scroll" tabIndex={0} role="region" aria-labelledby="stakeholder-grid-c">
+        <table class="plan-grid" data-testid="stakeholder-grid">
+          <caption id="stakeholder-grid-c">{t('plan.stakeholderGrid')}</caption>
+          <thead>
+            <tr>
+              <td />
+              <th scope="colgroup" colSpan={5}>
+                {t('plan.field_interest')}
+              </th>
+            </tr>
+            <tr>
+              <th scope="col">{t('plan.field_influence')}</th>
+              {SCALE.map((n) => (
+                <th scope="col" key={n}>
+                  {fmt.number(n)}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {[...SCALE].reverse().map((inf) => (
+              <tr key={inf}>
+                <th scope="row">{fmt.number(inf)}</th>
+                {SCALE.map((int) => {
+                  const q = quadrant(inf, int);
+                  return (
+                    <td key={int} class={`plan-q-${q}`}>
+                      <span class="sr-only">{t(`plan.quadrant_${q}`)}</span>
+                      <ul class="plain">
+                        {at(inf, int).map((s) => (
+                          <li key={s.id} dir="auto" lang={shownIn(s, 'name')}>
+                            {nameOf(s, 'name')}
+                          </li>
+                        ))}
+                      </ul>
+                    </td>
+                  );
+                })}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <ul class="plain plan-legend">
+        {QUADRANTS.map((q) => (
+          <li key={q}>
+            <span class={`plan-swatch plan-q-${q}`} aria-hidden="true" /> <strong>{t(`plan.quadrant_${q}`)}</strong>{' '}
+            <span class="muted">{t(`plan.quadrantHint_${q}`)}</span>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+export function Stakeholders({ ctx, items }) {
+  const list = [...items].sort(
+    (a, b) => num(b.values.influence) - num(a.values.influence) || num(b.values.interest) - num(a.values.interest) || byText('name')(a, b),
+  );
+  return (
+    <Section id="stakeholders" title={t('plan.stakeholders')} count={items.length}>
+      {list.length === 0 ? (
+        <Empty ctx={ctx} what="stakeholders" />
+      ) : (
+        <>
+          <ul class="plain plan-list">
+            {list.map((s) => {
+              const q = quadrant(score1to5(s.values.influence), score1to5(s.values.interest));
+              return (
+                <li key={s.id} data-testid="stakeholder">
+                  <div class="plan-row-main">
+                    <ItemField ctx={ctx} item={s} field="name" text required label={t('plan.field_name')} />
+                    <div class="plan-fields">
+                      <Labelled label={t('plan.field_role')}>
+                        <ItemField ctx={ctx} item={s} field="role" label={t('plan.field_role')} options={labelled('role', ROLES)}
+                          display={valueLabel('role', ROLES, s.values.role)} />
+                      </Labelled>
+                      <Labelled label={t('plan.field_influence')}>
+                        <ItemField ctx={ctx} item={s} field="influence" kind="number" label={t('plan.field_influence')} options={scaleOptions()} />
+                      </Labelled>
+                      <Labelled label={t('plan.field_interest')}>
+                        <ItemField ctx={ctx} item={s} field="interest" kind="number" label={t('plan.field_interest')} options={scaleOptions()} />
+                      </Labelled>
+                      <span class={`plan-badge plan-q-${q}`}>{t(`plan.quadrant_${q}`)}</span>
+                    </div>
+                  </div>
+                  <DeleteButton ctx={ctx} item={s} name={nameOf(s, 'name')} onDeleted={() => focusHeading('stakeholders')} />
+                </li>
+              );
+            })}
+          </ul>
+          <StakeholderGrid items={list} />
+        </>
+      )}
+      {ctx.canEdit && (
+        <AddForm id="add-stakeholder" title={t('plan.addStakeholder')} submitLabel={t('common.add')}
+          fields={[
+            { name: 'name', label: t('plan.field_name'), required: true },
+            { name: 'role', label: t('plan.field_role'), kind: 'select', options: labelled('role', ROLES), initial: 'community' },
+            { name: 'influence', label: t('plan.field_influence'), kind: 'select', options: scaleOptions(), initial: '3' },
+            { name: 'interest', label: t('plan.field_interest'), kind: 'select', options: scaleOptions(), initial: '3' },
+          ]}
+          onAdd={({ name, influence, interest, role }) => getDb().put(ctx.space, 'stakeholder', 'new', {
+            project: ctx.project, [`name@${locale()}`]: name, role, influence: Number(influence), interest: Number(interest),
+          })} />
+      )}
+    </Section>
+  );
+}
+
+// ---- risks ---------------------------------------------------------------------------
+
+const LEVELS = [['low', 4], ['medium', 9], ['high', 14], ['critical', 25]];
+function riskLevel(score) {
+  return LEVELS.find(([, max]) => score <= max)[0];
+}
+
+function RiskMatrix({ items }) {
+  const at = (l, i) => items.filter((r) => score1to5(r.values.likelihood) === l && score1to5(r.values.impact) === i);
+  return (
+    <div class="plan-grid-wrap">
+      <div class="plan-grid-scroll" tabIndex={0} role="region" aria-labelledby="risk-matrix-c">
+        <table class="plan-grid" data-testid="risk-matrix">
+          <caption id="risk-matrix-c">{t('plan.riskMatrix')}</caption>
+          <thead>
+            <tr>
+              <td />
+              <th scope="colgroup" colSpan={5}>
+                {t('plan.field_impact')}
+              </th>
+            </tr>
+            <tr>
+              <th scope="col">{t('plan.field_likelihood')}</th>
+              {SCALE.map((n) => (
+                <th scope="col" key={n}>
+                  {fmt.number(n)}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {[...SCALE].reverse().map((l) => (
+              <tr key={l}>
+                <th scope="row">{fmt.number(l)}</th>
+                {SCALE.map((i) => {
+                  const level = riskLevel(l * i);
+                  return (
+                    <td key={i} class={`plan-level-${level}`}>
+                      <span class="plan-score">{fmt.number(l * i)}</span>
+                      <span class="sr-only">{t(`plan.level_${level}`)}</span>
+                      <ul class="plain">
+                        {at(l, i).map((r) => (
+                          <li key={r.id} dir="auto" lang={shownIn(r, 'title')}>
+                            {nameOf(r)}
+                          </li>
+                        ))}
+                      </ul>
+                    </td>
+                  );
+                })}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <ul class="plain plan-legend">
+        {LEVELS.map(([level, max], k) => (
+          <li key={level}>
+            <span class={`plan-swatch plan-level-${level}`} aria-hidden="true" /> <strong>{t(`plan.level_${level}`)}</strong>{' '}
+            <span class="muted">{t('plan.scoreRange', { from: k ? LEVELS[k - 1][1] + 1 : 1, to: max })}</span>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+export function Risks({ ctx, items }) {
+  const score = (r) => score1to5(r.values.likelihood) * score1to5(r.values.impact);
+  const list = [...items].sort((a, b) => score(b) - score(a) || byText('title')(a, b));
+  return (
+    <Section id="risks" title={t('plan.risks')} count={items.length}>
+      {list.length === 0 ? (
+        <Empty ctx={ctx} what="risks" />
+      ) : (
+        <>
+          <ul class="plain plan-list">
+            {list.map((r) => {
+              const level = riskLevel(score(r));
+              return (
+                <li key={r.id} data-testid="risk">
+                  <div class="plan-row-main">
+                    <ItemField ctx={ctx} item={r} field="title" text required label={t('plan.field_title')} />
+                    <Labelled label={t('plan.field_mitigation')}>
+                      <ItemField ctx={ctx} item={r} field="mitigation" text multiline label={t('plan.field_mitigation')} />
+                    </Labelled>
+                    <div class="plan-fields">
+                      <Labelled label={t('plan.field_likelihood')}>
+                        <ItemField ctx={ctx} item={r} field="likelihood" kind="number" label={t('plan.field_likelihood')} options={scaleOptions()} />
+                      </Labelled>
+                      <Labelled label={t('plan.field_impact')}>
+                        <ItemField ctx={ctx} item={r} field="impact" kind="number" label={t('plan.field_impact')} options={scaleOptions()} />
+                      </Labelled>
+                      <span class={`plan-badge plan-level-${level}`} data-testid="risk-level">
+                        {t('plan.riskScore', { level: t(`plan.level_${level}`), score: score(r) })}
+                      </span>
+                    </div>
+                  </div>
+                  <DeleteButton ctx={ctx} item={r} name={nameOf(r)} onDeleted={() => focusHeading('risks')} />
+                </li>
+              );
+            })}
+          </ul>
+          <RiskMatrix items={list} />
+        </>
+      )}
+      {ctx.canEdit && (
+        <AddForm id="add-risk" title={t('plan.addRisk')} submitLabel={t('common.add')}
+          fields={[
+            { name: 'title', label: t('plan.field_title'), required: true },
+            { name: 'mitigation', label: t('plan.field_mitigation'), kind: 'textarea' },
+            { name: 'likelihood', label: t('plan.field_likelihood'), kind: 'select', options: scaleOptions(), initial: '3' },
+            { name: 'impact', label: t('plan.field_impact'), kind: 'select', options: scaleOptions(), initial: '3' },
+          ]}
+          onAdd={({ title, mitigation, likelihood, impact }) => getDb().put(ctx.space, 'risk', 'new', {
+            project: ctx.project,
+            [`title@${locale()}`]: title,
+            ...(mitigation ? { [`mitigation@${locale()}`]: mitigation } : {}),
+            likelihood: Number(likelihood),
+            impact: Number(impact),
+          })} />
+      )}
+    </Section>
+  );
+}
+
+// ---- funding --------------------------------------------------------------------------
+
+const SECURED = ['approved', 'disbursed'];
+
+function FundingTotals({ items, budget, currency }) {
+  const inCurrency = items.filter((f) => (f.values.currency || currency) === currency);
+  const total = inCurrency.reduce((s, f) => s + num(f.values.amount), 0);
+  const secured = inCurrency.filter((f) => SECURED.includes(f.values.status)).reduce((s, f) => s + num(f.values.amount), 0);
+  // Lines in other currencies cannot be added without exchange rates: listed apart.
+  const others = new Map();
+  for (const f of items)
+    if ((f.values.currency || currency) !== currency) others.set(f.values.currency, (others.get(f.values.currency) || 0) + num(f.values.amount));
+  const share = budget > 0 ? total / budget : 0;
+  return (
+    <div class="plan-totals" data-testid="funding-totals">
+      <dl>
+        <div>
+          <dt>{t('plan.fundingTotal')}</dt>
+          <dd data-testid="funding-total">{fmt.money(total, currency)}</dd>
+        </div>
+        <div>
+          <dt>{t('plan.fundingSecured')}</dt>
+          <dd>{fmt.money(secured, currency)}</dd>
+        </div>
+        <div>
+          <dt>{t('plan.budget')}</dt>
+          <dd>{budget > 0 ? fmt.money(budget, currency) : t('plan.noBudget')}</dd>
+        </div>
+      </dl>
+      {budget > 0 && (
+        <>
+          <div class="plan-bar" aria-hidden="true">
+            <span class={share > 1 ? 'plan-bar-over' : ''} style={{ inlineSize: `${Math.min(100, share * 100)}%` }} />
+          </div>
+          <p data-testid="funding-vs-budget">
+            {total < budget
+              ? t('plan.fundingGap', { share: fmt.number(share, { style: 'percent' }), gap: fmt.money(budget - total, currency) })
+              : total > budget
+                ? t('plan.fundingOver', { over: fmt.money(total - budget, currency) })
+                : t('plan.fundingExact')}
+          </p>
+        </>
+      )}
+      {others.size > 0 && (
+        <p class="muted">
+          {t('plan.fundingOtherCurrencies', { amounts: [...others].map(([c, a]) => fmt.money(a, c)).join(', ') })}
+        </p>
+      )}
+    </div>
+  );
+}
+
+export function Funding({ ctx, items, project }) {
+  const currency = project.values.currency || (items[0] && items[0].values.currency) || 'USD';
+  const budget = num(project.values.budget);
+  const list = [...items].sort((a, b) => num(b.values.amount) - num(a.values.amount) || byText('source')(a, b));
+  const currencies = currencyOptions();
+  return (
+    <Section id="funding" title={t('plan.funding')} count={items.length}>
+      <FundingTotals items={items} budget={budget} currency={currency} />
+      {list.length === 0 ? (
+        <Empty ctx={ctx} what="funding" />
+      ) : (
+        <ul class="plain plan-list">
+          {list.map((f) => (
+            <li key={f.id} data-testid="funding">
+              <div class="plan-row-main">
+                <ItemField ctx={ctx} item={f} field="source" required label={t('plan.field_source')} />
+                <div class="plan-fields">
+                  <Labelled label={t('plan.field_amount')}>
+                    <ItemField ctx={ctx} item={f} field="amount" kind="number" label={t('plan.field_amount')}
+                      display={fmt.money(num(f.values.amount), f.values.currency || currency)} />
+                  </Labelled>
+                  <Labelled label={t('plan.field_currency')}>
+                    <ItemField ctx={ctx} item={f} field="currency" label={t('plan.field_currency')} options={currencies}
+                      display={f.values.currency || currency} />
+                  </Labelled>
+                  <Labelled label={t('plan.field_status')}>
+                    <ItemField ctx={ctx} item={f} field="status" label={t('plan.field_status')} options={labelled('funding', FUNDING_STATUSES)}
+                      display={valueLabel('funding', FUNDING_STATUSES, f.values.status)} />
+                  </Labelled>
+                </div>
+              </div>
+              <DeleteButton ctx={ctx} item={f} name={str(f.values.source) || t('plan.untitled')} onDeleted={() => focusHeading('funding')} />
+            </li>
+          ))}
+        </ul>
+      )}
+      {ctx.canEdit && (
+        <AddForm id="add-funding" title={t('plan.addFunding')} submitLabel={t('common.add')}
+          fields={[
+            { name: 'source', label: t('plan.field_source'), required: true },
+            { name: 'amount', label: t('plan.field_amount'), kind: 'number', required: true },
+            { name: 'currency', label: t('plan.field_currency'), kind: 'select', options: currencies, initial: currency },
+            { name: 'status', label: t('plan.field_status'), kind: 'select', options: labelled('funding', FUNDING_STATUSES), initial: 'planned' },
+          ]}
+          onAdd={(v) => getDb().put(ctx.space, 'funding', 'new', { project: ctx.project, ...v })} />
+      )}
+    </Section>
+  );
+}
+
+// ---- comments -----------------------------------------------------------------------
+
+// The time a comment is posted, as the data model writes it (seconds, UTC).
+const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+function CommentForm({ ctx }) {
+  const [text, setText] = useState('');
+  const { busy, error, setError, run } = useSubmit();
+  const name = myName();
+  const submit = async (e) => {
+    e.preventDefault();
+    if (!text.trim()) return setError(t('plan.required', { field: t('plan.yourComment') }));
+    // The name people gave this device; without one the comment has no author.
+    const fields = { project: ctx.project, [`text@${locale()}`]: text.trim(), at: nowIso(), ...(name ? { author: name } : {}) };
+    if (await run(() => getDb().put(ctx.space, 'comment', 'new', fields))) setText('');
+    return undefined;
+  };
+  return (
+    <form class="plan-add" onSubmit={submit} data-testid="add-comment" noValidate>
+      <div class="field">
+        <label for="comment-text">{t('plan.yourComment')}</label>
+        <textarea id="comment-text" value={text} onInput={(e) => setText(e.currentTarget.value)} dir="auto" aria-describedby="comment-as" />
+        <p class="hint" id="comment-as">
+          {name ? t('plan.postingAs', { name }) : t('plan.postingUnnamed')}
+        </p>
+      </div>
+      <FormError error={error} />
+      <button type="submit" class="primary" disabled={busy}>
+        {t('plan.postComment')}
+      </button>
+    </form>
+  );
+}
+
+export function Comments({ ctx, items }) {
+  const list = [...items].sort((a, b) => str(a.values.at).localeCompare(str(b.values.at)));
+  return (
+    <Section id="comments" title={t('plan.comments')} count={items.length}>
+      {list.length === 0 ? (
+        <Empty ctx={ctx} what="comments" canAdd={ctx.canComment} />
+      ) : (
+        <ol class="plain plan-comments">
+          {list.map((c) => {
+            const author = str(c.values.author);
+            return (
+              <li key={c.id} data-testid="comment">
+                <p class="plan-comment-head">
+                  <strong dir="auto">{author || t('plan.unnamed')}</strong>
+                  {c.values.at && <time dateTime={c.values.at}>{fmt.dateTime(c.values.at)}</time>}
+                </p>
+                <p class="plan-comment-text">
+                  <Text item={c} field="text" />
+                </p>
+                <Conflicts ctx={ctx} item={c} field="text" label={t('plan.comment')} multiline />
+              </li>
+            );
+          })}
+        </ol>
+      )}
+      {ctx.canComment && <CommentForm ctx={ctx} />}
+    </Section>
+  );
+}
