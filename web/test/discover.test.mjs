@@ -4,10 +4,11 @@
 // a Korean and by an Arabic word, facets narrow the results and live in the
 // URL, the map and the charts count the same projects, a missing English
 // title is added from the entity page and reaches another device, a deleted
-// project says so, and a viewer gets no edit controls. Screenshots in English
-// and Arabic.
+// project says so, and a viewer gets no edit controls. axe-core finds no
+// WCAG 2.1 AA violation on these pages. Screenshots in English and Arabic.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import {
   checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, until, syncState, screenshot, cli,
 } from './harness.mjs';
@@ -41,6 +42,18 @@ function rareTitleWord(entities, lang) {
   }
   assert.ok(best, `the demo data has a project titled in ${lang}`);
   return best;
+}
+
+// axe-core's WCAG 2.1 A/AA and best-practice rules on the page as it is.
+const AXE = fs.readFileSync(new URL('../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+async function assertAccessible(page, what) {
+  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ content: AXE });
+  const violations = await page.evaluate(async () =>
+    (await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })).violations.map(
+      (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`,
+    ),
+  );
+  assert.deepEqual(violations, [], `${what}: accessibility violations`);
 }
 
 async function total(page) {
@@ -115,6 +128,7 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
     assert.ok((await total(page)) < everything);
   }
   await screenshot(page, 'discover-en');
+  await assertAccessible(page, 'Discover');
   await search.fill('');
   await totalWhere(page, 'the search cleared', (n) => n === everything);
 
@@ -160,6 +174,7 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   assert.equal(cityCounts.length, CITIES);
   assert.equal(cityCounts.reduce((a, b) => a + b, 0), PROJECTS);
   await screenshot(page, 'map-en');
+  await assertAccessible(page, 'the map');
 
   await page.locator('nav a[href="#/charts"]').click();
   await until('the charts', async () => (await page.getByTestId('charts-total').getAttribute('data-total')) === String(PROJECTS), 30000);
@@ -171,6 +186,7 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   for (const chart of ['sector', 'region'])
     assert.equal(await page.$$eval(`[data-testid="chart-${chart}"] [data-testid="bar"]`, (b) => b.reduce((n, e) => n + Number(e.dataset.value), 0)), PROJECTS);
   await screenshot(page, 'charts-en');
+  await assertAccessible(page, 'the charts');
   // A bar opens Discover filtered by it.
   const [pilotKey, pilots] = stageBars.find(([k]) => k === 'pilot');
   await page.locator(`[data-testid="chart-stage"] [data-testid="bar"][data-key="${pilotKey}"]`).click();
@@ -186,6 +202,7 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   const original = untranslated.translations.title.values[untranslated.translations.title.original];
   assert.equal(await page.getByTestId('entity-title').textContent(), original);
   await screenshot(page, 'entity-en');
+  await assertAccessible(page, 'the entity page');
   await page.getByTestId('add-title-en').click();
   await page.locator('#add-title-en').fill('Harbour test translation');
   await page.locator('form.add-text button[type=submit]').click();
@@ -212,6 +229,7 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   await page.getByTestId('hit').first().waitFor({ timeout: 20000 });
   assert.equal(await page.locator('h1').first().textContent(), 'استكشاف');
   await screenshot(page, 'discover-ar');
+  await assertAccessible(page, 'Discover in Arabic');
   await page.goto(`${node.http}/#/map`);
   await until('the map in Arabic', async () => (await page.getByTestId('map-count').getAttribute('data-count')) === String(PROJECTS - 1), 30000);
   await page.getByTestId('map').waitFor();
@@ -219,6 +237,7 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   await page.goto(`${node.http}/#/charts`);
   await until('the charts in Arabic', async () => (await page.getByTestId('charts-total').getAttribute('data-total')) === String(PROJECTS - 1), 30000);
   await screenshot(page, 'charts-ar');
+  await assertAccessible(page, 'the charts in Arabic');
   await page.goto(`${node.http}/#/entity/project/${untranslated.id}`);
   await page.getByTestId('entity').waitFor({ timeout: 20000 });
   await screenshot(page, 'entity-ar');

@@ -120,17 +120,20 @@ function BarChart({ id, title, dimension, rows, total }) {
               const bar = (
                 <>
                   <rect class="bar-focus" x={0} y={y + 1} width={W} height={ROW - 2} rx={4} />
-                  <text class="bar-label" x={X(2)} y={y + 16} text-anchor="start">
-                    {r.label}
-                  </text>
                   <rect class="bar" x={X(2, len)} y={y + 22} width={len} height={BAR} rx={2} style={{ fill: r.color }} />
-                  <text class="bar-value" x={X(len + 8)} y={y + 22 + BAR / 2} text-anchor="start" dominant-baseline="central">
-                    {fmt.number(r.value)}
+                  {/* One text, so label and value read (and match the link's name) as "Pilot 37". */}
+                  <text text-anchor="start">
+                    <tspan class="bar-label" x={X(2)} y={y + 16}>
+                      {r.label}
+                    </tspan>
+                    <tspan class="bar-value" x={X(len + 8)} y={y + 22 + BAR / 2 + 5}>
+                      {` ${fmt.number(r.value)}`}
+                    </tspan>
                   </text>
                 </>
               );
               return r.href ? (
-                <a key={r.key} href={r.href} class="bar-link" aria-label={t('charts.barLink', { label: r.label, projects: typeCount('project', r.value) })}
+                <a key={r.key} href={r.href} class="bar-link" aria-label={t('charts.barLink', { label: r.label, count: r.value })}
                   data-testid="bar" data-key={r.key} data-value={r.value}>
                   {bar}
                 </a>

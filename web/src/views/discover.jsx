@@ -7,14 +7,14 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, useLocale } from '../i18n.js';
 import { useQuery } from '../db.js';
-import { navigate, href } from '../router.js';
+import { navigate, href, parseHash } from '../router.js';
 import { errorText } from '../errors.js';
 import { findAll, useCities } from '../content.js';
 import { TYPES, SECTOR_COLORS, hitTitle, pickText, excerpt, typeLabel, typesLabel, typeCount, valueLabel, fieldLabel } from '../fields.js';
 import { FilterBar, readFilters, filterHash, whereOf, hasFacets } from './facets.jsx';
 import './discover.css';
 
-const TYPE_DEBOUNCE_MS = 100;
+const TYPING_PAUSE_MS = 100;
 const SECTION_SIZE = 5;
 const PAGE_SIZE = 20;
 
@@ -35,13 +35,15 @@ export function Discover({ space, query }) {
     }
   }, [filters.q]);
 
-  // Typing: into the route after a pause.
+  // Typing: into the route after a pause (over the filters the route has
+  // then: one may have been chosen meanwhile).
+  const search = (q) => {
+    sent.current = q;
+    navigate(filterHash('discover', { ...readFilters(parseHash().query), q }), { replace: true });
+  };
   useEffect(() => {
     if (draft === filters.q) return undefined;
-    const timer = setTimeout(() => {
-      sent.current = draft;
-      navigate(filterHash('discover', { ...filters, q: draft }), { replace: true });
-    }, TYPE_DEBOUNCE_MS);
+    const timer = setTimeout(() => search(draft), TYPING_PAUSE_MS);
     return () => clearTimeout(timer);
   }, [draft]);
 
@@ -69,7 +71,11 @@ export function Discover({ space, query }) {
     focusFrom.current = null;
   }, [results.data, results.loading]);
 
-  const go = (next) => navigate(filterHash('discover', next));
+  // A filter: a new history entry, with what is typed so far.
+  const go = (next) => {
+    sent.current = draft;
+    navigate(filterHash('discover', { ...next, q: draft }));
+  };
   const data = results.data;
   const searching = results.loading;
   const filtered = filters.q.trim() !== '' || hasFacets(filters);
@@ -82,8 +88,7 @@ export function Discover({ space, query }) {
         class="search"
         onSubmit={(e) => {
           e.preventDefault();
-          sent.current = draft;
-          navigate(filterHash('discover', { ...filters, q: draft }), { replace: true });
+          search(draft);
         }}
       >
         <label for="discover-q">{t('discover.searchLabel')}</label>

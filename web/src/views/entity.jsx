@@ -196,9 +196,9 @@ function AddText({ field, label, locale, source, sourceText, multiline, put, idP
   const language = fmt.language(locale);
   if (!open)
     return (
-      <button type="button" class="small" onClick={() => setOpen(true)} aria-label={t('entity.addTranslationOf', { field: label, language })}
-        data-testid={inputId}>
+      <button type="button" class="small" onClick={() => setOpen(true)} data-testid={inputId}>
         {source ? t('entity.addTranslation') : t('entity.addText')}
+        <span class="sr-only">: {t('entity.fieldIn', { field: label, language })}</span>
       </button>
     );
   const save = async (ev) => {
