@@ -1,4 +1,490 @@
-import { t } from '../i18n.js';
-export function EntityPage() {
-  return <div class="page"><h1>{t('common.nav_discover')}</h1></div>;
+// One entity (#/entity/TYPE/ID): every field with its label, translatable
+// fields in the reader's language (or the fallback, marked) with the list of
+// their translations, conflicts on the field they concern, references as
+// links, sets as chips. Editors edit in place; one save is one change.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { t, fmt, useLocale } from '../i18n.js';
+import { getDb, useQuery } from '../db.js';
+import { href } from '../router.js';
+import { errorText } from '../errors.js';
+import { Editable } from '../components/editable.jsx';
+import { Conflict } from '../components/conflict.jsx';
+import { useCities, useRole, canEdit } from '../content.js';
+import {
+  FIELD_ORDER, TEXT_FIELDS, MULTILINE_FIELDS, HIDDEN_FIELDS, REFERENCES, CONTENT_LOCALES, SDGS,
+  fieldLabel, typeLabel, typesLabel, typeCount, valueLabel, fieldOptions, fieldKind,
+} from '../fields.js';
+import { filterHash } from './facets.jsx';
+import './entity.css';
+
+const PLAN_TYPES = ['milestone', 'task', 'stakeholder', 'risk', 'funding', 'comment'];
+const DATE_FIELDS = new Set(['due']);
+
+// The fields to show, in the type's order, then any other the entity has.
+function fieldsOf(type, e) {
+  const order = FIELD_ORDER[type] || [];
+  const present = [...Object.keys(e.values), ...Object.keys(e.translations)];
+  const rest = [...new Set(present)].filter((f) => !order.includes(f) && !HIDDEN_FIELDS.has(f)).sort();
+  return [...order, ...rest];
+}
+
+export function EntityPage({ space, type, id }) {
+  const lang = useLocale();
+  const role = useRole(space);
+  const cities = useCities(space, lang);
+  const res = useQuery(space, (db) => db.get(space, type, id, { lang }), [type, id, lang]);
+  const e = res.data && res.data.id === id ? res.data : null;
+
+  if (!e) {
+    if (res.error)
+      return (
+        <div class="page entity">
+          <h1>{res.error.codeName === 'NotFound' ? t('entity.notFoundTitle') : t('entity.errorTitle')}</h1>
+          <p role="alert">{res.error.codeName === 'NotFound' ? t('entity.notFound') : errorText(res.error)}</p>
+          <p>
+            <a href="#/discover">{t('entity.backToDiscover')}</a>
+          </p>
+        </div>
+      );
+    return (
+      <div class="page entity">
+        <p role="status" class="busy">
+          {t('entity.loading')}
+        </p>
+      </div>
+    );
+  }
+
+  const writable = canEdit(role) && !e.deleted;
+  const put = (fields) => getDb().put(space, type, id, fields);
+  const titleField = e.translations.title || type !== 'city' ? 'title' : 'name';
+  const heading = e.values[titleField];
+  const headingLang = e.translations[titleField]?.shown || undefined;
+  const ctx = { space, type, id, e, lang, writable, put, cities };
+
+  return (
+    <article class="page entity" data-testid="entity" data-deleted={e.deleted ? 'true' : 'false'}>
+      <nav class="crumbs" aria-label={t('entity.breadcrumb')}>
+        <a href="#/discover">{t('common.nav_discover')}</a>
+        <span aria-hidden="true"> › </span>
+        <a href={filterHash('discover', { type })}>{typesLabel(type)}</a>
+      </nav>
+      <header class="entity-head">
+        <span class="badge badge-type">{typeLabel(type)}</span>
+        <h1 data-testid="entity-title">
+          <span lang={headingLang} dir="auto">
+            {typeof heading === 'string' && heading ? heading : t('discover.untitled')}
+          </span>
+        </h1>
+        {headingLang && headingLang !== lang && (
+          <p class="lang-note">{t('entity.shownIn', { language: fmt.language(headingLang) })}</p>
+        )}
+      </header>
+      {e.deleted && (
+        <p class="notice notice-deleted" role="status" data-testid="deleted">
+          {t('entity.deleted')}
+        </p>
+      )}
+      {e.values.demo === true && <p class="notice">{t('entity.demo')}</p>}
+      {role && !canEdit(role) && <p class="muted">{t('entity.readOnly')}</p>}
+
+      {type === 'project' && <PlanSummary space={space} id={id} />}
+      {type === 'city' && <CityContent space={space} id={id} />}
+
+      <dl class="fields">
+        {fieldsOf(type, e).map((field) => (
+          <FieldRow key={field} field={field} {...ctx} />
+        ))}
+      </dl>
+    </article>
+  );
+}
+
+function FieldRow(props) {
+  const { field, e } = props;
+  const value = e.values[field];
+  const kind = e.translations[field] || TEXT_FIELDS.has(field) ? 'text' : fieldKind(field, value);
+  return (
+    <div class={`field-row kind-${kind}`} data-testid={`field-${field}`}>
+      <dt>{fieldLabel(field)}</dt>
+      <dd>
+        {kind === 'text' ? <TextValue {...props} /> : kind === 'set' ? <SetValue {...props} /> : <PlainValue {...props} />}
+      </dd>
+    </div>
+  );
+}
+
+// Conflicts on `keys` (field or field@locale): resolvable by editors; others
+// only learn that there is one.
+function Conflicts({ space, type, id, e, keys, label, writable, multiline }) {
+  return keys
+    .filter((k) => e.conflicts[k])
+    .map((k) => {
+      const at = k.indexOf('@');
+      const name = at < 0 ? label : `${label} (${fmt.language(k.slice(at + 1))})`;
+      return writable ? (
+        <Conflict key={`${k}-${e.conflicts[k].map((v) => v.op).join()}`} space={space} type={type} id={id} field={k} label={name}
+          versions={e.conflicts[k]} multiline={multiline} />
+      ) : (
+        <p key={k} class="conflict-note">
+          {t('entity.conflictReadOnly', { count: e.conflicts[k].length })}
+        </p>
+      );
+    });
+}
+
+// ---- translatable fields ----------------------------------------------------
+
+function TextValue({ space, type, id, e, field, lang, writable, put }) {
+  const tr = e.translations[field] || { original: '', shown: '', values: {} };
+  const values = tr.values || {};
+  const label = fieldLabel(field);
+  const multiline = MULTILINE_FIELDS.has(field);
+  const shown = tr.shown && typeof values[tr.shown] === 'string' ? tr.shown : null;
+  const mine = values[lang];
+  const keys = Object.keys(e.conflicts).filter((k) => k.startsWith(`${field}@`));
+  return (
+    <>
+      {mine !== undefined ? (
+        writable ? (
+          <Editable label={label} value={mine} multiline={multiline} onSave={(v) => put({ [`${field}@${lang}`]: v })} testid={`edit-${field}`} />
+        ) : (
+          <p class="text-value">
+            <span lang={lang} dir="auto">
+              {mine}
+            </span>
+          </p>
+        )
+      ) : (
+        <>
+          {shown ? (
+            <p class="text-value">
+              <span lang={shown} dir="auto">
+                {values[shown]}
+              </span>{' '}
+              <span class="lang-note">{t('entity.shownIn', { language: fmt.language(shown) })}</span>
+            </p>
+          ) : (
+            <p class="muted">—</p>
+          )}
+          <div class="missing" data-testid={`missing-${field}`}>
+            <span class="missing-badge">{t('entity.missingInYourLanguage')}</span>
+            {writable && (
+              <AddText field={field} label={label} locale={lang} source={shown} sourceText={shown && values[shown]} multiline={multiline} put={put} />
+            )}
+          </div>
+        </>
+      )}
+      <Conflicts space={space} type={type} id={id} e={e} keys={keys} label={label} writable={writable} multiline={multiline} />
+      <Translations field={field} label={label} tr={tr} lang={lang} writable={writable} multiline={multiline} put={put} />
+    </>
+  );
+}
+
+// Writes the text of `field` in `locale`; a translation names the locale it
+// was made from (what the person saw), as the data model records.
+function AddText({ field, label, locale, source, sourceText, multiline, put, idPrefix = 'add' }) {
+  const [open, setOpen] = useState(false);
+  const [draft, setDraft] = useState('');
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const inputRef = useRef(null);
+  useEffect(() => {
+    if (open && inputRef.current) inputRef.current.focus();
+  }, [open]);
+  const inputId = `${idPrefix}-${field}-${locale}`;
+  const language = fmt.language(locale);
+  if (!open)
+    return (
+      <button type="button" class="small" onClick={() => setOpen(true)} data-testid={inputId}>
+        {source ? t('entity.addTranslation') : t('entity.addText')}
+        <span class="sr-only">: {t('entity.fieldIn', { field: label, language })}</span>
+      </button>
+    );
+  const save = async (ev) => {
+    ev.preventDefault();
+    if (!draft.trim()) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await put(source ? [{ op: 'text', field, locale, value: draft.trim(), source }] : { [`${field}@${locale}`]: draft.trim() });
+      setOpen(false);
+      setDraft('');
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const input = {
+    id: inputId,
+    value: draft,
+    onInput: (ev) => setDraft(ev.currentTarget.value),
+    onKeyDown: (ev) => ev.key === 'Escape' && setOpen(false),
+    lang: locale,
+    dir: 'auto',
+    ref: inputRef,
+  };
+  return (
+    <form class="add-text" onSubmit={save}>
+      {sourceText && (
+        <p class="hint">
+          {t('entity.translatingFrom', { language: fmt.language(source) })}{' '}
+          <span lang={source} dir="auto">
+            {sourceText}
+          </span>
+        </p>
+      )}
+      <label for={inputId}>{t('entity.fieldIn', { field: label, language })}</label>
+      {multiline ? <textarea {...input} /> : <input {...input} />}
+      <div class="actions">
+        <button type="submit" class="small primary" disabled={busy || !draft.trim()}>
+          {t('common.save')}
+        </button>
+        <button type="button" class="small" onClick={() => setOpen(false)}>
+          {t('common.cancel')}
+        </button>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {errorText(error)}
+        </p>
+      )}
+    </form>
+  );
+}
+
+// Every content language: its text (editable) or "missing" with a way to add it.
+function Translations({ field, label, tr, lang, writable, multiline, put }) {
+  const values = tr.values || {};
+  const locales = [...CONTENT_LOCALES, ...Object.keys(values).filter((l) => !CONTENT_LOCALES.includes(l)).sort()];
+  const present = locales.filter((l) => typeof values[l] === 'string');
+  const source = tr.shown || tr.original || present[0];
+  return (
+    <details class="translations" data-testid={`translations-${field}`}>
+      <summary>
+        {t('entity.translationsSummary', { count: present.length, total: locales.length })}
+        <span class="sr-only">: {label}</span>
+      </summary>
+      <ul class="plain">
+        {locales.map((l) => {
+          const language = fmt.language(l);
+          const has = typeof values[l] === 'string';
+          return (
+            <li key={l} class={has ? 'tr-present' : 'tr-missing'} data-locale={l} data-has={has ? 'true' : 'false'}>
+              <span class="tr-lang">
+                {language}
+                {l === tr.original && <span class="tag">{t('entity.original')}</span>}
+                {l === lang && <span class="tag">{t('entity.yourLanguage')}</span>}
+              </span>
+              {has ? (
+                writable ? (
+                  <Editable label={t('entity.fieldIn', { field: label, language })} value={values[l]} multiline={multiline}
+                    onSave={(v) => put({ [`${field}@${l}`]: v })} />
+                ) : (
+                  <span lang={l} dir="auto">
+                    {values[l]}
+                  </span>
+                )
+              ) : (
+                <span class="tr-missing-row">
+                  <span class="muted">{t('entity.missing')}</span>
+                  {writable && (
+                    <AddText idPrefix="tr" field={field} label={label} locale={l} source={source && values[source] ? source : null}
+                      sourceText={source && values[source]} multiline={multiline} put={put} />
+                  )}
+                </span>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+    </details>
+  );
+}
+
+// ---- plain fields and references -------------------------------------------
+
+function RefLink({ space, field, value, cities }) {
+  const target = REFERENCES[field];
+  const city = target === 'city' ? cities.get(value) : null;
+  const { data } = useQuery(
+    target === 'city' ? null : space,
+    async (db) => (target === 'city' ? null : db.get(space, target, value).then((r) => r.values.title || r.values.name, () => null)),
+    [value],
+  );
+  const name = city ? city.name : data;
+  return (
+    <a href={href('entity', target, value)} lang={city?.nameLang || undefined} dir="auto">
+      {typeof name === 'string' && name ? name : t('entity.unnamed', { type: typeLabel(target) })}
+    </a>
+  );
+}
+
+function PlainValue({ space, type, id, e, field, writable, put, cities }) {
+  const value = e.values[field];
+  const kind = fieldKind(field, value);
+  const label = fieldLabel(field);
+  let display;
+  if (value === undefined || value === null || value === '') display = <span class="muted">—</span>;
+  else if (kind === 'ref') display = <RefLink space={space} field={field} value={value} cities={cities} />;
+  else if ((field === 'budget' || field === 'amount') && typeof value === 'number' && e.values.currency)
+    display = fmt.money(value, e.values.currency);
+  else display = valueLabel(field, value);
+
+  let options = null;
+  let editKind = 'text';
+  let convert = (v) => v;
+  if (kind === 'ref' && REFERENCES[field] === 'city') {
+    const collator = new Intl.Collator(document.documentElement.lang || undefined);
+    options = [...cities.values()].map((c) => [c.id, c.name]).sort((a, b) => collator.compare(a[1], b[1]));
+    if (value && !cities.has(value)) options.push([value, String(value)]);
+  } else if (kind === 'enum') options = fieldOptions(field, value);
+  else if (kind === 'bool') {
+    options = [['true', t('fields.yes')], ['false', t('fields.no')]];
+    convert = (v) => v === 'true';
+  } else if (kind === 'number') editKind = 'number';
+  else if (DATE_FIELDS.has(field)) editKind = 'date';
+
+  const keys = e.conflicts[field] ? [field] : [];
+  return (
+    <>
+      {writable && (kind !== 'ref' || options) ? (
+        <Editable label={label} value={value} display={display} kind={editKind} options={options}
+          onSave={(v) => put({ [field]: convert(v) })} testid={`edit-${field}`} />
+      ) : (
+        <span dir="auto">{display}</span>
+      )}
+      <Conflicts space={space} type={type} id={id} e={e} keys={keys} label={label} writable={writable} />
+    </>
+  );
+}
+
+// ---- sets ---------------------------------------------------------------------
+
+function SetValue({ e, field, writable, put }) {
+  const raw = Array.isArray(e.values[field]) ? e.values[field] : [];
+  const items = [...raw].sort((a, b) => (typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b))));
+  const label = fieldLabel(field);
+  const [error, setError] = useState(null);
+  const write = async (fields) => {
+    setError(null);
+    try {
+      await put(fields);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <>
+      {items.length === 0 && <span class="muted">—</span>}
+      <ul class="plain chips" aria-label={label}>
+        {items.map((v) => (
+          <li key={JSON.stringify(v)} class="chip" data-value={String(v)}>
+            <span dir="auto">{valueLabel(field, v)}</span>
+            {writable && (
+              <button type="button" class="chip-remove" onClick={() => write({ [`-${field}`]: v })}
+                aria-label={t('entity.removeValue', { value: valueLabel(field, v), field: label })}>
+                <span aria-hidden="true">×</span>
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      {writable && <AddToSet field={field} label={label} items={items} onAdd={(v) => write({ [`+${field}`]: v })} />}
+      {error && (
+        <p class="error" role="alert">
+          {errorText(error)}
+        </p>
+      )}
+    </>
+  );
+}
+
+function AddToSet({ field, label, items, onAdd }) {
+  const [draft, setDraft] = useState('');
+  const inputId = `addset-${field}`;
+  const sdgs = field === 'sdgs';
+  const submit = (ev) => {
+    ev.preventDefault();
+    const v = sdgs ? Number(draft) : draft.trim();
+    if (!draft.trim()) return;
+    onAdd(v);
+    setDraft('');
+  };
+  return (
+    <form class="add-set" onSubmit={submit}>
+      <label for={inputId} class="sr-only">
+        {t('entity.addTo', { field: label })}
+      </label>
+      {sdgs ? (
+        <select id={inputId} value={draft} onChange={(ev) => setDraft(ev.currentTarget.value)}>
+          <option value="">{t('entity.chooseGoal')}</option>
+          {SDGS.filter((n) => !items.includes(n)).map((n) => (
+            <option key={n} value={String(n)}>
+              {valueLabel('sdgs', n)}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <input id={inputId} value={draft} onInput={(ev) => setDraft(ev.currentTarget.value)} dir="auto" />
+      )}
+      <button type="submit" class="small" disabled={!draft.trim()}>
+        {t('common.add')}
+      </button>
+    </form>
+  );
+}
+
+// ---- what belongs to a project or a city -------------------------------------
+
+function PlanSummary({ space, id }) {
+  const { data } = useQuery(
+    space,
+    (db) => Promise.all(PLAN_TYPES.map((type) => db.find(space, { type, where: { project: id }, limit: 1 }).then((r) => r.total))),
+    [id],
+  );
+  const total = data ? data.reduce((a, b) => a + b, 0) : 0;
+  return (
+    <section class="card related" aria-labelledby="plan-h" data-testid="plan-summary">
+      <h2 id="plan-h">{t('entity.planTitle')}</h2>
+      {data && (total === 0 ? (
+        <p>{t('entity.noPlan')}</p>
+      ) : (
+        <ul class="plain counts">
+          {PLAN_TYPES.map((type, i) => (
+            <li key={type} data-type={type} data-count={data[i]}>
+              {typeCount(type, data[i])}
+            </li>
+          ))}
+        </ul>
+      ))}
+      <a class="button-link" href={href('plan', id)} data-testid="open-plan">
+        {total === 0 ? t('entity.startPlan') : t('entity.openPlan')}
+      </a>
+    </section>
+  );
+}
+
+function CityContent({ space, id }) {
+  const types = ['project', 'need', 'practice'];
+  const { data } = useQuery(
+    space,
+    (db) => Promise.all(types.map((type) => db.find(space, { type, where: { city: id }, limit: 1 }).then((r) => r.total))),
+    [id],
+  );
+  return (
+    <section class="card related" aria-labelledby="city-h">
+      <h2 id="city-h">{t('entity.inThisCity')}</h2>
+      {data && (
+        <ul class="plain counts">
+          {types.map((type, i) => (
+            <li key={type}>
+              {data[i] > 0 ? <a href={filterHash('discover', { type, city: id })}>{typeCount(type, data[i])}</a> : typeCount(type, 0)}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
 }

@@ -1,0 +1,50 @@
+// Reads the Discover views share: every hit of a query (past find's limit of
+// 1000 per call), the cities of a space (names for hits, the city facet and
+// the map) and this device's role in a space.
+import { useQuery } from './db.js';
+import { hitTitle } from './fields.js';
+
+const PAGE = 1000; // find's largest limit
+
+// The first `max` hits of `query` (all of them by default), in pages.
+export async function findAll(db, space, query, max = Infinity) {
+  const first = await db.find(space, { ...query, limit: Math.min(PAGE, max), offset: 0 });
+  const hits = first.hits;
+  while (hits.length < Math.min(first.total, max)) {
+    const r = await db.find(space, { ...query, limit: Math.min(PAGE, max - hits.length), offset: hits.length });
+    if (!r.hits.length) break; // the space changed under us; what we have is enough
+    hits.push(...r.hits);
+  }
+  return { total: first.total, hits };
+}
+
+// Map id -> {id, name, nameLang, summary} of the space's cities, names in
+// `lang` (with fallback); re-read when the space changes. Empty while loading.
+export function useCities(space, lang) {
+  const { data } = useQuery(
+    space,
+    async (db) => {
+      const { hits } = await findAll(db, space, { type: 'city', sort: 'title' });
+      const map = new Map();
+      for (const h of hits) {
+        const name = hitTitle(h.summary, lang);
+        map.set(h.id, { id: h.id, name: name ? name.text : h.title, nameLang: name && name.lang, summary: h.summary });
+      }
+      return map;
+    },
+    [lang],
+  );
+  return data || EMPTY;
+}
+const EMPTY = new Map();
+
+// This device's role in `space` ('admin', 'editor', 'commenter', 'viewer'),
+// undefined while loading.
+export function useRole(space) {
+  const { data } = useQuery(null, (db) => db.spaces(), [space]);
+  return data ? data.find((s) => s.space === space)?.role : undefined;
+}
+
+export function canEdit(role) {
+  return role === 'admin' || role === 'editor';
+}
