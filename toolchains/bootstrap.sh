@@ -37,7 +37,8 @@ LOCK_FILE=$ROOT/toolchains/wasm-deps.lock
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config emscripten node-acorn
   libsodium-dev libsqlite3-dev protobuf-compiler libprotobuf-dev nlohmann-json3-dev
-  doctest-dev libboost-dev autoconf automake libtool dpkg-dev tcl chromium)
+  doctest-dev libboost-dev autoconf automake libtool dpkg-dev tcl chromium
+  fonts-wqy-microhei)  # Chinese and Korean glyphs for the browser tests' screenshots (1.6 MB)
 
 # Build flags. They are part of the cache key: changing one rebuilds the prefix.
 # Bump RECIPE_REV when a build recipe below changes in a way the flags do not show.
