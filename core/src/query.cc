@@ -141,6 +141,7 @@ Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
     if (!s.step()) return s.status();
     out.total = static_cast<size_t>(s.i64(0));
   }
+  if (q.limit == 0) return out;  // a count (facets, charts)
   // Relevance (bm25) costs about a microsecond per matching document, all of
   // them, whatever the filters; past kMaxRanked matches a very common word
   // says little about relevance anyway, so those results are newest first.

@@ -295,6 +295,12 @@ TEST_CASE("Discover: text in any script, facets, type, sort and paging") {
   for (auto* r : {&first.value(), &second.value()})
     for (const auto& h : r->hits) ids.insert(h.id);
   CHECK(ids.size() == 6);
+  page.limit = 0;  // a count: the total, no hits
+  page.offset = 0;
+  auto counted = a->find(*space, page);
+  URBIS_REQUIRE_OK(counted);
+  CHECK(counted->total == 6);
+  CHECK(counted->hits.empty());
 
   Query titled;
   titled.text = "교통 신호";

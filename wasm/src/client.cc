@@ -434,8 +434,8 @@ Result<nlohmann::json> Client::find(const json& p) {
     }
   }
   if (auto l = q.find("limit"); l != q.end()) {
-    if (!l->is_number_unsigned() || l->get<uint64_t>() == 0 || l->get<uint64_t>() > 1000)
-      return invalid("limit must be 1..1000");
+    if (!l->is_number_unsigned() || l->get<uint64_t>() > 1000)
+      return invalid("limit must be 0..1000 (0: count only)");
     query.limit = l->get<size_t>();
   }
   if (auto o = q.find("offset"); o != q.end()) {

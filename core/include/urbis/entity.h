@@ -72,7 +72,7 @@ struct Query {
   std::vector<std::pair<std::string, std::string>> where;  // field == value (sets: contains)
   std::string lang = "en";                                 // for titles in hits
   enum class Sort { Relevance, Updated, Title } sort = Sort::Relevance;
-  size_t limit = 20;
+  size_t limit = 20;  // 0: count only (FindResult::total, no hits)
   size_t offset = 0;
   bool include_deleted = false;
 };

@@ -76,7 +76,9 @@ test('put/get/find/remove/resolve with compact and structured fields', async () 
   await rejectsWith(() => e.put(space, 'project', id, { 'title@': 'x' }), 'InvalidArgument');
   await rejectsWith(() => e.put(space, 'project', id, { 'title@en': 5 }), 'InvalidArgument');
   await rejectsWith(() => e.find('nope', {}), 'UnknownSpace');
-  await rejectsWith(() => e.find(space, { limit: 0 }), 'InvalidArgument');
+  await rejectsWith(() => e.find(space, { limit: 1001 }), 'InvalidArgument');
+  await rejectsWith(() => e.find(space, { limit: -1 }), 'InvalidArgument');
+  assert.deepEqual(e.find(space, { type: 'project', limit: 0 }), { total: 1, hits: [] }); // a count
   await rejectsWith(() => e.joinSpace('code'), 'InvalidArgument');
 
   await e.remove(space, 'project', id);

@@ -33,7 +33,7 @@ export function ChartsPage({ space }) {
   const counts = useQuery(
     space,
     async (db) => {
-      const count = (w) => db.find(space, { type: 'project', text: filters.q, where: w, limit: 1 }).then((r) => r.total);
+      const count = (w) => db.find(space, { type: 'project', text: filters.q, where: w, limit: 0 }).then((r) => r.total);
       const by = (field, values) => Promise.all(values.map((v) => count(and(where, field, v))));
       const [total, stage, sector, region] = await Promise.all([count(where), by('stage', STAGES), by('sector', SECTORS), by('region', REGIONS)]);
       return { total, stage, sector, region };

@@ -441,7 +441,7 @@ function AddToSet({ field, label, items, onAdd }) {
 function PlanSummary({ space, id }) {
   const { data } = useQuery(
     space,
-    (db) => Promise.all(PLAN_TYPES.map((type) => db.find(space, { type, where: { project: id }, limit: 1 }).then((r) => r.total))),
+    (db) => Promise.all(PLAN_TYPES.map((type) => db.find(space, { type, where: { project: id }, limit: 0 }).then((r) => r.total))),
     [id],
   );
   const total = data ? data.reduce((a, b) => a + b, 0) : 0;
@@ -470,7 +470,7 @@ function CityContent({ space, id }) {
   const types = ['project', 'need', 'practice'];
   const { data } = useQuery(
     space,
-    (db) => Promise.all(types.map((type) => db.find(space, { type, where: { city: id }, limit: 1 }).then((r) => r.total))),
+    (db) => Promise.all(types.map((type) => db.find(space, { type, where: { city: id }, limit: 0 }).then((r) => r.total))),
     [id],
   );
   return (
