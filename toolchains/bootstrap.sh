@@ -13,16 +13,20 @@
 #          both (wasm tests run under node; the wasm preset also runs the JS
 #          unit tests and the Chromium tests against the native `urbis node`),
 #          end with "N passed, N failed".
-#   run    deps + build native-release, then toolchains/demo.sh: a sync node
-#          on 127.0.0.1:8080 with a space of fictional demo data, made on the
-#          first run in ~/.local/share/urbis-demo and reused after (URBIS_LISTEN,
+#   run    deps + build native-release and the web app (wasm-release, target
+#          urbis_webapp), then toolchains/demo.sh: a sync node on
+#          127.0.0.1:8080 serving the web app, with a space of fictional demo
+#          data, made on the first run in ~/.local/share/urbis-demo and reused
+#          after; prints the app's address and a join link (URBIS_LISTEN,
 #          URBIS_DEMO_DIR, URBIS_PASSPHRASE; `run --seed-only` seeds and exits).
 #   bench  deps + build both release presets, run target `bench` in each and
 #          in a Chromium worker (wasm/test/browser/bench.mjs, which also prints
 #          the browser client's figures), and compare their
-#          "BENCH <name> <value> <unit>" lines; then the node benchmarks,
-#          natively only (target `net-bench`: a real `urbis node` on
-#          127.0.0.1), which print their own table.
+#          "BENCH <name> <value> <unit>" lines; then the web app's benchmark
+#          (web/test/bench.mjs: sizes, cold offline start, search as you type
+#          over the demo space, in Chromium) and the node benchmarks, natively
+#          only (target `net-bench`: a real `urbis node` on 127.0.0.1), which
+#          print their own tables.
 #   env    print the exports a shell needs to use the wasm presets by hand:
 #          eval "$(toolchains/bootstrap.sh env)"
 #
@@ -267,13 +271,16 @@ cmd_deps() {
 
 # --- building and testing ----------------------------------------------------
 
-# configure_and_build PRESET: configures (wasm presets get the prefix) and builds.
+# configure_and_build PRESET [TARGET...]: configures (wasm presets get the
+# prefix) and builds everything, or the TARGETs.
 configure_and_build() {
-  local preset=$1 extra=()
+  local preset=$1 extra=() targets=()
+  shift
+  [[ $# -gt 0 ]] && targets=(--target "$@")
   [[ $preset == wasm-* ]] && extra=(-DURBIS_WASM_PREFIX="$PREFIX")
-  say "configure + build $preset"
+  say "configure + build $preset${targets:+ (${*})}"
   (cd "$ROOT" && cmake --preset "$preset" "${extra[@]}" >/dev/null &&
-    cmake --build --preset "$preset" --parallel "$JOBS")
+    cmake --build --preset "$preset" --parallel "$JOBS" "${targets[@]}")
 }
 
 PASSED=0 FAILED=0
@@ -315,6 +322,7 @@ cmd_test() {
 cmd_run() {
   cmd_deps
   configure_and_build native-release
+  configure_and_build wasm-release urbis_webapp # -> build/wasm-release/web/dist, which demo.sh serves
   local urbis=$ROOT/build/native-release/node/urbis
   [[ -x $urbis ]] || die "$urbis was not built (does node/ define target urbis?)"
   exec bash "$ROOT/toolchains/demo.sh" "$urbis" "$@"
@@ -357,6 +365,10 @@ cmd_bench() {
       }' "$native" "$wasm" "$browser"
   fi
   rm -f "$native" "$wasm" "$browser"
+  say "bench web app (chromium: sizes, cold offline start, search as you type over the demo space)"
+  (cd "$ROOT" && URBIS_BINARY=$ROOT/build/native-release/node/urbis NODE_OPTIONS= \
+    URBIS_WEBAPP=$ROOT/build/wasm-release/web/dist node web/test/bench.mjs) ||
+    say "web app bench failed"
   say "bench node (native only: urbis node on 127.0.0.1, clients in-process)"
   (cd "$ROOT" && cmake --build --preset native-release --target net-bench)
 }

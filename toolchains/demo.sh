@@ -11,8 +11,9 @@
 #            interrupted first run starts over and a finished one is reused)
 #   node/    the node's home: a key-less store and its transport key
 # Every run then starts `urbis node` on $URBIS_LISTEN (default 127.0.0.1:8080,
-# serving web/dist when it exists), syncs the space into it, prints how to
-# connect a device, and keeps the node in the foreground until Ctrl-C.
+# serving the web app build/wasm-release/web/dist when it is built), syncs the
+# space into it, prints the app's address, a join link and how to connect a
+# device with the CLI, and keeps the node in the foreground until Ctrl-C.
 # --seed-only stops the node after the sync and prints one JSON line instead
 # (what the process test runs).
 #
@@ -100,8 +101,9 @@ stop_node() {
 }
 trap stop_node EXIT  # also on Ctrl-C while starting: INT/TERM exit through it
 
+WEB_DIR=$ROOT/build/wasm-release/web/dist   # the CMake target urbis_webapp
 web=()
-[[ -d $ROOT/web/dist ]] && web=(--web "$ROOT/web/dist")
+[[ -f $WEB_DIR/index.html ]] && web=(--web "$WEB_DIR")
 mkdir -p "$NODE_HOME"
 chmod 700 "$NODE_HOME"
 NODE_KEY=$(urbis --home "$NODE_HOME" node key | json_string node)
@@ -119,29 +121,36 @@ done
 [[ -n $ADDRESS ]] || die "urbis node printed no address within 10 s"
 URL=ws://$ADDRESS/sync
 
-# An invite for an editor, when this urbis has invites; made before the sync
-# so that the node learns of it. Kept in $DIR/invite.json and reused while it
-# has more than a day to live (a rerun adds nothing to the space).
-INVITE=
-INVITE_FILE=$DIR/invite.json
-if [[ -f $INVITE_FILE ]]; then
-  expires=$(json_string expires <"$INVITE_FILE")
-  if [[ -n $expires ]] && (( $(date -d "$expires" +%s 2>/dev/null || echo 0) > $(date +%s) + 86400 )); then
-    INVITE=$(json_string invite <"$INVITE_FILE")
-  fi
-fi
-help=$("$URBIS" --help 2>/dev/null || true)
-if [[ -z $INVITE ]] && grep -q 'space invite' <<<"$help"; then
-  if invite_out=$(urbis --home "$ADMIN" space invite "$SPACE" --role editor); then
-    INVITE=$(json_string invite <<<"$invite_out")
-    printf '%s\n' "$invite_out" >"$INVITE_FILE"
-  else
-    say "warning: urbis space invite failed; use the add-member route below"
-  fi
-fi
-
 sync_out=$(urbis --home "$ADMIN" sync "$URL" --space "$SPACE")
 SENT=$(json_number sent <<<"$sync_out")
+
+# An invite for an editor, when this urbis has invites. A code works once: the
+# one kept in $DIR/invite.json is reused while the space still lists it as
+# pending (matched by its expiry time, to the second; the sync above brought
+# in any redemption) and it has more than a day to live. Otherwise a new one
+# is made and synced to the node, so every run prints a code that works.
+INVITE=
+INVITE_FILE=$DIR/invite.json
+help=$("$URBIS" --help 2>/dev/null || true)
+if grep -q 'space invite' <<<"$help"; then
+  if [[ -f $INVITE_FILE ]]; then
+    expires=$(json_string expires <"$INVITE_FILE")
+    if [[ -n $expires ]] && (( $(date -d "$expires" +%s 2>/dev/null || echo 0) > $(date +%s) + 86400 )); then
+      members=$(urbis --home "$ADMIN" space members "$SPACE")
+      grep -q "\"expires\": *\"$expires\"" <<<"$members" && INVITE=$(json_string invite <"$INVITE_FILE")
+    fi
+  fi
+  if [[ -z $INVITE ]]; then
+    if invite_out=$(urbis --home "$ADMIN" space invite "$SPACE" --role editor); then
+      INVITE=$(json_string invite <<<"$invite_out")
+      printf '%s\n' "$invite_out" >"$INVITE_FILE"
+      sent=$(urbis --home "$ADMIN" sync "$URL" --space "$SPACE" | json_number sent)
+      SENT=$(( ${SENT:-0} + ${sent:-0} ))
+    else
+      say "warning: urbis space invite failed; use the add-member route below"
+    fi
+  fi
+fi
 
 if $SEED_ONLY; then
   stop_node
@@ -162,13 +171,24 @@ cat <<EOF
   Urbis demo node (fictional demo data)
   -------------------------------------
   address      http://$ADDRESS   (sync: $URL, /healthz, /metrics)
-  web app      $([[ ${#web[@]} -gt 0 ]] && echo "http://$ADDRESS/ (from web/dist)" || echo "not built yet (no web/dist); the node serves sync, /healthz and /metrics")
+  web app      $([[ ${#web[@]} -gt 0 ]] && echo "http://$ADDRESS/   (from ${WEB_DIR#"$ROOT"/})" || echo "not built ($WEB_DIR is missing: bootstrap.sh run builds it)")
   node key     $NODE_KEY
   space        $SPACE  "$SPACE_NAME"
   admin home   $ADMIN   (sent $SENT changes to the node just now)
   passphrase   $PASSPHRASE_NOTE
 
-  Connect a device, in another terminal while this node runs:
+EOF
+if [[ ${#web[@]} -gt 0 && -n $INVITE ]]; then
+  cat <<EOF
+  Join in a browser: open the join link
+    http://$ADDRESS/#/join/$INVITE
+  and choose your own passphrase there: it protects that browser's key.
+  The code works once (browser or CLI); the next run prints a new one.
+
+EOF
+fi
+cat <<EOF
+  Connect a device with the CLI, in another terminal while this node runs:
 EOF
 if [[ -n $INVITE ]]; then
   cat <<EOF

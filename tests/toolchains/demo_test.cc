@@ -228,9 +228,10 @@ TEST_CASE("demo_foreground") {
 
   // A newcomer joins with the printed invite code and searches the demo.
   REQUIRE(std::regex_search(out, m, std::regex("space join (urbis1-[A-Za-z0-9-]+) ")));
+  const std::string invite = m[1];
   const fs::path newcomer = demo.scratch_home("newcomer");
   demo.urbis(newcomer, {"init"});
-  const json joined = demo.urbis(newcomer, {"space", "join", m[1], url});
+  const json joined = demo.urbis(newcomer, {"space", "join", invite, url});
   CHECK(joined["space"] == space);
   CHECK(joined["role"] == "editor");
   CHECK(demo.urbis(newcomer, {"find", space, "--type", "project", "--limit", "1"})["total"] == 100);
@@ -245,4 +246,10 @@ TEST_CASE("demo_foreground") {
   CHECK(script->wait(std::chrono::seconds(15)) == 0);
   CHECK(!script->group_alive());
   CHECK(demo.admin_code({"sync", url}) != 0);  // nothing listens any more
+
+  // The printed code was redeemed: the next run makes a new one.
+  const json next = demo.seed_only();
+  CHECK(next["invite"].get<std::string>().rfind("urbis1-", 0) == 0);
+  CHECK(next["invite"] != invite);
+  CHECK(next["sent"] == 1);  // the new invite
 }

@@ -5,4 +5,8 @@ import { registerServiceWorker } from './pwa.js';
 import './styles.css';
 
 registerServiceWorker();
-setLocale(preferredLocale(), { remember: false }).then(() => render(<App />, document.getElementById('app')));
+setLocale(preferredLocale(), { remember: false }).then(() => {
+  const root = document.getElementById('app');
+  root.textContent = ''; // the boot placeholder: render() leaves nodes it did not create
+  render(<App />, root);
+});

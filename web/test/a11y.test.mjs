@@ -1,0 +1,170 @@
+// Accessibility. axe-core (WCAG 2.1 A/AA and best-practice rules) on every
+// page — onboarding (create, join, unlock; English and Arabic), Discover, a
+// project, a plan, Map, Charts, Settings — must find nothing serious or
+// critical; every finding is printed with its elements. Then the onboarding
+// done with the keyboard alone (Tab, typing, Enter), with a visible focus at
+// every step, and the skip link.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PASS, checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, unlock, until, cli } from './harness.mjs';
+
+after(cleanup);
+
+const AXE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'axe-core', 'axe.min.js');
+
+// Waits until the page holds still: its main heading is there, nothing in
+// main is busy, and main's markup is the same twice 300 ms apart.
+async function settle(page) {
+  await page.locator('main h1, main h2').first().waitFor({ timeout: 20000 });
+  let last = '';
+  await until(
+    'the page to settle',
+    async () => {
+      const now = await page.evaluate(() => {
+        const main = document.querySelector('main');
+        return main.querySelector('[aria-busy=true], .busy') ? null : main.innerHTML;
+      });
+      const still = now !== null && now === last;
+      last = now;
+      return still;
+    },
+    20000,
+    300,
+  );
+}
+
+// Runs axe on the page; prints every violation, returns the serious and
+// critical ones as lines.
+async function audit(page, name) {
+  await settle(page);
+  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
+  const { violations } = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }),
+  );
+  const bad = [];
+  for (const v of violations) {
+    const line = `[axe] ${name}: ${v.impact} ${v.id} — ${v.help} (${v.helpUrl})`;
+    console.log(line);
+    for (const n of v.nodes) console.log(`    ${n.target.join(' > ')}: ${(n.failureSummary || '').replace(/\s*\n\s*/g, ' / ')}\n      ${n.html}`);
+    if (v.impact === 'serious' || v.impact === 'critical') bad.push(`${line}: ${v.nodes.map((n) => n.target.join(' > ')).join(', ')}`);
+  }
+  console.log(`[axe] ${name}: ${violations.length} violation(s), ${bad.length} serious or critical`);
+  return bad;
+}
+
+const go = async (page, hash) => {
+  await page.evaluate((h) => (location.hash = h), hash);
+  await until(`route ${hash}`, () => page.evaluate((h) => location.hash === h, hash));
+};
+
+test('axe finds nothing serious or critical on any page', { timeout: 280000 }, async () => {
+  checkSetup();
+  const node = await startAppNode();
+  const admin = seedSpace(node, { cities: 12, projects: 60 });
+  const { hits: [project] } = cli(admin.home, ['find', admin.space, '--type', 'project', '--limit', '1']);
+  const { hits: [task] } = cli(admin.home, ['find', admin.space, '--type', 'task', '--limit', '1']);
+  assert.ok(task && task.summary.project, 'the demo data has a plan (a task of a project)');
+  const chrome = await launchBrowser();
+  const bad = [];
+
+  const arabic = await openApp(await chrome.newContext(), node, { lang: 'ar' });
+  await arabic.getByTestId('create-identity').waitFor({ timeout: 20000 });
+  bad.push(...(await audit(arabic, 'onboarding (ar)')));
+  await arabic.context().close();
+
+  const page = await openApp(chrome.context, node);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByTestId('create-identity').waitFor({ timeout: 20000 });
+  bad.push(...(await audit(page, 'onboarding: create')));
+  await onboard(page);
+  bad.push(...(await audit(page, 'onboarding: join')));
+  await page.locator('#code').fill(admin.invite());
+  await page.getByTestId('join').locator('button[type=submit]').click();
+  await page.locator('header.top').waitFor({ timeout: 120000 });
+  for (const [name, hash] of [
+    ['Discover', '#/discover'],
+    ['a project', `#/entity/project/${project.id}`],
+    ['Plan', '#/plan'],
+    ['a plan', `#/plan/${task.summary.project}`],
+    ['Map', '#/map'],
+    ['Charts', '#/charts'],
+    ['Settings', '#/settings'],
+  ]) {
+    await go(page, hash);
+    bad.push(...(await audit(page, name)));
+  }
+  await page.reload();
+  await page.getByTestId('unlock').waitFor({ timeout: 20000 });
+  bad.push(...(await audit(page, 'onboarding: unlock')));
+
+  assert.deepEqual(bad, [], `serious or critical accessibility violations:\n${bad.join('\n')}`);
+});
+
+// The focused element, and whether its focus can be seen (an outline or a
+// focus ring drawn with box-shadow).
+const focused = (page) =>
+  page.evaluate(() => {
+    const el = document.activeElement;
+    const style = getComputedStyle(el);
+    const visible = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2) || style.boxShadow !== 'none';
+    return { id: el.id, tag: el.tagName.toLowerCase(), cls: el.className, inMain: !!el.closest('main'), visible };
+  });
+
+// Presses Tab until `match(focused)`, checking each focus is visible.
+async function tabTo(page, what, match, max = 40) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    const f = await focused(page);
+    if (f.tag !== 'body') assert.ok(f.visible, `focus on ${f.tag}#${f.id}.${f.cls} is visible`);
+    if (match(f)) return f;
+  }
+  throw new Error(`${what} not reached with ${max} presses of Tab`);
+}
+
+test('keyboard only: onboarding with Tab, typing and Enter; the skip link', { timeout: 240000 }, async () => {
+  checkSetup();
+  const node = await startAppNode();
+  const admin = seedSpace(node, { cities: 12, projects: 60 });
+  const chrome = await launchBrowser();
+  const page = await openApp(chrome.context, node);
+  await page.getByTestId('create-identity').waitFor({ timeout: 20000 });
+
+  await tabTo(page, 'the name field', (f) => f.id === 'name');
+  await page.keyboard.type('Keyboard Person');
+  await tabTo(page, 'the passphrase', (f) => f.id === 'pass');
+  await page.keyboard.type(PASS);
+  await tabTo(page, 'the passphrase again', (f) => f.id === 'pass2');
+  await page.keyboard.type(PASS);
+  await page.keyboard.press('Enter');
+  await page.getByTestId('join').waitFor({ timeout: 20000 });
+  await tabTo(page, 'the invite code', (f) => f.id === 'code');
+  await page.keyboard.type(admin.invite());
+  await page.keyboard.press('Enter');
+  await page.locator('header.top').waitFor({ timeout: 120000 });
+
+  // The next start: the unlock form has the focus. Then the skip link comes
+  // first in the tab order, shows when focused, and moves the focus to the
+  // page's content.
+  await page.reload();
+  await page.getByTestId('unlock').waitFor({ timeout: 20000 });
+  assert.equal((await focused(page)).id, 'pass', 'the unlock form focuses the passphrase');
+  await page.keyboard.type(PASS);
+  await page.keyboard.press('Enter');
+  await page.locator('header.top').waitFor({ timeout: 60000 });
+  await settle(page);
+  await tabTo(page, 'the skip link', (f) => f.cls === 'skip');
+  const skip = await page.locator('a.skip').boundingBox();
+  assert.ok(skip.y >= 0 && skip.height > 0, `the focused skip link is on screen (y ${skip.y})`);
+  await page.keyboard.press('Enter');
+  assert.equal((await focused(page)).id, 'main', 'Enter on the skip link focuses main');
+  const hasFocusable = await page.evaluate(
+    () => !!document.querySelector('main a[href], main button:not([disabled]), main input, main select, main textarea, main [tabindex="0"]'),
+  );
+  if (hasFocusable) {
+    const next = await tabTo(page, 'the content', () => true, 1);
+    assert.ok(next.inMain, `Tab after the skip link stays in the content (got ${next.tag}#${next.id})`);
+  }
+  assert.equal(await page.evaluate(() => window.urbisDb.device().then((d) => !!d)), true);
+});
