@@ -95,6 +95,44 @@ std::string fts_index_text(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// Whether code point `cp` separates tokens for the unicode61 tokenizer:
+// ASCII other than letters and digits, and the punctuation and symbol blocks
+// people type or paste (dashes, quotes, arrows, CJK and Arabic punctuation,
+// full-width forms). A word made only of these is no word: quoted alone it
+// becomes an empty phrase, which matches nothing ("smart — bus" found nothing).
+bool separates_tokens(uint32_t cp) {
+  if (cp < 0x80) return !std::isalnum(static_cast<unsigned char>(cp));
+  if (cp <= 0xBF) return cp != 0xAA && cp != 0xB2 && cp != 0xB3 && cp != 0xB5 && cp != 0xB9 && cp != 0xBA && cp != 0xBC &&
+                         cp != 0xBD && cp != 0xBE;
+  if (cp == 0xD7 || cp == 0xF7) return true;
+  if (cp == 0x060C || cp == 0x061B || cp == 0x061F || (cp >= 0x066A && cp <= 0x066D) || cp == 0x06D4) return true;
+  if (cp >= 0x2000 && cp <= 0x206F) return true;  // general punctuation: dashes, quotes, bullets
+  if ((cp >= 0x2190 && cp <= 0x245F) || (cp >= 0x2500 && cp <= 0x2BFF)) return true;  // arrows, math, shapes
+  if ((cp >= 0x3000 && cp <= 0x3004) || (cp >= 0x3008 && cp <= 0x3020) || cp == 0x3030) return true;
+  if (cp >= 0xFE10 && cp <= 0xFE6F) return true;  // vertical and small forms
+  if ((cp >= 0xFF01 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) || (cp >= 0xFF3B && cp <= 0xFF40) ||
+      (cp >= 0xFF5B && cp <= 0xFF65))
+    return true;  // full-width punctuation
+  return false;
+}
+
+// Whether `word` (UTF-8) holds at least one token character.
+bool has_token_char(std::string_view word) {
+  for (size_t i = 0; i < word.size();) {
+    const auto b = static_cast<unsigned char>(word[i]);
+    const size_t len = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+    uint32_t cp = len == 1 ? b : b & (0x7F >> len);
+    for (size_t k = 1; k < len && i + k < word.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(word[i + k]) & 0x3F);
+    if (!separates_tokens(cp)) return true;
+    i += len;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::string fts_match_query(std::string_view typed) {
   // Words are separated by whitespace; each word becomes one quoted FTS5
   // phrase (so punctuation and operators typed by a person stay literal).
@@ -106,16 +144,14 @@ std::string fts_match_query(std::string_view typed) {
     while (i < typed.size() && !(typed[i] == ' ' || typed[i] == '\t' || typed[i] == '\n')) ++i;
     if (i == start) break;
     std::string word = fts_index_text(typed.substr(start, i - start));
+    if (!has_token_char(word)) continue;
     std::string quoted = "\"";
-    bool has_token_char = false;
     for (char c : word) {
       if (c == '"') quoted += '"';
       quoted += c;
-      if (static_cast<unsigned char>(c) >= 0x80 || std::isalnum(static_cast<unsigned char>(c)))
-        has_token_char = true;
     }
     quoted += '"';
-    if (has_token_char) phrases.push_back(std::move(quoted));
+    phrases.push_back(std::move(quoted));
   }
   std::string out;
   for (size_t k = 0; k < phrases.size(); ++k) {

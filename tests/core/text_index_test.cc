@@ -21,6 +21,12 @@ TEST_CASE("queries quote every word, AND them, and prefix-match the last") {
   // Operators and quotes typed by a person stay literal.
   CHECK(fts_match_query("a\"b OR") == "\"a\"\"b\" AND \"OR\"*");
   CHECK(fts_match_query("- * (") == "");
+  // Words of punctuation alone (pasted titles hold dashes) are dropped, not
+  // turned into empty phrases that match nothing.
+  CHECK(fts_match_query("collection — harbour") == "\"collection\" AND \"harbour\"*");
+  CHECK(fts_match_query("« a » · … 、 ؟ ！") == "\"a\"*");
+  CHECK(fts_match_query("x—y") == "\"x—y\"*");  // inside a word the tokenizer splits it
+  CHECK(fts_match_query("½ ²") == "\"½\" AND \"²\"*");  // numbers (No) are tokens
 }
 
 TEST_CASE("invalid UTF-8 does not break normalization") {
