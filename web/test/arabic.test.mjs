@@ -37,7 +37,8 @@ async function visibleTexts(page) {
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
       const el = n.parentElement;
       const text = n.textContent.trim();
-      if (text && !el.closest('option, script, style, noscript') && el.checkVisibility()) out.push(text);
+      // Content (titles, summaries: dir="auto", the app's convention) may be in any language.
+      if (text && !el.closest('option, script, style, noscript, [dir=auto]') && el.checkVisibility()) out.push(text);
     }
     for (const el of document.body.querySelectorAll('[aria-label], [placeholder], [title], img[alt]'))
       for (const a of ['aria-label', 'placeholder', 'title', 'alt']) if (el.getAttribute(a)) out.push(el.getAttribute(a));

@@ -82,6 +82,8 @@ function release(dir, n) {
   assert.match(sw, entry, 'sw.js precaches index.html with a revision (the shape vite-plugin-pwa writes)');
   const revision = crypto.createHash('md5').update(html).digest('hex');
   fs.writeFileSync(swFile, sw.replace(entry, `{url:"index.html",revision:"${revision}"}`));
+  // The build's precompressed copies (served to gzip clients) must not go stale.
+  for (const file of [indexFile, swFile]) fs.rmSync(`${file}.gz`, { force: true });
 }
 const releaseOf = (page) => page.evaluate(() => document.querySelector('meta[name=urbis-release]')?.content ?? null);
 

@@ -249,13 +249,13 @@ function Hit({ hit, index, lang, cities }) {
         {city && (
           <span class="hit-place" lang={city.nameLang || undefined}>
             <span class="sr-only">{fieldLabel('city')}: </span>
-            {city.name}
+            <span dir="auto">{city.name}</span>
           </span>
         )}
         {hit.type === 'city' && s.country && (
           <span class="hit-place">
             <span class="sr-only">{fieldLabel('country')}: </span>
-            {s.country}
+            <span dir="auto">{s.country}</span>
           </span>
         )}
         {s.sector && <Badge field="sector" value={s.sector} color={SECTOR_COLORS[s.sector]} class="badge-sector" />}
