@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { t, useLocale } from './i18n.js';
 import { openDb, chooseSpace, setCurrentSpace, useSpace, ensureProfile } from './db.js';
 import { useRoute, navigate } from './router.js';
+import { errorText } from './errors.js';
 import { Onboarding } from './views/onboarding.jsx';
 import { Header } from './components/header.jsx';
 import { UpdateBanner } from './components/update-banner.jsx';
@@ -54,10 +55,16 @@ export function App() {
 
   if (step === 'failed')
     return (
-      <main id="main" class="center">
-        <h1>{t('common.startFailed')}</h1>
-        <p class="error" role="alert">{String(error && error.message)}</p>
-      </main>
+      <>
+        <UpdateBanner />
+        <main id="main" class="center">
+          <h1>{t('common.startFailed')}</h1>
+          <p class="error" role="alert">{errorText(error)}</p>
+          <button type="button" onClick={() => location.reload()}>
+            {t('common.retry')}
+          </button>
+        </main>
+      </>
     );
   if (step === 'loading')
     return (

@@ -9,6 +9,7 @@ const KNOWN = ['WrongPassphrase', 'NotAMember', 'Expired', 'UnknownSpace', 'Inva
 export function errorText(e) {
   if (!e) return '';
   if (e.codeName === 'NotAMember' && /already been used/.test(e.message || '')) return t('common.error_inviteUsed');
+  if (e.codeName === 'Forbidden' && /open in another tab/.test(e.message || '')) return t('common.error_otherTab');
   if (KNOWN.includes(e.codeName)) return t(`common.error_${e.codeName}`);
   return t('common.errorGeneric', { message: e.message || String(e) });
 }

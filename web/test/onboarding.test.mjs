@@ -1,6 +1,7 @@
 // Onboarding through the UI: a fresh profile creates its identity, joins the
 // demo space with an invite code from a link, sees the sync status, reloads
-// and unlocks; a wrong passphrase is refused with a clear message.
+// and unlocks; a wrong passphrase is refused with a clear message; a second
+// tab is told the app is open in the first.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, until, syncState } from './harness.mjs';
@@ -32,4 +33,14 @@ test('create an identity, join by invite link, reload and unlock', { timeout: 24
   const spaces = await page.evaluate(() => window.urbisDb.spaces());
   assert.equal(spaces.length, 1);
   assert.equal(spaces[0].space, admin.space);
+
+  // A second tab of the same browser profile cannot open the same device (it
+  // would fork its change chain): it says so, and works once the first closes.
+  const second = await chrome.context.newPage();
+  await second.goto(node.http);
+  const refused = await second.getByRole('alert').textContent({ timeout: 30000 });
+  assert.match(refused, /already open in another tab/);
+  await page.close();
+  await second.getByRole('button', { name: 'Try again' }).click();
+  await second.getByTestId('unlock').waitFor({ timeout: 30000 });
 });
