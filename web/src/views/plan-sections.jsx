@@ -219,22 +219,24 @@ function quadrant(influence, interest) {
 }
 const QUADRANTS = ['manage', 'satisfy', 'inform', 'monitor'];
 
-function StakeholderGrid({ items }) {
-  const at = (inf, int) => items.filter((s) => score1to5(s.values.influence) === inf && score1to5(s.values.interest) === int);
+// A 5×5 grid of items placed by two 1–5 scores (rows from 5 down to 1), each
+// cell coloured by `cellClass`, named for screen readers by `cellName`, with
+// an optional `extra` (the risk score); a legend below says what colours mean.
+function ScoreGrid({ id, caption, rowLabel, colLabel, items, rowOf, colOf, label, cellClass, cellName, extra, legend }) {
   return (
     <div class="plan-grid-wrap">
-      <div class="plan-grid-scroll" tabIndex={0} role="region" aria-labelledby="stakeholder-grid-c">
-        <table class="plan-grid" data-testid="stakeholder-grid">
-          <caption id="stakeholder-grid-c">{t('plan.stakeholderGrid')}</caption>
+      <div class="plan-grid-scroll" tabIndex={0} role="region" aria-labelledby={`${id}-c`}>
+        <table class="plan-grid" data-testid={id}>
+          <caption id={`${id}-c`}>{caption}</caption>
           <thead>
             <tr>
               <td />
               <th scope="colgroup" colSpan={5}>
-                {t('plan.field_interest')}
+                {colLabel}
               </th>
             </tr>
             <tr>
-              <th scope="col">{t('plan.field_influence')}</th>
+              <th scope="col">{rowLabel}</th>
               {SCALE.map((n) => (
                 <th scope="col" key={n}>
                   {fmt.number(n)}
@@ -243,38 +245,55 @@ function StakeholderGrid({ items }) {
             </tr>
           </thead>
           <tbody>
-            {[...SCALE].reverse().map((inf) => (
-              <tr key={inf}>
-                <th scope="row">{fmt.number(inf)}</th>
-                {SCALE.map((int) => {
-                  const q = quadrant(inf, int);
-                  return (
-                    <td key={int} class={`plan-q-${q}`}>
-                      <span class="sr-only">{t(`plan.quadrant_${q}`)}</span>
-                      <ul class="plain">
-                        {at(inf, int).map((s) => (
-                          <li key={s.id} dir="auto" lang={shownIn(s, 'name')}>
-                            {nameOf(s, 'name')}
+            {[...SCALE].reverse().map((row) => (
+              <tr key={row}>
+                <th scope="row">{fmt.number(row)}</th>
+                {SCALE.map((col) => (
+                  <td key={col} class={cellClass(row, col)}>
+                    {extra && extra(row, col)}
+                    <span class="sr-only">{cellName(row, col)}</span>
+                    <ul class="plain">
+                      {items
+                        .filter((it) => rowOf(it) === row && colOf(it) === col)
+                        .map((it) => (
+                          <li key={it.id} dir="auto" lang={shownIn(it, label)}>
+                            {nameOf(it, label)}
                           </li>
                         ))}
-                      </ul>
-                    </td>
-                  );
-                })}
+                    </ul>
+                  </td>
+                ))}
               </tr>
             ))}
           </tbody>
         </table>
       </div>
       <ul class="plain plan-legend">
-        {QUADRANTS.map((q) => (
-          <li key={q}>
-            <span class={`plan-swatch plan-q-${q}`} aria-hidden="true" /> <strong>{t(`plan.quadrant_${q}`)}</strong>{' '}
-            <span class="muted">{t(`plan.quadrantHint_${q}`)}</span>
+        {legend.map(([cls, name, hint]) => (
+          <li key={cls}>
+            <span class={`plan-swatch ${cls}`} aria-hidden="true" /> <strong>{name}</strong> <span class="muted">{hint}</span>
           </li>
         ))}
       </ul>
     </div>
+  );
+}
+
+function StakeholderGrid({ items }) {
+  return (
+    <ScoreGrid
+      id="stakeholder-grid"
+      caption={t('plan.stakeholderGrid')}
+      rowLabel={t('plan.field_influence')}
+      colLabel={t('plan.field_interest')}
+      items={items}
+      rowOf={(s) => score1to5(s.values.influence)}
+      colOf={(s) => score1to5(s.values.interest)}
+      label="name"
+      cellClass={(inf, int) => `plan-q-${quadrant(inf, int)}`}
+      cellName={(inf, int) => t(`plan.quadrant_${quadrant(inf, int)}`)}
+      legend={QUADRANTS.map((q) => [`plan-q-${q}`, t(`plan.quadrant_${q}`), t(`plan.quadrantHint_${q}`)])}
+    />
   );
 }
 
@@ -341,62 +360,25 @@ function riskLevel(score) {
 }
 
 function RiskMatrix({ items }) {
-  const at = (l, i) => items.filter((r) => score1to5(r.values.likelihood) === l && score1to5(r.values.impact) === i);
   return (
-    <div class="plan-grid-wrap">
-      <div class="plan-grid-scroll" tabIndex={0} role="region" aria-labelledby="risk-matrix-c">
-        <table class="plan-grid" data-testid="risk-matrix">
-          <caption id="risk-matrix-c">{t('plan.riskMatrix')}</caption>
-          <thead>
-            <tr>
-              <td />
-              <th scope="colgroup" colSpan={5}>
-                {t('plan.field_impact')}
-              </th>
-            </tr>
-            <tr>
-              <th scope="col">{t('plan.field_likelihood')}</th>
-              {SCALE.map((n) => (
-                <th scope="col" key={n}>
-                  {fmt.number(n)}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {[...SCALE].reverse().map((l) => (
-              <tr key={l}>
-                <th scope="row">{fmt.number(l)}</th>
-                {SCALE.map((i) => {
-                  const level = riskLevel(l * i);
-                  return (
-                    <td key={i} class={`plan-level-${level}`}>
-                      <span class="plan-score">{fmt.number(l * i)}</span>
-                      <span class="sr-only">{t(`plan.level_${level}`)}</span>
-                      <ul class="plain">
-                        {at(l, i).map((r) => (
-                          <li key={r.id} dir="auto" lang={shownIn(r, 'title')}>
-                            {nameOf(r)}
-                          </li>
-                        ))}
-                      </ul>
-                    </td>
-                  );
-                })}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      <ul class="plain plan-legend">
-        {LEVELS.map(([level, max], k) => (
-          <li key={level}>
-            <span class={`plan-swatch plan-level-${level}`} aria-hidden="true" /> <strong>{t(`plan.level_${level}`)}</strong>{' '}
-            <span class="muted">{t('plan.scoreRange', { from: k ? LEVELS[k - 1][1] + 1 : 1, to: max })}</span>
-          </li>
-        ))}
-      </ul>
-    </div>
+    <ScoreGrid
+      id="risk-matrix"
+      caption={t('plan.riskMatrix')}
+      rowLabel={t('plan.field_likelihood')}
+      colLabel={t('plan.field_impact')}
+      items={items}
+      rowOf={(r) => score1to5(r.values.likelihood)}
+      colOf={(r) => score1to5(r.values.impact)}
+      label="title"
+      cellClass={(l, i) => `plan-level-${riskLevel(l * i)}`}
+      cellName={(l, i) => t(`plan.level_${riskLevel(l * i)}`)}
+      extra={(l, i) => <span class="plan-score">{fmt.number(l * i)}</span>}
+      legend={LEVELS.map(([level, max], k) => [
+        `plan-level-${level}`,
+        t(`plan.level_${level}`),
+        t('plan.scoreRange', { from: k ? LEVELS[k - 1][1] + 1 : 1, to: max }),
+      ])}
+    />
   );
 }
 
