@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { t, fmt } from '../i18n.js';
 import { getDb, useAuthors, versionTime } from '../db.js';
-import { errorText } from '../errors.js';
+import { FormError } from './form.jsx';
 
 export function authorName(authors, key) {
   if (key && key === authors.get('me')) return t('common.you');
@@ -83,11 +83,7 @@ export function Conflict({ space, type, id, field, label, versions, multiline = 
           {t('common.conflictMerge')}
         </button>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {errorText(error)}
-        </p>
-      )}
+      <FormError error={error} />
     </div>
   );
 }

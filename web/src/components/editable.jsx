@@ -4,7 +4,7 @@
 // (a put); errors are shown next to the field.
 import { useState, useRef, useEffect } from 'preact/hooks';
 import { t } from '../i18n.js';
-import { errorText } from '../errors.js';
+import { FormError } from './form.jsx';
 
 let seq = 0;
 
@@ -83,11 +83,7 @@ export function Editable({ label, value, display, onSave, kind = 'text', options
       <button type="button" class="small" onClick={() => setEditing(false)}>
         {t('common.cancel')}
       </button>
-      {error && (
-        <p class="error" role="alert">
-          {errorText(error)}
-        </p>
-      )}
+      <FormError error={error} />
     </form>
   );
 }

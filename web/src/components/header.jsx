@@ -1,4 +1,5 @@
-import { t, LOCALES, locale, setLocale } from '../i18n.js';
+import { t } from '../i18n.js';
+import { LanguageSelect } from './language-select.jsx';
 import { setCurrentSpace } from '../db.js';
 import { SyncStatus } from './sync-status.jsx';
 
@@ -32,16 +33,7 @@ export function Header({ route, spaces, space }) {
         </nav>
         <div class="top-tools">
           <SyncStatus />
-          <label class="lang">
-            <span class="sr-only">{t('common.language')}</span>
-            <select value={locale()} onChange={(e) => setLocale(e.currentTarget.value)} data-testid="language">
-              {LOCALES.map((l) => (
-                <option key={l.code} value={l.code} lang={l.bcp47 || l.code}>
-                  {l.name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <LanguageSelect />
         </div>
       </div>
       {spaces.length > 1 && (

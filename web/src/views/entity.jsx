@@ -16,6 +16,7 @@ import {
 } from '../fields.js';
 import { filterHash } from './facets.jsx';
 import './entity.css';
+import { FormError } from '../components/form.jsx';
 
 const PLAN_TYPES = ['milestone', 'task', 'stakeholder', 'risk', 'funding', 'comment'];
 const DATE_FIELDS = new Set(['due']);
@@ -245,11 +246,7 @@ function AddText({ field, label, locale, source, sourceText, multiline, put, idP
           {t('common.cancel')}
         </button>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {errorText(error)}
-        </p>
-      )}
+      <FormError error={error} />
     </form>
   );
 }
@@ -392,11 +389,7 @@ function SetValue({ e, field, writable, put }) {
         ))}
       </ul>
       {writable && <AddToSet field={field} label={label} items={items} onAdd={(v) => write({ [`+${field}`]: v })} />}
-      {error && (
-        <p class="error" role="alert">
-          {errorText(error)}
-        </p>
-      )}
+      <FormError error={error} />
     </>
   );
 }

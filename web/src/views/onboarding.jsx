@@ -2,9 +2,10 @@
 // unlock it after a restart, and join a space by invite code (typed, or from
 // a link #/join/CODE). A person who starts a network can create a space too.
 import { useEffect, useState, useRef } from 'preact/hooks';
-import { t, fmt, LOCALES, locale, setLocale } from '../i18n.js';
+import { t, fmt } from '../i18n.js';
+import { LanguageSelect } from '../components/language-select.jsx';
 import { getDb, setCurrentSpace, myName, setMyName } from '../db.js';
-import { errorText } from '../errors.js';
+import { useSubmit, FormError } from '../components/form.jsx';
 import { navigate } from '../router.js';
 
 const MIN_PASSPHRASE = 8;
@@ -23,37 +24,11 @@ function Field({ id, label, hint, ...input }) {
   );
 }
 
-function useBusy() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  const run = async (fn) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await fn();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { busy, error, setError, run };
-}
-
-function ErrorBox({ error }) {
-  if (!error) return null;
-  return (
-    <p class="error" role="alert" data-testid="error">
-      {typeof error === 'string' ? error : errorText(error)}
-    </p>
-  );
-}
-
 function CreateIdentity({ onDone }) {
   const [name, setName] = useState(myName());
   const [pass, setPass] = useState('');
   const [again, setAgain] = useState('');
-  const { busy, error, setError, run } = useBusy();
+  const { busy, error, setError, run } = useSubmit();
   const submit = (e) => {
     e.preventDefault();
     if (pass.length < MIN_PASSPHRASE) return setError(t('onboarding.passTooShort', { count: MIN_PASSPHRASE }));
@@ -74,7 +49,7 @@ function CreateIdentity({ onDone }) {
         autocomplete="new-password" value={pass} onInput={(e) => setPass(e.currentTarget.value)} required />
       <Field id="pass2" type="password" label={t('onboarding.passphraseAgain')} autocomplete="new-password"
         value={again} onInput={(e) => setAgain(e.currentTarget.value)} required />
-      <ErrorBox error={error} />
+      <FormError error={error} />
       <button type="submit" class="primary" disabled={busy}>
         {busy ? t('onboarding.creating') : t('onboarding.create')}
       </button>
@@ -84,7 +59,7 @@ function CreateIdentity({ onDone }) {
 
 function Unlock({ onDone }) {
   const [pass, setPass] = useState('');
-  const { busy, error, run } = useBusy();
+  const { busy, error, run } = useSubmit();
   const submit = (e) => {
     e.preventDefault();
     return run(async () => {
@@ -98,7 +73,7 @@ function Unlock({ onDone }) {
       <p>{t('onboarding.unlockIntro')}</p>
       <Field id="pass" type="password" label={t('onboarding.passphrase')} autocomplete="current-password"
         value={pass} onInput={(e) => setPass(e.currentTarget.value)} required autofocus />
-      <ErrorBox error={error} />
+      <FormError error={error} />
       <button type="submit" class="primary" disabled={busy}>
         {busy ? t('onboarding.unlocking') : t('onboarding.unlock')}
       </button>
@@ -118,7 +93,7 @@ function Join({ code: initial, onDone, canCancel }) {
   const [name, setName] = useState('');
   const [elapsed, setElapsed] = useState(0);
   const [received, setReceived] = useState(0);
-  const { busy, error, run } = useBusy();
+  const { busy, error, run } = useSubmit();
   const started = useRef(0);
   useEffect(() => {
     if (!busy) return undefined;
@@ -150,7 +125,7 @@ function Join({ code: initial, onDone, canCancel }) {
         <p>{t('onboarding.joinIntro')}</p>
         <Field id="code" label={t('onboarding.inviteCode')} hint={t('onboarding.inviteHint')} value={code}
           onInput={(e) => setCode(e.currentTarget.value)} required autocomplete="off" spellcheck={false} />
-        <ErrorBox error={error} />
+        <FormError error={error} />
         {busy && (
           <p role="status" class="busy">
             <progress aria-label={t('onboarding.joining')} /> {t('onboarding.joiningElapsed', { count: elapsed })}
@@ -189,16 +164,7 @@ export function Onboarding({ step, code, onDone, canCancel }) {
         <img src="icons/icon-192.png" alt="" width="56" height="56" />
         <h1>{t('onboarding.welcome')}</h1>
         <p>{t('onboarding.tagline')}</p>
-        <label class="lang">
-          {t('common.language')}{' '}
-          <select value={locale()} onChange={(e) => setLocale(e.currentTarget.value)} data-testid="language">
-            {LOCALES.map((l) => (
-              <option key={l.code} value={l.code} lang={l.bcp47 || l.code}>
-                {l.name}
-              </option>
-            ))}
-          </select>
-        </label>
+        <LanguageSelect visible />
       </div>
       {step === 'create' && <CreateIdentity onDone={onDone} />}
       {step === 'unlock' && <Unlock onDone={onDone} />}

@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, locale } from '../i18n.js';
 import { getDb } from '../db.js';
-import { errorText } from '../errors.js';
+import { useSubmit, FormError } from '../components/form.jsx';
 import { Editable } from '../components/editable.jsx';
 import { Conflict } from '../components/conflict.jsx';
 
@@ -178,44 +178,11 @@ export function DeleteButton({ ctx, item, name, onDeleted }) {
           {t('common.delete')}
         </button>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {errorText(error)}
-        </p>
-      )}
+      <FormError error={error} />
     </div>
   );
 }
 
-// busy/error of a form whose submit awaits `fn`. The error is a message (the
-// form's own check) or an API error.
-export function useSubmit() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  const run = async (fn) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await fn();
-      return true;
-    } catch (e) {
-      setError(e);
-      return false;
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { busy, error, setError, run };
-}
-
-export function FormError({ error }) {
-  if (!error) return null;
-  return (
-    <p class="error" role="alert">
-      {typeof error === 'string' ? error : errorText(error)}
-    </p>
-  );
-}
 
 // A form adding one item: `fields` [{name, label, kind: 'text' | 'textarea' |
 // 'date' | 'number' | 'select', options, required, initial}]; onAdd(values)

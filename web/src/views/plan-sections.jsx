@@ -7,11 +7,11 @@
 import { useEffect, useState } from 'preact/hooks';
 import { t, fmt, locale } from '../i18n.js';
 import { getDb, myName } from '../db.js';
-import { errorText } from '../errors.js';
 import {
   TASK_STATUSES, ROLES, FUNDING_STATUSES, SCALE, currencyOptions, day, today, ItemField, Labelled, Text,
-  Conflicts, DeleteButton, AddForm, Section, Empty, focusHeading, useSubmit, FormError,
+  Conflicts, DeleteButton, AddForm, Section, Empty, focusHeading,
 } from './plan-parts.jsx';
+import { useSubmit, FormError } from '../components/form.jsx';
 
 const num = (v) => (typeof v === 'number' ? v : Number(v) || 0);
 const score1to5 = (v) => Math.min(5, Math.max(1, Math.round(num(v)) || 1));
@@ -45,11 +45,7 @@ function DoneBox({ ctx, item }) {
     <div class="plan-done">
       <input type="checkbox" checked={item.values.done === true} disabled={!ctx.canEdit} onChange={toggle}
         aria-label={t('plan.milestoneDone', { title: nameOf(item) })} data-testid="milestone-done" />
-      {error && (
-        <p class="error" role="alert">
-          {errorText(error)}
-        </p>
-      )}
+      <FormError error={error} />
     </div>
   );
 }
@@ -149,11 +145,7 @@ function TaskCard({ ctx, task, milestones, onMoved }) {
           <DeleteButton ctx={ctx} item={task} name={nameOf(task)} onDeleted={() => focusHeading('tasks')} />
         </div>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {errorText(error)}
-        </p>
-      )}
+      <FormError error={error} />
     </li>
   );
 }

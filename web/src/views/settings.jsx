@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { t, fmt } from '../i18n.js';
 import { getDb, useQuery, setCurrentSpace } from '../db.js';
-import { errorText } from '../errors.js';
+import { FormError } from '../components/form.jsx';
 
 function Invite({ space }) {
   const [role, setRole] = useState('editor');
@@ -38,11 +38,7 @@ function Invite({ space }) {
           {t('settings.makeInvite')}
         </button>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {errorText(error)}
-        </p>
-      )}
+      <FormError error={error} />
       {invite && (
         <div class="invite" data-testid="invite">
           <label for="invite-link">{t('settings.inviteLink')}</label>
