@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { t, fmt } from '../i18n.js';
 import { getDb, useAuthors, versionTime } from '../db.js';
-import { FormError } from './form.jsx';
+import { useSubmit, FormError } from './form.jsx';
 
 export function authorName(authors, key) {
   if (key && key === authors.get('me')) return t('common.you');
@@ -23,19 +23,8 @@ export function Conflict({ space, type, id, field, label, versions, multiline = 
   const authors = useAuthors(space);
   const [merging, setMerging] = useState(false);
   const [merged, setMerged] = useState(() => versions.map((v) => show(v.value)).join(multiline ? '\n\n' : ' / '));
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const resolve = async (value) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await getDb().resolve(space, type, id, field, value);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, run } = useSubmit();
+  const resolve = (value) => run(() => getDb().resolve(space, type, id, field, value));
   const typed = (text) => (typeof versions[0].value === 'number' && text.trim() !== '' && !Number.isNaN(Number(text)) ? Number(text) : text);
   return (
     <div class="conflict" role="group" aria-label={t('common.conflictOn', { field: label || field })} data-testid="conflict" data-field={field}>

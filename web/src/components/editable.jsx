@@ -4,15 +4,14 @@
 // (a put); errors are shown next to the field.
 import { useState, useRef, useEffect } from 'preact/hooks';
 import { t } from '../i18n.js';
-import { FormError } from './form.jsx';
+import { useSubmit, FormError } from './form.jsx';
 
 let seq = 0;
 
 export function Editable({ label, value, display, onSave, kind = 'text', options, multiline = false, placeholder, testid }) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState('');
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useSubmit();
   const id = useRef(`ed-${++seq}`).current;
   const input = useRef(null);
   useEffect(() => {
@@ -25,17 +24,9 @@ export function Editable({ label, value, display, onSave, kind = 'text', options
   };
   const save = async (e) => {
     e && e.preventDefault();
-    setBusy(true);
-    try {
-      const v = kind === 'number' ? (draft.trim() === '' ? null : Number(draft)) : draft;
-      if (kind === 'number' && v !== null && Number.isNaN(v)) throw Object.assign(new Error(t('common.notANumber')), { codeName: 'InvalidArgument' });
-      await onSave(v);
-      setEditing(false);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    const v = kind === 'number' ? (draft.trim() === '' ? null : Number(draft)) : draft;
+    if (kind === 'number' && v !== null && Number.isNaN(v)) return setError(t('common.notANumber'));
+    if (await run(() => onSave(v))) setEditing(false);
   };
   if (!editing)
     return (
