@@ -1,8 +1,9 @@
 // The interface in Arabic: html lang="ar" dir="rtl"; the onboarding and the
 // header show the Arabic catalog's messages, never an English one or a raw
 // key; the layout mirrors (the brand sits right of the navigation, labels
-// line up with the right edge of their fields). Arabic is reached both as
-// the remembered language and by the language select.
+// line up with the right edge of their fields). Arabic is reached as the
+// remembered language, by the language select, and from the browser's
+// languages when no choice was made.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -157,4 +158,22 @@ test('switching to Arabic with the language select, and back', { timeout: 180000
   await assertDocument(page, 'en', 'ltr');
   await until('English onboarding', async () => (await text(page, '.onboarding h1')) === en['onboarding.welcome']);
   await assertOnboarding(page, en, 'ltr');
+});
+
+test("with no choice made, the interface follows the browser's languages", { timeout: 180000 }, async () => {
+  checkSetup();
+  const node = await startAppNode();
+  const chrome = await launchBrowser();
+  for (const [browserLocale, lang, dir, welcome] of [
+    ['ar-EG', 'ar', 'rtl', ar['onboarding.welcome']],
+    ['zh-CN', 'zh-Hans', 'ltr', catalog('zh')['onboarding.welcome']],
+    ['fr-CA', 'fr', 'ltr', catalog('fr')['onboarding.welcome']],
+    ['de-DE', 'en', 'ltr', en['onboarding.welcome']], // not offered: English
+  ]) {
+    const context = await chrome.browser.newContext({ locale: browserLocale });
+    const page = await openApp(context, node, { lang: null });
+    await assertDocument(page, lang, dir);
+    await until(`${browserLocale}: the onboarding in ${lang}`, async () => (await text(page, '.onboarding h1')) === welcome);
+    await context.close();
+  }
 });

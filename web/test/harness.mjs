@@ -54,13 +54,13 @@ export function seedSpace(node, { cities = 24, projects = 240, name = 'Urbis dem
 }
 
 // A new page of `context` on the app, in interface language `lang` (set the
-// way a person's choice is remembered), with fast passphrase hashing (a test
+// way a person's choice is remembered; null: the browser's languages decide), with fast passphrase hashing (a test
 // knob the app reads from localStorage). Page errors fail loudly in the log.
 export async function openApp(context, node, { lang = 'en', hash = '' } = {}) {
   await context.addInitScript(
     ({ lang }) => {
       localStorage.setItem('urbis.pwhashCost', 'minimal');
-      if (!localStorage.getItem('urbis.lang')) localStorage.setItem('urbis.lang', lang);
+      if (lang && !localStorage.getItem('urbis.lang')) localStorage.setItem('urbis.lang', lang);
     },
     { lang },
   );
