@@ -109,13 +109,15 @@ chmod 700 "$NODE_HOME"
 NODE_KEY=$(urbis --home "$NODE_HOME" node key | json_string node)
 node_out=$DIR/node.out
 : >"$node_out"
-"$URBIS" --home "$NODE_HOME" node --listen "$LISTEN" "${web[@]}" >"$node_out" 8>&- &
+# The node's log (JSON lines) goes to a file: the terminal is for the reader.
+NODE_LOG=$DIR/node.log
+"$URBIS" --home "$NODE_HOME" node --listen "$LISTEN" "${web[@]}" >"$node_out" 2>>"$NODE_LOG" 8>&- &
 NODE_PID=$!
 ADDRESS=
 for _ in $(seq 1 100); do
   ADDRESS=$(json_string listening <"$node_out")
   [[ -n $ADDRESS ]] && break
-  kill -0 "$NODE_PID" 2>/dev/null || { NODE_PID=; die "urbis node did not start on $LISTEN (is the port in use? set URBIS_LISTEN)"; }
+  kill -0 "$NODE_PID" 2>/dev/null || { NODE_PID=; die "urbis node did not start on $LISTEN (is the port in use? set URBIS_LISTEN): $(tail -n 3 "$NODE_LOG")"; }
   sleep 0.1
 done
 [[ -n $ADDRESS ]] || die "urbis node printed no address within 10 s"
@@ -171,6 +173,7 @@ cat <<EOF
   Urbis demo node (fictional demo data)
   -------------------------------------
   address      http://$ADDRESS   (sync: $URL, /healthz, /metrics)
+  node log     $NODE_LOG
   web app      $([[ ${#web[@]} -gt 0 ]] && echo "http://$ADDRESS/   (from ${WEB_DIR#"$ROOT"/})" || echo "not built ($WEB_DIR is missing: bootstrap.sh run builds it)")
   node key     $NODE_KEY
   space        $SPACE  "$SPACE_NAME"
