@@ -3,7 +3,7 @@
 // current route.
 import { useEffect, useState } from 'preact/hooks';
 import { t, useLocale } from './i18n.js';
-import { openDb, chooseSpace, setCurrentSpace, useSpace, ensureProfile } from './db.js';
+import { openDb, chooseSpace, setCurrentSpace, useSpace, ensureProfile, identityHintSet, setIdentityHint } from './db.js';
 import { useRoute, navigate } from './router.js';
 import { errorText } from './errors.js';
 import { Onboarding } from './views/onboarding.jsx';
@@ -20,14 +20,20 @@ import { Settings } from './views/settings.jsx';
 export function App() {
   useLocale();
   const route = useRoute();
-  const [step, setStep] = useState('loading');
+  // A browser that held an identity before shows the unlock form at once: the
+  // worker (wasm module, IndexedDB) starts while the person types, and the
+  // submit waits for it. Others wait to learn whether there is an identity.
+  const [step, setStep] = useState(() => (identityHintSet() ? 'unlock' : 'loading'));
   const [error, setError] = useState(null);
   const [spaces, setSpaces] = useState([]);
   const space = useSpace();
 
   useEffect(() => {
     openDb().then(
-      (db) => setStep(db.hasIdentity ? 'unlock' : 'create'),
+      (db) => {
+        setIdentityHint(db.hasIdentity);
+        setStep(db.hasIdentity ? 'unlock' : 'create');
+      },
       (e) => {
         setError(e);
         setStep('failed');

@@ -31,6 +31,25 @@ export function openDb() {
   return dbPromise;
 }
 
+// Whether this browser held an identity when last opened (a hint for the
+// first screen only: the worker's answer decides).
+const IDENTITY_HINT = 'urbis.hasIdentity';
+export function identityHintSet() {
+  try {
+    return localStorage.getItem(IDENTITY_HINT) === '1';
+  } catch (e) {
+    return false;
+  }
+}
+export function setIdentityHint(has) {
+  try {
+    if (has) localStorage.setItem(IDENTITY_HINT, '1');
+    else localStorage.removeItem(IDENTITY_HINT);
+  } catch (e) {
+    // only the first screen waits a little longer next time
+  }
+}
+
 export function getDb() {
   if (!db) throw new Error('the database is not open yet');
   return db;

@@ -44,3 +44,13 @@ test('create an identity, join by invite link, reload and unlock', { timeout: 24
   await second.getByRole('button', { name: 'Try again' }).click();
   await second.getByTestId('unlock').waitFor({ timeout: 30000 });
 });
+
+test('a stale "had an identity" hint (storage cleared) still ends on creating one', { timeout: 120000 }, async () => {
+  checkSetup();
+  const node = await startAppNode();
+  const chrome = await launchBrowser();
+  const context = await chrome.newContext();
+  await context.addInitScript(() => localStorage.setItem('urbis.hasIdentity', '1'));
+  const page = await openApp(context, node);
+  await page.getByTestId('create-identity').waitFor({ timeout: 30000 });
+});

@@ -4,7 +4,7 @@
 import { useEffect, useState, useRef } from 'preact/hooks';
 import { t, fmt } from '../i18n.js';
 import { LanguageSelect } from '../components/language-select.jsx';
-import { getDb, setCurrentSpace, myName, setMyName } from '../db.js';
+import { getDb, openDb, setCurrentSpace, myName, setMyName, setIdentityHint } from '../db.js';
 import { useSubmit, FormError } from '../components/form.jsx';
 import { navigate } from '../router.js';
 
@@ -36,6 +36,7 @@ function CreateIdentity({ onDone }) {
     return run(async () => {
       setMyName(name.trim());
       await getDb().createIdentity(pass); // also opens the replica
+      setIdentityHint(true);
       onDone();
     });
   };
@@ -63,7 +64,7 @@ function Unlock({ onDone }) {
   const submit = (e) => {
     e.preventDefault();
     return run(async () => {
-      await getDb().unlock(pass);
+      await (await openDb()).unlock(pass); // the worker may still be starting
       onDone();
     });
   };
