@@ -14,11 +14,10 @@
 
 namespace urbis {
 
-// The entity types of DESIGN.md. Other type names are accepted and kept
-// (forward compatibility); these are the ones the app knows.
-inline constexpr const char* kEntityTypes[] = {"city",    "project",     "need",    "practice",
-                                               "plan_item", "stakeholder", "comment", "survey",
-                                               "response", "event"};
+// Entity types are free strings (any type is stored and kept: forward
+// compatibility). The ones the app and the tools write are listed in
+// docs/DATA_MODEL.md, which splits DESIGN.md's `plan_item` into `milestone`,
+// `task`, `risk` and `funding`, so that a type names exactly one kind.
 
 // One value written by one op.
 struct Version {
