@@ -22,7 +22,6 @@
 
 #include "process_util.h"
 
-extern char** environ;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -42,31 +41,10 @@ using urbis::testing::TempDir;
 // The environment is ours without URBIS_*, plus `env` (a value "" unsets).
 Run run_urbis(const std::vector<std::string>& args, std::map<std::string, std::string> env,
               const fs::path& scratch) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e)
-    if (std::string_view(*e).rfind("URBIS_", 0) != 0) env_strings.emplace_back(*e);
-  for (const auto& [k, v] : env)
-    if (!v.empty()) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-
-  std::vector<std::string> argv_strings = {URBIS_CLI_BINARY};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-
+  std::vector<std::string> argv = {URBIS_CLI_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
   const fs::path out = scratch / "stdout", err = scratch / "stderr";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, URBIS_CLI_BINARY, &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
+  const pid_t pid = urbis::testing::spawn_process(argv, env, out, err);
   int status = 0;
   REQUIRE(waitpid(pid, &status, 0) == pid);
   Run r;

@@ -32,7 +32,6 @@
 
 #include "process_util.h"
 
-extern char** environ;
 
 namespace urbis::testing {
 
@@ -42,29 +41,10 @@ using Clock = std::chrono::steady_clock;
 
 // Spawns urbis with `args`; stdin /dev/null, stdout and stderr to files.
 inline pid_t spawn_urbis(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                  const fs::path& out, const fs::path& err) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e)
-    if (std::string_view(*e).rfind("URBIS_", 0) != 0) env_strings.emplace_back(*e);
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_strings = {URBIS_CLI_BINARY};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, URBIS_CLI_BINARY, &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  REQUIRE(rc == 0);
-  return pid;
+                         const fs::path& out, const fs::path& err) {
+  std::vector<std::string> argv = {URBIS_CLI_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn_process(argv, env, out, err);
 }
 
 // Waits for `pid` at most `limit`; its exit code (128+signal), or nullopt.

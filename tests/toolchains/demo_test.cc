@@ -24,7 +24,6 @@
 
 #include "process_util.h"
 
-extern char** environ;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -41,39 +40,7 @@ class Process {
  public:
   Process(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
           const fs::path& out, const fs::path& err) {
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) {
-      std::string_view kv(*e);
-      if (kv.rfind("URBIS_", 0) != 0 && kv.rfind("HOME=", 0) != 0) env_strings.emplace_back(kv);
-    }
-    for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> argv_strings = args;
-    std::vector<char*> argv;
-    for (auto& s : argv_strings) argv.push_back(s.data());
-    argv.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setpgroup(&attr, 0);
-    // Default dispositions for the signals the script traps, whatever ours are.
-    sigset_t defaults;
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGTERM);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF);
-    const int rc = posix_spawn(&pid_, argv[0], &actions, &attr, argv.data(), envp.data());
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(rc == 0);
+    pid_ = urbis::testing::spawn_process(args, env, out, err, {.own_group = true});
     group_ = pid_;
   }
   // Kills whatever of the group is left (a node the script did not stop).
