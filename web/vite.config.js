@@ -5,6 +5,8 @@
 //                    copied unbundled into <outDir>/urbis/ (the worker and the
 //                    Emscripten loader find their files relative to themselves)
 //   URBIS_WEB_OUT    the output directory (default web/dist)
+// `npm run dev` (hot reload) proxies /sync to URBIS_NODE_URL (default
+// http://127.0.0.1:8080, e.g. the demo node of `bootstrap.sh run`).
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 import fs from 'node:fs';
@@ -50,6 +52,7 @@ function urbisRuntime() {
 export default defineConfig({
   base: './',
   esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+  server: { proxy: { '/sync': { target: process.env.URBIS_NODE_URL || 'http://127.0.0.1:8080', ws: true } } },
   build: { outDir, emptyOutDir: true, target: 'es2022', reportCompressedSize: false, chunkSizeWarningLimit: 600 },
   plugins: [
     urbisRuntime(),
