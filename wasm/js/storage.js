@@ -111,7 +111,7 @@ export class Storage {
       for (const env of envelopes) store.put(env, this.nextKey++);
       p = done(tx);
     } catch (e) {
-      p = Promise.reject(e);
+      p = Promise.reject(storageError(e)); // e.g. QuotaExceededError thrown by put()
     }
     p = p.then(() => {
       if (strict) {

@@ -203,3 +203,34 @@ test('joining: a silent node fails the join after the idle timeout, leaving noth
   await admin.close();
   await joiner.close();
 });
+
+test('storage full: the edit rejects with Storage, nothing more is accepted, a reload has all that resolved', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
+  await a.createIdentity('pw');
+  const { space } = await a.createSpace('S');
+  const { id } = await a.put(space, 'project', 'new', { 'title@en': 'Kept' });
+  // The disk fills up: IndexedDB refuses the next log entry.
+  const put = IDBObjectStore.prototype.put;
+  IDBObjectStore.prototype.put = function (...args) {
+    if (this.name === 'log') throw new DOMException('the quota has been exceeded', 'QuotaExceededError');
+    return put.apply(this, args);
+  };
+  try {
+    await rejectsWith(() => a.put(space, 'project', id, { 'title@en': 'Lost' }), 'Storage');
+    await rejectsWith(() => a.put(space, 'project', 'new', { 'title@en': 'Refused' }), 'Storage');
+    await rejectsWith(() => a.find(space, {}), 'Storage'); // the memory is ahead of the disk: reload to recover
+  } finally {
+    IDBObjectStore.prototype.put = put;
+  }
+  await a.close();
+
+  const b = await openEngine(name);
+  await b.unlock('pw');
+  assert.equal(b.get(space, 'project', id).values.title, 'Kept');
+  assert.equal(b.find(space, { type: 'project' }).total, 1);
+  // The device's chain goes on from what is on disk.
+  await b.put(space, 'project', id, { 'title@en': 'Written again' });
+  assert.equal(b.get(space, 'project', id).values.title, 'Written again');
+  await b.close();
+});
