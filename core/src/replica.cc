@@ -601,6 +601,13 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   }
   if (h.seq() > author.head_seq + 1) {
     if (!space.id) return Status(Code::UnknownSpace, p.space.hex());
+    // Only an author who may write this change may park it until its
+    // predecessors arrive (the check below, made early): else any key could
+    // fill the held table.
+    const Role role = author.invite_expires != 0 ? Role::None : author.role_for(h.epoch(), h.seq());
+    if (membership ? role != Role::Admin : !can_write(role))
+      return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
+                                          std::to_string(h.seq()) + " (held for a missing predecessor) here");
     Stmt c = db_->prepare("SELECT count(*) FROM held WHERE space=?");
     c.bind(1, space.id);
     if (c.step() && static_cast<size_t>(c.i64(0)) >= options_.max_held_changes)

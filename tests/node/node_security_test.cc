@@ -3,7 +3,7 @@
 // input from a hand-driven WebSocket client (raw_client.h) with forged
 // changes (tests/core/forge_util.h), kill -9 while clients stream writes,
 // a removed member, the connection, rate, space and backpressure limits,
-// and (should_fail) the holes found on the way. After each hostile
+// and the holes found on the way (now closed). After each hostile
 // step the node's store is compared with what it held before, and a
 // well-behaved client is still served. Every loop and wait is bounded.
 #include "raw_client.h"  // first: Boost before the rest
@@ -840,11 +840,10 @@ TEST_CASE("peer_that_does_not_read") {
   CHECK(node.stop(SIGTERM) == 0);
 }
 
-// ---------------------------------------------------------------- known holes (should_fail)
+// ---------------------------------------------------------------- holes found, now closed
 //
-// Each case states the secure behaviour and fails today; doctest's
-// should_fail turns that failure into a pass, so the suite stays green and
-// the case turns red the day the hole is fixed: then drop the decorator.
+// Each case was first written decorated doctest::should_fail (the secure
+// behaviour, failing while the hole was open); the decorator went with the fix.
 
 TEST_CASE("seeding_space_smuggles_changes") {
   // A non-member Wants an unknown space (offered for seeding, no membership
@@ -869,21 +868,30 @@ TEST_CASE("seeding_space_smuggles_changes") {
   CHECK(counts(node) == before);
 }
 
-TEST_CASE("held_changes_skip_role_check" * doctest::should_fail()) {
-  // core/src/replica.cc (apply_parsed): a change whose seq leaves a gap is
-  // held before the author's role is looked at, so a member (here a viewer)
-  // can park changes by any key, up to max_held_changes per space of up to
-  // max_change_bytes each, on every replica it syncs with.
+TEST_CASE("held_changes_need_a_writer") {
+  // A change whose seq leaves a gap is held until its predecessors arrive,
+  // but only for an author who may write it: neither a stranger's key nor a
+  // viewer can park changes on the node (each would take up to
+  // max_change_bytes of up to max_held_changes per space).
   Node node;
   Space s("Parking lot");
-  Player viewer(72), stranger(73);
+  Player viewer(72), stranger(73), editor(74);
   s.add(viewer.hex(), "viewer");
+  s.add(editor.hex(), "editor");
   s.sync(node);
   auto v = viewer.connect(node);
   REQUIRE(errors_in(v->catch_up(s.id, viewer.replica())).empty());
   const StoreCounts before = counts(node);
-  auto w = v->push(s.id, {forge_content(stranger.id, s.id, {2, random_hash()}, 1, task_body(1), random_space_key())});
-  INFO(describe(w));
-  CHECK(has_error(w, Code::NotAMember, s.id));
-  CHECK(counts(node) == before);
+  for (Player* author : {&stranger, &viewer}) {
+    auto w = v->push(s.id, {forge_content(author->id, s.id, {2, random_hash()}, 1, task_body(1), random_space_key())});
+    INFO(describe(w));
+    CHECK(has_error(w, Code::NotAMember, s.id));
+    CHECK(counts(node) == before);
+  }
+  // An editor's change after a gap is still held (and nothing is refused).
+  auto e = editor.connect(node);
+  REQUIRE(errors_in(e->catch_up(s.id, editor.replica())).empty());
+  auto held = e->push(s.id, {forge_content(editor.id, s.id, {2, random_hash()}, 1, task_body(1), random_space_key())});
+  INFO(describe(held));
+  CHECK(errors_in(held).empty());
 }
