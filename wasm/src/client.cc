@@ -343,25 +343,39 @@ Result<nlohmann::json> Client::replica_open(const json& p) {
   return json{{"spaces", list.size()}};
 }
 
-Result<nlohmann::json> Client::put(const json& p) {
+Result<Client::Addressed> Client::addressed(const json& p) {
   URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
   URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
   URBIS_ASSIGN_OR_RETURN(std::string type, str(p, "type"));
   URBIS_ASSIGN_OR_RETURN(std::string id_text, str(p, "id"));
-  const json fields = p.value("fields", json::object());
-  URBIS_ASSIGN_OR_RETURN(std::vector<FieldOp> ops, parse_fields(fields));
-  const bool create = id_text == "new";
-  if (!create && ops.empty()) return invalid("nothing to put: no fields");
-  Transaction tx = r->begin(space);
+  URBIS_ASSIGN_OR_RETURN(EntityId id, hex_id<EntityId>(id_text, "id"));
+  URBIS_ASSIGN_OR_RETURN(Entity e, get_typed(*r, space, type, id));
+  return Addressed{r, space, id, std::move(e)};
+}
+
+Result<nlohmann::json> Client::put(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(std::vector<FieldOp> ops, parse_fields(p.value("fields", json::object())));
+  URBIS_ASSIGN_OR_RETURN(std::string id_text, str(p, "id"));
+  Replica* r = nullptr;
+  SpaceId space;
   EntityId id;
+  std::string type;
+  const bool create = id_text == "new";
   if (create) {
+    URBIS_ASSIGN_OR_RETURN(r, need_replica());
+    URBIS_ASSIGN_OR_RETURN(space, space_of(p));
+    URBIS_ASSIGN_OR_RETURN(type, str(p, "type"));
     if (!valid_field_name(type)) return invalid("bad entity type '" + type + "'");
-    id = tx.create(type);
   } else {
-    URBIS_ASSIGN_OR_RETURN(id, hex_id<EntityId>(id_text, "id"));
-    URBIS_ASSIGN_OR_RETURN(Entity e, get_typed(*r, space, type, id));
-    (void)e;
+    if (ops.empty()) return invalid("nothing to put: no fields");
+    URBIS_ASSIGN_OR_RETURN(Addressed a, addressed(p));
+    r = a.replica;
+    space = a.space;
+    id = a.id;
+    type = a.entity.type;
   }
+  Transaction tx = r->begin(space);
+  if (create) id = tx.create(type);
   for (const FieldOp& op : ops) record(tx, id, op);
   URBIS_ASSIGN_OR_RETURN(CommitInfo info, r->commit(tx));
   URBIS_RETURN_IF_ERROR(after_local_write(space));
@@ -369,28 +383,17 @@ Result<nlohmann::json> Client::put(const json& p) {
 }
 
 Result<nlohmann::json> Client::get(const json& p) {
-  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
-  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
-  URBIS_ASSIGN_OR_RETURN(std::string type, str(p, "type"));
-  URBIS_ASSIGN_OR_RETURN(std::string id_text, str(p, "id"));
-  URBIS_ASSIGN_OR_RETURN(EntityId id, hex_id<EntityId>(id_text, "id"));
-  URBIS_ASSIGN_OR_RETURN(Entity e, get_typed(*r, space, type, id));
-  return e.to_json(str_or(p, "lang", "en"));
+  URBIS_ASSIGN_OR_RETURN(Addressed a, addressed(p));
+  return a.entity.to_json(str_or(p, "lang", "en"));
 }
 
 Result<nlohmann::json> Client::remove(const json& p) {
-  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
-  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
-  URBIS_ASSIGN_OR_RETURN(std::string type, str(p, "type"));
-  URBIS_ASSIGN_OR_RETURN(std::string id_text, str(p, "id"));
-  URBIS_ASSIGN_OR_RETURN(EntityId id, hex_id<EntityId>(id_text, "id"));
-  URBIS_ASSIGN_OR_RETURN(Entity e, get_typed(*r, space, type, id));
-  (void)e;
-  Transaction tx = r->begin(space);
-  tx.remove_entity(id);
-  URBIS_ASSIGN_OR_RETURN(CommitInfo info, r->commit(tx));
-  URBIS_RETURN_IF_ERROR(after_local_write(space));
-  return json{{"id", id.hex()}, {"deleted", true}, {"seq", info.seq}};
+  URBIS_ASSIGN_OR_RETURN(Addressed a, addressed(p));
+  Transaction tx = a.replica->begin(a.space);
+  tx.remove_entity(a.id);
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info, a.replica->commit(tx));
+  URBIS_RETURN_IF_ERROR(after_local_write(a.space));
+  return json{{"id", a.id.hex()}, {"deleted", true}, {"seq", info.seq}};
 }
 
 // A new value that overwrites every live value of the field (the winner and

@@ -88,6 +88,15 @@ class Client {
 
   Result<Replica*> need_replica();
   Result<SpaceId> space_of(const nlohmann::json& p);
+  // The existing entity a call names ({space, type, id}): get, remove, and
+  // put of an id. NotFound when absent or of another type.
+  struct Addressed {
+    Replica* replica;
+    SpaceId space;
+    EntityId id;
+    Entity entity;
+  };
+  Result<Addressed> addressed(const nlohmann::json& p);
   // Moves the changes of `space` not yet handed to the host into the log
   // outbox and counts them as an event.
   Status collect_log(const SpaceId& space);
