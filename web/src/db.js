@@ -182,22 +182,40 @@ export async function ensureProfile(space) {
   await db.put(space, 'profile', found.hits[0]?.id || 'new', { device: me, name });
 }
 
-// device key -> display name, for the people who wrote in `space` ('you' is
-// left to the caller: compare with device()).
-export function useAuthors(space) {
-  const { data } = useQuery(
-    space,
-    async (db) => {
-      const r = await db.find(space, { type: 'profile', limit: 1000 });
-      const map = new Map();
-      for (const h of r.hits) if (h.summary?.device) map.set(h.summary.device, h.summary.name || '');
-      map.set('me', await device());
-      return map;
-    },
-    [],
-  );
-  return data || new Map();
+// device key -> display name of the people who wrote in `space` (and 'me'
+// -> this device's key). Read once per space and change, however many
+// conflicts on the page ask: every Conflict shows authors.
+const authorsCache = new Map(); // space -> Promise<Map>
+async function authorsOf(space) {
+  if (!authorsCache.has(space)) {
+    const db = getDb();
+    const stop = db.subscribe(space, () => {
+      authorsCache.delete(space);
+      stop();
+    });
+    authorsCache.set(
+      space,
+      (async () => {
+        const r = await db.find(space, { type: 'profile', limit: 1000 });
+        const map = new Map();
+        for (const h of r.hits) if (h.summary?.device) map.set(h.summary.device, h.summary.name || '');
+        map.set('me', await device());
+        return map;
+      })().catch((e) => {
+        authorsCache.delete(space); // ask again next time
+        stop();
+        throw e;
+      }),
+    );
+  }
+  return authorsCache.get(space);
 }
+
+export function useAuthors(space) {
+  const { data } = useQuery(space, () => authorsOf(space), []);
+  return data || EMPTY_AUTHORS;
+}
+const EMPTY_AUTHORS = new Map();
 
 // The time a version was written: the high bits of its hybrid logical clock
 // are Unix milliseconds (core/src/replica.cc).
