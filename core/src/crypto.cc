@@ -39,6 +39,28 @@ Bytes signing_message(ByteView header, ByteView body) {
   return msg;
 }
 
+Bytes receipt_message(ByteView header, ByteView body, ByteView signature, uint64_t time_ms) {
+  static constexpr char kDomain[] = "urbis/receipt/v1";
+  constexpr size_t kDomainLen = sizeof kDomain - 1;
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, Hash::kSize);
+  auto put_len = [&](size_t n) {
+    uint8_t len[4];
+    for (int i = 0; i < 4; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
+    crypto_generichash_update(&st, len, sizeof len);
+  };
+  put_len(header.size());
+  crypto_generichash_update(&st, header.data(), header.size());
+  put_len(body.size());
+  crypto_generichash_update(&st, body.data(), body.size());
+  crypto_generichash_update(&st, signature.data(), signature.size());
+  Bytes msg(kDomainLen + Hash::kSize + 8);
+  std::memcpy(msg.data(), kDomain, kDomainLen);
+  crypto_generichash_final(&st, msg.data() + kDomainLen, Hash::kSize);
+  for (int i = 0; i < 8; ++i) msg[kDomainLen + Hash::kSize + i] = static_cast<uint8_t>(time_ms >> (56 - 8 * i));
+  return msg;
+}
+
 bool verify_signature(ByteView signature, ByteView message, const DeviceKey& author) {
   return signature.size() == crypto_sign_BYTES &&
          crypto_sign_verify_detached(signature.data(), message.data(), message.size(),

@@ -26,6 +26,11 @@ SpaceId derive_space_id(const DeviceKey& creator, ByteView salt);
 Bytes signing_message(ByteView header, ByteView body);
 bool verify_signature(ByteView signature, ByteView message, const DeviceKey& author);
 
+// What a witness's receipt signs (change.proto, Receipt): "urbis/receipt/v1" |
+// BLAKE2b-256(u32 len(header) | header | u32 len(body) | body | signature) |
+// u64 time_ms, big-endian.
+Bytes receipt_message(ByteView header, ByteView body, ByteView signature, uint64_t time_ms);
+
 Bytes aead_encrypt(ByteView plaintext, ByteView associated, ByteView nonce, const SpaceKey& key);
 std::optional<Bytes> aead_decrypt(ByteView ciphertext, ByteView associated, ByteView nonce,
                                   const SpaceKey& key);

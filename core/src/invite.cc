@@ -126,13 +126,27 @@ Identity invite_identity(const InviteSecret& secret) {
 
 // ---------------------------------------------------------------- replica side
 
-Result<Invite> Replica::Impl::create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds) {
+Result<Invite> Replica::Impl::create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds,
+                                            std::vector<DeviceKey> witnesses) {
   if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot sign");
   if (role <= Role::None || role > Role::Admin)
     return Status(Code::InvalidArgument, "an invite needs a role: viewer, commenter, editor or admin");
   if (ttl_seconds < 1 || ttl_seconds > kMaxTtlSeconds)
     return Status(Code::InvalidArgument, "an invite lasts from 1 second to 366 days, not " +
                                              std::to_string(ttl_seconds) + " seconds");
+  if (witnesses.empty()) {
+    URBIS_ASSIGN_OR_RETURN(std::optional<DeviceKey> node, remembered_node());
+    if (!node)
+      return Status(Code::NotFound,
+                    "no node to witness the invite: sync with the node the person joining will use, "
+                    "then make the invite (the node dates the join, so an expired code stays expired)");
+    witnesses.push_back(*node);
+  }
+  std::sort(witnesses.begin(), witnesses.end());
+  witnesses.erase(std::unique(witnesses.begin(), witnesses.end()), witnesses.end());
+  if (witnesses.size() > static_cast<size_t>(kMaxInviteWitnesses))
+    return Status(Code::InvalidArgument,
+                  "an invite names at most " + std::to_string(kMaxInviteWitnesses) + " witness nodes");
   DbTransaction tx(*db_);
   URBIS_RETURN_IF_ERROR(tx.begin());
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
@@ -154,6 +168,7 @@ Result<Invite> Replica::Impl::create_invite(const SpaceId& sid, Role role, uint6
   u->set_device(to_str(invite.key));
   u->set_role(static_cast<pb::Role>(role));
   u->set_invite_expires_ms(invite.expires_ms);
+  for (const auto& w : witnesses) u->add_invite_witnesses(to_str(w));
   // Every epoch's key, as add_member grants them: the redeemer reads the history.
   for (uint32_t e = 1; e <= space.epoch; ++e) {
     const auto* keys = keys_for(space.id, e);
@@ -242,10 +257,18 @@ Result<CommitInfo> Replica::Impl::redeem_invite(const InviteSecret& secret) {
   env.set_body(m.SerializeAsString());
   auto sig = key.sign(signing_message(view(env.header()), view(env.body())));
   env.set_signature(sig.data(), sig.size());
-  // The rules every replica will apply (chain and epoch hold by construction).
-  URBIS_RETURN_IF_ERROR(check_redeem(space, invite, h, m));
-
   const std::string raw = env.SerializeAsString();
+  // The rules every replica will apply (chain and epoch hold by construction;
+  // the receipt is the witness node's to add).
+  {
+    ParsedChange p;
+    p.raw = view(raw);
+    p.envelope = env;
+    p.header = h;
+    p.space = space.sid;
+    p.author = key.device();
+    URBIS_RETURN_IF_ERROR(check_redeem(space, invite, p, m, /*local=*/true));
+  }
   CommitInfo info;
   info.seq = 1;
   info.envelope.assign(raw.begin(), raw.end());
@@ -253,10 +276,65 @@ Result<CommitInfo> Replica::Impl::redeem_invite(const InviteSecret& secret) {
   return info;
 }
 
+Result<std::optional<Bytes>> Replica::Impl::witness_redeem(ByteView raw, const DeviceKey& witness,
+                                                          const Replica::SignFn& sign) {
+  auto parsed = parse(raw);
+  if (!parsed.is_ok()) return std::optional<Bytes>();  // apply() says what is wrong
+  const ParsedChange& p = parsed.value();
+  const pb::Header& h = p.header;
+  if (h.kind() != pb::CHANGE_MEMBERSHIP || h.seq() != 1 || p.envelope.has_receipt())
+    return std::optional<Bytes>();
+  auto space = find_space(p.space);
+  if (!space.is_ok()) return std::optional<Bytes>();
+  URBIS_ASSIGN_OR_RETURN(AuthorRow invite, find_author(space->id, p.author));
+  // Not a pending invite naming this node: nothing to witness (apply judges).
+  if (!invite.id || invite.invite_expires == 0 || invite.head_seq != 0 || !invite.witnessed_by(witness))
+    return std::optional<Bytes>();
+  // Never sign for bytes the invite did not sign.
+  if (!verify_signature(view(p.envelope.signature()),
+                        signing_message(view(p.envelope.header()), view(p.envelope.body())), p.author))
+    return std::optional<Bytes>();
+  const uint64_t now = env_.now_ms();
+  if (now > invite.invite_expires)
+    return Status(Code::Expired, "the invite expired at " + utc_time_text(invite.invite_expires) +
+                                     "; this node received its redeem at " + utc_time_text(now));
+  pb::Envelope env = p.envelope;
+  pb::Receipt* rc = env.mutable_receipt();
+  rc->set_witness(to_str(witness));
+  rc->set_time_ms(now);
+  auto sig = sign(receipt_message(view(env.header()), view(env.body()), view(env.signature()), now));
+  rc->set_signature(sig.data(), sig.size());
+  const std::string out = env.SerializeAsString();
+  return std::optional<Bytes>(Bytes(out.begin(), out.end()));
+}
+
+Status Replica::Impl::remember_node(const DeviceKey& node) {
+  URBIS_ASSIGN_OR_RETURN(std::optional<DeviceKey> known, remembered_node());
+  if (known == node) return Status::ok();
+  Stmt s = db_->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('node', ?)");
+  return s.bind(1, node.view()).run();
+}
+
+Result<std::optional<DeviceKey>> Replica::Impl::remembered_node() {
+  Stmt s = db_->prepare("SELECT value FROM meta WHERE key='node'");
+  if (!s.step()) {
+    URBIS_RETURN_IF_ERROR(s.status());
+    return std::optional<DeviceKey>();
+  }
+  return DeviceKey::from_bytes(s.blob(0));
+}
+
 // ---------------------------------------------------------------- public face
 
-Result<Invite> Replica::create_invite(const SpaceId& s, Role role, uint64_t ttl_seconds) {
-  return impl_->create_invite(s, role, ttl_seconds);
+Result<Invite> Replica::create_invite(const SpaceId& s, Role role, uint64_t ttl_seconds,
+                                      std::vector<DeviceKey> witnesses) {
+  return impl_->create_invite(s, role, ttl_seconds, std::move(witnesses));
+}
+Status Replica::remember_node(const DeviceKey& node) { return impl_->remember_node(node); }
+Result<std::optional<DeviceKey>> Replica::remembered_node() { return impl_->remembered_node(); }
+Result<std::optional<Bytes>> Replica::witness_redeem(ByteView envelope, const DeviceKey& witness,
+                                                     const SignFn& sign) {
+  return impl_->witness_redeem(envelope, witness, sign);
 }
 Result<CommitInfo> Replica::redeem_invite(const InviteSecret& invite) {
   return impl_->redeem_invite(invite);

@@ -19,6 +19,25 @@ std::string to_str(const Id& id) {
   return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
 }
 
+// Whether `raw` is exactly the canonical encoding of the fields of `e` that
+// this build knows (the lite runtime keeps unknown fields and re-emits them,
+// so the known fields are copied into a fresh message first).
+bool is_canonical(const pb::Envelope& e, ByteView raw) {
+  pb::Envelope known;
+  known.set_header(e.header());
+  known.set_body(e.body());
+  known.set_signature(e.signature());
+  if (e.has_receipt()) {
+    auto* r = known.mutable_receipt();
+    r->set_witness(e.receipt().witness());
+    r->set_time_ms(e.receipt().time_ms());
+    r->set_signature(e.receipt().signature());
+  }
+  if (known.ByteSizeLong() != raw.size()) return false;
+  const std::string bytes = known.SerializeAsString();
+  return std::equal(bytes.begin(), bytes.end(), reinterpret_cast<const char*>(raw.data()));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- lifecycle
@@ -110,7 +129,7 @@ Result<SpaceRow> Replica::Impl::find_space(const SpaceId& sid) {
 Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk) {
   Stmt s = db_->prepare(
       "SELECT id, head_seq, head_hash, role, joined_epoch, cutoff_epoch, cutoff_seq, cutoff_role, "
-      "invite_expires FROM authors WHERE space=? AND pk=?");
+      "invite_expires, invite_witnesses FROM authors WHERE space=? AND pk=?");
   s.bind(1, space).bind(2, pk.view());
   AuthorRow a;
   a.space = space;
@@ -128,6 +147,7 @@ Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk)
   a.cutoff_seq = static_cast<uint64_t>(s.i64(6));
   a.cutoff_role = static_cast<Role>(s.i64(7));
   a.invite_expires = static_cast<uint64_t>(s.i64(8));
+  a.invite_witnesses = s.bytes(9);
   return a;
 }
 
@@ -156,14 +176,15 @@ Result<DeviceKey> Replica::Impl::author_key(int64_t row) {
 Status Replica::Impl::save_membership(const AuthorRow& a) {
   Stmt s = db_->prepare(
       "UPDATE authors SET role=?, joined_epoch=?, cutoff_epoch=?, cutoff_seq=?, cutoff_role=?, "
-      "invite_expires=? WHERE id=?");
+      "invite_expires=?, invite_witnesses=? WHERE id=?");
   return s.bind(1, static_cast<int>(a.role))
       .bind(2, a.joined_epoch)
       .bind(3, a.cutoff_epoch)
       .bind(4, a.cutoff_seq)
       .bind(5, static_cast<int>(a.cutoff_role))
       .bind(6, a.invite_expires)
-      .bind(7, a.id)
+      .bind(7, ByteView(a.invite_witnesses))
+      .bind(8, a.id)
       .run();
 }
 
@@ -535,6 +556,12 @@ Result<ParsedChange> Replica::Impl::parse(ByteView raw) const {
   p.raw = raw;
   if (!p.envelope.ParseFromArray(raw.data(), static_cast<int>(raw.size())))
     return malformed("envelope does not parse");
+  // Canonical bytes only: the envelope's hash chains the author's log, and the
+  // signature covers header and body alone, so a relay that could re-encode an
+  // envelope (add a field, repeat one, reorder them) would fork the author's
+  // chain on the replicas it feeds.
+  if (!is_canonical(p.envelope, raw))
+    return malformed("envelope is not in canonical form");
   if (!p.header.ParseFromString(p.envelope.header())) return malformed("header does not parse");
   const auto& h = p.header;
   auto space = SpaceId::from_string(h.space());
@@ -550,6 +577,8 @@ Result<ParsedChange> Replica::Impl::parse(ByteView raw) const {
       (h.nonce().size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES || h.epoch() < 1))
     return malformed("content change needs a 24-byte nonce and an epoch");
   if (p.envelope.signature().size() != crypto_sign_BYTES) return malformed("signature must be 64 bytes");
+  if (p.envelope.has_receipt() && (h.kind() != pb::CHANGE_MEMBERSHIP || h.seq() != 1))
+    return malformed("only an invite's redeem carries a receipt");
   p.space = *space;
   p.author = *author;
   p.hash = blake2b_256(raw);
@@ -624,6 +653,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   pb::Membership m;
   std::optional<pb::Body> decrypted;
   const bool redeem = membership && author.invite_expires != 0;
+  if (p.envelope.has_receipt() && !redeem) return malformed("only an invite's redeem carries a receipt");
   if (author.invite_expires != 0 && !membership)
     return Status(Code::NotAMember, "an invite key may not write content");
   if (membership) {
@@ -635,7 +665,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       if (!s.step()) return Status(Code::UnknownEpoch, "epoch " + std::to_string(h.epoch()));
     }
     if (redeem) {
-      URBIS_RETURN_IF_ERROR(check_redeem(space, author, h, m));
+      URBIS_RETURN_IF_ERROR(check_redeem(space, author, p, m, /*local=*/false));
     } else if (!genesis && author.role_for(h.epoch(), h.seq()) != Role::Admin) {
       return Status(Code::NotAMember, "only an admin may change membership");
     }
@@ -727,7 +757,8 @@ Status Replica::Impl::release_held(int64_t space, const DeviceKey& author, uint6
 }
 
 Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invite,
-                                   const pb::Header& h, const pb::Membership& m) {
+                                   const ParsedChange& p, const pb::Membership& m, bool local) {
+  const pb::Header& h = p.header;
   auto forbidden = [](std::string what) { return Status(Code::Forbidden, "redeem: " + what); };
   if (h.seq() != 1 || invite.role_for(h.epoch(), h.seq()) == Role::None)
     return Status(Code::NotAMember, "invite " + invite.pk.hex().substr(0, 16) +
@@ -755,8 +786,30 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
   // (c) keys for the joining device only.
   for (const auto& g : m.grants())
     if (g.device() != joiner->device()) return forbidden("may grant keys to the joining device only");
-  // (d) not after the expiry, by the redeem's own clock (the same verdict on
-  // every replica; a node also stops serving an expired invite key).
+  // (d) not after the expiry, by the clock of a witness the admin named: the
+  // receipt's time, which the redeemer cannot choose, and which every
+  // replica reads the same whenever the redeem reaches it.
+  if (!invite.invite_witnesses.empty()) {
+    if (local) return Status::ok();  // the witness adds the receipt
+    if (!p.envelope.has_receipt())
+      return forbidden("carries no receipt: redeem the invite through the node it names (" +
+                       DeviceKey::from_bytes(ByteView(invite.invite_witnesses).first(32))->hex().substr(0, 16) + "…)");
+    const pb::Receipt& rc = p.envelope.receipt();
+    auto witness = DeviceKey::from_string(rc.witness());
+    if (!witness || !invite.witnessed_by(*witness))
+      return forbidden("the receipt is not by a node the invite names");
+    if (rc.signature().size() != crypto_sign_BYTES ||
+        !verify_signature(view(rc.signature()),
+                          receipt_message(view(p.envelope.header()), view(p.envelope.body()),
+                                          view(p.envelope.signature()), rc.time_ms()),
+                          *witness))
+      return Status(Code::BadSignature, "redeem: the witness's receipt does not verify");
+    if (rc.time_ms() > invite.invite_expires)
+      return Status(Code::Expired, "the invite expired at " + utc_time_text(invite.invite_expires) +
+                                       "; its witness received the redeem at " + utc_time_text(rc.time_ms()));
+    return Status::ok();
+  }
+  // A legacy invite (made before witnesses): by the redeem's own clock.
   const uint64_t at_ms = h.hlc() >> 16;
   if (at_ms > invite.invite_expires)
     return Status(Code::Expired, "the invite expired at " + utc_time_text(invite.invite_expires) +
@@ -804,7 +857,16 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
       if (row.role != Role::None || row.head_seq != 0 || row.invite_expires != 0)
         return malformed("an invite key must be a fresh key");
       if (role == Role::None) return malformed("an invite needs a role");
+      if (u.invite_witnesses_size() > kMaxInviteWitnesses)
+        return malformed("an invite names at most " + std::to_string(kMaxInviteWitnesses) + " witnesses");
       row.invite_expires = u.invite_expires_ms();
+      row.invite_witnesses.clear();
+      for (const auto& w : u.invite_witnesses()) {
+        if (w.size() != 32) return malformed("a witness must be a 32-byte node key");
+        row.invite_witnesses.insert(row.invite_witnesses.end(), w.begin(), w.end());
+      }
+    } else if (u.invite_witnesses_size() != 0) {
+      return malformed("only an invite names witnesses");
     }
     if (redeem && u.device() == h.author()) {
       // The invite gives up its role. It never wrote content and its keys

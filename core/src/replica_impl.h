@@ -6,6 +6,7 @@
 // Internal; not installed.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -17,6 +18,9 @@
 #include "urbis/replica.h"
 
 namespace urbis {
+
+// At most this many witness nodes per invite (MemberUpdate.invite_witnesses).
+inline constexpr int kMaxInviteWitnesses = 8;
 
 // The highest op kind this build understands (change.proto, OpKind).
 inline constexpr int kOpLevel = pb::OP_RESTORE;
@@ -46,6 +50,15 @@ struct AuthorRow {
   // Non-zero: an invite key (not a device), redeemable until this wall-clock
   // ms. Stays set after the redeem, which lowers the role to None.
   uint64_t invite_expires = 0;
+  // An invite key's witnesses: concatenated 32-byte node keys (empty for a
+  // legacy invite, or a device).
+  Bytes invite_witnesses;
+  bool witnessed_by(const DeviceKey& node) const {
+    for (size_t i = 0; i + 32 <= invite_witnesses.size(); i += 32)
+      if (std::equal(node.bytes.begin(), node.bytes.end(), invite_witnesses.begin() + static_cast<long>(i)))
+        return true;
+    return false;
+  }
 
   // The role under which a change (epoch, seq) by this author counts: the
   // current role for epochs since it was granted, the role held before a
@@ -78,8 +91,13 @@ class Replica::Impl {
   Result<Role> member_role(const SpaceId& sid, const DeviceKey& device);
   Status set_role(const SpaceId& sid, const DeviceKey& device, Role role);
   // --- invite.cc ---
-  Result<Invite> create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds);
+  Result<Invite> create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds,
+                               std::vector<DeviceKey> witnesses);
   Result<CommitInfo> redeem_invite(const InviteSecret& secret);
+  Result<std::optional<Bytes>> witness_redeem(ByteView envelope, const DeviceKey& witness,
+                                              const Replica::SignFn& sign);
+  Status remember_node(const DeviceKey& node);
+  Result<std::optional<DeviceKey>> remembered_node();
   // Commits n transactions as n changes in one SQLite transaction: all or none.
   Result<std::vector<CommitInfo>> commit_all(const Transaction* txs, size_t n);
   std::vector<Result<ApplyOutcome>> apply_batch(const std::vector<ByteView>& envelopes);
@@ -113,8 +131,10 @@ class Replica::Impl {
                           bool redeem, bool* needs_rebuild);
   // The rules for the one change an invite key may author (change.proto,
   // Membership): Forbidden, NotAMember or Expired when `m` breaks them.
-  Status check_redeem(const SpaceRow& space, const AuthorRow& invite, const pb::Header& h,
-                      const pb::Membership& m);
+  // `p` carries the witness's receipt unless `local` (the redeemer checking
+  // its own redeem before sending it, which the witness receipts).
+  Status check_redeem(const SpaceRow& space, const AuthorRow& invite, const ParsedChange& p,
+                      const pb::Membership& m, bool local);
   Result<CommitInfo> commit_one(const Transaction& tx);  // inside an open transaction
   Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
                                   const pb::Body* body);

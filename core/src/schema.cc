@@ -71,7 +71,15 @@ constexpr const char* kV3 = R"sql(
 CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;
 )sql";
 
-constexpr const char* kMigrations[] = {kV1, kV2, kV3};
+// Version 4: security rules (issue 10).
+//  authors.invite_witnesses: for an invite key, the concatenated 32-byte keys
+//  of the nodes that may witness its redeem (change.proto, Receipt); empty for
+//  invites made before witnessed invites.
+constexpr const char* kV4 = R"sql(
+ALTER TABLE authors ADD COLUMN invite_witnesses BLOB NOT NULL DEFAULT x'';
+)sql";
+
+constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4};
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
 
 }  // namespace

@@ -199,9 +199,10 @@ const std::vector<Command>& commands() {
       {"space list", "space list", "list the spaces this store holds", {}, run_space_list},
       {"space members", "space members SPACE", "list the members and the pending invites of a space", {},
        run_space_members},
-      {"space invite", "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS]",
-       "make an invite code (admin only; sync before sharing it; --ttl defaults to 7 days)",
-       {"--role", "--ttl"}, run_space_invite},
+      {"space invite", "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS] [--witness NODE_KEY]...",
+       "make an invite code (admin only; --ttl defaults to 7 days). The code is redeemed through its witness "
+       "node, which dates the join: by default the node this home last synced with; sync again before sharing it",
+       {"--role", "--ttl", "--witness"}, run_space_invite},
       {"space join", "space join CODE ws://HOST:PORT/sync",
        "join a space with an invite code, through the node at the URL", {}, run_space_join},
       {"put", "put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...",

@@ -1,9 +1,11 @@
 // `urbis space invite` and `urbis space join`: joining a space by code
 // (core/include/urbis/invite.h).
 //
-// space invite SPACE --role ROLE [--ttl SECONDS]
+// space invite SPACE --role ROLE [--ttl SECONDS] [--witness NODE_KEY]...
 //   The admin's membership change adding a fresh invite key (committed
 //   locally; `urbis sync` takes it to the node) -> {"invite", "expires"}.
+//   The witness (default: the node this home last synced with) is the node
+//   that dates the redeem: the joiner must join through it.
 //
 // space join CODE URL
 //   1. As the invite (its key derived from the code), sync the space from the
@@ -11,7 +13,9 @@
 //      invite key, a member until redeemed or expired.
 //   2. Build the redeem there (Replica::redeem_invite: not stored) and push it
 //      in the same session; wait for the node's Ack or Error.
-//   3. Accepted: copy the scratch log and the redeem into the device's store.
+//   3. Accepted: the node, a witness the invite names, added its receipt to the
+//      redeem and sent it back; copy the scratch log (with that redeem) into
+//      the device's store.
 //      Refused (another device redeemed first: BrokenChain): nothing was
 //      written to the device's store, and the error says the code was used.
 //   4. Sync the space as the device (a member now) and print its role.
@@ -76,7 +80,8 @@ Role parse_role(const Args& args, const char* usage) {
 }  // namespace
 
 void run_space_invite(const Context& ctx, const Args& args) {
-  const char* usage = "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS]";
+  const char* usage =
+      "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS] [--witness NODE_KEY]...";
   args.expect_positional(1, usage);
   const Role role = parse_role(args, usage);
   uint64_t ttl = kDefaultTtlSeconds;
@@ -86,9 +91,15 @@ void run_space_invite(const Context& ctx, const Args& args) {
       usage_error("--ttl takes a number of seconds from 1 to " + std::to_string(kMaxTtlSeconds) +
                   " (366 days)");
   }
+  std::vector<DeviceKey> witnesses;
+  for (const std::string& hex : args.values("--witness")) {
+    auto key = DeviceKey::from_hex(hex);
+    if (!key) usage_error("--witness takes a node key (64 hex digits, from 'urbis node key'), not '" + hex + "'");
+    witnesses.push_back(*key);
+  }
   auto replica = open_home(ctx);
   SpaceId space = resolve_space(*replica, args.positional()[0]);
-  Invite invite = check(replica->create_invite(space, role, ttl));
+  Invite invite = check(replica->create_invite(space, role, ttl, witnesses));
   emit(ctx, {{"invite", invite.code}, {"expires", utc_time_text(invite.expires_ms)}});
 }
 
@@ -142,12 +153,11 @@ void run_space_join(const Context& ctx, const Args& args) {
     // A refusal of the redeem itself (used by another device, expired) is final.
     if (refusal && served) refuse(stage, *refusal, secret, url);
     if (redeem) {
-      // 3. The node acknowledged it: the log and the redeem become the device's.
+      // 3. The node acknowledged it: the log becomes the device's, with the
+      // redeem as the witness node sent it back (receipted; our own copy has
+      // no receipt and no replica would take it).
       auto log = check(scratch->changes_since(space, {}));
       (void)home.replica->apply_batch(log);  // refusals, if any, are caught up by the sync below
-      auto applied = home.replica->apply(redeem->envelope);
-      if (!applied.is_ok())
-        log_event("warn", "redeem_not_applied_locally", {{"error", applied.status().to_string()}});
     }
   }
   // 4. As the device. When the node did not serve the invite, this also

@@ -283,6 +283,10 @@ Status Session::handle_auth(const pb::Auth& auth, Out& out) {
                                   peer_device_->bytes.data()) != 0)
     return Status(Code::BadSignature, "Auth: signature does not verify");
   peer_authenticated_ = true;
+  // The node a device syncs with is the default witness of its invites
+  // (Replica::create_invite). Best effort: a store that cannot record it
+  // still syncs.
+  if (role_ == SessionRole::Client) (void)replica_.remember_node(*peer_device_);
   after_handshake_step(out);
   return Status::ok();
 }
@@ -552,7 +556,34 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
     }
     envelopes.emplace_back(e.begin(), e.end());
   }
+  // A node witnesses the redeems of invites that name it (the receipt dates
+  // the redeem for every replica); the receipted envelope is what it stores,
+  // and it goes back to the redeemer, whose copy has no receipt.
+  std::vector<size_t> witnessed;
+  if (role_ == SessionRole::Server && signer_) {
+    for (size_t i = 0; i < envelopes.size(); ++i) {
+      auto w = replica_.witness_redeem(envelopes[i], signer_->device, signer_->sign);
+      if (!w.is_ok()) {
+        counters_.changes_refused += 1;
+        auto& entry = refused[w.code()];
+        if (entry.first++ == 0) entry.second = w.status().message();
+        envelopes.erase(envelopes.begin() + static_cast<long>(i--));
+      } else if (*w) {
+        envelopes[i] = std::move(**w);
+        witnessed.push_back(i);
+      }
+    }
+  }
   auto results = replica_.apply_batch(envelopes);
+  for (size_t i : witnessed) {
+    if (!results[i].is_ok()) continue;
+    Bytes frame = changes_frame(*space, envelopes[i]);
+    counters_.frames_out += 1;
+    counters_.bytes_out += frame.size();
+    counters_.changes_sent += 1;
+    sync.in_flight += 1;  // the peer acknowledges it like any batch
+    out.frames.push_back(std::move(frame));
+  }
 
   std::vector<DeviceKey> authors;
   for (size_t i = 0; i < results.size(); ++i) {

@@ -17,7 +17,7 @@ namespace {
 using namespace urbis::testing;
 
 constexpr uint64_t kAdmin = 401, kEditor = 402, kJoiner = 403, kOther = 404, kThird = 405,
-                   kViewer = 406;
+                   kViewer = 406, kWitness = 407;
 constexpr uint64_t kHour = 3600;
 
 std::string outcome(const Result<ApplyOutcome>& r) {
@@ -31,6 +31,24 @@ std::optional<Member> member_in(Replica& r, const SpaceId& space, const DeviceKe
   for (const auto& m : *members)
     if (m.device == key) return m;
   return std::nullopt;
+}
+
+// The node the invites name as their witness (change.proto, Receipt).
+const Identity& witness_identity() {
+  static const Identity w = identity_for_seed(kWitness);
+  return w;
+}
+Replica::SignFn witness_sign() {
+  return [](ByteView m) { return witness_identity().sign(m); };
+}
+
+// `redeem` as the witness node stores it: with its receipt, dated by the
+// clock of `node` (a replica holding the invite, acting as the witness).
+Bytes witnessed(Replica& node, const Bytes& redeem) {
+  auto w = node.witness_redeem(redeem, witness_identity().device(), witness_sign());
+  REQUIRE_MESSAGE(w.is_ok(), w.status().to_string());
+  REQUIRE(w->has_value());
+  return **w;
 }
 
 // Admin A's space with a project, an editor B, and an invite.
@@ -50,7 +68,7 @@ struct Invited {
     tx.set_text(project, "title", "en", "Harbour wifi");
     tx.set(project, "stage", "planning");
     URBIS_REQUIRE_OK(a->commit(tx));
-    auto inv = a->create_invite(space, role, ttl);
+    auto inv = a->create_invite(space, role, ttl, {witness_identity().device()});
     URBIS_REQUIRE_OK(inv);
     invite = std::move(inv).value();
     pull(*b.replica, *a.replica, space);
@@ -174,7 +192,9 @@ TEST_CASE("invite: a device joins by code, reads the history and writes with the
   pb::Header h = parse_header(parse_envelope(redeem->envelope));
   CHECK(h.author() == id_str(t.invite.key));
 
-  auto applied = j->apply(redeem->envelope);
+  // Without the witness's receipt no replica takes it.
+  CHECK(j->apply(redeem->envelope).code() == Code::Forbidden);
+  auto applied = j->apply(witnessed(*t.a.replica, redeem->envelope));
   INFO(outcome(applied));
   REQUIRE(applied.is_ok());
   CHECK(*applied == ApplyOutcome::Applied);
@@ -221,14 +241,15 @@ TEST_CASE("invite: a viewer invite makes a viewer; create_invite is for admins w
   pull(*j.replica, *t.a.replica, t.space);
   auto redeem = j->redeem_invite(t.invite.secret);
   URBIS_REQUIRE_OK(redeem);
-  URBIS_REQUIRE_OK(j->apply(redeem->envelope));
+  URBIS_REQUIRE_OK(j->apply(witnessed(*t.a.replica, redeem->envelope)));
   CHECK(j->space(t.space)->my_role == Role::Viewer);
   CHECK(j->get(t.space, t.project).is_ok());
   Transaction tx = j->begin(t.space);
   tx.set(t.project, "stage", "idea");
   CHECK(j->commit(tx).code() == Code::Forbidden);
 
-  CHECK(t.b->create_invite(t.space, Role::Viewer, kHour).code() == Code::Forbidden);
+  CHECK(t.b->create_invite(t.space, Role::Viewer, kHour, {witness_identity().device()}).code() ==
+        Code::Forbidden);
   CHECK(t.a->create_invite(t.space, Role::None, kHour).code() == Code::InvalidArgument);
   CHECK(t.a->create_invite(t.space, Role::Editor, 0).code() == Code::InvalidArgument);
   CHECK(t.a->create_invite(t.space, Role::Editor, 367 * 24 * kHour).code() == Code::InvalidArgument);
@@ -240,6 +261,13 @@ TEST_CASE("invite: a viewer invite makes a viewer; create_invite is for admins w
   Device k{kThird};
   pull(*k.replica, *t.a.replica, t.space);
   CHECK(k->redeem_invite(unknown).code() == Code::NotFound);
+  // An invite names a witness: the node this device last synced with, unless
+  // given; with neither, a clear error.
+  auto no_witness = t.a->create_invite(t.space, Role::Editor, kHour);
+  CHECK(no_witness.code() == Code::NotFound);
+  CHECK(no_witness.status().message().find("sync with the node") != std::string::npos);
+  URBIS_REQUIRE_OK(t.a->remember_node(witness_identity().device()));
+  CHECK(*t.a->remembered_node() == witness_identity().device());
   // A member cannot redeem for itself.
   auto second = t.a->create_invite(t.space, Role::Editor, kHour);
   URBIS_REQUIRE_OK(second);
@@ -264,7 +292,7 @@ TEST_CASE("invite: a redeem passes on the key of every epoch the invite was gran
   std::vector<uint32_t> epochs;
   for (const auto& g : m.grants()) epochs.push_back(g.epoch());
   CHECK(epochs == std::vector<uint32_t>{1, 2});
-  URBIS_REQUIRE_OK(j->apply(redeem->envelope));
+  URBIS_REQUIRE_OK(j->apply(witnessed(*t.a.replica, redeem->envelope)));
   CHECK(j->get(t.space, t.project).is_ok());
   CHECK(j->get(t.space, secret)->text("title", "en")->winner.value == "Written in epoch two");
   Transaction jt = j->begin(t.space);
@@ -288,12 +316,12 @@ TEST_CASE("invite: a used code is refused, a second redeem (a fork) and any late
   CHECK(j_redeem->envelope != k_redeem->envelope);
 
   // The admin (or a node) accepts the first it gets; the other is a fork.
-  auto first = t.a->apply(j_redeem->envelope);
+  auto first = t.a->apply(witnessed(*t.a.replica, j_redeem->envelope));
   INFO(outcome(first));
   REQUIRE(first.is_ok());
   const Hash hash = hash_of(*t.a.replica, t.space);
   const auto vv = *t.a->version_vector(t.space);
-  auto fork = t.a->apply(k_redeem->envelope);
+  auto fork = t.a->apply(witnessed(*t.b.replica, k_redeem->envelope));
   INFO(outcome(fork));
   CHECK(fork.code() == Code::BrokenChain);
   CHECK(hash_of(*t.a.replica, t.space) == hash);
@@ -309,15 +337,17 @@ TEST_CASE("invite: a used code is refused, a second redeem (a fork) and any late
   // The invite key's second change, however well formed, is refused.
   Identity invite = invite_identity(t.invite.secret);
   pb::Membership again = redeem_body(invite.device(), k.key, Role::Viewer);
+  const Bytes j_stored = *t.a->changes_since(t.space, *t.b->version_vector(t.space))->begin();
+  REQUIRE(parse_header(parse_envelope(j_stored)).author() == id_str(invite.device()));
   Bytes second = forge_redeem(invite, t.space, again, kTestStartMs + 10'000,
-                              {2, envelope_hash(j_redeem->envelope)});
+                              {2, envelope_hash(j_stored)});
   auto r2 = t.a->apply(second);
   INFO(outcome(r2));
   CHECK(r2.code() == Code::NotAMember);
   // Nor may it write content with the key it was granted.
   auto key = space_key(*t.a.replica, t.space, invite, 1);
   REQUIRE(key.has_value());
-  Bytes content = forge_content(invite, t.space, {2, envelope_hash(j_redeem->envelope)}, 1,
+  Bytes content = forge_content(invite, t.space, {2, envelope_hash(j_stored)}, 1,
                                 body_setting(t.project, "project", "stage", "stolen"), *key);
   auto r3 = t.a->apply(content);
   INFO(outcome(r3));
@@ -344,11 +374,11 @@ TEST_CASE("invite: an invite key may not write content, even unredeemed") {
   pull(*j.replica, *t.a.replica, t.space);
   auto redeem = j->redeem_invite(t.invite.secret);
   URBIS_REQUIRE_OK(redeem);
-  URBIS_REQUIRE_OK(t.a->apply(redeem->envelope));
+  URBIS_REQUIRE_OK(t.a->apply(witnessed(*t.a.replica, redeem->envelope)));
 }
 
-TEST_CASE("invite: an expired invite's redeem is refused with Expired") {
-  Invited t(Role::Editor, 60);
+TEST_CASE("invite: expiry is judged on the witness's receipt, never on the redeem's own clock") {
+  Invited t(Role::Admin, 60);  // an admin invite: the prize of issue 10's takeover
   Identity invite = invite_identity(t.invite.secret);
   const uint64_t expires = t.invite.expires_ms;
 
@@ -359,22 +389,122 @@ TEST_CASE("invite: an expired invite's redeem is refused with Expired") {
   CHECK(r.code() == Code::Expired);
   CHECK(r.status().message().find(utc_time_text(expires)) != std::string::npos);
 
-  // A redeem dated after the expiry is refused everywhere; one dated at the
-  // expiry is accepted (the control).
   auto key = space_key(*t.a.replica, t.space, invite, 1);
   REQUIRE(key.has_value());
   Device k{kOther};
-  pb::Membership m = redeem_body(invite.device(), k.key, Role::Editor);
+  pb::Membership m = redeem_body(invite.device(), k.key, Role::Admin);
   add_grant(m, 1, *key, k.key);
   const Hash hash = hash_of(*t.a.replica, t.space);
-  auto late = t.a->apply(forge_redeem(invite, t.space, m, expires + 1));
-  INFO(outcome(late));
-  CHECK(late.code() == Code::Expired);
-  CHECK(hash_of(*t.a.replica, t.space) == hash);
-  auto on_time = t.a->apply(forge_redeem(invite, t.space, m, expires));
+  const auto vv = *t.a->version_vector(t.space);
+  auto unchanged = [&] {
+    CHECK(hash_of(*t.a.replica, t.space) == hash);
+    CHECK(*t.a->version_vector(t.space) == vv);
+    CHECK_FALSE(member_in(*t.a.replica, t.space, k.key).has_value());
+  };
+  // The attack: a redeem back-dated to 1970, made after the expiry. Without
+  // a receipt it counts nowhere, whatever its HLC says.
+  const Bytes back_dated = forge_redeem(invite, t.space, m, 1);
+  auto bare = t.a->apply(back_dated);
+  INFO(outcome(bare));
+  CHECK(bare.code() == Code::Forbidden);
+  CHECK(bare.status().message().find("receipt") != std::string::npos);
+  unchanged();
+  // The witness, whose clock is past the expiry, refuses to receipt it.
+  Device node_later{kThird, ":memory:", {}, expires + 1};
+  pull(*node_later.replica, *t.a.replica, t.space);
+  auto refused = node_later->witness_redeem(back_dated, witness_identity().device(), witness_sign());
+  CHECK(refused.code() == Code::Expired);
+  // A receipt by a key the invite does not name (a node the redeemer runs).
+  {
+    Identity rogue = identity_for_seed(9001);
+    auto rogue_receipt = t.a->witness_redeem(back_dated, rogue.device(),
+                                             [&](ByteView msg) { return rogue.sign(msg); });
+    URBIS_REQUIRE_OK(rogue_receipt);
+    CHECK_FALSE(rogue_receipt->has_value());  // not this invite's witness: nothing signed
+    pb::Envelope e = parse_envelope(back_dated);
+    auto* rc = e.mutable_receipt();
+    rc->set_witness(id_str(rogue.device()));
+    rc->set_time_ms(expires - 1000);
+    auto sig = rogue.sign(receipt_message(view_of(e.header()), view_of(e.body()), view_of(e.signature()),
+                                          expires - 1000));
+    rc->set_signature(sig.data(), sig.size());
+    auto forged = t.a->apply(serialize(e));
+    INFO(outcome(forged));
+    CHECK(forged.code() == Code::Forbidden);
+    unchanged();
+  }
+  // The witness's receipt, its time edited to before the expiry.
+  {
+    pb::Envelope e = parse_envelope(witnessed(*t.a.replica, forge_redeem(invite, t.space, m, 2)));
+    e.mutable_receipt()->set_time_ms(expires - 1000);
+    // (t.a's clock is before the expiry, so this receipt was genuine; only
+    // its time is edited.)
+    auto edited = t.a->apply(serialize(e));
+    INFO(outcome(edited));
+    CHECK(edited.code() == Code::BadSignature);
+    unchanged();
+  }
+  // A genuine receipt dated after the expiry (a witness that signs late).
+  {
+    pb::Envelope e = parse_envelope(back_dated);
+    auto* rc = e.mutable_receipt();
+    rc->set_witness(id_str(witness_identity().device()));
+    rc->set_time_ms(expires + 1);
+    auto sig = witness_identity().sign(
+        receipt_message(view_of(e.header()), view_of(e.body()), view_of(e.signature()), expires + 1));
+    rc->set_signature(sig.data(), sig.size());
+    auto late = t.a->apply(serialize(e));
+    INFO(outcome(late));
+    CHECK(late.code() == Code::Expired);
+    unchanged();
+  }
+  // A receipt on anything but a redeem is malformed.
+  {
+    Transaction tx = t.a->begin(t.space);
+    tx.set(t.project, "stage", "operation");
+    auto own = t.a->commit(tx);
+    URBIS_REQUIRE_OK(own);
+    pb::Envelope e = parse_envelope(own->envelope);
+    e.mutable_receipt()->set_witness(id_str(witness_identity().device()));
+    Device other{kViewer};
+    pull(*other.replica, *t.a.replica, t.space);
+    CHECK(other->apply(serialize(e)).code() == Code::Malformed);
+  }
+  // The control: received by the witness before the expiry (its clock), the
+  // redeem counts everywhere, whatever HLC it carries — even 1970.
+  const Hash before = hash_of(*t.a.replica, t.space);
+  auto on_time = t.a->apply(witnessed(*t.a.replica, back_dated));
   INFO(outcome(on_time));
-  CHECK(on_time.is_ok());
-  CHECK(member_in(*t.a.replica, t.space, k.key)->role == Role::Editor);
+  REQUIRE(on_time.is_ok());
+  CHECK(member_in(*t.a.replica, t.space, k.key)->role == Role::Admin);
+  CHECK(hash_of(*t.a.replica, t.space) != before);
+}
+
+TEST_CASE("invite: an envelope is canonical: a relay cannot re-encode it and fork its author's chain") {
+  Invited t;
+  Transaction tx = t.a->begin(t.space);
+  tx.set(t.project, "stage", "operation");
+  auto own = t.a->commit(tx);
+  URBIS_REQUIRE_OK(own);
+  Device b2{kViewer};
+  pull(*b2.replica, *t.b.replica, t.space);
+  const Hash hash = hash_of(*b2.replica, t.space);
+  // An unknown field appended (the signature covers header and body only).
+  Bytes padded = own->envelope;
+  padded.push_back(0x7a);  // field 15, length-delimited
+  padded.push_back(0x01);
+  padded.push_back(0x00);
+  CHECK(b2->apply(padded).code() == Code::Malformed);
+  // The header field repeated (parsers keep the last one).
+  pb::Envelope e = parse_envelope(own->envelope);
+  std::string twice = e.SerializeAsString();
+  pb::Envelope only_header;
+  only_header.set_header(e.header());
+  twice = only_header.SerializeAsString() + twice;
+  CHECK(b2->apply(Bytes(twice.begin(), twice.end())).code() == Code::Malformed);
+  CHECK(hash_of(*b2.replica, t.space) == hash);
+  // The original applies.
+  CHECK(b2->apply(own->envelope).is_ok());
 }
 
 TEST_CASE("invite: a node stops listing (and so serving) an invite once it expires") {
@@ -508,7 +638,7 @@ TEST_CASE("invite: a redeem may not give more than the invite") {
   // The control: the same shape, within the invite's rights, is accepted.
   pb::Membership ok = redeem_body(invite.device(), j.key, Role::Commenter);
   add_grant(ok, 1, *key, j.key);
-  auto r = t.a->apply(forge_redeem(invite, t.space, ok, at));
+  auto r = t.a->apply(witnessed(*t.a.replica, forge_redeem(invite, t.space, ok, at)));
   INFO(outcome(r));
   REQUIRE(r.is_ok());
   CHECK(member_in(*t.a.replica, t.space, j.key)->role == Role::Commenter);
@@ -521,7 +651,7 @@ TEST_CASE("invite: replicas that receive the changes in different orders converg
   // writes in the new epoch.
   Invited t;
   Device j{kJoiner}, l{kOther}, v{kViewer};
-  auto second = t.a->create_invite(t.space, Role::Viewer, kHour);
+  auto second = t.a->create_invite(t.space, Role::Viewer, kHour, {witness_identity().device()});
   URBIS_REQUIRE_OK(second);
   pull(*j.replica, *t.a.replica, t.space);
   pull(*l.replica, *t.a.replica, t.space);
@@ -529,8 +659,8 @@ TEST_CASE("invite: replicas that receive the changes in different orders converg
   auto l_redeem = l->redeem_invite(second->secret);
   URBIS_REQUIRE_OK(j_redeem);
   URBIS_REQUIRE_OK(l_redeem);
-  URBIS_REQUIRE_OK(j->apply(j_redeem->envelope));
-  URBIS_REQUIRE_OK(l->apply(l_redeem->envelope));
+  URBIS_REQUIRE_OK(j->apply(witnessed(*t.a.replica, j_redeem->envelope)));
+  URBIS_REQUIRE_OK(l->apply(witnessed(*t.a.replica, l_redeem->envelope)));
   Transaction jt = j->begin(t.space);
   jt.set(t.project, "stage", "from J");
   URBIS_REQUIRE_OK(j->commit(jt));

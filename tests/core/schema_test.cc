@@ -80,6 +80,7 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
   // writing authors, version 1.
   exec_sql(path,
            "DROP INDEX authors_writing;"
+           "ALTER TABLE authors DROP COLUMN invite_witnesses;"
            "ALTER TABLE authors DROP COLUMN invite_expires;"
            "UPDATE meta SET value=1 WHERE key='schema_version';");
   REQUIRE_FALSE(authors_have_invite_column(path));
@@ -94,14 +95,21 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
     URBIS_REQUIRE_OK(e);
     CHECK(e->text("title", "en")->winner.value == "Flood sensors");
     // The upgraded store takes invites, and a device joins by one.
-    auto invite = (*r)->create_invite(space, Role::Viewer, 600);
+    // (Witnessed by a node key of its own; here the store itself plays the node.)
+    auto node_env = make_deterministic_env(16);
+    const Identity node = Identity::generate(*node_env);
+    auto invite = (*r)->create_invite(space, Role::Viewer, 600, {node.device()});
     URBIS_REQUIRE_OK(invite);
     Device joiner{13};
     pull(*joiner.replica, **r, space);
     auto redeem = joiner->redeem_invite(invite->secret);
     URBIS_REQUIRE_OK(redeem);
-    URBIS_REQUIRE_OK(joiner->apply(redeem->envelope));
-    URBIS_REQUIRE_OK((*r)->apply(redeem->envelope));
+    auto receipted = (*r)->witness_redeem(redeem->envelope, node.device(),
+                                          [&](ByteView m) { return node.sign(m); });
+    URBIS_REQUIRE_OK(receipted);
+    REQUIRE(receipted->has_value());
+    URBIS_REQUIRE_OK(joiner->apply(**receipted));
+    URBIS_REQUIRE_OK((*r)->apply(**receipted));
     CHECK(joiner->get(space, project).is_ok());
     CHECK(hash_of(*joiner.replica, space) == hash_of(**r, space));
   }

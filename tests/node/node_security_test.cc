@@ -895,3 +895,70 @@ TEST_CASE("held_changes_need_a_writer") {
   INFO(describe(held));
   CHECK(errors_in(held).empty());
 }
+
+TEST_CASE("expired_invite_back_dated_redeem") {
+  // Issue 10, finding 1: the redeem of an admin invite that expired moments
+  // ago, dated 1970 (the expiry used to be judged on the redeem's own HLC),
+  // relayed by a plain viewer. The node, the witness the invite names, dates
+  // the redeem itself and refuses it; a receipt the attacker signs itself is
+  // refused too. The node's store is unchanged and the creator still syncs.
+  Node node;
+  Space s("Takeover");
+  Player viewer(75), attacker(76);
+  s.add(viewer.hex(), "viewer");
+  s.sync(node);  // the admin's home now names this node as its invites' witness
+  json made = s.admin.ok({"space", "invite", s.hex, "--role", "admin", "--ttl", "1"});
+  s.sync(node);
+  auto secret = decode_invite_code(made["invite"].get<std::string>());
+  REQUIRE(secret.is_ok());
+  const Identity invite = invite_identity(*secret);
+  auto v = viewer.connect(node);
+  REQUIRE(errors_in(v->catch_up(s.id, viewer.replica())).empty());
+  auto key = space_key(viewer.replica(), s.id, invite, 1);
+  REQUIRE(key.has_value());
+  // Wait out the expiry (bounded: the ttl is one second, rounded up).
+  while (system_env().now_ms() <= secret->expires_ms + 100) std::this_thread::sleep_for(Ms(100));
+
+  pb::Membership m;
+  auto* self = m.add_updates();
+  self->set_device(id_str(invite.device()));
+  self->set_role(pb::ROLE_NONE);
+  auto* u = m.add_updates();
+  u->set_device(id_str(attacker.id.device()));
+  u->set_role(pb::ROLE_ADMIN);
+  auto sealed = seal_key(*key, attacker.id.device());
+  REQUIRE(sealed.has_value());
+  auto* g = m.add_grants();
+  g->set_epoch(1);
+  g->set_device(id_str(attacker.id.device()));
+  g->set_sealed_key(sealed->data(), sealed->size());
+  pb::Header h = make_header(s.id, invite.device(), {1, {}}, 1, pb::CHANGE_MEMBERSHIP);
+  h.set_hlc(uint64_t{1} << 16);  // 1970-01-01T00:00:00.001Z
+  const Bytes back_dated = sign_envelope(invite, h.SerializeAsString(), m.SerializeAsString());
+  const StoreCounts before = counts(node);
+  {
+    auto w = v->push(s.id, {back_dated});
+    INFO(describe(w));
+    CHECK(has_error(w, Code::Expired, s.id));
+    CHECK(counts(node) == before);
+  }
+  {
+    // The attacker's own "receipt", dated before the expiry.
+    pb::Envelope e = parse_envelope(back_dated);
+    auto* rc = e.mutable_receipt();
+    rc->set_witness(id_str(attacker.id.device()));
+    rc->set_time_ms(secret->expires_ms - 500);
+    auto sig = attacker.id.sign(
+        receipt_message(view_of(e.header()), view_of(e.body()), view_of(e.signature()), rc->time_ms()));
+    rc->set_signature(sig.data(), sig.size());
+    auto w = v->push(s.id, {serialize(e)});
+    INFO(describe(w));
+    CHECK(has_error(w, Code::Forbidden, s.id));
+    CHECK(counts(node) == before);
+  }
+  // The creator is still the space's admin and syncs.
+  CHECK(s.sync(node)["refused"] == 0);
+  json members = s.admin.ok({"space", "members", s.hex});
+  CHECK(members["members"].size() == 2);  // the admin and the viewer
+  CHECK(node.stop(SIGTERM) == 0);
+}

@@ -381,6 +381,12 @@ TEST_CASE("invite_join") {
   const std::string space = a.ok({"space", "create", "Harbour"})["space"].get<std::string>();
   const std::string id =
       a.ok({"put", space, "project", "new", "title@en=Harbour wifi", "stage=planning"})["id"].get<std::string>();
+  // Before any sync the home knows no node to witness the join: a clear error.
+  Run no_node = a.run({"space", "invite", space, "--role", "editor"});
+  CHECK(no_node.code == 1);
+  CHECK(no_node.err.find("urbis: NotFound: no node to witness the invite") != std::string::npos);
+  CHECK(a.run({"space", "invite", space, "--role", "editor", "--witness", "abc"}).code == 2);
+  a.ok({"sync", node.url()});  // the node it syncs with witnesses its invites
   json invite = a.ok({"space", "invite", space, "--role", "editor"});
   const std::string code = invite["invite"].get<std::string>();
   CHECK(code.rfind("urbis1-", 0) == 0);
@@ -446,6 +452,7 @@ TEST_CASE("invite_race") {
   d.init();
   const std::string space = a.ok({"space", "create", "Contested"})["space"].get<std::string>();
   a.ok({"put", space, "task", "new", "title@en=Only one seat"});
+  a.ok({"sync", node.url()});
   const std::string code = a.ok({"space", "invite", space, "--role", "viewer"})["invite"].get<std::string>();
   a.ok({"sync", node.url()});
   Child jc(spawn_urbis(c.with_home({"space", "join", code, node.url()}), c.env(), c.file("join.out"),
@@ -474,6 +481,7 @@ TEST_CASE("invite_expired") {
   a.init();
   b.init();
   const std::string space = a.ok({"space", "create", "Brief"})["space"].get<std::string>();
+  a.ok({"sync", node.url()});
   json invite = a.ok({"space", "invite", space, "--role", "viewer", "--ttl", "1"});
   a.ok({"sync", node.url()});
   std::this_thread::sleep_for(std::chrono::seconds(2));

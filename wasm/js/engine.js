@@ -440,8 +440,10 @@ export class Engine {
   addMember(space, device, role = 'editor') {
     return this.#write('addMember', { space, device, role });
   }
-  createInvite(space, role = 'editor', ttlSeconds = 7 * 24 * 3600) {
-    return this.#write('createInvite', { space, role, ttlSeconds });
+  // `witness`: the key of the node that dates the redeem (default: the node
+  // this device last synced with).
+  createInvite(space, role = 'editor', ttlSeconds = 7 * 24 * 3600, { witness = null } = {}) {
+    return this.#write('createInvite', { space, role, ttlSeconds, witness });
   }
   removeMember(space, device) {
     return this.#write('removeMember', { space, device });

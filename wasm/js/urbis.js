@@ -94,8 +94,8 @@ export class UrbisDB {
   }
   // An invite code for `space` (admin only): {code, expires (ms), key}. It
   // works once this change reached the node (sync first); treat it as a password.
-  createInvite(space, role = 'editor', ttlSeconds = 7 * 24 * 3600) {
-    return this.rpc.call('createInvite', space, role, ttlSeconds);
+  createInvite(space, role = 'editor', ttlSeconds = 7 * 24 * 3600, options = {}) {
+    return this.rpc.call('createInvite', space, role, ttlSeconds, options);
   }
   members(space) {
     return this.rpc.call('members', space);

@@ -232,7 +232,13 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
       if (!ttl->is_number_unsigned()) return invalid("ttlSeconds must be a number of seconds");
       seconds = ttl->get<uint64_t>();
     }
-    URBIS_ASSIGN_OR_RETURN(Invite invite, r->create_invite(space, *role, seconds));
+    std::vector<DeviceKey> witnesses;
+    if (auto w = p.find("witness"); w != p.end() && !w->is_null()) {
+      if (!w->is_string()) return invalid("witness must be a node key (64 hex digits)");
+      URBIS_ASSIGN_OR_RETURN(DeviceKey key, hex_id<DeviceKey>(w->get<std::string>(), "witness"));
+      witnesses.push_back(key);
+    }
+    URBIS_ASSIGN_OR_RETURN(Invite invite, r->create_invite(space, *role, seconds, std::move(witnesses)));
     URBIS_RETURN_IF_ERROR(after_local_write(space));
     return json{{"code", invite.code}, {"expires", invite.expires_ms}, {"key", invite.key.hex()}};
   }
@@ -583,12 +589,14 @@ Result<nlohmann::json> Client::join_finish() {
   if (join_) {
     if (join_->state != Join::State::Accepted) return invalid("the join was not accepted by the node");
     space = join_->secret.space;
+    // The log holds the redeem as the witness node sent it back, receipted
+    // (our own copy has no receipt, and no replica would take it).
     URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> log, join_->scratch->changes_since(*space, {}));
-    (void)r->apply_batch(log);  // refusals, if any, are caught up by the next sync
-    auto applied = r->apply(join_->redeem->envelope);
+    auto results = r->apply_batch(log);  // refusals, if any, are caught up by the next sync
     join_.reset();
     join_frames_.clear();
-    if (!applied.is_ok()) return applied.status();
+    for (const auto& result : results)
+      if (!result.is_ok() && result.code() == Code::Storage) return result.status();
   } else {
     return invalid("no join is in progress");
   }

@@ -22,6 +22,8 @@
 // Thread-safety: a Replica is not thread-safe; use one per thread or guard it.
 #pragma once
 
+#include <array>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -170,14 +172,38 @@ class Replica {
   // `ttl_seconds` from now (whole seconds, 1 s to 366 days), granted every
   // epoch key this device holds, exactly as add_member would grant them; one
   // admin-signed membership change, committed here. The code works once that
-  // change has reached the node the joiner syncs with. Forbidden unless this
-  // device is an admin; InvalidArgument for Role::None or a ttl out of range.
+  // change has reached a witness node.
+  //
+  // `witnesses` (1 to 8 node keys; empty: the node remember_node() last
+  // recorded) are the nodes trusted to timestamp the redeem: the joiner must
+  // redeem through one of them, which adds its receipt (witness_redeem), and
+  // every replica judges the expiry on the receipt's time, never on a clock
+  // the redeemer chooses. Forbidden unless this device is an admin;
+  // InvalidArgument for Role::None, a ttl out of range or a bad witness list;
+  // NotFound when no witness is given and no node was remembered.
   //
   // Whoever holds the code can read the space's history (the keys granted to
   // the invite) until the invite is redeemed or expires, and, with a copy of
   // the log, for ever after; an admin who fears a code leaked removes the
   // invite key (a new epoch, as for any removal).
-  Result<Invite> create_invite(const SpaceId& space, Role role, uint64_t ttl_seconds);
+  Result<Invite> create_invite(const SpaceId& space, Role role, uint64_t ttl_seconds,
+                               std::vector<DeviceKey> witnesses = {});
+  // The node this replica syncs with (a client session records the server's
+  // key once it has verified it): create_invite's default witness. Stored in
+  // the replica; the latest call wins.
+  Status remember_node(const DeviceKey& node);
+  Result<std::optional<DeviceKey>> remembered_node();
+  // How a witness signs: Ed25519 over the message, with the witness's key.
+  using SignFn = std::function<std::array<uint8_t, 64>(ByteView)>;
+  // A witness node's side of a redeem, called on every envelope a node
+  // receives from a client before applying it. When `envelope` is the redeem
+  // of an invite stored here that names `witness` and carries no receipt yet,
+  // returns it with a receipt signed by `sign` and dated by this replica's
+  // clock; returns nullopt for any other envelope (apply() judges those).
+  // Expired when the invite has expired by this replica's clock: the redeem
+  // gets no receipt, and no replica will accept it without one.
+  Result<std::optional<Bytes>> witness_redeem(ByteView envelope, const DeviceKey& witness,
+                                              const SignFn& sign);
   // The redeem of `invite` for this device: the invite key's one change (its
   // seq 1, signed by the invite key) giving this device the invite's role and
   // every epoch key granted to the invite, re-sealed to this device, and
@@ -185,11 +211,12 @@ class Replica {
   // that created the invite, must be stored here (e.g. fetched by syncing
   // with the invite's key as the signer).
   //
-  // The change is built and checked here by the rules apply() enforces, but
-  // NOT stored: two devices redeeming one code both write the invite's seq 1,
+  // The change is built and checked here by the rules apply() enforces
+  // (all but the witness's receipt, which the witness node adds), but NOT
+  // stored: two devices redeeming one code both write the invite's seq 1,
   // and only the first a node accepts counts (the other gets BrokenChain).
-  // Send the envelope, and apply() it here once the node has acknowledged it
-  // (or at once where no node arbitrates).
+  // Send the envelope through a witness node, which adds its receipt and
+  // sends the receipted envelope back: that one is what every replica stores.
   // Errors: UnknownSpace (the space's log is not here); NotFound (no such
   // invite in the log here); NotAMember (already redeemed, or revoked);
   // Expired (past its expiry by this replica's clock); InvalidArgument (this
@@ -214,8 +241,9 @@ class Replica {
   // change with an existing seq), UnknownSpace, UnknownEpoch, NotAMember,
   // DecryptFailed. An invite key's only valid change is its redeem (the rules
   // are in change.proto, Membership): its content or second change is
-  // NotAMember, a redeem breaking the rules Forbidden, one whose HLC is after
-  // the invite's expiry Expired. On error nothing is stored.
+  // NotAMember, a redeem breaking the rules (or without a valid receipt of a
+  // witness the invite names) Forbidden, one received by its witness after the
+  // invite's expiry Expired. On error nothing is stored.
   Result<ApplyOutcome> apply(ByteView envelope);
   // Applies many envelopes in one SQLite transaction (one fsync); each gets
   // its own result, and one refused change does not affect the others.

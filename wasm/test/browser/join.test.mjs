@@ -15,6 +15,7 @@ test('a browser joins a space with an invite code; the code works once', { timeo
   cli(adminHome, ['init']);
   const { space } = cli(adminHome, ['space', 'create', 'Secretariat']);
   const { id } = cli(adminHome, ['put', space, 'practice', 'new', 'title@en=Open budget portal', 'sector=e-government']);
+  cli(adminHome, ['sync', node.ws]); // the node the admin syncs with witnesses the join
   const { invite } = cli(adminHome, ['space', 'invite', space, '--role', 'editor', '--ttl', '3600']);
   cli(adminHome, ['sync', node.ws]);
 

@@ -161,7 +161,9 @@ test('invites: an admin makes a code; joining needs the node; a member joins tri
   const admin = await openEngine(uniqueName());
   await admin.createIdentity('pw');
   const { space } = await admin.createSpace('S');
-  const invite = await admin.createInvite(space, 'viewer', 3600);
+  // No node synced with yet: nothing to witness the join, a clear error.
+  await rejectsWith(() => admin.createInvite(space, 'viewer', 3600), 'NotFound');
+  const invite = await admin.createInvite(space, 'viewer', 3600, { witness: 'ab'.repeat(32) });
   assert.match(invite.code, /^urbis1-[a-z2-7]{64}$/);
   assert.ok(invite.expires > Date.now());
   assert.ok(admin.members(space).some((m) => m.device === invite.key));
@@ -181,7 +183,7 @@ test('joining: a silent node fails the join after the idle timeout, leaving noth
   const admin = await openEngine(uniqueName());
   await admin.createIdentity('pw');
   const { space } = await admin.createSpace('S');
-  const invite = await admin.createInvite(space, 'editor', 3600);
+  const invite = await admin.createInvite(space, 'editor', 3600, { witness: 'ab'.repeat(32) });
   // A "node" that accepts the connection and then says nothing.
   class SilentSocket {
     constructor() {
