@@ -202,7 +202,7 @@ class NodeProcess {
     env_strings.push_back("URBIS_PASSPHRASE=net bench passphrase");
     env_strings.push_back("URBIS_PWHASH=minimal");
     std::vector<std::string> args = {URBIS_CLI_BINARY, "--home", (dir / "node").string(), "node",
-                                     "--listen", "127.0.0.1:0"};
+                                     "--listen", "127.0.0.1:0", "--open-spaces"};
     std::vector<char*> argv, envp;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);

@@ -41,10 +41,12 @@ struct Client {
   }
 };
 
-// A key-less node: verifies and stores, cannot read.
+// A key-less node: verifies and stores, cannot read. It takes new spaces
+// from any device (SessionOptions::open_spaces) unless `open` is cleared.
 struct Node {
   std::unique_ptr<Env> env = make_deterministic_env(999);
   std::unique_ptr<Replica> replica;
+  bool open = true;
   Node() {
     auto r = Replica::open(":memory:", std::nullopt, *env,
                            ReplicaOptions{.materialize = false, .synchronous_full = false});
@@ -52,6 +54,7 @@ struct Node {
     replica = std::move(r).value();
   }
   std::unique_ptr<Session> session(SessionOptions options = {}) {
+    options.open_spaces = options.open_spaces || open;
     return std::make_unique<Session>(*replica, *env, std::nullopt, SessionRole::Server,
                                      std::vector<SpaceId>{}, options);
   }
@@ -379,7 +382,9 @@ TEST_CASE("session: a bad Auth signature fails the handshake") {
 
 TEST_CASE("session: a client that signs with its key syncs with a server that signs too") {
   World w;
-  Session server(*w.b.dev.replica, *w.b.dev.env, Signer::of(w.b.id), SessionRole::Server, {});
+  SessionOptions open;
+  open.open_spaces = true;  // A seeds the space on B
+  Session server(*w.b.dev.replica, *w.b.dev.env, Signer::of(w.b.id), SessionRole::Server, {}, open);
   auto as = w.a.session(w.space);
   Traffic t = connect(*as, server);
   CHECK(t.failures.empty());
@@ -498,6 +503,7 @@ struct PeerNode : Node {
   explicit PeerNode(uint64_t seed) : id(identity_for_seed(seed)) {}
   std::unique_ptr<Session> link(SessionOptions options = {}) {
     options.discover = true;
+    options.keep_unsolicited_spaces = true;  // a node is member of nothing
     return std::make_unique<Session>(*replica, *env, Signer::of(id), SessionRole::Client,
                                      std::vector<SpaceId>{}, options);
   }

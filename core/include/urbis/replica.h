@@ -227,6 +227,11 @@ class Replica {
                                            size_t max_bytes = SIZE_MAX);
   // Number of changes held for a missing predecessor.
   Result<size_t> held_count(const SpaceId& space);
+  // Forgets `space` entirely: its log, held changes, keys and materialized
+  // state, atomically (all or nothing). For a space this replica should never
+  // have stored (a sync client drops a space a node pushed to it unasked in
+  // which this device is no member, sync/session.h). UnknownSpace if absent.
+  Status drop_space(const SpaceId& space);
 
   // ---- reads ----
   Result<Entity> get(const SpaceId& space, const EntityId& id);
