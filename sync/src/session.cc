@@ -788,14 +788,15 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
   std::vector<Result<ApplyOutcome>> results;
   if (role_ == SessionRole::Server && sync.seeding && !peer_trusted() && !envelopes.empty() &&
       replica_.version_vector(*space).code() == Code::UnknownSpace) {
-    const bool own_genesis = first && first->kind() == pb::CHANGE_MEMBERSHIP && first->seq() == 1 &&
-                             DeviceKey::from_string(first->author()) == peer_device_;
-    if (own_genesis) results = replica_.apply_batch({envelopes.front()});
-    const bool created = own_genesis && results.front().is_ok();
+    // The first change, the peer's own, goes alone: the core creates the
+    // space only from a valid genesis (and refuses anything else with
+    // UnknownSpace).
+    const bool own = first && DeviceKey::from_string(first->author()) == peer_device_;
+    if (own) results = replica_.apply_batch({envelopes.front()});
+    const bool created = own && results.front().is_ok();
     const Status refusal =
-        own_genesis ? Status(Code::UnknownSpace, "the space's genesis was refused")
-                    : Status(Code::Forbidden,
-                             "a space this node does not hold is created only by its creator's own genesis");
+        own ? Status(Code::UnknownSpace, "the space does not exist here: its first change was refused")
+            : Status(Code::Forbidden, "a space this node does not hold is created only by its creator's own genesis");
     for (size_t i = results.size(); i < envelopes.size() && !created; ++i) results.push_back(refusal);
     if (created) {
       const std::vector<Bytes> rest(envelopes.begin() + 1, envelopes.end());
