@@ -88,6 +88,7 @@ class Replica::Impl {
                                            size_t max_bytes);
   Result<size_t> held_count(const SpaceId& sid);
   Status drop_space(const SpaceId& sid);
+  Result<bool> member_by_log(const SpaceId& sid, const DeviceKey& device);
 
   // --- query.cc ---
   Result<Entity> get(const SpaceId& sid, const EntityId& id);

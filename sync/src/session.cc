@@ -424,8 +424,18 @@ void Session::after_handshake_step(Out& out) {
   std::vector<SpaceId> mine = configured_;
   if (options_.discover) {
     if (auto held = replica_.spaces(); held.is_ok()) {
-      for (const SpaceInfo& info : *held)
-        if (std::find(mine.begin(), mine.end(), info.id) == mine.end()) mine.push_back(info.id);
+      for (const SpaceInfo& info : *held) {
+        if (std::find(mine.begin(), mine.end(), info.id) != mine.end()) continue;
+        // Left behind by a session that ended before an unsolicited space
+        // was judged: a space whose log never made this device a member is
+        // not kept (a former member keeps what it held).
+        auto member = replica_.member_by_log(info.id, replica_.device());
+        if (!options_.keep_unsolicited_spaces && member.is_ok() && !*member) {
+          if (replica_.drop_space(info.id).is_ok()) counters_.spaces_dropped += 1;
+          continue;
+        }
+        mine.push_back(info.id);
+      }
     } else {
       out.error(held.code(), held.status().message(), nullptr);
     }

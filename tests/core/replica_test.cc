@@ -518,6 +518,14 @@ TEST_CASE("drop_space: a space is forgotten entirely, other spaces untouched, an
     pull(*b.replica, *a.replica, *s);
   }
   const Hash kept_hash = hash_of(*b.replica, *kept);
+  // member_by_log: a member, a former member (removed), never a stranger.
+  Device stranger(13);
+  CHECK(b->member_by_log(*lure, b.key).value());
+  CHECK(!b->member_by_log(*lure, stranger.key).value());
+  URBIS_REQUIRE_OK(a->remove_member(*kept, b.key));
+  CHECK(a->member_by_log(*kept, b.key).value());
+  CHECK(a->member_role(*kept, b.key).value() == Role::None);
+  CHECK(b->member_by_log(*lure, b.key).value());
   URBIS_REQUIRE_OK(b->drop_space(*lure));
   CHECK(b->version_vector(*lure).code() == Code::UnknownSpace);
   CHECK(b->find(*lure, Query{}).code() == Code::UnknownSpace);

@@ -985,6 +985,23 @@ TEST_CASE("session: a device keeps no space a node pushes unasked in which it is
   pump(node, *bs, node.on_local_change(*lure), {});
   CHECK(w.b->version_vector(*lure).code() == Code::UnknownSpace);
   CHECK(bs->state() != SessionState::Failed);
+
+  // A session cut after the lure's changes but before the node's Live
+  // leaves it stored; B's next discovering session drops it before its Want.
+  // (Cut after 1, 2, ... frames until the lure is stored.)
+  for (size_t limit = 1; limit < 60 && !w.b->version_vector(*lure).is_ok(); ++limit) {
+    Session node2(*evil.dev.replica, *evil.dev.env, Signer::of(evil.id), SessionRole::Server, {}, rogue);
+    auto cut = discovering(w.b);
+    REQUIRE(connect(*cut, node2, limit).dropped);
+  }
+  REQUIRE(w.b->version_vector(*lure).is_ok());  // stored, not yet judged
+  auto next = discovering(w.b);
+  auto ws = w.node.session();
+  Traffic t2 = connect(*next, *ws);
+  CHECK(t2.failures.empty());
+  CHECK(next->counters().spaces_dropped == 1);
+  CHECK(w.b->version_vector(*lure).code() == Code::UnknownSpace);
+  CHECK(hash_of(*w.b.dev.replica, w.space) == b_hash);
 }
 
 // ---------------------------------------------------------------- lying acknowledgements (finding 3)

@@ -53,7 +53,10 @@
 // makes this replica's device a member: when the server's Live for it
 // arrives (the server has sent all of it) and the device is no member, the
 // space is dropped from the replica (Replica::drop_space) and refused for the
-// rest of the session. SessionOptions::keep_unsolicited_spaces turns this off
+// rest of the session. A session cut before that Live leaves the space
+// stored: the next discovering session drops, before its Want, every held
+// space whose log never made the device a member (Replica::member_by_log; a
+// removed member keeps what it held). SessionOptions::keep_unsolicited_spaces turns this off
 // for a node's link to a node that trusts it (a node is member of nothing).
 //
 // What the peer says it holds (its Want's heads) is believed only as far as
