@@ -107,11 +107,16 @@ web=()
 mkdir -p "$NODE_HOME"
 chmod 700 "$NODE_HOME"
 NODE_KEY=$(urbis --home "$NODE_HOME" node key | json_string node)
+# The node takes new spaces only from the devices it is told (--space-creator):
+# here the demo admin, who created the demo space (an admin of it, listed by
+# `space members` one key per line, its role on the next).
+ADMIN_KEY=$(urbis --home "$ADMIN" space members "$SPACE" | grep -B1 '"role": *"admin"' | json_string device)
+[[ -n $ADMIN_KEY ]] || die "cannot read the demo admin's device key from $ADMIN"
 node_out=$DIR/node.out
 : >"$node_out"
 # The node's log (JSON lines) goes to a file: the terminal is for the reader.
 NODE_LOG=$DIR/node.log
-"$URBIS" --home "$NODE_HOME" node --listen "$LISTEN" "${web[@]}" >"$node_out" 2>>"$NODE_LOG" 8>&- &
+"$URBIS" --home "$NODE_HOME" node --listen "$LISTEN" --space-creator "$ADMIN_KEY" "${web[@]}" >"$node_out" 2>>"$NODE_LOG" 8>&- &
 NODE_PID=$!
 ADDRESS=
 for _ in $(seq 1 100); do

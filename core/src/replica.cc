@@ -1004,6 +1004,46 @@ Result<size_t> Replica::Impl::held_count(const SpaceId& sid) {
   return static_cast<size_t>(s.i64(0));
 }
 
+Result<bool> Replica::Impl::member_by_log(const SpaceId& sid, const DeviceKey& device) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  // A role now, a join (joined_epoch is set when a role is first given), a
+  // role lost (cutoff_role), or a change written: never for an invite key.
+  Stmt s = db_->prepare(
+      "SELECT 1 FROM authors WHERE space=? AND pk=? AND invite_expires=0 AND "
+      "(role>0 OR joined_epoch>0 OR cutoff_role>0 OR head_seq>0)");
+  s.bind(1, space.id).bind(2, device.view());
+  if (s.step()) return true;
+  URBIS_RETURN_IF_ERROR(s.status());
+  return false;
+}
+
+// Deletes every row the space owns, materialization first (its rows hang off
+// entities and author rows), in one transaction; the key cache is reloaded.
+Status Replica::Impl::drop_space(const SpaceId& sid) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  static const char* kDrop[] = {
+      "DELETE FROM fts WHERE rowid IN (SELECT id FROM entities WHERE space=?1)",
+      "DELETE FROM facets WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
+      "DELETE FROM vals WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
+      "DELETE FROM superseded WHERE (op >> 43) IN (SELECT id FROM authors WHERE space=?1)",
+      "DELETE FROM entities WHERE space=?1",
+      "DELETE FROM changes WHERE author IN (SELECT id FROM authors WHERE space=?1)",
+      "DELETE FROM held WHERE space=?1",
+      "DELETE FROM grants WHERE space=?1",
+      "DELETE FROM epochs WHERE space=?1",
+      "DELETE FROM authors WHERE space=?1",
+      "DELETE FROM spaces WHERE id=?1",
+  };
+  DbTransaction tx(*db_);
+  URBIS_RETURN_IF_ERROR(tx.begin());
+  for (const char* sql : kDrop) URBIS_RETURN_IF_ERROR(db_->prepare(sql).bind(1, space.id).run());
+  URBIS_RETURN_IF_ERROR(tx.commit());
+  dirty_.clear();
+  author_keys_.clear();
+  keys_.clear();
+  return load_keys();
+}
+
 // ---------------------------------------------------------------- public face
 
 Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -1051,6 +1091,8 @@ Result<std::vector<Bytes>> Replica::changes_since(const SpaceId& s, const Versio
   return impl_->changes_since(s, known, max_bytes);
 }
 Result<size_t> Replica::held_count(const SpaceId& s) { return impl_->held_count(s); }
+Status Replica::drop_space(const SpaceId& s) { return impl_->drop_space(s); }
+Result<bool> Replica::member_by_log(const SpaceId& s, const DeviceKey& d) { return impl_->member_by_log(s, d); }
 Result<Entity> Replica::get(const SpaceId& s, const EntityId& id) { return impl_->get(s, id); }
 Result<FindResult> Replica::find(const SpaceId& s, const Query& q) { return impl_->find(s, q); }
 Result<Hash> Replica::state_hash(const SpaceId& s) { return impl_->state_hash(s); }

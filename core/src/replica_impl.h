@@ -105,6 +105,8 @@ class Replica::Impl {
   Result<std::vector<Bytes>> changes_since(const SpaceId& sid, const VersionVector& known,
                                            size_t max_bytes);
   Result<size_t> held_count(const SpaceId& sid);
+  Status drop_space(const SpaceId& sid);
+  Result<bool> member_by_log(const SpaceId& sid, const DeviceKey& device);
 
   // --- query.cc ---
   Result<Entity> get(const SpaceId& sid, const EntityId& id);

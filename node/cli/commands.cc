@@ -228,6 +228,9 @@ const std::vector<Command>& commands() {
        "run a sync node (HTTP /healthz /metrics, static --web files, WebSocket /sync, links to --peer nodes)\n"
        "      until SIGTERM. --peer URL links to another node (repeatable; reconnects with backoff up to\n"
        "      --peer-retry-max 30 s); --trust-peer NODE_KEY serves that node every space (repeatable).\n"
+       "      New spaces: a space the node does not hold is created only by its creator's own genesis, and\n"
+       "      only by a --space-creator DEVICE_KEY (repeatable), a member of a space the node already holds\n"
+       "      or a trusted peer; --open-spaces lets any device create spaces (the old behaviour).\n"
        "      Limits (0 for a rate: none): --max-connections 10000 sync connections (beyond: HTTP 503);\n"
        "      per connection --max-frames-per-second 2000 (beyond: Error RateLimited, close 1013) and\n"
        "      --max-bytes-per-second 67108864 (beyond: reads slow down); --max-frame-bytes 17825792;\n"
@@ -236,8 +239,8 @@ const std::vector<Command>& commands() {
        "      predecessor (beyond: TooLarge)",
        {"--listen", "--web", "--max-frame-bytes", "--max-connections", "--max-frames-per-second",
         "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer",
-        "--trust-peer", "--peer-retry-max"},
-       run_node},
+        "--trust-peer", "--peer-retry-max", "--space-creator"},
+       run_node, {"--open-spaces"}},
       {"node key", "node key", "print this node's key, which other nodes trust with --trust-peer", {}, run_node_key},
   };
   return table;

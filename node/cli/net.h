@@ -4,7 +4,6 @@
 // sync_client.cc; ws_queue.h holds their common WebSocket write queue.
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,13 +13,6 @@
 #include "cli.h"
 
 namespace urbis::cli {
-
-// The first byte of a serialized pb::Frame whose oneof holds the message with
-// field number `field` (a length-delimited field: field << 3 | 2). Lets the
-// hosts count frames by kind without parsing them, e.g.
-// frame_tag(pb::Frame::kChangesFieldNumber).
-constexpr uint8_t frame_tag(int field) { return static_cast<uint8_t>(field << 3 | 2); }
-
 
 // One JSON line on stderr: {"ts": <ms>, "level": ..., "event": ..., fields...}.
 void log_event(const char* level, const char* event, nlohmann::json fields = nlohmann::json::object());

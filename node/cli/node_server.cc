@@ -35,9 +35,6 @@
 #include <sstream>
 #include <string>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
-
 #include "commands.h"
 #include "home.h"
 #include "net.h"
@@ -48,9 +45,6 @@ namespace urbis::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr uint8_t kChangesTag = frame_tag(pb::Frame::kChangesFieldNumber);
-constexpr uint8_t kErrorTag = (6 << 3) | 2;
 
 // What one node and one connection may use; 0 for a rate means no limit.
 struct NodeLimits {
@@ -155,47 +149,6 @@ class ThrottledLog {
   std::chrono::steady_clock::time_point next_{};
   uint64_t suppressed_ = 0;
 };
-
-// What a frame asks of the node, counted on the wire before the session
-// parses it (and without copying anything): the envelopes of its Changes and
-// the spaces of its Want.
-struct FrameLoad {
-  size_t envelopes = 0;
-  size_t wanted_spaces = 0;
-};
-
-// Protobuf merges repeated occurrences of a message field, so every
-// occurrence of Frame.changes and Frame.want counts, whatever the first byte.
-// nullopt when the frame does not parse that far (the session then refuses
-// it as Malformed).
-std::optional<FrameLoad> frame_load(ByteView frame) {
-  using google::protobuf::io::CodedInputStream;
-  using Wire = google::protobuf::internal::WireFormatLite;
-  CodedInputStream in(frame.data(), static_cast<int>(frame.size()));
-  FrameLoad load;
-  while (const uint32_t tag = in.ReadTag()) {
-    const int field = Wire::GetTagFieldNumber(tag);
-    size_t* count = field == pb::Frame::kChangesFieldNumber ? &load.envelopes
-                    : field == pb::Frame::kWantFieldNumber  ? &load.wanted_spaces
-                                                            : nullptr;
-    const int counted = field == pb::Frame::kChangesFieldNumber ? int{pb::Changes::kEnvelopesFieldNumber}
-                                                                : int{pb::Want::kSpacesFieldNumber};
-    if (!count || Wire::GetTagWireType(tag) != Wire::WIRETYPE_LENGTH_DELIMITED) {
-      if (!Wire::SkipField(&in, tag)) return std::nullopt;
-      continue;
-    }
-    uint32_t length = 0;
-    if (!in.ReadVarint32(&length)) return std::nullopt;
-    const auto limit = in.PushLimit(static_cast<int>(length));
-    while (const uint32_t inner = in.ReadTag()) {
-      if (Wire::GetTagFieldNumber(inner) == counted) *count += 1;
-      if (!Wire::SkipField(&in, inner)) return std::nullopt;
-    }
-    if (!in.ConsumedEntireMessage()) return std::nullopt;
-    in.PopLimit(limit);
-  }
-  return load;
-}
 
 std::string endpoint_text(const tcp::endpoint& e) {
   return e.address().to_string() + ":" + std::to_string(e.port());
@@ -304,12 +257,9 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
 
  private:
   void send(std::vector<Bytes> frames) {
-    for (const Bytes& f : frames) {
-      if (f.empty() || f[0] != kErrorTag) continue;
-      pb::Frame parsed;
-      if (parsed.ParseFromArray(f.data(), static_cast<int>(f.size())) && parsed.has_error())
-        node_.metrics().refusals[status_code_name(parsed.error().code())] += 1;
-    }
+    for (const Bytes& f : frames)
+      if (auto peek = sync::peek_frame(f); peek && peek->kind == sync::FrameKind::Error)
+        node_.metrics().refusals[status_code_name(peek->error_code)] += 1;
     account();
     out_.send(std::move(frames), shared_from_this());
   }
@@ -380,10 +330,9 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
 
 // The space of a Changes frame; nullopt for any other frame.
 std::optional<SpaceId> changes_space(ByteView frame) {
-  if (frame.empty() || frame[0] != kChangesTag) return std::nullopt;
-  pb::Frame f;
-  if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) || !f.has_changes()) return std::nullopt;
-  return SpaceId::from_string(f.changes().space());
+  auto peek = sync::peek_frame(frame);
+  if (!peek || peek->kind != sync::FrameKind::Changes) return std::nullopt;
+  return peek->space;
 }
 
 awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
@@ -395,7 +344,9 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
   ws_.set_option(timeouts);
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "urbis"); }));
-  ws_.read_message_max(node_.session_options().max_frame_bytes);
+  // Until the peer is authenticated only Hello and Auth are read: a larger
+  // message fails the connection before it is buffered (close 1009).
+  ws_.read_message_max(node_.session_options().max_handshake_frame_bytes);
   ws_.binary(true);
   // Pings count as frames too (Beast answers them without a read returning).
   ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
@@ -453,36 +404,20 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
     const auto data = buffer.cdata();
     const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
     if (!within_frame_rate()) continue;
-    const NodeLimits& limits = node_.limits();
-    const std::optional<FrameLoad> load = frame_load(frame);
-    if (load && load->envelopes > limits.max_batch_envelopes) {
-      refuse(Code::TooLarge,
-             "Changes of " + std::to_string(load->envelopes) + " envelopes exceed the limit of " +
-                 std::to_string(limits.max_batch_envelopes),
-             websocket::close_code::too_big);
-      continue;
-    }
-    if (load && load->wanted_spaces > limits.max_spaces) {
-      refuse(Code::TooLarge,
-             "Want of " + std::to_string(load->wanted_spaces) + " spaces exceeds the limit of " +
-                 std::to_string(limits.max_spaces),
-             websocket::close_code::too_big);
-      continue;
-    }
     const uint64_t received_before = session_->counters().changes_received;
     sync::Reply reply = session_->receive(frame);
     send(std::move(reply.frames));
     if (session_->counters().changes_received > received_before)
       if (auto space = changes_space(frame)) node_.broadcast(id_, *space);
-    // Wants add up: the spaces of one session are bounded too.
-    if (load && load->wanted_spaces > 0 && session_->synced_spaces().size() > limits.max_spaces)
-      refuse(Code::TooLarge,
-             "the session syncs more than " + std::to_string(limits.max_spaces) + " spaces",
-             websocket::close_code::too_big);
+    if (session_->state() != sync::SessionState::Handshaking)
+      ws_.read_message_max(node_.session_options().max_frame_bytes);
     if (!reply.status.is_ok()) {
       reason = reply.status.to_string();
       level = "warn";
-      close(websocket::close_code::policy_error);
+      // A frame over a limit (counted on the wire before parsing): 1009, as
+      // for a message over --max-frame-bytes.
+      close(reply.status.code() == Code::TooLarge ? websocket::close_code::too_big
+                                                  : websocket::close_code::policy_error);
       // Keep reading: the close handshake completes the pending read.
     }
     // Bytes beyond max_bytes_per_second: the next read waits (TCP pushes back).
@@ -624,9 +559,11 @@ awaitable<std::string> PeerLink::connect_once() {
   if (node_.stopping()) co_return "stopping";
   beast::error_code ec;
 
-  sync::SessionOptions options;
-  options.max_frame_bytes = node_.session_options().max_frame_bytes;
+  // The node's own limits, and every space the peer node offers (this node
+  // is member of none: the peer serves it only if it trusts it).
+  sync::SessionOptions options = node_.session_options();
   options.discover = true;
+  options.keep_unsolicited_spaces = true;
   conn->ws.binary(true);
   conn->ws.read_message_max(options.max_frame_bytes);
   conn->out.on_written = [this](size_t n) { node_.metrics().bytes_out += n; };
@@ -1129,11 +1066,24 @@ void run_node(const Context& ctx, const Args& args) {
     if (!key) usage_error("--trust-peer takes a node key (64 hex digits, from 'urbis node key'), not '" + hex + "'");
     options.session.trusted_peers.push_back(*key);
   }
+  // Who may create spaces here: --space-creator keys, members of a space the
+  // node holds, trusted peers; everyone with --open-spaces.
+  for (const std::string& hex : args.values("--space-creator")) {
+    auto key = DeviceKey::from_hex(hex);
+    if (!key) usage_error("--space-creator takes a device key (64 hex digits, from 'urbis init'), not '" + hex + "'");
+    options.session.space_creators.push_back(*key);
+  }
+  options.session.open_spaces = args.flag("--open-spaces");
+  options.session.max_envelopes_per_frame = limits.max_batch_envelopes;
+  options.session.max_spaces = limits.max_spaces;
   if (auto n = number_flag<int64_t>(args, "--peer-retry-max", 1, 86'400))
     options.peer_retry_max = std::chrono::seconds(*n);
   options.peer_retry_min = std::min(options.peer_retry_min, options.peer_retry_max);
   options.store = resolve_home(ctx) / "replica.db";
   raise_file_limit(limits.max_connections);
+  // A store that may not grow (a file-size limit) fails the write with an
+  // error the client is told (Storage), instead of killing the node.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   SyncHome home = open_node_home(ctx, limits.max_held_changes);
   const sync::Signer signer = sync::Signer::of(*home.signer_identity);
@@ -1150,6 +1100,8 @@ void run_node(const Context& ctx, const Args& args) {
                                     {"node", device},
                                     {"peers", options.peers},
                                     {"trusted_peers", trusted},
+                                    {"open_spaces", options.session.open_spaces},
+                                    {"space_creators", options.session.space_creators.size()},
                                     {"web", options.web ? options.web->string() : ""},
                                     {"max_frame_bytes", options.session.max_frame_bytes},
                                     {"max_connections", limits.max_connections},

@@ -30,9 +30,12 @@
 namespace urbis::cli {
 namespace {
 
+// The kind of a frame, read off the wire (sync::peek_frame).
+sync::FrameKind kind_of(ByteView frame) {
+  auto peek = sync::peek_frame(frame);
+  return peek ? peek->kind : sync::FrameKind::None;
+}
 
-constexpr uint8_t kChangesTag = frame_tag(pb::Frame::kChangesFieldNumber);
-constexpr uint8_t kAckTag = frame_tag(pb::Frame::kAckFieldNumber);
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kPollInterval = std::chrono::milliseconds(300);
 
@@ -51,7 +54,7 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
  private:
   void send(std::vector<Bytes> frames) {
     for (const Bytes& f : frames)
-      if (!f.empty() && f[0] == kChangesTag) changes_frames_out_ += 1;
+      if (kind_of(f) == sync::FrameKind::Changes) changes_frames_out_ += 1;
     out_.send(std::move(frames), shared_from_this());
   }
   void close() {
@@ -124,7 +127,7 @@ awaitable<void> SyncClient::run() {
     }
     const auto data = buffer.cdata();
     const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
-    if (!frame.empty() && frame[0] == kAckTag) acks_in_ += 1;
+    if (kind_of(frame) == sync::FrameKind::Ack) acks_in_ += 1;
     sync::Reply reply = session_->receive(frame);
     send(std::move(reply.frames));
     if (!reply.status.is_ok()) {

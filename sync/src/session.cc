@@ -6,8 +6,12 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <climits>
 #include <string>
 #include <utility>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include "urbis/change.pb.h"
 #include "urbis/sync.pb.h"
@@ -80,7 +84,117 @@ std::optional<std::pair<DeviceKey, uint64_t>> position_of(const Bytes& envelope)
   return std::make_pair(*author, h.seq());
 }
 
+// The header of an envelope; nullopt when either does not parse.
+std::optional<pb::Header> header_of(const std::string& envelope) {
+  pb::Envelope e;
+  pb::Header h;
+  if (!e.ParseFromString(envelope) || !h.ParseFromString(e.header())) return std::nullopt;
+  return h;
+}
+
 }  // namespace
+
+std::optional<FramePeek> peek_frame(ByteView frame) {
+  using google::protobuf::io::CodedInputStream;
+  using Wire = google::protobuf::internal::WireFormatLite;
+  if (frame.size() > static_cast<size_t>(INT_MAX)) return std::nullopt;
+  CodedInputStream in(frame.data(), static_cast<int>(frame.size()));
+  const int total = static_cast<int>(frame.size());
+  FramePeek peek;
+  auto length_delimited = [](uint32_t tag) { return Wire::GetTagWireType(tag) == Wire::WIRETYPE_LENGTH_DELIMITED; };
+  // Walks the body of the length-delimited field whose tag was just read,
+  // calling on_field(tag) for each field inside (it reads or skips the field).
+  auto message = [&](auto&& on_field) -> bool {
+    uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) return false;
+    if (length > static_cast<uint32_t>(total - in.CurrentPosition())) return false;  // runs past the frame
+    const auto limit = in.PushLimit(static_cast<int>(length));
+    while (const uint32_t tag = in.ReadTag())
+      if (!on_field(tag)) return false;
+    if (!in.ConsumedEntireMessage() || in.BytesUntilLimit() != 0) return false;
+    in.PopLimit(limit);
+    return true;
+  };
+  auto skip = [&](uint32_t tag) { return Wire::SkipField(&in, tag); };
+  // A 16-byte space id (field `tag` just read); another length clears it.
+  auto space = [&](uint32_t tag) -> bool {
+    if (!length_delimited(tag)) return skip(tag);
+    uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) return false;
+    if (length != SpaceId{}.bytes.size()) {
+      peek.space.reset();
+      return in.Skip(static_cast<int>(std::min<uint32_t>(length, INT_MAX)));
+    }
+    SpaceId id;
+    if (!in.ReadRaw(id.bytes.data(), static_cast<int>(id.bytes.size()))) return false;
+    peek.space = id;
+    return true;
+  };
+  // Counts the occurrences of field `counted` (length-delimited) in a message.
+  auto count_field = [&](int counted, size_t& n) {
+    return [&, counted](uint32_t tag) {
+      if (Wire::GetTagFieldNumber(tag) == counted) n += 1;
+      return skip(tag);
+    };
+  };
+  while (const uint32_t tag = in.ReadTag()) {
+    const int field = Wire::GetTagFieldNumber(tag);
+    if (field < static_cast<int>(FrameKind::Hello) || field > static_cast<int>(FrameKind::Live) ||
+        !length_delimited(tag)) {
+      if (!skip(tag)) return std::nullopt;
+      continue;
+    }
+    const auto kind = static_cast<FrameKind>(field);
+    if (kind != peek.kind) peek.space.reset();  // a oneof keeps only the last member
+    peek.kind = kind;
+    bool ok = true;
+    switch (kind) {
+      case FrameKind::Changes:
+        ok = message([&](uint32_t t) {
+          if (Wire::GetTagFieldNumber(t) == pb::Changes::kSpaceFieldNumber) return space(t);
+          return count_field(pb::Changes::kEnvelopesFieldNumber, peek.envelopes)(t);
+        });
+        break;
+      case FrameKind::Ack:
+        ok = message([&](uint32_t t) {
+          if (Wire::GetTagFieldNumber(t) == pb::Ack::kSpaceFieldNumber) return space(t);
+          return count_field(pb::Ack::kHeadsFieldNumber, peek.heads)(t);
+        });
+        break;
+      case FrameKind::Live:
+        ok = message([&](uint32_t t) {
+          if (Wire::GetTagFieldNumber(t) == pb::Live::kSpaceFieldNumber) return space(t);
+          return skip(t);
+        });
+        break;
+      case FrameKind::Want:
+        ok = message([&](uint32_t t) {
+          if (Wire::GetTagFieldNumber(t) != pb::Want::kSpacesFieldNumber || !length_delimited(t)) return skip(t);
+          peek.spaces += 1;
+          return message(count_field(pb::SpaceVersion::kHeadsFieldNumber, peek.heads));
+        });
+        break;
+      case FrameKind::Error:
+        ok = message([&](uint32_t t) {
+          if (Wire::GetTagFieldNumber(t) == pb::Error::kCodeFieldNumber &&
+              Wire::GetTagWireType(t) == Wire::WIRETYPE_VARINT) {
+            uint32_t code = 0;
+            if (!in.ReadVarint32(&code)) return false;
+            peek.error_code = static_cast<int32_t>(code);
+            return true;
+          }
+          return skip(t);
+        });
+        break;
+      default:  // Hello, Auth: small and checked by size before the handshake
+        ok = message(skip);
+        break;
+    }
+    if (!ok) return std::nullopt;
+  }
+  if (!in.ConsumedEntireMessage()) return std::nullopt;
+  return peek;
+}
 
 // Collects the frames one call produces, counting them.
 class Session::Out {
@@ -185,20 +299,29 @@ Reply Session::receive(ByteView frame) {
   if (state_ == SessionState::Failed) return Reply{{}, failure_};
   counters_.frames_in += 1;
   counters_.bytes_in += frame.size();
-  if (frame.size() > options_.max_frame_bytes)
+  // Nothing is parsed before the limits are checked: the size first (a
+  // few hundred bytes before authentication), then what the frame would
+  // allocate, counted on the wire.
+  const bool handshaking = state_ == SessionState::Handshaking;
+  const size_t max_bytes = handshaking
+                               ? std::min(options_.max_handshake_frame_bytes, options_.max_frame_bytes)
+                               : options_.max_frame_bytes;
+  if (frame.size() > max_bytes)
     return fail(out, Code::TooLarge,
                 "frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +
-                    std::to_string(options_.max_frame_bytes));
+                    std::to_string(max_bytes) + (handshaking ? " before authentication" : ""));
+  const std::optional<FramePeek> peek = peek_frame(frame);
+  if (!peek) return fail(out, Code::Malformed, "frame does not parse");
+  if (peek->kind == FrameKind::None) return fail(out, Code::Malformed, "frame carries no known message");
+  const bool handshake =
+      peek->kind == FrameKind::Hello || peek->kind == FrameKind::Auth || peek->kind == FrameKind::Error;
+  if (!handshake && handshaking) return fail(out, Code::Forbidden, "frame before authentication");
+  if (Status limits = check_limits(*peek, frame.size()); !limits.is_ok()) return fail(out, limits.code(), limits.message());
   pb::Frame f;
   if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
     return fail(out, Code::Malformed, "frame does not parse");
-
   if (f.msg_case() == pb::Frame::MSG_NOT_SET)
     return fail(out, Code::Malformed, "frame carries no known message");
-  const bool handshake = f.msg_case() == pb::Frame::kHello || f.msg_case() == pb::Frame::kAuth ||
-                         f.msg_case() == pb::Frame::kError;
-  if (!handshake && state_ == SessionState::Handshaking)
-    return fail(out, Code::Forbidden, "frame before authentication");
 
   Status s;
   switch (f.msg_case()) {
@@ -210,7 +333,10 @@ Reply Session::receive(ByteView frame) {
     case pb::Frame::kLive: {
       auto space = SpaceId::from_string(f.live().space());
       if (!space) return fail(out, Code::Malformed, "Live: bad space id");
-      if (auto it = spaces_.find(*space); it != spaces_.end()) it->second.peer_live = true;
+      if (auto it = spaces_.find(*space); it != spaces_.end() && !it->second.peer_live) {
+        it->second.peer_live = true;
+        on_peer_live(*space, out);
+      }
       break;
     }
     case pb::Frame::kError: {
@@ -302,8 +428,18 @@ void Session::after_handshake_step(Out& out) {
   std::vector<SpaceId> mine = configured_;
   if (options_.discover) {
     if (auto held = replica_.spaces(); held.is_ok()) {
-      for (const SpaceInfo& info : *held)
-        if (std::find(mine.begin(), mine.end(), info.id) == mine.end()) mine.push_back(info.id);
+      for (const SpaceInfo& info : *held) {
+        if (std::find(mine.begin(), mine.end(), info.id) != mine.end()) continue;
+        // Left behind by a session that ended before an unsolicited space
+        // was judged: a space whose log never made this device a member is
+        // not kept (a former member keeps what it held).
+        auto member = replica_.member_by_log(info.id, replica_.device());
+        if (!options_.keep_unsolicited_spaces && member.is_ok() && !*member) {
+          if (replica_.drop_space(info.id).is_ok()) counters_.spaces_dropped += 1;
+          continue;
+        }
+        mine.push_back(info.id);
+      }
     } else {
       out.error(held.code(), held.status().message(), nullptr);
     }
@@ -328,14 +464,100 @@ void Session::after_handshake_step(Out& out) {
 
 // ---------------------------------------------------------------- catch-up
 
+// The repeated fields a frame would allocate, against the limits.
+Status Session::check_limits(const FramePeek& peek, size_t frame_bytes) const {
+  auto too_large = [&](const char* what, size_t n, size_t limit) {
+    return Status(Code::TooLarge, std::string(what) + " " + std::to_string(n) + " exceeds the limit of " +
+                                      std::to_string(limit) + " (frame of " + std::to_string(frame_bytes) +
+                                      " bytes)");
+  };
+  if (peek.envelopes > options_.max_envelopes_per_frame)
+    return too_large("Changes: envelopes", peek.envelopes, options_.max_envelopes_per_frame);
+  if (peek.spaces > options_.max_spaces) return too_large("Want: spaces", peek.spaces, options_.max_spaces);
+  if (peek.kind == FrameKind::Ack && peek.heads > options_.max_envelopes_per_frame)
+    return too_large("Ack: heads", peek.heads, options_.max_envelopes_per_frame);
+  if (peek.heads > options_.max_heads_per_frame)
+    return too_large("Want: heads", peek.heads, options_.max_heads_per_frame);
+  return Status::ok();
+}
+
+bool Session::peer_trusted() const {
+  if (!peer_device_ || !peer_authenticated_) return false;
+  const auto& trusted = options_.trusted_peers;
+  return std::find(trusted.begin(), trusted.end(), *peer_device_) != trusted.end();
+}
+
 // Server: may the authenticated peer sync `space` (a member with any role, or
 // a trusted peer node)? Re-checked on every batch.
 bool Session::peer_may_sync(const SpaceId& space) {
   if (!peer_device_ || !peer_authenticated_) return false;
-  const auto& trusted = options_.trusted_peers;
-  if (std::find(trusted.begin(), trusted.end(), *peer_device_) != trusted.end()) return true;
+  if (peer_trusted()) return true;
   auto role = replica_.member_role(space, *peer_device_);
   return role.is_ok() && *role != Role::None;
+}
+
+// Server: the creation policy (SessionOptions::open_spaces). Decided once per
+// session: a stranger repeating Wants for new spaces costs one look-up.
+bool Session::peer_may_create_spaces() {
+  if (!peer_device_ || !peer_authenticated_) return false;
+  if (!may_create_) {
+    const auto& creators = options_.space_creators;
+    bool may = options_.open_spaces || peer_trusted() ||
+               std::find(creators.begin(), creators.end(), *peer_device_) != creators.end();
+    if (auto held = replica_.spaces(); !may && held.is_ok()) {
+      for (const SpaceInfo& info : *held) {
+        auto role = replica_.member_role(info.id, *peer_device_);
+        if (role.is_ok() && *role != Role::None) {
+          may = true;
+          break;
+        }
+      }
+    }
+    may_create_ = may;
+  }
+  return *may_create_;
+}
+
+// The peer has sent every change of `space` it held at its Want.
+void Session::on_peer_live(const SpaceId& space, Out& out) {
+  auto it = spaces_.find(space);
+  if (it == spaces_.end() || role_ != SessionRole::Client) return;
+  SpaceSync& sync = it->second;
+  if (sync.unsolicited) {
+    // All of it is here: keep it only if its log makes this device a member.
+    sync.unsolicited = false;
+    auto role = replica_.member_role(space, replica_.device());
+    if (!role.is_ok() || *role == Role::None) {
+      Status dropped = replica_.drop_space(space);
+      if (!dropped.is_ok() && dropped.code() != Code::UnknownSpace) {
+        out.error(dropped.code(), dropped.message(), &space);
+      } else {
+        out.error(Code::NotAMember, "this device is no member of the space it was offered; not kept", &space);
+      }
+      counters_.spaces_dropped += 1;
+      dropped_.insert(space);
+      spaces_.erase(it);
+      return;
+    }
+  }
+  distrust_unproven(space, sync);
+  pump(space, sync, out);
+}
+
+// Client: heads the peer claimed above what this replica holds once the peer
+// is caught up are unproven (it would have sent those changes); the session
+// then sends that author's whole chain, since the peer may hold none of it.
+void Session::distrust_unproven(const SpaceId& space, SpaceSync& sync) {
+  auto have = replica_.version_vector(space);
+  if (!have.is_ok()) return;
+  for (auto& [author, seq] : sync.peer_vv) {
+    auto mine = have->find(author);
+    const uint64_t held = mine == have->end() ? 0 : mine->second;
+    if (seq > held) {
+      seq = 0;
+      counters_.claims_distrusted += 1;
+    }
+  }
 }
 
 // Whether this side offers `space` to the peer unasked: a discovering client
@@ -412,13 +634,18 @@ Status Session::handle_want(const pb::Want& want, Out& out) {
       out.error(have.code(), have.status().message(), &space);
       continue;
     }
-    bool seeding = false;
+    bool seeding = false, unsolicited = false;
     if (role_ == SessionRole::Client) {
       // Spaces we asked for, or (discovering) any space the server offers.
       if (!proposed && !options_.discover) {
         out.error(Code::UnknownSpace, "this client does not sync the space", &space);
         continue;
       }
+      if (dropped_.count(space)) {
+        out.error(Code::NotAMember, "this device is no member of the space; it was not kept", &space);
+        continue;
+      }
+      unsolicited = !proposed && !have.is_ok() && !options_.keep_unsolicited_spaces;
     } else {
       if (!configured_.empty() &&
           std::find(configured_.begin(), configured_.end(), space) == configured_.end()) {
@@ -430,10 +657,16 @@ Status Session::handle_want(const pb::Want& want, Out& out) {
         continue;
       }
       seeding = !have.is_ok();  // the client may hold the space's genesis
+      if (seeding && !peer_may_create_spaces()) {
+        out.error(Code::Forbidden, "this node does not hold the space and does not take new spaces from this device",
+                  &space);
+        continue;
+      }
     }
     SpaceSync& sync = spaces_[space];
     sync.peer_wanted = true;
     sync.seeding = seeding;
+    sync.unsolicited = unsolicited;
     sync.peer_vv = std::move(vv);
     if (!sync.sent_want) {
       auto* sv = mine->add_spaces();
@@ -462,6 +695,10 @@ Status Session::handle_want(const pb::Want& want, Out& out) {
       }
     }
   }
+  size_t synced = 0;
+  for (const auto& entry : spaces_) synced += entry.second.peer_wanted ? 1 : 0;
+  if (synced > options_.max_spaces)
+    return Status(Code::TooLarge, "the session syncs more than " + std::to_string(options_.max_spaces) + " spaces");
   // The server answers every Want of the client that asks for something (it
   // tells which spaces were agreed, possibly none); the client's agreement
   // to spaces the server proposed, like any client answer, needs none.
@@ -545,15 +782,16 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
   // that space, not for whatever space an envelope's header claims.
   std::vector<Bytes> envelopes;
   envelopes.reserve(static_cast<size_t>(changes.envelopes_size()));
+  std::optional<pb::Header> first;
   for (const std::string& e : changes.envelopes()) {
-    pb::Envelope env;
-    pb::Header h;
-    if (env.ParseFromString(e) && h.ParseFromString(env.header()) && h.space() != changes.space()) {
+    auto h = header_of(e);
+    if (h && h->space() != changes.space()) {
       counters_.changes_refused += 1;
       auto& entry = refused[Code::InvalidArgument];
       if (entry.first++ == 0) entry.second = "a change of another space than the frame names";
       continue;
     }
+    if (envelopes.empty()) first = std::move(h);
     envelopes.emplace_back(e.begin(), e.end());
   }
   // A node witnesses the redeems of invites that name it (the receipt dates
@@ -574,7 +812,31 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
       }
     }
   }
-  auto results = replica_.apply_batch(envelopes);
+  // A space this replica does not hold is created only by its genesis, and
+  // (but by a trusted peer) only by the genesis of the peer itself: its
+  // creator (a space id derives from its creator's key), never a client
+  // relaying another device's genesis. The genesis goes alone first; if it
+  // is refused, nothing else may create the space.
+  std::vector<Result<ApplyOutcome>> results;
+  if (role_ == SessionRole::Server && sync.seeding && !peer_trusted() && !envelopes.empty() &&
+      replica_.version_vector(*space).code() == Code::UnknownSpace) {
+    // The first change, the peer's own, goes alone: the core creates the
+    // space only from a valid genesis (and refuses anything else with
+    // UnknownSpace).
+    const bool own = first && DeviceKey::from_string(first->author()) == peer_device_;
+    if (own) results = replica_.apply_batch({envelopes.front()});
+    const bool created = own && results.front().is_ok();
+    const Status refusal =
+        own ? Status(Code::UnknownSpace, "the space does not exist here: its first change was refused")
+            : Status(Code::Forbidden, "a space this node does not hold is created only by its creator's own genesis");
+    for (size_t i = results.size(); i < envelopes.size() && !created; ++i) results.push_back(refusal);
+    if (created) {
+      const std::vector<Bytes> rest(envelopes.begin() + 1, envelopes.end());
+      for (auto& r : replica_.apply_batch(rest)) results.push_back(std::move(r));
+    }
+  } else {
+    results = replica_.apply_batch(envelopes);
+  }
   for (size_t i : witnessed) {
     if (!results[i].is_ok()) continue;
     Bytes frame = changes_frame(*space, envelopes[i]);
@@ -626,7 +888,9 @@ Status Session::handle_ack(const pb::Ack& ack, Out& out) {
   if (it == spaces_.end()) return Status::ok();
   SpaceSync& sync = it->second;
   if (sync.in_flight > 0) sync.in_flight -= 1;
-  for (const auto& [author, seq] : *heads) merge_into(sync.peer_vv, author, seq);
+  // The heads are not believed: what the peer holds is known from its Want
+  // and from what this session sent (pump), and a peer that claims more
+  // could make the session skip changes it never received.
   pump(*space, sync, out);
   return Status::ok();
 }

@@ -80,7 +80,9 @@ using WsStream = websocket::stream<beast::tcp_stream>;
 using namespace std::chrono_literals;
 
 // The first byte of a serialized pb::Frame holding the message with field
-// number `field` (as node/cli/net.h's frame_tag).
+// number `field`: enough to tell the frames this bench's own clients send and
+// the node's answers apart, at no cost to what is measured (a host that must
+// not trust a frame walks it with sync::peek_frame instead).
 constexpr uint8_t frame_tag(int field) { return static_cast<uint8_t>(field << 3 | 2); }
 constexpr uint8_t kChangesTag = frame_tag(pb::Frame::kChangesFieldNumber);
 constexpr uint8_t kAckTag = frame_tag(pb::Frame::kAckFieldNumber);
@@ -202,7 +204,7 @@ class NodeProcess {
     env_strings.push_back("URBIS_PASSPHRASE=net bench passphrase");
     env_strings.push_back("URBIS_PWHASH=minimal");
     std::vector<std::string> args = {URBIS_CLI_BINARY, "--home", (dir / "node").string(), "node",
-                                     "--listen", "127.0.0.1:0"};
+                                     "--listen", "127.0.0.1:0", "--open-spaces"};
     std::vector<char*> argv, envp;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);

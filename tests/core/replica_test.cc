@@ -501,3 +501,47 @@ TEST_CASE("commit_group: each transaction is a change, all durable together or n
 }
 
 }  // namespace urbis::testing
+
+namespace urbis::testing {
+
+TEST_CASE("drop_space: a space is forgotten entirely, other spaces untouched, and can be learnt again") {
+  Device a(11), b(12);
+  auto kept = a->create_space("Kept");
+  auto lure = a->create_space("Dropped");
+  URBIS_REQUIRE_OK(kept);
+  URBIS_REQUIRE_OK(lure);
+  for (const SpaceId* s : {&*kept, &*lure}) {
+    URBIS_REQUIRE_OK(a->add_member(*s, b.key, Role::Viewer));
+    Transaction tx = a->begin(*s);
+    tx.set_text(tx.create("project"), "title", "en", "findable everywhere");
+    URBIS_REQUIRE_OK(a->commit(tx));
+    pull(*b.replica, *a.replica, *s);
+  }
+  const Hash kept_hash = hash_of(*b.replica, *kept);
+  // member_by_log: a member, a former member (removed), never a stranger.
+  Device stranger(13);
+  CHECK(b->member_by_log(*lure, b.key).value());
+  CHECK(!b->member_by_log(*lure, stranger.key).value());
+  URBIS_REQUIRE_OK(a->remove_member(*kept, b.key));
+  CHECK(a->member_by_log(*kept, b.key).value());
+  CHECK(a->member_role(*kept, b.key).value() == Role::None);
+  CHECK(b->member_by_log(*lure, b.key).value());
+  URBIS_REQUIRE_OK(b->drop_space(*lure));
+  CHECK(b->version_vector(*lure).code() == Code::UnknownSpace);
+  CHECK(b->find(*lure, Query{}).code() == Code::UnknownSpace);
+  auto spaces = b->spaces();
+  URBIS_REQUIRE_OK(spaces);
+  REQUIRE(spaces->size() == 1);
+  CHECK(spaces->front().id == *kept);
+  CHECK(hash_of(*b.replica, *kept) == kept_hash);
+  Query q;
+  q.text = "findable";
+  CHECK(b->find(*kept, q)->total == 1);  // the other space's index is intact
+  CHECK(b->drop_space(*lure).code() == Code::UnknownSpace);
+  // Learnt again from its log: the same state as before.
+  pull(*b.replica, *a.replica, *lure);
+  CHECK(hash_of(*b.replica, *lure) == hash_of(*a.replica, *lure));
+  CHECK(b->find(*lure, q)->total == 1);
+}
+
+}  // namespace urbis::testing

@@ -9,7 +9,9 @@
 #include "raw_client.h"  // first: Boost before the rest
 
 #include <sqlite3.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -402,10 +404,13 @@ TEST_CASE("hostile_input") {
     for (int round = 0; round < 12; ++round) {
       uint8_t n[2];
       env->random_bytes(n);
-      Bytes junk(1 + (n[0] | n[1] << 8) % 3000);
+      // Before the handshake at most a few hundred bytes are read at all
+      // (larger: close 1009, hostile_frames_are_counted_before_parsing).
+      const bool authenticated = round % 3 != 0;
+      Bytes junk(1 + (n[0] | n[1] << 8) % (authenticated ? 3000 : 500));
       env->random_bytes(junk);
       junk[0] = 0xff;  // field 31 with wire type 7: never a valid Frame
-      expect_failed(node, editor, wire(junk), round % 3 != 0, Code::Malformed, 1008);
+      expect_failed(node, editor, wire(junk), authenticated, Code::Malformed, 1008);
     }
     pb::Frame hello, want, changes;
     hello.mutable_hello()->set_version(1);
@@ -961,4 +966,247 @@ TEST_CASE("expired_invite_back_dated_redeem") {
   json members = s.admin.ok({"space", "members", s.hex});
   CHECK(members["members"].size() == 2);  // the admin and the viewer
   CHECK(node.stop(SIGTERM) == 0);
+}
+
+// ---------------------------------------------------------------- issue 10: hostile frames (finding 5)
+
+namespace {
+
+// `n` empty AuthorSeq entries (2 bytes each) in an Ack of `space`: 16 MB
+// for 8 million, which parsed would take hundreds of MB and seconds.
+std::string ack_of_empty_heads(const SpaceId& space, size_t n) {
+  pb::Frame f;
+  f.mutable_ack()->set_space(wire_id(space));
+  std::string body = f.ack().SerializeAsString();
+  body.reserve(body.size() + 2 * n);
+  for (size_t i = 0; i < n; ++i) body += std::string("\x12\x00", 2);  // Ack.heads, length 0
+  std::string out = "\x2a";  // Frame.ack: field 5, length-delimited
+  for (uint64_t v = body.size(); ; v >>= 7) {  // the length as a varint
+    if (v < 0x80) {
+      out += static_cast<char>(v);
+      break;
+    }
+    out += static_cast<char>((v & 0x7f) | 0x80);
+  }
+  return out + body;
+}
+
+// A Want of `space` with `n` empty heads.
+std::string want_of_empty_heads(const SpaceId& space, size_t n) {
+  pb::Frame f;
+  auto* sv = f.mutable_want()->add_spaces();
+  sv->set_space(wire_id(space));
+  for (size_t i = 0; i < n; ++i) sv->add_heads();
+  return f.SerializeAsString();
+}
+
+}  // namespace
+
+TEST_CASE("hostile_frames_are_counted_before_parsing") {
+  Node node;
+  Space s("Unparsed");
+  Player member(91);
+  s.add(member.hex(), "editor");
+  s.sync(node);
+  const StoreCounts before = counts(node);
+  const std::string huge = ack_of_empty_heads(s.id, 8'000'000);
+  REQUIRE(huge.size() > 15'900'000);
+  {
+    INFO("before Hello: only a few hundred bytes are read, nothing is parsed, the connection fails");
+    const int64_t too_large = std::max<int64_t>(refusals(node, "TooLarge"), 0);
+    RawClient c(node.port());
+    REQUIRE(c.ok());
+    c.send_bytes(huge, Ms(10'000));  // the node fails it mid-write (its close 1009 may be lost to the reset)
+    c.until_closed(Ms(10'000));
+    CHECK(c.closed());
+    CHECK(http_get(node.port(), "/healthz").status == 200);
+    CHECK(refusals(node, "TooLarge") == too_large + 1);
+  }
+  {
+    INFO("after authentication: the Ack's heads are counted on the wire, Error TooLarge, close 1009");
+    RawClient c(node.port());
+    REQUIRE(c.ok());
+    REQUIRE(c.authenticate(member.id));
+    REQUIRE(c.next());  // the node's Auth
+    c.send_bytes(huge, Ms(10'000));
+    auto frames = c.until_closed(Ms(10'000));
+    INFO(describe(frames));
+    CHECK(has_error(frames, Code::TooLarge));
+    CHECK(c.close_code() == 1009);
+    CHECK(http_get(node.port(), "/healthz").status == 200);
+  }
+  {
+    INFO("a Want of three million heads (6 MB): refused the same way");
+    RawClient c(node.port());
+    REQUIRE(c.ok());
+    REQUIRE(c.authenticate(member.id));
+    c.send_bytes(want_of_empty_heads(s.id, 3'000'000), Ms(10'000));
+    auto frames = c.until_closed(Ms(10'000));
+    INFO(describe(frames));
+    CHECK(has_error(frames, Code::TooLarge));
+    CHECK(c.close_code() == 1009);
+    CHECK(http_get(node.port(), "/healthz").status == 200);
+  }
+  CHECK(counts(node) == before);
+  // The member is served as before.
+  auto c = member.connect(node);
+  auto caught = c->catch_up(s.id, member.replica());
+  CHECK(errors_in(caught).empty());
+  CHECK(member.replica().version_vector(s.id)->size() == 1);
+  c.reset();
+  CHECK(node.stop(SIGTERM) == 0);
+}
+
+// ---------------------------------------------------------------- issue 10: strangers' spaces (finding 4)
+
+TEST_CASE("strangers_cannot_create_spaces_on_a_node") {
+  Space s("The real one");
+  // The node takes new spaces from the admin only (and from members of the
+  // spaces it holds).
+  const std::string admin_key = s.admin.ok({"space", "members", s.hex})["members"][0]["device"].get<std::string>();
+  Node node(std::vector<std::string>{"--space-creator", admin_key});
+  Home victim;
+  const std::string victim_key = victim.init();
+  s.add(victim_key, "viewer");
+  REQUIRE(s.sync(node)["sent"] == 2);
+  REQUIRE(victim.ok({"sync", node.url()})["spaces"] == 1);
+  const StoreCounts before = counts(node);
+
+  // A random key makes a space naming the victim as viewer, with a lure in it.
+  Player stranger(93);
+  auto lure = stranger.replica().create_space("Urgent: verify your account");
+  REQUIRE(lure.is_ok());
+  REQUIRE(stranger.replica().add_member(*lure, *DeviceKey::from_hex(victim_key), Role::Viewer).is_ok());
+  stranger.commit(*lure, 1);
+  auto lure_log = stranger.replica().changes_since(*lure, {});
+  REQUIRE(lure_log.is_ok());
+  {
+    INFO("its Want for the new space: Forbidden; its changes: refused; nothing stored");
+    auto x = stranger.connect(node);
+    auto frames = x->want({*lure}, &stranger.replica());
+    INFO(describe(frames));
+    CHECK(has_error(frames, Code::Forbidden, *lure));
+    REQUIRE(!frames.empty());
+    CHECK(frames.back().want().spaces_size() == 0);
+    auto w = x->push(*lure, *lure_log, /*synced=*/false);
+    CHECK(has_error(w, Code::NotAMember, *lure));
+    CHECK(counts(node) == before);
+  }
+  {
+    INFO("a member of a held space may create a space, but only its own: relaying the stranger's is refused");
+    Player member(94);
+    s.add(member.hex(), "editor");
+    s.sync(node);
+    const StoreCounts with_member = counts(node);
+    auto m = member.connect(node);
+    auto frames = m->want({*lure});
+    REQUIRE(!frames.empty());
+    CHECK(frames.back().want().spaces_size() == 1);  // offered for seeding: the member may create spaces
+    auto w = m->push(*lure, *lure_log);
+    INFO(describe(w));
+    CHECK(has_error(w, Code::Forbidden, *lure));
+    CHECK(counts(node) == with_member);
+    // Its own new space is taken.
+    auto own = member.replica().create_space("Member's own");
+    REQUIRE(own.is_ok());
+    auto own_log = member.replica().changes_since(*own, {});
+    REQUIRE(own_log.is_ok());
+    REQUIRE(!m->want({*own}).empty());
+    w = m->push(*own, *own_log);
+    CHECK(errors_in(w).empty());
+    CHECK(counts(node).spaces == with_member.spaces + 1);
+  }
+  // The victim's next sync brings no lure.
+  json synced = victim.ok({"sync", node.url()});
+  CHECK(synced["spaces"] == 1);
+  CHECK(victim.ok({"space", "list"})["spaces"].size() == 1);
+  CHECK(victim.ok({"state-hash", s.hex})["state_hash"] == s.admin.ok({"state-hash", s.hex})["state_hash"]);
+  CHECK(node.stop(SIGTERM) == 0);
+  CHECK(node.log().find("\"space_creators\":1") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- issue 10: disk full
+
+TEST_CASE("disk_full_on_the_node") {
+  Node node;
+  Space s("Filling up");
+  Player writer(95), reader(96);
+  s.add(writer.hex(), "editor");
+  s.add(reader.hex(), "viewer");
+  s.sync(node);
+  auto w = writer.connect(node);
+  REQUIRE(errors_in(w->catch_up(s.id, writer.replica())).empty());
+
+  // The node's files may grow by about 400 kB from here (RLIMIT_FSIZE on the
+  // running process; the node ignores SIGXFSZ, so a write past it fails).
+  auto size_of = [](const fs::path& p) {
+    std::error_code ec;
+    const auto n = fs::file_size(p, ec);
+    return ec ? uintmax_t{0} : n;
+  };
+  const uintmax_t largest =
+      std::max({size_of(node.store()), size_of(node.store().string() + "-wal"), size_of(node.home() / ".." / "node.err")});
+  rlimit small{static_cast<rlim_t>(largest + 400'000), static_cast<rlim_t>(RLIM_INFINITY)};
+  REQUIRE(prlimit(node.pid(), RLIMIT_FSIZE, &small, nullptr) == 0);
+
+  uint64_t acked = 0;
+  std::optional<CommitInfo> refused;
+  std::vector<pb::Frame> refusal;
+  for (int i = 0; i < 40 && !refused; ++i) {
+    Transaction tx = writer.replica().begin(s.id);
+    tx.set(tx.create("practice"), "blob", std::string(60'000, static_cast<char>('a' + i % 26)));
+    auto c = writer.replica().commit(tx);
+    REQUIRE(c.is_ok());
+    auto frames = w->push(s.id, {c->envelope});
+    if (has_error(frames, Code::Storage, s.id)) {
+      refused = *c;
+      refusal = frames;
+    } else {
+      REQUIRE_MESSAGE(errors_in(frames).empty(), describe(frames));
+      acked = ack_head(frames, writer.id.device());
+      REQUIRE(acked == c->seq);
+    }
+  }
+  INFO(describe(refusal));
+  REQUIRE(refused);
+  CHECK(acked >= 1);
+  CHECK(ack_head(refusal, writer.id.device()) < refused->seq);  // the refused change is not acknowledged
+  CHECK(w->ok());  // the session goes on
+
+  // Alive, and serving reads: /healthz, and a reader catching up on all that was acknowledged.
+  CHECK(http_get(node.port(), "/healthz").status == 200);
+  {
+    auto r = reader.connect(node);
+    auto frames = r->catch_up(s.id, reader.replica());
+    INFO(describe(frames));
+    CHECK(errors_in(frames).empty());
+    CHECK(reader.replica().version_vector(s.id)->at(writer.id.device()) == acked);
+  }
+  CHECK(refusals(node, "Storage") >= 1);
+
+  // Space is back: the same change is taken.
+  rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+  REQUIRE(prlimit(node.pid(), RLIMIT_FSIZE, &unlimited, nullptr) == 0);
+  auto again = w->push(s.id, {refused->envelope});
+  INFO(describe(again));
+  CHECK(errors_in(again).empty());
+  CHECK(ack_head(again, writer.id.device()) == refused->seq);
+  w.reset();
+
+  // Nothing acknowledged was lost, across a restart too.
+  const fs::path home = node.home();
+  CHECK(node.stop(SIGTERM) == 0);
+  CHECK(integrity_check(home / "replica.db") == "ok");
+  Node restarted(home);
+  Player late(97);
+  auto r = reader.connect(restarted);
+  auto frames = r->want({s.id}, &late.replica());
+  REQUIRE(!frames.empty());
+  REQUIRE(frames.back().has_want());
+  uint64_t held = 0;
+  for (const auto& h : frames.back().want().spaces(0).heads())
+    if (h.author() == wire_id(writer.id.device())) held = h.seq();
+  CHECK(held == refused->seq);
+  r.reset();
+  CHECK(restarted.stop(SIGTERM) == 0);
 }

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -138,6 +139,10 @@ class Home {
 };
 
 // `urbis node --listen 127.0.0.1:0` in its own home; port() once listening.
+// It takes new spaces from any device (--open-spaces, what most tests need:
+// their admins create spaces on it) unless `extra` sets the creation policy
+// itself (--space-creator KEY, or --open-spaces); kClosed: no new spaces but
+// from members of spaces it holds.
 class Node {
  public:
   Node() { start(home_.home(), {}); }
@@ -147,6 +152,9 @@ class Node {
   explicit Node(const fs::path& existing_home, std::vector<std::string> extra = {}, int port = 0) {
     start(existing_home, std::move(extra), port);
   }
+
+  // In `extra`: start without --open-spaces (not passed to the node).
+  static constexpr const char* kClosed = "(closed)";
 
   int port() const { return port_; }
   pid_t pid() const { return child_->pid(); }
@@ -161,6 +169,11 @@ class Node {
     home_path_ = home;
     std::vector<std::string> args = {"--home", home.string(), "node", "--listen",
                                       "127.0.0.1:" + std::to_string(port)};
+    auto has = [&](const char* flag) { return std::find(extra.begin(), extra.end(), flag) != extra.end(); };
+    if (has(kClosed))
+      std::erase(extra, std::string(kClosed));
+    else if (!has("--space-creator") && !has("--open-spaces"))
+      args.push_back("--open-spaces");
     args.insert(args.end(), extra.begin(), extra.end());
     out_ = home_.file("node.out");
     err_ = home_.file("node.err");

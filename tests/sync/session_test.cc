@@ -17,6 +17,9 @@
 #include "test_util.h"
 #include "urbis/sync.pb.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 namespace urbis::testing {
 namespace {
 
@@ -41,10 +44,12 @@ struct Client {
   }
 };
 
-// A key-less node: verifies and stores, cannot read.
+// A key-less node: verifies and stores, cannot read. It takes new spaces
+// from any device (SessionOptions::open_spaces) unless `open` is cleared.
 struct Node {
   std::unique_ptr<Env> env = make_deterministic_env(999);
   std::unique_ptr<Replica> replica;
+  bool open = true;
   Node() {
     auto r = Replica::open(":memory:", std::nullopt, *env,
                            ReplicaOptions{.materialize = false, .synchronous_full = false});
@@ -52,6 +57,7 @@ struct Node {
     replica = std::move(r).value();
   }
   std::unique_ptr<Session> session(SessionOptions options = {}) {
+    options.open_spaces = options.open_spaces || open;
     return std::make_unique<Session>(*replica, *env, std::nullopt, SessionRole::Server,
                                      std::vector<SpaceId>{}, options);
   }
@@ -379,7 +385,9 @@ TEST_CASE("session: a bad Auth signature fails the handshake") {
 
 TEST_CASE("session: a client that signs with its key syncs with a server that signs too") {
   World w;
-  Session server(*w.b.dev.replica, *w.b.dev.env, Signer::of(w.b.id), SessionRole::Server, {});
+  SessionOptions open;
+  open.open_spaces = true;  // A seeds the space on B
+  Session server(*w.b.dev.replica, *w.b.dev.env, Signer::of(w.b.id), SessionRole::Server, {}, open);
   auto as = w.a.session(w.space);
   Traffic t = connect(*as, server);
   CHECK(t.failures.empty());
@@ -498,6 +506,7 @@ struct PeerNode : Node {
   explicit PeerNode(uint64_t seed) : id(identity_for_seed(seed)) {}
   std::unique_ptr<Session> link(SessionOptions options = {}) {
     options.discover = true;
+    options.keep_unsolicited_spaces = true;  // a node is member of nothing
     return std::make_unique<Session>(*replica, *env, Signer::of(id), SessionRole::Client,
                                      std::vector<SpaceId>{}, options);
   }
@@ -647,6 +656,433 @@ TEST_CASE("session: a trusted peer node replicates every space; an untrusted one
   CHECK(t.changes_frames[1] == 0);
   CHECK(link->synced_spaces().empty());
   CHECK(stranger.replica->version_vector(w.space).code() == Code::UnknownSpace);
+}
+
+
+// ---------------------------------------------------------------- hostile frames (issue 10, finding 5)
+
+// `n` empty AuthorSeq entries (2 bytes each on the wire) in an Ack of `space`.
+Bytes ack_of_empty_heads(const SpaceId& space, size_t n) {
+  pb::Frame f;
+  f.mutable_ack()->set_space(id_str(space));
+  // Built by hand: the Ack's body, then Frame.ack's tag and length before it.
+  std::string body = f.ack().SerializeAsString();
+  body.reserve(body.size() + 2 * n);
+  for (size_t i = 0; i < n; ++i) body += std::string("\x12\x00", 2);  // heads (2), length 0
+  std::string out = "\x2a";  // Frame.ack: field 5, length-delimited
+  google::protobuf::io::StringOutputStream raw(&out);
+  {
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.WriteVarint32(static_cast<uint32_t>(body.size()));
+  }
+  out += body;
+  return Bytes(out.begin(), out.end());
+}
+
+// A Want of one space with `n` heads, each a 32-byte author (one head per
+// author key, the counter in its first bytes): what a peer would send if it
+// claimed that many writers.
+Bytes want_of_heads(const SpaceId& space, size_t n) {
+  pb::Frame f;
+  auto* sv = f.mutable_want()->add_spaces();
+  sv->set_space(id_str(space));
+  for (size_t i = 0; i < n; ++i) {
+    auto* h = sv->add_heads();
+    std::string author(32, '\0');
+    for (size_t b = 0; b < 8; ++b) author[b] = static_cast<char>(i >> (8 * b));
+    h->set_author(std::move(author));
+    h->set_seq(1);
+  }
+  return frame_bytes(f);
+}
+
+// A node session whose client (A) has completed the handshake and its Want.
+struct Authenticated {
+  std::unique_ptr<Session> client, server;
+  explicit Authenticated(World& w) {
+    client = w.a.session(w.space);
+    server = w.node.session();
+    Traffic t = connect(*client, *server);
+    REQUIRE(t.failures.empty());
+    REQUIRE(server->state() == SessionState::Live);
+  }
+};
+
+TEST_CASE("session: peek_frame counts repeated fields on the wire, as parsing would merge them") {
+  World w;
+  pb::Frame changes;
+  changes.mutable_changes()->set_space(id_str(w.space));
+  for (int i = 0; i < 3; ++i) changes.mutable_changes()->add_envelopes("e");
+  const std::string one = changes.SerializeAsString();
+  auto peek = sync::peek_frame(view_of(one + one));  // two occurrences: protobuf merges them
+  REQUIRE(peek);
+  CHECK(peek->kind == sync::FrameKind::Changes);
+  CHECK(peek->envelopes == 6);
+  CHECK(peek->space == w.space);
+  pb::Frame want;
+  for (int i = 0; i < 2; ++i) {
+    auto* sv = want.mutable_want()->add_spaces();
+    sv->set_space(id_str(w.space));
+    for (int h = 0; h < 5; ++h) sv->add_heads()->set_seq(1);
+  }
+  peek = sync::peek_frame(view_of(one + want.SerializeAsString()));  // the last member of the oneof wins
+  REQUIRE(peek);
+  CHECK(peek->kind == sync::FrameKind::Want);
+  CHECK(peek->spaces == 2);
+  CHECK(peek->heads == 10);
+  CHECK(peek->envelopes == 3);  // counted all the same: parsing allocates them before dropping them
+  pb::Frame error;
+  error.mutable_error()->set_code(static_cast<int32_t>(Code::Storage));
+  peek = sync::peek_frame(view_of(error.SerializeAsString()));
+  REQUIRE(peek);
+  CHECK(peek->kind == sync::FrameKind::Error);
+  CHECK(peek->error_code == static_cast<int32_t>(Code::Storage));
+  // Truncated, a length past the end, a zero tag: not a frame.
+  CHECK(!sync::peek_frame(view_of(one.substr(0, one.size() - 1))));
+  CHECK(!sync::peek_frame(view_of(std::string("\x22\x7f\x0a", 3))));
+  CHECK(!sync::peek_frame(view_of(std::string("\x00\x00", 2))));
+  CHECK(sync::peek_frame(view_of(std::string()))->kind == sync::FrameKind::None);
+}
+
+TEST_CASE("session: a 16 MB Ack of 8 million empty heads is refused unparsed, before and after authentication") {
+  World w;
+  w.sync(w.a);
+  const Hash node_before = hash_of(*w.node.replica, w.space);
+  const VersionVector vv_before = vv_of(*w.node.replica, w.space);
+  const Bytes huge = ack_of_empty_heads(w.space, 8'000'000);
+  REQUIRE(huge.size() > 15'900'000);
+  REQUIRE(huge.size() < SessionOptions{}.max_frame_bytes);
+  {
+    INFO("before Hello: the size cap of a handshake frame");
+    auto ns = w.node.session();
+    (void)ns->start();
+    Reply r = ns->receive(huge);
+    CHECK(r.status.code() == Code::TooLarge);
+    CHECK(r.status.message().find("before authentication") != std::string::npos);
+    CHECK(ns->state() == SessionState::Failed);
+    // Even a small non-handshake frame is refused before authentication, unparsed.
+    auto again = w.node.session();
+    (void)again->start();
+    CHECK(again->receive(ack_of_empty_heads(w.space, 100)).status.code() == Code::Forbidden);
+  }
+  {
+    INFO("after authentication: the heads are counted on the wire first");
+    Authenticated s(w);
+    Reply r = s.server->receive(huge);
+    CHECK(r.status.code() == Code::TooLarge);
+    CHECK(r.status.message().find("Ack: heads 8000000") != std::string::npos);
+    REQUIRE(r.frames.size() == 1);
+    CHECK(parse_frame(r.frames[0]).error().code() == static_cast<int>(Code::TooLarge));
+    CHECK(s.server->state() == SessionState::Failed);
+  }
+  {
+    INFO("a Want with millions of heads, and a Want over the spaces limit");
+    Authenticated s(w);
+    Reply r = s.server->receive(want_of_heads(w.space, 300'000));
+    CHECK(r.status.code() == Code::TooLarge);
+    CHECK(r.status.message().find("Want: heads 300000") != std::string::npos);
+    SessionOptions small;
+    small.max_spaces = 3;
+    auto cs = w.a.session(w.space);
+    auto ns = w.node.session(small);
+    REQUIRE(connect(*cs, *ns).failures.empty());
+    pb::Frame many;
+    for (int i = 0; i < 4; ++i) many.mutable_want()->add_spaces()->set_space(std::string(16, static_cast<char>('a' + i)));
+    CHECK(ns->receive(frame_bytes(many)).status.code() == Code::TooLarge);
+  }
+  {
+    INFO("the same with empty heads: 3 million in 6 MB");
+    Authenticated s(w);
+    pb::Frame want;
+    want.mutable_want()->add_spaces()->set_space(id_str(w.space));
+    std::string bytes = want.SerializeAsString();
+    // Frame{want{spaces{space, heads x N}}} built by hand as above.
+    std::string sv = want.want().spaces(0).SerializeAsString();
+    for (int i = 0; i < 3'000'000; ++i) sv += std::string("\x12\x00", 2);
+    std::string w_body, f_body;
+    {
+      google::protobuf::io::StringOutputStream o(&w_body);
+      google::protobuf::io::CodedOutputStream c(&o);
+      c.WriteTag(0x0a);
+      c.WriteVarint32(static_cast<uint32_t>(sv.size()));
+    }
+    w_body += sv;
+    {
+      google::protobuf::io::StringOutputStream o(&f_body);
+      google::protobuf::io::CodedOutputStream c(&o);
+      c.WriteTag(0x1a);
+      c.WriteVarint32(static_cast<uint32_t>(w_body.size()));
+    }
+    f_body += w_body;
+    Reply r = s.server->receive(view_of(f_body));
+    CHECK(r.status.code() == Code::TooLarge);
+  }
+  {
+    INFO("Changes over the envelope limit, split over two occurrences");
+    Authenticated s(w);
+    pb::Frame half;
+    half.mutable_changes()->set_space(id_str(w.space));
+    for (int i = 0; i < 2049; ++i) half.mutable_changes()->add_envelopes("e");
+    const std::string bytes = half.SerializeAsString() + half.SerializeAsString();
+    CHECK(s.server->receive(view_of(bytes)).status.code() == Code::TooLarge);
+  }
+  CHECK(hash_of(*w.node.replica, w.space) == node_before);
+  CHECK(vv_of(*w.node.replica, w.space) == vv_before);
+  // A well-behaved client is served as before.
+  edit(w.a, w.space, "after the hostile frames");
+  w.sync(w.a);
+  w.sync(w.b);
+  CHECK(hash_of(*w.b.dev.replica, w.space) == hash_of(*w.a.dev.replica, w.space));
+}
+
+// ---------------------------------------------------------------- new spaces (finding 4)
+
+TEST_CASE("session: a space is seeded only by its creator, and only by a device the policy admits") {
+  World w;
+  w.node.open = false;
+  Client c{kOutsider};
+  // C got a copy of A's whole log (say from a shared backup) and relays it.
+  auto log = w.a->changes_since(w.space, {});
+  URBIS_REQUIRE_OK(log);
+  for (auto& r : c->apply_batch(*log)) REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+  {
+    INFO("a stranger on a closed node: the space is refused at the Want");
+    auto cs = c.session(w.space);
+    auto ns = w.node.session();
+    Traffic t = connect(*cs, *ns);
+    CHECK(t.failures.empty());
+    CHECK(has_error(t, 1, Code::Forbidden));
+    CHECK(t.changes_frames[0] == 0);
+    CHECK(w.node.replica->version_vector(w.space).code() == Code::UnknownSpace);
+  }
+  {
+    INFO("on an open node: C may seed spaces, but only its own; A's genesis relayed by C is refused");
+    SessionOptions open;
+    open.open_spaces = true;
+    auto cs = c.session(w.space);
+    auto ns = w.node.session(open);
+    Traffic t = connect(*cs, *ns);
+    CHECK(t.failures.empty());
+    CHECK(has_error(t, 1, Code::Forbidden));
+    CHECK(ns->counters().changes_received == 0);
+    CHECK(w.node.replica->version_vector(w.space).code() == Code::UnknownSpace);
+    auto held = w.node.replica->spaces();
+    URBIS_REQUIRE_OK(held);
+    CHECK(held->empty());
+  }
+  {
+    INFO("a creator the node lists seeds its own space");
+    SessionOptions listed;
+    listed.space_creators = {w.a.dev.key};
+    auto as = w.a.session(w.space);
+    auto ns = w.node.session(listed);
+    Traffic t = connect(*as, *ns);
+    CHECK(t.failures.empty());
+    CHECK(t.errors.empty());
+    CHECK(vv_of(*w.node.replica, w.space) == vv_of(*w.a.dev.replica, w.space));
+  }
+  {
+    INFO("a member of a space the node holds may create one; a stranger still may not");
+    auto mine = w.b->create_space("B's own");
+    URBIS_REQUIRE_OK(mine);
+    auto bs = w.b.session(*mine);
+    auto ns = w.node.session();
+    Traffic t = connect(*bs, *ns);
+    CHECK(t.failures.empty());
+    CHECK(t.errors.empty());
+    CHECK(w.node.replica->version_vector(*mine).is_ok());
+    auto theirs = c->create_space("C's own");
+    URBIS_REQUIRE_OK(theirs);
+    auto cs = c.session(*theirs);
+    auto ns2 = w.node.session();
+    Traffic t2 = connect(*cs, *ns2);
+    CHECK(has_error(t2, 1, Code::Forbidden));
+    CHECK(w.node.replica->version_vector(*theirs).code() == Code::UnknownSpace);
+  }
+}
+
+TEST_CASE("session: a seeding client's first change must be its own genesis; nothing else creates the space") {
+  World w;
+  Client c{kOutsider};
+  auto log = w.a->changes_since(w.space, {});
+  URBIS_REQUIRE_OK(log);
+  SessionOptions open;
+  open.open_spaces = true;
+  // By hand after the handshake: C wants the unknown space (offered for
+  // seeding on the open node), then pushes A's genesis behind a genesis of
+  // its own that the core refuses (a bad signature).
+  auto cs = c.session(w.space);
+  auto ns = w.node.session(open);
+  Traffic t = connect(*cs, *ns);
+  REQUIRE(t.failures.empty());
+  REQUIRE(ns->synced_spaces() == std::vector<SpaceId>{w.space});
+  pb::Envelope bad = parse_envelope(log->front());
+  bad.set_signature(std::string(64, 'x'));
+  pb::Header h = parse_header(bad);
+  h.set_author(id_str(c.dev.key));
+  bad.set_header(h.SerializeAsString());
+  pb::Frame f;
+  f.mutable_changes()->set_space(id_str(w.space));
+  const Bytes forged = serialize(bad);
+  f.mutable_changes()->add_envelopes(forged.data(), forged.size());
+  for (const Bytes& e : *log) f.mutable_changes()->add_envelopes(e.data(), e.size());
+  Reply r = ns->receive(frame_bytes(f));
+  CHECK(r.status.is_ok());
+  CHECK(ns->counters().changes_refused == log->size() + 1);
+  CHECK(w.node.replica->version_vector(w.space).code() == Code::UnknownSpace);
+  // A's genesis first, relayed by C: refused as well.
+  pb::Frame g;
+  g.mutable_changes()->set_space(id_str(w.space));
+  for (const Bytes& e : *log) g.mutable_changes()->add_envelopes(e.data(), e.size());
+  r = ns->receive(frame_bytes(g));
+  CHECK(r.status.is_ok());
+  bool forbidden = false;
+  for (const Bytes& b : r.frames)
+    if (parse_frame(b).has_error()) forbidden |= parse_frame(b).error().code() == static_cast<int>(Code::Forbidden);
+  CHECK(forbidden);
+  CHECK(w.node.replica->version_vector(w.space).code() == Code::UnknownSpace);
+}
+
+// A malicious "node": a Server session that treats the device as a trusted
+// peer, so it offers the device every space it holds, member or not.
+TEST_CASE("session: a device keeps no space a node pushes unasked in which it is no member") {
+  World w;
+  Client evil{kOutsider};
+  auto lure = evil->create_space("Phishing");
+  URBIS_REQUIRE_OK(lure);
+  edit(evil, *lure, "click here");
+  auto lure_for_b = evil->create_space("Phishing naming B");
+  URBIS_REQUIRE_OK(lure_for_b);
+  URBIS_REQUIRE_OK(evil->add_member(*lure_for_b, w.b.dev.key, Role::Viewer));
+  // B holds its own space already.
+  w.sync(w.a);
+  w.sync(w.b);
+  auto b_spaces = w.b->spaces();
+  URBIS_REQUIRE_OK(b_spaces);
+  REQUIRE(b_spaces->size() == 1);
+  const Hash b_hash = hash_of(*w.b.dev.replica, w.space);
+
+  SessionOptions rogue;
+  rogue.trusted_peers = {w.b.dev.key};
+  rogue.open_spaces = true;
+  Session node(*evil.dev.replica, *evil.dev.env, Signer::of(evil.id), SessionRole::Server, {}, rogue);
+  auto bs = discovering(w.b);
+  Traffic t = connect(*bs, node);
+  CHECK(t.failures.empty());
+  CHECK(has_error(t, 0, Code::NotAMember));  // B tells the node it did not keep the lure
+  CHECK(bs->counters().spaces_dropped == 1);
+  CHECK(w.b->version_vector(*lure).code() == Code::UnknownSpace);
+  // The space that names B is B's by its log (the honest node's creation
+  // policy is what keeps strangers from making such spaces): kept.
+  CHECK(w.b->version_vector(*lure_for_b).is_ok());
+  URBIS_REQUIRE_OK(w.b->drop_space(*lure_for_b));
+  auto after = w.b->spaces();
+  URBIS_REQUIRE_OK(after);
+  CHECK(after->size() == 1);
+  CHECK(hash_of(*w.b.dev.replica, w.space) == b_hash);
+  // Offered again in the same session: refused without being stored.
+  edit(evil, *lure, "click here again");
+  pump(node, *bs, node.on_local_change(*lure), {});
+  CHECK(w.b->version_vector(*lure).code() == Code::UnknownSpace);
+  CHECK(bs->state() != SessionState::Failed);
+
+  // A session cut after the lure's changes but before the node's Live
+  // leaves it stored; B's next discovering session drops it before its Want.
+  // (Cut after 1, 2, ... frames until the lure is stored.)
+  for (size_t limit = 1; limit < 60 && !w.b->version_vector(*lure).is_ok(); ++limit) {
+    Session node2(*evil.dev.replica, *evil.dev.env, Signer::of(evil.id), SessionRole::Server, {}, rogue);
+    auto cut = discovering(w.b);
+    REQUIRE(connect(*cut, node2, limit).dropped);
+  }
+  REQUIRE(w.b->version_vector(*lure).is_ok());  // stored, not yet judged
+  auto next = discovering(w.b);
+  auto ws = w.node.session();
+  Traffic t2 = connect(*next, *ws);
+  CHECK(t2.failures.empty());
+  CHECK(next->counters().spaces_dropped == 1);
+  CHECK(w.b->version_vector(*lure).code() == Code::UnknownSpace);
+  CHECK(hash_of(*w.b.dev.replica, w.space) == b_hash);
+}
+
+// ---------------------------------------------------------------- lying acknowledgements (finding 3)
+
+// A hand-driven key-less "node" for client A: its Hello, then whatever the
+// test sends. Returns A's frames, parsed.
+std::vector<pb::Frame> deliver(Session& s, const pb::Frame& f) {
+  Reply r = s.receive(frame_bytes(f));
+  REQUIRE_MESSAGE(r.status.is_ok(), r.status.to_string());
+  std::vector<pb::Frame> out;
+  for (const Bytes& b : r.frames) out.push_back(parse_frame(b));
+  return out;
+}
+
+std::vector<uint64_t> seqs_sent(const std::vector<pb::Frame>& frames, const DeviceKey& author) {
+  std::vector<uint64_t> out;
+  for (const auto& f : frames)
+    if (f.has_changes())
+      for (const auto& e : f.changes().envelopes()) {
+        pb::Header h = parse_header(parse_envelope(view_of(e)));
+        if (h.author() == id_str(author)) out.push_back(h.seq());
+      }
+  return out;
+}
+
+TEST_CASE("session: lying heads and acknowledgements never make a client skip its changes") {
+  World w;
+  for (int i = 0; i < 3; ++i) edit(w.a, w.space, "a " + std::to_string(i));
+  const uint64_t a_head = vv_of(*w.a.dev.replica, w.space)[w.a.dev.key];
+  REQUIRE(a_head >= 4);
+  const Hash a_hash = hash_of(*w.a.dev.replica, w.space);
+  auto as = w.a.session(w.space);
+  (void)as->start();
+  pb::Frame hello;
+  hello.mutable_hello()->set_version(sync::kProtocolVersion);
+  hello.mutable_hello()->set_challenge(std::string(32, 'n'));
+  auto sent = deliver(*as, hello);
+  REQUIRE(!sent.empty());
+  REQUIRE(sent.back().has_want());
+
+  // The "node" claims to hold A's chain up to 1000 and a stranger's up to 7.
+  DeviceKey stranger = identity_for_seed(kOutsider).device();
+  pb::Frame want;
+  auto* sv = want.mutable_want()->add_spaces();
+  sv->set_space(id_str(w.space));
+  for (const auto& [author, seq] : std::vector<std::pair<DeviceKey, uint64_t>>{{w.a.dev.key, 1000}, {stranger, 7}}) {
+    auto* h = sv->add_heads();
+    h->set_author(id_str(author));
+    h->set_seq(seq);
+  }
+  sent = deliver(*as, want);
+  CHECK(seqs_sent(sent, w.a.dev.key).empty());  // believed for now: nothing to send
+  // It sends nothing and says it is done: its claim is unproven, A sends all.
+  pb::Frame live;
+  live.mutable_live()->set_space(id_str(w.space));
+  sent = deliver(*as, live);
+  std::vector<uint64_t> expected;
+  for (uint64_t s = 1; s <= a_head; ++s) expected.push_back(s);
+  CHECK(seqs_sent(sent, w.a.dev.key) == expected);
+  CHECK(as->counters().claims_distrusted == 2);
+
+  // Its Ack claims heads it was never sent: a later change still goes out.
+  pb::Frame ack;
+  ack.mutable_ack()->set_space(id_str(w.space));
+  for (const auto& [author, seq] : std::vector<std::pair<DeviceKey, uint64_t>>{{w.a.dev.key, 5000}, {stranger, 99}}) {
+    auto* h = ack.mutable_ack()->add_heads();
+    h->set_author(id_str(author));
+    h->set_seq(seq);
+  }
+  (void)deliver(*as, ack);
+  edit(w.a, w.space, "after the lie");
+  std::vector<pb::Frame> pushed;
+  for (const Bytes& b : as->on_local_change(w.space)) pushed.push_back(parse_frame(b));
+  CHECK(seqs_sent(pushed, w.a.dev.key) == std::vector<uint64_t>{a_head + 1});
+  // Nothing the node said changed A's store beyond its own edit.
+  CHECK(vv_of(*w.a.dev.replica, w.space).size() == 1);
+  CHECK(hash_of(*w.a.dev.replica, w.space) != a_hash);  // the edit
+  CHECK(as->state() != SessionState::Failed);
+  // An honest node afterwards gets everything.
+  w.sync(w.a);
+  CHECK(vv_of(*w.node.replica, w.space) == vv_of(*w.a.dev.replica, w.space));
 }
 
 }  // namespace

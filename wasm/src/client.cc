@@ -527,16 +527,19 @@ Status Client::join_receive(ByteView frame) {
   Join& j = *join_;
   if (j.state == Join::State::Accepted || j.state == Join::State::Refused) return Status::ok();
   const SpaceId space = j.secret.space;
+  // The session checks the frame's limits (sync::peek_frame) before anything here parses it.
+  const Join::State before = j.state;
+  sync::Reply reply = j.session->receive(frame);
   // The node's Ack of the redeem: its heads name the invite key at seq 1.
-  if (j.state == Join::State::Pushed && !frame.empty() && frame[0] == (pb::Frame::kAckFieldNumber << 3 | 2)) {
+  const auto peek = sync::peek_frame(frame);
+  if (before == Join::State::Pushed && reply.status.is_ok() && peek && peek->kind == sync::FrameKind::Ack &&
+      peek->space == space) {
     pb::Frame f;
-    if (f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) && f.has_ack() &&
-        SpaceId::from_string(f.ack().space()) == space) {
+    if (f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) && f.has_ack()) {
       for (const auto& h : f.ack().heads())
         if (DeviceKey::from_string(h.author()) == j.invite->device() && h.seq() >= 1) j.state = Join::State::Accepted;
     }
   }
-  sync::Reply reply = j.session->receive(frame);
   for (Bytes& f : reply.frames) join_frames_.push_back(std::move(f));
   if (j.state == Join::State::Accepted) return Status::ok();
   const auto& errors = j.session->peer_errors();
@@ -607,21 +610,22 @@ Result<nlohmann::json> Client::join_finish() {
 
 Status Client::receive(ByteView frame) {
   if (!session_) return {Code::InvalidArgument, "no session is open"};
-  note_frame_from_node(frame);
   sync::Reply reply = session_->receive(frame);
   for (Bytes& f : reply.frames) frames_.push_back(std::move(f));
+  // Looked into only once the session has checked the frame's limits.
+  const auto peek = sync::peek_frame(frame);
+  if (!reply.status.is_ok() || !peek) return reply.status;
+  note_frame_from_node(frame, peek->kind);
   // Changes frames store changes; discovery may add spaces.
-  if (!frame.empty() && frame[0] == (pb::Frame::kChangesFieldNumber << 3 | 2)) URBIS_RETURN_IF_ERROR(collect_log_all());
+  if (peek->kind == sync::FrameKind::Changes) URBIS_RETURN_IF_ERROR(collect_log_all());
   return reply.status;
 }
 
 // The node's heads for this device: its Want (what it holds when the session
 // starts) and each Ack (after it applied our batch). Only seen, never trusted
 // for anything but the "pending" count.
-void Client::note_frame_from_node(ByteView frame) {
-  if (frame.empty() || !identity_) return;
-  const uint8_t tag = frame[0];
-  if (tag != (pb::Frame::kWantFieldNumber << 3 | 2) && tag != (pb::Frame::kAckFieldNumber << 3 | 2)) return;
+void Client::note_frame_from_node(ByteView frame, sync::FrameKind kind) {
+  if (!identity_ || (kind != sync::FrameKind::Want && kind != sync::FrameKind::Ack)) return;
   pb::Frame f;
   if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) return;
   const DeviceKey& me = identity_->device();

@@ -103,7 +103,7 @@ class Client {
   Status collect_log_all();
   // After a local write to `space`: collect its log, push it to the peer.
   Status after_local_write(const SpaceId& space);
-  void note_frame_from_node(ByteView frame);
+  void note_frame_from_node(ByteView frame, sync::FrameKind kind);
   Result<uint64_t> pending();
 
   Env& env_;

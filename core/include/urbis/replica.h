@@ -255,6 +255,16 @@ class Replica {
                                            size_t max_bytes = SIZE_MAX);
   // Number of changes held for a missing predecessor.
   Result<size_t> held_count(const SpaceId& space);
+  // Forgets `space` entirely: its log, held changes, keys and materialized
+  // state, atomically (all or nothing). For a space this replica should never
+  // have stored (a sync client drops a space a node pushed to it unasked in
+  // which this device is no member, sync/session.h). UnknownSpace if absent.
+  Status drop_space(const SpaceId& space);
+  // Whether the space's log has ever made `device` a member: it holds a role,
+  // held one and lost it, or wrote a change (an invite key never counts). A
+  // device for which this is false never belonged in the space. One indexed
+  // lookup. UnknownSpace if the space is not held.
+  Result<bool> member_by_log(const SpaceId& space, const DeviceKey& device);
 
   // ---- reads ----
   Result<Entity> get(const SpaceId& space, const EntityId& id);

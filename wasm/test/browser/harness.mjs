@@ -62,7 +62,7 @@ export async function until(what, fn, timeoutMs = 15000, everyMs = 100) {
 // serving `web` (default: the wasm client's web root).
 export async function startNode({ home, port = 0, web = WEB } = {}) {
   home = home || path.join(tempDir('node'), 'home');
-  const child = spawn(BIN, ['--home', home, 'node', '--listen', `127.0.0.1:${port}`, '--web', web], {
+  const child = spawn(BIN, ['--home', home, 'node', '--listen', `127.0.0.1:${port}`, '--open-spaces', '--web', web], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

@@ -39,10 +39,38 @@
 // still verifies every change it sends).
 //
 // A server opened without an identity (a key-less node) sends no Auth: it
-// authenticates clients but is not authenticated itself. A space the server
-// does not hold yet may be seeded by any authenticated client (the core
-// accepts only a validly signed genesis and the chains that follow it); it is
-// served back only to members once it exists.
+// authenticates clients but is not authenticated itself.
+//
+// New spaces (seeding): a space the server does not hold yet is accepted
+// only from a client SessionOptions::may_create_spaces admits, and only with
+// its genesis authored by that client, the space's creator (a space id is
+// derived from its creator's key, so no one can relay another device's
+// genesis); a trusted peer node may seed any space. It is served back only to
+// members once it exists.
+//
+// Unsolicited spaces (the device side): a discovering client keeps a space
+// it neither held nor named, offered by the server, only if the space's log
+// makes this replica's device a member: when the server's Live for it
+// arrives (the server has sent all of it) and the device is no member, the
+// space is dropped from the replica (Replica::drop_space) and refused for the
+// rest of the session. A session cut before that Live leaves the space
+// stored: the next discovering session drops, before its Want, every held
+// space whose log never made the device a member (Replica::member_by_log; a
+// removed member keeps what it held). SessionOptions::keep_unsolicited_spaces turns this off
+// for a node's link to a node that trusts it (a node is member of nothing).
+//
+// What the peer says it holds (its Want's heads) is believed only as far as
+// it proves it: once the peer's Live for a space has arrived, a head it
+// claimed above what this replica then holds (it would have sent those
+// changes) is unproven, and the session sends that author's whole chain
+// (duplicates cost bandwidth, never state). An Ack only frees a window slot:
+// its heads never advance the peer's vector, so a lying Ack cannot make the
+// session skip a change.
+//
+// Hostile bytes: before the handshake completes only Hello, Auth and Error
+// are accepted, each at most max_handshake_frame_bytes. After it, each frame
+// is walked on the wire (peek_frame, no allocation) and its repeated fields
+// counted against the limits in SessionOptions before it is parsed.
 //
 // Errors: a malformed, oversized or out-of-order frame, a bad signature, or
 // an Error frame from the peer without a space fail the session: receive()
@@ -60,6 +88,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +133,18 @@ struct Signer {
 struct SessionOptions {
   // Frames larger than this are refused (TooLarge) and fail the session.
   size_t max_frame_bytes = 17u << 20;
+  // Before the handshake completes (Hello, Auth, a closing Error): a Hello
+  // is under 80 bytes, an Auth under 110.
+  size_t max_handshake_frame_bytes = 512;
+  // Counted on the wire before a frame is parsed (beyond: TooLarge, and the
+  // session fails). Envelopes in one Changes frame; author heads in one Ack
+  // (an Ack names at most one head per author of the batch it answers).
+  size_t max_envelopes_per_frame = 4096;
+  // Spaces in one Want, and spaces synced in one session.
+  size_t max_spaces = 10'000;
+  // Author heads in one Want, over all its spaces (a node's link states
+  // every space it holds: 10,000 spaces of 26 writers each fit).
+  size_t max_heads_per_frame = 1u << 18;
   // Envelope bytes per Changes frame (a single larger envelope goes alone).
   size_t max_batch_bytes = 256u << 10;
   // Changes frames sent per space and not yet acknowledged.
@@ -114,13 +155,45 @@ struct SessionOptions {
   // Server: devices (peer nodes) that may sync every space without being
   // members of it.
   std::vector<DeviceKey> trusted_peers;
+  // Server: who may seed a space the replica does not hold (always with its
+  // own genesis, see "New spaces"): every authenticated client when true;
+  // else a trusted peer, a device in space_creators, or a member (any role)
+  // of a space the replica already holds.
+  bool open_spaces = false;
+  std::vector<DeviceKey> space_creators;
+  // Client with discover: keep spaces the server offers unasked although
+  // this device is no member of them (a node's link to a node that trusts it).
+  bool keep_unsolicited_spaces = false;
 };
+
+// What a frame holds, read off the wire without parsing it (peek_frame).
+// Values are the field numbers of pb::Frame's oneof.
+enum class FrameKind : int { None = 0, Hello = 1, Auth, Want, Changes, Ack, Error, Live };
+
+struct FramePeek {
+  FrameKind kind = FrameKind::None;  // the message parsing would keep (the last one)
+  size_t envelopes = 0;  // in Changes (every occurrence: protobuf merges them)
+  size_t spaces = 0;     // SpaceVersion entries in Want
+  size_t heads = 0;      // AuthorSeq entries in Want (all spaces) and in Ack
+  std::optional<SpaceId> space;  // Changes, Ack or Live: the space named (last one)
+  int32_t error_code = 0;        // Error: its code
+};
+
+// Walks a serialized pb::Frame with a CodedInputStream, reading tags and
+// skipping fields (no allocation, no copy), and counts what parsing it would
+// allocate. nullopt when the bytes are not a well-formed protobuf message at
+// the wire level (parsing would fail too). Every host that looks into a frame
+// before (or instead of) handing it to a Session uses this.
+std::optional<FramePeek> peek_frame(ByteView frame);
+
 
 struct SessionCounters {
   uint64_t changes_sent = 0;
   uint64_t changes_received = 0;   // applied (or held for a predecessor)
   uint64_t changes_duplicate = 0;  // already stored
   uint64_t changes_refused = 0;    // refused by the core or by membership
+  uint64_t spaces_dropped = 0;     // client: unsolicited spaces not kept (no member)
+  uint64_t claims_distrusted = 0;  // client: peer heads found unproven at its Live
   uint64_t frames_in = 0;
   uint64_t frames_out = 0;
   uint64_t bytes_in = 0;
@@ -173,6 +246,7 @@ class Session {
     bool sent_want = false;    // our Want for this space went out
     bool peer_wanted = false;  // the peer's Want for this space arrived
     bool seeding = false;      // server: the space was unknown at the Want
+    bool unsolicited = false;  // client: offered unasked, unknown here at the Want
     bool sent_live = false;
     bool peer_live = false;
     size_t in_flight = 0;      // Changes frames not yet acknowledged
@@ -192,6 +266,11 @@ class Session {
   void propose_new_spaces(Out& out);
   bool offers(const SpaceId& space);
   bool peer_may_sync(const SpaceId& space);
+  bool peer_trusted() const;
+  bool peer_may_create_spaces();
+  Status check_limits(const FramePeek& peek, size_t frame_bytes) const;
+  void on_peer_live(const SpaceId& space, Out& out);
+  void distrust_unproven(const SpaceId& space, SpaceSync& sync);
   void update_state();
 
   Replica& replica_;
@@ -213,6 +292,8 @@ class Session {
   std::optional<DeviceKey> peer_device_;
   std::array<uint8_t, 32> peer_challenge_{};
   std::map<SpaceId, SpaceSync> spaces_;
+  std::set<SpaceId> dropped_;  // client: unsolicited spaces dropped, refused from now on
+  std::optional<bool> may_create_;  // server: the creation policy's verdict, once asked
   std::vector<Status> peer_errors_;
 };
 
