@@ -94,7 +94,10 @@ int64_t refusals(const Node& node, const char* code) {
 struct Player {
   Device dev;
   Identity id;
-  explicit Player(uint64_t seed) : dev(seed), id(identity_for_seed(seed)) {}
+  // Its clock starts at the real time: the node's and the CLI's changes are
+  // dated by it, and a replica refuses changes dated beyond its own clock
+  // and skew window (ClockAhead).
+  explicit Player(uint64_t seed) : dev(seed, ":memory:", {}, wall_clock_ms()), id(identity_for_seed(seed)) {}
   Replica& replica() { return *dev.replica; }
   std::string hex() const { return id.device().hex(); }
   // A connection past the handshake.

@@ -167,6 +167,9 @@ class Session {
   std::vector<SpaceId> synced_spaces() const;
   // Error frames the peer sent about single spaces (the latest 64).
   const std::vector<Status>& peer_errors() const { return peer_errors_; }
+  // Changes from the peer that this replica refused, one entry per code and
+  // Changes frame, as sent to the peer in Error frames (the latest 64).
+  const std::vector<Status>& refusals() const { return refusals_; }
 
  private:
   struct SpaceSync {
@@ -214,6 +217,7 @@ class Session {
   std::array<uint8_t, 32> peer_challenge_{};
   std::map<SpaceId, SpaceSync> spaces_;
   std::vector<Status> peer_errors_;
+  std::vector<Status> refusals_;
 };
 
 std::string_view state_name(SessionState state);
