@@ -636,7 +636,7 @@ TEST_CASE("removed_member") {
   // And the change B never got is one B could not read: B holds no key of
   // the epoch it is encrypted with (fetched here as the admin).
   const Identity a_id = unwrap(s.admin);
-  auto env = make_deterministic_env(31);
+  auto env = make_deterministic_env(31, wall_clock_ms());
   auto holder = Replica::open(":memory:", std::nullopt, *env, ReplicaOptions{.materialize = false});
   REQUIRE(holder.is_ok());
   {
