@@ -233,12 +233,17 @@ class Replica {
 
   // ---- replication ----
   // Verifies and applies one envelope received from elsewhere. Errors:
-  // Malformed, TooLarge, BadSignature, BrokenChain (including a different
-  // change with an existing seq), UnknownSpace, UnknownEpoch, NotAMember,
-  // DecryptFailed. An invite key's only valid change is its redeem (the rules
-  // are in change.proto, Membership): its content or second change is
-  // NotAMember, a redeem breaking the rules Forbidden, one whose HLC is after
-  // the invite's expiry Expired. On error nothing is stored.
+  // Malformed (including an HLC >= 2^63), TooLarge (the envelope, the held
+  // allowances, a membership change's entries, a space's author rows),
+  // BadSignature, BrokenChain (including a different change with an existing
+  // seq), UnknownSpace, UnknownEpoch, NotAMember, ClockAhead (dated beyond
+  // now + max_clock_skew_ms; applies once the clock has caught up). A content
+  // change whose body this replica holds keys for but cannot open or parse is
+  // stored without effect (core/README.md). An invite key's only valid
+  // change is its redeem (the rules are in change.proto, Membership): its
+  // content or second change is NotAMember, a redeem breaking the rules
+  // Forbidden, one whose HLC is after the invite's expiry Expired. On error
+  // nothing is stored.
   Result<ApplyOutcome> apply(ByteView envelope);
   // Applies many envelopes in one SQLite transaction (one fsync); each gets
   // its own result, and one refused change does not affect the others.
