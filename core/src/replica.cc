@@ -857,7 +857,7 @@ Status Replica::Impl::add_held_usage(int64_t space, const DeviceKey& author, int
   for (const char* sql : kAdd)
     URBIS_RETURN_IF_ERROR(db_->prepare(sql).bind(1, space).bind(2, author.view()).bind(3, rows).bind(4, bytes).run());
   if (rows < 0) {
-    Stmt d = db_->prepare("DELETE FROM held_usage WHERE space=? AND (author=? OR author=x'') AND held_rows<=0");
+    Stmt d = db_->prepare("DELETE FROM held_usage WHERE space=? AND author IN (?, x'') AND held_rows<=0");
     URBIS_RETURN_IF_ERROR(d.bind(1, space).bind(2, author.view()).run());
   }
   return Status::ok();
