@@ -1,6 +1,9 @@
 // Replica: open, spaces and membership, local commits, remote apply, the log.
 #include <algorithm>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "replica_impl.h"
 
 namespace urbis {
@@ -50,16 +53,29 @@ Replica::Impl::Impl(std::unique_ptr<Db> db, std::optional<Identity> identity, En
       options_(options),
       op_level_(options.op_level < 0 ? kOpLevel : std::min(options.op_level, kOpLevel)) {}
 
-Replica::Impl::~Impl() {
+Replica::Impl::~Impl() { forget_keys(); }
+
+void Replica::Impl::forget_keys() {
   for (auto& [k, keys] : keys_)
     for (auto& key : keys) sodium_memzero(key.data(), key.size());
+  keys_.clear();
 }
 
 Status Replica::Impl::init() {
   URBIS_RETURN_IF_ERROR(prepare_schema(*db_, options_.synchronous_full));
   {
+    // The local clock continues after the newest stored change, but never
+    // from beyond now + the skew window (a store written before remote
+    // changes were bounded may hold a change from the future; a negative
+    // value is an HLC >= 2^63 from before those were refused).
     Stmt s = db_->prepare("SELECT max(hlc) FROM changes");
-    if (s.step()) hlc_ = static_cast<uint64_t>(s.i64(0));
+    if (s.step() && s.i64(0) > 0) hlc_ = static_cast<uint64_t>(s.i64(0));
+    hlc_ = std::min(hlc_, clock_bound());
+  }
+  {
+    Stmt s = db_->prepare("SELECT 1 FROM held_usage LIMIT 1");
+    held_maybe_ = s.step();
+    URBIS_RETURN_IF_ERROR(s.status());
   }
   URBIS_RETURN_IF_ERROR(load_keys());
   if (!options_.materialize) return Status::ok();
@@ -99,7 +115,18 @@ bool Replica::Impl::remember_grant(int64_t space, uint32_t epoch, const DeviceKe
   if (!key) return false;  // not sealed to us after all: ignore, it cannot be used
   auto& list = keys_[{space, epoch}];
   bool fresh = std::find(list.begin(), list.end(), *key) == list.end();
-  if (fresh) list.push_back(*key);
+  if (fresh) {
+    if (list.size() == list.capacity()) {
+      // Growing in place would free the old buffer with keys in it: move
+      // them by hand and wipe the old copies.
+      std::vector<SpaceKey> bigger;
+      bigger.reserve(list.size() * 2 + 1);
+      bigger.insert(bigger.end(), list.begin(), list.end());
+      for (auto& k : list) sodium_memzero(k.data(), k.size());
+      list.swap(bigger);
+    }
+    list.push_back(*key);
+  }
   sodium_memzero(key->data(), key->size());
   return fresh;
 }
@@ -107,6 +134,20 @@ bool Replica::Impl::remember_grant(int64_t space, uint32_t epoch, const DeviceKe
 const std::vector<SpaceKey>* Replica::Impl::keys_for(int64_t space, uint32_t epoch) const {
   auto it = keys_.find({space, epoch});
   return it == keys_.end() ? nullptr : &it->second;
+}
+
+uint64_t Replica::Impl::clock_bound() const {
+  return (env_.now_ms() + options_.max_clock_skew_ms) << 16 | 0xffff;
+}
+
+Status Replica::Impl::check_clock(const pb::Header& h) const {
+  const uint64_t now = env_.now_ms();
+  const uint64_t at_ms = h.hlc() >> 16;
+  if (at_ms <= now + options_.max_clock_skew_ms) return Status::ok();
+  return Status(Code::ClockAhead,
+                "change " + std::to_string(h.seq()) + " is dated " + utc_time_text(at_ms) + ", more than " +
+                    std::to_string(options_.max_clock_skew_ms / 1000) + " s ahead of this replica's clock (" +
+                    utc_time_text(now) + "); it applies once that clock has caught up");
 }
 
 uint64_t Replica::Impl::tick_hlc() {
@@ -157,7 +198,32 @@ Result<AuthorRow> Replica::Impl::author_row(int64_t space, const DeviceKey& pk) 
   Stmt s = db_->prepare("INSERT INTO authors(space, pk) VALUES(?, ?)");
   URBIS_RETURN_IF_ERROR(s.bind(1, space).bind(2, pk.view()).run());
   a.id = db_->last_insert_rowid();
-  if (a.id >= kMaxAuthorRows) return Status(Code::TooLarge, "too many authors in one store");
+  // Only materialization creates rows here, and op keys name rows below
+  // kMaxAuthorRows.
+  if (a.id >= kMaxAuthorRows) return Status(Code::TooLarge, "too many authors in one store to materialize");
+  author_keys_[a.id] = pk;
+  return a;
+}
+
+Result<AuthorRow> Replica::Impl::member_row(int64_t space, const DeviceKey& pk) {
+  URBIS_ASSIGN_OR_RETURN(AuthorRow a, find_author(space, pk));
+  if (a.id) return a;
+  // Charged to the space (and so to the admin whose change names the key):
+  // a running count, the same on every replica that applied the same
+  // membership changes.
+  {
+    Stmt c = db_->prepare("SELECT author_rows FROM spaces WHERE id=?");
+    c.bind(1, space);
+    if (!c.step()) return c.status().is_ok() ? Status(Code::Internal, "space row missing") : c.status();
+    if (static_cast<uint64_t>(c.i64(0)) >= options_.max_authors_per_space)
+      return Status(Code::TooLarge, "the space already names " + std::to_string(c.i64(0)) +
+                                        " member keys, the most one space may (max_authors_per_space)");
+  }
+  Stmt s = db_->prepare("INSERT INTO authors(space, pk) VALUES(?, ?)");
+  URBIS_RETURN_IF_ERROR(s.bind(1, space).bind(2, pk.view()).run());
+  a.id = db_->last_insert_rowid();
+  Stmt u = db_->prepare("UPDATE spaces SET author_rows=author_rows+1 WHERE id=?");
+  URBIS_RETURN_IF_ERROR(u.bind(1, space).run());
   author_keys_[a.id] = pk;
   return a;
 }
@@ -569,6 +635,9 @@ Result<ParsedChange> Replica::Impl::parse(ByteView raw) const {
   if (!space) return malformed("space id must be 16 bytes");
   if (!author) return malformed("author must be a 32-byte public key");
   if (h.seq() < 1 || h.seq() > kMaxSeq) return malformed("seq out of range");
+  // SQLite integers are signed: an HLC from 2^63 on would be stored negative
+  // and break max(hlc) and newest-first order.
+  if (h.hlc() > static_cast<uint64_t>(INT64_MAX)) return malformed("hlc out of range (>= 2^63)");
   if (h.seq() == 1 ? !h.prev_hash().empty() : h.prev_hash().size() != Hash::kSize)
     return malformed("prev_hash must be empty at seq 1 and 32 bytes after");
   if (h.kind() != pb::CHANGE_CONTENT && h.kind() != pb::CHANGE_MEMBERSHIP)
@@ -591,6 +660,9 @@ Result<ApplyOutcome> Replica::Impl::apply_one(ByteView raw, bool release) {
   if (!verify_signature(view(p.envelope.signature()), msg, p.author))
     return Status(Code::BadSignature, "change " + std::to_string(p.header.seq()) + " by " +
                                           p.author.hex().substr(0, 16));
+  // Before anything is stored or held: a change from the future is refused
+  // (the header is plaintext, so a key-less node judges it too).
+  URBIS_RETURN_IF_ERROR(check_clock(p.header));
   URBIS_ASSIGN_OR_RETURN(ApplyOutcome outcome, apply_parsed(p, nullptr));
   if (release && outcome == ApplyOutcome::Applied) {
     URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(p.space));
@@ -630,53 +702,45 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   }
   if (h.seq() > author.head_seq + 1) {
     if (!space.id) return Status(Code::UnknownSpace, p.space.hex());
-    // Only an author who may write this change may park it until its
-    // predecessors arrive (the check below, made early): else any key could
-    // fill the held table.
-    const Role role = author.invite_expires != 0 ? Role::None : author.role_for(h.epoch(), h.seq());
-    if (membership ? role != Role::Admin : !can_write(role))
-      return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
-                                          std::to_string(h.seq()) + " (held for a missing predecessor) here");
-    Stmt c = db_->prepare("SELECT count(*) FROM held WHERE space=?");
-    c.bind(1, space.id);
-    if (c.step() && static_cast<size_t>(c.i64(0)) >= options_.max_held_changes)
-      return Status(Code::TooLarge, "too many changes held for missing predecessors");
-    Stmt s = db_->prepare("INSERT OR IGNORE INTO held(space, author, seq, envelope) VALUES(?,?,?,?)");
-    URBIS_RETURN_IF_ERROR(s.bind(1, space.id).bind(2, p.author.view()).bind(3, h.seq()).bind(4, p.raw).run());
-    return ApplyOutcome::Held;
+    return hold(space, author, p);
   }
   if (h.seq() > 1 && Hash::from_string(h.prev_hash()) != author.head_hash)
     return Status(Code::BrokenChain, "prev_hash does not match the author's change " +
                                          std::to_string(author.head_seq));
 
-  // Membership and epoch. An invite key may author its redeem and nothing else.
+  // Membership and epoch. An invite key may author its redeem and nothing
+  // else; a membership body is parsed only once its author may write one
+  // (an admin, an invite's redeem, or a space's genesis), and only after its
+  // entries were counted on the wire.
   pb::Membership m;
   std::optional<pb::Body> decrypted;
+  const bool genesis = !space.id;
   const bool redeem = membership && author.invite_expires != 0;
   if (p.envelope.has_receipt() && !redeem) return malformed("only an invite's redeem carries a receipt");
   if (author.invite_expires != 0 && !membership)
     return Status(Code::NotAMember, "an invite key may not write content");
-  if (membership) {
-    if (!m.ParseFromString(p.envelope.body())) return malformed("membership body does not parse");
-    bool genesis = !space.id;
-    if (!genesis) {
-      Stmt s = db_->prepare("SELECT 1 FROM epochs WHERE space=? AND epoch=?");
-      s.bind(1, space.id).bind(2, h.epoch());
-      if (!s.step()) return Status(Code::UnknownEpoch, "epoch " + std::to_string(h.epoch()));
-    }
-    if (redeem) {
-      URBIS_RETURN_IF_ERROR(check_redeem(space, author, p, m, /*local=*/false));
-    } else if (!genesis && author.role_for(h.epoch(), h.seq()) != Role::Admin) {
-      return Status(Code::NotAMember, "only an admin may change membership");
-    }
-  } else {
+  if (!genesis) {
     Stmt s = db_->prepare("SELECT 1 FROM epochs WHERE space=? AND epoch=?");
     s.bind(1, space.id).bind(2, h.epoch());
     if (!s.step()) return Status(Code::UnknownEpoch, "epoch " + std::to_string(h.epoch()));
+  }
+  if (membership) {
+    if (!genesis && !redeem && author.role_for(h.epoch(), h.seq()) != Role::Admin)
+      return Status(Code::NotAMember, "only an admin may change membership");
+    URBIS_RETURN_IF_ERROR(check_membership_size(p.envelope.body()));
+    if (!m.ParseFromString(p.envelope.body())) return malformed("membership body does not parse");
+    if (redeem) URBIS_RETURN_IF_ERROR(check_redeem(space, author, p, m, /*local=*/false));
+  } else {
     if (!can_write(author.role_for(h.epoch(), h.seq())))
       return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) +
                                           " may not write in epoch " + std::to_string(h.epoch()));
     if (!plain && options_.materialize) {
+      // A body no key of its epoch held here opens, or one that opens but is
+      // not a Body, is stored without effect (rebuild_space skips it the
+      // same way): members cannot use it, but refusing it would stop its
+      // author's chain on every member while the key-less node, which cannot
+      // judge it, keeps serving it. A key that arrives later (a grant for
+      // that epoch) rebuilds the space and judges it again.
       if (const auto* keys = keys_for(space.id, h.epoch())) {
         for (const auto& key : *keys) {
           auto clear = aead_decrypt(view(p.envelope.body()), view(p.envelope.header()),
@@ -684,11 +748,10 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
           if (!clear) continue;
           decrypted.emplace();
           if (!decrypted->ParseFromArray(clear->data(), static_cast<int>(clear->size())))
-            return malformed("change body does not parse");
+            decrypted.reset();
           break;
         }
-        if (!decrypted) return Status(Code::DecryptFailed, "no key of epoch " + std::to_string(h.epoch()) + " opens it");
-        plain = &*decrypted;
+        if (decrypted) plain = &*decrypted;
       }
     }
   }
@@ -699,7 +762,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   Status st = [&]() -> Status {
     if (membership) URBIS_RETURN_IF_ERROR(apply_membership(space, p, m, redeem, &needs_rebuild));
     if (!author.id) {
-      URBIS_ASSIGN_OR_RETURN(author, author_row(space.id, p.author));
+      URBIS_ASSIGN_OR_RETURN(author, member_row(space.id, p.author));
     }
     Stmt s = db_->prepare(
         "INSERT INTO changes(author, seq, kind, epoch, hlc, hash, envelope) VALUES(?,?,?,?,?,?,?)");
@@ -713,7 +776,14 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
                               .run());
     Stmt u = db_->prepare("UPDATE authors SET head_seq=?, head_hash=? WHERE id=?");
     URBIS_RETURN_IF_ERROR(u.bind(1, h.seq()).bind(2, p.hash.view()).bind(3, author.id).run());
+    // Held changes at or below the new head can never apply (the same
+    // change, or a fork of it).
+    if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space.id, p.author, 1, h.seq()));
     if (plain && options_.materialize) {
+      // Op keys pack the author row (schema.h): the one place a store-wide
+      // bound on author rows applies.
+      if (author.id >= kMaxAuthorRows)
+        return Status(Code::TooLarge, "this store holds too many authors to materialize their ops");
       URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), *plain));
       URBIS_RETURN_IF_ERROR(flush_dirty());
     }
@@ -726,7 +796,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     (void)db_->exec("RELEASE apply");
     if (membership) {
       // Keys unsealed from a refused change must not linger.
-      keys_.clear();
+      forget_keys();
       (void)load_keys();
     }
     return st;
@@ -736,7 +806,114 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   return ApplyOutcome::Applied;
 }
 
+Status Replica::Impl::check_membership_size(const std::string& body) const {
+  // Counted on the wire, before anything is allocated for the entries:
+  // parsing 16 MiB of empty entries would make millions of messages.
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
+                                            static_cast<int>(body.size()));
+  size_t updates = 0, grants = 0, cutoffs = 0;
+  for (uint32_t tag; (tag = in.ReadTag()) != 0;) {
+    switch (WireFormatLite::GetTagFieldNumber(tag)) {
+      case pb::Membership::kUpdatesFieldNumber: ++updates; break;
+      case pb::Membership::kGrantsFieldNumber: ++grants; break;
+      case pb::Membership::kCutoffsFieldNumber: ++cutoffs; break;
+      default: break;
+    }
+    if (updates > options_.max_member_updates || cutoffs > options_.max_member_updates)
+      return Status(Code::TooLarge, "a membership change may carry at most " +
+                                        std::to_string(options_.max_member_updates) + " role updates and cutoffs");
+    if (grants > options_.max_key_grants)
+      return Status(Code::TooLarge, "a membership change may carry at most " +
+                                        std::to_string(options_.max_key_grants) + " key grants");
+    if (!WireFormatLite::SkipField(&in, tag)) return malformed("membership body does not parse");
+  }
+  return Status::ok();
+}
+
+Result<ApplyOutcome> Replica::Impl::hold(const SpaceRow& space, const AuthorRow& author,
+                                         const ParsedChange& p) {
+  const pb::Header& h = p.header;
+  const bool membership = h.kind() == pb::CHANGE_MEMBERSHIP;
+  // Only an author who may write this change may park it until its
+  // predecessors arrive (the check apply makes, made early): else any key
+  // could fill the held table.
+  const Role role = author.invite_expires != 0 ? Role::None : author.role_for(h.epoch(), h.seq());
+  if (membership ? role != Role::Admin : !can_write(role))
+    return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
+                                        std::to_string(h.seq()) + " (held for a missing predecessor) here");
+  {
+    Stmt s = db_->prepare("SELECT 1 FROM held WHERE space=? AND author=? AND seq=?");
+    s.bind(1, space.id).bind(2, p.author.view()).bind(3, h.seq());
+    if (s.step()) return ApplyOutcome::Held;  // this seq is held already (the first one stays)
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  // The allowances, from running totals (held_usage), never by counting.
+  uint64_t author_bytes = 0, space_rows = 0, space_bytes = 0;
+  {
+    Stmt s = db_->prepare("SELECT held_bytes FROM held_usage WHERE space=? AND author=?");
+    s.bind(1, space.id).bind(2, p.author.view());
+    if (s.step()) author_bytes = static_cast<uint64_t>(s.i64(0));
+    URBIS_RETURN_IF_ERROR(s.status());
+    Stmt t = db_->prepare("SELECT held_rows, held_bytes FROM held_usage WHERE space=? AND author=x''");
+    t.bind(1, space.id);
+    if (t.step()) {
+      space_rows = static_cast<uint64_t>(t.i64(0));
+      space_bytes = static_cast<uint64_t>(t.i64(1));
+    }
+    URBIS_RETURN_IF_ERROR(t.status());
+  }
+  const uint64_t size = p.raw.size();
+  if (author_bytes + size > options_.max_held_bytes_per_author)
+    return Status(Code::TooLarge, "author " + p.author.hex().substr(0, 16) + " already has " +
+                                      std::to_string(author_bytes) +
+                                      " bytes of changes held for missing predecessors here; send those first");
+  if (space_rows >= options_.max_held_changes || space_bytes + size > options_.max_held_bytes_per_space)
+    return Status(Code::TooLarge, "too many changes held for missing predecessors in this space");
+  Stmt s = db_->prepare("INSERT INTO held(space, author, seq, envelope) VALUES(?,?,?,?)");
+  URBIS_RETURN_IF_ERROR(s.bind(1, space.id).bind(2, p.author.view()).bind(3, h.seq()).bind(4, p.raw).run());
+  URBIS_RETURN_IF_ERROR(add_held_usage(space.id, p.author, 1, static_cast<int64_t>(size)));
+  held_maybe_ = true;
+  return ApplyOutcome::Held;
+}
+
+Status Replica::Impl::add_held_usage(int64_t space, const DeviceKey& author, int64_t rows, int64_t bytes) {
+  static const char* kAdd[] = {
+      "INSERT INTO held_usage(space, author, held_rows, held_bytes) VALUES(?1, ?2, ?3, ?4) "
+      "ON CONFLICT(space, author) DO UPDATE SET held_rows=held_rows+?3, held_bytes=held_bytes+?4",
+      "INSERT INTO held_usage(space, author, held_rows, held_bytes) VALUES(?1, x'', ?3, ?4) "
+      "ON CONFLICT(space, author) DO UPDATE SET held_rows=held_rows+?3, held_bytes=held_bytes+?4",
+  };
+  for (const char* sql : kAdd)
+    URBIS_RETURN_IF_ERROR(db_->prepare(sql).bind(1, space).bind(2, author.view()).bind(3, rows).bind(4, bytes).run());
+  if (rows < 0) {
+    Stmt d = db_->prepare("DELETE FROM held_usage WHERE space=? AND author IN (?, x'') AND held_rows<=0");
+    URBIS_RETURN_IF_ERROR(d.bind(1, space).bind(2, author.view()).run());
+  }
+  return Status::ok();
+}
+
+Status Replica::Impl::drop_held(int64_t space, const DeviceKey& author, uint64_t from_seq, uint64_t to_seq) {
+  int64_t rows = 0, bytes = 0;
+  {
+    Stmt s = db_->prepare(
+        "SELECT count(*), coalesce(sum(length(envelope)), 0) FROM held "
+        "WHERE space=? AND author=? AND seq BETWEEN ? AND ?");
+    s.bind(1, space).bind(2, author.view()).bind(3, from_seq).bind(4, to_seq);
+    if (s.step()) {
+      rows = s.i64(0);
+      bytes = s.i64(1);
+    }
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  if (rows == 0) return Status::ok();
+  Stmt d = db_->prepare("DELETE FROM held WHERE space=? AND author=? AND seq BETWEEN ? AND ?");
+  URBIS_RETURN_IF_ERROR(d.bind(1, space).bind(2, author.view()).bind(3, from_seq).bind(4, to_seq).run());
+  return add_held_usage(space, author, -rows, -bytes);
+}
+
 Status Replica::Impl::release_held(int64_t space, const DeviceKey& author, uint64_t next_seq) {
+  if (!held_maybe_) return Status::ok();
   // Successors that were waiting for this change apply now, one after the
   // other (iteratively: a held chain can be long).
   for (;; ++next_seq) {
@@ -747,8 +924,7 @@ Status Replica::Impl::release_held(int64_t space, const DeviceKey& author, uint6
       if (!s.step()) return s.status();
       raw = s.bytes(0);
     }
-    Stmt d = db_->prepare("DELETE FROM held WHERE space=? AND author=? AND seq=?");
-    URBIS_RETURN_IF_ERROR(d.bind(1, space).bind(2, author.view()).bind(3, next_seq).run());
+    URBIS_RETURN_IF_ERROR(drop_held(space, author, next_seq, next_seq));
     // A held change that now fails (say its author lost the role) is dropped:
     // it was never reported applied. Its successors stay held.
     auto r = apply_one(raw, /*release=*/false);
@@ -851,7 +1027,7 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
     if (!device) return malformed("member device must be 32 bytes");
     if (u.role() < pb::ROLE_NONE || u.role() > pb::ROLE_ADMIN) return malformed("unknown role");
     Role role = static_cast<Role>(u.role());
-    URBIS_ASSIGN_OR_RETURN(AuthorRow row, author_row(space.id, *device));
+    URBIS_ASSIGN_OR_RETURN(AuthorRow row, member_row(space.id, *device));
     if (u.invite_expires_ms() != 0) {
       // An admin adds an invite: a key no one has used in this space.
       if (row.role != Role::None || row.head_seq != 0 || row.invite_expires != 0)
@@ -877,6 +1053,11 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
     }
     if (role < row.role) {
       if (!m.new_epoch()) return malformed("removing or lowering a role must start a new epoch");
+      // Changes it parked here for a missing predecessor were made under the
+      // role it loses: drop them. Whoever still holds them may send them
+      // again, and they are judged under the new role (those up to the
+      // cutoff still count).
+      if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space.id, *device, 1, kMaxSeq));
       if (can_write(row.role)) {
         uint64_t cutoff = 0;
         for (const auto& c : m.cutoffs())
@@ -932,7 +1113,9 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
     // Nothing was stored: every change reports the storage error.
     out.clear();
     for (size_t i = 0; i < envelopes.size(); ++i) out.push_back(st);
-    keys_.clear();
+    // Keys unsealed from rolled-back grants must not linger (wiped, not
+    // just dropped).
+    forget_keys();
     (void)load_keys();
   }
   return out;
@@ -998,10 +1181,22 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
 
 Result<size_t> Replica::Impl::held_count(const SpaceId& sid) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
-  Stmt s = db_->prepare("SELECT count(*) FROM held WHERE space=?");
+  Stmt s = db_->prepare("SELECT held_rows FROM held_usage WHERE space=? AND author=x''");
   s.bind(1, space.id);
-  if (!s.step()) return s.status();
-  return static_cast<size_t>(s.i64(0));
+  if (s.step()) return static_cast<size_t>(s.i64(0));
+  URBIS_RETURN_IF_ERROR(s.status());
+  return size_t{0};
+}
+
+Result<size_t> Replica::Impl::held_bytes(const SpaceId& sid, const DeviceKey* author) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  Stmt s = author ? db_->prepare("SELECT held_bytes FROM held_usage WHERE space=? AND author=?")
+                  : db_->prepare("SELECT held_bytes FROM held_usage WHERE space=? AND author=x''");
+  s.bind(1, space.id);
+  if (author) s.bind(2, author->view());
+  if (s.step()) return static_cast<size_t>(s.i64(0));
+  URBIS_RETURN_IF_ERROR(s.status());
+  return size_t{0};
 }
 
 Result<bool> Replica::Impl::member_by_log(const SpaceId& sid, const DeviceKey& device) {
@@ -1093,6 +1288,10 @@ Result<std::vector<Bytes>> Replica::changes_since(const SpaceId& s, const Versio
 Result<size_t> Replica::held_count(const SpaceId& s) { return impl_->held_count(s); }
 Status Replica::drop_space(const SpaceId& s) { return impl_->drop_space(s); }
 Result<bool> Replica::member_by_log(const SpaceId& s, const DeviceKey& d) { return impl_->member_by_log(s, d); }
+Result<size_t> Replica::held_bytes(const SpaceId& s) { return impl_->held_bytes(s, nullptr); }
+Result<size_t> Replica::held_bytes(const SpaceId& s, const DeviceKey& author) {
+  return impl_->held_bytes(s, &author);
+}
 Result<Entity> Replica::get(const SpaceId& s, const EntityId& id) { return impl_->get(s, id); }
 Result<FindResult> Replica::find(const SpaceId& s, const Query& q) { return impl_->find(s, q); }
 Result<Hash> Replica::state_hash(const SpaceId& s) { return impl_->state_hash(s); }

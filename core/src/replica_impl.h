@@ -107,6 +107,7 @@ class Replica::Impl {
   Result<size_t> held_count(const SpaceId& sid);
   Status drop_space(const SpaceId& sid);
   Result<bool> member_by_log(const SpaceId& sid, const DeviceKey& device);
+  Result<size_t> held_bytes(const SpaceId& sid, const DeviceKey* author);  // nullptr: the space's
 
   // --- query.cc ---
   Result<Entity> get(const SpaceId& sid, const EntityId& id);
@@ -120,7 +121,11 @@ class Replica::Impl {
   Result<ParsedChange> parse(ByteView raw) const;
   Result<SpaceRow> find_space(const SpaceId& sid);
   Result<AuthorRow> find_author(int64_t space, const DeviceKey& pk);  // id 0 if none
-  Result<AuthorRow> author_row(int64_t space, const DeviceKey& pk);   // creates the row
+  // Creates the row if missing: author_row for materialization (bound by
+  // kMaxAuthorRows), member_row for membership changes (bound per space by
+  // ReplicaOptions::max_authors_per_space, TooLarge past it).
+  Result<AuthorRow> author_row(int64_t space, const DeviceKey& pk);
+  Result<AuthorRow> member_row(int64_t space, const DeviceKey& pk);
   Result<DeviceKey> author_key(int64_t author_row);
   Status save_membership(const AuthorRow& a);
   // Verifies everything but the signature and applies `p` in the current
@@ -141,6 +146,22 @@ class Replica::Impl {
   Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
                                   const pb::Body* body);
   Status release_held(int64_t space, const DeviceKey& author, uint64_t next_seq);
+  // Parks a verified change after a gap in its author's chain (NotAMember
+  // unless the author may write it; TooLarge past the held allowances).
+  Result<ApplyOutcome> hold(const SpaceRow& space, const AuthorRow& author, const ParsedChange& p);
+  // Removes `author`'s held changes with seq in [from_seq, to_seq], keeping
+  // held_usage in step; add_held_usage moves the running totals.
+  Status drop_held(int64_t space, const DeviceKey& author, uint64_t from_seq, uint64_t to_seq);
+  Status add_held_usage(int64_t space, const DeviceKey& author, int64_t rows, int64_t bytes);
+  // TooLarge when a serialized Membership has more entries than the options
+  // allow, counted on the wire without parsing it.
+  Status check_membership_size(const std::string& body) const;
+  // ClockAhead when the change's HLC is beyond now + max_clock_skew_ms.
+  Status check_clock(const pb::Header& h) const;
+  // The highest HLC a change may carry by this replica's clock now.
+  uint64_t clock_bound() const;
+  // Wipes and drops every cached space key.
+  void forget_keys();
   const std::vector<SpaceKey>* keys_for(int64_t space, uint32_t epoch) const;
   // Unseals a grant addressed to this device into the key cache; true when
   // it brought a key not held before.
@@ -169,6 +190,9 @@ class Replica::Impl {
   std::map<std::pair<int64_t, uint32_t>, std::vector<SpaceKey>> keys_;
   std::unordered_map<int64_t, DeviceKey> author_keys_;  // author row -> device
   std::set<int64_t> dirty_;                              // entities to refresh
+  // false only while the store is known to hold no held change: spares the
+  // lookups for held changes on every apply (a hint; true is always safe).
+  bool held_maybe_ = true;
 };
 
 }  // namespace urbis

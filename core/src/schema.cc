@@ -71,12 +71,29 @@ constexpr const char* kV3 = R"sql(
 CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;
 )sql";
 
-// Version 4: security rules (issue 10).
+// Version 4 (issue 10).
+//  held_usage   running totals of `held`, per (space, author) and per space
+//               (author = x''): rows and envelope bytes, so the limits on
+//               held changes are checked without counting the table.
+//  spaces.author_rows   author rows named by the space's membership changes,
+//               bounded per space (ReplicaOptions::max_authors_per_space).
+// Held changes that can never apply (at or below their author's head, or by
+// an author who may not write at all) are dropped on the way.
 //  authors.invite_witnesses: for an invite key, the concatenated 32-byte keys
 //  of the nodes that may witness its redeem (change.proto, Receipt); empty for
 //  invites made before witnessed invites.
 constexpr const char* kV4 = R"sql(
 ALTER TABLE authors ADD COLUMN invite_witnesses BLOB NOT NULL DEFAULT x'';
+ALTER TABLE spaces ADD COLUMN author_rows INTEGER NOT NULL DEFAULT 0;
+UPDATE spaces SET author_rows = (SELECT count(*) FROM authors a WHERE a.space = spaces.id);
+DELETE FROM held WHERE NOT EXISTS (
+  SELECT 1 FROM authors a WHERE a.space = held.space AND a.pk = held.author
+    AND held.seq > a.head_seq AND (a.role >= 2 OR (a.cutoff_role >= 2 AND held.seq <= a.cutoff_seq)));
+CREATE TABLE held_usage(
+  space INTEGER NOT NULL, author BLOB NOT NULL, held_rows INTEGER NOT NULL, held_bytes INTEGER NOT NULL,
+  PRIMARY KEY(space, author)) WITHOUT ROWID;
+INSERT INTO held_usage SELECT space, author, count(*), sum(length(envelope)) FROM held GROUP BY space, author;
+INSERT INTO held_usage SELECT space, x'', count(*), sum(length(envelope)) FROM held GROUP BY space;
 )sql";
 
 constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4};

@@ -17,6 +17,8 @@ inline constexpr int kOpIndexBits = 15;
 inline constexpr int kOpSeqBits = 28;
 inline constexpr uint64_t kMaxOpsPerChange = 1ull << kOpIndexBits;
 inline constexpr uint64_t kMaxSeq = (1ull << kOpSeqBits) - 1;
+// Op keys name author rows below this bound; only materialization builds op
+// keys, so only it is bound by it (a node, which never materializes, is not).
 inline constexpr int64_t kMaxAuthorRows = 1ll << 20;
 inline int64_t op_key(int64_t author_row, uint64_t seq, uint32_t index) {
   return author_row << (kOpSeqBits + kOpIndexBits) | static_cast<int64_t>(seq) << kOpIndexBits |

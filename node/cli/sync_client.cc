@@ -166,7 +166,7 @@ SyncResult run_sync_session(const std::string& url_text, Replica& replica, const
   io.run();
   if (error) std::rethrow_exception(error);
   const sync::Session* s = client->session();
-  return SyncResult{s->counters(), s->synced_spaces(), s->peer_errors()};
+  return SyncResult{s->counters(), s->synced_spaces(), s->peer_errors(), s->refusals()};
 }
 
 void run_sync(const Context& ctx, const Args& args) {
@@ -189,10 +189,19 @@ void run_sync(const Context& ctx, const Args& args) {
   SyncResult result = run_sync_session(url_text, *home.replica, sync::Signer::of(*home.signer_identity),
                                        SyncRequest{.spaces = spaces, .discover = true, .watch = args.flag("--watch")});
   const sync::SessionCounters& c = result.counters;
+  // Why anything was refused, not just how often: the node's errors (about
+  // this device's changes or spaces) and this store's refusals of the
+  // node's changes, each with its code and message.
+  nlohmann::json errors = nlohmann::json::array();
+  for (const Status& s : result.peer_errors)
+    errors.push_back({{"by", "node"}, {"code", code_name(s.code())}, {"message", s.message()}});
+  for (const Status& s : result.refusals)
+    errors.push_back({{"by", "device"}, {"code", code_name(s.code())}, {"message", s.message()}});
   emit(ctx, {{"sent", c.changes_sent},
              {"received", c.changes_received},
              {"refused", c.changes_refused + result.peer_errors.size()},
-             {"spaces", result.synced_spaces.size()}});
+             {"spaces", result.synced_spaces.size()},
+             {"errors", std::move(errors)}});
 }
 
 }  // namespace urbis::cli

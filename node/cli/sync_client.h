@@ -36,6 +36,7 @@ struct SyncResult {
   sync::SessionCounters counters;
   std::vector<SpaceId> synced_spaces;  // agreed with the node
   std::vector<Status> peer_errors;     // the node's Error frames about single spaces
+  std::vector<Status> refusals;        // changes from the node this replica refused
 };
 
 // Connects to `url_text` (ws://HOST:PORT/PATH), syncs as `request` says,

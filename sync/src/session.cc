@@ -865,10 +865,12 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
       authors.push_back(pos->first);
     }
   }
-  for (const auto& [code, entry] : refused)
-    out.error(code,
-              std::to_string(entry.first) + " change(s) refused; first: " + entry.second,
-              &*space);
+  for (const auto& [code, entry] : refused) {
+    std::string message = std::to_string(entry.first) + " change(s) refused; first: " + entry.second;
+    if (refusals_.size() == kMaxPeerErrors) refusals_.erase(refusals_.begin());
+    refusals_.emplace_back(code, message);
+    out.error(code, message, &*space);
+  }
 
   if (auto vv = replica_.version_vector(*space); vv.is_ok()) {
     VersionVector heads;

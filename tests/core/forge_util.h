@@ -110,7 +110,10 @@ inline pb::Header make_header(const SpaceId& space, const DeviceKey& author, Cha
   h.set_author(id_str(author));
   h.set_seq(pos.seq);
   if (pos.prev) h.set_prev_hash(id_str(*pos.prev));
-  h.set_hlc(uint64_t{1'800'000'000'000} << 16);
+  // Five minutes after test clocks start: later than what test devices
+  // write, yet within every receiver's skew window (a node's real clock is
+  // later still; an HLC beyond now + the window is ClockAhead).
+  h.set_hlc((kTestStartMs + 5 * 60 * 1000) << 16);
   h.set_epoch(epoch);
   h.set_kind(kind);
   return h;

@@ -81,6 +81,8 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
   exec_sql(path,
            "DROP INDEX authors_writing;"
            "ALTER TABLE authors DROP COLUMN invite_witnesses;"
+           "DROP TABLE held_usage;"
+           "ALTER TABLE spaces DROP COLUMN author_rows;"
            "ALTER TABLE authors DROP COLUMN invite_expires;"
            "UPDATE meta SET value=1 WHERE key='schema_version';");
   REQUIRE_FALSE(authors_have_invite_column(path));

@@ -96,7 +96,10 @@ int64_t refusals(const Node& node, const char* code) {
 struct Player {
   Device dev;
   Identity id;
-  explicit Player(uint64_t seed) : dev(seed), id(identity_for_seed(seed)) {}
+  // Its clock starts at the real time: the node's and the CLI's changes are
+  // dated by it, and a replica refuses changes dated beyond its own clock
+  // and skew window (ClockAhead).
+  explicit Player(uint64_t seed) : dev(seed, ":memory:", {}, wall_clock_ms()), id(identity_for_seed(seed)) {}
   Replica& replica() { return *dev.replica; }
   std::string hex() const { return id.device().hex(); }
   // A connection past the handshake.
@@ -638,7 +641,7 @@ TEST_CASE("removed_member") {
   // And the change B never got is one B could not read: B holds no key of
   // the epoch it is encrypted with (fetched here as the admin).
   const Identity a_id = unwrap(s.admin);
-  auto env = make_deterministic_env(31);
+  auto env = make_deterministic_env(31, wall_clock_ms());
   auto holder = Replica::open(":memory:", std::nullopt, *env, ReplicaOptions{.materialize = false});
   REQUIRE(holder.is_ok());
   {

@@ -40,6 +40,13 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// The real wall clock, in ms since the Unix epoch (what a node's Env reads).
+inline uint64_t wall_clock_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
 // Spawns urbis with `args`; stdin /dev/null, stdout and stderr to files.
 inline pid_t spawn_urbis(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
                          const fs::path& out, const fs::path& err) {

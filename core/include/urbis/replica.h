@@ -52,8 +52,31 @@ struct ReplicaOptions {
   int op_level = -1;  // -1: everything this build knows
   // Upper bound on one envelope, in bytes.
   size_t max_change_bytes = 16u << 20;
-  // Upper bound on changes held while waiting for a predecessor, per space.
+  // Changes held while waiting for a predecessor (a gap in their author's
+  // chain), per space: at most this many, and at most these many envelope
+  // bytes per author and per space. A change over either allowance is
+  // refused TooLarge (its sender keeps it and may resend it once the gap is
+  // filled); other authors can still park theirs until the space's total is
+  // reached. The per-author allowance should hold at least one change of
+  // max_change_bytes.
   size_t max_held_changes = 100'000;
+  size_t max_held_bytes_per_author = 32u << 20;
+  size_t max_held_bytes_per_space = 128u << 20;
+  // Author rows a space's membership changes may name (members, removed
+  // members, invites), far above any real network's devices. The admin's
+  // change that would name one more is refused TooLarge; other spaces are
+  // not affected.
+  size_t max_authors_per_space = 65'536;
+  // Entries in one membership change, counted on the wire before it is
+  // parsed: role updates (and cutoffs), and key grants (a removal grants the
+  // new epoch's key to every remaining reader). Over either: TooLarge.
+  size_t max_member_updates = 1'024;
+  size_t max_key_grants = 131'072;
+  // Clock skew allowed to a remote change: one whose HLC wall-clock part is
+  // more than this ahead of Env::now_ms() is refused ClockAhead (not stored,
+  // not held, not observed into this replica's HLC); resent once the
+  // receiver's clock has caught up, it applies.
+  uint64_t max_clock_skew_ms = 10 * 60 * 1000;
 };
 
 struct SpaceInfo {
@@ -237,13 +260,18 @@ class Replica {
 
   // ---- replication ----
   // Verifies and applies one envelope received from elsewhere. Errors:
-  // Malformed, TooLarge, BadSignature, BrokenChain (including a different
-  // change with an existing seq), UnknownSpace, UnknownEpoch, NotAMember,
-  // DecryptFailed. An invite key's only valid change is its redeem (the rules
-  // are in change.proto, Membership): its content or second change is
-  // NotAMember, a redeem breaking the rules (or without a valid receipt of a
-  // witness the invite names) Forbidden, one received by its witness after the
-  // invite's expiry Expired. On error nothing is stored.
+  // Malformed (including an HLC >= 2^63), TooLarge (the envelope, the held
+  // allowances, a membership change's entries, a space's author rows),
+  // BadSignature, BrokenChain (including a different change with an existing
+  // seq), UnknownSpace, UnknownEpoch, NotAMember, ClockAhead (dated beyond
+  // now + max_clock_skew_ms; applies once the clock has caught up). A content
+  // change whose body this replica holds keys for but cannot open or parse is
+  // stored without effect (core/README.md). An invite key's only valid
+  // change is its redeem (the rules are in change.proto, Membership): its
+  // content or second change is NotAMember, a redeem breaking the rules (or
+  // without a valid receipt of a witness the invite names) Forbidden, one
+  // received by its witness after the invite's expiry Expired. On error
+  // nothing is stored.
   Result<ApplyOutcome> apply(ByteView envelope);
   // Applies many envelopes in one SQLite transaction (one fsync); each gets
   // its own result, and one refused change does not affect the others.
@@ -253,7 +281,8 @@ class Replica {
   // (this replica's log order), at most `max_bytes` of envelopes (at least one).
   Result<std::vector<Bytes>> changes_since(const SpaceId& space, const VersionVector& known,
                                            size_t max_bytes = SIZE_MAX);
-  // Number of changes held for a missing predecessor.
+  // Number of changes held for a missing predecessor, and their envelope
+  // bytes (the space's, or one author's): running totals, no counting.
   Result<size_t> held_count(const SpaceId& space);
   // Forgets `space` entirely: its log, held changes, keys and materialized
   // state, atomically (all or nothing). For a space this replica should never
@@ -265,6 +294,8 @@ class Replica {
   // device for which this is false never belonged in the space. One indexed
   // lookup. UnknownSpace if the space is not held.
   Result<bool> member_by_log(const SpaceId& space, const DeviceKey& device);
+  Result<size_t> held_bytes(const SpaceId& space);
+  Result<size_t> held_bytes(const SpaceId& space, const DeviceKey& author);
 
   // ---- reads ----
   Result<Entity> get(const SpaceId& space, const EntityId& id);

@@ -240,6 +240,9 @@ class Session {
   std::vector<SpaceId> synced_spaces() const;
   // Error frames the peer sent about single spaces (the latest 64).
   const std::vector<Status>& peer_errors() const { return peer_errors_; }
+  // Changes from the peer that this replica refused, one entry per code and
+  // Changes frame, as sent to the peer in Error frames (the latest 64).
+  const std::vector<Status>& refusals() const { return refusals_; }
 
  private:
   struct SpaceSync {
@@ -295,6 +298,7 @@ class Session {
   std::set<SpaceId> dropped_;  // client: unsolicited spaces dropped, refused from now on
   std::optional<bool> may_create_;  // server: the creation policy's verdict, once asked
   std::vector<Status> peer_errors_;
+  std::vector<Status> refusals_;
 };
 
 std::string_view state_name(SessionState state);
