@@ -77,13 +77,25 @@ std::unique_ptr<Passphrase> read_passphrase(bool confirm) {
   return first;
 }
 
+// URBIS_PWHASH: the cost of the passphrase hash for a new identity. Only a
+// test build (target urbis-test, URBIS_TEST_BUILD) honours "minimal": the
+// shipped `urbis` refuses it, so no configuration of a device can make its
+// identity.key cheap to guess offline.
 PwhashCost pwhash_cost() {
   const char* env = std::getenv("URBIS_PWHASH");
   std::string cost = env ? env : "interactive";
   if (cost == "interactive") return PwhashCost::Interactive;
   if (cost == "moderate") return PwhashCost::Moderate;
-  if (cost == "minimal") return PwhashCost::Minimal;
-  fail(Code::InvalidArgument, "URBIS_PWHASH must be interactive, moderate or minimal, not '" + cost + "'");
+  if (cost == "minimal") {
+#ifdef URBIS_TEST_BUILD
+    return PwhashCost::Minimal;
+#else
+    fail(Code::InvalidArgument,
+         "URBIS_PWHASH=minimal is for test builds only (urbis-test); this urbis wraps identities at "
+         "'interactive' or 'moderate' cost: unset URBIS_PWHASH");
+#endif
+  }
+  fail(Code::InvalidArgument, "URBIS_PWHASH must be interactive or moderate, not '" + cost + "'");
 }
 
 // Writes `data` to a new file `path` with mode 0600; fails if it exists.
@@ -129,16 +141,19 @@ DeviceKey init_home(const Context& ctx, const std::string& name) {
   if (fs::exists(home / kIdentityFile))
     fail(Code::InvalidArgument,
          home.string() + " already holds an identity (identity.key); refusing to overwrite it");
+  // The cost is checked before the passphrase is asked for, the policy
+  // (identity.h, check_new_passphrase) before anything is written.
+  const PwhashCost cost = pwhash_cost();
+  auto passphrase = read_passphrase(/*confirm=*/true);
+  check(check_new_passphrase(passphrase->text()));
   std::error_code ec;
   fs::create_directories(home, ec);
   if (ec) fail(Code::Storage, "cannot create " + home.string() + ": " + ec.message());
   fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
-
-  auto passphrase = read_passphrase(/*confirm=*/true);
   Env& env = system_env();
   Identity identity = Identity::generate(env);
   const DeviceKey device = identity.device();
-  Bytes wrapped = check(identity.wrap(passphrase->text(), env, pwhash_cost()));
+  Bytes wrapped = check(identity.wrap(passphrase->text(), env, cost));
   write_new_private_file(home / kIdentityFile, wrapped);
   if (!name.empty()) {
     std::ofstream out(home / kDeviceFile);

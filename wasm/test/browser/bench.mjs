@@ -6,7 +6,7 @@
 //   - durable-write latency of put() (p50/p99), seen from the page
 // Run by `toolchains/bootstrap.sh bench`, or by hand after building both
 // release presets:
-//   URBIS_BINARY=build/native-release/node/urbis URBIS_WEB_ROOT=build/wasm-release/wasm/web \
+//   URBIS_BINARY=build/native-release/node/urbis-test URBIS_WEB_ROOT=build/wasm-release/wasm/web \
 //     node wasm/test/browser/bench.mjs        (URBIS_BENCH_SCALE=0.1 for a smoke run)
 import fs from 'node:fs';
 import path from 'node:path';
