@@ -128,6 +128,18 @@ void write_new_private_file(const fs::path& path, ByteView data) {
 
 }  // namespace
 
+std::unique_ptr<Replica> open_store(const fs::path& home, std::optional<Identity> identity,
+                                    ReplicaOptions options) {
+  const fs::path file = home / kStoreFile;
+  auto replica = Replica::open(file.string(), std::move(identity), system_env(), options);
+  if (!replica.is_ok() && replica.code() == Code::Storage)
+    fail(Code::Storage, file.string() + ": " + replica.status().message() +
+                            ". Nothing was changed. Restore the file from a backup, or move it aside and run "
+                            "'urbis sync' to fetch the spaces again from a node (work never synced is in the "
+                            "moved file)");
+  return check(std::move(replica));
+}
+
 fs::path resolve_home(const Context& ctx) {
   if (ctx.home_flag) return *ctx.home_flag;
   if (const char* h = std::getenv("URBIS_HOME"); h && *h) return h;
@@ -160,7 +172,7 @@ DeviceKey init_home(const Context& ctx, const std::string& name) {
     out << dump_json({{"name", name}}) << "\n";
   }
   // Creates the store now, so a broken home shows at init rather than later.
-  check(Replica::open((home / kStoreFile).string(), std::move(identity), env));
+  open_store(home, std::move(identity));
   return device;
 }
 
@@ -198,10 +210,9 @@ Identity duplicate_identity(const Identity& identity) {
 namespace {
 
 SyncHome open_for_sync(const fs::path& home, std::optional<Identity> identity, ReplicaOptions options) {
-  Env& env = system_env();
   SyncHome out;
   if (identity) out.signer_identity = duplicate_identity(*identity);
-  out.replica = check(Replica::open((home / kStoreFile).string(), std::move(identity), env, options));
+  out.replica = open_store(home, std::move(identity), options);
   return out;
 }
 
@@ -210,7 +221,7 @@ SyncHome open_for_sync(const fs::path& home, std::optional<Identity> identity, R
 std::unique_ptr<Replica> open_home(const Context& ctx) {
   const fs::path home = resolve_home(ctx);
   Identity identity = *unlock_identity(home, /*required=*/true);
-  return check(Replica::open((home / kStoreFile).string(), std::move(identity), system_env()));
+  return open_store(home, std::move(identity));
 }
 
 SyncHome open_device_for_sync(const Context& ctx) {

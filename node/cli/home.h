@@ -27,6 +27,11 @@ std::filesystem::path resolve_home(const Context& ctx);
 // when HOME already holds an identity.
 DeviceKey init_home(const Context& ctx, const std::string& name);
 
+// Opens HOME/replica.db; a damaged store (Code::Storage: a table missing, a
+// bad page) fails with the file's name and what to do.
+std::unique_ptr<Replica> open_store(const std::filesystem::path& home, std::optional<Identity> identity,
+                                    ReplicaOptions options = {});
+
 // Unwraps HOME's identity with the passphrase and opens its store.
 // NotFound when HOME has no identity; WrongPassphrase when it does not fit.
 std::unique_ptr<Replica> open_home(const Context& ctx);
