@@ -226,6 +226,13 @@ const std::vector<Command>& commands() {
       {"import", "import SPACE FILE.csv --type TYPE",
        "create one entity per CSV row; all rows or none (one transaction; progress on stderr)", {"--type"},
        run_import},
+      {"device rekey", "device rekey",
+       "give this device a new key when its chain forked (home restored from a backup or copied; sync says\n"
+       "      BrokenChain): the old key and store move to HOME/forked/, nothing is deleted; prints what to do", {},
+       run_device_rekey},
+      {"device republish", "device republish [--from DIR]",
+       "after rekey, an admin adding the new key and a sync: re-write the forked store's unsynced work under\n"
+       "      the new key (then sync)", {"--from"}, run_device_republish},
       {"check", "check", "read every page of this device's store and check its schema (exit 1 if damaged)", {},
        run_check},
       {"demo-data", "demo-data SPACE [--cities N] [--projects N] [--seed S]",

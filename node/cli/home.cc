@@ -249,6 +249,71 @@ Identity node_key(const Context& ctx) {
   return key;
 }
 
+RekeyResult rekey_home(const Context& ctx) {
+  const fs::path home = resolve_home(ctx);
+  std::ifstream in(home / kIdentityFile, std::ios::binary);
+  if (!in) fail(Code::NotFound, "no identity in " + home.string() + "; run 'urbis init' first (or pass --home)");
+  const Bytes wrapped_old{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  in.close();
+  const PwhashCost cost = pwhash_cost();
+  // One passphrase for both: the person keeps the passphrase they know (the
+  // policy of check_new_passphrase is not applied again to it).
+  auto passphrase = read_passphrase(/*confirm=*/false);
+  Identity old = check(Identity::unwrap(wrapped_old, passphrase->text()));
+  RekeyResult out;
+  out.old_device = old.device();
+  {
+    // The old store must open (a damaged one is restored first, not moved).
+    auto replica = open_store(home, std::move(old));
+    out.spaces = check(replica->spaces());
+  }  // closed: its WAL is checkpointed into replica.db
+
+  // Nothing is deleted: the old key and store move to HOME/forked/<UTC time>/,
+  // where `urbis device republish` reads them.
+  const uint64_t now = system_env().now_ms();
+  std::string stamp = utc_time_text(now);
+  for (char& c : stamp)
+    if (c == ':') c = '-';
+  out.forked_dir = home / "forked" / stamp;
+  for (int n = 2; fs::exists(out.forked_dir); ++n) out.forked_dir = home / "forked" / (stamp + "-" + std::to_string(n));
+  std::error_code ec;
+  fs::create_directories(out.forked_dir, ec);
+  if (ec) fail(Code::Storage, "cannot create " + out.forked_dir.string() + ": " + ec.message());
+  fs::permissions(out.forked_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const fs::path from = home / (std::string(kStoreFile) + suffix);
+    if (!fs::exists(from)) continue;
+    fs::rename(from, out.forked_dir / (std::string(kStoreFile) + suffix), ec);
+    if (ec) fail(Code::Storage, "cannot move " + from.string() + ": " + ec.message());
+  }
+  fs::rename(home / kIdentityFile, out.forked_dir / kIdentityFile, ec);
+  if (ec) fail(Code::Storage, "cannot move " + (home / kIdentityFile).string() + ": " + ec.message());
+
+  Env& env = system_env();
+  Identity fresh = Identity::generate(env);
+  out.new_device = fresh.device();
+  write_new_private_file(home / kIdentityFile, check(fresh.wrap(passphrase->text(), env, cost)));
+  open_store(home, std::move(fresh));
+  return out;
+}
+
+ForkedHome open_forked_home(const Context& ctx, const fs::path& forked_dir) {
+  const fs::path home = resolve_home(ctx);
+  auto read_file = [](const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) fail(Code::NotFound, "cannot read " + file.string());
+    return Bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  };
+  const Bytes current = read_file(home / kIdentityFile), forked = read_file(forked_dir / kIdentityFile);
+  auto passphrase = read_passphrase(/*confirm=*/false);
+  ForkedHome out;
+  out.current = open_store(home, check(Identity::unwrap(current, passphrase->text())));
+  Identity old = check(Identity::unwrap(forked, passphrase->text()));
+  out.old_device = old.device();
+  out.forked = open_store(forked_dir, std::move(old));
+  return out;
+}
+
 SyncHome open_node_home(const Context& ctx, size_t max_held_changes) {
   const fs::path home = resolve_home(ctx);
   std::error_code ec;

@@ -186,10 +186,24 @@ void run_sync(const Context& ctx, const Args& args) {
   SyncResult result = run_sync_session(url_text, *home.replica, sync::Signer::of(*home.signer_identity),
                                        SyncRequest{.spaces = spaces, .discover = true, .watch = args.flag("--watch")});
   const sync::SessionCounters& c = result.counters;
+  // The node refusing changes of ours as a broken chain means, for a device,
+  // that its chain forked: this home was restored from a backup or copied,
+  // and another copy wrote at the same sequence numbers first. It never heals
+  // by itself; say what does (device.cc).
+  bool forked = false;
+  for (const Status& e : result.peer_errors) forked = forked || e.code() == Code::BrokenChain;
+  if (forked)
+    std::fprintf(stderr,
+                 "urbis: the node refused changes of this device as a broken chain: another copy of this home "
+                 "(a backup restored, or a copied home) wrote at the same sequence numbers first, and this "
+                 "device's new work can never sync under its key. Nothing is lost: run 'urbis device rekey', "
+                 "have an admin add the new key, 'urbis sync URL', then 'urbis device republish' and sync "
+                 "again (node/README.md, \"A forked device\").\n");
   emit(ctx, {{"sent", c.changes_sent},
              {"received", c.changes_received},
              {"refused", c.changes_refused + result.peer_errors.size()},
-             {"spaces", result.synced_spaces.size()}});
+             {"spaces", result.synced_spaces.size()},
+             {"forked", forked}});
 }
 
 }  // namespace urbis::cli
