@@ -30,7 +30,7 @@ async function main() {
   };
   const [wasmRaw, wasmGz] = size(['urbis_web.wasm']);
   const [loaderRaw, loaderGz] = size(['urbis_web.mjs']);
-  const glue = ['urbis.js', 'worker.js', 'engine.js', 'storage.js', 'transport.js', 'rpc.js', 'codes.js'];
+  const glue = ['urbis.js', 'worker.js', 'engine.js', 'storage.js', 'transport.js', 'rpc.js', 'passphrase.js', 'codes.js'];
   const [glueRaw, glueGz] = size(glue);
   report('browser_wasm_kb', wasmRaw / 1024, 'KB');
   report('browser_wasm_gzip_kb', wasmGz / 1024, 'KB');
