@@ -31,20 +31,26 @@ constexpr const char* kNodeKeyFile = "node.key";
 // reuse the identity format.
 constexpr std::string_view kNodeKeyPhrase = "urbis node transport key";
 
-// A passphrase that is wiped when it goes out of scope.
+// A passphrase that is wiped when it goes out of scope. Filled in place
+// (from the environment, or read straight into it at the prompt), so no
+// temporary std::string copy is left behind unwiped.
 class Passphrase {
  public:
-  explicit Passphrase(std::string text) : text_(std::move(text)) {}
-  ~Passphrase() { sodium_memzero(text_.data(), text_.size()); }
+  Passphrase() { text_.reserve(kReserve); }  // no reallocation (and unwiped old buffer) while typing
+  explicit Passphrase(const char* text) : text_(text) {}
+  ~Passphrase() { sodium_memzero(text_.data(), text_.capacity()); }
   Passphrase(const Passphrase&) = delete;
   Passphrase& operator=(const Passphrase&) = delete;
   const std::string& text() const { return text_; }
+  std::string& buffer() { return text_; }
 
  private:
+  static constexpr size_t kReserve = 1024;
   std::string text_;
 };
 
-std::string prompt_no_echo(const char* prompt) {
+// Reads one line from a terminal without echo into `out`.
+void prompt_no_echo(const char* prompt, Passphrase& out) {
   std::fprintf(stderr, "%s", prompt);
   std::fflush(stderr);
   termios old{};
@@ -55,11 +61,9 @@ std::string prompt_no_echo(const char* prompt) {
     quiet.c_lflag |= ECHONL;
     tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   }
-  std::string line;
-  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  const bool got = static_cast<bool>(std::getline(std::cin, out.buffer()));
   if (restore) tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
   if (!got) fail(Code::InvalidArgument, "no passphrase entered");
-  return line;
 }
 
 // $URBIS_PASSPHRASE, else a prompt (twice when `confirm`) if stdin is a
@@ -69,9 +73,11 @@ std::unique_ptr<Passphrase> read_passphrase(bool confirm) {
   if (!isatty(STDIN_FILENO))
     fail(Code::InvalidArgument,
          "no passphrase: set URBIS_PASSPHRASE or run urbis from a terminal to be asked for it");
-  auto first = std::make_unique<Passphrase>(prompt_no_echo("Passphrase: "));
+  auto first = std::make_unique<Passphrase>();
+  prompt_no_echo("Passphrase: ", *first);
   if (confirm) {
-    Passphrase again(prompt_no_echo("Passphrase again: "));
+    Passphrase again;
+    prompt_no_echo("Passphrase again: ", again);
     if (again.text() != first->text()) fail(Code::InvalidArgument, "the passphrases differ");
   }
   return first;
