@@ -13,7 +13,7 @@ inline constexpr int kSchemaVersion = 3;
 // Storage error, naming what is wrong, when the store is damaged: a table,
 // index or column the migrations make is missing (checked at every open,
 // against the migrations run on an in-memory database), or PRAGMA
-// quick_check finds a damaged page (at open when the file is at most 32 MiB).
+// quick_check finds a damaged page (at open when the file is at most 8 MiB).
 Status prepare_schema(Db& db, bool synchronous_full);
 // PRAGMA integrity_check (every page, index and constraint; cost grows with
 // the store) and the schema objects: ok or a Storage error naming the first
