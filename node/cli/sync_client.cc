@@ -194,11 +194,11 @@ void run_sync(const Context& ctx, const Args& args) {
   for (const Status& e : result.peer_errors) forked = forked || e.code() == Code::BrokenChain;
   if (forked)
     std::fprintf(stderr,
-                 "urbis: the node refused changes of this device as a broken chain: another copy of this home "
-                 "(a backup restored, or a copied home) wrote at the same sequence numbers first, and this "
-                 "device's new work can never sync under its key. Nothing is lost: run 'urbis device rekey', "
-                 "have an admin add the new key, 'urbis sync URL', then 'urbis device republish' and sync "
-                 "again (node/README.md, \"A forked device\").\n");
+                 "urbis: the node refused changes as a broken chain (it holds other changes at their sequence "
+                 "numbers). If this home was restored from a backup or copied to another machine, this "
+                 "device's chain has forked and its new work can never sync under its key. Nothing is lost: "
+                 "run 'urbis device rekey', have an admin add the new key, 'urbis sync URL', then 'urbis "
+                 "device republish' and sync again (node/README.md, \"A forked device\").\n");
   emit(ctx, {{"sent", c.changes_sent},
              {"received", c.changes_received},
              {"refused", c.changes_refused + result.peer_errors.size()},
