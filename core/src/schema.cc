@@ -194,6 +194,14 @@ Status prepare_schema(Db& db, bool synchronous_full) {
     if (s.step()) version = static_cast<int>(s.i64(0));
     URBIS_RETURN_IF_ERROR(s.status());
   }
+  if (version == 0) {
+    // No version but tables: meta was dropped or emptied, and the migrations
+    // would fail on tables that exist. Say so rather than guess a version.
+    Stmt s = db.prepare("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='spaces'");
+    if (s.step() && s.i64(0) > 0)
+      return Status(Code::Storage, "the store is damaged: its schema version (table 'meta') is missing");
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
   if (version > kSchemaVersion)
     return Status(Code::Storage, "store was written by a newer Urbis (schema version " +
                                      std::to_string(version) + ", this build knows " +

@@ -162,6 +162,8 @@ TEST_CASE("schema: a store missing a table, an index or a column is refused at o
       {"DROP TABLE changes;", "'changes' is missing"},
       {"DROP INDEX vals_by_entity;", "'vals_by_entity' is missing"},
       {"DROP TABLE fts;", "'fts' is missing"},
+      {"DROP TABLE meta;", "table 'meta') is missing"},
+      {"DELETE FROM meta;", "table 'meta') is missing"},
       {"ALTER TABLE entities DROP COLUMN text_hash;", "no column 'text_hash'"},
       // Replaced by a table of the same name but another shape.
       {"DROP TABLE superseded; CREATE TABLE superseded(x);", "no column 'op'"},
