@@ -115,7 +115,8 @@ SpaceCounts republish_space(Replica& forked, Replica& current, const SpaceId& sp
       for (const auto& [name, r] : was.fields) tx.set(target, name, r.winner.value), ++values;
       for (const auto& [name, t] : was.texts)
         for (const auto& [loc, r] : t.locales)
-          tx.set_text(target, name, loc, r.winner.value.get<std::string>(), r.winner.source_locale), ++values;
+          if (r.winner.value.is_string())
+            tx.set_text(target, name, loc, r.winner.value.get<std::string>(), r.winner.source_locale), ++values;
       for (const auto& [name, elems] : was.sets)
         for (const auto& e : elems) tx.add(target, name, e), ++values;
       counts.created += 1;
@@ -132,7 +133,7 @@ SpaceCounts republish_space(Replica& forked, Replica& current, const SpaceId& sp
           const Register* have = nullptr;
           if (auto it = now->texts.find(name); it != now->texts.end())
             if (auto l = it->second.locales.find(loc); l != it->second.locales.end()) have = &l->second;
-          if (have && have->winner.value == r.winner.value) continue;
+          if ((have && have->winner.value == r.winner.value) || !r.winner.value.is_string()) continue;
           tx.set_text(target, name, loc, r.winner.value.get<std::string>(), r.winner.source_locale), ++values;
         }
       if (values > 0) counts.updated += 1;
