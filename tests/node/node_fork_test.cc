@@ -2,8 +2,11 @@
 // a sync, then both copies write. The node refuses the copy's changes as a
 // broken chain, for ever; `urbis sync` says so and what to do, and
 // `urbis device rekey` + an admin adding the new key + `urbis device
-// republish` bring the copy's unsynced work to every member. Real `urbis`
+// republish` bring the copy's unsynced work to every member. And a node
+// whose store lost a table refuses to start, naming it. Real `urbis`
 // processes on 127.0.0.1.
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <string>
@@ -94,4 +97,34 @@ TEST_CASE("forked_device_rekey") {
   // A second republish finds nothing left to do (no duplicates).
   CHECK(copy.run({"device", "republish"}).code == 1);
   CHECK(titles(copy, space) == want);
+}
+
+TEST_CASE("node_damaged_store") {
+  // A node that served a space, stopped, and whose store then lost a table
+  // (another program, a bad restore): it refuses to start with a clear
+  // Storage error and exit 1, never an abort on the first query.
+  Home a, node_home;
+  a.init();
+  a.ok({"space", "create", "Field office"});
+  const fs::path home = node_home.home();
+  {
+    Node node(home);
+    a.ok({"sync", node.url()});
+    CHECK(node.stop(SIGTERM) == 0);
+  }
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open((home / "replica.db").c_str(), &h) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(h, "DROP TABLE grants;", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(h);
+
+  const fs::path out = a.file("node2.out"), err = a.file("node2.err");
+  Child child(spawn_urbis({"--home", home.string(), "node", "--listen", "127.0.0.1:0"}, {}, out, err));
+  const auto code = child.wait(std::chrono::seconds(30));
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  const std::string text = read_all(err);
+  INFO(text);
+  CHECK(text.find("Storage") != std::string::npos);
+  CHECK(text.find("table 'grants' is missing") != std::string::npos);
+  CHECK(read_all(out).find("listening") == std::string::npos);
 }
