@@ -340,7 +340,7 @@ cmd_bench() {
   (cd "$ROOT" && cmake --build --preset wasm-release --target bench) 2>&1 | tee "$wasm"
   say "bench wasm (chromium worker) and the browser client"
   # NODE_OPTIONS empty: playwright-core needs the fetch globals.
-  (cd "$ROOT" && URBIS_BINARY=$ROOT/build/native-release/node/urbis NODE_OPTIONS= \
+  (cd "$ROOT" && URBIS_BINARY=$ROOT/build/native-release/node/urbis-test NODE_OPTIONS= \
     URBIS_WEB_ROOT=$ROOT/build/wasm-release/wasm/web node wasm/test/browser/bench.mjs) 2>&1 | tee "$browser" ||
     say "browser bench failed"
   if grep -q '^BENCH ' "$native" && grep -q '^BENCH ' "$wasm"; then
@@ -366,7 +366,7 @@ cmd_bench() {
   fi
   rm -f "$native" "$wasm" "$browser"
   say "bench web app (chromium: sizes, cold offline start, search as you type over the demo space)"
-  (cd "$ROOT" && URBIS_BINARY=$ROOT/build/native-release/node/urbis NODE_OPTIONS= \
+  (cd "$ROOT" && URBIS_BINARY=$ROOT/build/native-release/node/urbis-test NODE_OPTIONS= \
     URBIS_WEBAPP=$ROOT/build/wasm-release/web/dist node web/test/bench.mjs) ||
     say "web app bench failed"
   say "bench node (native only: urbis node on 127.0.0.1, clients in-process)"

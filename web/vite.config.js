@@ -18,7 +18,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const wasmWeb = path.resolve(here, process.env.URBIS_WASM_WEB || '../build/wasm-release/wasm/web');
 const outDir = path.resolve(here, process.env.URBIS_WEB_OUT || 'dist');
 // The browser client's runtime files, as the wasm build writes them.
-const RUNTIME = ['urbis.js', 'worker.js', 'engine.js', 'storage.js', 'transport.js', 'rpc.js', 'codes.js',
+const RUNTIME = ['urbis.js', 'worker.js', 'engine.js', 'storage.js', 'transport.js', 'rpc.js', 'passphrase.js', 'codes.js',
   'urbis_web.mjs', 'urbis_web.wasm'];
 
 // Copies the wasm client into the build as urbis/* (and serves it in dev).

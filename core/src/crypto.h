@@ -1,6 +1,9 @@
 // Internal crypto helpers over libsodium: hashing, the change signature
 // message, AEAD for change bodies, sealed space keys. Keys are fixed-size
-// arrays; callers wipe what they own.
+// arrays. A SpaceKey wipes itself when destroyed, so every copy (in the
+// replica's key map, a vector that grew, an optional returned by
+// open_sealed_key, a map cleared on an error path) is zeroed when dropped;
+// other secrets (box secret keys, seeds) are wiped by their owner.
 #pragma once
 
 #include <sodium.h>
@@ -12,7 +15,13 @@
 
 namespace urbis {
 
-using SpaceKey = std::array<uint8_t, crypto_aead_xchacha20poly1305_ietf_KEYBYTES>;
+// A space key: an array (aggregate, so `SpaceKey k{}` and spans work) whose
+// destructor zeroes it with sodium_memzero. Copies are ordinary copies, each
+// wiped at the end of its own life; there is no move that could leave bytes
+// behind unwiped.
+struct SpaceKey : std::array<uint8_t, crypto_aead_xchacha20poly1305_ietf_KEYBYTES> {
+  ~SpaceKey() { sodium_memzero(data(), size()); }
+};
 
 // Initializes libsodium once; safe to call from anywhere, any number of times.
 void crypto_init();

@@ -1,7 +1,5 @@
 #include "db.h"
 
-#include <cstdio>
-#include <cstdlib>
 
 namespace urbis {
 
@@ -13,6 +11,7 @@ Status Stmt::run() {
 
 Status Stmt::status() const {
   if (ok()) return Status::ok();
+  if (error_) return Status(Code::Storage, *error_);
   return Status(Code::Storage, sqlite3_errstr(rc_));
 }
 
@@ -53,9 +52,13 @@ Stmt Db::prepare(const char* sql) {
   auto it = cache_.find(sql);
   if (it != cache_.end()) return Stmt(it->second);
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
-    std::fprintf(stderr, "urbis: bad SQL (%s): %s\n", sqlite3_errmsg(db_), sql);
-    std::abort();
+  const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    // Not cached: the next call tries again (the store may have been repaired).
+    sqlite3_finalize(stmt);
+    prepare_error_ = std::string("the store cannot run a query (") + sqlite3_errmsg(db_) +
+                     "); the store may be damaged";
+    return Stmt::failed(rc == SQLITE_OK ? SQLITE_ERROR : rc, &prepare_error_);
   }
   cache_.emplace(sql, stmt);
   return Stmt(stmt);

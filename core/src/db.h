@@ -20,6 +20,15 @@ class Stmt {
  public:
   // `owned`: finalize on destruction (one-off SQL); else reset for reuse.
   explicit Stmt(sqlite3_stmt* s, bool owned = false) : s_(s), owned_(owned) {}
+  // A statement that could not be prepared (a damaged store: a table or
+  // column missing): binds are ignored, step() returns false, and run() /
+  // status() give a Storage error with SQLite's message, `error`.
+  static Stmt failed(int rc, const std::string* error) {
+    Stmt s(nullptr);
+    s.rc_ = rc;
+    s.error_ = error;
+    return s;
+  }
   ~Stmt() {
     if (!s_) return;
     if (owned_) {
@@ -31,7 +40,7 @@ class Stmt {
   }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
-  Stmt(Stmt&& o) noexcept : s_(o.s_), owned_(o.owned_), rc_(o.rc_) { o.s_ = nullptr; }
+  Stmt(Stmt&& o) noexcept : s_(o.s_), owned_(o.owned_), rc_(o.rc_), error_(o.error_) { o.s_ = nullptr; }
 
   Stmt& bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
   Stmt& bind(int i, uint64_t v) { return bind(i, static_cast<int64_t>(v)); }
@@ -54,6 +63,7 @@ class Stmt {
 
   // true: a row is available; false: done. Errors throw-free: see ok().
   bool step() {
+    if (!s_) return false;  // failed(): rc_ keeps the prepare error
     rc_ = sqlite3_step(s_);
     return rc_ == SQLITE_ROW;
   }
@@ -88,6 +98,7 @@ class Stmt {
   sqlite3_stmt* s_;
   bool owned_ = false;
   int rc_ = SQLITE_OK;
+  const std::string* error_ = nullptr;  // failed(): the prepare error, owned by the Db
 };
 
 class Db {
@@ -96,7 +107,10 @@ class Db {
   ~Db();
   Status exec(std::string_view sql);
   // A cached prepared statement, reset when the returned Stmt goes away.
-  // Aborts only on an SQL text error (a bug), never on data.
+  // When the SQL cannot be prepared (a bug, or a damaged store whose schema
+  // lacks a table: prepare_schema refuses such a store at open, but the
+  // file can change under a running process) the Stmt is failed(): its
+  // status() is a Storage error naming SQLite's complaint. Never aborts.
   Stmt prepare(const char* sql);
   // A statement for SQL built at run time; finalized when dropped.
   Result<Stmt> prepare_once(const std::string& sql);
@@ -109,6 +123,7 @@ class Db {
   explicit Db(sqlite3* db) : db_(db) {}
   sqlite3* db_;
   std::unordered_map<const char*, sqlite3_stmt*> cache_;
+  std::string prepare_error_;  // the message of the last failed prepare()
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless commit() succeeded.

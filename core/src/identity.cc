@@ -6,7 +6,12 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "crypto.h"
 
@@ -32,7 +37,82 @@ bool derive_key(uint8_t key[crypto_secretbox_KEYBYTES], std::string_view passphr
                        ops, static_cast<size_t>(mem), crypto_pwhash_ALG_ARGON2ID13) == 0;
 }
 
+// The passphrases guessing tools try first that pass the length and
+// distinct-character rules; compared ignoring ASCII case.
+constexpr std::string_view kCommonPassphrases[] = {
+    "password123", "password1234", "password12345", "passw0rd123", "p@ssw0rd123", "iloveyou12",
+    "iloveyou123", "qwerty12345", "qwerty123456", "1q2w3e4r5t", "1q2w3e4r5t6y", "q1w2e3r4t5",
+    "a1b2c3d4e5", "abc1234567", "abcd123456", "letmein123", "welcome123", "admin12345",
+    "administrator", "changeme123", "trustno1234", "football123", "baseball123", "sunshine123",
+    "princess123", "dragon12345", "monkey12345", "superman123", "correcthorse", "passphrase",
+    "mypassphrase", "secretpassword", "urbis12345", "urbispassword"};
+
+// Keyboard rows (US layout), forwards; runs are also checked backwards.
+constexpr std::string_view kKeyboardRows[] = {"`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'",
+                                              "zxcvbnm,./"};
+
+// The code points of UTF-8 `text`; an invalid byte counts as itself.
+std::vector<uint32_t> code_points(std::string_view text) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    size_t n = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 1;
+    if (i + n > text.size()) n = 1;
+    uint32_t cp = n == 1 ? b : b & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) cp = cp << 6 | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    out.push_back(cp);
+    i += n;
+  }
+  return out;
+}
+
+std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Every step between neighbours is the same +1 or -1.
+bool is_sequence(const std::vector<uint32_t>& cps) {
+  for (int step : {1, -1}) {
+    bool all = true;
+    for (size_t i = 1; i < cps.size() && all; ++i)
+      all = static_cast<int64_t>(cps[i]) - static_cast<int64_t>(cps[i - 1]) == step;
+    if (all) return true;
+  }
+  return false;
+}
+
+// `lower` is a substring of a keyboard row read forwards or backwards.
+bool is_keyboard_run(const std::string& lower) {
+  for (std::string_view row : kKeyboardRows) {
+    std::string fwd(row), back(row.rbegin(), row.rend());
+    if (fwd.find(lower) != std::string::npos || back.find(lower) != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+Status check_new_passphrase(std::string_view passphrase) {
+  const std::vector<uint32_t> cps = code_points(passphrase);
+  if (cps.size() < kMinPassphraseChars)
+    return Status(Code::InvalidArgument, "weak passphrase: it must have at least " +
+                                             std::to_string(kMinPassphraseChars) + " characters");
+  if (std::set<uint32_t>(cps.begin(), cps.end()).size() < kMinPassphraseDistinct)
+    return Status(Code::InvalidArgument, "weak passphrase: it must use at least " +
+                                             std::to_string(kMinPassphraseDistinct) +
+                                             " different characters");
+  const std::string lower = ascii_lower(passphrase);
+  if (is_sequence(cps) || is_keyboard_run(lower))
+    return Status(Code::InvalidArgument,
+                  "weak passphrase: a run of neighbouring characters or keys is guessed at once");
+  for (std::string_view common : kCommonPassphrases)
+    if (lower == common)
+      return Status(Code::InvalidArgument,
+                    "weak passphrase: it is one of the passphrases guessed first; choose another");
+  return Status::ok();
+}
 
 Identity Identity::from_seed(std::span<const uint8_t, 32> seed) {
   crypto_init();

@@ -1295,5 +1295,6 @@ Result<size_t> Replica::held_bytes(const SpaceId& s, const DeviceKey& author) {
 Result<Entity> Replica::get(const SpaceId& s, const EntityId& id) { return impl_->get(s, id); }
 Result<FindResult> Replica::find(const SpaceId& s, const Query& q) { return impl_->find(s, q); }
 Result<Hash> Replica::state_hash(const SpaceId& s) { return impl_->state_hash(s); }
+Status Replica::check_integrity() { return urbis::check_integrity(*impl_->db_); }
 
 }  // namespace urbis

@@ -10,7 +10,15 @@ namespace urbis {
 inline constexpr int kSchemaVersion = 4;
 
 // Sets the connection pragmas and brings the schema to kSchemaVersion.
+// Storage error, naming what is wrong, when the store is damaged: a table,
+// index or column the migrations make is missing (checked at every open,
+// against the migrations run on an in-memory database), or PRAGMA
+// quick_check finds a damaged page (at open when the file is at most 8 MiB).
 Status prepare_schema(Db& db, bool synchronous_full);
+// PRAGMA integrity_check (every page, index and constraint; cost grows with
+// the store) and the schema objects: ok or a Storage error naming the first
+// problems.
+Status check_integrity(Db& db);
 
 // Op keys pack (author row, seq, index in change) into one SQLite integer.
 inline constexpr int kOpIndexBits = 15;

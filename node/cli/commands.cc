@@ -186,6 +186,15 @@ void run_state_hash(const Context& ctx, const Args& args) {
   emit(ctx, {{"space", space.hex()}, {"state_hash", check(replica->state_hash(space)).hex()}});
 }
 
+// Opening already refuses a store with a missing table and quick-checks a
+// small one; this reads every page of a store of any size.
+void run_check(const Context& ctx, const Args& args) {
+  args.expect_positional(0, "check");
+  auto replica = open_home(ctx);
+  check(replica->check_integrity());
+  emit(ctx, {{"store", (resolve_home(ctx) / "replica.db").string()}, {"ok", true}});
+}
+
 }  // namespace
 
 const std::vector<Command>& commands() {
@@ -216,7 +225,17 @@ const std::vector<Command>& commands() {
       {"export", "export SPACE --format json|csv|geojson [--lang L]",
        "print every entity (geojson: projects with lat/lon)", {"--format", "--lang"}, run_export},
       {"import", "import SPACE FILE.csv --type TYPE",
-       "create one entity per CSV row; all rows or none", {"--type"}, run_import},
+       "create one entity per CSV row; all rows or none (one transaction; progress on stderr)", {"--type"},
+       run_import},
+      {"device rekey", "device rekey",
+       "give this device a new key when its chain forked (home restored from a backup or copied; sync says\n"
+       "      BrokenChain): the old key and store move to HOME/forked/, nothing is deleted; prints what to do", {},
+       run_device_rekey},
+      {"device republish", "device republish [--from DIR]",
+       "after rekey, an admin adding the new key and a sync: re-write the forked store's unsynced work under\n"
+       "      the new key (then sync)", {"--from"}, run_device_republish},
+      {"check", "check", "read every page of this device's store and check its schema (exit 1 if damaged)", {},
+       run_check},
       {"demo-data", "demo-data SPACE [--cities N] [--projects N] [--seed S]",
        "fill a space with fictional demo cities, projects, needs, practices and plans (the same for the same seed; "
        "editor or admin)",

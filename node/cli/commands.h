@@ -34,6 +34,9 @@ void run_import(const Context& ctx, const Args& args);
 // space invite / space join (invite.cc).
 void run_space_invite(const Context& ctx, const Args& args);
 void run_space_join(const Context& ctx, const Args& args);
+// device rekey / device republish (device.cc): recovering a forked device.
+void run_device_rekey(const Context& ctx, const Args& args);
+void run_device_republish(const Context& ctx, const Args& args);
 // demo-data (demo_data.cc): a fictional, deterministic demo dataset.
 void run_demo_data(const Context& ctx, const Args& args);
 

@@ -31,20 +31,26 @@ constexpr const char* kNodeKeyFile = "node.key";
 // reuse the identity format.
 constexpr std::string_view kNodeKeyPhrase = "urbis node transport key";
 
-// A passphrase that is wiped when it goes out of scope.
+// A passphrase that is wiped when it goes out of scope. Filled in place
+// (from the environment, or read straight into it at the prompt), so no
+// temporary std::string copy is left behind unwiped.
 class Passphrase {
  public:
-  explicit Passphrase(std::string text) : text_(std::move(text)) {}
-  ~Passphrase() { sodium_memzero(text_.data(), text_.size()); }
+  Passphrase() { text_.reserve(kReserve); }  // no reallocation (and unwiped old buffer) while typing
+  explicit Passphrase(const char* text) : text_(text) {}
+  ~Passphrase() { sodium_memzero(text_.data(), text_.capacity()); }
   Passphrase(const Passphrase&) = delete;
   Passphrase& operator=(const Passphrase&) = delete;
   const std::string& text() const { return text_; }
+  std::string& buffer() { return text_; }
 
  private:
+  static constexpr size_t kReserve = 1024;
   std::string text_;
 };
 
-std::string prompt_no_echo(const char* prompt) {
+// Reads one line from a terminal without echo into `out`.
+void prompt_no_echo(const char* prompt, Passphrase& out) {
   std::fprintf(stderr, "%s", prompt);
   std::fflush(stderr);
   termios old{};
@@ -55,11 +61,9 @@ std::string prompt_no_echo(const char* prompt) {
     quiet.c_lflag |= ECHONL;
     tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   }
-  std::string line;
-  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  const bool got = static_cast<bool>(std::getline(std::cin, out.buffer()));
   if (restore) tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
   if (!got) fail(Code::InvalidArgument, "no passphrase entered");
-  return line;
 }
 
 // $URBIS_PASSPHRASE, else a prompt (twice when `confirm`) if stdin is a
@@ -69,21 +73,35 @@ std::unique_ptr<Passphrase> read_passphrase(bool confirm) {
   if (!isatty(STDIN_FILENO))
     fail(Code::InvalidArgument,
          "no passphrase: set URBIS_PASSPHRASE or run urbis from a terminal to be asked for it");
-  auto first = std::make_unique<Passphrase>(prompt_no_echo("Passphrase: "));
+  auto first = std::make_unique<Passphrase>();
+  prompt_no_echo("Passphrase: ", *first);
   if (confirm) {
-    Passphrase again(prompt_no_echo("Passphrase again: "));
+    Passphrase again;
+    prompt_no_echo("Passphrase again: ", again);
     if (again.text() != first->text()) fail(Code::InvalidArgument, "the passphrases differ");
   }
   return first;
 }
 
+// URBIS_PWHASH: the cost of the passphrase hash for a new identity. Only a
+// test build (target urbis-test, URBIS_TEST_BUILD) honours "minimal": the
+// shipped `urbis` refuses it, so no configuration of a device can make its
+// identity.key cheap to guess offline.
 PwhashCost pwhash_cost() {
   const char* env = std::getenv("URBIS_PWHASH");
   std::string cost = env ? env : "interactive";
   if (cost == "interactive") return PwhashCost::Interactive;
   if (cost == "moderate") return PwhashCost::Moderate;
-  if (cost == "minimal") return PwhashCost::Minimal;
-  fail(Code::InvalidArgument, "URBIS_PWHASH must be interactive, moderate or minimal, not '" + cost + "'");
+  if (cost == "minimal") {
+#ifdef URBIS_TEST_BUILD
+    return PwhashCost::Minimal;
+#else
+    fail(Code::InvalidArgument,
+         "URBIS_PWHASH=minimal is for test builds only (urbis-test); this urbis wraps identities at "
+         "'interactive' or 'moderate' cost: unset URBIS_PWHASH");
+#endif
+  }
+  fail(Code::InvalidArgument, "URBIS_PWHASH must be interactive or moderate, not '" + cost + "'");
 }
 
 // Writes `data` to a new file `path` with mode 0600; fails if it exists.
@@ -116,6 +134,18 @@ void write_new_private_file(const fs::path& path, ByteView data) {
 
 }  // namespace
 
+std::unique_ptr<Replica> open_store(const fs::path& home, std::optional<Identity> identity,
+                                    ReplicaOptions options) {
+  const fs::path file = home / kStoreFile;
+  auto replica = Replica::open(file.string(), std::move(identity), system_env(), options);
+  if (!replica.is_ok() && replica.code() == Code::Storage)
+    fail(Code::Storage, file.string() + ": " + replica.status().message() +
+                            ". Nothing was changed. Restore the file from a backup, or move it aside and run "
+                            "'urbis sync' to fetch the spaces again from a node (work never synced is in the "
+                            "moved file)");
+  return check(std::move(replica));
+}
+
 fs::path resolve_home(const Context& ctx) {
   if (ctx.home_flag) return *ctx.home_flag;
   if (const char* h = std::getenv("URBIS_HOME"); h && *h) return h;
@@ -129,23 +159,26 @@ DeviceKey init_home(const Context& ctx, const std::string& name) {
   if (fs::exists(home / kIdentityFile))
     fail(Code::InvalidArgument,
          home.string() + " already holds an identity (identity.key); refusing to overwrite it");
+  // The cost is checked before the passphrase is asked for, the policy
+  // (identity.h, check_new_passphrase) before anything is written.
+  const PwhashCost cost = pwhash_cost();
+  auto passphrase = read_passphrase(/*confirm=*/true);
+  check(check_new_passphrase(passphrase->text()));
   std::error_code ec;
   fs::create_directories(home, ec);
   if (ec) fail(Code::Storage, "cannot create " + home.string() + ": " + ec.message());
   fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
-
-  auto passphrase = read_passphrase(/*confirm=*/true);
   Env& env = system_env();
   Identity identity = Identity::generate(env);
   const DeviceKey device = identity.device();
-  Bytes wrapped = check(identity.wrap(passphrase->text(), env, pwhash_cost()));
+  Bytes wrapped = check(identity.wrap(passphrase->text(), env, cost));
   write_new_private_file(home / kIdentityFile, wrapped);
   if (!name.empty()) {
     std::ofstream out(home / kDeviceFile);
     out << dump_json({{"name", name}}) << "\n";
   }
   // Creates the store now, so a broken home shows at init rather than later.
-  check(Replica::open((home / kStoreFile).string(), std::move(identity), env));
+  open_store(home, std::move(identity));
   return device;
 }
 
@@ -183,10 +216,9 @@ Identity duplicate_identity(const Identity& identity) {
 namespace {
 
 SyncHome open_for_sync(const fs::path& home, std::optional<Identity> identity, ReplicaOptions options) {
-  Env& env = system_env();
   SyncHome out;
   if (identity) out.signer_identity = duplicate_identity(*identity);
-  out.replica = check(Replica::open((home / kStoreFile).string(), std::move(identity), env, options));
+  out.replica = open_store(home, std::move(identity), options);
   return out;
 }
 
@@ -195,7 +227,7 @@ SyncHome open_for_sync(const fs::path& home, std::optional<Identity> identity, R
 std::unique_ptr<Replica> open_home(const Context& ctx) {
   const fs::path home = resolve_home(ctx);
   Identity identity = *unlock_identity(home, /*required=*/true);
-  return check(Replica::open((home / kStoreFile).string(), std::move(identity), system_env()));
+  return open_store(home, std::move(identity));
 }
 
 SyncHome open_device_for_sync(const Context& ctx) {
@@ -221,6 +253,71 @@ Identity node_key(const Context& ctx) {
   Identity key = Identity::generate(env);
   write_new_private_file(file, check(key.wrap(kNodeKeyPhrase, env, PwhashCost::Minimal)));
   return key;
+}
+
+RekeyResult rekey_home(const Context& ctx) {
+  const fs::path home = resolve_home(ctx);
+  std::ifstream in(home / kIdentityFile, std::ios::binary);
+  if (!in) fail(Code::NotFound, "no identity in " + home.string() + "; run 'urbis init' first (or pass --home)");
+  const Bytes wrapped_old{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  in.close();
+  const PwhashCost cost = pwhash_cost();
+  // One passphrase for both: the person keeps the passphrase they know (the
+  // policy of check_new_passphrase is not applied again to it).
+  auto passphrase = read_passphrase(/*confirm=*/false);
+  Identity old = check(Identity::unwrap(wrapped_old, passphrase->text()));
+  RekeyResult out;
+  out.old_device = old.device();
+  {
+    // The old store must open (a damaged one is restored first, not moved).
+    auto replica = open_store(home, std::move(old));
+    out.spaces = check(replica->spaces());
+  }  // closed: its WAL is checkpointed into replica.db
+
+  // Nothing is deleted: the old key and store move to HOME/forked/<UTC time>/,
+  // where `urbis device republish` reads them.
+  const uint64_t now = system_env().now_ms();
+  std::string stamp = utc_time_text(now);
+  for (char& c : stamp)
+    if (c == ':') c = '-';
+  out.forked_dir = home / "forked" / stamp;
+  for (int n = 2; fs::exists(out.forked_dir); ++n) out.forked_dir = home / "forked" / (stamp + "-" + std::to_string(n));
+  std::error_code ec;
+  fs::create_directories(out.forked_dir, ec);
+  if (ec) fail(Code::Storage, "cannot create " + out.forked_dir.string() + ": " + ec.message());
+  fs::permissions(out.forked_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const fs::path from = home / (std::string(kStoreFile) + suffix);
+    if (!fs::exists(from)) continue;
+    fs::rename(from, out.forked_dir / (std::string(kStoreFile) + suffix), ec);
+    if (ec) fail(Code::Storage, "cannot move " + from.string() + ": " + ec.message());
+  }
+  fs::rename(home / kIdentityFile, out.forked_dir / kIdentityFile, ec);
+  if (ec) fail(Code::Storage, "cannot move " + (home / kIdentityFile).string() + ": " + ec.message());
+
+  Env& env = system_env();
+  Identity fresh = Identity::generate(env);
+  out.new_device = fresh.device();
+  write_new_private_file(home / kIdentityFile, check(fresh.wrap(passphrase->text(), env, cost)));
+  open_store(home, std::move(fresh));
+  return out;
+}
+
+ForkedHome open_forked_home(const Context& ctx, const fs::path& forked_dir) {
+  const fs::path home = resolve_home(ctx);
+  auto read_file = [](const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) fail(Code::NotFound, "cannot read " + file.string());
+    return Bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  };
+  const Bytes current = read_file(home / kIdentityFile), forked = read_file(forked_dir / kIdentityFile);
+  auto passphrase = read_passphrase(/*confirm=*/false);
+  ForkedHome out;
+  out.current = open_store(home, check(Identity::unwrap(current, passphrase->text())));
+  Identity old = check(Identity::unwrap(forked, passphrase->text()));
+  out.old_device = old.device();
+  out.forked = open_store(forked_dir, std::move(old));
+  return out;
 }
 
 SyncHome open_node_home(const Context& ctx, size_t max_held_changes) {

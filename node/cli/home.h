@@ -27,6 +27,11 @@ std::filesystem::path resolve_home(const Context& ctx);
 // when HOME already holds an identity.
 DeviceKey init_home(const Context& ctx, const std::string& name);
 
+// Opens HOME/replica.db; a damaged store (Code::Storage: a table missing, a
+// bad page) fails with the file's name and what to do.
+std::unique_ptr<Replica> open_store(const std::filesystem::path& home, std::optional<Identity> identity,
+                                    ReplicaOptions options = {});
+
 // Unwraps HOME's identity with the passphrase and opens its store.
 // NotFound when HOME has no identity; WrongPassphrase when it does not fit.
 std::unique_ptr<Replica> open_home(const Context& ctx);
@@ -49,6 +54,29 @@ Identity duplicate_identity(const Identity& identity);
 // space for a missing predecessor. The node signs its sessions with the home's
 // identity when it has one (unlocked like a device's), else with node_key().
 SyncHome open_node_home(const Context& ctx, size_t max_held_changes = ReplicaOptions{}.max_held_changes);
+
+// `urbis device rekey`: for a device whose chain forked (its home restored
+// from a backup or copied, and both copies wrote: the node holds other
+// changes at the sequence numbers this store used, and refuses every later
+// one as BrokenChain, for ever). Moves HOME/identity.key and HOME/replica.db
+// to HOME/forked/<UTC time>/ (nothing is deleted), and makes a new identity
+// under the SAME passphrase with an empty store. The new key is a new device
+// to every space: an admin adds it; `urbis device republish` then re-writes
+// the unsynced work of the old store under it.
+struct RekeyResult {
+  DeviceKey old_device, new_device;
+  std::filesystem::path forked_dir;
+  std::vector<SpaceInfo> spaces;  // what the old store held (and its role there)
+};
+RekeyResult rekey_home(const Context& ctx);
+
+// The current home's store and a forked one (rekey_home's directory), both
+// unlocked with one passphrase.
+struct ForkedHome {
+  std::unique_ptr<Replica> current, forked;
+  DeviceKey old_device;
+};
+ForkedHome open_forked_home(const Context& ctx, const std::filesystem::path& forked_dir);
 
 // The node's transport key, HOME/node.key, created on first use. It
 // authenticates the node to the nodes it peers with (they trust it by its

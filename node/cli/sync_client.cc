@@ -197,11 +197,25 @@ void run_sync(const Context& ctx, const Args& args) {
     errors.push_back({{"by", "node"}, {"code", code_name(s.code())}, {"message", s.message()}});
   for (const Status& s : result.refusals)
     errors.push_back({{"by", "device"}, {"code", code_name(s.code())}, {"message", s.message()}});
+  // The node refusing changes of ours as a broken chain means, for a device,
+  // that its chain forked: this home was restored from a backup or copied,
+  // and another copy wrote at the same sequence numbers first. It never heals
+  // by itself; say what does (device.cc).
+  bool forked = false;
+  for (const Status& e : result.peer_errors) forked = forked || e.code() == Code::BrokenChain;
+  if (forked)
+    std::fprintf(stderr,
+                 "urbis: the node refused changes as a broken chain (it holds other changes at their sequence "
+                 "numbers). If this home was restored from a backup or copied to another machine, this "
+                 "device's chain has forked and its new work can never sync under its key. Nothing is lost: "
+                 "run 'urbis device rekey', have an admin add the new key, 'urbis sync URL', then 'urbis "
+                 "device republish' and sync again (node/README.md, \"A forked device\").\n");
   emit(ctx, {{"sent", c.changes_sent},
              {"received", c.changes_received},
              {"refused", c.changes_refused + result.peer_errors.size()},
              {"spaces", result.synced_spaces.size()},
-             {"errors", std::move(errors)}});
+             {"errors", std::move(errors)},
+             {"forked", forked}});
 }
 
 }  // namespace urbis::cli

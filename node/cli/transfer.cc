@@ -1,6 +1,8 @@
 // export and import: a space's entities as JSON, CSV or GeoJSON, and new
 // entities from CSV. Import checks the whole file before writing anything,
-// then commits one change per kImportBatch rows.
+// then writes one change per kImportBatch rows, all of them in ONE SQLite
+// transaction (Replica::commit_group): all rows or none, so a kill -9 or a
+// full disk half way leaves nothing imported and a re-run does not duplicate.
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -14,7 +16,8 @@
 namespace urbis::cli {
 namespace {
 
-constexpr size_t kImportBatch = 500;
+constexpr size_t kImportBatch = 500;     // rows per change
+constexpr size_t kProgressEvery = 10000;  // rows between progress lines on stderr
 constexpr char kSetSeparator = ';';  // between a set's elements in one CSV cell
 
 // Every non-deleted entity of `space`, ordered by id.
@@ -168,7 +171,9 @@ void run_import(const Context& ctx, const Args& args) {
 
   auto replica = open_home(ctx);
   SpaceId space = resolve_space(*replica, args.positional()[0]);
-  size_t imported = 0;
+  const size_t total = rows.size() - 1;
+  const bool progress = total >= kProgressEvery;
+  std::vector<Transaction> changes;
   for (size_t first = 1; first < rows.size(); first += kImportBatch) {
     Transaction tx = replica->begin(space);
     const size_t end = std::min(rows.size(), first + kImportBatch);
@@ -191,12 +196,18 @@ void run_import(const Context& ctx, const Args& args) {
         }
       }
     }
-    auto committed = replica->commit(tx);
-    if (!committed.is_ok())
-      fail(committed.code(), committed.status().message() + " (rows from line " + std::to_string(rows[first].line) +
-                                 " on not imported; " + std::to_string(imported) + " imported before)");
-    imported += end - first;
+    changes.push_back(std::move(tx));
+    if (progress && (end - 1) / kProgressEvery != (first - 1) / kProgressEvery)
+      std::fprintf(stderr, "import: %zu of %zu rows read\n", end - 1, total);
   }
+  if (progress) {
+    std::fprintf(stderr, "import: writing %zu rows in one transaction (all or none)\n", total);
+    std::fflush(stderr);
+  }
+  auto committed = replica->commit_group(changes);
+  if (!committed.is_ok())
+    fail(committed.code(), committed.status().message() + " (nothing imported)");
+  const size_t imported = total;
   emit(ctx, {{"imported", imported}});
 }
 

@@ -15,6 +15,7 @@
 
 import { Storage } from './storage.js';
 import { Transport } from './transport.js';
+import { weakPassphraseReason } from './passphrase.js';
 
 const OUTBOX_FRAMES = 0;
 const OUTBOX_LOG = 1;
@@ -117,13 +118,56 @@ export class Engine {
     const n = m.lengthBytesUTF8(req) + 1;
     const p = m._malloc(n);
     m.stringToUTF8(req, p, n);
+    return this.#finishCall(p, n);
+  }
+
+  #finishCall(p, n) {
+    const m = this.m;
     const r = m._urbis_call(p);
+    m.HEAPU8.fill(0, p, p + n); // freed heap keeps its bytes: wipe the request first
     m._free(p);
     const text = m.UTF8ToString(r);
     m._urbis_free(r);
     const out = JSON.parse(text);
     if (out.error) throw new UrbisError(out.error.code, out.error.codeName, out.error.message);
     return out.result;
+  }
+
+  // call() with params[field] = the UTF-8 `secret` (a Uint8Array), written
+  // into the request bytes in the wasm heap without ever becoming a
+  // JavaScript string (strings cannot be wiped); every copy made here is
+  // zeroed before returning. The caller zeroes `secret`.
+  #callWithSecret(method, params, field, secret) {
+    const m = this.m;
+    const marker = 'urbis-secret-7f3a';
+    const [before, after] = JSON.stringify({ method, params: { ...params, [field]: marker } }).split(marker);
+    const enc = new TextEncoder();
+    const head = enc.encode(before);
+    const tail = enc.encode(after);
+    // JSON string escaping of the bytes: quote, backslash and controls.
+    const escaped = new Uint8Array(secret.length * 6);
+    let k = 0;
+    const hex = '0123456789abcdef';
+    for (const b of secret) {
+      if (b === 0x22 || b === 0x5c) {
+        escaped[k++] = 0x5c;
+        escaped[k++] = b;
+      } else if (b < 0x20) {
+        for (const c of '\\u00') escaped[k++] = c.charCodeAt(0);
+        escaped[k++] = hex.charCodeAt(b >> 4);
+        escaped[k++] = hex.charCodeAt(b & 15);
+      } else {
+        escaped[k++] = b;
+      }
+    }
+    const n = head.length + k + tail.length + 1;
+    const p = m._malloc(n);
+    m.HEAPU8.set(head, p);
+    m.HEAPU8.set(escaped.subarray(0, k), p + head.length);
+    m.HEAPU8.set(tail, p + head.length + k);
+    m.HEAPU8[p + n - 1] = 0;
+    escaped.fill(0);
+    return this.#finishCall(p, n);
   }
 
   #take(box) {
@@ -194,11 +238,29 @@ export class Engine {
 
   // ---- identity and opening ----------------------------------------------
 
+  // The passphrase: a Uint8Array of its UTF-8 bytes (urbis.js sends one),
+  // zeroed here once used; a string is still taken (tests, older callers),
+  // but a string cannot be wiped.
+  static #passphraseBytes(passphrase) {
+    if (passphrase instanceof Uint8Array) return passphrase;
+    if (typeof passphrase === 'string') return new TextEncoder().encode(passphrase);
+    throw InvalidArgument('the passphrase must be a string or a Uint8Array of UTF-8');
+  }
+
   async createIdentity(passphrase) {
     this.#check();
-    if (this.wrapped) throw InvalidArgument('this browser already holds an identity: unlock it');
-    if (typeof passphrase !== 'string' || !passphrase) throw InvalidArgument('the passphrase must be a non-empty string');
-    const r = this.call('identityCreate', { passphrase, cost: this.cost });
+    const bytes = Engine.#passphraseBytes(passphrase);
+    let r;
+    try {
+      if (this.wrapped) throw InvalidArgument('this browser already holds an identity: unlock it');
+      if (!bytes.length) throw InvalidArgument('the passphrase must not be empty');
+      // A new identity only: the policy of the core's check_new_passphrase.
+      const weak = weakPassphraseReason(bytes);
+      if (weak) throw InvalidArgument(weak);
+      r = this.#callWithSecret('identityCreate', { cost: this.cost }, 'passphrase', bytes);
+    } finally {
+      bytes.fill(0);
+    }
     const wrapped = hexToBytes(r.wrapped);
     await this.storage.putMeta('identity', wrapped, { strict: true });
     this.wrapped = wrapped;
@@ -208,9 +270,14 @@ export class Engine {
 
   async unlock(passphrase) {
     this.#check();
-    if (!this.wrapped) throw new UrbisError(2, 'NotFound', 'no identity in this browser: call createIdentity(passphrase)');
-    if (typeof passphrase !== 'string') throw InvalidArgument('the passphrase must be a string');
-    const r = this.call('identityUnlock', { passphrase, wrapped: bytesToHex(this.wrapped) });
+    const bytes = Engine.#passphraseBytes(passphrase);
+    let r;
+    try {
+      if (!this.wrapped) throw new UrbisError(2, 'NotFound', 'no identity in this browser: call createIdentity(passphrase)');
+      r = this.#callWithSecret('identityUnlock', { wrapped: bytesToHex(this.wrapped) }, 'passphrase', bytes);
+    } finally {
+      bytes.fill(0);
+    }
     if (!this.replicaOpen) await this.#openReplica();
     return r.device;
   }

@@ -53,13 +53,26 @@ export class UrbisDB {
   // ---- identity ----
   // A new device identity; its secret key is stored only wrapped with
   // `passphrase`. Resolves to the device key (hex).
+  // A weak passphrase is refused (InvalidArgument "weak passphrase: ...",
+  // passphrase.js). `passphrase`: a string, or better a Uint8Array of its
+  // UTF-8 bytes (new TextEncoder().encode(...)), which is zeroed once sent:
+  // the worker gets a copy, which it zeroes after use. A string cannot be
+  // wiped from JavaScript memory; keep it short-lived.
   createIdentity(passphrase) {
-    return this.rpc.call('createIdentity', passphrase).then((d) => ((this.hasIdentity = true), d));
+    return this.#withPassphrase('createIdentity', passphrase).then((d) => ((this.hasIdentity = true), d));
   }
   // Unwraps the stored identity (WrongPassphrase on a bad passphrase) and
-  // opens the replica. Resolves to the device key.
+  // opens the replica. Resolves to the device key. `passphrase` as above.
   unlock(passphrase) {
-    return this.rpc.call('unlock', passphrase);
+    return this.#withPassphrase('unlock', passphrase);
+  }
+  #withPassphrase(method, passphrase) {
+    const bytes = typeof passphrase === 'string' ? new TextEncoder().encode(passphrase) : passphrase;
+    try {
+      return this.rpc.call(method, bytes); // postMessage copies it now
+    } finally {
+      if (bytes instanceof Uint8Array) bytes.fill(0);
+    }
   }
   // The device key (hex) once created or unlocked, else null.
   device() {

@@ -12,7 +12,7 @@
 //     through the API (urbisDb.find with each prefix)
 // Not a test: run by `toolchains/bootstrap.sh bench`, or by hand after
 // building both release presets:
-//   URBIS_BINARY=build/native-release/node/urbis URBIS_WEBAPP=build/wasm-release/web/dist \
+//   URBIS_BINARY=build/native-release/node/urbis-test URBIS_WEBAPP=build/wasm-release/web/dist \
 //     node web/test/bench.mjs
 // URBIS_BENCH_PROJECTS shrinks the demo space (default 3,000 projects, 175
 // cities, as `urbis demo-data`); URBIS_BENCH_STARTS sets the cold starts (3).

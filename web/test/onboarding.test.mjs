@@ -54,3 +54,22 @@ test('a stale "had an identity" hint (storage cleared) still ends on creating on
   const page = await openApp(context, node);
   await page.getByTestId('create-identity').waitFor({ timeout: 30000 });
 });
+
+test('a weak passphrase is refused for a new identity with a clear message; nothing is created', { timeout: 120000 }, async () => {
+  checkSetup();
+  const node = await startAppNode();
+  const chrome = await launchBrowser();
+  const page = await openApp(chrome.context, node);
+  const form = page.getByTestId('create-identity');
+  await form.waitFor({ timeout: 30000 });
+  // Long enough for the form's own length check, refused by the client's
+  // policy (wasm/js/passphrase.js): a run of neighbouring keys.
+  await page.locator('#pass').fill('qwertyuiop');
+  await page.locator('#pass2').fill('qwertyuiop');
+  await form.locator('button[type=submit]').click();
+  const error = await page.getByTestId('error').textContent({ timeout: 20000 });
+  assert.match(error, /too easy to guess/);
+  assert.equal(await page.evaluate(() => window.urbisDb.hasIdentity), false);
+  // A passphrase that passes creates the identity.
+  await onboard(page);
+});

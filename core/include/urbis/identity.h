@@ -19,8 +19,28 @@
 namespace urbis {
 
 // Cost of the passphrase hash. Interactive is the production default
-// (crypto_pwhash OPSLIMIT/MEMLIMIT_INTERACTIVE); Minimal exists for tests.
+// (crypto_pwhash OPSLIMIT/MEMLIMIT_INTERACTIVE); Minimal exists for tests
+// only: the shipped `urbis` binary and the browser client refuse to make a
+// device identity with it (node/README.md, "Test builds").
 enum class PwhashCost { Interactive, Moderate, Minimal };
+
+// The passphrase policy for a NEW identity (an existing identity unlocks
+// with whatever passphrase wrapped it). InvalidArgument, with a message
+// saying which rule failed, when the passphrase has
+//   - fewer than kMinPassphraseChars characters (Unicode code points), or
+//   - fewer than kMinPassphraseDistinct distinct characters ("aaaaaaaaaa",
+//     "ababababab"), or
+//   - is a run of neighbouring characters ("1234567890", "abcdefghij",
+//     "9876543210") or a keyboard row ("qwertyuiop", "asdfghjkl;"), or
+//   - is, ignoring case, one of a short list of passphrases every guessing
+//     tool tries first ("password123", "iloveyou12", ...).
+// The rule is deterministic and small on purpose: it stops the passphrases
+// that fall in the first seconds of an offline guess against a stolen
+// identity.key, it does not measure entropy. wasm/js/engine.js applies the
+// same rule in the browser.
+inline constexpr size_t kMinPassphraseChars = 10;
+inline constexpr size_t kMinPassphraseDistinct = 5;
+Status check_new_passphrase(std::string_view passphrase);
 
 class Identity {
  public:

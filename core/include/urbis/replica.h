@@ -304,6 +304,13 @@ class Replica {
   // value): equal on replicas that applied the same changes, in any order.
   Result<Hash> state_hash(const SpaceId& space);
 
+  // ---- upkeep ----
+  // Reads every page of the store (SQLite's integrity_check) and checks its
+  // schema: ok, or Storage naming the first problems. open() already refuses
+  // a store with a missing table or column, and runs the cheaper quick_check
+  // on a store of at most 8 MiB; this is the full check for any size.
+  Status check_integrity();
+
   class Impl;
 
  private:

@@ -6,7 +6,7 @@
 //   - durable-write latency of put() (p50/p99), seen from the page
 // Run by `toolchains/bootstrap.sh bench`, or by hand after building both
 // release presets:
-//   URBIS_BINARY=build/native-release/node/urbis URBIS_WEB_ROOT=build/wasm-release/wasm/web \
+//   URBIS_BINARY=build/native-release/node/urbis-test URBIS_WEB_ROOT=build/wasm-release/wasm/web \
 //     node wasm/test/browser/bench.mjs        (URBIS_BENCH_SCALE=0.1 for a smoke run)
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,7 @@ async function main() {
   };
   const [wasmRaw, wasmGz] = size(['urbis_web.wasm']);
   const [loaderRaw, loaderGz] = size(['urbis_web.mjs']);
-  const glue = ['urbis.js', 'worker.js', 'engine.js', 'storage.js', 'transport.js', 'rpc.js', 'codes.js'];
+  const glue = ['urbis.js', 'worker.js', 'engine.js', 'storage.js', 'transport.js', 'rpc.js', 'passphrase.js', 'codes.js'];
   const [glueRaw, glueGz] = size(glue);
   report('browser_wasm_kb', wasmRaw / 1024, 'KB');
   report('browser_wasm_gzip_kb', wasmGz / 1024, 'KB');

@@ -36,9 +36,28 @@ test('identity: create, lock state, unlock, wrong passphrase', async () => {
   await b.close();
 });
 
+test('identity: a weak passphrase is refused for a new identity; passphrase bytes are zeroed', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name);
+  for (const weak of ['', 'short', 'aaaaaaaaaaaa', '1234567890', 'qwertyuiop', 'Password123'])
+    await rejectsWith(() => a.createIdentity(weak), 'InvalidArgument');
+  await rejectsWith(() => a.spaces(), 'NoKey'); // nothing was created
+  // Bytes that JSON must escape (quote, backslash, a control character) and
+  // non-ASCII, passed as a Uint8Array: used, then zeroed.
+  const bytes = new TextEncoder().encode('a "quoted\\ pass\u0001phrase" 부산');
+  const again = bytes.slice();
+  const device = await a.createIdentity(bytes);
+  assert.ok(bytes.every((b) => b === 0), 'the passphrase bytes are zeroed after createIdentity');
+  await a.close();
+  const b = await openEngine(name);
+  assert.equal(await b.unlock(again), device);
+  assert.ok(again.every((x) => x === 0), 'the passphrase bytes are zeroed after unlock');
+  await b.close();
+});
+
 test('put/get/find/remove/resolve with compact and structured fields', async () => {
   const e = await openEngine(uniqueName());
-  await e.createIdentity('pw');
+  await e.createIdentity('correct horse');
   const { space } = await e.createSpace('Plan');
   const { id } = await e.put(space, 'project', 'new', {
     'title@ko': '스마트 교통',
@@ -94,7 +113,7 @@ test('put/get/find/remove/resolve with compact and structured fields', async () 
 test('an edit resolves only once its envelope is in IndexedDB; a reload replays the log', async () => {
   const name = uniqueName();
   const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
-  await a.createIdentity('pw');
+  await a.createIdentity('correct horse');
   const { space } = await a.createSpace('S');
   const before = await a.storage.countLog();
   await a.put(space, 'need', 'new', { title: 'water' });
@@ -106,7 +125,7 @@ test('an edit resolves only once its envelope is in IndexedDB; a reload replays 
   a.storage.close();
 
   const b = await openEngine(name);
-  await b.unlock('pw');
+  await b.unlock('correct horse');
   assert.equal(b.stateHash(space), hash);
   assert.equal(b.get(space, 'need', ids[19]).values.n, 19);
   assert.equal(b.stats().restore.snapshotKey, 0);
@@ -117,7 +136,7 @@ test('an edit resolves only once its envelope is in IndexedDB; a reload replays 
 test('snapshots bound the replay and drop the log entries they hold', async () => {
   const name = uniqueName();
   const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
-  await a.createIdentity('pw');
+  await a.createIdentity('correct horse');
   const { space } = await a.createSpace('S');
   for (let i = 0; i < 10; i++) await a.put(space, 'city', 'new', { i });
   const snap = await a.snapshot();
@@ -129,7 +148,7 @@ test('snapshots bound the replay and drop the log entries they hold', async () =
   a.storage.close();
 
   const b = await openEngine(name);
-  await b.unlock('pw');
+  await b.unlock('correct horse');
   assert.equal(b.stateHash(space), hash);
   assert.equal(b.stats().restore.snapshotKey, snap.key);
   assert.equal(b.stats().restore.replayed, 5);
@@ -139,7 +158,7 @@ test('snapshots bound the replay and drop the log entries they hold', async () =
   await b.close();
 
   const c = await openEngine(name);
-  await c.unlock('pw');
+  await c.unlock('correct horse');
   assert.equal(c.find(space, { type: 'city', limit: 100 }).total, 16);
   await c.close();
 });
@@ -147,7 +166,7 @@ test('snapshots bound the replay and drop the log entries they hold', async () =
 test('snapshots happen by themselves after N changes', async () => {
   const name = uniqueName();
   const a = await openEngine(name, { snapshotEvery: 5, snapshotIdleMs: 1e9 });
-  await a.createIdentity('pw');
+  await a.createIdentity('correct horse');
   const { space } = await a.createSpace('S');
   for (let i = 0; i < 12; i++) await a.put(space, 'city', 'new', { i });
   await a.snapshotting;
@@ -159,7 +178,7 @@ test('snapshots happen by themselves after N changes', async () => {
 
 test('invites: an admin makes a code; joining needs the node; a member joins trivially', async () => {
   const admin = await openEngine(uniqueName());
-  await admin.createIdentity('pw');
+  await admin.createIdentity('correct horse');
   const { space } = await admin.createSpace('S');
   // No node synced with yet: nothing to witness the join, a clear error.
   await rejectsWith(() => admin.createInvite(space, 'viewer', 3600), 'NotFound');
@@ -171,7 +190,7 @@ test('invites: an admin makes a code; joining needs the node; a member joins tri
   assert.deepEqual(await admin.joinSpace(invite.code), { space, role: 'admin' });
 
   const joiner = await openEngine(uniqueName());
-  await joiner.createIdentity('pw');
+  await joiner.createIdentity('correct horse');
   await rejectsWith(() => joiner.joinSpace(invite.code), 'InvalidArgument'); // no node configured
   await rejectsWith(() => joiner.joinSpace(invite.code.slice(0, -1) + 'a'), 'InvalidArgument'); // check fails
   await rejectsWith(() => joiner.joinSpace(invite.code.replace(/a/g, '1')), 'InvalidArgument');
@@ -181,7 +200,7 @@ test('invites: an admin makes a code; joining needs the node; a member joins tri
 
 test('joining: a silent node fails the join after the idle timeout, leaving nothing', async () => {
   const admin = await openEngine(uniqueName());
-  await admin.createIdentity('pw');
+  await admin.createIdentity('correct horse');
   const { space } = await admin.createSpace('S');
   const invite = await admin.createInvite(space, 'editor', 3600, { witness: 'ab'.repeat(32) });
   // A "node" that accepts the connection and then says nothing.
@@ -199,7 +218,7 @@ test('joining: a silent node fails the join after the idle timeout, leaving noth
     }
   }
   const joiner = await openEngine(uniqueName(), { node: 'ws://127.0.0.1:9/sync', WebSocket: SilentSocket, joinTimeoutMs: 300 });
-  await joiner.createIdentity('pw');
+  await joiner.createIdentity('correct horse');
   await assert.rejects(joiner.joinSpace(invite.code), (e) => e.codeName === 'Internal' && /nothing from the node for 0.3 s/.test(e.message));
   assert.deepEqual(joiner.spaces(), []);
   await admin.close();
@@ -209,7 +228,7 @@ test('joining: a silent node fails the join after the idle timeout, leaving noth
 test('storage full: the edit rejects with Storage, nothing more is accepted, a reload has all that resolved', async () => {
   const name = uniqueName();
   const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
-  await a.createIdentity('pw');
+  await a.createIdentity('correct horse');
   const { space } = await a.createSpace('S');
   const { id } = await a.put(space, 'project', 'new', { 'title@en': 'Kept' });
   // The disk fills up: IndexedDB refuses the next log entry.
@@ -228,7 +247,7 @@ test('storage full: the edit rejects with Storage, nothing more is accepted, a r
   await a.close();
 
   const b = await openEngine(name);
-  await b.unlock('pw');
+  await b.unlock('correct horse');
   assert.equal(b.get(space, 'project', id).values.title, 'Kept');
   assert.equal(b.find(space, { type: 'project' }).total, 1);
   // The device's chain goes on from what is on disk.

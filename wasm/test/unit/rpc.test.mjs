@@ -30,7 +30,7 @@ test('Urbis.open over a port: calls, errors with codes, subscribe, status', asyn
   assert.equal(db.hasIdentity, false);
 
   await assert.rejects(db.spaces(), (e) => e instanceof Error && e.code === Codes.NoKey && e.codeName === 'NoKey');
-  const device = await db.createIdentity('pw');
+  const device = await db.createIdentity('correct horse');
   assert.equal(await db.device(), device);
   const space = await db.createSpace('S');
   assert.match(space, /^[0-9a-f]{32}$/);

@@ -8,7 +8,10 @@ import { getDb, openDb, setCurrentSpace, myName, setMyName, setIdentityHint } fr
 import { useSubmit, FormError } from '../components/form.jsx';
 import { navigate } from '../router.js';
 
-const MIN_PASSPHRASE = 8;
+// The client's passphrase policy for a new identity (wasm/js/passphrase.js,
+// the core's check_new_passphrase): at least 10 characters; the rest of the
+// rule is checked by createIdentity, whose refusal is shown translated.
+const MIN_PASSPHRASE = 10;
 
 function Field({ id, label, hint, ...input }) {
   return (
@@ -35,7 +38,16 @@ function CreateIdentity({ onDone }) {
     if (pass !== again) return setError(t('onboarding.passMismatch'));
     return run(async () => {
       setMyName(name.trim());
-      await getDb().createIdentity(pass); // also opens the replica
+      try {
+        // UTF-8 bytes, which the client zeroes once used (the typed string
+        // itself cannot be wiped from JavaScript; the fields are cleared).
+        await getDb().createIdentity(new TextEncoder().encode(pass)); // also opens the replica
+      } catch (e) {
+        if (e && e.codeName === 'InvalidArgument' && /weak passphrase/.test(e.message || '')) throw t('onboarding.passWeak');
+        throw e;
+      }
+      setPass('');
+      setAgain('');
       setIdentityHint(true);
       onDone();
     });
@@ -64,7 +76,8 @@ function Unlock({ onDone }) {
   const submit = (e) => {
     e.preventDefault();
     return run(async () => {
-      await (await openDb()).unlock(pass); // the worker may still be starting
+      await (await openDb()).unlock(new TextEncoder().encode(pass)); // the worker may still be starting
+      setPass('');
       onDone();
     });
   };

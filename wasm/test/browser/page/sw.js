@@ -2,7 +2,7 @@
 // reloads while the browser is offline (what the PWA of issue 5 does for
 // real). The WebSocket to the node never passes through it.
 const CACHE = 'urbis-test-v1';
-const FILES = ['index.html', 'urbis.js', 'worker.js', 'engine.js', 'storage.js', 'transport.js', 'rpc.js',
+const FILES = ['index.html', 'urbis.js', 'worker.js', 'engine.js', 'storage.js', 'transport.js', 'rpc.js', 'passphrase.js',
   'codes.js', 'urbis_web.mjs', 'urbis_web.wasm'];
 
 self.addEventListener('install', (e) => {
