@@ -20,6 +20,10 @@ namespace urbis {
 
 // The highest op kind this build understands (change.proto, OpKind).
 inline constexpr int kOpLevel = pb::OP_RESTORE;
+// The content rules a store was materialized under (core/README.md); a store
+// with another value is rebuilt from its log at open. 2: issue 10 (types by
+// claim rank, overwrites of the same register and seen, bounded values).
+inline constexpr int kContentRules = 2;
 
 // An envelope that parsed and whose fields have the right shapes.
 struct ParsedChange {
@@ -128,10 +132,19 @@ class Replica::Impl {
   void observe_hlc(uint64_t hlc) { hlc_ = std::max(hlc_, hlc); }
 
   // --- materialize.cc ---
+  // Applies the ops of one parsed content change by the content rules
+  // (core/README.md): an op that breaks one has no effect, on every replica
+  // alike; an error is only ever the store's. `claims_only`: record the
+  // change's type claims and nothing else (the first pass of rebuild_space).
+  // Sets retyped_ when an entity's type crossed the `comment` boundary, which
+  // changes what earlier commenter ops mean: the caller rebuilds the space.
   Status materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq, uint64_t hlc,
-                     uint32_t epoch, const pb::Body& body);
-  Result<int64_t> entity_row(int64_t space, const EntityId& eid, const std::string& type,
-                             bool create);
+                     uint32_t epoch, const pb::Body& body, bool claims_only = false);
+  struct Claim;
+  // The entity row of `eid` after `claim` is counted (id 0 and type "" when
+  // no claim of it exists), and its real type.
+  Result<std::pair<int64_t, std::string>> claim_entity(int64_t space, const EntityId& eid,
+                                                       const Claim& claim);
   Status refresh_entity(int64_t entity);
   Status flush_dirty();
   Status rebuild_space(const SpaceRow& space);
@@ -147,6 +160,7 @@ class Replica::Impl {
   std::map<std::pair<int64_t, uint32_t>, std::vector<SpaceKey>> keys_;
   std::unordered_map<int64_t, DeviceKey> author_keys_;  // author row -> device
   std::set<int64_t> dirty_;                              // entities to refresh
+  bool retyped_ = false;  // materialize(): a type change that needs rebuild_space
 };
 
 }  // namespace urbis

@@ -71,7 +71,24 @@ constexpr const char* kV3 = R"sql(
 CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;
 )sql";
 
-constexpr const char* kMigrations[] = {kV1, kV2, kV3};
+// Version 4 (issue 10). Content rules (core/README.md): an entity's type is
+// its best claim (rank, hlc, author, seq, op index), kept in claim_*; an
+// overwrite of an op not live here is remembered with what judges it when
+// that op arrives (superseded: the op's space, author key and seq<<15|index,
+// the overwriting op, its entity, register slot hash and hlc). The
+// materialization is rebuilt at open (meta 'content_rules').
+constexpr const char* kV4 = R"sql(
+ALTER TABLE entities ADD COLUMN claim_rank INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE entities ADD COLUMN claim_hlc INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE entities ADD COLUMN claim_op INTEGER NOT NULL DEFAULT 0;
+DROP TABLE superseded;
+CREATE TABLE superseded(
+  space INTEGER NOT NULL, author BLOB NOT NULL, op INTEGER NOT NULL, by INTEGER NOT NULL,
+  entity INTEGER NOT NULL, slot BLOB NOT NULL, hlc INTEGER NOT NULL,
+  PRIMARY KEY(space, author, op, by)) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4};
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
 
 }  // namespace

@@ -7,7 +7,7 @@
 
 namespace urbis {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Sets the connection pragmas and brings the schema to kSchemaVersion.
 Status prepare_schema(Db& db, bool synchronous_full);

@@ -95,7 +95,10 @@ struct Invite {
 class Replica;
 
 // The ops of one local transaction; Replica::commit turns them into one
-// change. Recording ops does not touch the store.
+// change. Recording ops does not touch the store. An op that breaks the
+// content rules (core/README.md: a type of 1..64 bytes, a field of 1..256,
+// a locale of 1..35, a value at most 32 arrays/objects deep and 1 MiB as
+// JSON text) makes commit() fail with InvalidArgument, naming it.
 class Transaction {
  public:
   const SpaceId& space() const { return space_; }
@@ -123,6 +126,7 @@ class Transaction {
   Env* env_;
   std::map<EntityId, std::string> created_;
   std::vector<PendingOp> ops_;
+  std::string invalid_;  // why commit() refuses this transaction ("" if it may not)
 };
 
 class Replica {
