@@ -7,6 +7,7 @@
 // Internal; not installed.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,40 @@ inline constexpr size_t kMaxValueBytes = size_t{1} << 20;
 inline constexpr size_t kMaxFieldBytes = 256;
 inline constexpr size_t kMaxLocaleBytes = 35;
 inline constexpr size_t kMaxTypeBytes = 64;
+
+// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points
+// past U+10FFFF). Field names and locales become keys of an entity's JSON
+// document, whose dump() throws on anything else.
+inline bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = cp << 6 | (d & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
 
 // Whether `text` nests arrays/objects deeper than `max_depth`, by a scan of
 // its bytes (brackets inside strings do not count). Meaningful for valid JSON;
@@ -47,17 +82,27 @@ inline bool json_text_deeper_than(std::string_view text, size_t max_depth) {
   return false;
 }
 
-// Whether an in-memory value nests deeper than `max_depth` (iterative).
-inline bool json_deeper_than(const nlohmann::json& value, size_t max_depth) {
+// Why an in-memory value cannot be written ("" when it can): arrays/objects
+// nested deeper than kMaxValueDepth, or a string or key that is not UTF-8
+// (dump() would throw). Iterative: dump() and copies recurse, this does not.
+inline std::string json_problem(const nlohmann::json& value) {
   std::vector<std::pair<const nlohmann::json*, size_t>> stack{{&value, 0}};
   while (!stack.empty()) {
     auto [v, depth] = stack.back();
     stack.pop_back();
+    if (v->is_string()) {
+      if (!valid_utf8(v->get_ref<const std::string&>())) return "a string that is not UTF-8";
+      continue;
+    }
     if (!v->is_structured()) continue;
-    if (depth + 1 > max_depth) return true;
-    for (const auto& child : *v) stack.emplace_back(&child, depth + 1);
+    if (depth + 1 > kMaxValueDepth)
+      return "value nested deeper than " + std::to_string(kMaxValueDepth);
+    for (auto it = v->begin(); it != v->end(); ++it) {
+      if (v->is_object() && !valid_utf8(it.key())) return "a key that is not UTF-8";
+      stack.emplace_back(&it.value(), depth + 1);
+    }
   }
-  return false;
+  return "";
 }
 
 // Why `text` cannot be an op's value ("" when it can): at most kMaxValueBytes,
@@ -78,14 +123,15 @@ inline bool json_text_is_string(std::string_view text) {
   return i != std::string_view::npos && text[i] == '"';
 }
 
-// `text` parsed when it is JSON at most `max_depth` deep, else the text
-// itself as a JSON string: never recursion driven by the input.
+// `text` parsed when it is JSON at most `max_depth` deep, else null (never
+// stored under the content rules): no recursion driven by the input, and no
+// string that is not UTF-8 (dump() would throw on it).
 inline nlohmann::json parse_bounded(const std::string& text, size_t max_depth) {
   if (!json_text_deeper_than(text, max_depth)) {
     auto v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!v.is_discarded()) return v;
   }
-  return nlohmann::json(text);
+  return nlohmann::json();
 }
 
 }  // namespace urbis

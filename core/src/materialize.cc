@@ -91,7 +91,8 @@ Bytes slot_digest(int kind, std::string_view field, std::string_view key, bool a
 // field of 1..kMaxFieldBytes, a translatable text with a locale and a JSON
 // string, values that pass value_problem().
 std::optional<Slot> op_slot(const pb::Op& op) {
-  if (op.field().empty() || op.field().size() > kMaxFieldBytes) return std::nullopt;
+  if (op.field().empty() || op.field().size() > kMaxFieldBytes || !valid_utf8(op.field()))
+    return std::nullopt;
   Slot s;
   s.field = op.field();
   switch (op.kind()) {
@@ -101,7 +102,8 @@ std::optional<Slot> op_slot(const pb::Op& op) {
       return s;  // carries no value
     case pb::OP_SET_TEXT:
       if (op.locale().empty() || op.locale().size() > kMaxLocaleBytes ||
-          op.source_locale().size() > kMaxLocaleBytes || !json_text_is_string(op.value()))
+          op.source_locale().size() > kMaxLocaleBytes || !valid_utf8(op.locale()) ||
+          !valid_utf8(op.source_locale()) || !json_text_is_string(op.value()))
         return std::nullopt;
       s.kind = kText;
       s.key = op.locale();
@@ -214,7 +216,9 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
     // A group with a malformed id or type, a commenter's group on anything
     // but a comment, and ops past the last addressable index: no effect.
     auto eid = EntityId::from_string(group.id());
-    if (!eid || group.type().empty() || group.type().size() > kMaxTypeBytes) continue;
+    if (!eid || group.type().empty() || group.type().size() > kMaxTypeBytes ||
+        !valid_utf8(group.type()))
+      continue;
     if (rank == 0 && group.type() != "comment") continue;
     if (first >= kMaxOpsPerChange) continue;
     Claim claim{rank, hlc, author.pk, op_key(author.id, seq, static_cast<uint32_t>(first)),
@@ -482,7 +486,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
   return u.bind(1, deleted ? 1 : 0)
       .bind(2, updated)
       .bind(3, title)
-      .bind(4, doc.dump())
+      .bind(4, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
       .bind(5, text_hash)
       .bind(6, entity)
       .run();

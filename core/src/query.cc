@@ -181,8 +181,11 @@ Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
       if (t.is_string()) {
         h.title = t.get<std::string>();
       } else if (t.is_object()) {
-        std::string orig = doc.contains("_orig") && doc["_orig"].contains(f)
-                               ? doc["_orig"][f].get<std::string>() : "";
+        // `_orig` is the materializer's, unless a writer set a field of that
+        // name (then of any shape): read it only where it is what we wrote.
+        const auto o = doc.find("_orig");
+        std::string orig = o != doc.end() && o->is_object() && o->contains(f) && (*o)[f].is_string()
+                               ? (*o)[f].get<std::string>() : "";
         for (const std::string& loc : {q.lang, orig, std::string("en")})
           if (!loc.empty() && t.contains(loc) && t[loc].is_string()) {
             h.title = t[loc].get<std::string>();

@@ -344,14 +344,12 @@ EntityId Transaction::create(std::string type) {
 namespace {
 
 // The JSON text of a value an app hands a Transaction, or "" with `invalid`
-// set when it nests too deep: dump() recurses, so the depth is checked first
-// (iteratively).
+// set when it breaks a content rule: dump() recurses and throws on strings
+// that are not UTF-8, so both are checked first (iteratively).
 std::string value_text(const nlohmann::json& value, const std::string& field,
                        std::string* invalid) {
-  if (json_deeper_than(value, kMaxValueDepth)) {
-    if (invalid->empty())
-      *invalid = "field '" + field.substr(0, 64) + "': value nested deeper than " +
-                 std::to_string(kMaxValueDepth);
+  if (std::string p = json_problem(value); !p.empty()) {
+    if (invalid->empty()) *invalid = "field '" + field.substr(0, 64) + "': " + p;
     return "";
   }
   return value.dump();
@@ -366,8 +364,9 @@ void Transaction::set(const EntityId& id, std::string field, nlohmann::json valu
 
 void Transaction::set_text(const EntityId& id, std::string field, std::string locale,
                            std::string text, std::string source_locale) {
-  ops_.push_back({pb::OP_SET_TEXT, id, std::move(field), std::move(locale),
-                  nlohmann::json(std::move(text)).dump(), std::move(source_locale)});
+  std::string value = value_text(nlohmann::json(std::move(text)), field, &invalid_);
+  ops_.push_back({pb::OP_SET_TEXT, id, std::move(field), std::move(locale), std::move(value),
+                  std::move(source_locale)});
 }
 
 void Transaction::add(const EntityId& id, std::string field, nlohmann::json element) {
@@ -412,14 +411,18 @@ namespace {
 // op_slot), or "": the writer refuses what every reader would ignore.
 std::string op_problem(int kind, const std::string& field, const std::string& locale,
                        const std::string& source_locale, const std::string& value) {
+  if (field.empty() || field.size() > kMaxFieldBytes || !valid_utf8(field))
+    return "a field name has 1 to " + std::to_string(kMaxFieldBytes) + " bytes of UTF-8";
   std::string where = "field '" + field.substr(0, 64) + "'";
-  if (field.empty() || field.size() > kMaxFieldBytes)
-    return "a field name has 1 to " + std::to_string(kMaxFieldBytes) + " bytes";
   if (kind == pb::OP_SET_TEXT &&
-      (locale.empty() || locale.size() > kMaxLocaleBytes || source_locale.size() > kMaxLocaleBytes))
-    return where + ": a locale has 1 to " + std::to_string(kMaxLocaleBytes) + " bytes";
-  if (kind == pb::OP_SET_REMOVE) return "";  // its value is not sent
-  if (std::string p = value_problem(value); !p.empty()) return where + ": " + p;
+      (locale.empty() || locale.size() > kMaxLocaleBytes || source_locale.size() > kMaxLocaleBytes ||
+       !valid_utf8(locale) || !valid_utf8(source_locale)))
+    return where + ": a locale has 1 to " + std::to_string(kMaxLocaleBytes) + " bytes of UTF-8";
+  // The value is dump() of a value json_problem() passed (Transaction): JSON,
+  // UTF-8 and shallow enough by construction; its size is left to check.
+  if (kind != pb::OP_SET_REMOVE && value.size() > kMaxValueBytes)
+    return where + ": value of " + std::to_string(value.size()) + " bytes exceeds " +
+           std::to_string(kMaxValueBytes);
   return "";
 }
 
@@ -432,9 +435,9 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
                                       " ops per transaction");
   if (!tx.invalid_.empty()) return Status(Code::InvalidArgument, tx.invalid_);
   for (const auto& [id, type] : tx.created_)
-    if (type.empty() || type.size() > kMaxTypeBytes)
+    if (type.empty() || type.size() > kMaxTypeBytes || !valid_utf8(type))
       return Status(Code::InvalidArgument,
-                    "an entity type has 1 to " + std::to_string(kMaxTypeBytes) + " bytes");
+                    "an entity type has 1 to " + std::to_string(kMaxTypeBytes) + " bytes of UTF-8");
   for (const auto& op : tx.ops_)
     if (std::string p = op_problem(op.kind, op.field, op.locale, op.source_locale, op.value);
         !p.empty())

@@ -544,6 +544,13 @@ TEST_CASE("content rules: the writer refuses what readers would ignore, with Inv
   refused([&](Transaction& tx) { tx.set(t.project, "notes", std::string(kMaxValueBytes, 'x')); },
           "a value over the byte limit");
   refused([&](Transaction& tx) { tx.set(t.project, "", 1); }, "an empty field");
+  refused([&](Transaction& tx) { tx.set(t.project, "bad\xff", 1); }, "a field that is not UTF-8");
+  refused([&](Transaction& tx) { tx.set(t.project, "notes", "bad\xc3"); },
+          "a string value that is not UTF-8");
+  refused([&](Transaction& tx) { tx.add(t.project, "tags", {{"k\xe2\x82", 1}}); },
+          "a key that is not UTF-8");
+  refused([&](Transaction& tx) { tx.set_text(t.project, "title", "en", "bad\xed\xa0\x80"); },
+          "a text holding a surrogate");
   refused([&](Transaction& tx) { tx.set(t.project, std::string(kMaxFieldBytes + 1, 'f'), 1); },
           "a long field");
   refused([&](Transaction& tx) { tx.set_text(t.project, "title", "", "x"); }, "no locale");
@@ -610,6 +617,8 @@ TEST_CASE("content rules: a change holding ops that break the rules is stored, t
   bad_op([](pb::Body&, pb::Op* op) { op->set_field(""); }, "an empty field");
   bad_op([](pb::Body&, pb::Op* op) { op->set_field(std::string(kMaxFieldBytes + 1, 'f')); },
          "a field too long");
+  // (Strings that are not UTF-8 do not get here: protobuf refuses the Body,
+  // a body that does not parse.)
   bad_op([](pb::Body&, pb::Op* op) { op->set_value("{oops"); }, "a value that is not JSON");
   bad_op([](pb::Body&, pb::Op* op) { op->set_value(""); }, "an empty value");
   bad_op([](pb::Body&, pb::Op* op) {

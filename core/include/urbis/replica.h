@@ -204,7 +204,8 @@ class Replica {
   Transaction begin(const SpaceId& space);
   // Encrypts, signs, appends and materializes `tx` as one change, atomically.
   // Forbidden unless this device may write; NotFound for an op on an entity
-  // that neither exists nor was created in `tx`.
+  // that neither exists nor was created in `tx`; InvalidArgument for an op
+  // that breaks the content rules (see Transaction).
   Result<CommitInfo> commit(const Transaction& tx);
   // Group commit: each transaction becomes its own change (same as commit,
   // in order), but all are made durable by one SQLite commit, all or none.
@@ -219,7 +220,9 @@ class Replica {
   // DecryptFailed. An invite key's only valid change is its redeem (the rules
   // are in change.proto, Membership): its content or second change is
   // NotAMember, a redeem breaking the rules Forbidden, one whose HLC is after
-  // the invite's expiry Expired. On error nothing is stored.
+  // the invite's expiry Expired. On error nothing is stored. A content
+  // change that decrypts and parses is stored even when some of its ops
+  // break the content rules (core/README.md): those ops have no effect.
   Result<ApplyOutcome> apply(ByteView envelope);
   // Applies many envelopes in one SQLite transaction (one fsync); each gets
   // its own result, and one refused change does not affect the others.
