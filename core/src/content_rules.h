@@ -111,6 +111,26 @@ inline std::string value_problem(std::string_view text) {
   if (text.size() > kMaxValueBytes)
     return "value of " + std::to_string(text.size()) + " bytes exceeds " +
            std::to_string(kMaxValueBytes);
+  // The common case, a plain string (no escapes): decided in one pass
+  // without the parser (a content change is mostly such values).
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+    bool plain = true, ascii = true;
+    for (size_t i = 1; i + 1 < text.size() && plain; ++i) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      plain = c != '"' && c != '\\' && c >= 0x20;
+      ascii &= c < 0x80;
+    }
+    if (plain) return ascii || valid_utf8(text) ? "" : "value is not UTF-8";
+  }
+  if (text == "true" || text == "false" || text == "null") return "";
+  {
+    // An integer: -?(0|[1-9][0-9]*).
+    size_t i = !text.empty() && text[0] == '-';
+    const size_t digits = text.size() - i;
+    bool integer = digits > 0 && (text[i] != '0' || digits == 1);
+    for (; integer && i < text.size(); ++i) integer = text[i] >= '0' && text[i] <= '9';
+    if (integer) return "";
+  }
   if (json_text_deeper_than(text, kMaxValueDepth))
     return "value nested deeper than " + std::to_string(kMaxValueDepth);
   if (!nlohmann::json::accept(text)) return "value is not JSON";

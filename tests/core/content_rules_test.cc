@@ -12,6 +12,7 @@
 
 #include "content_rules.h"
 #include "forge_util.h"
+#include "schema.h"
 #include "test_util.h"
 
 namespace urbis {
@@ -614,6 +615,13 @@ TEST_CASE("content rules: a change holding ops that break the rules is stored, t
   case_of([&](pb::Body& b) {
     add_op(add_group(b, t.other, std::string(kMaxTypeBytes + 1, 't')), pb::OP_SET, "budget", "5");
   }, "a type too long");
+  case_of([&](pb::Body& b) {
+    // Filler of a kind this build does not know (no effect either), then an
+    // op past the last index an op key can address.
+    auto* g = add_group(b, t.other, "project");
+    for (uint64_t i = 0; i < kMaxOpsPerChange; ++i) add_op(g, static_cast<pb::OpKind>(99), "x", "1");
+    add_op(g, pb::OP_SET, "budget", "5");
+  }, "an op past index 32767");
   bad_op([](pb::Body&, pb::Op* op) { op->set_field(""); }, "an empty field");
   bad_op([](pb::Body&, pb::Op* op) { op->set_field(std::string(kMaxFieldBytes + 1, 'f')); },
          "a field too long");
