@@ -86,6 +86,9 @@ inline bool json_text_deeper_than(std::string_view text, size_t max_depth) {
 // nested deeper than kMaxValueDepth, or a string or key that is not UTF-8
 // (dump() would throw). Iterative: dump() and copies recurse, this does not.
 inline std::string json_problem(const nlohmann::json& value) {
+  if (value.is_string())  // the common cases, without a stack
+    return valid_utf8(value.get_ref<const std::string&>()) ? "" : "a string that is not UTF-8";
+  if (!value.is_structured()) return "";
   std::vector<std::pair<const nlohmann::json*, size_t>> stack{{&value, 0}};
   while (!stack.empty()) {
     auto [v, depth] = stack.back();
@@ -103,6 +106,34 @@ inline std::string json_problem(const nlohmann::json& value) {
     }
   }
   return "";
+}
+
+// Whether `text` is exactly one JSON number:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+inline bool json_text_is_number(std::string_view text) {
+  size_t i = 0;
+  const size_t n = text.size();
+  auto digits = [&] {
+    const size_t from = i;
+    while (i < n && text[i] >= '0' && text[i] <= '9') ++i;
+    return i - from;
+  };
+  if (i < n && text[i] == '-') ++i;
+  if (i < n && text[i] == '0') {
+    ++i;
+  } else if (digits() == 0) {
+    return false;
+  }
+  if (i < n && text[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  }
+  if (i < n && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < n && (text[i] == '+' || text[i] == '-')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == n;
 }
 
 // Why `text` cannot be an op's value ("" when it can): at most kMaxValueBytes,
@@ -123,14 +154,11 @@ inline std::string value_problem(std::string_view text) {
     if (plain) return ascii || valid_utf8(text) ? "" : "value is not UTF-8";
   }
   if (text == "true" || text == "false" || text == "null") return "";
-  {
-    // An integer: -?(0|[1-9][0-9]*).
-    size_t i = !text.empty() && text[0] == '-';
-    const size_t digits = text.size() - i;
-    bool integer = digits > 0 && (text[i] != '0' || digits == 1);
-    for (; integer && i < text.size(); ++i) integer = text[i] >= '0' && text[i] <= '9';
-    if (integer) return "";
-  }
+  // A short number without exponent (one nlohmann parses without overflow;
+  // others go through the parser, which refuses overflows such as 1e999).
+  if (text.size() <= 20 && text.find_first_of("eE") == std::string_view::npos &&
+      json_text_is_number(text))
+    return "";
   if (json_text_deeper_than(text, kMaxValueDepth))
     return "value nested deeper than " + std::to_string(kMaxValueDepth);
   if (!nlohmann::json::accept(text)) return "value is not JSON";
