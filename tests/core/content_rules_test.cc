@@ -662,5 +662,70 @@ TEST_CASE("content rules: a change holding ops that break the rules is stored, t
   }, "an overwrite naming an author that is not a key");
 }
 
+TEST_CASE("content rules: every attack above, delivered in random orders, gives one state") {
+  Team t;
+  // Readers that get the membership, then the content in a random order.
+  std::vector<std::unique_ptr<Device>> readers;
+  for (uint64_t i = 0; i < 8; ++i) {
+    readers.push_back(std::make_unique<Device>(900 + i));
+    URBIS_REQUIRE_OK(t.a->add_member(t.space, readers.back()->key, Role::Viewer));
+  }
+  auto log = t.a->changes_since(t.space, {});
+  URBIS_REQUIRE_OK(log);
+  std::vector<Bytes> membership;
+  for (const auto& c : *log)
+    if (parse_header(parse_envelope(c)).kind() == pb::CHANGE_MEMBERSHIP) membership.push_back(c);
+  const OpId budget = t.op_of(t.other, "budget");
+  const uint64_t next = head_seq(*t.a.replica, t.space, t.a.key) + 1;
+
+  std::vector<Bytes> content{t.projects.envelope};
+  // K: claims the project as a comment; then names the other budget and A's next op.
+  CommitInfo k1 = t.real_comment("one");
+  pb::Body kb1;
+  add_op(add_group(kb1, t.project, "comment"), pb::OP_SET, "budget", "0");
+  content.push_back(reforge(t.k_id, k1.envelope, kb1, t.key));
+  CommitInfo k2 = t.real_comment("two");
+  pb::Body kb2 = body_of(k2.envelope, t.key);
+  add_ref(kb2, kb2.mutable_entities(0)->mutable_ops(0), budget.author, budget.seq, budget.index);
+  add_ref(kb2, kb2.mutable_entities(0)->mutable_ops(0), t.a.key, next, 0);
+  content.push_back(reforge(t.k_id, k2.envelope, kb2, t.key, envelope_hash(content.back())));
+  // E: claims the other project as a comment (a writer, but later than A);
+  // then names A's next op, and the budget it saw.
+  CommitInfo e1 = t.real_edit(t.other, "stage", "idea");
+  pb::Body eb1 = body_of(e1.envelope, t.key);
+  eb1.mutable_entities(0)->set_type("comment");
+  content.push_back(reforge(t.e_id, e1.envelope, eb1, t.key));
+  CommitInfo e2 = t.real_edit(t.project, "budget", 1);
+  pb::Body eb2 = body_of(e2.envelope, t.key);
+  add_ref(eb2, eb2.mutable_entities(0)->mutable_ops(0), t.a.key, next, 0);
+  content.push_back(reforge(t.e_id, e2.envelope, eb2, t.key, envelope_hash(content.back())));
+  // A: the next edit, after all of them, having seen none.
+  Transaction tx = t.a->begin(t.space);
+  tx.set(t.project, "budget", 2000);
+  auto edit = t.a->commit(tx);
+  URBIS_REQUIRE_OK(edit);
+  REQUIRE(edit->seq == next);
+  content.push_back(edit->envelope);
+
+  uint32_t rng = 12345;
+  std::optional<Hash> first;
+  for (auto& d : readers) {
+    std::vector<Bytes> order = content;
+    for (size_t i = order.size(); i > 1; --i) {
+      rng = rng * 1103515245u + 12345u;
+      std::swap(order[i - 1], order[(rng >> 8) % i]);
+    }
+    give(*d->replica, membership);
+    give(*d->replica, order);  // out-of-chain-order changes are held, then applied
+    Replica& r = *d->replica;
+    CHECK(*r.held_count(t.space) == 0);
+    get_and_find_agree(r, t.space, t.project, 2000);
+    get_and_find_agree(r, t.space, t.other, 500);
+    const Hash h = hash_of(r, t.space);
+    if (!first) first = h;
+    CHECK(h == *first);
+  }
+}
+
 }  // namespace
 }  // namespace urbis
