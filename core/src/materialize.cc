@@ -388,6 +388,12 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
     if (!text.empty()) text += '\n';
     text += t;
   };
+  // A field written with values of several kinds (plain, translatable, set)
+  // shows in the summary document as its first kind in that order (the
+  // others stay in get()): one JSON value cannot be a string, an object of
+  // locales and an array at once.
+  std::map<std::string, int> doc_kind;
+  auto in_doc = [&](const Val& v) { return doc_kind.try_emplace(v.field, v.kind).first->second == v.kind; };
   for (size_t i = 0; i < vals.size(); ++i) {
     const Val& v = vals[i];
     updated = std::max(updated, v.hlc);
@@ -408,11 +414,12 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       if (value.is_primitive() && !value.is_null()) facets.emplace_back(v.field, facet_text(value));
       if (value.is_string() && !looks_like_id(value.get<std::string>()))
         add_text(value.get<std::string>());
-      doc[v.field] = std::move(value);
+      if (in_doc(v)) doc[v.field] = std::move(value);
     } else if (v.kind == kText) {
       if (!winner) continue;
       nlohmann::json value = parse_value(v.value);
       if (value.is_string()) add_text(fts_index_text(value.get<std::string>()));
+      if (!in_doc(v)) continue;
       doc[v.field][v.key] = std::move(value);
       if (v.src.empty()) {
         auto rank = std::make_tuple(v.hlc, v.author);
@@ -425,7 +432,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       nlohmann::json value = parse_value(v.value);
       if (value.is_primitive() && !value.is_null()) facets.emplace_back(v.field, facet_text(value));
       if (value.is_string()) add_text(fts_index_text(value.get<std::string>()));
-      doc[v.field].push_back(std::move(value));
+      if (in_doc(v)) doc[v.field].push_back(std::move(value));
     }
   }
   for (auto& [field, o] : original) originals[field] = o.second;
@@ -437,7 +444,8 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
     if (!doc.contains(f)) continue;
     const auto& t = doc[f];
     if (t.is_string()) title = t.get<std::string>();
-    else if (t.is_object() && originals.contains(f) && t[originals[f].get<std::string>()].is_string())
+    else if (t.is_object() && originals.contains(f) && t.contains(originals[f].get<std::string>()) &&
+             t[originals[f].get<std::string>()].is_string())
       title = t[originals[f].get<std::string>()].get<std::string>();
     if (!title.empty()) break;
   }

@@ -727,5 +727,34 @@ TEST_CASE("content rules: every attack above, delivered in random orders, gives 
   }
 }
 
+TEST_CASE("content rules: a field written as plain, translatable and set at once crashes no one") {
+  Team t;
+  // Valid ops each, of three kinds on one field: the summary document (one
+  // JSON value per field) shows the first kind; get() shows them all.
+  Transaction tx = t.e->begin(t.space);
+  tx.set(t.project, "title", "plain title");
+  tx.add(t.project, "title", "an element");
+  tx.add(t.project, "stage", "an element");  // stage is plain already
+  auto r = t.e->commit(tx);
+  URBIS_REQUIRE_OK(r);
+  give(*t.v.replica, {r->envelope});
+  for (Device* d : {&t.e, &t.v}) {
+    Replica& rr = *d->replica;
+    auto p = rr.get(t.space, t.project);
+    URBIS_REQUIRE_OK(p);
+    CHECK(p->fields.at("title").winner.value == "plain title");
+    CHECK(p->text("title", "en")->winner.value == "Smart buses");
+    CHECK(p->sets.at("title") == std::vector<nlohmann::json>{"an element"});
+    Query q;
+    q.type = "project";
+    q.text = "plain";
+    auto found = rr.find(t.space, q);
+    URBIS_REQUIRE_OK(found);
+    REQUIRE(found->total == 1);
+    CHECK(found->hits[0].summary["title"] == "plain title");
+  }
+  CHECK(hash_of(*t.v.replica, t.space) == hash_of(*t.e.replica, t.space));
+}
+
 }  // namespace
 }  // namespace urbis
