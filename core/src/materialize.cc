@@ -2,15 +2,27 @@
 // and set) -> one row per entity with its summary document, facet rows and
 // full-text row.
 //
-// Merge rule (DESIGN.md): a value is live unless some op named it as
-// overwritten. `superseded` remembers every overwritten op id, so an op that
-// arrives after the op that overwrote it never becomes live: the live set is
-// a function of the set of ops applied, whatever their order. The winner of a
-// register is its live value with the highest (hlc, author); the others are
-// conflicts. A set is the keys of its live adds (add-wins OR-set).
+// Merge rule (DESIGN.md): a value is live unless an op that may overwrite it
+// named it (the content rules, core/README.md). An overwrite of an op live
+// here is judged at once; one of an op not live here (not arrived yet, or
+// already dead) is remembered in `superseded` with what judges it (entity,
+// register slot, the overwriting op and its hlc), and judged by the same rule
+// when that op arrives: the live set is a function of the set of ops applied,
+// whatever their order. The winner of a register is its live value with the
+// highest (hlc, author); the others are conflicts. A set is the keys of its
+// live adds (add-wins OR-set).
+//
+// An entity's type is its best claim (every group of ops claims its entity's
+// type): a writer's claim beats a commenter's, then the lowest (hlc, author,
+// seq, op index), then the lower type name. A commenter claims only
+// `comment`, and its ops count only in a group claiming `comment` of an entity
+// whose real type is `comment`. A claim that moves a type across the
+// `comment` boundary changes what earlier ops mean: the space is rebuilt
+// (rare: only a forged or buggy claim does it).
 #include <algorithm>
 #include <tuple>
 
+#include "content_rules.h"
 #include "replica_impl.h"
 #include "text_index.h"
 
@@ -34,10 +46,9 @@ bool val_before(const Val& a, const Val& b) {
              : std::tie(a.hlc, a.author) > std::tie(b.hlc, b.author);
 }
 
-nlohmann::json parse_value(const std::string& text) {
-  auto v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return v.is_discarded() ? nlohmann::json(text) : v;
-}
+// Values in `vals` passed value_problem() when they were written; the bound
+// here keeps this reader safe whatever the store holds.
+nlohmann::json parse_value(const std::string& text) { return parse_bounded(text, kMaxValueDepth); }
 
 bool looks_like_id(const std::string& s) {
   return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -49,93 +60,293 @@ std::string facet_text(const nlohmann::json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
+// The register an op writes: kind of value, field, key (locale, set
+// element, or "" for a plain field). A set remove names adds of any element
+// of its field (`any_key`): the element is that of the add it names.
+struct Slot {
+  int kind = kPlain;
+  std::string_view field, key;
+  bool any_key = false;
+};
+
+// A 16-byte digest of a slot, kept in `superseded` instead of the slot's
+// text (a remembered overwrite costs the same whatever the element's size).
+Bytes slot_digest(int kind, std::string_view field, std::string_view key, bool any_key) {
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, 16);
+  const uint8_t head[2] = {static_cast<uint8_t>(kind), static_cast<uint8_t>(any_key)};
+  crypto_generichash_update(&st, head, sizeof head);
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(uint64_t{field.size()} >> (8 * i));
+  crypto_generichash_update(&st, len, sizeof len);
+  crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(field.data()), field.size());
+  if (!any_key)
+    crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(key.data()), key.size());
+  Bytes out(16);
+  crypto_generichash_final(&st, out.data(), out.size());
+  return out;
+}
+
+// The slot of `op`, or nullopt when the op breaks a rule on its shape: a
+// field of 1..kMaxFieldBytes, a translatable text with a locale and a JSON
+// string, values that pass value_problem().
+std::optional<Slot> op_slot(const pb::Op& op) {
+  if (op.field().empty() || op.field().size() > kMaxFieldBytes || !valid_utf8(op.field()))
+    return std::nullopt;
+  Slot s;
+  s.field = op.field();
+  switch (op.kind()) {
+    case pb::OP_SET_REMOVE:
+      s.kind = kSetElem;
+      s.any_key = true;
+      return s;  // carries no value
+    case pb::OP_SET_TEXT:
+      if (op.locale().empty() || op.locale().size() > kMaxLocaleBytes ||
+          op.source_locale().size() > kMaxLocaleBytes || !valid_utf8(op.locale()) ||
+          !valid_utf8(op.source_locale()) || !json_text_is_string(op.value()))
+        return std::nullopt;
+      s.kind = kText;
+      s.key = op.locale();
+      break;
+    case pb::OP_SET_ADD:
+      s.kind = kSetElem;
+      s.key = op.value();
+      break;
+    default:  // OP_SET, OP_DELETE, OP_RESTORE: a plain register
+      break;
+  }
+  if (!value_problem(op.value()).empty()) return std::nullopt;
+  return s;
+}
+
+// Whether op R (r_*) is one the writer of op O (o_*) can have seen: an earlier
+// op of O's own change, or an op with a lower hlc that is not one of O's
+// author's own ops at or after O's seq (a writer's hlc is above every op it
+// has received).
+bool seen_by(const DeviceKey& r_author, uint64_t r_seq, uint32_t r_index, uint64_t r_hlc,
+             const DeviceKey& o_author, uint64_t o_seq, uint32_t o_index, uint64_t o_hlc) {
+  if (r_author == o_author) {
+    if (r_seq == o_seq) return r_index < o_index;
+    if (r_seq > o_seq) return false;
+  }
+  return r_hlc < o_hlc;
+}
+
 }  // namespace
 
-Result<int64_t> Replica::Impl::entity_row(int64_t space, const EntityId& eid,
-                                          const std::string& type, bool create) {
+struct Replica::Impl::Claim {
+  int rank;  // 1: a writer of every type, 0: a commenter
+  uint64_t hlc;
+  DeviceKey author;
+  int64_t op;  // op key of the group's first op: (author row, seq, index)
+  std::string type;
+};
+
+Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t space,
+                                                                    const EntityId& eid,
+                                                                    const Claim& c) {
+  constexpr int64_t kSeqIndexMask = (int64_t{1} << (kOpSeqBits + kOpIndexBits)) - 1;
   {
-    Stmt s = db_->prepare("SELECT id, type FROM entities WHERE space=? AND eid=?");
+    Stmt s = db_->prepare(
+        "SELECT id, type, claim_rank, claim_hlc, claim_op FROM entities WHERE space=? AND eid=?");
     s.bind(1, space).bind(2, eid.view());
     if (s.step()) {
-      int64_t id = s.i64(0);
-      if (type < s.str(1)) {  // the same id claimed with two types: keep the least, everywhere
-        Stmt u = db_->prepare("UPDATE entities SET type=? WHERE id=?");
-        URBIS_RETURN_IF_ERROR(u.bind(1, type).bind(2, id).run());
+      const int64_t id = s.i64(0);
+      std::string type = s.str(1);
+      const int rank = static_cast<int>(s.i64(2));
+      const auto hlc = static_cast<uint64_t>(s.i64(3));
+      const int64_t op = s.i64(4);
+      // Better: higher rank, then lower (hlc, author, seq, index, type). The
+      // common case (a later edit by a writer) is decided without a lookup.
+      bool better = c.rank != rank ? c.rank > rank : c.hlc != hlc ? c.hlc < hlc : false;
+      if (c.rank == rank && c.hlc == hlc) {
+        URBIS_ASSIGN_OR_RETURN(DeviceKey stored_author, author_key(op_author_row(op)));
+        better = std::make_tuple(c.author, c.op & kSeqIndexMask, std::string_view(c.type)) <
+                 std::make_tuple(stored_author, op & kSeqIndexMask, std::string_view(type));
       }
-      return id;
+      if (!better) return std::make_pair(id, std::move(type));
+      Stmt u = db_->prepare(
+          "UPDATE entities SET type=?, claim_rank=?, claim_hlc=?, claim_op=? WHERE id=?");
+      URBIS_RETURN_IF_ERROR(
+          u.bind(1, c.type).bind(2, c.rank).bind(3, c.hlc).bind(4, c.op).bind(5, id).run());
+      if (type != c.type && (type == "comment" || c.type == "comment")) retyped_ = true;
+      return std::make_pair(id, c.type);
     }
     URBIS_RETURN_IF_ERROR(s.status());
   }
-  if (!create) return int64_t{0};
-  Stmt s = db_->prepare("INSERT INTO entities(space, eid, type) VALUES(?, ?, ?)");
-  URBIS_RETURN_IF_ERROR(s.bind(1, space).bind(2, eid.view()).bind(3, type).run());
-  return db_->last_insert_rowid();
+  Stmt s = db_->prepare(
+      "INSERT INTO entities(space, eid, type, claim_rank, claim_hlc, claim_op) "
+      "VALUES(?, ?, ?, ?, ?, ?)");
+  URBIS_RETURN_IF_ERROR(
+      s.bind(1, space).bind(2, eid.view()).bind(3, c.type).bind(4, c.rank).bind(5, c.hlc).bind(6, c.op).run());
+  return std::make_pair(db_->last_insert_rowid(), c.type);
 }
 
 Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq,
-                                  uint64_t hlc, uint32_t epoch, const pb::Body& body) {
+                                  uint64_t hlc, uint32_t epoch, const pb::Body& body,
+                                  bool claims_only) {
   const Role role = author.role_for(epoch, seq);
-  std::vector<int64_t> author_rows;  // Body.authors -> author rows in this space
-  for (const auto& pk : body.authors()) {
-    auto key = DeviceKey::from_string(pk);
-    if (!key) return Status(Code::Malformed, "op author must be 32 bytes");
-    URBIS_ASSIGN_OR_RETURN(AuthorRow row, author_row(space.id, *key));
-    author_rows.push_back(row.id);
-  }
-  uint32_t index = 0;
-  for (const auto& group : body.entities()) {
-    auto eid = EntityId::from_string(group.id());
-    if (!eid || group.type().empty() || group.type().size() > 64)
-      return Status(Code::Malformed, "entity needs a 16-byte id and a type");
-    // Commenters may write comments only; other ops of theirs are kept in the
-    // log but have no effect (the same decision on every replica).
-    const bool allowed = role != Role::Commenter || group.type() == "comment";
-    int64_t entity = 0;
-    if (allowed) {
-      URBIS_ASSIGN_OR_RETURN(entity, entity_row(space.id, *eid, group.type(), true));
+  if (!can_write(role)) return Status::ok();
+  const int rank = role == Role::Commenter ? 0 : 1;
+  // Body.authors, looked up when a reference needs them: a key never creates
+  // an author row (an overwrite of an unknown author's op is remembered by
+  // key, in `superseded`, charged to this change).
+  struct RefAuthor {
+    bool looked_up = false;
+    std::optional<DeviceKey> key;  // nullopt: not a 32-byte key
+    int64_t row = 0;               // 0: no row in this space (yet)
+  };
+  std::vector<RefAuthor> ref_authors(static_cast<size_t>(body.authors_size()));
+  auto ref_author = [&](uint32_t i) -> Result<const RefAuthor*> {
+    RefAuthor& a = ref_authors[i];
+    if (!a.looked_up) {
+      a.looked_up = true;
+      a.key = DeviceKey::from_string(body.authors(static_cast<int>(i)));
+      if (a.key) {
+        URBIS_ASSIGN_OR_RETURN(AuthorRow row, find_author(space.id, *a.key));
+        a.row = row.id;
+      }
     }
-    for (const auto& op : group.ops()) {
-      if (index + 1 >= kMaxOpsPerChange) return Status(Code::TooLarge, "too many ops in one change");
-      const int64_t key = op_key(author.id, seq, index++);
+    return &a;
+  };
+  // Remembered overwrites are rare (ops arriving after an op that names
+  // them): one lookup per change spares one per op when there are none.
+  bool remembered = false;
+  if (!claims_only) {
+    Stmt s = db_->prepare("SELECT 1 FROM superseded WHERE space=? LIMIT 1");
+    s.bind(1, space.id);
+    remembered = s.step();
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  uint64_t index = 0;  // op index in the body's order, counted over every op
+  for (const auto& group : body.entities()) {
+    const uint64_t first = index;
+    index += static_cast<uint64_t>(group.ops_size());
+    // A group with a malformed id or type, a commenter's group on anything
+    // but a comment, and ops past the last addressable index: no effect.
+    auto eid = EntityId::from_string(group.id());
+    if (!eid || group.type().empty() || group.type().size() > kMaxTypeBytes ||
+        !valid_utf8(group.type()))
+      continue;
+    if (rank == 0 && group.type() != "comment") continue;
+    if (first >= kMaxOpsPerChange) continue;
+    Claim claim{rank, hlc, author.pk, op_key(author.id, seq, static_cast<uint32_t>(first)),
+                group.type()};
+    URBIS_ASSIGN_OR_RETURN(auto entity_type, claim_entity(space.id, *eid, claim));
+    const auto& [entity, type] = entity_type;
+    if (claims_only || (rank == 0 && type != "comment")) continue;
+    for (int n = 0; n < group.ops_size(); ++n) {
+      const pb::Op& op = group.ops(n);
+      const uint64_t i = first + static_cast<uint64_t>(n);
       const int kind = op.kind();
-      if (!allowed || kind < 0 || kind > op_level_) continue;  // kept in the log, not understood here
-      if (op.field().empty()) return Status(Code::Malformed, "op without a field");
+      if (i >= kMaxOpsPerChange) break;
+      if (kind < 0 || kind > op_level_) continue;  // kept in the log, not understood here
+      const auto slot = op_slot(op);
+      if (!slot) continue;
+      const auto index32 = static_cast<uint32_t>(i);
+      // Every reference must name an op that can exist, else the op has no
+      // effect; a well-formed reference that does not fit the rules (another
+      // entity or register, not seen by the writer) has no effect by itself.
+      bool refs_ok = true;
       for (const auto& ref : op.overwrites()) {
-        if (ref.author() >= author_rows.size() || ref.seq() > kMaxSeq ||
-            ref.index() >= kMaxOpsPerChange)
-          return Status(Code::Malformed, "op refers to an unknown author or op");
-        const int64_t gone = op_key(author_rows[ref.author()], ref.seq(), ref.index());
-        Stmt s = db_->prepare("INSERT OR IGNORE INTO superseded(op) VALUES(?)");
-        URBIS_RETURN_IF_ERROR(s.bind(1, gone).run());
-        Stmt d = db_->prepare("DELETE FROM vals WHERE op=?");
-        URBIS_RETURN_IF_ERROR(d.bind(1, gone).run());
+        if (ref.author() >= ref_authors.size() || ref.seq() < 1 || ref.seq() > kMaxSeq ||
+            ref.index() >= kMaxOpsPerChange) {
+          refs_ok = false;
+          break;
+        }
+        URBIS_ASSIGN_OR_RETURN(const RefAuthor* a, ref_author(ref.author()));
+        if (!a->key) {
+          refs_ok = false;
+          break;
+        }
+      }
+      if (!refs_ok) continue;
+      const int64_t key = op_key(author.id, seq, index32);
+      for (const auto& ref : op.overwrites()) {
+        const RefAuthor& a = ref_authors[ref.author()];
+        const auto r_index = static_cast<uint32_t>(ref.index());
+        if (a.row) {
+          const int64_t gone = op_key(a.row, ref.seq(), r_index);
+          Stmt s = db_->prepare("SELECT entity, kind, field, key, hlc FROM vals WHERE op=?");
+          s.bind(1, gone);
+          if (s.step()) {
+            // Live here: judged now, once (it will not arrive again).
+            if (s.i64(0) == entity && s.i64(1) == slot->kind && s.str(2) == slot->field &&
+                (slot->any_key || s.str(3) == slot->key) &&
+                seen_by(*a.key, ref.seq(), r_index, static_cast<uint64_t>(s.i64(4)), author.pk,
+                        seq, index32, hlc)) {
+              Stmt d = db_->prepare("DELETE FROM vals WHERE op=?");
+              URBIS_RETURN_IF_ERROR(d.bind(1, gone).run());
+              dirty_.insert(entity);
+            }
+            continue;
+          }
+          URBIS_RETURN_IF_ERROR(s.status());
+        }
+        // Not live here: remembered, and judged when (if) that op arrives.
+        const Bytes digest = slot_digest(slot->kind, slot->field, slot->key, slot->any_key);
+        Stmt s = db_->prepare(
+            "INSERT OR IGNORE INTO superseded(space, author, op, by, entity, slot, hlc) "
+            "VALUES(?,?,?,?,?,?,?)");
+        URBIS_RETURN_IF_ERROR(
+            s.bind(1, space.id)
+                .bind(2, a.key->view())
+                .bind(3, static_cast<int64_t>(ref.seq() << kOpIndexBits | r_index))
+                .bind(4, key)
+                .bind(5, entity)
+                .bind(6, ByteView(digest))
+                .bind(7, hlc)
+                .run());
+        remembered = true;
+      }
+      if (kind == pb::OP_SET_REMOVE) continue;
+      if (remembered) {
+        // Overwrites of this op that arrived first, judged by the same rule.
+        struct By {
+          int64_t entity;
+          Bytes slot;
+          uint64_t hlc;
+          int64_t op;
+        };
+        std::vector<By> by;
+        Stmt s = db_->prepare(
+            "SELECT entity, slot, hlc, by FROM superseded WHERE space=? AND author=? AND op=?");
+        s.bind(1, space.id)
+            .bind(2, author.pk.view())
+            .bind(3, static_cast<int64_t>(seq << kOpIndexBits | index32));
+        while (s.step()) by.push_back({s.i64(0), s.bytes(1), static_cast<uint64_t>(s.i64(2)), s.i64(3)});
+        URBIS_RETURN_IF_ERROR(s.status());
+        bool dead = false;
+        if (!by.empty()) {
+          const Bytes exact = slot_digest(slot->kind, slot->field, slot->key, false);
+          const Bytes any = slot_digest(slot->kind, slot->field, {}, true);
+          for (const By& b : by) {
+            if (b.entity != entity || (b.slot != exact && (slot->kind != kSetElem || b.slot != any)))
+              continue;
+            URBIS_ASSIGN_OR_RETURN(DeviceKey by_author, author_key(op_author_row(b.op)));
+            if (seen_by(author.pk, seq, index32, hlc, by_author, op_seq(b.op), op_index(b.op), b.hlc)) {
+              dead = true;
+              break;
+            }
+          }
+          // Judged: this op never arrives again (a rebuild starts afresh).
+          Stmt d = db_->prepare("DELETE FROM superseded WHERE space=? AND author=? AND op=?");
+          URBIS_RETURN_IF_ERROR(d.bind(1, space.id)
+                                    .bind(2, author.pk.view())
+                                    .bind(3, static_cast<int64_t>(seq << kOpIndexBits | index32))
+                                    .run());
+        }
+        if (dead) continue;
       }
       dirty_.insert(entity);
-      if (kind == pb::OP_SET_REMOVE) continue;
-      {
-        Stmt s = db_->prepare("SELECT 1 FROM superseded WHERE op=?");
-        s.bind(1, key);
-        if (s.step()) continue;  // already overwritten by an op that arrived first
-      }
-      int vkind = kPlain;
-      std::string vkey;
-      if (kind == pb::OP_SET_TEXT) {
-        if (op.locale().empty() || op.locale().size() > 35)
-          return Status(Code::Malformed, "translatable text needs a locale");
-        vkind = kText;
-        vkey = op.locale();
-      } else if (kind == pb::OP_SET_ADD) {
-        vkind = kSetElem;
-        vkey = op.value();
-      }
       Stmt s = db_->prepare(
           "INSERT OR IGNORE INTO vals(op, entity, kind, field, key, value, hlc, src) "
           "VALUES(?,?,?,?,?,?,?,?)");
       URBIS_RETURN_IF_ERROR(s.bind(1, key)
                                 .bind(2, entity)
-                                .bind(3, vkind)
+                                .bind(3, slot->kind)
                                 .bind(4, op.field())
-                                .bind(5, vkey)
+                                .bind(5, std::string(slot->key))
                                 .bind(6, op.value())
                                 .bind(7, hlc)
                                 .bind(8, op.source_locale())
@@ -177,6 +388,12 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
     if (!text.empty()) text += '\n';
     text += t;
   };
+  // A field written with values of several kinds (plain, translatable, set)
+  // shows in the summary document as its first kind in that order (the
+  // others stay in get()): one JSON value cannot be a string, an object of
+  // locales and an array at once.
+  std::map<std::string, int> doc_kind;
+  auto in_doc = [&](const Val& v) { return doc_kind.try_emplace(v.field, v.kind).first->second == v.kind; };
   for (size_t i = 0; i < vals.size(); ++i) {
     const Val& v = vals[i];
     updated = std::max(updated, v.hlc);
@@ -197,11 +414,12 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       if (value.is_primitive() && !value.is_null()) facets.emplace_back(v.field, facet_text(value));
       if (value.is_string() && !looks_like_id(value.get<std::string>()))
         add_text(value.get<std::string>());
-      doc[v.field] = std::move(value);
+      if (in_doc(v)) doc[v.field] = std::move(value);
     } else if (v.kind == kText) {
       if (!winner) continue;
       nlohmann::json value = parse_value(v.value);
       if (value.is_string()) add_text(fts_index_text(value.get<std::string>()));
+      if (!in_doc(v)) continue;
       doc[v.field][v.key] = std::move(value);
       if (v.src.empty()) {
         auto rank = std::make_tuple(v.hlc, v.author);
@@ -214,7 +432,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       nlohmann::json value = parse_value(v.value);
       if (value.is_primitive() && !value.is_null()) facets.emplace_back(v.field, facet_text(value));
       if (value.is_string()) add_text(fts_index_text(value.get<std::string>()));
-      doc[v.field].push_back(std::move(value));
+      if (in_doc(v)) doc[v.field].push_back(std::move(value));
     }
   }
   for (auto& [field, o] : original) originals[field] = o.second;
@@ -226,7 +444,8 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
     if (!doc.contains(f)) continue;
     const auto& t = doc[f];
     if (t.is_string()) title = t.get<std::string>();
-    else if (t.is_object() && originals.contains(f) && t[originals[f].get<std::string>()].is_string())
+    else if (t.is_object() && originals.contains(f) && t.contains(originals[f].get<std::string>()) &&
+             t[originals[f].get<std::string>()].is_string())
       title = t[originals[f].get<std::string>()].get<std::string>();
     if (!title.empty()) break;
   }
@@ -285,7 +504,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
   return u.bind(1, deleted ? 1 : 0)
       .bind(2, updated)
       .bind(3, title)
-      .bind(4, doc.dump())
+      .bind(4, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
       .bind(5, text_hash)
       .bind(6, entity)
       .run();
@@ -296,7 +515,7 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
       "DELETE FROM fts WHERE rowid IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM facets WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM vals WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
-      "DELETE FROM superseded WHERE (op >> 43) IN (SELECT id FROM authors WHERE space=?1)",
+      "DELETE FROM superseded WHERE space=?1",
       "DELETE FROM entities WHERE space=?1",
   };
   for (const char* sql : kClear) URBIS_RETURN_IF_ERROR(db_->prepare(sql).bind(1, space.id).run());
@@ -314,28 +533,35 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
     while (s.step()) rows.push_back({s.i64(0), s.bytes(1)});
     URBIS_RETURN_IF_ERROR(s.status());
   }
-  for (const auto& row : rows) {
-    pb::Envelope env;
-    pb::Header h;
-    if (!env.ParseFromArray(row.envelope.data(), static_cast<int>(row.envelope.size())) ||
-        !h.ParseFromString(env.header()))
-      return Status(Code::Internal, "stored change does not parse");
-    const auto* keys = keys_for(space.id, h.epoch());
-    if (!keys) continue;  // unreadable here (an epoch this device never got)
-    auto to_view = [](const std::string& s) {
-      return ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-    };
-    for (const auto& key : *keys) {
-      auto clear = aead_decrypt(to_view(env.body()), to_view(env.header()), to_view(h.nonce()), key);
-      if (!clear) continue;
-      pb::Body body;
-      if (!body.ParseFromArray(clear->data(), static_cast<int>(clear->size()))) break;
-      auto pk = DeviceKey::from_string(h.author());
-      URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, *pk));
-      URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), body));
-      break;
+  // Two passes over the log: every type claim first, so each entity has its
+  // final type before any op is judged against it (no pass depends on the
+  // log's order, and the second moves no type).
+  for (const bool claims_only : {true, false}) {
+    for (const auto& row : rows) {
+      pb::Envelope env;
+      pb::Header h;
+      if (!env.ParseFromArray(row.envelope.data(), static_cast<int>(row.envelope.size())) ||
+          !h.ParseFromString(env.header()))
+        return Status(Code::Internal, "stored change does not parse");
+      const auto* keys = keys_for(space.id, h.epoch());
+      if (!keys) continue;  // unreadable here (an epoch this device never got)
+      auto to_view = [](const std::string& s) {
+        return ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+      };
+      for (const auto& key : *keys) {
+        auto clear = aead_decrypt(to_view(env.body()), to_view(env.header()), to_view(h.nonce()), key);
+        if (!clear) continue;
+        pb::Body body;
+        if (!body.ParseFromArray(clear->data(), static_cast<int>(clear->size()))) break;
+        auto pk = DeviceKey::from_string(h.author());
+        URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, *pk));
+        URBIS_RETURN_IF_ERROR(
+            materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only));
+        break;
+      }
     }
   }
+  retyped_ = false;  // claims were final before the second pass
   return flush_dirty();
 }
 

@@ -1,6 +1,7 @@
 // Reads: one entity with all its live values, Discover queries, state hash.
 #include <algorithm>
 
+#include "content_rules.h"
 #include "replica_impl.h"
 #include "text_index.h"
 
@@ -9,9 +10,12 @@ namespace {
 
 static_assert(kOpSeqBits + kOpIndexBits == 43, "the SQL below shifts op keys by 43");
 
-nlohmann::json parse_value(const std::string& text) {
-  auto v = nlohmann::json::parse(text, nullptr, false);
-  return v.is_discarded() ? nlohmann::json(text) : v;
+// Stored values passed the content rules (at most kMaxValueDepth deep); an
+// entity's summary document nests them up to three levels further (field,
+// locale or set, value). Bounded again here, so no stored text drives
+// recursion whatever wrote it.
+nlohmann::json parse_value(const std::string& text, size_t max_depth = kMaxValueDepth) {
+  return parse_bounded(text, max_depth);
 }
 
 Version make_version(Stmt& s) {
@@ -169,7 +173,7 @@ Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
     Hit h;
     h.id = s.id<EntityId>(0);
     h.type = s.str(1);
-    h.summary = parse_value(s.str(2));
+    h.summary = parse_value(s.str(2), kMaxValueDepth + 3);
     for (const char* f : {"title", "name"}) {
       const auto& doc = h.summary;
       if (!doc.contains(f)) continue;
@@ -177,8 +181,11 @@ Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
       if (t.is_string()) {
         h.title = t.get<std::string>();
       } else if (t.is_object()) {
-        std::string orig = doc.contains("_orig") && doc["_orig"].contains(f)
-                               ? doc["_orig"][f].get<std::string>() : "";
+        // `_orig` is the materializer's, unless a writer set a field of that
+        // name (then of any shape): read it only where it is what we wrote.
+        const auto o = doc.find("_orig");
+        std::string orig = o != doc.end() && o->is_object() && o->contains(f) && (*o)[f].is_string()
+                               ? (*o)[f].get<std::string>() : "";
         for (const std::string& loc : {q.lang, orig, std::string("en")})
           if (!loc.empty() && t.contains(loc) && t[loc].is_string()) {
             h.title = t[loc].get<std::string>();

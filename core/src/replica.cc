@@ -4,6 +4,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include "content_rules.h"
 #include "replica_impl.h"
 
 namespace urbis {
@@ -86,12 +87,22 @@ Status Replica::Impl::init() {
     Stmt s = db_->prepare("SELECT value FROM meta WHERE key='op_level'");
     if (s.step()) stored_level = static_cast<int>(s.i64(0));
   }
-  if (stored_level != op_level_) {
+  // A store materialized under older content rules (core/README.md) is
+  // rebuilt once under the current ones.
+  int stored_rules = 0;
+  {
+    Stmt s = db_->prepare("SELECT value FROM meta WHERE key='content_rules'");
+    if (s.step()) stored_rules = static_cast<int>(s.i64(0));
+  }
+  if (stored_level != op_level_ || stored_rules != kContentRules) {
     DbTransaction tx(*db_);
     URBIS_RETURN_IF_ERROR(tx.begin());
-    if (stored_level >= 0 && stored_level < op_level_) URBIS_RETURN_IF_ERROR(rebuild_all());
+    if ((stored_level >= 0 && stored_level < op_level_) || stored_rules != kContentRules)
+      URBIS_RETURN_IF_ERROR(rebuild_all());
     Stmt s = db_->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('op_level', ?)");
     URBIS_RETURN_IF_ERROR(s.bind(1, op_level_).run());
+    Stmt r = db_->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('content_rules', ?)");
+    URBIS_RETURN_IF_ERROR(r.bind(1, kContentRules).run());
     URBIS_RETURN_IF_ERROR(tx.commit());
   }
   return Status::ok();
@@ -417,22 +428,42 @@ EntityId Transaction::create(std::string type) {
   return id;
 }
 
+namespace {
+
+// The JSON text of a value an app hands a Transaction, or "" with `invalid`
+// set when it breaks a content rule: dump() recurses and throws on strings
+// that are not UTF-8, so both are checked first (iteratively).
+std::string value_text(const nlohmann::json& value, const std::string& field,
+                       std::string* invalid) {
+  if (std::string p = json_problem(value); !p.empty()) {
+    if (invalid->empty()) *invalid = "field '" + field.substr(0, 64) + "': " + p;
+    return "";
+  }
+  return value.dump();
+}
+
+}  // namespace
+
 void Transaction::set(const EntityId& id, std::string field, nlohmann::json value) {
-  ops_.push_back({pb::OP_SET, id, std::move(field), "", value.dump(), ""});
+  std::string text = value_text(value, field, &invalid_);
+  ops_.push_back({pb::OP_SET, id, std::move(field), "", std::move(text), ""});
 }
 
 void Transaction::set_text(const EntityId& id, std::string field, std::string locale,
                            std::string text, std::string source_locale) {
-  ops_.push_back({pb::OP_SET_TEXT, id, std::move(field), std::move(locale),
-                  nlohmann::json(std::move(text)).dump(), std::move(source_locale)});
+  std::string value = value_text(nlohmann::json(std::move(text)), field, &invalid_);
+  ops_.push_back({pb::OP_SET_TEXT, id, std::move(field), std::move(locale), std::move(value),
+                  std::move(source_locale)});
 }
 
 void Transaction::add(const EntityId& id, std::string field, nlohmann::json element) {
-  ops_.push_back({pb::OP_SET_ADD, id, std::move(field), "", element.dump(), ""});
+  std::string text = value_text(element, field, &invalid_);
+  ops_.push_back({pb::OP_SET_ADD, id, std::move(field), "", std::move(text), ""});
 }
 
 void Transaction::remove(const EntityId& id, std::string field, nlohmann::json element) {
-  ops_.push_back({pb::OP_SET_REMOVE, id, std::move(field), "", element.dump(), ""});
+  std::string text = value_text(element, field, &invalid_);
+  ops_.push_back({pb::OP_SET_REMOVE, id, std::move(field), "", std::move(text), ""});
 }
 
 void Transaction::remove_entity(const EntityId& id) {
@@ -461,11 +492,43 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
   return out;
 }
 
+namespace {
+
+// Why an op breaks the content rules that readers apply (materialize.cc,
+// op_slot), or "": the writer refuses what every reader would ignore.
+std::string op_problem(int kind, const std::string& field, const std::string& locale,
+                       const std::string& source_locale, const std::string& value) {
+  if (field.empty() || field.size() > kMaxFieldBytes || !valid_utf8(field))
+    return "a field name has 1 to " + std::to_string(kMaxFieldBytes) + " bytes of UTF-8";
+  std::string where = "field '" + field.substr(0, 64) + "'";
+  if (kind == pb::OP_SET_TEXT &&
+      (locale.empty() || locale.size() > kMaxLocaleBytes || source_locale.size() > kMaxLocaleBytes ||
+       !valid_utf8(locale) || !valid_utf8(source_locale)))
+    return where + ": a locale has 1 to " + std::to_string(kMaxLocaleBytes) + " bytes of UTF-8";
+  // The value is dump() of a value json_problem() passed (Transaction): JSON,
+  // UTF-8 and shallow enough by construction; its size is left to check.
+  if (kind != pb::OP_SET_REMOVE && value.size() > kMaxValueBytes)
+    return where + ": value of " + std::to_string(value.size()) + " bytes exceeds " +
+           std::to_string(kMaxValueBytes);
+  return "";
+}
+
+}  // namespace
+
 Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
   if (tx.empty()) return Status(Code::InvalidArgument, "empty transaction");
   if (tx.size() >= kMaxOpsPerChange)
     return Status(Code::TooLarge, "at most " + std::to_string(kMaxOpsPerChange - 1) +
                                       " ops per transaction");
+  if (!tx.invalid_.empty()) return Status(Code::InvalidArgument, tx.invalid_);
+  for (const auto& [id, type] : tx.created_)
+    if (type.empty() || type.size() > kMaxTypeBytes || !valid_utf8(type))
+      return Status(Code::InvalidArgument,
+                    "an entity type has 1 to " + std::to_string(kMaxTypeBytes) + " bytes of UTF-8");
+  for (const auto& op : tx.ops_)
+    if (std::string p = op_problem(op.kind, op.field, op.locale, op.source_locale, op.value);
+        !p.empty())
+      return Status(Code::InvalidArgument, p);
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(tx.space()));
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
   if (!can_write(me.role))
@@ -536,8 +599,13 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
     if (op.kind != pb::OP_SET_REMOVE) out->set_value(op.value);
     if (op.kind != pb::OP_SET_ADD) {
       if (entity) {
-        Stmt s = db_->prepare("SELECT op FROM vals WHERE entity=? AND field=? AND key=?");
-        s.bind(1, entity).bind(2, op.field).bind(3, key);
+        // Only values of the same register (kind, field, key): readers give
+        // an overwrite of another register no effect.
+        const int vkind = op.kind == pb::OP_SET_TEXT                                  ? 1
+                          : op.kind == pb::OP_SET_ADD || op.kind == pb::OP_SET_REMOVE ? 2
+                                                                                      : 0;
+        Stmt s = db_->prepare("SELECT op FROM vals WHERE entity=? AND field=? AND key=? AND kind=?");
+        s.bind(1, entity).bind(2, op.field).bind(3, key).bind(4, vkind);
         while (s.step()) {
           int64_t k = s.i64(0);
           URBIS_ASSIGN_OR_RETURN(DeviceKey author, author_key(op_author_row(k)));
@@ -786,12 +854,15 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
         return Status(Code::TooLarge, "this store holds too many authors to materialize their ops");
       URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), *plain));
       URBIS_RETURN_IF_ERROR(flush_dirty());
+      if (retyped_) needs_rebuild = true;  // an entity's type crossed `comment`
+      retyped_ = false;
     }
     if (needs_rebuild && options_.materialize) URBIS_RETURN_IF_ERROR(rebuild_space(space));
     return Status::ok();
   }();
   if (!st.is_ok()) {
     dirty_.clear();
+    retyped_ = false;
     (void)db_->exec("ROLLBACK TO apply");
     (void)db_->exec("RELEASE apply");
     if (membership) {

@@ -24,6 +24,10 @@ inline constexpr int kMaxInviteWitnesses = 8;
 
 // The highest op kind this build understands (change.proto, OpKind).
 inline constexpr int kOpLevel = pb::OP_RESTORE;
+// The content rules a store was materialized under (core/README.md); a store
+// with another value is rebuilt from its log at open. 2: issue 10 (types by
+// claim rank, overwrites of the same register and seen, bounded values).
+inline constexpr int kContentRules = 2;
 
 // An envelope that parsed and whose fields have the right shapes.
 struct ParsedChange {
@@ -171,10 +175,19 @@ class Replica::Impl {
   void observe_hlc(uint64_t hlc) { hlc_ = std::max(hlc_, hlc); }
 
   // --- materialize.cc ---
+  // Applies the ops of one parsed content change by the content rules
+  // (core/README.md): an op that breaks one has no effect, on every replica
+  // alike; an error is only ever the store's. `claims_only`: record the
+  // change's type claims and nothing else (the first pass of rebuild_space).
+  // Sets retyped_ when an entity's type crossed the `comment` boundary, which
+  // changes what earlier commenter ops mean: the caller rebuilds the space.
   Status materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq, uint64_t hlc,
-                     uint32_t epoch, const pb::Body& body);
-  Result<int64_t> entity_row(int64_t space, const EntityId& eid, const std::string& type,
-                             bool create);
+                     uint32_t epoch, const pb::Body& body, bool claims_only = false);
+  struct Claim;
+  // The entity row of `eid` after `claim` is counted (id 0 and type "" when
+  // no claim of it exists), and its real type.
+  Result<std::pair<int64_t, std::string>> claim_entity(int64_t space, const EntityId& eid,
+                                                       const Claim& claim);
   Status refresh_entity(int64_t entity);
   Status flush_dirty();
   Status rebuild_space(const SpaceRow& space);
@@ -193,6 +206,7 @@ class Replica::Impl {
   // false only while the store is known to hold no held change: spares the
   // lookups for held changes on every apply (a hint; true is always safe).
   bool held_maybe_ = true;
+  bool retyped_ = false;  // materialize(): a type change that needs rebuild_space
 };
 
 }  // namespace urbis

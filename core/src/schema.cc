@@ -83,6 +83,12 @@ CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;
 //  authors.invite_witnesses: for an invite key, the concatenated 32-byte keys
 //  of the nodes that may witness its redeem (change.proto, Receipt); empty for
 //  invites made before witnessed invites.
+// Content rules (core/README.md): an entity's type is
+// its best claim (rank, hlc, author, seq, op index), kept in claim_*; an
+// overwrite of an op not live here is remembered with what judges it when
+// that op arrives (superseded: the op's space, author key and seq<<15|index,
+// the overwriting op, its entity, register slot hash and hlc). The
+// materialization is rebuilt at open (meta 'content_rules').
 constexpr const char* kV4 = R"sql(
 ALTER TABLE authors ADD COLUMN invite_witnesses BLOB NOT NULL DEFAULT x'';
 ALTER TABLE spaces ADD COLUMN author_rows INTEGER NOT NULL DEFAULT 0;
@@ -95,6 +101,14 @@ CREATE TABLE held_usage(
   PRIMARY KEY(space, author)) WITHOUT ROWID;
 INSERT INTO held_usage SELECT space, author, count(*), sum(length(envelope)) FROM held GROUP BY space, author;
 INSERT INTO held_usage SELECT space, x'', count(*), sum(length(envelope)) FROM held GROUP BY space;
+ALTER TABLE entities ADD COLUMN claim_rank INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE entities ADD COLUMN claim_hlc INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE entities ADD COLUMN claim_op INTEGER NOT NULL DEFAULT 0;
+DROP TABLE superseded;
+CREATE TABLE superseded(
+  space INTEGER NOT NULL, author BLOB NOT NULL, op INTEGER NOT NULL, by INTEGER NOT NULL,
+  entity INTEGER NOT NULL, slot BLOB NOT NULL, hlc INTEGER NOT NULL,
+  PRIMARY KEY(space, author, op, by)) WITHOUT ROWID;
 )sql";
 
 constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4};

@@ -357,6 +357,9 @@ TEST_CASE("chain: held changes that can never apply are dropped by the version 4
       "INSERT INTO held SELECT space, randomblob(32), 5, zeroblob(1000) FROM authors LIMIT 1;"
       "DROP TABLE held_usage; ALTER TABLE spaces DROP COLUMN author_rows;"
       "ALTER TABLE authors DROP COLUMN invite_witnesses;"
+      "ALTER TABLE entities DROP COLUMN claim_rank; ALTER TABLE entities DROP COLUMN claim_hlc;"
+      "ALTER TABLE entities DROP COLUMN claim_op;"
+      "DROP TABLE superseded; CREATE TABLE superseded(op INTEGER PRIMARY KEY);"
       "UPDATE meta SET value=3 WHERE key='schema_version';";
   char* err = nullptr;
   const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);

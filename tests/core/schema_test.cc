@@ -86,6 +86,14 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
            "ALTER TABLE spaces DROP COLUMN author_rows;"
            "ALTER TABLE authors DROP COLUMN invite_expires;"
            "UPDATE meta SET value=1 WHERE key='schema_version';");
+  // Version 4 (content rules): no claim columns, the old superseded table,
+  // materialized under the old rules (rebuilt at open).
+  exec_sql(path,
+           "ALTER TABLE entities DROP COLUMN claim_rank;"
+           "ALTER TABLE entities DROP COLUMN claim_hlc;"
+           "ALTER TABLE entities DROP COLUMN claim_op;"
+           "DROP TABLE superseded; CREATE TABLE superseded(op INTEGER PRIMARY KEY);"
+           "DELETE FROM meta WHERE key='content_rules';");
   REQUIRE_FALSE(authors_have_invite_column(path));
 
   auto again = Identity::unwrap(*wrapped, "pw");
@@ -120,6 +128,8 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
   CHECK(authors_have_invite_column(path));
   CHECK(query_int(path, "SELECT count(*) FROM sqlite_master WHERE name='authors_writing'") == 1);
   CHECK(query_int(path, "SELECT count(*) FROM authors WHERE invite_expires>0") == 1);
+  CHECK(query_int(path, "SELECT value FROM meta WHERE key='content_rules'") >= 2);
+  CHECK(query_int(path, "SELECT count(*) FROM entities WHERE claim_hlc>0") == 1);
 }
 
 TEST_CASE("schema: a store from a newer build is refused, untouched") {
@@ -176,7 +186,7 @@ TEST_CASE("schema: a store missing a table, an index or a column is refused at o
       {"DELETE FROM meta;", "table 'meta') is missing"},
       {"ALTER TABLE entities DROP COLUMN text_hash;", "no column 'text_hash'"},
       // Replaced by a table of the same name but another shape.
-      {"DROP TABLE superseded; CREATE TABLE superseded(x);", "no column 'op'"},
+      {"DROP TABLE superseded; CREATE TABLE superseded(x);", "table 'superseded' has no column"},
   };
   for (const Damage& d : damages) {
     CAPTURE(d.sql);

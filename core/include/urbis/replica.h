@@ -120,7 +120,10 @@ struct Invite {
 class Replica;
 
 // The ops of one local transaction; Replica::commit turns them into one
-// change. Recording ops does not touch the store.
+// change. Recording ops does not touch the store. An op that breaks the
+// content rules (core/README.md: a type of 1..64 bytes, a field of 1..256,
+// a locale of 1..35, a value at most 32 arrays/objects deep and 1 MiB as
+// JSON text) makes commit() fail with InvalidArgument, naming it.
 class Transaction {
  public:
   const SpaceId& space() const { return space_; }
@@ -148,6 +151,7 @@ class Transaction {
   Env* env_;
   std::map<EntityId, std::string> created_;
   std::vector<PendingOp> ops_;
+  std::string invalid_;  // why commit() refuses this transaction ("" if it may not)
 };
 
 class Replica {
@@ -250,7 +254,8 @@ class Replica {
   Transaction begin(const SpaceId& space);
   // Encrypts, signs, appends and materializes `tx` as one change, atomically.
   // Forbidden unless this device may write; NotFound for an op on an entity
-  // that neither exists nor was created in `tx`.
+  // that neither exists nor was created in `tx`; InvalidArgument for an op
+  // that breaks the content rules (see Transaction).
   Result<CommitInfo> commit(const Transaction& tx);
   // Group commit: each transaction becomes its own change (same as commit,
   // in order), but all are made durable by one SQLite commit, all or none.
@@ -271,7 +276,9 @@ class Replica {
   // content or second change is NotAMember, a redeem breaking the rules (or
   // without a valid receipt of a witness the invite names) Forbidden, one
   // received by its witness after the invite's expiry Expired. On error
-  // nothing is stored.
+  // nothing is stored. A content change that decrypts and parses is stored
+  // even when some of its ops break the content rules (core/README.md):
+  // those ops have no effect.
   Result<ApplyOutcome> apply(ByteView envelope);
   // Applies many envelopes in one SQLite transaction (one fsync); each gets
   // its own result, and one refused change does not affect the others.

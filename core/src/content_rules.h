@@ -1,0 +1,185 @@
+// Limits on what one content op may carry (core/README.md, "Content rules"),
+// shared by the writer (Transaction, commit) and the reader (materialize,
+// query). Every check here is iterative: no input, however nested, drives
+// recursion. nlohmann/json parses and destroys iteratively, but copies,
+// compares and dumps recursively, so a value is parsed only after a byte scan
+// has bounded its depth.
+// Internal; not installed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace urbis {
+
+// Arrays and objects nested at most this deep in one value ([] is depth 1).
+inline constexpr size_t kMaxValueDepth = 32;
+// One value's JSON text: generous for a long translated description.
+inline constexpr size_t kMaxValueBytes = size_t{1} << 20;
+// A field name, a locale tag, an entity type.
+inline constexpr size_t kMaxFieldBytes = 256;
+inline constexpr size_t kMaxLocaleBytes = 35;
+inline constexpr size_t kMaxTypeBytes = 64;
+
+// Whether `s` is well-formed UTF-8 (no overlongs, surrogates or code points
+// past U+10FFFF). Field names and locales become keys of an entity's JSON
+// document, whose dump() throws on anything else.
+inline bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = cp << 6 | (d & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// Whether `text` nests arrays/objects deeper than `max_depth`, by a scan of
+// its bytes (brackets inside strings do not count). Meaningful for valid JSON;
+// invalid JSON is refused by the parse that follows.
+inline bool json_text_deeper_than(std::string_view text, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
+
+// Why an in-memory value cannot be written ("" when it can): arrays/objects
+// nested deeper than kMaxValueDepth, or a string or key that is not UTF-8
+// (dump() would throw). Iterative: dump() and copies recurse, this does not.
+inline std::string json_problem(const nlohmann::json& value) {
+  if (value.is_string())  // the common cases, without a stack
+    return valid_utf8(value.get_ref<const std::string&>()) ? "" : "a string that is not UTF-8";
+  if (!value.is_structured()) return "";
+  std::vector<std::pair<const nlohmann::json*, size_t>> stack{{&value, 0}};
+  while (!stack.empty()) {
+    auto [v, depth] = stack.back();
+    stack.pop_back();
+    if (v->is_string()) {
+      if (!valid_utf8(v->get_ref<const std::string&>())) return "a string that is not UTF-8";
+      continue;
+    }
+    if (!v->is_structured()) continue;
+    if (depth + 1 > kMaxValueDepth)
+      return "value nested deeper than " + std::to_string(kMaxValueDepth);
+    for (auto it = v->begin(); it != v->end(); ++it) {
+      if (v->is_object() && !valid_utf8(it.key())) return "a key that is not UTF-8";
+      stack.emplace_back(&it.value(), depth + 1);
+    }
+  }
+  return "";
+}
+
+// Whether `text` is exactly one JSON number:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+inline bool json_text_is_number(std::string_view text) {
+  size_t i = 0;
+  const size_t n = text.size();
+  auto digits = [&] {
+    const size_t from = i;
+    while (i < n && text[i] >= '0' && text[i] <= '9') ++i;
+    return i - from;
+  };
+  if (i < n && text[i] == '-') ++i;
+  if (i < n && text[i] == '0') {
+    ++i;
+  } else if (digits() == 0) {
+    return false;
+  }
+  if (i < n && text[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  }
+  if (i < n && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < n && (text[i] == '+' || text[i] == '-')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == n;
+}
+
+// Why `text` cannot be an op's value ("" when it can): at most kMaxValueBytes,
+// at most kMaxValueDepth deep, valid JSON.
+inline std::string value_problem(std::string_view text) {
+  if (text.size() > kMaxValueBytes)
+    return "value of " + std::to_string(text.size()) + " bytes exceeds " +
+           std::to_string(kMaxValueBytes);
+  // The common case, a plain string (no escapes): decided in one pass
+  // without the parser (a content change is mostly such values).
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+    bool plain = true, ascii = true;
+    for (size_t i = 1; i + 1 < text.size() && plain; ++i) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      plain = c != '"' && c != '\\' && c >= 0x20;
+      ascii &= c < 0x80;
+    }
+    if (plain) return ascii || valid_utf8(text) ? "" : "value is not UTF-8";
+  }
+  if (text == "true" || text == "false" || text == "null") return "";
+  // A short number without exponent (one nlohmann parses without overflow;
+  // others go through the parser, which refuses overflows such as 1e999).
+  if (text.size() <= 20 && text.find_first_of("eE") == std::string_view::npos &&
+      json_text_is_number(text))
+    return "";
+  if (json_text_deeper_than(text, kMaxValueDepth))
+    return "value nested deeper than " + std::to_string(kMaxValueDepth);
+  if (!nlohmann::json::accept(text)) return "value is not JSON";
+  return "";
+}
+
+// Whether valid JSON `text` is a string (JSON whitespace may lead).
+inline bool json_text_is_string(std::string_view text) {
+  size_t i = text.find_first_not_of(" \t\r\n");
+  return i != std::string_view::npos && text[i] == '"';
+}
+
+// `text` parsed when it is JSON at most `max_depth` deep, else null (never
+// stored under the content rules): no recursion driven by the input, and no
+// string that is not UTF-8 (dump() would throw on it).
+inline nlohmann::json parse_bounded(const std::string& text, size_t max_depth) {
+  if (!json_text_deeper_than(text, max_depth)) {
+    auto v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!v.is_discarded()) return v;
+  }
+  return nlohmann::json();
+}
+
+}  // namespace urbis
