@@ -768,10 +768,12 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
 
   // Chain: duplicate, fork, gap, or the next link.
   if (h.seq() <= author.head_seq) {
-    Stmt s = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
-    s.bind(1, author.id).bind(2, h.seq());
-    if (s.step() && s.id<Hash>(0) == p.hash) return ApplyOutcome::Duplicate;
-    URBIS_RETURN_IF_ERROR(s.status());
+    {
+      Stmt s = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
+      s.bind(1, author.id).bind(2, h.seq());
+      if (s.step() && s.id<Hash>(0) == p.hash) return ApplyOutcome::Duplicate;
+      URBIS_RETURN_IF_ERROR(s.status());
+    }
     // Below a pin this replica has not reached, the change held here may be
     // the fork: it is when the arriving one is proven on the pinned chain.
     if (author.pinned() && author.head_seq < author.cutoff_seq) {
@@ -906,15 +908,39 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   return ApplyOutcome::Applied;
 }
 
-Status Replica::Impl::reset_chain(int64_t space, AuthorRow& a, uint64_t drop_held_to) {
-  Stmt d = db_->prepare("DELETE FROM changes WHERE author=?");
-  URBIS_RETURN_IF_ERROR(d.bind(1, a.id).run());
-  Stmt u = db_->prepare("UPDATE authors SET head_seq=0, head_hash=NULL WHERE id=?");
-  URBIS_RETURN_IF_ERROR(u.bind(1, a.id).run());
+Result<bool> Replica::Impl::reset_chain(int64_t space, AuthorRow& a, uint64_t fork_at_or_below,
+                                        uint64_t drop_held_to) {
+  // Dropping a membership change from the log does not undo what it did
+  // (membership is applied change by change, not rebuilt from the log), and
+  // fetching it again would apply it twice: the author's chain is kept up
+  // to its last membership change, and a fork below that cannot be undone.
+  uint64_t keep = 0;
+  {
+    Stmt s = db_->prepare("SELECT coalesce(max(seq), 0) FROM changes WHERE author=? AND kind=?");
+    s.bind(1, a.id).bind(2, static_cast<int>(pb::CHANGE_MEMBERSHIP));
+    if (s.step()) keep = static_cast<uint64_t>(s.i64(0));
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  if (keep >= fork_at_or_below) return false;
+  Hash keep_hash;
+  if (keep) {
+    Stmt s = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
+    s.bind(1, a.id).bind(2, keep);
+    if (!s.step()) return s.status().is_ok() ? Status(Code::Internal, "chain has a gap") : s.status();
+    keep_hash = s.id<Hash>(0);
+  }
+  Stmt d = db_->prepare("DELETE FROM changes WHERE author=? AND seq>?");
+  URBIS_RETURN_IF_ERROR(d.bind(1, a.id).bind(2, keep).run());
+  Stmt u = keep ? db_->prepare("UPDATE authors SET head_seq=?, head_hash=? WHERE id=?")
+                : db_->prepare("UPDATE authors SET head_seq=?, head_hash=NULL WHERE id=?");
+  u.bind(1, keep);
+  if (keep) u.bind(2, keep_hash.view()).bind(3, a.id);
+  else u.bind(2, a.id);
+  URBIS_RETURN_IF_ERROR(u.run());
   if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space, a.pk, 1, drop_held_to));
-  a.head_seq = 0;
-  a.head_hash = Hash{};
-  return Status::ok();
+  a.head_seq = keep;
+  a.head_hash = keep_hash;
+  return true;
 }
 
 Result<bool> Replica::Impl::on_pinned_chain(int64_t space, const AuthorRow& a, const ParsedChange& p) {
@@ -947,7 +973,11 @@ Result<ApplyOutcome> Replica::Impl::reset_to_pin(SpaceRow& space, AuthorRow auth
   Result<ApplyOutcome> out = [&]() -> Result<ApplyOutcome> {
     // Held changes above `p` were proven its successors (on_pinned_chain):
     // they stay.
-    URBIS_RETURN_IF_ERROR(reset_chain(space.id, author, p.header.seq()));
+    const uint64_t seq = p.header.seq();
+    URBIS_ASSIGN_OR_RETURN(bool reset, reset_chain(space.id, author, seq, seq));
+    if (!reset || (author.head_seq + 1 == seq && Hash::from_string(p.header.prev_hash()) != author.head_hash))
+      return Status(Code::BrokenChain, "the removed writer's chain held here forks at or below its membership "
+                                       "change " + std::to_string(author.head_seq) + ", which cannot be undone");
     URBIS_ASSIGN_OR_RETURN(ApplyOutcome held, hold(space, author, p));
     if (options_.materialize) URBIS_RETURN_IF_ERROR(rebuild_space(space));
     return held;
@@ -1242,15 +1272,19 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
         // and the pinned chain comes again from any peer that holds it
         // (version vectors: this replica now lacks the author entirely).
         if (row.pinned() && row.head_seq >= cutoff) {
-          Stmt q = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
-          q.bind(1, row.id).bind(2, cutoff);
-          const bool same = q.step() && row.is_pinned_hash(q.id<Hash>(0));
-          URBIS_RETURN_IF_ERROR(q.status());
+          bool same = false;
+          {
+            // (Scoped: the cached statement is used again by reset_chain.)
+            Stmt q = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
+            q.bind(1, row.id).bind(2, cutoff);
+            same = q.step() && row.is_pinned_hash(q.id<Hash>(0));
+            URBIS_RETURN_IF_ERROR(q.status());
+          }
           if (!same) {
             if (u.device() == h.author())
               return malformed("a cutoff of the change's own author must pin its own chain");
-            URBIS_RETURN_IF_ERROR(reset_chain(space.id, row, kMaxSeq));
-            *needs_rebuild = true;
+            URBIS_ASSIGN_OR_RETURN(bool reset, reset_chain(space.id, row, cutoff, kMaxSeq));
+            *needs_rebuild |= reset;
           }
         }
       }

@@ -157,10 +157,13 @@ class Replica::Impl {
   Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
                                   const pb::Body* body);
   Status release_held(int64_t space, const DeviceKey& author, uint64_t next_seq);
-  // Forgets every stored and held change of `a` (a removed writer whose
-  // chain here is not the one its cutoff pins): head back to 0, so the
-  // pinned chain is fetched again; the caller rebuilds the materialization.
-  Status reset_chain(int64_t space, AuthorRow& a, uint64_t drop_held_to);
+  // Forgets the stored changes of `a` (a removed writer whose chain here is
+  // not the one its cutoff pins, forked at or below `fork_at_or_below`) and
+  // its held ones up to `drop_held_to`: the head goes back, so the pinned
+  // chain is fetched again; the caller rebuilds the materialization. Keeps
+  // the chain up to a's last membership change (false, nothing done, when
+  // that is at or above the fork).
+  Result<bool> reset_chain(int64_t space, AuthorRow& a, uint64_t fork_at_or_below, uint64_t drop_held_to);
   // Whether `p` (at or below a's cutoff seq) is on the chain the cutoff
   // pins: the pinned change itself, or proven by a's held changes above it
   // linking up to the pinned one.

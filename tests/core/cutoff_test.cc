@@ -352,3 +352,45 @@ TEST_CASE("cutoff: a cutoff's hash is empty at seq 0 and 32 bytes after, else Ma
 
 }  // namespace
 }  // namespace urbis
+
+namespace urbis {
+namespace {
+
+using namespace urbis::testing;
+
+TEST_CASE("cutoff: a downgraded admin's fork is dropped back to its last membership change") {
+  // Dropping a membership change from the log would not undo it, and
+  // fetching it again would apply it twice: the chain is kept up to it.
+  Device a(1), b(2), l(3), x(4);
+  SpaceId space = *a->create_space("city");
+  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Admin));
+  URBIS_REQUIRE_OK(a->add_member(space, l.key, Role::Editor));
+  pull(*b.replica, *a.replica, space);
+  URBIS_REQUIRE_OK(b->add_member(space, x.key, Role::Viewer));  // b's seq 1
+  auto tx = b->begin(space);
+  EntityId project = tx.create("project");
+  tx.set(project, "title", "one");
+  CommitInfo b2 = *b->commit(tx);  // seq 2
+  pull(*a.replica, *b.replica, space);
+  pull(*l.replica, *a.replica, space);
+  auto tx3 = b->begin(space);
+  tx3.set(project, "title", "three");
+  URBIS_REQUIRE_OK(b->commit(tx3));  // seq 3
+  pull(*a.replica, *b.replica, space);
+  URBIS_REQUIRE_OK(a->set_role(space, b.key, Role::Viewer));  // cutoff 3, pinned
+
+  Identity bid = identity_for_seed(2);
+  auto key = space_key(*a.replica, space, bid, 1);
+  REQUIRE(key);
+  Bytes fork3 = forge_content(bid, space, {3, b2.hash}, 1, body_setting(project, "project", "title", "forked"), *key);
+  CHECK(*l->apply(fork3) == ApplyOutcome::Applied);
+  CHECK(pull(*l.replica, *a.replica, space) == 1);  // the downgrade: back to seq 1
+  CHECK(head_seq(*l.replica, space, b.key) == 1);
+  CHECK(pull(*l.replica, *a.replica, space) == 2);
+  CHECK(hash_of(*l.replica, space) == hash_of(*a.replica, space));
+  CHECK(*l->member_role(space, x.key) == Role::Viewer);
+  CHECK(log_of(*l.replica, space) == log_of(*a.replica, space));
+}
+
+}  // namespace
+}  // namespace urbis
