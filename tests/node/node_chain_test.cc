@@ -1,9 +1,9 @@
 // The apply path's rules against a real `urbis node` on 127.0.0.1 (issue
 // 10, findings 4, 6, 7, 8, and a removed writer's fork): a change dated
-// 2046 stopped at the node's door,
-// bodies members cannot use stored without stopping a chain, an editor's
-// parked megabytes gone with its removal (also after a restart), and
-// `urbis sync` saying why changes were refused. Changes are forged by hand
+// 2046 stopped at the node's door, bodies members cannot use stored without
+// stopping a chain, an editor's parked megabytes gone with its removal (also
+// after a restart), `urbis sync` saying why changes were refused, and a
+// removed writer's fork at its cutoff dropped and refused. Changes are forged by hand
 // (tests/core/forge_util.h) and sent over a hand-driven WebSocket
 // (raw_client.h). Every loop and wait is bounded.
 #include "raw_client.h"  // first: Boost before the rest
