@@ -1029,10 +1029,25 @@ Result<ApplyOutcome> Replica::Impl::hold(const SpaceRow& space, const AuthorRow&
     return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
                                         std::to_string(h.seq()) + " (held for a missing predecessor) here");
   {
-    Stmt s = db_->prepare("SELECT 1 FROM held WHERE space=? AND author=? AND seq=?");
-    s.bind(1, space.id).bind(2, p.author.view()).bind(3, h.seq());
-    if (s.step()) return ApplyOutcome::Held;  // this seq is held already (the first one stays)
-    URBIS_RETURN_IF_ERROR(s.status());
+    bool taken = false, same = false;
+    {
+      Stmt s = db_->prepare("SELECT envelope FROM held WHERE space=? AND author=? AND seq=?");
+      s.bind(1, space.id).bind(2, p.author.view()).bind(3, h.seq());
+      if (s.step()) {
+        taken = true;
+        same = blake2b_256(s.blob(0)) == p.hash;
+      }
+      URBIS_RETURN_IF_ERROR(s.status());
+    }
+    if (taken) {
+      // This seq is held already: the first one stays, unless the author's
+      // chain is pinned and this one is proven on the pinned chain by the
+      // held changes above it (then the one held is a fork).
+      if (same || !author.pinned() || h.seq() >= author.cutoff_seq) return ApplyOutcome::Held;
+      URBIS_ASSIGN_OR_RETURN(bool pinned_chain, on_pinned_chain(space.id, author, p));
+      if (!pinned_chain) return ApplyOutcome::Held;
+      URBIS_RETURN_IF_ERROR(drop_held(space.id, p.author, h.seq(), h.seq()));
+    }
   }
   // The allowances, from running totals (held_usage), never by counting.
   uint64_t author_bytes = 0, space_rows = 0, space_bytes = 0;

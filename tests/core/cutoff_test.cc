@@ -394,3 +394,44 @@ TEST_CASE("cutoff: a downgraded admin's fork is dropped back to its last members
 
 }  // namespace
 }  // namespace urbis
+
+namespace urbis {
+namespace {
+
+using namespace urbis::testing;
+
+TEST_CASE("cutoff: a fork held below the pin gives its slot to the change the pinned chain proves") {
+  Attack t;
+  Identity eid = identity_for_seed(2);
+  auto key = space_key(*t.a.replica, t.space, eid, 1);
+  REQUIRE(key);
+  Bytes fork2 = forge_content(eid, t.space, {2, t.e1.hash}, 1,
+                              body_setting(t.project, "project", "budget", 7), *key);
+  // A node that has everything but E's chain, the removal included: E's
+  // fork at seq 2 is held first (a gap: no seq 1 here), then the pinned
+  // seq 3, then the real seq 2, which the held seq 3 names: it takes the
+  // slot. Seq 1 then brings the whole pinned chain.
+  NodeReplica n2(7);
+  std::vector<Bytes> e_chain;
+  auto log = t.a->changes_since(t.space, {});
+  REQUIRE(log.is_ok());
+  for (const auto& c : *log) {
+    if (DeviceKey::from_string(parse_header(parse_envelope(c)).author()) == t.e.key) {
+      e_chain.push_back(c);
+      continue;
+    }
+    URBIS_REQUIRE_OK(n2->apply(c));
+  }
+  REQUIRE(e_chain.size() == 3);
+  CHECK(*n2->apply(fork2) == ApplyOutcome::Held);
+  CHECK(*n2->apply(e_chain[2]) == ApplyOutcome::Held);
+  CHECK(*n2->apply(e_chain[1]) == ApplyOutcome::Held);
+  CHECK(*n2->held_count(t.space) == 2);
+  CHECK(*n2->apply(e_chain[0]) == ApplyOutcome::Applied);
+  CHECK(head_seq(*n2.replica, t.space, t.e.key) == 3);
+  CHECK(*n2->held_count(t.space) == 0);
+  CHECK(log_of(*n2.replica, t.space) == log_of(*t.a.replica, t.space));
+}
+
+}  // namespace
+}  // namespace urbis
