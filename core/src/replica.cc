@@ -181,7 +181,7 @@ Result<SpaceRow> Replica::Impl::find_space(const SpaceId& sid) {
 Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk) {
   Stmt s = db_->prepare(
       "SELECT id, head_seq, head_hash, role, joined_epoch, cutoff_epoch, cutoff_seq, cutoff_role, "
-      "invite_expires, invite_witnesses FROM authors WHERE space=? AND pk=?");
+      "invite_expires, invite_witnesses, cutoff_hash FROM authors WHERE space=? AND pk=?");
   s.bind(1, space).bind(2, pk.view());
   AuthorRow a;
   a.space = space;
@@ -200,6 +200,7 @@ Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk)
   a.cutoff_role = static_cast<Role>(s.i64(7));
   a.invite_expires = static_cast<uint64_t>(s.i64(8));
   a.invite_witnesses = s.bytes(9);
+  a.cutoff_hash = s.bytes(10);
   return a;
 }
 
@@ -253,7 +254,7 @@ Result<DeviceKey> Replica::Impl::author_key(int64_t row) {
 Status Replica::Impl::save_membership(const AuthorRow& a) {
   Stmt s = db_->prepare(
       "UPDATE authors SET role=?, joined_epoch=?, cutoff_epoch=?, cutoff_seq=?, cutoff_role=?, "
-      "invite_expires=?, invite_witnesses=? WHERE id=?");
+      "invite_expires=?, invite_witnesses=?, cutoff_hash=? WHERE id=?");
   return s.bind(1, static_cast<int>(a.role))
       .bind(2, a.joined_epoch)
       .bind(3, a.cutoff_epoch)
@@ -261,7 +262,8 @@ Status Replica::Impl::save_membership(const AuthorRow& a) {
       .bind(5, static_cast<int>(a.cutoff_role))
       .bind(6, a.invite_expires)
       .bind(7, ByteView(a.invite_witnesses))
-      .bind(8, a.id)
+      .bind(8, ByteView(a.cutoff_hash))
+      .bind(9, a.id)
       .run();
 }
 
@@ -388,6 +390,10 @@ Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role
       auto* c = m.add_cutoffs();
       c->set_device(to_str(device));
       c->set_seq(target.head_seq);
+      // Pins the chain the cutoff counts: a replica fed a different change
+      // at or below this seq by the removed writer (a fork) drops it and
+      // takes this one (core/README.md, "Rules of the apply path").
+      if (target.head_seq) c->set_hash(to_str(target.head_hash));
     }
     SpaceKey key;
     env_.random_bytes(key);
@@ -762,19 +768,44 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
 
   // Chain: duplicate, fork, gap, or the next link.
   if (h.seq() <= author.head_seq) {
-    Stmt s = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
-    s.bind(1, author.id).bind(2, h.seq());
-    if (s.step() && s.id<Hash>(0) == p.hash) return ApplyOutcome::Duplicate;
+    {
+      Stmt s = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
+      s.bind(1, author.id).bind(2, h.seq());
+      if (s.step() && s.id<Hash>(0) == p.hash) return ApplyOutcome::Duplicate;
+      URBIS_RETURN_IF_ERROR(s.status());
+    }
+    // Below a pin this replica has not reached, the change held here may be
+    // the fork: it is when the arriving one is proven on the pinned chain.
+    if (author.pinned() && author.head_seq < author.cutoff_seq) {
+      URBIS_ASSIGN_OR_RETURN(bool pinned_chain, on_pinned_chain(space.id, author, p));
+      if (pinned_chain) return reset_to_pin(space, author, p);
+    }
     return Status(Code::BrokenChain, "a different change already holds seq " +
                                          std::to_string(h.seq()) + " of this author");
   }
+  // A removed writer's chain is pinned at its cutoff (Cutoff.hash): the one
+  // change the cutoff seq may hold is the admin's.
+  const bool at_pin = author.pinned() && h.seq() == author.cutoff_seq;
+  if (at_pin && !author.is_pinned_hash(p.hash))
+    return Status(Code::BrokenChain, "change " + std::to_string(h.seq()) + " of removed writer " +
+                                         p.author.hex().substr(0, 16) +
+                                         " is not the one its cutoff pins (a fork)");
   if (h.seq() > author.head_seq + 1) {
     if (!space.id) return Status(Code::UnknownSpace, p.space.hex());
     return hold(space, author, p);
   }
-  if (h.seq() > 1 && Hash::from_string(h.prev_hash()) != author.head_hash)
+  if (h.seq() > 1 && Hash::from_string(h.prev_hash()) != author.head_hash) {
+    // The pinned change does not follow what is held here: the changes
+    // below it held here are a fork (taken before the pin was known, or
+    // unverified below it). They go, and the pinned change waits for its
+    // real predecessors, fetched again like any missing change.
+    if (author.pinned() && h.seq() <= author.cutoff_seq) {
+      URBIS_ASSIGN_OR_RETURN(bool pinned_chain, on_pinned_chain(space.id, author, p));
+      if (pinned_chain) return reset_to_pin(space, author, p);
+    }
     return Status(Code::BrokenChain, "prev_hash does not match the author's change " +
                                          std::to_string(author.head_seq));
+  }
 
   // Membership and epoch. An invite key may author its redeem and nothing
   // else; a membership body is parsed only once its author may write one
@@ -877,6 +908,90 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   return ApplyOutcome::Applied;
 }
 
+Result<bool> Replica::Impl::reset_chain(int64_t space, AuthorRow& a, uint64_t fork_at_or_below,
+                                        uint64_t drop_held_to) {
+  // Dropping a membership change from the log does not undo what it did
+  // (membership is applied change by change, not rebuilt from the log), and
+  // fetching it again would apply it twice: the author's chain is kept up
+  // to its last membership change, and a fork below that cannot be undone.
+  uint64_t keep = 0;
+  {
+    Stmt s = db_->prepare("SELECT coalesce(max(seq), 0) FROM changes WHERE author=? AND kind=?");
+    s.bind(1, a.id).bind(2, static_cast<int>(pb::CHANGE_MEMBERSHIP));
+    if (s.step()) keep = static_cast<uint64_t>(s.i64(0));
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  if (keep >= fork_at_or_below) return false;
+  Hash keep_hash;
+  if (keep) {
+    Stmt s = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
+    s.bind(1, a.id).bind(2, keep);
+    if (!s.step()) return s.status().is_ok() ? Status(Code::Internal, "chain has a gap") : s.status();
+    keep_hash = s.id<Hash>(0);
+  }
+  Stmt d = db_->prepare("DELETE FROM changes WHERE author=? AND seq>?");
+  URBIS_RETURN_IF_ERROR(d.bind(1, a.id).bind(2, keep).run());
+  Stmt u = keep ? db_->prepare("UPDATE authors SET head_seq=?, head_hash=? WHERE id=?")
+                : db_->prepare("UPDATE authors SET head_seq=?, head_hash=NULL WHERE id=?");
+  u.bind(1, keep);
+  if (keep) u.bind(2, keep_hash.view()).bind(3, a.id);
+  else u.bind(2, a.id);
+  URBIS_RETURN_IF_ERROR(u.run());
+  if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space, a.pk, 1, drop_held_to));
+  a.head_seq = keep;
+  a.head_hash = keep_hash;
+  return true;
+}
+
+Result<bool> Replica::Impl::on_pinned_chain(int64_t space, const AuthorRow& a, const ParsedChange& p) {
+  if (p.header.seq() == a.cutoff_seq) return a.is_pinned_hash(p.hash);
+  // Up the held changes to the pinned one: each must name the one below as
+  // its predecessor. At most the author's held allowance is read.
+  Hash below = p.hash;
+  for (uint64_t seq = p.header.seq() + 1; seq <= a.cutoff_seq; ++seq) {
+    Stmt s = db_->prepare("SELECT envelope FROM held WHERE space=? AND author=? AND seq=?");
+    s.bind(1, space).bind(2, a.pk.view()).bind(3, seq);
+    if (!s.step()) {
+      URBIS_RETURN_IF_ERROR(s.status());
+      return false;
+    }
+    const Bytes raw = s.bytes(0);
+    pb::Envelope e;
+    pb::Header h;
+    if (!e.ParseFromArray(raw.data(), static_cast<int>(raw.size())) || !h.ParseFromString(e.header()) ||
+        Hash::from_string(h.prev_hash()) != below)
+      return false;
+    below = blake2b_256(raw);
+  }
+  return a.is_pinned_hash(below);
+}
+
+Result<ApplyOutcome> Replica::Impl::reset_to_pin(SpaceRow& space, AuthorRow author, const ParsedChange& p) {
+  // All or nothing: if the pinned change cannot be held (the space's held
+  // allowance is full), the fork stays until it is sent again.
+  URBIS_RETURN_IF_ERROR(db_->exec("SAVEPOINT pin"));
+  Result<ApplyOutcome> out = [&]() -> Result<ApplyOutcome> {
+    // Held changes above `p` were proven its successors (on_pinned_chain):
+    // they stay.
+    const uint64_t seq = p.header.seq();
+    URBIS_ASSIGN_OR_RETURN(bool reset, reset_chain(space.id, author, seq, seq));
+    if (!reset || (author.head_seq + 1 == seq && Hash::from_string(p.header.prev_hash()) != author.head_hash))
+      return Status(Code::BrokenChain, "the removed writer's chain held here forks at or below its membership "
+                                       "change " + std::to_string(author.head_seq) + ", which cannot be undone");
+    URBIS_ASSIGN_OR_RETURN(ApplyOutcome held, hold(space, author, p));
+    if (options_.materialize) URBIS_RETURN_IF_ERROR(rebuild_space(space));
+    return held;
+  }();
+  if (!out.is_ok()) {
+    dirty_.clear();
+    (void)db_->exec("ROLLBACK TO pin");
+    (void)db_->exec("RELEASE pin");
+    return out.status();
+  }
+  URBIS_RETURN_IF_ERROR(db_->exec("RELEASE pin"));
+  return out;
+}
+
 Status Replica::Impl::check_membership_size(const std::string& body) const {
   // Counted on the wire, before anything is allocated for the entries:
   // parsing 16 MiB of empty entries would make millions of messages.
@@ -914,10 +1029,25 @@ Result<ApplyOutcome> Replica::Impl::hold(const SpaceRow& space, const AuthorRow&
     return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
                                         std::to_string(h.seq()) + " (held for a missing predecessor) here");
   {
-    Stmt s = db_->prepare("SELECT 1 FROM held WHERE space=? AND author=? AND seq=?");
-    s.bind(1, space.id).bind(2, p.author.view()).bind(3, h.seq());
-    if (s.step()) return ApplyOutcome::Held;  // this seq is held already (the first one stays)
-    URBIS_RETURN_IF_ERROR(s.status());
+    bool taken = false, same = false;
+    {
+      Stmt s = db_->prepare("SELECT envelope FROM held WHERE space=? AND author=? AND seq=?");
+      s.bind(1, space.id).bind(2, p.author.view()).bind(3, h.seq());
+      if (s.step()) {
+        taken = true;
+        same = blake2b_256(s.blob(0)) == p.hash;
+      }
+      URBIS_RETURN_IF_ERROR(s.status());
+    }
+    if (taken) {
+      // This seq is held already: the first one stays, unless the author's
+      // chain is pinned and this one is proven on the pinned chain by the
+      // held changes above it (then the one held is a fork).
+      if (same || !author.pinned() || h.seq() >= author.cutoff_seq) return ApplyOutcome::Held;
+      URBIS_ASSIGN_OR_RETURN(bool pinned_chain, on_pinned_chain(space.id, author, p));
+      if (!pinned_chain) return ApplyOutcome::Held;
+      URBIS_RETURN_IF_ERROR(drop_held(space.id, p.author, h.seq(), h.seq()));
+    }
   }
   // The allowances, from running totals (held_usage), never by counting.
   uint64_t author_bytes = 0, space_rows = 0, space_bytes = 0;
@@ -1093,6 +1223,9 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
     Stmt u = db_->prepare("UPDATE spaces SET epoch=? WHERE id=?");
     URBIS_RETURN_IF_ERROR(u.bind(1, space.epoch).bind(2, space.id).run());
   }
+  for (const auto& c : m.cutoffs())
+    if (c.seq() == 0 ? !c.hash().empty() : !(c.hash().empty() || c.hash().size() == Hash::kSize))
+      return malformed("a cutoff's hash is empty at seq 0 and 32 bytes (or empty) after");
   for (const auto& u : m.updates()) {
     auto device = DeviceKey::from_string(u.device());
     if (!device) return malformed("member device must be 32 bytes");
@@ -1131,16 +1264,44 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
       if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space.id, *device, 1, kMaxSeq));
       if (can_write(row.role)) {
         uint64_t cutoff = 0;
+        const std::string* pin = nullptr;
         for (const auto& c : m.cutoffs())
-          if (c.device() == u.device()) cutoff = c.seq();
+          if (c.device() == u.device()) {
+            cutoff = c.seq();
+            pin = &c.hash();
+          }
         row.cutoff_epoch = m.new_epoch();
         row.cutoff_seq = cutoff;
         row.cutoff_role = row.role;
+        row.cutoff_hash = pin ? Bytes(pin->begin(), pin->end()) : Bytes{};
         // Changes the admin had not seen, made under the old role, no longer count.
         Stmt r = db_->prepare(
             "UPDATE changes SET revoked=1 WHERE author=? AND seq>? AND epoch<? AND revoked=0");
         URBIS_RETURN_IF_ERROR(r.bind(1, row.id).bind(2, cutoff).bind(3, m.new_epoch()).run());
         if (db_->changes() > 0) *needs_rebuild = true;
+        // The pin: this replica's change at the cutoff seq must be the
+        // admin's. If it is not, the author forked its chain at or below the
+        // cutoff and this replica took a fork the admin never saw; where the
+        // two chains part cannot be told from here (only the pinned change's
+        // own chain would say), so every change of the author held here goes,
+        // and the pinned chain comes again from any peer that holds it
+        // (version vectors: this replica now lacks the author entirely).
+        if (row.pinned() && row.head_seq >= cutoff) {
+          bool same = false;
+          {
+            // (Scoped: the cached statement is used again by reset_chain.)
+            Stmt q = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
+            q.bind(1, row.id).bind(2, cutoff);
+            same = q.step() && row.is_pinned_hash(q.id<Hash>(0));
+            URBIS_RETURN_IF_ERROR(q.status());
+          }
+          if (!same) {
+            if (u.device() == h.author())
+              return malformed("a cutoff of the change's own author must pin its own chain");
+            URBIS_ASSIGN_OR_RETURN(bool reset, reset_chain(space.id, row, cutoff, kMaxSeq));
+            *needs_rebuild |= reset;
+          }
+        }
       }
       row.joined_epoch = m.new_epoch();
     } else if (row.role == Role::None) {

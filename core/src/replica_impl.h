@@ -51,6 +51,13 @@ struct AuthorRow {
   uint32_t cutoff_epoch = 0;
   uint64_t cutoff_seq = 0;
   Role cutoff_role = Role::None;
+  // The admin's hash of this author's change at cutoff_seq (Cutoff.hash;
+  // empty: no pin, the rule before pins, or a cutoff at seq 0).
+  Bytes cutoff_hash;
+  bool pinned() const { return cutoff_seq > 0 && cutoff_hash.size() == Hash::kSize; }
+  bool is_pinned_hash(const Hash& h) const {
+    return std::equal(h.bytes.begin(), h.bytes.end(), cutoff_hash.begin(), cutoff_hash.end());
+  }
   // Non-zero: an invite key (not a device), redeemable until this wall-clock
   // ms. Stays set after the redeem, which lowers the role to None.
   uint64_t invite_expires = 0;
@@ -150,6 +157,20 @@ class Replica::Impl {
   Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
                                   const pb::Body* body);
   Status release_held(int64_t space, const DeviceKey& author, uint64_t next_seq);
+  // Forgets the stored changes of `a` (a removed writer whose chain here is
+  // not the one its cutoff pins, forked at or below `fork_at_or_below`) and
+  // its held ones up to `drop_held_to`: the head goes back, so the pinned
+  // chain is fetched again; the caller rebuilds the materialization. Keeps
+  // the chain up to a's last membership change (false, nothing done, when
+  // that is at or above the fork).
+  Result<bool> reset_chain(int64_t space, AuthorRow& a, uint64_t fork_at_or_below, uint64_t drop_held_to);
+  // Whether `p` (at or below a's cutoff seq) is on the chain the cutoff
+  // pins: the pinned change itself, or proven by a's held changes above it
+  // linking up to the pinned one.
+  // `p` is the change a removed writer's cutoff pins, and what is held here
+  // below it is not its chain: reset_chain, then hold `p` (Held).
+  Result<bool> on_pinned_chain(int64_t space, const AuthorRow& a, const ParsedChange& p);
+  Result<ApplyOutcome> reset_to_pin(SpaceRow& space, AuthorRow author, const ParsedChange& p);
   // Parks a verified change after a gap in its author's chain (NotAMember
   // unless the author may write it; TooLarge past the held allowances).
   Result<ApplyOutcome> hold(const SpaceRow& space, const AuthorRow& author, const ParsedChange& p);

@@ -109,6 +109,7 @@ CREATE TABLE superseded(
   space INTEGER NOT NULL, author BLOB NOT NULL, op INTEGER NOT NULL, by INTEGER NOT NULL,
   entity INTEGER NOT NULL, slot BLOB NOT NULL, hlc INTEGER NOT NULL,
   PRIMARY KEY(space, author, op, by)) WITHOUT ROWID;
+ALTER TABLE authors ADD COLUMN cutoff_hash BLOB NOT NULL DEFAULT x'';
 )sql";
 
 constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4};

@@ -360,6 +360,7 @@ TEST_CASE("chain: held changes that can never apply are dropped by the version 4
       "ALTER TABLE entities DROP COLUMN claim_rank; ALTER TABLE entities DROP COLUMN claim_hlc;"
       "ALTER TABLE entities DROP COLUMN claim_op;"
       "DROP TABLE superseded; CREATE TABLE superseded(op INTEGER PRIMARY KEY);"
+      "ALTER TABLE authors DROP COLUMN cutoff_hash;"
       "UPDATE meta SET value=3 WHERE key='schema_version';";
   char* err = nullptr;
   const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);

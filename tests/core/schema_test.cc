@@ -93,7 +93,8 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
            "ALTER TABLE entities DROP COLUMN claim_hlc;"
            "ALTER TABLE entities DROP COLUMN claim_op;"
            "DROP TABLE superseded; CREATE TABLE superseded(op INTEGER PRIMARY KEY);"
-           "DELETE FROM meta WHERE key='content_rules';");
+           "DELETE FROM meta WHERE key='content_rules';"
+           "ALTER TABLE authors DROP COLUMN cutoff_hash;");
   REQUIRE_FALSE(authors_have_invite_column(path));
 
   auto again = Identity::unwrap(*wrapped, "pw");

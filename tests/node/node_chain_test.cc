@@ -1,8 +1,9 @@
 // The apply path's rules against a real `urbis node` on 127.0.0.1 (issue
-// 10, findings 4, 6, 7, 8): a change dated 2046 stopped at the node's door,
-// bodies members cannot use stored without stopping a chain, an editor's
-// parked megabytes gone with its removal (also after a restart), and
-// `urbis sync` saying why changes were refused. Changes are forged by hand
+// 10, findings 4, 6, 7, 8, and a removed writer's fork): a change dated
+// 2046 stopped at the node's door, bodies members cannot use stored without
+// stopping a chain, an editor's parked megabytes gone with its removal (also
+// after a restart), `urbis sync` saying why changes were refused, and a
+// removed writer's fork at its cutoff dropped and refused. Changes are forged by hand
 // (tests/core/forge_util.h) and sent over a hand-driven WebSocket
 // (raw_client.h). Every loop and wait is bounded.
 #include "raw_client.h"  // first: Boost before the rest
@@ -315,4 +316,85 @@ TEST_CASE("sync_prints_refusals") {
     named |= e["by"] == "node" && e["code"] == "NotAMember" && !e["message"].get<std::string>().empty();
   CHECK(named);
   CHECK(node.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("removed_writer_fork") {
+  // An editor writes seq 1..3 through node B; node A got only 1..2. The
+  // admin, synced with B, removes the editor (cutoff 3, pinned by hash).
+  // The editor then signs a different seq 3 and a seq 4 and pushes them to
+  // A, which does not have the removal yet and takes them. When the admin
+  // syncs with A, A drops its copy of the editor's chain and takes the
+  // pinned one again; the fork pushed again by another member is refused
+  // with A's store unchanged, and a member syncing with A ends in the
+  // admin's state, with the fork nowhere.
+  Node node_a, node_b;
+  Space s("Fork");
+  Player editor(431), relay(432);
+  Home member;
+  const std::string member_device = member.init();
+  s.add(editor.hex(), "editor");
+  s.add(relay.hex(), "editor");
+  s.add(member_device, "viewer");
+  s.sync(node_a);
+  s.sync(node_b);
+  auto cb = editor.connect(node_b);
+  REQUIRE(errors_in(cb->catch_up(s.id, editor.replica())).empty());
+  const auto key = space_key(editor.replica(), s.id, editor.id, 1);
+  REQUIRE(key.has_value());
+  const EntityId project = random_entity();
+  Bytes e1 = forge_content(editor.id, s.id, {1, {}}, 1, body_setting(project, "project", "title", "one"), *key);
+  Bytes e2 = forge_content(editor.id, s.id, {2, envelope_hash(e1)}, 1, body_setting(project, "project", "stage", "idea"), *key);
+  Bytes e3 = forge_content(editor.id, s.id, {3, envelope_hash(e2)}, 1, body_setting(project, "project", "budget", 3), *key);
+  Bytes fork3 = forge_content(editor.id, s.id, {3, envelope_hash(e2)}, 1, body_setting(project, "project", "budget", 666), *key);
+  Bytes fork4 = forge_content(editor.id, s.id, {4, envelope_hash(fork3)}, 1, body_setting(project, "project", "stage", "done"), *key);
+  REQUIRE(ack_head(cb->push(s.id, {e1, e2, e3}), editor.id.device()) == 3);
+  cb.reset();
+  auto ca = editor.connect(node_a);
+  REQUIRE(errors_in(ca->catch_up(s.id, editor.replica())).empty());
+  REQUIRE(ack_head(ca->push(s.id, {e1, e2}), editor.id.device()) == 2);
+
+  s.sync(node_b);
+  s.admin.ok({"space", "remove-member", s.hex, editor.hex()});
+  s.sync(node_b);
+  // A has not seen the removal: the fork counts there, for now (the
+  // changes are dated alike: the budget field is written by seq 3 only).
+  auto w = ca->push(s.id, {fork3, fork4});
+  INFO(describe(w));
+  CHECK(ack_head(w, editor.id.device()) == 4);
+  ca.reset();
+
+  const std::string editor_sql = "SELECT coalesce((SELECT head_seq FROM authors WHERE pk=x'" + editor.hex() + "'), -1)";
+  const std::string fork_sql = "SELECT count(*) FROM changes WHERE hash=x'" + envelope_hash(fork3).hex() + "' OR hash=x'" +
+                               envelope_hash(fork4).hex() + "'";
+  const std::string pinned_sql = "SELECT count(*) FROM changes WHERE hash=x'" + envelope_hash(e3).hex() + "'";
+  CHECK(sql_int(node_a.store(), fork_sql.c_str()) == 2);
+  // The removal reaches A: A drops its copy of the editor's chain, and the
+  // admin's session (which learns A's heads from its acknowledgements) sends
+  // the pinned chain again.
+  s.sync(node_a);
+  s.sync(node_a);
+  CHECK(sql_int(node_a.store(), editor_sql.c_str()) == 3);
+  CHECK(sql_int(node_a.store(), pinned_sql.c_str()) == 1);
+  CHECK(sql_int(node_a.store(), fork_sql.c_str()) == 0);
+  CHECK(counts(node_a.store()).held == 0);
+  // Sent again by a member, the fork is refused and nothing changes.
+  const StoreCounts before = counts(node_a.store());
+  auto r = relay.connect(node_a);
+  REQUIRE(errors_in(r->catch_up(s.id, relay.replica())).empty());
+  auto again = r->push(s.id, {fork3, fork4});
+  INFO(describe(again));
+  CHECK(has_error(again, Code::BrokenChain, s.id));
+  CHECK(counts(node_a.store()) == before);
+  CHECK(sql_int(node_a.store(), fork_sql.c_str()) == 0);
+  r.reset();
+
+  json synced = member.ok({"sync", node_a.url()});
+  CHECK(synced["refused"] == 0);
+  CHECK(member.ok({"get", s.hex, "project", project.hex()})["values"]["budget"] == 3);
+  CHECK(s.admin.ok({"get", s.hex, "project", project.hex()})["values"]["budget"] == 3);
+  CHECK(s.admin.ok({"state-hash", s.hex})["state_hash"] == member.ok({"state-hash", s.hex})["state_hash"]);
+  CHECK(s.sync(node_a)["errors"].empty());
+  CHECK(http_get(node_a.port(), "/healthz").status == 200);
+  CHECK(node_a.stop(SIGTERM) == 0);
+  CHECK(node_b.stop(SIGTERM) == 0);
 }

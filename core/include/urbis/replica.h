@@ -185,7 +185,9 @@ class Replica {
   // would not list it. One indexed lookup (a node checks it per batch).
   Result<Role> member_role(const SpaceId& space, const DeviceKey& device);
   // Adds a member or changes a role (admin only). Removing (Role::None) or
-  // lowering a writer's role starts a new key epoch the member never gets.
+  // lowering a writer's role starts a new key epoch the member never gets,
+  // with a cutoff pinning the writer's chain: its head seq and that change's
+  // hash as held here (core/README.md, "Rules of the apply path").
   Status set_role(const SpaceId& space, const DeviceKey& device, Role role);
   Status add_member(const SpaceId& space, const DeviceKey& device, Role role) {
     return set_role(space, device, role);
@@ -268,7 +270,8 @@ class Replica {
   // Malformed (including an HLC >= 2^63), TooLarge (the envelope, the held
   // allowances, a membership change's entries, a space's author rows),
   // BadSignature, BrokenChain (including a different change with an existing
-  // seq), UnknownSpace, UnknownEpoch, NotAMember, ClockAhead (dated beyond
+  // seq, and a removed writer's change at its cutoff seq that is not the one
+  // the cutoff pins), UnknownSpace, UnknownEpoch, NotAMember, ClockAhead (dated beyond
   // now + max_clock_skew_ms; applies once the clock has caught up). A content
   // change whose body this replica holds keys for but cannot open or parse is
   // stored without effect (core/README.md). An invite key's only valid
