@@ -243,6 +243,15 @@ class Session {
   // Changes from the peer that this replica refused, one entry per code and
   // Changes frame, as sent to the peer in Error frames (the latest 64).
   const std::vector<Status>& refusals() const { return refusals_; }
+  // Client: whether `space` was offered unasked and its verdict (kept or
+  // dropped at the peer's Live, see "Unsolicited spaces") is still to come.
+  // A host that persists changes elsewhere holds these spaces' changes back
+  // until then (the browser client does, wasm/src/client.cc).
+  bool judging(const SpaceId& space) const;
+  std::vector<SpaceId> judging_spaces() const;
+  // Client: every space this session dropped from the replica, in order
+  // (judged at the peer's Live, or swept before the Want).
+  const std::vector<SpaceId>& dropped_spaces() const { return dropped_order_; }
 
  private:
   struct SpaceSync {
@@ -296,6 +305,7 @@ class Session {
   std::array<uint8_t, 32> peer_challenge_{};
   std::map<SpaceId, SpaceSync> spaces_;
   std::set<SpaceId> dropped_;  // client: unsolicited spaces dropped, refused from now on
+  std::vector<SpaceId> dropped_order_;  // client: every space dropped (also swept ones), for the host
   std::optional<bool> may_create_;  // server: the creation policy's verdict, once asked
   std::vector<Status> peer_errors_;
   std::vector<Status> refusals_;
