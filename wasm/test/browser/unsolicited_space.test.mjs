@@ -102,12 +102,18 @@ test('a space a node pushes unasked is dropped and leaves nothing in IndexedDB',
   node = await startNode({ home, port, args: ['--trust-peer', device] });
 
   // The browser reconnects and discovers; the node sends the whole space.
-  const stats = await until(
-    'the browser to judge the pushed space',
-    () => page.evaluate((phish) => db.stats().then((s) => (s.dropped.includes(phish) ? s : null)), phish),
+  // The session is live (the sync indicator says online) only once the node
+  // said Live for every space it offered, the pushed one too: judged by then.
+  await until(
+    'the browser to reconnect and sync every offered space',
+    () =>
+      page.evaluate(async () => {
+        const [st, stats] = await Promise.all([db.syncStatus(), db.stats()]);
+        return st.state === 'online' && stats.connects >= 2;
+      }),
     40000,
   );
-  assert.ok(stats.dropped.includes(phish));
+  const stats = await page.evaluate(() => db.stats());
   const listed = await page.evaluate(() => db.spaces().then((l) => l.map((s) => s.space)));
   assert.ok(listed.includes(own), 'own space listed');
   assert.ok(!listed.includes(phish), 'the pushed space is not kept');
@@ -132,4 +138,6 @@ test('a space a node pushes unasked is dropped and leaves nothing in IndexedDB',
   const scan = await scanIndexedDb(page, 'urbis', [own, phish]);
   assert.ok(scan.hits[own] > 0, `the scan finds the own space (${JSON.stringify(scan)})`);
   assert.equal(scan.hits[phish], 0, `nothing of the pushed space in IndexedDB (${JSON.stringify(scan)})`);
+  // The session did judge it (and said so to the engine).
+  assert.ok(stats.dropped.includes(phish), `reported dropped (${JSON.stringify(stats.dropped)})`);
 });
