@@ -96,6 +96,13 @@ test('a space a node pushes unasked is dropped and leaves nothing in IndexedDB',
   cli(strangerHome, ['put', phish, 'practice', 'new', 'title@en=Your account is locked: sign in at evil.example']);
   cli(strangerHome, ['sync', node.ws]);
 
+  // Every change the engine hands to IndexedDB's log is announced as a change
+  // event: none may name the pushed space (held back while judged).
+  await page.evaluate(() => {
+    window.changeEvents = [];
+    db.subscribe('*', (e) => window.changeEvents.push(e));
+  });
+
   // The node turns hostile: it serves the browser's device every space.
   const { home, port } = node;
   await node.stop();
@@ -114,6 +121,8 @@ test('a space a node pushes unasked is dropped and leaves nothing in IndexedDB',
     40000,
   );
   const stats = await page.evaluate(() => db.stats());
+  const events = await page.evaluate(() => window.changeEvents.map((e) => e.space));
+  assert.ok(!events.includes(phish), `no change of the pushed space reached the log (${JSON.stringify(events)})`);
   const listed = await page.evaluate(() => db.spaces().then((l) => l.map((s) => s.space)));
   assert.ok(listed.includes(own), 'own space listed');
   assert.ok(!listed.includes(phish), 'the pushed space is not kept');
