@@ -58,6 +58,9 @@
 // space whose log never made the device a member (Replica::member_by_log; a
 // removed member keeps what it held). SessionOptions::keep_unsolicited_spaces turns this off
 // for a node's link to a node that trusts it (a node is member of nothing).
+// A host that copies the replica elsewhere asks judging() (hold the space's
+// changes back until the verdict) and dropped_spaces() (purge its copies):
+// the browser client does (wasm/README.md, "Durability").
 //
 // What the peer says it holds (its Want's heads) is believed only as far as
 // it proves it: once the peer's Live for a space has arrived, a head it
