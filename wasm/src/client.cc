@@ -713,7 +713,13 @@ Result<SpaceId> Client::space_of(const json& p) {
 }
 
 Status Client::collect_log(const SpaceId& space) {
-  if (session_ && session_->judging(space)) return Status::ok();
+  if (session_ && session_->judging(space) && identity_) {
+    // Held back while this device is no member; a member already (a join
+    // finished meanwhile) keeps joinSpace's promise: durable at once (should
+    // a later change of the stream remove it, the drop purges the log).
+    auto role = replica_->member_role(space, identity_->device());
+    if (!role.is_ok() || *role == Role::None) return Status::ok();
+  }
   VersionVector& known = logged_[space];
   URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> fresh, replica_->changes_since(space, known));
   if (fresh.empty()) return Status::ok();
