@@ -435,7 +435,10 @@ void Session::after_handshake_step(Out& out) {
         // not kept (a former member keeps what it held).
         auto member = replica_.member_by_log(info.id, replica_.device());
         if (!options_.keep_unsolicited_spaces && member.is_ok() && !*member) {
-          if (replica_.drop_space(info.id).is_ok()) counters_.spaces_dropped += 1;
+          if (replica_.drop_space(info.id).is_ok()) {
+            counters_.spaces_dropped += 1;
+            dropped_order_.push_back(info.id);
+          }
           continue;
         }
         mine.push_back(info.id);
@@ -518,6 +521,18 @@ bool Session::peer_may_create_spaces() {
   return *may_create_;
 }
 
+bool Session::judging(const SpaceId& space) const {
+  auto it = spaces_.find(space);
+  return it != spaces_.end() && it->second.unsolicited;
+}
+
+std::vector<SpaceId> Session::judging_spaces() const {
+  std::vector<SpaceId> out;
+  for (const auto& [space, sync] : spaces_)
+    if (sync.unsolicited) out.push_back(space);
+  return out;
+}
+
 // The peer has sent every change of `space` it held at its Want.
 void Session::on_peer_live(const SpaceId& space, Out& out) {
   auto it = spaces_.find(space);
@@ -536,6 +551,7 @@ void Session::on_peer_live(const SpaceId& space, Out& out) {
       }
       counters_.spaces_dropped += 1;
       dropped_.insert(space);
+      dropped_order_.push_back(space);
       spaces_.erase(it);
       return;
     }

@@ -77,6 +77,8 @@ export class Engine {
     this.lastStatus = null;
     this.syncSaved = '';
     this.syncSaveTimer = null;
+    this.purge = false; // a dropped space: vacuum before the next snapshot
+    this.droppedSpaces = [];
   }
 
   // Opens storage (and takes the per-database lock); tells whether an
@@ -198,8 +200,27 @@ export class Engine {
   }
 
   #events(origin) {
-    const { changed } = this.call('takeEvents');
+    const { changed, dropped } = this.call('takeEvents');
     for (const [space, changes] of Object.entries(changed)) this.emit('change', { space, changes, origin });
+    if (dropped && dropped.length) this.#dropped(dropped);
+  }
+
+  // Spaces the session dropped (a node offered them unasked and this device
+  // is no member, sync/session.h "Unsolicited spaces"). Their changes were
+  // held back from the log; an older store may still hold some, and the
+  // store's free pages hold their rows: the next snapshot vacuums the file
+  // and, as every snapshot does, replaces the last one and deletes every log
+  // entry it covers, so nothing of them stays in IndexedDB. Taken as soon as
+  // no other space is being judged.
+  #dropped(spaces) {
+    for (const space of spaces) {
+      this.droppedSpaces.push(space);
+      this.emit('dropped', { space });
+    }
+    this.purge = true;
+    this.sinceSnapshot = Math.max(this.sinceSnapshot, 1);
+    clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = later(() => this.snapshot().catch(() => {}), 0);
   }
 
   #fail(e) {
@@ -383,7 +404,8 @@ export class Engine {
         },
         frame: (bytes) => this.#receive(bytes),
         closed: () => {
-          this.call('sessionClose');
+          this.call('sessionClose'); // drops the spaces it was still judging
+          this.#events('remote');
           this.#status();
         },
         failed: () => this.#status(),
@@ -464,12 +486,27 @@ export class Engine {
     if (this.snapshotting) return this.snapshotting;
     clearTimeout(this.snapshotTimer);
     this.snapshotTimer = null;
-    if (this.sinceSnapshot === 0) return null;
+    if (this.sinceSnapshot === 0 && !this.purge) return null;
+    // A space still being judged is in the store but not in the log: no
+    // snapshot may copy it. Its verdict comes with the node's Live, or the
+    // session's end drops it.
+    if (this.call('status').judging > 0) {
+      this.snapshotTimer = later(() => this.snapshot().catch(() => {}), this.snapshotIdleMs);
+      return null;
+    }
     const fs = this.m.FS;
     const key = this.storage.nextKey - 1;
+    const purge = this.purge;
+    this.purge = false;
     try {
-      this.call('checkpoint', { path: DB_PATH }); // the WAL into the db file, WAL truncated
+      // The WAL into the db file, WAL truncated; vacuumed after a drop.
+      this.call('checkpoint', { path: DB_PATH, vacuum: purge });
     } catch (e) {
+      if (purge) {
+        this.purge = true; // a snapshot with the dropped rows' pages: not now
+        this.sinceSnapshot = Math.max(this.sinceSnapshot, 1);
+        return null;
+      }
       // then the WAL is copied as it is
     }
     const files = { db: fs.readFile(DB_PATH) };
@@ -487,6 +524,7 @@ export class Engine {
       .then(() => ({ key, bytes: files.db.length + (files.wal ? files.wal.length : 0), ms: Date.now() - t0 }))
       .catch((e) => {
         this.sinceSnapshot += taken;
+        if (purge) this.purge = true;
         throw e;
       })
       .finally(() => {
@@ -649,6 +687,8 @@ export class Engine {
       appendMs: times,
       connects: this.transport ? this.transport.connects : 0,
       nextKey: this.storage ? this.storage.nextKey : 0,
+      dropped: [...this.droppedSpaces], // spaces not kept, this run
+      purgePending: this.purge,
     };
   }
 

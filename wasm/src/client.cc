@@ -165,7 +165,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
   if (method == "identityUnlock") return identity_unlock(p);
   if (method == "replicaOpen") return replica_open(p);
   if (method == "replicaClose") {
-    session_.reset();
+    close_session();
     replica_.reset();
     logged_.clear();
     return json::object();
@@ -181,7 +181,10 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     json changed = json::object();
     for (const auto& [space, n] : changed_) changed[space.hex()] = n;
     changed_.clear();
-    return json{{"changed", changed}};
+    json dropped = json::array();
+    for (const SpaceId& space : dropped_) dropped.push_back(space.hex());
+    dropped_.clear();
+    return json{{"changed", changed}, {"dropped", dropped}};
   }
   if (method == "setAcked") {
     // The node's heads for this device as last persisted by the host.
@@ -262,9 +265,12 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     // A new session each time: its Want resumes from the replica's vectors.
     sync::SessionOptions options;
     options.discover = true;
+    close_session();
     session_ = std::make_unique<sync::Session>(*r, env_, sync::Signer::of(*identity_), sync::SessionRole::Client,
                                                std::vector<SpaceId>{}, options);
+    drops_seen_ = 0;
     for (Bytes& f : session_->start()) frames_.push_back(std::move(f));
+    note_drops();
     return json::object();
   }
   if (method == "checkpoint") {
@@ -279,6 +285,9 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     int log = 0, done = 0;
     // A fresh connection enters WAL mode when it first reads the file.
     if (rc == SQLITE_OK) rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    // {vacuum: true} after a space was dropped: the file is rebuilt, so its
+    // free pages (which keep deleted rows' bytes) do not reach the snapshot.
+    if (rc == SQLITE_OK && p.value("vacuum", false)) rc = sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr);
     if (rc == SQLITE_OK) rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
     std::string error = rc == SQLITE_OK ? "" : (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close(db);
@@ -294,7 +303,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     return json::object();
   }
   if (method == "sessionClose") {
-    session_.reset();
+    close_session();
     return json::object();
   }
   return Status(Code::InvalidArgument, "unknown method '" + method + "'");
@@ -468,6 +477,9 @@ Result<nlohmann::json> Client::status() {
     URBIS_ASSIGN_OR_RETURN(uint64_t n, pending());
     out["pending"] = n;
   }
+  // Spaces offered unasked and not judged yet: nothing of them is in the
+  // host's log, and the host takes no snapshot of the store meanwhile.
+  out["judging"] = session_ ? session_->judging_spaces().size() : 0;
   if (session_) {
     const sync::SessionCounters& c = session_->counters();
     out["sent"] = c.changes_sent;
@@ -616,8 +628,12 @@ Status Client::receive(ByteView frame) {
   const auto peek = sync::peek_frame(frame);
   if (!reply.status.is_ok() || !peek) return reply.status;
   note_frame_from_node(frame, peek->kind);
-  // Changes frames store changes; discovery may add spaces.
-  if (peek->kind == sync::FrameKind::Changes) URBIS_RETURN_IF_ERROR(collect_log_all());
+  // The sweep before our Want and a Live's verdict drop spaces.
+  note_drops();
+  // Changes frames store changes (discovery may add spaces); a Live may
+  // keep a judged space, whose held-back changes go out now.
+  if (peek->kind == sync::FrameKind::Changes || peek->kind == sync::FrameKind::Live)
+    URBIS_RETURN_IF_ERROR(collect_log_all());
   return reply.status;
 }
 
@@ -697,6 +713,13 @@ Result<SpaceId> Client::space_of(const json& p) {
 }
 
 Status Client::collect_log(const SpaceId& space) {
+  if (session_ && session_->judging(space) && identity_) {
+    // Held back while this device is no member; a member already (a join
+    // finished meanwhile) keeps joinSpace's promise: durable at once (should
+    // a later change of the stream remove it, the drop purges the log).
+    auto role = replica_->member_role(space, identity_->device());
+    if (!role.is_ok() || *role == Role::None) return Status::ok();
+  }
   VersionVector& known = logged_[space];
   URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> fresh, replica_->changes_since(space, known));
   if (fresh.empty()) return Status::ok();
@@ -710,6 +733,37 @@ Status Client::collect_log_all() {
   URBIS_ASSIGN_OR_RETURN(auto list, replica_->spaces());
   for (const SpaceInfo& s : list) URBIS_RETURN_IF_ERROR(collect_log(s.id));
   return Status::ok();
+}
+
+void Client::note_drops() {
+  if (!session_) return;
+  const std::vector<SpaceId>& all = session_->dropped_spaces();
+  for (; drops_seen_ < all.size(); ++drops_seen_) {
+    const SpaceId& space = all[drops_seen_];
+    logged_.erase(space);
+    acked_.erase(space);
+    changed_.erase(space);
+    dropped_.push_back(space);
+  }
+}
+
+void Client::close_session() {
+  if (!session_) return;
+  note_drops();
+  if (replica_) {
+    for (const SpaceId& space : session_->judging_spaces()) {
+      // Never handed to the host: nothing unjudged outlives the session (a
+      // space this device belongs to comes back with the next session).
+      if (replica_->drop_space(space).is_ok()) {
+        logged_.erase(space);
+        acked_.erase(space);
+        changed_.erase(space);
+        dropped_.push_back(space);
+      }
+    }
+  }
+  session_.reset();
+  drops_seen_ = 0;
 }
 
 Status Client::after_local_write(const SpaceId& space) {

@@ -7,7 +7,11 @@
 // Persistence contract (wasm/README.md, "Durability"): after every method,
 // every change newly stored by the replica — local commits, membership
 // changes, changes applied from the node — is in the log outbox exactly once,
-// in an order in which it applies. The JavaScript host appends them to
+// in an order in which it applies; except the changes of a space the node
+// offered unasked, held back until the session keeps it (a device stores only
+// spaces it is a member of, sync/session.h "Unsolicited spaces"): a space
+// dropped instead never reaches the host, and takeEvents names it so the
+// host can purge what an older store may hold of it. The JavaScript host appends them to
 // IndexedDB and acknowledges a local edit only once that append is durable.
 //
 // Thread-safety: none (one worker, one thread).
@@ -99,8 +103,16 @@ class Client {
   Result<Addressed> addressed(const nlohmann::json& p);
   // Moves the changes of `space` not yet handed to the host into the log
   // outbox and counts them as an event.
+  // A space the open session is still judging (offered unasked, verdict at
+  // the node's Live) is skipped: its changes reach the host only once kept.
   Status collect_log(const SpaceId& space);
   Status collect_log_all();
+  // Spaces the session dropped since the last look: forgotten here and
+  // reported to the host (takeEvents' "dropped"), which purges its copies.
+  void note_drops();
+  // Ends the session; spaces it was still judging are dropped (their
+  // changes never reached the host).
+  void close_session();
   // After a local write to `space`: collect its log, push it to the peer.
   Status after_local_write(const SpaceId& space);
   void note_frame_from_node(ByteView frame, sync::FrameKind kind);
@@ -117,6 +129,8 @@ class Client {
   std::map<SpaceId, VersionVector> logged_;       // what the host was handed
   std::map<SpaceId, uint64_t> acked_;             // the node's head for this device, per space
   std::map<SpaceId, uint64_t> changed_;           // changes per space since takeEvents
+  std::vector<SpaceId> dropped_;                  // dropped since takeEvents
+  size_t drops_seen_ = 0;                         // of session_->dropped_spaces()
 };
 
 }  // namespace urbis::wasm

@@ -8,8 +8,13 @@ let dbPromise = null;
 let db = null;
 
 // Test knob: localStorage 'urbis.pwhashCost' = 'minimal' makes identity
-// creation fast in the browser tests. Users always get 'interactive'.
+// creation fast in the browser tests. It exists only in the build made for
+// them (`vite build --mode test` -> dist-test, web/CMakeLists.txt): in the
+// release build import.meta.env.MODE is the constant "production", so the
+// knob is dead code the minifier removes, and users always get 'interactive'
+// (as the native `urbis` refuses URBIS_PWHASH=minimal outside `urbis-test`).
 function pwhashCost() {
+  if (import.meta.env.MODE !== 'test') return 'interactive';
   try {
     return localStorage.getItem('urbis.pwhashCost') || 'interactive';
   } catch (e) {

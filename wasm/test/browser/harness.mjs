@@ -59,10 +59,10 @@ export async function until(what, fn, timeoutMs = 15000, everyMs = 100) {
 }
 
 // Starts `urbis node` on 127.0.0.1 (port 0: any free port) with its own home,
-// serving `web` (default: the wasm client's web root).
-export async function startNode({ home, port = 0, web = WEB } = {}) {
+// serving `web` (default: the wasm client's web root); `args`: more options.
+export async function startNode({ home, port = 0, web = WEB, args = [] } = {}) {
   home = home || path.join(tempDir('node'), 'home');
-  const child = spawn(BIN, ['--home', home, 'node', '--listen', `127.0.0.1:${port}`, '--open-spaces', '--web', web], {
+  const child = spawn(BIN, ['--home', home, 'node', '--listen', `127.0.0.1:${port}`, '--open-spaces', '--web', web, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

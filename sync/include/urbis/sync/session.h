@@ -58,6 +58,9 @@
 // space whose log never made the device a member (Replica::member_by_log; a
 // removed member keeps what it held). SessionOptions::keep_unsolicited_spaces turns this off
 // for a node's link to a node that trusts it (a node is member of nothing).
+// A host that copies the replica elsewhere asks judging() (hold the space's
+// changes back until the verdict) and dropped_spaces() (purge its copies):
+// the browser client does (wasm/README.md, "Durability").
 //
 // What the peer says it holds (its Want's heads) is believed only as far as
 // it proves it: once the peer's Live for a space has arrived, a head it
@@ -243,6 +246,15 @@ class Session {
   // Changes from the peer that this replica refused, one entry per code and
   // Changes frame, as sent to the peer in Error frames (the latest 64).
   const std::vector<Status>& refusals() const { return refusals_; }
+  // Client: whether `space` was offered unasked and its verdict (kept or
+  // dropped at the peer's Live, see "Unsolicited spaces") is still to come.
+  // A host that persists changes elsewhere holds these spaces' changes back
+  // until then (the browser client does, wasm/src/client.cc).
+  bool judging(const SpaceId& space) const;
+  std::vector<SpaceId> judging_spaces() const;
+  // Client: every space this session dropped from the replica, in order
+  // (judged at the peer's Live, or swept before the Want).
+  const std::vector<SpaceId>& dropped_spaces() const { return dropped_order_; }
 
  private:
   struct SpaceSync {
@@ -296,6 +308,7 @@ class Session {
   std::array<uint8_t, 32> peer_challenge_{};
   std::map<SpaceId, SpaceSync> spaces_;
   std::set<SpaceId> dropped_;  // client: unsolicited spaces dropped, refused from now on
+  std::vector<SpaceId> dropped_order_;  // client: every space dropped (also swept ones), for the host
   std::optional<bool> may_create_;  // server: the creation policy's verdict, once asked
   std::vector<Status> peer_errors_;
   std::vector<Status> refusals_;
