@@ -1056,7 +1056,11 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
                                        "; its witness received the redeem at " + utc_time_text(rc.time_ms()));
     return Status::ok();
   }
-  // A legacy invite (made before witnesses): by the redeem's own clock.
+  // A legacy invite (made before witnesses): by the redeem's own clock, and
+  // with no receipt. Nothing would check one here, so a relay could add any
+  // receipt and give replicas two encodings of the one change (a fork of the
+  // invite's chain, and junk stored in every log).
+  if (p.envelope.has_receipt()) return malformed("a redeem of an invite naming no witness carries no receipt");
   const uint64_t at_ms = h.hlc() >> 16;
   if (at_ms > invite.invite_expires)
     return Status(Code::Expired, "the invite expired at " + utc_time_text(invite.invite_expires) +
