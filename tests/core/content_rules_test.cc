@@ -756,5 +756,39 @@ TEST_CASE("content rules: a field written as plain, translatable and set at once
   CHECK(hash_of(*t.v.replica, t.space) == hash_of(*t.e.replica, t.space));
 }
 
+// Attack (review), left open: storage amplification through remembered
+// overwrites. An op may name any number of overwrites, and each one naming
+// an op not live here (one that never arrives: another author's seq far
+// ahead) is remembered as a `superseded` row (two keys, a slot hash, five
+// integers) on every member's device, for ever: ~10 bytes on the wire become
+// ~100 in the store. Not fixed here: the rule needs a bound on overwrites per
+// op (or remembered references charged per change) that the writer obeys too.
+TEST_CASE("content rules: overwrites of ops that never arrive do not amplify storage" *
+          doctest::should_fail()) {
+  const std::string path = temp_db("content-rules-superseded.db");
+  Team t;
+  Device victim{kLate + 2, path};
+  URBIS_REQUIRE_OK(t.a->add_member(t.space, victim.key, Role::Viewer));
+  auto log = t.a->changes_since(t.space, {});
+  URBIS_REQUIRE_OK(log);
+  give(*victim.replica, *log);
+  auto bytes = [&] { return query_int(path, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size"); };
+  const int64_t before = bytes();
+
+  CommitInfo e_real = t.real_edit(t.project, "stage", "concept");
+  pb::Body flood = body_of(e_real.envelope, t.key);
+  constexpr int kRefs = 50'000;
+  for (int i = 0; i < kRefs; ++i)
+    add_ref(flood, flood.mutable_entities(0)->mutable_ops(0), t.a.key, 1'000'000 + static_cast<uint64_t>(i), 0);
+  const Bytes forged = reforge(t.e_id, e_real.envelope, flood, t.key);
+  give(*victim.replica, {forged});
+  const int64_t rows = query_int(path, "SELECT count(*) FROM superseded");
+  const int64_t grown = bytes() - before;
+  MESSAGE("change of " << forged.size() << " bytes: " << rows << " superseded rows, store grew " << grown
+                       << " bytes");
+  // At most the change's own size again (it is stored once in `changes`).
+  CHECK(grown <= 2 * static_cast<int64_t>(forged.size()));
+}
+
 }  // namespace
 }  // namespace urbis
