@@ -100,8 +100,8 @@ class Replica::Impl {
   Result<CommitInfo> redeem_invite(const InviteSecret& secret);
   Result<std::optional<Bytes>> witness_redeem(ByteView envelope, const DeviceKey& witness,
                                               const Replica::SignFn& sign);
-  Status remember_node(const DeviceKey& node);
-  Result<std::optional<DeviceKey>> remembered_node();
+  Status remember_node(const DeviceKey& node, const std::optional<SpaceId>& space);
+  Result<std::optional<DeviceKey>> remembered_node(const std::optional<SpaceId>& space);
   // Commits n transactions as n changes in one SQLite transaction: all or none.
   Result<std::vector<CommitInfo>> commit_all(const Transaction* txs, size_t n);
   std::vector<Result<ApplyOutcome>> apply_batch(const std::vector<ByteView>& envelopes);

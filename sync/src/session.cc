@@ -409,10 +409,6 @@ Status Session::handle_auth(const pb::Auth& auth, Out& out) {
                                   peer_device_->bytes.data()) != 0)
     return Status(Code::BadSignature, "Auth: signature does not verify");
   peer_authenticated_ = true;
-  // The node a device syncs with is the default witness of its invites
-  // (Replica::create_invite). Best effort: a store that cannot record it
-  // still syncs.
-  if (role_ == SessionRole::Client) (void)replica_.remember_node(*peer_device_);
   after_handshake_step(out);
   return Status::ok();
 }
@@ -540,6 +536,12 @@ void Session::on_peer_live(const SpaceId& space, Out& out) {
       return;
     }
   }
+  // The node that served this space is the default witness of its invites
+  // (Replica::create_invite): remembered only now, so a node that merely
+  // authenticated (one that refused the space, a mistyped URL) never dates
+  // the redeems of the admin's next invites. Best effort: a store that
+  // cannot record it still syncs.
+  if (peer_device_ && peer_authenticated_) (void)replica_.remember_node(*peer_device_, space);
   distrust_unproven(space, sync);
   pump(space, sync, out);
 }
