@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <random>
 #include <string>
 
 #include "content_rules.h"
@@ -788,6 +789,85 @@ TEST_CASE("content rules: overwrites of ops that never arrive do not amplify sto
                        << " bytes");
   // At most the change's own size again (it is stored once in `changes`).
   CHECK(grown <= 2 * static_cast<int64_t>(forged.size()));
+}
+
+// Review: random histories of an editor and a commenter (registers,
+// translations, sets, deletes, type claims of three entities, overwrites of
+// any op of either, written or not yet), each delivered in several random
+// orders to fresh members: one state hash for every order.
+TEST_CASE("content rules: random histories with random overwrites give one state in any order") {
+  Team t;
+  Identity admin = identity_for_seed(kAdmin);
+  REQUIRE(admin.device() == t.a.key);
+  const EntityId ids[3] = {t.project, t.other, *EntityId::from_hex("5eed5eed5eed5eed5eed5eed5eed5eed")};
+  for (uint64_t scenario = 1; scenario <= 30; ++scenario) {
+    CAPTURE(scenario);
+    std::mt19937_64 rng(scenario);
+    auto pick = [&](uint64_t n) { return rng() % n; };
+    std::vector<Bytes> changes;
+    const Identity* writers[2] = {&t.e_id, &t.k_id};
+    for (const Identity* w : writers) {
+      const bool commenter = w == &t.k_id;
+      std::optional<Hash> prev;
+      for (uint64_t seq = 1; seq <= 6; ++seq) {
+        pb::Body body;
+        const uint64_t groups = 1 + pick(2);
+        for (uint64_t g = 0; g < groups; ++g) {
+          const std::string type = commenter || pick(3) == 0 ? "comment" : (pick(2) ? "project" : "task");
+          auto* grp = add_group(body, ids[pick(3)], type);
+          const uint64_t ops = 1 + pick(3);
+          for (uint64_t o = 0; o < ops; ++o) {
+            pb::Op* op = nullptr;
+            switch (pick(6)) {
+              case 0: op = add_op(grp, pb::OP_SET, "x", std::to_string(pick(100))); break;
+              case 1: op = add_op(grp, pb::OP_SET, "y", std::to_string(pick(100))); break;
+              case 2: op = add_op(grp, pb::OP_SET_TEXT, "t", "\"v" + std::to_string(pick(9)) + "\"", "en"); break;
+              case 3: op = add_op(grp, pb::OP_SET_ADD, "tags", pick(2) ? "\"a\"" : "\"b\""); break;
+              case 4: op = add_op(grp, pb::OP_SET_REMOVE, "tags", pick(2) ? "\"a\"" : "\"b\""); break;
+              default: op = add_op(grp, pb::OP_DELETE, "_deleted", "true"); break;
+            }
+            const uint64_t refs = pick(4);
+            for (uint64_t r = 0; r < refs; ++r)
+              add_ref(body, op, writers[pick(2)]->device(), 1 + pick(6), static_cast<uint32_t>(pick(3)));
+          }
+        }
+        pb::Header h = make_header(t.space, w->device(), {seq, prev}, 1, pb::CHANGE_CONTENT);
+        h.set_hlc((kTestStartMs + 1000 + pick(scenario % 2 ? 40 : 200'000)) << 16 | pick(4));
+        uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+        randombytes_buf(nonce, sizeof nonce);
+        h.set_nonce(nonce, sizeof nonce);
+        const std::string header = h.SerializeAsString();
+        const std::string plain = body.SerializeAsString();
+        Bytes c = aead_encrypt(view_of(plain), view_of(header), {nonce, sizeof nonce}, t.key);
+        changes.push_back(sign_envelope(*w, header, std::string(c.begin(), c.end())));
+        prev = envelope_hash(changes.back());
+      }
+    }
+    // Members who receive the histories (all added before any receives).
+    std::vector<std::unique_ptr<Device>> readers;
+    for (uint64_t order = 0; order < 4; ++order) {
+      readers.push_back(std::make_unique<Device>(9000 + scenario * 10 + order));
+      URBIS_REQUIRE_OK(t.a->add_member(t.space, readers.back()->key, Role::Viewer));
+    }
+    auto log = t.a->changes_since(t.space, {});
+    URBIS_REQUIRE_OK(log);
+    std::optional<Hash> reference;
+    for (uint64_t order = 0; order < 4; ++order) {
+      CAPTURE(order);
+      std::vector<Bytes> shuffled = changes;
+      if (order > 0) std::shuffle(shuffled.begin(), shuffled.end(), rng);
+      Device& r = *readers[order];
+      give(*r.replica, *log);
+      give(*r.replica, shuffled);
+      const Hash h = hash_of(*r.replica, t.space);
+      if (!reference) reference = h;
+      CHECK(h == *reference);
+    }
+    // The histories have effect (decrypted, materialized by the readers).
+    auto e = readers[0]->replica->get(t.space, ids[0]);
+    URBIS_REQUIRE_OK(e);
+    if (scenario == 1) MESSAGE("entity 0: type " << e->type << ", " << e->fields.size() << " fields");
+  }
 }
 
 }  // namespace
