@@ -1295,10 +1295,13 @@ Status Replica::Impl::drop_space(const SpaceId& sid) {
       "DELETE FROM fts WHERE rowid IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM facets WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM vals WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
-      "DELETE FROM superseded WHERE (op >> 43) IN (SELECT id FROM authors WHERE space=?1)",
+      // By space: `op` there is the target's seq and index, not an op key
+      // (row ids are reused: a leftover would act on the next space stored).
+      "DELETE FROM superseded WHERE space=?1",
       "DELETE FROM entities WHERE space=?1",
       "DELETE FROM changes WHERE author IN (SELECT id FROM authors WHERE space=?1)",
       "DELETE FROM held WHERE space=?1",
+      "DELETE FROM held_usage WHERE space=?1",
       "DELETE FROM grants WHERE space=?1",
       "DELETE FROM epochs WHERE space=?1",
       "DELETE FROM authors WHERE space=?1",

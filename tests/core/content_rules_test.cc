@@ -870,5 +870,85 @@ TEST_CASE("content rules: random histories with random overwrites give one state
   }
 }
 
+// Attack (review): a space dropped by a device (unsolicited, or one it was
+// removed from: Replica::drop_space) left its remembered overwrites behind
+// (the delete read `superseded.op` as an op key, but it holds the target's
+// seq and index). Row ids are reused, so the next space this device stores
+// got the dropped space's id, and the leftovers voided an op of that space
+// on this device alone: here a removed member's space, written by M, voids
+// the title X writes in X's own space on V, whose state then differs from
+// X's.
+TEST_CASE("content rules: a dropped space's remembered overwrites do not act on the next space") {
+  const std::string path = temp_db("content-rules-dropped.db");
+  constexpr uint64_t kM = 781, kX = 782, kV = 783;
+  Device m{kM}, x{kX}, v{kV, path};
+  Identity m_id = identity_for_seed(kM);
+  REQUIRE(m_id.device() == m.key);
+  // M's space U: V a viewer, one entity whose title M sets twice; the second
+  // write names X's op (seq 3, index 0) as overwritten: X has no such op in
+  // U, so V remembers the reference.
+  auto u = m->create_space("U");
+  URBIS_REQUIRE_OK(u);
+  URBIS_REQUIRE_OK(m->add_member(*u, v.key, Role::Viewer));
+  Transaction t1 = m->begin(*u);
+  EntityId e = t1.create("project");
+  t1.set(e, "title", "first");
+  URBIS_REQUIRE_OK(m->commit(t1));
+  Transaction t2 = m->begin(*u);
+  t2.set(e, "title", "second");
+  auto real = m->commit(t2);
+  URBIS_REQUIRE_OK(real);
+  auto key = space_key(*m.replica, *u, m_id, 1);
+  REQUIRE(key.has_value());
+  pb::Body body = body_of(real->envelope, *key);
+  body.mutable_entities(0)->mutable_ops(0)->clear_overwrites();
+  body.clear_authors();
+  add_ref(body, body.mutable_entities(0)->mutable_ops(0), x.key, 3, 0);
+  const Bytes forged = reforge(m_id, real->envelope, body, *key, std::nullopt, std::nullopt,
+                               (kTestStartMs + 5 * 60 * 1000) << 16);
+  auto log = m->changes_since(*u, {});
+  URBIS_REQUIRE_OK(log);
+  log->pop_back();
+  log->push_back(forged);
+  give(*v.replica, *log);
+  // M removes V; V drops the space (as a session does with a space whose
+  // log does not make it a member).
+  URBIS_REQUIRE_OK(m->remove_member(*u, v.key));
+  // And a change of M's held on V for a missing predecessor (its running
+  // totals, held_usage, must go with the space too).
+  for (const char* title : {"third", "fourth"}) {
+    Transaction tn = m->begin(*u);
+    tn.set(e, "title", title);
+    URBIS_REQUIRE_OK(m->commit(tn));
+  }
+  auto later = m->changes_since(*u, {});
+  URBIS_REQUIRE_OK(later);
+  auto held = v->apply(later->back());
+  URBIS_REQUIRE_OK(held);
+  REQUIRE(*held == ApplyOutcome::Held);
+  REQUIRE(query_int(path, "SELECT count(*) FROM held_usage") > 0);
+  URBIS_REQUIRE_OK(v->drop_space(*u));
+  CHECK(query_int(path, "SELECT count(*) FROM superseded") == 0);
+  CHECK(query_int(path, "SELECT count(*) FROM held_usage") == 0);
+
+  // X's space S: V a viewer, X's third change sets a title.
+  auto s = x->create_space("S");
+  URBIS_REQUIRE_OK(s);
+  URBIS_REQUIRE_OK(x->add_member(*s, v.key, Role::Viewer));
+  Transaction t3 = x->begin(*s);
+  EntityId f = t3.create("project");
+  t3.set(f, "title", "hello");
+  auto own = x->commit(t3);
+  URBIS_REQUIRE_OK(own);
+  REQUIRE(own->seq == 3);
+  auto s_log = x->changes_since(*s, {});
+  URBIS_REQUIRE_OK(s_log);
+  give(*v.replica, *s_log);
+  auto got = v->get(*s, f);
+  URBIS_REQUIRE_OK(got);
+  CHECK(got->fields.count("title") == 1);
+  CHECK(hash_of(*v.replica, *s) == hash_of(*x.replica, *s));
+}
+
 }  // namespace
 }  // namespace urbis
