@@ -353,6 +353,16 @@ Result<Role> Replica::Impl::member_role(const SpaceId& sid, const DeviceKey& dev
   return Role::None;
 }
 
+Result<bool> Replica::Impl::member_of_any(const DeviceKey& device) {
+  Stmt s = db_->prepare(
+      "SELECT 1 FROM authors INDEXED BY authors_by_pk "
+      "WHERE pk=? AND role>0 AND (invite_expires=0 OR invite_expires>=?) LIMIT 1");
+  s.bind(1, device.view()).bind(2, env_.now_ms());
+  if (s.step()) return true;
+  URBIS_RETURN_IF_ERROR(s.status());
+  return false;
+}
+
 Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role role) {
   if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot sign");
   if (static_cast<int>(role) < 0 || role > Role::Admin)
@@ -1338,6 +1348,7 @@ Result<std::vector<SpaceInfo>> Replica::spaces() { return impl_->spaces(); }
 Result<SpaceInfo> Replica::space(const SpaceId& s) { return impl_->space_info(s); }
 Result<std::vector<Member>> Replica::members(const SpaceId& s) { return impl_->members(s); }
 Result<Role> Replica::member_role(const SpaceId& s, const DeviceKey& d) { return impl_->member_role(s, d); }
+Result<bool> Replica::member_of_any(const DeviceKey& d) { return impl_->member_of_any(d); }
 Status Replica::set_role(const SpaceId& s, const DeviceKey& d, Role r) {
   return impl_->set_role(s, d, r);
 }

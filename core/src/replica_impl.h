@@ -93,6 +93,7 @@ class Replica::Impl {
   Result<SpaceInfo> space_info(const SpaceId& sid);
   Result<std::vector<Member>> members(const SpaceId& sid);
   Result<Role> member_role(const SpaceId& sid, const DeviceKey& device);
+  Result<bool> member_of_any(const DeviceKey& device);
   Status set_role(const SpaceId& sid, const DeviceKey& device, Role role);
   // --- invite.cc ---
   Result<Invite> create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds,

@@ -184,6 +184,10 @@ class Replica {
   // One device's entry of members(): its role, Role::None when members()
   // would not list it. One indexed lookup (a node checks it per batch).
   Result<Role> member_role(const SpaceId& space, const DeviceKey& device);
+  // Whether `device` is a member (the rule of member_role) of any space held
+  // here: one indexed lookup (authors_by_pk), whatever the number of spaces
+  // (a node asks it for every device that would create a space).
+  Result<bool> member_of_any(const DeviceKey& device);
   // Adds a member or changes a role (admin only). Removing (Role::None) or
   // lowering a writer's role starts a new key epoch the member never gets.
   Status set_role(const SpaceId& space, const DeviceKey& device, Role role);
