@@ -111,7 +111,7 @@ CREATE TABLE superseded(
   space INTEGER NOT NULL, author BLOB NOT NULL, op INTEGER NOT NULL, by INTEGER NOT NULL,
   entity INTEGER NOT NULL, slot BLOB NOT NULL, hlc INTEGER NOT NULL,
   PRIMARY KEY(space, author, op, by)) WITHOUT ROWID;
-CREATE INDEX authors_by_pk ON authors(pk) WHERE role > 0;
+CREATE INDEX IF NOT EXISTS authors_by_pk ON authors(pk) WHERE role > 0;
 )sql";
 
 constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4};
