@@ -137,7 +137,12 @@ Result<Invite> Replica::Impl::create_invite(const SpaceId& sid, Role role, uint6
     return Status(Code::InvalidArgument, "an invite lasts from 1 second to 366 days, not " +
                                              std::to_string(ttl_seconds) + " seconds");
   if (witnesses.empty()) {
-    URBIS_ASSIGN_OR_RETURN(std::optional<DeviceKey> node, remembered_node());
+    // The node that last served this space to this device; else one
+    // remembered for every space (set by an API caller or an older build).
+    URBIS_ASSIGN_OR_RETURN(std::optional<DeviceKey> node, remembered_node(sid));
+    if (!node) {
+      URBIS_ASSIGN_OR_RETURN(node, remembered_node(std::nullopt));
+    }
     if (!node)
       return Status(Code::NotFound,
                     "no node to witness the invite: sync with the node the person joining will use, "
@@ -329,15 +334,22 @@ Result<std::optional<Bytes>> Replica::Impl::witness_redeem(ByteView raw, const D
   return std::optional<Bytes>(Bytes(out.begin(), out.end()));
 }
 
-Status Replica::Impl::remember_node(const DeviceKey& node) {
-  URBIS_ASSIGN_OR_RETURN(std::optional<DeviceKey> known, remembered_node());
+namespace {
+// meta key of the node remembered for `space` ('node:' + its hex), or of the
+// one remembered for every space ('node': API callers and older builds).
+std::string node_key(const std::optional<SpaceId>& space) { return space ? "node:" + space->hex() : "node"; }
+}  // namespace
+
+Status Replica::Impl::remember_node(const DeviceKey& node, const std::optional<SpaceId>& space) {
+  URBIS_ASSIGN_OR_RETURN(std::optional<DeviceKey> known, remembered_node(space));
   if (known == node) return Status::ok();
-  Stmt s = db_->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('node', ?)");
-  return s.bind(1, node.view()).run();
+  Stmt s = db_->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+  return s.bind(1, node_key(space)).bind(2, node.view()).run();
 }
 
-Result<std::optional<DeviceKey>> Replica::Impl::remembered_node() {
-  Stmt s = db_->prepare("SELECT value FROM meta WHERE key='node'");
+Result<std::optional<DeviceKey>> Replica::Impl::remembered_node(const std::optional<SpaceId>& space) {
+  Stmt s = db_->prepare("SELECT value FROM meta WHERE key=?");
+  s.bind(1, node_key(space));
   if (!s.step()) {
     URBIS_RETURN_IF_ERROR(s.status());
     return std::optional<DeviceKey>();
@@ -351,8 +363,12 @@ Result<Invite> Replica::create_invite(const SpaceId& s, Role role, uint64_t ttl_
                                       std::vector<DeviceKey> witnesses) {
   return impl_->create_invite(s, role, ttl_seconds, std::move(witnesses));
 }
-Status Replica::remember_node(const DeviceKey& node) { return impl_->remember_node(node); }
-Result<std::optional<DeviceKey>> Replica::remembered_node() { return impl_->remembered_node(); }
+Status Replica::remember_node(const DeviceKey& node, const std::optional<SpaceId>& space) {
+  return impl_->remember_node(node, space);
+}
+Result<std::optional<DeviceKey>> Replica::remembered_node(const std::optional<SpaceId>& space) {
+  return impl_->remembered_node(space);
+}
 Result<std::optional<Bytes>> Replica::witness_redeem(ByteView envelope, const DeviceKey& witness,
                                                      const SignFn& sign) {
   return impl_->witness_redeem(envelope, witness, sign);

@@ -355,6 +355,16 @@ Result<Role> Replica::Impl::member_role(const SpaceId& sid, const DeviceKey& dev
   return Role::None;
 }
 
+Result<bool> Replica::Impl::member_of_any(const DeviceKey& device) {
+  Stmt s = db_->prepare(
+      "SELECT 1 FROM authors INDEXED BY authors_by_pk "
+      "WHERE pk=? AND role>0 AND (invite_expires=0 OR invite_expires>=?) LIMIT 1");
+  s.bind(1, device.view()).bind(2, env_.now_ms());
+  if (s.step()) return true;
+  URBIS_RETURN_IF_ERROR(s.status());
+  return false;
+}
+
 Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role role) {
   if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot sign");
   if (static_cast<int>(role) < 0 || role > Role::Admin)
@@ -1186,7 +1196,11 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
                                        "; its witness received the redeem at " + utc_time_text(rc.time_ms()));
     return Status::ok();
   }
-  // A legacy invite (made before witnesses): by the redeem's own clock.
+  // A legacy invite (made before witnesses): by the redeem's own clock, and
+  // with no receipt. Nothing would check one here, so a relay could add any
+  // receipt and give replicas two encodings of the one change (a fork of the
+  // invite's chain, and junk stored in every log).
+  if (p.envelope.has_receipt()) return malformed("a redeem of an invite naming no witness carries no receipt");
   const uint64_t at_ms = h.hlc() >> 16;
   if (at_ms > invite.invite_expires)
     return Status(Code::Expired, "the invite expired at " + utc_time_text(invite.invite_expires) +
@@ -1452,10 +1466,13 @@ Status Replica::Impl::drop_space(const SpaceId& sid) {
       "DELETE FROM fts WHERE rowid IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM facets WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM vals WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
-      "DELETE FROM superseded WHERE (op >> 43) IN (SELECT id FROM authors WHERE space=?1)",
+      // By space: `op` there is the target's seq and index, not an op key
+      // (row ids are reused: a leftover would act on the next space stored).
+      "DELETE FROM superseded WHERE space=?1",
       "DELETE FROM entities WHERE space=?1",
       "DELETE FROM changes WHERE author IN (SELECT id FROM authors WHERE space=?1)",
       "DELETE FROM held WHERE space=?1",
+      "DELETE FROM held_usage WHERE space=?1",
       "DELETE FROM grants WHERE space=?1",
       "DELETE FROM epochs WHERE space=?1",
       "DELETE FROM authors WHERE space=?1",
@@ -1492,6 +1509,7 @@ Result<std::vector<SpaceInfo>> Replica::spaces() { return impl_->spaces(); }
 Result<SpaceInfo> Replica::space(const SpaceId& s) { return impl_->space_info(s); }
 Result<std::vector<Member>> Replica::members(const SpaceId& s) { return impl_->members(s); }
 Result<Role> Replica::member_role(const SpaceId& s, const DeviceKey& d) { return impl_->member_role(s, d); }
+Result<bool> Replica::member_of_any(const DeviceKey& d) { return impl_->member_of_any(d); }
 Status Replica::set_role(const SpaceId& s, const DeviceKey& d, Role r) {
   return impl_->set_role(s, d, r);
 }

@@ -100,6 +100,7 @@ class Replica::Impl {
   Result<SpaceInfo> space_info(const SpaceId& sid);
   Result<std::vector<Member>> members(const SpaceId& sid);
   Result<Role> member_role(const SpaceId& sid, const DeviceKey& device);
+  Result<bool> member_of_any(const DeviceKey& device);
   Status set_role(const SpaceId& sid, const DeviceKey& device, Role role);
   // --- invite.cc ---
   Result<Invite> create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds,
@@ -107,8 +108,8 @@ class Replica::Impl {
   Result<CommitInfo> redeem_invite(const InviteSecret& secret);
   Result<std::optional<Bytes>> witness_redeem(ByteView envelope, const DeviceKey& witness,
                                               const Replica::SignFn& sign);
-  Status remember_node(const DeviceKey& node);
-  Result<std::optional<DeviceKey>> remembered_node();
+  Status remember_node(const DeviceKey& node, const std::optional<SpaceId>& space);
+  Result<std::optional<DeviceKey>> remembered_node(const std::optional<SpaceId>& space);
   // Commits n transactions as n changes in one SQLite transaction: all or none.
   Result<std::vector<CommitInfo>> commit_all(const Transaction* txs, size_t n);
   std::vector<Result<ApplyOutcome>> apply_batch(const std::vector<ByteView>& envelopes);

@@ -89,6 +89,8 @@ CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;
 // that op arrives (superseded: the op's space, author key and seq<<15|index,
 // the overwriting op, its entity, register slot hash and hlc). The
 // materialization is rebuilt at open (meta 'content_rules').
+//  authors_by_pk: whether a device is a member of any space held here
+//  (Replica::member_of_any, a node's space-creation policy) in one lookup.
 constexpr const char* kV4 = R"sql(
 ALTER TABLE authors ADD COLUMN invite_witnesses BLOB NOT NULL DEFAULT x'';
 ALTER TABLE spaces ADD COLUMN author_rows INTEGER NOT NULL DEFAULT 0;
@@ -110,6 +112,7 @@ CREATE TABLE superseded(
   entity INTEGER NOT NULL, slot BLOB NOT NULL, hlc INTEGER NOT NULL,
   PRIMARY KEY(space, author, op, by)) WITHOUT ROWID;
 ALTER TABLE authors ADD COLUMN cutoff_hash BLOB NOT NULL DEFAULT x'';
+CREATE INDEX IF NOT EXISTS authors_by_pk ON authors(pk) WHERE role > 0;
 )sql";
 
 constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4};

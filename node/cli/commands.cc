@@ -210,7 +210,7 @@ const std::vector<Command>& commands() {
        run_space_members},
       {"space invite", "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS] [--witness NODE_KEY]...",
        "make an invite code (admin only; --ttl defaults to 7 days). The code is redeemed through its witness "
-       "node, which dates the join: by default the node this home last synced with; sync again before sharing it",
+       "node, which dates the join: by default the node that last served the space to this home; sync again before sharing it",
        {"--role", "--ttl", "--witness"}, run_space_invite},
       {"space join", "space join CODE ws://HOST:PORT/sync",
        "join a space with an invite code, through the node at the URL", {}, run_space_join},

@@ -4,7 +4,7 @@
 // space invite SPACE --role ROLE [--ttl SECONDS] [--witness NODE_KEY]...
 //   The admin's membership change adding a fresh invite key (committed
 //   locally; `urbis sync` takes it to the node) -> {"invite", "expires"}.
-//   The witness (default: the node this home last synced with) is the node
+//   The witness (default: the node that last served the space to this home) is the node
 //   that dates the redeem: the joiner must join through it.
 //
 // space join CODE URL

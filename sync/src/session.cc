@@ -409,10 +409,6 @@ Status Session::handle_auth(const pb::Auth& auth, Out& out) {
                                   peer_device_->bytes.data()) != 0)
     return Status(Code::BadSignature, "Auth: signature does not verify");
   peer_authenticated_ = true;
-  // The node a device syncs with is the default witness of its invites
-  // (Replica::create_invite). Best effort: a store that cannot record it
-  // still syncs.
-  if (role_ == SessionRole::Client) (void)replica_.remember_node(*peer_device_);
   after_handshake_step(out);
   return Status::ok();
 }
@@ -500,21 +496,18 @@ bool Session::peer_may_sync(const SpaceId& space) {
 }
 
 // Server: the creation policy (SessionOptions::open_spaces). Decided once per
-// session: a stranger repeating Wants for new spaces costs one look-up.
+// session: a stranger repeating Wants for new spaces costs one look-up (one
+// indexed query, not one per space held: a node holding a million spaces
+// would spend seconds of its only thread on every stranger's session).
 bool Session::peer_may_create_spaces() {
   if (!peer_device_ || !peer_authenticated_) return false;
   if (!may_create_) {
     const auto& creators = options_.space_creators;
     bool may = options_.open_spaces || peer_trusted() ||
                std::find(creators.begin(), creators.end(), *peer_device_) != creators.end();
-    if (auto held = replica_.spaces(); !may && held.is_ok()) {
-      for (const SpaceInfo& info : *held) {
-        auto role = replica_.member_role(info.id, *peer_device_);
-        if (role.is_ok() && *role != Role::None) {
-          may = true;
-          break;
-        }
-      }
+    if (!may) {
+      auto member = replica_.member_of_any(*peer_device_);
+      may = member.is_ok() && *member;
     }
     may_create_ = may;
   }
@@ -556,6 +549,12 @@ void Session::on_peer_live(const SpaceId& space, Out& out) {
       return;
     }
   }
+  // The node that served this space is the default witness of its invites
+  // (Replica::create_invite): remembered only now, so a node that merely
+  // authenticated (one that refused the space, a mistyped URL) never dates
+  // the redeems of the admin's next invites. Best effort: a store that
+  // cannot record it still syncs.
+  if (peer_device_ && peer_authenticated_) (void)replica_.remember_node(*peer_device_, space);
   distrust_unproven(space, sync);
   pump(space, sync, out);
 }

@@ -721,5 +721,58 @@ TEST_CASE("invite: replicas that receive the changes in different orders converg
   }
 }
 
+// Attack (review): a relay adds a receipt to the redeem of a legacy invite
+// (one naming no witness, as stores from before witnesses hold, or as an
+// admin may still write). The receipt was not checked there, so the relay
+// gave replicas two encodings of the invite's one change: a fork of its
+// chain (each copy refuses the other, BrokenChain), and a receipt of any
+// junk the relay likes stored in every log.
+TEST_CASE("invite: a legacy invite's redeem carries no receipt: a relay cannot re-encode it") {
+  Invited t;
+  Identity admin = identity_for_seed(kAdmin);
+  REQUIRE(admin.device() == t.a.key);
+  auto log = t.a->changes_since(t.space, {});
+  URBIS_REQUIRE_OK(log);
+  // The admin's invite, as a legacy invite: the same change without witnesses.
+  std::vector<Bytes> legacy_log;
+  for (const Bytes& raw : *log) {
+    pb::Envelope e = parse_envelope(raw);
+    pb::Header h = parse_header(e);
+    pb::Membership m;
+    if (h.kind() == pb::CHANGE_MEMBERSHIP && m.ParseFromString(e.body()) && m.updates_size() == 1 &&
+        m.updates(0).invite_expires_ms() != 0) {
+      m.mutable_updates(0)->clear_invite_witnesses();
+      legacy_log.push_back(sign_envelope(admin, e.header(), m.SerializeAsString()));
+    } else {
+      legacy_log.push_back(raw);
+    }
+  }
+  Device x{kViewer}, y{kThird}, j{kJoiner};
+  for (Device* d : {&x, &y, &j})
+    for (const Bytes& raw : legacy_log) URBIS_REQUIRE_OK(d->replica->apply(raw));
+  auto redeem = j->redeem_invite(t.invite.secret);
+  URBIS_REQUIRE_OK(redeem);
+  // The honest copy applies (legacy rule: judged on its HLC).
+  auto bare = x->apply(redeem->envelope);
+  INFO(outcome(bare));
+  REQUIRE(bare.is_ok());
+  // The relay's copy: the same change with a junk receipt.
+  pb::Envelope e = parse_envelope(redeem->envelope);
+  auto* rc = e.mutable_receipt();
+  rc->set_witness(std::string(32, 'w'));
+  rc->set_time_ms(1);
+  rc->set_signature(std::string(64, 's'));
+  const Hash before = hash_of(*y.replica, t.space);
+  auto relayed = y->apply(serialize(e));
+  INFO(outcome(relayed));
+  CHECK(relayed.code() == Code::Malformed);
+  CHECK(hash_of(*y.replica, t.space) == before);
+  // The honest copy still applies there: one encoding of the change.
+  auto honest = y->apply(redeem->envelope);
+  INFO(outcome(honest));
+  CHECK(honest.is_ok());
+  CHECK(hash_of(*y.replica, t.space) == hash_of(*x.replica, t.space));
+}
+
 }  // namespace
 }  // namespace urbis

@@ -1,6 +1,8 @@
 // Replica behaviour on one or two devices: writes and reads, merge rules,
 // translations, sets, deletion, Discover queries, persistence, held changes
 // and forward compatibility.
+#include <sqlite3.h>
+
 #include <filesystem>
 #include <set>
 
@@ -542,6 +544,39 @@ TEST_CASE("drop_space: a space is forgotten entirely, other spaces untouched, an
   pull(*b.replica, *a.replica, *lure);
   CHECK(hash_of(*b.replica, *lure) == hash_of(*a.replica, *lure));
   CHECK(b->find(*lure, q)->total == 1);
+}
+
+// Review: a node decides whether a device may create spaces by asking
+// whether it is a member of any space it holds; that was one look-up per
+// space held (seconds of the node's only thread per stranger's session at
+// a million spaces). member_of_any is one indexed query.
+TEST_CASE("member_of_any: a member of some space, by the rule of member_role, in one indexed lookup") {
+  const std::string path = temp_db("member-of-any.db");
+  Device a(21, path), b(22), c(23), stranger(24);
+  auto s1 = a->create_space("One");
+  auto s2 = a->create_space("Two");
+  URBIS_REQUIRE_OK(s1);
+  URBIS_REQUIRE_OK(s2);
+  URBIS_REQUIRE_OK(a->add_member(*s2, b.key, Role::Viewer));
+  URBIS_REQUIRE_OK(a->add_member(*s1, c.key, Role::Editor));
+  URBIS_REQUIRE_OK(a->remove_member(*s1, c.key));
+  CHECK(a->member_of_any(a.key).value());
+  CHECK(a->member_of_any(b.key).value());
+  CHECK_FALSE(a->member_of_any(c.key).value());  // removed: a member of none
+  CHECK_FALSE(a->member_of_any(stranger.key).value());
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "EXPLAIN QUERY PLAN SELECT 1 FROM authors WHERE pk=x'00' AND role>0 AND "
+                             "(invite_expires=0 OR invite_expires>=0) LIMIT 1",
+                             -1, &st, nullptr) == SQLITE_OK);
+  std::string plan;
+  while (sqlite3_step(st) == SQLITE_ROW) plan += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  INFO(plan);
+  CHECK(plan.find("USING INDEX authors_by_pk") != std::string::npos);
 }
 
 }  // namespace urbis::testing

@@ -93,6 +93,7 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
            "ALTER TABLE entities DROP COLUMN claim_hlc;"
            "ALTER TABLE entities DROP COLUMN claim_op;"
            "DROP TABLE superseded; CREATE TABLE superseded(op INTEGER PRIMARY KEY);"
+           "DROP INDEX authors_by_pk;"
            "DELETE FROM meta WHERE key='content_rules';"
            "ALTER TABLE authors DROP COLUMN cutoff_hash;");
   REQUIRE_FALSE(authors_have_invite_column(path));

@@ -1213,3 +1213,33 @@ TEST_CASE("disk_full_on_the_node") {
   r.reset();
   CHECK(restarted.stop(SIGTERM) == 0);
 }
+
+// ---------------------------------------------------------------- review: who witnesses an invite
+
+TEST_CASE("invite_witness_is_a_node_that_served_the_space") {
+  // Attack (review): an invite's default witness was whichever node the
+  // admin's home last authenticated: a node that holds none of its spaces (a
+  // mistyped URL, a node met once) became the only clock that dates the
+  // redeem of every invite the admin made next. Joins through the space's
+  // own node then failed (no receipt by a witness the invite names), and
+  // that other node alone could date an expired admin code's redeem "on
+  // time" (the takeover of finding 1). Now the default witness is the node
+  // that last served the invite's space (its Live). Still open: node keys
+  // are not pinned, so a node on the network path of a ws:// URL that takes
+  // the admin's space (--open-spaces) still becomes its witness.
+  Node home;
+  Node stranger(std::vector<std::string>{Node::kClosed});  // holds none of the admin's spaces, takes none
+  Space s("Witness");
+  s.sync(home);
+  Run met = s.admin.run({"sync", stranger.url()});  // refused: the stranger takes no new space
+  INFO("sync with the stranger: " << met.code << " " << met.out << met.err);
+  json made = s.admin.ok({"space", "invite", s.hex, "--role", "editor", "--ttl", "3600"});
+  s.sync(home);
+  Home joiner;
+  joiner.init();
+  Run joined = joiner.run({"space", "join", made["invite"].get<std::string>(), home.url()});
+  INFO("join through the space's node: " << joined.code << " " << joined.out << joined.err);
+  CHECK(joined.code == 0);
+  CHECK(home.stop(SIGTERM) == 0);
+  CHECK(stranger.stop(SIGTERM) == 0);
+}

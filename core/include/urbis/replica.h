@@ -184,6 +184,10 @@ class Replica {
   // One device's entry of members(): its role, Role::None when members()
   // would not list it. One indexed lookup (a node checks it per batch).
   Result<Role> member_role(const SpaceId& space, const DeviceKey& device);
+  // Whether `device` is a member (the rule of member_role) of any space held
+  // here: one indexed lookup (authors_by_pk), whatever the number of spaces
+  // (a node asks it for every device that would create a space).
+  Result<bool> member_of_any(const DeviceKey& device);
   // Adds a member or changes a role (admin only). Removing (Role::None) or
   // lowering a writer's role starts a new key epoch the member never gets,
   // with a cutoff pinning the writer's chain: its head seq and that change's
@@ -217,11 +221,15 @@ class Replica {
   // invite key (a new epoch, as for any removal).
   Result<Invite> create_invite(const SpaceId& space, Role role, uint64_t ttl_seconds,
                                std::vector<DeviceKey> witnesses = {});
-  // The node this replica syncs with (a client session records the server's
-  // key once it has verified it): create_invite's default witness. Stored in
-  // the replica; the latest call wins.
-  Status remember_node(const DeviceKey& node);
-  Result<std::optional<DeviceKey>> remembered_node();
+  // The node that serves `space` to this replica (a client session records
+  // the server's key when the server has sent it the whole space, its Live),
+  // or, without a space, one node for every space: create_invite's default
+  // witness, the node remembered for the invite's space, else the one for
+  // every space. A node that merely authenticated (one that refused the
+  // space, a mistyped URL) is not remembered: it would date the redeems of
+  // every invite made next. Stored in the replica; the latest call wins.
+  Status remember_node(const DeviceKey& node, const std::optional<SpaceId>& space = std::nullopt);
+  Result<std::optional<DeviceKey>> remembered_node(const std::optional<SpaceId>& space = std::nullopt);
   // How a witness signs: Ed25519 over the message, with the witness's key.
   using SignFn = std::function<std::array<uint8_t, 64>(ByteView)>;
   // A witness node's side of a redeem, called on every envelope a node
