@@ -5,12 +5,11 @@
 // membership body counted and role-checked before it is parsed. Each case
 // forges the hostile changes by hand (forge_util.h) and applies them to real
 // replicas: a member's, and a key-less node's (materialize = false).
-#include <sqlite3.h>
 
-#include <filesystem>
 #include <string>
 
 #include "forge_util.h"
+#include "store_util.h"
 
 namespace urbis {
 namespace {
@@ -19,51 +18,6 @@ using namespace urbis::testing;
 
 constexpr uint64_t kYear2046Ms = 2'398'377'600'000ull;  // 2046-01-01T00:00:00Z
 constexpr uint64_t kMiB = 1u << 20;
-
-std::string temp_db(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "urbis-tests";
-  std::filesystem::create_directories(dir);
-  auto path = dir / name;
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
-  return path.string();
-}
-
-int64_t query_int(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
-  int64_t v = -1;
-  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return v;
-}
-
-std::string outcome(const Result<ApplyOutcome>& r) {
-  if (!r.is_ok()) return r.status().to_string();
-  switch (*r) {
-    case ApplyOutcome::Applied: return "Applied";
-    case ApplyOutcome::Duplicate: return "Duplicate";
-    case ApplyOutcome::Held: return "Held";
-  }
-  return "?";
-}
-
-// A key-less replica, as a sync node runs it.
-struct NodeReplica {
-  std::unique_ptr<Env> env;
-  std::unique_ptr<Replica> replica;
-  explicit NodeReplica(uint64_t seed, ReplicaOptions options = {}, uint64_t start_ms = kTestStartMs) {
-    env = make_deterministic_env(seed, start_ms);
-    options.materialize = false;
-    options.synchronous_full = false;
-    auto r = Replica::open(":memory:", std::nullopt, *env, options);
-    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
-    replica = std::move(r).value();
-  }
-  Replica* operator->() { return replica.get(); }
-};
 
 // What must not change when a change is refused.
 struct Snapshot {
@@ -87,7 +41,7 @@ void expect_refused(Replica& r, const SpaceId& space, ByteView raw, Code code, c
   INFO(what);
   const Snapshot before = snapshot(r, space);
   auto res = r.apply(raw);
-  INFO("got: " << outcome(res));
+  INFO("got: " << outcome_name(res));
   CHECK(code_name(res.code()) == code_name(code));
   CHECK(snapshot(r, space) == before);
 }
@@ -95,23 +49,9 @@ void expect_refused(Replica& r, const SpaceId& space, ByteView raw, Code code, c
 void expect_outcome(Replica& r, ByteView raw, ApplyOutcome want, const std::string& what) {
   INFO(what);
   auto res = r.apply(raw);
-  INFO("got: " << outcome(res));
+  INFO("got: " << outcome_name(res));
   REQUIRE(res.is_ok());
   CHECK(*res == want);
-}
-
-// forge_content with a chosen HLC.
-Bytes forge_content_at(const Identity& author, const SpaceId& space, ChainPos pos, uint32_t epoch,
-                       const pb::Body& body, const SpaceKey& key, uint64_t hlc) {
-  pb::Header h = make_header(space, author.device(), pos, epoch, pb::CHANGE_CONTENT);
-  h.set_hlc(hlc);
-  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-  randombytes_buf(nonce, sizeof nonce);
-  h.set_nonce(nonce, sizeof nonce);
-  std::string header = h.SerializeAsString();
-  std::string plain = body.SerializeAsString();
-  Bytes c = aead_encrypt(view_of(plain), view_of(header), {nonce, sizeof nonce}, key);
-  return sign_envelope(author, header, std::string(c.begin(), c.end()));
 }
 
 pb::Body new_project(const std::string& field, const nlohmann::json& value) {
@@ -181,7 +121,7 @@ TEST_CASE("chain: a change dated 2046 is refused ClockAhead by a member and by a
   pull(*joiner.replica, *t.a.replica, t.space);
 
   // The editor's seq 1, dated 2046, correctly signed and encrypted.
-  Bytes future = forge_content_at(t.b_id, t.space, {1, {}}, 1, new_project("stage", "idea"), t.key,
+  Bytes future = forge_content(t.b_id, t.space, {1, {}}, 1, new_project("stage", "idea"), t.key,
                                   kYear2046Ms << 16);
   for (Replica* r : {t.a.replica.get(), node.replica.get(), joiner.replica.get()})
     expect_refused(*r, t.space, future, Code::ClockAhead, "dated 2046");
@@ -190,7 +130,7 @@ TEST_CASE("chain: a change dated 2046 is refused ClockAhead by a member and by a
     CHECK(r.status().message().find("2046-01-01T00:00:00Z") != std::string::npos);
   }
   // An HLC from 2^63 on is Malformed, whatever the clock.
-  Bytes negative = forge_content_at(t.b_id, t.space, {1, {}}, 1, new_project("stage", "idea"), t.key,
+  Bytes negative = forge_content(t.b_id, t.space, {1, {}}, 1, new_project("stage", "idea"), t.key,
                                     uint64_t{1} << 63);
   for (Replica* r : {t.a.replica.get(), node.replica.get()})
     expect_refused(*r, t.space, negative, Code::Malformed, "hlc 2^63");
@@ -350,9 +290,7 @@ TEST_CASE("chain: held changes that can never apply are dropped by the version 4
   }
   // A store of version 3 with what it used to keep: a held change at the
   // author's head, and one of a key that is no member.
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  const char* sql =
+  exec_sql(path,
       "INSERT INTO held SELECT a.space, a.pk, a.head_seq, zeroblob(1000) FROM authors a WHERE a.head_seq > 0;"
       "INSERT INTO held SELECT space, randomblob(32), 5, zeroblob(1000) FROM authors LIMIT 1;"
       "DROP TABLE held_usage; ALTER TABLE spaces DROP COLUMN author_rows;"
@@ -361,13 +299,7 @@ TEST_CASE("chain: held changes that can never apply are dropped by the version 4
       "ALTER TABLE entities DROP COLUMN claim_op;"
       "DROP TABLE superseded; CREATE TABLE superseded(op INTEGER PRIMARY KEY);"
       "ALTER TABLE authors DROP COLUMN cutoff_hash;"
-      "UPDATE meta SET value=3 WHERE key='schema_version';";
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  INFO((err ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
+      "UPDATE meta SET value=3 WHERE key='schema_version';");
   REQUIRE(query_int(path, "SELECT count(*) FROM held") > 2);
 
   Device reopened(341, path);

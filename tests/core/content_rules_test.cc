@@ -5,7 +5,6 @@
 // that of a replica that never received the attack (or received the same
 // change without its offending part), whatever the order of arrival, with
 // `get` and `find` agreeing.
-#include <sqlite3.h>
 
 #include <filesystem>
 #include <random>
@@ -14,6 +13,7 @@
 #include "content_rules.h"
 #include "forge_util.h"
 #include "schema.h"
+#include "store_util.h"
 #include "test_util.h"
 
 namespace urbis {
@@ -52,13 +52,7 @@ Bytes reforge(const Identity& author, ByteView real, const pb::Body& body, const
   if (prev) h.set_prev_hash(id_str(*prev));
   if (seq) h.set_seq(*seq);
   if (hlc) h.set_hlc(*hlc);
-  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-  randombytes_buf(nonce, sizeof nonce);
-  h.set_nonce(nonce, sizeof nonce);
-  std::string header = h.SerializeAsString();
-  std::string plain = body.SerializeAsString();
-  Bytes c = aead_encrypt(view_of(plain), view_of(header), {nonce, sizeof nonce}, key);
-  return sign_envelope(author, header, std::string(c.begin(), c.end()));
+  return seal_content(author, std::move(h), body, key);
 }
 
 uint64_t hlc_of(ByteView envelope) { return parse_header(parse_envelope(envelope)).hlc(); }
@@ -385,36 +379,21 @@ TEST_CASE("content rules: a writer cannot overwrite its own later ops, whatever 
   CHECK(hash_of(*t.v.replica, t.space) == hash_of(*t.c.replica, t.space));
 }
 
-// Runs `sql` returning one integer on the store file at `path`.
-int64_t query_int(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
-  int64_t v = -1;
-  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return v;
-}
-
-std::string temp_db(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "urbis-tests";
-  std::filesystem::create_directories(dir);
-  auto path = dir / name;
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
-  return path.string();
+// The admin adds `victim` as a viewer; the victim gets the whole log, the
+// control replica the change adding it (so both hold the same membership).
+void admit_viewer(Team& t, Device& victim) {
+  URBIS_REQUIRE_OK(t.a->add_member(t.space, victim.key, Role::Viewer));
+  auto log = t.a->changes_since(t.space, {});
+  URBIS_REQUIRE_OK(log);
+  give(*victim.replica, *log);
+  give(*t.c.replica, {log->back()});
 }
 
 TEST_CASE("content rules: a thousand keys in Body.authors add no author row") {
   const std::string path = temp_db("content-rules-authors.db");
   Team t;
   Device victim{kLate + 1, path};
-  URBIS_REQUIRE_OK(t.a->add_member(t.space, victim.key, Role::Viewer));
-  auto log = t.a->changes_since(t.space, {});
-  URBIS_REQUIRE_OK(log);
-  give(*victim.replica, *log);
-  give(*t.c.replica, {log->back()});
+  admit_viewer(t, victim);
   auto authors = [&] { return query_int(path, "SELECT count(*) FROM authors"); };
   const int64_t rows_before = authors();
   REQUIRE(rows_before > 0);
@@ -439,11 +418,7 @@ TEST_CASE("content rules: an overwrite of an author unknown here is judged when 
   const std::string path = temp_db("content-rules-late.db");
   Team t;
   Device victim{kLate + 1, path};
-  URBIS_REQUIRE_OK(t.a->add_member(t.space, victim.key, Role::Viewer));
-  auto log = t.a->changes_since(t.space, {});
-  URBIS_REQUIRE_OK(log);
-  give(*victim.replica, *log);
-  give(*t.c.replica, {log->back()});
+  admit_viewer(t, victim);
   const int64_t rows_before = query_int(path, "SELECT count(*) FROM authors");
 
   // A late member X writes; the editor, having seen X's op, overwrites it (a

@@ -18,38 +18,6 @@ namespace {
 
 using namespace urbis::testing;
 
-// A key-less replica, as a sync node runs it.
-struct NodeReplica {
-  std::unique_ptr<Env> env;
-  std::unique_ptr<Replica> replica;
-  explicit NodeReplica(uint64_t seed) {
-    env = make_deterministic_env(seed);
-    ReplicaOptions options;
-    options.materialize = false;
-    options.synchronous_full = false;
-    auto r = Replica::open(":memory:", std::nullopt, *env, options);
-    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
-    replica = std::move(r).value();
-  }
-  Replica* operator->() { return replica.get(); }
-};
-
-// Like pull(), but a change may come back Held (a replica that dropped a
-// fork holds the pinned change until its predecessors come again).
-size_t pull_all(Replica& to, Replica& from, const SpaceId& space) {
-  VersionVector vv;
-  if (auto have = to.version_vector(space); have.is_ok()) vv = *have;
-  auto changes = from.changes_since(space, vv);
-  REQUIRE_MESSAGE(changes.is_ok(), changes.status().to_string());
-  size_t applied = 0;
-  for (const auto& c : *changes) {
-    auto r = to.apply(c);
-    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
-    applied += *r == ApplyOutcome::Applied;
-  }
-  return applied;
-}
-
 // Every envelope a replica stores (and would serve).
 std::set<Bytes> log_of(Replica& r, const SpaceId& space) {
   auto log = r.changes_since(space, {});
@@ -146,6 +114,15 @@ struct Attack {
   }
 };
 
+// E's fork at seq 2 (a different seq 2 on top of its seq 1), signed with
+// E's key and encrypted with the epoch 1 key E holds.
+Bytes fork_at_seq2(Attack& t) {
+  Identity eid = identity_for_seed(2);
+  auto key = space_key(*t.a.replica, t.space, eid, 1);
+  REQUIRE(key);
+  return forge_content(eid, t.space, {2, t.e1.hash}, 1, body_setting(t.project, "project", "budget", 7), *key);
+}
+
 TEST_CASE("cutoff: the removal pins the writer's chain by the hash of its change at the cutoff") {
   Attack t;
   // A holds E's seq 3; its fork is refused there like any fork.
@@ -185,8 +162,8 @@ TEST_CASE("cutoff: a fork fed after the removal is refused by a lagging member a
     CHECK(*r->held_count(t.space) == 0);
   }
   // The pinned seq 3 still applies from A.
-  CHECK(pull_all(*t.l.replica, *t.a.replica, t.space) == 1);
-  CHECK(pull_all(*t.n.replica, *t.a.replica, t.space) == 1);
+  CHECK(pull(*t.l.replica, *t.a.replica, t.space) == 1);
+  CHECK(pull(*t.n.replica, *t.a.replica, t.space) == 1);
   t.check_converged();
 }
 
@@ -201,7 +178,7 @@ TEST_CASE("cutoff: a fork taken before the removal is dropped when the removal a
   // A sends what L lacks by its version vector (E:4): only the removal. It
   // pins a seq 3 that L does not hold: L drops its copy of E's chain.
   for (Replica* r : {t.l.replica.get(), t.n.replica.get()}) {
-    CHECK(pull_all(*r, *t.a.replica, t.space) == 1);
+    CHECK(pull(*r, *t.a.replica, t.space) == 1);
     CHECK(head_seq(*r, t.space, t.e.key) == 0);
     CHECK_FALSE(log_of(*r, t.space).count(t.fork3));
   }
@@ -214,8 +191,8 @@ TEST_CASE("cutoff: a fork taken before the removal is dropped when the removal a
     CHECK_FALSE(again.is_ok());
   }
   // The next sync fetches E's pinned chain again.
-  CHECK(pull_all(*t.l.replica, *t.a.replica, t.space) == 3);
-  CHECK(pull_all(*t.n.replica, *t.a.replica, t.space) == 3);
+  CHECK(pull(*t.l.replica, *t.a.replica, t.space) == 3);
+  CHECK(pull(*t.n.replica, *t.a.replica, t.space) == 3);
   t.check_converged();
 }
 
@@ -224,25 +201,20 @@ TEST_CASE("cutoff: the node relays the dropped chain back to a member in either 
   // N takes the fork before the removal, L only after: L refuses it, N
   // drops it when the removal comes, and L then syncs only with N.
   CHECK(*t.n->apply(t.fork3) == ApplyOutcome::Applied);
-  CHECK(pull_all(*t.n.replica, *t.a.replica, t.space) == 1);  // the removal
+  CHECK(pull(*t.n.replica, *t.a.replica, t.space) == 1);  // the removal
   CHECK(t.l->apply(t.removal).is_ok());
   CHECK_FALSE(t.l->apply(t.fork3).is_ok());
   // N lacks E now; A gives it back E's pinned chain; L gets seq 3 from N.
-  CHECK(pull_all(*t.n.replica, *t.a.replica, t.space) == 3);
-  CHECK(pull_all(*t.l.replica, *t.n.replica, t.space) == 1);
+  CHECK(pull(*t.n.replica, *t.a.replica, t.space) == 3);
+  CHECK(pull(*t.l.replica, *t.n.replica, t.space) == 1);
   t.check_converged();
 }
 
 TEST_CASE("cutoff: a fork below the cutoff is dropped when the pinned change arrives") {
   Attack t;
-  Identity eid = identity_for_seed(2);
-  auto key = space_key(*t.a.replica, t.space, eid, 1);
-  REQUIRE(key);
-  // E forks at seq 2 (a different seq 2 on top of seq 1), which L and N take
-  // before the removal; the removal pins seq 3, which they cannot judge yet
-  // (they hold nothing at seq 3).
-  Bytes fork2 = forge_content(eid, t.space, {2, t.e1.hash}, 1,
-                              body_setting(t.project, "project", "budget", 7), *key);
+  // E forks at seq 2, which L and N take before the removal; the removal
+  // pins seq 3, which they cannot judge yet (they hold nothing at seq 3).
+  Bytes fork2 = fork_at_seq2(t);
   Device l2(6);
   NodeReplica n2(7);
   URBIS_REQUIRE_OK(t.a->add_member(t.space, l2.key, Role::Editor));
@@ -265,14 +237,14 @@ TEST_CASE("cutoff: a fork below the cutoff is dropped when the pinned change arr
   // Syncing with A: A sends E's seq 3 (l2 says E:2). It is the pinned
   // change and does not follow l2's seq 2: l2 drops E's chain and holds it.
   for (Replica* r : {l2.replica.get(), n2.replica.get()}) {
-    CHECK(pull_all(*r, *t.a.replica, t.space) == 0);
+    CHECK(pull(*r, *t.a.replica, t.space) == 0);
     CHECK(head_seq(*r, t.space, t.e.key) == 0);
     CHECK(*r->held_count(t.space) == 1);
     CHECK_FALSE(log_of(*r, t.space).count(fork2));
   }
   // The next sync brings seq 1 and 2; the held seq 3 follows them.
-  CHECK(pull_all(*l2.replica, *t.a.replica, t.space) >= 2);
-  CHECK(pull_all(*n2.replica, *t.a.replica, t.space) >= 2);
+  CHECK(pull(*l2.replica, *t.a.replica, t.space) >= 2);
+  CHECK(pull(*n2.replica, *t.a.replica, t.space) >= 2);
   CHECK(head_seq(*l2.replica, t.space, t.e.key) == 3);
   CHECK(head_seq(*n2.replica, t.space, t.e.key) == 3);
   CHECK(hash_of(*l2.replica, t.space) == hash_of(*t.a.replica, t.space));
@@ -330,7 +302,7 @@ TEST_CASE("cutoff: a cutoff's hash is empty at seq 0 and 32 bytes after, else Ma
   Hash a_head;
   for (const auto& c : *log)
     if (DeviceKey::from_string(parse_header(parse_envelope(c)).author()) == t.a.key) a_head = envelope_hash(c);
-  pull_all(*t.n.replica, *t.a.replica, t.space);
+  pull(*t.n.replica, *t.a.replica, t.space);
   const std::set<Bytes> before = log_of(*t.n.replica, t.space);
   for (auto [seq, hash] : {std::pair<uint64_t, std::string>{0, std::string(32, 'x')},
                            std::pair<uint64_t, std::string>{1, std::string(7, 'x')}}) {
@@ -402,11 +374,7 @@ using namespace urbis::testing;
 
 TEST_CASE("cutoff: a fork held below the pin gives its slot to the change the pinned chain proves") {
   Attack t;
-  Identity eid = identity_for_seed(2);
-  auto key = space_key(*t.a.replica, t.space, eid, 1);
-  REQUIRE(key);
-  Bytes fork2 = forge_content(eid, t.space, {2, t.e1.hash}, 1,
-                              body_setting(t.project, "project", "budget", 7), *key);
+  Bytes fork2 = fork_at_seq2(t);
   // A node that has everything but E's chain, the removal included: E's
   // fork at seq 2 is held first (a gap: no seq 1 here), then the pinned
   // seq 3, then the real seq 2, which the held seq 3 names: it takes the

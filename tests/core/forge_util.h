@@ -119,10 +119,10 @@ inline pb::Header make_header(const SpaceId& space, const DeviceKey& author, Cha
   return h;
 }
 
-// A content change by `author`, its body encrypted with `key`, correctly signed.
-inline Bytes forge_content(const Identity& author, const SpaceId& space, ChainPos pos,
-                           uint32_t epoch, const pb::Body& body, const SpaceKey& key) {
-  pb::Header h = make_header(space, author.device(), pos, epoch, pb::CHANGE_CONTENT);
+// The content change with header `h` (its nonce replaced by a fresh one) and
+// `body`, the body encrypted with `key` under the header, signed by `author`.
+inline Bytes seal_content(const Identity& author, pb::Header h, const pb::Body& body,
+                          const SpaceKey& key) {
   uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
   randombytes_buf(nonce, sizeof nonce);
   h.set_nonce(nonce, sizeof nonce);
@@ -130,6 +130,16 @@ inline Bytes forge_content(const Identity& author, const SpaceId& space, ChainPo
   std::string plain = body.SerializeAsString();
   Bytes c = aead_encrypt(view_of(plain), view_of(header), {nonce, sizeof nonce}, key);
   return sign_envelope(author, header, std::string(c.begin(), c.end()));
+}
+
+// A content change by `author`, its body encrypted with `key`, correctly
+// signed; dated `hlc` when given (else make_header's date).
+inline Bytes forge_content(const Identity& author, const SpaceId& space, ChainPos pos,
+                           uint32_t epoch, const pb::Body& body, const SpaceKey& key,
+                           std::optional<uint64_t> hlc = std::nullopt) {
+  pb::Header h = make_header(space, author.device(), pos, epoch, pb::CHANGE_CONTENT);
+  if (hlc) h.set_hlc(*hlc);
+  return seal_content(author, std::move(h), body, key);
 }
 
 // A membership change by `author`, correctly signed (plaintext body).

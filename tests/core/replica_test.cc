@@ -6,18 +6,11 @@
 #include <filesystem>
 #include <set>
 
+#include "store_util.h"
 #include "test_util.h"
 
 namespace urbis::testing {
 namespace {
-
-std::string temp_db(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "urbis-tests";
-  std::filesystem::create_directories(dir);
-  auto path = dir / name;
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
-  return path.string();
-}
 
 struct Pair {
   Device a{101}, b{202};

@@ -1,51 +1,18 @@
 // The store's schema and its migrations (core/src/schema.cc): a store
 // written by an older build opens, upgraded in place, with its data intact;
 // one written by a newer build is refused.
-#include <sqlite3.h>
 
-#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "schema.h"
+#include "store_util.h"
 #include "test_util.h"
 
 namespace urbis {
 namespace {
 
 using namespace urbis::testing;
-
-std::string temp_db(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "urbis-tests";
-  std::filesystem::create_directories(dir);
-  auto path = dir / name;
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
-  return path.string();
-}
-
-// Runs `sql` on the file directly, as another program would.
-void exec_sql(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  INFO((err ? err : ""));
-  sqlite3_free(err);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-}
-
-int64_t query_int(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
-  int64_t v = -1;
-  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return v;
-}
 
 bool authors_have_invite_column(const std::string& path) {
   return query_int(path,

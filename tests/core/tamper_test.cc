@@ -49,16 +49,6 @@ Snapshot snapshot(Replica& r, const SpaceId& space) {
   return s;
 }
 
-std::string outcome_name(const Result<ApplyOutcome>& r) {
-  if (!r.is_ok()) return r.status().to_string();
-  switch (*r) {
-    case ApplyOutcome::Applied: return "Applied";
-    case ApplyOutcome::Duplicate: return "Duplicate";
-    case ApplyOutcome::Held: return "Held";
-  }
-  return "?";
-}
-
 // Applies `raw` to `r`, expects refusal with `code`, and that nothing changed.
 void expect_refused(Replica& r, const SpaceId& space, ByteView raw, Code code,
                     const std::string& what) {

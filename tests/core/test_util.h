@@ -49,8 +49,35 @@ struct Device {
   Replica* operator->() { return replica.get(); }
 };
 
+// An apply outcome, or the error, by name (for INFO).
+inline std::string outcome_name(const Result<ApplyOutcome>& r) {
+  if (!r.is_ok()) return r.status().to_string();
+  switch (*r) {
+    case ApplyOutcome::Applied: return "Applied";
+    case ApplyOutcome::Duplicate: return "Duplicate";
+    case ApplyOutcome::Held: return "Held";
+  }
+  return "?";
+}
+
+// A key-less replica, as a sync node runs it (materialize = false).
+struct NodeReplica {
+  std::unique_ptr<Env> env;
+  std::unique_ptr<Replica> replica;
+  explicit NodeReplica(uint64_t seed, ReplicaOptions options = {}, uint64_t start_ms = kTestStartMs) {
+    env = make_deterministic_env(seed, start_ms);
+    options.materialize = false;
+    options.synchronous_full = false;
+    auto r = Replica::open(":memory:", std::nullopt, *env, options);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    replica = std::move(r).value();
+  }
+  Replica* operator->() { return replica.get(); }
+};
+
 // Sends `from` every change of `space` that `to` lacks; returns how many
-// were applied. Refusals fail the test.
+// were applied (a change that comes back Held is accepted, not counted).
+// Refusals fail the test.
 inline size_t pull(Replica& to, Replica& from, const SpaceId& space) {
   VersionVector vv;
   if (auto have = to.version_vector(space); have.is_ok()) vv = *have;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "forge_util.h"
+#include "hostile_util.h"
 #include "node_util.h"
 
 using namespace urbis;
@@ -24,100 +25,6 @@ using namespace urbis::testing;
 namespace {
 
 constexpr uint64_t kYear2046Ms = 2'398'377'600'000ull;  // 2046-01-01T00:00:00Z
-
-// One integer from `sql` on the store at `db`, read-only next to the running
-// node (WAL); -1 when it cannot be read.
-int64_t sql_int(const fs::path& db, const char* sql) {
-  sqlite3* h = nullptr;
-  int64_t out = -1;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_busy_timeout(h, 5000);
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(h, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-      out = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-  }
-  sqlite3_close(h);
-  return out;
-}
-
-struct StoreCounts {
-  int64_t spaces = -1, changes = -1, held = -1;
-  bool operator==(const StoreCounts&) const = default;
-};
-std::ostream& operator<<(std::ostream& o, const StoreCounts& c) {
-  return o << "{spaces " << c.spaces << ", changes " << c.changes << ", held " << c.held << "}";
-}
-StoreCounts counts(const fs::path& store) {
-  return {sql_int(store, "SELECT count(*) FROM spaces"), sql_int(store, "SELECT count(*) FROM changes"),
-          sql_int(store, "SELECT count(*) FROM held")};
-}
-
-std::string describe(const std::vector<pb::Frame>& frames) {
-  std::string out;
-  for (const auto& f : frames) {
-    if (f.has_error())
-      out += "Error(" + std::to_string(f.error().code()) + ", " + f.error().message() + ") ";
-    else
-      out += std::to_string(static_cast<int>(f.msg_case())) + " ";
-  }
-  return out;
-}
-
-uint64_t ack_head(const std::vector<pb::Frame>& frames, const DeviceKey& author) {
-  for (const auto& f : frames)
-    if (f.has_ack())
-      for (const auto& h : f.ack().heads())
-        if (h.author() == wire_id(author)) return h.seq();
-  return 0;
-}
-
-// A device the test plays: an in-memory replica and its identity.
-struct Player {
-  Device dev;
-  Identity id;
-  // Its clock starts at the real time: the node's and the CLI's changes are
-  // dated by it, and a replica refuses changes dated beyond its own clock
-  // and skew window (ClockAhead).
-  explicit Player(uint64_t seed) : dev(seed, ":memory:", {}, wall_clock_ms()), id(identity_for_seed(seed)) {}
-  Replica& replica() { return *dev.replica; }
-  std::string hex() const { return id.device().hex(); }
-  std::unique_ptr<RawClient> connect(const Node& node) {
-    auto c = std::make_unique<RawClient>(node.port());
-    REQUIRE_MESSAGE(c->ok(), c->error());
-    REQUIRE_MESSAGE(c->authenticate(id), c->error());
-    return c;
-  }
-};
-
-// An admin device (a CLI home) and the space it created.
-struct Space {
-  Home admin;
-  std::string hex;
-  SpaceId id;
-  explicit Space(const std::string& name) {
-    admin.init();
-    hex = admin.ok({"space", "create", name})["space"].get<std::string>();
-    id = *SpaceId::from_hex(hex);
-  }
-  void add(const std::string& device, const char* role) {
-    admin.ok({"space", "add-member", hex, device, "--role", role});
-  }
-  json sync(const Node& node) { return admin.ok({"sync", node.url()}); }
-};
-
-Bytes forge_content_at(const Identity& author, const SpaceId& space, ChainPos pos, const pb::Body& body,
-                       const SpaceKey& key, uint64_t hlc) {
-  pb::Header h = make_header(space, author.device(), pos, 1, pb::CHANGE_CONTENT);
-  h.set_hlc(hlc);
-  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-  randombytes_buf(nonce, sizeof nonce);
-  h.set_nonce(nonce, sizeof nonce);
-  std::string header = h.SerializeAsString();
-  std::string plain = body.SerializeAsString();
-  Bytes c = aead_encrypt(view_of(plain), view_of(header), {nonce, sizeof nonce}, key);
-  return sign_envelope(author, header, std::string(c.begin(), c.end()));
-}
 
 EntityId random_entity() {
   EntityId e;
@@ -145,7 +52,7 @@ TEST_CASE("future_dated_change") {
 
   const EntityId e = random_entity();
   for (uint64_t hlc : {kYear2046Ms << 16, uint64_t{1} << 63}) {
-    auto w = c->push(s.id, {forge_content_at(editor.id, s.id, {1, {}}, body_setting(e, "project", "stage", "idea"),
+    auto w = c->push(s.id, {forge_content(editor.id, s.id, {1, {}}, 1, body_setting(e, "project", "stage", "idea"),
                                              *key, hlc)});
     INFO(describe(w));
     CHECK(has_error(w, hlc >> 63 ? Code::Malformed : Code::ClockAhead, s.id));
@@ -155,7 +62,7 @@ TEST_CASE("future_dated_change") {
   CHECK(http_get(node.port(), "/healthz").status == 200);
 
   // Dated now (the node's clock): accepted.
-  auto ok = c->push(s.id, {forge_content_at(editor.id, s.id, {1, {}}, body_setting(e, "project", "stage", "plan"),
+  auto ok = c->push(s.id, {forge_content(editor.id, s.id, {1, {}}, 1, body_setting(e, "project", "stage", "plan"),
                                             *key, wall_clock_ms() << 16)});
   INFO(describe(ok));
   CHECK(errors_in(ok).empty());

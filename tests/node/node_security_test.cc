@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "forge_util.h"
+#include "hostile_util.h"
 #include "node_util.h"
 
 using namespace urbis;
@@ -29,22 +30,6 @@ using Ms = std::chrono::milliseconds;
 namespace {
 
 // ---------------------------------------------------------------- the node's store
-
-// One integer from `sql` on the store at `db`, opened read-only next to the
-// running node (WAL); -1 when it cannot be read.
-int64_t sql_int(const fs::path& db, const char* sql) {
-  sqlite3* h = nullptr;
-  int64_t out = -1;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_busy_timeout(h, 5000);
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(h, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-      out = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-  }
-  sqlite3_close(h);
-  return out;
-}
 
 // PRAGMA integrity_check of the store at `db` (read-write: a WAL left by a
 // crash is recovered first, as by any SQLite reader); "ok" when sound.
@@ -65,19 +50,6 @@ std::string integrity_check(const fs::path& db) {
   return out;
 }
 
-// What the node stores: spaces, changes in the log, changes held for a gap.
-struct StoreCounts {
-  int64_t spaces = -1, changes = -1, held = -1;
-  bool operator==(const StoreCounts&) const = default;
-};
-std::ostream& operator<<(std::ostream& o, const StoreCounts& c) {
-  return o << "{spaces " << c.spaces << ", changes " << c.changes << ", held " << c.held << "}";
-}
-StoreCounts counts(const Node& node) {
-  return {sql_int(node.store(), "SELECT count(*) FROM spaces"), sql_int(node.store(), "SELECT count(*) FROM changes"),
-          sql_int(node.store(), "SELECT count(*) FROM held")};
-}
-
 // The value of `name` (with its labels, e.g. urbis_refusals_total{code="TooLarge"}) on /metrics; -1 if absent.
 int64_t metric(const Node& node, const std::string& name) {
   const std::string body = http_get(node.port(), "/metrics").body;
@@ -89,60 +61,7 @@ int64_t refusals(const Node& node, const char* code) {
   return metric(node, std::string("urbis_refusals_total{code=\"") + code + "\"}");
 }
 
-// ---------------------------------------------------------------- devices the test plays
-
-// A device played by the test: an in-memory replica, and a second handle on
-// its identity to sign frames and forgeries.
-struct Player {
-  Device dev;
-  Identity id;
-  // Its clock starts at the real time: the node's and the CLI's changes are
-  // dated by it, and a replica refuses changes dated beyond its own clock
-  // and skew window (ClockAhead).
-  explicit Player(uint64_t seed) : dev(seed, ":memory:", {}, wall_clock_ms()), id(identity_for_seed(seed)) {}
-  Replica& replica() { return *dev.replica; }
-  std::string hex() const { return id.device().hex(); }
-  // A connection past the handshake.
-  std::unique_ptr<RawClient> connect(const Node& node) {
-    auto c = std::make_unique<RawClient>(node.port());
-    REQUIRE_MESSAGE(c->ok(), c->error());
-    REQUIRE_MESSAGE(c->authenticate(id), c->error());
-    return c;
-  }
-  // A change of its own on `space`: a new task with n = `n` (committed locally).
-  CommitInfo commit(const SpaceId& space, int n) {
-    Transaction tx = replica().begin(space);
-    EntityId e = tx.create("task");
-    tx.set(e, "n", n);
-    auto info = replica().commit(tx);
-    REQUIRE_MESSAGE(info.is_ok(), info.status().to_string());
-    return *info;
-  }
-};
-
-// An admin device (a CLI home) and the space it created on the node.
-struct Space {
-  Home admin;
-  std::string hex;
-  SpaceId id;
-  explicit Space(const std::string& name) {
-    admin.init();
-    hex = admin.ok({"space", "create", name})["space"].get<std::string>();
-    id = *SpaceId::from_hex(hex);
-  }
-  void add(const std::string& device, const char* role) {
-    admin.ok({"space", "add-member", hex, device, "--role", role});
-  }
-  json sync(const Node& node) { return admin.ok({"sync", node.url()}); }
-};
-
-uint64_t ack_head(const std::vector<pb::Frame>& frames, const DeviceKey& author) {
-  for (const auto& f : frames)
-    if (f.has_ack())
-      for (const auto& h : f.ack().heads())
-        if (h.author() == wire_id(author)) return h.seq();
-  return 0;
-}
+// ---------------------------------------------------------------- frames
 
 bool has_ack(const std::vector<pb::Frame>& frames) {
   for (const auto& f : frames)
@@ -154,17 +73,6 @@ bool has_changes(const std::vector<pb::Frame>& frames) {
   for (const auto& f : frames)
     if (f.has_changes()) return true;
   return false;
-}
-
-std::string describe(const std::vector<pb::Frame>& frames) {
-  std::string out;
-  for (const auto& f : frames) {
-    if (f.has_error())
-      out += "Error(" + std::to_string(f.error().code()) + ", " + f.error().message() + ") ";
-    else
-      out += std::to_string(static_cast<int>(f.msg_case())) + " ";
-  }
-  return out;
 }
 
 // A connection that sends `bytes` as one message after the handshake (or

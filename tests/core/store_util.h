@@ -1,0 +1,50 @@
+// Helpers for core tests that look at a replica's store file directly, as
+// another program would: a fresh temporary path, and raw SQL on the file.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace urbis::testing {
+
+// A path for a store named `name` in the temporary directory, with any store
+// (and WAL/SHM files) a previous run left there removed.
+inline std::string temp_db(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / "urbis-tests";
+  std::filesystem::create_directories(dir);
+  auto path = dir / name;
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);
+  return path.string();
+}
+
+// Runs `sql` on the file directly, as another program would.
+inline void exec_sql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  INFO((err ? err : ""));
+  sqlite3_free(err);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+// Runs `sql` returning one integer on the store file at `path`; -1 when it
+// returns no row.
+inline int64_t query_int(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+  int64_t v = -1;
+  if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+}  // namespace urbis::testing
