@@ -18,11 +18,15 @@ namespace {
 
 using namespace urbis::testing;
 
-// Every envelope a replica stores (and would serve).
-std::set<Bytes> log_of(Replica& r, const SpaceId& space) {
+// Every envelope a replica stores (and would serve), by its hash (a set of
+// hashes rather than of byte vectors: GCC 12's -O2 warns, wrongly, inside
+// std::vector's <=>).
+std::set<Hash> log_of(Replica& r, const SpaceId& space) {
   auto log = r.changes_since(space, {});
   REQUIRE_MESSAGE(log.is_ok(), log.status().to_string());
-  return {log->begin(), log->end()};
+  std::set<Hash> out;
+  for (const Bytes& e : *log) out.insert(blake2b_256(e));
+  return out;
 }
 
 std::string title_of(Replica& r, const SpaceId& space, const EntityId& id) {
@@ -92,11 +96,11 @@ struct Attack {
   // state, E's fork nowhere; and a later honest change of another author
   // applies everywhere.
   void check_converged() {
-    const std::set<Bytes> admin_log = log_of(*a.replica, space);
+    const std::set<Hash> admin_log = log_of(*a.replica, space);
     CHECK(log_of(*l.replica, space) == admin_log);
     CHECK(log_of(*n.replica, space) == admin_log);
-    CHECK_FALSE(admin_log.count(fork3));
-    CHECK_FALSE(admin_log.count(fork4));
+    CHECK_FALSE(admin_log.count(blake2b_256(fork3)));
+    CHECK_FALSE(admin_log.count(blake2b_256(fork4)));
     CHECK(hash_of(*l.replica, space) == hash_of(*a.replica, space));
     CHECK(title_of(*a.replica, space, project) == "three");
     CHECK(title_of(*l.replica, space, project) == "three");
@@ -149,7 +153,7 @@ TEST_CASE("cutoff: a fork fed after the removal is refused by a lagging member a
     URBIS_REQUIRE_OK(applied);
     CHECK(*applied == ApplyOutcome::Applied);
     CHECK(head_seq(*r, t.space, t.e.key) == 2);
-    const std::set<Bytes> before = log_of(*r, t.space);
+    const std::set<Hash> before = log_of(*r, t.space);
     // E's different seq 3: not the pinned change.
     auto f3 = r->apply(t.fork3);
     REQUIRE_FALSE(f3.is_ok());
@@ -180,7 +184,7 @@ TEST_CASE("cutoff: a fork taken before the removal is dropped when the removal a
   for (Replica* r : {t.l.replica.get(), t.n.replica.get()}) {
     CHECK(pull(*r, *t.a.replica, t.space) == 1);
     CHECK(head_seq(*r, t.space, t.e.key) == 0);
-    CHECK_FALSE(log_of(*r, t.space).count(t.fork3));
+    CHECK_FALSE(log_of(*r, t.space).count(blake2b_256(t.fork3)));
   }
   // E created the project: with E's chain gone, so is the project, until
   // E's pinned chain is back.
@@ -240,7 +244,7 @@ TEST_CASE("cutoff: a fork below the cutoff is dropped when the pinned change arr
     CHECK(pull(*r, *t.a.replica, t.space) == 0);
     CHECK(head_seq(*r, t.space, t.e.key) == 0);
     CHECK(*r->held_count(t.space) == 1);
-    CHECK_FALSE(log_of(*r, t.space).count(fork2));
+    CHECK_FALSE(log_of(*r, t.space).count(blake2b_256(fork2)));
   }
   // The next sync brings seq 1 and 2; the held seq 3 follows them.
   CHECK(pull(*l2.replica, *t.a.replica, t.space) >= 2);
@@ -284,7 +288,7 @@ TEST_CASE("cutoff: a change proven on the pinned chain by held successors replac
   CHECK(*n2->apply(e_chain[2]) == ApplyOutcome::Held);  // the pinned seq 3
   CHECK(*n2->apply(e_chain[1]) == ApplyOutcome::Held);  // proven by it: the fork goes
   CHECK(head_seq(*n2.replica, t.space, t.e.key) == 0);
-  CHECK_FALSE(log_of(*n2.replica, t.space).count(fork1));
+  CHECK_FALSE(log_of(*n2.replica, t.space).count(blake2b_256(fork1)));
   CHECK(*n2->apply(e_chain[0]) == ApplyOutcome::Applied);  // 1, then 2 and 3 from the held
   CHECK(head_seq(*n2.replica, t.space, t.e.key) == 3);
   CHECK(*n2->held_count(t.space) == 0);
@@ -303,7 +307,7 @@ TEST_CASE("cutoff: a cutoff's hash is empty at seq 0 and 32 bytes after, else Ma
   for (const auto& c : *log)
     if (DeviceKey::from_string(parse_header(parse_envelope(c)).author()) == t.a.key) a_head = envelope_hash(c);
   pull(*t.n.replica, *t.a.replica, t.space);
-  const std::set<Bytes> before = log_of(*t.n.replica, t.space);
+  const std::set<Hash> before = log_of(*t.n.replica, t.space);
   for (auto [seq, hash] : {std::pair<uint64_t, std::string>{0, std::string(32, 'x')},
                            std::pair<uint64_t, std::string>{1, std::string(7, 'x')}}) {
     pb::Membership m;

@@ -822,7 +822,8 @@ TEST_CASE("session: a 16 MB Ack of 8 million empty heads is refused unparsed, be
     Authenticated s(w);
     pb::Frame half;
     half.mutable_changes()->set_space(id_str(w.space));
-    for (int i = 0; i < 2049; ++i) half.mutable_changes()->add_envelopes("e");
+    const std::string e(1, 'e');
+    for (int i = 0; i < 2049; ++i) half.mutable_changes()->add_envelopes(e);
     const std::string bytes = half.SerializeAsString() + half.SerializeAsString();
     CHECK(s.server->receive(view_of(bytes)).status.code() == Code::TooLarge);
   }
