@@ -339,7 +339,7 @@ Result<std::vector<Member>> Replica::Impl::members(const SpaceId& sid) {
   s.bind(1, row.id).bind(2, env_.now_ms());
   std::vector<Member> out;
   while (s.step())
-    out.push_back({s.id<DeviceKey>(0), static_cast<Role>(s.i64(1)), static_cast<uint64_t>(s.i64(2))});
+    out.push_back({s.id<DeviceKey>(0), static_cast<Role>(s.i64(1)), static_cast<uint64_t>(s.i64(2)), {}});
   URBIS_RETURN_IF_ERROR(s.status());
   return out;
 }
@@ -365,7 +365,23 @@ Result<bool> Replica::Impl::member_of_any(const DeviceKey& device) {
   return false;
 }
 
-Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role role) {
+Status Replica::Impl::revoke_invite(const SpaceId& sid, const DeviceKey& invite) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  URBIS_ASSIGN_OR_RETURN(AuthorRow k, find_author(space.id, invite));
+  if (k.invite_expires == 0 || k.role == Role::None)
+    return Status(Code::NotFound, "no pending invite with key " + invite.hex().substr(0, 16) + " in this space");
+  return set_role(sid, invite, Role::None, {});
+}
+
+Result<bool> Replica::Impl::heal(const SpaceId& sid) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  (void)space;
+  return false;
+}
+
+Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role role,
+                               std::vector<EntityId> scope) {
+  (void)scope;
   if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot sign");
   if (static_cast<int>(role) < 0 || role > Role::Admin)
     return Status(Code::InvalidArgument, "unknown role");
@@ -1510,9 +1526,11 @@ Result<SpaceInfo> Replica::space(const SpaceId& s) { return impl_->space_info(s)
 Result<std::vector<Member>> Replica::members(const SpaceId& s) { return impl_->members(s); }
 Result<Role> Replica::member_role(const SpaceId& s, const DeviceKey& d) { return impl_->member_role(s, d); }
 Result<bool> Replica::member_of_any(const DeviceKey& d) { return impl_->member_of_any(d); }
-Status Replica::set_role(const SpaceId& s, const DeviceKey& d, Role r) {
-  return impl_->set_role(s, d, r);
+Status Replica::set_role(const SpaceId& s, const DeviceKey& d, Role r, std::vector<EntityId> scope) {
+  return impl_->set_role(s, d, r, std::move(scope));
 }
+Status Replica::revoke_invite(const SpaceId& s, const DeviceKey& invite) { return impl_->revoke_invite(s, invite); }
+Result<bool> Replica::heal(const SpaceId& s) { return impl_->heal(s); }
 Transaction Replica::begin(const SpaceId& s) { return Transaction(s, &impl_->env_); }
 Result<CommitInfo> Replica::commit(const Transaction& tx) {
   URBIS_ASSIGN_OR_RETURN(std::vector<CommitInfo> infos, impl_->commit_all(&tx, 1));

@@ -101,7 +101,9 @@ class Replica::Impl {
   Result<std::vector<Member>> members(const SpaceId& sid);
   Result<Role> member_role(const SpaceId& sid, const DeviceKey& device);
   Result<bool> member_of_any(const DeviceKey& device);
-  Status set_role(const SpaceId& sid, const DeviceKey& device, Role role);
+  Status set_role(const SpaceId& sid, const DeviceKey& device, Role role, std::vector<EntityId> scope);
+  Status revoke_invite(const SpaceId& sid, const DeviceKey& invite);
+  Result<bool> heal(const SpaceId& sid);
   // --- invite.cc ---
   Result<Invite> create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds,
                                std::vector<DeviceKey> witnesses);

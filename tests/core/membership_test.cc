@@ -233,11 +233,11 @@ TEST_CASE("membership: a commenter's comments count, its other ops are kept with
 
 TEST_CASE("membership: members() lists roles, the same on every replica") {
   Team t;
-  std::vector<Member> expected = {{t.a.key, Role::Admin},
-                                  {t.b.key, Role::Editor},
-                                  {t.c.key, Role::Editor},
-                                  {t.v.key, Role::Viewer},
-                                  {t.k.key, Role::Commenter}};
+  std::vector<Member> expected = {{t.a.key, Role::Admin, 0, {}},
+                                  {t.b.key, Role::Editor, 0, {}},
+                                  {t.c.key, Role::Editor, 0, {}},
+                                  {t.v.key, Role::Viewer, 0, {}},
+                                  {t.k.key, Role::Commenter, 0, {}}};
   std::sort(expected.begin(), expected.end(),
             [](const Member& x, const Member& y) { return x.device < y.device; });
   auto same = [](const std::vector<Member>& x, const std::vector<Member>& y) {

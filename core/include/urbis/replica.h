@@ -92,6 +92,9 @@ struct Member {
   // Non-zero for a pending invite (`device` is an invite's key, not a
   // device's): the wall-clock ms until which it may be redeemed.
   uint64_t invite_expires_ms = 0;
+  // The `city` entities the role is limited to (docs/membership.md, scoped
+  // roles); empty: the whole space.
+  std::vector<EntityId> scope;
 };
 
 struct CommitInfo {
@@ -192,10 +195,30 @@ class Replica {
   // lowering a writer's role starts a new key epoch the member never gets,
   // with a cutoff pinning the writer's chain: its head seq and that change's
   // hash as held here (core/README.md, "Rules of the apply path").
-  Status set_role(const SpaceId& space, const DeviceKey& device, Role role);
+  //
+  // `scope` limits the role to those `city` entities (docs/membership.md):
+  // a scoped writer's ops count only on entities whose home city is in it.
+  // A scoped admin may only give roles scoped within its own scope.
+  // Removing an admin also revokes the invites it made that are still
+  // pending.
+  Status set_role(const SpaceId& space, const DeviceKey& device, Role role,
+                  std::vector<EntityId> scope = {});
   Status add_member(const SpaceId& space, const DeviceKey& device, Role role) {
     return set_role(space, device, role);
   }
+  // Revokes a pending invite (its key, Invite::key or Member::device with
+  // invite_expires_ms set): a redeem the revoking admin had not seen has no
+  // effect on any replica, and a new key epoch starts. NotFound when `invite`
+  // is not a pending invite here.
+  Status revoke_invite(const SpaceId& space, const DeviceKey& invite);
+  // Settles the space's keys after concurrent membership changes
+  // (docs/membership.md, "Keys follow membership"), when this device is an
+  // admin that should: grants the current epoch's key to members that lack
+  // it, or starts a new epoch when the current key reached someone who is
+  // no longer a member (two admins rotating at once). True when it
+  // committed a change (send it like any other). Clients call it after
+  // applying what a sync brought.
+  Result<bool> heal(const SpaceId& space);
   Status remove_member(const SpaceId& space, const DeviceKey& device) {
     return set_role(space, device, Role::None);
   }
