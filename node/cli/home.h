@@ -3,7 +3,7 @@
 //   HOME/identity.key   Identity::wrap output (mode 0600)
 //   HOME/device.json    {"name": ...} given to `urbis init --name`
 //   HOME/replica.db     the Replica's SQLite store
-//   HOME/node.key       a node's transport key (mode 0600; see node_key)
+//   HOME/node.key       a key-less node's transport key (mode 0600; see node_identity)
 //
 // HOME is --home, else $URBIS_HOME, else $XDG_DATA_HOME/urbis, else
 // ~/.local/share/urbis. The passphrase comes from $URBIS_PASSPHRASE, else a
