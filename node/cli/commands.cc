@@ -332,7 +332,9 @@ const std::vector<Command>& commands() {
         "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer",
         "--trust-peer", "--peer-retry-max", "--space-creator"},
        run_node, {"--open-spaces"}},
-      {"node key", "node key", "print this node's key, which other nodes trust with --trust-peer", {}, run_node_key},
+      {"node key", "node key",
+       "print the key this node authenticates with (the device key on a home holding an identity, else\n"
+       "      HOME/node.key), which other nodes trust with --trust-peer", {}, run_node_key},
   };
   return table;
 }

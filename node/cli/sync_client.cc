@@ -83,12 +83,15 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
       self->schedule_poll();
     });
   }
-  // Replica::heal on every synced space; the spaces where it committed a
-  // change (recorded in settled_). A failure is reported, not fatal: the
-  // sync itself went through, and the next sync tries again.
+  // Replica::heal on every synced space this device administers (only an
+  // admin settles keys); the spaces where it committed a change (recorded in
+  // settled_). A failure is reported, not fatal: the sync itself went
+  // through, and the next sync tries again.
   std::vector<SpaceId> heal_spaces() {
     std::vector<SpaceId> healed;
     for (const SpaceId& space : session_->synced_spaces()) {
+      auto info = replica_.space(space);
+      if (!info.is_ok() || info->my_role != Role::Admin) continue;
       auto r = replica_.heal(space);
       if (!r.is_ok()) {
         heal_errors_.emplace_back(r.code(), "settling the keys of space " + space.hex() + ": " + r.status().message());
