@@ -211,7 +211,11 @@ TEST_CASE("concurrent_admin_changes_one_member_list" * doctest::should_fail()) {
   CHECK(b.ok({"get", space, "project", id})["values"]["title"] == title);
   CHECK(d.ok({"get", space, "project", id})["values"]["title"] == title);
 
-  // C, removed, writes again: nobody else takes it.
+  // C is removed on the node too: it is served the space no more, and what
+  // it writes now reaches nobody.
+  const json sc = c.ok({"sync", node.url()});
+  CHECK(sc["spaces"] == 0);
+  CHECK(sc["refused"].get<int>() >= 1);
   c.run({"put", space, "project", id, "title@en=Harbour sensors (C, later)"});
   c.run({"sync", node.url()});
   a.ok({"sync", node.url()});
