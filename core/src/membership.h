@@ -134,6 +134,14 @@ class MembershipResolver {
   // The role and scope of `device` for its change at `seq`, by the counted
   // events so far (seq = UINT64_MAX: its current role).
   std::pair<Role, Bytes> role_at(const DeviceKey& device, uint64_t seq) const;
+  // Whether a counted change ever gave `device` `role` or a higher one.
+  bool ever_named(const DeviceKey& device, Role role) const {
+    auto it = state_.events.find(device);
+    if (it == state_.events.end()) return false;
+    for (const auto& e : it->second)
+      if (e.role >= role) return true;
+    return false;
+  }
 
  private:
   struct Event {

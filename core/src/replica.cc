@@ -197,6 +197,17 @@ Result<SpaceRow> Replica::Impl::find_space(const SpaceId& sid) {
   return SpaceRow{s.i64(0), sid, s.str(1), static_cast<uint32_t>(s.i64(2)), s.bytes(3), s.i64(4) != 0};
 }
 
+Result<SpaceRow> Replica::Impl::find_space_by_row(int64_t id) {
+  SpaceId sid;
+  {
+    Stmt s = db_->prepare("SELECT sid FROM spaces WHERE id=?");
+    s.bind(1, id);
+    if (!s.step()) return s.status().is_ok() ? Status(Code::Internal, "space row missing") : s.status();
+    sid = s.id<SpaceId>(0);
+  }
+  return find_space(sid);
+}
+
 Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk) {
   Stmt s = db_->prepare(
       "SELECT id, head_seq, head_hash, role, cutoff_seq, invite_expires, invite_witnesses, cutoff_hash, "
@@ -1029,9 +1040,16 @@ Result<ApplyOutcome> Replica::Impl::hold(const SpaceRow& space, const AuthorRow&
   // Only an author who may write this change may park it until its
   // predecessors arrive (the check apply makes, made early): else any key
   // could fill the held table.
+  // Only a change that would count now may park (held changes are no part
+  // of the log: one refused here is sent again after its predecessors).
   if (author.invite_expires != 0)
     return Status(Code::NotAMember, "an invite key authors one change, its redeem");
-  URBIS_RETURN_IF_ERROR(check_author(author, h.seq(), membership));
+  {
+    URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(author, h.seq()));
+    if (membership ? r.role != Role::Admin : !can_write(r.role))
+      return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
+                                          std::to_string(h.seq()) + " (held for a missing predecessor) here");
+  }
   {
     bool taken = false, same = false;
     {
@@ -1220,14 +1238,11 @@ Status Replica::Impl::check_author(const AuthorRow& a, uint64_t seq, bool member
   // after it), and the resolver and the content rules give it no effect
   // while it does not count. A bound keeps an author who lost its role from
   // filling stores: past its last pin, kMaxUncounted changes.
-  bool named = a.role != Role::None;
-  if (!named) {
-    Stmt s = db_->prepare("SELECT 1 FROM role_ranges WHERE author=? LIMIT 1");
-    s.bind(1, a.id);
-    named = s.step();
-    URBIS_RETURN_IF_ERROR(s.status());
-  }
-  if (!named) return refuse("is not a member of this space");
+  // (For a membership change: named an admin once.)
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space_by_row(a.space));
+  URBIS_ASSIGN_OR_RETURN(MembershipResolver * res, resolver(space));
+  if (!res->ever_named(a.pk, membership ? Role::Admin : Role::Viewer))
+    return refuse(membership ? "may not change membership" : "is not a member of this space");
   if (seq > a.cutoff_seq + kMaxUncounted)
     return refuse(membership ? "may not change membership" : "may not write");
   return Status::ok();

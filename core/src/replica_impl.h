@@ -155,6 +155,7 @@ class Replica::Impl {
   // --- replica.cc ---
   Result<ParsedChange> parse(ByteView raw) const;
   Result<SpaceRow> find_space(const SpaceId& sid);
+  Result<SpaceRow> find_space_by_row(int64_t id);
   Result<AuthorRow> find_author(int64_t space, const DeviceKey& pk);  // id 0 if none
   // Creates the row if missing: author_row for materialization (bound by
   // kMaxAuthorRows), member_row for membership changes (bound per space by
@@ -173,8 +174,8 @@ class Replica::Impl {
                           bool redeem, bool* needs_rebuild);
   // Whether a's change at `seq` is stored: when its role lets it (admin for
   // a membership change, a writer for content), or, counting for nothing,
-  // when a was ever named a member and the change is within kMaxUncounted
-  // of its last pin; NotAMember otherwise.
+  // when a was ever named a member (an admin, for a membership change) and
+  // the change is within kMaxUncounted of its last pin; NotAMember otherwise.
   Status check_author(const AuthorRow& a, uint64_t seq, bool membership);
   // Shapes every replica judges alike (key id, parents, scopes), and that
   // the parents are held here and older.

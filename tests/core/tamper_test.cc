@@ -286,19 +286,32 @@ TEST_CASE("tamper: changes by non-members and by the wrong role are NotAMember")
   expect_refused(*w.c.replica, w.space, forge_membership(w.stranger, w.space, {1, {}}, 1, m),
                  Code::NotAMember, "stranger membership");
 
-  // An editor is not an admin: its membership changes are refused.
+  // An editor, never an admin, may not change membership: refused unparsed.
   expect_refused(*w.c.replica, w.space, forge_membership(w.b_id, w.space, {2, w.b1.hash}, 1, m),
                  Code::NotAMember, "editor membership");
 
-  // A viewer may not write content.
+  w.genuine_still_applies();
+}
+
+// A member's change its role does not allow is kept, so that every replica
+// holds the same log whatever the order (docs/membership.md), and has no
+// effect: the state hash does not move.
+TEST_CASE("tamper: changes by the wrong role are kept without effect") {
+  World w;
+  auto expect_no_effect = [&](Replica& r, const Bytes& raw, const char* what) {
+    INFO(what);
+    const Hash before = hash_of(r, w.space);
+    auto res = r.apply(raw);
+    INFO("got: ", outcome_name(res));
+    CHECK(res.is_ok());
+    CHECK(hash_of(r, w.space) == before);
+  };
+  // A viewer may not write content, on its own replica or on A's.
   Bytes viewer_content =
       forge_content(w.c_id, w.space, {1, {}}, 1,
                     body_setting(w.b_entity, "project", "title", "by a viewer"), w.key1);
-  expect_refused(*w.c.replica, w.space, viewer_content, Code::NotAMember, "viewer content");
-  // ...nor can its own replica be talked into accepting it on A.
-  expect_refused(*w.a.replica, w.space, viewer_content, Code::NotAMember, "viewer content on A");
-
-  w.genuine_still_applies();
+  expect_no_effect(*w.c.replica, viewer_content, "viewer content");
+  expect_no_effect(*w.a.replica, viewer_content, "viewer content on A");
 }
 
 TEST_CASE("tamper: a change claiming an epoch that does not exist is UnknownEpoch") {
