@@ -328,9 +328,19 @@ void MembershipResolver::note_moved(const std::map<Hash, char>& before) {
   }
 }
 
+void MembershipResolver::note_named(const MemberChange& c) {
+  if (c.genesis) named_role_[c.author] = Role::Admin;
+  for (const auto& u : c.updates) {
+    if (u.invite_expires != 0 || u.device == c.author) continue;
+    Role& r = named_role_[u.device];
+    r = std::max(r, u.role);
+  }
+}
+
 void MembershipResolver::add(MemberChange c) {
   touched_.clear();
   if (index_.count(c.hash)) return;
+  note_named(c);
   auto pos = std::upper_bound(changes_.begin(), changes_.end(), c,
                               [](const MemberChange& a, const MemberChange& b) { return a.before(b); });
   if (pos != changes_.end()) {
@@ -375,6 +385,8 @@ void MembershipResolver::add(MemberChange c) {
 void MembershipResolver::load(std::vector<MemberChange> all) {
   std::sort(all.begin(), all.end(), [](const MemberChange& a, const MemberChange& b) { return a.before(b); });
   changes_ = std::move(all);
+  named_role_.clear();
+  for (const auto& c : changes_) note_named(c);
   reindex();
   replay_all();
 }

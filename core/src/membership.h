@@ -134,13 +134,13 @@ class MembershipResolver {
   // The role and scope of `device` for its change at `seq`, by the counted
   // events so far (seq = UINT64_MAX: its current role).
   std::pair<Role, Bytes> role_at(const DeviceKey& device, uint64_t seq) const;
-  // Whether a counted change ever gave `device` `role` or a higher one.
+  // Whether any change held here, counted or not, names `device` with `role`
+  // or a higher one: monotone in the set of changes, so every replica that
+  // holds the same changes answers alike (apply uses it to decide what to
+  // keep; check_author in replica.cc).
   bool ever_named(const DeviceKey& device, Role role) const {
-    auto it = state_.events.find(device);
-    if (it == state_.events.end()) return false;
-    for (const auto& e : it->second)
-      if (e.role >= role) return true;
-    return false;
+    auto it = named_role_.find(device);
+    return it != named_role_.end() && it->second >= role;
   }
 
  private:
@@ -170,6 +170,8 @@ class MembershipResolver {
   std::vector<char> excluded_;
   std::vector<char> named_;  // named as a parent by some change
   std::vector<int> touched_;
+  std::map<DeviceKey, Role> named_role_;  // the highest role any change names
+  void note_named(const MemberChange& c);
   std::vector<Hash> before_order_;  // the order res_ was computed for (add())
   std::map<Hash, char> verdicts() const;
   void note_moved(const std::map<Hash, char>& before);
