@@ -265,11 +265,11 @@ Result<bool> Replica::Impl::heal(const SpaceId& sid) {
 
 Result<bool> Replica::Impl::heal_locked(SpaceRow space) {
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
-  if (me.role != Role::Admin || !me.scope.empty()) return false;
+  if (me.role == Role::None) return false;
   URBIS_ASSIGN_OR_RETURN(KeyState ks, key_state(space));
   URBIS_ASSIGN_OR_RETURN(MembershipResolver * r, resolver(space));
   const Resolution& res = r->resolution();
-  if (!ks.sound || ks.starts > 1) {
+  if ((!ks.sound || ks.starts > 1) && me.role == Role::Admin && me.scope.empty()) {
     // One admin settles it: the one whose rotation the epoch's key is, or,
     // when that one is no longer an unscoped admin, the lowest such key.
     auto unscoped_admin = [&](const DeviceKey& d) {
@@ -293,9 +293,10 @@ Result<bool> Replica::Impl::heal_locked(SpaceRow space) {
     URBIS_RETURN_IF_ERROR(rotate(space, {}, nullptr));
     return true;
   }
-  // Every member holds every key of the space this admin holds: the
-  // current one (a device that joined while two admins rotated) and older
-  // ones (content a writer sealed with a key of a rotation that lost).
+  // Every member holds every key of the space this member holds (a key
+  // share, which any member may write): the current one (a device that
+  // joined while two admins rotated) and older ones (content a writer sealed
+  // with the key of a rotation that lost, which no admin may hold).
   std::set<std::tuple<uint32_t, DeviceKey, Bytes>> held;
   std::set<std::pair<uint32_t, DeviceKey>> legacy;  // grants naming no key id
   {

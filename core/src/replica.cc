@@ -831,11 +831,17 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     // Judged by the author's role for this change as resolved from the
     // membership changes held here (docs/membership.md): a change refused
     // now is taken when it is sent again after what makes it count.
-    if (!genesis && !redeem) URBIS_RETURN_IF_ERROR(check_author(author, h.seq(), /*membership=*/true));
     if (redeem && h.seq() != 1)
       return Status(Code::NotAMember, "an invite key authors one change, its redeem");
     URBIS_RETURN_IF_ERROR(check_membership_size(p.envelope.body()));
+    // A key share (grants alone) may come from any member: it passes on keys
+    // its author holds to members who lack them (heal). Anything else is an
+    // admin's; its body is parsed once its author is known to be one.
+    if (!genesis && !redeem && !is_key_share(p.envelope.body()))
+      URBIS_RETURN_IF_ERROR(check_author(author, h.seq(), /*membership=*/true));
     if (!m.ParseFromString(p.envelope.body())) return malformed("membership body does not parse");
+    if (!genesis && !redeem && is_key_share(p.envelope.body()))
+      URBIS_RETURN_IF_ERROR(check_author(author, h.seq(), /*membership=*/false));
     URBIS_RETURN_IF_ERROR(check_membership_shape(space, p, m, genesis, redeem));
     if (redeem) {
       URBIS_RETURN_IF_ERROR(check_redeem(space, author, p, m, /*local=*/false));
@@ -1006,6 +1012,21 @@ Result<ApplyOutcome> Replica::Impl::reset_to_pin(SpaceRow& space, AuthorRow auth
   }
   URBIS_RETURN_IF_ERROR(db_->exec("RELEASE pin"));
   return out;
+}
+
+bool Replica::Impl::is_key_share(const std::string& body) {
+  // On the wire, without parsing: grants (and parents) only.
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
+                                            static_cast<int>(body.size()));
+  bool grants = false;
+  for (uint32_t tag; (tag = in.ReadTag()) != 0;) {
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    if (field == pb::Membership::kGrantsFieldNumber) grants = true;
+    else if (field != pb::Membership::kParentsFieldNumber) return false;
+    if (!WireFormatLite::SkipField(&in, tag)) return false;
+  }
+  return grants;
 }
 
 Status Replica::Impl::check_membership_size(const std::string& body) const {

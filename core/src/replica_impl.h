@@ -247,6 +247,9 @@ class Replica::Impl {
   // TooLarge when a serialized Membership has more entries than the options
   // allow, counted on the wire without parsing it.
   Status check_membership_size(const std::string& body) const;
+  // Whether a serialized Membership carries grants and nothing else but
+  // parents: a key share, which any member may write.
+  static bool is_key_share(const std::string& body);
   // ClockAhead when the change's HLC is beyond now + max_clock_skew_ms.
   Status check_clock(const pb::Header& h) const;
   // The highest HLC a change may carry by this replica's clock now.
