@@ -454,10 +454,13 @@ export class Engine {
     if (connected) state = s.session === 'live' && s.pending === 0 ? 'online' : 'syncing';
     if (state === 'online') this.lastSync = Date.now();
     if (connected && s.session === 'live') this.transport.markHealthy();
-    const status = { state, pending: s.pending, lastSync: this.lastSync, session: s.session };
+    // refused: spaces held here that the node no longer serves this device
+    // (removed from them): the app tells the person.
+    const status = { state, pending: s.pending, lastSync: this.lastSync, session: s.session, refused: s.refused || [] };
     const prev = this.lastStatus;
     this.lastStatus = status;
-    if (!prev || prev.state !== state || prev.pending !== status.pending) this.emit('status', status);
+    if (!prev || prev.state !== state || prev.pending !== status.pending || prev.refused.join() !== status.refused.join())
+      this.emit('status', status);
     this.#saveSync(s.acked);
     return status;
   }
@@ -477,7 +480,7 @@ export class Engine {
   }
 
   syncStatus() {
-    return this.#status() || { state: 'offline', pending: 0, lastSync: this.lastSync, session: null };
+    return this.#status() || { state: 'offline', pending: 0, lastSync: this.lastSync, session: null, refused: [] };
   }
 
   // ---- snapshots -----------------------------------------------------------

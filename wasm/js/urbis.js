@@ -26,7 +26,7 @@ export class UrbisDB {
     this.subscribers = new Map(); // space (or '*') -> Set of callbacks
     this.statusListeners = new Set();
     this.joinListeners = new Set();
-    this.status = { state: 'offline', pending: 0, lastSync: null };
+    this.status = { state: 'offline', pending: 0, lastSync: null, refused: [] };
     rpc.onEvent((event, data) => this.#onEvent(event, data));
   }
 

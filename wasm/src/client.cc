@@ -604,6 +604,9 @@ Result<nlohmann::json> Client::status() {
     URBIS_ASSIGN_OR_RETURN(uint64_t n, pending());
     out["pending"] = n;
   }
+  // Spaces held here that the node refused this device (lost access).
+  out["refused"] = json::array();
+  for (const SpaceId& space : refused_) out["refused"].push_back(space.hex());
   // Spaces offered unasked and not judged yet: nothing of them is in the
   // host's log, and the host takes no snapshot of the store meanwhile.
   out["judging"] = session_ ? session_->judging_spaces().size() : 0;
@@ -761,6 +764,11 @@ Status Client::receive(ByteView frame) {
   // keep a judged space, whose held-back changes go out now.
   if (peek->kind == sync::FrameKind::Changes || peek->kind == sync::FrameKind::Live)
     URBIS_RETURN_IF_ERROR(collect_log_all());
+  // The node refusing a space this device holds (NotAMember: removed, or
+  // the removal has not reached this device yet) is this device's news that
+  // it lost access; a later Live for the space (added again) ends it.
+  if (peek->kind == sync::FrameKind::Error) note_refusal(frame);
+  if (peek->kind == sync::FrameKind::Live && peek->space) refused_.erase(*peek->space);
   // A space is due for healing once the node has sent all of it (its Live)
   // and after every later push: never half-way through a catch-up, where
   // this replica would settle keys on a partial view.
@@ -910,6 +918,14 @@ void Client::close_session() {
   session_.reset();
   drops_seen_ = 0;
   live_.clear();
+}
+
+void Client::note_refusal(ByteView frame) {
+  pb::Frame f;
+  if (!replica_ || !f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) || !f.has_error()) return;
+  if (f.error().code() != static_cast<int32_t>(Code::NotAMember)) return;
+  auto space = SpaceId::from_string(f.error().space());
+  if (space && replica_->space(*space).is_ok()) refused_.insert(*space);
 }
 
 void Client::note_seen(ByteView envelope) {

@@ -120,6 +120,9 @@ class Client {
   // Last seen: the newest change time (ms) of the envelope's author in its
   // space, kept from every change stored (members' `lastSeen`).
   void note_seen(ByteView envelope);
+  // An Error frame from the node: NotAMember for a space held here means
+  // this device lost access to it (status' "refused").
+  void note_refusal(ByteView frame);
   Result<uint64_t> pending();
 
   Env& env_;
@@ -137,6 +140,7 @@ class Client {
   size_t drops_seen_ = 0;                         // of session_->dropped_spaces()
   std::set<SpaceId> live_;                        // spaces the node sent all of, this session
   std::set<SpaceId> heal_due_;                    // synced since the last heal call
+  std::set<SpaceId> refused_;                     // held here, refused by the node (NotAMember)
   std::map<SpaceId, std::map<DeviceKey, uint64_t>> seen_;  // newest change time (ms) per author
 };
 
