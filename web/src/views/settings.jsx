@@ -6,7 +6,7 @@
 // code per person, a list to print).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, useLocale } from '../i18n.js';
-import { getDb, useQuery, useAuthors, setCurrentSpace, myName, changeMyName } from '../db.js';
+import { getDb, useQuery, useAuthors, useSyncStatus, setCurrentSpace, myName, changeMyName } from '../db.js';
 import { useCities } from '../content.js';
 import { useSubmit, FormError } from '../components/form.jsx';
 import './settings.css';
@@ -144,8 +144,7 @@ function Profile({ me, mine, entry, cities }) {
 
 // The confirm dialog before removing a member (a modal <dialog>: focus stays
 // inside, Escape cancels, focus returns to the Remove button).
-function RemoveDialog({ name, onConfirm, onClose, busy, error }) {
-  const ref = useRef(null);
+function RemoveDialog({ dialog: ref, name, onConfirm, onClose, busy, error }) {
   useEffect(() => {
     const d = ref.current;
     if (d && !d.open) d.showModal();
@@ -177,6 +176,8 @@ function MemberRow({ space, m, name, isMe, isAdmin, cities }) {
   const save = useSubmit();
   const remove = useSubmit();
   const opener = useRef(null);
+  const dialog = useRef(null);
+  const removed = useRef(false);
   const shown = name || shortKey(m.device);
   const start = () => {
     setRole(m.role);
@@ -187,7 +188,11 @@ function MemberRow({ space, m, name, isMe, isAdmin, cities }) {
     e.preventDefault();
     if (await save.run(() => getDb().setRole(space, m.device, role, { scope }))) setEditing(false);
   };
-  const doRemove = () => remove.run(() => getDb().removeMember(space, m.device));
+  const doRemove = async () => {
+    if (!(await remove.run(() => getDb().removeMember(space, m.device)))) return;
+    removed.current = true;
+    if (dialog.current) dialog.current.close();
+  };
   return (
     <tr data-testid="member" data-device={m.device} data-role={m.role}>
       <th scope="row">
@@ -227,10 +232,13 @@ function MemberRow({ space, m, name, isMe, isAdmin, cities }) {
             </form>
           )}
           {removing && (
-            <RemoveDialog name={shown} busy={remove.busy} error={remove.error} onConfirm={doRemove}
+            <RemoveDialog dialog={dialog} name={shown} busy={remove.busy} error={remove.error} onConfirm={doRemove}
               onClose={() => {
                 setRemoving(false);
-                if (opener.current) opener.current.focus();
+                // Back to Remove; once the member is gone (the row goes
+                // with them), to the list's heading.
+                const to = removed.current ? document.getElementById('people-h') : opener.current;
+                if (to) to.focus();
               }} />
           )}
         </td>
@@ -289,9 +297,13 @@ function People({ space, me, isAdmin, members, cities }) {
   people.sort((a, b) => rank(a) - rank(b) || nameOf(a).localeCompare(nameOf(b)) || a.device.localeCompare(b.device));
   return (
     <section class="card" aria-labelledby="people-h" data-testid="people">
-      <h2 id="people-h">{t('settings.people')}</h2>
-      <p class="muted">{t('settings.peopleCount', { count: people.length })}</p>
-      <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="people-h">
+      <h2 id="people-h" tabIndex={-1}>
+        {t('settings.people')}
+      </h2>
+      <p class="muted" id="people-count">
+        {t('settings.peopleCount', { count: people.length })}
+      </p>
+      <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="people-count">
         <table class="people">
           <thead>
             <tr>
@@ -387,34 +399,32 @@ function InviteSheet({ made }) {
         {t('settings.invitesMade', { space: made.space })}
       </h2>
       <p>{t('settings.invitesMadeIntro')}</p>
-      <div class="table-scroll" tabIndex={0} role="region" aria-labelledby="sheet-h">
-        <table class="people invite-codes">
-          <thead>
-            <tr>
-              <th scope="col">#</th>
-              <th scope="col">{t('settings.colCode')}</th>
-              <th scope="col">{t('settings.colRole')}</th>
-              <th scope="col">{t('settings.colExpires')}</th>
+      <table class="people invite-codes">
+        <thead>
+          <tr>
+            <th scope="col">#</th>
+            <th scope="col">{t('settings.colCode')}</th>
+            <th scope="col">{t('settings.colRole')}</th>
+            <th scope="col">{t('settings.colExpires')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {made.list.map((inv, i) => (
+            <tr key={inv.key} data-testid="invite-code">
+              <td>{fmt.number(i + 1)}</td>
+              <td>
+                <code class="key" dir="ltr" data-testid="code">{inv.code}</code>
+                <br />
+                <a class="invite-link" dir="ltr" href={new URL(`#/join/${inv.code}`, location.href).href}>
+                  {t('settings.inviteLink')}
+                </a>
+              </td>
+              <td>{roleLabel(inv.role)}</td>
+              <td>{fmt.dateTime(inv.expires)}</td>
             </tr>
-          </thead>
-          <tbody>
-            {made.list.map((inv, i) => (
-              <tr key={inv.key} data-testid="invite-code">
-                <td>{fmt.number(i + 1)}</td>
-                <td>
-                  <code class="key" dir="ltr" data-testid="code">{inv.code}</code>
-                  <br />
-                  <a class="invite-link" dir="ltr" href={new URL(`#/join/${inv.code}`, location.href).href}>
-                    {t('settings.inviteLink')}
-                  </a>
-                </td>
-                <td>{roleLabel(inv.role)}</td>
-                <td>{fmt.dateTime(inv.expires)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+          ))}
+        </tbody>
+      </table>
       <p class="actions no-print">
         <button type="button" onClick={() => window.print()} data-testid="print">
           {t('settings.printList')}
@@ -433,7 +443,11 @@ export function Settings({ space }) {
   const spaces = useQuery(space, (db) => db.spaces(), [space]).data || [];
   const members = useQuery(space, (db) => (space ? db.members(space) : []), [space]);
   const cities = useCities(space, lang);
-  const mine = spaces.find((s) => s.space === space);
+  // The node refusing this device the space (it was removed) outranks the
+  // role this replica still holds: the removal itself never reaches it.
+  const refused = (useSyncStatus().refused || []).includes(space);
+  const held = spaces.find((s) => s.space === space);
+  const mine = held && refused ? { ...held, role: 'none' } : held;
   const isAdmin = !!mine && mine.role === 'admin';
   const list = members.data || [];
   return (
