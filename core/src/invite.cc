@@ -226,7 +226,7 @@ Result<CommitInfo> Replica::Impl::redeem_invite(const InviteSecret& secret) {
   self->set_role(pb::ROLE_NONE);
   auto* joiner = m.add_updates();
   joiner->set_device(to_str(identity_->device()));
-  joiner->set_role(static_cast<pb::Role>(invite.role));
+  joiner->set_role(static_cast<pb::Role>(invite.invite_role));
   {
     // Every key granted to the invite, re-sealed to this device.
     auto box_secret = key.box_secret_key();

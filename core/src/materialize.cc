@@ -185,7 +185,11 @@ Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t spac
 Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq,
                                   uint64_t hlc, uint32_t epoch, const pb::Body& body,
                                   bool claims_only) {
-  const Role role = author.role_for(epoch, seq);
+  // The role this change counts under (not its epoch's: a role holds by
+  // ranges of the author's own chain, docs/membership.md).
+  (void)epoch;
+  URBIS_ASSIGN_OR_RETURN(RoleAt at, role_at(author, seq));
+  const Role role = at.role;
   if (!can_write(role)) return Status::ok();
   const int rank = role == Role::Commenter ? 0 : 1;
   // Body.authors, looked up when a reference needs them: a key never creates
@@ -570,7 +574,7 @@ Status Replica::Impl::rebuild_all() {
   {
     Stmt s = db_->prepare("SELECT id, sid, name, epoch FROM spaces");
     while (s.step())
-      all.push_back({s.i64(0), s.id<SpaceId>(1), s.str(2), static_cast<uint32_t>(s.i64(3))});
+      all.push_back({s.i64(0), s.id<SpaceId>(1), s.str(2), static_cast<uint32_t>(s.i64(3)), {}, true});
     URBIS_RETURN_IF_ERROR(s.status());
   }
   for (const auto& space : all) URBIS_RETURN_IF_ERROR(rebuild_space(space));

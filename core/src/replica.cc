@@ -79,6 +79,23 @@ Status Replica::Impl::init() {
     URBIS_RETURN_IF_ERROR(s.status());
   }
   URBIS_RETURN_IF_ERROR(load_keys());
+  {
+    // A store resolved under older membership rules (or none: before
+    // version 5) is resolved again from its membership log.
+    int stored = 0;
+    {
+      Stmt s = db_->prepare("SELECT value FROM meta WHERE key='membership_rules'");
+      if (s.step()) stored = static_cast<int>(s.i64(0));
+    }
+    if (stored != kMembershipRules) {
+      DbTransaction tx(*db_);
+      URBIS_RETURN_IF_ERROR(tx.begin());
+      URBIS_RETURN_IF_ERROR(resolve_all());
+      Stmt r = db_->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('membership_rules', ?)");
+      URBIS_RETURN_IF_ERROR(r.bind(1, kMembershipRules).run());
+      URBIS_RETURN_IF_ERROR(tx.commit());
+    }
+  }
   if (!options_.materialize) return Status::ok();
   // A store materialized by a build that understood fewer op kinds is rebuilt
   // from the log, so ops it kept but skipped now appear.
@@ -169,19 +186,21 @@ uint64_t Replica::Impl::tick_hlc() {
 // ---------------------------------------------------------------- lookups
 
 Result<SpaceRow> Replica::Impl::find_space(const SpaceId& sid) {
-  Stmt s = db_->prepare("SELECT id, name, epoch FROM spaces WHERE sid=?");
+  Stmt s = db_->prepare(
+      "SELECT s.id, s.name, s.epoch, coalesce(e.key_id, x''), s.key_sound FROM spaces s "
+      "LEFT JOIN epochs e ON e.space=s.id AND e.epoch=s.epoch WHERE s.sid=?");
   s.bind(1, sid.view());
   if (!s.step()) {
     URBIS_RETURN_IF_ERROR(s.status());
     return Status(Code::UnknownSpace, sid.hex());
   }
-  return SpaceRow{s.i64(0), sid, s.str(1), static_cast<uint32_t>(s.i64(2))};
+  return SpaceRow{s.i64(0), sid, s.str(1), static_cast<uint32_t>(s.i64(2)), s.bytes(3), s.i64(4) != 0};
 }
 
 Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk) {
   Stmt s = db_->prepare(
-      "SELECT id, head_seq, head_hash, role, joined_epoch, cutoff_epoch, cutoff_seq, cutoff_role, "
-      "invite_expires, invite_witnesses, cutoff_hash FROM authors WHERE space=? AND pk=?");
+      "SELECT id, head_seq, head_hash, role, cutoff_seq, invite_expires, invite_witnesses, cutoff_hash, "
+      "invite_role, scope, ranges_from FROM authors WHERE space=? AND pk=?");
   s.bind(1, space).bind(2, pk.view());
   AuthorRow a;
   a.space = space;
@@ -194,13 +213,13 @@ Result<AuthorRow> Replica::Impl::find_author(int64_t space, const DeviceKey& pk)
   a.head_seq = static_cast<uint64_t>(s.i64(1));
   a.head_hash = s.id<Hash>(2);
   a.role = static_cast<Role>(s.i64(3));
-  a.joined_epoch = static_cast<uint32_t>(s.i64(4));
-  a.cutoff_epoch = static_cast<uint32_t>(s.i64(5));
-  a.cutoff_seq = static_cast<uint64_t>(s.i64(6));
-  a.cutoff_role = static_cast<Role>(s.i64(7));
-  a.invite_expires = static_cast<uint64_t>(s.i64(8));
-  a.invite_witnesses = s.bytes(9);
-  a.cutoff_hash = s.bytes(10);
+  a.cutoff_seq = static_cast<uint64_t>(s.i64(4));
+  a.invite_expires = static_cast<uint64_t>(s.i64(5));
+  a.invite_witnesses = s.bytes(6);
+  a.cutoff_hash = s.bytes(7);
+  a.invite_role = static_cast<Role>(s.i64(8));
+  a.scope = s.bytes(9);
+  a.ranges_from = static_cast<uint64_t>(s.i64(10));
   return a;
 }
 
@@ -251,19 +270,18 @@ Result<DeviceKey> Replica::Impl::author_key(int64_t row) {
   return pk;
 }
 
+// What a membership change records of a member that the resolver does not
+// decide: an invite's terms and the highest pin of its chain.
 Status Replica::Impl::save_membership(const AuthorRow& a) {
   Stmt s = db_->prepare(
-      "UPDATE authors SET role=?, joined_epoch=?, cutoff_epoch=?, cutoff_seq=?, cutoff_role=?, "
-      "invite_expires=?, invite_witnesses=?, cutoff_hash=? WHERE id=?");
-  return s.bind(1, static_cast<int>(a.role))
-      .bind(2, a.joined_epoch)
-      .bind(3, a.cutoff_epoch)
-      .bind(4, a.cutoff_seq)
-      .bind(5, static_cast<int>(a.cutoff_role))
-      .bind(6, a.invite_expires)
-      .bind(7, ByteView(a.invite_witnesses))
-      .bind(8, ByteView(a.cutoff_hash))
-      .bind(9, a.id)
+      "UPDATE authors SET cutoff_seq=?, invite_expires=?, invite_witnesses=?, cutoff_hash=?, invite_role=? "
+      "WHERE id=?");
+  return s.bind(1, a.cutoff_seq)
+      .bind(2, a.invite_expires)
+      .bind(3, ByteView(a.invite_witnesses))
+      .bind(4, ByteView(a.cutoff_hash))
+      .bind(5, static_cast<int>(a.invite_role))
+      .bind(6, a.id)
       .run();
 }
 
@@ -334,12 +352,17 @@ Result<std::vector<Member>> Replica::Impl::members(const SpaceId& sid) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow row, find_space(sid));
   // Pending invites count until they expire by this replica's clock.
   Stmt s = db_->prepare(
-      "SELECT pk, role, invite_expires FROM authors "
+      "SELECT pk, role, invite_expires, scope FROM authors "
       "WHERE space=? AND role>0 AND (invite_expires=0 OR invite_expires>=?) ORDER BY pk");
   s.bind(1, row.id).bind(2, env_.now_ms());
   std::vector<Member> out;
-  while (s.step())
-    out.push_back({s.id<DeviceKey>(0), static_cast<Role>(s.i64(1)), static_cast<uint64_t>(s.i64(2)), {}});
+  while (s.step()) {
+    Member m{s.id<DeviceKey>(0), static_cast<Role>(s.i64(1)), static_cast<uint64_t>(s.i64(2)), {}};
+    const Bytes scope = s.bytes(3);
+    for (size_t i = 0; i + EntityId::kSize <= scope.size(); i += EntityId::kSize)
+      m.scope.push_back(*EntityId::from_bytes(ByteView(scope).subspan(i, EntityId::kSize)));
+    out.push_back(std::move(m));
+  }
   URBIS_RETURN_IF_ERROR(s.status());
   return out;
 }
@@ -363,92 +386,6 @@ Result<bool> Replica::Impl::member_of_any(const DeviceKey& device) {
   if (s.step()) return true;
   URBIS_RETURN_IF_ERROR(s.status());
   return false;
-}
-
-Status Replica::Impl::revoke_invite(const SpaceId& sid, const DeviceKey& invite) {
-  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
-  URBIS_ASSIGN_OR_RETURN(AuthorRow k, find_author(space.id, invite));
-  if (k.invite_expires == 0 || k.role == Role::None)
-    return Status(Code::NotFound, "no pending invite with key " + invite.hex().substr(0, 16) + " in this space");
-  return set_role(sid, invite, Role::None, {});
-}
-
-Result<bool> Replica::Impl::heal(const SpaceId& sid) {
-  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
-  (void)space;
-  return false;
-}
-
-Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role role,
-                               std::vector<EntityId> scope) {
-  (void)scope;
-  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot sign");
-  if (static_cast<int>(role) < 0 || role > Role::Admin)
-    return Status(Code::InvalidArgument, "unknown role");
-  DbTransaction tx(*db_);
-  URBIS_RETURN_IF_ERROR(tx.begin());
-  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
-  URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
-  if (me.role != Role::Admin) return Status(Code::Forbidden, "only an admin can change members");
-  URBIS_ASSIGN_OR_RETURN(AuthorRow target, find_author(space.id, device));
-  if (target.role == role) return Status::ok();
-
-  pb::Membership m;
-  auto* u = m.add_updates();
-  u->set_device(to_str(device));
-  u->set_role(static_cast<pb::Role>(role));
-  auto grant = [&](uint32_t epoch, const SpaceKey& key, const DeviceKey& to) -> Status {
-    auto sealed = seal_key(key, to);
-    if (!sealed) return Status(Code::InvalidArgument, "not a valid device key: " + to.hex());
-    auto* g = m.add_grants();
-    g->set_epoch(epoch);
-    g->set_device(to_str(to));
-    g->set_sealed_key(sealed->data(), sealed->size());
-    return Status::ok();
-  };
-
-  if (role < target.role) {
-    // Removal or downgrade: a new epoch whose key the member never gets (a
-    // removed one) and a cutoff after which its old-role changes are refused.
-    uint32_t epoch = space.epoch + 1;
-    m.set_new_epoch(epoch);
-    if (can_write(target.role)) {
-      auto* c = m.add_cutoffs();
-      c->set_device(to_str(device));
-      c->set_seq(target.head_seq);
-      // Pins the chain the cutoff counts: a replica fed a different change
-      // at or below this seq by the removed writer (a fork) drops it and
-      // takes this one (core/README.md, "Rules of the apply path").
-      if (target.head_seq) c->set_hash(to_str(target.head_hash));
-    }
-    SpaceKey key;
-    env_.random_bytes(key);
-    std::vector<DeviceKey> readers;
-    {
-      // Pending invites get the new key too (their redeemer will need it);
-      // expired ones do not.
-      Stmt s = db_->prepare(
-          "SELECT pk FROM authors WHERE space=? AND role>0 AND (invite_expires=0 OR invite_expires>=?)");
-      s.bind(1, space.id).bind(2, env_.now_ms());
-      while (s.step()) readers.push_back(s.id<DeviceKey>(0));
-      URBIS_RETURN_IF_ERROR(s.status());
-    }
-    Status st;
-    for (const auto& r : readers)
-      if (r != device || role != Role::None)
-        if (st = grant(epoch, key, r); !st.is_ok()) break;
-    sodium_memzero(key.data(), key.size());
-    URBIS_RETURN_IF_ERROR(st);
-  } else if (target.role == Role::None) {
-    // A new reader gets every epoch's key, so it can read the history.
-    for (uint32_t e = 1; e <= space.epoch; ++e)
-      if (auto* keys = keys_for(space.id, e))
-        for (const auto& k : *keys) URBIS_RETURN_IF_ERROR(grant(e, k, device));
-  }
-  URBIS_ASSIGN_OR_RETURN(CommitInfo info,
-                         write_change(space, pb::CHANGE_MEMBERSHIP, m.SerializeAsString(), nullptr));
-  (void)info;
-  return tx.commit();
 }
 
 // ---------------------------------------------------------------- local writes
@@ -665,6 +602,38 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   if (space.id) {
     URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
   }
+  std::string with_parents;
+  if (kind == pb::CHANGE_MEMBERSHIP && space.id) {
+    // It follows the membership changes this replica holds: the heads of
+    // the space's membership graph (docs/membership.md).
+    pb::Membership m;
+    if (!m.ParseFromString(plain)) return Status(Code::Internal, "membership body does not parse");
+    URBIS_ASSIGN_OR_RETURN(std::vector<Hash> heads, membership_heads(space));
+    std::sort(heads.begin(), heads.end());
+    if (heads.size() > static_cast<size_t>(kMaxParents)) heads.resize(kMaxParents);
+    m.clear_parents();
+    for (const auto& hh : heads) m.add_parents(to_str(hh));
+    with_parents = m.SerializeAsString();
+  }
+  const std::string& body_plain = with_parents.empty() ? plain : with_parents;
+  const SpaceKey* key = nullptr;
+  if (kind == pb::CHANGE_CONTENT) {
+    if (!space.key_sound && me.role == Role::Admin) {
+      // Two admins rotated at once: this admin settles the keys first.
+      URBIS_ASSIGN_OR_RETURN(bool healed, heal_locked(space));
+      if (healed) {
+        URBIS_ASSIGN_OR_RETURN(space, find_space(space.sid));
+        URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
+      }
+    }
+    if (!space.key_sound)
+      return Status(Code::NoKey, "the space's key reached someone who is no longer a member (two admins changed "
+                                 "members at once); an admin's next sync settles it, then writing works again");
+    key = writing_key(space);
+    if (!key)
+      return Status(Code::NoKey, "this device holds no key for epoch " + std::to_string(space.epoch) +
+                                     " (an admin's next sync grants it)");
+  }
   pb::Header h;
   h.set_space(to_str(space.sid));
   h.set_author(to_str(identity_->device()));
@@ -673,11 +642,7 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   h.set_hlc(tick_hlc());
   h.set_epoch(kind == pb::CHANGE_MEMBERSHIP && !space.id ? 1 : space.epoch);
   h.set_kind(kind);
-  std::string ciphertext;
   if (kind == pb::CHANGE_CONTENT) {
-    const auto* keys = keys_for(space.id, space.epoch);
-    if (!keys || keys->empty())
-      return Status(Code::NoKey, "this device holds no key for epoch " + std::to_string(space.epoch));
     uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
     env_.random_bytes(nonce);
     h.set_nonce(nonce, sizeof nonce);
@@ -685,11 +650,10 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   std::string header = h.SerializeAsString();
   pb::Envelope env;
   if (kind == pb::CHANGE_CONTENT) {
-    Bytes c = aead_encrypt(view(plain), view(header), view(h.nonce()),
-                           keys_for(space.id, space.epoch)->back());
+    Bytes c = aead_encrypt(view(body_plain), view(header), view(h.nonce()), *key);
     env.set_body(c.data(), c.size());
   } else {
-    env.set_body(plain);
+    env.set_body(body_plain);
   }
   auto sig = identity_->sign(signing_message(view(header), view(env.body())));
   env.set_signature(sig.data(), sig.size());
@@ -850,15 +814,31 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     if (!s.step()) return Status(Code::UnknownEpoch, "epoch " + std::to_string(h.epoch()));
   }
   if (membership) {
-    if (!genesis && !redeem && author.role_for(h.epoch(), h.seq()) != Role::Admin)
-      return Status(Code::NotAMember, "only an admin may change membership");
+    // Judged by the author's role for this change as resolved from the
+    // membership changes held here (docs/membership.md): a change refused
+    // now is taken when it is sent again after what makes it count.
+    if (!genesis && !redeem) {
+      URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(author, h.seq()));
+      if (r.role != Role::Admin) return Status(Code::NotAMember, "only an admin may change membership");
+    }
+    if (redeem && h.seq() != 1)
+      return Status(Code::NotAMember, "an invite key authors one change, its redeem");
     URBIS_RETURN_IF_ERROR(check_membership_size(p.envelope.body()));
     if (!m.ParseFromString(p.envelope.body())) return malformed("membership body does not parse");
-    if (redeem) URBIS_RETURN_IF_ERROR(check_redeem(space, author, p, m, /*local=*/false));
+    URBIS_RETURN_IF_ERROR(check_membership_shape(space, p, m, genesis, redeem));
+    if (redeem) {
+      URBIS_RETURN_IF_ERROR(check_redeem(space, author, p, m, /*local=*/false));
+      // It follows the change that made its invite: dated after it, so the
+      // replay order (HLC) is an order of the graph.
+      URBIS_ASSIGN_OR_RETURN(MembershipResolver * r, resolver(space));
+      if (auto made = r->invite_made_at(p.author); made && *made >= h.hlc())
+        return malformed("a redeem is dated before the change that made its invite");
+    }
   } else {
-    if (!can_write(author.role_for(h.epoch(), h.seq())))
-      return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) +
-                                          " may not write in epoch " + std::to_string(h.epoch()));
+    URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(author, h.seq()));
+    if (!can_write(r.role))
+      return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
+                                          std::to_string(h.seq()));
     if (!plain && options_.materialize) {
       // A body no key of its epoch held here opens, or one that opens but is
       // not a Body, is stored without effect (rebuild_space skips it the
@@ -923,9 +903,11 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     (void)db_->exec("ROLLBACK TO apply");
     (void)db_->exec("RELEASE apply");
     if (membership) {
-      // Keys unsealed from a refused change must not linger.
+      // Keys unsealed from a refused change must not linger, nor what the
+      // resolver counted of it.
       forget_keys();
       (void)load_keys();
+      resolvers_.clear();
     }
     return st;
   }
@@ -1050,7 +1032,11 @@ Result<ApplyOutcome> Replica::Impl::hold(const SpaceRow& space, const AuthorRow&
   // Only an author who may write this change may park it until its
   // predecessors arrive (the check apply makes, made early): else any key
   // could fill the held table.
-  const Role role = author.invite_expires != 0 ? Role::None : author.role_for(h.epoch(), h.seq());
+  Role role = Role::None;
+  if (author.invite_expires == 0) {
+    URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(author, h.seq()));
+    role = r.role;
+  }
   if (membership ? role != Role::Admin : !can_write(role))
     return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
                                         std::to_string(h.seq()) + " (held for a missing predecessor) here");
@@ -1163,9 +1149,11 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
                                    const ParsedChange& p, const pb::Membership& m, bool local) {
   const pb::Header& h = p.header;
   auto forbidden = [](std::string what) { return Status(Code::Forbidden, "redeem: " + what); };
-  if (h.seq() != 1 || invite.role_for(h.epoch(), h.seq()) == Role::None)
-    return Status(Code::NotAMember, "invite " + invite.pk.hex().substr(0, 16) +
-                                        " has already been used or was revoked");
+  // Whether the invite was still live (not used, not revoked, its admin
+  // still one) is the resolver's to judge, identically everywhere; here, what
+  // the change itself must be.
+  if (h.seq() != 1)
+    return Status(Code::NotAMember, "invite " + invite.pk.hex().substr(0, 16) + " has already been used");
   if (!m.genesis_salt().empty() || m.new_epoch() != 0 || m.cutoffs_size() != 0)
     return forbidden("may not start an epoch, carry cutoffs or a genesis salt");
   // (a) the invite sets itself to none, (b) adds exactly one other device.
@@ -1179,13 +1167,14 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
     return forbidden("may not create invites");
   auto device = DeviceKey::from_string(joiner->device());
   if (!device) return malformed("member device must be 32 bytes");
-  if (joiner->role() <= pb::ROLE_NONE || joiner->role() > static_cast<int>(invite.role))
-    return forbidden("may give the invite's role (" + std::string(role_name(invite.role)) +
+  if (joiner->role() <= pb::ROLE_NONE || joiner->role() > static_cast<int>(invite.invite_role))
+    return forbidden("may give the invite's role (" + std::string(role_name(invite.invite_role)) +
                      ") or a lower one, not role " + std::to_string(joiner->role()));
+  if (joiner->scope_size() != 0) return forbidden("takes the invite's scope, and names none");
   URBIS_ASSIGN_OR_RETURN(AuthorRow target, find_author(space.id, *device));
-  if (target.role != Role::None)
-    return forbidden("device " + device->hex().substr(0, 16) + " is already a member");
   if (target.invite_expires != 0) return forbidden("an invite key cannot join as a device");
+  if (local && target.role != Role::None)
+    return forbidden("device " + device->hex().substr(0, 16) + " is already a member");
   // (c) keys for the joining device only.
   for (const auto& g : m.grants())
     if (g.device() != joiner->device()) return forbidden("may grant keys to the joining device only");
@@ -1224,9 +1213,44 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
   return Status::ok();
 }
 
+Status Replica::Impl::check_membership_shape(const SpaceRow& space, const ParsedChange& p,
+                                             const pb::Membership& m, bool genesis, bool redeem) {
+  const pb::Header& h = p.header;
+  if (!m.key_id().empty() && m.key_id().size() != 16) return malformed("a key id is 16 bytes");
+  if (m.parents_size() > kMaxParents)
+    return malformed("a membership change names at most " + std::to_string(kMaxParents) + " parents");
+  if ((genesis || redeem) && m.parents_size() != 0)
+    return malformed("a space's first change and a redeem name no parents");
+  for (const auto& u : m.updates()) {
+    if (static_cast<size_t>(u.scope_size()) > kMaxScope)
+      return malformed("a scope names at most " + std::to_string(kMaxScope) + " cities");
+    for (const auto& c : u.scope())
+      if (c.size() != EntityId::kSize) return malformed("a scope names 16-byte city ids");
+    if (u.role() == pb::ROLE_NONE && u.scope_size() != 0) return malformed("a removal has no scope");
+  }
+  if (m.parents_size() == 0) return Status::ok();
+  // Parents are membership changes held here, each older (by HLC): the
+  // replay order is then an order of the graph. A parent not held here yet
+  // comes first (the sender holds it: it applied it before this one).
+  URBIS_ASSIGN_OR_RETURN(MembershipResolver * r, resolver(space));
+  for (const auto& raw : m.parents()) {
+    auto ph = Hash::from_string(raw);
+    if (!ph) return malformed("a parent is a 32-byte change hash");
+    auto hlc = r->hlc_of(*ph);
+    if (!hlc)
+      return Status(Code::NotFound, "membership change " + std::to_string(h.seq()) + " by " +
+                                        p.author.hex().substr(0, 16) + " follows one not held here yet");
+    if (*hlc >= h.hlc()) return malformed("a membership change is older than a change it follows");
+  }
+  return Status::ok();
+}
+
 Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
                                        const pb::Membership& m, bool redeem,
                                        bool* needs_rebuild) {
+  // What is stored here is what every replica stores of this change, whatever
+  // else it holds: an invite's terms, pins, epochs and grants. Who counts as
+  // what is the resolver's (resolve, at the end).
   const pb::Header& h = p.header;
   const bool genesis = !space.id;
   if (genesis) {
@@ -1243,15 +1267,19 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
   } else if (!m.genesis_salt().empty()) {
     return malformed("only a space's first change carries a genesis salt");
   }
+  uint32_t newest = 0;
+  {
+    Stmt s = db_->prepare("SELECT coalesce(max(epoch), 0) FROM epochs WHERE space=?");
+    s.bind(1, space.id);
+    if (s.step()) newest = static_cast<uint32_t>(s.i64(0));
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
   if (m.new_epoch()) {
-    if (m.new_epoch() > space.epoch + 1)
-      return malformed("epoch " + std::to_string(m.new_epoch()) + " skips ahead of " +
-                       std::to_string(space.epoch));
-    Stmt s = db_->prepare("INSERT OR IGNORE INTO epochs(space, epoch) VALUES(?, ?)");
+    if (m.new_epoch() > newest + 1)
+      return malformed("epoch " + std::to_string(m.new_epoch()) + " skips ahead of " + std::to_string(newest));
+    Stmt s = db_->prepare("INSERT OR IGNORE INTO epochs(space, epoch, starts) VALUES(?, ?, 0)");
     URBIS_RETURN_IF_ERROR(s.bind(1, space.id).bind(2, m.new_epoch()).run());
-    space.epoch = std::max(space.epoch, m.new_epoch());
-    Stmt u = db_->prepare("UPDATE spaces SET epoch=? WHERE id=?");
-    URBIS_RETURN_IF_ERROR(u.bind(1, space.epoch).bind(2, space.id).run());
+    newest = std::max(newest, m.new_epoch());
   }
   for (const auto& c : m.cutoffs())
     if (c.seq() == 0 ? !c.hash().empty() : !(c.hash().empty() || c.hash().size() == Hash::kSize))
@@ -1260,96 +1288,85 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
     auto device = DeviceKey::from_string(u.device());
     if (!device) return malformed("member device must be 32 bytes");
     if (u.role() < pb::ROLE_NONE || u.role() > pb::ROLE_ADMIN) return malformed("unknown role");
-    Role role = static_cast<Role>(u.role());
     URBIS_ASSIGN_OR_RETURN(AuthorRow row, member_row(space.id, *device));
     if (u.invite_expires_ms() != 0) {
-      // An admin adds an invite: a key no one has used in this space.
-      if (row.role != Role::None || row.head_seq != 0 || row.invite_expires != 0)
-        return malformed("an invite key must be a fresh key");
-      if (role == Role::None) return malformed("an invite needs a role");
+      if (u.role() == pb::ROLE_NONE) return malformed("an invite needs a role");
       if (u.invite_witnesses_size() > kMaxInviteWitnesses)
         return malformed("an invite names at most " + std::to_string(kMaxInviteWitnesses) + " witnesses");
-      row.invite_expires = u.invite_expires_ms();
-      row.invite_witnesses.clear();
-      for (const auto& w : u.invite_witnesses()) {
+      for (const auto& w : u.invite_witnesses())
         if (w.size() != 32) return malformed("a witness must be a 32-byte node key");
-        row.invite_witnesses.insert(row.invite_witnesses.end(), w.begin(), w.end());
+      // An invite is a key no one has used here. (Only a forging admin names
+      // one that is: refused where it is known, ignored by the resolver
+      // where it is not yet.)
+      if (row.role != Role::None || row.head_seq != 0 || row.invite_expires != 0)
+        return malformed("an invite key must be a fresh key");
+      {
+        row.invite_expires = u.invite_expires_ms();
+        row.invite_role = static_cast<Role>(u.role());
+        row.invite_witnesses.clear();
+        for (const auto& w : u.invite_witnesses())
+          row.invite_witnesses.insert(row.invite_witnesses.end(), w.begin(), w.end());
+        URBIS_RETURN_IF_ERROR(save_membership(row));
       }
     } else if (u.invite_witnesses_size() != 0) {
       return malformed("only an invite names witnesses");
     }
-    if (redeem && u.device() == h.author()) {
-      // The invite gives up its role. It never wrote content and its keys
-      // went to the joining device: no epoch, no cutoff.
-      row.role = Role::None;
-      URBIS_RETURN_IF_ERROR(save_membership(row));
-      continue;
-    }
-    if (role < row.role) {
-      if (!m.new_epoch()) return malformed("removing or lowering a role must start a new epoch");
-      // Changes it parked here for a missing predecessor were made under the
-      // role it loses: drop them. Whoever still holds them may send them
-      // again, and they are judged under the new role (those up to the
-      // cutoff still count).
-      if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space.id, *device, 1, kMaxSeq));
-      if (can_write(row.role)) {
-        uint64_t cutoff = 0;
-        const std::string* pin = nullptr;
-        for (const auto& c : m.cutoffs())
-          if (c.device() == u.device()) {
-            cutoff = c.seq();
-            pin = &c.hash();
-          }
-        row.cutoff_epoch = m.new_epoch();
-        row.cutoff_seq = cutoff;
-        row.cutoff_role = row.role;
-        row.cutoff_hash = pin ? Bytes(pin->begin(), pin->end()) : Bytes{};
-        // Changes the admin had not seen, made under the old role, no longer count.
-        Stmt r = db_->prepare(
-            "UPDATE changes SET revoked=1 WHERE author=? AND seq>? AND epoch<? AND revoked=0");
-        URBIS_RETURN_IF_ERROR(r.bind(1, row.id).bind(2, cutoff).bind(3, m.new_epoch()).run());
-        if (db_->changes() > 0) *needs_rebuild = true;
-        // The pin: this replica's change at the cutoff seq must be the
-        // admin's. If it is not, the author forked its chain at or below the
-        // cutoff and this replica took a fork the admin never saw; where the
-        // two chains part cannot be told from here (only the pinned change's
-        // own chain would say), so every change of the author held here goes,
-        // and the pinned chain comes again from any peer that holds it
-        // (version vectors: this replica now lacks the author entirely).
-        if (row.pinned() && row.head_seq >= cutoff) {
-          bool same = false;
-          {
-            // (Scoped: the cached statement is used again by reset_chain.)
-            Stmt q = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
-            q.bind(1, row.id).bind(2, cutoff);
-            same = q.step() && row.is_pinned_hash(q.id<Hash>(0));
-            URBIS_RETURN_IF_ERROR(q.status());
-          }
-          if (!same) {
-            if (u.device() == h.author())
-              return malformed("a cutoff of the change's own author must pin its own chain");
-            URBIS_ASSIGN_OR_RETURN(bool reset, reset_chain(space.id, row, cutoff, kMaxSeq));
-            *needs_rebuild |= reset;
-          }
-        }
-      }
-      row.joined_epoch = m.new_epoch();
-    } else if (row.role == Role::None) {
-      // A redeem's device joins in the redeem's epoch (not the newest one
-      // known here, which would depend on arrival order).
-      row.joined_epoch = redeem ? h.epoch() : m.new_epoch() ? m.new_epoch() : space.epoch;
-    }
-    row.role = role;
-    URBIS_RETURN_IF_ERROR(save_membership(row));
+    if (redeem || !can_write(row.role)) continue;
+    // Changes it parked for a missing predecessor are judged again when
+    // they are sent again, under the role they then have.
+    if (held_maybe_ && static_cast<Role>(u.role()) < row.role)
+      URBIS_RETURN_IF_ERROR(drop_held(space.id, *device, 1, kMaxSeq));
   }
+  // Pins: the highest cutoff an admin recorded of a member's chain, with the
+  // hash of that change as the admin held it. This replica's change at that
+  // seq must be it; if not, the author forked its chain at or below it and
+  // this replica took a fork the admin never saw. Where the two chains part
+  // cannot be told from here (only the pinned change's own chain would say),
+  // so every change of the author held here goes, and the pinned chain comes
+  // again from any peer that holds it (version vectors: this replica now
+  // lacks the author entirely).
+  if (!redeem) {
+    for (const auto& c : m.cutoffs()) {
+      auto device = DeviceKey::from_string(c.device());
+      if (!device) return malformed("a cutoff's device must be 32 bytes");
+      if (c.hash().empty()) continue;
+      URBIS_ASSIGN_OR_RETURN(AuthorRow row, member_row(space.id, *device));
+      if (c.seq() <= row.cutoff_seq) continue;
+      row.cutoff_seq = c.seq();
+      row.cutoff_hash.assign(c.hash().begin(), c.hash().end());
+      URBIS_RETURN_IF_ERROR(save_membership(row));
+      if (row.head_seq < c.seq()) continue;
+      bool same = false;
+      {
+        // (Scoped: the cached statement is used again by reset_chain.)
+        Stmt q = db_->prepare("SELECT hash FROM changes WHERE author=? AND seq=?");
+        q.bind(1, row.id).bind(2, c.seq());
+        same = q.step() && row.is_pinned_hash(q.id<Hash>(0));
+        URBIS_RETURN_IF_ERROR(q.status());
+      }
+      if (same) continue;
+      if (c.device() == h.author()) return malformed("a cutoff of the change's own author must pin its own chain");
+      URBIS_ASSIGN_OR_RETURN(bool reset, reset_chain(space.id, row, c.seq(), kMaxSeq));
+      *needs_rebuild |= reset;
+    }
+  }
+  // Grants: a key id names the key sealed by the grants of the epoch the
+  // change starts (or, with no new epoch, of the newest epoch it grants).
+  uint32_t named_epoch = m.new_epoch();
+  if (!named_epoch && !m.key_id().empty())
+    for (const auto& g : m.grants()) named_epoch = std::max(named_epoch, g.epoch());
   for (const auto& g : m.grants()) {
     auto device = DeviceKey::from_string(g.device());
-    if (!device || g.epoch() < 1 || g.epoch() > space.epoch)
-      return malformed("key grant for an unknown epoch or device");
+    if (!device || g.epoch() < 1 || g.epoch() > newest) return malformed("key grant for an unknown epoch or device");
+    const std::string key_id = g.epoch() == named_epoch ? m.key_id() : std::string();
     Stmt s = db_->prepare(
-        "INSERT OR IGNORE INTO grants(space, epoch, device, sealed) VALUES(?,?,?,?)");
-    URBIS_RETURN_IF_ERROR(
-        s.bind(1, space.id).bind(2, g.epoch()).bind(3, device->view()).bind(4, view(g.sealed_key())).run());
+        "INSERT OR IGNORE INTO grants(space, epoch, device, sealed, key_id) VALUES(?,?,?,?,?)");
+    URBIS_RETURN_IF_ERROR(s.bind(1, space.id)
+                              .bind(2, g.epoch())
+                              .bind(3, device->view())
+                              .bind(4, view(g.sealed_key()))
+                              .bind(5, view(key_id))
+                              .run());
     if (remember_grant(space.id, g.epoch(), *device, view(g.sealed_key()))) {
       // Content of that epoch stored before we could read it becomes readable.
       Stmt c = db_->prepare(
@@ -1359,7 +1376,12 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
       if (c.step()) *needs_rebuild = true;
     }
   }
-  return Status::ok();
+  // The author's row exists (an admin, the invite key, or the creator named
+  // above): the change joins the space's membership log and is resolved.
+  if (genesis) URBIS_RETURN_IF_ERROR(member_row(space.id, p.author).status());
+  auto c = member_change_of(p.author, h, m, p.hash, redeem);
+  if (!c) return malformed("membership change does not parse");
+  return resolve(space, std::move(*c), needs_rebuild);
 }
 
 std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<ByteView>& envelopes) {
@@ -1376,9 +1398,10 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
     out.clear();
     for (size_t i = 0; i < envelopes.size(); ++i) out.push_back(st);
     // Keys unsealed from rolled-back grants must not linger (wiped, not
-    // just dropped).
+    // just dropped), nor what the resolvers counted.
     forget_keys();
     (void)load_keys();
+    resolvers_.clear();
   }
   return out;
 }
@@ -1463,11 +1486,11 @@ Result<size_t> Replica::Impl::held_bytes(const SpaceId& sid, const DeviceKey* au
 
 Result<bool> Replica::Impl::member_by_log(const SpaceId& sid, const DeviceKey& device) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
-  // A role now, a join (joined_epoch is set when a role is first given), a
-  // role lost (cutoff_role), or a change written: never for an invite key.
+  // A role now, one held once (role_ranges), or a change written: never for
+  // an invite key.
   Stmt s = db_->prepare(
-      "SELECT 1 FROM authors WHERE space=? AND pk=? AND invite_expires=0 AND "
-      "(role>0 OR joined_epoch>0 OR cutoff_role>0 OR head_seq>0)");
+      "SELECT 1 FROM authors a WHERE space=? AND pk=? AND invite_expires=0 AND "
+      "(role>0 OR head_seq>0 OR EXISTS (SELECT 1 FROM role_ranges r WHERE r.author=a.id))");
   s.bind(1, space.id).bind(2, device.view());
   if (s.step()) return true;
   URBIS_RETURN_IF_ERROR(s.status());
@@ -1487,6 +1510,8 @@ Status Replica::Impl::drop_space(const SpaceId& sid) {
       "DELETE FROM superseded WHERE space=?1",
       "DELETE FROM entities WHERE space=?1",
       "DELETE FROM changes WHERE author IN (SELECT id FROM authors WHERE space=?1)",
+      "DELETE FROM role_ranges WHERE author IN (SELECT id FROM authors WHERE space=?1)",
+      "DELETE FROM mlog WHERE space=?1",
       "DELETE FROM held WHERE space=?1",
       "DELETE FROM held_usage WHERE space=?1",
       "DELETE FROM grants WHERE space=?1",
@@ -1499,6 +1524,7 @@ Status Replica::Impl::drop_space(const SpaceId& sid) {
   for (const char* sql : kDrop) URBIS_RETURN_IF_ERROR(db_->prepare(sql).bind(1, space.id).run());
   URBIS_RETURN_IF_ERROR(tx.commit());
   dirty_.clear();
+  resolvers_.clear();
   author_keys_.clear();
   keys_.clear();
   return load_keys();

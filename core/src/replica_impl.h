@@ -13,6 +13,7 @@
 
 #include "crypto.h"
 #include "db.h"
+#include "membership.h"
 #include "schema.h"
 #include "urbis/change.pb.h"
 #include "urbis/replica.h"
@@ -27,7 +28,10 @@ inline constexpr int kOpLevel = pb::OP_RESTORE;
 // The content rules a store was materialized under (core/README.md); a store
 // with another value is rebuilt from its log at open. 2: issue 10 (types by
 // claim rank, overwrites of the same register and seen, bounded values).
-inline constexpr int kContentRules = 2;
+inline constexpr int kContentRules = 3;  // 3: issue 11 (roles by the resolver's ranges, scopes)
+// The membership rules a store was resolved under (docs/membership.md); a
+// store with another value is resolved again at open.
+inline constexpr int kMembershipRules = 1;
 
 // An envelope that parsed and whose fields have the right shapes.
 struct ParsedChange {
@@ -47,10 +51,8 @@ struct AuthorRow {
   uint64_t head_seq = 0;
   Hash head_hash;
   Role role = Role::None;
-  uint32_t joined_epoch = 0;
-  uint32_t cutoff_epoch = 0;
+  // The highest pin of its chain an admin recorded (Cutoff seq and hash).
   uint64_t cutoff_seq = 0;
-  Role cutoff_role = Role::None;
   // The admin's hash of this author's change at cutoff_seq (Cutoff.hash;
   // empty: no pin, the rule before pins, or a cutoff at seq 0).
   Bytes cutoff_hash;
@@ -71,22 +73,34 @@ struct AuthorRow {
     return false;
   }
 
-  // The role under which a change (epoch, seq) by this author counts: the
-  // current role for epochs since it was granted, the role held before a
-  // removal or downgrade for changes up to the admin's cutoff.
-  Role role_for(uint32_t epoch, uint64_t seq) const {
-    if (role != Role::None && epoch >= joined_epoch) return role;
-    if (epoch < cutoff_epoch && seq <= cutoff_seq) return cutoff_role;
-    return Role::None;
-  }
+  // The role the invite key was created with (0 for a device).
+  Role invite_role = Role::None;
+  // Its current scope (sorted 16-byte city ids; empty: the whole space), and
+  // the seq from which its current `role` holds for its own changes (below
+  // it, role_ranges says: Replica::Impl::role_at).
+  Bytes scope;
+  uint64_t ranges_from = 1;
+};
+
+// A role for one change: what the author may do, and where (scope).
+struct RoleAt {
+  Role role = Role::None;
+  Bytes scope;  // empty: the whole space
 };
 
 struct SpaceRow {
   int64_t id = 0;
   SpaceId sid;
   std::string name;
-  uint32_t epoch = 0;
+  uint32_t epoch = 0;  // the newest epoch a counted membership change started
+  Bytes key_id;        // its key's id (empty: an epoch from before key ids)
+  bool key_sound = true;  // its key reached members (and pending invites) only
 };
+
+// At most this many cities in one role's scope (MemberUpdate.scope).
+inline constexpr size_t kMaxScope = 1024;
+// At most this many parents per membership change (Membership.parents).
+inline constexpr int kMaxParents = 64;
 
 class Replica::Impl {
  public:
@@ -150,6 +164,42 @@ class Replica::Impl {
   // `redeem`: `m` is an invite's redeem, already checked by check_redeem.
   Status apply_membership(SpaceRow& space, const ParsedChange& p, const pb::Membership& m,
                           bool redeem, bool* needs_rebuild);
+  // Shapes every replica judges alike (key id, parents, scopes), and that
+  // the parents are held here and older.
+  Status check_membership_shape(const SpaceRow& space, const ParsedChange& p, const pb::Membership& m,
+                                bool genesis, bool redeem);
+  // --- membership.cc's resolver, kept per space (docs/membership.md) ---
+  // The resolver of `space`, loaded from mlog on first use.
+  Result<MembershipResolver*> resolver(const SpaceRow& space);
+  // Adds a stored membership change to the resolver and writes what changed
+  // (authors, role_ranges, mlog.counted, epochs, spaces.epoch); sets
+  // *needs_rebuild when a stored content change is now judged otherwise.
+  Status resolve(SpaceRow& space, MemberChange c, bool* needs_rebuild);
+  Status write_resolution(SpaceRow& space, const Resolution& before, const Resolution& after,
+                          bool* needs_rebuild);
+  // Re-resolves every space from its log (a store from before these rules).
+  Status resolve_all();
+  // The role and scope under which a's change at `seq` counts.
+  Result<RoleAt> role_at(const AuthorRow& a, uint64_t seq);
+  // The current epoch's key id and whether its key reached only members
+  // (and pending invites); the devices with no grant of it.
+  struct KeyState {
+    uint32_t epoch = 0;
+    Bytes key_id;
+    int starts = 0;
+    bool sound = true;
+    std::vector<DeviceKey> lacking;  // members with no grant of the key
+  };
+  Result<KeyState> key_state(const SpaceRow& space);
+  // The key this device writes epoch `epoch` with (its key id), or nullptr.
+  const SpaceKey* writing_key(const SpaceRow& space);
+  Result<bool> heal_locked(SpaceRow space);
+  // Starts a new epoch: into `m` when given (the caller commits it), else as
+  // a change of its own; the key is sealed to every member and pending
+  // invite (of an admin) but `except`.
+  Status rotate(SpaceRow space, const std::set<DeviceKey>& except, pb::Membership* m);
+  // The heads of the space's membership graph, for a new change's parents.
+  Result<std::vector<Hash>> membership_heads(const SpaceRow& space);
   // The rules for the one change an invite key may author (change.proto,
   // Membership): Forbidden, NotAMember or Expired when `m` breaks them.
   // `p` carries the witness's receipt unless `local` (the redeemer checking
@@ -231,6 +281,8 @@ class Replica::Impl {
   // lookups for held changes on every apply (a hint; true is always safe).
   bool held_maybe_ = true;
   bool retyped_ = false;  // materialize(): a type change that needs rebuild_space
+  // Membership resolvers by space row (a cache: dropped on any rollback).
+  std::map<int64_t, std::unique_ptr<MembershipResolver>> resolvers_;
 };
 
 }  // namespace urbis

@@ -115,7 +115,45 @@ ALTER TABLE authors ADD COLUMN cutoff_hash BLOB NOT NULL DEFAULT x'';
 CREATE INDEX IF NOT EXISTS authors_by_pk ON authors(pk) WHERE role > 0;
 )sql";
 
-constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4};
+// Version 5 (issue 11): membership as a function of the set of membership
+// changes (docs/membership.md).
+//  mlog         a space's membership changes in replay order (HLC, author
+//               key, seq), with whether each counts after resolution.
+//  role_ranges  a member's role and scope for its own changes from from_seq
+//               on (until the next row): what judges each change it wrote.
+//  authors.scope, ranges_from: its current scope, and the seq from which its
+//               current role holds (role_ranges is read only below it).
+//  authors.invite_role: the role an invite key was created with (its `role`
+//               is its current one: none once used or revoked).
+//  epochs.key_id, starts: the key id of the first counted change that started
+//               the epoch (the key writers use) and how many did.
+//  grants.key_id: the key id a grant names (empty: not named).
+//  spaces.key_sound: 0 while the current epoch's key reached someone who is
+//               not a member (two admins rotated at once): an admin heals it.
+// Every space is resolved again at open (meta 'membership_rules'); content
+// changes are judged by role_ranges, not by changes.revoked.
+constexpr const char* kV5 = R"sql(
+CREATE TABLE mlog(
+  space INTEGER NOT NULL, hlc INTEGER NOT NULL, pk BLOB NOT NULL, seq INTEGER NOT NULL,
+  author INTEGER NOT NULL, counted INTEGER NOT NULL DEFAULT 1,
+  PRIMARY KEY(space, hlc, pk, seq)) WITHOUT ROWID;
+CREATE TABLE role_ranges(
+  author INTEGER NOT NULL, from_seq INTEGER NOT NULL, role INTEGER NOT NULL, scope BLOB NOT NULL,
+  PRIMARY KEY(author, from_seq)) WITHOUT ROWID;
+ALTER TABLE authors ADD COLUMN scope BLOB NOT NULL DEFAULT x'';
+ALTER TABLE authors ADD COLUMN ranges_from INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE authors ADD COLUMN invite_role INTEGER NOT NULL DEFAULT 0;
+UPDATE authors SET invite_role = role WHERE invite_expires != 0;
+ALTER TABLE epochs ADD COLUMN key_id BLOB NOT NULL DEFAULT x'';
+ALTER TABLE epochs ADD COLUMN starts INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE grants ADD COLUMN key_id BLOB NOT NULL DEFAULT x'';
+ALTER TABLE spaces ADD COLUMN key_sound INTEGER NOT NULL DEFAULT 1;
+INSERT INTO mlog SELECT a.space, c.hlc, a.pk, c.seq, a.id, 1
+  FROM changes c JOIN authors a ON a.id = c.author WHERE c.kind = 1;
+UPDATE changes SET revoked = 0 WHERE revoked != 0;
+)sql";
+
+constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4, kV5};
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
 
 constexpr const char* kMetaTable = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID";

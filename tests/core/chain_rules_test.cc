@@ -290,6 +290,7 @@ TEST_CASE("chain: held changes that can never apply are dropped by the version 4
   }
   // A store of version 3 with what it used to keep: a held change at the
   // author's head, and one of a key that is no member.
+  exec_sql(path, kUndoV5);
   exec_sql(path,
       "INSERT INTO held SELECT a.space, a.pk, a.head_seq, zeroblob(1000) FROM authors a WHERE a.head_seq > 0;"
       "INSERT INTO held SELECT space, randomblob(32), 5, zeroblob(1000) FROM authors LIMIT 1;"

@@ -470,10 +470,21 @@ TEST_CASE("invite: expiry is judged on the witness's receipt, never on the redee
     pull(*other.replica, *t.a.replica, t.space);
     CHECK(other->apply(serialize(e)).code() == Code::Malformed);
   }
+  // A redeem dated before the change that made its invite is malformed: the
+  // membership replay order (HLC) must follow the graph (docs/membership.md).
+  {
+    auto too_old = t.a->apply(witnessed(*t.a.replica, back_dated));
+    INFO(outcome(too_old));
+    CHECK(too_old.code() == Code::Malformed);
+    CHECK_FALSE(member_in(*t.a.replica, t.space, k.key).has_value());
+  }
   // The control: received by the witness before the expiry (its clock), the
-  // redeem counts everywhere, whatever HLC it carries — even 1970.
+  // redeem counts everywhere, whatever HLC it carries after its invite's
+  // (here the lowest such, which no clock would give).
+  const uint64_t made_at = parse_header(parse_envelope(t.invite.change.envelope)).hlc();
+  const Bytes late_dated = forge_redeem(invite, t.space, m, (made_at >> 16) + 1);
   const Hash before = hash_of(*t.a.replica, t.space);
-  auto on_time = t.a->apply(witnessed(*t.a.replica, back_dated));
+  auto on_time = t.a->apply(witnessed(*t.a.replica, late_dated));
   INFO(outcome(on_time));
   REQUIRE(on_time.is_ok());
   CHECK(member_in(*t.a.replica, t.space, k.key)->role == Role::Admin);

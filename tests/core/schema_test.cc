@@ -46,6 +46,7 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
   CHECK(authors_have_invite_column(path));
   // Make it exactly what version 1 wrote: no invite column, no index of
   // writing authors, version 1.
+  exec_sql(path, kUndoV5);
   exec_sql(path,
            "DROP INDEX authors_writing;"
            "ALTER TABLE authors DROP COLUMN invite_witnesses;"

@@ -11,6 +11,16 @@
 
 namespace urbis::testing {
 
+// Undoes schema version 5 (issue 11, membership resolution) on a store, so a
+// test can make what an older release wrote.
+inline constexpr const char* kUndoV5 =
+    "DROP TABLE mlog; DROP TABLE role_ranges;"
+    "ALTER TABLE authors DROP COLUMN scope; ALTER TABLE authors DROP COLUMN ranges_from;"
+    "ALTER TABLE authors DROP COLUMN invite_role;"
+    "ALTER TABLE epochs DROP COLUMN key_id; ALTER TABLE epochs DROP COLUMN starts;"
+    "ALTER TABLE grants DROP COLUMN key_id; ALTER TABLE spaces DROP COLUMN key_sound;"
+    "DELETE FROM meta WHERE key='membership_rules';";
+
 // A path for a store named `name` in the temporary directory, with any store
 // (and WAL/SHM files) a previous run left there removed.
 inline std::string temp_db(const std::string& name) {
