@@ -285,8 +285,9 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     URBIS_ASSIGN_OR_RETURN(DeviceKey device, hex_id<DeviceKey>(dev_text, "device"));
     URBIS_ASSIGN_OR_RETURN(Role role, member_role_of(p));
     URBIS_ASSIGN_OR_RETURN(std::vector<EntityId> scope, scope_of(p));
-    json scope_hex = json::array();
+    std::vector<std::string> scope_hex;  // as members() lists it: sorted
     for (const EntityId& c : scope) scope_hex.push_back(c.hex());
+    std::sort(scope_hex.begin(), scope_hex.end());
     URBIS_RETURN_IF_ERROR(r->set_role(space, device, role, std::move(scope)));
     URBIS_RETURN_IF_ERROR(after_local_write(space));
     return json{{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(role)}, {"scope", scope_hex}};
@@ -344,6 +345,10 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     due.swap(heal_due_);
     for (const SpaceId& space : due) {
       if (session_ && session_->judging(space)) continue;  // no member here (yet): nothing to settle
+      // Only an admin settles keys: one indexed lookup spares the others
+      // heal's write transaction after every push.
+      auto role = r->member_role(space, identity_->device());
+      if (!role.is_ok() || *role != Role::Admin) continue;
       auto done = r->heal(space);
       // Not this device's to settle (no admin, a dropped space): nothing to
       // do. Only a failing store stops the host.

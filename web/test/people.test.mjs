@@ -1,12 +1,13 @@
 // People in the web app (issue 11, requirement 4), end to end with a real
 // node: an admin (a browser) invites two people at once (two codes, a list
 // to print); a second browser context redeems one code; the admin sees that
-// person as a member (name, role, last seen), makes them a commenter, whose
-// app then shows no edit button on a project but their own profile with the
-// commenter role; the commenter changes their name and the admin sees the new
-// one; the admin revokes the other invite and removes the member (confirm
-// dialog, by keyboard), and the member's next sync tells them they lost
-// access. Then axe on the Settings page in Arabic (right to left).
+// person as a member (name, role, last seen), makes them a commenter for one
+// city (picked from the space's cities), whose app then shows no edit button
+// on a project but their own profile with that role and city; the commenter
+// changes their name and the admin sees the new one; the admin revokes the
+// other invite and removes the member (confirm dialog, by keyboard), and the
+// member's next sync tells them they lost access. Then axe on the Settings
+// page in Arabic (right to left).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -90,12 +91,20 @@ test('an admin invites two people, makes one a commenter, removes them; the pers
   assert.doesNotMatch(await row.textContent(), /no changes yet/, 'the member wrote (their profile): a last-seen time shows');
   await until('one pending invite', async () => (await pending.count()) === 1);
 
-  // The admin makes them a commenter.
+  // The admin makes them a commenter for one of the space's cities.
   await row.getByTestId('change-role').click();
-  await row.getByTestId('role-form').locator('select').selectOption('commenter');
+  const roleForm = row.getByTestId('role-form');
+  await roleForm.locator('select').selectOption('commenter');
+  const cityBox = roleForm.getByTestId('city-scope').locator('input[type=checkbox]').first();
+  const cityId = await cityBox.getAttribute('value');
+  const cityName = (await roleForm.locator(`label[for="${await cityBox.getAttribute('id')}"]`).textContent()).trim();
+  await cityBox.check();
   await row.getByTestId('save-role').click();
   await until('the row to show a commenter', async () => (await row.getAttribute('data-role')) === 'commenter', 20000);
   assert.match(await row.getByTestId('member-role').textContent(), /^commenter$/);
+  assert.ok((await row.textContent()).includes(cityName), `the row names the city ${cityName}`);
+  const entry = (await admin.evaluate((space) => window.urbisDb.members(space), seed.space)).find((m) => m.device === memberKey);
+  assert.deepEqual(entry.scope, [cityId]);
 
   // The commenter's app: no edit button on a project, a note instead; the
   // plan takes comments; their own profile says commenter.
@@ -112,6 +121,7 @@ test('an admin invites two people, makes one a commenter, removes them; the pers
   await member.getByTestId('add-comment').waitFor();
   await go(member, '#/settings');
   await until('the commenter to see their own role', async () => (await member.getByTestId('my-role').getAttribute('data-role')) === 'commenter');
+  await until('the commenter to see their city', async () => (await member.getByTestId('profile').textContent()).includes(cityName));
   assert.equal(await member.getByTestId('invite-form').count(), 0, 'no invites for a commenter');
   assert.equal(await member.getByTestId('change-role').count(), 0, 'no role changes for a commenter');
 

@@ -214,7 +214,12 @@ test('members: setRole with a scope, revokeInvite, lastSeen kept across a snapsh
   assert.equal(entry.lastSeen, undefined, 'a member that never wrote has no last seen');
   const scoped = await admin.setRole(space, other, 'editor', { scope: [city, city] });
   assert.deepEqual(scoped.scope, [city], 'a scope lists each city once');
-  assert.equal(admin.members(space).find((m) => m.device === other).role, 'editor');
+  entry = admin.members(space).find((m) => m.device === other);
+  assert.equal(entry.role, 'editor');
+  assert.deepEqual(entry.scope, [city]);
+  // The same role over the whole space again: a change of scope alone.
+  await admin.setRole(space, other, 'editor');
+  assert.deepEqual(admin.members(space).find((m) => m.device === other).scope, []);
   await rejectsWith(() => admin.setRole(space, other, 'none'), 'InvalidArgument');
   await rejectsWith(() => admin.setRole(space, other, 'editor', { scope: ['xyz'] }), 'InvalidArgument');
   await rejectsWith(() => admin.setRole(space, other, 'editor', { scope: 'all' }), 'InvalidArgument');
