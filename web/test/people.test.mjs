@@ -5,13 +5,15 @@
 // city (picked from the space's cities), whose app then shows no edit button
 // on a project but their own profile with that role and city; the commenter
 // changes their name and the admin sees the new one; the admin revokes the
-// other invite and removes the member (confirm dialog, by keyboard), and the
+// other invite (its code then joins nothing) and removes the member (confirm
+// dialog, by keyboard), and the
 // member's next sync tells them they lost access. Then axe on the Settings
 // page in Arabic (right to left).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import {
-  checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, unlock, until, syncState, screenshot, cli, audit,
+  checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, unlock, until, syncState, screenshot, cli, audit, tempDir,
 } from './harness.mjs';
 
 after(cleanup);
@@ -135,6 +137,12 @@ test('an admin invites two people, makes one a commenter, removes them; the pers
   // The admin revokes the other invite.
   await admin.getByTestId('pending-invite').getByTestId('revoke').click();
   await until('no pending invite', async () => (await pending.count()) === 0);
+  await online(admin, 'the admin, the revocation sent');
+  const late = path.join(tempDir('late'), 'home');
+  cli(late, ['init']);
+  const refused = cli(late, ['space', 'join', codes[1], node.ws], { allowFail: true });
+  assert.notEqual(refused.status, undefined, 'the revoked code joins nothing');
+  assert.match(refused.error, /revoked|already been used|not a member|NotAMember/i);
 
   // And removes the member, with the keyboard: the dialog takes the focus
   // (on Cancel), Escape closes it and gives the focus back.
