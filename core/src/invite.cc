@@ -180,14 +180,8 @@ Result<Invite> Replica::Impl::create_invite(const SpaceId& sid, Role role, uint6
   for (uint32_t e = 1; e <= space.epoch; ++e) {
     const auto* keys = keys_for(space.id, e);
     if (!keys) continue;
-    for (const auto& k : *keys) {
-      auto sealed = seal_key(k, invite.key);
-      if (!sealed) return Status(Code::Internal, "cannot seal a key to the invite");
-      auto* g = m.add_grants();
-      g->set_epoch(e);
-      g->set_device(to_str(invite.key));
-      g->set_sealed_key(sealed->data(), sealed->size());
-    }
+    for (const auto& k : *keys)
+      if (!add_grant(m, e, invite.key, k)) return Status(Code::Internal, "cannot seal a key to the invite");
   }
   URBIS_ASSIGN_OR_RETURN(invite.change,
                          write_change(space, pb::CHANGE_MEMBERSHIP, m.SerializeAsString(), nullptr));
@@ -236,16 +230,12 @@ Result<CommitInfo> Replica::Impl::redeem_invite(const InviteSecret& secret) {
     while (st.is_ok() && s.step()) {
       auto k = open_sealed_key(s.blob(1), key.device(), box_secret);
       if (!k) continue;  // not sealed to the invite after all: nothing to pass on
-      auto sealed = seal_key(*k, identity_->device());
+      const bool sealed = add_grant(m, static_cast<uint32_t>(s.i64(0)), identity_->device(), *k);
       sodium_memzero(k->data(), k->size());
       if (!sealed) {
         st = Status(Code::Internal, "cannot seal a key to this device");
         break;
       }
-      auto* g = m.add_grants();
-      g->set_epoch(static_cast<uint32_t>(s.i64(0)));
-      g->set_device(to_str(identity_->device()));
-      g->set_sealed_key(sealed->data(), sealed->size());
     }
     sodium_memzero(box_secret.data(), box_secret.size());
     URBIS_RETURN_IF_ERROR(st);

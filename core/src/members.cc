@@ -37,6 +37,18 @@ bool spans_differ(const std::vector<RoleSpan>& a, const std::vector<RoleSpan>& b
 
 }  // namespace
 
+bool add_grant(pb::Membership& m, uint32_t epoch, const DeviceKey& to, const SpaceKey& key) {
+  auto sealed = seal_key(key, to);
+  if (!sealed) return false;
+  auto* g = m.add_grants();
+  g->set_epoch(epoch);
+  g->set_device(to_str(to));
+  g->set_sealed_key(sealed->data(), sealed->size());
+  Bytes id = key_id_of(key);
+  g->set_key_id(std::string(id.begin(), id.end()));
+  return true;
+}
+
 // ---------------------------------------------------------------- resolver
 
 Result<MembershipResolver*> Replica::Impl::resolver(const SpaceRow& space) {
@@ -281,21 +293,30 @@ Result<bool> Replica::Impl::heal_locked(SpaceRow space) {
     URBIS_RETURN_IF_ERROR(rotate(space, {}, nullptr));
     return true;
   }
-  if (ks.lacking.empty()) return false;
-  const SpaceKey* key = writing_key(space);
-  if (!key) return false;
-  pb::Membership m;
+  // Every member holds every key of the space this admin holds: the
+  // current one (a device that joined while two admins rotated) and older
+  // ones (content a writer sealed with a key of a rotation that lost).
+  std::set<std::tuple<uint32_t, DeviceKey, Bytes>> held;
+  std::set<std::pair<uint32_t, DeviceKey>> legacy;  // grants naming no key id
   {
-    Bytes id = key_id_of(*key);
-    m.set_key_id(std::string(id.begin(), id.end()));
+    Stmt s = db_->prepare("SELECT epoch, device, key_id FROM grants WHERE space=?");
+    s.bind(1, space.id);
+    while (s.step()) {
+      const auto e = static_cast<uint32_t>(s.i64(0));
+      Bytes kid = s.bytes(2);
+      if (kid.empty()) legacy.insert({e, s.id<DeviceKey>(1)});
+      else held.insert({e, s.id<DeviceKey>(1), std::move(kid)});
+    }
+    URBIS_RETURN_IF_ERROR(s.status());
   }
-  for (const auto& d : ks.lacking) {
-    auto sealed = seal_key(*key, d);
-    if (!sealed) continue;
-    auto* g = m.add_grants();
-    g->set_epoch(space.epoch);
-    g->set_device(to_str(d));
-    g->set_sealed_key(sealed->data(), sealed->size());
+  pb::Membership m;
+  for (const auto& [d, member] : res.members) {
+    if (member.role == Role::None || res.invites.count(d)) continue;
+    for (const auto& [where, keys] : keys_) {
+      if (where.first != space.id || legacy.count({where.second, d})) continue;
+      for (const auto& k : keys)
+        if (!held.count({where.second, d, key_id_of(k)})) (void)add_grant(m, where.second, d, k);
+    }
   }
   if (m.grants_size() == 0) return false;
   URBIS_ASSIGN_OR_RETURN(CommitInfo info, write_change(space, pb::CHANGE_MEMBERSHIP, m.SerializeAsString(), nullptr));
@@ -328,15 +349,10 @@ Status Replica::Impl::rotate(SpaceRow space, const std::set<DeviceKey>& except, 
       auto c = res.members.find(inv->second.creator);
       if (c == res.members.end() || c->second.role != Role::Admin) continue;
     }
-    auto sealed = seal_key(key, d);
-    if (!sealed) {
+    if (!add_grant(m, epoch, d, key)) {
       st = Status(Code::InvalidArgument, "not a valid device key: " + d.hex());
       break;
     }
-    auto* g = m.add_grants();
-    g->set_epoch(epoch);
-    g->set_device(to_str(d));
-    g->set_sealed_key(sealed->data(), sealed->size());
   }
   sodium_memzero(key.data(), key.size());
   URBIS_RETURN_IF_ERROR(st);
@@ -400,12 +416,7 @@ Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role
     if (target.head_seq) c->set_hash(to_str(target.head_hash));
   }
   auto grant = [&](uint32_t epoch, const SpaceKey& key, const DeviceKey& to) -> Status {
-    auto sealed = seal_key(key, to);
-    if (!sealed) return Status(Code::InvalidArgument, "not a valid device key: " + to.hex());
-    auto* g = m.add_grants();
-    g->set_epoch(epoch);
-    g->set_device(to_str(to));
-    g->set_sealed_key(sealed->data(), sealed->size());
+    if (!add_grant(m, epoch, to, key)) return Status(Code::InvalidArgument, "not a valid device key: " + to.hex());
     return Status::ok();
   };
   if (role < target.role) {

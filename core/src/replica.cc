@@ -295,6 +295,7 @@ Result<SpaceId> Replica::Impl::create_space(std::string_view name) {
   SpaceKey key;
   env_.random_bytes(key);
   auto sealed = seal_key(key, identity_->device());
+  const Bytes kid = key_id_of(key);
   sodium_memzero(key.data(), key.size());
   if (!sealed) return Status(Code::Internal, "cannot seal the space key to this device");
 
@@ -308,6 +309,8 @@ Result<SpaceId> Replica::Impl::create_space(std::string_view name) {
   g->set_epoch(1);
   g->set_device(to_str(identity_->device()));
   g->set_sealed_key(sealed->data(), sealed->size());
+  g->set_key_id(std::string(kid.begin(), kid.end()));
+  m.set_key_id(std::string(kid.begin(), kid.end()));
 
   SpaceRow row;  // id 0: created by apply
   row.sid = sid;
@@ -817,10 +820,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     // Judged by the author's role for this change as resolved from the
     // membership changes held here (docs/membership.md): a change refused
     // now is taken when it is sent again after what makes it count.
-    if (!genesis && !redeem) {
-      URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(author, h.seq()));
-      if (r.role != Role::Admin) return Status(Code::NotAMember, "only an admin may change membership");
-    }
+    if (!genesis && !redeem) URBIS_RETURN_IF_ERROR(check_author(author, h.seq(), /*membership=*/true));
     if (redeem && h.seq() != 1)
       return Status(Code::NotAMember, "an invite key authors one change, its redeem");
     URBIS_RETURN_IF_ERROR(check_membership_size(p.envelope.body()));
@@ -835,10 +835,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
         return malformed("a redeem is dated before the change that made its invite");
     }
   } else {
-    URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(author, h.seq()));
-    if (!can_write(r.role))
-      return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
-                                          std::to_string(h.seq()));
+    URBIS_RETURN_IF_ERROR(check_author(author, h.seq(), /*membership=*/false));
     if (!plain && options_.materialize) {
       // A body no key of its epoch held here opens, or one that opens but is
       // not a Body, is stored without effect (rebuild_space skips it the
@@ -1032,14 +1029,9 @@ Result<ApplyOutcome> Replica::Impl::hold(const SpaceRow& space, const AuthorRow&
   // Only an author who may write this change may park it until its
   // predecessors arrive (the check apply makes, made early): else any key
   // could fill the held table.
-  Role role = Role::None;
-  if (author.invite_expires == 0) {
-    URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(author, h.seq()));
-    role = r.role;
-  }
-  if (membership ? role != Role::Admin : !can_write(role))
-    return Status(Code::NotAMember, "author " + p.author.hex().substr(0, 16) + " may not write change " +
-                                        std::to_string(h.seq()) + " (held for a missing predecessor) here");
+  if (author.invite_expires != 0)
+    return Status(Code::NotAMember, "an invite key authors one change, its redeem");
+  URBIS_RETURN_IF_ERROR(check_author(author, h.seq(), membership));
   {
     bool taken = false, same = false;
     {
@@ -1213,6 +1205,34 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
   return Status::ok();
 }
 
+Status Replica::Impl::check_author(const AuthorRow& a, uint64_t seq, bool membership) {
+  auto refuse = [&](const std::string& why) {
+    return Status(Code::NotAMember, "author " + a.pk.hex().substr(0, 16) + " " + why + " (change " +
+                                        std::to_string(seq) + ")");
+  };
+  if (!a.id) return refuse("is not a member of this space");
+  URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(a, seq));
+  if (membership ? r.role == Role::Admin : can_write(r.role)) return Status::ok();
+  // It does not count now. It is stored all the same when its author was
+  // ever named a member: every replica must hold the same changes whatever
+  // order they came in (a membership change that arrives later can make it
+  // count, another may name it as a parent, and the author's chain goes on
+  // after it), and the resolver and the content rules give it no effect
+  // while it does not count. A bound keeps an author who lost its role from
+  // filling stores: past its last pin, kMaxUncounted changes.
+  bool named = a.role != Role::None;
+  if (!named) {
+    Stmt s = db_->prepare("SELECT 1 FROM role_ranges WHERE author=? LIMIT 1");
+    s.bind(1, a.id);
+    named = s.step();
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  if (!named) return refuse("is not a member of this space");
+  if (seq > a.cutoff_seq + kMaxUncounted)
+    return refuse(membership ? "may not change membership" : "may not write");
+  return Status::ok();
+}
+
 Status Replica::Impl::check_membership_shape(const SpaceRow& space, const ParsedChange& p,
                                              const pb::Membership& m, bool genesis, bool redeem) {
   const pb::Header& h = p.header;
@@ -1358,7 +1378,8 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
   for (const auto& g : m.grants()) {
     auto device = DeviceKey::from_string(g.device());
     if (!device || g.epoch() < 1 || g.epoch() > newest) return malformed("key grant for an unknown epoch or device");
-    const std::string key_id = g.epoch() == named_epoch ? m.key_id() : std::string();
+    if (!g.key_id().empty() && g.key_id().size() != 16) return malformed("a key id is 16 bytes");
+    const std::string key_id = !g.key_id().empty() ? g.key_id() : g.epoch() == named_epoch ? m.key_id() : std::string();
     Stmt s = db_->prepare(
         "INSERT OR IGNORE INTO grants(space, epoch, device, sealed, key_id) VALUES(?,?,?,?,?)");
     URBIS_RETURN_IF_ERROR(s.bind(1, space.id)

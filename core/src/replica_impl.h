@@ -99,8 +99,15 @@ struct SpaceRow {
 
 // At most this many cities in one role's scope (MemberUpdate.scope).
 inline constexpr size_t kMaxScope = 1024;
+// At most this many changes of an author that count for nothing (its role
+// does not let it write them) past its last pin are stored.
+inline constexpr uint64_t kMaxUncounted = 1024;
 // At most this many parents per membership change (Membership.parents).
 inline constexpr int kMaxParents = 64;
+
+// Adds to `m` a grant of `key` (of `epoch`) sealed to `to`, naming its key
+// id; false when `to` is not a valid key.
+bool add_grant(pb::Membership& m, uint32_t epoch, const DeviceKey& to, const SpaceKey& key);
 
 class Replica::Impl {
  public:
@@ -164,6 +171,11 @@ class Replica::Impl {
   // `redeem`: `m` is an invite's redeem, already checked by check_redeem.
   Status apply_membership(SpaceRow& space, const ParsedChange& p, const pb::Membership& m,
                           bool redeem, bool* needs_rebuild);
+  // Whether a's change at `seq` is stored: when its role lets it (admin for
+  // a membership change, a writer for content), or, counting for nothing,
+  // when a was ever named a member and the change is within kMaxUncounted
+  // of its last pin; NotAMember otherwise.
+  Status check_author(const AuthorRow& a, uint64_t seq, bool membership);
   // Shapes every replica judges alike (key id, parents, scopes), and that
   // the parents are held here and older.
   Status check_membership_shape(const SpaceRow& space, const ParsedChange& p, const pb::Membership& m,

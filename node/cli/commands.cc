@@ -2,6 +2,7 @@
 // put, get, delete, find and state-hash (export/import are in transfer.cc).
 #include "commands.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "fields.h"
@@ -55,18 +56,75 @@ void run_space_create(const Context& ctx, const Args& args) {
   emit(ctx, {{"space", space.hex()}});
 }
 
+// --scope CITY_ID[,CITY_ID...] (repeatable, the lists add up): the ids of
+// `city` entities a role is limited to. Checked for form before the
+// passphrase is asked for; duplicates are dropped.
+std::vector<EntityId> parse_scope(const Args& args) {
+  std::vector<EntityId> scope;
+  for (const std::string& list : args.values("--scope")) {
+    size_t start = 0;
+    for (;;) {
+      const size_t comma = list.find(',', start);
+      const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      auto id = EntityId::from_hex(item);
+      if (!id || item.size() != 32)
+        usage_error("--scope takes ids of city entities, 32 hex digits each, separated by commas (from 'urbis "
+                    "find SPACE --type city'); '" + item + "' is not one");
+      if (std::find(scope.begin(), scope.end(), *id) == scope.end()) scope.push_back(*id);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return scope;
+}
+
+// A city's name for people reading `space members`: its English name, else
+// any; empty when this replica does not hold the city (yet).
+std::string city_name(Replica& replica, const SpaceId& space, const EntityId& id) {
+  auto e = replica.get(space, id);
+  if (!e.is_ok()) return "";
+  auto it = e->texts.find("name");
+  if (it == e->texts.end() || it->second.locales.empty()) return "";
+  auto en = it->second.locales.find("en");
+  const auto& value = (en != it->second.locales.end() ? en : it->second.locales.begin())->second.winner.value;
+  return value.is_string() ? value.get<std::string>() : "";
+}
+
+nlohmann::json scope_json(Replica& replica, const SpaceId& space, const std::vector<EntityId>& scope) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const EntityId& city : scope) out.push_back({{"city", city.hex()}, {"name", city_name(replica, space, city)}});
+  return out;
+}
+
 void run_space_add_member(const Context& ctx, const Args& args) {
-  const char* usage = "space add-member SPACE DEVICE --role admin|editor|commenter|viewer";
+  const char* usage =
+      "space add-member SPACE DEVICE --role admin|editor|commenter|viewer [--scope CITY_ID[,CITY_ID...]]";
   args.expect_positional(2, usage);
   auto role_text = args.value("--role");
   if (!role_text) usage_error(std::string("usage: urbis ") + usage);
   auto role = role_from_name(*role_text);
   if (!role || *role == Role::None) usage_error("--role must be admin, editor, commenter or viewer");
+  DeviceKey device = parse_device(args.positional()[1]);
+  const std::vector<EntityId> scope = parse_scope(args);
   auto replica = open_home(ctx);
   SpaceId space = resolve_space(*replica, args.positional()[0]);
-  DeviceKey device = parse_device(args.positional()[1]);
-  check(replica->add_member(space, device, *role));
-  emit(ctx, {{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(*role)}});
+  // A scope names cities this replica holds: a typo, or the id of a project,
+  // would otherwise limit the member to nothing they can edit.
+  for (const EntityId& city : scope) {
+    auto e = replica->get(space, city);
+    if (!e.is_ok() && e.code() == Code::NotFound)
+      fail(Code::NotFound, "--scope: no city " + city.hex() + " in this space (sync first if it was just made " +
+                               "elsewhere; 'urbis find SPACE --type city' lists the cities)");
+    check(e.status());
+    if (e->type != "city")
+      fail(Code::InvalidArgument, "--scope: entity " + city.hex() + " is a " + e->type + ", not a city");
+    if (e->deleted) fail(Code::InvalidArgument, "--scope: city " + city.hex() + " was deleted");
+  }
+  check(replica->set_role(space, device, *role, scope));
+  emit(ctx, {{"space", space.hex()},
+             {"device", device.hex()},
+             {"role", role_name(*role)},
+             {"scope", scope_json(*replica, space, scope)}});
 }
 
 void run_space_remove_member(const Context& ctx, const Args& args) {
@@ -92,13 +150,19 @@ void run_space_members(const Context& ctx, const Args& args) {
   auto replica = open_home(ctx);
   SpaceId space = resolve_space(*replica, args.positional()[0]);
   nlohmann::json members = nlohmann::json::array(), invites = nlohmann::json::array();
+  // Pending invites are listed apart, each marked pending with its expiry:
+  // an invite key is not a person yet (its code may never be redeemed).
   for (const Member& m : check(replica->members(space))) {
     if (m.invite_expires_ms)
       invites.push_back({{"key", m.device.hex()},
                          {"role", role_name(m.role)},
-                         {"expires", utc_time_text(m.invite_expires_ms)}});
+                         {"pending", true},
+                         {"expires", utc_time_text(m.invite_expires_ms)},
+                         {"scope", scope_json(*replica, space, m.scope)}});
     else
-      members.push_back({{"device", m.device.hex()}, {"role", role_name(m.role)}});
+      members.push_back({{"device", m.device.hex()},
+                         {"role", role_name(m.role)},
+                         {"scope", scope_json(*replica, space, m.scope)}});
   }
   emit(ctx, {{"members", std::move(members)}, {"invites", std::move(invites)}});
 }
@@ -201,19 +265,27 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"init", "init [--name NAME]", "create this device's identity and store", {"--name"}, run_init},
       {"space create", "space create NAME", "create a space with this device as admin", {}, run_space_create},
-      {"space add-member", "space add-member SPACE DEVICE --role admin|editor|commenter|viewer",
-       "add a member or change a role (admin only)", {"--role"}, run_space_add_member},
+      {"space add-member",
+       "space add-member SPACE DEVICE --role admin|editor|commenter|viewer [--scope CITY_ID[,CITY_ID...]]",
+       "add a member or change a role (admin only); --scope limits the role to those cities (ids of city\n"
+       "      entities; without it: the whole space, also when changing a scoped role)",
+       {"--role", "--scope"}, run_space_add_member},
       {"space remove-member", "space remove-member SPACE DEVICE", "remove a member (admin only)", {},
        run_space_remove_member},
       {"space list", "space list", "list the spaces this store holds", {}, run_space_list},
-      {"space members", "space members SPACE", "list the members and the pending invites of a space", {},
-       run_space_members},
+      {"space members", "space members SPACE",
+       "list the members (role, city scope; an empty scope is the whole space) and the pending invites (with\n"
+       "      their expiry) of a space", {}, run_space_members},
       {"space invite", "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS] [--witness NODE_KEY]...",
        "make an invite code (admin only; --ttl defaults to 7 days). The code is redeemed through its witness "
        "node, which dates the join: by default the node that last served the space to this home; sync again before sharing it",
        {"--role", "--ttl", "--witness"}, run_space_invite},
       {"space join", "space join CODE ws://HOST:PORT/sync",
        "join a space with an invite code, through the node at the URL", {}, run_space_join},
+      {"space revoke-invite", "space revoke-invite SPACE KEY|CODE",
+       "revoke a pending invite, named by its key (from 'space members') or its code (admin only); sync to\n"
+       "      take the revocation to the node, after which the code no longer joins", {},
+       run_space_revoke_invite},
       {"put", "put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...",
        "write fields of an entity in one change (ID new creates one)", {}, run_put},
       {"get", "get SPACE TYPE ID [--lang L]", "an entity with translations and conflicts", {"--lang"}, run_get},
@@ -260,7 +332,9 @@ const std::vector<Command>& commands() {
         "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer",
         "--trust-peer", "--peer-retry-max", "--space-creator"},
        run_node, {"--open-spaces"}},
-      {"node key", "node key", "print this node's key, which other nodes trust with --trust-peer", {}, run_node_key},
+      {"node key", "node key",
+       "print the key this node authenticates with (the device key on a home holding an identity, else\n"
+       "      HOME/node.key), which other nodes trust with --trust-peer", {}, run_node_key},
   };
   return table;
 }

@@ -31,9 +31,10 @@ EntityId parse_entity_id(const std::string& text);
 void run_export(const Context& ctx, const Args& args);
 void run_import(const Context& ctx, const Args& args);
 
-// space invite / space join (invite.cc).
+// space invite / join / revoke-invite (invite.cc).
 void run_space_invite(const Context& ctx, const Args& args);
 void run_space_join(const Context& ctx, const Args& args);
+void run_space_revoke_invite(const Context& ctx, const Args& args);
 // device rekey / device republish (device.cc): recovering a forked device.
 void run_device_rekey(const Context& ctx, const Args& args);
 void run_device_republish(const Context& ctx, const Args& args);

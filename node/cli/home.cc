@@ -235,8 +235,10 @@ SyncHome open_device_for_sync(const Context& ctx) {
   return open_for_sync(home, unlock_identity(home, /*required=*/true), ReplicaOptions{});
 }
 
-Identity node_key(const Context& ctx) {
-  const fs::path home = resolve_home(ctx);
+namespace {
+
+// HOME/node.key, created on first use (see node_identity).
+Identity transport_key(const fs::path& home) {
   const fs::path file = home / kNodeKeyFile;
   std::ifstream in(file, std::ios::binary);
   if (in) {
@@ -253,6 +255,23 @@ Identity node_key(const Context& ctx) {
   Identity key = Identity::generate(env);
   write_new_private_file(file, check(key.wrap(kNodeKeyPhrase, env, PwhashCost::Minimal)));
   return key;
+}
+
+// THE rule of which key a node authenticates with (its sessions' Auth, the
+// key other nodes name with --trust-peer, the witness key of invites): the
+// home's device identity when it holds one (`device`, already unlocked),
+// else the transport key. `urbis node` and `urbis node key` both come here,
+// so the key printed is the key presented.
+Identity signing_identity(const fs::path& home, const std::optional<Identity>& device) {
+  if (device) return duplicate_identity(*device);
+  return transport_key(home);
+}
+
+}  // namespace
+
+Identity node_identity(const Context& ctx) {
+  const fs::path home = resolve_home(ctx);
+  return signing_identity(home, unlock_identity(home, /*required=*/false));
 }
 
 RekeyResult rekey_home(const Context& ctx) {
@@ -328,10 +347,12 @@ SyncHome open_node_home(const Context& ctx, size_t max_held_changes) {
     if (ec) fail(Code::Storage, "cannot create " + home.string() + ": " + ec.message());
     fs::permissions(home, fs::perms::owner_all, fs::perm_options::replace, ec);
   }
-  SyncHome out = open_for_sync(home, unlock_identity(home, /*required=*/false),
-                               ReplicaOptions{.materialize = false, .synchronous_full = true,
-                                              .max_held_changes = max_held_changes});
-  if (!out.signer_identity) out.signer_identity = node_key(ctx);
+  std::optional<Identity> device = unlock_identity(home, /*required=*/false);
+  SyncHome out;
+  out.signer_identity = signing_identity(home, device);
+  out.replica = open_store(home, std::move(device),
+                           ReplicaOptions{.materialize = false, .synchronous_full = true,
+                                          .max_held_changes = max_held_changes});
   return out;
 }
 

@@ -3,7 +3,7 @@
 //   HOME/identity.key   Identity::wrap output (mode 0600)
 //   HOME/device.json    {"name": ...} given to `urbis init --name`
 //   HOME/replica.db     the Replica's SQLite store
-//   HOME/node.key       a node's transport key (mode 0600; see node_key)
+//   HOME/node.key       a key-less node's transport key (mode 0600; see node_identity)
 //
 // HOME is --home, else $URBIS_HOME, else $XDG_DATA_HOME/urbis, else
 // ~/.local/share/urbis. The passphrase comes from $URBIS_PASSPHRASE, else a
@@ -51,8 +51,8 @@ Identity duplicate_identity(const Identity& identity);
 // A node home, created (0700) when missing. The store is opened with
 // materialize=false (never decrypts) and synchronous=FULL (an acknowledged
 // change survives power loss), holding at most `max_held_changes` changes per
-// space for a missing predecessor. The node signs its sessions with the home's
-// identity when it has one (unlocked like a device's), else with node_key().
+// space for a missing predecessor. The node signs its sessions with
+// node_identity()'s key (signer_identity).
 SyncHome open_node_home(const Context& ctx, size_t max_held_changes = ReplicaOptions{}.max_held_changes);
 
 // `urbis device rekey`: for a device whose chain forked (its home restored
@@ -78,9 +78,13 @@ struct ForkedHome {
 };
 ForkedHome open_forked_home(const Context& ctx, const std::filesystem::path& forked_dir);
 
-// The node's transport key, HOME/node.key, created on first use. It
-// authenticates the node to the nodes it peers with (they trust it by its
-// public key) and holds no space key: a node with it still reads nothing.
-Identity node_key(const Context& ctx);
+// The key a node authenticates with, to the nodes it links to (they trust it
+// by its public key, --trust-peer) and to its clients (the witness key of
+// their invites). One rule, used by `urbis node` and `urbis node key` alike:
+//   - a home holding a device identity (identity.key): that device key,
+//     unlocked with the passphrase like a device's;
+//   - otherwise the node's transport key, HOME/node.key, created on first
+//     use. It holds no space key: a node with it still reads nothing.
+Identity node_identity(const Context& ctx);
 
 }  // namespace urbis::cli

@@ -7,6 +7,14 @@
 //   The witness (default: the node that last served the space to this home) is the node
 //   that dates the redeem: the joiner must join through it.
 //
+// space revoke-invite SPACE KEY|CODE
+//   Replica::revoke_invite on the invite's key (given, or derived from the
+//   code): the admin's membership change removing it, committed locally;
+//   `urbis sync` takes it to the node, which then no longer serves the
+//   invite, so a later `space join` with the code fails. A redeem the node
+//   accepted before the revocation reached it is settled by the core's rules
+//   (docs/membership.md).
+//
 // space join CODE URL
 //   1. As the invite (its key derived from the code), sync the space from the
 //      node into a scratch in-memory store: the node serves the space to the
@@ -101,6 +109,43 @@ void run_space_invite(const Context& ctx, const Args& args) {
   SpaceId space = resolve_space(*replica, args.positional()[0]);
   Invite invite = check(replica->create_invite(space, role, ttl, witnesses));
   emit(ctx, {{"invite", invite.code}, {"expires", utc_time_text(invite.expires_ms)}});
+}
+
+void run_space_revoke_invite(const Context& ctx, const Args& args) {
+  args.expect_positional(2, "space revoke-invite SPACE KEY|CODE");
+  const std::string& given = args.positional()[1];
+  // The invite's key: given as such (64 hex digits, as `space members` lists
+  // it), or derived from its code (the admin may hold only the code).
+  std::optional<DeviceKey> key = DeviceKey::from_hex(given);
+  std::optional<SpaceId> code_space;
+  if (!key) {
+    auto decoded = decode_invite_code(given);
+    if (!decoded.is_ok())
+      usage_error("'" + given + "' is neither an invite key (64 hex digits, from 'urbis space members') nor an "
+                  "invite code (" + decoded.status().message() + ")");
+    key = invite_identity(decoded.value()).device();
+    code_space = decoded.value().space;
+  }
+  auto replica = open_home(ctx);
+  const SpaceId space = resolve_space(*replica, args.positional()[0]);
+  if (code_space && *code_space != space)
+    fail(Code::InvalidArgument, "this invite code is for space " + code_space->hex() + ", not " + space.hex());
+  // Say what the key is when it is not a pending invite here, rather than
+  // the core's bare NotFound.
+  std::optional<Member> listed;
+  for (const Member& m : check(replica->members(space)))
+    if (m.device == *key) listed = m;
+  if (listed && listed->invite_expires_ms == 0)
+    fail(Code::InvalidArgument, key->hex() + " is a member (" + std::string(role_name(listed->role)) +
+                                    "), not a pending invite: use 'urbis space remove-member'");
+  const Status revoked = replica->revoke_invite(space, *key);
+  if (revoked.code() == Code::NotFound)
+    fail(Code::NotFound, "no pending invite " + key->hex() + " in space " + space.hex() +
+                             ": it was already redeemed or revoked, or has expired, or was never made here "
+                             "(an invite made on another admin's device arrives with 'urbis sync'); "
+                             "'urbis space members' lists the pending ones");
+  check(revoked);
+  emit(ctx, {{"space", space.hex()}, {"invite", key->hex()}, {"revoked", true}});
 }
 
 void run_space_join(const Context& ctx, const Args& args) {

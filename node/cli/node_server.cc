@@ -1032,8 +1032,9 @@ void raise_file_limit(size_t connections) {
 
 void run_node_key(const Context& ctx, const Args& args) {
   args.expect_positional(0, "node key");
-  // The public key other nodes trust this one by (--trust-peer).
-  emit(ctx, {{"node", node_key(ctx).device().hex()}});
+  // The public key other nodes trust this one by (--trust-peer): the one
+  // `urbis node` signs with (node_identity decides for both).
+  emit(ctx, {{"node", node_identity(ctx).device().hex()}});
 }
 
 void run_node(const Context& ctx, const Args& args) {

@@ -46,10 +46,12 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
       : io_(io), ws_(io), out_(ws_), poll_timer_(io), signals_(io, SIGINT, SIGTERM), replica_(replica),
         signer_(std::move(signer)), spaces_(std::move(request.spaces)), url_(std::move(url)),
         url_text_(std::move(url_text)), watch_(request.watch), discover_(request.discover),
-        on_caught_up_(std::move(request.on_caught_up)) {}
+        heal_(request.heal), on_caught_up_(std::move(request.on_caught_up)) {}
 
   awaitable<void> run();
   const sync::Session* session() const { return session_.get(); }
+  const std::vector<SpaceId>& settled() const { return settled_; }
+  const std::vector<Status>& heal_errors() const { return heal_errors_; }
 
  private:
   void send(std::vector<Bytes> frames) {
@@ -70,9 +72,37 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
     poll_timer_.expires_after(kPollInterval);
     poll_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->out_.closing()) return;
+      // Watching: settle keys once live, and again whenever changes arrived
+      // since; poll() then sends what heal committed with the rest.
+      if (self->heal_ && self->session_->state() == sync::SessionState::Live &&
+          self->received_at_heal_ != self->session_->counters().changes_received) {
+        self->received_at_heal_ = self->session_->counters().changes_received;
+        (void)self->heal_spaces();
+      }
       self->send(self->session_->poll());
       self->schedule_poll();
     });
+  }
+  // Replica::heal on every synced space this device administers (only an
+  // admin settles keys); the spaces where it committed a change (recorded in
+  // settled_). A failure is reported, not fatal: the sync itself went
+  // through, and the next sync tries again.
+  std::vector<SpaceId> heal_spaces() {
+    std::vector<SpaceId> healed;
+    for (const SpaceId& space : session_->synced_spaces()) {
+      auto info = replica_.space(space);
+      if (!info.is_ok() || info->my_role != Role::Admin) continue;
+      auto r = replica_.heal(space);
+      if (!r.is_ok()) {
+        heal_errors_.emplace_back(r.code(), "settling the keys of space " + space.hex() + ": " + r.status().message());
+        continue;
+      }
+      if (!r.value()) continue;
+      healed.push_back(space);
+      settled_.push_back(space);
+      log_event("info", "keys_settled", {{"space", space.hex()}});
+    }
+    return healed;
   }
 
   asio::io_context& io_;
@@ -87,9 +117,13 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
   std::string url_text_;
   bool watch_;
   bool discover_;
+  bool heal_;
   std::function<std::vector<Bytes>(const sync::Session&)> on_caught_up_;
   std::unique_ptr<sync::Session> session_;
   uint64_t changes_frames_out_ = 0, acks_in_ = 0;
+  uint64_t received_at_heal_ = ~uint64_t{0};  // changes_received at the last heal (watch)
+  std::vector<SpaceId> settled_;
+  std::vector<Status> heal_errors_;
 };
 
 awaitable<void> SyncClient::run() {
@@ -139,7 +173,18 @@ awaitable<void> SyncClient::run() {
       live_logged = true;
       log_event("info", "live", {{"spaces", session_->synced_spaces().size()}});
       std::vector<Bytes> more;
-      if (!watch_ && on_caught_up_) more = std::exchange(on_caught_up_, nullptr)(*session_);
+      if (!watch_ && heal_) {
+        // What heal committed goes out now, in this session: the session
+        // closes once the node has acknowledged it too (below).
+        for (const SpaceId& space : heal_spaces()) {
+          std::vector<Bytes> frames = session_->on_local_change(space);
+          more.insert(more.end(), std::make_move_iterator(frames.begin()), std::make_move_iterator(frames.end()));
+        }
+      }
+      if (!watch_ && on_caught_up_) {
+        std::vector<Bytes> frames = std::exchange(on_caught_up_, nullptr)(*session_);
+        more.insert(more.end(), std::make_move_iterator(frames.begin()), std::make_move_iterator(frames.end()));
+      }
       if (!more.empty())
         send(std::move(more));  // closes when these are acknowledged too (below)
       else if (!watch_)
@@ -166,7 +211,8 @@ SyncResult run_sync_session(const std::string& url_text, Replica& replica, const
   io.run();
   if (error) std::rethrow_exception(error);
   const sync::Session* s = client->session();
-  return SyncResult{s->counters(), s->synced_spaces(), s->peer_errors(), s->refusals()};
+  return SyncResult{s->counters(), s->synced_spaces(), s->peer_errors(), s->refusals(), client->settled(),
+                    client->heal_errors()};
 }
 
 void run_sync(const Context& ctx, const Args& args) {
@@ -187,7 +233,8 @@ void run_sync(const Context& ctx, const Args& args) {
     if (std::find(spaces.begin(), spaces.end(), s) == spaces.end()) spaces.push_back(s);
 
   SyncResult result = run_sync_session(url_text, *home.replica, sync::Signer::of(*home.signer_identity),
-                                       SyncRequest{.spaces = spaces, .discover = true, .watch = args.flag("--watch")});
+                                       SyncRequest{.spaces = spaces, .discover = true, .watch = args.flag("--watch"),
+                                                   .heal = true});
   const sync::SessionCounters& c = result.counters;
   // Why anything was refused, not just how often: the node's errors (about
   // this device's changes or spaces) and this store's refusals of the
@@ -197,6 +244,17 @@ void run_sync(const Context& ctx, const Args& args) {
     errors.push_back({{"by", "node"}, {"code", code_name(s.code())}, {"message", s.message()}});
   for (const Status& s : result.refusals)
     errors.push_back({{"by", "device"}, {"code", code_name(s.code())}, {"message", s.message()}});
+  for (const Status& s : result.heal_errors)
+    errors.push_back({{"by", "device"}, {"code", code_name(s.code())}, {"message", s.message()}});
+  // An admin device settled keys after concurrent membership changes
+  // (Replica::heal) and sent the change it made: one line per space.
+  nlohmann::json settled = nlohmann::json::array();
+  for (const SpaceId& space : result.settled) {
+    settled.push_back(space.hex());
+    std::fprintf(stderr,
+                 "urbis: settled the keys of space %s after concurrent membership changes (one change, sent)\n",
+                 space.hex().c_str());
+  }
   // The node refusing changes of ours as a broken chain means, for a device,
   // that its chain forked: this home was restored from a backup or copied,
   // and another copy wrote at the same sequence numbers first. It never heals
@@ -215,7 +273,8 @@ void run_sync(const Context& ctx, const Args& args) {
              {"refused", c.changes_refused + result.peer_errors.size()},
              {"spaces", result.synced_spaces.size()},
              {"errors", std::move(errors)},
-             {"forked", forked}});
+             {"forked", forked},
+             {"settled", std::move(settled)}});
 }
 
 }  // namespace urbis::cli

@@ -29,6 +29,11 @@ struct SyncRequest {
   // acknowledged, or refused with an Error frame, first); with none it
   // closes at once.
   std::function<std::vector<Bytes>(const sync::Session&)> on_caught_up = nullptr;
+  // Settle keys after concurrent membership changes: once caught up (and,
+  // with watch, after changes arrive), Replica::heal on every synced space;
+  // what it commits is sent in the same session (and acknowledged before a
+  // session without watch closes). A no-op where heal returns false.
+  bool heal = false;
 };
 
 // What a finished session did.
@@ -37,6 +42,8 @@ struct SyncResult {
   std::vector<SpaceId> synced_spaces;  // agreed with the node
   std::vector<Status> peer_errors;     // the node's Error frames about single spaces
   std::vector<Status> refusals;        // changes from the node this replica refused
+  std::vector<SpaceId> settled;        // spaces whose keys heal settled (and sent), in order
+  std::vector<Status> heal_errors;     // heal failures, one per space and attempt
 };
 
 // Connects to `url_text` (ws://HOST:PORT/PATH), syncs as `request` says,

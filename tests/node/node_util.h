@@ -155,9 +155,11 @@ class Node {
   Node() { start(home_.home(), {}); }
   explicit Node(std::vector<std::string> extra) { start(home_.home(), std::move(extra)); }
   // A node on the home another node left behind (a restart), or a home
-  // prepared beforehand; `port` 0 picks a free one.
-  explicit Node(const fs::path& existing_home, std::vector<std::string> extra = {}, int port = 0) {
-    start(existing_home, std::move(extra), port);
+  // prepared beforehand; `port` 0 picks a free one. `env`: for a home that
+  // holds a device identity, Home::env() (its passphrase).
+  explicit Node(const fs::path& existing_home, std::vector<std::string> extra = {}, int port = 0,
+                std::map<std::string, std::string> env = {}) {
+    start(existing_home, std::move(extra), port, std::move(env));
   }
 
   // In `extra`: start without --open-spaces (not passed to the node).
@@ -168,11 +170,14 @@ class Node {
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/sync"; }
   std::optional<int> stop(int sig) { return child_->stop(sig); }
   std::string log() const { return read_all(err_); }
+  // The key the node reported when it started listening ("node").
+  std::string key() const { return key_; }
   const fs::path& home() const { return home_path_; }
   fs::path store() const { return home_path_ / "replica.db"; }
 
  private:
-  void start(const fs::path& home, std::vector<std::string> extra, int port = 0) {
+  void start(const fs::path& home, std::vector<std::string> extra, int port = 0,
+             std::map<std::string, std::string> env = {}) {
     home_path_ = home;
     std::vector<std::string> args = {"--home", home.string(), "node", "--listen",
                                       "127.0.0.1:" + std::to_string(port)};
@@ -184,7 +189,7 @@ class Node {
     args.insert(args.end(), extra.begin(), extra.end());
     out_ = home_.file("node.out");
     err_ = home_.file("node.err");
-    child_ = std::make_unique<Child>(spawn_urbis(args, {}, out_, err_));
+    child_ = std::make_unique<Child>(spawn_urbis(args, env, out_, err_));
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline) {
       std::string text = read_all(out_);
@@ -192,6 +197,7 @@ class Node {
         json line = json::parse(text.substr(0, text.find('\n')));
         std::string addr = line["listening"].get<std::string>();
         port_ = std::stoi(addr.substr(addr.rfind(':') + 1));
+        key_ = line["node"].get<std::string>();
         return;
       }
       if (wait_exit(child_->pid(), std::chrono::milliseconds(0))) break;
@@ -205,6 +211,7 @@ class Node {
   fs::path out_, err_;
   std::unique_ptr<Child> child_;
   int port_ = 0;
+  std::string key_;
 };
 
 // A socket connected to 127.0.0.1:port with 5 s send/receive timeouts.
