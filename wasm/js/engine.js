@@ -331,6 +331,9 @@ export class Engine {
     }
     this.call('replicaOpen', { path: DB_PATH });
     this.replicaOpen = true;
+    // Members' last seen as of the snapshot; the replay adds the log's.
+    const seen = await this.storage.getMeta('seen');
+    if (seen) this.call('setSeen', { seen });
     const t2 = Date.now();
     let replayed = 0;
     await this.storage.readLogAfter(snap ? snap.key : 0, (batch) => {
@@ -421,7 +424,17 @@ export class Engine {
     m.HEAPU8.set(bytes, p);
     const code = m._urbis_receive(p, bytes.length);
     m._free(p);
-    this.#flush({ strict: false });
+    // An admin device settles the keys of what the node has sent it all of
+    // (Replica::heal, after concurrent membership changes). What it commits
+    // is this device's own change: durable ('strict') before the frames
+    // that carry it leave, like any local edit.
+    let healed = [];
+    try {
+      healed = this.call('heal').healed;
+    } catch (e) {
+      this.#fail(e); // the store failed
+    }
+    this.#flush({ strict: healed.length > 0 });
     if (code !== 0) this.transport.closeAfterSent();
     this.#events('remote');
     this.#status();
@@ -441,10 +454,13 @@ export class Engine {
     if (connected) state = s.session === 'live' && s.pending === 0 ? 'online' : 'syncing';
     if (state === 'online') this.lastSync = Date.now();
     if (connected && s.session === 'live') this.transport.markHealthy();
-    const status = { state, pending: s.pending, lastSync: this.lastSync, session: s.session };
+    // refused: spaces held here that the node no longer serves this device
+    // (removed from them): the app tells the person.
+    const status = { state, pending: s.pending, lastSync: this.lastSync, session: s.session, refused: s.refused || [] };
     const prev = this.lastStatus;
     this.lastStatus = status;
-    if (!prev || prev.state !== state || prev.pending !== status.pending) this.emit('status', status);
+    if (!prev || prev.state !== state || prev.pending !== status.pending || prev.refused.join() !== status.refused.join())
+      this.emit('status', status);
     this.#saveSync(s.acked);
     return status;
   }
@@ -464,7 +480,7 @@ export class Engine {
   }
 
   syncStatus() {
-    return this.#status() || { state: 'offline', pending: 0, lastSync: this.lastSync, session: null };
+    return this.#status() || { state: 'offline', pending: 0, lastSync: this.lastSync, session: null, refused: [] };
   }
 
   // ---- snapshots -----------------------------------------------------------
@@ -516,6 +532,9 @@ export class Engine {
     } catch (e) {
       files.wal = null;
     }
+    // The snapshot replaces log entries that told members' last seen: keep
+    // it first (a hint for people, not state: losing it loses no data).
+    this.storage.putMeta('seen', this.call('seen')).catch(() => {});
     const taken = this.sinceSnapshot;
     this.sinceSnapshot = 0;
     const t0 = Date.now();
@@ -552,6 +571,15 @@ export class Engine {
   }
   removeMember(space, device) {
     return this.#write('removeMember', { space, device });
+  }
+  // A member's role ('admin' | 'editor' | 'commenter' | 'viewer') and city
+  // scope (ids of `city` entities; [] or absent: the whole space).
+  setRole(space, device, role, { scope = [] } = {}) {
+    return this.#write('setRole', { space, device, role, scope });
+  }
+  // Revokes a pending invite by its key (members(): an entry with inviteExpires).
+  revokeInvite(space, key) {
+    return this.#write('revokeInvite', { space, key });
   }
   members(space) {
     this.#needReplica();

@@ -26,7 +26,7 @@ export class UrbisDB {
     this.subscribers = new Map(); // space (or '*') -> Set of callbacks
     this.statusListeners = new Set();
     this.joinListeners = new Set();
-    this.status = { state: 'offline', pending: 0, lastSync: null };
+    this.status = { state: 'offline', pending: 0, lastSync: null, refused: [] };
     rpc.onEvent((event, data) => this.#onEvent(event, data));
   }
 
@@ -105,11 +105,26 @@ export class UrbisDB {
   removeMember(space, device) {
     return this.rpc.call('removeMember', space, device);
   }
+  // Changes a member's role (admin only): 'admin' | 'editor' | 'commenter' |
+  // 'viewer', limited to the `city` entities in `scope` (ids; [] or absent:
+  // the whole space). Resolves to {space, device, role, scope} once durable.
+  setRole(space, device, role, { scope = [] } = {}) {
+    return this.rpc.call('setRole', space, device, role, { scope });
+  }
+  // Revokes a pending invite (admin only) by its key: createInvite's `key`,
+  // or the `device` of a members() entry with `inviteExpires`. NotFound when
+  // it is no pending invite.
+  revokeInvite(space, key) {
+    return this.rpc.call('revokeInvite', space, key);
+  }
   // An invite code for `space` (admin only): {code, expires (ms), key}. It
   // works once this change reached the node (sync first); treat it as a password.
   createInvite(space, role = 'editor', ttlSeconds = 7 * 24 * 3600, options = {}) {
     return this.rpc.call('createInvite', space, role, ttlSeconds, options);
   }
+  // [{device, role, scope: [city ids], inviteExpires?, lastSeen?}]: members
+  // and pending invites (inviteExpires, ms); lastSeen: the time (ms, from its
+  // HLC) of the newest change of that device this replica holds.
   members(space) {
     return this.rpc.call('members', space);
   }

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "urbis/change.pb.h"
 #include "urbis/field_ref.h"
 #include "urbis/sync.pb.h"
 
@@ -131,6 +134,58 @@ Result<Entity> get_typed(Replica& r, const SpaceId& space, const std::string& ty
   return e;
 }
 
+// A role a member can be given: admin, editor, commenter or viewer.
+Result<Role> member_role_of(const json& p) {
+  auto role = role_from_name(str_or(p, "role", "editor"));
+  if (!role || *role == Role::None) return invalid("role must be admin, editor, commenter or viewer");
+  return *role;
+}
+
+// setRole's optional `scope`: the ids (hex) of the `city` entities the role
+// is limited to; absent, null or empty: the whole space.
+Result<std::vector<EntityId>> scope_of(const json& p) {
+  std::vector<EntityId> scope;
+  auto it = p.find("scope");
+  if (it == p.end() || it->is_null()) return scope;
+  if (!it->is_array()) return invalid("scope must be an array of city ids");
+  for (const json& v : *it) {
+    if (!v.is_string()) return invalid("scope must be an array of city ids");
+    URBIS_ASSIGN_OR_RETURN(EntityId id, hex_id<EntityId>(v.get<std::string>(), "a scope's city id"));
+    if (std::find(scope.begin(), scope.end(), id) == scope.end()) scope.push_back(id);
+  }
+  return scope;
+}
+
+// The space, author and wall-clock time (ms: the high bits of the HLC) of a
+// stored envelope, read from its header alone (the body is skipped, never
+// copied); nullopt for bytes that are no envelope. The header is field 1,
+// written first, so the walk ends at once.
+struct Stamp {
+  SpaceId space;
+  DeviceKey author;
+  uint64_t ms = 0;
+};
+std::optional<Stamp> stamp_of(ByteView envelope) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(envelope.data(), static_cast<int>(envelope.size()));
+  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
+    if (tag != WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+      if (!WireFormatLite::SkipField(&in, tag)) return std::nullopt;
+      continue;
+    }
+    std::string bytes;
+    uint32_t n = 0;
+    if (!in.ReadVarint32(&n) || !in.ReadString(&bytes, static_cast<int>(n))) return std::nullopt;
+    pb::Header h;
+    if (!h.ParseFromString(bytes)) return std::nullopt;
+    auto space = SpaceId::from_string(h.space());
+    auto author = DeviceKey::from_string(h.author());
+    if (!space || !author) return std::nullopt;
+    return Stamp{*space, *author, h.hlc() >> 16};
+  }
+  return std::nullopt;
+}
+
 json space_json(const SpaceInfo& s) {
   return {{"space", s.id.hex()}, {"name", s.name}, {"epoch", s.epoch}, {"role", role_name(s.my_role)}};
 }
@@ -217,13 +272,33 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     URBIS_ASSIGN_OR_RETURN(DeviceKey device, hex_id<DeviceKey>(dev_text, "device"));
     Role role = Role::None;
     if (method == "addMember") {
-      auto parsed = role_from_name(str_or(p, "role", "editor"));
-      if (!parsed || *parsed == Role::None) return invalid("role must be admin, editor, commenter or viewer");
-      role = *parsed;
+      URBIS_ASSIGN_OR_RETURN(role, member_role_of(p));
     }
     URBIS_RETURN_IF_ERROR(r->set_role(space, device, role));
     URBIS_RETURN_IF_ERROR(after_local_write(space));
     return json{{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(role)}};
+  }
+  if (method == "setRole") {
+    // A member's role and city scope (docs/membership.md), or a new member.
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+    URBIS_ASSIGN_OR_RETURN(std::string dev_text, str(p, "device"));
+    URBIS_ASSIGN_OR_RETURN(DeviceKey device, hex_id<DeviceKey>(dev_text, "device"));
+    URBIS_ASSIGN_OR_RETURN(Role role, member_role_of(p));
+    URBIS_ASSIGN_OR_RETURN(std::vector<EntityId> scope, scope_of(p));
+    std::vector<std::string> scope_hex;  // as members() lists it: sorted
+    for (const EntityId& c : scope) scope_hex.push_back(c.hex());
+    std::sort(scope_hex.begin(), scope_hex.end());
+    URBIS_RETURN_IF_ERROR(r->set_role(space, device, role, std::move(scope)));
+    URBIS_RETURN_IF_ERROR(after_local_write(space));
+    return json{{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(role)}, {"scope", scope_hex}};
+  }
+  if (method == "revokeInvite") {
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+    URBIS_ASSIGN_OR_RETURN(std::string key_text, str(p, "key"));
+    URBIS_ASSIGN_OR_RETURN(DeviceKey key, hex_id<DeviceKey>(key_text, "invite key"));
+    URBIS_RETURN_IF_ERROR(r->revoke_invite(space, key));
+    URBIS_RETURN_IF_ERROR(after_local_write(space));
+    return json{{"space", space.hex()}, {"key", key.hex()}};
   }
   if (method == "createInvite") {
     URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
@@ -249,12 +324,68 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
     URBIS_ASSIGN_OR_RETURN(auto list, r->members(space));
     json out = json::array();
+    const auto seen = seen_.find(space);
     for (const Member& m : list) {
-      json entry = {{"device", m.device.hex()}, {"role", role_name(m.role)}};
+      json entry = {{"device", m.device.hex()}, {"role", role_name(m.role)}, {"scope", json::array()}};
+      for (const EntityId& c : m.scope) entry["scope"].push_back(c.hex());
       if (m.invite_expires_ms) entry["inviteExpires"] = m.invite_expires_ms;  // a pending invite's key
+      if (seen != seen_.end()) {
+        if (auto at = seen->second.find(m.device); at != seen->second.end()) entry["lastSeen"] = at->second;
+      }
       out.push_back(std::move(entry));
     }
     return out;
+  }
+  if (method == "heal") {
+    // After what a sync brought (the host calls this after each frame): an
+    // admin device settles the keys of the spaces it has caught up with
+    // (Replica::heal); what it commits goes out like a local edit.
+    json healed = json::array();
+    std::set<SpaceId> due;
+    due.swap(heal_due_);
+    for (const SpaceId& space : due) {
+      if (session_ && session_->judging(space)) continue;  // no member here (yet): nothing to settle
+      // Only an admin settles keys: one indexed lookup spares the others
+      // heal's write transaction after every push.
+      auto role = r->member_role(space, identity_->device());
+      if (!role.is_ok() || *role != Role::Admin) continue;
+      auto done = r->heal(space);
+      // Not this device's to settle (no admin, a dropped space): nothing to
+      // do. Only a failing store stops the host.
+      if (!done.is_ok()) {
+        if (done.code() == Code::Storage) return done.status();
+        continue;
+      }
+      if (!*done) continue;
+      URBIS_RETURN_IF_ERROR(after_local_write(space));
+      healed.push_back(space.hex());
+    }
+    return json{{"healed", std::move(healed)}};
+  }
+  if (method == "seen") {
+    // Last seen per space and author (ms), for the host to keep across
+    // snapshots (a snapshot replaces the log entries that told it).
+    json out = json::object();
+    for (const auto& [space, authors] : seen_) {
+      json& per = out[space.hex()] = json::object();
+      for (const auto& [author, ms] : authors) per[author.hex()] = ms;
+    }
+    return out;
+  }
+  if (method == "setSeen") {
+    auto it = p.find("seen");
+    if (it == p.end() || !it->is_object()) return invalid("'seen' must be an object");
+    for (const auto& [space_hex, authors] : it->items()) {
+      URBIS_ASSIGN_OR_RETURN(SpaceId space, hex_id<SpaceId>(space_hex, "space"));
+      if (!authors.is_object()) return invalid("'seen' maps spaces to {device: ms}");
+      for (const auto& [author_hex, ms] : authors.items()) {
+        URBIS_ASSIGN_OR_RETURN(DeviceKey author, hex_id<DeviceKey>(author_hex, "device"));
+        if (!ms.is_number_unsigned()) return invalid("last-seen times must be numbers");
+        uint64_t& at = seen_[space][author];
+        at = std::max(at, ms.get<uint64_t>());
+      }
+    }
+    return json::object();
   }
   if (method == "stateHash") {
     URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
@@ -269,6 +400,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     session_ = std::make_unique<sync::Session>(*r, env_, sync::Signer::of(*identity_), sync::SessionRole::Client,
                                                std::vector<SpaceId>{}, options);
     drops_seen_ = 0;
+    live_.clear();
     for (Bytes& f : session_->start()) frames_.push_back(std::move(f));
     note_drops();
     return json::object();
@@ -477,6 +609,9 @@ Result<nlohmann::json> Client::status() {
     URBIS_ASSIGN_OR_RETURN(uint64_t n, pending());
     out["pending"] = n;
   }
+  // Spaces held here that the node refused this device (lost access).
+  out["refused"] = json::array();
+  for (const SpaceId& space : refused_) out["refused"].push_back(space.hex());
   // Spaces offered unasked and not judged yet: nothing of them is in the
   // host's log, and the host takes no snapshot of the store meanwhile.
   out["judging"] = session_ ? session_->judging_spaces().size() : 0;
@@ -634,6 +769,22 @@ Status Client::receive(ByteView frame) {
   // keep a judged space, whose held-back changes go out now.
   if (peek->kind == sync::FrameKind::Changes || peek->kind == sync::FrameKind::Live)
     URBIS_RETURN_IF_ERROR(collect_log_all());
+  // The node refusing a space this device holds (NotAMember: removed, or
+  // the removal has not reached this device yet) is this device's news that
+  // it lost access; a later Live for the space (added again) ends it.
+  if (peek->kind == sync::FrameKind::Error) note_refusal(frame);
+  if (peek->kind == sync::FrameKind::Live && peek->space) refused_.erase(*peek->space);
+  // A space is due for healing once the node has sent all of it (its Live)
+  // and after every later push: never half-way through a catch-up, where
+  // this replica would settle keys on a partial view.
+  if (peek->space) {
+    if (peek->kind == sync::FrameKind::Live) {
+      live_.insert(*peek->space);
+      heal_due_.insert(*peek->space);
+    } else if (peek->kind == sync::FrameKind::Changes && live_.count(*peek->space)) {
+      heal_due_.insert(*peek->space);
+    }
+  }
   return reply.status;
 }
 
@@ -676,11 +827,13 @@ Result<nlohmann::json> Client::restore(const std::vector<Bytes>& envelopes) {
   URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
   json out = {{"applied", 0}, {"duplicate", 0}, {"held", 0}, {"refused", 0}};
   std::vector<Result<ApplyOutcome>> results = r->apply_batch(envelopes);
-  for (const auto& res : results) {
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& res = results[i];
     if (!res.is_ok()) {
       out["refused"] = out["refused"].get<int>() + 1;
       continue;
     }
+    note_seen(envelopes[i]);
     const char* key = *res == ApplyOutcome::Applied ? "applied" : *res == ApplyOutcome::Duplicate ? "duplicate" : "held";
     out[key] = out[key].get<int>() + 1;
   }
@@ -724,7 +877,10 @@ Status Client::collect_log(const SpaceId& space) {
   URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> fresh, replica_->changes_since(space, known));
   if (fresh.empty()) return Status::ok();
   changed_[space] += fresh.size();
-  for (Bytes& b : fresh) log_.push_back(std::move(b));
+  for (Bytes& b : fresh) {
+    note_seen(b);
+    log_.push_back(std::move(b));
+  }
   URBIS_ASSIGN_OR_RETURN(known, replica_->version_vector(space));
   return Status::ok();
 }
@@ -743,6 +899,7 @@ void Client::note_drops() {
     logged_.erase(space);
     acked_.erase(space);
     changed_.erase(space);
+    seen_.erase(space);
     dropped_.push_back(space);
   }
 }
@@ -758,12 +915,29 @@ void Client::close_session() {
         logged_.erase(space);
         acked_.erase(space);
         changed_.erase(space);
+        seen_.erase(space);
         dropped_.push_back(space);
       }
     }
   }
   session_.reset();
   drops_seen_ = 0;
+  live_.clear();
+}
+
+void Client::note_refusal(ByteView frame) {
+  pb::Frame f;
+  if (!replica_ || !f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) || !f.has_error()) return;
+  if (f.error().code() != static_cast<int32_t>(Code::NotAMember)) return;
+  auto space = SpaceId::from_string(f.error().space());
+  if (space && replica_->space(*space).is_ok()) refused_.insert(*space);
+}
+
+void Client::note_seen(ByteView envelope) {
+  if (auto stamp = stamp_of(envelope)) {
+    uint64_t& at = seen_[stamp->space][stamp->author];
+    at = std::max(at, stamp->ms);
+  }
 }
 
 Status Client::after_local_write(const SpaceId& space) {

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,12 @@ class Client {
   // After a local write to `space`: collect its log, push it to the peer.
   Status after_local_write(const SpaceId& space);
   void note_frame_from_node(ByteView frame, sync::FrameKind kind);
+  // Last seen: the newest change time (ms) of the envelope's author in its
+  // space, kept from every change stored (members' `lastSeen`).
+  void note_seen(ByteView envelope);
+  // An Error frame from the node: NotAMember for a space held here means
+  // this device lost access to it (status' "refused").
+  void note_refusal(ByteView frame);
   Result<uint64_t> pending();
 
   Env& env_;
@@ -131,6 +138,10 @@ class Client {
   std::map<SpaceId, uint64_t> changed_;           // changes per space since takeEvents
   std::vector<SpaceId> dropped_;                  // dropped since takeEvents
   size_t drops_seen_ = 0;                         // of session_->dropped_spaces()
+  std::set<SpaceId> live_;                        // spaces the node sent all of, this session
+  std::set<SpaceId> heal_due_;                    // synced since the last heal call
+  std::set<SpaceId> refused_;                     // held here, refused by the node (NotAMember)
+  std::map<SpaceId, std::map<DeviceKey, uint64_t>> seen_;  // newest change time (ms) per author
 };
 
 }  // namespace urbis::wasm

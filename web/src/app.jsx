@@ -3,7 +3,7 @@
 // current route.
 import { useEffect, useState } from 'preact/hooks';
 import { t, useLocale } from './i18n.js';
-import { openDb, chooseSpace, setCurrentSpace, useSpace, ensureProfile, identityHintSet, setIdentityHint } from './db.js';
+import { openDb, chooseSpace, setCurrentSpace, useSpace, ensureProfile, identityHintSet, setIdentityHint, useSyncStatus, useQuery } from './db.js';
 import { useRoute, navigate } from './router.js';
 import { errorText } from './errors.js';
 import { Onboarding } from './views/onboarding.jsx';
@@ -123,8 +123,24 @@ export function App() {
       <UpdateBanner />
       <Header route={route} spaces={spaces} space={space} />
       <main id="main" tabIndex={-1}>
+        <LostAccess space={space} />
         {page}
       </main>
     </>
+  );
+}
+
+// This device lost access to the current space: the node refused it
+// (NotAMember, the sync status' `refused`), or the removal reached this
+// device (its role is none). What is here stays readable.
+function LostAccess({ space }) {
+  const status = useSyncStatus();
+  const { data: spaces } = useQuery(space, (db) => db.spaces(), [space]);
+  const role = spaces ? spaces.find((s) => s.space === space)?.role : undefined;
+  if (!space || !((status.refused || []).includes(space) || role === 'none')) return null;
+  return (
+    <p class="notice-lost" role="alert" data-testid="lost-access">
+      {t('settings.lostAccess')}
+    </p>
   );
 }

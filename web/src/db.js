@@ -172,19 +172,40 @@ export function setMyName(name) {
   }
 }
 
-// Makes sure `space` holds this device's `profile` entity ({device, name}: how
-// other people see who wrote what, e.g. in a conflict). Viewers cannot write,
-// and a device without a name has nothing to say; both skip it.
+// A person's display name lives in the space as content (docs/DATA_MODEL.md,
+// "People"): a `profile` entity {device, name, at}, or, for a commenter (who
+// may write comments only), a `comment` {kind: 'profile', device, name, at}.
+// Where a device has several, the newest `at` wins. Viewers cannot write: their
+// name stays on their device.
+const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+// Makes sure `space` shows this device's name (myName()) to its members;
+// writes a profile only when the name shown differs. Resolves to whether the
+// name is shared there (false: a viewer, no name, or no longer a member).
 export async function ensureProfile(space) {
   const name = myName();
-  if (!space || !name) return;
+  if (!space || !name) return false;
   const db = getDb();
   const me = await device();
   const role = (await db.spaces()).find((s) => s.space === space)?.role;
-  if (role === 'viewer') return;
-  const found = await db.find(space, { type: 'profile', where: { device: me }, limit: 1 });
-  if (found.total > 0 && found.hits[0].summary?.name === name) return;
-  await db.put(space, 'profile', found.hits[0]?.id || 'new', { device: me, name });
+  if (!role || role === 'viewer' || role === 'none') return false;
+  if ((await authorsOf(space)).get(me) === name) return true;
+  const commenter = role === 'commenter';
+  const type = commenter ? 'comment' : 'profile';
+  const found = await db.find(space, { type, where: commenter ? { kind: 'profile', device: me } : { device: me }, limit: 1 });
+  const fields = { ...(commenter ? { kind: 'profile' } : {}), device: me, name, at: nowIso() };
+  await db.put(space, type, found.hits[0]?.id || 'new', fields);
+  return true;
+}
+
+// Changes this device's display name: kept here, and shared in every space
+// where its role lets it write. Rejects with the first space's error.
+export async function changeMyName(name) {
+  setMyName(name);
+  const spaces = await getDb().spaces();
+  let error = null;
+  for (const s of spaces) await ensureProfile(s.space).catch((e) => (error = error || e));
+  if (error) throw error;
 }
 
 // device key -> display name of the people who wrote in `space` (and 'me'
@@ -201,9 +222,18 @@ async function authorsOf(space) {
     authorsCache.set(
       space,
       (async () => {
-        const r = await db.find(space, { type: 'profile', limit: 1000 });
-        const map = new Map();
-        for (const h of r.hits) if (h.summary?.device) map.set(h.summary.device, h.summary.name || '');
+        const [profiles, notes] = await Promise.all([
+          db.find(space, { type: 'profile', limit: 1000 }),
+          db.find(space, { type: 'comment', where: { kind: 'profile' }, limit: 1000 }),
+        ]);
+        const newest = new Map(); // device -> {name, at}
+        for (const h of [...profiles.hits, ...notes.hits]) {
+          const d = h.summary?.device;
+          if (typeof d !== 'string' || typeof h.summary.name !== 'string') continue;
+          const at = typeof h.summary.at === 'string' ? h.summary.at : '';
+          if (!newest.has(d) || at > newest.get(d).at) newest.set(d, { name: h.summary.name, at });
+        }
+        const map = new Map([...newest].map(([d, v]) => [d, v.name]));
         map.set('me', await device());
         return map;
       })().catch((e) => {

@@ -5,6 +5,7 @@
 // a given interface language, onboarding through the UI, artifacts.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   PASS, cleanup, tempDir, sleep, until, startNode, launchBrowser, cli,
 } from '../../wasm/test/browser/harness.mjs';
@@ -107,4 +108,48 @@ export async function screenshot(page, name) {
 // The sync indicator's state, from the DOM.
 export async function syncState(page) {
   return page.getByTestId('sync-status').getAttribute('data-state');
+}
+
+// ---- accessibility (axe-core) ----
+
+const AXE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'axe-core', 'axe.min.js');
+
+// Waits until the page holds still: its main heading is there, nothing in
+// main is busy, and main's markup is the same twice 300 ms apart.
+export async function settle(page) {
+  await page.locator('main h1, main h2').first().waitFor({ timeout: 20000 });
+  let last = '';
+  await until(
+    'the page to settle',
+    async () => {
+      const now = await page.evaluate(() => {
+        const main = document.querySelector('main');
+        return main.querySelector('[aria-busy=true], .busy') ? null : main.innerHTML;
+      });
+      const still = now !== null && now === last;
+      last = now;
+      return still;
+    },
+    20000,
+    300,
+  );
+}
+
+// Runs axe on the page; prints every violation, returns the serious and
+// critical ones as lines.
+export async function audit(page, name) {
+  await settle(page);
+  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
+  const { violations } = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }),
+  );
+  const bad = [];
+  for (const v of violations) {
+    const line = `[axe] ${name}: ${v.impact} ${v.id} — ${v.help} (${v.helpUrl})`;
+    console.log(line);
+    for (const n of v.nodes) console.log(`    ${n.target.join(' > ')}: ${(n.failureSummary || '').replace(/\s*\n\s*/g, ' / ')}\n      ${n.html}`);
+    if (v.impact === 'serious' || v.impact === 'critical') bad.push(`${line}: ${v.nodes.map((n) => n.target.join(' > ')).join(', ')}`);
+  }
+  console.log(`[axe] ${name}: ${violations.length} violation(s), ${bad.length} serious or critical`);
+  return bad;
 }

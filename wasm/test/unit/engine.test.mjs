@@ -198,6 +198,55 @@ test('invites: an admin makes a code; joining needs the node; a member joins tri
   await joiner.close();
 });
 
+test('members: setRole with a scope, revokeInvite, lastSeen kept across a snapshot', async () => {
+  const name = uniqueName();
+  const admin = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
+  const me = await admin.createIdentity('correct horse');
+  const { space } = await admin.createSpace('S');
+  const peer = await openEngine(uniqueName());
+  const other = await peer.createIdentity('correct horse');
+  await peer.close();
+  const { id: city } = await admin.put(space, 'city', 'new', { 'name@en': 'Lima' });
+  assert.deepEqual(await admin.setRole(space, other, 'commenter'), { space, device: other, role: 'commenter', scope: [] });
+  let entry = admin.members(space).find((m) => m.device === other);
+  assert.equal(entry.role, 'commenter');
+  assert.deepEqual(entry.scope, []);
+  assert.equal(entry.lastSeen, undefined, 'a member that never wrote has no last seen');
+  const scoped = await admin.setRole(space, other, 'editor', { scope: [city, city] });
+  assert.deepEqual(scoped.scope, [city], 'a scope lists each city once');
+  entry = admin.members(space).find((m) => m.device === other);
+  assert.equal(entry.role, 'editor');
+  assert.deepEqual(entry.scope, [city]);
+  // The same role over the whole space again: a change of scope alone.
+  await admin.setRole(space, other, 'editor');
+  assert.deepEqual(admin.members(space).find((m) => m.device === other).scope, []);
+  await rejectsWith(() => admin.setRole(space, other, 'none'), 'InvalidArgument');
+  await rejectsWith(() => admin.setRole(space, other, 'editor', { scope: ['xyz'] }), 'InvalidArgument');
+  await rejectsWith(() => admin.setRole(space, other, 'editor', { scope: 'all' }), 'InvalidArgument');
+
+  // A pending invite is revoked by its key; revoking it twice is NotFound.
+  const invite = await admin.createInvite(space, 'commenter', 3600, { witness: 'ab'.repeat(32) });
+  entry = admin.members(space).find((m) => m.device === invite.key);
+  assert.equal(entry.role, 'commenter');
+  assert.ok(entry.inviteExpires > Date.now());
+  assert.deepEqual(await admin.revokeInvite(space, invite.key), { space, key: invite.key });
+  assert.equal(admin.members(space).find((m) => m.device === invite.key), undefined);
+  await rejectsWith(() => admin.revokeInvite(space, invite.key), 'NotFound');
+  await rejectsWith(() => admin.revokeInvite(space, other), 'NotFound');
+
+  // Last seen: the time of this device's newest change, still known after a
+  // snapshot replaced the log that told it and the store was reopened.
+  const seen = admin.members(space).find((m) => m.device === me).lastSeen;
+  assert.ok(Math.abs(seen - Date.now()) < 60000, `last seen ${seen} is about now`);
+  await admin.snapshot();
+  assert.equal(await admin.storage.countLog(), 0);
+  admin.storage.close();
+  const again = await openEngine(name);
+  await again.unlock('correct horse');
+  assert.equal(again.members(space).find((m) => m.device === me).lastSeen, seen);
+  await again.close();
+});
+
 test('joining: a silent node fails the join after the idle timeout, leaving nothing', async () => {
   const admin = await openEngine(uniqueName());
   await admin.createIdentity('correct horse');

@@ -87,7 +87,9 @@ export function EntityPage({ space, type, id }) {
         </p>
       )}
       {e.values.demo === true && <p class="notice">{t('entity.demo')}</p>}
-      {role && !canEdit(role) && <p class="muted">{t('entity.readOnly')}</p>}
+      {role && !canEdit(role) && (
+        <p class="muted" data-testid="read-only">{t(role === 'commenter' ? 'entity.readOnlyCommenter' : 'entity.readOnly')}</p>
+      )}
 
       {type === 'project' && <PlanSummary space={space} id={id} />}
       {type === 'city' && <CityContent space={space} id={id} />}
