@@ -449,6 +449,27 @@ Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role
   return tx.commit();
 }
 
+Status Replica::Impl::check_own_change(ByteView raw) {
+  pb::Envelope env;
+  pb::Header h;
+  if (!env.ParseFromArray(raw.data(), static_cast<int>(raw.size())) || !h.ParseFromString(env.header()))
+    return Status(Code::Malformed, "envelope does not parse");
+  auto sid = SpaceId::from_string(h.space());
+  auto author = DeviceKey::from_string(h.author());
+  if (!sid || !author) return Status(Code::Malformed, "bad space or author");
+  auto space = find_space(*sid);
+  if (!space.is_ok()) return space.code() == Code::UnknownSpace ? Status::ok() : space.status();  // a genesis
+  URBIS_ASSIGN_OR_RETURN(AuthorRow a, find_author(space->id, *author));
+  if (a.invite_expires != 0) return Status::ok();  // a redeem: apply judges it
+  URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(a, h.seq()));
+  const bool membership = h.kind() == pb::CHANGE_MEMBERSHIP;
+  if (membership ? r.role == Role::Admin || (r.role != Role::None && is_key_share(env.body())) : can_write(r.role))
+    return Status::ok();
+  return Status(Code::NotAMember, "author " + author->hex().substr(0, 16) + " may not " +
+                                      (membership ? "change membership" : "write") + " (change " +
+                                      std::to_string(h.seq()) + ")");
+}
+
 Status Replica::Impl::revoke_invite(const SpaceId& sid, const DeviceKey& invite) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
   URBIS_ASSIGN_OR_RETURN(AuthorRow k, find_author(space.id, invite));

@@ -1614,6 +1614,7 @@ Status Replica::set_role(const SpaceId& s, const DeviceKey& d, Role r, std::vect
 }
 Status Replica::revoke_invite(const SpaceId& s, const DeviceKey& invite) { return impl_->revoke_invite(s, invite); }
 Result<bool> Replica::heal(const SpaceId& s) { return impl_->heal(s); }
+Status Replica::check_own_change(ByteView envelope) { return impl_->check_own_change(envelope); }
 Transaction Replica::begin(const SpaceId& s) { return Transaction(s, &impl_->env_); }
 Result<CommitInfo> Replica::commit(const Transaction& tx) {
   URBIS_ASSIGN_OR_RETURN(std::vector<CommitInfo> infos, impl_->commit_all(&tx, 1));

@@ -125,6 +125,7 @@ class Replica::Impl {
   Status set_role(const SpaceId& sid, const DeviceKey& device, Role role, std::vector<EntityId> scope);
   Status revoke_invite(const SpaceId& sid, const DeviceKey& invite);
   Result<bool> heal(const SpaceId& sid);
+  Status check_own_change(ByteView envelope);
   // --- invite.cc ---
   Result<Invite> create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds,
                                std::vector<DeviceKey> witnesses);

@@ -806,6 +806,19 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
       if (entry.first++ == 0) entry.second = "a change of another space than the frame names";
       continue;
     }
+    // A device's own changes must count when it sends them: a node keeps a
+    // member's change that does not count only when another member relays it
+    // (every replica keeps the same log, docs/membership.md), never straight
+    // from a device its role does not let write it.
+    if (role_ == SessionRole::Server && h && peer_device_ && !peer_trusted() &&
+        h->author() == std::string(reinterpret_cast<const char*>(peer_device_->bytes.data()), 32)) {
+      if (Status may = replica_.check_own_change(Bytes(e.begin(), e.end())); !may.is_ok()) {
+        counters_.changes_refused += 1;
+        auto& entry = refused[may.code()];
+        if (entry.first++ == 0) entry.second = may.message();
+        continue;
+      }
+    }
     if (envelopes.empty()) first = std::move(h);
     envelopes.emplace_back(e.begin(), e.end());
   }

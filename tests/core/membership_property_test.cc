@@ -715,10 +715,8 @@ TEST_CASE("membership property: content edits only, any delivery order, converge
   }
 }
 
-// The property (issue 11, requirement 5). may_fail until the deterministic
-// membership rules land in the core.
-TEST_CASE("membership property: random concurrent membership and edits, any delivery order" *
-          doctest::may_fail()) {
+// The property (issue 11, requirement 5).
+TEST_CASE("membership property: random concurrent membership and edits, any delivery order") {
   Stats s = run_seeds(Mode::Random, 40);
   if (!std::getenv("URBIS_PROP_SEED") && seed_count() >= 50) {
     for (const char* op : {"put", "create", "remove", "set_role", "create_invite", "revoke_invite", "redeem"}) {

@@ -219,6 +219,13 @@ class Replica {
   // committed a change (send it like any other). Clients call it after
   // applying what a sync brought.
   Result<bool> heal(const SpaceId& space);
+  // NotAMember unless the change's author may make it now (content: a
+  // writer; membership: an admin, or any member for a key share) by the
+  // membership held here. A node asks it of the changes a device sends of
+  // its own: a change that would count for nothing is kept only when relayed
+  // (docs/membership.md, "What is kept"). Other errors: the change does not
+  // parse, or its space is not held here.
+  Status check_own_change(ByteView envelope);
   Status remove_member(const SpaceId& space, const DeviceKey& device) {
     return set_role(space, device, Role::None);
   }
