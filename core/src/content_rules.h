@@ -7,6 +7,9 @@
 // Internal; not installed.
 #pragma once
 
+#include "urbis/change.pb.h"
+#include "urbis/types.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -181,5 +184,35 @@ inline nlohmann::json parse_bounded(const std::string& text, size_t max_depth) {
   }
   return nlohmann::json();
 }
+
+// ---- scoped roles (docs/membership.md) ----
+
+// The home city a group names: a `city` is its own; any other entity the
+// city of the group's last plain `set` of `city` (a JSON string of 32 hex
+// digits), or none.
+inline Bytes home_of_group(const pb::EntityOps& group, const EntityId& eid) {
+  if (group.type() == "city") return Bytes(eid.bytes.begin(), eid.bytes.end());
+  Bytes home;
+  for (const auto& op : group.ops()) {
+    if (op.kind() != pb::OP_SET || op.field() != "city" || !op.locale().empty()) continue;
+    const std::string& v = op.value();
+    home.clear();
+    if (v.size() == 34 && v.front() == '"' && v.back() == '"')
+      if (auto id = EntityId::from_hex(std::string_view(v).substr(1, 32))) home.assign(id->bytes.begin(), id->bytes.end());
+  }
+  return home;
+}
+
+inline bool in_scope(const Bytes& home, const Bytes& scope) {
+  if (home.size() != EntityId::kSize) return false;
+  for (size_t i = 0; i + EntityId::kSize <= scope.size(); i += EntityId::kSize)
+    if (std::equal(home.begin(), home.end(), scope.begin() + static_cast<long>(i))) return true;
+  return false;
+}
+
+// Types a scoped writer writes wherever it may write at all: comments (on
+// anything it reads) and its own profile.
+inline bool scope_free(const std::string& type) { return type == "comment" || type == "profile"; }
+
 
 }  // namespace urbis

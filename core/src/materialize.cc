@@ -140,7 +140,10 @@ struct Replica::Impl::Claim {
   DeviceKey author;
   int64_t op;  // op key of the group's first op: (author row, seq, index)
   std::string type;
+  Bytes home;  // the home city the group names (home_of_group)
 };
+
+
 
 Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t space,
                                                                     const EntityId& eid,
@@ -148,7 +151,7 @@ Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t spac
   constexpr int64_t kSeqIndexMask = (int64_t{1} << (kOpSeqBits + kOpIndexBits)) - 1;
   {
     Stmt s = db_->prepare(
-        "SELECT id, type, claim_rank, claim_hlc, claim_op FROM entities WHERE space=? AND eid=?");
+        "SELECT id, type, claim_rank, claim_hlc, claim_op, home FROM entities WHERE space=? AND eid=?");
     s.bind(1, space).bind(2, eid.view());
     if (s.step()) {
       const int64_t id = s.i64(0);
@@ -156,6 +159,7 @@ Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t spac
       const int rank = static_cast<int>(s.i64(2));
       const auto hlc = static_cast<uint64_t>(s.i64(3));
       const int64_t op = s.i64(4);
+      const Bytes home = s.bytes(5);
       // Better: higher rank, then lower (hlc, author, seq, index, type). The
       // common case (a later edit by a writer) is decided without a lookup.
       bool better = c.rank != rank ? c.rank > rank : c.hlc != hlc ? c.hlc < hlc : false;
@@ -166,20 +170,50 @@ Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t spac
       }
       if (!better) return std::make_pair(id, std::move(type));
       Stmt u = db_->prepare(
-          "UPDATE entities SET type=?, claim_rank=?, claim_hlc=?, claim_op=? WHERE id=?");
-      URBIS_RETURN_IF_ERROR(
-          u.bind(1, c.type).bind(2, c.rank).bind(3, c.hlc).bind(4, c.op).bind(5, id).run());
+          "UPDATE entities SET type=?, claim_rank=?, claim_hlc=?, claim_op=?, home=? WHERE id=?");
+      URBIS_RETURN_IF_ERROR(u.bind(1, c.type)
+                                .bind(2, c.rank)
+                                .bind(3, c.hlc)
+                                .bind(4, c.op)
+                                .bind(5, ByteView(c.home))
+                                .bind(6, id)
+                                .run());
       if (type != c.type && (type == "comment" || c.type == "comment")) retyped_ = true;
+      // A home that moves changes what scoped writers' ops meant: rebuilt.
+      if (home != c.home) URBIS_RETURN_IF_ERROR(home_known(space, eid, !home.empty()));
       return std::make_pair(id, c.type);
     }
     URBIS_RETURN_IF_ERROR(s.status());
   }
   Stmt s = db_->prepare(
-      "INSERT INTO entities(space, eid, type, claim_rank, claim_hlc, claim_op) "
-      "VALUES(?, ?, ?, ?, ?, ?)");
-  URBIS_RETURN_IF_ERROR(
-      s.bind(1, space).bind(2, eid.view()).bind(3, c.type).bind(4, c.rank).bind(5, c.hlc).bind(6, c.op).run());
+      "INSERT INTO entities(space, eid, type, claim_rank, claim_hlc, claim_op, home) "
+      "VALUES(?, ?, ?, ?, ?, ?, ?)");
+  URBIS_RETURN_IF_ERROR(s.bind(1, space)
+                            .bind(2, eid.view())
+                            .bind(3, c.type)
+                            .bind(4, c.rank)
+                            .bind(5, c.hlc)
+                            .bind(6, c.op)
+                            .bind(7, ByteView(c.home))
+                            .run());
+  if (!c.home.empty()) URBIS_RETURN_IF_ERROR(home_known(space, eid, false));
   return std::make_pair(db_->last_insert_rowid(), c.type);
+}
+
+Status Replica::Impl::home_known(int64_t space, const EntityId& eid, bool moved) {
+  if (moved) {
+    // A home that was known moved (a better claim naming another city):
+    // only a space with scoped members cares.
+    Stmt s = db_->prepare("SELECT 1 FROM authors WHERE space=? AND scope!=x'' LIMIT 1");
+    s.bind(1, space);
+    if (s.step()) retyped_ = true;
+    return s.status();
+  }
+  // Learnt: a scoped writer's ops that waited for it are judged again.
+  Stmt d = db_->prepare("DELETE FROM scoped_pending WHERE space=? AND eid=?");
+  URBIS_RETURN_IF_ERROR(d.bind(1, space).bind(2, eid.view()).run());
+  if (db_->changes() > 0) retyped_ = true;
+  return Status::ok();
 }
 
 Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq,
@@ -235,8 +269,44 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
     if (rank == 0 && group.type() != "comment") continue;
     if (first >= kMaxOpsPerChange) continue;
     Claim claim{rank, hlc, author.pk, op_key(author.id, seq, static_cast<uint32_t>(first)),
-                group.type()};
-    URBIS_ASSIGN_OR_RETURN(auto entity_type, claim_entity(space.id, *eid, claim));
+                group.type(), home_of_group(group, *eid)};
+    std::pair<int64_t, std::string> entity_type;
+    if (!at.scope.empty() && !scope_free(group.type())) {
+      // A scoped writer (docs/membership.md): its claim counts when the group
+      // itself names a home in its scope (it creates an entity of its
+      // cities); its ops count on entities whose home is in its scope.
+      const bool own = in_scope(claim.home, at.scope);
+      if (claims_only && !own) continue;
+      int64_t id = 0;
+      std::string type;
+      Bytes home;
+      {
+        Stmt s = db_->prepare("SELECT id, type, home FROM entities WHERE space=? AND eid=?");
+        s.bind(1, space.id).bind(2, eid->view());
+        if (s.step()) {
+          id = s.i64(0);
+          type = s.str(1);
+          home = s.bytes(2);
+        }
+        URBIS_RETURN_IF_ERROR(s.status());
+      }
+      if (home.empty() && !own) {
+        // Not judgeable yet: when its home arrives, the space is rebuilt.
+        Stmt p = db_->prepare("INSERT OR IGNORE INTO scoped_pending(space, eid) VALUES(?, ?)");
+        URBIS_RETURN_IF_ERROR(p.bind(1, space.id).bind(2, eid->view()).run());
+        continue;
+      }
+      if (!home.empty() && !in_scope(home, at.scope)) continue;
+      if (own) {
+        URBIS_ASSIGN_OR_RETURN(entity_type, claim_entity(space.id, *eid, claim));
+        // A better claim by another may give it another home: judged again
+        // then (rebuild).
+      } else {
+        entity_type = {id, type};
+      }
+    } else {
+      URBIS_ASSIGN_OR_RETURN(entity_type, claim_entity(space.id, *eid, claim));
+    }
     const auto& [entity, type] = entity_type;
     if (claims_only || (rank == 0 && type != "comment")) continue;
     for (int n = 0; n < group.ops_size(); ++n) {
@@ -521,6 +591,7 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
       "DELETE FROM vals WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM superseded WHERE space=?1",
       "DELETE FROM entities WHERE space=?1",
+      "DELETE FROM scoped_pending WHERE space=?1",
   };
   for (const char* sql : kClear) URBIS_RETURN_IF_ERROR(db_->prepare(sql).bind(1, space.id).run());
   dirty_.clear();

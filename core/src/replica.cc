@@ -604,6 +604,28 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
       in_tx[{op.entity, op.field, key}].push_back(ref_to(identity_->device(), seq, index));
     ++index;
   }
+  {
+    // A scoped writer writes entities of its cities (and comments, and its
+    // profile): what readers would give no effect is refused here.
+    URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
+    if (!me.scope.empty())
+      for (const auto& group : body.entities()) {
+        if (scope_free(group.type())) continue;
+        auto eid = EntityId::from_string(group.id());
+        Bytes home;
+        {
+          Stmt s = db_->prepare("SELECT home FROM entities WHERE space=? AND eid=?");
+          s.bind(1, space.id).bind(2, eid->view());
+          if (s.step()) home = s.bytes(0);
+          URBIS_RETURN_IF_ERROR(s.status());
+        }
+        if (home.empty()) home = home_of_group(group, *eid);
+        if (!in_scope(home, me.scope))
+          return Status(Code::Forbidden, "your role is limited to some cities, and " + group.type() + " " +
+                                             eid->hex().substr(0, 8) +
+                                             (home.empty() ? " names no city" : " belongs to another city"));
+      }
+  }
   URBIS_ASSIGN_OR_RETURN(CommitInfo info,
                          write_change(space, pb::CHANGE_CONTENT, body.SerializeAsString(), &body));
   info.ops = tx.size();

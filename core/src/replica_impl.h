@@ -280,6 +280,9 @@ class Replica::Impl {
   Result<std::pair<int64_t, std::string>> claim_entity(int64_t space, const EntityId& eid,
                                                        const Claim& claim);
   Status refresh_entity(int64_t entity);
+  // An entity's home was learnt (moved: it changed from a known one): sets
+  // retyped_ when scoped writers' ops on it must be judged again.
+  Status home_known(int64_t space, const EntityId& eid, bool moved);
   Status flush_dirty();
   Status rebuild_space(const SpaceRow& space);
   Status rebuild_all();

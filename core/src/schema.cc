@@ -128,6 +128,10 @@ CREATE INDEX IF NOT EXISTS authors_by_pk ON authors(pk) WHERE role > 0;
 //  epochs.key_id, starts: the key id of the first counted change that started
 //               the epoch (the key writers use) and how many did.
 //  grants.key_id: the key id a grant names (empty: not named).
+//  entities.home: the entity's home city (16-byte id; itself for a `city`),
+//               from the group of its best type claim: what scoped roles
+//               are judged on. scoped_pending: entities a scoped writer wrote
+//               before their home was known here (its arrival rebuilds).
 //  spaces.key_sound: 0 while the current epoch's key reached someone who is
 //               not a member (two admins rotated at once): an admin heals it.
 // Every space is resolved again at open (meta 'membership_rules'); content
@@ -148,6 +152,9 @@ ALTER TABLE epochs ADD COLUMN key_id BLOB NOT NULL DEFAULT x'';
 ALTER TABLE epochs ADD COLUMN starts INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE grants ADD COLUMN key_id BLOB NOT NULL DEFAULT x'';
 ALTER TABLE spaces ADD COLUMN key_sound INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE entities ADD COLUMN home BLOB NOT NULL DEFAULT x'';
+CREATE TABLE scoped_pending(space INTEGER NOT NULL, eid BLOB NOT NULL,
+  PRIMARY KEY(space, eid)) WITHOUT ROWID;
 INSERT INTO mlog SELECT a.space, c.hlc, a.pk, c.seq, a.id, 1
   FROM changes c JOIN authors a ON a.id = c.author WHERE c.kind = 1;
 UPDATE changes SET revoked = 0 WHERE revoked != 0;

@@ -19,6 +19,7 @@ inline constexpr const char* kUndoV5 =
     "ALTER TABLE authors DROP COLUMN invite_role;"
     "ALTER TABLE epochs DROP COLUMN key_id; ALTER TABLE epochs DROP COLUMN starts;"
     "ALTER TABLE grants DROP COLUMN key_id; ALTER TABLE spaces DROP COLUMN key_sound;"
+    "ALTER TABLE entities DROP COLUMN home; DROP TABLE scoped_pending;"
     "DELETE FROM meta WHERE key='membership_rules';";
 
 // A path for a store named `name` in the temporary directory, with any store
