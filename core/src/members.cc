@@ -89,7 +89,6 @@ Status Replica::Impl::resolve(SpaceRow& space, MemberChange c, bool* needs_rebui
                               .bind(6, c.author.view())
                               .run());
   }
-  Resolution before = r->resolution();
   r->add(std::move(c));
   {
     for (int i : r->touched()) {
@@ -103,16 +102,19 @@ Status Replica::Impl::resolve(SpaceRow& space, MemberChange c, bool* needs_rebui
                                 .run());
     }
   }
-  return write_resolution(space, before, r->resolution(), needs_rebuild);
+  return write_resolution(space, r->member_changes(), r->epochs_before(), r->resolution(), needs_rebuild);
 }
 
-Status Replica::Impl::write_resolution(SpaceRow& space, const Resolution& before, const Resolution& after,
-                                       bool* needs_rebuild) {
+Status Replica::Impl::write_resolution(SpaceRow& space,
+                                       const std::vector<std::pair<DeviceKey, Resolution::Member>>& moved,
+                                       const std::map<uint32_t, Resolution::Epoch>& epochs_before,
+                                       const Resolution& after, bool* needs_rebuild) {
   static const Resolution::Member kNone;
-  auto write_member = [&](const DeviceKey& device, const Resolution::Member& was,
-                          const Resolution::Member& now) -> Status {
+  for (const auto& [device, was] : moved) {
+    auto it = after.members.find(device);
+    const Resolution::Member& now = it == after.members.end() ? kNone : it->second;
     URBIS_ASSIGN_OR_RETURN(AuthorRow row, find_author(space.id, device));
-    if (!row.id) return Status::ok();  // named by no stored change here
+    if (!row.id) continue;  // named by no stored change here
     const uint64_t from = now.spans.empty() ? 1 : now.spans.back().from_seq;
     Stmt u = db_->prepare("UPDATE authors SET role=?, scope=?, ranges_from=? WHERE id=?");
     URBIS_RETURN_IF_ERROR(
@@ -129,23 +131,14 @@ Status Replica::Impl::write_resolution(SpaceRow& space, const Resolution& before
     // Content it wrote that is now judged under another role: the space's
     // materialization is rebuilt (the rare case of concurrent membership).
     if (row.head_seq > 0 && spans_differ(was.spans, now.spans, row.head_seq)) *needs_rebuild = true;
-    return Status::ok();
-  };
-  for (const auto& [device, now] : after.members) {
-    auto it = before.members.find(device);
-    if (it != before.members.end() && it->second == now) continue;
-    URBIS_RETURN_IF_ERROR(write_member(device, it == before.members.end() ? kNone : it->second, now));
   }
-  for (const auto& [device, was] : before.members)
-    if (!after.members.count(device)) URBIS_RETURN_IF_ERROR(write_member(device, was, kNone));
-
   for (const auto& [n, e] : after.epochs) {
-    auto it = before.epochs.find(n);
-    if (it != before.epochs.end() && it->second.key_id == e.key_id && it->second.starts == e.starts) continue;
+    auto it = epochs_before.find(n);
+    if (it != epochs_before.end() && it->second.key_id == e.key_id && it->second.starts == e.starts) continue;
     Stmt u = db_->prepare("UPDATE epochs SET key_id=?, starts=? WHERE space=? AND epoch=?");
     URBIS_RETURN_IF_ERROR(u.bind(1, ByteView(e.key_id)).bind(2, e.starts).bind(3, space.id).bind(4, n).run());
   }
-  for (const auto& [n, e] : before.epochs)
+  for (const auto& [n, e] : epochs_before)
     if (!after.epochs.count(n)) {
       Stmt u = db_->prepare("UPDATE epochs SET key_id=x'', starts=0 WHERE space=? AND epoch=?");
       URBIS_RETURN_IF_ERROR(u.bind(1, space.id).bind(2, n).run());
@@ -187,7 +180,9 @@ Status Replica::Impl::resolve_all() {
       URBIS_RETURN_IF_ERROR(u.bind(1, space.id).bind(2, x.hlc).bind(3, x.author.view()).bind(4, x.seq).run());
     }
     bool rebuild = false;
-    URBIS_RETURN_IF_ERROR(write_resolution(space, Resolution{}, r->resolution(), &rebuild));
+    std::vector<std::pair<DeviceKey, Resolution::Member>> all_new;
+    for (const auto& [d, m] : r->resolution().members) all_new.emplace_back(d, Resolution::Member{});
+    URBIS_RETURN_IF_ERROR(write_resolution(space, all_new, {}, r->resolution(), &rebuild));
   }
   return Status::ok();
 }

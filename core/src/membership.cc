@@ -268,10 +268,9 @@ std::vector<int> MembershipResolver::step(State& st, int i) const {
   return exclude;
 }
 
-void MembershipResolver::finish(State& st) {
+void MembershipResolver::finish(State& st, const std::vector<DeviceKey>* only) {
   Resolution& res = st.res;
-  res.members.clear();
-  for (const auto& [device, evs] : st.events) {
+  auto one = [&](const DeviceKey& device, const std::vector<Event>& evs) {
     std::vector<uint64_t> cuts;
     for (const auto& e : evs) cuts.push_back(e.cutoff);
     std::sort(cuts.begin(), cuts.end());
@@ -287,7 +286,14 @@ void MembershipResolver::finish(State& st) {
     m.role = r;
     m.scope = s;
     res.members[device] = std::move(m);
+  };
+  if (only) {
+    for (const auto& d : *only)
+      if (auto it = st.events.find(d); it != st.events.end()) one(d, it->second);
+    return;
   }
+  res.members.clear();
+  for (const auto& [device, evs] : st.events) one(device, evs);
 }
 
 void MembershipResolver::replay_all() {
@@ -307,7 +313,6 @@ void MembershipResolver::replay_all() {
     if (again) continue;  // each pass excludes a change the last one counted: it ends
     finish(st);
     state_ = std::move(st);
-    res_ = state_.res;
     return;
   }
 }
@@ -316,15 +321,15 @@ std::map<Hash, char> MembershipResolver::verdicts() const {
   // res_ is the outcome before the change being added: its verdicts are by
   // the indices of the changes before it.
   std::map<Hash, char> out;
-  for (size_t k = 0; k < res_.counted.size() && k < before_order_.size(); ++k)
-    out[before_order_[k]] = res_.counted[k];
+  for (size_t k = 0; k < state_.res.counted.size() && k < before_order_.size(); ++k)
+    out[before_order_[k]] = state_.res.counted[k];
   return out;
 }
 
 void MembershipResolver::note_moved(const std::map<Hash, char>& before) {
   for (size_t k = 0; k < changes_.size(); ++k) {
     auto it = before.find(changes_[k].hash);
-    if (it == before.end() || it->second != res_.counted[k]) touched_.push_back(static_cast<int>(k));
+    if (it == before.end() || it->second != state_.res.counted[k]) touched_.push_back(static_cast<int>(k));
   }
 }
 
@@ -337,8 +342,23 @@ void MembershipResolver::note_named(const MemberChange& c) {
   }
 }
 
+void MembershipResolver::replay_noting(const std::map<Hash, char>& before) {
+  // Everything replayed: every member compared with what it was.
+  auto old = std::move(state_.res.members);
+  replay_all();
+  note_moved(before);
+  for (const auto& [d, m] : state_.res.members) {
+    auto it = old.find(d);
+    if (it == old.end() || !(it->second == m)) was_.emplace_back(d, it == old.end() ? Resolution::Member{} : it->second);
+  }
+  for (auto& [d, m] : old)
+    if (!state_.res.members.count(d)) was_.emplace_back(d, std::move(m));
+}
+
 void MembershipResolver::add(MemberChange c) {
   touched_.clear();
+  was_.clear();
+  epochs_before_ = state_.res.epochs;
   if (index_.count(c.hash)) return;
   note_named(c);
   auto pos = std::upper_bound(changes_.begin(), changes_.end(), c,
@@ -351,8 +371,7 @@ void MembershipResolver::add(MemberChange c) {
     const auto before = verdicts();
     changes_.insert(pos, std::move(c));
     reindex();
-    replay_all();
-    note_moved(before);
+    replay_noting(before);
     return;
   }
   const int i = static_cast<int>(changes_.size());
@@ -366,6 +385,17 @@ void MembershipResolver::add(MemberChange c) {
   compute_ancestry(i);
   excluded_.push_back(0);
   state_.res.counted.push_back(0);
+  // The members this change can move, as they were.
+  std::vector<DeviceKey> devices{added.author};
+  for (const auto& u : added.updates) devices.push_back(u.device);
+  std::sort(devices.begin(), devices.end());
+  devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
+  std::vector<std::pair<DeviceKey, std::optional<Resolution::Member>>> prior;
+  for (const auto& d : devices) {
+    auto it = state_.res.members.find(d);
+    prior.emplace_back(d, it == state_.res.members.end() ? std::nullopt
+                                                          : std::optional<Resolution::Member>(it->second));
+  }
   // Replayed on top of the replay so far: what a replay of all would give,
   // unless it takes an admin role away from one whose earlier changes it had
   // not seen (they lose their effect: everything is replayed).
@@ -373,12 +403,20 @@ void MembershipResolver::add(MemberChange c) {
     before_order_.clear();
     for (size_t k = 0; k + 1 < changes_.size(); ++k) before_order_.push_back(changes_[k].hash);
     const auto before = verdicts();
-    replay_all();
-    note_moved(before);
+    // The members as they were before this change: those it touched go back.
+    for (auto& [d, m] : prior) {
+      if (m) state_.res.members[d] = *m;
+      else state_.res.members.erase(d);
+    }
+    replay_noting(before);
     return;
   }
-  finish(state_);
-  res_ = state_.res;
+  finish(state_, &devices);
+  for (auto& [d, m] : prior) {
+    auto it = state_.res.members.find(d);
+    if (it == state_.res.members.end()) continue;
+    if (!m || !(*m == it->second)) was_.emplace_back(d, m ? std::move(*m) : Resolution::Member{});
+  }
   touched_.push_back(i);
 }
 

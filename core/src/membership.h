@@ -115,7 +115,12 @@ class MembershipResolver {
   void add(MemberChange c);
   // Replaces everything with `all` (any order) and replays.
   void load(std::vector<MemberChange> all);
-  const Resolution& resolution() const { return res_; }
+  const Resolution& resolution() const { return state_.res; }
+  // What the last add() moved: each member whose role, scope or spans
+  // changed, with what it was (a default Member: none), and the epochs as
+  // they were.
+  const std::vector<std::pair<DeviceKey, Resolution::Member>>& member_changes() const { return was_; }
+  const std::map<uint32_t, Resolution::Epoch>& epochs_before() const { return epochs_before_; }
   // The changes (indices into changes()) whose verdict the last add() set or
   // moved.
   const std::vector<int>& touched() const { return touched_; }
@@ -126,8 +131,8 @@ class MembershipResolver {
   std::optional<uint64_t> hlc_of(const Hash& h) const;
   // The HLC of the counted change that made invite `key`, if any.
   std::optional<uint64_t> invite_made_at(const DeviceKey& key) const {
-    auto it = res_.invites.find(key);
-    if (it == res_.invites.end() || it->second.created_by < 0) return std::nullopt;
+    auto it = state_.res.invites.find(key);
+    if (it == state_.res.invites.end() || it->second.created_by < 0) return std::nullopt;
     return changes_[static_cast<size_t>(it->second.created_by)].hlc;
   }
 
@@ -161,8 +166,10 @@ class MembershipResolver {
   // replay must start again without them).
   std::vector<int> step(State& st, int i) const;
   void replay_all();
+  void replay_noting(const std::map<Hash, char>& before);  // replay_all, noting what moved
   void reindex();  // index_, named_ and anc_ from changes_
-  void finish(State& st);
+  // Members (role, scope, spans) from the events: all of them, or `only`.
+  void finish(State& st, const std::vector<DeviceKey>* only = nullptr);
 
   std::vector<MemberChange> changes_;
   std::map<Hash, int> index_;
@@ -176,7 +183,8 @@ class MembershipResolver {
   std::map<Hash, char> verdicts() const;
   void note_moved(const std::map<Hash, char>& before);
   State state_;
-  Resolution res_;
+  std::vector<std::pair<DeviceKey, Resolution::Member>> was_;
+  std::map<uint32_t, Resolution::Epoch> epochs_before_;
 };
 
 }  // namespace urbis

@@ -189,7 +189,8 @@ class Replica::Impl {
   // (authors, role_ranges, mlog.counted, epochs, spaces.epoch); sets
   // *needs_rebuild when a stored content change is now judged otherwise.
   Status resolve(SpaceRow& space, MemberChange c, bool* needs_rebuild);
-  Status write_resolution(SpaceRow& space, const Resolution& before, const Resolution& after,
+  Status write_resolution(SpaceRow& space, const std::vector<std::pair<DeviceKey, Resolution::Member>>& moved,
+                          const std::map<uint32_t, Resolution::Epoch>& epochs_before, const Resolution& after,
                           bool* needs_rebuild);
   // Re-resolves every space from its log (a store from before these rules).
   Status resolve_all();

@@ -185,6 +185,45 @@ int main() {
   (void)must(cat->state_hash(cspace), "hash");
   report("state_hash_50k_projects_ms", seconds_since(start) * 1000, "ms");
 
+  // 5. Membership (docs/membership.md): a fresh replica applies the log of
+  // N member additions, made by one admin (each change follows the last: the
+  // resolver replays it on top), and made by two admins at once (their
+  // changes interleave by HLC, arriving out of that order: the resolver
+  // replays everything for many of them).
+  {
+    const size_t n = scaled(2000);
+    auto admin_env = make_deterministic_env(7);
+    auto one = open_replica("members-one.db", *admin_env, Identity::generate(*admin_env));
+    SpaceId ms = must(one->create_space("members"), "create");
+    for (size_t i = 0; i < n; ++i) must(one->add_member(ms, Identity::generate(*env).device(), Role::Viewer), "add");
+    auto mlog = must(one->changes_since(ms, {}), "log");
+    auto fresh = open_replica("members-fresh.db", *env, Identity::generate(*env));
+    start = Clock::now();
+    for (const auto& c : mlog) must(fresh->apply(c), "apply membership");
+    report("membership_apply_per_s_one_admin", mlog.size() / seconds_since(start), "changes/s");
+
+    auto b_env = make_deterministic_env(8);
+    Identity b_id = Identity::generate(*b_env);
+    const DeviceKey b_key = b_id.device();
+    auto two = open_replica("members-two.db", *admin_env, Identity::generate(*admin_env));
+    SpaceId ts = must(two->create_space("members"), "create");
+    must(two->add_member(ts, b_key, Role::Admin), "add admin");
+    auto b = open_replica("members-b.db", *b_env, std::move(b_id));
+    for (const auto& c : must(two->changes_since(ts, {}), "log")) must(b->apply(c), "apply");
+    for (size_t i = 0; i < n / 2; ++i) {
+      must(two->add_member(ts, Identity::generate(*env).device(), Role::Viewer), "add");
+      must(b->add_member(ts, Identity::generate(*env).device(), Role::Viewer), "add");
+    }
+    auto a_log = must(two->changes_since(ts, {}), "log");
+    auto b_log = must(b->changes_since(ts, must(two->version_vector(ts), "vv")), "log");
+    auto fresh2 = open_replica("members-fresh2.db", *env, Identity::generate(*env));
+    start = Clock::now();
+    for (const auto& c : a_log) must(fresh2->apply(c), "apply membership");
+    for (const auto& c : b_log) must(fresh2->apply(c), "apply membership");
+    report("membership_apply_per_s_two_admins_at_once", (a_log.size() + b_log.size()) / seconds_since(start),
+           "changes/s");
+  }
+
   std::printf("\n| benchmark | value | unit |\n|---|---:|---|\n");
   for (const auto& r : rows) std::printf("| %s | %.1f | %s |\n", r.name.c_str(), r.value, r.unit.c_str());
   std::printf("(%zu projects in the catalogue, %zu query hits in total)\n", projects, hits);
