@@ -19,16 +19,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (e.code != Code::Malformed) fuzz::broken("a refused CSV file is not Malformed");
     return 0;
   }
-  // Quoting round trip: csv_line writes each row so that parse_csv reads it back.
+  // Quoting round trip: csv_line writes each row so that parse_csv reads it
+  // back, after a header line as in an export (a byte-order mark is skipped
+  // only at the start of a file, and an export starts with "id").
   for (const cli::CsvRow& row : csv.rows) {
     std::vector<cli::CsvRow> back;
     try {
-      back = cli::parse_csv(cli::csv_line(row.cells), "line.csv");
+      back = cli::parse_csv("id\r\n" + cli::csv_line(row.cells), "line.csv");
     } catch (const cli::CliError&) {
       fuzz::broken("csv_line wrote a line parse_csv refuses");
     }
     const bool blank = row.cells.size() == 1 && row.cells[0].empty();
-    if (!blank && (back.size() != 1 || back[0].cells != row.cells)) fuzz::broken("csv_line does not round-trip");
+    if (!blank && (back.size() != 2 || back[1].cells != row.cells)) fuzz::broken("csv_line does not round-trip");
   }
   fuzz::Peer admin(fuzz::kAdminSeed, 400, fuzz::kFuzzClockMs);
   const SpaceId space = fuzz::must(admin->create_space("import"), "create_space");

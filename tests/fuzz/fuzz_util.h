@@ -81,7 +81,7 @@ inline constexpr uint64_t kWorldStartMs = 1'700'000'000'000ull;
 inline constexpr uint64_t kFuzzClockMs = kWorldStartMs + 3'600'000ull;
 
 // Who is who: the identity each seed's deterministic env generates first.
-enum : uint64_t { kAdminSeed = 1, kEditorSeed = 2, kNodeSeed = 3, kOutsiderSeed = 4 };
+inline constexpr uint64_t kAdminSeed = 1, kEditorSeed = 2, kNodeSeed = 3, kOutsiderSeed = 4;
 
 inline Identity identity_of(uint64_t seed) {
   auto env = make_deterministic_env(seed, kWorldStartMs);

@@ -11,13 +11,18 @@ bin=$1 work=$2
 shift 2
 mkdir -p "$work/corpus"
 seconds=${URBIS_FUZZ_SECONDS:-45}
+# Each input opens a fresh SQLite replica, which allocates much: without
+# ASan's fill of new blocks and with a smaller quarantine, and without the
+# entropic scheduler's bookkeeping (a quarter of the time at ~13k features per
+# input), the replica targets run 2.5x as many inputs in the same time.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-max_malloc_fill_size=0:quarantine_size_mb=16}
 # -timeout: an input that runs this long counts as a hang; -rss_limit_mb: a
-# leak or blow-up; -max_len: inputs stay small enough to mutate well (a seed
-# session is ~6 KB).
+# leak or blow-up; -max_len: inputs stay small enough to mutate well (the
+# largest seed is under 4 KB).
 set +e
 # shellcheck disable=SC2086  # URBIS_FUZZ_ARGS splits on purpose
 "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=16384 \
-  -print_final_stats=1 -artifact_prefix="$work/" ${URBIS_FUZZ_ARGS:-} "$work/corpus" "$@"
+  -entropic=0 -print_final_stats=1 -artifact_prefix="$work/" ${URBIS_FUZZ_ARGS:-} "$work/corpus" "$@"
 rc=$?
 set -e
 if [[ $rc -ne 0 ]]; then
