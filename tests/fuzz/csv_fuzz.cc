@@ -11,6 +11,7 @@
 using namespace urbis;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  urbis::fuzz::reset_random();
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   cli::CsvImport csv;
   try {

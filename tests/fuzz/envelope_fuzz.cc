@@ -16,6 +16,7 @@ using namespace urbis;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const fuzz::World& world = fuzz::world();
+  fuzz::reset_random();  // after the world, which is built once per process
   const bool node = data[0] & 1;
   const size_t preload = std::min<size_t>(data[0] >> 1, world.log.size());
   fuzz::Peer peer(node ? 0 : fuzz::kEditorSeed, 100, fuzz::kFuzzClockMs);
@@ -24,6 +25,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<Bytes> envelopes = fuzz::split(data + 1, size - 1);
   const auto results = peer->apply_batch(envelopes);
   if (results.size() != envelopes.size()) fuzz::broken("apply_batch: one result per envelope");
+  if (fuzz::verbose())
+    for (const auto& r : results)
+      std::fprintf(stderr, "envelope: %s\n",
+                   !r.is_ok() ? r.status().to_string().c_str()
+                   : *r == ApplyOutcome::Applied ? "Applied"
+                   : *r == ApplyOutcome::Held    ? "Held"
+                                                 : "Duplicate");
   // Whatever was applied, a second batch of the same is only duplicates
   // (or the same refusals): nothing applies twice.
   const auto again = peer->apply_batch(envelopes);

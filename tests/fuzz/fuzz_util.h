@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include <sodium.h>
+
 #include "urbis/env.h"
 #include "urbis/identity.h"
 #include "urbis/invite.h"
@@ -51,6 +53,40 @@ inline std::string join(const std::vector<Bytes>& pieces) {
     out.append(pieces[i].begin(), pieces[i].end());
   }
   return out;
+}
+
+// libsodium's own randomness (crypto_box_seal's ephemeral keys, which no Env
+// reaches) from a fixed stream (splitmix64: reproducible, not secure),
+// restarted by reset_random() before the world is built and before every
+// input, so the same input does the same thing in every process.
+namespace detail {
+inline uint64_t g_random_state = 0;
+inline uint64_t next_random() {
+  uint64_t z = (g_random_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+inline const char* random_name() { return "urbis-fuzz"; }
+inline uint32_t random_u32() { return static_cast<uint32_t>(next_random()); }
+inline void random_buf(void* out, size_t size) {
+  auto* p = static_cast<uint8_t*>(out);
+  for (size_t i = 0; i < size; ++i) p[i] = static_cast<uint8_t>(next_random());
+}
+inline randombytes_implementation g_random = {random_name, random_u32, nullptr, nullptr, random_buf, nullptr};
+}  // namespace detail
+
+inline void reset_random() {
+  static const bool installed = randombytes_set_implementation(&detail::g_random) == 0;
+  if (!installed) std::abort();
+  detail::g_random_state = 0x75726269735F667Aull;
+}
+
+// URBIS_FUZZ_VERBOSE set: the targets print what each piece of an input did
+// (to see how deep a seed gets; never while fuzzing).
+inline bool verbose() {
+  static const bool on = std::getenv("URBIS_FUZZ_VERBOSE") != nullptr;
+  return on;
 }
 
 // A broken invariant: print it and abort, which libFuzzer reports as a crash
@@ -121,6 +157,7 @@ struct World {
 
 inline const World& world() {
   static const World w = [] {
+    reset_random();
     World out;
     Peer admin(kAdminSeed, kAdminSeed, kWorldStartMs);
     Peer editor(kEditorSeed, kEditorSeed, kWorldStartMs + 1000);
@@ -146,11 +183,12 @@ inline const World& world() {
     edit.remove(project, "tags", "transport");
     must(editor->commit(edit), "editor commit");
     out.log = must(editor->changes_since(out.space, {}), "world log");
-    // Later changes: the admin's (a role change, a removal: a new epoch) and
-    // the editor's, each made without seeing the other's.
+    // Later changes: the admin's (a member added, then removed: a new key
+    // epoch) and the editor's, each made without seeing the other's.
     const VersionVector known = must(editor->version_vector(out.space), "vv");
     for (const Bytes& e : out.log) (void)admin->apply(e);
     must(admin->set_role(out.space, identity_of(kOutsiderSeed).device(), Role::Viewer), "set_role viewer");
+    must(admin->remove_member(out.space, identity_of(kOutsiderSeed).device()), "remove viewer");
     Transaction later = admin->begin(out.space);
     later.remove_entity(city);
     must(admin->commit(later), "admin later");

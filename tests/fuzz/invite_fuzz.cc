@@ -8,6 +8,7 @@
 using namespace urbis;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  urbis::fuzz::reset_random();
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   auto decoded = decode_invite_code(text);
   if (!decoded.is_ok()) {

@@ -73,8 +73,9 @@ int main(int argc, char** argv) {
   envelope_seed("log-node", 1, w.log);
   envelope_seed("extra-device", preload(w.log.size()), w.extra);
   envelope_seed("extra-node", 1 | preload(w.log.size()), w.extra);
-  std::vector<Bytes> reversed(w.log.rbegin(), w.log.rend());
-  envelope_seed("log-reversed-device", 0, reversed);  // held until the gap fills
+  std::vector<Bytes> reversed = {w.log.front()};  // the genesis, then the rest held until the gap fills
+  reversed.insert(reversed.end(), w.log.rbegin(), w.log.rend() - 1);
+  envelope_seed("log-reversed-device", 0, reversed);
   std::vector<Bytes> twice = w.log;
   twice.insert(twice.end(), w.log.begin(), w.log.end());
   envelope_seed("log-twice-node", 1, twice);

@@ -20,6 +20,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!reply.status.is_ok() && h.session->state() != sync::SessionState::Failed)
       fuzz::broken("receive failed but the session is not Failed");
     (void)h.session->poll();
+    if (fuzz::verbose())
+      std::fprintf(stderr, "frame: %s -> %s, %zu frames back\n", reply.status.to_string().c_str(),
+                   std::string(sync::state_name(h.session->state())).c_str(), reply.frames.size());
   }
   (void)h.session->synced_spaces();
   fuzz::read_back(*h.peer.replica);

@@ -26,6 +26,7 @@ struct SessionHarness {
       : identity(identity_of(client ? kEditorSeed : kNodeSeed)),
         peer(client ? kEditorSeed : 0, client ? 201 : 200, kFuzzClockMs) {
     const World& w = world();
+    reset_random();
     const size_t preload = client ? w.log.size() - 1 : w.log.size();
     for (size_t i = 0; i < preload; ++i) must(peer->apply(w.log[i]), "preload");
     sync::SessionOptions options;
