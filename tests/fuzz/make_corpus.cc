@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   }
   g_out = argv[1];
   const fuzz::World& w = fuzz::world();
-  const auto preload = [](size_t n) { return static_cast<uint8_t>(n << 1); };
+  const auto preload = [](size_t n) { return static_cast<uint8_t>(n << 2); };
+  constexpr uint8_t kResign = 2;
 
   envelope_seed("log-device", 0, w.log);
   envelope_seed("log-node", 1, w.log);
@@ -81,6 +82,11 @@ int main(int argc, char** argv) {
   envelope_seed("log-twice-node", 1, twice);
   for (size_t i = 0; i < w.log.size(); ++i)
     envelope_seed("change-" + std::to_string(i) + "-device", preload(i), {w.log[i]});
+  // Re-signed (bit 1): the same bytes, but their mutations stay signed.
+  envelope_seed("log-resign-node", 1 | kResign, w.log);
+  envelope_seed("extra-resign-device", kResign | preload(w.log.size()), w.extra);
+  for (size_t i = 0; i < w.log.size(); ++i)
+    envelope_seed("change-" + std::to_string(i) + "-resign-node", 1 | kResign | preload(i), {w.log[i]});
 
   {  // server role: the editor's device with the log and its later change
     Identity editor = fuzz::identity_of(fuzz::kEditorSeed);
