@@ -9,10 +9,12 @@
 #          packages pinned in toolchains/wasm-deps.lock, into a cache outside
 #          the repo (one stamp per dependency); npm ci in wasm/ (the browser
 #          tests' packages, pinned by wasm/package-lock.json).
-#   test   deps + build presets native-release and wasm-release, run ctest in
-#          both (wasm tests run under node; the wasm preset also runs the JS
-#          unit tests and the Chromium tests against the native `urbis node`),
-#          end with "N passed, N failed".
+#   test   deps + build presets native-release, native-fuzz and wasm-release,
+#          run ctest in each (native-fuzz: the libFuzzer targets of tests/fuzz
+#          only, each fuzzed URBIS_FUZZ_SECONDS, default 45; wasm tests run
+#          under node; the wasm preset also runs the JS unit tests and the
+#          Chromium tests against the native `urbis node`), end with
+#          "N passed, N failed".
 #   run    deps + build native-release and the web app (wasm-release, target
 #          urbis_webapp), then toolchains/demo.sh: a sync node on
 #          127.0.0.1:8080 serving the web app, with a space of fictional demo
@@ -30,7 +32,8 @@
 #   env    print the exports a shell needs to use the wasm presets by hand:
 #          eval "$(toolchains/bootstrap.sh env)"
 #
-# Environment: URBIS_CACHE (default ~/.cache/urbis), URBIS_JOBS (default nproc).
+# Environment: URBIS_CACHE (default ~/.cache/urbis), URBIS_JOBS (default nproc),
+# URBIS_FUZZ_SECONDS (per fuzz target in `test`, default 45).
 # Facts behind the recipes: shared/TOOLCHAIN.md.
 set -euo pipefail
 
@@ -42,6 +45,7 @@ LOCK_FILE=$ROOT/toolchains/wasm-deps.lock
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config emscripten node-acorn
   libsodium-dev libsqlite3-dev protobuf-compiler libprotobuf-dev nlohmann-json3-dev
   doctest-dev libboost-dev autoconf automake libtool dpkg-dev tcl chromium
+  clang-14 libclang-rt-14-dev  # the native-fuzz preset: clang and its libFuzzer/sanitizer runtimes
   fonts-wqy-microhei)  # Chinese and Korean glyphs for the browser tests' screenshots (1.6 MB)
 
 # Build flags. They are part of the cache key: changing one rebuilds the prefix.
@@ -306,7 +310,7 @@ run_ctest() {
 cmd_test() {
   cmd_deps
   local preset broken=()
-  for preset in native-release wasm-release; do
+  for preset in native-release native-fuzz wasm-release; do
     if configure_and_build "$preset"; then
       run_ctest "$preset"
     else

@@ -37,6 +37,7 @@
 
 #include "commands.h"
 #include "home.h"
+#include "http_static.h"
 #include "net.h"
 #include "urbis/sync.pb.h"
 #include "urbis/sync/session.h"
@@ -691,7 +692,7 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
       http::request<http::string_body> req = parser.release();
       metrics_.http_requests += 1;
       const std::string target(req.target());
-      const bool sync_upgrade = websocket::is_upgrade(req) && target.substr(0, target.find('?')) == "/sync";
+      const bool sync_upgrade = websocket::is_upgrade(req) && route_target(target).route == HttpRoute::Sync;
       if (sync_upgrade && sync_connections_ < options_.limits.max_connections) {
         untrack();
         stream.expires_never();
@@ -748,17 +749,6 @@ std::string_view mime_type(const fs::path& path) {
   return "application/octet-stream";
 }
 
-// Whether the request's Accept-Encoding lists gzip (without q=0).
-bool accepts_gzip(const http::request<http::string_body>& req) {
-  const auto field = req[http::field::accept_encoding];
-  const std::string_view accept(field.data(), field.size());
-  for (size_t at = 0; (at = accept.find("gzip", at)) != std::string_view::npos; at += 4) {
-    const std::string_view rest = accept.substr(at + 4, accept.find(',', at) - (at + 4));
-    if (rest.find("q=0") == std::string_view::npos || rest.find("q=0.") != std::string_view::npos) return true;
-  }
-  return false;
-}
-
 // How long browsers may keep a file without asking again. Pages, the web app
 // manifest and the service worker: revalidate every time (an update must be
 // seen). Vite's content-hashed assets/NAME-HASH.ext: forever. The rest: an hour.
@@ -770,57 +760,21 @@ std::string_view cache_control(std::string_view rel, const fs::path& file) {
   return "public, max-age=3600";
 }
 
-// Decodes %XX escapes; nullopt on a bad escape or a NUL.
-std::optional<std::string> percent_decode(std::string_view in) {
-  auto hex = [](char h) -> int {
-    if (h >= '0' && h <= '9') return h - '0';
-    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (in.size() - i < 3) return std::nullopt;
-      const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      c = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-    if (c == '\0') return std::nullopt;
-    out.push_back(c);
-  }
-  return out;
-}
-
 http::response<http::string_body> NodeServer::static_file(const http::request<http::string_body>& req,
                                                           const std::string& raw_path) {
   auto not_found = [&] { return make_response(req, http::status::not_found, "not found\n", "text/plain"); };
   if (!options_.web) return not_found();
-  auto path = percent_decode(raw_path);
-  if (!path || path->empty() || (*path)[0] != '/' || path->find('\\') != std::string::npos) return not_found();
-  // No segment may climb: "..", and (after decoding) nothing hidden like ".git".
-  std::string rel = path->substr(1);
-  std::stringstream segments(rel);
-  for (std::string seg; std::getline(segments, seg, '/');)
-    if (!seg.empty() && seg[0] == '.') return not_found();
-  if (rel.empty() || rel.back() == '/') rel += "index.html";
-  std::error_code ec;
-  const fs::path root = fs::canonical(*options_.web, ec);
-  if (ec) return not_found();
-  fs::path file = fs::weakly_canonical(root / rel, ec);
-  if (ec) return not_found();
-  // Symlinks may not lead out of the root either.
-  auto [r, f] = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
-  if (r != root.end()) return not_found();
-  if (fs::is_directory(file, ec)) file /= "index.html";
-  if (!fs::is_regular_file(file, ec)) return not_found();
+  auto found = resolve_static_path(*options_.web, raw_path);
+  if (!found) return not_found();
+  const fs::path& file = found->file;
+  const std::string& rel = found->rel;
   // A precompressed sibling (FILE.gz, written by the web app's build) is sent
   // to clients that accept gzip: the wasm module travels at 45% of its size.
   fs::path sent = file;
   bool gzipped = false;
-  if (accepts_gzip(req)) {
+  std::error_code ec;
+  const auto accept = req[http::field::accept_encoding];
+  if (accepts_gzip(std::string_view(accept.data(), accept.size()))) {
     fs::path gz = file;
     gz += ".gz";
     if (fs::is_regular_file(gz, ec)) {
@@ -845,14 +799,15 @@ http::response<http::string_body> NodeServer::respond(const http::request<http::
     res.set(http::field::allow, "GET, HEAD");
     return res;
   }
-  const std::string target(req.target());
-  const std::string path = target.substr(0, target.find('?'));
-  if (path == "/healthz") return make_response(req, http::status::ok, "ok\n", "text/plain; charset=utf-8");
-  if (path == "/metrics")
-    return make_response(req, http::status::ok, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
-  if (path == "/sync")
-    return make_response(req, http::status::upgrade_required, "WebSocket only\n", "text/plain");
-  return static_file(req, path);
+  const HttpTarget target = route_target(std::string_view(req.target().data(), req.target().size()));
+  switch (target.route) {
+    case HttpRoute::Healthz: return make_response(req, http::status::ok, "ok\n", "text/plain; charset=utf-8");
+    case HttpRoute::Metrics:
+      return make_response(req, http::status::ok, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+    case HttpRoute::Sync: return make_response(req, http::status::upgrade_required, "WebSocket only\n", "text/plain");
+    case HttpRoute::Static: break;
+  }
+  return static_file(req, target.path);
 }
 
 // A /sync upgrade at max_connections: 503 with a body saying so, and the

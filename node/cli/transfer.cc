@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "csv.h"
+#include "csv_import.h"
 #include "fields.h"
 #include "home.h"
 
@@ -18,7 +19,7 @@ namespace {
 
 constexpr size_t kImportBatch = 500;     // rows per change
 constexpr size_t kProgressEvery = 10000;  // rows between progress lines on stderr
-constexpr char kSetSeparator = ';';  // between a set's elements in one CSV cell
+constexpr char kSetSeparator = kCsvSetSeparator;
 
 // Every non-deleted entity of `space`, ordered by id.
 std::vector<Entity> all_entities(Replica& replica, const SpaceId& space) {
@@ -109,6 +110,12 @@ nlohmann::json to_geojson(const std::vector<Entity>& entities, const std::string
   return {{"type", "FeatureCollection"}, {"features", std::move(features)}};
 }
 
+// Prints a progress line each time the rows read pass a multiple of kProgressEvery.
+void report_progress(size_t before, size_t now, size_t total) {
+  if (now / kProgressEvery != before / kProgressEvery)
+    std::fprintf(stderr, "import: %zu of %zu rows read\n", now, total);
+}
+
 void write_stdout(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
 }  // namespace
@@ -144,62 +151,13 @@ void run_import(const Context& ctx, const Args& args) {
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 
   // Check everything before asking for the passphrase or touching the store.
-  std::vector<CsvRow> rows = parse_csv(text, file);
-  if (rows.empty()) fail(Code::Malformed, file + ": no header row");
-  const CsvRow& header = rows.front();
-  auto bad_row = [&](size_t line, const std::string& what) {
-    fail(Code::Malformed, file + ":" + std::to_string(line) + ": " + what + "; nothing imported");
-  };
-  // Column -> field; nullopt for the id and type columns export writes.
-  std::vector<std::optional<FieldRef>> columns;
-  std::set<std::string> seen;
-  for (const std::string& name : header.cells) {
-    if (!seen.insert(name).second) bad_row(header.line, "column '" + name + "' appears twice");
-    if (name == "id" || name == "type") {
-      columns.emplace_back();
-      continue;
-    }
-    auto ref = parse_field_ref(name);
-    if (!ref || ref->kind == FieldRef::Kind::Remove)
-      bad_row(header.line, "'" + name + "' is not a column name (field, field@LOCALE or +set)");
-    columns.push_back(ref);
-  }
-  for (size_t r = 1; r < rows.size(); ++r)
-    if (rows[r].cells.size() != columns.size())
-      bad_row(rows[r].line, "the row has " + std::to_string(rows[r].cells.size()) + " cells, the header " +
-                                std::to_string(columns.size()));
-
+  const CsvImport csv = check_csv_import(text, file);
   auto replica = open_home(ctx);
   SpaceId space = resolve_space(*replica, args.positional()[0]);
-  const size_t total = rows.size() - 1;
+  const size_t total = csv.entities();
   const bool progress = total >= kProgressEvery;
-  std::vector<Transaction> changes;
-  for (size_t first = 1; first < rows.size(); first += kImportBatch) {
-    Transaction tx = replica->begin(space);
-    const size_t end = std::min(rows.size(), first + kImportBatch);
-    for (size_t r = first; r < end; ++r) {
-      EntityId id = tx.create(*type);
-      for (size_t c = 0; c < columns.size(); ++c) {
-        const std::string& cell = rows[r].cells[c];
-        if (!columns[c] || cell.empty()) continue;
-        if (columns[c]->kind != FieldRef::Kind::Add) {
-          record(tx, id, *columns[c], cell);
-          continue;
-        }
-        size_t start = 0;
-        for (;;) {
-          size_t sep = cell.find(kSetSeparator, start);
-          std::string elem = cell.substr(start, sep == std::string::npos ? std::string::npos : sep - start);
-          if (!elem.empty()) record(tx, id, *columns[c], elem);
-          if (sep == std::string::npos) break;
-          start = sep + 1;
-        }
-      }
-    }
-    changes.push_back(std::move(tx));
-    if (progress && (end - 1) / kProgressEvery != (first - 1) / kProgressEvery)
-      std::fprintf(stderr, "import: %zu of %zu rows read\n", end - 1, total);
-  }
+  std::vector<Transaction> changes =
+      csv_import_transactions(*replica, space, *type, csv, kImportBatch, progress ? report_progress : nullptr);
   if (progress) {
     std::fprintf(stderr, "import: writing %zu rows in one transaction (all or none)\n", total);
     std::fflush(stderr);

@@ -1,0 +1,74 @@
+// The node's HTTP request path without sockets (see http_static.h).
+#include "http_static.h"
+
+#include <algorithm>
+#include <sstream>
+#include <system_error>
+
+namespace urbis::cli {
+
+namespace fs = std::filesystem;
+
+HttpTarget route_target(std::string_view target) {
+  HttpTarget out;
+  out.path = std::string(target.substr(0, target.find('?')));
+  if (out.path == "/healthz") out.route = HttpRoute::Healthz;
+  else if (out.path == "/metrics") out.route = HttpRoute::Metrics;
+  else if (out.path == "/sync") out.route = HttpRoute::Sync;
+  return out;
+}
+
+std::optional<std::string> percent_decode(std::string_view in) {
+  auto hex = [](char h) -> int {
+    if (h >= '0' && h <= '9') return h - '0';
+    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (in.size() - i < 3) return std::nullopt;
+      const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    if (c == '\0') return std::nullopt;
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::optional<StaticFile> resolve_static_path(const fs::path& web_root, std::string_view raw_path) {
+  auto path = percent_decode(raw_path);
+  if (!path || path->empty() || (*path)[0] != '/' || path->find('\\') != std::string::npos) return std::nullopt;
+  // No segment may climb: "..", and (after decoding) nothing hidden like ".git".
+  std::string rel = path->substr(1);
+  std::stringstream segments(rel);
+  for (std::string seg; std::getline(segments, seg, '/');)
+    if (!seg.empty() && seg[0] == '.') return std::nullopt;
+  if (rel.empty() || rel.back() == '/') rel += "index.html";
+  std::error_code ec;
+  const fs::path root = fs::canonical(web_root, ec);
+  if (ec) return std::nullopt;
+  fs::path file = fs::weakly_canonical(root / rel, ec);
+  if (ec) return std::nullopt;
+  // Symlinks may not lead out of the root either.
+  auto [r, f] = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
+  if (r != root.end()) return std::nullopt;
+  if (fs::is_directory(file, ec)) file /= "index.html";
+  if (!fs::is_regular_file(file, ec)) return std::nullopt;
+  return StaticFile{std::move(file), std::move(rel)};
+}
+
+bool accepts_gzip(std::string_view accept) {
+  for (size_t at = 0; (at = accept.find("gzip", at)) != std::string_view::npos; at += 4) {
+    const std::string_view rest = accept.substr(at + 4, accept.find(',', at) - (at + 4));
+    if (rest.find("q=0") == std::string_view::npos || rest.find("q=0.") != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace urbis::cli

@@ -1,0 +1,43 @@
+// The node's HTTP request path without sockets (node_server.cc serves it):
+// which route a request target names, and which file under the --web root a
+// static path names. Pure functions of their arguments and the file system,
+// so tests/fuzz/http_fuzz.cc drives them with hostile targets.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace urbis::cli {
+
+enum class HttpRoute { Healthz, Metrics, Sync, Static };
+
+// A request target's route and its path (the target without "?query").
+struct HttpTarget {
+  HttpRoute route = HttpRoute::Static;
+  std::string path;
+};
+HttpTarget route_target(std::string_view target);
+
+// Decodes %XX escapes; nullopt on a bad escape or a NUL.
+std::optional<std::string> percent_decode(std::string_view in);
+
+// A file a static path resolved to, and the path relative to the root as
+// requested ("index.html" appended to a directory), for Cache-Control.
+struct StaticFile {
+  std::filesystem::path file;
+  std::string rel;
+};
+
+// The regular file `raw_path` (percent-encoded, starting with '/') names
+// under `root`, or nullopt (404). What holds: the file lies under
+// canonical(root) after following every symlink; no decoded segment starts
+// with '.' (no "..", no hidden files); no backslash, NUL or bad escape; a
+// directory (or a path ending in '/') serves its index.html.
+std::optional<StaticFile> resolve_static_path(const std::filesystem::path& root, std::string_view raw_path);
+
+// Whether an Accept-Encoding value lists gzip (without q=0).
+bool accepts_gzip(std::string_view accept_encoding);
+
+}  // namespace urbis::cli
