@@ -192,7 +192,13 @@ struct Sim {
   const DeviceKey& key(size_t i) { return dev[i]->key; }
   size_t pick(size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); }
   bool chance(double p) { return std::bernoulli_distribution(p)(rng); }
-  std::string next_value() { return "v" + std::to_string(seed) + "." + std::to_string(++counter); }
+  // (Streams, not `"v" + std::to_string(…)`: GCC 12 at -O3 warns a false
+  // -Wrestrict on a literal prepended to a temporary string.)
+  std::string next_value() {
+    std::ostringstream out;
+    out << 'v' << seed << '.' << ++counter;
+    return out.str();
+  }
   void log(const std::string& line) {
     if (verbose) trace.push_back(line);
   }
@@ -490,8 +496,14 @@ struct Sim {
 
   std::string name(const DeviceKey& k) {
     for (size_t i = 0; i < kDevices; ++i)
-      if (key(i) == k) return "d" + std::to_string(i);
-    return "invite:" + k.hex().substr(0, 8);
+      if (key(i) == k) {
+        std::ostringstream out;
+        out << 'd' << i;
+        return out.str();
+      }
+    std::ostringstream out;
+    out << "invite:" << k.hex().substr(0, 8);
+    return out.str();
   }
   std::string describe(std::vector<Member> ms) {
     std::sort(ms.begin(), ms.end(), [](const Member& x, const Member& y) { return x.device < y.device; });
@@ -503,7 +515,8 @@ struct Sim {
         out << "[";
         for (const auto& c : m.scope) {
           auto it = std::find(cities.begin(), cities.end(), c);
-          out << (it == cities.end() ? c.hex().substr(0, 6) : "c" + std::to_string(it - cities.begin())) << " ";
+          if (it == cities.end()) out << c.hex().substr(0, 6) << ' ';
+          else out << 'c' << (it - cities.begin()) << ' ';
         }
         out << "]";
       }
