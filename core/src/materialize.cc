@@ -602,8 +602,7 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
   std::vector<Row> rows;
   {
     Stmt s = db_->prepare(
-        "SELECT c.author, c.envelope FROM changes c JOIN authors a ON a.id=c.author "
-        "WHERE a.space=? AND c.kind=0 AND c.revoked=0 ORDER BY c.id");
+        "SELECT author, envelope FROM changes WHERE space=? AND kind=0 AND revoked=0 ORDER BY id");
     s.bind(1, space.id);
     while (s.step()) rows.push_back({s.i64(0), s.bytes(1)});
     URBIS_RETURN_IF_ERROR(s.status());

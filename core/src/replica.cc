@@ -1,5 +1,6 @@
 // Replica: open, spaces and membership, local commits, remote apply, the log.
 #include <algorithm>
+#include <queue>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -69,7 +70,7 @@ Status Replica::Impl::init() {
     // from beyond now + the skew window (a store written before remote
     // changes were bounded may hold a change from the future; a negative
     // value is an HLC >= 2^63 from before those were refused).
-    Stmt s = db_->prepare("SELECT max(hlc) FROM changes");
+    Stmt s = db_->prepare("SELECT max(newest_hlc) FROM authors");
     if (s.step() && s.i64(0) > 0) hlc_ = static_cast<uint64_t>(s.i64(0));
     hlc_ = std::min(hlc_, clock_bound());
   }
@@ -906,7 +907,8 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       URBIS_ASSIGN_OR_RETURN(author, member_row(space.id, p.author));
     }
     Stmt s = db_->prepare(
-        "INSERT INTO changes(author, seq, kind, epoch, hlc, hash, envelope) VALUES(?,?,?,?,?,?,?)");
+        "INSERT INTO changes(author, seq, kind, epoch, hlc, hash, envelope, space) "
+        "VALUES(?,?,?,?,?,?,?,?)");
     URBIS_RETURN_IF_ERROR(s.bind(1, author.id)
                               .bind(2, h.seq())
                               .bind(3, static_cast<int>(h.kind()))
@@ -914,9 +916,12 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
                               .bind(5, h.hlc())
                               .bind(6, p.hash.view())
                               .bind(7, p.raw)
+                              .bind(8, space.id)
                               .run());
-    Stmt u = db_->prepare("UPDATE authors SET head_seq=?, head_hash=? WHERE id=?");
-    URBIS_RETURN_IF_ERROR(u.bind(1, h.seq()).bind(2, p.hash.view()).bind(3, author.id).run());
+    Stmt u = db_->prepare(
+        "UPDATE authors SET head_seq=?, head_hash=?, newest_hlc=max(newest_hlc, ?) WHERE id=?");
+    URBIS_RETURN_IF_ERROR(
+        u.bind(1, h.seq()).bind(2, p.hash.view()).bind(3, h.hlc()).bind(4, author.id).run());
     // Held changes at or below the new head can never apply (the same
     // change, or a fork of it).
     if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space.id, p.author, 1, h.seq()));
@@ -1449,8 +1454,7 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
     if (remember_grant(space.id, g.epoch(), *device, view(g.sealed_key()))) {
       // Content of that epoch stored before we could read it becomes readable.
       Stmt c = db_->prepare(
-          "SELECT 1 FROM changes c JOIN authors a ON a.id=c.author "
-          "WHERE a.space=? AND c.epoch=? AND c.kind=0 LIMIT 1");
+          "SELECT 1 FROM changes WHERE space=? AND epoch=? AND kind=0 LIMIT 1");
       c.bind(1, space.id).bind(2, g.epoch());
       if (c.step()) *needs_rebuild = true;
     }
@@ -1515,10 +1519,47 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
   }
   std::vector<Bytes> out;
   if (from.empty()) return out;
-  // Log order (arrival here) is an order in which each change was valid. The
-  // scan starts at the earliest missing change and stops at the byte budget,
-  // so a batch costs what it returns, not what the peer lacks in total;
-  // envelopes of changes the peer has are never read.
+  // Log order (arrival here) is an order in which each change was valid; a
+  // batch stops at the byte budget, so it costs what it returns, not what
+  // the peer lacks in total, nor the history before it.
+  size_t bytes = 0;
+  auto take = [&](ByteView env) {
+    if (!out.empty() && bytes + env.size() > max_bytes) return false;
+    bytes += env.size();
+    out.emplace_back(env.begin(), env.end());
+    return true;
+  };
+  if (from.size() <= kMergeAuthors) {
+    // Few authors lacking (a live push, a device back from a while away):
+    // one cursor per author on its chain (seq order is its arrival order),
+    // merged by arrival. Changes the peer has, of these authors or others,
+    // are never read, however many came after what it lacks.
+    std::vector<Stmt> cursors;
+    cursors.reserve(from.size());
+    using Next = std::pair<int64_t, size_t>;  // (arrival id, cursor)
+    std::priority_queue<Next, std::vector<Next>, std::greater<>> next;
+    for (auto [author, have] : from) {
+      URBIS_ASSIGN_OR_RETURN(
+          Stmt c, db_->prepare_once("SELECT id, envelope FROM changes WHERE author=? AND seq>? ORDER BY seq"));
+      c.bind(1, author).bind(2, have);
+      const bool row = c.step();
+      URBIS_RETURN_IF_ERROR(c.status());
+      if (!row) continue;
+      next.emplace(c.i64(0), cursors.size());
+      cursors.push_back(std::move(c));
+    }
+    while (!next.empty()) {
+      const size_t i = next.top().second;
+      next.pop();
+      if (!take(cursors[i].blob(1))) break;
+      const bool row = cursors[i].step();
+      URBIS_RETURN_IF_ERROR(cursors[i].status());
+      if (row) next.emplace(cursors[i].i64(0), i);
+    }
+    return out;
+  }
+  // Many authors lacking (a new peer): one index range of the space's log
+  // (changes_by_space), from the earliest missing change.
   int64_t start = INT64_MAX;
   for (auto [author, have] : from) {
     Stmt s = db_->prepare("SELECT id FROM changes WHERE author=? AND seq=?");
@@ -1527,17 +1568,12 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
     URBIS_RETURN_IF_ERROR(s.status());
   }
   Stmt s = db_->prepare(
-      "SELECT c.author, c.seq, c.envelope FROM changes c JOIN authors a ON a.id = c.author "
-      "WHERE c.id >= ? AND a.space=? ORDER BY c.id");
-  s.bind(1, start).bind(2, space.id);
-  size_t bytes = 0;
+      "SELECT author, seq, envelope FROM changes WHERE space=? AND id>=? ORDER BY id");
+  s.bind(1, space.id).bind(2, start);
   while (s.step()) {
     auto it = from.find(s.i64(0));
     if (it == from.end() || static_cast<uint64_t>(s.i64(1)) <= it->second) continue;
-    ByteView env = s.blob(2);
-    if (!out.empty() && bytes + env.size() > max_bytes) break;
-    bytes += env.size();
-    out.emplace_back(env.begin(), env.end());
+    if (!take(s.blob(2))) break;
   }
   URBIS_RETURN_IF_ERROR(s.status());
   return out;

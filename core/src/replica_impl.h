@@ -104,6 +104,9 @@ inline constexpr size_t kMaxScope = 1024;
 inline constexpr uint64_t kMaxUncounted = 1024;
 // At most this many parents per membership change (Membership.parents).
 inline constexpr int kMaxParents = 64;
+// changes_since: up to this many authors lacking, one cursor per author's
+// chain, merged; beyond, one range of the space's log (replica.cc).
+inline constexpr size_t kMergeAuthors = 32;
 
 // Adds to `m` a grant of `key` (of `epoch`) sealed to `to`, naming its key
 // id; false when `to` is not a valid key.

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "kV5StoreFile.h"
 #include "schema.h"
 #include "store_util.h"
 #include "test_util.h"
@@ -100,6 +101,107 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
   CHECK(query_int(path, "SELECT count(*) FROM authors WHERE invite_expires>0") == 1);
   CHECK(query_int(path, "SELECT value FROM meta WHERE key='content_rules'") >= 2);
   CHECK(query_int(path, "SELECT count(*) FROM entities WHERE claim_hlc>0") == 1);
+}
+
+// The plan SQLite chooses for `sql` on the store at `path`, one line per step.
+std::string query_plan(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &s, nullptr) == SQLITE_OK);
+  std::string plan;
+  while (sqlite3_step(s) == SQLITE_ROW)
+    plan += std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 3))) + "\n";
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return plan;
+}
+
+// tests/core/data/v5-store.db, written by the release before schema version
+// 6 (commit 2bc081b; how: tests/core/data/README.md): the owner's store of
+// two spaces, 50 and 5 changes by two authors. What that release computed:
+constexpr const char* kV5Space1 = "52648c7493891e9862b924c7038df170";
+constexpr const char* kV5Space2 = "5a12a57c091a2af1408cd914ae5520af";
+constexpr const char* kV5Hash1 = "e7574f215729234afcad10d076215f7d744c9a8de1056c9d79d6750ce8ce108c";
+constexpr const char* kV5Hash2 = "6d6f961aa63c3dd46e363b1559a66dc9727ce1d51fc2ad068ba97dfd07a82ce6";
+
+TEST_CASE("schema: a version 5 store written by the previous release opens, upgraded, with its data") {
+  const std::string path = temp_db("schema-v5.db");
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(kV5StoreFile), sizeof kV5StoreFile);
+  }
+  REQUIRE(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == 5);
+  const int64_t newest_hlc = query_int(path, "SELECT max(hlc) FROM changes");
+  auto log_of = [&](const char* space_hex) {
+    // The log in arrival order, as the previous release stored it.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db,
+                               "SELECT c.envelope FROM changes c JOIN authors a ON a.id=c.author "
+                               "JOIN spaces p ON p.id=a.space WHERE hex(p.sid)=upper(?) ORDER BY c.id",
+                               -1, &s, nullptr) == SQLITE_OK);
+    sqlite3_bind_text(s, 1, space_hex, -1, SQLITE_STATIC);
+    std::vector<Bytes> log;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      auto p = static_cast<const uint8_t*>(sqlite3_column_blob(s, 0));
+      log.emplace_back(p, p + sqlite3_column_bytes(s, 0));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return log;
+  };
+  const std::vector<Bytes> old1 = log_of(kV5Space1), old2 = log_of(kV5Space2);
+  REQUIRE(old1.size() == 50);
+  REQUIRE(old2.size() == 5);
+
+  // The owner's key: the release made it from this seed; the clock starts
+  // where that release's did, so only the store can move it past its changes.
+  auto env = make_deterministic_env(61);
+  Identity owner = Identity::generate(*env);
+  auto r = Replica::open(path, std::move(owner), *env);
+  URBIS_REQUIRE_OK(r);
+  const SpaceId s1 = *SpaceId::from_hex(kV5Space1), s2 = *SpaceId::from_hex(kV5Space2);
+  CHECK(hash_of(**r, s1).hex() == kV5Hash1);
+  CHECK(hash_of(**r, s2).hex() == kV5Hash2);
+  auto log1 = (*r)->changes_since(s1, {});
+  URBIS_REQUIRE_OK(log1);
+  CHECK(*log1 == old1);
+  auto log2 = (*r)->changes_since(s2, {});
+  URBIS_REQUIRE_OK(log2);
+  CHECK(*log2 == old2);
+  // A device that knows the first 40 of space 1 gets the rest, in order.
+  Device fresh{63};
+  for (size_t i = 0; i < 40; ++i) {
+    auto a = fresh->apply(old1[i]);
+    // Changes of space 1 only; the fresh device is no member, so it holds
+    // none of the content it cannot read, but the log applies.
+    REQUIRE_MESSAGE(a.is_ok(), a.status().to_string());
+  }
+  auto vv = fresh->version_vector(s1);
+  URBIS_REQUIRE_OK(vv);
+  auto rest = (*r)->changes_since(s1, *vv);
+  URBIS_REQUIRE_OK(rest);
+  CHECK(*rest == std::vector<Bytes>(old1.begin() + 40, old1.end()));
+
+  // It takes writes, dated after everything it held.
+  Transaction tx = (*r)->begin(s1);
+  EntityId e = tx.create("need");
+  tx.set_text(e, "title", "en", "Written after the upgrade");
+  URBIS_REQUIRE_OK((*r)->commit(tx));
+  r->reset();
+  CHECK(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == kSchemaVersion);
+  CHECK(query_int(path, "SELECT hlc FROM changes ORDER BY id DESC LIMIT 1") > newest_hlc);
+  CHECK(query_int(path, "SELECT count(*) FROM changes WHERE space=0") == 0);
+  CHECK(query_int(path, "SELECT max(newest_hlc) FROM authors") ==
+        query_int(path, "SELECT max(hlc) FROM changes"));
+  // The log of a space is read as an index range, whatever else the store holds.
+  const std::string plan =
+      query_plan(path, "SELECT author, seq, envelope FROM changes WHERE space=1 AND id>=1 ORDER BY id");
+  INFO(plan);
+  CHECK(plan.find("USING INDEX changes_by_space (space=? AND rowid>?)") != std::string::npos);
+  CHECK(plan.find("TEMP B-TREE") == std::string::npos);
 }
 
 TEST_CASE("schema: a store from a newer build is refused, untouched") {

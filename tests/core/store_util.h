@@ -11,9 +11,15 @@
 
 namespace urbis::testing {
 
-// Undoes schema version 5 (issue 11, membership resolution) on a store, so a
-// test can make what an older release wrote.
-inline constexpr const char* kUndoV5 =
+// Undoes schema version 6 (issue 13: the log by space, authors' newest HLC).
+inline constexpr const char* kUndoV6 =
+    "DROP INDEX changes_by_space; ALTER TABLE changes DROP COLUMN space;"
+    "ALTER TABLE authors DROP COLUMN newest_hlc;"
+    "UPDATE meta SET value=5 WHERE key='schema_version';";
+
+// Undoes schema versions 6 and 5 (issue 11, membership resolution) on a
+// store, so a test can make what an older release wrote.
+inline const std::string kUndoV5 = std::string(kUndoV6) +
     "DROP TABLE mlog; DROP TABLE role_ranges;"
     "ALTER TABLE authors DROP COLUMN scope; ALTER TABLE authors DROP COLUMN ranges_from;"
     "ALTER TABLE authors DROP COLUMN invite_role;"
