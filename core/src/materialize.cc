@@ -585,6 +585,8 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
 }
 
 Status Replica::Impl::rebuild_space(const SpaceRow& space) {
+  // Entities of other spaces a batch has written wait for their refresh.
+  URBIS_RETURN_IF_ERROR(flush_dirty());
   static const char* kClear[] = {
       "DELETE FROM fts WHERE rowid IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM facets WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
@@ -594,7 +596,6 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
       "DELETE FROM scoped_pending WHERE space=?1",
   };
   for (const char* sql : kClear) URBIS_RETURN_IF_ERROR(db_->prepare(sql).bind(1, space.id).run());
-  dirty_.clear();
   struct Row {
     int64_t author;
     Bytes envelope;

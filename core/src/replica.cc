@@ -464,13 +464,18 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
   out.reserve(n);
   DbTransaction dbtx(*db_);
   URBIS_RETURN_IF_ERROR(dbtx.begin());
-  for (size_t i = 0; i < n; ++i) {
-    auto info = commit_one(txs[i]);
-    if (!info.is_ok()) {
-      dirty_.clear();
-      return info.status();  // dbtx rolls every change of the group back
+  Status st = [&]() -> Status {
+    DeferRefresh defer(*this);
+    for (size_t i = 0; i < n; ++i) {
+      auto info = commit_one(txs[i]);
+      if (!info.is_ok()) return info.status();
+      out.push_back(std::move(info).value());
     }
-    out.push_back(std::move(info).value());
+    return flush_dirty();
+  }();
+  if (!st.is_ok()) {
+    dirty_.clear();
+    return st;  // dbtx rolls every change of the group back
   }
   URBIS_RETURN_IF_ERROR(dbtx.commit());
   return out;
@@ -931,7 +936,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       if (author.id >= kMaxAuthorRows)
         return Status(Code::TooLarge, "this store holds too many authors to materialize their ops");
       URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), *plain));
-      URBIS_RETURN_IF_ERROR(flush_dirty());
+      if (!defer_refresh_) URBIS_RETURN_IF_ERROR(flush_dirty());
       if (retyped_) needs_rebuild = true;  // an entity's type crossed `comment`
       retyped_ = false;
     }
@@ -939,7 +944,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     return Status::ok();
   }();
   if (!st.is_ok()) {
-    dirty_.clear();
+    if (!defer_refresh_) dirty_.clear();
     retyped_ = false;
     (void)db_->exec("ROLLBACK TO apply");
     (void)db_->exec("RELEASE apply");
@@ -1032,7 +1037,7 @@ Result<ApplyOutcome> Replica::Impl::reset_to_pin(SpaceRow& space, AuthorRow auth
     return held;
   }();
   if (!out.is_ok()) {
-    dirty_.clear();
+    if (!defer_refresh_) dirty_.clear();
     (void)db_->exec("ROLLBACK TO pin");
     (void)db_->exec("RELEASE pin");
     return out.status();
@@ -1473,10 +1478,15 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
   DbTransaction tx(*db_);
   Status st = tx.begin();
   if (st.is_ok()) {
-    for (const auto& e : envelopes) out.push_back(apply_one(e, /*release=*/true));
-    st = tx.commit();
+    {
+      DeferRefresh defer(*this);
+      for (const auto& e : envelopes) out.push_back(apply_one(e, /*release=*/true));
+      st = flush_dirty();
+    }
+    if (st.is_ok()) st = tx.commit();
   }
   if (!st.is_ok()) {
+    dirty_.clear();
     // Nothing was stored: every change reports the storage error.
     out.clear();
     for (size_t i = 0; i < envelopes.size(); ++i) out.push_back(st);

@@ -301,6 +301,20 @@ class Replica::Impl {
   std::map<std::pair<int64_t, uint32_t>, std::vector<SpaceKey>> keys_;
   std::unordered_map<int64_t, DeviceKey> author_keys_;  // author row -> device
   std::set<int64_t> dirty_;                              // entities to refresh
+  // Non-zero inside apply_batch and commit_all: entities are refreshed once,
+  // before the SQLite commit, however many changes of the batch touched
+  // them (nothing inside a batch reads what a refresh writes: documents,
+  // facets, full text). A refused change leaves its entities in dirty_:
+  // refreshing one more entity recomputes it from its live values, so a
+  // superset is always right.
+  int defer_refresh_ = 0;
+  struct DeferRefresh {
+    explicit DeferRefresh(Impl& impl) : impl(impl) { ++impl.defer_refresh_; }
+    ~DeferRefresh() { --impl.defer_refresh_; }
+    DeferRefresh(const DeferRefresh&) = delete;
+    DeferRefresh& operator=(const DeferRefresh&) = delete;
+    Impl& impl;
+  };
   // false only while the store is known to hold no held change: spares the
   // lookups for held changes on every apply (a hint; true is always safe).
   bool held_maybe_ = true;
