@@ -760,10 +760,18 @@ Result<ParsedChange> Replica::Impl::parse(ByteView raw) const {
   return p;
 }
 
+bool Replica::Impl::signature_ok(const ParsedChange& p) {
+  Bytes msg = signing_message(view(p.envelope.header()), view(p.envelope.body()));
+  return verify_signature(view(p.envelope.signature()), msg, p.author);
+}
+
 Result<ApplyOutcome> Replica::Impl::apply_one(ByteView raw, bool release) {
   URBIS_ASSIGN_OR_RETURN(ParsedChange p, parse(raw));
-  Bytes msg = signing_message(view(p.envelope.header()), view(p.envelope.body()));
-  if (!verify_signature(view(p.envelope.signature()), msg, p.author))
+  return apply_verified(p, /*endorsed=*/false, release);
+}
+
+Result<ApplyOutcome> Replica::Impl::apply_verified(const ParsedChange& p, bool endorsed, bool release) {
+  if (!endorsed && !signature_ok(p))
     return Status(Code::BadSignature, "change " + std::to_string(p.header.seq()) + " by " +
                                           p.author.hex().substr(0, 16));
   // Before anything is stored or held: a change from the future is refused
@@ -1472,6 +1480,38 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
   return resolve(space, std::move(*c), needs_rebuild);
 }
 
+// A change's header names the hash of its author's previous change, and the
+// signature covers the header: a valid signature on the last change of a run
+// (consecutive changes of one author, each naming the one before it by hash)
+// proves that the author made every change of the run, byte for byte, since
+// only the author could sign a header naming those exact bytes. So one
+// Ed25519 verification serves the run. Each change still carries its own
+// signature (a batch may end mid-run); where the last one does not verify,
+// each change of the run is verified on its own and a bad one refused. A
+// change is thus authentic when its own signature verifies or a change of
+// its author that follows it in the same batch, authentic itself, names it:
+// a function of the changes, which every replica judges alike (a replica
+// given it without its successor refuses it, and takes it when a catch-up,
+// which starts at the first change it lacks, brings both).
+std::vector<bool> Replica::Impl::endorsed_by_run(const std::vector<Result<ParsedChange>>& parsed) {
+  std::vector<bool> endorsed(parsed.size(), false);
+  auto follows = [&](size_t next, size_t prev) {
+    if (!parsed[next].is_ok() || !parsed[prev].is_ok()) return false;
+    const ParsedChange &n = *parsed[next], &p = *parsed[prev];
+    return n.space == p.space && n.author == p.author && n.header.seq() == p.header.seq() + 1 &&
+           Hash::from_string(n.header.prev_hash()) == p.hash;
+  };
+  for (size_t first = 0; first < parsed.size();) {
+    size_t last = first;
+    while (last + 1 < parsed.size() && follows(last + 1, last)) ++last;
+    if (last > first && signature_ok(*parsed[last]))
+      std::fill(endorsed.begin() + static_cast<std::ptrdiff_t>(first),
+                endorsed.begin() + static_cast<std::ptrdiff_t>(last) + 1, true);
+    first = last + 1;
+  }
+  return endorsed;
+}
+
 std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<ByteView>& envelopes) {
   std::vector<Result<ApplyOutcome>> out;
   out.reserve(envelopes.size());
@@ -1480,7 +1520,13 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
   if (st.is_ok()) {
     {
       DeferRefresh defer(*this);
-      for (const auto& e : envelopes) out.push_back(apply_one(e, /*release=*/true));
+      std::vector<Result<ParsedChange>> parsed;
+      parsed.reserve(envelopes.size());
+      for (const auto& e : envelopes) parsed.push_back(parse(e));
+      const std::vector<bool> endorsed = endorsed_by_run(parsed);
+      for (size_t i = 0; i < parsed.size(); ++i)
+        out.push_back(parsed[i].is_ok() ? apply_verified(*parsed[i], endorsed[i], /*release=*/true)
+                                        : Result<ApplyOutcome>(parsed[i].status()));
       st = flush_dirty();
     }
     if (st.is_ok()) st = tx.commit();

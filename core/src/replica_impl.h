@@ -173,6 +173,11 @@ class Replica::Impl {
   // (nullptr: decrypt here if possible).
   Result<ApplyOutcome> apply_parsed(const ParsedChange& p, const pb::Body* plain);
   Result<ApplyOutcome> apply_one(ByteView raw, bool release);
+  // `endorsed`: authentic by a later change of its run (endorsed_by_run);
+  // else its own signature is verified.
+  Result<ApplyOutcome> apply_verified(const ParsedChange& p, bool endorsed, bool release);
+  static bool signature_ok(const ParsedChange& p);
+  static std::vector<bool> endorsed_by_run(const std::vector<Result<ParsedChange>>& parsed);
   // `redeem`: `m` is an invite's redeem, already checked by check_redeem.
   Status apply_membership(SpaceRow& space, const ParsedChange& p, const pb::Membership& m,
                           bool redeem, bool* needs_rebuild);
