@@ -131,12 +131,12 @@ class DbTransaction {
  public:
   explicit DbTransaction(Db& db) : db_(db) {}
   Status begin() {
-    auto s = db_.exec("BEGIN IMMEDIATE");
+    auto s = db_.prepare("BEGIN IMMEDIATE").run();
     open_ = s.is_ok();
     return s;
   }
   Status commit() {
-    auto s = db_.exec("COMMIT");
+    auto s = db_.prepare("COMMIT").run();
     if (s.is_ok()) open_ = false;
     return s;
   }

@@ -912,7 +912,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   }
 
   // Store and materialize, atomically with respect to this change.
-  URBIS_RETURN_IF_ERROR(db_->exec("SAVEPOINT apply"));
+  URBIS_RETURN_IF_ERROR(db_->prepare("SAVEPOINT apply").run());
   bool needs_rebuild = false;
   Status st = [&]() -> Status {
     if (membership) URBIS_RETURN_IF_ERROR(apply_membership(space, p, m, redeem, &needs_rebuild));
@@ -954,8 +954,8 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   if (!st.is_ok()) {
     if (!defer_refresh_) dirty_.clear();
     retyped_ = false;
-    (void)db_->exec("ROLLBACK TO apply");
-    (void)db_->exec("RELEASE apply");
+    (void)db_->prepare("ROLLBACK TO apply").run();
+    (void)db_->prepare("RELEASE apply").run();
     if (membership) {
       // Keys unsealed from a refused change must not linger, nor what the
       // resolver counted of it.
@@ -965,7 +965,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     }
     return st;
   }
-  URBIS_RETURN_IF_ERROR(db_->exec("RELEASE apply"));
+  URBIS_RETURN_IF_ERROR(db_->prepare("RELEASE apply").run());
   observe_hlc(h.hlc());
   return ApplyOutcome::Applied;
 }
