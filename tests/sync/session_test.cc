@@ -84,6 +84,7 @@ struct Traffic {
   int last_changes_flight = -1;
   size_t max_changes_per_call = 0;  // Changes frames produced by one call
   size_t largest_batch = 0;         // envelope bytes of a multi-envelope batch
+  std::array<size_t, 2> changes_wire_bytes{}, changes_carried{}, compact_frames{};  // Changes frames' bytes, envelopes
   std::vector<std::pair<int, pb::Error>> errors;  // (sender side, Error)
   std::vector<Status> failures;                   // non-ok receive() statuses
 };
@@ -101,9 +102,16 @@ void note(Traffic& t, int side, const std::vector<Bytes>& frames, int flight) {
         changes += 1;
         t.changes_frames[side] += 1;
         t.last_changes_flight = flight;
+        // Envelope bytes as stored (a compact frame's rebuilt), which the
+        // batch bound counts.
+        auto envelopes = sync::envelopes_of(f.changes());
+        REQUIRE_MESSAGE(envelopes.is_ok(), envelopes.status().to_string());
         size_t bytes = 0;
-        for (const auto& e : f.changes().envelopes()) bytes += e.size();
-        if (f.changes().envelopes_size() > 1) t.largest_batch = std::max(t.largest_batch, bytes);
+        for (const Bytes& e : *envelopes) bytes += e.size();
+        if (envelopes->size() > 1) t.largest_batch = std::max(t.largest_batch, bytes);
+        t.changes_wire_bytes[side] += b.size();
+        t.changes_carried[side] += envelopes->size();
+        t.compact_frames[side] += f.changes().compact_size() > 0 ? 1 : 0;
         break;
       }
       case pb::Frame::kError: t.errors.emplace_back(side, f.error()); break;
