@@ -116,18 +116,39 @@ bool whole_only(const pb::CompactEnvelope& c) {
          c.kind() == 0 && c.nonce().empty() && c.body().empty() && c.signature().empty() && c.receipt().empty();
 }
 
+// An envelope rebuilt from a compact entry, and what it tells the entries
+// after it (CompactState).
+struct Rebuilt {
+  std::string raw;
+  bool whole = false;  // sent whole: tells the entries after it nothing
+  std::string author;
+  uint64_t seq = 0, hlc = 0;
+  uint32_t epoch = 0;
+};
+
+void advance(CompactState& state, const Rebuilt& r) {
+  if (r.whole) return;
+  state.last[r.author] = {r.seq, blake2b_256(r.raw)};
+  state.hlc = r.hlc;
+  state.epoch = r.epoch;
+}
+
 // The exact envelope bytes of entry `c` of a compact frame of `space`
-// (serialized id) whose author table is `authors`; advances `state`.
-// Malformed when the entry cannot be rebuilt. Built with protobuf's own
-// serializer from known fields only, so the result is canonical by
-// construction but for the receipt, checked by parsing and reserializing.
-Result<std::string> rebuild_envelope(const pb::CompactEnvelope& c, const std::string& space,
-                                     const google::protobuf::RepeatedPtrField<std::string>& authors,
-                                     CompactState& state) {
+// (serialized id) whose author table is `authors`, after the entries that
+// left `state`. Malformed when the entry cannot be rebuilt. Built with
+// protobuf's own serializer from known fields only, so the result is
+// canonical by construction but for the receipt, checked by parsing and
+// reserializing.
+Result<Rebuilt> rebuild_envelope(const pb::CompactEnvelope& c, const std::string& space,
+                                 const google::protobuf::RepeatedPtrField<std::string>& authors,
+                                 const CompactState& state) {
   auto malformed = [](const char* why) { return Status(Code::Malformed, why); };
   if (!c.envelope().empty()) {
     if (!whole_only(c)) return malformed("an envelope sent whole with other fields");
-    return c.envelope();
+    Rebuilt whole;
+    whole.raw = c.envelope();
+    whole.whole = true;
+    return whole;
   }
   if (c.author() >= static_cast<uint32_t>(authors.size())) return malformed("author index past the author table");
   const std::string& author = authors.Get(static_cast<int>(c.author()));
@@ -168,11 +189,13 @@ Result<std::string> rebuild_envelope(const pb::CompactEnvelope& c, const std::st
     r->set_signature(parsed.signature());
     if (r->SerializeAsString() != c.receipt()) return malformed("receipt not canonical");
   }
-  std::string raw = e.SerializeAsString();
-  state.last[author] = {seq, blake2b_256(raw)};
-  state.hlc = hlc;
-  state.epoch = epoch;
-  return raw;
+  Rebuilt out;
+  out.raw = e.SerializeAsString();
+  out.author = author;
+  out.seq = seq;
+  out.hlc = hlc;
+  out.epoch = epoch;
+  return out;
 }
 
 // Appends `envelope` to compact frame `c` (its space set): as a compact
@@ -201,10 +224,9 @@ void add_compact(pb::Changes& c, const Bytes& envelope, CompactState& state,
     entry->set_body(e.body());
     entry->set_signature(e.signature());
     if (e.has_receipt()) entry->set_receipt(e.receipt().SerializeAsString());
-    CompactState next = state;
-    auto back = rebuild_envelope(*entry, c.space(), c.authors(), next);
-    if (back.is_ok() && *back == raw) {
-      state = std::move(next);
+    auto back = rebuild_envelope(*entry, c.space(), c.authors(), state);
+    if (back.is_ok() && back->raw == raw) {
+      advance(state, *back);
       return;
     }
     if (fresh) {
@@ -222,11 +244,12 @@ Result<std::vector<std::string>> rebuild_compact(const pb::Changes& changes) {
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(changes.compact_size()));
   for (int i = 0; i < changes.compact_size(); ++i) {
-    auto raw = rebuild_envelope(changes.compact(i), changes.space(), changes.authors(), state);
-    if (!raw.is_ok())
+    auto rebuilt = rebuild_envelope(changes.compact(i), changes.space(), changes.authors(), state);
+    if (!rebuilt.is_ok())
       return Status(Code::Malformed, "Changes: compact envelope " + std::to_string(i) + " cannot be rebuilt: " +
-                                         raw.status().message());
-    out.push_back(std::move(raw).value());
+                                         rebuilt.status().message());
+    advance(state, *rebuilt);
+    out.push_back(std::move(rebuilt->raw));
   }
   return out;
 }
