@@ -835,6 +835,31 @@ TEST_CASE("session: a 16 MB Ack of 8 million empty heads is refused unparsed, be
     const std::string bytes = half.SerializeAsString() + half.SerializeAsString();
     CHECK(s.server->receive(view_of(bytes)).status.code() == Code::TooLarge);
   }
+  {
+    INFO("compact Changes over the envelope limit, plain and compact entries counted together");
+    Authenticated s(w);
+    pb::Frame f;
+    f.mutable_changes()->set_space(id_str(w.space));
+    const std::string e(1, 'e');
+    for (int i = 0; i < 2049; ++i) f.mutable_changes()->add_compact()->set_envelope(e);
+    for (int i = 0; i < 2048; ++i) f.mutable_changes()->add_envelopes(e);
+    auto peek = sync::peek_frame(frame_bytes(f));
+    REQUIRE(peek);
+    CHECK(peek->envelopes == 4097);
+    CHECK(s.server->receive(frame_bytes(f)).status.code() == Code::TooLarge);
+  }
+  {
+    INFO("a compact author table over the limit");
+    Authenticated s(w);
+    pb::Frame f;
+    f.mutable_changes()->set_space(id_str(w.space));
+    const std::string a(1, 'a');
+    for (int i = 0; i < 4097; ++i) f.mutable_changes()->add_authors(a);
+    auto peek = sync::peek_frame(frame_bytes(f));
+    REQUIRE(peek);
+    CHECK(peek->authors == 4097);
+    CHECK(s.server->receive(frame_bytes(f)).status.code() == Code::TooLarge);
+  }
   CHECK(hash_of(*w.node.replica, w.space) == node_before);
   CHECK(vv_of(*w.node.replica, w.space) == vv_before);
   // A well-behaved client is served as before.
