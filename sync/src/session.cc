@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -92,6 +93,167 @@ std::optional<pb::Header> header_of(const std::string& envelope) {
   return h;
 }
 
+// ----- the compact form of Changes (sync.proto, CompactEnvelope)
+
+// What a compact entry leaves out and the entries before it in the frame
+// say: per author key, the seq and BLAKE2b-256 of its latest envelope; the
+// previous entry's HLC and epoch. The sender keeps it as the receiver will.
+struct CompactState {
+  std::map<std::string, std::pair<uint64_t, std::string>> last;
+  uint64_t hlc = 0;
+  uint32_t epoch = 0;
+};
+
+std::string blake2b_256(const std::string& data) {
+  std::string h(crypto_generichash_BYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(h.data()), h.size(),
+                     reinterpret_cast<const unsigned char*>(data.data()), data.size(), nullptr, 0);
+  return h;
+}
+
+bool whole_only(const pb::CompactEnvelope& c) {
+  return c.author() == 0 && c.seq() == 0 && c.prev_hash().empty() && c.hlc() == 0 && !c.has_epoch() &&
+         c.kind() == 0 && c.nonce().empty() && c.body().empty() && c.signature().empty() && c.receipt().empty();
+}
+
+// An envelope rebuilt from a compact entry, and what it tells the entries
+// after it (CompactState).
+struct Rebuilt {
+  std::string raw;
+  bool whole = false;  // sent whole: tells the entries after it nothing
+  std::string author;
+  uint64_t seq = 0, hlc = 0;
+  uint32_t epoch = 0;
+};
+
+void advance(CompactState& state, const Rebuilt& r) {
+  if (r.whole) return;
+  state.last[r.author] = {r.seq, blake2b_256(r.raw)};
+  state.hlc = r.hlc;
+  state.epoch = r.epoch;
+}
+
+// The exact envelope bytes of entry `c` of a compact frame of `space`
+// (serialized id) whose author table is `authors`, after the entries that
+// left `state`. Malformed when the entry cannot be rebuilt. Built with
+// protobuf's own serializer from known fields only, so the result is
+// canonical by construction but for the receipt, checked by parsing and
+// reserializing.
+Result<Rebuilt> rebuild_envelope(const pb::CompactEnvelope& c, const std::string& space,
+                                 const google::protobuf::RepeatedPtrField<std::string>& authors,
+                                 const CompactState& state) {
+  auto malformed = [](const char* why) { return Status(Code::Malformed, why); };
+  if (!c.envelope().empty()) {
+    if (!whole_only(c)) return malformed("an envelope sent whole with other fields");
+    Rebuilt whole;
+    whole.raw = c.envelope();
+    whole.whole = true;
+    return whole;
+  }
+  if (c.author() >= static_cast<uint32_t>(authors.size())) return malformed("author index past the author table");
+  const std::string& author = authors.Get(static_cast<int>(c.author()));
+  if (author.size() != DeviceKey{}.bytes.size()) return malformed("author key not of 32 bytes");
+  uint64_t seq = c.seq();
+  std::string prev = c.prev_hash();
+  if (seq == 0) {
+    auto it = state.last.find(author);
+    if (it == state.last.end()) return malformed("seq left out, but no earlier change of its author in the frame");
+    if (!prev.empty()) return malformed("prev_hash given with seq left out");
+    seq = it->second.first + 1;
+    prev = it->second.second;
+  } else if (seq == 1 ? !prev.empty() : prev.size() != crypto_generichash_BYTES) {
+    return malformed(seq == 1 ? "prev_hash given at seq 1" : "prev_hash missing or not of 32 bytes");
+  }
+  if (!pb::ChangeKind_IsValid(static_cast<int>(c.kind()))) return malformed("unknown change kind");
+  const uint64_t hlc = state.hlc + static_cast<uint64_t>(c.hlc());
+  const uint32_t epoch = c.has_epoch() ? c.epoch() : state.epoch;
+  pb::Header h;
+  h.set_space(space);
+  h.set_author(author);
+  h.set_seq(seq);
+  h.set_prev_hash(std::move(prev));
+  h.set_hlc(hlc);
+  h.set_epoch(epoch);
+  h.set_kind(static_cast<pb::ChangeKind>(c.kind()));
+  h.set_nonce(c.nonce());
+  pb::Envelope e;
+  e.set_header(h.SerializeAsString());
+  e.set_body(c.body());
+  e.set_signature(c.signature());
+  if (!c.receipt().empty()) {
+    pb::Receipt parsed;
+    if (!parsed.ParseFromString(c.receipt())) return malformed("receipt does not parse");
+    pb::Receipt* r = e.mutable_receipt();  // known fields only: unknown ones make it non-canonical
+    r->set_witness(parsed.witness());
+    r->set_time_ms(parsed.time_ms());
+    r->set_signature(parsed.signature());
+    if (r->SerializeAsString() != c.receipt()) return malformed("receipt not canonical");
+  }
+  Rebuilt out;
+  out.raw = e.SerializeAsString();
+  out.author = author;
+  out.seq = seq;
+  out.hlc = hlc;
+  out.epoch = epoch;
+  return out;
+}
+
+// Appends `envelope` to compact frame `c` (its space set): as a compact
+// entry when that rebuilds to the same bytes, else whole.
+void add_compact(pb::Changes& c, const Bytes& envelope, CompactState& state,
+                 std::map<std::string, uint32_t>& author_index) {
+  const std::string raw(envelope.begin(), envelope.end());
+  pb::CompactEnvelope* entry = c.add_compact();
+  pb::Envelope e;
+  pb::Header h;
+  if (e.ParseFromString(raw) && h.ParseFromString(e.header()) && h.space() == c.space()) {
+    auto [it, fresh] = author_index.try_emplace(h.author(), static_cast<uint32_t>(c.authors_size()));
+    if (fresh) c.add_authors(h.author());
+    entry->set_author(it->second);
+    auto last = state.last.find(h.author());
+    const bool chained = last != state.last.end() && h.seq() == last->second.first + 1 &&
+                         h.prev_hash() == last->second.second;
+    if (!chained) {
+      entry->set_seq(h.seq());
+      entry->set_prev_hash(h.prev_hash());
+    }
+    entry->set_hlc(static_cast<int64_t>(h.hlc() - state.hlc));
+    if (h.epoch() != state.epoch) entry->set_epoch(h.epoch());
+    entry->set_kind(static_cast<uint32_t>(h.kind()));
+    entry->set_nonce(h.nonce());
+    entry->set_body(e.body());
+    entry->set_signature(e.signature());
+    if (e.has_receipt()) entry->set_receipt(e.receipt().SerializeAsString());
+    auto back = rebuild_envelope(*entry, c.space(), c.authors(), state);
+    if (back.is_ok() && back->raw == raw) {
+      advance(state, *back);
+      return;
+    }
+    if (fresh) {
+      c.mutable_authors()->RemoveLast();
+      author_index.erase(it);
+    }
+  }
+  entry->Clear();
+  entry->set_envelope(raw);
+}
+
+// Every envelope of a compact Changes frame, rebuilt in order.
+Result<std::vector<std::string>> rebuild_compact(const pb::Changes& changes) {
+  CompactState state;
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(changes.compact_size()));
+  for (int i = 0; i < changes.compact_size(); ++i) {
+    auto rebuilt = rebuild_envelope(changes.compact(i), changes.space(), changes.authors(), state);
+    if (!rebuilt.is_ok())
+      return Status(Code::Malformed, "Changes: compact envelope " + std::to_string(i) + " cannot be rebuilt: " +
+                                         rebuilt.status().message());
+    advance(state, *rebuilt);
+    out.push_back(std::move(rebuilt->raw));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<FramePeek> peek_frame(ByteView frame) {
@@ -151,8 +313,11 @@ std::optional<FramePeek> peek_frame(ByteView frame) {
     switch (kind) {
       case FrameKind::Changes:
         ok = message([&](uint32_t t) {
-          if (Wire::GetTagFieldNumber(t) == pb::Changes::kSpaceFieldNumber) return space(t);
-          return count_field(pb::Changes::kEnvelopesFieldNumber, peek.envelopes)(t);
+          const int number = Wire::GetTagFieldNumber(t);
+          if (number == pb::Changes::kSpaceFieldNumber) return space(t);
+          if (number == pb::Changes::kAuthorsFieldNumber) return count_field(number, peek.authors)(t);
+          return count_field(number == pb::Changes::kCompactFieldNumber ? number : pb::Changes::kEnvelopesFieldNumber,
+                             peek.envelopes)(t);
         });
         break;
       case FrameKind::Ack:
@@ -231,6 +396,18 @@ Bytes changes_frame(const SpaceId& space, const Bytes& envelope) {
   return out;
 }
 
+Result<std::vector<Bytes>> envelopes_of(const pb::Changes& changes) {
+  std::vector<Bytes> out;
+  if (changes.compact_size() == 0) {
+    for (const std::string& e : changes.envelopes()) out.emplace_back(e.begin(), e.end());
+    return out;
+  }
+  if (changes.envelopes_size() > 0) return Status(Code::Malformed, "Changes: both plain and compact envelopes");
+  URBIS_ASSIGN_OR_RETURN(std::vector<std::string> rebuilt, rebuild_compact(changes));
+  for (const std::string& e : rebuilt) out.emplace_back(e.begin(), e.end());
+  return out;
+}
+
 Signer Signer::of(const Identity& identity) {
   const Identity* id = &identity;
   return Signer{identity.device(), [id](ByteView message) { return id->sign(message); }};
@@ -283,6 +460,7 @@ std::vector<Bytes> Session::start() {
   h->set_version(kProtocolVersion);
   if (signer_) h->set_device(to_wire(signer_->device));
   h->set_challenge(challenge_.data(), challenge_.size());
+  if (options_.compact_changes) h->set_features(pb::FEATURE_COMPACT_CHANGES);
   out.send(f);
   return std::move(out.frames);
 }
@@ -381,6 +559,7 @@ Status Session::handle_hello(const pb::Hello& hello, Out& out) {
     return Status(Code::Forbidden, "a client must present a device key");
   }
   got_hello_ = true;
+  peer_features_ = hello.features();
   std::copy(hello.challenge().begin(), hello.challenge().end(), peer_challenge_.begin());
   if (signer_) {
     pb::Frame f;
@@ -472,6 +651,8 @@ Status Session::check_limits(const FramePeek& peek, size_t frame_bytes) const {
   };
   if (peek.envelopes > options_.max_envelopes_per_frame)
     return too_large("Changes: envelopes", peek.envelopes, options_.max_envelopes_per_frame);
+  if (peek.authors > options_.max_envelopes_per_frame)
+    return too_large("Changes: authors", peek.authors, options_.max_envelopes_per_frame);
   if (peek.spaces > options_.max_spaces) return too_large("Want: spaces", peek.spaces, options_.max_spaces);
   if (peek.kind == FrameKind::Ack && peek.heads > options_.max_envelopes_per_frame)
     return too_large("Ack: heads", peek.heads, options_.max_envelopes_per_frame);
@@ -749,6 +930,9 @@ void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
     pb::Frame f;
     auto* c = f.mutable_changes();
     c->set_space(to_wire(space));
+    const bool compact = options_.compact_changes && (peer_features_ & pb::FEATURE_COMPACT_CHANGES) != 0;
+    CompactState state;
+    std::map<std::string, uint32_t> author_index;
     bool progressed = false;
     for (const Bytes& env : *batch) {
       auto pos = position_of(env);
@@ -757,7 +941,10 @@ void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
         progressed |= pos->second > have;
         have = std::max(have, pos->second);
       }
-      c->add_envelopes(env.data(), env.size());
+      if (compact)
+        add_compact(*c, env, state, author_index);
+      else
+        c->add_envelopes(env.data(), env.size());
     }
     if (!progressed) {  // cannot happen with a sound store; never loop on it
       out.error(Code::Internal, "stored changes do not advance the peer's vector", &space);
@@ -773,9 +960,21 @@ void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
 Status Session::handle_changes(const pb::Changes& changes, Out& out) {
   auto space = SpaceId::from_string(changes.space());
   if (!space) return Status(Code::Malformed, "Changes: bad space id");
+  // The envelopes' exact bytes: as sent, or rebuilt from the compact form,
+  // all of them before anything is applied (a frame that does not rebuild
+  // is refused whole).
+  std::vector<std::string> rebuilt;
+  std::vector<const std::string*> received;
+  if (changes.compact_size() > 0) {
+    if (changes.envelopes_size() > 0) return Status(Code::Malformed, "Changes: both plain and compact envelopes");
+    URBIS_ASSIGN_OR_RETURN(rebuilt, rebuild_compact(changes));
+    for (const std::string& e : rebuilt) received.push_back(&e);
+  } else {
+    for (const std::string& e : changes.envelopes()) received.push_back(&e);
+  }
   auto it = spaces_.find(*space);
   if (it == spaces_.end() || !it->second.peer_wanted) {
-    counters_.changes_refused += static_cast<uint64_t>(changes.envelopes_size());
+    counters_.changes_refused += received.size();
     out.error(role_ == SessionRole::Server ? Code::NotAMember : Code::InvalidArgument,
               "changes for a space not synced in this session", &*space);
     return Status::ok();
@@ -785,7 +984,7 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
   ack.mutable_ack()->set_space(changes.space());
 
   if (role_ == SessionRole::Server && !sync.seeding && !peer_may_sync(*space)) {
-    counters_.changes_refused += static_cast<uint64_t>(changes.envelopes_size());
+    counters_.changes_refused += received.size();
     out.error(Code::NotAMember, "device is not a member of the space", &*space);
     out.send(ack);
     return Status::ok();
@@ -796,9 +995,10 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
   // Only envelopes of the space the frame names: membership was checked for
   // that space, not for whatever space an envelope's header claims.
   std::vector<Bytes> envelopes;
-  envelopes.reserve(static_cast<size_t>(changes.envelopes_size()));
+  envelopes.reserve(received.size());
   std::optional<pb::Header> first;
-  for (const std::string& e : changes.envelopes()) {
+  for (const std::string* ep : received) {
+    const std::string& e = *ep;
     auto h = header_of(e);
     if (h && h->space() != changes.space()) {
       counters_.changes_refused += 1;

@@ -10,7 +10,9 @@
 //      and changes per second of the node's CPU time);
 //   4. concurrent WebSocket clients held (node memory per connection; the
 //      node still answers /healthz and serves a fresh sync while they stay;
-//      how long one edit takes to reach them all).
+//      how long one edit takes to reach them all);
+//   5. bytes on the wire per one-field edit (live, relayed, caught up), in
+//      the compact and the plain form of Changes frames.
 // Each figure is a line "BENCH <name> <value> <unit>"; a table with the
 // budgets of DESIGN.md follows. Every wait is bounded, so the bench ends by
 // itself; the node is killed with the bench (PR_SET_PDEATHSIG).
@@ -21,7 +23,7 @@
 //                           (default: the system temp directory; /dev/shm
 //                           takes the disk's fsync out of the figures)
 //   URBIS_BENCH_CLIENTS=N   connections to hold (default 5000)
-//   URBIS_BENCH_ONLY=LIST   run only these of catchup (with live), ingest, held
+//   URBIS_BENCH_ONLY=LIST   run only these of catchup (with live), ingest, held, wire
 //
 // Clients use synchronous=NORMAL (as the core benchmark), so their own fsyncs
 // do not pace the figures; the node runs as shipped (synchronous=FULL: it
@@ -400,8 +402,10 @@ class Client : public std::enable_shared_from_this<Client> {
  public:
   enum class Phase { Connecting, Open, Closed, Failed };
 
-  Client(asio::io_context& io, Replica& replica, sync::Signer signer, std::vector<SpaceId> spaces)
-      : ws_(io), out_(ws_), replica_(replica), signer_(std::move(signer)), spaces_(std::move(spaces)) {
+  Client(asio::io_context& io, Replica& replica, sync::Signer signer, std::vector<SpaceId> spaces,
+         sync::SessionOptions options = {})
+      : ws_(io), out_(ws_), replica_(replica), signer_(std::move(signer)), spaces_(std::move(spaces)),
+        options_(std::move(options)) {
     out_.on_written = [this](size_t n) { ws_bytes_out_ += n; };
   }
 
@@ -423,7 +427,10 @@ class Client : public std::enable_shared_from_this<Client> {
   void send(std::vector<Bytes> frames) {
     if (phase_ != Phase::Open) return;
     for (const Bytes& f : frames)
-      if (!f.empty() && f[0] == kChangesTag) changes_frames_out_ += 1;
+      if (!f.empty() && f[0] == kChangesTag) {
+        changes_frames_out_ += 1;
+        changes_bytes_out_ += f.size();
+      }
     out_.send(std::move(frames), shared_from_this());
   }
   // Closes with the WebSocket close handshake once the queue is written.
@@ -455,6 +462,9 @@ class Client : public std::enable_shared_from_this<Client> {
   uint64_t ws_bytes_out() const { return ws_bytes_out_; }
   uint64_t acks_in() const { return acks_in_; }
   uint64_t changes_frames_out() const { return changes_frames_out_; }
+  // Bytes of the Changes frames (whole frames, as WebSocket payloads) sent and received.
+  uint64_t changes_bytes_out() const { return changes_bytes_out_; }
+  uint64_t changes_bytes_in() const { return changes_bytes_in_; }
   // Ended with the session Live but without the space (refused by the node).
   bool live_without_space() const {
     return session_ && session_->state() == sync::SessionState::Live && session_->synced_spaces().empty();
@@ -497,11 +507,10 @@ class Client : public std::enable_shared_from_this<Client> {
     co_await ws_.async_handshake("127.0.0.1:" + std::to_string(port), "/sync",
                                  asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return fail("WebSocket handshake: " + ec.message());
-    sync::SessionOptions options;
     ws_.binary(true);
-    ws_.read_message_max(options.max_frame_bytes);
+    ws_.read_message_max(options_.max_frame_bytes);
     session_ = std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client,
-                                               spaces_, options);
+                                               spaces_, options_);
     phase_ = Phase::Open;
     send(session_->start());
     beast::flat_buffer buffer;
@@ -519,6 +528,7 @@ class Client : public std::enable_shared_from_this<Client> {
       const auto data = buffer.cdata();
       const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
       if (!frame.empty() && frame[0] == kAckTag) acks_in_ += 1;
+      if (!frame.empty() && frame[0] == kChangesTag) changes_bytes_in_ += frame.size();
       sync::Reply reply = session_->receive(frame);
       send(std::move(reply.frames));
       if (!reply.status.is_ok()) co_return fail("session: " + reply.status.to_string());
@@ -532,12 +542,14 @@ class Client : public std::enable_shared_from_this<Client> {
   Replica& replica_;
   sync::Signer signer_;
   std::vector<SpaceId> spaces_;
+  sync::SessionOptions options_;
   std::unique_ptr<sync::Session> session_;
   Phase phase_ = Phase::Connecting;
   std::string error_;
   Clock::time_point started_at_;
   std::optional<Clock::time_point> caught_up_at_;
   uint64_t ws_bytes_in_ = 0, ws_bytes_out_ = 0, acks_in_ = 0, changes_frames_out_ = 0;
+  uint64_t changes_bytes_out_ = 0, changes_bytes_in_ = 0;
 };
 
 // Runs `io` (which must hold a work guard) until `done()` or `limit`.
@@ -1101,6 +1113,94 @@ void bench_held(const fs::path& dir, NodeProcess& node, size_t wanted, rlim_t no
       io, [&] { return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->ended(); }); }, 30s);
 }
 
+// ---------------------------------------------------------------- 5: bytes on the wire
+
+// What one-field edits (a short value) cost on the wire through the node, in
+// whole Changes frames: pushed live by A (one frame per edit), relayed live to
+// B, and per change when C, offline meanwhile, catches up on all of them. In
+// the compact form (sync.proto, CompactEnvelope) and, with every client
+// offering only the plain form (as a peer that predates it), the plain one.
+void bench_wire(const fs::path& dir, NodeProcess& node) {
+  const size_t edits = std::max<size_t>(scaled(200), 10);
+  say("5. wire bytes: %zu one-field edits, A -> node -> B live, then C catching up...", edits);
+  for (const bool compact : {false, true}) {
+    const std::string form = compact ? "compact" : "plain";
+    sync::SessionOptions options;
+    options.compact_changes = compact;
+    Identity a_id = Identity::generate(system_env()), b_id = Identity::generate(system_env()),
+             c_id = Identity::generate(system_env());
+    const DeviceKey a_key = a_id.device(), b_key = b_id.device(), c_key = c_id.device();
+    Identity a_signer = copy_identity(a_id), b_signer = copy_identity(b_id), c_signer = copy_identity(c_id);
+    auto a = open_client_replica(dir / ("wire-" + form + "-a.db"), std::move(a_id));
+    auto b = open_client_replica(dir / ("wire-" + form + "-b.db"), std::move(b_id));
+    auto c = open_client_replica(dir / ("wire-" + form + "-c.db"), std::move(c_id));
+    const SpaceId space = must(a->create_space("wire " + form), "create space");
+    must(a->add_member(space, b_key, Role::Editor), "add member");
+    must(a->add_member(space, c_key, Role::Editor), "add member");
+    EntityId task;
+    {
+      Transaction tx = a->begin(space);
+      task = tx.create("task");
+      tx.set(task, "status", "new");
+      must(a->commit(tx), "commit");
+    }
+    asio::io_context io(1);
+    auto guard = asio::make_work_guard(io);
+    auto connect = [&](Replica& r, Identity& signer) {
+      auto client = std::make_shared<Client>(io, r, sync::Signer::of(signer), std::vector<SpaceId>{space}, options);
+      client->start(node.port());
+      run_until(io, [&] { return client->caught_up() || client->ended(); }, 30s);
+      require_caught_up(*client, "wire: connect");
+      return client;
+    };
+    auto ca = connect(*a, a_signer);
+    auto cb = connect(*b, b_signer);
+    close_all(io, {connect(*c, c_signer)});  // C holds the space, then goes offline
+    auto head = [&](Replica& r) {
+      const VersionVector vv = must(r.version_vector(space), "vv");
+      const auto it = vv.find(a_key);
+      return it == vv.end() ? uint64_t{0} : it->second;
+    };
+    const uint64_t a_out0 = ca->changes_bytes_out(), b_in0 = cb->changes_bytes_in();
+    size_t envelope = 0;
+    for (size_t i = 0; i < edits; ++i) {
+      Transaction tx = a->begin(space);
+      tx.set(task, "status", i % 2 ? "open" : "done");
+      const CommitInfo info = must(a->commit(tx), "commit");
+      ca->send(ca->session().on_local_change(space));
+      if (!run_until(io, [&] { return head(*b) >= info.seq || cb->ended(); }, 10s) || cb->ended())
+        die("wire: B did not receive edit " + std::to_string(i));
+    }
+    {
+      VersionVector before = must(a->version_vector(space), "vv");
+      before[a_key] -= 1;
+      envelope = total_bytes(must(a->changes_since(space, before), "log"));  // the last edit's envelope
+    }
+    run_until(io, [&] { return ca->caught_up(); }, 10s);
+    const double pushed = static_cast<double>(ca->changes_bytes_out() - a_out0) / edits;
+    const double relayed = static_cast<double>(cb->changes_bytes_in() - b_in0) / edits;
+    auto cc = connect(*c, c_signer);
+    if (cc->session().counters().changes_received != edits)
+      die("wire: C caught up on " + std::to_string(cc->session().counters().changes_received) + " changes, expected " +
+          std::to_string(edits));
+    if (must(c->state_hash(space), "hash") != must(a->state_hash(space), "hash")) die("wire: C diverged from A");
+    const double caught_up = static_cast<double>(cc->changes_bytes_in()) / edits;
+    close_all(io, {ca, cb, cc});
+    const std::string suffix = compact ? "" : "_plain";
+    const std::string note = compact ? "" : "the plain form (a peer without FEATURE_COMPACT_CHANGES)";
+    report("wire_envelope_bytes_one_field_edit" + suffix, static_cast<double>(envelope), "B", 0, "", std::nullopt,
+           compact ? "as stored and signed (either form)" : note);
+    report("wire_bytes_per_one_field_edit" + suffix, pushed, "B", 1, compact ? "<= 220 B" : "",
+           compact ? std::optional<bool>(pushed <= 220) : std::nullopt,
+           compact ? "A's live push: one Changes frame per edit" : note);
+    report("wire_bytes_per_one_field_edit_relayed" + suffix, relayed, "B", 1, "", std::nullopt,
+           compact ? "the node's live push to B" : note);
+    report("wire_bytes_per_change_catchup" + suffix, caught_up, "B", 1, compact ? "<= 220 B" : "",
+           compact ? std::optional<bool>(caught_up <= 220) : std::nullopt,
+           compact ? "C catching up on " + std::to_string(edits) + " edits" : note);
+  }
+}
+
 // Whether URBIS_BENCH_ONLY (a comma-separated list) is unset or names `part`.
 bool selected(const std::string& part) {
   const char* only = std::getenv("URBIS_BENCH_ONLY");
@@ -1134,6 +1234,7 @@ int main() {
     if (selected("catchup")) bench_catch_up_and_live(dir.path(), node);
     if (selected("ingest")) bench_ingest(dir.path(), node);
     if (selected("held")) bench_held(dir.path(), node, held, nofile);
+    if (selected("wire")) bench_wire(dir.path(), node);
     if (!node.alive()) die("the node died; its log:\n" + node.log().substr(0, 4000));
     if (node.stop() != std::optional<int>(0)) say("the node did not exit cleanly on SIGTERM");
   }

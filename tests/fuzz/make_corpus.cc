@@ -93,23 +93,33 @@ int main(int argc, char** argv) {
     fuzz::Peer device(fuzz::kEditorSeed, 300, fuzz::kFuzzClockMs);
     for (const Bytes& e : w.log) fuzz::must(device->apply(e), "device log");
     for (const Bytes& e : w.extra) (void)device->apply(e);
-    for (uint8_t mode : {0, 2}) {
-      sync::SessionOptions options;
-      options.discover = mode == 2;
-      sync::Session client(*device.replica, *device.env, sync::Signer::of(editor), sync::SessionRole::Client,
-                           {w.space}, options);
-      session_seed(mode ? "server-open-spaces" : "server", mode, client, {});
-    }
+    // Each in the plain form of Changes frames (a peer that predates the
+    // compact one) and in the compact form (sync.proto, CompactEnvelope).
+    for (bool compact : {false, true})
+      for (uint8_t mode : {0, 2}) {
+        sync::SessionOptions options;
+        options.discover = mode == 2;
+        options.compact_changes = compact;
+        sync::Session client(*device.replica, *device.env, sync::Signer::of(editor), sync::SessionRole::Client,
+                             {w.space}, options);
+        session_seed(std::string(mode ? "server-open-spaces" : "server") + (compact ? "-compact" : ""), mode, client,
+                     {});
+      }
   }
   {  // client role: a node holding the log and the later changes
     Identity node_key = fuzz::identity_of(fuzz::kNodeSeed);
     fuzz::Peer node(0, 301, fuzz::kFuzzClockMs);
     for (const Bytes& e : w.log) fuzz::must(node->apply(e), "node log");
     for (const Bytes& e : w.extra) (void)node->apply(e);
-    for (uint8_t mode : {1, 3}) {
-      sync::Session server(*node.replica, *node.env, sync::Signer::of(node_key), sync::SessionRole::Server, {});
-      session_seed(mode == 3 ? "client-discover" : "client", mode, server, {});
-    }
+    for (bool compact : {false, true})
+      for (uint8_t mode : {1, 3}) {
+        sync::SessionOptions options;
+        options.compact_changes = compact;
+        sync::Session server(*node.replica, *node.env, sync::Signer::of(node_key), sync::SessionRole::Server, {},
+                             options);
+        session_seed(std::string(mode == 3 ? "client-discover" : "client") + (compact ? "-compact" : ""), mode,
+                     server, {});
+      }
   }
 
   write_seed("invite", "code", w.invite_code);

@@ -84,6 +84,7 @@ struct Traffic {
   int last_changes_flight = -1;
   size_t max_changes_per_call = 0;  // Changes frames produced by one call
   size_t largest_batch = 0;         // envelope bytes of a multi-envelope batch
+  std::array<size_t, 2> changes_wire_bytes{}, changes_carried{}, compact_frames{};  // Changes frames' bytes, envelopes
   std::vector<std::pair<int, pb::Error>> errors;  // (sender side, Error)
   std::vector<Status> failures;                   // non-ok receive() statuses
 };
@@ -101,9 +102,16 @@ void note(Traffic& t, int side, const std::vector<Bytes>& frames, int flight) {
         changes += 1;
         t.changes_frames[side] += 1;
         t.last_changes_flight = flight;
+        // Envelope bytes as stored (a compact frame's rebuilt), which the
+        // batch bound counts.
+        auto envelopes = sync::envelopes_of(f.changes());
+        REQUIRE_MESSAGE(envelopes.is_ok(), envelopes.status().to_string());
         size_t bytes = 0;
-        for (const auto& e : f.changes().envelopes()) bytes += e.size();
-        if (f.changes().envelopes_size() > 1) t.largest_batch = std::max(t.largest_batch, bytes);
+        for (const Bytes& e : *envelopes) bytes += e.size();
+        if (envelopes->size() > 1) t.largest_batch = std::max(t.largest_batch, bytes);
+        t.changes_wire_bytes[side] += b.size();
+        t.changes_carried[side] += envelopes->size();
+        t.compact_frames[side] += f.changes().compact_size() > 0 ? 1 : 0;
         break;
       }
       case pb::Frame::kError: t.errors.emplace_back(side, f.error()); break;
@@ -827,6 +835,31 @@ TEST_CASE("session: a 16 MB Ack of 8 million empty heads is refused unparsed, be
     const std::string bytes = half.SerializeAsString() + half.SerializeAsString();
     CHECK(s.server->receive(view_of(bytes)).status.code() == Code::TooLarge);
   }
+  {
+    INFO("compact Changes over the envelope limit, plain and compact entries counted together");
+    Authenticated s(w);
+    pb::Frame f;
+    f.mutable_changes()->set_space(id_str(w.space));
+    const std::string e(1, 'e');
+    for (int i = 0; i < 2049; ++i) f.mutable_changes()->add_compact()->set_envelope(e);
+    for (int i = 0; i < 2048; ++i) f.mutable_changes()->add_envelopes(e);
+    auto peek = sync::peek_frame(frame_bytes(f));
+    REQUIRE(peek);
+    CHECK(peek->envelopes == 4097);
+    CHECK(s.server->receive(frame_bytes(f)).status.code() == Code::TooLarge);
+  }
+  {
+    INFO("a compact author table over the limit");
+    Authenticated s(w);
+    pb::Frame f;
+    f.mutable_changes()->set_space(id_str(w.space));
+    const std::string a(1, 'a');
+    for (int i = 0; i < 4097; ++i) f.mutable_changes()->add_authors(a);
+    auto peek = sync::peek_frame(frame_bytes(f));
+    REQUIRE(peek);
+    CHECK(peek->authors == 4097);
+    CHECK(s.server->receive(frame_bytes(f)).status.code() == Code::TooLarge);
+  }
   CHECK(hash_of(*w.node.replica, w.space) == node_before);
   CHECK(vv_of(*w.node.replica, w.space) == vv_before);
   // A well-behaved client is served as before.
@@ -1090,6 +1123,234 @@ TEST_CASE("session: lying heads and acknowledgements never make a client skip it
   // An honest node afterwards gets everything.
   w.sync(w.a);
   CHECK(vv_of(*w.node.replica, w.space) == vv_of(*w.a.dev.replica, w.space));
+}
+
+// ---------------------------------------------------------------- compact Changes frames (issue 13)
+
+namespace compact {
+
+// `n` edits of one field, a short value, on one entity A created before.
+void one_field_edits(Client& c, const SpaceId& space, const EntityId& e, int n) {
+  for (int i = 0; i < n; ++i) {
+    Transaction tx = c->begin(space);
+    tx.set(e, "status", i % 2 ? "open" : "done");
+    URBIS_REQUIRE_OK(c->commit(tx));
+  }
+}
+
+EntityId task(Client& c, const SpaceId& space) {
+  Transaction tx = c->begin(space);
+  EntityId e = tx.create("task");
+  tx.set(e, "status", "new");
+  URBIS_REQUIRE_OK(c->commit(tx));
+  return e;
+}
+
+// Every envelope `r` holds of `space`, in log order.
+std::vector<Bytes> log_of(Replica& r, const SpaceId& space) {
+  auto log = r.changes_since(space, {});
+  REQUIRE_MESSAGE(log.is_ok(), log.status().to_string());
+  return *log;
+}
+
+}  // namespace compact
+
+TEST_CASE("session: a catch-up of one-field edits travels compact, rebuilds the exact envelopes, <= 220 bytes each") {
+  World w;
+  const EntityId e = compact::task(w.a, w.space);
+  w.sync(w.a);
+  w.sync(w.b);
+  // A second node that, like a peer predating the compact form, offers only
+  // the plain one (and so is sent only the plain one).
+  SessionOptions plain;
+  plain.compact_changes = false;
+  Node old;
+  auto sync_old = [&] {
+    auto as = w.a.session(w.space);
+    auto os = old.session(plain);
+    Traffic t = connect(*as, *os);
+    CHECK(t.failures.empty());
+    CHECK(os->state() == SessionState::Live);
+    CHECK(t.compact_frames[0] + t.compact_frames[1] == 0);
+    return t;
+  };
+  sync_old();
+  constexpr int kEdits = 40;
+  compact::one_field_edits(w.a, w.space, e, kEdits);
+
+  // A catches the node up: every Changes frame in the compact form.
+  Traffic t = w.sync(w.a);
+  CHECK(t.changes_frames[0] > 0);
+  CHECK(t.compact_frames[0] == t.changes_frames[0]);
+  REQUIRE(t.changes_carried[0] == static_cast<size_t>(kEdits));
+  // The node holds byte for byte what A holds (hashes chain the log), and
+  // B, caught up from the node in the compact form as well, the same state.
+  CHECK(compact::log_of(*w.node.replica, w.space) == compact::log_of(*w.a.dev.replica, w.space));
+  Traffic down = w.sync(w.b);
+  CHECK(down.compact_frames[1] == down.changes_frames[1]);
+  CHECK(compact::log_of(*w.b.dev.replica, w.space) == compact::log_of(*w.a.dev.replica, w.space));
+  CHECK(hash_of(*w.b.dev.replica, w.space) == hash_of(*w.a.dev.replica, w.space));
+
+  // The same edits in the plain form, to the old node.
+  Traffic p = sync_old();
+  REQUIRE(p.changes_carried[0] == static_cast<size_t>(kEdits));
+  CHECK(compact::log_of(*old.replica, w.space) == compact::log_of(*w.a.dev.replica, w.space));
+
+  // Bytes per change on the wire (whole Changes frames).
+  const double compact_per_edit = static_cast<double>(t.changes_wire_bytes[0]) / kEdits;
+  const double plain_per_edit = static_cast<double>(p.changes_wire_bytes[0]) / kEdits;
+  const size_t stored = compact::log_of(*w.a.dev.replica, w.space).back().size();
+  MESSAGE("one-field edit: envelope " << stored << " bytes; per change in a catch-up: plain " << plain_per_edit
+                                      << ", compact " << compact_per_edit << " bytes on the wire");
+  CHECK(compact_per_edit <= 220.0);
+  CHECK(plain_per_edit > stored);
+
+  // A side that does not offer it is sent the plain form, and sends it.
+  compact::one_field_edits(w.a, w.space, e, 3);
+  auto as2 = w.a.session(w.space, plain);
+  auto ns2 = w.node.session();
+  Traffic q = connect(*as2, *ns2);
+  CHECK(q.failures.empty());
+  CHECK(q.changes_carried[0] == 3);
+  CHECK(q.compact_frames[0] + q.compact_frames[1] == 0);
+  CHECK(compact::log_of(*w.node.replica, w.space) == compact::log_of(*w.a.dev.replica, w.space));
+}
+
+TEST_CASE("session: a compact entry that cannot be rebuilt fails the frame whole (Malformed); state unchanged") {
+  World w;
+  const EntityId e = compact::task(w.a, w.space);
+  w.sync(w.a);
+  w.sync(w.b);
+  const VersionVector node_had = vv_of(*w.node.replica, w.space);
+  compact::one_field_edits(w.a, w.space, e, 3);
+
+  // A real compact frame: A answers a hand-driven "node" that offers the
+  // compact form and holds what the node holds.
+  auto as = w.a.session(w.space);
+  (void)as->start();
+  pb::Frame hello;
+  hello.mutable_hello()->set_version(sync::kProtocolVersion);
+  hello.mutable_hello()->set_challenge(std::string(32, 'n'));
+  hello.mutable_hello()->set_features(pb::FEATURE_COMPACT_CHANGES);
+  (void)deliver(*as, hello);
+  pb::Frame want;
+  auto* sv = want.mutable_want()->add_spaces();
+  sv->set_space(id_str(w.space));
+  for (const auto& [author, seq] : node_had) {
+    auto* h = sv->add_heads();
+    h->set_author(id_str(author));
+    h->set_seq(seq);
+  }
+  pb::Frame good;
+  for (const pb::Frame& f : deliver(*as, want))
+    if (f.has_changes()) good = f;
+  REQUIRE(good.has_changes());
+  const pb::Changes& c = good.changes();
+  REQUIRE(c.compact_size() == 3);
+  CHECK(c.envelopes_size() == 0);
+  CHECK(c.authors_size() == 1);
+  CHECK(c.compact(0).seq() > 1);  // the first states its seq and prev_hash
+  CHECK(c.compact(0).prev_hash().size() == 32);
+  for (int i = 1; i < 3; ++i) {  // the others continue the chain
+    CHECK(c.compact(i).seq() == 0);
+    CHECK(c.compact(i).prev_hash().empty());
+  }
+  auto missing = w.a->changes_since(w.space, node_had);
+  URBIS_REQUIRE_OK(missing);
+  auto rebuilt = sync::envelopes_of(c);
+  URBIS_REQUIRE_OK(rebuilt);
+  CHECK(*rebuilt == *missing);
+
+  // Each tampered copy goes to a node session B opened (B relays A's
+  // changes, which a member may do).
+  auto deliver_to_node = [&](const pb::Frame& f) {
+    auto bs = w.b.session(w.space);
+    auto ns = w.node.session();
+    Traffic t = connect(*bs, *ns);
+    REQUIRE(ns->state() == SessionState::Live);
+    Reply r = ns->receive(frame_bytes(f));
+    return std::make_pair(std::move(ns), std::move(r));
+  };
+  auto refused = [&](const pb::Frame& f, const std::string& because) {
+    INFO(because);
+    auto [ns, r] = deliver_to_node(f);
+    CHECK(r.status.code() == Code::Malformed);
+    CHECK(r.status.message().find("cannot be rebuilt") != std::string::npos);
+    CHECK(ns->state() == SessionState::Failed);
+    REQUIRE(r.frames.size() == 1);
+    CHECK(parse_frame(r.frames[0]).error().code() == static_cast<int>(Code::Malformed));
+    CHECK(vv_of(*w.node.replica, w.space) == node_had);
+    CHECK(sync::envelopes_of(f.changes()).code() == Code::Malformed);
+  };
+  {
+    pb::Frame f = good;
+    f.mutable_changes()->mutable_compact(1)->set_author(1);
+    refused(f, "wrong author index (past the table)");
+  }
+  {
+    pb::Frame f = good;
+    f.mutable_changes()->mutable_compact()->DeleteSubrange(0, 1);
+    refused(f, "seq left out, the previous change absent from the frame");
+  }
+  {
+    pb::Frame f = good;
+    f.mutable_changes()->mutable_compact(0)->set_prev_hash(std::string(31, 'p'));
+    refused(f, "prev_hash not of 32 bytes");
+  }
+  {
+    pb::Frame f = good;
+    f.mutable_changes()->mutable_compact(2)->set_prev_hash(c.compact(0).prev_hash());
+    refused(f, "prev_hash with seq left out");
+  }
+  {
+    pb::Frame f = good;
+    f.mutable_changes()->mutable_compact(0)->set_seq(1);
+    refused(f, "prev_hash at seq 1");
+  }
+  {
+    // A receipt whose fields are out of number order parses, but is not
+    // the canonical encoding the envelope was signed with.
+    pb::Frame f = good;
+    std::string receipt = std::string("\x10\x07", 2) + '\x0a' + char(32) + std::string(32, 'w');
+    f.mutable_changes()->mutable_compact(0)->set_receipt(receipt);
+    refused(f, "non-canonical receipt");
+  }
+  {
+    pb::Frame f = good;
+    f.mutable_changes()->mutable_compact(0)->set_kind(9);
+    refused(f, "unknown change kind");
+  }
+  {
+    pb::Frame f = good;
+    f.mutable_changes()->mutable_compact(0)->set_envelope(missing->front().data(), missing->front().size());
+    refused(f, "a whole envelope with other fields");
+  }
+  {
+    pb::Frame f = good;
+    f.mutable_changes()->add_envelopes(missing->front().data(), missing->front().size());
+    auto [ns, r] = deliver_to_node(f);
+    CHECK(r.status.code() == Code::Malformed);
+    CHECK(vv_of(*w.node.replica, w.space) == node_had);
+  }
+  {
+    INFO("an entry that rebuilds, to other bytes than A signed: the core refuses it, the session goes on");
+    pb::Frame f = good;
+    f.mutable_changes()->mutable_compact(2)->set_hlc(c.compact(2).hlc() + 2);
+    auto [ns, r] = deliver_to_node(f);
+    CHECK(r.status.is_ok());
+    CHECK(ns->state() != SessionState::Failed);
+    CHECK(ns->counters().changes_refused == 1);
+    CHECK(ns->counters().changes_received == 2);
+    auto now = vv_of(*w.node.replica, w.space);
+    CHECK(now[w.a.dev.key] == node_had.at(w.a.dev.key) + 2);
+  }
+  // The untouched frame applies; B then reaches A's state through the node.
+  auto [ns, r] = deliver_to_node(good);
+  CHECK(r.status.is_ok());
+  CHECK(ns->counters().changes_received == 1);  // the two before are stored since
+  CHECK(compact::log_of(*w.node.replica, w.space) == compact::log_of(*w.a.dev.replica, w.space));
+  w.sync(w.b);
+  CHECK(hash_of(*w.b.dev.replica, w.space) == hash_of(*w.a.dev.replica, w.space));
 }
 
 }  // namespace

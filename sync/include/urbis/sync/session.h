@@ -70,6 +70,15 @@
 // its heads never advance the peer's vector, so a lying Ack cannot make the
 // session skip a change.
 //
+// Wire form: Changes frames go to a peer whose Hello lists
+// FEATURE_COMPACT_CHANGES in the compact form (sync.proto, CompactEnvelope):
+// per frame, an author table, and per envelope only what the receiver cannot
+// work out from the frame (space, author key, and the prev_hash and seq of an
+// author's chain continued in the frame are left out; HLCs are deltas). The
+// receiver rebuilds the exact envelope bytes before the replica sees them,
+// and refuses a frame with an entry it cannot rebuild (Malformed, nothing of
+// it applied). A peer that does not list the feature gets the plain form.
+//
 // Hostile bytes: before the handshake completes only Hello, Auth and Error
 // are accepted, each at most max_handshake_frame_bytes. After it, each frame
 // is walked on the wire (peek_frame, no allocation) and its repeated fields
@@ -167,6 +176,10 @@ struct SessionOptions {
   // Client with discover: keep spaces the server offers unasked although
   // this device is no member of them (a node's link to a node that trusts it).
   bool keep_unsolicited_spaces = false;
+  // Offer (Hello.features) and, to a peer that offers it too, send the
+  // compact form of Changes frames. Off: this side sends and asks for the
+  // plain form only (it still reads the compact form).
+  bool compact_changes = true;
 };
 
 // What a frame holds, read off the wire without parsing it (peek_frame).
@@ -175,7 +188,8 @@ enum class FrameKind : int { None = 0, Hello = 1, Auth, Want, Changes, Ack, Erro
 
 struct FramePeek {
   FrameKind kind = FrameKind::None;  // the message parsing would keep (the last one)
-  size_t envelopes = 0;  // in Changes (every occurrence: protobuf merges them)
+  size_t envelopes = 0;  // in Changes, both forms (every occurrence: protobuf merges them)
+  size_t authors = 0;    // Changes: author table entries (compact form)
   size_t spaces = 0;     // SpaceVersion entries in Want
   size_t heads = 0;      // AuthorSeq entries in Want (all spaces) and in Ack
   std::optional<SpaceId> space;  // Changes, Ack or Live: the space named (last one)
@@ -304,6 +318,7 @@ class Session {
   bool peer_authenticated_ = false;
   bool got_want_ = false;  // the peer's (first) Want arrived
   bool peer_discovers_ = false;  // server: the client's Want asked for discovery
+  uint32_t peer_features_ = 0;   // the peer's Hello.features
   std::optional<DeviceKey> peer_device_;
   std::array<uint8_t, 32> peer_challenge_{};
   std::map<SpaceId, SpaceSync> spaces_;
@@ -320,5 +335,10 @@ std::string_view state_name(SessionState state);
 // pushes a change it made outside a Session (e.g. an invite's redeem, which
 // is stored only once the peer has acknowledged it).
 Bytes changes_frame(const SpaceId& space, const Bytes& envelope);
+
+// The exact envelope bytes a Changes frame carries, in order, in either form
+// (the compact one rebuilt as Session::receive does); Malformed when a
+// compact entry cannot be rebuilt. For hosts and tests that read frames.
+Result<std::vector<Bytes>> envelopes_of(const pb::Changes& changes);
 
 }  // namespace urbis::sync
