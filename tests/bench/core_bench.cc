@@ -10,6 +10,7 @@
 //                          file system, so /dev/shm gives the like-for-like
 //                          native figure).
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -104,8 +105,15 @@ int main() {
   std::printf("urbis core benchmark (scale %.3g)\n", scale());
 
   // 1. Local commits.
-  report("commit_ops_per_s_tx1", bench_commit(1, scaled(20000), nullptr, nullptr, nullptr, *env,
-                                              Identity::generate(*env)),
+  std::vector<Bytes> changes1;
+  SpaceId space1;
+  std::unique_ptr<Replica> writer1;
+  // The writer of 1-op changes is a key a second replica can hold too: that
+  // replica (another device of the same member) applies them in 2b.
+  std::array<uint8_t, 32> seed1{};
+  seed1[0] = 1;
+  report("commit_ops_per_s_tx1", bench_commit(1, scaled(20000), &changes1, &space1, &writer1, *env,
+                                              Identity::from_seed(seed1)),
          "ops/s");
   report("commit_ops_per_s_tx10", bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env,
                                                Identity::generate(*env)),
@@ -142,6 +150,25 @@ int main() {
     for (auto& r : reader->apply_batch(batch)) must(std::move(r), "apply");
   }
   report("apply_ops_per_s", ops100 / seconds_since(start), "ops/s");
+
+  // 2b. Remote apply of 1-op changes (the sync case: many small changes from
+  // many devices), in batches of 100 as a catch-up brings them.
+  {
+    auto log1 = must(writer1->changes_since(space1, {}, 1), "changes_since");  // the genesis
+    auto reader1 = open_replica("apply1.db", *env, Identity::from_seed(seed1));
+    must(reader1->apply(log1.front()), "apply genesis");
+    auto t1 = Clock::now();
+    for (size_t i = 0; i < changes1.size(); i += 100) {
+      std::vector<Bytes> batch(changes1.begin() + static_cast<std::ptrdiff_t>(i),
+                               changes1.begin() + static_cast<std::ptrdiff_t>(std::min(changes1.size(), i + 100)));
+      for (auto& r : reader1->apply_batch(batch)) must(std::move(r), "apply");
+    }
+    report("apply_changes_per_s_tx1", changes1.size() / seconds_since(t1), "changes/s");
+    if (must(reader1->state_hash(space1), "hash") != must(writer1->state_hash(space1), "hash")) {
+      std::fprintf(stderr, "bench: replicas diverged (1-op changes)\n");
+      return 1;
+    }
+  }
   if (must(reader->state_hash(space), "hash") != must(writer->state_hash(space), "hash")) {
     std::fprintf(stderr, "bench: replicas diverged\n");
     return 1;
