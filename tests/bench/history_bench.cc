@@ -31,6 +31,8 @@
 //                          wasm); steps are 1k, 10k, 100k, 1M up to it, plus N
 //                          (when N is past the last step's window).
 //                          URBIS_BENCH_SCALE does not change the steps.
+//   URBIS_HISTORY_PROJECTS=P  projects edited (default 10,000; the smoke test
+//                          in ctest uses fewer).
 //   URBIS_BENCH_DIR=DIR    where the SQLite files go (as core_bench.cc).
 #include <algorithm>
 #include <cinttypes>
@@ -50,7 +52,7 @@ using namespace urbis::bench;
 
 namespace {
 
-constexpr size_t kProjects = 10'000;
+constexpr size_t kDefaultProjects = 10'000;
 constexpr size_t kWindow = 2'000;        // measured one-op commits per step
 constexpr size_t kGrowGroup = 1'000;     // one-op transactions per commit_group while growing
 constexpr size_t kApplyBatch = 100;      // envelopes per apply_batch
@@ -61,10 +63,10 @@ constexpr size_t kDefaultMax = 100'000;  // MEMFS keeps both stores in the wasm 
 constexpr size_t kDefaultMax = 1'000'000;
 #endif
 
-size_t history_max() {
-  const char* s = std::getenv("URBIS_HISTORY_MAX");
-  if (!s || !*s) return kDefaultMax;
-  return std::max<size_t>(1, std::strtoull(s, nullptr, 10));
+size_t env_size(const char* name, size_t fallback) {
+  const char* s = std::getenv(name);
+  if (!s || !*s) return fallback;
+  return std::max<size_t>(10, std::strtoull(s, nullptr, 10));
 }
 
 // 1k, 10k, 100k, 1M up to `max`, then `max` itself.
@@ -174,7 +176,8 @@ struct History {
   void edit(Transaction& tx) {
     const size_t i = edits++;
     const uint64_t r = mix(i);
-    const size_t n = (r % 10 < 8) ? (r >> 8) % (kProjects / 5) : (r >> 8) % kProjects;
+    const size_t count = projects.size();
+    const size_t n = (r % 10 < 8) ? (r >> 8) % (count / 5) : (r >> 8) % count;
     const EntityId& id = projects[n];
     char text[160];
     switch ((r >> 40) % 20) {
@@ -340,7 +343,7 @@ void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& tabl
 
   us.clear();
   for (size_t i = 0; i < 1'000; ++i) {
-    const EntityId& id = h.projects[mix(i + n) % kProjects];
+    const EntityId& id = h.projects[mix(i + n) % h.projects.size()];
     auto t1 = Clock::now();
     (void)must(writer.get(h.space, id), "get");
     us.push_back(seconds_since(t1) * 1e6);
@@ -364,7 +367,8 @@ void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& tabl
 }  // namespace
 
 int main() {
-  const size_t max = history_max();
+  const size_t max = env_size("URBIS_HISTORY_MAX", kDefaultMax);
+  const size_t projects = env_size("URBIS_HISTORY_PROJECTS", kDefaultProjects) / 10 * 10;
   const std::vector<size_t> steps = steps_to(max);
 #ifdef __EMSCRIPTEN__
   const char* target = "wasm";
@@ -373,7 +377,7 @@ int main() {
 #endif
   std::printf("urbis history-growth benchmark (%s): steps up to %zu one-op changes "
               "(URBIS_HISTORY_MAX; default %zu here), %zu projects, window %zu\n",
-              target, max, kDefaultMax, kProjects, kWindow);
+              target, max, kDefaultMax, projects, kWindow);
   std::fflush(stdout);
 
   // One env for both replicas: its clock advances on every read, so the
@@ -392,7 +396,7 @@ int main() {
   // The projects: 100-op transactions (10 projects of 10 values).
   auto start = Clock::now();
   std::vector<Bytes> created;
-  while (h.projects.size() < kProjects) {
+  while (h.projects.size() < projects) {
     Transaction tx = writer->begin(h.space);
     for (int k = 0; k < 10; ++k) {
       h.projects.push_back(tx.create("project"));
@@ -402,7 +406,7 @@ int main() {
   }
   apply_all(*reader, created, 0, created.size());
   created.clear();
-  std::printf("%zu projects created and applied in %.1f s\n", kProjects, seconds_since(start));
+  std::printf("%zu projects created and applied in %.1f s\n", projects, seconds_since(start));
 
   Table table;
   for (size_t n : steps) {
