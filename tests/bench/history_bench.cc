@@ -15,9 +15,9 @@
 // the growth in apply_batch batches of 100, so it is at size N too.
 //
 // At each step N (the window of measured changes starts at N):
-//   commit        2,000 one-op edits, each its own commit(): µs per change
-//   apply         the reader applies those 2,000: the first 1,000 in
-//                 apply_batch batches of 100 (µs per change), the next 1,000
+//   commit        4,000 one-op edits, each its own commit(): µs per change
+//   apply         the reader applies those 4,000: the first 2,000 in
+//                 apply_batch batches of 100 (µs per change), the next 2,000
 //                 one apply() each (µs per change)
 //   catch-up      one changes_since batch of at most 256 KiB (the sync
 //                 session's default batch) for a peer lacking the window, and
@@ -53,7 +53,7 @@ using namespace urbis::bench;
 namespace {
 
 constexpr size_t kDefaultProjects = 10'000;
-constexpr size_t kWindow = 2'000;        // measured one-op commits per step
+constexpr size_t kWindow = 4'000;        // measured one-op commits per step
 constexpr size_t kGrowGroup = 1'000;     // one-op transactions per commit_group while growing
 constexpr size_t kApplyBatch = 100;      // envelopes per apply_batch
 constexpr size_t kBatchBytes = 256u << 10;  // sync::SessionOptions::max_batch_bytes
@@ -152,6 +152,19 @@ std::unique_ptr<Replica> open_replica(const std::string& name, Env& env, Identit
   ReplicaOptions o;
   o.synchronous_full = false;  // WAL + NORMAL, as core_bench.cc
   return must(Replica::open(fresh_path(name), std::move(id), env, o), "open");
+}
+
+// The machine's load average, to read the figures by (a shared machine's
+// neighbours show in them); "" where there is no /proc (wasm).
+std::string load_average() {
+  std::string load;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    char buf[64] = {};
+    if (std::fgets(buf, sizeof buf, f)) load = buf;
+    std::fclose(f);
+  }
+  load = load.substr(0, load.find(' '));
+  return load.empty() ? "" : ", load " + load;
 }
 
 uint64_t mix(uint64_t x) {  // splitmix64: a replayable stream of edit choices
@@ -286,10 +299,17 @@ void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& tabl
   table.report("envelope_bytes", n, static_cast<double>(bytes) / kWindow, "B");
 
   // Remote apply of the window by the reader, which holds everything before it.
+  // Batches: per change, the median and the mean over the batches (one
+  // batch may carry a WAL checkpoint).
   const size_t half = kWindow / 2;
-  auto t = Clock::now();
-  apply_all(reader, window, 0, half);
-  table.report("apply_batch100_us", n, seconds_since(t) * 1e6 / half, "us");
+  us.clear();
+  for (size_t i = 0; i < half; i += kApplyBatch) {
+    auto t = Clock::now();
+    apply_all(reader, window, i, i + kApplyBatch);
+    us.push_back(seconds_since(t) * 1e6 / kApplyBatch);
+  }
+  table.report("apply_batch100_us_p50", n, percentile(us, 0.5), "us");
+  table.report("apply_batch100_us_mean", n, mean(us), "us");
   us.clear();
   for (size_t i = half; i < kWindow; ++i) {
     auto t1 = Clock::now();
@@ -422,7 +442,7 @@ int main() {
     std::fflush(stdout);
     t = Clock::now();
     measure(*writer, *reader, h, n, table);
-    std::printf("measured at %zu in %.1f s\n", n, seconds_since(t));
+    std::printf("measured at %zu in %.1f s%s\n", n, seconds_since(t), load_average().c_str());
     std::fflush(stdout);
   }
 
