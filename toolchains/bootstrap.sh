@@ -27,8 +27,10 @@
 #          "BENCH <name> <value> <unit>" lines; then the web app's benchmark
 #          (web/test/bench.mjs: sizes, cold offline start, search as you type
 #          over the demo space, in Chromium) and the node benchmarks, natively
-#          only (target `net-bench`: a real `urbis node` on 127.0.0.1), which
-#          print their own tables.
+#          only (target `net-bench`: a real `urbis node` on 127.0.0.1), and
+#          the history-growth benchmark natively and in wasm (target
+#          `history-bench`; URBIS_HISTORY_MAX, default 1M natively, 100k in
+#          wasm), which print their own tables.
 #   env    print the exports a shell needs to use the wasm presets by hand:
 #          eval "$(toolchains/bootstrap.sh env)"
 #
@@ -375,6 +377,12 @@ cmd_bench() {
     say "web app bench failed"
   say "bench node (native only: urbis node on 127.0.0.1, clients in-process)"
   (cd "$ROOT" && cmake --build --preset native-release --target net-bench)
+  # One space grown to 1M one-op changes natively (~10 min here), 100k in wasm
+  # (MEMFS holds the stores in the wasm heap); URBIS_HISTORY_MAX lowers both.
+  say "bench history growth, native"
+  (cd "$ROOT" && cmake --build --preset native-release --target history-bench)
+  say "bench history growth, wasm (node)"
+  (cd "$ROOT" && cmake --build --preset wasm-release --target history-bench)
 }
 
 cmd_env() {
