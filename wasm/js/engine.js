@@ -623,6 +623,8 @@ export class Engine {
       const held = this.call('spaces').find((s) => s.space === info.space);
       return { space: info.space, role: held ? held.role : 'none' };
     }
+    const t0 = Date.now();
+    this.joinReceiveMs = 0;
     try {
       if (!this.options.node) throw InvalidArgument('joining a space needs a node: open with {node}');
       await this.#runJoin();
@@ -632,12 +634,19 @@ export class Engine {
     }
     let result;
     let error = null;
+    const t1 = Date.now();
     try {
       result = this.call('joinFinish');
     } catch (e) {
       error = e;
     }
+    const t2 = Date.now();
     await this.#flush({ strict: true });
+    // How the join went (stats(); the benchmarks print it): the invite's
+    // session (of which the module's time on its frames: the scratch store
+    // verifying and storing), joinFinish (the replica applying the log) and
+    // the append to IndexedDB.
+    this.joinStats = { syncMs: t1 - t0, receiveMs: this.joinReceiveMs, finishMs: t2 - t1, persistMs: Date.now() - t2 };
     if (error) throw error;
     this.#events('local');
     this.#status();
@@ -694,7 +703,9 @@ export class Engine {
         const bytes = new Uint8Array(e.data);
         const p = m._malloc(bytes.length || 1);
         m.HEAPU8.set(bytes, p);
+        const tr = Date.now();
         m._urbis_join_receive(p, bytes.length);
+        this.joinReceiveMs += Date.now() - tr;
         m._free(p);
         send();
         check();
@@ -712,6 +723,7 @@ export class Engine {
     const times = this.storage ? [...this.storage.appendTimes] : [];
     return {
       restore: this.restoreStats || null,
+      join: this.joinStats || null,
       appendMs: times,
       connects: this.transport ? this.transport.connects : 0,
       nextKey: this.storage ? this.storage.nextKey : 0,

@@ -317,7 +317,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
       witnesses.push_back(key);
     }
     URBIS_ASSIGN_OR_RETURN(Invite invite, r->create_invite(space, *role, seconds, std::move(witnesses)));
-    URBIS_RETURN_IF_ERROR(after_local_write(space));
+    URBIS_RETURN_IF_ERROR(after_commit(space, invite.change));
     return json{{"code", invite.code}, {"expires", invite.expires_ms}, {"key", invite.key.hex()}};
   }
   if (method == "members") {
@@ -525,7 +525,7 @@ Result<nlohmann::json> Client::put(const json& p) {
   if (create) id = tx.create(type);
   for (const FieldOp& op : ops) record(tx, id, op);
   URBIS_ASSIGN_OR_RETURN(CommitInfo info, r->commit(tx));
-  URBIS_RETURN_IF_ERROR(after_local_write(space));
+  URBIS_RETURN_IF_ERROR(after_commit(space, info));
   return json{{"id", id.hex()}, {"type", type}, {"seq", info.seq}};
 }
 
@@ -539,7 +539,7 @@ Result<nlohmann::json> Client::remove(const json& p) {
   Transaction tx = a.replica->begin(a.space);
   tx.remove_entity(a.id);
   URBIS_ASSIGN_OR_RETURN(CommitInfo info, a.replica->commit(tx));
-  URBIS_RETURN_IF_ERROR(after_local_write(a.space));
+  URBIS_RETURN_IF_ERROR(after_commit(a.space, info));
   return json{{"id", a.id.hex()}, {"deleted", true}, {"seq", info.seq}};
 }
 
@@ -942,10 +942,33 @@ void Client::note_seen(ByteView envelope) {
 
 Status Client::after_local_write(const SpaceId& space) {
   URBIS_RETURN_IF_ERROR(collect_log(space));
+  push_local_change(space);
+  return Status::ok();
+}
+
+Status Client::after_commit(const SpaceId& space, const CommitInfo& info) {
+  // The commit is the one change stored since the last method when the host
+  // was handed everything else of the space: this device's change before it
+  // is the last one logged. Otherwise (a space the session still judges, a
+  // space the host was never handed) the log is collected by query.
+  auto known = logged_.find(space);
+  const bool judging = session_ && session_->judging(space);
+  if (judging || known == logged_.end() || !identity_ || info.seq == 0) return after_local_write(space);
+  auto mine = known->second.find(identity_->device());
+  const uint64_t last = mine == known->second.end() ? 0 : mine->second;
+  if (last + 1 != info.seq) return after_local_write(space);
+  known->second[identity_->device()] = info.seq;
+  changed_[space] += 1;
+  note_seen(info.envelope);
+  log_.push_back(info.envelope);
+  push_local_change(space);
+  return Status::ok();
+}
+
+void Client::push_local_change(const SpaceId& space) {
   // The host sends these only after the log append above is durable.
   if (session_)
     for (Bytes& f : session_->on_local_change(space)) frames_.push_back(std::move(f));
-  return Status::ok();
 }
 
 }  // namespace urbis::wasm

@@ -116,6 +116,11 @@ class Client {
   void close_session();
   // After a local write to `space`: collect its log, push it to the peer.
   Status after_local_write(const SpaceId& space);
+  // After a local commit to `space`: the envelope it made into the log
+  // outbox (no query: a write costs the same whatever the space's history),
+  // pushed to the peer; after_local_write when the host may lack more.
+  Status after_commit(const SpaceId& space, const CommitInfo& info);
+  void push_local_change(const SpaceId& space);
   void note_frame_from_node(ByteView frame, sync::FrameKind kind);
   // Last seen: the newest change time (ms) of the envelope's author in its
   // space, kept from every change stored (members' `lastSeen`).

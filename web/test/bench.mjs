@@ -128,6 +128,12 @@ async function firstVisit(profile, node, admin) {
   await page.getByTestId('join').locator('button[type=submit]').click();
   await page.locator('header.top').waitFor({ timeout: 600000 });
   const joinMs = Date.now() - t0;
+  const j = (await page.evaluate(() => window.urbisDb.stats())).join;
+  if (j)
+    console.log(
+      `(join: the invite's session ${j.syncMs} ms, of which the scratch store ${j.receiveMs} ms; ` +
+        `the replica applying the log ${j.finishMs} ms; appended to IndexedDB ${j.persistMs} ms)`,
+    );
   await until('the service worker', () => page.evaluate(() => navigator.serviceWorker.ready.then((r) => !!r.active)), 60000);
   await page.evaluate(() => window.urbisDb.snapshot()); // what a closed tab leaves
   await chrome.close();
