@@ -629,7 +629,9 @@ export class Engine {
       if (!this.options.node) throw InvalidArgument('joining a space needs a node: open with {node}');
       await this.#runJoin();
     } catch (e) {
+      // Drops what the join stored of the space; the next snapshot vacuums.
       this.call('joinCancel');
+      this.#events('local');
       throw e;
     }
     let result;
@@ -643,9 +645,10 @@ export class Engine {
     const t2 = Date.now();
     await this.#flush({ strict: true });
     // How the join went (stats(); the benchmarks print it): the invite's
-    // session (of which the module's time on its frames: the scratch store
-    // verifying and storing), joinFinish (the replica applying the log) and
-    // the append to IndexedDB.
+    // session (of which the module's time on its frames: verifying and
+    // storing the log, and materializing it once the redeem brings the
+    // keys), joinFinish (handing the log to the host) and the append to
+    // IndexedDB.
     this.joinStats = { syncMs: t1 - t0, receiveMs: this.joinReceiveMs, finishMs: t2 - t1, persistMs: Date.now() - t2 };
     if (error) throw error;
     this.#events('local');

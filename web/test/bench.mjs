@@ -131,8 +131,9 @@ async function firstVisit(profile, node, admin) {
   const j = (await page.evaluate(() => window.urbisDb.stats())).join;
   if (j)
     console.log(
-      `(join: the invite's session ${j.syncMs} ms, of which the scratch store ${j.receiveMs} ms; ` +
-        `the replica applying the log ${j.finishMs} ms; appended to IndexedDB ${j.persistMs} ms)`,
+      `(join: the invite's session ${j.syncMs} ms, of which the module on its frames ${j.receiveMs} ms ` +
+        `[verify and store, then materialize once the redeem brings the keys]; joinFinish ${j.finishMs} ms; ` +
+        `appended to IndexedDB ${j.persistMs} ms)`,
     );
   await until('the service worker', () => page.evaluate(() => navigator.serviceWorker.ready.then((r) => !!r.active)), 60000);
   await page.evaluate(() => window.urbisDb.snapshot()); // what a closed tab leaves

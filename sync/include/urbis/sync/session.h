@@ -167,6 +167,10 @@ struct SessionOptions {
   // Client with discover: keep spaces the server offers unasked although
   // this device is no member of them (a node's link to a node that trusts it).
   bool keep_unsolicited_spaces = false;
+  // Client with discover: a space held here for which this returns true is
+  // left alone, neither offered nor dropped, while it does (the browser
+  // client's join stores the space before this device is a member).
+  std::function<bool(const SpaceId&)> withheld;
 };
 
 // What a frame holds, read off the wire without parsing it (peek_frame).
