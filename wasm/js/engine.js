@@ -625,6 +625,7 @@ export class Engine {
     }
     const t0 = Date.now();
     this.joinReceiveMs = 0;
+    this.joinReceiveMaxMs = 0; // the frame with the receipted redeem: the space materialized
     try {
       if (!this.options.node) throw InvalidArgument('joining a space needs a node: open with {node}');
       await this.#runJoin();
@@ -649,7 +650,7 @@ export class Engine {
     // storing the log, and materializing it once the redeem brings the
     // keys), joinFinish (handing the log to the host) and the append to
     // IndexedDB.
-    this.joinStats = { syncMs: t1 - t0, receiveMs: this.joinReceiveMs, finishMs: t2 - t1, persistMs: Date.now() - t2 };
+    this.joinStats = { syncMs: t1 - t0, receiveMs: this.joinReceiveMs, receiveMaxMs: this.joinReceiveMaxMs, finishMs: t2 - t1, persistMs: Date.now() - t2 };
     if (error) throw error;
     this.#events('local');
     this.#status();
@@ -708,7 +709,9 @@ export class Engine {
         m.HEAPU8.set(bytes, p);
         const tr = Date.now();
         m._urbis_join_receive(p, bytes.length);
-        this.joinReceiveMs += Date.now() - tr;
+        const spent = Date.now() - tr;
+        this.joinReceiveMs += spent;
+        this.joinReceiveMaxMs = Math.max(this.joinReceiveMaxMs, spent);
         m._free(p);
         send();
         check();

@@ -132,7 +132,7 @@ async function firstVisit(profile, node, admin) {
   if (j)
     console.log(
       `(join: the invite's session ${j.syncMs} ms, of which the module on its frames ${j.receiveMs} ms ` +
-        `[verify and store, then materialize once the redeem brings the keys]; joinFinish ${j.finishMs} ms; ` +
+        `[verify and store; the longest frame, the redeem that brings the keys and the space materialized, ${j.receiveMaxMs} ms]; joinFinish ${j.finishMs} ms; ` +
         `appended to IndexedDB ${j.persistMs} ms)`,
     );
   await until('the service worker', () => page.evaluate(() => navigator.serviceWorker.ready.then((r) => !!r.active)), 60000);
