@@ -605,6 +605,7 @@ void Session::after_handshake_step(Out& out) {
     if (auto held = replica_.spaces(); held.is_ok()) {
       for (const SpaceInfo& info : *held) {
         if (std::find(mine.begin(), mine.end(), info.id) != mine.end()) continue;
+        if (options_.withheld && options_.withheld(info.id)) continue;
         // Left behind by a session that ended before an unsolicited space
         // was judged: a space whose log never made this device a member is
         // not kept (a former member keeps what it held).
@@ -763,7 +764,7 @@ bool Session::offers(const SpaceId& space) {
   if (!configured_.empty() && role_ == SessionRole::Server &&
       std::find(configured_.begin(), configured_.end(), space) == configured_.end())
     return false;
-  if (role_ == SessionRole::Client) return options_.discover;
+  if (role_ == SessionRole::Client) return options_.discover && !(options_.withheld && options_.withheld(space));
   return peer_discovers_ && peer_may_sync(space);
 }
 

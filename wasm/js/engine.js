@@ -623,21 +623,34 @@ export class Engine {
       const held = this.call('spaces').find((s) => s.space === info.space);
       return { space: info.space, role: held ? held.role : 'none' };
     }
+    const t0 = Date.now();
+    this.joinReceiveMs = 0;
+    this.joinReceiveMaxMs = 0; // the frame with the receipted redeem: the space materialized
     try {
       if (!this.options.node) throw InvalidArgument('joining a space needs a node: open with {node}');
       await this.#runJoin();
     } catch (e) {
+      // Drops what the join stored of the space; the next snapshot vacuums.
       this.call('joinCancel');
+      this.#events('local');
       throw e;
     }
     let result;
     let error = null;
+    const t1 = Date.now();
     try {
       result = this.call('joinFinish');
     } catch (e) {
       error = e;
     }
+    const t2 = Date.now();
     await this.#flush({ strict: true });
+    // How the join went (stats(); the benchmarks print it): the invite's
+    // session (of which the module's time on its frames: verifying and
+    // storing the log, and materializing it once the redeem brings the
+    // keys), joinFinish (handing the log to the host) and the append to
+    // IndexedDB.
+    this.joinStats = { syncMs: t1 - t0, receiveMs: this.joinReceiveMs, receiveMaxMs: this.joinReceiveMaxMs, finishMs: t2 - t1, persistMs: Date.now() - t2 };
     if (error) throw error;
     this.#events('local');
     this.#status();
@@ -694,7 +707,11 @@ export class Engine {
         const bytes = new Uint8Array(e.data);
         const p = m._malloc(bytes.length || 1);
         m.HEAPU8.set(bytes, p);
+        const tr = Date.now();
         m._urbis_join_receive(p, bytes.length);
+        const spent = Date.now() - tr;
+        this.joinReceiveMs += spent;
+        this.joinReceiveMaxMs = Math.max(this.joinReceiveMaxMs, spent);
         m._free(p);
         send();
         check();
@@ -712,6 +729,7 @@ export class Engine {
     const times = this.storage ? [...this.storage.appendTimes] : [];
     return {
       restore: this.restoreStats || null,
+      join: this.joinStats || null,
       appendMs: times,
       connects: this.transport ? this.transport.connects : 0,
       nextKey: this.storage ? this.storage.nextKey : 0,

@@ -220,6 +220,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
   if (method == "identityUnlock") return identity_unlock(p);
   if (method == "replicaOpen") return replica_open(p);
   if (method == "replicaClose") {
+    join_abandon();
     close_session();
     replica_.reset();
     logged_.clear();
@@ -257,7 +258,8 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
   if (method == "spaces") {
     URBIS_ASSIGN_OR_RETURN(auto list, r->spaces());
     json out = json::array();
-    for (const SpaceInfo& s : list) out.push_back(space_json(s));
+    for (const SpaceInfo& s : list)
+      if (!joining(s.id)) out.push_back(space_json(s));
     return out;
   }
   if (method == "createSpace") {
@@ -317,7 +319,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
       witnesses.push_back(key);
     }
     URBIS_ASSIGN_OR_RETURN(Invite invite, r->create_invite(space, *role, seconds, std::move(witnesses)));
-    URBIS_RETURN_IF_ERROR(after_local_write(space));
+    URBIS_RETURN_IF_ERROR(after_commit(space, invite.change));
     return json{{"code", invite.code}, {"expires", invite.expires_ms}, {"key", invite.key.hex()}};
   }
   if (method == "members") {
@@ -396,6 +398,9 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
     // A new session each time: its Want resumes from the replica's vectors.
     sync::SessionOptions options;
     options.discover = true;
+    // A join's space, stored here before this device is a member: the join
+    // owns it until joinFinish (then a local change offers it).
+    options.withheld = [this](const SpaceId& space) { return joining(space); };
     close_session();
     session_ = std::make_unique<sync::Session>(*r, env_, sync::Signer::of(*identity_), sync::SessionRole::Client,
                                                std::vector<SpaceId>{}, options);
@@ -430,8 +435,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
   if (method == "joinStatus") return join_status();
   if (method == "joinFinish") return join_finish();
   if (method == "joinCancel") {
-    join_.reset();
-    join_frames_.clear();
+    join_abandon();
     return json::object();
   }
   if (method == "sessionClose") {
@@ -525,7 +529,7 @@ Result<nlohmann::json> Client::put(const json& p) {
   if (create) id = tx.create(type);
   for (const FieldOp& op : ops) record(tx, id, op);
   URBIS_ASSIGN_OR_RETURN(CommitInfo info, r->commit(tx));
-  URBIS_RETURN_IF_ERROR(after_local_write(space));
+  URBIS_RETURN_IF_ERROR(after_commit(space, info));
   return json{{"id", id.hex()}, {"type", type}, {"seq", info.seq}};
 }
 
@@ -539,7 +543,7 @@ Result<nlohmann::json> Client::remove(const json& p) {
   Transaction tx = a.replica->begin(a.space);
   tx.remove_entity(a.id);
   URBIS_ASSIGN_OR_RETURN(CommitInfo info, a.replica->commit(tx));
-  URBIS_RETURN_IF_ERROR(after_local_write(a.space));
+  URBIS_RETURN_IF_ERROR(after_commit(a.space, info));
   return json{{"id", a.id.hex()}, {"deleted", true}, {"seq", info.seq}};
 }
 
@@ -614,7 +618,8 @@ Result<nlohmann::json> Client::status() {
   for (const SpaceId& space : refused_) out["refused"].push_back(space.hex());
   // Spaces offered unasked and not judged yet: nothing of them is in the
   // host's log, and the host takes no snapshot of the store meanwhile.
-  out["judging"] = session_ ? session_->judging_spaces().size() : 0;
+  // A join's space in the replica, not yet finished, counts too.
+  out["judging"] = (session_ ? session_->judging_spaces().size() : 0) + (join_ && joining(join_->secret.space) ? 1 : 0);
   if (session_) {
     const sync::SessionCounters& c = session_->counters();
     out["sent"] = c.changes_sent;
@@ -632,18 +637,21 @@ Result<nlohmann::json> Client::join_open(const json& p) {
   URBIS_ASSIGN_OR_RETURN(InviteSecret secret, decode_invite_code(code));
   if (env_.now_ms() > secret.expires_ms) return Status(Code::Expired, "this invite code has expired");
   const SpaceId space = secret.space;
-  join_.reset();
-  join_frames_.clear();
-  if (auto held = r->space(space); held.is_ok() && held->my_role != Role::None)
-    return json{{"space", space.hex()}, {"member", true}};
+  join_abandon();
+  auto held = r->space(space);
+  if (held.is_ok() && held->my_role != Role::None) return json{{"space", space.hex()}, {"member", true}};
+  if (!held.is_ok() && held.code() != Code::UnknownSpace) return held.status();
   auto join = std::make_unique<Join>();
   join->secret = secret;
   join->invite = std::make_unique<Identity>(invite_identity(secret));
-  URBIS_ASSIGN_OR_RETURN(Identity copy, duplicate(*identity_, env_));
-  URBIS_ASSIGN_OR_RETURN(join->scratch,
-                         Replica::open(":memory:", std::move(copy), env_,
-                                       ReplicaOptions{.materialize = false, .synchronous_full = false}));
-  join->session = std::make_unique<sync::Session>(*join->scratch, env_, sync::Signer::of(*join->invite),
+  if (held.is_ok()) {
+    URBIS_ASSIGN_OR_RETURN(Identity copy, duplicate(*identity_, env_));
+    URBIS_ASSIGN_OR_RETURN(join->scratch,
+                           Replica::open(":memory:", std::move(copy), env_,
+                                         ReplicaOptions{.materialize = false, .synchronous_full = false}));
+  }
+  Replica& store = join->scratch ? *join->scratch : *r;
+  join->session = std::make_unique<sync::Session>(store, env_, sync::Signer::of(*join->invite),
                                                   sync::SessionRole::Client, std::vector<SpaceId>{space});
   for (Bytes& f : join->session->start()) join_frames_.push_back(std::move(f));
   join_ = std::move(join);
@@ -654,6 +662,12 @@ Result<nlohmann::json> Client::join_open(const json& p) {
 void Client::join_refuse(Status why, bool pushed) {
   Join& j = *join_;
   j.state = Join::State::Refused;
+  // What the replica stored of the space goes at once (nothing of it was
+  // handed to the host).
+  if (!j.scratch && !j.dropped && replica_) {
+    j.dropped = true;
+    if (replica_->drop_space(j.secret.space).is_ok()) forget_space(j.secret.space);
+  }
   if (why.code() == Code::Expired || env_.now_ms() > j.secret.expires_ms) {
     j.refusal = Status(Code::Expired, "this invite code has expired");
   } else if (why.code() == Code::BrokenChain || why.code() == Code::NotAMember) {
@@ -667,6 +681,33 @@ void Client::join_refuse(Status why, bool pushed) {
   } else {
     j.refusal = std::move(why);
   }
+}
+
+Replica& Client::join_store() { return join_->scratch ? *join_->scratch : *replica_; }
+
+bool Client::joining(const SpaceId& space) const {
+  return join_ && !join_->scratch && !join_->dropped && join_->secret.space == space;
+}
+
+void Client::join_abandon() {
+  if (join_ && !join_->scratch && !join_->dropped && replica_) {
+    const SpaceId space = join_->secret.space;
+    join_->session.reset();  // it refers to the space's state in the replica
+    if (replica_->drop_space(space).is_ok()) forget_space(space);
+  }
+  join_.reset();
+  join_frames_.clear();
+}
+
+// A space dropped from the replica: forgotten here and reported to the host
+// (takeEvents' "dropped"), which purges its copies and vacuums the store
+// before its next snapshot (the dropped rows' pages).
+void Client::forget_space(const SpaceId& space) {
+  logged_.erase(space);
+  acked_.erase(space);
+  changed_.erase(space);
+  seen_.erase(space);
+  dropped_.push_back(space);
 }
 
 Status Client::join_receive(ByteView frame) {
@@ -705,7 +746,7 @@ Status Client::join_receive(ByteView frame) {
                 false);
     return Status::ok();
   }
-  auto built = j.scratch->redeem_invite(j.secret);
+  auto built = join_store().redeem_invite(j.secret);
   if (!built.is_ok()) {
     join_refuse(built.status(), false);
     return Status::ok();
@@ -739,14 +780,20 @@ Result<nlohmann::json> Client::join_finish() {
   if (join_) {
     if (join_->state != Join::State::Accepted) return invalid("the join was not accepted by the node");
     space = join_->secret.space;
-    // The log holds the redeem as the witness node sent it back, receipted
-    // (our own copy has no receipt, and no replica would take it).
-    URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> log, join_->scratch->changes_since(*space, {}));
-    auto results = r->apply_batch(log);  // refusals, if any, are caught up by the next sync
-    join_.reset();
-    join_frames_.clear();
-    for (const auto& result : results)
-      if (!result.is_ok() && result.code() == Code::Storage) return result.status();
+    if (!join_->scratch) {
+      // The replica holds the space, with the redeem: only the host lacks it.
+      join_.reset();
+      join_frames_.clear();
+    } else {
+      // The log holds the redeem as the witness node sent it back, receipted
+      // (our own copy has no receipt, and no replica would take it).
+      URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> log, join_->scratch->changes_since(*space, {}));
+      auto results = r->apply_batch(log);  // refusals, if any, are caught up by the next sync
+      join_.reset();
+      join_frames_.clear();
+      for (const auto& result : results)
+        if (!result.is_ok() && result.code() == Code::Storage) return result.status();
+    }
   } else {
     return invalid("no join is in progress");
   }
@@ -866,6 +913,7 @@ Result<SpaceId> Client::space_of(const json& p) {
 }
 
 Status Client::collect_log(const SpaceId& space) {
+  if (joining(space)) return Status::ok();  // the join's until joinFinish
   if (session_ && session_->judging(space) && identity_) {
     // Held back while this device is no member; a member already (a join
     // finished meanwhile) keeps joinSpace's promise: durable at once (should
@@ -911,13 +959,7 @@ void Client::close_session() {
     for (const SpaceId& space : session_->judging_spaces()) {
       // Never handed to the host: nothing unjudged outlives the session (a
       // space this device belongs to comes back with the next session).
-      if (replica_->drop_space(space).is_ok()) {
-        logged_.erase(space);
-        acked_.erase(space);
-        changed_.erase(space);
-        seen_.erase(space);
-        dropped_.push_back(space);
-      }
+      if (replica_->drop_space(space).is_ok()) forget_space(space);
     }
   }
   session_.reset();
@@ -942,10 +984,33 @@ void Client::note_seen(ByteView envelope) {
 
 Status Client::after_local_write(const SpaceId& space) {
   URBIS_RETURN_IF_ERROR(collect_log(space));
+  push_local_change(space);
+  return Status::ok();
+}
+
+Status Client::after_commit(const SpaceId& space, const CommitInfo& info) {
+  // The commit is the one change stored since the last method when the host
+  // was handed everything else of the space: this device's change before it
+  // is the last one logged. Otherwise (a space the session still judges, a
+  // space the host was never handed) the log is collected by query.
+  auto known = logged_.find(space);
+  const bool judging = session_ && session_->judging(space);
+  if (judging || known == logged_.end() || !identity_ || info.seq == 0) return after_local_write(space);
+  auto mine = known->second.find(identity_->device());
+  const uint64_t last = mine == known->second.end() ? 0 : mine->second;
+  if (last + 1 != info.seq) return after_local_write(space);
+  known->second[identity_->device()] = info.seq;
+  changed_[space] += 1;
+  note_seen(info.envelope);
+  log_.push_back(info.envelope);
+  push_local_change(space);
+  return Status::ok();
+}
+
+void Client::push_local_change(const SpaceId& space) {
   // The host sends these only after the log append above is durable.
   if (session_)
     for (Bytes& f : session_->on_local_change(space)) frames_.push_back(std::move(f));
-  return Status::ok();
 }
 
 }  // namespace urbis::wasm

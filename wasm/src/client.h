@@ -60,16 +60,28 @@ class Client {
  private:
   // Joining a space by invite code (core/include/urbis/invite.h), as
   // `urbis space join` does, over a second connection the host opens:
-  // 1. as the invite's key, sync the space from the node into a scratch
-  //    in-memory store (the node serves it to the invite, a member);
+  // 1. as the invite's key, sync the space from the node into the store
+  //    (the node serves it to the invite, a member);
   // 2. build the redeem there (not stored) and push it; wait for the Ack;
-  // 3. accepted: joinFinish copies the scratch log and the redeem into the
-  //    replica (into the log outbox: durable before joinSpace resolves).
+  //    the receipted redeem the node sends back grants this device the
+  //    space's keys, and the store materializes what it held unread;
+  // 3. accepted: joinFinish hands the space's log to the host (into the log
+  //    outbox: durable before joinSpace resolves).
+  // The store is the replica itself when it does not hold the space: the log
+  // is verified and stored once. Until joinFinish the space is the join's
+  // alone: no log outbox, no snapshot (status' "judging" counts it), not
+  // listed by spaces(); a join that ends otherwise (refused, cancelled,
+  // abandoned) drops the space, so the replica holds nothing of it, as
+  // before the join. A replica that holds the space already (a device that
+  // lost access and keeps its log) joins through a scratch in-memory store
+  // instead, copied into the replica once accepted, so that a failed join
+  // cannot drop what it held.
   struct Join {
     enum class State { Syncing, Pushed, Accepted, Refused };
     InviteSecret secret;
     std::unique_ptr<Identity> invite;  // the session's signer borrows it
-    std::unique_ptr<Replica> scratch;
+    std::unique_ptr<Replica> scratch;  // null: the replica is the store
+    bool dropped = false;              // the replica's copy was dropped (refused)
     std::unique_ptr<sync::Session> session;
     std::optional<CommitInfo> redeem;
     size_t errors_before = 0;
@@ -80,6 +92,14 @@ class Client {
   Result<nlohmann::json> join_finish();
   nlohmann::json join_status() const;
   void join_refuse(Status why, bool pushed);
+  // The join's store: the scratch or the replica.
+  Replica& join_store();
+  // Whether `space` is a join's, in the replica, not yet handed to the host.
+  bool joining(const SpaceId& space) const;
+  // Ends the join in progress, if any: a space it stored in the replica
+  // is dropped (joinFinish never ran).
+  void join_abandon();
+  void forget_space(const SpaceId& space);
 
   Result<nlohmann::json> identity_create(const nlohmann::json& p);
   Result<nlohmann::json> identity_unlock(const nlohmann::json& p);
@@ -116,6 +136,11 @@ class Client {
   void close_session();
   // After a local write to `space`: collect its log, push it to the peer.
   Status after_local_write(const SpaceId& space);
+  // After a local commit to `space`: the envelope it made into the log
+  // outbox (no query: a write costs the same whatever the space's history),
+  // pushed to the peer; after_local_write when the host may lack more.
+  Status after_commit(const SpaceId& space, const CommitInfo& info);
+  void push_local_change(const SpaceId& space);
   void note_frame_from_node(ByteView frame, sync::FrameKind kind);
   // Last seen: the newest change time (ms) of the envelope's author in its
   // space, kept from every change stored (members' `lastSeen`).

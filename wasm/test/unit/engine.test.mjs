@@ -133,6 +133,55 @@ test('an edit resolves only once its envelope is in IndexedDB; a reload replays 
   await b.close();
 });
 
+// A commit hands its own envelope to the log (no query of the space's
+// history): each write, local edits and membership changes interleaved,
+// adds exactly one entry, and the log alone rebuilds the same state.
+test('each write appends exactly its change to the log, in an order that replays', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
+  await a.createIdentity('correct horse');
+  const peer = await openEngine(uniqueName());
+  const other = await peer.createIdentity('correct horse');
+  await peer.close();
+  const { space } = await a.createSpace('S');
+  const { space: second } = await a.createSpace('T');
+  let count = await a.storage.countLog();
+  const one = async (what, write) => {
+    const out = await write();
+    const now = await a.storage.countLog();
+    assert.equal(now, count + 1, `${what} appends one change`);
+    count = now;
+    return out;
+  };
+  const { id } = await one('a create', () => a.put(space, 'need', 'new', { title: 'water' }));
+  await one('an edit', () => a.put(space, 'need', id, { title: 'water, clean' }));
+  await one('a membership change', () => a.setRole(space, other, 'editor'));
+  await one('an edit after it', () => a.put(space, 'need', id, { '+tags': 'wells' }));
+  await one('an invite', () => a.createInvite(space, 'viewer', 3600, { witness: 'ab'.repeat(32) }));
+  await one('a write to another space', () => a.put(second, 'city', 'new', { 'name@en': 'Lima' }));
+  await one('a resolve', () => a.resolve(space, 'need', id, 'title', 'water, clean and near'));
+  await one('a remove', () => a.remove(space, 'need', id));
+  const hashes = [a.stateHash(space), a.stateHash(second)];
+  a.storage.close(); // no snapshot: the log alone
+
+  const b = await openEngine(name);
+  await b.unlock('correct horse');
+  assert.equal(b.stats().restore.snapshotKey, 0);
+  assert.equal(b.stats().restore.replayed, count);
+  assert.deepEqual([b.stateHash(space), b.stateHash(second)], hashes);
+  // After the replay, writes continue the chain and still append one each.
+  const before = await b.storage.countLog();
+  await b.put(space, 'need', 'new', { title: 'roads' });
+  await b.put(second, 'city', 'new', { 'name@en': 'Quito' });
+  assert.equal(await b.storage.countLog(), before + 2);
+  const hashes2 = [b.stateHash(space), b.stateHash(second)];
+  b.storage.close();
+  const c = await openEngine(name);
+  await c.unlock('correct horse');
+  assert.deepEqual([c.stateHash(space), c.stateHash(second)], hashes2);
+  await c.close();
+});
+
 test('snapshots bound the replay and drop the log entries they hold', async () => {
   const name = uniqueName();
   const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });

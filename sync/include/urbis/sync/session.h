@@ -180,6 +180,10 @@ struct SessionOptions {
   // compact form of Changes frames. Off: this side sends and asks for the
   // plain form only (it still reads the compact form).
   bool compact_changes = true;
+  // Client with discover: a space held here for which this returns true is
+  // left alone, neither offered nor dropped, while it does (the browser
+  // client's join stores the space before this device is a member).
+  std::function<bool(const SpaceId&)> withheld;
 };
 
 // What a frame holds, read off the wire without parsing it (peek_frame).
