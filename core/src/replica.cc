@@ -586,7 +586,11 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
     out->set_locale(op.locale);
     out->set_source_locale(op.source_locale);
     if (op.kind != pb::OP_SET_REMOVE) out->set_value(op.value);
-    if (op.kind != pb::OP_SET_ADD) {
+    // An add names the live adds of the same element too: re-adding an
+    // element already in the set replaces them instead of piling up one
+    // live value per add (the element stays; a concurrent remove that did
+    // not see this add leaves it, as add-wins requires).
+    {
       if (entity) {
         // Only values of the same register (kind, field, key): readers give
         // an overwrite of another register no effect.

@@ -176,6 +176,26 @@ TEST_CASE("sets are add-wins: a concurrent add survives a remove that did not se
   }
 }
 
+TEST_CASE("re-adding an element already in a set keeps one live value, not one per add") {
+  const std::string path = temp_db("readd.db");
+  Device a{121, path};
+  auto s = a->create_space("Tags");
+  URBIS_REQUIRE_OK(s);
+  EntityId p;
+  for (int i = 0; i < 50; ++i) {
+    Transaction tx = a->begin(*s);
+    if (i == 0) p = tx.create("project");
+    tx.add(p, "tags", "pilot");
+    if (i % 10 == 0) tx.add(p, "tags", "iot");
+    URBIS_REQUIRE_OK(a->commit(tx));
+  }
+  auto e = a->get(*s, p);
+  URBIS_REQUIRE_OK(e);
+  CHECK(e->sets["tags"] == std::vector<nlohmann::json>{"iot", "pilot"});
+  // A space's cost must not grow with how often its sets were edited.
+  CHECK(query_int(path, "SELECT count(*) FROM vals WHERE kind=2") == 2);
+}
+
 TEST_CASE("a deleted entity stays deleted under concurrent edits and can be restored") {
   Pair t;
   Transaction tx = t.a->begin(t.space);
