@@ -169,6 +169,14 @@ UPDATE changes SET revoked = 0 WHERE revoked != 0;
 //  authors.newest_hlc: the highest HLC of the author's changes stored here,
 //               so the clock continues after the newest stored change without
 //               reading the whole log at open.
+//  vals         clustered by entity (WITHOUT ROWID, key entity, field, key,
+//               kind, op), with vals_by_op for the lookups by op. Keyed by op
+//               (ever increasing) as before, an entity's live values were
+//               spread over every page written since it was created, and the
+//               table grew with history while its live rows did not: get,
+//               find and state_hash slowed as a space aged (measured:
+//               docs/BENCHMARKS.md, "History growth"). Clustered, an edit
+//               reuses the space of the value it replaces.
 constexpr const char* kV6 = R"sql(
 ALTER TABLE changes ADD COLUMN space INTEGER NOT NULL DEFAULT 0;
 UPDATE changes SET space = (SELECT a.space FROM authors a WHERE a.id = changes.author);
@@ -176,6 +184,15 @@ CREATE INDEX changes_by_space ON changes(space);
 ALTER TABLE authors ADD COLUMN newest_hlc INTEGER NOT NULL DEFAULT 0;
 UPDATE authors SET newest_hlc = coalesce(
   (SELECT max(c.hlc) FROM changes c WHERE c.author = authors.id), 0);
+CREATE TABLE vals_by_entity_v6(
+  entity INTEGER NOT NULL, field TEXT NOT NULL, key TEXT NOT NULL, kind INTEGER NOT NULL,
+  op INTEGER NOT NULL, value TEXT NOT NULL, hlc INTEGER NOT NULL, src TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(entity, field, key, kind, op)) WITHOUT ROWID;
+INSERT INTO vals_by_entity_v6(entity, field, key, kind, op, value, hlc, src)
+  SELECT entity, field, key, kind, op, value, hlc, src FROM vals;
+DROP TABLE vals;
+ALTER TABLE vals_by_entity_v6 RENAME TO vals;
+CREATE UNIQUE INDEX vals_by_op ON vals(op);
 )sql";
 
 constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6};

@@ -13,6 +13,12 @@ namespace urbis::testing {
 
 // Undoes schema version 6 (issue 13: the log by space, authors' newest HLC).
 inline constexpr const char* kUndoV6 =
+    "CREATE TABLE vals_v5(op INTEGER PRIMARY KEY, entity INTEGER NOT NULL, kind INTEGER NOT NULL,"
+    "  field TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, hlc INTEGER NOT NULL,"
+    "  src TEXT NOT NULL DEFAULT '');"
+    "INSERT INTO vals_v5 SELECT op, entity, kind, field, key, value, hlc, src FROM vals;"
+    "DROP TABLE vals; ALTER TABLE vals_v5 RENAME TO vals;"
+    "CREATE INDEX vals_by_entity ON vals(entity, field, key);"
     "DROP INDEX changes_by_space; ALTER TABLE changes DROP COLUMN space;"
     "ALTER TABLE authors DROP COLUMN newest_hlc;"
     "UPDATE meta SET value=5 WHERE key='schema_version';";
