@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <iterator>
 #include <utility>
 #include <vector>
@@ -43,6 +45,19 @@ inline void must(const Status& s, const char* what) {
     std::fprintf(stderr, "bench: %s: %s\n", what, s.to_string().c_str());
     std::exit(1);
   }
+}
+
+// A path for store `name` under URBIS_BENCH_DIR (default: the system temp
+// directory), in a folder urbis-bench, with any store (and WAL/SHM files) a
+// previous run left there removed.
+inline std::string fresh_path(const std::string& name) {
+  const char* base = std::getenv("URBIS_BENCH_DIR");
+  auto dir = (base ? std::filesystem::path(base) : std::filesystem::temp_directory_path()) /
+             "urbis-bench";
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / name).string();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  return path;
 }
 
 // The p-quantile (0..1) of `v` (nearest rank); 0 for an empty `v`.

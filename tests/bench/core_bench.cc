@@ -38,16 +38,6 @@ void report(const std::string& name, double value, const std::string& unit) {
   rows.push_back({name, unit, value});
 }
 
-std::string fresh_path(const std::string& name) {
-  const char* base = std::getenv("URBIS_BENCH_DIR");
-  auto dir = (base ? std::filesystem::path(base) : std::filesystem::temp_directory_path()) /
-             "urbis-bench";
-  std::filesystem::create_directories(dir);
-  std::string path = (dir / name).string();
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  return path;
-}
-
 std::unique_ptr<Replica> open_replica(const std::string& name, Env& env, Identity id) {
   ReplicaOptions o;
   o.synchronous_full = false;  // WAL + NORMAL: durable across a process crash

@@ -135,16 +135,6 @@ struct Table {
   }
 };
 
-std::string fresh_path(const std::string& name) {
-  const char* base = std::getenv("URBIS_BENCH_DIR");
-  auto dir = (base ? std::filesystem::path(base) : std::filesystem::temp_directory_path()) /
-             "urbis-bench";
-  std::filesystem::create_directories(dir);
-  std::string path = (dir / name).string();
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-  return path;
-}
-
 void remove_store(const std::string& name) { fresh_path(name); }
 
 std::unique_ptr<Replica> open_replica(const std::string& name, Env& env, Identity id) {

@@ -701,17 +701,9 @@ TEST_CASE("member_of_any: a member of some space, by the rule of member_role, in
   CHECK(a->member_of_any(b.key).value());
   CHECK_FALSE(a->member_of_any(c.key).value());  // removed: a member of none
   CHECK_FALSE(a->member_of_any(stranger.key).value());
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db,
-                             "EXPLAIN QUERY PLAN SELECT 1 FROM authors WHERE pk=x'00' AND role>0 AND "
-                             "(invite_expires=0 OR invite_expires>=0) LIMIT 1",
-                             -1, &st, nullptr) == SQLITE_OK);
-  std::string plan;
-  while (sqlite3_step(st) == SQLITE_ROW) plan += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
-  sqlite3_finalize(st);
-  sqlite3_close(db);
+  const std::string plan = query_plan(path,
+                                      "SELECT 1 FROM authors WHERE pk=x'00' AND role>0 AND "
+                                      "(invite_expires=0 OR invite_expires>=0) LIMIT 1");
   INFO(plan);
   CHECK(plan.find("USING INDEX authors_by_pk") != std::string::npos);
 }

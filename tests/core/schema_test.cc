@@ -103,20 +103,6 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
   CHECK(query_int(path, "SELECT count(*) FROM entities WHERE claim_hlc>0") == 1);
 }
 
-// The plan SQLite chooses for `sql` on the store at `path`, one line per step.
-std::string query_plan(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &s, nullptr) == SQLITE_OK);
-  std::string plan;
-  while (sqlite3_step(s) == SQLITE_ROW)
-    plan += std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 3))) + "\n";
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return plan;
-}
-
 // tests/core/data/v5-store.db, written by the release before schema version
 // 6 (commit 2bc081b; how: tests/core/data/README.md): the owner's store of
 // two spaces, 50 and 5 changes by two authors. What that release computed:

@@ -70,4 +70,20 @@ inline int64_t query_int(const std::string& path, const std::string& sql) {
   return v;
 }
 
+// The plan SQLite chooses for `sql` on the store at `path`, one line per step.
+inline std::string query_plan(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &s, nullptr) == SQLITE_OK);
+  std::string plan;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    plan += reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+    plan += '\n';
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return plan;
+}
+
 }  // namespace urbis::testing
