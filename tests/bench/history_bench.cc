@@ -34,6 +34,9 @@
 //   URBIS_HISTORY_PROJECTS=P  projects edited (default 10,000; the smoke test
 //                          in ctest uses fewer).
 //   URBIS_BENCH_DIR=DIR    where the SQLite files go (as core_bench.cc).
+//   URBIS_HISTORY_KEEP=1   keep both stores at the end (history-writer.db,
+//                          history-reader.db), e.g. to read their tables'
+//                          sizes with SQLite's dbstat.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -441,7 +444,9 @@ int main() {
   table.print(steps);
   writer.reset();
   reader.reset();
-  remove_store("history-writer.db");
-  remove_store("history-reader.db");
+  if (!std::getenv("URBIS_HISTORY_KEEP")) {
+    remove_store("history-writer.db");
+    remove_store("history-reader.db");
+  }
   return 0;
 }
