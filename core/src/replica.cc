@@ -1619,7 +1619,11 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
     return out;
   }
   // Many authors lacking (a new peer): one index range of the space's log
-  // (changes_by_space), from the earliest missing change.
+  // (changes_by_space), from the earliest missing change. The version vector
+  // is the peer's to choose: lacking one early change of each of many
+  // authors, it would make the scan skip most of the log for a few changes.
+  // So once a batch holds something, at most kMaxScanRows rows are read for
+  // it; a shorter batch is still a batch (the peer asks for the next one).
   int64_t start = INT64_MAX;
   for (auto [author, have] : from) {
     Stmt s = db_->prepare("SELECT id FROM changes WHERE author=? AND seq=?");
@@ -1630,7 +1634,8 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
   Stmt s = db_->prepare(
       "SELECT author, seq, envelope FROM changes WHERE space=? AND id>=? ORDER BY id");
   s.bind(1, space.id).bind(2, start);
-  while (s.step()) {
+  for (size_t read = 0; s.step(); ++read) {
+    if (read >= kMaxScanRows && !out.empty()) break;
     auto it = from.find(s.i64(0));
     if (it == from.end() || static_cast<uint64_t>(s.i64(1)) <= it->second) continue;
     if (!take(s.blob(2))) break;

@@ -107,6 +107,9 @@ inline constexpr int kMaxParents = 64;
 // changes_since: up to this many authors lacking, one cursor per author's
 // chain, merged; beyond, one range of the space's log (replica.cc).
 inline constexpr size_t kMergeAuthors = 32;
+// ... and that range reads at most this many rows for a batch once it holds
+// a change (a peer's version vector must not buy a scan of the whole log).
+inline constexpr size_t kMaxScanRows = 65536;
 
 // Adds to `m` a grant of `key` (of `epoch`) sealed to `to`, naming its key
 // id; false when `to` is not a valid key.

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "forge_util.h"
+#include "replica_impl.h"
 #include "store_util.h"
 #include "test_util.h"
 
@@ -468,6 +469,54 @@ TEST_CASE("changes_since: arrival order for a peer lacking few authors or many, 
       if (known_to(*known, env)) URBIS_REQUIRE_OK(peer->apply(env));
     for (const auto& r : peer->apply_batch(*got)) CHECK(outcome_name(r) == "Applied");
   }
+}
+
+TEST_CASE("changes_since: a version vector cannot buy a scan of the whole log; the rest comes next batch") {
+  // 40 editors write one change each early; the owner then writes past
+  // kMaxScanRows; one more editor writes last. A peer claims to hold all the
+  // owner's changes and none of the editors': 41 authors lacking, one range.
+  Device owner{131};
+  auto s = owner->create_space("Long log");
+  URBIS_REQUIRE_OK(s);
+  const SpaceId space = *s;
+  std::vector<std::unique_ptr<Device>> editors;
+  for (uint64_t i = 0; i < 41; ++i) {
+    editors.push_back(std::make_unique<Device>(3000 + i));
+    URBIS_REQUIRE_OK(owner->add_member(space, editors.back()->key, Role::Editor));
+  }
+  auto write_one = [&](Device& e) {
+    pull(*e.replica, *owner.replica, space);
+    Transaction tx = e->begin(space);
+    tx.set(tx.create("task"), "n", 1);
+    URBIS_REQUIRE_OK(e->commit(tx));
+    pull(*owner.replica, *e.replica, space);
+  };
+  for (size_t i = 0; i < 40; ++i) write_one(*editors[i]);
+  EntityId task;
+  for (size_t done = 0; done < kMaxScanRows + 1000;) {
+    std::vector<Transaction> group;
+    for (size_t k = 0; k < 1000; ++k, ++done) {
+      Transaction tx = owner->begin(space);
+      if (done == 0) task = tx.create("task");
+      tx.set(task, "n", static_cast<int64_t>(done));
+      group.push_back(std::move(tx));
+    }
+    URBIS_REQUIRE_OK(owner->commit_group(group));
+  }
+  write_one(*editors[40]);
+
+  auto vv = owner->version_vector(space);
+  URBIS_REQUIRE_OK(vv);
+  for (auto& e : editors) vv->erase(e->key);
+  auto first = owner->changes_since(space, *vv, SIZE_MAX);
+  URBIS_REQUIRE_OK(first);
+  CHECK(first->size() == 40);  // the late change is past the rows read for this batch
+  for (size_t i = 0; i < 40; ++i) (*vv)[editors[i]->key] = 1;
+  auto second = owner->changes_since(space, *vv, SIZE_MAX);
+  URBIS_REQUIRE_OK(second);
+  REQUIRE(second->size() == 1);
+  CHECK(parse_header(parse_envelope(second->front())).author() == std::string(editors[40]->key.bytes.begin(),
+                                                                                editors[40]->key.bytes.end()));
 }
 
 TEST_CASE("a batch refreshes each entity once, the same as change by change, a refused change among them") {
