@@ -1622,8 +1622,9 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
   // (changes_by_space), from the earliest missing change. The version vector
   // is the peer's to choose: lacking one early change of each of many
   // authors, it would make the scan skip most of the log for a few changes.
-  // So once a batch holds something, at most kMaxScanRows rows are read for
-  // it; a shorter batch is still a batch (the peer asks for the next one).
+  // So once a bounded batch holds something, at most kMaxScanRows rows are
+  // read for it; a shorter batch is still a batch (the peer asks for the
+  // next one). A caller asking for everything (no byte budget) gets it all.
   int64_t start = INT64_MAX;
   for (auto [author, have] : from) {
     Stmt s = db_->prepare("SELECT id FROM changes WHERE author=? AND seq=?");
@@ -1634,8 +1635,9 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
   Stmt s = db_->prepare(
       "SELECT author, seq, envelope FROM changes WHERE space=? AND id>=? ORDER BY id");
   s.bind(1, space.id).bind(2, start);
+  const size_t max_rows = max_bytes == SIZE_MAX ? SIZE_MAX : kMaxScanRows;
   for (size_t read = 0; s.step(); ++read) {
-    if (read >= kMaxScanRows && !out.empty()) break;
+    if (read >= max_rows && !out.empty()) break;
     auto it = from.find(s.i64(0));
     if (it == from.end() || static_cast<uint64_t>(s.i64(1)) <= it->second) continue;
     if (!take(s.blob(2))) break;

@@ -471,7 +471,7 @@ TEST_CASE("changes_since: arrival order for a peer lacking few authors or many, 
   }
 }
 
-TEST_CASE("changes_since: a version vector cannot buy a scan of the whole log; the rest comes next batch") {
+TEST_CASE("changes_since: a version vector cannot buy a scan of the whole log; the rest comes next batch, or all when asked") {
   // 40 editors write one change each early; the owner then writes past
   // kMaxScanRows; one more editor writes last. A peer claims to hold all the
   // owner's changes and none of the editors': 41 authors lacking, one range.
@@ -508,11 +508,17 @@ TEST_CASE("changes_since: a version vector cannot buy a scan of the whole log; t
   auto vv = owner->version_vector(space);
   URBIS_REQUIRE_OK(vv);
   for (auto& e : editors) vv->erase(e->key);
-  auto first = owner->changes_since(space, *vv, SIZE_MAX);
+  // Asked for everything (the browser client's log, a join's copy), it
+  // returns everything.
+  auto all = owner->changes_since(space, *vv);
+  URBIS_REQUIRE_OK(all);
+  CHECK(all->size() == 41);
+  const size_t budget = size_t{1} << 30;
+  auto first = owner->changes_since(space, *vv, budget);
   URBIS_REQUIRE_OK(first);
   CHECK(first->size() == 40);  // the late change is past the rows read for this batch
   for (size_t i = 0; i < 40; ++i) (*vv)[editors[i]->key] = 1;
-  auto second = owner->changes_since(space, *vv, SIZE_MAX);
+  auto second = owner->changes_since(space, *vv, budget);
   URBIS_REQUIRE_OK(second);
   REQUIRE(second->size() == 1);
   CHECK(parse_header(parse_envelope(second->front())).author() == std::string(editors[40]->key.bytes.begin(),

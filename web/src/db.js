@@ -177,7 +177,9 @@ export function setMyName(name) {
 // may write comments only), a `comment` {kind: 'profile', device, name, at}.
 // Where a device has several, the newest `at` wins. Viewers cannot write: their
 // name stays on their device.
-const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+// With milliseconds: a name changed within a second of the profile written
+// on entering the space must still be the newer one (authorsOf).
+const nowIso = () => new Date().toISOString();
 
 // Makes sure `space` shows this device's name (myName()) to its members;
 // writes a profile only when the name shown differs. Resolves to whether the
@@ -230,7 +232,8 @@ async function authorsOf(space) {
         for (const h of [...profiles.hits, ...notes.hits]) {
           const d = h.summary?.device;
           if (typeof d !== 'string' || typeof h.summary.name !== 'string') continue;
-          const at = typeof h.summary.at === 'string' ? h.summary.at : '';
+          // As times, not strings: older records have no milliseconds.
+          const at = typeof h.summary.at === 'string' ? Date.parse(h.summary.at) || 0 : 0;
           if (!newest.has(d) || at > newest.get(d).at) newest.set(d, { name: h.summary.name, at });
         }
         const map = new Map([...newest].map(([d, v]) => [d, v.name]));

@@ -110,6 +110,22 @@ export async function syncState(page) {
   return page.getByTestId('sync-status').getAttribute('data-state');
 }
 
+// What one browser's replica holds of `space`, for a failure message: its
+// sync status, state hash, and the display names its people wrote.
+export async function replicaView(page, space) {
+  return page.evaluate(async (space) => {
+    const db = window.urbisDb;
+    const [status, hash, profiles, notes] = await Promise.all([
+      db.syncStatus(),
+      db.stateHash(space),
+      db.find(space, { type: 'profile', limit: 100 }),
+      db.find(space, { type: 'comment', where: { kind: 'profile' }, limit: 100 }),
+    ]);
+    const names = [...profiles.hits, ...notes.hits].map((h) => ({ type: h.type, ...h.summary }));
+    return { status, hash, names, input: document.querySelector('#display-name')?.value };
+  }, space);
+}
+
 // ---- accessibility (axe-core) ----
 
 const AXE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'axe-core', 'axe.min.js');

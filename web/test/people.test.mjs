@@ -13,7 +13,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
-  checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, unlock, until, syncState, screenshot, cli, audit, tempDir,
+  checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, unlock, until, syncState, screenshot, cli, audit, tempDir, replicaView,
 } from './harness.mjs';
 
 after(cleanup);
@@ -131,7 +131,8 @@ test('an admin invites two people, makes one a commenter, removes them; the pers
   await member.locator('#display-name').fill('Bo Commenter');
   await member.getByTestId('name-form').locator('button[type=submit]').click();
   await member.getByText('Your name is saved.').waitFor({ timeout: 20000 });
-  await until('the admin to see the new name', async () => (await row.textContent()).includes('Bo Commenter'), 30000);
+  await until('the admin to see the new name', async () => (await row.textContent()).includes('Bo Commenter'), 30000, 100,
+    async () => ({ member: await replicaView(member, seed.space), admin: await replicaView(admin, seed.space), row: await row.textContent() }));
   await screenshot(admin, 'people-admin');
 
   // The admin revokes the other invite.

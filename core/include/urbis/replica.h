@@ -326,7 +326,9 @@ class Replica {
   std::vector<Result<ApplyOutcome>> apply_batch(const std::vector<Bytes>& envelopes);
   Result<VersionVector> version_vector(const SpaceId& space);
   // The stored changes `known` lacks, in an order in which they apply
-  // (this replica's log order), at most `max_bytes` of envelopes (at least one).
+  // (this replica's log order). With a byte budget, one batch: at most
+  // `max_bytes` of envelopes (at least one), possibly fewer (a bounded read
+  // per batch; ask again with the grown version vector); without one, all.
   Result<std::vector<Bytes>> changes_since(const SpaceId& space, const VersionVector& known,
                                            size_t max_bytes = SIZE_MAX);
   // Number of changes held for a missing predecessor, and their envelope

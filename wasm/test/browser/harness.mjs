@@ -42,8 +42,9 @@ export function tempDir(prefix) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Waits until `fn()` returns a truthy value (or resolves to one).
-export async function until(what, fn, timeoutMs = 15000, everyMs = 100) {
+// Waits until `fn()` returns a truthy value (or resolves to one). On a
+// timeout, `explain()` (if given) says what the parts saw, for the message.
+export async function until(what, fn, timeoutMs = 15000, everyMs = 100, explain = null) {
   const deadline = Date.now() + timeoutMs;
   let last;
   for (;;) {
@@ -53,7 +54,11 @@ export async function until(what, fn, timeoutMs = 15000, everyMs = 100) {
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last && last.message ? last.message : JSON.stringify(last)})`);
+    if (Date.now() > deadline) {
+      let seen = '';
+      if (explain) seen = await Promise.resolve().then(explain).then((x) => `; seen: ${JSON.stringify(x)}`, (e) => `; explain failed: ${e.message}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last && last.message ? last.message : JSON.stringify(last)})${seen}`);
+    }
     await sleep(everyMs);
   }
 }
