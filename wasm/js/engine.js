@@ -325,10 +325,18 @@ export class Engine {
         // absent
       }
     }
+    let file = null;
     if (snap) {
-      fs.writeFile(DB_PATH, new Uint8Array(snap.db));
+      file = await this.storage.snapshotFile(snap);
+      fs.writeFile(DB_PATH, file);
       if (snap.wal) fs.writeFile(DB_PATH + '-wal', new Uint8Array(snap.wal));
     }
+    // IndexedDB holds the file as written: the next snapshot copies the
+    // chunks SQLite writes from now on. All of them when that copy is not
+    // in chunks of this build's size (none, a version 1 whole file).
+    const chunked = !!snap && !snap.db && snap.chunkBytes === this.call('dirtyTake', { path: DB_PATH }).chunkBytes;
+    this.call('dirtyReset', { path: DB_PATH, all: !chunked });
+    const t1b = Date.now();
     this.call('replicaOpen', { path: DB_PATH });
     this.replicaOpen = true;
     // Members' last seen as of the snapshot; the replay adds the log's.
@@ -343,10 +351,10 @@ export class Engine {
     // How the start went (stats(); the benchmarks print it).
     this.restoreStats = {
       snapshotKey: snap ? snap.key : 0,
-      snapshotBytes: snap ? snap.db.byteLength + (snap.wal ? snap.wal.byteLength : 0) : 0,
+      snapshotBytes: file ? file.byteLength + (snap.wal ? snap.wal.byteLength : 0) : 0,
       replayed,
-      readSnapshotMs: t1 - t0,
-      openMs: t2 - t1,
+      readSnapshotMs: t1b - t0,
+      openMs: t2 - t1b,
       replayMs: Date.now() - t2,
     };
     this.sinceSnapshot = replayed;
@@ -525,13 +533,33 @@ export class Engine {
       }
       // then the WAL is copied as it is
     }
-    const files = { db: fs.readFile(DB_PATH) };
+    // The chunks of the file SQLite wrote since the last snapshot (all of
+    // them after a failed one), read now: nothing runs between turns.
+    const dirty = this.call('dirtyTake', { path: DB_PATH });
+    const size = fs.stat(DB_PATH).size;
+    const count = Math.ceil(size / dirty.chunkBytes);
+    const file = { size, chunkBytes: dirty.chunkBytes, all: dirty.all, chunks: new Map(), wal: null };
+    const stream = fs.open(DB_PATH, 'r');
     try {
-      files.wal = fs.readFile(DB_PATH + '-wal');
-      if (files.wal.length === 0) files.wal = null;
-    } catch (e) {
-      files.wal = null;
+      const read = (index) => {
+        const at = index * dirty.chunkBytes;
+        const bytes = new Uint8Array(Math.min(dirty.chunkBytes, size - at));
+        fs.read(stream, bytes, 0, bytes.length, at);
+        file.chunks.set(index, bytes);
+      };
+      if (dirty.all) for (let i = 0; i < count; i++) read(i);
+      else for (const i of dirty.chunks) if (i < count) read(i);
+    } finally {
+      fs.close(stream);
     }
+    try {
+      file.wal = fs.readFile(DB_PATH + '-wal');
+      if (file.wal.length === 0) file.wal = null;
+    } catch (e) {
+      file.wal = null;
+    }
+    let written = file.wal ? file.wal.length : 0;
+    for (const bytes of file.chunks.values()) written += bytes.length;
     // The snapshot replaces log entries that told members' last seen: keep
     // it first (a hint for people, not state: losing it loses no data).
     this.storage.putMeta('seen', this.call('seen')).catch(() => {});
@@ -539,11 +567,14 @@ export class Engine {
     this.sinceSnapshot = 0;
     const t0 = Date.now();
     this.snapshotting = this.storage
-      .writeSnapshot(key, files)
-      .then(() => ({ key, bytes: files.db.length + (files.wal ? files.wal.length : 0), ms: Date.now() - t0 }))
+      .writeSnapshot(key, file)
+      // bytes: the file's; written: the chunks (and WAL) this one copied.
+      .then(() => ({ key, bytes: size + (file.wal ? file.wal.length : 0), written, chunks: file.chunks.size, ms: Date.now() - t0 }))
       .catch((e) => {
         this.sinceSnapshot += taken;
         if (purge) this.purge = true;
+        // What IndexedDB holds of the file is unknown now: next time, all.
+        if (this.replicaOpen) this.call('dirtyReset', { path: DB_PATH, all: true });
         throw e;
       })
       .finally(() => {

@@ -5,8 +5,16 @@
 //              'sync' ({acked, lastSync}: what the node last acknowledged)
 //   log        every change envelope the replica stored, under an increasing
 //              integer key assigned here when the append is issued
-//   snapshots  'current': {key, db, wal, time} — the SQLite files copied
-//              from Emscripten's MEMFS, holding every log entry <= key
+//   snapshots  'current': {key, size, chunkBytes, wal, time} — the SQLite
+//              database file copied from Emscripten's MEMFS (its `size`
+//              bytes are in `chunks`) and its WAL (usually null: the copy
+//              follows a checkpoint), holding every log entry <= key.
+//              Version 1 stored the whole file as `db` instead; such a
+//              record still opens (latestSnapshot).
+//   chunks     the database file in chunks of `chunkBytes`, by index: a
+//              snapshot rewrites only the chunks SQLite wrote since the last
+//              one (wasm/src/dirty_vfs.h), so its cost follows what changed,
+//              not the size of the history
 //
 // appendLog resolves when the IndexedDB transaction completes; with
 // {strict: true} it asks for durability 'strict' (flushed to disk before
@@ -16,7 +24,7 @@
 //
 // Works with the browser's IndexedDB and with fake-indexeddb under Node.
 
-const VERSION = 1;
+const VERSION = 2; // 2: the database file in chunks
 
 // Resolves when `tx` completes; rejects (with a Storage-coded error) on error or abort.
 function done(tx) {
@@ -59,7 +67,7 @@ export class Storage {
     const req = idb.open(name, VERSION);
     req.onupgradeneeded = () => {
       const db = req.result;
-      for (const store of ['meta', 'log', 'snapshots'])
+      for (const store of ['meta', 'log', 'snapshots', 'chunks'])
         if (!db.objectStoreNames.contains(store)) db.createObjectStore(store);
     };
     const db = await request(req);
@@ -147,17 +155,49 @@ export class Storage {
     return request(tx.objectStore('log').count());
   }
 
+  // The latest snapshot's record, or undefined.
   async latestSnapshot() {
     const tx = this.db.transaction('snapshots', 'readonly');
     return request(tx.objectStore('snapshots').get('current'));
   }
 
-  // Stores the snapshot holding every entry <= key and drops those entries,
-  // in one transaction (all or nothing).
-  writeSnapshot(key, files) {
+  // The database file of snapshot record `snap` (latestSnapshot()), whole:
+  // its chunks read in key order, `batch` at a time, or a version 1 record's
+  // `db`. Rejects with Storage when a chunk is missing.
+  async snapshotFile(snap, batch = 256) {
+    if (snap.db) return new Uint8Array(snap.db);
+    const file = new Uint8Array(snap.size);
+    const count = Math.ceil(snap.size / snap.chunkBytes);
+    for (let from = 0; from < count; from += batch) {
+      const tx = this.db.transaction('chunks', 'readonly');
+      const range = IDBKeyRangeOf().bound(from, Math.min(from + batch, count) - 1);
+      const store = tx.objectStore('chunks');
+      const [keys, values] = await Promise.all([request(store.getAllKeys(range)), request(store.getAll(range))]);
+      for (let i = 0; i < keys.length; i++) {
+        const bytes = values[i] instanceof Uint8Array ? values[i] : new Uint8Array(values[i]);
+        file.set(bytes, keys[i] * snap.chunkBytes);
+      }
+      const want = Math.min(from + batch, count) - from;
+      if (keys.length !== want)
+        throw storageError(new Error(`the snapshot lacks ${want - keys.length} of chunks ${from}..${from + want - 1}`));
+    }
+    return file;
+  }
+
+  // Stores the snapshot holding every log entry <= key and drops those
+  // entries, in one transaction (all or nothing). `file`: {size,
+  // chunkBytes, chunks: Map index -> bytes, all, wal}: the chunks written
+  // since the last snapshot, or (all) every chunk of the file.
+  writeSnapshot(key, file) {
     try {
-      const tx = begin(this.db, ['snapshots', 'log'], 'readwrite', { durability: 'strict' });
-      tx.objectStore('snapshots').put({ key, db: files.db, wal: files.wal || null, time: Date.now() }, 'current');
+      const tx = begin(this.db, ['snapshots', 'log', 'chunks'], 'readwrite', { durability: 'strict' });
+      const chunks = tx.objectStore('chunks');
+      const count = Math.ceil(file.size / file.chunkBytes);
+      if (file.all) chunks.clear();
+      else chunks.delete(IDBKeyRangeOf().lowerBound(count)); // past the end: a shorter file
+      for (const [index, bytes] of file.chunks) chunks.put(bytes, index);
+      const record = { key, size: file.size, chunkBytes: file.chunkBytes, wal: file.wal || null, time: Date.now() };
+      tx.objectStore('snapshots').put(record, 'current');
       tx.objectStore('log').delete(IDBKeyRangeOf().upperBound(key));
       return done(tx);
     } catch (e) {

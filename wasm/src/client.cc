@@ -2,6 +2,8 @@
 // the worker; ids travel as lower-case hex, spaces also by local name.
 #include "client.h"
 
+#include "dirty_vfs.h"
+
 #include <algorithm>
 
 #include <google/protobuf/io/coded_stream.h>
@@ -219,6 +221,20 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
   if (method == "identityCreate") return identity_create(p);
   if (method == "identityUnlock") return identity_unlock(p);
   if (method == "replicaOpen") return replica_open(p);
+  if (method == "dirtyTake") {
+    // The chunks of the database file written since the last snapshot
+    // (dirty_vfs.h), after the checkpoint that precedes a snapshot.
+    URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
+    dirty::Taken t = dirty::take(path);
+    return json{{"chunkBytes", dirty::kChunkBytes}, {"all", t.all}, {"chunks", t.chunks}};
+  }
+  if (method == "dirtyReset") {
+    // The host holds the file as it is now ({all: false}), or nothing
+    // known ({all: true}): a failed snapshot, an old whole-file one.
+    URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
+    dirty::reset(path, p.value("all", true));
+    return json::object();
+  }
   if (method == "replicaClose") {
     join_abandon();
     close_session();
@@ -478,6 +494,7 @@ Result<nlohmann::json> Client::replica_open(const json& p) {
   if (!identity_) return Status(Code::NoKey, "no identity is unlocked");
   if (replica_) return invalid("the replica is already open");
   URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
+  if (!dirty::install()) return Status(Code::Storage, "SQLite refused the file layer that tracks written chunks");
   ReplicaOptions options;
   // MEMFS has no fsync; durability comes from the host's log (IndexedDB).
   options.synchronous_full = false;

@@ -136,13 +136,36 @@ async function firstVisit(profile, node, admin) {
         `appended to IndexedDB ${j.persistMs} ms)`,
     );
   await until('the service worker', () => page.evaluate(() => navigator.serviceWorker.ready.then((r) => !!r.active)), 60000);
-  // What a closed tab leaves; the whole store file is copied into IndexedDB.
+  // What a closed tab leaves: the first snapshot copies every chunk of the store file.
   const t1 = Date.now();
   const snap = await page.evaluate(() => window.urbisDb.snapshot());
   const snapMs = Date.now() - t1;
   if (snap) console.log(`(snapshot after the join: ${(snap.bytes / 1048576).toFixed(1)} MB in ${snapMs} ms, of which the IndexedDB write ${snap.ms} ms)`);
   await chrome.close();
   return { joinMs, snapMs: snap ? snapMs : null };
+}
+
+// What a snapshot costs once the demo replica is in IndexedDB: one edit,
+// then ten, each followed by a snapshot (the idle snapshot a person's edit
+// triggers). It copies the chunks SQLite wrote, not the store file.
+async function snapshotAfterEdits(page, space) {
+  for (const edits of [1, 10]) {
+    const r = await page.evaluate(
+      async ({ space, edits }) => {
+        const db = window.urbisDb;
+        await db.snapshot();
+        const { hits } = await db.find(space, { type: 'project', limit: edits });
+        for (let i = 0; i < edits; i++) await db.put(space, 'project', hits[i % hits.length].id, { stage: i % 2 ? 'pilot' : 'idea' });
+        const t = performance.now();
+        const snap = await db.snapshot();
+        return { ...snap, wall: performance.now() - t };
+      },
+      { space, edits },
+    );
+    console.log(`(snapshot after ${edits} edit(s): ${r.chunks} chunks, ${(r.written / 1024).toFixed(0)} KiB of a ${(r.bytes / 1048576).toFixed(1)} MB store, ${r.wall.toFixed(0)} ms)`);
+    report(`webapp_snapshot_after_${edits}_edit_ms`, r.wall, 'ms', `a snapshot after ${edits} edit(s) of the demo replica (the chunks written since the last one)`);
+    report(`webapp_snapshot_after_${edits}_edit_kib`, r.written / 1024, 'KiB', `copied into IndexedDB by it, of a ${(r.bytes / 1048576).toFixed(1)} MB store`);
+  }
 }
 
 async function coldStart(profile, url, space) {
@@ -272,7 +295,7 @@ async function main() {
   const profile = tempDir('bench-profile');
   const { joinMs, snapMs } = await firstVisit(profile, node, admin);
   report('webapp_join_demo_s', joinMs / 1000, 's', `joining the demo space in the browser (${PROJECTS} projects, ${CITIES} cities, with plans)`);
-  if (snapMs !== null) report('webapp_snapshot_demo_ms', snapMs, 'ms', 'a snapshot of the demo replica (the whole store file into IndexedDB)');
+  if (snapMs !== null) report('webapp_snapshot_demo_ms', snapMs, 'ms', 'the first snapshot of the demo replica (every chunk of the store file into IndexedDB)');
   await node.stop();
 
   const starts = [];
@@ -298,6 +321,7 @@ async function main() {
   report('webapp_cold_offline_total_ms', median(starts.map((s) => s.form + s.results)), 'ms', 'navigation -> first results, without the typing');
 
   await searchAsYouType(last.page, admin.space);
+  await snapshotAfterEdits(last.page, admin.space);
 
   console.log('\n| web app | figure |\n| --- | --- |');
   for (const [label, value] of rows) console.log(`| ${label} | ${value} |`);

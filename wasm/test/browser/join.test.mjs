@@ -133,6 +133,11 @@ test('a refused join leaves the replica as it was', { timeout: 240000 }, async (
       });
     const blobs = [];
     for (const snap of await all('snapshots')) blobs.push(snap.db, snap.wal);
+    // The database file's chunks, joined in key order (an id may straddle two).
+    const chunks = (await all('chunks')).map((c) => new Uint8Array(c.buffer ? c.buffer : c, c.byteOffset || 0, c.byteLength));
+    const file = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    chunks.reduce((at, c) => (file.set(c, at), at + c.length), 0);
+    if (file.length) blobs.push(file);
     blobs.push(...(await all('log')));
     idb.close();
     const id = Uint8Array.from(space.match(/../g), (h) => parseInt(h, 16));

@@ -212,6 +212,110 @@ test('snapshots bound the replay and drop the log entries they hold', async () =
   await c.close();
 });
 
+// The copy of the database file in IndexedDB, whole, and the file in MEMFS
+// after the checkpoint a snapshot makes.
+async function storedFile(engine) {
+  return engine.storage.snapshotFile(await engine.storage.latestSnapshot());
+}
+const memfsFile = (engine) => engine.m.FS.readFile('/urbis/replica.db');
+
+test('a snapshot copies the chunks written since the last one, and IndexedDB holds the file byte for byte', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
+  await a.createIdentity('correct horse');
+  const { space } = await a.createSpace('S');
+  const text = 'a long description of a project in a city, written once, '.repeat(20);
+  for (let i = 0; i < 300; i++) await a.put(space, 'project', 'new', { title: `Project ${i}`, description: text, n: i });
+  const first = await a.snapshot();
+  assert.equal(first.written, first.bytes, 'the first snapshot copies the whole file');
+  assert.deepEqual(await storedFile(a), memfsFile(a));
+  assert.ok(first.bytes > 1e6, `a file of some size (${first.bytes} bytes)`);
+
+  // One edit: a few chunks, not the file.
+  const one = await a.put(space, 'project', 'new', { title: 'One more' });
+  const second = await a.snapshot();
+  assert.ok(second.chunks > 0, 'the edit wrote chunks');
+  assert.ok(second.written * 20 < second.bytes, `one edit copies ${second.written} of ${second.bytes} bytes`);
+  assert.deepEqual(await storedFile(a), memfsFile(a), 'the copy is the file, byte for byte');
+
+  // Edits, a removal and more snapshots; each time the same bytes.
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 25; i++) await a.put(space, 'project', 'new', { title: `Round ${round} ${i}`, description: text });
+    await a.remove(space, 'project', one.id);
+    await a.snapshot();
+    assert.deepEqual(await storedFile(a), memfsFile(a), `round ${round}`);
+  }
+  const hash = a.stateHash(space);
+  await a.close();
+
+  // A reload starts from the chunks: the same state, nothing to replay.
+  const b = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
+  await b.unlock('correct horse');
+  assert.equal(b.stateHash(space), hash);
+  assert.equal(b.stats().restore.replayed, 0);
+  await b.put(space, 'project', 'new', { title: 'After the reload' });
+  const third = await b.snapshot();
+  assert.ok(third.written * 20 < third.bytes, 'after a reload, still only what changed');
+  assert.deepEqual(await storedFile(b), memfsFile(b));
+  await b.close();
+});
+
+// A database of storage version 1 (the whole file in one record) opens: the
+// upgrade adds the chunk store, and the first snapshot writes every chunk.
+test('a version 1 snapshot (the whole file in one record) opens and is rewritten in chunks', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
+  await a.createIdentity('correct horse');
+  const { space } = await a.createSpace('S');
+  for (let i = 0; i < 50; i++) await a.put(space, 'city', 'new', { i });
+  const snap = await a.snapshot();
+  for (let i = 0; i < 3; i++) await a.put(space, 'city', 'new', { i: 100 + i });
+  const hash = a.stateHash(space);
+  const file = await storedFile(a);
+  a.storage.close(); // no snapshot at close: the three edits stay in the log
+
+  // The same records in a version 1 database.
+  const req = (r) => new Promise((resolve, reject) => ((r.onsuccess = () => resolve(r.result)), (r.onerror = () => reject(r.error))));
+  const v2 = await req(indexedDB.open(name));
+  const read = async (store) => {
+    const tx = v2.transaction(store, 'readonly');
+    return Promise.all([req(tx.objectStore(store).getAllKeys()), req(tx.objectStore(store).getAll())]);
+  };
+  const meta = await read('meta');
+  const log = await read('log');
+  v2.close();
+  await req(indexedDB.deleteDatabase(name));
+  const open1 = indexedDB.open(name, 1);
+  open1.onupgradeneeded = () => {
+    for (const store of ['meta', 'log', 'snapshots']) open1.result.createObjectStore(store);
+  };
+  const v1 = await req(open1);
+  const tx = v1.transaction(['meta', 'log', 'snapshots'], 'readwrite');
+  meta[0].forEach((k, i) => tx.objectStore('meta').put(meta[1][i], k));
+  log[0].forEach((k, i) => tx.objectStore('log').put(log[1][i], k));
+  tx.objectStore('snapshots').put({ key: snap.key, db: file, wal: null, time: Date.now() }, 'current');
+  await new Promise((resolve, reject) => ((tx.oncomplete = resolve), (tx.onerror = () => reject(tx.error))));
+  v1.close();
+
+  const b = await openEngine(name, { snapshotEvery: 1e9, snapshotIdleMs: 1e9 });
+  await b.unlock('correct horse');
+  assert.equal(b.stateHash(space), hash);
+  assert.equal(b.stats().restore.replayed, 3);
+  assert.equal(b.stats().restore.snapshotBytes, file.length);
+  await b.put(space, 'city', 'new', { i: 999 });
+  const rewritten = await b.snapshot();
+  assert.equal(rewritten.written, rewritten.bytes, 'the first snapshot after the upgrade copies every chunk');
+  assert.equal((await b.storage.latestSnapshot()).db, undefined, 'the whole-file record is replaced');
+  assert.deepEqual(await storedFile(b), memfsFile(b));
+  const after = b.stateHash(space);
+  await b.close();
+
+  const c = await openEngine(name);
+  await c.unlock('correct horse');
+  assert.equal(c.stateHash(space), after);
+  await c.close();
+});
+
 test('snapshots happen by themselves after N changes', async () => {
   const name = uniqueName();
   const a = await openEngine(name, { snapshotEvery: 5, snapshotIdleMs: 1e9 });
