@@ -857,6 +857,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   // entries were counted on the wire.
   pb::Membership m;
   std::optional<pb::Body> decrypted;
+  bool dark = false;  // content no key held here opens
   const bool genesis = !space.id;
   const bool redeem = membership && author.invite_expires != 0;
   if (p.envelope.has_receipt() && !redeem) return malformed("only an invite's redeem carries a receipt");
@@ -900,11 +901,13 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       // author's chain on every member while the key-less node, which cannot
       // judge it, keeps serving it. A key that arrives later (a grant for
       // that epoch) rebuilds the space and judges it again.
+      dark = true;  // until a key opens it (dark_epochs)
       if (const auto* keys = keys_for(space.id, h.epoch())) {
         for (const auto& key : *keys) {
           auto clear = aead_decrypt(view(p.envelope.body()), view(p.envelope.header()),
                                     view(h.nonce()), key);
           if (!clear) continue;
+          dark = false;
           decrypted.emplace();
           if (!decrypted->ParseFromArray(clear->data(), static_cast<int>(clear->size())))
             decrypted.reset();
@@ -935,6 +938,10 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
                               .bind(7, p.raw)
                               .bind(8, space.id)
                               .run());
+    if (dark) {
+      Stmt d = db_->prepare("INSERT OR IGNORE INTO dark_epochs(space, epoch) VALUES(?,?)");
+      URBIS_RETURN_IF_ERROR(d.bind(1, space.id).bind(2, h.epoch()).run());
+    }
     Stmt u = db_->prepare(
         "UPDATE authors SET head_seq=?, head_hash=?, newest_hlc=max(newest_hlc, ?) WHERE id=?");
     URBIS_RETURN_IF_ERROR(
@@ -1470,8 +1477,7 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
                               .run());
     if (remember_grant(space.id, g.epoch(), *device, view(g.sealed_key()))) {
       // Content of that epoch stored before we could read it becomes readable.
-      Stmt c = db_->prepare(
-          "SELECT 1 FROM changes WHERE space=? AND epoch=? AND kind=0 LIMIT 1");
+      Stmt c = db_->prepare("SELECT 1 FROM dark_epochs WHERE space=? AND epoch=?");
       c.bind(1, space.id).bind(2, g.epoch());
       if (c.step()) *needs_rebuild = true;
     }
@@ -1698,6 +1704,7 @@ Status Replica::Impl::drop_space(const SpaceId& sid) {
       "DELETE FROM held_usage WHERE space=?1",
       "DELETE FROM grants WHERE space=?1",
       "DELETE FROM epochs WHERE space=?1",
+      "DELETE FROM dark_epochs WHERE space=?1",
       "DELETE FROM authors WHERE space=?1",
       "DELETE FROM spaces WHERE id=?1",
   };

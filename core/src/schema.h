@@ -7,7 +7,7 @@
 
 namespace urbis {
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 // Sets the connection pragmas and brings the schema to kSchemaVersion.
 // Storage error, naming what is wrong, when the store is damaged: a table,

@@ -197,6 +197,13 @@ TEST_CASE("schema: a version 5 store written by the previous release opens, upgr
   INFO(by_op);
   CHECK(by_op.find("USING INDEX vals_by_op (op=?)") != std::string::npos);
   CHECK(query_int(path, "SELECT count(*) FROM vals") > 0);
+  // Every epoch with content counts as dark (the question older stores
+  // asked of their log), and a grant asks it of one row.
+  CHECK(query_int(path, "SELECT count(*) FROM dark_epochs") ==
+        query_int(path, "SELECT count(*) FROM (SELECT DISTINCT space, epoch FROM changes WHERE kind=0)"));
+  const std::string dark = query_plan(path, "SELECT 1 FROM dark_epochs WHERE space=1 AND epoch=1");
+  INFO(dark);
+  CHECK(dark.find("SEARCH dark_epochs USING PRIMARY KEY (space=? AND epoch=?)") != std::string::npos);
 }
 
 TEST_CASE("schema: a store from a newer build is refused, untouched") {

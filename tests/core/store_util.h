@@ -11,8 +11,13 @@
 
 namespace urbis::testing {
 
-// Undoes schema version 6 (issue 13: the log by space, authors' newest HLC).
-inline constexpr const char* kUndoV6 =
+// Undoes schema version 7 (issue 13: dark epochs).
+inline constexpr const char* kUndoV7 =
+    "DROP TABLE dark_epochs; UPDATE meta SET value=6 WHERE key='schema_version';";
+
+// Undoes schema versions 7 and 6 (issue 13: the log by space, authors'
+// newest HLC, vals clustered by entity).
+inline const std::string kUndoV6 = std::string(kUndoV7) +
     "CREATE TABLE vals_v5(op INTEGER PRIMARY KEY, entity INTEGER NOT NULL, kind INTEGER NOT NULL,"
     "  field TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, hlc INTEGER NOT NULL,"
     "  src TEXT NOT NULL DEFAULT '');"
