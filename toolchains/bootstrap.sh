@@ -8,7 +8,10 @@
 #          libsodium and protobuf-lite for wasm32 from the Debian source
 #          packages pinned in toolchains/wasm-deps.lock, into a cache outside
 #          the repo (one stamp per dependency); npm ci in wasm/ (the browser
-#          tests' packages, pinned by wasm/package-lock.json).
+#          tests' packages, pinned by wasm/package-lock.json); the Node.js
+#          the web build and the JavaScript tests run under, pinned in
+#          toolchains/node.lock (fetched once from the npm registry, checked
+#          by SHA-512: Debian 12's own nodejs is 18, too old for both).
 #   test   deps + build presets native-release, native-fuzz and wasm-release,
 #          run ctest in each (native-fuzz: the libFuzzer targets of tests/fuzz
 #          only, each fuzzed URBIS_FUZZ_SECONDS, default 45; wasm tests run
@@ -100,6 +103,50 @@ install_npm_packages() {
     (cd "$dir" && npm ci --no-audit --no-fund --prefer-offline) ||
       die "npm ci in ${dir#"$ROOT"/}/ failed (is the npm registry reachable?)"
   done
+}
+
+# --- Node.js ---------------------------------------------------------------------
+
+NODE_LOCK=$ROOT/toolchains/node.lock
+NODE_CACHE=${URBIS_CACHE:-$HOME/.cache/urbis}/node
+
+# The pinned Node.js (toolchains/node.lock), unpacked once into NODE_CACHE
+# from the npm registry's node-linux-<arch> package after its SHA-512 is
+# checked; put first on PATH and named by URBIS_NODE_BIN, which every build
+# and test below uses, whatever `node` the machine has.
+ensure_node() {
+  [[ -f $NODE_LOCK ]] || die "missing $NODE_LOCK"
+  local key val extra version="" arch want="" dir tmp tgz got
+  case $(dpkg --print-architecture 2>/dev/null || uname -m) in
+    amd64 | x86_64) arch=x64 ;;
+    arm64 | aarch64) arch=arm64 ;;
+    *) die "no Node.js is pinned for this architecture ($(uname -m)) in $NODE_LOCK" ;;
+  esac
+  while read -r key val extra; do
+    [[ -z $key || $key == \#* ]] && continue
+    [[ -n $val && -z $extra ]] || die "$NODE_LOCK: bad line '$key $val $extra'"
+    [[ $key == version ]] && version=$val
+    [[ $key == "$arch" ]] && want=$val
+  done <"$NODE_LOCK"
+  [[ -n $version && -n $want ]] || die "$NODE_LOCK names no version or no checksum for $arch"
+  dir=$NODE_CACHE/node-v$version-linux-$arch
+  if [[ ! -x $dir/bin/node ]]; then
+    command -v npm >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
+    say "fetching Node.js $version (package node-linux-$arch from the npm registry; once)"
+    mkdir -p "$NODE_CACHE"
+    tmp=$(mktemp -d "$NODE_CACHE/.fetch.XXXXXX")
+    (cd "$tmp" && npm pack --silent "node-linux-$arch@$version" >/dev/null) ||
+      { rm -rf "$tmp"; die "npm pack node-linux-$arch@$version failed (is the npm registry reachable?)"; }
+    tgz=$tmp/node-linux-$arch-$version.tgz
+    got=$(sha512sum "$tgz" | cut -d' ' -f1)
+    [[ $got == "$want" ]] ||
+      { rm -rf "$tmp"; die "node-linux-$arch@$version: SHA-512 $got is not the one pinned in $NODE_LOCK"; }
+    tar -xzf "$tgz" -C "$tmp"
+    rm -rf "$dir" && mv "$tmp/package" "$dir" && rm -rf "$tmp"
+  fi
+  [[ $("$dir/bin/node" --version) == "v$version" ]] || die "$dir/bin/node is not Node.js $version"
+  export URBIS_NODE_BIN=$dir/bin/node
+  export PATH=$dir/bin:$PATH
 }
 
 # --- wasm32 dependencies -----------------------------------------------------
@@ -270,6 +317,7 @@ build_wasm_deps() {
 
 cmd_deps() {
   install_apt_packages
+  ensure_node
   install_npm_packages
   build_wasm_deps
   say "wasm32 dependencies ready in $PREFIX"
@@ -283,7 +331,7 @@ configure_and_build() {
   local preset=$1 extra=() targets=()
   shift
   [[ $# -gt 0 ]] && targets=(--target "$@")
-  [[ $preset == wasm-* ]] && extra=(-DURBIS_WASM_PREFIX="$PREFIX")
+  [[ $preset == wasm-* ]] && extra=(-DURBIS_WASM_PREFIX="$PREFIX" -DURBIS_NODE="$URBIS_NODE_BIN")
   say "configure + build $preset${targets:+ (${*})}"
   (cd "$ROOT" && cmake --preset "$preset" "${extra[@]}" >/dev/null &&
     cmake --build --preset "$preset" --parallel "$JOBS" "${targets[@]}")
@@ -389,6 +437,14 @@ cmd_env() {
   read_lock
   compute_prefix
   [[ -f $PREFIX/.stamps/protobuf-lite ]] || echo "# not built yet: run toolchains/bootstrap.sh deps" >&2
+  local node
+  node=$(sed -n 's/^version //p' "$NODE_LOCK")
+  node=$NODE_CACHE/node-v$node-linux-$(case $(uname -m) in aarch64) echo arm64 ;; *) echo x64 ;; esac)/bin
+  if [[ -x $node/node ]]; then
+    printf 'export %s=%q\n' PATH "$node:$PATH"
+  else
+    echo "# the pinned Node.js is not fetched yet: run toolchains/bootstrap.sh deps" >&2
+  fi
   printf 'export %s=%q\n' URBIS_WASM_PREFIX "$PREFIX" NODE_PATH "$NODE_PATH" \
     NODE_OPTIONS "$NODE_OPTIONS" EMSDK_PYTHON "${EMSDK_PYTHON:-python3}"
 }

@@ -26,6 +26,8 @@
 //   get           1,000 gets of random projects
 //   state hash    the writer's, median of 3 (and checked equal to the reader's)
 //   version vector
+//   removal       the reader applies a removal (a new epoch, its key granted
+//                 to the reader): ms, median of 3
 //
 //   URBIS_HISTORY_MAX=N    largest step (default 1,000,000 natively, 100,000 in
 //                          wasm); steps are 1k, 10k, 100k, 1M up to it, plus N
@@ -262,7 +264,7 @@ std::pair<double, double> grow(Replica& writer, Replica& reader, History& h, siz
   return {commit_s, apply_s};
 }
 
-void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& table) {
+void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& table, Env& env) {
   // Version vector (and the one a peer lacking the window holds).
   std::vector<double> us;
   VersionVector before;
@@ -374,6 +376,27 @@ void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& tabl
     std::fprintf(stderr, "bench: the reader diverged from the writer\n");
     std::exit(1);
   }
+
+  // A removal received: the writer adds a member and removes it, which
+  // starts an epoch with a key granted to the reader; the reader applies
+  // the addition, then (timed) the removal. Median of 3.
+  ms.clear();
+  for (int i = 0; i < 3; ++i) {
+    const DeviceKey gone = Identity::generate(env).device();
+    const VersionVector known = must(reader.version_vector(h.space), "version_vector");
+    must(writer.add_member(h.space, gone, Role::Editor), "add member");
+    must(writer.remove_member(h.space, gone), "remove member");
+    auto changes = must(writer.changes_since(h.space, known), "changes_since");
+    if (changes.size() != 2) {
+      std::fprintf(stderr, "bench: expected the addition and the removal, got %zu changes\n", changes.size());
+      std::exit(1);
+    }
+    apply_all(reader, changes, 0, 1);
+    auto t1 = Clock::now();
+    apply_all(reader, changes, 1, 2);
+    ms.push_back(seconds_since(t1) * 1e3);
+  }
+  table.report("removal_apply_ms", n, percentile(ms, 0.5), "ms");
 }
 
 }  // namespace
@@ -434,7 +457,7 @@ int main() {
                 h.edits, seconds_since(t), commit_s, apply_s);
     std::fflush(stdout);
     t = Clock::now();
-    measure(*writer, *reader, h, n, table);
+    measure(*writer, *reader, h, n, table, *env);
     std::printf("measured at %zu in %.1f s%s\n", n, seconds_since(t), load_average().c_str());
     std::fflush(stdout);
   }
