@@ -335,6 +335,11 @@ const std::vector<Command>& commands() {
       {"node key", "node key",
        "print the key this node authenticates with (the device key on a home holding an identity, else\n"
        "      HOME/node.key), which other nodes trust with --trust-peer", {}, run_node_key},
+      {"node backup", "node backup DIR",
+       "copy this node's home into DIR (new, or empty) while the node serves: its store as one consistent\n"
+       "      snapshot, checked, and its key files. DIR is a home: to restore, start the node on it\n"
+       "      (docs/operations.md); devices and peers send again what came after the backup", {},
+       run_node_backup},
   };
   return table;
 }

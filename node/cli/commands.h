@@ -51,5 +51,6 @@ inline constexpr const char* kNodeUsage =
 void run_sync(const Context& ctx, const Args& args);
 void run_node(const Context& ctx, const Args& args);
 void run_node_key(const Context& ctx, const Args& args);
+void run_node_backup(const Context& ctx, const Args& args);
 
 }  // namespace urbis::cli

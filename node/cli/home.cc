@@ -16,6 +16,9 @@
 #include <iterator>
 
 #include <sodium.h>
+#include <sqlite3.h>
+
+#include <chrono>
 
 namespace urbis::cli {
 namespace fs = std::filesystem;
@@ -337,6 +340,104 @@ ForkedHome open_forked_home(const Context& ctx, const fs::path& forked_dir) {
   out.old_device = old.device();
   out.forked = open_store(forked_dir, std::move(old));
   return out;
+}
+
+namespace {
+
+// Flushes `path` (a file or a directory) to disk; false if it cannot.
+bool sync_path(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+nlohmann::json backup_home(const fs::path& home, const fs::path& dir) {
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path store = home / kStoreFile;
+  std::error_code ec;
+  if (!fs::exists(store, ec))
+    fail(Code::NotFound, "no store at " + store.string() + ": is " + home.string() + " a node's home (--home)?");
+  if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec)))
+    usage_error(dir.string() + " exists and is not an empty directory: a backup never overwrites");
+  const fs::path target = fs::absolute(dir, ec).lexically_normal();
+  const fs::path parent = target.parent_path();
+  if (!fs::is_directory(parent, ec)) fail(Code::NotFound, "no directory " + parent.string() + " to back up into");
+  // Written beside DIR, renamed at the end: DIR is whole or absent.
+  std::string pattern = (parent / ("." + target.filename().string() + ".partial-XXXXXX")).string();
+  if (!::mkdtemp(pattern.data())) fail(Code::Storage, "cannot create a directory in " + parent.string() + ": " + std::strerror(errno));
+  const fs::path work = pattern;
+  struct Cleanup {
+    fs::path path;
+    ~Cleanup() {
+      std::error_code ignored;
+      if (!path.empty()) fs::remove_all(path, ignored);
+    }
+  } cleanup{work};
+
+  nlohmann::json copied = nlohmann::json::array();
+  for (const char* name : {kNodeKeyFile, kIdentityFile, kDeviceFile}) {
+    if (!fs::exists(home / name, ec)) continue;
+    fs::copy_file(home / name, work / name, ec);
+    if (ec) fail(Code::Storage, "cannot copy " + (home / name).string() + ": " + ec.message());
+    fs::permissions(work / name, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+    if (!sync_path(work / name)) fail(Code::Storage, "cannot flush " + (work / name).string());
+    copied.push_back(name);
+  }
+
+  // One read transaction of a second connection: the node's writes go on in
+  // the WAL meanwhile, and the copy is the store as of its start.
+  sqlite3* db = nullptr;
+  auto sql_fail = [&](const std::string& what) {
+    const std::string why = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    fail(Code::Storage, what + ": " + why);
+  };
+  if (sqlite3_open_v2(store.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
+    sql_fail("cannot open " + store.string());
+  sqlite3_busy_timeout(db, 10'000);
+  const fs::path copy = work / kStoreFile;
+  char* vacuum = sqlite3_mprintf("VACUUM INTO %Q", copy.c_str());
+  const int rc = sqlite3_exec(db, vacuum, nullptr, nullptr, nullptr);
+  sqlite3_free(vacuum);
+  if (rc != SQLITE_OK) sql_fail("cannot copy " + store.string());
+  sqlite3_close(db);
+  db = nullptr;
+
+  // The copy is read back whole before it counts as a backup.
+  if (sqlite3_open_v2(copy.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) sql_fail("cannot open the copy");
+  auto one_value = [&](const char* sql) {
+    sqlite3_stmt* s = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+      if (const unsigned char* t = sqlite3_column_text(s, 0)) out = reinterpret_cast<const char*>(t);
+    sqlite3_finalize(s);
+    return out;
+  };
+  const std::string verdict = one_value("PRAGMA quick_check");
+  if (verdict != "ok") sql_fail("the copy fails its check (" + verdict + ")");
+  const std::string changes = one_value("SELECT count(*) FROM changes");
+  const std::string spaces = one_value("SELECT count(*) FROM spaces");
+  sqlite3_close(db);
+  fs::permissions(copy, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+  if (!sync_path(copy)) fail(Code::Storage, "cannot flush " + copy.string());
+  fs::permissions(work, fs::perms::owner_all, fs::perm_options::replace, ec);
+
+  if (fs::exists(target, ec)) fs::remove(target, ec);  // the empty directory named
+  fs::rename(work, target, ec);
+  if (ec) fail(Code::Storage, "cannot rename " + work.string() + " to " + target.string() + ": " + ec.message());
+  cleanup.path.clear();
+  sync_path(parent);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  return {{"backup", target.string()},
+          {"store_bytes", static_cast<uint64_t>(fs::file_size(target / kStoreFile, ec))},
+          {"changes", std::stoll(changes.empty() ? "0" : changes)},
+          {"spaces", std::stoll(spaces.empty() ? "0" : spaces)},
+          {"keys", copied},
+          {"ms", ms.count()}};
 }
 
 SyncHome open_node_home(const Context& ctx, size_t max_held_changes) {

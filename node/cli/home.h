@@ -15,6 +15,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "cli.h"
 #include "urbis/replica.h"
 
@@ -54,6 +56,14 @@ Identity duplicate_identity(const Identity& identity);
 // space for a missing predecessor. The node signs its sessions with
 // node_identity()'s key (signer_identity).
 SyncHome open_node_home(const Context& ctx, size_t max_held_changes = ReplicaOptions{}.max_held_changes);
+
+// `urbis node backup DIR`: copies HOME into DIR, a new home: the store as
+// one consistent snapshot (SQLite `VACUUM INTO`, in one read transaction, so
+// a node may go on serving and writing meanwhile; checked with quick_check)
+// and the key files it holds (node.key, identity.key, device.json). DIR must
+// not exist or be empty; it appears whole or not at all (written beside it,
+// then renamed). Returns what it copied, for the command's output.
+nlohmann::json backup_home(const std::filesystem::path& home, const std::filesystem::path& dir);
 
 // `urbis device rekey`: for a device whose chain forked (its home restored
 // from a backup or copied, and both copies wrote: the node holds other

@@ -992,6 +992,11 @@ void run_node_key(const Context& ctx, const Args& args) {
   emit(ctx, {{"node", node_identity(ctx).device().hex()}});
 }
 
+void run_node_backup(const Context& ctx, const Args& args) {
+  args.expect_positional(1, "node backup DIR");
+  emit(ctx, backup_home(resolve_home(ctx), args.positional()[0]));
+}
+
 void run_node(const Context& ctx, const Args& args) {
   args.expect_positional(0, kNodeUsage);
   auto listen = args.value("--listen");

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -369,6 +370,95 @@ TEST_CASE("node_chain") {
   CHECK(secretariat->stop(SIGTERM) == 0);
   for (const Home* h : {&edge_home, &regional_home, &secretariat_home}) CHECK(!any_file_contains(h->home(), marker));
   CHECK(any_file_contains(a.home(), marker));
+}
+
+TEST_CASE("node_backup") {
+  // A regional node, linked to the secretariat's, is backed up while a
+  // device writes through it, then lost. Restored from the backup (same key),
+  // it gets back what came after the backup: from its peer what reached the
+  // secretariat, from the device what only the lost node had acknowledged.
+  Home regional_home, secretariat_home;
+  const std::string regional_key = regional_home.ok({"node", "key"})["node"].get<std::string>();
+  auto secretariat = std::make_unique<Node>(secretariat_home.home(), std::vector<std::string>{"--trust-peer", regional_key});
+  const fs::path secretariat_path = secretariat->home();
+  const int secretariat_port = secretariat->port();
+  const std::vector<std::string> regional_args = {"--peer", secretariat->url(), "--peer-retry-max", "1"};
+  auto regional = std::make_unique<Node>(regional_home.home(), regional_args);
+
+  Home a, b, c;  // C looks at the secretariat, B at the restored node
+  a.init();
+  const std::string device_b = b.init(), device_c = c.init();
+  const std::string space = a.ok({"space", "create", "Backed up"})["space"].get<std::string>();
+  a.ok({"space", "add-member", space, device_b, "--role", "viewer"});
+  a.ok({"space", "add-member", space, device_c, "--role", "viewer"});
+  a.ok({"sync", regional->url()});
+
+  // The device writes and syncs, one task at a time, during the backup.
+  std::atomic<int> written{0};
+  std::atomic<bool> stop{false}, failed{false};
+  const std::string url = regional->url();
+  std::thread writer([&] {
+    for (int i = 0; i < 400 && !stop; ++i) {
+      if (a.run({"put", space, "task", "new", "n=" + std::to_string(i)}).code != 0 ||
+          a.run({"sync", url}).code != 0) {
+        failed = true;
+        return;
+      }
+      written = i + 1;
+    }
+  });
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (written < 5 && !failed && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const fs::path backup = regional_home.file("backup");
+  const json report = regional_home.ok({"node", "backup", backup.string()});
+  const int at_backup = written;
+  while (written < at_backup + 5 && !failed && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop = true;
+  writer.join();
+  REQUIRE_FALSE(failed.load());
+  const int before_loss = written;
+  INFO("tasks at the backup " << at_backup << ", before the loss " << before_loss);
+  REQUIRE(before_loss > at_backup);
+  CHECK(report["keys"] == json::array({"node.key"}));
+  CHECK(report["spaces"] == 1);
+  // The genesis, the membership, and at least the tasks synced before it
+  // began; and a copy, never the live file.
+  CHECK(report["changes"].get<int>() >= 2 + 5);
+  CHECK(fs::exists(backup / "replica.db"));
+  // A backup never overwrites.
+  Run again = regional_home.run({"node", "backup", backup.string()});
+  CHECK(again.code == 2);
+  CHECK(again.err.find("never overwrites") != std::string::npos);
+
+  auto tasks_at = [&](Home& who, const std::string& where) {
+    if (who.run({"sync", where, "--space", space}).code != 0) return -1;
+    Run r = who.run({"find", space, "--type", "task", "--limit", "1000"});
+    return r.code == 0 ? r.parsed()["total"].get<int>() : -1;
+  };
+  // The regional node forwards every task to the secretariat; then the
+  // secretariat goes down, the device writes three more tasks, which only
+  // the regional node acknowledges, and the regional node is lost.
+  REQUIRE(eventually([&] { return tasks_at(c, secretariat->url()) == before_loss; }));
+  CHECK(secretariat->stop(SIGKILL) == std::optional<int>(128 + SIGKILL));
+  for (int i = 0; i < 3; ++i) a.ok({"put", space, "task", "new", "n=late-" + std::to_string(i)});
+  CHECK(a.ok({"sync", regional->url()})["sent"] == 3);
+  CHECK(regional->stop(SIGKILL) == std::optional<int>(128 + SIGKILL));
+  fs::remove_all(regional_home.home());
+
+  // Restored: the backup is a home; the node has its old key.
+  secretariat = std::make_unique<Node>(secretariat_path, std::vector<std::string>{"--trust-peer", regional_key},
+                                       secretariat_port);
+  Node restored(backup, regional_args);
+  CHECK(restored.key() == regional_key);
+  // From the peer: every task the secretariat had (all before the loss).
+  CHECK(eventually([&] { return tasks_at(b, restored.url()) == before_loss; }));
+  // From the device: the three only the lost node had.
+  CHECK(a.ok({"sync", restored.url()})["sent"] == 3);
+  CHECK(tasks_at(b, restored.url()) == before_loss + 3);
+  CHECK(a.ok({"state-hash", space})["state_hash"] == b.ok({"state-hash", space})["state_hash"]);
+  CHECK(restored.stop(SIGTERM) == 0);
+  CHECK(secretariat->stop(SIGTERM) == 0);
 }
 
 TEST_CASE("invite_join") {
