@@ -316,8 +316,10 @@ const std::vector<Command>& commands() {
        "sync every local space, and every space the node serves this device, with a node; --watch stays live",
        {"--space"}, run_sync, {"--watch"}},
       {"node", kNodeUsage,
-       "run a sync node (HTTP /healthz /metrics, static --web files, WebSocket /sync, links to --peer nodes)\n"
-       "      until SIGTERM. --peer URL links to another node (repeatable; reconnects with backoff up to\n"
+       "run a sync node (HTTP /healthz /readyz /metrics, static --web files, WebSocket /sync, links to --peer\n"
+       "      nodes) until SIGTERM. /readyz answers 503 once stopping or when the store fails a read. Logs are\n"
+       "      JSON lines on stderr, from --log-level (debug|info|warn|error, default info); under systemd they\n"
+       "      carry the journal's priority, and the node tells systemd READY=1 and STOPPING=1 (Type=notify). --peer URL links to another node (repeatable; reconnects with backoff up to\n"
        "      --peer-retry-max 30 s); --trust-peer NODE_KEY serves that node every space (repeatable).\n"
        "      New spaces: a space the node does not hold is created only by its creator's own genesis, and\n"
        "      only by a --space-creator DEVICE_KEY (repeatable), a member of a space the node already holds\n"
@@ -330,7 +332,7 @@ const std::vector<Command>& commands() {
        "      predecessor (beyond: TooLarge)",
        {"--listen", "--web", "--max-frame-bytes", "--max-connections", "--max-frames-per-second",
         "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer",
-        "--trust-peer", "--peer-retry-max", "--space-creator"},
+        "--trust-peer", "--peer-retry-max", "--space-creator", "--log-level"},
        run_node, {"--open-spaces"}},
       {"node key", "node key",
        "print the key this node authenticates with (the device key on a home holding an identity, else\n"

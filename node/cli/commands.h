@@ -44,7 +44,7 @@ void run_demo_data(const Context& ctx, const Args& args);
 // sync (sync_client.cc) and node (node_server.cc): the network commands.
 inline constexpr const char* kNodeUsage =
     "node --listen ADDR:PORT [--peer URL]... [--trust-peer NODE_KEY]... [--web DIR]\n"
-    "      [--space-creator DEVICE_KEY]... [--open-spaces]\n"
+    "      [--space-creator DEVICE_KEY]... [--open-spaces] [--log-level debug|info|warn|error]\n"
     "      [--peer-retry-max SECONDS] [--max-frame-bytes N] [--max-connections N]\n"
     "      [--max-frames-per-second N] [--max-bytes-per-second N] [--max-batch-envelopes N]\n"
     "      [--max-spaces N] [--max-held-changes N]";

@@ -13,6 +13,7 @@ HttpTarget route_target(std::string_view target) {
   HttpTarget out;
   out.path = std::string(target.substr(0, target.find('?')));
   if (out.path == "/healthz") out.route = HttpRoute::Healthz;
+  else if (out.path == "/readyz") out.route = HttpRoute::Readyz;
   else if (out.path == "/metrics") out.route = HttpRoute::Metrics;
   else if (out.path == "/sync") out.route = HttpRoute::Sync;
   return out;

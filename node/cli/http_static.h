@@ -11,7 +11,7 @@
 
 namespace urbis::cli {
 
-enum class HttpRoute { Healthz, Metrics, Sync, Static };
+enum class HttpRoute { Healthz, Readyz, Metrics, Sync, Static };
 
 // A request target's route and its path (the target without "?query").
 struct HttpTarget {

@@ -1,5 +1,5 @@
 // `urbis node`: the sync node. One io_context on one thread serves, on one
-// listening socket, HTTP (/healthz, /metrics, static files from --web) and
+// listening socket, HTTP (/healthz, /readyz, /metrics, static files from --web) and
 // WebSocket sync sessions on /sync: each binary message is one frame for a
 // sync::Session in the Server role over the node's own replica (key-less:
 // the node signs with its transport key, node.key, and holds no space key
@@ -802,6 +802,20 @@ http::response<http::string_body> NodeServer::respond(const http::request<http::
   const HttpTarget target = route_target(std::string_view(req.target().data(), req.target().size()));
   switch (target.route) {
     case HttpRoute::Healthz: return make_response(req, http::status::ok, "ok\n", "text/plain; charset=utf-8");
+    case HttpRoute::Readyz: {
+      // Ready: serving, and the store answers a read. 503 once stopping
+      // (a load balancer sends no one new) or when the store fails.
+      if (stopping_)
+        return make_response(req, http::status::service_unavailable, "stopping\n", "text/plain; charset=utf-8");
+      auto spaces = replica_.spaces();
+      if (!spaces.is_ok()) {
+        std::string body = "store: ";
+        body += spaces.status().message();
+        body += '\n';
+        return make_response(req, http::status::service_unavailable, body, "text/plain; charset=utf-8");
+      }
+      return make_response(req, http::status::ok, "ready\n", "text/plain; charset=utf-8");
+    }
     case HttpRoute::Metrics:
       return make_response(req, http::status::ok, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
     case HttpRoute::Sync: return make_response(req, http::status::upgrade_required, "WebSocket only\n", "text/plain");
@@ -924,6 +938,7 @@ void NodeServer::push_slice(std::shared_ptr<std::vector<uint64_t>> targets, size
 void NodeServer::stop(int signal) {
   if (stopping_) return;
   stopping_ = true;
+  notify_systemd("STOPPING=1");
   log_event("info", "stopping", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}, {"sessions", live_.size()}});
   beast::error_code ec;
   acceptor_.close(ec);
@@ -999,6 +1014,8 @@ void run_node_backup(const Context& ctx, const Args& args) {
 
 void run_node(const Context& ctx, const Args& args) {
   args.expect_positional(0, kNodeUsage);
+  if (auto level = args.value("--log-level"); level && !set_log_level(*level))
+    usage_error("--log-level takes debug, info, warn or error, not '" + *level + "'");
   auto listen = args.value("--listen");
   if (!listen) usage_error(std::string("usage: urbis ") + kNodeUsage);
   const HostPort where = parse_host_port(*listen);
@@ -1075,6 +1092,7 @@ void run_node(const Context& ctx, const Args& args) {
     const std::string line = dump_json({{"listening", endpoint_text(bound)}, {"node", device}}, -1) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);
+    notify_systemd("READY=1");
     io.run();
   }  // every connection and session is gone before the replica closes
   home.replica.reset();

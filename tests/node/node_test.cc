@@ -5,14 +5,18 @@
 // handshake. URBIS_PWHASH=minimal keeps each command fast.
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -287,6 +291,67 @@ bool eventually(F done, std::chrono::seconds limit = std::chrono::seconds(30)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   return done();
+}
+
+// A unix datagram socket in a temporary directory, as systemd's
+// NOTIFY_SOCKET; next() is the next message (empty after 10 s).
+class NotifySocket {
+ public:
+  NotifySocket() {
+    path_ = dir_.path() / "notify";
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(path_.string().size() < sizeof addr.sun_path);
+    std::strcpy(addr.sun_path, path_.c_str());
+    REQUIRE(::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  std::string path() const { return path_.string(); }
+  std::string next() {
+    char buf[512];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  }
+
+ private:
+  TempDir dir_{"urbis-notify"};
+  fs::path path_;
+  int fd_ = -1;
+};
+
+TEST_CASE("systemd_ready") {
+  // Under systemd: READY=1 once listening, STOPPING=1 on SIGTERM, log lines
+  // prefixed with their journal priority; /readyz reads the store.
+  NotifySocket notify;
+  Home home;
+  Node node(home.home(), {}, 0, {{"NOTIFY_SOCKET", notify.path()}, {"JOURNAL_STREAM", "8:12345"}});
+  CHECK(notify.next() == "READY=1");
+  HttpResponse ready = http_get(node.port(), "/readyz");
+  CHECK(ready.status == 200);
+  CHECK(ready.body == "ready\n");
+  CHECK(node.stop(SIGTERM) == 0);
+  CHECK(notify.next() == "STOPPING=1");
+  std::istringstream lines(node.log());
+  int info = 0;
+  for (std::string line; std::getline(lines, line);) {
+    INFO(line);
+    CHECK(line.rfind("<", 0) == 0);
+    if (line.rfind("<6>{", 0) == 0 && line.find("\"level\":\"info\"") != std::string::npos) ++info;
+  }
+  CHECK(info >= 3);  // listening, stopping, stopped
+
+  // --log-level drops what is below it; a wrong level is a usage error.
+  Home quiet_home;
+  Node quiet(quiet_home.home(), {"--log-level", "warn"});
+  CHECK(quiet.stop(SIGTERM) == 0);
+  CHECK(quiet.log().find("\"event\":\"listening\"") == std::string::npos);
+  Run wrong = quiet_home.run({"node", "--listen", "127.0.0.1:0", "--log-level", "loud"});
+  CHECK(wrong.code == 2);
+  CHECK(wrong.err.find("--log-level takes debug, info, warn or error") != std::string::npos);
 }
 
 TEST_CASE("node_chain") {
