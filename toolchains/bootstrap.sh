@@ -51,7 +51,8 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config emscripten node-acorn
   libsodium-dev libsqlite3-dev protobuf-compiler libprotobuf-dev nlohmann-json3-dev
   doctest-dev libboost-dev autoconf automake libtool dpkg-dev tcl chromium
   clang-14 libclang-rt-14-dev  # the native-fuzz preset: clang and its libFuzzer/sanitizer runtimes
-  fonts-wqy-microhei)  # Chinese and Korean glyphs for the browser tests' screenshots (1.6 MB)
+  fonts-wqy-microhei  # Chinese and Korean glyphs for the browser tests' screenshots (1.6 MB)
+  systemd)  # systemd-analyze: the package test verifies the node's unit
 
 # Build flags. They are part of the cache key: changing one rebuilds the prefix.
 # Bump RECIPE_REV when a build recipe below changes in a way the flags do not show.
