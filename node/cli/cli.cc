@@ -2,6 +2,8 @@
 // value parsing (see cli.h).
 #include "cli.h"
 
+#include <fstream>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -11,6 +13,60 @@ void fail(Code code, std::string message) { throw CliError{code, std::move(messa
 
 void usage_error(std::string message) {
   throw CliError{Code::InvalidArgument, std::move(message), kExitUsage};
+}
+
+void Args::add_defaults(const Args& file) {
+  for (const auto& [name, values] : file.options_) options_.try_emplace(name, values);
+  flags_.insert(file.flags_.begin(), file.flags_.end());
+}
+
+Args read_config_file(const std::string& path, const std::vector<std::string>& valued,
+                      const std::vector<std::string>& flags) {
+  std::ifstream in(path);
+  if (!in) usage_error("--config: cannot read '" + path + "'");
+  auto trim = [](std::string t) {
+    const auto b = t.find_first_not_of(" \t\r"), e = t.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+  };
+  std::vector<std::string> words;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    auto where = [&] {
+      std::string w = path;
+      w += ':';
+      w += std::to_string(number);
+      w += ": ";
+      return w;
+    };
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) usage_error(where() + "not a 'name = value' line");
+    std::string name = "--";
+    name += trim(line.substr(0, eq));
+    const std::string value = trim(line.substr(eq + 1));
+    const bool is_flag = std::find(flags.begin(), flags.end(), name) != flags.end();
+    const bool is_valued = std::find(valued.begin(), valued.end(), name) != valued.end();
+    if (name == "--config" || (!is_flag && !is_valued)) {
+      std::string known;
+      for (const auto* list : {&valued, &flags})
+        for (const std::string& o : *list)
+          if (o != "--config" && o != "--print-config") {
+            if (!known.empty()) known += ", ";
+            known.append(o, 2);
+          }
+      usage_error(where() + "unknown setting '" + name.substr(2) + "' (settings: " + known + ")");
+    }
+    if (is_flag) {
+      if (value == "true") words.push_back(name);
+      else if (value != "false") usage_error(where() + name.substr(2) + " is true or false, not '" + value + "'");
+      continue;
+    }
+    if (value.empty()) usage_error(where() + name.substr(2) + " needs a value");
+    words.push_back(name);
+    words.push_back(value);
+  }
+  return Args(words, valued, flags);
 }
 
 Args::Args(const std::vector<std::string>& words, const std::vector<std::string>& valued,

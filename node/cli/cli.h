@@ -64,6 +64,10 @@ class Args {
   bool flag(const std::string& option) const { return flags_.count(option) > 0; }
   bool help() const { return help_; }
   bool json() const { return json_; }
+  // Takes from `file` (a configuration file's settings) each option and
+  // flag this command line did not give: the command line wins, per option
+  // (a repeatable option given here replaces the file's values).
+  void add_defaults(const Args& file);
 
  private:
   std::vector<std::string> positional_;
@@ -71,6 +75,14 @@ class Args {
   std::set<std::string> flags_;
   bool help_ = false, json_ = false;
 };
+
+// A configuration file as command-line options: each line `name = value`
+// (name: an option of the command without its "--"; repeatable options on
+// several lines; a flag's value true or false), blank lines and lines
+// starting with '#' ignored. A name the command does not take, a malformed
+// line or an unreadable file is a usage error naming the file and line.
+Args read_config_file(const std::string& path, const std::vector<std::string>& valued,
+                      const std::vector<std::string>& flags);
 
 // Prints a command's result on stdout: JSON in JSON mode, otherwise a
 // readable indented "key: value" rendering of the same document.

@@ -319,7 +319,9 @@ const std::vector<Command>& commands() {
        "run a sync node (HTTP /healthz /readyz /metrics, static --web files, WebSocket /sync, links to --peer\n"
        "      nodes) until SIGTERM. /readyz answers 503 once stopping or when the store fails a read. Logs are\n"
        "      JSON lines on stderr, from --log-level (debug|info|warn|error, default info); under systemd they\n"
-       "      carry the journal's priority, and the node tells systemd READY=1 and STOPPING=1 (Type=notify). --peer URL links to another node (repeatable; reconnects with backoff up to\n"
+       "      carry the journal's priority, and the node tells systemd READY=1 and STOPPING=1 (Type=notify).\n"
+       "      --config FILE: every flag as 'name = value' lines (repeatable ones on several lines; flags\n"
+       "      true/false), the command line winning per flag; --print-config prints the effective settings. --peer URL links to another node (repeatable; reconnects with backoff up to\n"
        "      --peer-retry-max 30 s); --trust-peer NODE_KEY serves that node every space (repeatable).\n"
        "      New spaces: a space the node does not hold is created only by its creator's own genesis, and\n"
        "      only by a --space-creator DEVICE_KEY (repeatable), a member of a space the node already holds\n"
@@ -332,8 +334,8 @@ const std::vector<Command>& commands() {
        "      predecessor (beyond: TooLarge)",
        {"--listen", "--web", "--max-frame-bytes", "--max-connections", "--max-frames-per-second",
         "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer",
-        "--trust-peer", "--peer-retry-max", "--space-creator", "--log-level"},
-       run_node, {"--open-spaces"}},
+        "--trust-peer", "--peer-retry-max", "--space-creator", "--log-level", "--config"},
+       run_node, {"--open-spaces", "--print-config"}},
       {"node key", "node key",
        "print the key this node authenticates with (the device key on a home holding an identity, else\n"
        "      HOME/node.key), which other nodes trust with --trust-peer", {}, run_node_key},

@@ -1012,8 +1012,15 @@ void run_node_backup(const Context& ctx, const Args& args) {
   emit(ctx, backup_home(resolve_home(ctx), args.positional()[0]));
 }
 
-void run_node(const Context& ctx, const Args& args) {
-  args.expect_positional(0, kNodeUsage);
+void run_node(const Context& ctx, const Args& command_line) {
+  command_line.expect_positional(0, kNodeUsage);
+  // --config FILE: the same settings as flags, which win over it.
+  Args args = command_line;
+  if (auto path = command_line.value("--config")) {
+    const auto& table = commands();
+    const auto node = std::find_if(table.begin(), table.end(), [](const Command& c) { return c.name == "node"; });
+    args.add_defaults(read_config_file(*path, node->valued, node->flags));
+  }
   if (auto level = args.value("--log-level"); level && !set_log_level(*level))
     usage_error("--log-level takes debug, info, warn or error, not '" + *level + "'");
   auto listen = args.value("--listen");
@@ -1058,6 +1065,33 @@ void run_node(const Context& ctx, const Args& args) {
     options.peer_retry_max = std::chrono::seconds(*n);
   options.peer_retry_min = std::min(options.peer_retry_min, options.peer_retry_max);
   options.store = resolve_home(ctx) / "replica.db";
+  if (args.flag("--print-config")) {
+    // The effective settings, defaults included, in the configuration
+    // file's names; nothing is opened or started.
+    auto keys = [](const std::vector<DeviceKey>& ks) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const DeviceKey& k : ks) out.push_back(k.hex());
+      return out;
+    };
+    emit(ctx, {{"config", command_line.value("--config").value_or("")},
+               {"home", resolve_home(ctx).string()},
+               {"listen", *listen},
+               {"web", options.web ? options.web->string() : ""},
+               {"peer", options.peers},
+               {"trust-peer", keys(options.session.trusted_peers)},
+               {"space-creator", keys(options.session.space_creators)},
+               {"open-spaces", options.session.open_spaces},
+               {"peer-retry-max", std::chrono::duration_cast<std::chrono::seconds>(options.peer_retry_max).count()},
+               {"max-frame-bytes", options.session.max_frame_bytes},
+               {"max-connections", limits.max_connections},
+               {"max-frames-per-second", limits.max_frames_per_second},
+               {"max-bytes-per-second", limits.max_bytes_per_second},
+               {"max-batch-envelopes", limits.max_batch_envelopes},
+               {"max-spaces", limits.max_spaces},
+               {"max-held-changes", limits.max_held_changes},
+               {"log-level", args.value("--log-level").value_or("info")}});
+    return;
+  }
   raise_file_limit(limits.max_connections);
   // A store that may not grow (a file-size limit) fails the write with an
   // error the client is told (Storage), instead of killing the node.

@@ -354,6 +354,59 @@ TEST_CASE("systemd_ready") {
   CHECK(wrong.err.find("--log-level takes debug, info, warn or error") != std::string::npos);
 }
 
+TEST_CASE("config_file") {
+  // Every flag from a file; the command line wins per flag; unknown names
+  // and bad values stop it with the file and the line.
+  Home home;
+  const fs::path conf = home.file("node.conf");
+  {
+    std::ofstream out(conf);
+    out << "# a regional node\n"
+           "listen = 127.0.0.1:0\n"
+           "peer = ws://a.example:8080/sync\n"
+           "peer = ws://b.example:8080/sync\n"
+           "open-spaces = true\n"
+           "max-connections = 500\n"
+           "log-level = warn\n";
+  }
+  json settings = home.ok({"node", "--config", conf.string(), "--print-config"});
+  CHECK(settings["listen"] == "127.0.0.1:0");
+  CHECK(settings["peer"] == json::array({"ws://a.example:8080/sync", "ws://b.example:8080/sync"}));
+  CHECK(settings["open-spaces"] == true);
+  CHECK(settings["max-connections"] == 500);
+  CHECK(settings["max-spaces"] == 10000);  // a default, shown
+  CHECK(settings["log-level"] == "warn");
+  settings = home.ok({"node", "--config", conf.string(), "--peer", "ws://c.example/sync", "--max-connections", "7",
+                      "--print-config"});
+  CHECK(settings["peer"] == json::array({"ws://c.example/sync"}));
+  CHECK(settings["max-connections"] == 7);
+  CHECK_FALSE(fs::exists(home.home() / "replica.db"));  // printing opens nothing
+
+  // The file's settings run a real node.
+  Node node(home.home(), {"--config", conf.string(), Node::kClosed});
+  CHECK(http_get(node.port(), "/readyz").status == 200);
+  CHECK(node.stop(SIGTERM) == 0);
+  CHECK(node.log().find("\"event\":\"listening\"") == std::string::npos);  // log-level = warn
+
+  auto refused = [&](const std::string& text) {
+    std::ofstream(conf) << text;
+    return home.run({"node", "--config", conf.string(), "--print-config"});
+  };
+  Run r = refused("listen = 127.0.0.1:0\nlisen = 127.0.0.1:1\n");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("node.conf:2: unknown setting 'lisen'") != std::string::npos);
+  r = refused("listen = 127.0.0.1:0\nopen-spaces = maybe\n");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("node.conf:2: open-spaces is true or false") != std::string::npos);
+  r = refused("listen 127.0.0.1:0\n");
+  CHECK(r.err.find("node.conf:1: not a 'name = value' line") != std::string::npos);
+  r = refused("config = other.conf\n");
+  CHECK(r.err.find("unknown setting 'config'") != std::string::npos);
+  r = home.run({"node", "--config", home.file("missing.conf").string(), "--print-config"});
+  CHECK(r.code == 2);
+  CHECK(r.err.find("cannot read") != std::string::npos);
+}
+
 TEST_CASE("node_chain") {
   // edge -> regional -> secretariat, each node trusting the one below it;
   // clients on different nodes; nodes stopped and restarted (partitions).

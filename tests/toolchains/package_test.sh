@@ -8,7 +8,7 @@
 # maintainer scripts to run); verifies the systemd unit there
 # (systemd-analyze verify --root: the binary it names exists, the directives
 # parse); starts the installed binary as the unit does (its ExecStart with
-# the installed node.env, the home and the port moved into the scratch);
+# the installed node.conf, the home and the port moved into the scratch);
 # checks /readyz and the web app over HTTP; stops it with SIGTERM (exit 0);
 # removes the package. What runs it as a service (systemd as PID 1) is not
 # possible here: no test starts the unit itself.
@@ -29,12 +29,12 @@ for dep in libsodium23 libsqlite3-0 libprotobuf-lite32; do
   grep -q "Depends:.*$dep" <<<"$info" || fail "Depends lacks $dep"
 done
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
-for f in ./usr/bin/urbis ./usr/lib/systemd/system/urbis-node.service ./etc/urbis/node.env \
+for f in ./usr/bin/urbis ./usr/lib/systemd/system/urbis-node.service ./etc/urbis/node.conf \
   ./usr/share/doc/urbis/operations.md ./usr/share/urbis/web/index.html; do
   grep -qxF "$f" <<<"$contents" || fail "the package lacks $f"
 done
 [[ $(dpkg-deb -f "$deb" Package) == urbis ]] || fail "package name"
-dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/urbis/node.env || fail "node.env is not a conffile"
+dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/urbis/node.conf || fail "node.conf is not a conffile"
 
 root=$work/root
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
@@ -53,17 +53,17 @@ done
 cp -n /usr/lib/systemd/system/*.target "$root/usr/lib/systemd/system/"
 systemd-analyze verify --man=no --root="$root" urbis-node.service || fail "systemd-analyze verify"
 
-# Start it as the unit does.
-set -a
-# shellcheck disable=SC1091
-. "$root/etc/urbis/node.env"
-set +a
-[[ -n ${URBIS_LISTEN:-} && $URBIS_WEB == "--web /usr/share/urbis/web" ]] || fail "node.env defaults"
+# Start it as the unit does: its ExecStart, with the home, the port and the
+# web root moved into the scratch (flags win over the configuration file).
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
-[[ $exec_start == '/usr/bin/urbis --home /var/lib/urbis node --listen ${URBIS_LISTEN} $URBIS_WEB $URBIS_NODE_ARGS' ]] ||
+[[ $exec_start == '/usr/bin/urbis --home /var/lib/urbis node --config /etc/urbis/node.conf' ]] ||
   fail "ExecStart changed: update this test ($exec_start)"
-# shellcheck disable=SC2086  # word splitting of the settings, as systemd does for $VAR
-"$root/usr/bin/urbis" --home "$work/home" node --listen 127.0.0.1:0 --web "$root/usr/share/urbis/web" $URBIS_NODE_ARGS \
+conf=$root/etc/urbis/node.conf
+grep -qx 'web = /usr/share/urbis/web' "$conf" || fail "node.conf does not serve the packaged web app"
+settings=$("$root/usr/bin/urbis" --home "$work/home" node --config "$conf" --web "$root/usr/share/urbis/web" --print-config --json)
+grep -q '"listen": "127.0.0.1:8080"' <<<"$settings" || fail "node.conf's listen: $settings"
+grep -qF "\"web\": \"$root/usr/share/urbis/web\"" <<<"$settings" || fail "--web over node.conf's: $settings"
+"$root/usr/bin/urbis" --home "$work/home" node --config "$conf" --listen 127.0.0.1:0 --web "$root/usr/share/urbis/web" \
   >"$work/node.out" 2>"$work/node.err" &
 pid=$!
 port=
@@ -96,5 +96,5 @@ grep -q '"event":"stopped"' "$work/node.err" || fail "no stopped event"
 
 dpkg --root="$root" --force-script-chrootless -r urbis >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -r"; }
 [[ ! -e $root/usr/bin/urbis ]] || fail "/usr/bin/urbis left after dpkg -r"
-[[ -f $root/etc/urbis/node.env ]] || fail "dpkg -r removed the configuration (only purge should)"
+[[ -f $root/etc/urbis/node.conf ]] || fail "dpkg -r removed the configuration (only purge should)"
 echo "package.deb: built, installed, verified, started, ready, stopped, removed"
