@@ -84,7 +84,27 @@ class LiveTarget {
   virtual size_t queued_bytes() const = 0;
 };
 
+// A Prometheus histogram of durations in seconds (cumulative buckets).
+struct Histogram {
+  static constexpr double kBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  uint64_t counts[std::size(kBounds)] = {};
+  uint64_t count = 0;
+  double sum = 0;
+  void observe(double seconds) {
+    for (size_t i = 0; i < std::size(kBounds); ++i)
+      if (seconds <= kBounds[i]) counts[i] += 1;
+    count += 1;
+    sum += seconds;
+  }
+};
+
 struct Metrics {
+  // A Changes frame from a session: stored (or held or refused) and its
+  // Ack queued, in the node's loop.
+  Histogram changes_frame_seconds;
+  // A session from the WebSocket upgrade until it is live (its catch-up
+  // done both ways).
+  Histogram catchup_seconds;
   uint64_t connections = 0;
   uint64_t sessions_total = 0;
   uint64_t changes_received = 0;
@@ -280,6 +300,8 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
                         {{"conn", id_}, {"peer", peer_}, {"code", std::string(code_name(code))}, {"reason", message}});
     close(close_code);
   }
+  bool live_seen_ = false;  // catchup_seconds observed
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   // Counts one frame (a message or a ping) against max_frames_per_second;
   // false (and the connection refused) past it.
   bool within_frame_rate() {
@@ -328,6 +350,10 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
   bool refused_ = false;
   Status refusal_;
 };
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 // The space of a Changes frame; nullopt for any other frame.
 std::optional<SpaceId> changes_space(ByteView frame) {
@@ -406,10 +432,16 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
     const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
     if (!within_frame_rate()) continue;
     const uint64_t received_before = session_->counters().changes_received;
+    const auto frame_start = std::chrono::steady_clock::now();
+    const std::optional<SpaceId> changes = changes_space(frame);
     sync::Reply reply = session_->receive(frame);
     send(std::move(reply.frames));
-    if (session_->counters().changes_received > received_before)
-      if (auto space = changes_space(frame)) node_.broadcast(id_, *space);
+    if (changes) m.changes_frame_seconds.observe(seconds_since(frame_start));
+    if (!live_seen_ && session_->state() == sync::SessionState::Live) {
+      live_seen_ = true;
+      m.catchup_seconds.observe(seconds_since(started_));
+    }
+    if (changes && session_->counters().changes_received > received_before) node_.broadcast(id_, *changes);
     if (session_->state() != sync::SessionState::Handshaking)
       ws_.read_message_max(node_.session_options().max_frame_bytes);
     if (!reply.status.is_ok()) {
@@ -839,6 +871,47 @@ http::response<http::string_body> NodeServer::refuse_upgrade(const http::request
   return res;
 }
 
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string label_value(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+// The process's own figures, in Prometheus' standard names (Linux /proc).
+void process_metrics(std::string& out) {
+  auto metric = [&](const char* name, const char* type, const char* help, double value) {
+    std::ostringstream v;
+    v.precision(15);
+    v << value;
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           v.str() + "\n";
+  };
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    metric("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.",
+           static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+  if (std::ifstream statm("/proc/self/statm"); statm) {
+    uint64_t size = 0, resident = 0;
+    if (statm >> size >> resident)
+      metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+             static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
+  std::error_code ec;
+  size_t fds = 0;
+  for (fs::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) ++fds;
+  if (!ec) metric("process_open_fds", "gauge", "Open file descriptors.", static_cast<double>(fds));
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    metric("process_max_fds", "gauge", "The limit on open file descriptors.", static_cast<double>(rl.rlim_cur));
+}
+
 std::string NodeServer::metrics_text() {
   std::string out;
   auto metric = [&](const char* name, const char* type, const char* help, uint64_t value) {
@@ -880,7 +953,25 @@ std::string NodeServer::metrics_text() {
   out += "# HELP urbis_refusals_total Frames, changes and spaces refused, by error code.\n"
          "# TYPE urbis_refusals_total counter\n";
   for (const auto& [code, n] : metrics_.refusals)
-    out += "urbis_refusals_total{code=\"" + code + "\"} " + std::to_string(n) + "\n";
+    out += "urbis_refusals_total{code=\"" + label_value(code) + "\"} " + std::to_string(n) + "\n";
+  auto histogram = [&](const char* name, const char* help, const Histogram& h) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " histogram\n";
+    for (size_t i = 0; i < std::size(Histogram::kBounds); ++i) {
+      std::ostringstream le;
+      le << Histogram::kBounds[i];
+      out += std::string(name) + "_bucket{le=\"" + le.str() + "\"} " + std::to_string(h.counts[i]) + "\n";
+    }
+    std::ostringstream sum;
+    sum << h.sum;
+    out += std::string(name) + "_bucket{le=\"+Inf\"} " + std::to_string(h.count) + "\n" + name + "_sum " +
+           sum.str() + "\n" + name + "_count " + std::to_string(h.count) + "\n";
+  };
+  histogram("urbis_changes_frame_seconds",
+            "A Changes frame from a session: stored (or held, or refused) and its Ack queued.",
+            metrics_.changes_frame_seconds);
+  histogram("urbis_catchup_seconds", "A sync session from its WebSocket upgrade until it is live (caught up).",
+            metrics_.catchup_seconds);
+  process_metrics(out);
   uint64_t store = 0;
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::error_code ec;
@@ -894,7 +985,7 @@ std::string NodeServer::metrics_text() {
       for (const auto& link : links_) {
         std::ostringstream v;
         v << value(*link);
-        out += std::string(name) + "{peer=\"" + link->url() + "\"} " + v.str() + "\n";
+        out += std::string(name) + "{peer=\"" + label_value(link->url()) + "\"} " + v.str() + "\n";
       }
     };
     family("urbis_peer_up", "gauge", "1 while the outbound link to the peer node is connected and live.",

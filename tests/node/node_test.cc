@@ -70,8 +70,21 @@ TEST_CASE("two_clients") {
   CHECK(metrics.status == 200);
   for (const char* name : {"urbis_connections 0", "urbis_sessions_total 6", "urbis_changes_received_total",
                            "urbis_changes_sent_total", "urbis_bytes_in_total", "urbis_bytes_out_total",
-                           "# TYPE urbis_refusals_total counter"})
+                           "# TYPE urbis_refusals_total counter", "# TYPE urbis_changes_frame_seconds histogram",
+                           "urbis_changes_frame_seconds_bucket{le=\"0.001\"}", "# TYPE urbis_catchup_seconds histogram",
+                           "urbis_catchup_seconds_bucket{le=\"+Inf\"} 6", "process_resident_memory_bytes ",
+                           "process_cpu_seconds_total ", "process_open_fds ", "process_max_fds "})
     CHECK_MESSAGE(metrics.body.find(name) != std::string::npos, name);
+  // Every sync sent Changes (the first three of A's, then each edit): each
+  // frame observed once, within the +Inf bucket.
+  auto value_of = [&](const std::string& line_start) {
+    const auto at = metrics.body.find("\n" + line_start);
+    return at == std::string::npos ? -1.0 : std::stod(metrics.body.substr(at + 1 + line_start.size()));
+  };
+  CHECK(value_of("urbis_changes_frame_seconds_count ") >= 3);
+  CHECK(value_of("urbis_changes_frame_seconds_bucket{le=\"+Inf\"} ") == value_of("urbis_changes_frame_seconds_count "));
+  CHECK(value_of("process_resident_memory_bytes ") > 1e6);
+  CHECK(value_of("process_open_fds ") >= 3);
 
   CHECK(node.stop(SIGTERM) == 0);
   const std::string log = node.log();
