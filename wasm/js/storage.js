@@ -24,6 +24,8 @@
 //
 // Works with the browser's IndexedDB and with fake-indexeddb under Node.
 
+import { Codes } from './codes.js';
+
 const VERSION = 2; // 2: the database file in chunks
 
 // Resolves when `tx` completes; rejects (with a Storage-coded error) on error or abort.
@@ -55,7 +57,7 @@ function request(req) {
 
 export function storageError(cause) {
   const err = new Error(`IndexedDB: ${cause ? cause.message || cause.name : 'transaction failed'}`);
-  err.code = 14; // Storage (core/include/urbis/error_codes.def)
+  err.code = Codes.Storage;
   err.codeName = 'Storage';
   err.cause = cause;
   return err;

@@ -4,6 +4,7 @@
 import createUrbisModule from './urbis_web.mjs';
 import { Engine } from './engine.js';
 import { serve } from './rpc.js';
+import { Codes } from './codes.js';
 
 let engine = null;
 let opening = null;
@@ -13,11 +14,11 @@ const emit = serve(self, async (method, args) => {
     if (!opening) opening = open(args[0] || {});
     return opening;
   }
-  if (!engine) throw Object.assign(new Error('call open() first'), { code: 1, codeName: 'InvalidArgument' });
+  if (!engine) throw Object.assign(new Error('call open() first'), { code: Codes.InvalidArgument, codeName: 'InvalidArgument' });
   if (method === 'setOnline') return engine.setOnline(!!args[0]);
   if (method === 'stats') return engine.stats();
   if (typeof engine[method] !== 'function' || method.startsWith('_') || method === 'call' || method === 'init')
-    throw Object.assign(new Error(`unknown method '${method}'`), { code: 1, codeName: 'InvalidArgument' });
+    throw Object.assign(new Error(`unknown method '${method}'`), { code: Codes.InvalidArgument, codeName: 'InvalidArgument' });
   return engine[method](...args);
 });
 
