@@ -317,7 +317,9 @@ const std::vector<Command>& commands() {
        {"--space"}, run_sync, {"--watch"}},
       {"node", kNodeUsage,
        "run a sync node (HTTP /healthz /readyz /metrics, static --web files, WebSocket /sync, links to --peer\n"
-       "      nodes) until SIGTERM. /readyz answers 503 once stopping or when the store fails a read. Logs are\n"
+       "      nodes) until SIGTERM. /readyz answers 503 once stopping or when the store fails a read; with\n"
+       "      --drain-seconds N (0..300, default 0) the node first spends N s not ready, refusing new sessions\n"
+       "      (503) while open ones go on (a second signal stops it at once). Logs are\n"
        "      JSON lines on stderr, from --log-level (debug|info|warn|error, default info); under systemd they\n"
        "      carry the journal's priority, and the node tells systemd READY=1 and STOPPING=1 (Type=notify).\n"
        "      --config FILE: every flag as 'name = value' lines (repeatable ones on several lines; flags\n"
@@ -334,7 +336,7 @@ const std::vector<Command>& commands() {
        "      predecessor (beyond: TooLarge)",
        {"--listen", "--web", "--max-frame-bytes", "--max-connections", "--max-frames-per-second",
         "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer",
-        "--trust-peer", "--peer-retry-max", "--space-creator", "--log-level", "--config"},
+        "--trust-peer", "--peer-retry-max", "--space-creator", "--log-level", "--config", "--drain-seconds"},
        run_node, {"--open-spaces", "--print-config"}},
       {"node key", "node key",
        "print the key this node authenticates with (the device key on a home holding an identity, else\n"

@@ -72,6 +72,10 @@ struct NodeOptions {
   std::vector<std::string> peers;  // --peer URLs
   std::chrono::milliseconds peer_retry_min{250};
   std::chrono::milliseconds peer_retry_max{std::chrono::seconds(30)};
+  // After SIGTERM: this long answering /readyz with 503 and refusing new
+  // sessions while the open ones go on (a load balancer's time to notice),
+  // before the stop. 0: stop at once.
+  std::chrono::seconds drain{0};
 };
 
 // Where live pushes go: client connections and peer links.
@@ -193,7 +197,7 @@ class PeerLink;
 class NodeServer {
  public:
   NodeServer(asio::io_context& io, Replica& replica, std::optional<sync::Signer> signer, NodeOptions options)
-      : io_(io), acceptor_(io), signals_(io, SIGINT, SIGTERM), stop_timer_(io), replica_(replica),
+      : io_(io), acceptor_(io), signals_(io, SIGINT, SIGTERM), stop_timer_(io), drain_timer_(io), replica_(replica),
         signer_(std::move(signer)), options_(std::move(options)) {}
 
   // Binds and listens; returns the bound endpoint (the real port for port 0).
@@ -237,6 +241,7 @@ class NodeServer {
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
   asio::steady_timer stop_timer_;
+  asio::steady_timer drain_timer_;
   Replica& replica_;
   std::optional<sync::Signer> signer_;
   NodeOptions options_;
@@ -245,6 +250,7 @@ class NodeServer {
   size_t open_connections_ = 0;  // accepted sockets not yet closed (HTTP and WebSocket)
   size_t sync_connections_ = 0;  // of those, upgraded to /sync (handshake included)
   bool stopping_ = false;
+  bool draining_ = false;  // --drain-seconds after SIGTERM: not ready, no new sessions
   uint64_t last_id_ = 0;
   std::map<uint64_t, LiveTarget*> live_;              // sessions open, links up
   std::vector<std::shared_ptr<PeerLink>> links_;
@@ -725,7 +731,7 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
       metrics_.http_requests += 1;
       const std::string target(req.target());
       const bool sync_upgrade = websocket::is_upgrade(req) && route_target(target).route == HttpRoute::Sync;
-      if (sync_upgrade && sync_connections_ < options_.limits.max_connections) {
+      if (sync_upgrade && !draining_ && sync_connections_ < options_.limits.max_connections) {
         untrack();
         stream.expires_never();
         auto conn = std::make_shared<SyncConnection>(*this, std::move(stream), peer);
@@ -837,7 +843,7 @@ http::response<http::string_body> NodeServer::respond(const http::request<http::
     case HttpRoute::Readyz: {
       // Ready: serving, and the store answers a read. 503 once stopping
       // (a load balancer sends no one new) or when the store fails.
-      if (stopping_)
+      if (stopping_ || draining_)
         return make_response(req, http::status::service_unavailable, "stopping\n", "text/plain; charset=utf-8");
       auto spaces = replica_.spaces();
       if (!spaces.is_ok()) {
@@ -861,6 +867,12 @@ http::response<http::string_body> NodeServer::respond(const http::request<http::
 http::response<http::string_body> NodeServer::refuse_upgrade(const http::request<http::string_body>& req,
                                                              const std::string& peer) {
   metrics_.connections_refused += 1;
+  if (draining_) {
+    auto res = make_response(req, http::status::service_unavailable, "urbis node: stopping; connect to another node\n",
+                             "text/plain; charset=utf-8");
+    res.set(http::field::retry_after, "10");
+    return res;
+  }
   const std::string limit = std::to_string(options_.limits.max_connections);
   connection_refusal_log_("warn", "connection_refused",
                           {{"peer", peer}, {"reason", "sync connections at max_connections " + limit}});
@@ -1028,8 +1040,27 @@ void NodeServer::push_slice(std::shared_ptr<std::vector<uint64_t>> targets, size
 
 void NodeServer::stop(int signal) {
   if (stopping_) return;
+  if (options_.drain.count() > 0 && !draining_) {
+    // Not ready from now on; the stop itself after the drain, or at once on
+    // a second signal.
+    draining_ = true;
+    notify_systemd("STOPPING=1");
+    log_event("info", "draining", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                    {"seconds", options_.drain.count()}, {"sessions", live_.size()}});
+    signals_.async_wait([this](beast::error_code ec, int again) {
+      if (!ec) stop(again);
+    });
+    drain_timer_.expires_after(options_.drain);
+    drain_timer_.async_wait([this, signal](beast::error_code ec) {
+      if (!ec) stop(signal);
+    });
+    return;
+  }
   stopping_ = true;
-  notify_systemd("STOPPING=1");
+  drain_timer_.cancel();
+  beast::error_code ignored;
+  signals_.cancel(ignored);  // the wait a drain armed for a second signal
+  if (!draining_) notify_systemd("STOPPING=1");
   log_event("info", "stopping", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}, {"sessions", live_.size()}});
   beast::error_code ec;
   acceptor_.close(ec);
@@ -1154,6 +1185,7 @@ void run_node(const Context& ctx, const Args& command_line) {
   options.session.max_spaces = limits.max_spaces;
   if (auto n = number_flag<int64_t>(args, "--peer-retry-max", 1, 86'400))
     options.peer_retry_max = std::chrono::seconds(*n);
+  if (auto n = number_flag<int64_t>(args, "--drain-seconds", 0, 300)) options.drain = std::chrono::seconds(*n);
   options.peer_retry_min = std::min(options.peer_retry_min, options.peer_retry_max);
   options.store = resolve_home(ctx) / "replica.db";
   if (args.flag("--print-config")) {
@@ -1180,6 +1212,7 @@ void run_node(const Context& ctx, const Args& command_line) {
                {"max-batch-envelopes", limits.max_batch_envelopes},
                {"max-spaces", limits.max_spaces},
                {"max-held-changes", limits.max_held_changes},
+               {"drain-seconds", options.drain.count()},
                {"log-level", args.value("--log-level").value_or("info")}});
     return;
   }

@@ -357,6 +357,29 @@ TEST_CASE("systemd_ready") {
   }
   CHECK(info >= 3);  // listening, stopping, stopped
 
+  // --drain-seconds: after SIGTERM, not ready and no new sessions, while
+  // the open ones go on; then the stop.
+  {
+    NotifySocket drain_notify;
+    Home drain_home, client;
+    client.init();
+    Node draining(drain_home.home(), {"--drain-seconds", "2"}, 0, {{"NOTIFY_SOCKET", drain_notify.path()}});
+    CHECK(drain_notify.next() == "READY=1");
+    CHECK(http_get(draining.port(), "/readyz").status == 200);
+    const auto signalled = Clock::now();
+    REQUIRE(kill(draining.pid(), SIGTERM) == 0);
+    CHECK(drain_notify.next() == "STOPPING=1");
+    HttpResponse during = http_get(draining.port(), "/readyz");
+    CHECK(during.status == 503);
+    CHECK(during.body == "stopping\n");
+    Run refused = client.run({"sync", draining.url()});
+    CHECK(refused.code != 0);
+    CHECK(refused.err.find("503") != std::string::npos);
+    CHECK(draining.stop(0).value_or(-1) == 0);  // signal 0: only waits for the exit
+    CHECK(Clock::now() - signalled >= std::chrono::milliseconds(1900));
+    CHECK(draining.log().find("\"event\":\"draining\"") != std::string::npos);
+  }
+
   // --log-level drops what is below it; a wrong level is a usage error.
   Home quiet_home;
   Node quiet(quiet_home.home(), {"--log-level", "warn"});
