@@ -308,10 +308,10 @@ const std::vector<Command>& commands() {
        "      the new key (then sync)", {"--from"}, run_device_republish},
       {"check", "check", "read every page of this device's store and check its schema (exit 1 if damaged)", {},
        run_check},
-      {"demo-data", "demo-data SPACE [--cities N] [--projects N] [--seed S]",
-       "fill a space with fictional demo cities, projects, needs, practices and plans (the same for the same seed; "
-       "editor or admin)",
-       {"--cities", "--projects", "--seed"}, run_demo_data},
+      {"demo-data", "demo-data SPACE [--cities N] [--projects N] [--seed S] [--today YYYY-MM-DD]",
+       "fill a space with fictional demo cities, projects, needs, practices and plans (the same for the same seed and day; "
+       "editor or admin); dates are relative to --today (default: today, UTC)",
+       {"--cities", "--projects", "--seed", "--today"}, run_demo_data},
       {"sync", "sync ws://HOST:PORT/sync [--watch] [--space SPACE]...",
        "sync every local space, and every space the node serves this device, with a node; --watch stays live",
        {"--space"}, run_sync, {"--watch"}},

@@ -1,10 +1,11 @@
-// `urbis demo-data SPACE [--cities N] [--projects N] [--seed S]`: fills a
+// `urbis demo-data SPACE [--cities N] [--projects N] [--seed S] [--today D]`: fills a
 // space with a clearly labelled, fictional demo dataset — cities, projects,
 // needs, best practices and the plans of some projects — as described in
 // docs/DATA_MODEL.md.
 //
 // Generation and writing are separate. generate() is a pure function of
-// (seed, cities, projects): a splitmix64 stream per entity (so adding
+// (seed, cities, projects, the month it is seeded in; dates are relative to
+// it): a splitmix64 stream per entity (so adding
 // projects leaves the cities as they were) and the phrase tables of
 // demo_phrases.cc give the same content, counts and field values on every
 // run; only entity ids (random, from the core) differ. A reference to another
@@ -15,6 +16,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <set>
@@ -243,7 +245,8 @@ void place(Dataset& d, int r, const City& c) {
   d.set(r, "country", c.country->name);
 }
 
-std::vector<Project> generate_projects(Dataset& d, uint64_t seed, size_t n, const std::vector<City>& cities) {
+std::vector<Project> generate_projects(Dataset& d, uint64_t seed, size_t n, const std::vector<City>& cities,
+                                      int year_shift) {
   std::vector<Project> projects;
   projects.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -258,7 +261,8 @@ std::vector<Project> generate_projects(Dataset& d, uint64_t seed, size_t n, cons
     const int stage = planned ? r.between(1, 4) : static_cast<int>(r.weighted({10, 15, 12, 15, 20, 18, 10}));
     static const int first_year[] = {2025, 2023, 2022, 2021, 2019, 2016, 2014};
     static const int last_year[] = {2027, 2026, 2026, 2025, 2025, 2023, 2021};
-    const int start_year = r.between(first_year[stage], last_year[stage]);
+    // The years as of 2026, moved to the year the demo is seeded in.
+    const int start_year = r.between(first_year[stage], last_year[stage]) + year_shift;
     static const int64_t magnitude[] = {10'000, 100'000, 1'000'000};
     const int64_t budget = r.between(5, 100) * magnitude[r.weighted({30, 50, 20})];
     // Most originals have an English translation; some only of the title and
@@ -360,28 +364,33 @@ void generate_practices(Dataset& d, uint64_t seed, size_t n, const std::vector<C
 
 // Milestones, tasks, stakeholders, risks, funding lines and comments of one
 // project, in its city's language (and English when the project has it).
-void generate_plan(Dataset& d, uint64_t seed, size_t index, const Project& p) {
+void generate_plan(Dataset& d, uint64_t seed, size_t index, const Project& p, int today) {
   Rng r = stream(seed, Stream::Plan, index);
   const City& city = *p.city;
   const Lang lang = city.lang;
   const bool english = p.english;
   const std::vector<const char*>& names = people(lang);
 
-  // Milestones in order, a few months apart; those the stage has passed are done.
+  // Milestones in order, a few months apart; those the stage has passed are
+  // done. Dated from the day the demo is seeded (`today`, a month index):
+  // the first open milestone falls due in the next 1-3 months, the done ones
+  // before it; with all done, the last one was 1-3 months ago.
   const int k = r.between(4, 6);
   const int done = std::min(p.stage, k);  // planning 1 .. implementation 4
   std::vector<int> milestone_records, milestone_months;
-  int month = month_index(p.start_year, r.between(1, 3));
+  for (int m = 0, month = 0; m < k; ++m, month += r.between(3, 7)) milestone_months.push_back(month);
+  const int anchor = done < k ? done : k - 1;
+  const int shift = (done < k ? today + r.between(1, 3) : today - r.between(1, 3)) -
+                    milestone_months[static_cast<size_t>(anchor)];
+  for (int& month : milestone_months) month += shift;
   for (int m = 0; m < k; ++m) {
-    const auto [y, mo] = year_month(month);
+    const auto [y, mo] = year_month(milestone_months[static_cast<size_t>(m)]);
     const int e = d.add("milestone");
     d.ref(e, "project", p.record);
     d.text8(e, "title", milestones()[static_cast<size_t>(m)], lang, english);
     d.set(e, "due", iso_date(y, mo, r.between(1, 28)));
     d.set(e, "done", m < done);
     milestone_records.push_back(e);
-    milestone_months.push_back(month);
-    month += r.between(3, 7);
   }
 
   for (size_t t : r.distinct(tasks().size(), static_cast<size_t>(r.between(6, 10)))) {
@@ -443,19 +452,21 @@ void generate_plan(Dataset& d, uint64_t seed, size_t index, const Project& p) {
     d.ref(e, "project", p.record);
     d.text(e, "text", lang, comments()[c].in(lang));
     d.set(e, "author", names[r.below(names.size())]);
-    d.set(e, "at", iso_date(p.start_year + r.between(0, 1), r.between(1, 12), r.between(1, 28)) + "T" +
-                       two(r.between(8, 18)) + ":" + two(r.between(0, 59)) + ":00Z");
+    // Within the last year and a half, before the day it is seeded.
+    const auto [y, mo] = year_month(today - r.between(1, 18));
+    d.set(e, "at", iso_date(y, mo, r.between(1, 28)) + "T" + two(r.between(8, 18)) + ":" + two(r.between(0, 59)) + ":00Z");
   }
 }
 
-Dataset generate(uint64_t seed, size_t n_cities, size_t n_projects) {
+// `today`: the month index (month_index) of the day the demo is seeded.
+Dataset generate(uint64_t seed, size_t n_cities, size_t n_projects, int today) {
   Dataset d;
   const std::vector<City> cities = generate_cities(d, seed, n_cities);
-  const std::vector<Project> projects = generate_projects(d, seed, n_projects, cities);
+  const std::vector<Project> projects = generate_projects(d, seed, n_projects, cities, today / 12 - 2026);
   generate_needs(d, seed, n_projects / 8, cities);
   generate_practices(d, seed, n_projects / 12, cities);
   for (size_t i = 0; i < projects.size(); ++i)
-    if (i % 10 == 3) generate_plan(d, seed, i, projects[i]);
+    if (i % 10 == 3) generate_plan(d, seed, i, projects[i], today);
   return d;
 }
 
@@ -526,7 +537,7 @@ size_t count_option(const Args& args, const char* name, size_t fallback, size_t 
 }  // namespace
 
 void run_demo_data(const Context& ctx, const Args& args) {
-  args.expect_positional(1, "demo-data SPACE [--cities N] [--projects N] [--seed S]");
+  args.expect_positional(1, "demo-data SPACE [--cities N] [--projects N] [--seed S] [--today YYYY-MM-DD]");
   const size_t n_cities = count_option(args, "--cities", 175, 1, 1000);
   const size_t n_projects = count_option(args, "--projects", 3000, 0, 100'000);
   uint64_t seed = 1;
@@ -534,6 +545,20 @@ void run_demo_data(const Context& ctx, const Args& args) {
     auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), seed);
     if (ec != std::errc() || end != text->data() + text->size())
       usage_error("--seed takes a number from 0 to 18446744073709551615");
+  }
+
+  // Dates are relative to the day the demo is seeded (today, UTC, unless
+  // --today names another), so plans are under way, not all overdue.
+  int year = 0, month = 0, day = 0;
+  if (auto text = args.value("--today")) {
+    if (std::sscanf(text->c_str(), "%4d-%2d-%2d", &year, &month, &day) != 3 || text->size() != 10 || year < 2000 ||
+        year > 2200 || month < 1 || month > 12 || day < 1 || day > 31)
+      usage_error("--today takes a date YYYY-MM-DD (2000 to 2200), not '" + *text + "'");
+  } else {
+    const std::time_t now = std::time(nullptr);
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    year = utc.tm_year + 1900, month = utc.tm_mon + 1, day = utc.tm_mday;
   }
 
   auto replica = open_home(ctx);
@@ -552,12 +577,12 @@ void run_demo_data(const Context& ctx, const Args& args) {
                                     " entities with demo=true); fill a new space instead");
 
   const auto started = std::chrono::steady_clock::now();
-  const Dataset d = generate(seed, n_cities, n_projects);
+  const Dataset d = generate(seed, n_cities, n_projects, month_index(year, month));
   const Written w = write(*replica, space, d);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-  json out = {{"space", space.hex()}, {"seed", seed}};
+  json out = {{"space", space.hex()}, {"seed", seed}, {"today", iso_date(year, month, day)}};
   static const std::pair<const char*, const char*> kinds[] = {
       {"cities", "city"},       {"projects", "project"}, {"needs", "need"},   {"practices", "practice"},
       {"milestones", "milestone"}, {"tasks", "task"},  {"stakeholders", "stakeholder"},

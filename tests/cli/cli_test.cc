@@ -400,7 +400,7 @@ TEST_CASE("usage") {
 namespace {
 
 // The small scale the demo_data cases use: a few seconds at most.
-const std::vector<std::string> kSmallDemo = {"--cities", "12", "--projects", "200"};
+const std::vector<std::string> kSmallDemo = {"--cities", "12", "--projects", "200", "--today", "2026-12-05"};
 
 json run_demo_data(Fixture& f, const std::string& seed) {
   std::vector<std::string> args = {"demo-data", f.space, "--seed", seed};
@@ -480,6 +480,28 @@ TEST_CASE("demo_data") {
     CHECK(h["summary"]["demo"] == true);
     CHECK(h["summary"]["description"]["en"].get<std::string>().rfind("Fictional demo city", 0) == 0);
   }
+
+  // Plans are dated from the day the demo is seeded: every open milestone
+  // falls due after it, and done ones before (in the past, at least partly).
+  CHECK(made["today"] == "2026-12-05");
+  const json milestones = f.dev.ok({"find", f.space, "--type", "milestone", "--limit", "1000"});
+  REQUIRE(milestones["total"].get<size_t>() == milestones["hits"].size());
+  size_t open = 0, past = 0;
+  for (const json& h : milestones["hits"]) {
+    const std::string due = h["summary"]["due"].get<std::string>();
+    INFO(due);
+    if (h["summary"]["done"] == false) {
+      ++open;
+      CHECK(due > "2026-12-05");
+    } else if (due < "2026-12-05") {
+      ++past;
+    }
+  }
+  CHECK(open > 0);
+  CHECK(past > 0);
+  Run bad_day = f.dev.run({"demo-data", f.space, "--today", "05/12/2026"});
+  CHECK(bad_day.code == 2);
+  CHECK(bad_day.err.find("--today takes a date YYYY-MM-DD") != std::string::npos);
 
   // A second run would duplicate everything: refused, nothing written.
   const json hash = f.dev.ok({"state-hash", f.space})["state_hash"];
