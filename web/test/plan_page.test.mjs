@@ -125,6 +125,30 @@ test('a full demo plan: sections, screenshots, accessibility, edits, conflicts, 
   await until('the conflict to clear', async () => (await card.getByTestId('conflict').count()) === 0, 10000);
   assert.equal(await card.getByTestId('task-title').locator('.editable-value').textContent(), 'Title from the admin');
 
+  // Funding by status: a line merely requested secures nothing (the bug was
+  // a full green bar and "covers the whole budget"); once approved it does.
+  const funded = cli(admin.home, ['put', admin.space, 'project', 'new', 'title@en=Funding check', 'budget=1000', 'currency=EUR']).id;
+  const line = cli(admin.home, ['put', admin.space, 'funding', 'new', `project=${funded}`, 'source=Regional fund', 'amount=1000',
+    'currency=EUR', 'status=requested']).id;
+  admin.sync();
+  await page.evaluate((id) => (location.hash = `#/plan/${id}`), funded);
+  const totals = page.getByTestId('funding-totals');
+  await until('the requested line', async () => (await page.getByTestId('funding-requested').getAttribute('data-amount').catch(() => null)) === '1000', 20000);
+  assert.equal(await totals.getAttribute('data-secured'), '0');
+  assert.equal(await page.getByTestId('funding-bar-approved').count(), 0);
+  assert.equal(await page.getByTestId('funding-bar-requested').count(), 1);
+  const pendingText = await page.getByTestId('funding-vs-budget').textContent();
+  assert.doesNotMatch(pendingText, /covers the whole budget/);
+  assert.match(pendingText, /0%/);
+  assert.match(pendingText, /requested or planned, not yet approved/);
+  cli(admin.home, ['put', admin.space, 'funding', line, 'status=approved']);
+  admin.sync();
+  await until('the approved line', async () => (await totals.getAttribute('data-secured')) === '1000', 20000);
+  assert.equal(await page.getByTestId('funding-approved').getAttribute('data-amount'), '1000');
+  assert.equal(await page.getByTestId('funding-requested').getAttribute('data-amount'), '0');
+  assert.match(await page.getByTestId('funding-vs-budget').textContent(), /covers the whole budget/);
+  assert.deepEqual(await accessibilityProblems(page), []);
+
   // A viewer reads the same plan without any control that writes.
   const ctxV = await chrome.newContext();
   const viewer = await openApp(ctxV, node, { hash: '' });

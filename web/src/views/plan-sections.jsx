@@ -435,28 +435,38 @@ export function Risks({ ctx, items }) {
 
 // ---- funding --------------------------------------------------------------------------
 
-const SECURED = ['approved', 'disbursed'];
-
+// The funding lines against the budget, status by status: only approved or
+// disbursed money counts as secured (a line merely requested or planned
+// covers nothing yet). The bar stacks the statuses, secured first.
 function FundingTotals({ items, budget, currency }) {
   const inCurrency = items.filter((f) => (f.values.currency || currency) === currency);
-  const total = inCurrency.reduce((s, f) => s + num(f.values.amount), 0);
-  const secured = inCurrency.filter((f) => SECURED.includes(f.values.status)).reduce((s, f) => s + num(f.values.amount), 0);
+  const byStatus = Object.fromEntries(FUNDING_STATUSES.map((s) => [s, 0]));
+  for (const f of inCurrency) {
+    const status = FUNDING_STATUSES.includes(f.values.status) ? f.values.status : 'planned';
+    byStatus[status] += num(f.values.amount);
+  }
+  const total = FUNDING_STATUSES.reduce((sum, s) => sum + byStatus[s], 0);
+  const secured = byStatus.approved + byStatus.disbursed;
+  const pending = byStatus.requested + byStatus.planned;
   // Lines in other currencies cannot be added without exchange rates: listed apart.
   const others = new Map();
   for (const f of items)
     if ((f.values.currency || currency) !== currency) others.set(f.values.currency, (others.get(f.values.currency) || 0) + num(f.values.amount));
-  const share = budget > 0 ? total / budget : 0;
+  const scale = Math.max(budget, total);
+  const order = ['disbursed', 'approved', 'requested', 'planned'];
   return (
-    <div class="plan-totals" data-testid="funding-totals">
+    <div class="plan-totals" data-testid="funding-totals" data-secured={secured} data-total={total}>
       <dl>
         <div>
           <dt>{t('plan.fundingTotal')}</dt>
           <dd data-testid="funding-total">{fmt.money(total, currency)}</dd>
         </div>
-        <div>
-          <dt>{t('plan.fundingSecured')}</dt>
-          <dd>{fmt.money(secured, currency)}</dd>
-        </div>
+        {order.map((s) => (
+          <div key={s}>
+            <dt>{t(`plan.funding_${s}`)}</dt>
+            <dd data-testid={`funding-${s}`} data-amount={byStatus[s]}>{fmt.money(byStatus[s], currency)}</dd>
+          </div>
+        ))}
         <div>
           <dt>{t('plan.budget')}</dt>
           <dd>{budget > 0 ? fmt.money(budget, currency) : t('plan.noBudget')}</dd>
@@ -464,15 +474,22 @@ function FundingTotals({ items, budget, currency }) {
       </dl>
       {budget > 0 && (
         <>
-          <div class="plan-bar" aria-hidden="true">
-            <span class={share > 1 ? 'plan-bar-over' : ''} style={{ inlineSize: `${Math.min(100, share * 100)}%` }} />
+          <div class="plan-bar plan-bar-stacked" aria-hidden="true">
+            {order.map((s) =>
+              byStatus[s] > 0 ? (
+                <span key={s} class={`plan-bar-${s}`} data-testid={`funding-bar-${s}`} style={{ inlineSize: `${(byStatus[s] / scale) * 100}%` }} />
+              ) : null,
+            )}
           </div>
           <p data-testid="funding-vs-budget">
-            {total < budget
-              ? t('plan.fundingGap', { share: fmt.number(share, { style: 'percent' }), gap: fmt.money(budget - total, currency) })
-              : total > budget
-                ? t('plan.fundingOver', { over: fmt.money(total - budget, currency) })
-                : t('plan.fundingExact')}
+            {secured >= budget
+              ? t('plan.fundingSecuredAll')
+              : t('plan.fundingSecuredShare', {
+                  share: fmt.number(secured / budget, { style: 'percent' }),
+                  gap: fmt.money(budget - secured, currency),
+                })}
+            {pending > 0 && <> {t('plan.fundingPending', { pending: fmt.money(pending, currency) })}</>}
+            {total > budget && <> {t('plan.fundingOver', { over: fmt.money(total - budget, currency) })}</>}
           </p>
         </>
       )}
