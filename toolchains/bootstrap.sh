@@ -117,7 +117,7 @@ NODE_CACHE=${URBIS_CACHE:-$HOME/.cache/urbis}/node
 # and test below uses, whatever `node` the machine has.
 ensure_node() {
   [[ -f $NODE_LOCK ]] || die "missing $NODE_LOCK"
-  local key val extra version="" arch want="" dir tmp tgz got
+  local key val extra version="" arch want="" want_bin="" dir tmp tgz got
   case $(dpkg --print-architecture 2>/dev/null || uname -m) in
     amd64 | x86_64) arch=x64 ;;
     arm64 | aarch64) arch=arm64 ;;
@@ -128,8 +128,9 @@ ensure_node() {
     [[ -n $val && -z $extra ]] || die "$NODE_LOCK: bad line '$key $val $extra'"
     [[ $key == version ]] && version=$val
     [[ $key == "$arch" ]] && want=$val
+    [[ $key == "$arch-bin" ]] && want_bin=$val
   done <"$NODE_LOCK"
-  [[ -n $version && -n $want ]] || die "$NODE_LOCK names no version or no checksum for $arch"
+  [[ -n $version && -n $want && -n $want_bin ]] || die "$NODE_LOCK names no version or no checksums for $arch"
   dir=$NODE_CACHE/node-v$version-linux-$arch
   if [[ ! -x $dir/bin/node ]]; then
     command -v npm >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
@@ -145,6 +146,9 @@ ensure_node() {
     tar -xzf "$tgz" -C "$tmp"
     rm -rf "$dir" && mv "$tmp/package" "$dir" && rm -rf "$tmp"
   fi
+  # Checked on every run: the cache may be shared, or older than the lock.
+  got=$(sha512sum "$dir/bin/node" | cut -d' ' -f1)
+  [[ $got == "$want_bin" ]] || die "$dir/bin/node is not the binary pinned in $NODE_LOCK (SHA-512 $got); remove $dir to fetch it again"
   [[ $("$dir/bin/node" --version) == "v$version" ]] || die "$dir/bin/node is not Node.js $version"
   export URBIS_NODE_BIN=$dir/bin/node
   export PATH=$dir/bin:$PATH

@@ -47,7 +47,7 @@ Args read_config_file(const std::string& path, const std::vector<std::string>& v
     const std::string value = trim(line.substr(eq + 1));
     const bool is_flag = std::find(flags.begin(), flags.end(), name) != flags.end();
     const bool is_valued = std::find(valued.begin(), valued.end(), name) != valued.end();
-    if (name == "--config" || (!is_flag && !is_valued)) {
+    if (name == "--config" || name == "--print-config" || (!is_flag && !is_valued)) {
       std::string known;
       for (const auto* list : {&valued, &flags})
         for (const std::string& o : *list)

@@ -378,13 +378,33 @@ nlohmann::json backup_home(const fs::path& home, const fs::path& dir) {
     }
   } cleanup{work};
 
+  // The key files, read through no symbolic link (the home belongs to the
+  // node's user; this may run as root): regular files only, mode 0600.
   nlohmann::json copied = nlohmann::json::array();
   for (const char* name : {kNodeKeyFile, kIdentityFile, kDeviceFile}) {
-    if (!fs::exists(home / name, ec)) continue;
-    fs::copy_file(home / name, work / name, ec);
-    if (ec) fail(Code::Storage, "cannot copy " + (home / name).string() + ": " + ec.message());
-    fs::permissions(work / name, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
-    if (!sync_path(work / name)) fail(Code::Storage, "cannot flush " + (work / name).string());
+    const fs::path from = home / name, to = work / name;
+    const int in = ::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0) {
+      if (errno == ENOENT) continue;
+      fail(Code::Storage, "cannot read " + from.string() + ": " + std::strerror(errno) +
+                              (errno == ELOOP ? " (a symbolic link: refused)" : ""));
+    }
+    struct stat st {};
+    std::string bytes;
+    char buf[4096];
+    bool ok = ::fstat(in, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (1 << 20);
+    for (ssize_t n = 0; ok && (n = ::read(in, buf, sizeof buf)) != 0;) {
+      if (n < 0) ok = false;
+      else bytes.append(buf, static_cast<size_t>(n));
+    }
+    ::close(in);
+    if (!ok) fail(Code::Storage, from.string() + " is not a readable regular file");
+    const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    const bool written = out >= 0 && ::write(out, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) &&
+                         ::fsync(out) == 0;
+    if (out >= 0) ::close(out);
+    sodium_memzero(bytes.data(), bytes.size());
+    if (!written) fail(Code::Storage, "cannot write " + to.string() + ": " + std::strerror(errno));
     copied.push_back(name);
   }
 
@@ -396,7 +416,9 @@ nlohmann::json backup_home(const fs::path& home, const fs::path& dir) {
     sqlite3_close(db);
     fail(Code::Storage, what + ": " + why);
   };
-  if (sqlite3_open_v2(store.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
+  // Read-only and through no symbolic link: the copy never writes to the
+  // home (no recovery, no checkpoint), whoever runs it.
+  if (sqlite3_open_v2(store.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, nullptr) != SQLITE_OK)
     sql_fail("cannot open " + store.string());
   sqlite3_busy_timeout(db, 10'000);
   const fs::path copy = work / kStoreFile;
@@ -425,10 +447,12 @@ nlohmann::json backup_home(const fs::path& home, const fs::path& dir) {
   fs::permissions(copy, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
   if (!sync_path(copy)) fail(Code::Storage, "cannot flush " + copy.string());
   fs::permissions(work, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (!sync_path(work)) fail(Code::Storage, "cannot flush " + work.string());
 
-  if (fs::exists(target, ec)) fs::remove(target, ec);  // the empty directory named
-  fs::rename(work, target, ec);
-  if (ec) fail(Code::Storage, "cannot rename " + work.string() + " to " + target.string() + ": " + ec.message());
+  // rename(2) replaces an empty directory atomically, and fails on one that
+  // is not (filled meanwhile).
+  if (::rename(work.c_str(), target.c_str()) != 0)
+    fail(Code::Storage, "cannot rename " + work.string() + " to " + target.string() + ": " + std::strerror(errno));
   cleanup.path.clear();
   sync_path(parent);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);

@@ -251,6 +251,8 @@ class NodeServer {
   size_t sync_connections_ = 0;  // of those, upgraded to /sync (handshake included)
   bool stopping_ = false;
   bool draining_ = false;  // --drain-seconds after SIGTERM: not ready, no new sessions
+  std::chrono::steady_clock::time_point store_probed_{};  // /readyz's last read of the store
+  bool store_ok_ = true;
   uint64_t last_id_ = 0;
   std::map<uint64_t, LiveTarget*> live_;              // sessions open, links up
   std::vector<std::shared_ptr<PeerLink>> links_;
@@ -845,13 +847,18 @@ http::response<http::string_body> NodeServer::respond(const http::request<http::
       // (a load balancer sends no one new) or when the store fails.
       if (stopping_ || draining_)
         return make_response(req, http::status::service_unavailable, "stopping\n", "text/plain; charset=utf-8");
-      auto spaces = replica_.spaces();
-      if (!spaces.is_ok()) {
-        std::string body = "store: ";
-        body += spaces.status().message();
-        body += '\n';
-        return make_response(req, http::status::service_unavailable, body, "text/plain; charset=utf-8");
+      // The store is read at most once a second, however often this is
+      // asked (it is unauthenticated); the reason goes to the log only.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - store_probed_ >= std::chrono::seconds(1)) {
+        store_probed_ = now;
+        auto spaces = replica_.spaces();
+        if (store_ok_ && !spaces.is_ok())
+          log_event("error", "store_unreadable", {{"error", spaces.status().to_string()}});
+        store_ok_ = spaces.is_ok();
       }
+      if (!store_ok_)
+        return make_response(req, http::status::service_unavailable, "store unavailable\n", "text/plain; charset=utf-8");
       return make_response(req, http::status::ok, "ready\n", "text/plain; charset=utf-8");
     }
     case HttpRoute::Metrics:

@@ -438,6 +438,8 @@ TEST_CASE("config_file") {
   CHECK(r.err.find("node.conf:1: not a 'name = value' line") != std::string::npos);
   r = refused("config = other.conf\n");
   CHECK(r.err.find("unknown setting 'config'") != std::string::npos);
+  r = refused("print-config = true\n");  // would make the service exit before it is ready
+  CHECK(r.err.find("unknown setting 'print-config'") != std::string::npos);
   r = home.run({"node", "--config", home.file("missing.conf").string(), "--print-config"});
   CHECK(r.code == 2);
   CHECK(r.err.find("cannot read") != std::string::npos);

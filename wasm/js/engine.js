@@ -534,35 +534,29 @@ export class Engine {
       // then the WAL is copied as it is
     }
     // The chunks of the file SQLite wrote since the last snapshot (all of
-    // them after a failed one), read now: nothing runs between turns.
+    // them after a failed one), read now: nothing runs between turns. The
+    // take clears the marks: anything that fails before IndexedDB holds
+    // these chunks makes the next snapshot copy every chunk, or IndexedDB
+    // would mix pages of two states of the file.
     const dirty = this.call('dirtyTake', { path: DB_PATH });
-    const size = fs.stat(DB_PATH).size;
-    const count = Math.ceil(size / dirty.chunkBytes);
-    const file = { size, chunkBytes: dirty.chunkBytes, all: dirty.all, chunks: new Map(), wal: null };
-    const stream = fs.open(DB_PATH, 'r');
+    let file;
     try {
-      const read = (index) => {
-        const at = index * dirty.chunkBytes;
-        const bytes = new Uint8Array(Math.min(dirty.chunkBytes, size - at));
-        fs.read(stream, bytes, 0, bytes.length, at);
-        file.chunks.set(index, bytes);
-      };
-      if (dirty.all) for (let i = 0; i < count; i++) read(i);
-      else for (const i of dirty.chunks) if (i < count) read(i);
-    } finally {
-      fs.close(stream);
-    }
-    try {
-      file.wal = fs.readFile(DB_PATH + '-wal');
-      if (file.wal.length === 0) file.wal = null;
+      file = this.#readChunks(fs, dirty);
     } catch (e) {
-      file.wal = null;
+      this.call('dirtyReset', { path: DB_PATH, all: true });
+      if (purge) this.purge = true;
+      throw e;
     }
+    const size = file.size;
     let written = file.wal ? file.wal.length : 0;
     for (const bytes of file.chunks.values()) written += bytes.length;
     // The snapshot replaces log entries that told members' last seen: keep
     // it first (a hint for people, not state: losing it loses no data).
-    this.storage.putMeta('seen', this.call('seen')).catch(() => {});
+    try {
+      this.storage.putMeta('seen', this.call('seen')).catch(() => {});
+    } catch (e) {
+      // a hint for people only
+    }
     const taken = this.sinceSnapshot;
     this.sinceSnapshot = 0;
     const t0 = Date.now();
@@ -581,6 +575,34 @@ export class Engine {
         this.snapshotting = null;
       });
     return this.snapshotting;
+  }
+
+  // The chunks `dirty` (dirtyTake) names of the database file, or all of
+  // them, and the WAL if it holds frames.
+  #readChunks(fs, dirty) {
+    const size = fs.stat(DB_PATH).size;
+    const count = Math.ceil(size / dirty.chunkBytes);
+    const file = { size, chunkBytes: dirty.chunkBytes, all: dirty.all, chunks: new Map(), wal: null };
+    const stream = fs.open(DB_PATH, 'r');
+    try {
+      const read = (index) => {
+        const at = index * dirty.chunkBytes;
+        const bytes = new Uint8Array(Math.min(dirty.chunkBytes, size - at));
+        if (fs.read(stream, bytes, 0, bytes.length, at) !== bytes.length) throw new Error(`short read of chunk ${index}`);
+        file.chunks.set(index, bytes);
+      };
+      if (dirty.all) for (let i = 0; i < count; i++) read(i);
+      else for (const i of dirty.chunks) if (i < count) read(i);
+    } finally {
+      fs.close(stream);
+    }
+    try {
+      file.wal = fs.readFile(DB_PATH + '-wal');
+      if (file.wal.length === 0) file.wal = null;
+    } catch (e) {
+      file.wal = null;
+    }
+    return file;
   }
 
   // ---- the data API --------------------------------------------------------

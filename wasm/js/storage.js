@@ -168,6 +168,8 @@ export class Storage {
   // `db`. Rejects with Storage when a chunk is missing.
   async snapshotFile(snap, batch = 256) {
     if (snap.db) return new Uint8Array(snap.db);
+    if (!Number.isSafeInteger(snap.size) || snap.size < 0 || !Number.isSafeInteger(snap.chunkBytes) || snap.chunkBytes <= 0)
+      throw storageError(new Error(`the snapshot record is damaged (size ${snap.size}, chunkBytes ${snap.chunkBytes})`));
     const file = new Uint8Array(snap.size);
     const count = Math.ceil(snap.size / snap.chunkBytes);
     for (let from = 0; from < count; from += batch) {
@@ -177,6 +179,10 @@ export class Storage {
       const [keys, values] = await Promise.all([request(store.getAllKeys(range)), request(store.getAll(range))]);
       for (let i = 0; i < keys.length; i++) {
         const bytes = values[i] instanceof Uint8Array ? values[i] : new Uint8Array(values[i]);
+        // Every chunk is whole but the last, which ends the file.
+        const want = Math.min(snap.chunkBytes, snap.size - keys[i] * snap.chunkBytes);
+        if (bytes.length !== want)
+          throw storageError(new Error(`the snapshot's chunk ${keys[i]} holds ${bytes.length} bytes, not ${want}`));
         file.set(bytes, keys[i] * snap.chunkBytes);
       }
       const want = Math.min(from + batch, count) - from;
@@ -191,8 +197,9 @@ export class Storage {
   // chunkBytes, chunks: Map index -> bytes, all, wal}: the chunks written
   // since the last snapshot, or (all) every chunk of the file.
   writeSnapshot(key, file) {
+    let tx = null;
     try {
-      const tx = begin(this.db, ['snapshots', 'log', 'chunks'], 'readwrite', { durability: 'strict' });
+      tx = begin(this.db, ['snapshots', 'log', 'chunks'], 'readwrite', { durability: 'strict' });
       const chunks = tx.objectStore('chunks');
       const count = Math.ceil(file.size / file.chunkBytes);
       if (file.all) chunks.clear();
@@ -203,7 +210,14 @@ export class Storage {
       tx.objectStore('log').delete(IDBKeyRangeOf().upperBound(key));
       return done(tx);
     } catch (e) {
-      return Promise.reject(e);
+      // A request that throws (quota) must not let the others commit: a
+      // cleared or partial chunk store under the old record.
+      try {
+        if (tx) tx.abort();
+      } catch (ignored) {
+        // already finished
+      }
+      return Promise.reject(storageError(e));
     }
   }
 

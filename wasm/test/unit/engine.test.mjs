@@ -245,6 +245,27 @@ test('a snapshot copies the chunks written since the last one, and IndexedDB hol
     await a.snapshot();
     assert.deepEqual(await storedFile(a), memfsFile(a), `round ${round}`);
   }
+  // A snapshot that fails (IndexedDB refuses it) loses nothing: the next one
+  // copies every chunk, not only what changed since the failed one.
+  const write = a.storage.writeSnapshot.bind(a.storage);
+  a.storage.writeSnapshot = () => Promise.reject(new Error('quota (test)'));
+  await a.put(space, 'project', 'new', { title: 'Before the failure' });
+  await assert.rejects(a.snapshot(), /quota/);
+  a.storage.writeSnapshot = write;
+  await a.put(space, 'project', 'new', { title: 'After the failure' });
+  const recovered = await a.snapshot();
+  assert.equal(recovered.written, recovered.bytes, 'after a failed snapshot, every chunk');
+  assert.deepEqual(await storedFile(a), memfsFile(a));
+
+  // A chunk of the wrong length is refused at start, not read as zeros.
+  {
+    const snap = await a.storage.latestSnapshot();
+    const probe = await a.storage.snapshotFile(snap);
+    assert.equal(probe.length, snap.size);
+    const bad = { ...snap, chunkBytes: snap.chunkBytes * 2 };
+    await assert.rejects(a.storage.snapshotFile(bad), (e) => e.codeName === 'Storage' && /holds \d+ bytes|lacks/.test(e.message));
+    await assert.rejects(a.storage.snapshotFile({ ...snap, chunkBytes: undefined }), /damaged/);
+  }
   const hash = a.stateHash(space);
   await a.close();
 
