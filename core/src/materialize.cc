@@ -20,6 +20,7 @@
 // `comment` boundary changes what earlier ops mean: the space is rebuilt
 // (rare: only a forged or buggy claim does it).
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include "content_rules.h"
@@ -611,6 +612,7 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
   // Two passes over the log: every type claim first, so each entity has its
   // final type before any op is judged against it (no pass depends on the
   // log's order, and the second moves no type).
+  std::set<uint32_t> dark;  // epochs with content no held key opens
   for (const bool claims_only : {true, false}) {
     for (const auto& row : rows) {
       pb::Envelope env;
@@ -619,13 +621,18 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
           !h.ParseFromString(env.header()))
         return Status(Code::Internal, "stored change does not parse");
       const auto* keys = keys_for(space.id, h.epoch());
-      if (!keys) continue;  // unreadable here (an epoch this device never got)
+      if (!keys) {  // unreadable here (an epoch this device never got)
+        dark.insert(h.epoch());
+        continue;
+      }
       auto to_view = [](const std::string& s) {
         return ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
       };
+      bool opened = false;
       for (const auto& key : *keys) {
         auto clear = aead_decrypt(to_view(env.body()), to_view(env.header()), to_view(h.nonce()), key);
         if (!clear) continue;
+        opened = true;
         pb::Body body;
         if (!body.ParseFromArray(clear->data(), static_cast<int>(clear->size()))) break;
         auto pk = DeviceKey::from_string(h.author());
@@ -634,7 +641,16 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
             materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only));
         break;
       }
+      if (!opened) dark.insert(h.epoch());
     }
+  }
+  // What stays unread after the rebuild is what a new key may still open:
+  // an epoch all of whose content opens is no longer dark (nor an upgraded
+  // store's every epoch, after its first rebuild).
+  URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM dark_epochs WHERE space=?").bind(1, space.id).run());
+  for (uint32_t epoch : dark) {
+    Stmt d = db_->prepare("INSERT INTO dark_epochs(space, epoch) VALUES(?,?)");
+    URBIS_RETURN_IF_ERROR(d.bind(1, space.id).bind(2, epoch).run());
   }
   retyped_ = false;  // claims were final before the second pass
   return flush_dirty();

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "forge_util.h"
+#include "store_util.h"
 #include "test_util.h"
 #include "urbis/invite.h"
 
@@ -283,8 +284,11 @@ TEST_CASE("invite: a redeem passes on the key of every epoch the invite was gran
   EntityId secret = tx.create("plan_item");
   tx.set_text(secret, "title", "en", "Written in epoch two");
   URBIS_REQUIRE_OK(t.a->commit(tx));
-  Device j{kJoiner};
+  const std::string store = temp_db("invite-dark-epochs.db");
+  Device j{kJoiner, store};
   pull(*j.replica, *t.a.replica, t.space);
+  // Before its keys the joiner stored the content of both epochs unread.
+  CHECK(query_int(store, "SELECT count(*) FROM dark_epochs") == 2);
   auto redeem = j->redeem_invite(t.invite.secret);
   URBIS_REQUIRE_OK(redeem);
   pb::Membership m;
@@ -293,6 +297,8 @@ TEST_CASE("invite: a redeem passes on the key of every epoch the invite was gran
   for (const auto& g : m.grants()) epochs.push_back(g.epoch());
   CHECK(epochs == std::vector<uint32_t>{1, 2});
   URBIS_REQUIRE_OK(j->apply(witnessed(*t.a.replica, redeem->envelope)));
+  // The keys rebuilt the space: nothing is left unread, nothing dark.
+  CHECK(query_int(store, "SELECT count(*) FROM dark_epochs") == 0);
   CHECK(j->get(t.space, t.project).is_ok());
   CHECK(j->get(t.space, secret)->text("title", "en")->winner.value == "Written in epoch two");
   Transaction jt = j->begin(t.space);
