@@ -30,10 +30,20 @@ CsvImport check_csv_import(std::string_view text, const std::string& file) {
       bad_row(header.line, "'" + name + "' is not a column name (field, field@LOCALE or +set)");
     out.columns.push_back(ref);
   }
-  for (size_t r = 1; r < rows.size(); ++r)
+  for (size_t r = 1; r < rows.size(); ++r) {
     if (rows[r].cells.size() != out.columns.size())
       bad_row(rows[r].line, "the row has " + std::to_string(rows[r].cells.size()) + " cells, the header " +
                                 std::to_string(out.columns.size()));
+    bool fills = false;
+    for (size_t c = 0; c < out.columns.size() && !fills; ++c) {
+      const std::string& cell = rows[r].cells[c];
+      if (!out.columns[c] || cell.empty()) continue;
+      // A set's cell fills it when one element between separators is not empty.
+      fills = out.columns[c]->kind != FieldRef::Kind::Add ||
+              cell.find_first_not_of(kCsvSetSeparator) != std::string::npos;
+    }
+    if (fills) out.filled.push_back(r);
+  }
   return out;
 }
 
@@ -42,11 +52,13 @@ std::vector<Transaction> csv_import_transactions(Replica& replica, const SpaceId
                                                  void (*progress)(size_t before, size_t now, size_t total)) {
   const std::vector<CsvRow>& rows = csv.rows;
   const auto& columns = csv.columns;
+  const std::vector<size_t>& filled = csv.filled;
   std::vector<Transaction> changes;
-  for (size_t first = 1; first < rows.size(); first += batch) {
+  for (size_t first = 0; first < filled.size(); first += batch) {
     Transaction tx = replica.begin(space);
-    const size_t end = std::min(rows.size(), first + batch);
-    for (size_t r = first; r < end; ++r) {
+    const size_t end = std::min(filled.size(), first + batch);
+    for (size_t i = first; i < end; ++i) {
+      const size_t r = filled[i];
       EntityId id = tx.create(type);
       for (size_t c = 0; c < columns.size(); ++c) {
         const std::string& cell = rows[r].cells[c];
@@ -66,7 +78,7 @@ std::vector<Transaction> csv_import_transactions(Replica& replica, const SpaceId
       }
     }
     changes.push_back(std::move(tx));
-    if (progress) progress(first - 1, end - 1, csv.entities());
+    if (progress) progress(first, end, csv.entities());
   }
   return changes;
 }

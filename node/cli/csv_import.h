@@ -20,7 +20,11 @@ namespace urbis::cli {
 struct CsvImport {
   std::vector<CsvRow> rows;
   std::vector<std::optional<FieldRef>> columns;
-  size_t entities() const { return rows.size() - 1; }
+  // The rows (indices into `rows`) that set at least one field: each becomes
+  // an entity. A row of empty cells (a spreadsheet's trailing ",,,") sets
+  // nothing and is skipped: an entity without a value would never show.
+  std::vector<size_t> filled;
+  size_t entities() const { return filled.size(); }
 };
 
 // Parses and checks `text` (named `file_name` in errors): a header of

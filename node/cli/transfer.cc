@@ -166,7 +166,8 @@ void run_import(const Context& ctx, const Args& args) {
   if (!committed.is_ok())
     fail(committed.code(), committed.status().message() + " (nothing imported)");
   const size_t imported = total;
-  emit(ctx, {{"imported", imported}});
+  // Rows of empty cells make no entity (CsvImport::filled).
+  emit(ctx, {{"imported", imported}, {"skipped_empty_rows", csv.rows.size() - 1 - total}});
 }
 
 }  // namespace urbis::cli
