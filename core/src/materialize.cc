@@ -622,7 +622,7 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
         return Status(Code::Internal, "stored change does not parse");
       const auto* keys = keys_for(space.id, h.epoch());
       if (!keys) {  // unreadable here (an epoch this device never got)
-        dark.insert(h.epoch());
+        if (claims_only) dark.insert(h.epoch());
         continue;
       }
       auto to_view = [](const std::string& s) {
@@ -641,7 +641,7 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
             materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only));
         break;
       }
-      if (!opened) dark.insert(h.epoch());
+      if (!opened && claims_only) dark.insert(h.epoch());  // the first pass sees it all
     }
   }
   // What stays unread after the rebuild is what a new key may still open:

@@ -312,7 +312,6 @@ export class Engine {
     const fs = this.m.FS;
     const t0 = Date.now();
     const snap = await this.storage.latestSnapshot();
-    const t1 = Date.now();
     try {
       fs.mkdirTree('/urbis');
     } catch (e) {
@@ -334,9 +333,9 @@ export class Engine {
     // IndexedDB holds the file as written: the next snapshot copies the
     // chunks SQLite writes from now on. All of them when that copy is not
     // in chunks of this build's size (none, a version 1 whole file).
-    const chunked = !!snap && !snap.db && snap.chunkBytes === this.call('dirtyTake', { path: DB_PATH }).chunkBytes;
+    const chunked = !!snap && !snap.db && snap.chunkBytes === this.call('dirtyChunkBytes');
     this.call('dirtyReset', { path: DB_PATH, all: !chunked });
-    const t1b = Date.now();
+    const t1 = Date.now();
     this.call('replicaOpen', { path: DB_PATH });
     this.replicaOpen = true;
     // Members' last seen as of the snapshot; the replay adds the log's.
@@ -353,8 +352,8 @@ export class Engine {
       snapshotKey: snap ? snap.key : 0,
       snapshotBytes: file ? file.byteLength + (snap.wal ? snap.wal.byteLength : 0) : 0,
       replayed,
-      readSnapshotMs: t1b - t0,
-      openMs: t2 - t1b,
+      readSnapshotMs: t1 - t0,
+      openMs: t2 - t1,
       replayMs: Date.now() - t2,
     };
     this.sinceSnapshot = replayed;

@@ -221,6 +221,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
   if (method == "identityCreate") return identity_create(p);
   if (method == "identityUnlock") return identity_unlock(p);
   if (method == "replicaOpen") return replica_open(p);
+  if (method == "dirtyChunkBytes") return json(dirty::kChunkBytes);
   if (method == "dirtyTake") {
     // The chunks of the database file written since the last snapshot
     // (dirty_vfs.h), after the checkpoint that precedes a snapshot.
