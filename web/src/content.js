@@ -6,14 +6,17 @@ import { hitTitle } from './fields.js';
 
 const PAGE = 1000; // find's largest limit
 
-// The first `max` hits of `query` (all of them by default), in pages.
-export async function findAll(db, space, query, max = Infinity) {
+// The first `max` hits of `query` (all of them by default), in pages;
+// `onPage(hitsSoFar, total)` after each page (for progress).
+export async function findAll(db, space, query, max = Infinity, onPage = null) {
   const first = await db.find(space, { ...query, limit: Math.min(PAGE, max), offset: 0 });
   const hits = first.hits;
+  if (onPage) onPage(hits.length, first.total);
   while (hits.length < Math.min(first.total, max)) {
     const r = await db.find(space, { ...query, limit: Math.min(PAGE, max - hits.length), offset: hits.length });
     if (!r.hits.length) break; // the space changed under us; what we have is enough
     hits.push(...r.hits);
+    if (onPage) onPage(hits.length, first.total);
   }
   return { total: first.total, hits };
 }

@@ -12,6 +12,7 @@ import { errorText } from '../errors.js';
 import { findAll, useCities } from '../content.js';
 import { TYPES, SECTOR_COLORS, hitTitle, pickText, excerpt, typeLabel, typesLabel, typeCount, valueLabel, fieldLabel } from '../fields.js';
 import { FilterBar, readFilters, filterHash, whereOf, hasFacets } from './facets.jsx';
+import { ExportControl } from './export.jsx';
 import './discover.css';
 
 const TYPING_PAUSE_MS = 100;
@@ -127,6 +128,7 @@ export function Discover({ space, query }) {
             </select>
           </label>
           <a href={filterHash('map', { ...filters, type: '' })}>{t('discover.showOnMap')}</a>
+          <ExportControl space={space} filters={filters} lang={lang} cities={cities} total={data ? data.total : 0} />
         </div>
       </div>
 
