@@ -169,10 +169,52 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   await page.goto(`${node.http}/#/map`);
   await until('the map of every project', async () => (await page.getByTestId('map-count').getAttribute('data-count')) === String(PROJECTS), 30000);
   await page.getByTestId('map').waitFor();
-  assert.equal(await page.locator('[data-testid="map"] .points circle').count(), PROJECTS);
   const cityCounts = await page.$$eval('[data-testid="city-table"] tbody tr', (rows) => rows.map((r) => Number(r.dataset.count)));
   assert.equal(cityCounts.length, CITIES);
   assert.equal(cityCounts.reduce((a, b) => a + b, 0), PROJECTS);
+
+  // One dot per city, numbered with its projects; cities near each other
+  // share a dot (the sum) until zoomed in.
+  const perCity = new Map(await page.$$eval('[data-testid="city-table"] tbody tr', (rows) => rows.map((r) => [r.dataset.city, Number(r.dataset.count)])));
+  const withProjects = [...perCity.keys()].filter((c) => perCity.get(c) > 0).sort();
+  const zoom = async () => Number(await page.getByTestId('map').getAttribute('data-zoom'));
+  const dots = async (what) => {
+    const list = await page.$$eval('[data-testid="map-dot"]', (els) =>
+      els.map((e) => ({ count: Number(e.dataset.count), cities: e.dataset.cities.split(' ').filter(Boolean), label: e.querySelector('text').textContent })),
+    );
+    assert.equal(list.reduce((n, d) => n + d.count, 0), PROJECTS, `${what}: the dots hold every project`);
+    const all = list.flatMap((d) => d.cities);
+    assert.deepEqual([...all].sort(), withProjects, `${what}: every city with projects is in exactly one dot`);
+    for (const d of list) {
+      assert.equal(d.count, d.cities.reduce((n, c) => n + perCity.get(c), 0), `${what}: a dot counts its cities' projects`);
+      assert.equal(d.label, String(d.count), `${what}: a dot shows its count`);
+    }
+    return list;
+  };
+  assert.equal(await zoom(), 1);
+  const world = await dots('the whole map');
+  assert.ok(world.length < withProjects.length, 'on the whole map, nearby cities share a dot');
+  // A city's own dot opens its projects in Discover.
+  const single = page.locator('[data-testid="map-dot"][data-places="1"]').first();
+  const singleCity = await single.getAttribute('data-cities');
+  await single.click();
+  await totalWhere(page, "a city's projects from its dot", (n) => n === perCity.get(singleCity));
+  assert.equal(await page.getByTestId('facet-city').inputValue(), singleCity);
+  await page.goBack();
+  await page.getByTestId('map').waitFor({ timeout: 20000 });
+  await until('the dots again', async () => (await page.getByTestId('map-dot').count()) === world.length);
+  // A shared dot zooms in on its cities; at the closest zoom each city has its own.
+  await page.locator('[data-testid="map-dot"]:not([data-places="1"])').first().click();
+  await until('zoomed in on the shared dot', async () => (await zoom()) === 2);
+  assert.ok((await dots('zoomed in once')).length > world.length - 1);
+  while (await page.getByTestId('zoom-in').isEnabled()) await page.getByTestId('zoom-in').click();
+  assert.equal(await zoom(), 32);
+  assert.equal((await dots('the closest zoom')).length, withProjects.length, 'one dot per city');
+  await page.getByTestId('zoom-out').click();
+  assert.equal(await zoom(), 16);
+  await page.getByTestId('zoom-reset').click();
+  assert.equal(await zoom(), 1);
+  assert.equal((await dots('the whole map again')).length, world.length);
   await screenshot(page, 'map-en');
   await assertAccessible(page, 'the map');
 

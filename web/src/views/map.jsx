@@ -1,15 +1,19 @@
-// The map: projects as points coloured by sector over an offline base map
-// (Natural Earth countries at 1:110m from world-atlas, bundled and precached:
-// no tiles, no network), cities as circles sized by their projects. The
-// Discover filters apply. The drawing is an image for assistive technology;
-// the table of cities below it, with links, is the accessible way through.
-import { useEffect, useState } from 'preact/hooks';
+// The map: one dot per city, sized and numbered by its projects, over an
+// offline base map (Natural Earth countries at 1:110m from world-atlas,
+// bundled and precached: no tiles, no network). Dots closer than a few pixels
+// at the current zoom merge into one (the sum of their counts); zooming in
+// (buttons, a click on a merged dot, dragging to pan) splits them again.
+// A project is placed at its city, or at its own location when it has no
+// located city. The Discover filters apply. The drawing is an image for
+// assistive technology; the table of cities below it, with links, is the
+// accessible way through.
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, useLocale } from '../i18n.js';
 import { useQuery } from '../db.js';
 import { useRoute, navigate, href } from '../router.js';
 import { errorText } from '../errors.js';
 import { findAll, useCities } from '../content.js';
-import { SECTORS, SECTOR_COLORS, OTHER_COLOR, hitTitle, valueLabel, typeCount } from '../fields.js';
+import { SECTORS, valueLabel, typeCount } from '../fields.js';
 import { FilterBar, readFilters, filterHash, whereOf, hasFacets } from './facets.jsx';
 import './map.css';
 
@@ -18,6 +22,9 @@ const H = 500;
 const PAD = 12;
 const MIN_SPAN = 16; // degrees: a filtered view never zooms in closer than this
 const MAP_FACETS = ['sector', 'stage', 'city', 'region', 'sdg'];
+const MAX_ZOOM = 32;
+const MERGE_DISTANCE = 32; // viewBox units: dots closer than this at the current zoom are one (two of the largest would touch)
+const DRAG_SLOP = 4; // pointer movement (viewBox units) below which a press is a click
 
 // d3-geo, topojson and the countries load with the map (their own chunks,
 // precached with the app), not with the first page.
@@ -88,8 +95,9 @@ export function MapPage({ space }) {
   const go = (next) => navigate(filterHash('map', next));
 
   const hits = projects.data ? projects.data.hits : [];
-  const points = hits.map((h) => ({ id: h.id, ...h.summary })).filter(located);
-  const unplaced = hits.length - points.length;
+  const places = placeProjects(hits, cities);
+  const placed = places.reduce((n, p) => n + p.count, 0);
+  const unplaced = hits.length - placed;
 
   // Projects per city and per sector, for the circles, the table and the legend.
   const perCity = new Map();
@@ -117,9 +125,9 @@ export function MapPage({ space }) {
           </button>
         </p>
       )}
-      <p role="status" class="map-count" data-testid="map-count" data-count={projects.data ? points.length : ''}>
+      <p role="status" class="map-count" data-testid="map-count" data-count={projects.data ? placed : ''}>
         {projects.data
-          ? t('map.summary', { projects: typeCount('project', points.length), cities: typeCount('city', rows.filter((r) => r.count > 0).length) })
+          ? t('map.summary', { projects: typeCount('project', placed), cities: typeCount('city', rows.filter((r) => r.count > 0).length) })
           : t('map.loading')}
         {unplaced > 0 && <span class="muted"> {t('map.unplaced', { count: unplaced })}</span>}
       </p>
@@ -132,7 +140,7 @@ export function MapPage({ space }) {
       <div class="map-layout">
         <figure class="map-figure">
           {geo ? (
-            <WorldMap geo={geo} points={points} cities={cities} perCity={perCity} filtered={filtered} lang={lang} />
+            <WorldMap key={key} geo={geo} places={places} filtered={filtered} projectFilters={filters} />
           ) : (
             <div class="map-placeholder" role="status">
               {t('map.loading')}
@@ -151,14 +159,13 @@ export function MapPage({ space }) {
                   aria-pressed={filters.sector === s ? 'true' : 'false'}
                   onClick={() => go({ ...filters, sector: filters.sector === s ? '' : s })}
                 >
-                  <span class="swatch" style={{ background: SECTOR_COLORS[s] }} aria-hidden="true" />
                   <span class="legend-label">{valueLabel('sector', s)}</span>
                   <span class="muted">{fmt.number(perSector.get(s) || 0)}</span>
                 </button>
               </li>
             ))}
             <li class="legend-city">
-              <span class="city-ring" aria-hidden="true" />
+              <span class="city-dot" aria-hidden="true">3</span>
               <span>{t('map.cityCircle')}</span>
             </li>
           </ul>
@@ -210,55 +217,160 @@ export function MapPage({ space }) {
   );
 }
 
-function WorldMap({ geo, points, cities, perCity, filtered, lang }) {
+// The places of `hits` on the map: one per city with a location ({key,
+// cities: [id], lon, lat, count}), and one per located project without such
+// a city.
+function placeProjects(hits, cities) {
+  const byKey = new Map();
+  for (const h of hits) {
+    const s = h.summary;
+    const city = s.city ? cities.get(s.city) : null;
+    let key;
+    let at;
+    if (city && located(city.summary)) [key, at] = [`city:${city.id}`, city.summary];
+    else if (located(s)) [key, at] = [`project:${h.id}`, s];
+    else continue;
+    const place = byKey.get(key);
+    if (place) place.count += 1;
+    else byKey.set(key, { key, cities: city && key.startsWith('city:') ? [city.id] : [], names: city ? [city.name] : [], lon: at.lon, lat: at.lat, count: 1 });
+  }
+  return [...byKey.values()];
+}
+
+// Merges places closer than MERGE_DISTANCE on screen, largest first; each
+// dot sits at the count-weighted centre of what it holds.
+function mergeDots(places, toScreen) {
+  const dots = [];
+  for (const p of [...places].sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : 1))) {
+    const [x, y] = toScreen(p.base);
+    const near = dots.find((d) => Math.hypot(d.x - x, d.y - y) < MERGE_DISTANCE);
+    if (near) {
+      const n = near.count + p.count;
+      near.bx = (near.bx * near.count + p.base[0] * p.count) / n;
+      near.by = (near.by * near.count + p.base[1] * p.count) / n;
+      near.count = n;
+      near.places.push(p);
+      [near.x, near.y] = toScreen([near.bx, near.by]);
+    } else {
+      dots.push({ x, y, bx: p.base[0], by: p.base[1], count: p.count, places: [p] });
+    }
+  }
+  return dots;
+}
+
+function WorldMap({ geo, places, filtered, projectFilters }) {
   const { geoEqualEarth, geoPath } = geo.d3;
-  const projection = geoEqualEarth().fitExtent([[PAD, PAD], [W - PAD, H - PAD]], fitTarget(points, filtered));
+  const projection = geoEqualEarth().fitExtent(
+    [[PAD, PAD], [W - PAD, H - PAD]],
+    fitTarget(places, filtered),
+  );
   const path = geoPath(projection);
-  const max = Math.max(1, ...perCity.values());
-  const radius = (n) => 3 + 9 * Math.sqrt(n / max);
-  // Pointer users open a project by clicking its point; keyboard and
-  // screen-reader users have the table.
-  const open = (e) => {
-    const id = e.target.closest && e.target.closest('[data-id]')?.getAttribute('data-id');
-    if (id) navigate(href('entity', 'project', id));
+  // The view: zoom k around the centre (cx, cy), in the projection's units.
+  const [view, setView] = useState({ k: 1, cx: W / 2, cy: H / 2 });
+  const clamp = ({ k, cx, cy }) => {
+    k = Math.min(MAX_ZOOM, Math.max(1, k));
+    const hw = W / 2 / k;
+    const hh = H / 2 / k;
+    return { k, cx: Math.min(W - hw, Math.max(hw, cx)), cy: Math.min(H - hh, Math.max(hh, cy)) };
   };
+  const zoomTo = (k, cx = view.cx, cy = view.cy) => setView(clamp({ k, cx, cy }));
+  const toScreen = ([x, y]) => [(x - view.cx) * view.k + W / 2, (y - view.cy) * view.k + H / 2];
+  const based = places.map((p) => ({ ...p, base: projection([p.lon, p.lat]) })).filter((p) => p.base);
+  const dots = mergeDots(based, toScreen);
+  const max = Math.max(1, ...dots.map((d) => d.count));
+  const radius = (n) => 8 + 8 * Math.sqrt(n / max);
+
+  // Dragging pans; a press that hardly moved is a click on what is under it.
+  const svg = useRef(null);
+  const drag = useRef(null);
+  const units = () => W / (svg.current?.getBoundingClientRect().width || W);
+  const onPointerDown = (e) => {
+    if (e.button !== 0) return;
+    drag.current = { x: e.clientX, y: e.clientY, view, moved: false };
+  };
+  const onPointerMove = (e) => {
+    const d = drag.current;
+    if (!d) return;
+    const dx = (e.clientX - d.x) * units();
+    const dy = (e.clientY - d.y) * units();
+    if (!d.moved && Math.hypot(dx, dy) < DRAG_SLOP) return;
+    if (!d.moved) svg.current?.setPointerCapture?.(e.pointerId);
+    d.moved = true;
+    setView(clamp({ k: d.view.k, cx: d.view.cx - dx / d.view.k, cy: d.view.cy - dy / d.view.k }));
+  };
+  const onPointerUp = (e) => {
+    const d = drag.current;
+    drag.current = null;
+    if (!d || d.moved) return;
+    const el = e.target.closest && e.target.closest('[data-dot]');
+    if (!el) return;
+    const dot = dots[Number(el.getAttribute('data-dot'))];
+    if (!dot) return;
+    // One city: its projects in Discover; several: zoom in on them.
+    if (dot.places.length === 1 && dot.places[0].cities.length === 1)
+      navigate(filterHash('discover', { ...projectFilters, type: 'project', city: dot.places[0].cities[0] }));
+    else zoomTo(view.k * 2, dot.bx, dot.by);
+  };
+
+  const label = (dot) => {
+    if (dot.places.length === 1) {
+      const name = dot.places[0].names[0];
+      return name ? `${name} — ${typeCount('project', dot.count)}` : typeCount('project', dot.count);
+    }
+    const names = dot.places.flatMap((p) => p.names);
+    return t('map.mergedDot', { projects: typeCount('project', dot.count), places: names.join(', ') || typeCount('project', dot.count) });
+  };
+
   return (
-    <svg
-      class="world"
-      viewBox={`0 0 ${W} ${H}`}
-      role="img"
-      aria-label={t('map.imageLabel', { projects: typeCount('project', points.length) })}
-      data-testid="map"
-    >
-      <path class="sea" d={path({ type: 'Sphere' })} />
-      <path class="land" d={path(geo.land)} />
-      <path class="borders" d={path(geo.borders)} />
-      <g class="cities">
-        {[...cities.values()].map((c) => {
-          const s = c.summary;
-          const n = perCity.get(c.id) || 0;
-          if (!located(s) || (filtered && n === 0)) return null;
-          const p = projection([s.lon, s.lat]);
-          if (!p) return null;
-          return (
-            <circle key={c.id} cx={p[0]} cy={p[1]} r={radius(n)} data-city={c.id}>
-              <title>{`${c.name} — ${typeCount('project', n)}`}</title>
-            </circle>
-          );
-        })}
-      </g>
-      <g class="points" onClick={open}>
-        {points.map((s) => {
-          const p = projection([s.lon, s.lat]);
-          if (!p) return null;
-          const title = hitTitle(s, lang);
-          return (
-            <circle key={s.id} cx={p[0]} cy={p[1]} r={3} fill={SECTOR_COLORS[s.sector] || OTHER_COLOR} data-id={s.id} data-sector={s.sector}>
-              <title>{`${title ? title.text : ''} — ${valueLabel('sector', s.sector)}`}</title>
-            </circle>
-          );
-        })}
-      </g>
-    </svg>
+    <div class="world-wrap">
+      <svg
+        ref={svg}
+        class={view.k > 1 ? 'world zoomed' : 'world'}
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label={t('map.imageLabel', { projects: typeCount('project', dots.reduce((n, d) => n + d.count, 0)) })}
+        data-testid="map"
+        data-zoom={view.k}
+        onPointerDown={onPointerDown}
+        onPointerMove={onPointerMove}
+        onPointerUp={onPointerUp}
+        onPointerCancel={() => (drag.current = null)}
+      >
+        <g transform={`translate(${W / 2 - view.cx * view.k} ${H / 2 - view.cy * view.k}) scale(${view.k})`}>
+          <path class="sea" d={path({ type: 'Sphere' })} />
+          <path class="land" d={path(geo.land)} />
+          <path class="borders" d={path(geo.borders)} />
+        </g>
+        <g class="dots">
+          {dots.map((d, i) => (
+            <g
+              key={d.places[0].key}
+              class={d.places.length > 1 ? 'dot merged' : 'dot'}
+              data-dot={i}
+              data-testid="map-dot"
+              data-count={d.count}
+              data-cities={d.places.flatMap((p) => p.cities).join(' ')}
+              data-places={d.places.length}
+              transform={`translate(${d.x.toFixed(1)} ${d.y.toFixed(1)})`}
+            >
+              <title>{label(d)}</title>
+              <circle r={radius(d.count).toFixed(1)} />
+              <text dy="0.35em">{fmt.number(d.count)}</text>
+            </g>
+          ))}
+        </g>
+      </svg>
+      <div class="zoom" role="group" aria-label={t('map.zoom')}>
+        <button type="button" onClick={() => zoomTo(view.k * 2)} disabled={view.k >= MAX_ZOOM} aria-label={t('map.zoomIn')} title={t('map.zoomIn')} data-testid="zoom-in">
+          <span aria-hidden="true">+</span>
+        </button>
+        <button type="button" onClick={() => zoomTo(view.k / 2)} disabled={view.k <= 1} aria-label={t('map.zoomOut')} title={t('map.zoomOut')} data-testid="zoom-out">
+          <span aria-hidden="true">−</span>
+        </button>
+        <button type="button" onClick={() => setView({ k: 1, cx: W / 2, cy: H / 2 })} disabled={view.k <= 1} data-testid="zoom-reset">
+          {t('map.zoomReset')}
+        </button>
+      </div>
+    </div>
   );
 }
