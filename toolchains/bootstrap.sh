@@ -49,7 +49,7 @@ LOCK_FILE=$ROOT/toolchains/wasm-deps.lock
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config emscripten node-acorn
   libsodium-dev libsqlite3-dev protobuf-compiler libprotobuf-dev nlohmann-json3-dev
-  doctest-dev libboost-dev autoconf automake libtool dpkg-dev tcl chromium
+  doctest-dev libboost-dev libssl-dev openssl autoconf automake libtool dpkg-dev tcl chromium
   clang-14 libclang-rt-14-dev  # the native-fuzz preset: clang and its libFuzzer/sanitizer runtimes
   fonts-wqy-microhei  # Chinese and Korean glyphs for the browser tests' screenshots (1.6 MB)
   systemd)  # systemd-analyze: the package test verifies the node's unit

@@ -280,8 +280,8 @@ const std::vector<Command>& commands() {
        "make an invite code (admin only; --ttl defaults to 7 days). The code is redeemed through its witness "
        "node, which dates the join: by default the node that last served the space to this home; sync again before sharing it",
        {"--role", "--ttl", "--witness"}, run_space_invite},
-      {"space join", "space join CODE ws://HOST:PORT/sync",
-       "join a space with an invite code, through the node at the URL", {}, run_space_join},
+      {"space join", "space join CODE ws[s]://HOST:PORT/sync [--ca-file FILE]",
+       "join a space with an invite code, through the node at the URL", {"--ca-file"}, run_space_join},
       {"space revoke-invite", "space revoke-invite SPACE KEY|CODE",
        "revoke a pending invite, named by its key (from 'space members') or its code (admin only); sync to\n"
        "      take the revocation to the node, after which the code no longer joins", {},
@@ -312,9 +312,10 @@ const std::vector<Command>& commands() {
        "fill a space with fictional demo cities, projects, needs, practices and plans (the same for the same seed and day; "
        "editor or admin); dates are relative to --today (default: today, UTC)",
        {"--cities", "--projects", "--seed", "--today"}, run_demo_data},
-      {"sync", "sync ws://HOST:PORT/sync [--watch] [--space SPACE]...",
-       "sync every local space, and every space the node serves this device, with a node; --watch stays live",
-       {"--space"}, run_sync, {"--watch"}},
+      {"sync", "sync ws[s]://HOST:PORT/sync [--watch] [--space SPACE]... [--ca-file FILE]",
+       "sync every local space, and every space the node serves this device, with a node; --watch stays live;\n"
+       "      wss:// verifies the node's certificate against the system's store, or --ca-file",
+       {"--space", "--ca-file"}, run_sync, {"--watch"}},
       {"node", kNodeUsage,
        "run a sync node (HTTP /healthz /readyz /metrics, static --web files, WebSocket /sync, links to --peer\n"
        "      nodes) until SIGTERM. /readyz answers 503 once stopping or when the store fails a read; with\n"
@@ -325,6 +326,8 @@ const std::vector<Command>& commands() {
        "      --config FILE: every flag as 'name = value' lines (repeatable ones on several lines; flags\n"
        "      true/false), the command line winning per flag; --print-config prints the effective settings. --peer URL links to another node (repeatable; reconnects with backoff up to\n"
        "      --peer-retry-max 30 s); --trust-peer NODE_KEY serves that node every space (repeatable).\n"
+       "      TLS: --tls-cert CHAIN.pem --tls-key KEY.pem listen with TLS only (https://, wss://), the pair\n"
+       "      reloaded on SIGHUP; wss:// peers are verified against the system's store or --ca-file CA.pem.\n"
        "      New spaces: a space the node does not hold is created only by its creator's own genesis, and\n"
        "      only by a --space-creator DEVICE_KEY (repeatable), a member of a space the node already holds\n"
        "      or a trusted peer; --open-spaces lets any device create spaces (the old behaviour).\n"
@@ -336,7 +339,8 @@ const std::vector<Command>& commands() {
        "      predecessor (beyond: TooLarge)",
        {"--listen", "--web", "--max-frame-bytes", "--max-connections", "--max-frames-per-second",
         "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer",
-        "--trust-peer", "--peer-retry-max", "--space-creator", "--log-level", "--config", "--drain-seconds"},
+        "--trust-peer", "--peer-retry-max", "--space-creator", "--log-level", "--config", "--drain-seconds",
+        "--tls-cert", "--tls-key", "--ca-file"},
        run_node, {"--open-spaces", "--print-config"}},
       {"node key", "node key",
        "print the key this node authenticates with (the device key on a home holding an identity, else\n"

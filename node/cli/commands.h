@@ -46,6 +46,7 @@ inline constexpr const char* kNodeUsage =
     "node --listen ADDR:PORT [--peer URL]... [--trust-peer NODE_KEY]... [--web DIR]\n"
     "      [--space-creator DEVICE_KEY]... [--open-spaces] [--log-level debug|info|warn|error]\n"
     "      [--config FILE] [--print-config] [--drain-seconds N]\n"
+    "      [--tls-cert CHAIN.pem --tls-key KEY.pem] [--ca-file CA.pem]\n"
     "      [--peer-retry-max SECONDS] [--max-frame-bytes N] [--max-connections N]\n"
     "      [--max-frames-per-second N] [--max-bytes-per-second N] [--max-batch-envelopes N]\n"
     "      [--max-spaces N] [--max-held-changes N]";

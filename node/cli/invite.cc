@@ -149,13 +149,15 @@ void run_space_revoke_invite(const Context& ctx, const Args& args) {
 }
 
 void run_space_join(const Context& ctx, const Args& args) {
-  args.expect_positional(2, "space join CODE URL");
+  args.expect_positional(2, "space join CODE URL [--ca-file FILE]");
   auto decoded = decode_invite_code(args.positional()[0]);
   if (!decoded.is_ok()) usage_error(decoded.status().message());
   const InviteSecret secret = decoded.value();
   const SpaceId space = secret.space;
   const std::string url = args.positional()[1];
-  (void)parse_ws_url(url);  // a usage error before the passphrase is asked for
+  const std::optional<std::string> ca_file = args.value("--ca-file");
+  // A usage error before the passphrase is asked for.
+  check_client_tls(parse_ws_url(url), ca_file);
   if (system_env().now_ms() > secret.expires_ms) fail_expired(secret);
 
   SyncHome home = open_device_for_sync(ctx);
@@ -170,7 +172,7 @@ void run_space_join(const Context& ctx, const Args& args) {
     const Identity invite = invite_identity(secret);
     std::optional<CommitInfo> redeem;
     size_t errors_before = 0;
-    SyncRequest request{.spaces = {space}};
+    SyncRequest request{.spaces = {space}, .ca_file = ca_file};
     request.on_caught_up = [&](const sync::Session& session) -> std::vector<Bytes> {
       const auto synced = session.synced_spaces();
       if (std::find(synced.begin(), synced.end(), space) == synced.end()) return {};
@@ -208,7 +210,7 @@ void run_space_join(const Context& ctx, const Args& args) {
   // 4. As the device. When the node did not serve the invite, this also
   // finishes an earlier join whose acknowledgement was lost.
   (void)run_sync_session(url, *home.replica, sync::Signer::of(*home.signer_identity),
-                         SyncRequest{.spaces = {space}});
+                         SyncRequest{.spaces = {space}, .ca_file = ca_file});
   auto after = home.replica->space(space);
   const Role role = after.is_ok() ? after->my_role : Role::None;
   if (role == Role::None)

@@ -105,23 +105,59 @@ HostPort parse_host_port(const std::string& text) {
 }
 
 WsUrl parse_ws_url(const std::string& text) {
-  const std::string scheme = "ws://";
-  if (text.rfind("wss://", 0) == 0) usage_error("wss:// is not supported; use ws:// (or a TLS proxy)");
-  if (text.rfind(scheme, 0) != 0) usage_error("'" + text + "' is not a ws://HOST:PORT/PATH URL");
-  std::string rest = text.substr(scheme.size());
   WsUrl url;
+  std::string rest;
+  if (text.rfind("wss://", 0) == 0) {
+    url.tls = true;
+    url.port = 443;
+    rest = text.substr(6);
+  } else if (text.rfind("ws://", 0) == 0) {
+    rest = text.substr(5);
+  } else {
+    usage_error("'" + text + "' is not a ws:// or wss:// URL (ws://HOST:PORT/PATH)");
+  }
   const auto slash = rest.find('/');
   url.path = slash == std::string::npos ? "/sync" : rest.substr(slash);
   std::string authority = rest.substr(0, slash);
-  if (const auto colon = authority.rfind(':'); colon != std::string::npos) {
-    auto port = parse_port(std::string_view(authority).substr(colon + 1));
+  std::string port_text;
+  if (!authority.empty() && authority.front() == '[') {  // [IPv6]:PORT
+    const auto close = authority.find(']');
+    if (close == std::string::npos) usage_error("'" + text + "': unclosed [ in the host");
+    url.host = authority.substr(1, close - 1);
+    const std::string after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') usage_error("'" + text + "': bad host");
+    if (!after.empty()) port_text = after.substr(1);
+    if (after == ":") usage_error("'" + text + "': bad port");
+  } else {
+    if (const auto colon = authority.rfind(':'); colon != std::string::npos) {
+      port_text = authority.substr(colon + 1);
+      if (port_text.empty()) usage_error("'" + text + "': bad port");
+      authority.resize(colon);
+    }
+    url.host = authority;
+  }
+  if (!port_text.empty()) {
+    auto port = parse_port(port_text);
     if (!port || *port == 0) usage_error("'" + text + "': bad port");
     url.port = *port;
-    authority.resize(colon);
   }
-  if (authority.empty()) usage_error("'" + text + "': no host");
-  url.host = authority;
+  if (url.host.empty()) usage_error("'" + text + "': no host");
   return url;
+}
+
+std::string WsUrl::text() const {
+  std::string s = tls ? "wss://" : "ws://";
+  if (host.find(':') != std::string::npos) {
+    s += '[';
+    s += host;
+    s += ']';
+  } else {
+    s += host;
+  }
+  s += ':';
+  s += std::to_string(port);
+  s += path;
+  return s;
 }
 
 }  // namespace urbis::cli

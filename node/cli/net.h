@@ -37,13 +37,21 @@ struct HostPort {
 };
 HostPort parse_host_port(const std::string& text);
 
-// "ws://HOST:PORT/PATH" (PORT defaults to 80, PATH to "/sync"), or a usage error.
-// wss:// is refused: TLS is not built in.
+// "ws://HOST:PORT/PATH" or "wss://HOST:PORT/PATH" (PORT defaults to 80 or
+// 443, PATH to "/sync"; an IPv6 HOST in brackets), or a usage error.
 struct WsUrl {
-  std::string host;
+  bool tls = false;  // wss://
+  std::string host;  // without brackets
   uint16_t port = 80;
   std::string path;
+  // "wss://host:port/path", for messages.
+  std::string text() const;
 };
 WsUrl parse_ws_url(const std::string& text);
+
+// For a wss:// `url`: a usage error unless `ca_file` (or, without one, the
+// system's certificate store) loads; nothing for ws://. Lets a command fail
+// before it asks for a passphrase (transport.cc).
+void check_client_tls(const WsUrl& url, const std::optional<std::string>& ca_file);
 
 }  // namespace urbis::cli

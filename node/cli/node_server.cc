@@ -76,6 +76,10 @@ struct NodeOptions {
   // sessions while the open ones go on (a load balancer's time to notice),
   // before the stop. 0: stop at once.
   std::chrono::seconds drain{0};
+  // --tls-cert and --tls-key: listen with TLS (HTTPS and wss://), reloaded on SIGHUP.
+  std::optional<std::string> tls_cert, tls_key;
+  // --ca-file: what wss:// peers' certificates are verified against (else the system's store).
+  std::optional<std::string> ca_file;
 };
 
 // Where live pushes go: client connections and peer links.
@@ -119,6 +123,7 @@ struct Metrics {
   uint64_t connections_refused = 0;  // at max_connections (503, or closed unanswered)
   uint64_t reads_throttled = 0;      // reads delayed by max_bytes_per_second
   uint64_t reads_paused = 0;         // reads delayed while the peer did not read
+  uint64_t tls_handshakes_failed = 0;  // with --tls-cert: connections whose TLS handshake failed
   std::map<std::string, uint64_t> refusals;  // by error code name
 };
 
@@ -197,8 +202,13 @@ class PeerLink;
 class NodeServer {
  public:
   NodeServer(asio::io_context& io, Replica& replica, std::optional<sync::Signer> signer, NodeOptions options)
-      : io_(io), acceptor_(io), signals_(io, SIGINT, SIGTERM), stop_timer_(io), drain_timer_(io), replica_(replica),
-        signer_(std::move(signer)), options_(std::move(options)) {}
+      : io_(io), acceptor_(io), signals_(io, SIGINT, SIGTERM), reload_signals_(io, SIGHUP), stop_timer_(io),
+        drain_timer_(io), replica_(replica), signer_(std::move(signer)), options_(std::move(options)) {}
+
+  // Loads the certificate and key (--tls-cert, --tls-key) that new
+  // connections get; "" or why not (the previous ones then stay).
+  std::string load_tls();
+  bool tls() const { return tls_ != nullptr; }
 
   // Binds and listens; returns the bound endpoint (the real port for port 0).
   tcp::endpoint listen(const HostPort& where);
@@ -222,6 +232,8 @@ class NodeServer {
   void track(const std::shared_ptr<SyncConnection>& c) { all_.push_back(c); }
   // Starts an outbound link to another node.
   void add_peer(const std::string& url);
+  // The TLS settings of wss:// peer links (--ca-file, else the system's store).
+  const std::shared_ptr<asio::ssl::context>& peer_tls();
   const NodeOptions& options() const { return options_; }
   asio::io_context& io() { return io_; }
 
@@ -235,11 +247,13 @@ class NodeServer {
                                                    const std::string& peer);
   std::string metrics_text();
   void stop(int signal);
+  void wait_for_reload();
   void wait_for_quiet(std::chrono::steady_clock::time_point deadline);
 
   asio::io_context& io_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
+  asio::signal_set reload_signals_;  // SIGHUP: reload the certificate
   asio::steady_timer stop_timer_;
   asio::steady_timer drain_timer_;
   Replica& replica_;
@@ -257,14 +271,17 @@ class NodeServer {
   std::map<uint64_t, LiveTarget*> live_;              // sessions open, links up
   std::vector<std::shared_ptr<PeerLink>> links_;
   std::vector<std::weak_ptr<SyncConnection>> all_;   // for shutdown: alive until closed
-  std::set<beast::tcp_stream*> http_streams_;        // plain HTTP connections
+  std::set<beast::tcp_stream*> http_streams_;        // HTTP connections (not upgraded), by their TCP stream
+  std::shared_ptr<asio::ssl::context> tls_;          // the listener's, when --tls-cert
+  std::shared_ptr<asio::ssl::context> peer_tls_;     // wss:// peer links', made on first use
 };
 
 // One WebSocket connection driving one Session.
 class SyncConnection : public std::enable_shared_from_this<SyncConnection>, public LiveTarget {
  public:
-  SyncConnection(NodeServer& node, beast::tcp_stream stream, std::string peer)
+  SyncConnection(NodeServer& node, Transport stream, std::string peer, std::string forwarded_for)
       : node_(node), ws_(std::move(stream)), out_(ws_), id_(node.next_id()), peer_(std::move(peer)),
+        forwarded_for_(std::move(forwarded_for)),
         frames_(static_cast<double>(node.limits().max_frames_per_second),
                 static_cast<double>(node.limits().max_frames_per_second)),
         bytes_(static_cast<double>(node.limits().max_bytes_per_second),
@@ -352,6 +369,7 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
   FrameQueue<WsStream> out_;
   uint64_t id_;
   std::string peer_;
+  std::string forwarded_for_;  // what a proxy said the client was (X-Forwarded-For); for logs only
   std::unique_ptr<sync::Session> session_;
   sync::SessionCounters seen_;
   TokenBucket frames_, bytes_;
@@ -361,6 +379,15 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// What a reverse proxy says the client is (X-Forwarded-For), for logs: the
+// header as sent, cut to 200 bytes (anyone can send it; it is never trusted).
+std::string forwarded_for(const http::request<http::string_body>& req) {
+  auto it = req.find("X-Forwarded-For");
+  if (it == req.end()) return {};
+  const auto value = it->value();
+  return std::string(value.data(), std::min<size_t>(value.size(), 200));
 }
 
 // The space of a Changes frame; nullopt for any other frame.
@@ -405,7 +432,9 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
   Metrics& m = node_.metrics();
   m.connections += 1;
   m.sessions_total += 1;
-  log_event("info", "session_opened", {{"conn", id_}, {"peer", peer_}});
+  nlohmann::json opened = {{"conn", id_}, {"peer", peer_}};
+  if (!forwarded_for_.empty()) opened["forwarded_for"] = forwarded_for_;
+  log_event("info", "session_opened", std::move(opened));
   send(session_->start());
 
   std::string reason = "closed by peer";
@@ -529,7 +558,8 @@ class PeerLink : public std::enable_shared_from_this<PeerLink>, public LiveTarge
  private:
   // One connection attempt and its session.
   struct Conn : std::enable_shared_from_this<Conn> {
-    explicit Conn(asio::io_context& io) : ws(io), out(ws) {}
+    Conn(asio::io_context& io, const WsUrl& url, const std::shared_ptr<asio::ssl::context>& tls)
+        : ws(client_stream(io, url, tls)), out(ws) {}
     void send(std::vector<Bytes> frames) { out.send(std::move(frames), shared_from_this()); }
     void close(websocket::close_code code) { out.close(websocket::close_reason(code), shared_from_this()); }
     WsStream ws;
@@ -594,7 +624,7 @@ awaitable<void> PeerLink::run() {
 }
 
 awaitable<std::string> PeerLink::connect_once() {
-  auto conn = std::make_shared<Conn>(node_.io());
+  auto conn = std::make_shared<Conn>(node_.io(), url_, url_.tls ? node_.peer_tls() : nullptr);
   conn_ = conn;
   if (std::string why = co_await ws_connect(conn->ws, url_, {.user_agent = "urbis-node"}); !why.empty()) co_return why;
   if (node_.stopping()) co_return "stopping";
@@ -657,6 +687,33 @@ awaitable<std::string> PeerLink::connect_once() {
   co_return why;
 }
 
+const std::shared_ptr<asio::ssl::context>& NodeServer::peer_tls() {
+  if (!peer_tls_) peer_tls_ = make_client_tls(options_.ca_file);  // checked at startup: does not throw here
+  return peer_tls_;
+}
+
+std::string NodeServer::load_tls() {
+  std::string error;
+  auto context = load_server_tls(*options_.tls_cert, *options_.tls_key, error);
+  if (!context) return error;
+  tls_ = std::move(context);
+  return {};
+}
+
+void NodeServer::wait_for_reload() {
+  reload_signals_.async_wait([this](beast::error_code ec, int) {
+    if (ec || stopping_) return;
+    if (!options_.tls_cert) {
+      log_event("info", "reload", {{"tls", false}, {"note", "nothing to reload: no --tls-cert"}});
+    } else if (std::string why = load_tls(); !why.empty()) {
+      log_event("error", "tls_reload_failed", {{"error", why}, {"note", "new connections keep the previous certificate"}});
+    } else {
+      log_event("info", "tls_reloaded", {{"certificate", certificate_summary(*tls_)}});
+    }
+    wait_for_reload();
+  });
+}
+
 void NodeServer::add_peer(const std::string& url) {
   auto link = std::make_shared<PeerLink>(*this, url);
   links_.push_back(link);
@@ -678,6 +735,7 @@ tcp::endpoint NodeServer::listen(const HostPort& where) {
 
 void NodeServer::start() {
   asio::co_spawn(io_, accept_loop(), asio::detached);
+  wait_for_reload();
   signals_.async_wait([this](beast::error_code ec, int signal) {
     if (!ec) stop(signal);
   });
@@ -712,18 +770,30 @@ awaitable<void> NodeServer::accept_loop() {
 awaitable<void> NodeServer::serve(tcp::socket socket) {
   beast::error_code ec;
   const std::string peer = endpoint_text(socket.remote_endpoint(ec));
-  beast::tcp_stream stream(std::move(socket));
-  http_streams_.insert(&stream);
+  // With --tls-cert every connection is TLS, with the certificate loaded
+  // last (a SIGHUP's reload reaches new connections only).
+  Transport stream = tls_ ? Transport(beast::tcp_stream(std::move(socket)), tls_)
+                          : Transport(beast::tcp_stream(std::move(socket)));
+  beast::tcp_stream& tcp = stream.next_layer();
+  http_streams_.insert(&tcp);
   bool tracked = true;
   auto untrack = [&] {
-    if (tracked) http_streams_.erase(&stream);
+    if (tracked) http_streams_.erase(&tcp);
     tracked = false;
   };
   beast::flat_buffer buffer;
   bool upgraded = false;
   try {
-    while (!stopping_) {
-      stream.expires_after(std::chrono::seconds(30));
+    if (Transport::Tls* tls = stream.tls()) {
+      tcp.expires_after(std::chrono::seconds(10));
+      co_await tls->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        metrics_.tls_handshakes_failed += 1;
+        log_event("debug", "tls_handshake_failed", {{"peer", peer}, {"error", tls_failure(*tls, ec)}});
+      }
+    }
+    while (!ec && !stopping_) {
+      tcp.expires_after(std::chrono::seconds(30));
       http::request_parser<http::string_body> parser;
       parser.header_limit(16 * 1024);
       parser.body_limit(64 * 1024);
@@ -735,8 +805,8 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
       const bool sync_upgrade = websocket::is_upgrade(req) && route_target(target).route == HttpRoute::Sync;
       if (sync_upgrade && !draining_ && sync_connections_ < options_.limits.max_connections) {
         untrack();
-        stream.expires_never();
-        auto conn = std::make_shared<SyncConnection>(*this, std::move(stream), peer);
+        tcp.expires_never();
+        auto conn = std::make_shared<SyncConnection>(*this, std::move(stream), peer, forwarded_for(req));
         track(conn);
         sync_connections_ += 1;
         upgraded = true;
@@ -746,8 +816,10 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
       http::response<http::string_body> res = sync_upgrade ? refuse_upgrade(req, peer) : respond(req);
       // A declined upgrade ends the connection: the client tears down and waits for EOF.
       if (websocket::is_upgrade(req)) res.keep_alive(false);
-      log_event("debug", "http", {{"peer", peer}, {"method", std::string(req.method_string())},
-                                  {"target", target}, {"status", res.result_int()}});
+      nlohmann::json line = {{"peer", peer}, {"method", std::string(req.method_string())},
+                             {"target", target}, {"status", res.result_int()}};
+      if (std::string via = forwarded_for(req); !via.empty()) line["forwarded_for"] = std::move(via);
+      log_event("debug", "http", std::move(line));
       co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
       if (ec || res.need_eof()) break;
     }
@@ -757,7 +829,7 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
   if (upgraded) sync_connections_ -= 1;
   untrack();
   open_connections_ -= 1;
-  if (!upgraded) stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (!upgraded) tcp.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -956,6 +1028,15 @@ std::string NodeServer::metrics_text() {
   metric("urbis_reads_paused_total", "counter",
          "WebSocket reads delayed while more than max_frame_bytes waited to be written to the peer.",
          metrics_.reads_paused);
+  if (tls_) {
+    metric("urbis_tls_handshakes_failed_total", "counter",
+           "Connections whose TLS handshake failed (not TLS, an old protocol, a client refusing the certificate).",
+           metrics_.tls_handshakes_failed);
+    if (auto expiry = certificate_expiry(*tls_))
+      metric("urbis_tls_certificate_expiry_seconds", "gauge",
+             "When the certificate new connections get expires (Unix time): alert weeks ahead.",
+             static_cast<uint64_t>(*expiry));
+  }
   const NodeLimits& l = options_.limits;
   metric("urbis_limit_max_connections", "gauge", "Limit: WebSocket sync connections at once.", l.max_connections);
   metric("urbis_limit_max_frames_per_second", "gauge", "Limit: frames a second per connection (0: none).",
@@ -1067,6 +1148,7 @@ void NodeServer::stop(int signal) {
   drain_timer_.cancel();
   beast::error_code ignored;
   signals_.cancel(ignored);  // the wait a drain armed for a second signal
+  reload_signals_.cancel(ignored);
   if (!draining_) notify_systemd("STOPPING=1");
   log_event("info", "stopping", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}, {"sessions", live_.size()}});
   beast::error_code ec;
@@ -1193,6 +1275,12 @@ void run_node(const Context& ctx, const Args& command_line) {
   if (auto n = number_flag<int64_t>(args, "--peer-retry-max", 1, 86'400))
     options.peer_retry_max = std::chrono::seconds(*n);
   if (auto n = number_flag<int64_t>(args, "--drain-seconds", 0, 300)) options.drain = std::chrono::seconds(*n);
+  options.tls_cert = args.value("--tls-cert");
+  options.tls_key = args.value("--tls-key");
+  if (options.tls_cert.has_value() != options.tls_key.has_value())
+    usage_error("--tls-cert and --tls-key go together: the certificate chain and its private key (PEM files)");
+  options.ca_file = args.value("--ca-file");
+  for (const std::string& url : options.peers) check_client_tls(parse_ws_url(url), options.ca_file);
   options.peer_retry_min = std::min(options.peer_retry_min, options.peer_retry_max);
   options.store = resolve_home(ctx) / "replica.db";
   if (args.flag("--print-config")) {
@@ -1220,6 +1308,9 @@ void run_node(const Context& ctx, const Args& command_line) {
                {"max-spaces", limits.max_spaces},
                {"max-held-changes", limits.max_held_changes},
                {"drain-seconds", options.drain.count()},
+               {"tls-cert", options.tls_cert.value_or("")},
+               {"tls-key", options.tls_key.value_or("")},
+               {"ca-file", options.ca_file.value_or("")},
                {"log-level", args.value("--log-level").value_or("info")}});
     return;
   }
@@ -1234,6 +1325,8 @@ void run_node(const Context& ctx, const Args& command_line) {
   {
     asio::io_context io(1);
     NodeServer server(io, *home.replica, signer, options);
+    if (options.tls_cert)
+      if (std::string why = server.load_tls(); !why.empty()) usage_error("--tls-cert: " + why);
     const tcp::endpoint bound = server.listen(where);
     server.start();
     nlohmann::json trusted = nlohmann::json::array();
@@ -1252,7 +1345,8 @@ void run_node(const Context& ctx, const Args& command_line) {
                                     {"max_bytes_per_second", limits.max_bytes_per_second},
                                     {"max_batch_envelopes", limits.max_batch_envelopes},
                                     {"max_spaces", limits.max_spaces},
-                                    {"max_held_changes", limits.max_held_changes}});
+                                    {"max_held_changes", limits.max_held_changes},
+                                    {"tls", server.tls()}});
     for (const std::string& url : options.peers) server.add_peer(url);
     const std::string line = dump_json({{"listening", endpoint_text(bound)}, {"node", device}}, -1) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);

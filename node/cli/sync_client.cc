@@ -43,7 +43,7 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
  public:
   SyncClient(asio::io_context& io, Replica& replica, sync::Signer signer, SyncRequest request, WsUrl url,
              std::string url_text)
-      : io_(io), ws_(io), out_(ws_), poll_timer_(io), signals_(io, SIGINT, SIGTERM), replica_(replica),
+      : io_(io), ws_(client_stream(io, url, url.tls ? make_client_tls(request.ca_file) : nullptr)), out_(ws_), poll_timer_(io), signals_(io, SIGINT, SIGTERM), replica_(replica),
         signer_(std::move(signer)), spaces_(std::move(request.spaces)), url_(std::move(url)),
         url_text_(std::move(url_text)), watch_(request.watch), discover_(request.discover),
         heal_(request.heal), on_caught_up_(std::move(request.on_caught_up)) {}
@@ -216,9 +216,10 @@ SyncResult run_sync_session(const std::string& url_text, Replica& replica, const
 }
 
 void run_sync(const Context& ctx, const Args& args) {
-  args.expect_positional(1, "sync URL [--watch] [--space SPACE]...");
+  args.expect_positional(1, "sync URL [--watch] [--space SPACE]... [--ca-file FILE]");
   const std::string url_text = args.positional()[0];
-  (void)parse_ws_url(url_text);  // a wrong URL is a usage error before the passphrase is asked for
+  // A wrong URL or CA file is a usage error before the passphrase is asked for.
+  check_client_tls(parse_ws_url(url_text), args.value("--ca-file"));
   std::vector<SpaceId> extra;
   for (const std::string& s : args.values("--space")) {
     auto id = SpaceId::from_hex(s);
@@ -234,7 +235,7 @@ void run_sync(const Context& ctx, const Args& args) {
 
   SyncResult result = run_sync_session(url_text, *home.replica, sync::Signer::of(*home.signer_identity),
                                        SyncRequest{.spaces = spaces, .discover = true, .watch = args.flag("--watch"),
-                                                   .heal = true});
+                                                   .heal = true, .ca_file = args.value("--ca-file")});
   const sync::SessionCounters& c = result.counters;
   // Why anything was refused, not just how often: the node's errors (about
   // this device's changes or spaces) and this store's refusals of the

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct SyncRequest {
   // what it commits is sent in the same session (and acknowledged before a
   // session without watch closes). A no-op where heal returns false.
   bool heal = false;
+  // For a wss:// URL: verify the node's certificate against this CA file
+  // (PEM) instead of the system's store ($SSL_CERT_FILE, or /etc/ssl/certs).
+  std::optional<std::string> ca_file = std::nullopt;
 };
 
 // What a finished session did.
@@ -46,7 +50,7 @@ struct SyncResult {
   std::vector<Status> heal_errors;     // heal failures, one per space and attempt
 };
 
-// Connects to `url_text` (ws://HOST:PORT/PATH), syncs as `request` says,
+// Connects to `url_text` (ws:// or wss://HOST:PORT/PATH), syncs as `request` says,
 // closes. A network failure ends the command (CliError "Network"), and so
 // does a session failure (its code). `replica` and the identity behind
 // `signer` outlive the call.

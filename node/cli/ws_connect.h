@@ -1,11 +1,12 @@
 // The client side of a connection to a node, shared by `urbis sync` and
 // `space join` (sync_client.cc) and the node's peer links (node_server.cc):
 // resolve, TCP connect (TCP_NODELAY: frames are small and latency matters),
-// WebSocket handshake; each step bounded by a timeout. Also the Boost
-// namespace aliases both use.
+// TLS handshake for wss://, WebSocket handshake; each step bounded by a
+// timeout. Also the Boost namespace aliases both use.
 #pragma once
 
 #include "ws_queue.h"  // first: Boost before the rest
+#include "transport.h"
 
 #include <chrono>
 #include <string>
@@ -21,7 +22,14 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
-using WsStream = websocket::stream<beast::tcp_stream>;
+using WsStream = websocket::stream<Transport>;
+
+// A client connection's stream for `url`: TLS with `tls` (make_client_tls)
+// for wss://, plain TCP for ws://.
+inline WsStream client_stream(asio::io_context& io, const WsUrl& url, const std::shared_ptr<asio::ssl::context>& tls) {
+  if (url.tls) return WsStream(Transport(beast::tcp_stream(io), tls));
+  return WsStream(Transport(beast::tcp_stream(io)));
+}
 
 struct WsConnectOptions {
   std::chrono::seconds timeout{5};        // for the TCP connect and for the handshake
@@ -29,11 +37,12 @@ struct WsConnectOptions {
   const char* user_agent = "urbis";
 };
 
-// Connects `ws` to `url`. Resolves to "" once the WebSocket is open, else to
-// why not, naming the URL ("cannot connect to ws://…: timed out", "WebSocket
-// handshake with ws://… failed: HTTP 503").
+// Connects `ws` (from client_stream) to `url`. Resolves to "" once the
+// WebSocket is open, else to why not, naming the URL ("cannot connect to
+// ws://…: timed out", "TLS handshake with wss://… failed: certificate verify
+// failed: …", "WebSocket handshake with ws://… failed: HTTP 503").
 inline awaitable<std::string> ws_connect(WsStream& ws, const WsUrl& url, WsConnectOptions options) {
-  const std::string where = "ws://" + url.host + ":" + std::to_string(url.port) + url.path;
+  const std::string where = url.text();
   beast::error_code ec;
   tcp::resolver resolver(ws.get_executor());
   auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port),
@@ -44,8 +53,14 @@ inline awaitable<std::string> ws_connect(WsStream& ws, const WsUrl& url, WsConne
   co_await raw.async_connect(results, asio::redirect_error(use_awaitable, ec));
   if (ec)
     co_return "cannot connect to " + where + ": " + (ec == beast::error::timeout ? std::string("timed out") : ec.message());
-  raw.expires_never();
   raw.socket().set_option(tcp::no_delay(true), ec);
+  if (Transport::Tls* tls = ws.next_layer().tls()) {
+    if (std::string why = expect_server_name(*tls, url.host); !why.empty()) co_return why;
+    raw.expires_after(options.timeout);
+    co_await tls->async_handshake(asio::ssl::stream_base::client, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return "TLS handshake with " + where + " failed: " + tls_failure(*tls, ec);
+  }
+  raw.expires_never();
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = options.timeout;
   timeouts.idle_timeout = options.idle_timeout;

@@ -295,17 +295,6 @@ TEST_CASE("static_files") {
   CHECK(node.stop(SIGINT) == 0);
 }
 
-// Waits (bounded) until `done` holds, calling it every 200 ms.
-template <typename F>
-bool eventually(F done, std::chrono::seconds limit = std::chrono::seconds(30)) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  return done();
-}
-
 // A unix datagram socket in a temporary directory, as systemd's
 // NOTIFY_SOCKET; next() is the next message (empty after 10 s).
 class NotifySocket {

@@ -214,6 +214,17 @@ class Node {
   std::string key_;
 };
 
+// Waits (bounded) until `done` holds, calling it every 200 ms.
+template <typename F>
+bool eventually(F done, std::chrono::seconds limit = std::chrono::seconds(30)) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return done();
+}
+
 // A socket connected to 127.0.0.1:port with 5 s send/receive timeouts.
 inline int connect_local(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
