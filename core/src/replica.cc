@@ -64,7 +64,7 @@ void Replica::Impl::forget_keys() {
 }
 
 Status Replica::Impl::init() {
-  URBIS_RETURN_IF_ERROR(prepare_schema(*db_, options_.synchronous_full));
+  URBIS_RETURN_IF_ERROR(prepare_schema(*db_, options_.synchronous_full, options_.before_migration));
   {
     // The local clock continues after the newest stored change, but never
     // from beyond now + the skew window (a store written before remote

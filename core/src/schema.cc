@@ -311,7 +311,7 @@ Status run_check(Db& db, const char* pragma) {
 
 }  // namespace
 
-Status prepare_schema(Db& db, bool synchronous_full) {
+Status prepare_schema(Db& db, bool synchronous_full, const std::function<Status(int, int)>& before_migration) {
   URBIS_RETURN_IF_ERROR(db.exec("PRAGMA journal_mode=WAL"));
   URBIS_RETURN_IF_ERROR(
       db.exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
@@ -344,6 +344,9 @@ Status prepare_schema(Db& db, bool synchronous_full) {
     return Status(Code::Storage, "store was written by a newer Urbis (schema version " +
                                      std::to_string(version) + ", this build knows " +
                                      std::to_string(kSchemaVersion) + ")");
+  // A store of an earlier release: the caller may keep a copy of it first.
+  if (version > 0 && version < kSchemaVersion && before_migration)
+    URBIS_RETURN_IF_ERROR(before_migration(version, kSchemaVersion));
   for (int v = version + 1; v <= kSchemaVersion; ++v) {
     DbTransaction tx(db);
     URBIS_RETURN_IF_ERROR(tx.begin());

@@ -3,6 +3,8 @@
 // newer build (higher version) is refused rather than guessed at.
 #pragma once
 
+#include <functional>
+
 #include "db.h"
 
 namespace urbis {
@@ -14,7 +16,11 @@ inline constexpr int kSchemaVersion = 7;
 // index or column the migrations make is missing (checked at every open,
 // against the migrations run on an in-memory database), or PRAGMA
 // quick_check finds a damaged page (at open when the file is at most 8 MiB).
-Status prepare_schema(Db& db, bool synchronous_full);
+// `before_migration` (ReplicaOptions::before_migration), when set, is called
+// before the first migration of a store older than kSchemaVersion; its error
+// is returned with nothing migrated.
+Status prepare_schema(Db& db, bool synchronous_full,
+                      const std::function<Status(int, int)>& before_migration = {});
 // PRAGMA integrity_check (every page, index and constraint; cost grows with
 // the store) and the schema objects: ok or a Storage error naming the first
 // problems.

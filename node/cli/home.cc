@@ -20,6 +20,8 @@
 
 #include <chrono>
 
+#include "net.h"
+
 namespace urbis::cli {
 namespace fs = std::filesystem;
 
@@ -137,10 +139,189 @@ void write_new_private_file(const fs::path& path, ByteView data) {
 
 }  // namespace
 
+namespace {
+
+// Flushes `path` (a file or a directory) to disk; false if it cannot.
+bool sync_path(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A read-only SQLite connection, closed on destruction. The store is opened
+// through no symbolic link: a copy never writes to the home (no recovery, no
+// checkpoint), whoever runs it.
+class ReadOnlyDb {
+ public:
+  explicit ReadOnlyDb(const fs::path& file) {
+    if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, nullptr) != SQLITE_OK)
+      error_ = "cannot open " + file.string() + ": " + why();
+    else
+      sqlite3_busy_timeout(db_, 10'000);
+  }
+  ~ReadOnlyDb() { sqlite3_close(db_); }
+  ReadOnlyDb(const ReadOnlyDb&) = delete;
+  ReadOnlyDb& operator=(const ReadOnlyDb&) = delete;
+  // "" when the file opened.
+  const std::string& error() const { return error_; }
+  std::string why() const { return db_ ? sqlite3_errmsg(db_) : "out of memory"; }
+  sqlite3* get() const { return db_; }
+  // The first column of the first row of `sql` as text ("" when none).
+  std::string one_value(const char* sql) const {
+    sqlite3_stmt* s = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+      if (const unsigned char* t = sqlite3_column_text(s, 0)) out = reinterpret_cast<const char*>(t);
+    sqlite3_finalize(s);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::string error_;
+};
+
+// Copies the store `store` to the new file `copy`: one consistent snapshot
+// (VACUUM INTO, in one read transaction of a second, read-only connection:
+// writers go on in the WAL meanwhile, and the copy is the store as of its
+// start), read back whole (quick_check), made 0600 and flushed. A Storage
+// error says what failed; `copy` may then be left partly written.
+Status copy_store(const fs::path& store, const fs::path& copy) {
+  {
+    ReadOnlyDb db(store);
+    if (!db.error().empty()) return Status(Code::Storage, db.error());
+    char* vacuum = sqlite3_mprintf("VACUUM INTO %Q", copy.c_str());
+    const int rc = sqlite3_exec(db.get(), vacuum, nullptr, nullptr, nullptr);
+    sqlite3_free(vacuum);
+    if (rc != SQLITE_OK) {
+      std::string message = "cannot copy ";
+      message += store.string();
+      message += " to ";
+      message += copy.string();
+      message += ": ";
+      message += db.why();
+      return Status(Code::Storage, std::move(message));
+    }
+  }
+  {
+    ReadOnlyDb db(copy);
+    if (!db.error().empty()) return Status(Code::Storage, db.error());
+    const std::string verdict = db.one_value("PRAGMA quick_check");
+    if (verdict != "ok") {
+      std::string message = "the copy ";
+      message += copy.string();
+      message += " fails its check (";
+      message += verdict.empty() ? db.why() : verdict;
+      message += ")";
+      return Status(Code::Storage, std::move(message));
+    }
+  }
+  std::error_code ec;
+  fs::permissions(copy, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+  if (!sync_path(copy)) return Status(Code::Storage, "cannot flush " + copy.string());
+  return Status::ok();
+}
+
+struct StoreCounts {
+  int64_t changes = 0, spaces = 0;
+};
+// What a (copied) store holds, for a command's output; zeros when unreadable.
+StoreCounts count_store(const fs::path& file) {
+  ReadOnlyDb db(file);
+  const std::string changes = db.one_value("SELECT count(*) FROM changes");
+  const std::string spaces = db.one_value("SELECT count(*) FROM spaces");
+  return {std::stoll(changes.empty() ? "0" : changes), std::stoll(spaces.empty() ? "0" : spaces)};
+}
+
+// ReplicaOptions::before_migration of every store the command line opens:
+// before a store written by an earlier release (schema version `from`) is
+// migrated, STORE.pre-v<from> is made beside it, a whole checked copy
+// (copy_store), written as STORE.pre-v<from>.partial and renamed once
+// checked, so that name only ever holds a whole copy. An existing
+// STORE.pre-v<from> that is a version-<from> store is kept, never
+// overwritten (an earlier open made it and did not get to migrate, or it was
+// put back by hand), and no new copy is made: a log line says so. Anything
+// else at that name is an error. On error nothing has been migrated.
+Status keep_pre_migration_copy(const fs::path& store, int from, int to) {
+  fs::path keep = store;
+  keep += ".pre-v";
+  keep += std::to_string(from);
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(keep, ec))) {
+    if (fs::is_regular_file(fs::symlink_status(keep, ec))) {
+      ReadOnlyDb old(keep);
+      const std::string version = old.one_value("SELECT value FROM meta WHERE key='schema_version'");
+      if (old.error().empty() && version == std::to_string(from)) {
+        log_event("warn", "pre_migration_copy_kept",
+                  {{"copy", keep.string()}, {"from_version", from}, {"to_version", to},
+                   {"note", "a copy of this store at that version already exists: kept as it is, no new copy made"}});
+        return Status::ok();
+      }
+    }
+    std::string message = keep.string();
+    message += " exists and is not a copy of this store at schema version ";
+    message += std::to_string(from);
+    message += ": move it aside";
+    return Status(Code::Storage, std::move(message));
+  }
+  fs::path partial = keep;
+  partial += ".partial";
+  fs::remove(partial, ec);  // left by an open that was stopped while copying
+  if (ec) return Status(Code::Storage, "cannot remove " + partial.string() + ": " + ec.message());
+  const auto start = std::chrono::steady_clock::now();
+  Status copied = copy_store(store, partial);
+  if (copied.is_ok() && ::rename(partial.c_str(), keep.c_str()) != 0)
+    copied = Status(Code::Storage, "cannot rename " + partial.string() + ": " + std::strerror(errno));
+  if (!copied.is_ok()) {
+    fs::remove(partial, ec);
+    return copied;
+  }
+  sync_path(store.parent_path());
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  log_event("info", "pre_migration_copy", {{"copy", keep.string()}, {"from_version", from}, {"to_version", to},
+                                            {"bytes", static_cast<uint64_t>(fs::file_size(keep, ec))},
+                                            {"ms", ms.count()}});
+  return Status::ok();
+}
+
+}  // namespace
+
 std::unique_ptr<Replica> open_store(const fs::path& home, std::optional<Identity> identity,
                                     ReplicaOptions options) {
   const fs::path file = home / kStoreFile;
+  // A store of an earlier release is copied before it is migrated; a copy
+  // that cannot be made stops the open with the store unmigrated.
+  std::optional<Status> copy_failed;
+  int old_version = 0, new_version = 0;
+  options.before_migration = [&](int from, int to) {
+    old_version = from;
+    new_version = to;
+    Status s = keep_pre_migration_copy(file, from, to);
+    if (!s.is_ok()) copy_failed = s;
+    return s;
+  };
   auto replica = Replica::open(file.string(), std::move(identity), system_env(), options);
+  if (copy_failed) {
+    std::string message = file.string();
+    message += ": this urbis upgrades the store from schema version ";
+    message += std::to_string(old_version);
+    message += " to ";
+    message += std::to_string(new_version);
+    message += " and keeps a copy of it first (";
+    message += file.string();
+    message += ".pre-v";
+    message += std::to_string(old_version);
+    message += "), but the copy could not be made: ";
+    message += copy_failed->message();
+    message += ". Nothing was changed: the store is still version ";
+    message += std::to_string(old_version);
+    message += ". Free space in ";
+    message += home.string();
+    message += " (the copy needs about the store's size) or fix what is named above, and run again";
+    fail(Code::Storage, std::move(message));
+  }
   if (!replica.is_ok() && replica.code() == Code::Storage)
     fail(Code::Storage, file.string() + ": " + replica.status().message() +
                             ". Nothing was changed. Restore the file from a backup, or move it aside and run "
@@ -342,19 +523,6 @@ ForkedHome open_forked_home(const Context& ctx, const fs::path& forked_dir) {
   return out;
 }
 
-namespace {
-
-// Flushes `path` (a file or a directory) to disk; false if it cannot.
-bool sync_path(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
-}  // namespace
-
 nlohmann::json backup_home(const fs::path& home, const fs::path& dir) {
   const auto start = std::chrono::steady_clock::now();
   const fs::path store = home / kStoreFile;
@@ -408,44 +576,9 @@ nlohmann::json backup_home(const fs::path& home, const fs::path& dir) {
     copied.push_back(name);
   }
 
-  // One read transaction of a second connection: the node's writes go on in
-  // the WAL meanwhile, and the copy is the store as of its start.
-  sqlite3* db = nullptr;
-  auto sql_fail = [&](const std::string& what) {
-    const std::string why = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    fail(Code::Storage, what + ": " + why);
-  };
-  // Read-only and through no symbolic link: the copy never writes to the
-  // home (no recovery, no checkpoint), whoever runs it.
-  if (sqlite3_open_v2(store.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, nullptr) != SQLITE_OK)
-    sql_fail("cannot open " + store.string());
-  sqlite3_busy_timeout(db, 10'000);
   const fs::path copy = work / kStoreFile;
-  char* vacuum = sqlite3_mprintf("VACUUM INTO %Q", copy.c_str());
-  const int rc = sqlite3_exec(db, vacuum, nullptr, nullptr, nullptr);
-  sqlite3_free(vacuum);
-  if (rc != SQLITE_OK) sql_fail("cannot copy " + store.string());
-  sqlite3_close(db);
-  db = nullptr;
-
-  // The copy is read back whole before it counts as a backup.
-  if (sqlite3_open_v2(copy.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) sql_fail("cannot open the copy");
-  auto one_value = [&](const char* sql) {
-    sqlite3_stmt* s = nullptr;
-    std::string out;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-      if (const unsigned char* t = sqlite3_column_text(s, 0)) out = reinterpret_cast<const char*>(t);
-    sqlite3_finalize(s);
-    return out;
-  };
-  const std::string verdict = one_value("PRAGMA quick_check");
-  if (verdict != "ok") sql_fail("the copy fails its check (" + verdict + ")");
-  const std::string changes = one_value("SELECT count(*) FROM changes");
-  const std::string spaces = one_value("SELECT count(*) FROM spaces");
-  sqlite3_close(db);
-  fs::permissions(copy, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
-  if (!sync_path(copy)) fail(Code::Storage, "cannot flush " + copy.string());
+  check(copy_store(store, copy));
+  const StoreCounts counts = count_store(copy);
   fs::permissions(work, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (!sync_path(work)) fail(Code::Storage, "cannot flush " + work.string());
 
@@ -458,8 +591,8 @@ nlohmann::json backup_home(const fs::path& home, const fs::path& dir) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   return {{"backup", target.string()},
           {"store_bytes", static_cast<uint64_t>(fs::file_size(target / kStoreFile, ec))},
-          {"changes", std::stoll(changes.empty() ? "0" : changes)},
-          {"spaces", std::stoll(spaces.empty() ? "0" : spaces)},
+          {"changes", counts.changes},
+          {"spaces", counts.spaces},
           {"keys", copied},
           {"ms", ms.count()}};
 }

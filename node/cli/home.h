@@ -3,6 +3,8 @@
 //   HOME/identity.key   Identity::wrap output (mode 0600)
 //   HOME/device.json    {"name": ...} given to `urbis init --name`
 //   HOME/replica.db     the Replica's SQLite store
+//   HOME/replica.db.pre-vN  the store as an earlier release left it, copied
+//                       before this one migrated it (see open_store)
 //   HOME/node.key       a key-less node's transport key (mode 0600; see node_identity)
 //
 // HOME is --home, else $URBIS_HOME, else $XDG_DATA_HOME/urbis, else
@@ -30,7 +32,12 @@ std::filesystem::path resolve_home(const Context& ctx);
 DeviceKey init_home(const Context& ctx, const std::string& name);
 
 // Opens HOME/replica.db; a damaged store (Code::Storage: a table missing, a
-// bad page) fails with the file's name and what to do.
+// bad page) fails with the file's name and what to do. A store written by an
+// earlier release (an older schema version N) is first copied to
+// HOME/replica.db.pre-vN (a consistent snapshot, quick_checked; an existing
+// copy of that version is kept, never overwritten), then migrated; when the
+// copy cannot be made the open fails (Storage) with the store unmigrated.
+// Every command and `urbis node` open their store here.
 std::unique_ptr<Replica> open_store(const std::filesystem::path& home, std::optional<Identity> identity,
                                     ReplicaOptions options = {});
 

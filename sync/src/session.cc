@@ -547,9 +547,26 @@ Reply Session::receive(ByteView frame) {
 
 Status Session::handle_hello(const pb::Hello& hello, Out& out) {
   if (got_hello_) return Status(Code::Malformed, "second Hello");
-  if (hello.version() != kProtocolVersion)
-    return Status(Code::InvalidArgument,
-                  "unsupported protocol version " + std::to_string(hello.version()));
+  if (hello.version() != kProtocolVersion) {
+    // Read at both ends (the refusing side's log, the peer's error), so the
+    // sides are named by role, not "this" and "peer"; the older one upgrades.
+    const uint32_t theirs = hello.version();
+    const char* self = role_ == SessionRole::Server ? "server" : "client";
+    const char* peer = role_ == SessionRole::Server ? "client" : "server";
+    std::string message = "unsupported protocol version ";
+    message += std::to_string(theirs);
+    message += " (the ";
+    message += peer;
+    message += "'s): the ";
+    message += self;
+    message += " speaks protocol version ";
+    message += std::to_string(kProtocolVersion);
+    message += " only; upgrade the ";
+    message += theirs > kProtocolVersion ? self : peer;
+    message += " to a release that speaks version ";
+    message += std::to_string(std::max(theirs, kProtocolVersion));
+    return Status(Code::InvalidArgument, std::move(message));
+  }
   if (hello.challenge().size() != challenge_.size())
     return Status(Code::Malformed, "Hello: challenge must be 32 bytes");
   if (!hello.device().empty()) {

@@ -3,6 +3,7 @@
 // local commands. URBIS_PWHASH=minimal keeps each command fast.
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -702,4 +703,139 @@ TEST_CASE("damaged_store_bad_page") {
     CHECK(r.err.find("urbis: Storage: ") == 0);
     CHECK(r.err.find("damaged") != std::string::npos);
   }
+}
+
+// ---------------------------------------------------------------- upgrades (issue 15, item 7)
+
+namespace {
+
+// Makes a current home's store what the release before schema version 7
+// wrote (tests/core/store_util.h, kUndoV7), as that release left it: closed,
+// its WAL checkpointed into the file.
+void make_version_6(const fs::path& db) {
+  sql_on(db, "DROP TABLE dark_epochs; UPDATE meta SET value=6 WHERE key='schema_version';");
+  REQUIRE(sql_int(db, "SELECT value FROM meta WHERE key='schema_version'") == 6);
+}
+
+int64_t schema_version(const fs::path& db) {
+  return sql_int(db, "SELECT value FROM meta WHERE key='schema_version'");
+}
+
+bool has_table(const fs::path& db, const std::string& name) {
+  return sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='" + name + "'") == 1;
+}
+
+// A home with `rows` projects in one space (one import: one command).
+void fill(Fixture& f, int rows) {
+  const fs::path csv = f.dev.file("rows.csv");
+  {
+    std::ofstream out(csv);
+    out << "title@en,stage\n";
+    for (int i = 0; i < rows; ++i) out << "Project " << i << ' ' << std::string(300, 'x') << ",planning\n";
+  }
+  REQUIRE(f.dev.ok({"import", f.space, csv.string(), "--type", "project"})["imported"] == rows);
+}
+
+}  // namespace
+
+TEST_CASE("upgrade_keeps_copy_of_old_store") {
+  Fixture f;
+  fill(f, 3);
+  const fs::path db = f.dev.home() / "replica.db";
+  const fs::path copy = f.dev.home() / "replica.db.pre-v6";
+  make_version_6(db);
+  const int64_t changes = sql_int(db, "SELECT count(*) FROM changes");
+  REQUIRE(changes > 0);
+
+  // The first command of the new release copies the store, then migrates it.
+  Run r = f.dev.run({"space", "list"});
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(r.err.find("\"event\":\"pre_migration_copy\"") != std::string::npos);
+  REQUIRE(fs::is_regular_file(copy));
+  CHECK((fs::status(copy).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  CHECK_FALSE(fs::exists(f.dev.home() / "replica.db.pre-v6.partial"));
+  // The copy is the old store, readable by any sqlite: version 6, its content.
+  CHECK(schema_version(copy) == 6);
+  CHECK_FALSE(has_table(copy, "dark_epochs"));
+  CHECK(sql_int(copy, "SELECT count(*) FROM pragma_quick_check WHERE quick_check = 'ok'") == 1);
+  CHECK(sql_int(copy, "SELECT count(*) FROM changes") == changes);
+  CHECK(sql_int(copy, "SELECT count(*) FROM entities WHERE type='project'") == 3);
+  // The live store is migrated, with the same content.
+  CHECK(schema_version(db) == 7);
+  CHECK(has_table(db, "dark_epochs"));
+  CHECK(sql_int(db, "SELECT count(*) FROM changes") == changes);
+  CHECK(f.find_ids({"--type", "project"}).size() == 3);
+
+  // A current store is not copied again.
+  sql_on(copy, "INSERT INTO meta(key, value) VALUES('marker', 1)");
+  Run again = f.dev.run({"space", "list"});
+  CHECK(again.code == 0);
+  CHECK(again.err.find("pre_migration") == std::string::npos);
+
+  // A copy of that version already there is kept, never overwritten: the
+  // store of the earlier release is migrated, and a log line says so.
+  make_version_6(db);
+  Run kept = f.dev.run({"space", "list"});
+  INFO("stderr: " << kept.err);
+  CHECK(kept.code == 0);
+  CHECK(kept.err.find("\"event\":\"pre_migration_copy_kept\"") != std::string::npos);
+  CHECK(sql_int(copy, "SELECT value FROM meta WHERE key='marker'") == 1);
+  CHECK(schema_version(db) == 7);
+}
+
+TEST_CASE("upgrade_refused_when_copy_fails") {
+  Fixture f;
+  fill(f, 400);  // a store of a few hundred KiB
+  const fs::path db = f.dev.home() / "replica.db";
+  const fs::path copy = f.dev.home() / "replica.db.pre-v6";
+  make_version_6(db);
+  REQUIRE(fs::file_size(db) > (256u << 10));
+  auto expect_unmigrated = [&](const Run& r) {
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 1);
+    CHECK(r.err.find("urbis: Storage: ") == 0);
+    CHECK(r.err.find("upgrades the store from schema version 6 to 7 and keeps a copy of it first") !=
+          std::string::npos);
+    CHECK(r.err.find("replica.db.pre-v6") != std::string::npos);
+    CHECK(r.err.find("Nothing was changed: the store is still version 6") != std::string::npos);
+    CHECK(r.out.empty());
+    CHECK(schema_version(db) == 6);
+    CHECK_FALSE(has_table(db, "dark_epochs"));
+    CHECK_FALSE(fs::exists(f.dev.home() / "replica.db.pre-v6.partial"));
+  };
+
+  SUBCASE("the copy cannot be written (the file-size limit stands for a full disk)") {
+    // The child inherits the limit and SIGXFSZ ignored: its writes past
+    // 128 KiB fail with EFBIG, as on a full disk. The store is read, not
+    // written, before the copy, so only the copy hits the limit.
+    rlimit old{};
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+    rlimit small = old;
+    small.rlim_cur = 128u << 10;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    Run r = f.dev.run({"space", "list"});
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    signal(SIGXFSZ, old_handler);
+    expect_unmigrated(r);
+    CHECK(r.err.find("cannot copy") != std::string::npos);
+    CHECK_FALSE(fs::exists(copy));
+  }
+  SUBCASE("something that is not a copy holds the name") {
+    fs::create_directories(copy / "inside");
+    Run r = f.dev.run({"space", "list"});
+    expect_unmigrated(r);
+    CHECK(r.err.find("exists and is not a copy of this store at schema version 6: move it aside") !=
+          std::string::npos);
+    CHECK(fs::is_directory(copy / "inside"));  // left as it was
+    fs::remove_all(copy);
+  }
+  // Once the copy can be made, the same command upgrades the store.
+  Run ok = f.dev.run({"space", "list"});
+  INFO("stderr: " << ok.err);
+  CHECK(ok.code == 0);
+  CHECK(schema_version(copy) == 6);
+  CHECK(schema_version(db) == 7);
+  CHECK(sql_int(db, "SELECT count(*) FROM entities") == 400);
 }

@@ -221,6 +221,66 @@ TEST_CASE("schema: a store from a newer build is refused, untouched") {
   CHECK(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == kSchemaVersion + 1);
 }
 
+// ReplicaOptions::before_migration: the native `urbis` keeps a copy of an
+// older store there (replica.db.pre-vN) before it is migrated.
+TEST_CASE("schema: before_migration runs once before an older store is migrated; its error migrates nothing") {
+  const std::string path = temp_db("schema-before-migration.db");
+  {
+    Device d{16, path};
+    URBIS_REQUIRE_OK(d->create_space("Upgrade"));
+  }
+  auto env = make_deterministic_env(17);
+  std::vector<std::pair<int, int>> calls;
+  ReplicaOptions options;
+  options.before_migration = [&](int from, int to) {
+    calls.emplace_back(from, to);
+    return Status::ok();
+  };
+  // A new store and a current one: not called.
+  URBIS_REQUIRE_OK(Replica::open(":memory:", Identity::generate(*env), *env, options));
+  URBIS_REQUIRE_OK(Replica::open(path, Identity::generate(*env), *env, options));
+  CHECK(calls.empty());
+
+  exec_sql(path, kUndoV7);  // what the release before version 7 wrote
+  const auto version = [&] { return query_int(path, "SELECT value FROM meta WHERE key='schema_version'"); };
+  const auto has_dark_epochs = [&] {
+    return query_int(path, "SELECT count(*) FROM sqlite_master WHERE name='dark_epochs'") == 1;
+  };
+  REQUIRE(version() == 6);
+
+  // Refused (the copy could not be made): the open fails with that error and
+  // the store is still version 6.
+  options.before_migration = [&](int from, int to) {
+    calls.emplace_back(from, to);
+    return Status(Code::Storage, "no room for the copy");
+  };
+  auto refused = Replica::open(path, Identity::generate(*env), *env, options);
+  CHECK(refused.code() == Code::Storage);
+  CHECK(refused.status().message() == "no room for the copy");
+  CHECK(calls == std::vector<std::pair<int, int>>{{6, kSchemaVersion}});
+  CHECK(version() == 6);
+  CHECK_FALSE(has_dark_epochs());
+
+  // Agreed: another connection sees the unmigrated store from the hook, and
+  // the store is migrated after it.
+  calls.clear();
+  int64_t seen_from_hook = -1;
+  options.before_migration = [&](int from, int to) {
+    calls.emplace_back(from, to);
+    seen_from_hook = version();
+    return Status::ok();
+  };
+  auto opened = Replica::open(path, Identity::generate(*env), *env, options);
+  URBIS_REQUIRE_OK(opened);
+  CHECK(calls == std::vector<std::pair<int, int>>{{6, kSchemaVersion}});
+  CHECK(seen_from_hook == 6);
+  CHECK(version() == kSchemaVersion);
+  CHECK(has_dark_epochs());
+  auto spaces = (*opened)->spaces();
+  URBIS_REQUIRE_OK(spaces);
+  CHECK(spaces->size() == 1);
+}
+
 // A store with one space and a few entities, closed (its WAL checkpointed
 // into the file, so the file alone is the store).
 SpaceId make_store(const std::string& path, uint64_t seed) {

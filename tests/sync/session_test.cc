@@ -453,6 +453,90 @@ TEST_CASE("session: malformed, oversized and out-of-order frames give an Error a
   }
 }
 
+// The protocol window (sync::kProtocolVersion, docs/operations.md "Upgrade"):
+// exactly one version is spoken; another is refused at Hello, naming both
+// versions and the side to upgrade, before anything is exchanged.
+TEST_CASE("session: a Hello of another protocol version is refused, naming both versions and the side to upgrade") {
+  World w;
+  w.sync(w.a);  // the node holds the space
+  edit(w.a, w.space, "written while the client was another release");
+  const VersionVector node_before = vv_of(*w.node.replica, w.space);
+  const std::string ours = std::to_string(sync::kProtocolVersion);
+
+  // The client's Hello with `version`, as a client of another release sends it.
+  auto hello_of_version = [&](uint32_t version) {
+    auto cs = w.a.session(w.space);
+    pb::Frame hello = parse_frame(cs->start().at(0));
+    REQUIRE(hello.msg_case() == pb::Frame::kHello);
+    hello.mutable_hello()->set_version(version);
+    return frame_bytes(hello);
+  };
+  auto refusal = [&](Session& s, const Bytes& frame) {
+    Reply r = s.receive(frame);
+    CHECK(r.status.code() == Code::InvalidArgument);
+    CHECK(s.state() == SessionState::Failed);
+    REQUIRE(r.frames.size() == 1);
+    pb::Frame f = parse_frame(r.frames[0]);
+    REQUIRE(f.msg_case() == pb::Frame::kError);
+    CHECK(f.error().code() == static_cast<int>(Code::InvalidArgument));
+    CHECK(f.error().message() == r.status.message());  // the peer reads what this side logs
+    return r.status.message();
+  };
+  const std::string newer = std::to_string(sync::kProtocolVersion + 1);
+  const std::string older = std::to_string(sync::kProtocolVersion - 1);
+
+  SUBCASE("a newer client: the server (the older side) is to be upgraded") {
+    auto ns = w.node.session();
+    (void)ns->start();
+    const std::string m = refusal(*ns, hello_of_version(sync::kProtocolVersion + 1));
+    INFO(m);
+    std::string want = "unsupported protocol version ";
+    want += newer;
+    want += " (the client's): the server speaks protocol version ";
+    want += ours;
+    want += " only; upgrade the server to a release that speaks version ";
+    want += newer;
+    CHECK(m == want);
+  }
+  SUBCASE("an older client: the client is to be upgraded") {
+    auto ns = w.node.session();
+    (void)ns->start();
+    const std::string m = refusal(*ns, hello_of_version(sync::kProtocolVersion - 1));
+    INFO(m);
+    CHECK(m.find("unsupported protocol version " + older) == 0);
+    CHECK(m.find("upgrade the client to a release that speaks version " + ours) != std::string::npos);
+  }
+  SUBCASE("a client refuses a newer server's Hello the same way, and reads a server's refusal") {
+    auto cs = w.a.session(w.space);
+    (void)cs->start();
+    auto ns = w.node.session();
+    pb::Frame server_hello = parse_frame(ns->start().at(0));
+    server_hello.mutable_hello()->set_version(sync::kProtocolVersion + 1);
+    const std::string m = refusal(*cs, frame_bytes(server_hello));
+    INFO(m);
+    CHECK(m.find("(the server's): the client speaks protocol version " + ours) != std::string::npos);
+    CHECK(m.find("upgrade the client to a release that speaks version " + newer) != std::string::npos);
+
+    // The server's Error, as a client that speaks the server's version receives it.
+    auto ns2 = w.node.session();
+    (void)ns2->start();
+    Reply refused = ns2->receive(hello_of_version(sync::kProtocolVersion + 1));
+    REQUIRE(refused.frames.size() == 1);
+    auto cs2 = w.a.session(w.space);
+    (void)cs2->start();
+    Reply read = cs2->receive(refused.frames[0]);
+    CHECK(cs2->state() == SessionState::Failed);
+    CHECK(read.status.message().find("peer: unsupported protocol version " + newer) == 0);
+    CHECK(read.status.message().find("upgrade the server") != std::string::npos);
+  }
+  // Nothing was exchanged: the node still lacks A's new change, and a
+  // client of the same version then syncs it as usual.
+  CHECK(vv_of(*w.node.replica, w.space) == node_before);
+  w.sync(w.a);
+  CHECK(vv_of(*w.node.replica, w.space) == vv_of(*w.a.dev.replica, w.space));
+  CHECK(vv_of(*w.node.replica, w.space) != node_before);
+}
+
 TEST_CASE("session: an interrupted transfer resumes in a new session; batches stay bounded") {
   World w;
   for (int i = 0; i < 40; ++i) edit(w.a, w.space, "task " + std::to_string(i));

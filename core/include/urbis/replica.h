@@ -77,6 +77,15 @@ struct ReplicaOptions {
   // not held, not observed into this replica's HLC); resent once the
   // receiver's clock has caught up, it applies.
   uint64_t max_clock_skew_ms = 10 * 60 * 1000;
+  // Called at open when the store's schema is older than this build's (a
+  // store written by an earlier release), once, before the first migration
+  // step: no transaction is open on the store and nothing of it has been
+  // changed, so another connection may copy it. `stored_version` is the
+  // store's schema version (>= 1), `current_version` this build's. An error
+  // fails the open with that status and nothing is migrated. Not called for
+  // a new store or one already current. The native `urbis` copies the store
+  // here (node/cli/home.h, replica.db.pre-vN); empty: migrate straight away.
+  std::function<Status(int stored_version, int current_version)> before_migration = nullptr;
 };
 
 struct SpaceInfo {
@@ -161,8 +170,9 @@ class Replica {
  public:
   // Opens (creating if needed) the store at `location`: a file path, or
   // ":memory:". `identity` may be nullopt for a node that holds no keys.
-  // Migrates older schemas; rebuilds the materialization when this build
-  // understands more op kinds than the one that wrote it.
+  // Migrates older schemas (after options.before_migration, when set, has
+  // agreed); rebuilds the materialization when this build understands more
+  // op kinds than the one that wrote it.
   static Result<std::unique_ptr<Replica>> open(const std::string& location,
                                                std::optional<Identity> identity, Env& env,
                                                ReplicaOptions options = {});

@@ -121,7 +121,12 @@ class Ack;
 
 namespace urbis::sync {
 
-// The protocol version this build speaks (Hello.version).
+// The protocol version this build speaks (Hello.version), and the only one
+// it accepts: a Hello of another version fails the session InvalidArgument,
+// naming both versions and the side to upgrade (the older). Releases evolve
+// the protocol within one version by Hello.features (a side sends a new form
+// only to a peer that lists it), so clients and nodes of different releases
+// that speak this version sync (docs/operations.md, "Upgrade").
 inline constexpr uint32_t kProtocolVersion = 1;
 
 enum class SessionRole { Client, Server };
