@@ -154,6 +154,36 @@ ensure_node() {
   export PATH=$dir/bin:$PATH
 }
 
+# --- nginx, for the reverse-proxy test -----------------------------------------
+
+NGINX_CACHE=${URBIS_CACHE:-$HOME/.cache/urbis}/nginx
+
+# Debian's nginx, which webapp.proxy runs with docs/nginx-urbis.conf:
+# downloaded (apt checks it against the archive's signed index) and unpacked
+# into NGINX_CACHE once, never installed (installing starts a system nginx
+# on port 80). Named by URBIS_NGINX_BIN.
+ensure_nginx() {
+  local version dir tmp
+  version=$(apt-cache policy nginx 2>/dev/null | sed -n 's/^ *Candidate: //p')
+  if [[ -z $version || $version == "(none)" ]]; then
+    as_root apt-get update -q
+    version=$(apt-cache policy nginx 2>/dev/null | sed -n 's/^ *Candidate: //p')
+  fi
+  [[ -n $version && $version != "(none)" ]] || die "Debian's archive offers no nginx package"
+  dir=$NGINX_CACHE/$version
+  if [[ ! -x $dir/usr/sbin/nginx ]]; then
+    say "fetching Debian's nginx $version (unpacked for the proxy test, not installed; once)"
+    mkdir -p "$NGINX_CACHE"
+    tmp=$(mktemp -d "$NGINX_CACHE/.fetch.XXXXXX")
+    (cd "$tmp" && apt-get download -q "nginx=$version" 2>&1 | grep -v "unsandboxed as root" >&2) ||
+      { rm -rf "$tmp"; die "apt-get download nginx=$version failed"; }
+    dpkg-deb -x "$tmp"/nginx_*.deb "$tmp/root" || { rm -rf "$tmp"; die "cannot unpack nginx $version"; }
+    rm -rf "$dir" && mv "$tmp/root" "$dir" && rm -rf "$tmp"
+  fi
+  "$dir/usr/sbin/nginx" -v 2>/dev/null || die "$dir/usr/sbin/nginx does not run (remove $dir to fetch it again)"
+  export URBIS_NGINX_BIN=$dir/usr/sbin/nginx
+}
+
 # --- wasm32 dependencies -----------------------------------------------------
 
 declare -A PIN=()
@@ -323,6 +353,7 @@ build_wasm_deps() {
 cmd_deps() {
   install_apt_packages
   ensure_node
+  ensure_nginx
   install_npm_packages
   build_wasm_deps
   say "wasm32 dependencies ready in $PREFIX"
@@ -336,7 +367,8 @@ configure_and_build() {
   local preset=$1 extra=() targets=()
   shift
   [[ $# -gt 0 ]] && targets=(--target "$@")
-  [[ $preset == wasm-* ]] && extra=(-DURBIS_WASM_PREFIX="$PREFIX" -DURBIS_NODE="$URBIS_NODE_BIN")
+  [[ $preset == wasm-* ]] &&
+    extra=(-DURBIS_WASM_PREFIX="$PREFIX" -DURBIS_NODE="$URBIS_NODE_BIN" -DURBIS_NGINX="$URBIS_NGINX_BIN")
   say "configure + build $preset${targets:+ (${*})}"
   (cd "$ROOT" && cmake --preset "$preset" "${extra[@]}" >/dev/null &&
     cmake --build --preset "$preset" --parallel "$JOBS" "${targets[@]}")

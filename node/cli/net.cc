@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstddef>
@@ -116,6 +117,8 @@ WsUrl parse_ws_url(const std::string& text) {
   } else {
     usage_error("'" + text + "' is not a ws:// or wss:// URL (ws://HOST:PORT/PATH)");
   }
+  if (rest.find_first_of("@?# \t\r\n") != std::string::npos)
+    usage_error("'" + text + "': a sync URL has no user, query, fragment or spaces (ws[s]://HOST:PORT/PATH)");
   const auto slash = rest.find('/');
   url.path = slash == std::string::npos ? "/sync" : rest.substr(slash);
   std::string authority = rest.substr(0, slash);
@@ -129,6 +132,8 @@ WsUrl parse_ws_url(const std::string& text) {
     if (!after.empty()) port_text = after.substr(1);
     if (after == ":") usage_error("'" + text + "': bad port");
   } else {
+    if (std::count(authority.begin(), authority.end(), ':') > 1)
+      usage_error("'" + text + "': an IPv6 address goes in brackets (ws://[::1]:8080/sync)");
     if (const auto colon = authority.rfind(':'); colon != std::string::npos) {
       port_text = authority.substr(colon + 1);
       if (port_text.empty()) usage_error("'" + text + "': bad port");

@@ -50,7 +50,8 @@ struct WsUrl {
 WsUrl parse_ws_url(const std::string& text);
 
 // For a wss:// `url`: a usage error unless `ca_file` (or, without one, the
-// system's certificate store) loads; nothing for ws://. Lets a command fail
+// system's certificate store) loads; for ws://, a usage error if a CA file
+// is given (it would verify nothing). Lets a command fail
 // before it asks for a passphrase (transport.cc).
 void check_client_tls(const WsUrl& url, const std::optional<std::string>& ca_file);
 

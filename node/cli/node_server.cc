@@ -381,13 +381,20 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// What a reverse proxy says the client is (X-Forwarded-For), for logs: the
-// header as sent, cut to 200 bytes (anyone can send it; it is never trusted).
-std::string forwarded_for(const http::request<http::string_body>& req) {
-  auto it = req.find("X-Forwarded-For");
-  if (it == req.end()) return {};
-  const auto value = it->value();
-  return std::string(value.data(), std::min<size_t>(value.size(), 200));
+// What a reverse proxy on this machine says the client is, for logs: the
+// last entry of the last X-Forwarded-For line (the one the proxy added),
+// at most 64 bytes; "" unless the connection comes from a loopback address
+// (a proxy elsewhere is not told apart from a client that sends the header
+// itself). Never used for anything but logs.
+std::string forwarded_for(const http::request<http::string_body>& req, bool from_loopback) {
+  if (!from_loopback) return {};
+  std::string_view last;
+  const auto [first, end] = req.equal_range("X-Forwarded-For");
+  for (auto it = first; it != end; ++it) last = std::string_view(it->value().data(), it->value().size());
+  if (const auto comma = last.rfind(','); comma != std::string_view::npos) last.remove_prefix(comma + 1);
+  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
+  return std::string(last.substr(0, 64));
 }
 
 // The space of a Changes frame; nullopt for any other frame.
@@ -697,6 +704,16 @@ std::string NodeServer::load_tls() {
   auto context = load_server_tls(*options_.tls_cert, *options_.tls_key, error);
   if (!context) return error;
   tls_ = std::move(context);
+  // An expired certificate still loads (the operator may be mid-renewal),
+  // but every client will refuse it: said loudly.
+  if (auto expiry = certificate_expiry(*tls_)) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    if (*expiry <= now)
+      log_event("error", "tls_certificate_expired", {{"certificate", certificate_summary(*tls_)}});
+    else if (*expiry - now < 14 * 86'400)
+      log_event("warn", "tls_certificate_expires_soon", {{"certificate", certificate_summary(*tls_)}});
+  }
   return {};
 }
 
@@ -769,7 +786,9 @@ awaitable<void> NodeServer::accept_loop() {
 
 awaitable<void> NodeServer::serve(tcp::socket socket) {
   beast::error_code ec;
-  const std::string peer = endpoint_text(socket.remote_endpoint(ec));
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  const std::string peer = endpoint_text(remote);
+  const bool from_loopback = !ec && remote.address().is_loopback();
   // With --tls-cert every connection is TLS, with the certificate loaded
   // last (a SIGHUP's reload reaches new connections only).
   Transport stream = tls_ ? Transport(beast::tcp_stream(std::move(socket)), tls_)
@@ -785,7 +804,7 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
   bool upgraded = false;
   try {
     if (Transport::Tls* tls = stream.tls()) {
-      tcp.expires_after(std::chrono::seconds(10));
+      tcp.expires_after(std::chrono::seconds(5));
       co_await tls->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
       if (ec) {
         metrics_.tls_handshakes_failed += 1;
@@ -806,7 +825,7 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
       if (sync_upgrade && !draining_ && sync_connections_ < options_.limits.max_connections) {
         untrack();
         tcp.expires_never();
-        auto conn = std::make_shared<SyncConnection>(*this, std::move(stream), peer, forwarded_for(req));
+        auto conn = std::make_shared<SyncConnection>(*this, std::move(stream), peer, forwarded_for(req, from_loopback));
         track(conn);
         sync_connections_ += 1;
         upgraded = true;
@@ -818,7 +837,7 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
       if (websocket::is_upgrade(req)) res.keep_alive(false);
       nlohmann::json line = {{"peer", peer}, {"method", std::string(req.method_string())},
                              {"target", target}, {"status", res.result_int()}};
-      if (std::string via = forwarded_for(req); !via.empty()) line["forwarded_for"] = std::move(via);
+      if (std::string via = forwarded_for(req, from_loopback); !via.empty()) line["forwarded_for"] = std::move(via);
       log_event("debug", "http", std::move(line));
       co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
       if (ec || res.need_eof()) break;
@@ -829,7 +848,15 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
   if (upgraded) sync_connections_ -= 1;
   untrack();
   open_connections_ -= 1;
-  if (!upgraded) tcp.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (!upgraded) {
+    // Over TLS, close_notify first, so a client reading to the end knows
+    // the response is whole (bounded: a client that never answers).
+    if (Transport::Tls* tls = stream.tls(); tls && !ec) {
+      tcp.expires_after(std::chrono::seconds(2));
+      co_await tls->async_shutdown(asio::redirect_error(use_awaitable, ec));
+    }
+    tcp.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -1280,7 +1307,8 @@ void run_node(const Context& ctx, const Args& command_line) {
   if (options.tls_cert.has_value() != options.tls_key.has_value())
     usage_error("--tls-cert and --tls-key go together: the certificate chain and its private key (PEM files)");
   options.ca_file = args.value("--ca-file");
-  for (const std::string& url : options.peers) check_client_tls(parse_ws_url(url), options.ca_file);
+  for (const std::string& url : options.peers)
+    if (WsUrl peer = parse_ws_url(url); peer.tls) check_client_tls(peer, options.ca_file);
   options.peer_retry_min = std::min(options.peer_retry_min, options.peer_retry_max);
   options.store = resolve_home(ctx) / "replica.db";
   if (args.flag("--print-config")) {

@@ -31,13 +31,17 @@ std::string openssl_reason(const boost::system::error_code& ec) {
   return reason;
 }
 
-void require_tls12(ssl::context& context) { SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION); }
+// TLS 1.2 at least, and for 1.2 only forward-secret AEAD suites (1.3's are all such).
+void harden(ssl::context& context) {
+  SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION);
+  SSL_CTX_set_cipher_list(context.native_handle(), "ECDHE+AESGCM:ECDHE+CHACHA20");
+}
 
 }  // namespace
 
 std::shared_ptr<ssl::context> make_client_tls(const std::optional<std::string>& ca_file) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
-  require_tls12(*context);
+  harden(*context);
   context->set_verify_mode(ssl::verify_peer);
   boost::system::error_code ec;
   if (ca_file) {
@@ -51,15 +55,21 @@ std::shared_ptr<ssl::context> make_client_tls(const std::optional<std::string>& 
 }
 
 void check_client_tls(const WsUrl& url, const std::optional<std::string>& ca_file) {
-  if (url.tls) (void)make_client_tls(ca_file);
+  if (url.tls)
+    (void)make_client_tls(ca_file);
+  else if (ca_file)
+    usage_error("--ca-file is for wss:// URLs; " + url.text() + " is not encrypted");
 }
 
 std::shared_ptr<ssl::context> load_server_tls(const std::string& cert_file, const std::string& key_file,
                                               std::string& error) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
-  require_tls12(*context);
+  harden(*context);
   context->set_options(ssl::context::default_workarounds | ssl::context::no_compression |
                        ssl::context::single_dh_use);
+  // An encrypted key would make OpenSSL ask for its passphrase on the
+  // terminal, stalling the node: refused instead (an empty passphrase).
+  context->set_password_callback([](std::size_t, ssl::context::password_purpose) { return std::string(); });
   boost::system::error_code ec;
   context->use_certificate_chain_file(cert_file, ec);
   if (ec) {
@@ -74,7 +84,7 @@ std::shared_ptr<ssl::context> load_server_tls(const std::string& cert_file, cons
     return nullptr;
   }
   if (ec) {
-    error = "cannot read the private key " + key_file + ": " + openssl_reason(ec);
+    error = "cannot read the private key " + key_file + " (a PEM key without a passphrase): " + openssl_reason(ec);
     return nullptr;
   }
   if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
@@ -95,6 +105,9 @@ std::string expect_server_name(Transport::Tls& tls, const std::string& host) {
     if (X509_VERIFY_PARAM_set1_ip_asc(param, address.to_string().c_str()) != 1) return "bad address " + host;
     return {};
   }
+  // The name must be among the certificate's DNS names (not its subject's
+  // CN); a wildcard only as a whole label.
+  SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
   if (SSL_set_tlsext_host_name(ssl, host.c_str()) != 1 || SSL_set1_host(ssl, host.c_str()) != 1) {
     ERR_clear_error();
     return "bad host name " + host;

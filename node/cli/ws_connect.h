@@ -69,12 +69,18 @@ inline awaitable<std::string> ws_connect(WsStream& ws, const WsUrl& url, WsConne
   ws.set_option(websocket::stream_base::decorator(
       [agent = options.user_agent](websocket::request_type& req) { req.set(http::field::user_agent, agent); }));
   websocket::response_type response;
-  co_await ws.async_handshake(response, url.host + ":" + std::to_string(url.port), url.path,
+  response.result(0u);  // stays 0 unless an HTTP answer is read
+  std::string host_header = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  host_header += ':';
+  host_header += std::to_string(url.port);
+  co_await ws.async_handshake(response, host_header, url.path,
                               asio::redirect_error(use_awaitable, ec));
   if (ec) {
     std::string detail = ec.message();
     if (response.result_int() != 0 && response.result() != http::status::switching_protocols)
       detail = "HTTP " + std::to_string(response.result_int());
+    else if (response.result_int() == 0 && !url.tls)
+      detail += " (no HTTP answer: if the node listens with TLS, use wss://)";
     co_return "WebSocket handshake with " + where + " failed: " + detail;
   }
   co_return std::string();

@@ -4,6 +4,7 @@
 // unknown CA, a certificate for another name, cleartext on the TLS port, a
 // key that does not match); the certificate replaced on SIGHUP, a broken
 // one refused while the old one stays. Real processes on 127.0.0.1.
+// (X-Forwarded-For through a proxy: webapp.proxy, with nginx.)
 #include <signal.h>
 
 #include <chrono>
@@ -47,6 +48,21 @@ void make_cert(const fs::path& dir, const std::string& ca, const std::string& na
   openssl(dir, "x509 -req -in " + base + ".csr -CA " + (dir / (ca + ".pem")).string() + " -CAkey " +
                    (dir / (ca + ".key")).string() + " -CAcreateserial -days 2 -copy_extensions copy -out " + base +
                    ".pem");
+}
+
+// GET `path` over HTTPS from 127.0.0.1:port, verified against `ca`
+// (openssl s_client); the whole answer, headers included.
+std::string https_get(int port, const fs::path& ca, const std::string& path) {
+  const std::string command = "printf 'GET " + path + " HTTP/1.0\\r\\n\\r\\n' | timeout 10 openssl s_client -quiet " +
+                              "-verify_return_error -verify_ip 127.0.0.1 -CAfile " + ca.string() +
+                              " -connect 127.0.0.1:" + std::to_string(port) + " 2>/dev/null";
+  std::string out;
+  if (FILE* p = popen(command.c_str(), "r")) {
+    char buffer[4096];
+    for (size_t n; (n = fread(buffer, 1, sizeof buffer, p)) > 0;) out.append(buffer, n);
+    pclose(p);
+  }
+  return out;
 }
 
 void copy_over(const fs::path& from, const fs::path& to) {
@@ -110,7 +126,25 @@ TEST_CASE("tls_link") {
   Run cleartext = c.run({"sync", secretariat.url()});
   CHECK(cleartext.code == 1);
   CHECK(cleartext.err.find("WebSocket handshake with " + secretariat.url() + " failed") != std::string::npos);
-  CHECK(http_get(secretariat.port(), "/healthz").status != 200);
+  INFO(cleartext.err);
+  CHECK(cleartext.err.find("if the node listens with TLS, use wss://") != std::string::npos);
+  {  // Cleartext HTTP gets no HTTP answer (the bytes are not a TLS hello).
+    const int fd = connect_local(secretariat.port());
+    send_all(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string answer = recv_until_eof(fd);
+    close(fd);
+    CHECK(answer.find("HTTP/1.1") == std::string::npos);
+  }
+  Run plain_ca = c.run({"sync", secretariat.url(), "--ca-file", ca1.string()});
+  CHECK(plain_ca.code == 2);
+  CHECK(plain_ca.err.find("--ca-file is for wss:// URLs") != std::string::npos);
+  // HTTPS on the same port: /readyz, and the TLS metrics (the cleartext
+  // attempts above counted as failed handshakes).
+  CHECK(https_get(secretariat.port(), ca1, "/readyz").find("\r\n\r\nready\n") != std::string::npos);
+  const std::string metrics = https_get(secretariat.port(), ca1, "/metrics");
+  CHECK(metrics.find("\nurbis_tls_certificate_expiry_seconds 1") != std::string::npos);
+  CHECK(metrics.find("\nurbis_tls_handshakes_failed_total 0\n") == std::string::npos);
+  CHECK(metrics.find("\nurbis_tls_handshakes_failed_total ") != std::string::npos);
   Run missing = c.run({"sync", wss, "--ca-file", (dir / "nowhere.pem").string()});
   CHECK(missing.code == 2);
   CHECK(missing.err.find("--ca-file: cannot read certificates from") != std::string::npos);
@@ -129,7 +163,9 @@ TEST_CASE("tls_link") {
     return eventually([&] { return count() > seen; }, std::chrono::seconds(10));
   };
   REQUIRE(reload("secretariat2", "tls_reloaded", 0));
-  CHECK(c.run({"sync", wss, "--ca-file", ca1.string()}).code == 1);
+  Run old_ca = c.run({"sync", wss, "--ca-file", ca1.string()});
+  CHECK(old_ca.code == 1);
+  CHECK(old_ca.err.find("certificate verify failed") != std::string::npos);
   CHECK(c.run({"sync", wss, "--ca-file", ca2.string()}).code == 0);
   CHECK(secretariat.log().find("\"certificate\":\"CN=secretariat2, expires ") != std::string::npos);
   // A certificate for another name, from a trusted CA: refused by name.
@@ -137,6 +173,9 @@ TEST_CASE("tls_link") {
   Run other_name = c.run({"sync", wss, "--ca-file", ca2.string()});
   CHECK(other_name.code == 1);
   CHECK(other_name.err.find("certificate verify failed: IP address mismatch") != std::string::npos);
+  Run other_dns = c.run({"sync", "wss://localhost:" + port + "/sync", "--ca-file", ca2.string()});
+  CHECK(other_dns.code == 1);
+  CHECK(other_dns.err.find("certificate verify failed: hostname mismatch") != std::string::npos);
   // A broken file: the reload fails, and the previous certificate stays.
   REQUIRE(reload("secretariat2", "tls_reloaded", 2));
   { std::ofstream(key, std::ios::trunc) << "not a key\n"; }
@@ -152,6 +191,9 @@ TEST_CASE("tls_link") {
 
   CHECK(regional.stop(SIGTERM) == 0);
   CHECK(secretariat.stop(SIGTERM) == 0);
+  // Both closed their TLS sessions in time (none had to be cut).
+  CHECK(regional.log().find("stop_forced") == std::string::npos);
+  CHECK(secretariat.log().find("stop_forced") == std::string::npos);
 
   // Startup errors name the file and stop the node with a usage error.
   Home bad;
@@ -162,4 +204,11 @@ TEST_CASE("tls_link") {
   Run half = bad.run({"node", "--listen", "127.0.0.1:0", "--tls-cert", (dir / "secretariat1.pem").string()});
   CHECK(half.code == 2);
   CHECK(half.err.find("--tls-cert and --tls-key go together") != std::string::npos);
+  // An encrypted key is refused, not asked for on the terminal.
+  openssl(dir, "pkey -in " + (dir / "secretariat1.key").string() + " -aes256 -passout pass:secret -out " +
+                   (dir / "encrypted.key").string());
+  Run encrypted = bad.run({"node", "--listen", "127.0.0.1:0", "--tls-cert", (dir / "secretariat1.pem").string(),
+                           "--tls-key", (dir / "encrypted.key").string()});
+  CHECK(encrypted.code == 2);
+  CHECK(encrypted.err.find("a PEM key without a passphrase") != std::string::npos);
 }

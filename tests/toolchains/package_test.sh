@@ -25,7 +25,7 @@ deb=$(ls "$work"/out/urbis_*.deb)
 echo "built $(basename "$deb") ($(stat -c %s "$deb") bytes)"
 
 info=$(dpkg-deb -I "$deb")
-for dep in libsodium23 libsqlite3-0 libprotobuf-lite32; do
+for dep in libsodium23 libsqlite3-0 libprotobuf-lite32 libssl3 procps; do
   grep -q "Depends:.*$dep" <<<"$info" || fail "Depends lacks $dep"
 done
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
@@ -51,6 +51,10 @@ for directive in Type=notify DynamicUser=yes StateDirectory=urbis LimitNOFILE= P
 done
 # The targets the unit's default dependencies name, from this machine.
 cp -n /usr/lib/systemd/system/*.target "$root/usr/lib/systemd/system/"
+# The unit's ExecReload names /bin/kill, which the procps dependency
+# provides on a real system.
+mkdir -p "$root/bin" && cp /bin/kill "$root/bin/kill"
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit" || fail "the unit cannot reload (ExecReload)"
 systemd-analyze verify --man=no --root="$root" urbis-node.service || fail "systemd-analyze verify"
 
 # Start it as the unit does: its ExecStart, with the home, the port and the
