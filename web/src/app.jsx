@@ -11,6 +11,7 @@ import { Header } from './components/header.jsx';
 import { UpdateBanner } from './components/update-banner.jsx';
 import { Discover } from './views/discover.jsx';
 import { EntityPage } from './views/entity.jsx';
+import { IntakePage } from './views/intake.jsx';
 import { PlanIndex, PlanPage } from './views/plan.jsx';
 import { MapPage } from './views/map.jsx';
 import { ChartsPage } from './views/charts.jsx';
@@ -99,6 +100,12 @@ export function App() {
   switch (route.name) {
     case 'entity':
       page = <EntityPage space={space} type={route.parts[0]} id={route.parts[1]} />;
+      break;
+    case 'new':
+      page = <IntakePage key={`new/${route.parts[0]}`} space={space} type={route.parts[0]} />;
+      break;
+    case 'edit':
+      page = <IntakePage key={`edit/${route.parts[1]}`} space={space} type={route.parts[0]} id={route.parts[1]} />;
       break;
     case 'plan':
       page = route.parts[0] ? <PlanPage space={space} project={route.parts[0]} /> : <PlanIndex space={space} />;

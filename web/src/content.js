@@ -51,3 +51,18 @@ export function useRole(space) {
 export function canEdit(role) {
   return role === 'admin' || role === 'editor';
 }
+
+// The cities this device's role is limited to in `space` (ids; [] for the
+// whole space), undefined while loading.
+export function useMyScope(space) {
+  const { data } = useQuery(
+    space,
+    async (db) => {
+      const [me, members] = await Promise.all([db.device(), db.members(space)]);
+      const entry = members.find((m) => m.device === me);
+      return entry && Array.isArray(entry.scope) ? entry.scope : [];
+    },
+    [],
+  );
+  return data;
+}

@@ -1,4 +1,5 @@
-// Hash routes: #/discover?q=…, #/entity/<type>/<id>, #/plan/<project id>,
+// Hash routes: #/discover?q=…, #/entity/<type>/<id>, #/new/<type>,
+// #/edit/<type>/<id>, #/plan/<project id>,
 // #/map, #/charts, #/join/<code>, #/settings. Hash routing keeps every page a
 // request for index.html, which the service worker answers offline.
 import { useEffect, useState } from 'preact/hooks';

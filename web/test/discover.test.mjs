@@ -256,13 +256,16 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   assert.equal(got.translations.title.values.en, 'Harbour test translation');
   assert.equal(got.translations.title.original, untranslated.translations.title.original);
 
-  // A project deleted on another device: a clear notice, nothing to edit.
+  // A project deleted on another device: a clear notice, nothing to edit,
+  // and (for this editor) a way to restore it.
   const gone = entities.find((e) => e.type === 'project' && e.id !== untranslated.id);
   cli(admin.home, ['delete', admin.space, 'project', gone.id]);
   admin.sync();
   await page.goto(`${node.http}/#/entity/project/${gone.id}`);
   await page.getByTestId('deleted').waitFor({ timeout: 20000 });
-  assert.equal(await page.locator('[data-testid="entity"] button').count(), 0);
+  assert.equal(await page.locator('[data-testid="entity"] button:not([data-testid="restore"])').count(), 0);
+  assert.equal(await page.getByTestId('restore').count(), 1);
+  assert.equal(await page.getByTestId('edit-entity').count(), 0);
 
   // ---- Arabic (one project fewer now) ------------------------------------------------
   await page.getByTestId('language').selectOption('ar');

@@ -12,7 +12,7 @@ const NAV = [
 ];
 
 export function Header({ route, spaces, space }) {
-  const active = route.name === 'entity' ? 'discover' : route.name;
+  const active = ['entity', 'new', 'edit'].includes(route.name) ? 'discover' : route.name;
   return (
     <header class="top">
       <div class="top-row">

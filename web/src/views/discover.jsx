@@ -9,7 +9,8 @@ import { t, fmt, useLocale } from '../i18n.js';
 import { useQuery } from '../db.js';
 import { navigate, href, parseHash } from '../router.js';
 import { errorText } from '../errors.js';
-import { findAll, useCities } from '../content.js';
+import { findAll, useCities, useRole } from '../content.js';
+import { NewLinks } from './intake.jsx';
 import { TYPES, SECTOR_COLORS, hitTitle, pickText, excerpt, typeLabel, typesLabel, typeCount, valueLabel, fieldLabel } from '../fields.js';
 import { FilterBar, readFilters, filterHash, whereOf, hasFacets } from './facets.jsx';
 import { ExportControl } from './export.jsx';
@@ -23,6 +24,7 @@ export function Discover({ space, query }) {
   const lang = useLocale();
   const filters = readFilters(query);
   const cities = useCities(space, lang);
+  const role = useRole(space);
   const [draft, setDraft] = useState(filters.q);
   const [more, setMore] = useState({ key: '', shown: PAGE_SIZE });
   const sent = useRef(filters.q); // the text last put in the route by typing
@@ -83,7 +85,10 @@ export function Discover({ space, query }) {
 
   return (
     <div class="page discover">
-      <h1>{t('discover.title')}</h1>
+      <div class="discover-head">
+        <h1>{t('discover.title')}</h1>
+        <NewLinks role={role} />
+      </div>
       <form
         role="search"
         class="search"

@@ -17,6 +17,7 @@ import {
 import { filterHash } from './facets.jsx';
 import './entity.css';
 import { FormError } from '../components/form.jsx';
+import { EntityActions, Restore } from './intake.jsx';
 
 const PLAN_TYPES = ['milestone', 'task', 'stakeholder', 'risk', 'funding', 'comment'];
 const DATE_FIELDS = new Set(['due']);
@@ -72,7 +73,7 @@ export function EntityPage({ space, type, id }) {
       </nav>
       <header class="entity-head">
         <span class="badge badge-type">{typeLabel(type)}</span>
-        <h1 data-testid="entity-title">
+        <h1 data-testid="entity-title" tabIndex={-1}>
           <span lang={headingLang} dir="auto">
             {typeof heading === 'string' && heading ? heading : t('discover.untitled')}
           </span>
@@ -81,11 +82,8 @@ export function EntityPage({ space, type, id }) {
           <p class="lang-note">{t('entity.shownIn', { language: fmt.language(headingLang) })}</p>
         )}
       </header>
-      {e.deleted && (
-        <p class="notice notice-deleted" role="status" data-testid="deleted">
-          {t('entity.deleted')}
-        </p>
-      )}
+      {writable && <EntityActions space={space} type={type} e={e} role={role} />}
+      {e.deleted && <Restore space={space} type={type} e={e} role={role} />}
       {e.values.demo === true && <p class="notice">{t('entity.demo')}</p>}
       {role && !canEdit(role) && (
         <p class="muted" data-testid="read-only">{t(role === 'commenter' ? 'entity.readOnlyCommenter' : 'entity.readOnly')}</p>

@@ -148,7 +148,7 @@ function ProjectList({ id, title, rows, more, onMore, empty, cities }) {
   );
 }
 
-function NewProject({ space, cities, onCancel }) {
+function NewProject({ space, cities, onCancel, isAdmin }) {
   const sorted = [...cities].sort(([, a], [, b]) => a.name.localeCompare(b.name, locale()));
   const create = async (v) => {
     const city = cities.get(v.city);
@@ -170,7 +170,10 @@ function NewProject({ space, cities, onCancel }) {
   if (!sorted.length)
     return (
       <div class="card plan-new" id="new-project">
-        <p class="plan-empty">{t('plan.noCities')}</p>
+        <p class="plan-empty" data-testid="no-cities">
+          {isAdmin ? t('intake.noCitiesAdmin') : t('plan.noCities')}{' '}
+          {isAdmin && <a href={href('new', 'city')} data-testid="add-city">{t('intake.addCity')}</a>}
+        </p>
         <button type="button" onClick={onCancel}>
           {t('common.close')}
         </button>
@@ -228,7 +231,7 @@ export function PlanIndex({ space }) {
         )}
       </div>
       <p>{t('plan.indexIntro')}</p>
-      {creating && <NewProject space={space} cities={cities} onCancel={() => setCreating(false)} />}
+      {creating && <NewProject space={space} cities={cities} onCancel={() => setCreating(false)} isAdmin={data && data.role === 'admin'} />}
       <div class="field plan-filter">
         <label for="plan-filter">{t('plan.filter')}</label>
         <input id="plan-filter" type="search" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} dir="auto"

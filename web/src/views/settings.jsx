@@ -42,7 +42,9 @@ function CityScope({ id, cities, value, onChange }) {
     <fieldset class="city-scope" data-testid="city-scope">
       <legend>{t('settings.citiesLegend')}</legend>
       {all.length === 0 ? (
-        <p class="hint">{t('settings.noCities')}</p>
+        <p class="hint">
+          {t('settings.noCities')} <a href="#/new/city">{t('intake.addCity')}</a>
+        </p>
       ) : (
         <>
           {all.length > 8 && (
