@@ -95,14 +95,25 @@ std::optional<pb::Header> header_of(const std::string& envelope) {
 
 // ----- the compact form of Changes (sync.proto, CompactEnvelope)
 
-// What a compact entry leaves out and the entries before it in the frame
-// say: per author key, the seq and BLAKE2b-256 of its latest envelope; the
-// previous entry's HLC and epoch. The sender keeps it as the receiver will.
-struct CompactState {
+}  // namespace
+
+// What a compact entry leaves out and the entries before it say (in its
+// frame; in the session compact form, in the space's frames of the session
+// so far): the author table; per author key, the seq and BLAKE2b-256 of its
+// latest envelope; the previous entry's HLC and epoch. The sender keeps it
+// as the receiver will.
+struct CompactCodec {
+  std::vector<std::string> authors;       // the author table
+  std::map<std::string, uint32_t> index;  // sender: author key -> its index in the table
   std::map<std::string, std::pair<uint64_t, std::string>> last;
   uint64_t hlc = 0;
   uint32_t epoch = 0;
+  bool must_reset = false;  // sender: a frame built with it was not sent; the next one resets
+  bool session = false;     // the session compact form (its HLC as hlc_ms and hlc_counter)
+  void clear() { *this = CompactCodec{.session = session}; }
 };
+
+namespace {
 
 std::string blake2b_256(const std::string& data) {
   std::string h(crypto_generichash_BYTES, '\0');
@@ -112,12 +123,13 @@ std::string blake2b_256(const std::string& data) {
 }
 
 bool whole_only(const pb::CompactEnvelope& c) {
-  return c.author() == 0 && c.seq() == 0 && c.prev_hash().empty() && c.hlc() == 0 && !c.has_epoch() &&
+  return c.author() == 0 && c.seq() == 0 && c.prev_hash().empty() && c.hlc() == 0 && c.hlc_ms() == 0 &&
+         c.hlc_counter() == 0 && !c.has_epoch() &&
          c.kind() == 0 && c.nonce().empty() && c.body().empty() && c.signature().empty() && c.receipt().empty();
 }
 
 // An envelope rebuilt from a compact entry, and what it tells the entries
-// after it (CompactState).
+// after it (CompactCodec).
 struct Rebuilt {
   std::string raw;
   bool whole = false;  // sent whole: tells the entries after it nothing
@@ -126,7 +138,7 @@ struct Rebuilt {
   uint32_t epoch = 0;
 };
 
-void advance(CompactState& state, const Rebuilt& r) {
+void advance(CompactCodec& state, const Rebuilt& r) {
   if (r.whole) return;
   state.last[r.author] = {r.seq, blake2b_256(r.raw)};
   state.hlc = r.hlc;
@@ -134,14 +146,14 @@ void advance(CompactState& state, const Rebuilt& r) {
 }
 
 // The exact envelope bytes of entry `c` of a compact frame of `space`
-// (serialized id) whose author table is `authors`, after the entries that
-// left `state`. Malformed when the entry cannot be rebuilt. Built with
+// (serialized id), after the entries that left `state` (its author table
+// included). Malformed when the entry cannot be rebuilt. Built with
 // protobuf's own serializer from known fields only, so the result is
 // canonical by construction but for the receipt, checked by parsing and
 // reserializing.
 Result<Rebuilt> rebuild_envelope(const pb::CompactEnvelope& c, const std::string& space,
-                                 const google::protobuf::RepeatedPtrField<std::string>& authors,
-                                 const CompactState& state) {
+                                 const CompactCodec& state) {
+  const std::vector<std::string>& authors = state.authors;
   auto malformed = [](const char* why) { return Status(Code::Malformed, why); };
   if (!c.envelope().empty()) {
     if (!whole_only(c)) return malformed("an envelope sent whole with other fields");
@@ -151,13 +163,13 @@ Result<Rebuilt> rebuild_envelope(const pb::CompactEnvelope& c, const std::string
     return whole;
   }
   if (c.author() >= static_cast<uint32_t>(authors.size())) return malformed("author index past the author table");
-  const std::string& author = authors.Get(static_cast<int>(c.author()));
+  const std::string& author = authors[c.author()];
   if (author.size() != DeviceKey{}.bytes.size()) return malformed("author key not of 32 bytes");
   uint64_t seq = c.seq();
   std::string prev = c.prev_hash();
   if (seq == 0) {
     auto it = state.last.find(author);
-    if (it == state.last.end()) return malformed("seq left out, but no earlier change of its author in the frame");
+    if (it == state.last.end()) return malformed("seq left out, but no earlier change of its author");
     if (!prev.empty()) return malformed("prev_hash given with seq left out");
     seq = it->second.first + 1;
     prev = it->second.second;
@@ -165,7 +177,16 @@ Result<Rebuilt> rebuild_envelope(const pb::CompactEnvelope& c, const std::string
     return malformed(seq == 1 ? "prev_hash given at seq 1" : "prev_hash missing or not of 32 bytes");
   }
   if (!pb::ChangeKind_IsValid(static_cast<int>(c.kind()))) return malformed("unknown change kind");
-  const uint64_t hlc = state.hlc + static_cast<uint64_t>(c.hlc());
+  uint64_t hlc = 0;
+  if (state.session) {
+    if (c.hlc() != 0) return malformed("hlc given in the session compact form");
+    if (c.hlc_counter() > 0xffff) return malformed("hlc_counter past 16 bits");
+    const uint64_t ms = (state.hlc >> 16) + static_cast<uint64_t>(c.hlc_ms());
+    hlc = (ms << 16) | c.hlc_counter();
+  } else {
+    if (c.hlc_ms() != 0 || c.hlc_counter() != 0) return malformed("hlc_ms or hlc_counter outside the session compact form");
+    hlc = state.hlc + static_cast<uint64_t>(c.hlc());
+  }
   const uint32_t epoch = c.has_epoch() ? c.epoch() : state.epoch;
   pb::Header h;
   h.set_space(space);
@@ -199,16 +220,22 @@ Result<Rebuilt> rebuild_envelope(const pb::CompactEnvelope& c, const std::string
 }
 
 // Appends `envelope` to compact frame `c` (its space set): as a compact
-// entry when that rebuilds to the same bytes, else whole.
-void add_compact(pb::Changes& c, const Bytes& envelope, CompactState& state,
-                 std::map<std::string, uint32_t>& author_index) {
+// entry when that rebuilds to the same bytes, else whole (also when its
+// author would grow `authors`, the keys in the tables of the session, past
+// `max_authors`).
+void add_compact(pb::Changes& c, const Bytes& envelope, CompactCodec& state, size_t& authors, size_t max_authors) {
   const std::string raw(envelope.begin(), envelope.end());
   pb::CompactEnvelope* entry = c.add_compact();
   pb::Envelope e;
   pb::Header h;
-  if (e.ParseFromString(raw) && h.ParseFromString(e.header()) && h.space() == c.space()) {
-    auto [it, fresh] = author_index.try_emplace(h.author(), static_cast<uint32_t>(c.authors_size()));
-    if (fresh) c.add_authors(h.author());
+  if (e.ParseFromString(raw) && h.ParseFromString(e.header()) && h.space() == c.space() &&
+      (state.index.contains(h.author()) || authors < max_authors)) {
+    auto [it, fresh] = state.index.try_emplace(h.author(), static_cast<uint32_t>(state.authors.size()));
+    if (fresh) {
+      state.authors.push_back(h.author());
+      c.add_authors(h.author());
+      authors += 1;
+    }
     entry->set_author(it->second);
     auto last = state.last.find(h.author());
     const bool chained = last != state.last.end() && h.seq() == last->second.first + 1 &&
@@ -217,34 +244,58 @@ void add_compact(pb::Changes& c, const Bytes& envelope, CompactState& state,
       entry->set_seq(h.seq());
       entry->set_prev_hash(h.prev_hash());
     }
-    entry->set_hlc(static_cast<int64_t>(h.hlc() - state.hlc));
+    if (state.session) {
+      entry->set_hlc_ms(static_cast<int64_t>((h.hlc() >> 16) - (state.hlc >> 16)));
+      entry->set_hlc_counter(static_cast<uint32_t>(h.hlc() & 0xffff));
+    } else {
+      entry->set_hlc(static_cast<int64_t>(h.hlc() - state.hlc));
+    }
     if (h.epoch() != state.epoch) entry->set_epoch(h.epoch());
     entry->set_kind(static_cast<uint32_t>(h.kind()));
     entry->set_nonce(h.nonce());
     entry->set_body(e.body());
     entry->set_signature(e.signature());
     if (e.has_receipt()) entry->set_receipt(e.receipt().SerializeAsString());
-    auto back = rebuild_envelope(*entry, c.space(), c.authors(), state);
+    auto back = rebuild_envelope(*entry, c.space(), state);
     if (back.is_ok() && back->raw == raw) {
       advance(state, *back);
       return;
     }
     if (fresh) {
       c.mutable_authors()->RemoveLast();
-      author_index.erase(it);
+      state.authors.pop_back();
+      state.index.erase(it);
+      authors -= 1;
     }
   }
   entry->Clear();
   entry->set_envelope(raw);
 }
 
-// Every envelope of a compact Changes frame, rebuilt in order.
-Result<std::vector<std::string>> rebuild_compact(const pb::Changes& changes) {
-  CompactState state;
+// Every envelope of a compact Changes frame, rebuilt in order: on its own,
+// or (`session`) in the session compact form, after the space's earlier
+// frames that left `session`, which it advances; `*authors` counts the keys
+// in all the tables of the session (at most kMaxSessionAuthors).
+Result<std::vector<std::string>> rebuild_compact(const pb::Changes& changes, CompactCodec* session = nullptr,
+                                                 size_t* authors = nullptr) {
+  CompactCodec local;
+  CompactCodec& state = session ? *session : local;
+  if (changes.reset()) {
+    if (!session) return Status(Code::Malformed, "Changes: reset outside the session compact form");
+    *authors -= state.authors.size();
+    state.clear();
+  }
+  if (session) {
+    if (*authors + static_cast<size_t>(changes.authors_size()) > kMaxSessionAuthors)
+      return Status(Code::Malformed, "Changes: the session's author tables would pass " +
+                                         std::to_string(kMaxSessionAuthors) + " keys");
+    *authors += static_cast<size_t>(changes.authors_size());
+  }
+  for (const std::string& author : changes.authors()) state.authors.push_back(author);
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(changes.compact_size()));
   for (int i = 0; i < changes.compact_size(); ++i) {
-    auto rebuilt = rebuild_envelope(changes.compact(i), changes.space(), changes.authors(), state);
+    auto rebuilt = rebuild_envelope(changes.compact(i), changes.space(), state);
     if (!rebuilt.is_ok())
       return Status(Code::Malformed, "Changes: compact envelope " + std::to_string(i) + " cannot be rebuilt: " +
                                          rebuilt.status().message());
@@ -408,6 +459,23 @@ Result<std::vector<Bytes>> envelopes_of(const pb::Changes& changes) {
   return out;
 }
 
+Result<std::vector<Bytes>> ChangesReader::envelopes(const pb::Changes& changes) {
+  if (!session_compact_) return envelopes_of(changes);
+  if (changes.envelopes_size() > 0) {
+    if (changes.compact_size() > 0 || changes.reset())
+      return Status(Code::Malformed, "Changes: both plain and compact envelopes");
+    std::vector<Bytes> out;
+    for (const std::string& e : changes.envelopes()) out.emplace_back(e.begin(), e.end());
+    return out;
+  }
+  auto& codec = spaces_[changes.space()];
+  if (!codec) codec = std::make_shared<CompactCodec>(CompactCodec{.session = true});
+  URBIS_ASSIGN_OR_RETURN(std::vector<std::string> rebuilt, rebuild_compact(changes, codec.get(), &authors_));
+  std::vector<Bytes> out;
+  for (const std::string& e : rebuilt) out.emplace_back(e.begin(), e.end());
+  return out;
+}
+
 Signer Signer::of(const Identity& identity) {
   const Identity* id = &identity;
   return Signer{identity.device(), [id](ByteView message) { return id->sign(message); }};
@@ -450,6 +518,11 @@ std::vector<SpaceId> Session::synced_spaces() const {
   return out;
 }
 
+bool Session::session_compact() const {
+  const uint32_t both = pb::FEATURE_COMPACT_CHANGES | pb::FEATURE_SESSION_COMPACT;
+  return options_.compact_changes && options_.session_compact && (peer_features_ & both) == both;
+}
+
 std::vector<Bytes> Session::start() {
   Out out(counters_);
   if (started_ || state_ == SessionState::Failed) return {};
@@ -460,7 +533,8 @@ std::vector<Bytes> Session::start() {
   h->set_version(kProtocolVersion);
   if (signer_) h->set_device(to_wire(signer_->device));
   h->set_challenge(challenge_.data(), challenge_.size());
-  if (options_.compact_changes) h->set_features(pb::FEATURE_COMPACT_CHANGES);
+  if (options_.compact_changes)
+    h->set_features(pb::FEATURE_COMPACT_CHANGES | (options_.session_compact ? pb::FEATURE_SESSION_COMPACT : 0));
   out.send(f);
   return std::move(out.frames);
 }
@@ -949,8 +1023,25 @@ void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
     auto* c = f.mutable_changes();
     c->set_space(to_wire(space));
     const bool compact = options_.compact_changes && (peer_features_ & pb::FEATURE_COMPACT_CHANGES) != 0;
-    CompactState state;
-    std::map<std::string, uint32_t> author_index;
+    CompactCodec frame_codec;
+    CompactCodec* codec = &frame_codec;
+    size_t frame_authors = 0;
+    size_t* authors = &frame_authors;
+    size_t max_authors = SIZE_MAX;
+    if (compact && session_compact()) {
+      auto& held = sent_codecs_[space];
+      if (!held) held = std::make_shared<CompactCodec>(CompactCodec{.session = true});
+      codec = held.get();
+      authors = &sent_authors_;
+      max_authors = kMaxSessionAuthors;
+      // Past half the limit, a space starts its table over (else its new
+      // authors would travel whole once the tables are full).
+      if (codec->must_reset || (sent_authors_ >= kMaxSessionAuthors / 2 && !codec->authors.empty())) {
+        sent_authors_ -= codec->authors.size();
+        codec->clear();
+        c->set_reset(true);
+      }
+    }
     bool progressed = false;
     for (const Bytes& env : *batch) {
       auto pos = position_of(env);
@@ -960,11 +1051,16 @@ void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
         have = std::max(have, pos->second);
       }
       if (compact)
-        add_compact(*c, env, state, author_index);
+        add_compact(*c, env, *codec, *authors, max_authors);
       else
         c->add_envelopes(env.data(), env.size());
     }
     if (!progressed) {  // cannot happen with a sound store; never loop on it
+      if (codec != &frame_codec) {  // this frame is not sent: the peer's state did not move
+        sent_authors_ -= codec->authors.size();
+        codec->clear();
+        codec->must_reset = true;
+      }
       out.error(Code::Internal, "stored changes do not advance the peer's vector", &space);
       sync.peer_wanted = false;
       return;
@@ -983,9 +1079,22 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
   // is refused whole).
   std::vector<std::string> rebuilt;
   std::vector<const std::string*> received;
-  if (changes.compact_size() > 0) {
+  if (changes.compact_size() > 0 || changes.reset()) {
     if (changes.envelopes_size() > 0) return Status(Code::Malformed, "Changes: both plain and compact envelopes");
-    URBIS_ASSIGN_OR_RETURN(rebuilt, rebuild_compact(changes));
+    // The session compact form runs on in the space's state of this
+    // session, whatever becomes of the frame (the sender's state moved
+    // when it sent it); at most max_spaces such states.
+    CompactCodec* codec = nullptr;
+    if (session_compact()) {
+      auto held = read_codecs_.find(*space);
+      if (held == read_codecs_.end()) {
+        if (read_codecs_.size() >= options_.max_spaces)
+          return Status(Code::TooLarge, "Changes of more spaces than a session syncs");
+        held = read_codecs_.emplace(*space, std::make_shared<CompactCodec>(CompactCodec{.session = true})).first;
+      }
+      codec = held->second.get();
+    }
+    URBIS_ASSIGN_OR_RETURN(rebuilt, rebuild_compact(changes, codec, &read_authors_));
     for (const std::string& e : rebuilt) received.push_back(&e);
   } else {
     for (const std::string& e : changes.envelopes()) received.push_back(&e);

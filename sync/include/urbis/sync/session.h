@@ -99,6 +99,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -128,6 +129,13 @@ namespace urbis::sync {
 // only to a peer that lists it), so clients and nodes of different releases
 // that speak this version sync (docs/operations.md, "Upgrade").
 inline constexpr uint32_t kProtocolVersion = 1;
+
+// The session compact form: the most author keys the tables of all spaces
+// hold in one direction of a session (sync.proto, Changes.reset).
+inline constexpr size_t kMaxSessionAuthors = 8192;
+
+// The compact form's running state of one space and direction (session.cc).
+struct CompactCodec;
 
 enum class SessionRole { Client, Server };
 
@@ -185,6 +193,11 @@ struct SessionOptions {
   // compact form of Changes frames. Off: this side sends and asks for the
   // plain form only (it still reads the compact form).
   bool compact_changes = true;
+  // With compact_changes: offer (FEATURE_SESSION_COMPACT) and, to a peer
+  // that offers it too, use the session compact form: a space's author
+  // table and compact state run on across its frames (sync.proto), so a
+  // live push of one edit carries neither its author key nor its prev_hash.
+  bool session_compact = true;
   // Client with discover: a space held here for which this returns true is
   // left alone, neither offered nor dropped, while it does (the browser
   // client's join stores the space before this device is a member).
@@ -278,6 +291,9 @@ class Session {
   // Client: every space this session dropped from the replica, in order
   // (judged at the peer's Live, or swept before the Want).
   const std::vector<SpaceId>& dropped_spaces() const { return dropped_order_; }
+  // Both Hellos listed FEATURE_SESSION_COMPACT (and compact changes): the
+  // Changes frames of this session use the session compact form.
+  bool session_compact() const;
 
  private:
   struct SpaceSync {
@@ -328,9 +344,15 @@ class Session {
   bool got_want_ = false;  // the peer's (first) Want arrived
   bool peer_discovers_ = false;  // server: the client's Want asked for discovery
   uint32_t peer_features_ = 0;   // the peer's Hello.features
+
   std::optional<DeviceKey> peer_device_;
   std::array<uint8_t, 32> peer_challenge_{};
   std::map<SpaceId, SpaceSync> spaces_;
+  // The session compact form's state per space (FEATURE_SESSION_COMPACT on
+  // both sides), of the frames sent and of those read, whatever became of
+  // the space since; and the author keys in all their tables.
+  std::map<SpaceId, std::shared_ptr<CompactCodec>> sent_codecs_, read_codecs_;
+  size_t sent_authors_ = 0, read_authors_ = 0;
   std::set<SpaceId> dropped_;  // client: unsolicited spaces dropped, refused from now on
   std::vector<SpaceId> dropped_order_;  // client: every space dropped (also swept ones), for the host
   std::optional<bool> may_create_;  // server: the creation policy's verdict, once asked
@@ -347,7 +369,24 @@ Bytes changes_frame(const SpaceId& space, const Bytes& envelope);
 
 // The exact envelope bytes a Changes frame carries, in order, in either form
 // (the compact one rebuilt as Session::receive does); Malformed when a
-// compact entry cannot be rebuilt. For hosts and tests that read frames.
+// compact entry cannot be rebuilt. For hosts and tests that read frames;
+// a frame of the session compact form only reads this way when it is the
+// first of its space in its session (else: ChangesReader).
 Result<std::vector<Bytes>> envelopes_of(const pb::Changes& changes);
+
+// Reads the Changes frames one side of a session sends, in the order sent,
+// as Session::receive does: in the session compact form (`session_compact`,
+// Session::session_compact() of either side) each after the same side's
+// earlier frames of its space. For hosts and tests that read frames.
+class ChangesReader {
+ public:
+  explicit ChangesReader(bool session_compact) : session_compact_(session_compact) {}
+  Result<std::vector<Bytes>> envelopes(const pb::Changes& changes);
+
+ private:
+  bool session_compact_;
+  std::map<std::string, std::shared_ptr<CompactCodec>> spaces_;
+  size_t authors_ = 0;
+};
 
 }  // namespace urbis::sync
