@@ -99,6 +99,7 @@ test('intake: report a need offline, find it elsewhere, edit, delete and restore
   const offered = await editor.locator('#intake-city option').evaluateAll((os) => os.map((o) => o.value).filter(Boolean));
   assert.deepEqual(offered, [home.id], 'a scoped editor is offered their cities alone');
   assert.equal(await editor.locator('#intake-textLang').inputValue(), 'en');
+  await editor.evaluate(() => window.scrollTo(0, 0));
   await screenshot(editor, 'intake-need-en');
   assert.deepEqual(await audit(editor, 'the need form'), []);
 
@@ -108,7 +109,7 @@ test('intake: report a need offline, find it elsewhere, edit, delete and restore
   assert.equal(await editor.getByTestId('error-title').textContent(), 'Fill in “Title in English”.');
   assert.equal(await editor.getByTestId('error-sector').textContent(), 'Choose “Sector”.');
   assert.equal(await editor.locator('#intake-title').getAttribute('aria-invalid'), 'true');
-  assert.equal(await editor.evaluate(() => document.activeElement?.id), 'intake-title');
+  await until('focus on the title', async () => (await editor.evaluate(() => document.activeElement?.id)) === 'intake-title', 5000);
   assert.deepEqual(await audit(editor, 'the need form with errors'), []);
 
   // Filled from the keyboard where it matters.
@@ -183,7 +184,7 @@ test('intake: report a need offline, find it elsewhere, edit, delete and restore
 
   // ---- delete, then restore ----------------------------------------------------------
   await editor.getByTestId('delete-entity').click();
-  assert.equal(await editor.evaluate(() => document.activeElement?.dataset.testid), 'confirm-delete');
+  await until('focus on the confirmation', async () => (await editor.evaluate(() => document.activeElement?.dataset.testid)) === 'confirm-delete', 5000);
   await editor.getByTestId('confirm-delete').click();
   await editor.getByTestId('restore').waitFor({ timeout: 10000 });
   assert.equal(await editor.getByTestId('entity').getAttribute('data-deleted'), 'true');
@@ -219,7 +220,8 @@ test('intake: report a need offline, find it elsewhere, edit, delete and restore
   await adm.getByTestId('error-population').waitFor();
   assert.equal(await adm.getByTestId('error-population').textContent(), '“Population” must be a number.');
   assert.equal(await adm.getByTestId('error-lat').textContent(), 'Latitude must be between -90 and 90.');
-  assert.equal(await adm.evaluate(() => document.activeElement?.id), 'intake-population');
+  await until('focus on the population', async () => (await adm.evaluate(() => document.activeElement?.id)) === 'intake-population', 5000);
+  await adm.evaluate(() => window.scrollTo(0, 0));
   await screenshot(adm, 'intake-city-en');
   assert.deepEqual(await audit(adm, 'the city form with errors'), []);
   await adm.locator('#intake-population').fill('185000');
@@ -251,11 +253,13 @@ test('intake: report a need offline, find it elsewhere, edit, delete and restore
   await editor.getByTestId('intake-save').click();
   await editor.getByTestId('error-title').waitFor();
   assert.match(await editor.getByTestId('error-title').textContent(), /^املأ «العنوان/);
+  await editor.evaluate(() => window.scrollTo(0, 0));
   await screenshot(editor, 'intake-need-ar');
   assert.deepEqual(await audit(editor, 'the need form in Arabic'), []);
   await adm.getByTestId('language').selectOption('ar');
   await go(adm, '#/new/city');
   await until('the city form in Arabic', async () => (await adm.locator('main h1').textContent()) === 'إضافة مدينة عضو');
+  await adm.evaluate(() => window.scrollTo(0, 0));
   await screenshot(adm, 'intake-city-ar');
   assert.deepEqual(await audit(adm, 'the city form in Arabic'), []);
 });
