@@ -397,13 +397,6 @@ std::string forwarded_for(const http::request<http::string_body>& req, bool from
   return std::string(last.substr(0, 64));
 }
 
-// The space of a Changes frame; nullopt for any other frame.
-std::optional<SpaceId> changes_space(ByteView frame) {
-  auto peek = sync::peek_frame(frame);
-  if (!peek || peek->kind != sync::FrameKind::Changes) return std::nullopt;
-  return peek->space;
-}
-
 awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
   auto self = shared_from_this();
   beast::error_code ec;
@@ -475,17 +468,15 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
     const auto data = buffer.cdata();
     const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
     if (!within_frame_rate()) continue;
-    const uint64_t received_before = session_->counters().changes_received;
     const auto frame_start = std::chrono::steady_clock::now();
-    const std::optional<SpaceId> changes = changes_space(frame);
     sync::Reply reply = session_->receive(frame);
     send(std::move(reply.frames));
-    if (changes) m.changes_frame_seconds.observe(seconds_since(frame_start));
+    if (reply.kind == sync::FrameKind::Changes) m.changes_frame_seconds.observe(seconds_since(frame_start));
     if (!live_seen_ && session_->state() == sync::SessionState::Live) {
       live_seen_ = true;
       m.catchup_seconds.observe(seconds_since(started_));
     }
-    if (changes && session_->counters().changes_received > received_before) node_.broadcast(id_, *changes);
+    if (reply.stored > 0 && reply.space) node_.broadcast(id_, *reply.space);
     if (session_->state() != sync::SessionState::Handshaking)
       ws_.read_message_max(node_.session_options().max_frame_bytes);
     if (!reply.status.is_ok()) {
@@ -670,12 +661,10 @@ awaitable<std::string> PeerLink::connect_once() {
     node_.metrics().bytes_in += buffer.size();
     const auto data = buffer.cdata();
     const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
-    const uint64_t received_before = conn->session->counters().changes_received;
     sync::Reply reply = conn->session->receive(frame);
     conn->send(std::move(reply.frames));
     account(conn->session->counters());
-    if (conn->session->counters().changes_received > received_before)
-      if (auto space = changes_space(frame)) node_.broadcast(id_, *space);
+    if (reply.stored > 0 && reply.space) node_.broadcast(id_, *reply.space);
     if (!reached_live_ && conn->session->state() == sync::SessionState::Live) {
       reached_live_ = true;
       consecutive_failures_ = 0;

@@ -161,8 +161,8 @@ awaitable<void> SyncClient::run() {
     }
     const auto data = buffer.cdata();
     const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
-    if (kind_of(frame) == sync::FrameKind::Ack) acks_in_ += 1;
     sync::Reply reply = session_->receive(frame);
+    if (reply.kind == sync::FrameKind::Ack) acks_in_ += 1;
     send(std::move(reply.frames));
     if (!reply.status.is_ok()) {
       failure = reply.status;

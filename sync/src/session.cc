@@ -103,6 +103,7 @@ std::optional<pb::Header> header_of(const std::string& envelope) {
 // latest envelope; the previous entry's HLC and epoch. The sender keeps it
 // as the receiver will.
 struct CompactCodec {
+  explicit CompactCodec(bool session_form = false) : session(session_form) {}
   std::vector<std::string> authors;       // the author table
   std::map<std::string, uint32_t> index;  // sender: author key -> its index in the table
   std::map<std::string, std::pair<uint64_t, std::string>> last;
@@ -110,7 +111,7 @@ struct CompactCodec {
   uint32_t epoch = 0;
   bool must_reset = false;  // sender: a frame built with it was not sent; the next one resets
   bool session = false;     // the session compact form (its HLC as hlc_ms and hlc_counter)
-  void clear() { *this = CompactCodec{.session = session}; }
+  void clear() { *this = CompactCodec(session); }
 };
 
 namespace {
@@ -285,13 +286,19 @@ Result<std::vector<std::string>> rebuild_compact(const pb::Changes& changes, Com
     *authors -= state.authors.size();
     state.clear();
   }
-  if (session) {
-    if (*authors + static_cast<size_t>(changes.authors_size()) > kMaxSessionAuthors)
-      return Status(Code::Malformed, "Changes: the session's author tables would pass " +
-                                         std::to_string(kMaxSessionAuthors) + " keys");
-    *authors += static_cast<size_t>(changes.authors_size());
+  if (session && *authors + static_cast<size_t>(changes.authors_size()) > kMaxSessionAuthors)
+    return Status(Code::Malformed, "Changes: the session's author tables would pass " +
+                                       std::to_string(kMaxSessionAuthors) + " keys");
+  // Each a key of 32 bytes, none twice in the table: the session form keeps
+  // them for the whole session, so nothing else may be kept.
+  for (const std::string& author : changes.authors()) {
+    if (author.size() != DeviceKey{}.bytes.size())
+      return Status(Code::Malformed, "Changes: an author key not of 32 bytes");
+    if (!state.index.try_emplace(author, static_cast<uint32_t>(state.authors.size())).second)
+      return Status(Code::Malformed, "Changes: an author key twice in the table");
+    state.authors.push_back(author);
+    if (session) *authors += 1;
   }
-  for (const std::string& author : changes.authors()) state.authors.push_back(author);
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(changes.compact_size()));
   for (int i = 0; i < changes.compact_size(); ++i) {
@@ -449,6 +456,7 @@ Bytes changes_frame(const SpaceId& space, const Bytes& envelope) {
 
 Result<std::vector<Bytes>> envelopes_of(const pb::Changes& changes) {
   std::vector<Bytes> out;
+  if (changes.reset()) return Status(Code::Malformed, "Changes: reset outside the session compact form");
   if (changes.compact_size() == 0) {
     for (const std::string& e : changes.envelopes()) out.emplace_back(e.begin(), e.end());
     return out;
@@ -469,7 +477,7 @@ Result<std::vector<Bytes>> ChangesReader::envelopes(const pb::Changes& changes) 
     return out;
   }
   auto& codec = spaces_[changes.space()];
-  if (!codec) codec = std::make_shared<CompactCodec>(CompactCodec{.session = true});
+  if (!codec) codec = std::make_shared<CompactCodec>(true);
   URBIS_ASSIGN_OR_RETURN(std::vector<std::string> rebuilt, rebuild_compact(changes, codec.get(), &authors_));
   std::vector<Bytes> out;
   for (const std::string& e : rebuilt) out.emplace_back(e.begin(), e.end());
@@ -543,12 +551,19 @@ Reply Session::fail(Out& out, Code code, std::string message) {
   out.error(code, message, nullptr);
   state_ = SessionState::Failed;
   failure_ = Status(code, std::move(message));
-  return Reply{std::move(out.frames), failure_};
+  Reply r;
+  r.frames = std::move(out.frames);
+  r.status = failure_;
+  return r;
 }
 
 Reply Session::receive(ByteView frame) {
   Out out(counters_);
-  if (state_ == SessionState::Failed) return Reply{{}, failure_};
+  if (state_ == SessionState::Failed) {
+    Reply r;
+    r.status = failure_;
+    return r;
+  }
   counters_.frames_in += 1;
   counters_.bytes_in += frame.size();
   // Nothing is parsed before the limits are checked: the size first (a
@@ -575,6 +590,23 @@ Reply Session::receive(ByteView frame) {
   if (f.msg_case() == pb::Frame::MSG_NOT_SET)
     return fail(out, Code::Malformed, "frame carries no known message");
 
+  // What the host learns of the frame (Reply).
+  Reply done;
+  done.kind = peek->kind;
+  done.space = peek->space;
+  auto heads_of = [&](const std::string& space_bytes, const auto& heads) {
+    auto space = SpaceId::from_string(space_bytes);
+    if (!space) return;
+    VersionVector vv;
+    for (const auto& h : heads)
+      if (auto author = DeviceKey::from_string(h.author())) vv[*author] = std::max(vv[*author], h.seq());
+    done.heads.emplace_back(*space, std::move(vv));
+  };
+  if (f.has_want())
+    for (const auto& sv : f.want().spaces()) heads_of(sv.space(), sv.heads());
+  if (f.has_ack()) heads_of(f.ack().space(), f.ack().heads());
+  const uint64_t received_before = counters_.changes_received;
+
   Status s;
   switch (f.msg_case()) {
     case pb::Frame::kHello: s = handle_hello(f.hello(), out); break;
@@ -598,8 +630,11 @@ Reply Session::receive(ByteView frame) {
         // The peer is closing: nothing to send back.
         state_ = SessionState::Failed;
         failure_ = peer;
-        return Reply{{}, failure_};
+        done.status = failure_;
+        return done;
       }
+      done.peer_error = peer;
+      done.space = SpaceId::from_string(e.space());
       if (peer_errors_.size() == kMaxPeerErrors) peer_errors_.erase(peer_errors_.begin());
       peer_errors_.push_back(std::move(peer));
       // The peer declined a space we proposed: stop waiting for it.
@@ -614,7 +649,9 @@ Reply Session::receive(ByteView frame) {
   }
   if (!s.is_ok()) return fail(out, s.code(), s.message());
   update_state();
-  return Reply{std::move(out.frames), Status::ok()};
+  done.frames = std::move(out.frames);
+  done.stored = counters_.changes_received - received_before;
+  return done;
 }
 
 // ---------------------------------------------------------------- handshake
@@ -1030,13 +1067,17 @@ void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
     size_t max_authors = SIZE_MAX;
     if (compact && session_compact()) {
       auto& held = sent_codecs_[space];
-      if (!held) held = std::make_shared<CompactCodec>(CompactCodec{.session = true});
+      if (!held) held = std::make_shared<CompactCodec>(true);
       codec = held.get();
       authors = &sent_authors_;
       max_authors = kMaxSessionAuthors;
-      // Past half the limit, a space starts its table over (else its new
-      // authors would travel whole once the tables are full).
-      if (codec->must_reset || (sent_authors_ >= kMaxSessionAuthors / 2 && !codec->authors.empty())) {
+      // A space starts its table over when the batch's new authors would
+      // not fit in the session's tables (those that still do not then
+      // travel whole), or after a frame that was not sent.
+      std::set<DeviceKey> fresh;
+      for (const Bytes& env : *batch)
+        if (auto pos = position_of(env); pos && !codec->index.contains(to_wire(pos->first))) fresh.insert(pos->first);
+      if (codec->must_reset || sent_authors_ + fresh.size() > kMaxSessionAuthors) {
         sent_authors_ -= codec->authors.size();
         codec->clear();
         c->set_reset(true);
@@ -1084,17 +1125,26 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
     // The session compact form runs on in the space's state of this
     // session, whatever becomes of the frame (the sender's state moved
     // when it sent it); at most max_spaces such states.
+    // Kept only for a space this side sent a Want for (an honest peer
+    // sends no other); another's frame is read alone (and refused below).
     CompactCodec* codec = nullptr;
+    CompactCodec unasked(true);
+    size_t unasked_authors = 0;
+    size_t* authors = &read_authors_;
     if (session_compact()) {
       auto held = read_codecs_.find(*space);
       if (held == read_codecs_.end()) {
-        if (read_codecs_.size() >= options_.max_spaces)
-          return Status(Code::TooLarge, "Changes of more spaces than a session syncs");
-        held = read_codecs_.emplace(*space, std::make_shared<CompactCodec>(CompactCodec{.session = true})).first;
+        if (auto s = spaces_.find(*space); s != spaces_.end() && s->second.sent_want)
+          held = read_codecs_.emplace(*space, std::make_shared<CompactCodec>(true)).first;
       }
-      codec = held->second.get();
+      if (held != read_codecs_.end()) {
+        codec = held->second.get();
+      } else {
+        codec = &unasked;
+        authors = &unasked_authors;
+      }
     }
-    URBIS_ASSIGN_OR_RETURN(rebuilt, rebuild_compact(changes, codec, &read_authors_));
+    URBIS_ASSIGN_OR_RETURN(rebuilt, rebuild_compact(changes, codec, authors));
     for (const std::string& e : rebuilt) received.push_back(&e);
   } else {
     for (const std::string& e : changes.envelopes()) received.push_back(&e);

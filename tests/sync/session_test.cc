@@ -1525,7 +1525,9 @@ TEST_CASE("session: the session compact form's author tables are bounded; a rese
   // A frame of A's genesis sent whole, with 3,000 made-up author keys: the
   // keys count against the session's tables though no entry names them.
   const Bytes genesis = compact::log_of(*w.a.dev.replica, w.space).front();
+  int frames = 0;
   auto frame = [&](bool reset) {
+    ++frames;
     pb::Frame f;
     auto* c = f.mutable_changes();
     c->set_space(id_str(w.space));
@@ -1533,6 +1535,7 @@ TEST_CASE("session: the session compact form's author tables are bounded; a rese
     for (int i = 0; i < 3000; ++i) {
       std::string key(32, '\0');
       for (size_t b = 0; b < 4; ++b) key[b] = static_cast<char>((i >> (8 * b)) & 0xff);
+      key[4] = static_cast<char>(frames);  // no key twice in the session
       c->add_authors(key);
     }
     c->add_compact()->set_envelope(genesis.data(), genesis.size());
@@ -1548,6 +1551,41 @@ TEST_CASE("session: the session compact form's author tables are bounded; a rese
   CHECK(over.status.message().find("author tables would pass 8192 keys") != std::string::npos);
   CHECK(ns->state() == SessionState::Failed);
   CHECK(vv_of(*w.node.replica, w.space) == before);
+
+  // What the session form keeps must be keys: 32 bytes, each once; and its
+  // HLC travels only as hlc_ms and hlc_counter.
+  auto refused = [&](pb::Frame f, const std::string& why) {
+    INFO(why);
+    auto b2 = w.b.session(w.space);
+    auto n2 = w.node.session();
+    REQUIRE(connect(*b2, *n2).failures.empty());
+    Reply r = n2->receive(frame_bytes(f));
+    CHECK(r.status.code() == Code::Malformed);
+    CHECK(r.status.message().find(why) != std::string::npos);
+    CHECK(vv_of(*w.node.replica, w.space) == before);
+  };
+  pb::Frame bad;
+  auto* c = bad.mutable_changes();
+  c->set_space(id_str(w.space));
+  c->add_compact()->set_envelope(genesis.data(), genesis.size());
+  c->add_authors(std::string(33, 'k'));
+  refused(bad, "an author key not of 32 bytes");
+  c->mutable_authors(0)->assign(std::string(1u << 20, 'k'));  // a 1 MiB "key": never kept
+  refused(bad, "an author key not of 32 bytes");
+  c->mutable_authors(0)->assign(std::string(32, 'k'));
+  c->add_authors(std::string(32, 'k'));
+  refused(bad, "an author key twice in the table");
+  pb::Frame hlc = bad;
+  hlc.mutable_changes()->mutable_authors()->RemoveLast();
+  auto* entry = hlc.mutable_changes()->mutable_compact(0);
+  entry->Clear();
+  entry->set_author(0);
+  entry->set_seq(1);
+  entry->set_hlc(5);
+  refused(hlc, "hlc given in the session compact form");
+  entry->set_hlc(0);
+  entry->set_hlc_counter(0x10000);
+  refused(hlc, "hlc_counter past 16 bits");
 }
 
 }  // namespace

@@ -733,19 +733,13 @@ Status Client::join_receive(ByteView frame) {
   Join& j = *join_;
   if (j.state == Join::State::Accepted || j.state == Join::State::Refused) return Status::ok();
   const SpaceId space = j.secret.space;
-  // The session checks the frame's limits (sync::peek_frame) before anything here parses it.
   const Join::State before = j.state;
   sync::Reply reply = j.session->receive(frame);
   // The node's Ack of the redeem: its heads name the invite key at seq 1.
-  const auto peek = sync::peek_frame(frame);
-  if (before == Join::State::Pushed && reply.status.is_ok() && peek && peek->kind == sync::FrameKind::Ack &&
-      peek->space == space) {
-    pb::Frame f;
-    if (f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) && f.has_ack()) {
-      for (const auto& h : f.ack().heads())
-        if (DeviceKey::from_string(h.author()) == j.invite->device() && h.seq() >= 1) j.state = Join::State::Accepted;
-    }
-  }
+  if (before == Join::State::Pushed && reply.status.is_ok() && reply.kind == sync::FrameKind::Ack)
+    for (const auto& [acked_space, heads] : reply.heads)
+      if (auto it = heads.find(j.invite->device()); acked_space == space && it != heads.end() && it->second >= 1)
+        j.state = Join::State::Accepted;
   for (Bytes& f : reply.frames) join_frames_.push_back(std::move(f));
   if (j.state == Join::State::Accepted) return Status::ok();
   const auto& errors = j.session->peer_errors();
@@ -824,53 +818,40 @@ Status Client::receive(ByteView frame) {
   if (!session_) return {Code::InvalidArgument, "no session is open"};
   sync::Reply reply = session_->receive(frame);
   for (Bytes& f : reply.frames) frames_.push_back(std::move(f));
-  // Looked into only once the session has checked the frame's limits.
-  const auto peek = sync::peek_frame(frame);
-  if (!reply.status.is_ok() || !peek) return reply.status;
-  note_frame_from_node(frame, peek->kind);
+  if (!reply.status.is_ok()) return reply.status;
+  note_heads_from_node(reply);
   // The sweep before our Want and a Live's verdict drop spaces.
   note_drops();
   // Changes frames store changes (discovery may add spaces); a Live may
   // keep a judged space, whose held-back changes go out now.
-  if (peek->kind == sync::FrameKind::Changes || peek->kind == sync::FrameKind::Live)
+  if (reply.kind == sync::FrameKind::Changes || reply.kind == sync::FrameKind::Live)
     URBIS_RETURN_IF_ERROR(collect_log_all());
   // The node refusing a space this device holds (NotAMember: removed, or
   // the removal has not reached this device yet) is this device's news that
   // it lost access; a later Live for the space (added again) ends it.
-  if (peek->kind == sync::FrameKind::Error) note_refusal(frame);
-  if (peek->kind == sync::FrameKind::Live && peek->space) refused_.erase(*peek->space);
+  if (reply.peer_error) note_refusal(*reply.peer_error, reply.space);
+  if (reply.kind == sync::FrameKind::Live && reply.space) refused_.erase(*reply.space);
   // A space is due for healing once the node has sent all of it (its Live)
   // and after every later push: never half-way through a catch-up, where
   // this replica would settle keys on a partial view.
-  if (peek->space) {
-    if (peek->kind == sync::FrameKind::Live) {
-      live_.insert(*peek->space);
-      heal_due_.insert(*peek->space);
-    } else if (peek->kind == sync::FrameKind::Changes && live_.count(*peek->space)) {
-      heal_due_.insert(*peek->space);
+  if (reply.space) {
+    if (reply.kind == sync::FrameKind::Live) {
+      live_.insert(*reply.space);
+      heal_due_.insert(*reply.space);
+    } else if (reply.kind == sync::FrameKind::Changes && live_.count(*reply.space)) {
+      heal_due_.insert(*reply.space);
     }
   }
   return reply.status;
 }
 
 // The node's heads for this device: its Want (what it holds when the session
-// starts) and each Ack (after it applied our batch). Only seen, never trusted
-// for anything but the "pending" count.
-void Client::note_frame_from_node(ByteView frame, sync::FrameKind kind) {
-  if (!identity_ || (kind != sync::FrameKind::Want && kind != sync::FrameKind::Ack)) return;
-  pb::Frame f;
-  if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) return;
-  const DeviceKey& me = identity_->device();
-  auto note = [&](const std::string& space_bytes, const auto& heads) {
-    auto space = SpaceId::from_string(space_bytes);
-    if (!space) return;
-    for (const auto& h : heads)
-      if (auto author = DeviceKey::from_string(h.author()); author && *author == me)
-        acked_[*space] = std::max(acked_[*space], h.seq());
-  };
-  if (f.has_want())
-    for (const auto& sv : f.want().spaces()) note(sv.space(), sv.heads());
-  if (f.has_ack()) note(f.ack().space(), f.ack().heads());
+// starts) and each Ack (after it applied our batch).
+void Client::note_heads_from_node(const sync::Reply& reply) {
+  if (!identity_) return;
+  for (const auto& [space, heads] : reply.heads)
+    if (auto mine = heads.find(identity_->device()); mine != heads.end())
+      acked_[space] = std::max(acked_[space], mine->second);
 }
 
 Result<uint64_t> Client::pending() {
@@ -985,11 +966,8 @@ void Client::close_session() {
   live_.clear();
 }
 
-void Client::note_refusal(ByteView frame) {
-  pb::Frame f;
-  if (!replica_ || !f.ParseFromArray(frame.data(), static_cast<int>(frame.size())) || !f.has_error()) return;
-  if (f.error().code() != static_cast<int32_t>(Code::NotAMember)) return;
-  auto space = SpaceId::from_string(f.error().space());
+void Client::note_refusal(const Status& error, const std::optional<SpaceId>& space) {
+  if (!replica_ || error.code() != Code::NotAMember) return;
   if (space && replica_->space(*space).is_ok()) refused_.insert(*space);
 }
 

@@ -141,13 +141,15 @@ class Client {
   // pushed to the peer; after_local_write when the host may lack more.
   Status after_commit(const SpaceId& space, const CommitInfo& info);
   void push_local_change(const SpaceId& space);
-  void note_frame_from_node(ByteView frame, sync::FrameKind kind);
+  // The node's heads for this device (its Want and Acks, Reply::heads):
+  // only seen, never trusted for anything but the "pending" count.
+  void note_heads_from_node(const sync::Reply& reply);
   // Last seen: the newest change time (ms) of the envelope's author in its
   // space, kept from every change stored (members' `lastSeen`).
   void note_seen(ByteView envelope);
-  // An Error frame from the node: NotAMember for a space held here means
-  // this device lost access to it (status' "refused").
-  void note_refusal(ByteView frame);
+  // An Error from the node about `space`: NotAMember for a space held here
+  // means this device lost access to it (status' "refused").
+  void note_refusal(const Status& error, const std::optional<SpaceId>& space);
   Result<uint64_t> pending();
 
   Env& env_;

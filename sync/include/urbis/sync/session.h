@@ -244,6 +244,15 @@ struct SessionCounters {
 struct [[nodiscard]] Reply {
   std::vector<Bytes> frames;
   Status status;
+  // What the frame received was and did, so a host need not read frames
+  // (filled once the frame passed the limits and parsed; kind None before):
+  FrameKind kind = FrameKind::None;
+  std::optional<SpaceId> space;  // the one it concerns: Changes, Ack, Live, an Error about one space
+  uint64_t stored = 0;           // Changes: changes new to the replica it stored (to push on)
+  // Want and Ack: the heads the peer states per space, what it says it
+  // holds (after applying, for an Ack); never proof of anything.
+  std::vector<std::pair<SpaceId, VersionVector>> heads;
+  std::optional<Status> peer_error;  // an Error about one space: the peer's code and message
 };
 
 class Session {
@@ -369,9 +378,8 @@ Bytes changes_frame(const SpaceId& space, const Bytes& envelope);
 
 // The exact envelope bytes a Changes frame carries, in order, in either form
 // (the compact one rebuilt as Session::receive does); Malformed when a
-// compact entry cannot be rebuilt. For hosts and tests that read frames;
-// a frame of the session compact form only reads this way when it is the
-// first of its space in its session (else: ChangesReader).
+// compact entry cannot be rebuilt. For hosts and tests that read frames
+// of the per-frame forms; the session compact form reads with ChangesReader.
 Result<std::vector<Bytes>> envelopes_of(const pb::Changes& changes);
 
 // Reads the Changes frames one side of a session sends, in the order sent,
