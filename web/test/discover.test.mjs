@@ -8,9 +8,9 @@
 // WCAG 2.1 AA violation on these pages. Screenshots in English and Arabic.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import {
   checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, until, syncState, screenshot, cli,
+  assertAccessible,
 } from './harness.mjs';
 
 after(cleanup);
@@ -45,16 +45,6 @@ function rareTitleWord(entities, lang) {
 }
 
 // axe-core's WCAG 2.1 A/AA and best-practice rules on the page as it is.
-const AXE = fs.readFileSync(new URL('../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
-async function assertAccessible(page, what) {
-  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ content: AXE });
-  const violations = await page.evaluate(async () =>
-    (await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })).violations.map(
-      (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`,
-    ),
-  );
-  assert.deepEqual(violations, [], `${what}: accessibility violations`);
-}
 
 async function total(page) {
   const v = await page.getByTestId('total').getAttribute('data-total');

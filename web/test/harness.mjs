@@ -3,6 +3,7 @@
 // CDP, the `urbis` CLI as another device) plus what the app adds: a node
 // serving the built app (URBIS_WEBAPP), a seeded demo space, pages opened in
 // a given interface language, onboarding through the UI, artifacts.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,6 +150,18 @@ export async function settle(page) {
     20000,
     300,
   );
+}
+
+// Asserts axe-core finds no violation at all (WCAG 2.1 A/AA and best
+// practice) on the page as it is.
+export async function assertAccessible(page, what) {
+  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () =>
+    (await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })).violations.map(
+      (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`,
+    ),
+  );
+  assert.deepEqual(violations, [], `${what}: accessibility violations`);
 }
 
 // Runs axe on the page; prints every violation, returns the serious and
