@@ -5,6 +5,8 @@
 #include "dirty_vfs.h"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_map>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -218,249 +220,358 @@ Result<PwhashCost> cost_of(const std::string& name) {
 
 Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
   if (!p.is_object()) return invalid("params must be an object");
-  if (method == "identityCreate") return identity_create(p);
-  if (method == "identityUnlock") return identity_unlock(p);
-  if (method == "replicaOpen") return replica_open(p);
-  if (method == "dirtyChunkBytes") return json(dirty::kChunkBytes);
-  if (method == "dirtyTake") {
-    // The chunks of the database file written since the last snapshot
-    // (dirty_vfs.h), after the checkpoint that precedes a snapshot.
-    URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
-    dirty::Taken t = dirty::take(path);
-    return json{{"chunkBytes", dirty::kChunkBytes}, {"all", t.all}, {"chunks", t.chunks}};
-  }
-  if (method == "dirtyReset") {
-    // The host holds the file as it is now ({all: false}), or nothing
-    // known ({all: true}): a failed snapshot, an old whole-file one.
-    URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
-    dirty::reset(path, p.value("all", true));
-    return json::object();
-  }
-  if (method == "replicaClose") {
-    join_abandon();
-    close_session();
-    replica_.reset();
-    logged_.clear();
-    return json::object();
-  }
-  if (method == "device") return identity_ ? json(identity_->device().hex()) : json(nullptr);
-  if (method == "put") return put(p);
-  if (method == "get") return get(p);
-  if (method == "remove") return remove(p);
-  if (method == "resolve") return resolve(p);
-  if (method == "find") return find(p);
-  if (method == "status") return status();
-  if (method == "takeEvents") {
-    json changed = json::object();
-    for (const auto& [space, n] : changed_) changed[space.hex()] = n;
-    changed_.clear();
-    json dropped = json::array();
-    for (const SpaceId& space : dropped_) dropped.push_back(space.hex());
-    dropped_.clear();
-    return json{{"changed", changed}, {"dropped", dropped}};
-  }
-  if (method == "setAcked") {
-    // The node's heads for this device as last persisted by the host.
-    auto it = p.find("acked");
-    if (it == p.end() || !it->is_object()) return invalid("'acked' must be an object");
-    for (const auto& [hex, seq] : it->items()) {
-      URBIS_ASSIGN_OR_RETURN(SpaceId space, hex_id<SpaceId>(hex, "space"));
-      if (!seq.is_number_unsigned()) return invalid("acked seqs must be numbers");
-      acked_[space] = std::max(acked_[space], seq.get<uint64_t>());
-    }
-    return json::object();
-  }
-
-  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
-  if (method == "spaces") {
-    URBIS_ASSIGN_OR_RETURN(auto list, r->spaces());
-    json out = json::array();
-    for (const SpaceInfo& s : list)
-      if (!joining(s.id)) out.push_back(space_json(s));
-    return out;
-  }
-  if (method == "createSpace") {
-    URBIS_ASSIGN_OR_RETURN(std::string name, str(p, "name"));
-    URBIS_ASSIGN_OR_RETURN(SpaceId space, r->create_space(name));
-    URBIS_RETURN_IF_ERROR(after_local_write(space));
-    return json{{"space", space.hex()}};
-  }
-  if (method == "addMember" || method == "removeMember") {
-    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
-    URBIS_ASSIGN_OR_RETURN(std::string dev_text, str(p, "device"));
-    URBIS_ASSIGN_OR_RETURN(DeviceKey device, hex_id<DeviceKey>(dev_text, "device"));
-    Role role = Role::None;
-    if (method == "addMember") {
-      URBIS_ASSIGN_OR_RETURN(role, member_role_of(p));
-    }
-    URBIS_RETURN_IF_ERROR(r->set_role(space, device, role));
-    URBIS_RETURN_IF_ERROR(after_local_write(space));
-    return json{{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(role)}};
-  }
-  if (method == "setRole") {
-    // A member's role and city scope (docs/membership.md), or a new member.
-    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
-    URBIS_ASSIGN_OR_RETURN(std::string dev_text, str(p, "device"));
-    URBIS_ASSIGN_OR_RETURN(DeviceKey device, hex_id<DeviceKey>(dev_text, "device"));
-    URBIS_ASSIGN_OR_RETURN(Role role, member_role_of(p));
-    URBIS_ASSIGN_OR_RETURN(std::vector<EntityId> scope, scope_of(p));
-    std::vector<std::string> scope_hex;  // as members() lists it: sorted
-    for (const EntityId& c : scope) scope_hex.push_back(c.hex());
-    std::sort(scope_hex.begin(), scope_hex.end());
-    URBIS_RETURN_IF_ERROR(r->set_role(space, device, role, std::move(scope)));
-    URBIS_RETURN_IF_ERROR(after_local_write(space));
-    return json{{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(role)}, {"scope", scope_hex}};
-  }
-  if (method == "revokeInvite") {
-    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
-    URBIS_ASSIGN_OR_RETURN(std::string key_text, str(p, "key"));
-    URBIS_ASSIGN_OR_RETURN(DeviceKey key, hex_id<DeviceKey>(key_text, "invite key"));
-    URBIS_RETURN_IF_ERROR(r->revoke_invite(space, key));
-    URBIS_RETURN_IF_ERROR(after_local_write(space));
-    return json{{"space", space.hex()}, {"key", key.hex()}};
-  }
-  if (method == "createInvite") {
-    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
-    auto role = role_from_name(str_or(p, "role", "editor"));
-    if (!role || *role == Role::None) return invalid("role must be admin, editor, commenter or viewer");
-    auto ttl = p.find("ttlSeconds");
-    uint64_t seconds = 7 * 24 * 3600;
-    if (ttl != p.end()) {
-      if (!ttl->is_number_unsigned()) return invalid("ttlSeconds must be a number of seconds");
-      seconds = ttl->get<uint64_t>();
-    }
-    std::vector<DeviceKey> witnesses;
-    if (auto w = p.find("witness"); w != p.end() && !w->is_null()) {
-      if (!w->is_string()) return invalid("witness must be a node key (64 hex digits)");
-      URBIS_ASSIGN_OR_RETURN(DeviceKey key, hex_id<DeviceKey>(w->get<std::string>(), "witness"));
-      witnesses.push_back(key);
-    }
-    URBIS_ASSIGN_OR_RETURN(Invite invite, r->create_invite(space, *role, seconds, std::move(witnesses)));
-    URBIS_RETURN_IF_ERROR(after_commit(space, invite.change));
-    return json{{"code", invite.code}, {"expires", invite.expires_ms}, {"key", invite.key.hex()}};
-  }
-  if (method == "members") {
-    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
-    URBIS_ASSIGN_OR_RETURN(auto list, r->members(space));
-    json out = json::array();
-    const auto seen = seen_.find(space);
-    for (const Member& m : list) {
-      json entry = {{"device", m.device.hex()}, {"role", role_name(m.role)}, {"scope", json::array()}};
-      for (const EntityId& c : m.scope) entry["scope"].push_back(c.hex());
-      if (m.invite_expires_ms) entry["inviteExpires"] = m.invite_expires_ms;  // a pending invite's key
-      if (seen != seen_.end()) {
-        if (auto at = seen->second.find(m.device); at != seen->second.end()) entry["lastSeen"] = at->second;
-      }
-      out.push_back(std::move(entry));
-    }
-    return out;
-  }
-  if (method == "heal") {
-    // After what a sync brought (the host calls this after each frame): an
-    // admin device settles the keys of the spaces it has caught up with
-    // (Replica::heal); what it commits goes out like a local edit.
-    json healed = json::array();
-    std::set<SpaceId> due;
-    due.swap(heal_due_);
-    for (const SpaceId& space : due) {
-      if (session_ && session_->judging(space)) continue;  // no member here (yet): nothing to settle
-      // Only an admin settles keys: one indexed lookup spares the others
-      // heal's write transaction after every push.
-      auto role = r->member_role(space, identity_->device());
-      if (!role.is_ok() || *role != Role::Admin) continue;
-      auto done = r->heal(space);
-      // Not this device's to settle (no admin, a dropped space): nothing to
-      // do. Only a failing store stops the host.
-      if (!done.is_ok()) {
-        if (done.code() == Code::Storage) return done.status();
-        continue;
-      }
-      if (!*done) continue;
-      URBIS_RETURN_IF_ERROR(after_local_write(space));
-      healed.push_back(space.hex());
-    }
-    return json{{"healed", std::move(healed)}};
-  }
-  if (method == "seen") {
-    // Last seen per space and author (ms), for the host to keep across
-    // snapshots (a snapshot replaces the log entries that told it).
-    json out = json::object();
-    for (const auto& [space, authors] : seen_) {
-      json& per = out[space.hex()] = json::object();
-      for (const auto& [author, ms] : authors) per[author.hex()] = ms;
-    }
-    return out;
-  }
-  if (method == "setSeen") {
-    auto it = p.find("seen");
-    if (it == p.end() || !it->is_object()) return invalid("'seen' must be an object");
-    for (const auto& [space_hex, authors] : it->items()) {
-      URBIS_ASSIGN_OR_RETURN(SpaceId space, hex_id<SpaceId>(space_hex, "space"));
-      if (!authors.is_object()) return invalid("'seen' maps spaces to {device: ms}");
-      for (const auto& [author_hex, ms] : authors.items()) {
-        URBIS_ASSIGN_OR_RETURN(DeviceKey author, hex_id<DeviceKey>(author_hex, "device"));
-        if (!ms.is_number_unsigned()) return invalid("last-seen times must be numbers");
-        uint64_t& at = seen_[space][author];
-        at = std::max(at, ms.get<uint64_t>());
-      }
-    }
-    return json::object();
-  }
-  if (method == "stateHash") {
-    URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
-    URBIS_ASSIGN_OR_RETURN(Hash h, r->state_hash(space));
-    return json(h.hex());
-  }
-  if (method == "sessionOpen") {
-    // A new session each time: its Want resumes from the replica's vectors.
-    sync::SessionOptions options;
-    options.discover = true;
-    // A join's space, stored here before this device is a member: the join
-    // owns it until joinFinish (then a local change offers it).
-    options.withheld = [this](const SpaceId& space) { return joining(space); };
-    close_session();
-    session_ = std::make_unique<sync::Session>(*r, env_, sync::Signer::of(*identity_), sync::SessionRole::Client,
-                                               std::vector<SpaceId>{}, options);
-    drops_seen_ = 0;
-    live_.clear();
-    for (Bytes& f : session_->start()) frames_.push_back(std::move(f));
-    note_drops();
-    return json::object();
-  }
-  if (method == "checkpoint") {
-    // Before a snapshot: copy the WAL into the database file and truncate it
-    // (the core lets the WAL grow to ~16 MB between checkpoints), so the
-    // snapshot is the database file alone. A second connection to the same
-    // file does it; SQLite shares the WAL index between connections of one
-    // process. The replica holds no transaction between calls.
-    URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
-    sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
-    int log = 0, done = 0;
-    // A fresh connection enters WAL mode when it first reads the file.
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
-    // {vacuum: true} after a space was dropped: the file is rebuilt, so its
-    // free pages (which keep deleted rows' bytes) do not reach the snapshot.
-    if (rc == SQLITE_OK && p.value("vacuum", false)) rc = sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr);
-    if (rc == SQLITE_OK) rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
-    std::string error = rc == SQLITE_OK ? "" : (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    sqlite3_close(db);
-    if (rc != SQLITE_OK) return Status(Code::Storage, "checkpoint: " + error);
-    return json{{"walFrames", log}, {"checkpointed", done}};
-  }
-  if (method == "joinOpen") return join_open(p);
-  if (method == "joinStatus") return join_status();
-  if (method == "joinFinish") return join_finish();
-  if (method == "joinCancel") {
-    join_abandon();
-    return json::object();
-  }
-  if (method == "sessionClose") {
-    close_session();
-    return json::object();
-  }
-  return Status(Code::InvalidArgument, "unknown method '" + method + "'");
+  // The RPC methods of the C ABI (wasm/js/engine.js calls them by name).
+  using Method = Result<nlohmann::json> (Client::*)(const json&);
+  static const std::unordered_map<std::string_view, Method> kMethods = {
+      {"identityCreate", &Client::identity_create},
+      {"identityUnlock", &Client::identity_unlock},
+      {"replicaOpen", &Client::replica_open},
+      {"dirtyChunkBytes", &Client::rpc_dirty_chunk_bytes},
+      {"dirtyTake", &Client::rpc_dirty_take},
+      {"dirtyReset", &Client::rpc_dirty_reset},
+      {"replicaClose", &Client::rpc_replica_close},
+      {"device", &Client::rpc_device},
+      {"put", &Client::put},
+      {"get", &Client::get},
+      {"remove", &Client::remove},
+      {"resolve", &Client::resolve},
+      {"find", &Client::find},
+      {"status", &Client::rpc_status},
+      {"takeEvents", &Client::rpc_take_events},
+      {"setAcked", &Client::rpc_set_acked},
+      {"spaces", &Client::rpc_spaces},
+      {"createSpace", &Client::rpc_create_space},
+      {"addMember", &Client::rpc_add_member},
+      {"removeMember", &Client::rpc_remove_member},
+      {"setRole", &Client::rpc_set_role},
+      {"revokeInvite", &Client::rpc_revoke_invite},
+      {"createInvite", &Client::rpc_create_invite},
+      {"members", &Client::rpc_members},
+      {"heal", &Client::rpc_heal},
+      {"seen", &Client::rpc_seen},
+      {"setSeen", &Client::rpc_set_seen},
+      {"stateHash", &Client::rpc_state_hash},
+      {"sessionOpen", &Client::rpc_session_open},
+      {"checkpoint", &Client::rpc_checkpoint},
+      {"joinOpen", &Client::rpc_join_open},
+      {"joinStatus", &Client::rpc_join_status},
+      {"joinFinish", &Client::rpc_join_finish},
+      {"joinCancel", &Client::rpc_join_cancel},
+      {"sessionClose", &Client::rpc_session_close},
+  };
+  const auto it = kMethods.find(method);
+  if (it == kMethods.end()) return Status(Code::InvalidArgument, "unknown method '" + method + "'");
+  return (this->*it->second)(p);
 }
+
+// ---- RPC methods (call) without a function of their own below ----
+
+Result<nlohmann::json> Client::rpc_dirty_chunk_bytes(const json& /*p*/) {
+  return json(dirty::kChunkBytes);
+}
+
+Result<nlohmann::json> Client::rpc_dirty_take(const json& p) {
+  // The chunks of the database file written since the last snapshot
+  // (dirty_vfs.h), after the checkpoint that precedes a snapshot.
+  URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
+  dirty::Taken t = dirty::take(path);
+  return json{{"chunkBytes", dirty::kChunkBytes}, {"all", t.all}, {"chunks", t.chunks}};
+}
+
+Result<nlohmann::json> Client::rpc_dirty_reset(const json& p) {
+  // The host holds the file as it is now ({all: false}), or nothing
+  // known ({all: true}): a failed snapshot, an old whole-file one.
+  URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
+  dirty::reset(path, p.value("all", true));
+  return json::object();
+}
+
+Result<nlohmann::json> Client::rpc_replica_close(const json& /*p*/) {
+  join_abandon();
+  close_session();
+  replica_.reset();
+  logged_.clear();
+  return json::object();
+}
+
+Result<nlohmann::json> Client::rpc_device(const json& /*p*/) {
+  return identity_ ? json(identity_->device().hex()) : json(nullptr);
+}
+
+Result<nlohmann::json> Client::rpc_status(const json& /*p*/) {
+  return status();
+}
+
+Result<nlohmann::json> Client::rpc_take_events(const json& /*p*/) {
+  json changed = json::object();
+  for (const auto& [space, n] : changed_) changed[space.hex()] = n;
+  changed_.clear();
+  json dropped = json::array();
+  for (const SpaceId& space : dropped_) dropped.push_back(space.hex());
+  dropped_.clear();
+  return json{{"changed", changed}, {"dropped", dropped}};
+}
+
+Result<nlohmann::json> Client::rpc_set_acked(const json& p) {
+  // The node's heads for this device as last persisted by the host.
+  auto it = p.find("acked");
+  if (it == p.end() || !it->is_object()) return invalid("'acked' must be an object");
+  for (const auto& [hex, seq] : it->items()) {
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, hex_id<SpaceId>(hex, "space"));
+    if (!seq.is_number_unsigned()) return invalid("acked seqs must be numbers");
+    acked_[space] = std::max(acked_[space], seq.get<uint64_t>());
+  }
+  return json::object();
+}
+
+Result<nlohmann::json> Client::rpc_spaces(const json& /*p*/) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  URBIS_ASSIGN_OR_RETURN(auto list, r->spaces());
+  json out = json::array();
+  for (const SpaceInfo& s : list)
+    if (!joining(s.id)) out.push_back(space_json(s));
+  return out;
+}
+
+Result<nlohmann::json> Client::rpc_create_space(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  URBIS_ASSIGN_OR_RETURN(std::string name, str(p, "name"));
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, r->create_space(name));
+  URBIS_RETURN_IF_ERROR(after_local_write(space));
+  return json{{"space", space.hex()}};
+}
+
+Result<nlohmann::json> Client::rpc_set_member(const json& p, bool add) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  URBIS_ASSIGN_OR_RETURN(std::string dev_text, str(p, "device"));
+  URBIS_ASSIGN_OR_RETURN(DeviceKey device, hex_id<DeviceKey>(dev_text, "device"));
+  Role role = Role::None;
+  if (add) {
+    URBIS_ASSIGN_OR_RETURN(role, member_role_of(p));
+  }
+  URBIS_RETURN_IF_ERROR(r->set_role(space, device, role));
+  URBIS_RETURN_IF_ERROR(after_local_write(space));
+  return json{{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(role)}};
+}
+
+Result<nlohmann::json> Client::rpc_add_member(const json& p) { return rpc_set_member(p, true); }
+
+Result<nlohmann::json> Client::rpc_remove_member(const json& p) { return rpc_set_member(p, false); }
+
+Result<nlohmann::json> Client::rpc_set_role(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  // A member's role and city scope (docs/membership.md), or a new member.
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  URBIS_ASSIGN_OR_RETURN(std::string dev_text, str(p, "device"));
+  URBIS_ASSIGN_OR_RETURN(DeviceKey device, hex_id<DeviceKey>(dev_text, "device"));
+  URBIS_ASSIGN_OR_RETURN(Role role, member_role_of(p));
+  URBIS_ASSIGN_OR_RETURN(std::vector<EntityId> scope, scope_of(p));
+  std::vector<std::string> scope_hex;  // as members() lists it: sorted
+  for (const EntityId& c : scope) scope_hex.push_back(c.hex());
+  std::sort(scope_hex.begin(), scope_hex.end());
+  URBIS_RETURN_IF_ERROR(r->set_role(space, device, role, std::move(scope)));
+  URBIS_RETURN_IF_ERROR(after_local_write(space));
+  return json{{"space", space.hex()}, {"device", device.hex()}, {"role", role_name(role)}, {"scope", scope_hex}};
+}
+
+Result<nlohmann::json> Client::rpc_revoke_invite(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  URBIS_ASSIGN_OR_RETURN(std::string key_text, str(p, "key"));
+  URBIS_ASSIGN_OR_RETURN(DeviceKey key, hex_id<DeviceKey>(key_text, "invite key"));
+  URBIS_RETURN_IF_ERROR(r->revoke_invite(space, key));
+  URBIS_RETURN_IF_ERROR(after_local_write(space));
+  return json{{"space", space.hex()}, {"key", key.hex()}};
+}
+
+Result<nlohmann::json> Client::rpc_create_invite(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  auto role = role_from_name(str_or(p, "role", "editor"));
+  if (!role || *role == Role::None) return invalid("role must be admin, editor, commenter or viewer");
+  auto ttl = p.find("ttlSeconds");
+  uint64_t seconds = 7 * 24 * 3600;
+  if (ttl != p.end()) {
+    if (!ttl->is_number_unsigned()) return invalid("ttlSeconds must be a number of seconds");
+    seconds = ttl->get<uint64_t>();
+  }
+  std::vector<DeviceKey> witnesses;
+  if (auto w = p.find("witness"); w != p.end() && !w->is_null()) {
+    if (!w->is_string()) return invalid("witness must be a node key (64 hex digits)");
+    URBIS_ASSIGN_OR_RETURN(DeviceKey key, hex_id<DeviceKey>(w->get<std::string>(), "witness"));
+    witnesses.push_back(key);
+  }
+  URBIS_ASSIGN_OR_RETURN(Invite invite, r->create_invite(space, *role, seconds, std::move(witnesses)));
+  URBIS_RETURN_IF_ERROR(after_commit(space, invite.change));
+  return json{{"code", invite.code}, {"expires", invite.expires_ms}, {"key", invite.key.hex()}};
+}
+
+Result<nlohmann::json> Client::rpc_members(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  URBIS_ASSIGN_OR_RETURN(auto list, r->members(space));
+  json out = json::array();
+  const auto seen = seen_.find(space);
+  for (const Member& m : list) {
+    json entry = {{"device", m.device.hex()}, {"role", role_name(m.role)}, {"scope", json::array()}};
+    for (const EntityId& c : m.scope) entry["scope"].push_back(c.hex());
+    if (m.invite_expires_ms) entry["inviteExpires"] = m.invite_expires_ms;  // a pending invite's key
+    if (seen != seen_.end()) {
+      if (auto at = seen->second.find(m.device); at != seen->second.end()) entry["lastSeen"] = at->second;
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+Result<nlohmann::json> Client::rpc_heal(const json& /*p*/) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  // After what a sync brought (the host calls this after each frame): an
+  // admin device settles the keys of the spaces it has caught up with
+  // (Replica::heal); what it commits goes out like a local edit.
+  json healed = json::array();
+  std::set<SpaceId> due;
+  due.swap(heal_due_);
+  for (const SpaceId& space : due) {
+    if (session_ && session_->judging(space)) continue;  // no member here (yet): nothing to settle
+    // Only an admin settles keys: one indexed lookup spares the others
+    // heal's write transaction after every push.
+    auto role = r->member_role(space, identity_->device());
+    if (!role.is_ok() || *role != Role::Admin) continue;
+    auto done = r->heal(space);
+    // Not this device's to settle (no admin, a dropped space): nothing to
+    // do. Only a failing store stops the host.
+    if (!done.is_ok()) {
+      if (done.code() == Code::Storage) return done.status();
+      continue;
+    }
+    if (!*done) continue;
+    URBIS_RETURN_IF_ERROR(after_local_write(space));
+    healed.push_back(space.hex());
+  }
+  return json{{"healed", std::move(healed)}};
+}
+
+Result<nlohmann::json> Client::rpc_seen(const json& /*p*/) {
+  URBIS_RETURN_IF_ERROR(need_replica().status());
+
+  // Last seen per space and author (ms), for the host to keep across
+  // snapshots (a snapshot replaces the log entries that told it).
+  json out = json::object();
+  for (const auto& [space, authors] : seen_) {
+    json& per = out[space.hex()] = json::object();
+    for (const auto& [author, ms] : authors) per[author.hex()] = ms;
+  }
+  return out;
+}
+
+Result<nlohmann::json> Client::rpc_set_seen(const json& p) {
+  URBIS_RETURN_IF_ERROR(need_replica().status());
+
+  auto it = p.find("seen");
+  if (it == p.end() || !it->is_object()) return invalid("'seen' must be an object");
+  for (const auto& [space_hex, authors] : it->items()) {
+    URBIS_ASSIGN_OR_RETURN(SpaceId space, hex_id<SpaceId>(space_hex, "space"));
+    if (!authors.is_object()) return invalid("'seen' maps spaces to {device: ms}");
+    for (const auto& [author_hex, ms] : authors.items()) {
+      URBIS_ASSIGN_OR_RETURN(DeviceKey author, hex_id<DeviceKey>(author_hex, "device"));
+      if (!ms.is_number_unsigned()) return invalid("last-seen times must be numbers");
+      uint64_t& at = seen_[space][author];
+      at = std::max(at, ms.get<uint64_t>());
+    }
+  }
+  return json::object();
+}
+
+Result<nlohmann::json> Client::rpc_state_hash(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  URBIS_ASSIGN_OR_RETURN(Hash h, r->state_hash(space));
+  return json(h.hex());
+}
+
+Result<nlohmann::json> Client::rpc_session_open(const json& /*p*/) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+
+  // A new session each time: its Want resumes from the replica's vectors.
+  sync::SessionOptions options;
+  options.discover = true;
+  // A join's space, stored here before this device is a member: the join
+  // owns it until joinFinish (then a local change offers it).
+  options.withheld = [this](const SpaceId& space) { return joining(space); };
+  close_session();
+  session_ = std::make_unique<sync::Session>(*r, env_, sync::Signer::of(*identity_), sync::SessionRole::Client,
+                                             std::vector<SpaceId>{}, options);
+  drops_seen_ = 0;
+  live_.clear();
+  for (Bytes& f : session_->start()) frames_.push_back(std::move(f));
+  note_drops();
+  return json::object();
+}
+
+Result<nlohmann::json> Client::rpc_checkpoint(const json& p) {
+  URBIS_RETURN_IF_ERROR(need_replica().status());
+
+  // Before a snapshot: copy the WAL into the database file and truncate it
+  // (the core lets the WAL grow to ~16 MB between checkpoints), so the
+  // snapshot is the database file alone. A second connection to the same
+  // file does it; SQLite shares the WAL index between connections of one
+  // process. The replica holds no transaction between calls.
+  URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+  int log = 0, done = 0;
+  // A fresh connection enters WAL mode when it first reads the file.
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  // {vacuum: true} after a space was dropped: the file is rebuilt, so its
+  // free pages (which keep deleted rows' bytes) do not reach the snapshot.
+  if (rc == SQLITE_OK && p.value("vacuum", false)) rc = sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+  std::string error = rc == SQLITE_OK ? "" : (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) return Status(Code::Storage, "checkpoint: " + error);
+  return json{{"walFrames", log}, {"checkpointed", done}};
+}
+
+Result<nlohmann::json> Client::rpc_join_open(const json& p) {
+  URBIS_RETURN_IF_ERROR(need_replica().status());
+  return join_open(p);
+}
+
+Result<nlohmann::json> Client::rpc_join_status(const json& /*p*/) {
+  URBIS_RETURN_IF_ERROR(need_replica().status());
+  return join_status();
+}
+
+Result<nlohmann::json> Client::rpc_join_finish(const json& /*p*/) {
+  URBIS_RETURN_IF_ERROR(need_replica().status());
+  return join_finish();
+}
+
+Result<nlohmann::json> Client::rpc_join_cancel(const json& /*p*/) {
+  URBIS_RETURN_IF_ERROR(need_replica().status());
+
+  join_abandon();
+  return json::object();
+}
+
+Result<nlohmann::json> Client::rpc_session_close(const json& /*p*/) {
+  URBIS_RETURN_IF_ERROR(need_replica().status());
+
+  close_session();
+  return json::object();
+}
+
 
 Result<nlohmann::json> Client::identity_create(const json& p) {
   if (identity_) return invalid("an identity is already unlocked");

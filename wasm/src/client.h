@@ -101,6 +101,35 @@ class Client {
   void join_abandon();
   void forget_space(const SpaceId& space);
 
+  // RPC methods (call()).
+  Result<nlohmann::json> rpc_dirty_chunk_bytes(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_dirty_take(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_dirty_reset(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_replica_close(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_device(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_status(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_take_events(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_set_acked(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_spaces(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_create_space(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_add_member(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_remove_member(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_set_role(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_revoke_invite(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_create_invite(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_members(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_heal(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_seen(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_set_seen(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_state_hash(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_session_open(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_checkpoint(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_join_open(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_join_status(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_join_finish(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_join_cancel(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_session_close(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_set_member(const nlohmann::json& p, bool add);
   Result<nlohmann::json> identity_create(const nlohmann::json& p);
   Result<nlohmann::json> identity_unlock(const nlohmann::json& p);
   Result<nlohmann::json> replica_open(const nlohmann::json& p);
