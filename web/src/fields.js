@@ -47,11 +47,11 @@ export const FIELD_ORDER = {
   city: ['name', 'description', 'country', 'region', 'language', 'population', 'lat', 'lon'],
 };
 // Fields written per locale, even while an entity has no text in them yet.
-export const TEXT_FIELDS = new Set(['title', 'summary', 'description', 'name', 'mitigation', 'text']);
-export const MULTILINE_FIELDS = new Set(['summary', 'description', 'mitigation', 'text']);
+export const TEXT_FIELDS = new Set(['title', 'summary', 'description', 'name', 'mitigation', 'text', 'lessons']);
+export const MULTILINE_FIELDS = new Set(['summary', 'description', 'mitigation', 'text', 'lessons']);
 export const SET_FIELDS = new Set(['sdgs', 'tags', 'partners']);
 // Reference fields and the type they point to.
-export const REFERENCES = { city: 'city', project: 'project', milestone: 'milestone' };
+export const REFERENCES = { city: 'city', project: 'project', milestone: 'milestone', practice: 'practice', need: 'need' };
 const NUMBER_FIELDS = new Set(['budget', 'population', 'lat', 'lon', 'start_year', 'amount', 'influence', 'interest', 'likelihood', 'impact']);
 const ENUMS = { sector: SECTORS, stage: STAGES, region: REGIONS, urgency: URGENCIES, language: CONTENT_LOCALES };
 // Fields shown as a notice rather than a row.

@@ -5,7 +5,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, useLocale } from '../i18n.js';
 import { getDb, useQuery } from '../db.js';
-import { href } from '../router.js';
+import { href, useRoute } from '../router.js';
 import { errorText } from '../errors.js';
 import { Editable } from '../components/editable.jsx';
 import { Conflict } from '../components/conflict.jsx';
@@ -18,6 +18,7 @@ import { filterHash } from './facets.jsx';
 import './entity.css';
 import { FormError } from '../components/form.jsx';
 import { EntityActions, Restore } from './intake.jsx';
+import { NeedMatches, EntityThread, THREAD_FIELD } from './matches.jsx';
 
 const PLAN_TYPES = ['milestone', 'task', 'stakeholder', 'risk', 'funding', 'comment'];
 const DATE_FIELDS = new Set(['due']);
@@ -34,6 +35,8 @@ export function EntityPage({ space, type, id }) {
   const lang = useLocale();
   const role = useRole(space);
   const cities = useCities(space, lang);
+  // "Ask this city" from a need's matches: #/entity/practice/ID?ask=NEED.
+  const ask = useRoute().query.get('ask');
   const res = useQuery(space, (db) => db.get(space, type, id, { lang }), [type, id, lang]);
   const e = res.data && res.data.id === id ? res.data : null;
 
@@ -97,6 +100,14 @@ export function EntityPage({ space, type, id }) {
           <FieldRow key={field} field={field} {...ctx} />
         ))}
       </dl>
+
+      {type === 'need' && !e.deleted && (
+        <NeedMatches space={space} need={e} lang={lang} cities={cities}
+          canComment={role === 'admin' || role === 'editor' || role === 'commenter'} />
+      )}
+      {THREAD_FIELD[type] && !e.deleted && (
+        <EntityThread space={space} type={type} id={id} role={role} askNeed={ask} lang={lang} />
+      )}
     </article>
   );
 }

@@ -28,8 +28,8 @@ const DELETED = { need: 1, practice: 1, project: 1, city: 1 };
 // The controls of each type's form, in order. 'location' is lat and lon
 // together; 'name_en' is a city's name in English.
 const FORMS = {
-  need: ['title', 'description', 'city', 'sector', 'urgency', 'sdgs'],
-  practice: ['title', 'summary', 'city', 'sector', 'outcome', 'sdgs'],
+  need: ['title', 'description', 'city', 'sector', 'urgency', 'sdgs', 'tags'],
+  practice: ['title', 'summary', 'city', 'sector', 'outcome', 'sdgs', 'tags'],
   project: ['title', 'summary', 'city', 'sector', 'stage', 'sdgs', 'budget', 'currency', 'start_year', 'tags', 'partners', 'location'],
   city: ['language', 'name', 'name_en', 'description', 'country', 'region', 'population', 'location'],
 };

@@ -4,7 +4,7 @@
 // comment thread. Each gets the plan items of its type (from `get`, so with
 // conflicts and translations) and `ctx` = {space, project, canEdit,
 // canComment}; each edit is one put.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, locale } from '../i18n.js';
 import { getDb, myName } from '../db.js';
 import {
@@ -557,15 +557,27 @@ export function Funding({ ctx, items, project }) {
 // The time a comment is posted, as the data model writes it (seconds, UTC).
 const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
-function CommentForm({ ctx }) {
-  const [text, setText] = useState('');
+// `refs`: the references the comment carries ({project} by default; a best
+// practice's thread passes {practice, need}). `initial`: a prefilled,
+// editable text (a question about a need), which also takes focus.
+function CommentForm({ ctx, refs, initial }) {
+  const [text, setText] = useState(initial || '');
   const { busy, error, setError, run } = useSubmit();
   const name = myName();
+  const area = useRef(null);
+  useEffect(() => {
+    if (!initial) return;
+    setText(initial);
+    if (area.current) {
+      area.current.focus();
+      area.current.scrollIntoView({ block: 'center' });
+    }
+  }, [initial]);
   const submit = async (e) => {
     e.preventDefault();
     if (!text.trim()) return setError(t('plan.required', { field: t('plan.yourComment') }));
     // The name people gave this device; without one the comment has no author.
-    const fields = { project: ctx.project, [`text@${locale()}`]: text.trim(), at: nowIso(), ...(name ? { author: name } : {}) };
+    const fields = { ...(refs || { project: ctx.project }), [`text@${locale()}`]: text.trim(), at: nowIso(), ...(name ? { author: name } : {}) };
     if (await run(() => getDb().put(ctx.space, 'comment', 'new', fields))) setText('');
     return undefined;
   };
@@ -573,7 +585,7 @@ function CommentForm({ ctx }) {
     <form class="plan-add" onSubmit={submit} data-testid="add-comment" noValidate>
       <div class="field">
         <label for="comment-text">{t('plan.yourComment')}</label>
-        <textarea id="comment-text" value={text} onInput={(e) => setText(e.currentTarget.value)} dir="auto" aria-describedby="comment-as" />
+        <textarea id="comment-text" ref={area} value={text} onInput={(e) => setText(e.currentTarget.value)} dir="auto" aria-describedby="comment-as" />
         <p class="hint" id="comment-as">
           {name ? t('plan.postingAs', { name }) : t('plan.postingUnnamed')}
         </p>
@@ -586,7 +598,7 @@ function CommentForm({ ctx }) {
   );
 }
 
-export function Comments({ ctx, items }) {
+export function Comments({ ctx, items, refs, initial }) {
   const list = [...items].sort((a, b) => str(a.values.at).localeCompare(str(b.values.at)));
   return (
     <Section id="comments" title={t('plan.comments')} count={items.length}>
@@ -611,7 +623,7 @@ export function Comments({ ctx, items }) {
           })}
         </ol>
       )}
-      {ctx.canComment && <CommentForm ctx={ctx} />}
+      {ctx.canComment && <CommentForm ctx={ctx} refs={refs} initial={initial} />}
     </Section>
   );
 }

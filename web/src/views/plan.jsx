@@ -11,6 +11,7 @@ import { errorText } from '../errors.js';
 import { href, navigate } from '../router.js';
 import { SECTORS, STAGES, currencyOptions, AddForm, Text } from './plan-parts.jsx';
 import { Milestones, TaskBoard, Stakeholders, Risks, Funding, Comments } from './plan-sections.jsx';
+import { Lessons } from './lessons.jsx';
 import './plan.css';
 
 const PLAN_TYPES = ['milestone', 'task', 'stakeholder', 'risk', 'funding', 'comment'];
@@ -368,6 +369,7 @@ export function PlanPage({ space, project: id }) {
         <Risks ctx={ctx} items={items.risk} />
         <Funding ctx={ctx} items={items.funding} project={project} />
         <Comments ctx={ctx} items={items.comment} />
+        <Lessons ctx={ctx} project={project} city={city} />
       </div>
     </div>
   );
