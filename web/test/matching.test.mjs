@@ -14,7 +14,8 @@
 // CLI finds a practice referencing the project, with its sector, SDGs and
 // city and the lessons as summary, and the plan links to it. axe finds
 // nothing serious on the need's page, the thread and the plan's section;
-// screenshots in English and Arabic.
+// screenshots in English and Arabic. A viewer sees the matches and the
+// lessons, with no Ask, Publish or Edit.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -210,6 +211,23 @@ test('a need shows the practices and projects of other cities that fit it, with 
   assert.deepEqual(practice.translations.summary.values, { en: LESSONS });
   assert.deepEqual(cli(admin.home, ['get', admin.space, 'project', ids.planned, '--lang', 'en']).translations.lessons.values, { en: LESSONS });
   assert.deepEqual(await audit(page, 'the plan with the published practice'), []);
+
+  // ---- a viewer: the matches and the lessons, no Ask, no Publish, no Edit ------------------
+  const viewerCtx = await chrome.newContext();
+  const viewer = await openApp(viewerCtx, node);
+  await onboard(viewer, { invite: admin.invite('viewer') });
+  await until('the viewer to know its role', () =>
+    viewer.evaluate((space) => window.urbisDb.spaces().then((l) => l.find((x) => x.space === space)?.role), admin.space).then((r) => r === 'viewer'));
+  await go(viewer, `#/entity/need/${ids.need}`);
+  await viewer.getByTestId('matches').waitFor({ timeout: 20000 });
+  await until('the viewer sees the matches', async () => (await matches(viewer)).length === 3, 30000);
+  assert.equal(await viewer.getByTestId('ask-city').count(), 0, 'viewers cannot comment, so they get no Ask');
+  await go(viewer, `#/plan/${ids.planned}`);
+  const seen = viewer.getByTestId('section-lessons');
+  await seen.getByTestId('published-practice').waitFor({ timeout: 30000 });
+  assert.equal(await seen.getByTestId('lessons').textContent(), LESSONS);
+  assert.equal(await seen.getByTestId('publish-open').count(), 0, 'only editors and admins publish');
+  assert.equal(await seen.locator('button').count(), 0, 'and only they edit the lessons');
 
   await page.getByTestId('language').selectOption('ar');
   await until('the section in Arabic', async () => (await page.locator('#lessons-h').textContent()).startsWith('الدروس المستفادة'), 20000);
