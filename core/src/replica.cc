@@ -1780,5 +1780,14 @@ Result<Entity> Replica::get(const SpaceId& s, const EntityId& id) { return impl_
 Result<FindResult> Replica::find(const SpaceId& s, const Query& q) { return impl_->find(s, q); }
 Result<Hash> Replica::state_hash(const SpaceId& s) { return impl_->state_hash(s); }
 Status Replica::check_integrity() { return urbis::check_integrity(*impl_->db_); }
+Result<Replica::Checkpoint> Replica::checkpoint(bool vacuum) {
+  Db& db = *impl_->db_;
+  if (vacuum) URBIS_RETURN_IF_ERROR(db.exec("VACUUM"));
+  Checkpoint out;
+  if (sqlite3_wal_checkpoint_v2(db.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &out.wal_frames,
+                                &out.checkpointed) != SQLITE_OK)
+    return db.error("checkpoint");
+  return out;
+}
 
 }  // namespace urbis

@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "forge_util.h"
@@ -761,6 +763,48 @@ TEST_CASE("member_of_any: a member of some space, by the rule of member_role, in
                                       "(invite_expires=0 OR invite_expires>=0) LIMIT 1");
   INFO(plan);
   CHECK(plan.find("USING INDEX authors_by_pk") != std::string::npos);
+}
+
+
+TEST_CASE("checkpoint: the WAL goes into the file; with vacuum, a dropped space's bytes leave the file") {
+  const std::string path = temp_db("checkpoint.db");
+  Device a{131, path};
+  auto kept = a->create_space("Kept");
+  auto gone = a->create_space("Gone");
+  URBIS_REQUIRE_OK(kept);
+  URBIS_REQUIRE_OK(gone);
+  const std::string secret = "a-phrase-only-the-dropped-space-holds";
+  for (int i = 0; i < 200; ++i) {
+    Transaction tx = a->begin(i % 2 ? *kept : *gone);
+    tx.set_text(tx.create("project"), "title", "en", (i % 2 ? "kept " : secret + " ") + std::to_string(i));
+    URBIS_REQUIRE_OK(a->commit(tx));
+  }
+  auto file_size = [](const std::string& p) {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(p, ec);
+    return ec ? uintmax_t{0} : n;
+  };
+  auto file_holds = [](const std::string& p, const std::string& needle) {
+    std::ifstream in(p, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return bytes.find(needle) != std::string::npos;
+  };
+  auto done = a->checkpoint();
+  URBIS_REQUIRE_OK(done);
+  CHECK(done->wal_frames == done->checkpointed);
+  CHECK(file_size(path + "-wal") == 0);  // truncated: the file alone is the store
+  const uintmax_t before = file_size(path);
+  URBIS_REQUIRE_OK(a->drop_space(*gone));
+  URBIS_REQUIRE_OK(a->checkpoint(/*vacuum=*/true));
+  CHECK(file_size(path + "-wal") == 0);
+  CHECK(file_size(path) < before);
+  CHECK_FALSE(file_holds(path, secret));  // no free page keeps the dropped rows' bytes
+  Query projects;
+  projects.type = "project";
+  projects.limit = 0;
+  auto still = a->find(*kept, projects);
+  URBIS_REQUIRE_OK(still);
+  CHECK(still->total == 100);
 }
 
 }  // namespace urbis::testing

@@ -11,7 +11,6 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <sodium.h>
-#include <sqlite3.h>
 
 #include "urbis/change.pb.h"
 #include "urbis/field_ref.h"
@@ -520,27 +519,14 @@ Result<nlohmann::json> Client::rpc_session_open(const json& /*p*/) {
 }
 
 Result<nlohmann::json> Client::rpc_checkpoint(const json& p) {
-  URBIS_RETURN_IF_ERROR(need_replica().status());
-
-  // Before a snapshot: copy the WAL into the database file and truncate it
+  // Before a snapshot: the WAL copied into the database file and truncated
   // (the core lets the WAL grow to ~16 MB between checkpoints), so the
-  // snapshot is the database file alone. A second connection to the same
-  // file does it; SQLite shares the WAL index between connections of one
-  // process. The replica holds no transaction between calls.
-  URBIS_ASSIGN_OR_RETURN(std::string path, str(p, "path"));
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
-  int log = 0, done = 0;
-  // A fresh connection enters WAL mode when it first reads the file.
-  if (rc == SQLITE_OK) rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
-  // {vacuum: true} after a space was dropped: the file is rebuilt, so its
-  // free pages (which keep deleted rows' bytes) do not reach the snapshot.
-  if (rc == SQLITE_OK && p.value("vacuum", false)) rc = sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr);
-  if (rc == SQLITE_OK) rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
-  std::string error = rc == SQLITE_OK ? "" : (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  sqlite3_close(db);
-  if (rc != SQLITE_OK) return Status(Code::Storage, "checkpoint: " + error);
-  return json{{"walFrames", log}, {"checkpointed", done}};
+  // snapshot is the database file alone; {vacuum: true} after a space was
+  // dropped, so its free pages (which keep deleted rows' bytes) do not
+  // reach the snapshot.
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_ASSIGN_OR_RETURN(Replica::Checkpoint done, r->checkpoint(p.value("vacuum", false)));
+  return json{{"walFrames", done.wal_frames}, {"checkpointed", done.checkpointed}};
 }
 
 Result<nlohmann::json> Client::rpc_join_open(const json& p) {

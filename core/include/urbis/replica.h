@@ -370,6 +370,16 @@ class Replica {
   // a store with a missing table or column, and runs the cheaper quick_check
   // on a store of at most 8 MiB; this is the full check for any size.
   Status check_integrity();
+  // Copies the write-ahead log into the database file and truncates it, so
+  // the file alone holds the store (what the browser snapshots); with
+  // `vacuum`, first rebuilds the file without its free pages (which keep
+  // the bytes of deleted rows, e.g. after drop_space). Storage when SQLite
+  // cannot (another connection reading); call between operations.
+  struct Checkpoint {
+    int wal_frames = 0;    // frames the log held
+    int checkpointed = 0;  // of those, copied into the file
+  };
+  Result<Checkpoint> checkpoint(bool vacuum = false);
 
   class Impl;
 
