@@ -684,7 +684,7 @@ awaitable<std::string> PeerLink::connect_once() {
 }
 
 const std::shared_ptr<asio::ssl::context>& NodeServer::peer_tls() {
-  if (!peer_tls_) peer_tls_ = make_client_tls(options_.ca_file);  // checked at startup: does not throw here
+  if (!peer_tls_) peer_tls_ = make_client_tls(options_.ca_file);  // first from add_peer, at startup
   return peer_tls_;
 }
 
@@ -721,6 +721,9 @@ void NodeServer::wait_for_reload() {
 }
 
 void NodeServer::add_peer(const std::string& url) {
+  // The TLS settings now, at startup (a CA file that stopped loading would
+  // throw inside the link's coroutine later).
+  if (parse_ws_url(url).tls) (void)peer_tls();
   auto link = std::make_shared<PeerLink>(*this, url);
   links_.push_back(link);
   asio::co_spawn(io_, link->run(), asio::detached);
