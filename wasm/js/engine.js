@@ -662,6 +662,12 @@ export class Engine {
     this.#needReplica();
     return this.call('stateHash', { space });
   }
+  // What other devices changed since `since` (an earlier answer's cursor):
+  // client.cc, rpc_activity.
+  activity(space, { since = null, limit = 200, lang = 'en' } = {}) {
+    this.#needReplica();
+    return this.call('activity', { space, since, limit, lang });
+  }
   // Joins a space with an invite code (`urbis space invite`), through the
   // node: as the invite, fetch the space and push the redeem on a second
   // connection; once the node acknowledged it, the space joins the replica

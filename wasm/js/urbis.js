@@ -158,6 +158,13 @@ export class UrbisDB {
   stateHash(space) {
     return this.rpc.call('stateHash', space);
   }
+  // What other devices changed in `space` since `since` (a cursor an earlier
+  // answer returned; null: nothing yet, the cursor alone): {cursor, changes,
+  // authors: {device: {changes, at}}, entities: [{id, type, deleted, title,
+  // summary, fields, authors, at}], complete}. Options: since, limit, lang.
+  activity(space, options = {}) {
+    return this.rpc.call('activity', space, options);
+  }
 
   // Calls `callback({space, changes, origin: 'local'|'remote'})` after each
   // batch of changes stored in `space` ('*': every space). Returns an

@@ -159,16 +159,10 @@ Result<std::vector<EntityId>> scope_of(const json& p) {
   return scope;
 }
 
-// The space, author and wall-clock time (ms: the high bits of the HLC) of a
-// stored envelope, read from its header alone (the body is skipped, never
+// The header of a stored envelope, read alone (the body is skipped, never
 // copied); nullopt for bytes that are no envelope. The header is field 1,
 // written first, so the walk ends at once.
-struct Stamp {
-  SpaceId space;
-  DeviceKey author;
-  uint64_t ms = 0;
-};
-std::optional<Stamp> stamp_of(ByteView envelope) {
+std::optional<pb::Header> header_of(ByteView envelope) {
   using google::protobuf::internal::WireFormatLite;
   google::protobuf::io::CodedInputStream in(envelope.data(), static_cast<int>(envelope.size()));
   for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
@@ -181,12 +175,25 @@ std::optional<Stamp> stamp_of(ByteView envelope) {
     if (!in.ReadVarint32(&n) || !in.ReadString(&bytes, static_cast<int>(n))) return std::nullopt;
     pb::Header h;
     if (!h.ParseFromString(bytes)) return std::nullopt;
-    auto space = SpaceId::from_string(h.space());
-    auto author = DeviceKey::from_string(h.author());
-    if (!space || !author) return std::nullopt;
-    return Stamp{*space, *author, h.hlc() >> 16};
+    return h;
   }
   return std::nullopt;
+}
+
+// The space, author and wall-clock time (ms: the high bits of the HLC) of a
+// stored envelope, from its header.
+struct Stamp {
+  SpaceId space;
+  DeviceKey author;
+  uint64_t ms = 0;
+};
+std::optional<Stamp> stamp_of(ByteView envelope) {
+  auto h = header_of(envelope);
+  if (!h) return std::nullopt;
+  auto space = SpaceId::from_string(h->space());
+  auto author = DeviceKey::from_string(h->author());
+  if (!space || !author) return std::nullopt;
+  return Stamp{*space, *author, h->hlc() >> 16};
 }
 
 json space_json(const SpaceInfo& s) {
@@ -250,6 +257,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
       {"seen", &Client::rpc_seen},
       {"setSeen", &Client::rpc_set_seen},
       {"stateHash", &Client::rpc_state_hash},
+      {"activity", &Client::rpc_activity},
       {"sessionOpen", &Client::rpc_session_open},
       {"checkpoint", &Client::rpc_checkpoint},
       {"joinOpen", &Client::rpc_join_open},
@@ -489,6 +497,121 @@ Result<nlohmann::json> Client::rpc_set_seen(const json& p) {
     }
   }
   return json::object();
+}
+
+// What other devices changed in a space since a cursor, for the app's
+// activity view ("since you last synced"). `since`: a version vector
+// {device hex: seq}, an earlier answer's `cursor` (absent or null: nothing
+// is new; only the cursor is returned). `limit`: entities listed (1..1000,
+// default 200); `lang`: titles' language.
+//
+// Cheap in a long history: the changes the cursor lacks come from the log's
+// per-author (author, seq) index (Replica::changes_since), and only their
+// headers are read. The oldest of them (by HLC) bounds a walk of the
+// entities by last update, newest first (find's Updated order, an index): an
+// entity whose newest value is older than every new change holds none of
+// them. A value counts when another device wrote it in a change past the
+// cursor (its op's seq). Values since overwritten, set elements and
+// deletions carry no author in the read model, so they are not listed (the
+// change counts still include their changes).
+//
+// Answer: {cursor, changes (new changes of other devices), authors {device
+// hex: {changes, at}}, entities [{id, type, deleted, title, summary, fields
+// ["status", "title@en"], authors [device hex], at (ms)}] newest first,
+// complete (false: more entities than `limit`, or the walk's cap reached)}.
+Result<nlohmann::json> Client::rpc_activity(const json& p) {
+  URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
+  size_t limit = 200;
+  if (auto l = p.find("limit"); l != p.end() && !l->is_null()) {
+    if (!l->is_number_unsigned() || l->get<uint64_t>() == 0 || l->get<uint64_t>() > 1000)
+      return invalid("limit must be 1..1000");
+    limit = l->get<size_t>();
+  }
+  const std::string lang = str_or(p, "lang", "en");
+  URBIS_ASSIGN_OR_RETURN(VersionVector now, r->version_vector(space));
+  json cursor = json::object();
+  for (const auto& [device, seq] : now) cursor[device.hex()] = seq;
+  json out = {{"cursor", cursor}, {"changes", 0}, {"authors", json::object()}, {"entities", json::array()}, {"complete", true}};
+  auto it = p.find("since");
+  if (it == p.end() || it->is_null()) return out;
+  if (!it->is_object()) return invalid("'since' must be an object {device: seq} (an earlier cursor)");
+  VersionVector since;
+  for (const auto& [hex, seq] : it->items()) {
+    URBIS_ASSIGN_OR_RETURN(DeviceKey device, hex_id<DeviceKey>(hex, "a cursor's device"));
+    if (!seq.is_number_unsigned()) return invalid("a cursor's seqs must be numbers");
+    since[device] = seq.get<uint64_t>();
+  }
+  const std::optional<DeviceKey> me = identity_ ? std::optional<DeviceKey>(identity_->device()) : std::nullopt;
+
+  // The new changes of other devices: who, how many, when; the oldest HLC.
+  URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> fresh, r->changes_since(space, since));
+  uint64_t oldest = UINT64_MAX;
+  uint64_t count = 0;
+  for (const Bytes& b : fresh) {
+    auto h = header_of(b);
+    if (!h) continue;
+    auto author = DeviceKey::from_string(h->author());
+    if (!author || author == me || h->kind() != pb::CHANGE_CONTENT) continue;
+    ++count;
+    oldest = std::min<uint64_t>(oldest, h->hlc());
+    json& a = out["authors"][author->hex()];
+    if (a.is_null()) a = {{"changes", 0}, {"at", 0}};
+    a["changes"] = a["changes"].get<uint64_t>() + 1;
+    a["at"] = std::max(a["at"].get<uint64_t>(), h->hlc() >> 16);
+  }
+  out["changes"] = count;
+  if (count == 0) return out;
+
+  // The entities updated since the oldest new change, newest first.
+  constexpr size_t kPage = 100;
+  constexpr size_t kMaxWalk = 20000;
+  json& entities = out["entities"];
+  Query q;
+  q.sort = Query::Sort::Updated;
+  q.include_deleted = true;
+  q.lang = lang;
+  q.limit = kPage;
+  for (q.offset = 0;; q.offset += kPage) {
+    if (q.offset >= kMaxWalk) {
+      out["complete"] = false;
+      break;
+    }
+    URBIS_ASSIGN_OR_RETURN(FindResult page, r->find(space, q));
+    bool any_recent = false;
+    for (const Hit& hit : page.hits) {
+      URBIS_ASSIGN_OR_RETURN(Entity e, r->get(space, hit.id));
+      std::set<std::string> fields;
+      std::set<std::string> authors;
+      uint64_t at = 0;
+      auto consider = [&](const std::string& name, const Version& v) {
+        if (v.hlc >= oldest) any_recent = true;
+        if (v.op.author == me) return;
+        auto known = since.find(v.op.author);
+        if (known != since.end() && v.op.seq <= known->second) return;
+        fields.insert(name);
+        authors.insert(v.op.author.hex());
+        at = std::max(at, v.hlc >> 16);
+      };
+      auto each = [&](const std::string& name, const Register& reg) {
+        consider(name, reg.winner);
+        for (const Version& c : reg.conflicts) consider(name, c);
+      };
+      for (const auto& [name, reg] : e.fields) each(name, reg);
+      for (const auto& [name, text] : e.texts)
+        for (const auto& [locale, reg] : text.locales) each(name + "@" + locale, reg);
+      if (fields.empty()) continue;
+      if (entities.size() == limit) {
+        out["complete"] = false;
+        return out;
+      }
+      entities.push_back({{"id", hit.id.hex()}, {"type", hit.type}, {"deleted", e.deleted}, {"title", hit.title},
+                          {"summary", hit.summary}, {"fields", fields}, {"authors", authors}, {"at", at}});
+    }
+    // A page with nothing as new as the oldest new change: the rest is older.
+    if (!any_recent || page.hits.size() < kPage) break;
+  }
+  return out;
 }
 
 Result<nlohmann::json> Client::rpc_state_hash(const json& p) {

@@ -122,6 +122,7 @@ class Client {
   Result<nlohmann::json> rpc_seen(const nlohmann::json& p);
   Result<nlohmann::json> rpc_set_seen(const nlohmann::json& p);
   Result<nlohmann::json> rpc_state_hash(const nlohmann::json& p);
+  Result<nlohmann::json> rpc_activity(const nlohmann::json& p);
   Result<nlohmann::json> rpc_session_open(const nlohmann::json& p);
   Result<nlohmann::json> rpc_checkpoint(const nlohmann::json& p);
   Result<nlohmann::json> rpc_join_open(const nlohmann::json& p);

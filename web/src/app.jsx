@@ -16,6 +16,8 @@ import { PlanIndex, PlanPage } from './views/plan.jsx';
 import { MapPage } from './views/map.jsx';
 import { ChartsPage } from './views/charts.jsx';
 import { Settings } from './views/settings.jsx';
+import { QuestionnairePages } from './views/questionnaires.jsx';
+import { ActivityPage } from './views/activity.jsx';
 
 // Onboarding steps: 'loading' | 'create' | 'unlock' | 'join' | 'ready' | 'failed'
 export function App() {
@@ -115,6 +117,13 @@ export function App() {
       break;
     case 'charts':
       page = <ChartsPage space={space} />;
+      break;
+    case 'activity':
+      page = <ActivityPage space={space} />;
+      break;
+    case 'questionnaires':
+    case 'questionnaire':
+      page = <QuestionnairePages space={space} route={route} />;
       break;
     case 'settings':
       page = <Settings space={space} spaces={spaces} onSpaces={enter} />;

@@ -39,13 +39,17 @@ test('offline edits of one title conflict on both devices; keeping one clears it
   // Both edit the English title while offline.
   for (const d of devices) {
     await d.page.goto(`${d.page.url().split('#')[0]}#/entity/project/${project.id}`);
-    await d.page.getByTestId('edit-title').waitFor({ timeout: 20000 });
+    await d.page.getByTestId('edit-entity').waitFor({ timeout: 20000 });
+    await d.page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
     await d.context.setOffline(true);
     await until(`${d.name} offline`, async () => (await syncState(d.page)) === 'offline');
-    await d.page.getByTestId('edit-title').getByRole('button').click();
-    await d.page.getByTestId('edit-title').locator('input').fill(d.title);
-    await d.page.getByTestId('edit-title').locator('input').press('Enter');
-    await until(`${d.name}'s title saved`, async () => (await d.page.getByTestId('entity-title').textContent()) === d.title);
+    // One Edit for the entry: its form, with the title in the chosen language.
+    await d.page.getByTestId('edit-entity').click();
+    await d.page.locator('[data-testid=intake][data-mode=edit]').waitFor({ timeout: 10000 });
+    assert.equal(await d.page.locator('#intake-textLang').inputValue(), 'en');
+    await d.page.locator('#intake-title').fill(d.title);
+    await d.page.getByTestId('intake-save').click();
+    await until(`${d.name}'s title saved`, async () => (await d.page.getByTestId('entity-title').textContent().catch(() => '')) === d.title);
     assert.equal(await conflictOn(d.page).count(), 0);
   }
 

@@ -176,9 +176,9 @@ test('a need shows the practices and projects of other cities that fit it, with 
   const section = page.getByTestId('section-lessons');
   await section.waitFor({ timeout: 20000 });
   assert.equal(await section.getByTestId('publish-open').count(), 0, 'nothing to publish before lessons are written');
-  await section.getByTestId('project-lessons').locator('button').click();
+  await section.getByTestId('edit-item').click();
   await section.locator('textarea').fill(LESSONS);
-  await section.getByTestId('project-lessons').locator('button[type=submit]').click();
+  await section.getByTestId('save-item').click();
   await section.getByTestId('publish-open').waitFor({ timeout: 10000 });
   await section.getByTestId('publish-open').click();
   await until('focus in the form', async () => (await page.evaluate(() => document.activeElement?.id)) === 'publish-form-title', 5000);

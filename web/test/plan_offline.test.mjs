@@ -20,9 +20,11 @@ async function sync(page) {
   return { state: await s.getAttribute('data-state'), pending: Number(await s.getAttribute('data-pending')) };
 }
 
+// `assignee`: a member's device key, picked from the members (not typed).
 async function addTask(page, title, assignee = '') {
   await page.locator('#add-task-title').fill(title);
-  await page.locator('#add-task-assignee').fill(assignee);
+  if (assignee) await until('the member to pick', async () => (await page.locator(`#add-task-assignee option[value="${assignee}"]`).count()) === 1, 10000);
+  await page.locator('#add-task-assignee').selectOption(assignee);
   await page.getByTestId('add-task').locator('button[type=submit]').click();
   await page.getByTestId('column-todo').getByTestId('task').filter({ hasText: title }).waitFor({ timeout: 10000 });
 }
@@ -66,7 +68,8 @@ test('a project and a task made offline survive a reload and reach another devic
   const project = pageA.url().split('#/plan/')[1];
   assert.match(project, /^[0-9a-f]{32}$/);
   assert.equal(await pageA.getByTestId('plan-title').textContent(), TITLE);
-  await addTask(pageA, TASK, 'Amina Diallo');
+  const deviceA = await pageA.evaluate(() => window.urbisDb.device());
+  await addTask(pageA, TASK, deviceA);
 
   // Stored as the data model says: region and country copied from the city.
   const stored = await pageA.evaluate(
@@ -81,6 +84,14 @@ test('a project and a task made offline survive a reload and reach another devic
     { title: stored.p.title, sector: stored.p.sector, stage: stored.p.stage, city: stored.p.city, budget: stored.p.budget, currency: stored.p.currency },
     { title: TITLE, sector: 'energy', stage: 'pilot', city, budget: 250000, currency: 'EUR' },
   );
+  const task = await pageA.evaluate(async (project) => {
+    const db = window.urbisDb;
+    const space = (await db.spaces())[0].space;
+    return (await db.find(space, { type: 'task', where: { project } })).hits[0].summary;
+  }, project);
+  assert.equal(task.assignee_device, deviceA, 'the assignee is the member picked');
+  assert.equal(await pageA.getByTestId('task').filter({ hasText: TASK }).getByTestId('task-assignee').textContent(), `device ${deviceA.slice(0, 8)}…`,
+    'a member without a name shows as their device');
   assert.equal(stored.p.region, stored.c.region);
   assert.equal(stored.p.country, stored.c.country);
   const offline = await sync(pageA);

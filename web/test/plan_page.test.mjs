@@ -87,12 +87,12 @@ test('a full demo plan: sections, screenshots, accessibility, edits, conflicts, 
   // A milestone ticked with the space bar, another deleted after confirming;
   // focus returns to the section's heading.
   const open = page.locator('[data-testid="milestone"]:has([data-testid="milestone-done"]:not(:checked))').first();
-  const openTitle = await open.getByTestId('milestone-title').locator('.editable-value').textContent();
+  const openTitle = await open.getByTestId('milestone-title').textContent();
   await open.getByTestId('milestone-done').focus();
   await page.keyboard.press('Space');
   await page.locator('[data-testid="milestone"]', { hasText: openTitle }).locator('[data-testid="milestone-done"]:checked').waitFor({ timeout: 10000 });
   const doomed = page.getByTestId('milestone').last();
-  const doomedTitle = await doomed.getByTestId('milestone-title').locator('.editable-value').textContent();
+  const doomedTitle = await doomed.getByTestId('milestone-title').textContent();
   await doomed.getByTestId('delete').click();
   await doomed.getByTestId('confirm-delete').press('Enter');
   await until('the milestone to go', async () => (await page.getByTestId('milestone').count()) === expected.milestone - 1, 10000);
@@ -109,10 +109,14 @@ test('a full demo plan: sections, screenshots, accessibility, edits, conflicts, 
   const card = page.locator(`#task-${taskId}`);
   await chrome.context.setOffline(true);
   await until('offline', async () => (await syncState(page)) === 'offline', 15000);
-  await card.getByTestId('task-title').getByRole('button').click();
-  await card.getByTestId('task-title').locator('input').fill('Title from the browser');
-  await card.getByTestId('task-title').locator('input').press('Enter');
+  // One Edit per card: a form of all its fields, saved as one change.
+  await card.getByTestId('edit-item').click();
+  await until('focus in the card form', async () => (await page.evaluate(() => document.activeElement?.id)) === `card-${taskId}-title`, 5000);
+  assert.equal(await card.locator('[data-testid=edit-item]').count(), 0, 'the form replaces the Edit button');
+  await card.locator(`#card-${taskId}-title`).fill('Title from the browser');
+  await card.locator(`#card-${taskId}-title`).press('Enter');
   await card.getByTestId('task-title').getByText('Title from the browser').waitFor({ timeout: 10000 });
+  await until('focus back on the Edit button', async () => (await page.evaluate(() => document.activeElement?.dataset.testid)) === 'edit-item', 5000);
   cli(admin.home, ['put', admin.space, 'task', taskId, 'title@en=Title from the admin']);
   admin.sync();
   await chrome.context.setOffline(false);
@@ -123,7 +127,7 @@ test('a full demo plan: sections, screenshots, accessibility, edits, conflicts, 
   assert.ok(versions.some((v) => v.includes('Title from the browser')) && versions.some((v) => v.includes('Title from the admin')), versions.join(' | '));
   await conflict.getByTestId('conflict-version').filter({ hasText: 'Title from the admin' }).getByTestId('keep-version').click();
   await until('the conflict to clear', async () => (await card.getByTestId('conflict').count()) === 0, 10000);
-  assert.equal(await card.getByTestId('task-title').locator('.editable-value').textContent(), 'Title from the admin');
+  assert.equal(await card.getByTestId('task-title').textContent(), 'Title from the admin');
 
   // Funding by status: a line merely requested secures nothing (the bug was
   // a full green bar and "covers the whole budget"); once approved it does.

@@ -2,17 +2,19 @@ import { t } from '../i18n.js';
 import { LanguageSelect } from './language-select.jsx';
 import { setCurrentSpace } from '../db.js';
 import { SyncStatus } from './sync-status.jsx';
+import { ActivityLink } from '../views/activity.jsx';
 
 const NAV = [
   ['discover', '#/discover'],
   ['map', '#/map'],
   ['charts', '#/charts'],
   ['plan', '#/plan'],
+  ['questionnaires', '#/questionnaires', 'questionnaire.nav'],
   ['settings', '#/settings'],
 ];
 
 export function Header({ route, spaces, space }) {
-  const active = ['entity', 'new', 'edit'].includes(route.name) ? 'discover' : route.name;
+  const active = ['entity', 'new', 'edit'].includes(route.name) ? 'discover' : route.name === 'questionnaire' ? 'questionnaires' : route.name;
   return (
     <header class="top">
       <div class="top-row">
@@ -22,13 +24,18 @@ export function Header({ route, spaces, space }) {
         </a>
         <nav aria-label={t('common.mainNav')}>
           <ul>
-            {NAV.map(([name, to]) => (
+            {NAV.map(([name, to, key]) => (
               <li key={name}>
                 <a href={to} aria-current={active === name ? 'page' : undefined}>
-                  {t(`common.nav_${name}`)}
+                  {key ? t(key) : t(`common.nav_${name}`)}
                 </a>
               </li>
             ))}
+            {space && (
+              <li>
+                <ActivityLink space={space} current={active === 'activity'} />
+              </li>
+            )}
           </ul>
         </nav>
         <div class="top-tools">

@@ -1,23 +1,25 @@
 // One entity (#/entity/TYPE/ID): every field with its label, translatable
-// fields in the reader's language (or the fallback, marked) with the list of
-// their translations, conflicts on the field they concern, references as
-// links, sets as chips. Editors edit in place; one save is one change.
+// fields in the reader's language (or the fallback, with the language it was
+// written in and those it exists in) with the list of their translations,
+// conflicts on the field they concern, references as links, sets as chips,
+// latitude and longitude as one location. One Edit for the whole entry (the
+// form of its type, intake.jsx; plan items on their plan); a text missing in
+// the reader's language can be translated in place. One save is one change.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, useLocale } from '../i18n.js';
 import { getDb, useQuery } from '../db.js';
 import { href, useRoute } from '../router.js';
 import { errorText } from '../errors.js';
-import { Editable } from '../components/editable.jsx';
 import { Conflict } from '../components/conflict.jsx';
 import { useCities, useRole, canEdit } from '../content.js';
 import {
-  FIELD_ORDER, TEXT_FIELDS, MULTILINE_FIELDS, HIDDEN_FIELDS, REFERENCES, CONTENT_LOCALES, SDGS,
-  fieldLabel, typeLabel, typesLabel, typeCount, valueLabel, fieldOptions, fieldKind,
+  FIELD_ORDER, TEXT_FIELDS, MULTILINE_FIELDS, HIDDEN_FIELDS, REFERENCES, CONTENT_LOCALES,
+  fieldLabel, typeLabel, typesLabel, typeCount, valueLabel, fieldKind,
 } from '../fields.js';
 import { filterHash } from './facets.jsx';
 import './entity.css';
 import { FormError } from '../components/form.jsx';
-import { EntityActions, Restore } from './intake.jsx';
+import { EntityActions, Restore, INTAKE_TYPES } from './intake.jsx';
 import { NeedMatches, EntityThread, THREAD_FIELD } from './matches.jsx';
 
 const PLAN_TYPES = ['milestone', 'task', 'stakeholder', 'risk', 'funding', 'comment'];
@@ -85,7 +87,7 @@ export function EntityPage({ space, type, id }) {
           <p class="lang-note">{t('entity.shownIn', { language: fmt.language(headingLang) })}</p>
         )}
       </header>
-      {writable && <EntityActions space={space} type={type} e={e} role={role} />}
+      {writable && INTAKE_TYPES.includes(type) && <EntityActions space={space} type={type} e={e} role={role} />}
       {e.deleted && <Restore space={space} type={type} e={e} role={role} />}
       {e.values.demo === true && <p class="notice">{t('entity.demo')}</p>}
       {role && !canEdit(role) && (
@@ -95,10 +97,19 @@ export function EntityPage({ space, type, id }) {
       {type === 'project' && <PlanSummary space={space} id={id} />}
       {type === 'city' && <CityContent space={space} id={id} />}
 
+      {!e.deleted && canEdit(role) && !INTAKE_TYPES.includes(type) && typeof e.values.project === 'string' && (
+        <p>
+          <a class="button-link" href={href('plan', e.values.project)} data-testid="edit-on-plan">{t('edit.editOnPlan')}</a>
+        </p>
+      )}
       <dl class="fields">
-        {fieldsOf(type, e).map((field) => (
-          <FieldRow key={field} field={field} {...ctx} />
-        ))}
+        {fieldsOf(type, e).map((field) =>
+          field === 'lon' && typeof e.values.lat === 'number' ? null : field === 'lat' && typeof e.values.lon === 'number' ? (
+            <LocationRow key="location" {...ctx} />
+          ) : (
+            <FieldRow key={field} field={field} {...ctx} />
+          ),
+        )}
       </dl>
 
       {type === 'need' && !e.deleted && (
@@ -158,29 +169,25 @@ function TextValue({ space, type, id, e, field, lang, writable, put }) {
   return (
     <>
       {mine !== undefined ? (
-        writable ? (
-          <Editable label={label} value={mine} multiline={multiline} onSave={(v) => put({ [`${field}@${lang}`]: v })} testid={`edit-${field}`} />
-        ) : (
-          <p class="text-value">
-            <span lang={lang} dir="auto">
-              {mine}
-            </span>
-          </p>
-        )
+        <p class="text-value" data-testid={`text-${field}`}>
+          <span lang={lang} dir="auto">
+            {mine}
+          </span>
+        </p>
       ) : (
         <>
           {shown ? (
-            <p class="text-value">
+            <p class="text-value" data-testid={`text-${field}`}>
               <span lang={shown} dir="auto">
                 {values[shown]}
-              </span>{' '}
-              <span class="lang-note">{t('entity.shownIn', { language: fmt.language(shown) })}</span>
+              </span>
             </p>
           ) : (
             <p class="muted">—</p>
           )}
           <div class="missing" data-testid={`missing-${field}`}>
             <span class="missing-badge">{t('entity.missingInYourLanguage')}</span>
+            {shown && <LanguageHelp tr={tr} field={field} />}
             {writable && (
               <AddText field={field} label={label} locale={lang} source={shown} sourceText={shown && values[shown]} multiline={multiline} put={put} />
             )}
@@ -190,6 +197,27 @@ function TextValue({ space, type, id, e, field, lang, writable, put }) {
       <Conflicts space={space} type={type} id={id} e={e} keys={keys} label={label} writable={writable} multiline={multiline} />
       <Translations field={field} label={label} tr={tr} lang={lang} writable={writable} multiline={multiline} put={put} />
     </>
+  );
+}
+
+// For a text shown in another language than the reader's: which language
+// it was written in, and in which others it exists.
+function LanguageHelp({ tr, field }) {
+  const values = tr.values || {};
+  const present = Object.keys(values).filter((l) => typeof values[l] === 'string');
+  const others = present.filter((l) => l !== tr.original);
+  return (
+    <span class="lang-help" data-testid={`lang-help-${field}`}>
+      {tr.original && typeof values[tr.original] === 'string' && (
+        <span data-testid="original-language" data-locale={tr.original}>{t('edit.originalIn', { language: fmt.language(tr.original) })}</span>
+      )}
+      {others.length > 0 && (
+        <span data-testid="available-languages" data-locales={others.join(',')}>
+          {' '}
+          {t('edit.alsoIn', { languages: others.map((l) => fmt.language(l)).join(', ') })}
+        </span>
+      )}
+    </span>
   );
 }
 
@@ -209,7 +237,7 @@ function AddText({ field, label, locale, source, sourceText, multiline, put, idP
   if (!open)
     return (
       <button type="button" class="small" onClick={() => setOpen(true)} data-testid={inputId}>
-        {source ? t('entity.addTranslation') : t('entity.addText')}
+        {source ? t('edit.translateInto', { language }) : t('entity.addText')}
         <span class="sr-only">: {t('entity.fieldIn', { field: label, language })}</span>
       </button>
     );
@@ -286,14 +314,9 @@ function Translations({ field, label, tr, lang, writable, multiline, put }) {
                 {l === lang && <span class="tag">{t('entity.yourLanguage')}</span>}
               </span>
               {has ? (
-                writable ? (
-                  <Editable label={t('entity.fieldIn', { field: label, language })} value={values[l]} multiline={multiline}
-                    onSave={(v) => put({ [`${field}@${l}`]: v })} />
-                ) : (
-                  <span lang={l} dir="auto">
-                    {values[l]}
-                  </span>
-                )
+                <span lang={l} dir="auto">
+                  {values[l]}
+                </span>
               ) : (
                 <span class="tr-missing-row">
                   <span class="muted">{t('entity.missing')}</span>
@@ -329,7 +352,7 @@ function RefLink({ space, field, value, cities }) {
   );
 }
 
-function PlainValue({ space, type, id, e, field, writable, put, cities }) {
+function PlainValue({ space, type, id, e, field, writable, cities }) {
   const value = e.values[field];
   const kind = fieldKind(field, value);
   const label = fieldLabel(field);
@@ -338,51 +361,50 @@ function PlainValue({ space, type, id, e, field, writable, put, cities }) {
   else if (kind === 'ref') display = <RefLink space={space} field={field} value={value} cities={cities} />;
   else if ((field === 'budget' || field === 'amount') && typeof value === 'number' && e.values.currency)
     display = fmt.money(value, e.values.currency);
+  else if (DATE_FIELDS.has(field) && typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value))
+    display = fmt.date(`${value}T00:00:00Z`, { dateStyle: 'medium', timeZone: 'UTC' });
   else display = valueLabel(field, value);
-
-  let options = null;
-  let editKind = 'text';
-  let convert = (v) => v;
-  if (kind === 'ref' && REFERENCES[field] === 'city') {
-    const collator = new Intl.Collator(document.documentElement.lang || undefined);
-    options = [...cities.values()].map((c) => [c.id, c.name]).sort((a, b) => collator.compare(a[1], b[1]));
-    if (value && !cities.has(value)) options.push([value, String(value)]);
-  } else if (kind === 'enum') options = fieldOptions(field, value);
-  else if (kind === 'bool') {
-    options = [['true', t('fields.yes')], ['false', t('fields.no')]];
-    convert = (v) => v === 'true';
-  } else if (kind === 'number') editKind = 'number';
-  else if (DATE_FIELDS.has(field)) editKind = 'date';
-
   const keys = e.conflicts[field] ? [field] : [];
   return (
     <>
-      {writable && (kind !== 'ref' || options) ? (
-        <Editable label={label} value={value} display={display} kind={editKind} options={options}
-          onSave={(v) => put({ [field]: convert(v) })} testid={`edit-${field}`} />
-      ) : (
-        <span dir="auto">{display}</span>
-      )}
+      <span dir="auto" data-testid={`value-${field}`}>{display}</span>
       <Conflicts space={space} type={type} id={id} e={e} keys={keys} label={label} writable={writable} />
     </>
   );
 }
 
+// Latitude and longitude as one location, with a link to the map there.
+function LocationRow({ space, type, id, e, writable }) {
+  const { lat, lon } = e.values;
+  const digits = { maximumFractionDigits: 4 };
+  const keys = ['lat', 'lon'].filter((f) => e.conflicts[f]);
+  return (
+    <div class="field-row kind-location" data-testid="field-location">
+      <dt>{t('edit.location')}</dt>
+      <dd>
+        <span dir="ltr" data-testid="value-location" data-lat={lat} data-lon={lon}>
+          {t('edit.latLon', {
+            lat: fmt.number(Math.abs(lat), digits),
+            ns: t(lat >= 0 ? 'edit.north' : 'edit.south'),
+            lon: fmt.number(Math.abs(lon), digits),
+            ew: t(lon >= 0 ? 'edit.east' : 'edit.west'),
+          })}
+        </span>{' '}
+        <a href={`#/map?type=${encodeURIComponent(type)}`}>{t('edit.showOnMap')}</a>
+        {keys.length > 0 && (
+          <Conflicts space={space} type={type} id={id} e={e} keys={keys} label={t('edit.location')} writable={writable} />
+        )}
+      </dd>
+    </div>
+  );
+}
+
 // ---- sets ---------------------------------------------------------------------
 
-function SetValue({ e, field, writable, put }) {
+function SetValue({ e, field }) {
   const raw = Array.isArray(e.values[field]) ? e.values[field] : [];
   const items = [...raw].sort((a, b) => (typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b))));
   const label = fieldLabel(field);
-  const [error, setError] = useState(null);
-  const write = async (fields) => {
-    setError(null);
-    try {
-      await put(fields);
-    } catch (err) {
-      setError(err);
-    }
-  };
   return (
     <>
       {items.length === 0 && <span class="muted">—</span>}
@@ -390,53 +412,10 @@ function SetValue({ e, field, writable, put }) {
         {items.map((v) => (
           <li key={JSON.stringify(v)} class="chip" data-value={String(v)}>
             <span dir="auto">{valueLabel(field, v)}</span>
-            {writable && (
-              <button type="button" class="chip-remove" onClick={() => write({ [`-${field}`]: v })}
-                aria-label={t('entity.removeValue', { value: valueLabel(field, v), field: label })}>
-                <span aria-hidden="true">×</span>
-              </button>
-            )}
           </li>
         ))}
       </ul>
-      {writable && <AddToSet field={field} label={label} items={items} onAdd={(v) => write({ [`+${field}`]: v })} />}
-      <FormError error={error} />
     </>
-  );
-}
-
-function AddToSet({ field, label, items, onAdd }) {
-  const [draft, setDraft] = useState('');
-  const inputId = `addset-${field}`;
-  const sdgs = field === 'sdgs';
-  const submit = (ev) => {
-    ev.preventDefault();
-    const v = sdgs ? Number(draft) : draft.trim();
-    if (!draft.trim()) return;
-    onAdd(v);
-    setDraft('');
-  };
-  return (
-    <form class="add-set" onSubmit={submit}>
-      <label for={inputId} class="sr-only">
-        {t('entity.addTo', { field: label })}
-      </label>
-      {sdgs ? (
-        <select id={inputId} value={draft} onChange={(ev) => setDraft(ev.currentTarget.value)}>
-          <option value="">{t('entity.chooseGoal')}</option>
-          {SDGS.filter((n) => !items.includes(n)).map((n) => (
-            <option key={n} value={String(n)}>
-              {valueLabel('sdgs', n)}
-            </option>
-          ))}
-        </select>
-      ) : (
-        <input id={inputId} value={draft} onInput={(ev) => setDraft(ev.currentTarget.value)} dir="auto" />
-      )}
-      <button type="submit" class="small" disabled={!draft.trim()}>
-        {t('common.add')}
-      </button>
-    </form>
   );
 }
 

@@ -11,7 +11,7 @@ import { t, locale } from '../i18n.js';
 import { getDb, useQuery } from '../db.js';
 import { href } from '../router.js';
 import { hitTitle } from '../fields.js';
-import { ItemField, AddForm, Section, focusHeading } from './plan-parts.jsx';
+import { ItemField, AddForm, Section, focusHeading, EditCard } from './plan-parts.jsx';
 import './matches.css';
 
 const str = (v) => (typeof v === 'string' ? v : '');
@@ -64,7 +64,10 @@ export function Lessons({ ctx, project, city }) {
         <p class="plan-empty">{t('matching.lessonsEmptyRead')}</p>
       ) : (
         <div class="lessons-text" data-testid="lessons">
-          <ItemField ctx={ctx} item={project} field="lessons" text multiline label={t('matching.lessonsTitle')} />
+          <EditCard ctx={ctx} item={project} name={t('matching.lessonsTitle')}
+            fields={[{ field: 'lessons', label: t('matching.lessonsTitle'), text: true, kind: 'textarea' }]}>
+            <ItemField ctx={ctx} item={project} field="lessons" text multiline label={t('matching.lessonsTitle')} />
+          </EditCard>
         </div>
       )}
       {published && published.hits.length > 0 && (

@@ -1,12 +1,12 @@
 // Building blocks of the Plan pages: the value lists of plan and project
-// fields (docs/DATA_MODEL.md), one editable field of a plan item with its
-// conflicts, deletion with a confirmation step, and the busy/error state of
+// fields (docs/DATA_MODEL.md), a plan item's fields with their conflicts and
+// its card's one Edit (a form of all its fields), the member picker of
+// assignees, deletion with a confirmation step, and the busy/error state of
 // a small form. Every write is one `put` (or `remove`): one change.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, locale } from '../i18n.js';
-import { getDb } from '../db.js';
+import { getDb, useQuery, useAuthors } from '../db.js';
 import { useSubmit, FormError } from '../components/form.jsx';
-import { Editable } from '../components/editable.jsx';
 import { Conflict } from '../components/conflict.jsx';
 
 export const SECTORS = ['mobility', 'energy', 'water', 'waste', 'health', 'education', 'governance', 'housing', 'safety', 'environment'];
@@ -45,11 +45,6 @@ export function day(iso) {
 
 export function today() {
   return new Date().toISOString().slice(0, 10);
-}
-
-// Rejects with the "input not valid" message the Editable and forms show.
-function invalid() {
-  return Object.assign(new Error('empty'), { codeName: 'InvalidArgument' });
 }
 
 // The write of translatable `field` in the interface language. When the text
@@ -100,35 +95,190 @@ export function Conflicts({ ctx, item, field, label, multiline }) {
   ));
 }
 
-// One field of a plan item: edit in place for editors, text for the others,
-// and its conflicts below. `text`: a translatable field; `required`: refuses
-// an empty value.
-export function ItemField({ ctx, item, field, label, text = false, required = false, kind, options, multiline, display }) {
+// One field of a plan item as text (its card's Edit changes it), and its
+// conflicts below. `text`: a translatable field.
+export function ItemField({ ctx, item, field, label, text = false, multiline, display }) {
   const value = item.values[field];
-  // "Edit Due" is ambiguous on a page of tasks: controls name their item.
   const name = [item.values.title, item.values.name, item.values.source].find((v) => typeof v === 'string' && v);
   const fullLabel = name ? t('plan.fieldOf', { field: label, name }) : label;
-  // A value outside the list (or none) stays choosable as it is.
-  if (options && !options.some(([v]) => String(v) === String(value ?? '')))
-    options = [[value ?? '', value === undefined || value === null || value === '' ? '—' : String(value)], ...options];
   const shown = display !== undefined ? display : text ? <Text item={item} field={field} /> : undefined;
-  const save = async (v) => {
-    const clean = typeof v === 'string' ? v.trim() : v;
-    if (required && (clean === '' || clean === null)) throw invalid();
-    await getDb().put(ctx.space, item.type, item.id, text ? textFields(item, field, clean) : { [field]: clean });
-  };
   return (
     <>
-      {ctx.canEdit ? (
-        <Editable label={fullLabel} value={value} display={shown} onSave={save} kind={kind} options={options}
-          multiline={multiline} testid={`${item.type}-${field}`} />
-      ) : (
-        <span data-testid={`${item.type}-${field}`}>
-          {shown !== undefined ? shown : value === undefined || value === null || value === '' ? <span class="muted">—</span> : String(value)}
-        </span>
-      )}
+      <span class="item-value" data-testid={`${item.type}-${field}`}>
+        {shown !== undefined ? shown : value === undefined || value === null || value === '' ? <span class="muted">—</span> : String(value)}
+      </span>
       <Conflicts ctx={ctx} item={item} field={field} label={fullLabel} multiline={multiline} />
     </>
+  );
+}
+
+// The members of a space one can assign work to: [{device, name}] by name
+// (pending invites left out; a device without a profile shows its key).
+export function useMembers(space) {
+  const authors = useAuthors(space);
+  const { data } = useQuery(space, (db) => db.members(space), []);
+  const list = (data || [])
+    .filter((m) => !m.inviteExpires && m.role !== 'none')
+    .map((m) => ({ device: m.device, name: authors.get(m.device) || t('common.deviceShort', { key: m.device.slice(0, 8) }) }));
+  return list.sort((a, b) => a.name.localeCompare(b.name, locale()));
+}
+
+// [value, label] options of an assignee select: nobody, the members, and a
+// name typed before the picker existed (kept as it is).
+export function assigneeOptions(members, item) {
+  const options = [['', t('edit.nobody')], ...members.map((m) => [m.device, m.name])];
+  const legacy = item && !item.values.assignee_device && typeof item.values.assignee === 'string' && item.values.assignee;
+  if (legacy) options.push([LEGACY, t('edit.typedAssignee', { name: item.values.assignee })]);
+  return options;
+}
+const LEGACY = 'typed';
+
+// What an assignee choice writes: the member's device (Activity's "assigned
+// to me") and their name (what others and the CLI read).
+export function assigneeFields(members, choice) {
+  if (choice === LEGACY) return {};
+  const m = members.find((x) => x.device === choice);
+  return m ? { assignee_device: m.device, assignee: m.name } : { assignee_device: '', assignee: '' };
+}
+
+// One Edit per card: the item as `children`, with an Edit button; editing
+// turns every field of `fields` ([{field, label, text, required, kind:
+// 'text' | 'textarea' | 'date' | 'number' | 'select' | 'assignee', options}])
+// into one form whose Save writes what changed as one change. A text not
+// yet in the reader's language shows the one it would translate.
+export function EditCard({ ctx, item, name, fields, members, children }) {
+  const [editing, setEditing] = useState(false);
+  const button = useRef(null);
+  const wasEditing = useRef(false);
+  useEffect(() => {
+    if (!editing && wasEditing.current && button.current) button.current.focus();
+    wasEditing.current = editing;
+  }, [editing]);
+  if (!ctx.canEdit) return children;
+  if (editing)
+    return <CardForm ctx={ctx} item={item} name={name} fields={fields} members={members} onDone={() => setEditing(false)} />;
+  return (
+    <>
+      {children}
+      <button type="button" class="small plan-edit" ref={button} onClick={() => setEditing(true)} aria-label={t('edit.editItem', { name })}
+        data-testid="edit-item">
+        {t('common.edit')}
+      </button>
+    </>
+  );
+}
+
+function initialOf(item, f) {
+  const v = item.values;
+  if (f.kind === 'assignee') return v.assignee_device || (typeof v.assignee === 'string' && v.assignee ? LEGACY : '');
+  if (f.text) {
+    const tr = item.translations && item.translations[f.field];
+    const mine = tr && tr.values && tr.values[locale()];
+    return typeof mine === 'string' ? mine : '';
+  }
+  return v[f.field] === undefined || v[f.field] === null ? '' : String(v[f.field]);
+}
+
+function CardForm({ ctx, item, name, fields, members, onDone }) {
+  const [values, setValues] = useState(() => Object.fromEntries(fields.map((f) => [f.field, initialOf(item, f)])));
+  const { busy, error, setError, run } = useSubmit();
+  const first = useRef(null);
+  useEffect(() => {
+    if (first.current) first.current.focus();
+  }, []);
+  const id = (f) => `card-${item.id}-${f.field}`;
+  const save = async (e) => {
+    e.preventDefault();
+    const ops = [];
+    let plain = {};
+    for (const f of fields) {
+      const draft = typeof values[f.field] === 'string' ? values[f.field].trim() : values[f.field];
+      const before = initialOf(item, f);
+      if (f.text) {
+        const tr = item.translations && item.translations[f.field];
+        const any = tr && tr.values && Object.values(tr.values).some((x) => typeof x === 'string' && x);
+        if (f.required && !draft && !any) {
+          setError(t('plan.required', { field: f.label }));
+          document.getElementById(id(f))?.focus();
+          return;
+        }
+        if (draft && draft !== before) {
+          const w = textFields(item, f.field, draft);
+          if (Array.isArray(w)) ops.push(...w);
+          else for (const [k, v] of Object.entries(w)) ops.push({ op: 'text', field: f.field, locale: k.split('@')[1], value: v });
+        }
+        continue;
+      }
+      if (f.required && !draft) {
+        setError(t('plan.required', { field: f.label }));
+        document.getElementById(id(f))?.focus();
+        return;
+      }
+      if (draft === before) continue;
+      if (f.kind === 'assignee') plain = { ...plain, ...assigneeFields(members || [], draft) };
+      else if (f.kind === 'number') {
+        if (draft !== '' && !Number.isFinite(Number(draft))) {
+          setError(t('intake.notANumber', { field: f.label }));
+          document.getElementById(id(f))?.focus();
+          return;
+        }
+        plain[f.field] = draft === '' ? null : Number(draft);
+      } else plain[f.field] = draft;
+    }
+    for (const [field, value] of Object.entries(plain)) ops.push({ op: 'set', field, value });
+    if (!ops.length) return onDone();
+    if (await run(() => getDb().put(ctx.space, item.type, item.id, ops))) onDone();
+  };
+  return (
+    <form class="plan-card-form" onSubmit={save} aria-label={t('edit.editItem', { name })} data-testid="edit-form" noValidate
+      onKeyDown={(e) => e.key === 'Escape' && onDone()}>
+      {fields.map((f, i) => {
+        const tr = f.text && item.translations && item.translations[f.field];
+        const shown = tr && tr.shown && tr.shown !== locale() && !(tr.values && locale() in tr.values) ? tr.shown : null;
+        const props = {
+          id: id(f),
+          ref: i === 0 ? first : undefined,
+          value: values[f.field],
+          onInput: (e) => setValues((v) => ({ ...v, [f.field]: e.currentTarget.value })),
+          'aria-required': f.required ? 'true' : undefined,
+        };
+        const options = f.kind === 'assignee' ? assigneeOptions(members || [], item) : f.options;
+        return (
+          <div class="field" key={f.field}>
+            <label for={props.id}>{f.text ? t('entity.fieldIn', { field: f.label, language: fmt.language(locale()) }) : f.label}</label>
+            {shown && (
+              <p class="hint" data-testid="translating-from">
+                {t('entity.translatingFrom', { language: fmt.language(shown) })}{' '}
+                <span lang={shown} dir="auto">{tr.values[shown]}</span>
+              </p>
+            )}
+            {options ? (
+              <select {...props} onChange={props.onInput}>
+                {(options.some(([v]) => String(v) === String(values[f.field])) ? options : [[values[f.field], String(values[f.field])], ...options]).map(([v, label]) => (
+                  <option key={v} value={v}>
+                    {label}
+                  </option>
+                ))}
+              </select>
+            ) : f.kind === 'textarea' ? (
+              <textarea {...props} dir="auto" lang={f.text ? locale() : undefined} />
+            ) : (
+              <input {...props} type={f.kind === 'date' ? 'date' : 'text'} inputMode={f.kind === 'number' ? 'decimal' : undefined}
+                dir={f.kind === 'date' || f.kind === 'number' ? 'ltr' : 'auto'} lang={f.text ? locale() : undefined} />
+            )}
+          </div>
+        );
+      })}
+      <FormError error={error} />
+      <div class="actions">
+        <button type="submit" class="small primary" disabled={busy} data-testid="save-item">
+          {t('common.save')}
+        </button>
+        <button type="button" class="small" onClick={onDone}>
+          {t('common.cancel')}
+        </button>
+      </div>
+    </form>
   );
 }
 

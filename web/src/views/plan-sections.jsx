@@ -9,7 +9,7 @@ import { t, fmt, locale } from '../i18n.js';
 import { getDb, myName } from '../db.js';
 import {
   TASK_STATUSES, ROLES, FUNDING_STATUSES, SCALE, currencyOptions, day, today, ItemField, Labelled, Text,
-  Conflicts, DeleteButton, AddForm, Section, Empty, focusHeading,
+  Conflicts, DeleteButton, AddForm, Section, Empty, focusHeading, EditCard, useMembers, assigneeFields,
 } from './plan-parts.jsx';
 import { useSubmit, FormError } from '../components/form.jsx';
 
@@ -63,18 +63,23 @@ export function Milestones({ ctx, items }) {
             <li key={m.id} data-testid="milestone">
               <DoneBox ctx={ctx} item={m} />
               <div class="plan-row-main">
-                <ItemField ctx={ctx} item={m} field="title" text required label={t('plan.field_title')} />
-                <div class="plan-fields">
-                  <Labelled label={t('plan.field_due')}>
-                    <ItemField ctx={ctx} item={m} field="due" kind="date" label={t('plan.field_due')}
-                      display={m.values.due ? day(m.values.due) : undefined} />
-                  </Labelled>
-                  {m.values.done === true ? (
-                    <span class="plan-badge plan-ok">{t('plan.reached')}</span>
-                  ) : (
-                    m.values.due && m.values.due < now && <span class="plan-badge plan-late">{t('plan.overdue')}</span>
-                  )}
-                </div>
+                <EditCard ctx={ctx} item={m} name={nameOf(m)} fields={[
+                  { field: 'title', label: t('plan.field_title'), text: true, required: true },
+                  { field: 'due', label: t('plan.field_due'), kind: 'date' },
+                ]}>
+                  <ItemField ctx={ctx} item={m} field="title" text label={t('plan.field_title')} />
+                  <div class="plan-fields">
+                    <Labelled label={t('plan.field_due')}>
+                      <ItemField ctx={ctx} item={m} field="due" label={t('plan.field_due')}
+                        display={m.values.due ? day(m.values.due) : undefined} />
+                    </Labelled>
+                    {m.values.done === true ? (
+                      <span class="plan-badge plan-ok">{t('plan.reached')}</span>
+                    ) : (
+                      m.values.due && m.values.due < now && <span class="plan-badge plan-late">{t('plan.overdue')}</span>
+                    )}
+                  </div>
+                </EditCard>
                 <Conflicts ctx={ctx} item={m} field="done" label={t('plan.field_done')} />
               </div>
               <DeleteButton ctx={ctx} item={m} name={nameOf(m)} onDeleted={() => focusHeading('milestones')} />
@@ -100,7 +105,7 @@ export function Milestones({ ctx, items }) {
 
 const statusOf = (task) => (TASK_STATUSES.includes(task.values.status) ? task.values.status : 'todo');
 
-function TaskCard({ ctx, task, milestones, onMoved }) {
+function TaskCard({ ctx, task, milestones, members, onMoved }) {
   const status = statusOf(task);
   const [error, setError] = useState(null);
   const move = async (to) => {
@@ -114,24 +119,34 @@ function TaskCard({ ctx, task, milestones, onMoved }) {
   };
   const msOptions = [['', t('plan.noMilestone')], ...milestones.map((m) => [m.id, nameOf(m)])];
   const ms = milestones.find((m) => m.id === task.values.milestone);
+  // The assignee by the name their device goes by now, else as written.
+  const assigned = task.values.assignee_device && members.find((m) => m.device === task.values.assignee_device);
   return (
     <li class="plan-card" id={`task-${task.id}`} tabIndex={-1} data-testid="task" data-status={status}>
-      <ItemField ctx={ctx} item={task} field="title" text required label={t('plan.field_title')} />
-      <div class="plan-fields">
-        <Labelled label={t('plan.field_assignee')}>
-          <ItemField ctx={ctx} item={task} field="assignee" label={t('plan.field_assignee')} />
-        </Labelled>
-        <Labelled label={t('plan.field_due')}>
-          <ItemField ctx={ctx} item={task} field="due" kind="date" label={t('plan.field_due')}
-            display={task.values.due ? day(task.values.due) : undefined} />
-        </Labelled>
-        {(milestones.length > 0 || task.values.milestone) && (
-          <Labelled label={t('plan.field_milestone')}>
-            <ItemField ctx={ctx} item={task} field="milestone" label={t('plan.field_milestone')} options={msOptions}
-              display={ms ? <Text item={ms} field="title" /> : task.values.milestone ? <span class="muted">—</span> : undefined} />
+      <EditCard ctx={ctx} item={task} name={nameOf(task)} members={members} fields={[
+        { field: 'title', label: t('plan.field_title'), text: true, required: true },
+        { field: 'assignee', label: t('plan.field_assignee'), kind: 'assignee' },
+        { field: 'due', label: t('plan.field_due'), kind: 'date' },
+        ...(milestones.length > 0 || task.values.milestone ? [{ field: 'milestone', label: t('plan.field_milestone'), options: msOptions }] : []),
+      ]}>
+        <ItemField ctx={ctx} item={task} field="title" text label={t('plan.field_title')} />
+        <div class="plan-fields">
+          <Labelled label={t('plan.field_assignee')}>
+            <ItemField ctx={ctx} item={task} field="assignee" label={t('plan.field_assignee')}
+              display={assigned ? <span dir="auto">{assigned.name}</span> : undefined} />
           </Labelled>
-        )}
-      </div>
+          <Labelled label={t('plan.field_due')}>
+            <ItemField ctx={ctx} item={task} field="due" label={t('plan.field_due')}
+              display={task.values.due ? day(task.values.due) : undefined} />
+          </Labelled>
+          {(milestones.length > 0 || task.values.milestone) && (
+            <Labelled label={t('plan.field_milestone')}>
+              <ItemField ctx={ctx} item={task} field="milestone" label={t('plan.field_milestone')}
+                display={ms ? <Text item={ms} field="title" /> : task.values.milestone ? <span class="muted">—</span> : undefined} />
+            </Labelled>
+          )}
+        </div>
+      </EditCard>
       <Conflicts ctx={ctx} item={task} field="status" label={t('plan.field_status')} />
       {ctx.canEdit && (
         <div class="plan-card-tools">
@@ -162,6 +177,7 @@ export function TaskBoard({ ctx, items, milestones }) {
     setFollow(null);
   }, [items, follow]);
   const sortedMilestones = [...milestones].sort(byDue);
+  const members = useMembers(ctx.space);
   return (
     <Section id="tasks" title={t('plan.tasks')} count={items.length} wide>
       {items.length === 0 && <Empty ctx={ctx} what="tasks" />}
@@ -176,7 +192,7 @@ export function TaskBoard({ ctx, items, milestones }) {
               {tasks.length ? (
                 <ul class="plain plan-cards">
                   {tasks.map((task) => (
-                    <TaskCard key={task.id} ctx={ctx} task={task} milestones={sortedMilestones}
+                    <TaskCard key={task.id} ctx={ctx} task={task} milestones={sortedMilestones} members={members}
                       onMoved={(id, to) => setFollow({ id, status: to })} />
                   ))}
                 </ul>
@@ -191,11 +207,12 @@ export function TaskBoard({ ctx, items, milestones }) {
         <AddForm id="add-task" title={t('plan.addTask')} submitLabel={t('common.add')}
           fields={[
             { name: 'title', label: t('plan.field_title'), required: true },
-            { name: 'assignee', label: t('plan.field_assignee') },
+            { name: 'assignee', label: t('plan.field_assignee'), kind: 'select',
+              options: [['', t('edit.nobody')], ...members.map((m) => [m.device, m.name])] },
             { name: 'due', label: t('plan.field_due'), kind: 'date' },
           ]}
-          onAdd={({ title, ...rest }) => getDb().put(ctx.space, 'task', 'new', {
-            project: ctx.project, [`title@${locale()}`]: title, status: 'todo', ...rest,
+          onAdd={({ title, assignee, ...rest }) => getDb().put(ctx.space, 'task', 'new', {
+            project: ctx.project, [`title@${locale()}`]: title, status: 'todo', ...(assignee ? assigneeFields(members, assignee) : {}), ...rest,
           })} />
       )}
     </Section>
@@ -305,20 +322,26 @@ export function Stakeholders({ ctx, items }) {
               return (
                 <li key={s.id} data-testid="stakeholder">
                   <div class="plan-row-main">
-                    <ItemField ctx={ctx} item={s} field="name" text required label={t('plan.field_name')} />
-                    <div class="plan-fields">
-                      <Labelled label={t('plan.field_role')}>
-                        <ItemField ctx={ctx} item={s} field="role" label={t('plan.field_role')} options={labelled('role', ROLES)}
-                          display={valueLabel('role', ROLES, s.values.role)} />
-                      </Labelled>
-                      <Labelled label={t('plan.field_influence')}>
-                        <ItemField ctx={ctx} item={s} field="influence" kind="number" label={t('plan.field_influence')} options={scaleOptions()} />
-                      </Labelled>
-                      <Labelled label={t('plan.field_interest')}>
-                        <ItemField ctx={ctx} item={s} field="interest" kind="number" label={t('plan.field_interest')} options={scaleOptions()} />
-                      </Labelled>
-                      <span class={`plan-badge plan-q-${q}`}>{t(`plan.quadrant_${q}`)}</span>
-                    </div>
+                    <EditCard ctx={ctx} item={s} name={nameOf(s, 'name')} fields={[
+                      { field: 'name', label: t('plan.field_name'), text: true, required: true },
+                      { field: 'role', label: t('plan.field_role'), options: labelled('role', ROLES) },
+                      { field: 'influence', label: t('plan.field_influence'), kind: 'number', options: scaleOptions() },
+                      { field: 'interest', label: t('plan.field_interest'), kind: 'number', options: scaleOptions() },
+                    ]}>
+                      <ItemField ctx={ctx} item={s} field="name" text label={t('plan.field_name')} />
+                      <div class="plan-fields">
+                        <Labelled label={t('plan.field_role')}>
+                          <ItemField ctx={ctx} item={s} field="role" label={t('plan.field_role')} display={valueLabel('role', ROLES, s.values.role)} />
+                        </Labelled>
+                        <Labelled label={t('plan.field_influence')}>
+                          <ItemField ctx={ctx} item={s} field="influence" label={t('plan.field_influence')} />
+                        </Labelled>
+                        <Labelled label={t('plan.field_interest')}>
+                          <ItemField ctx={ctx} item={s} field="interest" label={t('plan.field_interest')} />
+                        </Labelled>
+                        <span class={`plan-badge plan-q-${q}`}>{t(`plan.quadrant_${q}`)}</span>
+                      </div>
+                    </EditCard>
                   </div>
                   <DeleteButton ctx={ctx} item={s} name={nameOf(s, 'name')} onDeleted={() => focusHeading('stakeholders')} />
                 </li>
@@ -389,21 +412,28 @@ export function Risks({ ctx, items }) {
               return (
                 <li key={r.id} data-testid="risk">
                   <div class="plan-row-main">
-                    <ItemField ctx={ctx} item={r} field="title" text required label={t('plan.field_title')} />
-                    <Labelled label={t('plan.field_mitigation')}>
-                      <ItemField ctx={ctx} item={r} field="mitigation" text multiline label={t('plan.field_mitigation')} />
-                    </Labelled>
-                    <div class="plan-fields">
-                      <Labelled label={t('plan.field_likelihood')}>
-                        <ItemField ctx={ctx} item={r} field="likelihood" kind="number" label={t('plan.field_likelihood')} options={scaleOptions()} />
+                    <EditCard ctx={ctx} item={r} name={nameOf(r)} fields={[
+                      { field: 'title', label: t('plan.field_title'), text: true, required: true },
+                      { field: 'mitigation', label: t('plan.field_mitigation'), text: true, kind: 'textarea' },
+                      { field: 'likelihood', label: t('plan.field_likelihood'), kind: 'number', options: scaleOptions() },
+                      { field: 'impact', label: t('plan.field_impact'), kind: 'number', options: scaleOptions() },
+                    ]}>
+                      <ItemField ctx={ctx} item={r} field="title" text label={t('plan.field_title')} />
+                      <Labelled label={t('plan.field_mitigation')}>
+                        <ItemField ctx={ctx} item={r} field="mitigation" text multiline label={t('plan.field_mitigation')} />
                       </Labelled>
-                      <Labelled label={t('plan.field_impact')}>
-                        <ItemField ctx={ctx} item={r} field="impact" kind="number" label={t('plan.field_impact')} options={scaleOptions()} />
-                      </Labelled>
-                      <span class={`plan-badge plan-level-${level}`} data-testid="risk-level">
-                        {t('plan.riskScore', { level: t(`plan.level_${level}`), score: score(r) })}
-                      </span>
-                    </div>
+                      <div class="plan-fields">
+                        <Labelled label={t('plan.field_likelihood')}>
+                          <ItemField ctx={ctx} item={r} field="likelihood" label={t('plan.field_likelihood')} />
+                        </Labelled>
+                        <Labelled label={t('plan.field_impact')}>
+                          <ItemField ctx={ctx} item={r} field="impact" label={t('plan.field_impact')} />
+                        </Labelled>
+                        <span class={`plan-badge plan-level-${level}`} data-testid="risk-level">
+                          {t('plan.riskScore', { level: t(`plan.level_${level}`), score: score(r) })}
+                        </span>
+                      </div>
+                    </EditCard>
                   </div>
                   <DeleteButton ctx={ctx} item={r} name={nameOf(r)} onDeleted={() => focusHeading('risks')} />
                 </li>
@@ -517,21 +547,27 @@ export function Funding({ ctx, items, project }) {
           {list.map((f) => (
             <li key={f.id} data-testid="funding">
               <div class="plan-row-main">
-                <ItemField ctx={ctx} item={f} field="source" required label={t('plan.field_source')} />
-                <div class="plan-fields">
-                  <Labelled label={t('plan.field_amount')}>
-                    <ItemField ctx={ctx} item={f} field="amount" kind="number" label={t('plan.field_amount')}
-                      display={fmt.money(num(f.values.amount), f.values.currency || currency)} />
-                  </Labelled>
-                  <Labelled label={t('plan.field_currency')}>
-                    <ItemField ctx={ctx} item={f} field="currency" label={t('plan.field_currency')} options={currencies}
-                      display={f.values.currency || currency} />
-                  </Labelled>
-                  <Labelled label={t('plan.field_status')}>
-                    <ItemField ctx={ctx} item={f} field="status" label={t('plan.field_status')} options={labelled('funding', FUNDING_STATUSES)}
-                      display={valueLabel('funding', FUNDING_STATUSES, f.values.status)} />
-                  </Labelled>
-                </div>
+                <EditCard ctx={ctx} item={f} name={str(f.values.source) || t('plan.untitled')} fields={[
+                  { field: 'source', label: t('plan.field_source'), required: true },
+                  { field: 'amount', label: t('plan.field_amount'), kind: 'number', required: true },
+                  { field: 'currency', label: t('plan.field_currency'), options: currencies },
+                  { field: 'status', label: t('plan.field_status'), options: labelled('funding', FUNDING_STATUSES) },
+                ]}>
+                  <ItemField ctx={ctx} item={f} field="source" label={t('plan.field_source')} />
+                  <div class="plan-fields">
+                    <Labelled label={t('plan.field_amount')}>
+                      <ItemField ctx={ctx} item={f} field="amount" label={t('plan.field_amount')}
+                        display={fmt.money(num(f.values.amount), f.values.currency || currency)} />
+                    </Labelled>
+                    <Labelled label={t('plan.field_currency')}>
+                      <ItemField ctx={ctx} item={f} field="currency" label={t('plan.field_currency')} display={f.values.currency || currency} />
+                    </Labelled>
+                    <Labelled label={t('plan.field_status')}>
+                      <ItemField ctx={ctx} item={f} field="status" label={t('plan.field_status')}
+                        display={valueLabel('funding', FUNDING_STATUSES, f.values.status)} />
+                    </Labelled>
+                  </div>
+                </EditCard>
               </div>
               <DeleteButton ctx={ctx} item={f} name={str(f.values.source) || t('plan.untitled')} onDeleted={() => focusHeading('funding')} />
             </li>
