@@ -1,7 +1,8 @@
 // `urbis demo-data SPACE [--cities N] [--projects N] [--seed S] [--today D]`: fills a
 // space with a clearly labelled, fictional demo dataset — cities, projects,
-// needs, best practices and the plans of some projects — as described in
-// docs/DATA_MODEL.md.
+// needs, best practices, the plans of some projects and a readiness
+// assessment (a questionnaire) with the responses of part of the cities — as
+// described in docs/DATA_MODEL.md.
 //
 // Generation and writing are separate. generate() is a pure function of
 // (seed, cities, projects, the month it is seeded in; dates are relative to
@@ -13,6 +14,7 @@
 // record it names has been created. write() then records each entity's ops in
 // transactions of about kOpsPerChange ops and commits kChangesPerCommit of
 // them at a time with Replica::commit_group (one SQLite commit, one fsync).
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -83,7 +85,7 @@ class Rng {
 
 // Independent streams: one per (kind, index), so entity i of a kind is the
 // same whatever the counts of the other kinds.
-enum class Stream : uint64_t { City = 1, Project, Need, Practice, Plan };
+enum class Stream : uint64_t { City = 1, Project, Need, Practice, Plan, Response };
 Rng stream(uint64_t seed, Stream kind, uint64_t index) {
   return Rng(mix64(mix64(seed ^ (static_cast<uint64_t>(kind) << 56)) + index));
 }
@@ -458,6 +460,96 @@ void generate_plan(Dataset& d, uint64_t seed, size_t index, const Project& p, in
   }
 }
 
+
+// The readiness assessment (demo_phrases.h, Readiness), published to every
+// city: the questionnaire with its structure (a plain JSON field) and its
+// labels (translatable fields s.SECTION, q.QUESTION, c.QUESTION.CHOICE, in
+// the eight languages), and one response per city, as publishing in the web
+// app makes them. About three cities in five have answered, in their own
+// language; most of those have submitted (every question answered), the
+// others are part-way. Answers: a.QUESTION (a set for multiple choice).
+void generate_readiness(Dataset& d, uint64_t seed, const std::vector<City>& cities, int today) {
+  const Readiness& rd = readiness();
+  const int q = d.add("questionnaire");
+  auto all_langs = [&](int r, const std::string& field, const Text8& t) {
+    d.text(r, field.c_str(), kEn, t.en);
+    for (int l = 0; l < kLangCount; ++l)
+      if (l != kEn) d.text(r, field.c_str(), static_cast<Lang>(l), t.in(static_cast<Lang>(l)), kEn);
+  };
+  all_langs(q, "title", rd.title);
+  all_langs(q, "description", rd.description);
+  all_langs(q, "scale", rd.scale);
+  json general = json::array();
+  auto choice_question = [&](const ChoiceQuestion& cq, const char* kind) {
+    json choices = json::array();
+    for (const Labelled& c : cq.choices) {
+      choices.push_back(c.id);
+      all_langs(q, std::string("c.") + cq.id + "." + c.id, c.label);
+    }
+    all_langs(q, std::string("q.") + cq.id, cq.label);
+    general.push_back({{"id", cq.id}, {"kind", kind}, {"choices", std::move(choices)}});
+  };
+  choice_question(rd.strategy, "single");
+  choice_question(rd.barriers, "multiple");
+  general.back()["optional"] = true;
+  all_langs(q, "q.staff", rd.staff);
+  general.push_back({{"id", "staff"}, {"kind", "number"}, {"optional", true}, {"min", 0}});
+  all_langs(q, "q.priority", rd.priority);
+  general.push_back({{"id", "priority"}, {"kind", "text"}, {"optional", true}});
+  all_langs(q, "s.general", rd.general);
+  json sections = json::array({{{"id", "general"}, {"questions", std::move(general)}}});
+  for (const Labelled& resp : rd.responsibilities) {
+    json questions = json::array();
+    all_langs(q, std::string("s.") + resp.id, resp.label);
+    for (const Labelled& en : rd.enablers) {
+      const std::string id = std::string(resp.id) + "." + en.id;
+      all_langs(q, "q." + id, en.label);
+      questions.push_back({{"id", id}, {"kind", "scale"}});
+    }
+    sections.push_back({{"id", resp.id}, {"questions", std::move(questions)}});
+  }
+  d.set(q, "structure", {{"sections", std::move(sections)}});
+  d.set(q, "kind", "readiness");
+  d.set(q, "status", "published");
+  d.set(q, "audience", "all");
+  const auto [py, pm] = year_month(today - 2);
+  d.set(q, "published_at", iso_date(py, pm, 1) + "T09:00:00Z");
+
+  for (size_t i = 0; i < cities.size(); ++i) {
+    const City& city = cities[i];
+    Rng r = stream(seed, Stream::Response, i);
+    const int e = d.add("response");
+    d.ref(e, "questionnaire", q);
+    place(d, e, city);
+    const bool answered = r.percent(60);
+    const bool submitted = answered && r.percent(75);
+    d.set(e, "status", submitted ? "submitted" : "open");
+    if (!answered) continue;
+    const int share = submitted ? 100 : r.between(20, 80);  // of the questions answered
+    d.set(e, "a.strategy", rd.strategy.choices[r.weighted({35, 40, 25})].id);
+    for (size_t k : r.distinct(rd.barriers.choices.size(), static_cast<size_t>(r.between(1, 3))))
+      d.element(e, "a.barriers", rd.barriers.choices[k].id);
+    if (r.percent(share)) d.set(e, "a.staff", r.between(2, 120));
+    if (r.percent(submitted ? 70 : 30))
+      d.set(e, "a.priority", rd.answers[r.below(rd.answers.size())].in(city.lang));
+    // A city's maturity, give or take one per responsibility and enabler.
+    const int base = r.between(1, 4);
+    for (const Labelled& resp : rd.responsibilities) {
+      const int lean = r.between(-1, 1);
+      for (const Labelled& en : rd.enablers) {
+        if (!r.percent(share)) continue;
+        const int score = std::clamp(base + lean + r.between(-1, 1), 1, 5);
+        d.set(e, (std::string("a.") + resp.id + "." + en.id).c_str(), score);
+      }
+    }
+    if (submitted) {
+      const auto [y, m] = year_month(today - r.between(0, 1));
+      d.set(e, "submitted_at", iso_date(y, m, r.between(1, 28)) + "T" + two(r.between(8, 17)) + ":" +
+                                   two(r.between(0, 59)) + ":00Z");
+    }
+  }
+}
+
 // `today`: the month index (month_index) of the day the demo is seeded.
 Dataset generate(uint64_t seed, size_t n_cities, size_t n_projects, int today) {
   Dataset d;
@@ -467,6 +559,7 @@ Dataset generate(uint64_t seed, size_t n_cities, size_t n_projects, int today) {
   generate_practices(d, seed, n_projects / 12, cities);
   for (size_t i = 0; i < projects.size(); ++i)
     if (i % 10 == 3) generate_plan(d, seed, i, projects[i], today);
+  generate_readiness(d, seed, cities, today);
   return d;
 }
 
@@ -586,7 +679,8 @@ void run_demo_data(const Context& ctx, const Args& args) {
   static const std::pair<const char*, const char*> kinds[] = {
       {"cities", "city"},       {"projects", "project"}, {"needs", "need"},   {"practices", "practice"},
       {"milestones", "milestone"}, {"tasks", "task"},  {"stakeholders", "stakeholder"},
-      {"risks", "risk"},        {"funding", "funding"},  {"comments", "comment"}};
+      {"risks", "risk"},        {"funding", "funding"},  {"comments", "comment"},
+      {"questionnaires", "questionnaire"}, {"responses", "response"}};
   for (const auto& [key, type] : kinds) {
     auto it = d.counts.find(type);
     out[key] = it == d.counts.end() ? 0 : it->second;

@@ -94,6 +94,31 @@ const std::vector<const char*>& funding_sources();  // English
 const std::vector<const char*>& partners();         // English
 const std::vector<const char*>& people(Lang lang);  // fictional person names
 
+// The readiness assessment (a `questionnaire`, docs/DATA_MODEL.md) after the
+// Smart Cities Readiness Guide's framework: each responsibility of a city is
+// a section, rated 1-5 on each enabler; a first section of general questions.
+struct Labelled {
+  const char* id;  // question, section or choice id (stable, ASCII)
+  Text8 label;
+};
+struct ChoiceQuestion {
+  const char* id;
+  Text8 label;
+  std::vector<Labelled> choices;
+};
+struct Readiness {
+  Text8 title, description, scale;  // scale: what 1..5 mean
+  Text8 general;                    // the first section's title
+  ChoiceQuestion strategy;          // single choice
+  ChoiceQuestion barriers;          // multiple choice
+  Text8 staff;                      // number (optional)
+  Text8 priority;                   // text (optional)
+  std::vector<Labelled> responsibilities;  // sections
+  std::vector<Labelled> enablers;          // the scale questions of each
+  std::vector<Text8> answers;              // sample answers to `priority`
+};
+const Readiness& readiness();
+
 // "{city}" / "{district}" replaced in `pattern`.
 std::string fill(const char* pattern, const std::string& city, const std::string& district = "");
 

@@ -442,7 +442,8 @@ TEST_CASE("demo_data") {
   const std::map<std::string, std::string> types = {
       {"cities", "city"}, {"projects", "project"}, {"needs", "need"},       {"practices", "practice"},
       {"milestones", "milestone"}, {"tasks", "task"}, {"stakeholders", "stakeholder"}, {"risks", "risk"},
-      {"funding", "funding"}, {"comments", "comment"}};
+      {"funding", "funding"}, {"comments", "comment"}, {"questionnaires", "questionnaire"},
+      {"responses", "response"}};
   size_t sum = 0;
   for (const auto& kind : types) {  // not a structured binding: INFO captures it (clang)
     const std::string &key = kind.first, &type = kind.second;
@@ -453,6 +454,23 @@ TEST_CASE("demo_data") {
   }
   CHECK(sum == made["entities"].get<size_t>());
   CHECK(f.dev.ok({"find", f.space, "--where", "demo=true", "--limit", "1"})["total"] == made["entities"]);
+
+  // The readiness assessment: one questionnaire, published to all, a response
+  // per city, part of them submitted with every required question answered.
+  CHECK(made["questionnaires"] == 1);
+  CHECK(made["responses"] == 12);
+  const json assessment = f.dev.ok({"find", f.space, "--type", "questionnaire", "--lang", "ar", "--limit", "1"});
+  CHECK(assessment["hits"][0]["title"] == "تقييم جاهزية المدينة الذكية");
+  const json sections = assessment["hits"][0]["summary"]["structure"]["sections"];
+  CHECK(sections.size() == 9);  // general + 8 responsibilities
+  const json submitted = f.dev.ok({"find", f.space, "--type", "response", "--where", "status=submitted", "--limit", "100"});
+  CHECK(submitted["total"].get<size_t>() > 0);
+  CHECK(submitted["total"].get<size_t>() < 12);
+  for (const json& h : submitted["hits"]) {
+    CHECK(h["summary"]["questionnaire"] == assessment["hits"][0]["id"]);
+    CHECK(h["summary"]["a.energy.connectivity"].is_number_integer());
+    CHECK(h["summary"]["a.strategy"].is_string());
+  }
 
   // Words of the Korean and Arabic phrase tables find projects titled with them.
   for (const auto& search : {std::pair<std::string, std::string>{"스마트", "ko"}, {"ذكية", "ar"}}) {
