@@ -41,7 +41,7 @@ void run_device_republish(const Context& ctx, const Args& args);
 // demo-data (demo_data.cc): a fictional, deterministic demo dataset.
 void run_demo_data(const Context& ctx, const Args& args);
 
-// sync (sync_client.cc) and node (node_server.cc): the network commands.
+// sync (sync_client.cc) and node (node_command.cc, over node/server): the network commands.
 inline constexpr const char* kNodeUsage =
     "node --listen ADDR:PORT [--peer URL]... [--trust-peer NODE_KEY]... [--web DIR]\n"
     "      [--space-creator DEVICE_KEY]... [--open-spaces] [--log-level debug|info|warn|error]\n"

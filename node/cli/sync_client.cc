@@ -24,11 +24,22 @@
 #include "home.h"
 #include "net.h"
 #include "sync_client.h"
-#include "urbis/sync.pb.h"
 #include "urbis/sync/session.h"
 
 namespace urbis::cli {
 namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using asio::awaitable;
+using asio::use_awaitable;
+using net::client_stream;
+using net::FrameQueue;
+using net::ws_connect;
+using net::WsConnectOptions;
+using net::WsStream;
 
 // The kind of a frame, read off the wire (sync::peek_frame).
 sync::FrameKind kind_of(ByteView frame) {
@@ -43,7 +54,7 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
  public:
   SyncClient(asio::io_context& io, Replica& replica, sync::Signer signer, SyncRequest request, WsUrl url,
              std::string url_text)
-      : io_(io), ws_(client_stream(io, url, url.tls ? make_client_tls(request.ca_file) : nullptr)), out_(ws_), poll_timer_(io), signals_(io, SIGINT, SIGTERM), replica_(replica),
+      : io_(io), ws_(client_stream(io, url, url.tls ? client_tls(request.ca_file) : nullptr)), out_(ws_), poll_timer_(io), signals_(io, SIGINT, SIGTERM), replica_(replica),
         signer_(std::move(signer)), spaces_(std::move(request.spaces)), url_(std::move(url)),
         url_text_(std::move(url_text)), watch_(request.watch), discover_(request.discover),
         heal_(request.heal), on_caught_up_(std::move(request.on_caught_up)) {}

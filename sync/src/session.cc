@@ -314,6 +314,15 @@ Result<std::vector<std::string>> rebuild_compact(const pb::Changes& changes, Com
 
 }  // namespace
 
+Bytes error_frame(Code code, const std::string& message) {
+  pb::Frame f;
+  f.mutable_error()->set_code(static_cast<int32_t>(code));
+  f.mutable_error()->set_message(message);
+  Bytes b(f.ByteSizeLong());
+  f.SerializeToArray(b.data(), static_cast<int>(b.size()));
+  return b;
+}
+
 std::optional<FramePeek> peek_frame(ByteView frame) {
   using google::protobuf::io::CodedInputStream;
   using Wire = google::protobuf::internal::WireFormatLite;

@@ -30,7 +30,7 @@
 // acknowledges a change only once it is on disk). The clients share one
 // thread (one io_context), except in the live test, where A (the writer)
 // runs on a thread of its own so B's applies never delay A's edits.
-#include "ws_queue.h"  // first: Boost before the rest (as in node/cli)
+#include "frame_queue.h"  // first: Boost before the rest (as in node/net)
 
 #include <fcntl.h>
 #include <signal.h>
@@ -538,7 +538,7 @@ class Client : public std::enable_shared_from_this<Client> {
   }
 
   WsStream ws_;
-  cli::FrameQueue<WsStream> out_;
+  net::FrameQueue<WsStream> out_;
   Replica& replica_;
   sync::Signer signer_;
   std::vector<SpaceId> spaces_;

@@ -1,5 +1,5 @@
-// Fuzz target `http`: the node's HTTP request path (node/cli/http_static.h,
-// as node_server.cc uses it) over a web root of real files, with symlinks
+// Fuzz target `http`: the node's HTTP request path (node/server/static_files.h,
+// as node/server/http.cc uses it) over a web root of real files, with symlinks
 // that lead out of it.
 //
 // Input: starting with '/', a request target alone (the static path logic
@@ -16,7 +16,7 @@
 #include <fstream>
 
 #include "fuzz_util.h"
-#include "http_static.h"
+#include "static_files.h"
 
 using namespace urbis;
 namespace fs = std::filesystem;
@@ -37,10 +37,10 @@ void remove_base() {
 }
 
 void check_target(std::string_view target) {
-  const cli::HttpTarget t = cli::route_target(target);
+  const server::HttpTarget t = server::route_target(target);
   if (t.path.find('?') != std::string::npos) fuzz::broken("a routed path holds a query");
-  if (t.route != cli::HttpRoute::Static) return;
-  auto found = cli::resolve_static_path(g_root, t.path);
+  if (t.route != server::HttpRoute::Static) return;
+  auto found = server::resolve_static_path(g_root, t.path);
   if (!found) return;
   std::error_code ec;
   const fs::path real = fs::canonical(found->file, ec);
@@ -49,7 +49,7 @@ void check_target(std::string_view target) {
   if (r != g_root.end()) fuzz::broken("a resolved file lies outside the web root");
   if (!fs::is_regular_file(real, ec)) fuzz::broken("a resolved file is not a regular file");
   if (real.filename() == "secret.txt") fuzz::broken("the file outside the root was served");
-  auto decoded = cli::percent_decode(t.path);
+  auto decoded = server::percent_decode(t.path);
   if (!decoded) fuzz::broken("a path that does not decode was served");
   for (size_t at = 0; at < decoded->size();) {
     const size_t slash = decoded->find('/', at);
@@ -101,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parser.is_header_done()) return 0;
   const auto& req = parser.get();
   const auto accept = req[http::field::accept_encoding];
-  (void)cli::accepts_gzip(std::string_view(accept.data(), accept.size()));
+  (void)server::accepts_gzip(std::string_view(accept.data(), accept.size()));
   if (req.method() != http::verb::get && req.method() != http::verb::head) return 0;
   check_target(std::string_view(req.target().data(), req.target().size()));
   return 0;

@@ -225,6 +225,11 @@ struct FramePeek {
 // before (or instead of) handing it to a Session uses this.
 std::optional<FramePeek> peek_frame(ByteView frame);
 
+// A serialized Error frame about no space (the session ends): what a host
+// sends when it refuses a connection before or outside a Session (a node at
+// its rate limit).
+Bytes error_frame(Code code, const std::string& message);
+
 
 struct SessionCounters {
   uint64_t changes_sent = 0;

@@ -1,11 +1,11 @@
-// The node's HTTP request path without sockets (see http_static.h).
-#include "http_static.h"
+// The node's HTTP request path without sockets (static_files.h).
+#include "static_files.h"
 
 #include <algorithm>
 #include <sstream>
 #include <system_error>
 
-namespace urbis::cli {
+namespace urbis::server {
 
 namespace fs = std::filesystem;
 
@@ -54,14 +54,19 @@ std::optional<StaticFile> resolve_static_path(const fs::path& web_root, std::str
   std::error_code ec;
   const fs::path root = fs::canonical(web_root, ec);
   if (ec) return std::nullopt;
-  fs::path file = fs::weakly_canonical(root / rel, ec);
-  if (ec) return std::nullopt;
-  // Symlinks may not lead out of the root either.
-  auto [r, f] = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
-  if (r != root.end()) return std::nullopt;
-  if (fs::is_directory(file, ec)) file /= "index.html";
-  if (!fs::is_regular_file(file, ec)) return std::nullopt;
-  return StaticFile{std::move(file), std::move(rel)};
+  // Symlinks may not lead out of the root either (a directory's index.html
+  // included: it is resolved again once appended).
+  auto contained = [&](const fs::path& p) -> std::optional<fs::path> {
+    fs::path file = fs::weakly_canonical(p, ec);
+    if (ec) return std::nullopt;
+    auto [r, f] = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
+    if (r != root.end()) return std::nullopt;
+    return file;
+  };
+  auto file = contained(root / rel);
+  if (file && fs::is_directory(*file, ec)) file = contained(*file / "index.html");
+  if (!file || !fs::is_regular_file(*file, ec)) return std::nullopt;
+  return StaticFile{std::move(*file), std::move(rel)};
 }
 
 bool accepts_gzip(std::string_view accept) {
@@ -72,4 +77,30 @@ bool accepts_gzip(std::string_view accept) {
   return false;
 }
 
-}  // namespace urbis::cli
+std::string_view mime_type(const fs::path& path) {
+  const std::string ext = path.extension().string();
+  if (ext == ".html" || ext == ".htm") return "text/html; charset=utf-8";
+  if (ext == ".js" || ext == ".mjs") return "text/javascript";
+  if (ext == ".wasm") return "application/wasm";
+  if (ext == ".webmanifest") return "application/manifest+json";
+  if (ext == ".css") return "text/css";
+  if (ext == ".json") return "application/json";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".png") return "image/png";
+  if (ext == ".ico") return "image/x-icon";
+  if (ext == ".txt") return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+// How long browsers may keep a file without asking again. Pages, the web app
+// manifest and the service worker: revalidate every time (an update must be
+// seen). Vite's content-hashed assets/NAME-HASH.ext: forever. The rest: an hour.
+std::string_view cache_control(std::string_view rel, const fs::path& file) {
+  const std::string ext = file.extension().string();
+  const std::string name = file.filename().string();
+  if (ext == ".html" || ext == ".webmanifest" || name == "sw.js") return "no-cache";
+  if (rel.starts_with("assets/")) return "public, max-age=31536000, immutable";
+  return "public, max-age=3600";
+}
+
+}  // namespace urbis::server

@@ -22,7 +22,9 @@
 #include <boost/beast.hpp>
 #include <boost/beast/ssl.hpp>
 
-namespace urbis::cli {
+#include "urbis/status.h"
+
+namespace urbis::net {
 
 class Transport {
  public:
@@ -97,9 +99,9 @@ class Transport {
 };
 
 // A client's TLS settings: verify the server against `ca_file` (PEM, one or
-// more certificates) or, without one, the system's store. Throws a usage
-// error naming the file when it cannot be read.
-std::shared_ptr<boost::asio::ssl::context> make_client_tls(const std::optional<std::string>& ca_file);
+// more certificates) or, without one, the system's store; InvalidArgument
+// naming the file when it cannot be read.
+Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls(const std::optional<std::string>& ca_file);
 
 // A server's TLS settings from a certificate chain and its private key (PEM
 // files); nullptr and `error` (naming the file and what is wrong) when they
@@ -123,4 +125,4 @@ std::string certificate_summary(boost::asio::ssl::context& context);
 // When that certificate expires (Unix time); nullopt without one.
 std::optional<int64_t> certificate_expiry(boost::asio::ssl::context& context);
 
-}  // namespace urbis::cli
+}  // namespace urbis::net

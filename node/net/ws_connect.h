@@ -1,19 +1,19 @@
 // The client side of a connection to a node, shared by `urbis sync` and
-// `space join` (sync_client.cc) and the node's peer links (node_server.cc):
+// `space join` (node/cli/sync_client.cc) and the node's peer links (node/server):
 // resolve, TCP connect (TCP_NODELAY: frames are small and latency matters),
 // TLS handshake for wss://, WebSocket handshake; each step bounded by a
 // timeout. Also the Boost namespace aliases both use.
 #pragma once
 
-#include "ws_queue.h"  // first: Boost before the rest
+#include "frame_queue.h"  // first: Boost before the rest
 #include "transport.h"
 
 #include <chrono>
 #include <string>
 
-#include "net.h"
+#include "url.h"
 
-namespace urbis::cli {
+namespace urbis::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -70,10 +70,7 @@ inline awaitable<std::string> ws_connect(WsStream& ws, const WsUrl& url, WsConne
       [agent = options.user_agent](websocket::request_type& req) { req.set(http::field::user_agent, agent); }));
   websocket::response_type response;
   response.result(0u);  // stays 0 unless an HTTP answer is read
-  std::string host_header = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  host_header += ':';
-  host_header += std::to_string(url.port);
-  co_await ws.async_handshake(response, host_header, url.path,
+  co_await ws.async_handshake(response, url.authority(), url.path,
                               asio::redirect_error(use_awaitable, ec));
   if (ec) {
     std::string detail = ec.message();
@@ -86,4 +83,4 @@ inline awaitable<std::string> ws_connect(WsStream& ws, const WsUrl& url, WsConne
   co_return std::string();
 }
 
-}  // namespace urbis::cli
+}  // namespace urbis::net

@@ -1,5 +1,5 @@
 // FrameQueue: the outgoing side of one WebSocket connection, shared by the
-// node (node_server.cc) and the sync client (sync_client.cc). Beast allows one
+// node (node/server) and the sync client (node/cli/sync_client.cc). Beast allows one
 // write at a time while a read is pending; frames from several sources (the
 // session's replies, live pushes, the poll timer) are queued here and written
 // in order, then an optional close follows once the queue has drained.
@@ -21,7 +21,7 @@
 
 #include "urbis/types.h"
 
-namespace urbis::cli {
+namespace urbis::net {
 
 template <typename WebSocket>
 class FrameQueue {
@@ -101,4 +101,4 @@ class FrameQueue {
   std::function<void(boost::beast::error_code)> done_;
 };
 
-}  // namespace urbis::cli
+}  // namespace urbis::net

@@ -1,7 +1,8 @@
-// The node's HTTP request path without sockets (node_server.cc serves it):
-// which route a request target names, and which file under the --web root a
-// static path names. Pure functions of their arguments and the file system,
-// so tests/fuzz/http_fuzz.cc drives them with hostile targets.
+// The node's HTTP request path without sockets (server.cc serves it): which
+// route a request target names, which file under the --web root a static
+// path names, and its type and cache lifetime. Pure functions of their
+// arguments and the file system, so tests/fuzz/http_fuzz.cc drives them with
+// hostile targets and tests/node/server_unit_test.cc checks containment.
 #pragma once
 
 #include <filesystem>
@@ -9,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace urbis::cli {
+namespace urbis::server {
 
 enum class HttpRoute { Healthz, Readyz, Metrics, Sync, Static };
 
@@ -40,4 +41,14 @@ std::optional<StaticFile> resolve_static_path(const std::filesystem::path& root,
 // Whether an Accept-Encoding value lists gzip (without q=0).
 bool accepts_gzip(std::string_view accept_encoding);
 
-}  // namespace urbis::cli
+// The Content-Type of a file, by its extension (application/octet-stream
+// for one not listed).
+std::string_view mime_type(const std::filesystem::path& path);
+
+// How long browsers may keep a file (Cache-Control), `rel` being its path
+// under the root as requested: pages, the manifest and the service worker
+// are revalidated every time; Vite's content-hashed assets/ kept forever;
+// the rest an hour.
+std::string_view cache_control(std::string_view rel, const std::filesystem::path& file);
+
+}  // namespace urbis::server

@@ -8,10 +8,8 @@
 
 #include <ctime>
 
-#include "cli.h"
-#include "net.h"
 
-namespace urbis::cli {
+namespace urbis::net {
 
 namespace ssl = boost::asio::ssl;
 
@@ -39,26 +37,21 @@ void harden(ssl::context& context) {
 
 }  // namespace
 
-std::shared_ptr<ssl::context> make_client_tls(const std::optional<std::string>& ca_file) {
+Result<std::shared_ptr<ssl::context>> make_client_tls(const std::optional<std::string>& ca_file) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
   harden(*context);
   context->set_verify_mode(ssl::verify_peer);
   boost::system::error_code ec;
   if (ca_file) {
     context->load_verify_file(*ca_file, ec);
-    if (ec) usage_error("--ca-file: cannot read certificates from " + *ca_file + ": " + openssl_reason(ec));
+    if (ec)
+      return Status(Code::InvalidArgument,
+                    "--ca-file: cannot read certificates from " + *ca_file + ": " + openssl_reason(ec));
   } else {
     context->set_default_verify_paths(ec);
-    if (ec) usage_error("cannot load the system's certificate store: " + openssl_reason(ec));
+    if (ec) return Status(Code::InvalidArgument, "cannot load the system's certificate store: " + openssl_reason(ec));
   }
   return context;
-}
-
-void check_client_tls(const WsUrl& url, const std::optional<std::string>& ca_file) {
-  if (url.tls)
-    (void)make_client_tls(ca_file);
-  else if (ca_file)
-    usage_error("--ca-file is for wss:// URLs; " + url.text() + " is not encrypted");
 }
 
 std::shared_ptr<ssl::context> load_server_tls(const std::string& cert_file, const std::string& key_file,
@@ -155,4 +148,4 @@ std::optional<int64_t> certificate_expiry(ssl::context& context) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-}  // namespace urbis::cli
+}  // namespace urbis::net
