@@ -115,7 +115,10 @@ test('Arabic as the remembered language: onboarding and header translated and mi
   await onboard(page, { invite: admin.invite() });
   await assertDocument(page, 'ar', 'rtl');
   const nav = await page.locator('header.top nav a').allInnerTexts();
-  assert.deepEqual(nav.map((s) => s.trim()), ['discover', 'map', 'charts', 'plan', 'settings'].map((n) => ar[`common.nav_${n}`]));
+  // The questionnaires' link is there once their catalog is (issue 14, item 2); Activity comes last.
+  const navKeys = ['common.nav_discover', 'common.nav_map', 'common.nav_charts', 'common.nav_plan',
+    ...(ar['questionnaire.nav'] ? ['questionnaire.nav'] : []), 'common.nav_settings', 'activity.nav'];
+  assert.deepEqual(nav.map((s) => s.trim()), navKeys.map((k) => ar[k]));
   assert.equal((await page.locator('a.skip').textContent()).trim(), ar['common.skipToContent']);
   const syncTexts = ['offline', 'syncing', 'online'].map((s) => ar[`common.sync_${s}`]);
   assert.ok(syncTexts.includes(await text(page, '[data-testid=sync-status] .sync-state')));
