@@ -233,9 +233,19 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   await page.getByTestId('missing-title').waitFor({ timeout: 20000 });
   const original = untranslated.translations.title.values[untranslated.translations.title.original];
   assert.equal(await page.getByTestId('entity-title').textContent(), original);
+  // No help needed: the language it was written in, the others it exists in,
+  // and the translation form in place (the text it translates shown with it).
+  const tr = untranslated.translations.title;
+  const help = page.getByTestId('lang-help-title');
+  assert.equal(await help.getByTestId('original-language').getAttribute('data-locale'), tr.original);
+  const others = Object.keys(tr.values).filter((l) => l !== tr.original).sort();
+  if (others.length) assert.deepEqual((await help.getByTestId('available-languages').getAttribute('data-locales')).split(',').sort(), others);
+  else assert.equal(await help.getByTestId('available-languages').count(), 0);
+  assert.match(await page.getByTestId('add-title-en').textContent(), /^Translate into English/);
   await screenshot(page, 'entity-en');
   await assertAccessible(page, 'the entity page');
   await page.getByTestId('add-title-en').click();
+  assert.equal(await page.locator('form.add-text .hint span[dir=auto]').textContent(), original, 'the form shows the text it translates');
   await page.locator('#add-title-en').fill('Harbour test translation');
   await page.locator('form.add-text button[type=submit]').click();
   await until('the English title', async () => (await page.getByTestId('entity-title').textContent()) === 'Harbour test translation');
