@@ -169,7 +169,7 @@ const safe = (v) => (typeof v === 'string' && FORMULA_START.test(v) ? `'${v}` : 
 // The CSV of a questionnaire's answers: one row per city of `rows`, the
 // city's columns first, then one column per question headed by its label
 // (`label(q)`) and id; choices as their labels (`choiceLabel(q, c)`), several
-// joined with "; ". Cells a spreadsheet would run are quoted with an
+// joined with "; " in the questionnaire's order. Cells a spreadsheet would run are quoted with an
 // apostrophe; UTF-8 with a byte-order mark.
 export function buildResponsesCsv(structure, rows, { label, choiceLabel, head, statusLabel }) {
   const questions = questionsOf(structure);
@@ -181,7 +181,8 @@ export function buildResponsesCsv(structure, rows, { label, choiceLabel, head, s
       const v = r.answers[answerField(q.id)];
       if (!isAnswered(q.kind, v)) cells.push('');
       else if (q.kind === 'single') cells.push(choiceLabel(q, v));
-      else if (q.kind === 'multiple') cells.push(v.map((c) => choiceLabel(q, c)).join('; '));
+      else if (q.kind === 'multiple')
+        cells.push([...q.choices.filter((c) => v.includes(c)), ...v.filter((c) => !q.choices.includes(c))].map((c) => choiceLabel(q, c)).join('; '));
       else cells.push(v);
     }
     return cells;

@@ -194,7 +194,7 @@ test('questionnaires: write and publish, answer offline on two devices, merge pe
   await B.locator(`[data-testid=question][data-qid="${multiQ.id}"] input[type=checkbox]`).nth(1).check();
   await B.locator(`[data-testid=question][data-qid="${numberQ.id}"] input`).fill('12');
   await until('B saved', async () => (await B.getByTestId('save-state').getAttribute('data-state')) === 'saved' && (await B.getByTestId('save-state').getAttribute('data-pending')) === '0', 10000);
-  assert.equal(await B.getByTestId('q-progress').getAttribute('data-answered'), '2');
+  await until('B to count its two answers', async () => (await B.getByTestId('q-progress').getAttribute('data-answered')) === '2', 5000);
   assert.equal((await sync(A)).state, 'offline');
   assert.ok((await sync(A)).pending >= 4, 'A holds its answers, unsent');
 
@@ -208,7 +208,7 @@ test('questionnaires: write and publish, answer offline on two devices, merge pe
   await A.locator(`[data-testid=q-response][data-response="${responseId}"]`).waitFor({ timeout: 20000 });
   assert.equal(await q1(A, scaleQ.id).locator('input[value="4"]').isChecked(), true);
   assert.equal(await q1(A, textQ.id).locator('textarea').inputValue(), TEXT_ANSWER);
-  assert.equal(await A.getByTestId('q-progress').getAttribute('data-answered'), '4');
+  await until('A to count its four answers', async () => (await A.getByTestId('q-progress').getAttribute('data-answered')) === '4', 5000);
   assert.equal((await sync(A)).state, 'offline');
 
   // ---- online: both converge, per question ------------------------------------------
