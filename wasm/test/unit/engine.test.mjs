@@ -478,3 +478,21 @@ test('storage full: the edit rejects with Storage, nothing more is accepted, a r
   assert.equal(b.get(space, 'project', id).values.title, 'Written again');
   await b.close();
 });
+
+test('activity: a cursor to start from, nothing of this device listed, bad input refused', async () => {
+  const e = await openEngine(uniqueName());
+  const me = await e.createIdentity('correct horse');
+  const { space } = await e.createSpace('S');
+  const first = e.activity(space);
+  assert.deepEqual({ changes: first.changes, entities: first.entities }, { changes: 0, entities: [] }, 'no cursor: the cursor alone');
+  assert.equal(typeof first.cursor[me], 'number');
+  await e.put(space, 'task', 'new', { 'title@en': 'mine' });
+  const after = e.activity(space, { since: first.cursor });
+  assert.deepEqual({ changes: after.changes, entities: after.entities, complete: after.complete }, { changes: 0, entities: [], complete: true },
+    'this device\'s own edits are not activity');
+  assert.equal(after.cursor[me], first.cursor[me] + 1, 'the cursor moves past the edit');
+  await rejectsWith(() => e.activity(space, { since: { nothex: 1 } }), 'InvalidArgument');
+  await rejectsWith(() => e.activity(space, { since: [] }), 'InvalidArgument');
+  await rejectsWith(() => e.activity(space, { since: first.cursor, limit: 0 }), 'InvalidArgument');
+  await e.close();
+});
