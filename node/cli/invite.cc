@@ -16,15 +16,11 @@
 //   (docs/membership.md).
 //
 // space join CODE URL
-//   1. As the invite (its key derived from the code), sync the space from the
-//      node into a scratch in-memory store: the node serves the space to the
-//      invite key, a member until redeemed or expired.
-//   2. Build the redeem there (Replica::redeem_invite: not stored) and push it
-//      in the same session; wait for the node's Ack or Error.
-//   3. Accepted: the node, a witness the invite names, added its receipt to the
-//      redeem and sent it back; copy the scratch log (with that redeem) into
-//      the device's store.
-//      Refused (another device redeemed first: BrokenChain): nothing was
+//   1-3. sync::JoinSession (sync/join.h, shared with the browser client), as
+//      the invite, into a scratch in-memory store: sync the space, push the
+//      redeem, wait for the node's Ack or Error. Accepted: copy the scratch
+//      log (with the redeem as the witness node sent it back) into the
+//      device's store. Refused (another device redeemed first): nothing was
 //      written to the device's store, and the error says the code was used.
 //   4. Sync the space as the device (a member now) and print its role.
 //   A join whose Ack was lost (the node stored the redeem, the device did
@@ -38,7 +34,7 @@
 #include "net.h"
 #include "sync_client.h"
 #include "urbis/invite.h"
-#include "urbis/sync.pb.h"
+#include "urbis/sync/join.h"
 
 namespace urbis::cli {
 namespace {
@@ -48,33 +44,6 @@ constexpr uint64_t kMaxTtlSeconds = 366 * 24 * 3600;
 
 [[noreturn]] void fail_expired(const InviteSecret& secret) {
   fail(Code::Expired, "this invite code expired at " + utc_time_text(secret.expires_ms));
-}
-
-// Where a join stopped.
-enum class Stage {
-  NotServed,  // the node would not sync the space with the invite key
-  Built,      // redeem_invite refused, on the log the node served
-  Pushed,     // the node refused the redeem
-};
-
-// Ends `space join` with why the invite was not redeemed.
-[[noreturn]] void refuse(Stage stage, const Status& why, const InviteSecret& secret, const std::string& url) {
-  if (why.code() == Code::Expired || system_env().now_ms() > secret.expires_ms) fail_expired(secret);
-  switch (why.code()) {
-    case Code::BrokenChain:  // the node holds another redeem of this invite
-    case Code::NotAMember:   // ... or, holding it, no longer counts the invite a member
-      if (stage == Stage::Pushed) fail(Code::NotAMember, "this invite code has already been used");
-      if (stage == Stage::NotServed)
-        fail(Code::NotAMember,
-             "this invite code has already been used (or was revoked, or has not reached " + url +
-                 " yet: the admin syncs after `space invite`)");
-      fail(why.code(), why.message());
-    case Code::UnknownSpace:
-      fail(Code::UnknownSpace, "the node at " + url + " does not hold space " + secret.space.hex() +
-                                   " yet: the admin syncs it there after `space invite`");
-    default:
-      fail(why.code(), why.message());
-  }
 }
 
 Role parse_role(const Args& args, const char* usage) {
@@ -164,47 +133,25 @@ void run_space_join(const Context& ctx, const Args& args) {
   auto before = home.replica->space(space);
   const bool member = before.is_ok() && before->my_role != Role::None;
   std::optional<Status> refusal;  // why the redeem did not happen, if it did not
-  Stage stage = Stage::NotServed;
   if (!member) {
-    // 1-2. As the invite, into a scratch store; the device's store is untouched.
+    // 1-3 (sync/join.h). As the invite, into a scratch store; the device's
+    // store is untouched until the node accepted the redeem.
     auto scratch = check(Replica::open(":memory:", duplicate_identity(*home.signer_identity), system_env(),
                                        {.materialize = false, .synchronous_full = false}));
     const Identity invite = invite_identity(secret);
-    std::optional<CommitInfo> redeem;
-    size_t errors_before = 0;
-    SyncRequest request{.spaces = {space}, .ca_file = ca_file};
-    request.on_caught_up = [&](const sync::Session& session) -> std::vector<Bytes> {
-      const auto synced = session.synced_spaces();
-      if (std::find(synced.begin(), synced.end(), space) == synced.end()) return {};
-      auto built = scratch->redeem_invite(secret);
-      if (!built.is_ok()) {
-        refusal = built.status();
-        return {};
-      }
-      redeem = std::move(built).value();
-      errors_before = session.peer_errors().size();
-      return {sync::changes_frame(space, redeem->envelope)};
-    };
-    SyncResult result = run_sync_session(url, *scratch, sync::Signer::of(invite), std::move(request));
-    const bool served = std::find(result.synced_spaces.begin(), result.synced_spaces.end(), space) !=
-                        result.synced_spaces.end();
-    if (!served) {
-      refusal = result.peer_errors.empty() ? Status(Code::NotAMember, "the node does not serve the invite")
-                                           : result.peer_errors.back();
-    } else if (!redeem) {
-      stage = Stage::Built;
-    } else if (result.peer_errors.size() > errors_before) {
-      stage = Stage::Pushed;
-      refusal = result.peer_errors[errors_before];
-    }
-    // A refusal of the redeem itself (used by another device, expired) is final.
-    if (refusal && served) refuse(stage, *refusal, secret, url);
-    if (redeem) {
-      // 3. The node acknowledged it: the log becomes the device's, with the
-      // redeem as the witness node sent it back (receipted; our own copy has
-      // no receipt and no replica would take it).
+    sync::JoinSession join(*scratch, system_env(), secret, invite, url);
+    (void)run_sync_session(url, *scratch, sync::Signer::of(invite), SyncRequest{.ca_file = ca_file, .join = &join});
+    if (join.state() == sync::JoinSession::State::Accepted) {
+      // The log becomes the device's, with the redeem as the witness node
+      // sent it back (receipted; our own copy has no receipt and no replica
+      // would take it).
       auto log = check(scratch->changes_since(space, {}));
       (void)home.replica->apply_batch(log);  // refusals, if any, are caught up by the sync below
+    } else if (join.state() == sync::JoinSession::State::Refused) {
+      // Refused by the node or on what it served is final; not served at
+      // all may be a join of this device whose Ack was lost (step 4 finds out).
+      if (join.served()) check(join.refusal());
+      refusal = join.refusal();
     }
   }
   // 4. As the device. When the node did not serve the invite, this also
@@ -213,9 +160,10 @@ void run_space_join(const Context& ctx, const Args& args) {
                          SyncRequest{.spaces = {space}, .ca_file = ca_file});
   auto after = home.replica->space(space);
   const Role role = after.is_ok() ? after->my_role : Role::None;
-  if (role == Role::None)
-    refuse(stage, refusal.value_or(Status(Code::NotAMember, "the node does not count this device a member")),
-           secret, url);
+  if (role == Role::None) {
+    if (system_env().now_ms() > secret.expires_ms) fail_expired(secret);
+    check(refusal.value_or(Status(Code::NotAMember, "the node does not count this device a member")));
+  }
   emit(ctx, {{"space", space.hex()}, {"role", role_name(role)}});
 }
 

@@ -57,10 +57,10 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
       : io_(io), ws_(client_stream(io, url, url.tls ? client_tls(request.ca_file) : nullptr)), out_(ws_), poll_timer_(io), signals_(io, SIGINT, SIGTERM), replica_(replica),
         signer_(std::move(signer)), spaces_(std::move(request.spaces)), url_(std::move(url)),
         url_text_(std::move(url_text)), watch_(request.watch), discover_(request.discover),
-        heal_(request.heal), on_caught_up_(std::move(request.on_caught_up)) {}
+        heal_(request.heal), on_caught_up_(std::move(request.on_caught_up)), join_(request.join) {}
 
   awaitable<void> run();
-  const sync::Session* session() const { return session_.get(); }
+  const sync::Session* session() const { return join_ ? &join_->session() : session_.get(); }
   const std::vector<SpaceId>& settled() const { return settled_; }
   const std::vector<Status>& heal_errors() const { return heal_errors_; }
 
@@ -130,6 +130,7 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
   bool discover_;
   bool heal_;
   std::function<std::vector<Bytes>(const sync::Session&)> on_caught_up_;
+  sync::JoinSession* join_;  // joining by invite: its session instead of session_
   std::unique_ptr<sync::Session> session_;
   uint64_t changes_frames_out_ = 0, acks_in_ = 0;
   uint64_t received_at_heal_ = ~uint64_t{0};  // changes_received at the last heal (watch)
@@ -145,10 +146,14 @@ awaitable<void> SyncClient::run() {
   options.discover = discover_;
   ws_.binary(true);
   ws_.read_message_max(options.max_frame_bytes);
-  session_ = std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client, spaces_,
-                                             options);
-  log_event("info", "connected", {{"url", url_text_}, {"spaces", spaces_.size()}});
-  send(session_->start());
+  log_event("info", "connected", {{"url", url_text_}, {"spaces", spaces_.size()}, {"join", join_ != nullptr}});
+  if (join_) {
+    send(join_->start());
+  } else {
+    session_ = std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client, spaces_,
+                                               options);
+    send(session_->start());
+  }
   if (watch_) {
     schedule_poll();
     signals_.async_wait([self = shared_from_this()](beast::error_code e, int) {
@@ -167,11 +172,17 @@ awaitable<void> SyncClient::run() {
       std::string why = ec == websocket::error::closed
                             ? "the node closed the connection (" + std::string(ws_.reason().reason.data(), ws_.reason().reason.size()) + ")"
                             : ec.message();
-      if (session_->state() == sync::SessionState::Failed) why += "; " + session_->failure().to_string();
+      if (session()->state() == sync::SessionState::Failed) why += "; " + session()->failure().to_string();
       fail_network("sync with " + url_text_ + " interrupted: " + why);
     }
     const auto data = buffer.cdata();
     const ByteView frame(static_cast<const uint8_t*>(data.data()), data.size());
+    if (join_) {
+      sync::Reply reply = join_->receive(frame);
+      send(std::move(reply.frames));
+      if (join_->done()) close();
+      continue;
+    }
     sync::Reply reply = session_->receive(frame);
     if (reply.kind == sync::FrameKind::Ack) acks_in_ += 1;
     send(std::move(reply.frames));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "urbis/replica.h"
+#include "urbis/sync/join.h"
 #include "urbis/sync/session.h"
 
 namespace urbis::cli {
@@ -38,6 +39,11 @@ struct SyncRequest {
   // For a wss:// URL: verify the node's certificate against this CA file
   // (PEM) instead of the system's store ($SSL_CERT_FILE, or /etc/ssl/certs).
   std::optional<std::string> ca_file = std::nullopt;
+  // Join by invite instead (sync/join.h): its session replaces the one the
+  // other fields describe (the replica and signer given are the join's), and
+  // the connection closes once the join is accepted or refused (a refusal
+  // is the join's to report, not a failure of the call).
+  sync::JoinSession* join = nullptr;
 };
 
 // What a finished session did.

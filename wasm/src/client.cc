@@ -889,39 +889,21 @@ Result<nlohmann::json> Client::join_open(const json& p) {
                                          ReplicaOptions{.materialize = false, .synchronous_full = false}));
   }
   Replica& store = join->scratch ? *join->scratch : *r;
-  join->session = std::make_unique<sync::Session>(store, env_, sync::Signer::of(*join->invite),
-                                                  sync::SessionRole::Client, std::vector<SpaceId>{space});
+  join->session = std::make_unique<sync::JoinSession>(store, env_, secret, *join->invite, "the node");
   for (Bytes& f : join->session->start()) join_frames_.push_back(std::move(f));
   join_ = std::move(join);
   return json{{"space", space.hex()}, {"member", false}};
 }
 
-// Why the join failed, in the words `urbis space join` uses.
-void Client::join_refuse(Status why, bool pushed) {
+void Client::join_refused() {
   Join& j = *join_;
-  j.state = Join::State::Refused;
   // What the replica stored of the space goes at once (nothing of it was
   // handed to the host).
   if (!j.scratch && !j.dropped && replica_) {
     j.dropped = true;
     if (replica_->drop_space(j.secret.space).is_ok()) forget_space(j.secret.space);
   }
-  if (why.code() == Code::Expired || env_.now_ms() > j.secret.expires_ms) {
-    j.refusal = Status(Code::Expired, "this invite code has expired");
-  } else if (why.code() == Code::BrokenChain || why.code() == Code::NotAMember) {
-    j.refusal = Status(Code::NotAMember,
-                       pushed ? "this invite code has already been used"
-                              : "this invite code has already been used (or was revoked, or has not reached the "
-                                "node yet: the admin syncs after creating it)");
-  } else if (why.code() == Code::UnknownSpace) {
-    j.refusal = Status(Code::UnknownSpace, "the node does not hold space " + j.secret.space.hex() +
-                                               " yet: the admin syncs it there after creating the invite");
-  } else {
-    j.refusal = std::move(why);
-  }
 }
-
-Replica& Client::join_store() { return join_->scratch ? *join_->scratch : *replica_; }
 
 bool Client::joining(const SpaceId& space) const {
   return join_ && !join_->scratch && !join_->dropped && join_->secret.space == space;
@@ -950,58 +932,27 @@ void Client::forget_space(const SpaceId& space) {
 
 Status Client::join_receive(ByteView frame) {
   if (!join_ || !join_->session) return {Code::InvalidArgument, "no join is in progress"};
-  Join& j = *join_;
-  if (j.state == Join::State::Accepted || j.state == Join::State::Refused) return Status::ok();
-  const SpaceId space = j.secret.space;
-  const Join::State before = j.state;
-  sync::Reply reply = j.session->receive(frame);
-  // The node's Ack of the redeem: its heads name the invite key at seq 1.
-  if (before == Join::State::Pushed && reply.status.is_ok() && reply.kind == sync::FrameKind::Ack)
-    for (const auto& [acked_space, heads] : reply.heads)
-      if (auto it = heads.find(j.invite->device()); acked_space == space && it != heads.end() && it->second >= 1)
-        j.state = Join::State::Accepted;
+  sync::JoinSession& js = *join_->session;
+  if (js.done()) return Status::ok();
+  sync::Reply reply = js.receive(frame);
   for (Bytes& f : reply.frames) join_frames_.push_back(std::move(f));
-  if (j.state == Join::State::Accepted) return Status::ok();
-  const auto& errors = j.session->peer_errors();
-  if (!reply.status.is_ok()) {
-    join_refuse(reply.status, j.state == Join::State::Pushed);
-    return reply.status;
-  }
-  if (j.state == Join::State::Pushed) {
-    if (errors.size() > j.errors_before) join_refuse(errors[j.errors_before], true);
-    return Status::ok();
-  }
-  if (j.session->state() != sync::SessionState::Live) return Status::ok();
-  const auto synced = j.session->synced_spaces();
-  if (std::find(synced.begin(), synced.end(), space) == synced.end()) {
-    join_refuse(errors.empty() ? Status(Code::NotAMember, "the node does not serve the invite") : errors.back(),
-                false);
-    return Status::ok();
-  }
-  auto built = join_store().redeem_invite(j.secret);
-  if (!built.is_ok()) {
-    join_refuse(built.status(), false);
-    return Status::ok();
-  }
-  j.redeem = std::move(built).value();
-  j.errors_before = errors.size();
-  join_frames_.push_back(sync::changes_frame(space, j.redeem->envelope));
-  j.state = Join::State::Pushed;
-  return Status::ok();
+  if (js.state() == sync::JoinSession::State::Refused) join_refused();
+  return reply.status;
 }
 
 nlohmann::json Client::join_status() const {
   if (!join_) return {{"state", "none"}};
-  switch (join_->state) {
-    case Join::State::Syncing: return {{"state", "syncing"}};
-    case Join::State::Pushed: return {{"state", "pushed"}};
-    case Join::State::Accepted: return {{"state", "accepted"}};
-    case Join::State::Refused: break;
+  const sync::JoinSession& js = *join_->session;
+  switch (js.state()) {
+    case sync::JoinSession::State::Syncing: return {{"state", "syncing"}};
+    case sync::JoinSession::State::Pushed: return {{"state", "pushed"}};
+    case sync::JoinSession::State::Accepted: return {{"state", "accepted"}};
+    case sync::JoinSession::State::Refused: break;
   }
   return {{"state", "refused"},
-          {"code", static_cast<int>(join_->refusal.code())},
-          {"codeName", std::string(code_name(join_->refusal.code()))},
-          {"message", join_->refusal.message()}};
+          {"code", static_cast<int>(js.refusal().code())},
+          {"codeName", std::string(code_name(js.refusal().code()))},
+          {"message", js.refusal().message()}};
 }
 
 // Accepted (or already a member): the scratch log and the redeem become the
@@ -1010,7 +961,8 @@ Result<nlohmann::json> Client::join_finish() {
   URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
   std::optional<SpaceId> space;
   if (join_) {
-    if (join_->state != Join::State::Accepted) return invalid("the join was not accepted by the node");
+    if (join_->session->state() != sync::JoinSession::State::Accepted)
+      return invalid("the join was not accepted by the node");
     space = join_->secret.space;
     if (!join_->scratch) {
       // The replica holds the space, with the redeem: only the host lacks it.

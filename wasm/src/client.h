@@ -30,6 +30,7 @@
 #include "urbis/invite.h"
 #include "urbis/replica.h"
 #include "urbis/status.h"
+#include "urbis/sync/join.h"
 #include "urbis/sync/session.h"
 
 namespace urbis::wasm {
@@ -76,24 +77,20 @@ class Client {
   // lost access and keeps its log) joins through a scratch in-memory store
   // instead, copied into the replica once accepted, so that a failed join
   // cannot drop what it held.
+  // A join by invite code in progress: the protocol is sync::JoinSession's
+  // (shared with `urbis space join`); this owns its store and its key.
   struct Join {
-    enum class State { Syncing, Pushed, Accepted, Refused };
     InviteSecret secret;
     std::unique_ptr<Identity> invite;  // the session's signer borrows it
     std::unique_ptr<Replica> scratch;  // null: the replica is the store
     bool dropped = false;              // the replica's copy was dropped (refused)
-    std::unique_ptr<sync::Session> session;
-    std::optional<CommitInfo> redeem;
-    size_t errors_before = 0;
-    State state = State::Syncing;
-    Status refusal;
+    std::unique_ptr<sync::JoinSession> session;
   };
   Result<nlohmann::json> join_open(const nlohmann::json& p);
   Result<nlohmann::json> join_finish();
   nlohmann::json join_status() const;
-  void join_refuse(Status why, bool pushed);
-  // The join's store: the scratch or the replica.
-  Replica& join_store();
+  // The join was refused: what the replica stored of its space goes.
+  void join_refused();
   // Whether `space` is a join's, in the replica, not yet handed to the host.
   bool joining(const SpaceId& space) const;
   // Ends the join in progress, if any: a space it stored in the replica
