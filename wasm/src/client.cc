@@ -8,13 +8,10 @@
 #include <string_view>
 #include <unordered_map>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 #include <sodium.h>
 
-#include "urbis/change.pb.h"
+#include "urbis/envelope.h"
 #include "urbis/field_ref.h"
-#include "urbis/sync.pb.h"
 
 namespace urbis::wasm {
 namespace {
@@ -157,43 +154,6 @@ Result<std::vector<EntityId>> scope_of(const json& p) {
     if (std::find(scope.begin(), scope.end(), id) == scope.end()) scope.push_back(id);
   }
   return scope;
-}
-
-// The header of a stored envelope, read alone (the body is skipped, never
-// copied); nullopt for bytes that are no envelope. The header is field 1,
-// written first, so the walk ends at once.
-std::optional<pb::Header> header_of(ByteView envelope) {
-  using google::protobuf::internal::WireFormatLite;
-  google::protobuf::io::CodedInputStream in(envelope.data(), static_cast<int>(envelope.size()));
-  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
-    if (tag != WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
-      if (!WireFormatLite::SkipField(&in, tag)) return std::nullopt;
-      continue;
-    }
-    std::string bytes;
-    uint32_t n = 0;
-    if (!in.ReadVarint32(&n) || !in.ReadString(&bytes, static_cast<int>(n))) return std::nullopt;
-    pb::Header h;
-    if (!h.ParseFromString(bytes)) return std::nullopt;
-    return h;
-  }
-  return std::nullopt;
-}
-
-// The space, author and wall-clock time (ms: the high bits of the HLC) of a
-// stored envelope, from its header.
-struct Stamp {
-  SpaceId space;
-  DeviceKey author;
-  uint64_t ms = 0;
-};
-std::optional<Stamp> stamp_of(ByteView envelope) {
-  auto h = header_of(envelope);
-  if (!h) return std::nullopt;
-  auto space = SpaceId::from_string(h->space());
-  auto author = DeviceKey::from_string(h->author());
-  if (!space || !author) return std::nullopt;
-  return Stamp{*space, *author, h->hlc() >> 16};
 }
 
 json space_json(const SpaceInfo& s) {
@@ -549,16 +509,14 @@ Result<nlohmann::json> Client::rpc_activity(const json& p) {
   uint64_t oldest = UINT64_MAX;
   uint64_t count = 0;
   for (const Bytes& b : fresh) {
-    auto h = header_of(b);
-    if (!h) continue;
-    auto author = DeviceKey::from_string(h->author());
-    if (!author || author == me || h->kind() != pb::CHANGE_CONTENT) continue;
+    auto h = peek_envelope(b);
+    if (!h || h->author == me || h->membership) continue;
     ++count;
-    oldest = std::min<uint64_t>(oldest, h->hlc());
-    json& a = out["authors"][author->hex()];
+    oldest = std::min<uint64_t>(oldest, h->hlc);
+    json& a = out["authors"][h->author.hex()];
     if (a.is_null()) a = {{"changes", 0}, {"at", 0}};
     a["changes"] = a["changes"].get<uint64_t>() + 1;
-    a["at"] = std::max(a["at"].get<uint64_t>(), h->hlc() >> 16);
+    a["at"] = std::max(a["at"].get<uint64_t>(), h->ms());
   }
   out["changes"] = count;
   if (count == 0) return out;
@@ -1144,9 +1102,9 @@ void Client::note_refusal(const Status& error, const std::optional<SpaceId>& spa
 }
 
 void Client::note_seen(ByteView envelope) {
-  if (auto stamp = stamp_of(envelope)) {
-    uint64_t& at = seen_[stamp->space][stamp->author];
-    at = std::max(at, stamp->ms);
+  if (auto h = peek_envelope(envelope)) {
+    uint64_t& at = seen_[h->space][h->author];
+    at = std::max(at, h->ms());
   }
 }
 
