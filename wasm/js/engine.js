@@ -13,6 +13,7 @@
 // them), before the Ack that tells the node we hold them. Snapshots of the
 // SQLite file bound the log that a reload replays.
 
+import { Codes } from './codes.js';
 import { Storage } from './storage.js';
 import { Transport } from './transport.js';
 import { weakPassphraseReason } from './passphrase.js';
@@ -29,9 +30,15 @@ export class UrbisError extends Error {
     this.code = code;
     this.codeName = codeName;
   }
+  // An error of the code named `codeName` (a key of Codes, generated from
+  // core/include/urbis/error_codes.def).
+  static of(codeName, message) {
+    if (!(codeName in Codes)) throw new TypeError(`no error code named '${codeName}'`);
+    return new UrbisError(Codes[codeName], codeName, message);
+  }
 }
 
-const InvalidArgument = (m) => new UrbisError(1, 'InvalidArgument', m);
+const InvalidArgument = (m) => UrbisError.of('InvalidArgument', m);
 
 // setTimeout that does not keep a Node process alive (tests); the same in browsers.
 function later(fn, ms) {
@@ -107,7 +114,7 @@ export class Engine {
           return new Promise(() => {}); // held until the worker ends
         })
         .catch(() =>
-          reject(new UrbisError(16, 'Forbidden', `database '${this.name}' is open in another tab or worker`)),
+          reject(UrbisError.of('Forbidden', `database '${this.name}' is open in another tab or worker`)),
         );
     });
   }
@@ -237,7 +244,7 @@ export class Engine {
   #needReplica() {
     this.#check();
     if (!this.replicaOpen)
-      throw new UrbisError(12, 'NoKey', this.wrapped ? 'locked: call unlock(passphrase) first' : 'no identity: call createIdentity(passphrase) first');
+      throw UrbisError.of('NoKey', this.wrapped ? 'locked: call unlock(passphrase) first' : 'no identity: call createIdentity(passphrase) first');
   }
 
   // A local write: run it, make it durable, then resolve.
@@ -294,7 +301,7 @@ export class Engine {
     const bytes = Engine.#passphraseBytes(passphrase);
     let r;
     try {
-      if (!this.wrapped) throw new UrbisError(2, 'NotFound', 'no identity in this browser: call createIdentity(passphrase)');
+      if (!this.wrapped) throw UrbisError.of('NotFound', 'no identity in this browser: call createIdentity(passphrase)');
       r = this.#callWithSecret('identityUnlock', { wrapped: bytesToHex(this.wrapped) }, 'passphrase', bytes);
     } finally {
       bytes.fill(0);
@@ -442,7 +449,7 @@ export class Engine {
       this.#fail(e); // the store failed
     }
     this.#flush({ strict: healed.length > 0 });
-    if (code !== 0) this.transport.closeAfterSent();
+    if (code !== Codes.Ok) this.transport.closeAfterSent();
     this.#events('remote');
     this.#status();
   }
@@ -644,9 +651,17 @@ export class Engine {
     if (fields && typeof fields === 'object' && !Array.isArray(fields)) fields = Object.entries(fields);
     return this.#write('put', { space, type, id, fields });
   }
+  // The entity as the core's Entity::to_json has it, with the API's keys
+  // (camelCase: `missingTranslations`, the core's `missing_translations`).
   get(space, type, id, options = {}) {
     this.#needReplica();
-    return this.call('get', { space, type, id, lang: options.lang || 'en' });
+    const { missing_translations: missingTranslations, ...entity } = this.call('get', {
+      space,
+      type,
+      id,
+      lang: options.lang || 'en',
+    });
+    return { ...entity, missingTranslations };
   }
   remove(space, type, id) {
     return this.#write('remove', { space, type, id });
@@ -747,7 +762,7 @@ export class Engine {
       // The deadline is for silence, not for the whole join: a large space
       // over a slow link may take minutes, as long as data keeps coming.
       const idleMs = this.options.joinTimeoutMs ?? 30000;
-      const timeout = () => finish(new UrbisError(17, 'Internal', `joining timed out: nothing from the node for ${idleMs / 1000} s (is it reachable?)`));
+      const timeout = () => finish(UrbisError.of('Internal', `joining timed out: nothing from the node for ${idleMs / 1000} s (is it reachable?)`));
       let timer = setTimeout(timeout, idleMs);
       // Progress for the person waiting: bytes received so far, at most 4 times a second.
       let received = 0;
@@ -777,7 +792,7 @@ export class Engine {
       ws.onerror = () => {};
       ws.onclose = () => {
         check();
-        finish(new UrbisError(7, 'NotAMember', 'the node closed the connection before the invite was redeemed'));
+        finish(UrbisError.of('NotAMember', 'the node closed the connection before the invite was redeemed'));
       };
     });
   }

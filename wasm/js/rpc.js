@@ -3,6 +3,8 @@
 // {id, error: {message, code, codeName}}; events {event, data} flow from the
 // serving side at any time.
 
+import { Codes } from './codes.js';
+
 // Serves `dispatch(method, args) -> value | Promise` on `port`.
 export function serve(port, dispatch) {
   port.onmessage = async (e) => {
@@ -16,7 +18,7 @@ export function serve(port, dispatch) {
         id,
         error: {
           message: err && err.message ? err.message : String(err),
-          code: err && typeof err.code === 'number' ? err.code : 17, // Internal
+          code: err && typeof err.code === 'number' ? err.code : Codes.Internal,
           codeName: err && err.codeName ? err.codeName : 'Internal',
         },
       });

@@ -2,9 +2,8 @@
 // and the WebSocket (started by urbis.js as a module worker). Every API call
 // arrives here by postMessage RPC (rpc.js) and runs in Engine (engine.js).
 import createUrbisModule from './urbis_web.mjs';
-import { Engine } from './engine.js';
+import { Engine, UrbisError } from './engine.js';
 import { serve } from './rpc.js';
-import { Codes } from './codes.js';
 
 let engine = null;
 let opening = null;
@@ -14,11 +13,11 @@ const emit = serve(self, async (method, args) => {
     if (!opening) opening = open(args[0] || {});
     return opening;
   }
-  if (!engine) throw Object.assign(new Error('call open() first'), { code: Codes.InvalidArgument, codeName: 'InvalidArgument' });
+  if (!engine) throw UrbisError.of('InvalidArgument', 'call open() first');
   if (method === 'setOnline') return engine.setOnline(!!args[0]);
   if (method === 'stats') return engine.stats();
   if (typeof engine[method] !== 'function' || method.startsWith('_') || method === 'call' || method === 'init')
-    throw Object.assign(new Error(`unknown method '${method}'`), { code: Codes.InvalidArgument, codeName: 'InvalidArgument' });
+    throw UrbisError.of('InvalidArgument', `unknown method '${method}'`);
   return engine[method](...args);
 });
 

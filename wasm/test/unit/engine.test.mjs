@@ -71,6 +71,9 @@ test('put/get/find/remove/resolve with compact and structured fields', async () 
   assert.equal(p.values.budget, 120000);
   assert.deepEqual(p.values.tags, ['bus', 'pilot']);
   assert.equal(p.translations.title.original, 'ko');
+  // The API's keys are camelCase (the core's missing_translations).
+  assert.deepEqual(p.missingTranslations, []);
+  assert.equal('missing_translations' in p, false);
 
   await e.put(space, 'project', id, [
     { op: 'remove', field: 'tags', value: 'bus' },

@@ -40,7 +40,12 @@ test('Urbis.open over a port: calls, errors with codes, subscribe, status', asyn
   const all = [];
   db.subscribe('*', (e) => all.push(e));
   const { id } = await db.put(space, 'project', 'new', { 'title@en': 'Bus lanes' });
-  assert.equal((await db.get(space, 'project', id)).values.title, 'Bus lanes');
+  const entity = await db.get(space, 'project', id, { lang: 'fr' });
+  assert.equal(entity.values.title, 'Bus lanes');
+  assert.deepEqual(entity.missingTranslations, ['title']);
+  // The old snake_case name is readable for one release, but not enumerated.
+  assert.deepEqual(entity.missing_translations, ['title']);
+  assert.equal(Object.keys(entity).includes('missing_translations'), false);
   assert.deepEqual(seen.map((e) => e.origin), ['local']);
   assert.equal(all.length, 1);
   off();
