@@ -18,8 +18,18 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const wasmWeb = path.resolve(here, process.env.URBIS_WASM_WEB || '../build/wasm-release/wasm/web');
 const outDir = path.resolve(here, process.env.URBIS_WEB_OUT || 'dist');
 // The browser client's runtime files, as the wasm build writes them.
-const RUNTIME = ['urbis.js', 'worker.js', 'engine.js', 'storage.js', 'transport.js', 'rpc.js', 'passphrase.js', 'codes.js',
-  'urbis_web.mjs', 'urbis_web.wasm'];
+const RUNTIME = [
+  'urbis.js',
+  'worker.js',
+  'engine.js',
+  'storage.js',
+  'transport.js',
+  'rpc.js',
+  'passphrase.js',
+  'codes.js',
+  'urbis_web.mjs',
+  'urbis_web.wasm',
+];
 
 // Copies the wasm client into the build as urbis/* (and serves it in dev).
 function urbisRuntime() {
@@ -29,8 +39,10 @@ function urbisRuntime() {
     buildStart() {
       const gone = missing();
       if (gone.length)
-        this.error(`the wasm client is not built: ${gone.join(', ')} missing in ${wasmWeb} ` +
-          '(build the wasm-release preset first, or set URBIS_WASM_WEB)');
+        this.error(
+          `the wasm client is not built: ${gone.join(', ')} missing in ${wasmWeb} ` +
+            '(build the wasm-release preset first, or set URBIS_WASM_WEB)',
+        );
     },
     generateBundle() {
       for (const f of RUNTIME)
@@ -65,7 +77,8 @@ export default defineConfig({
       manifest: {
         name: 'Urbis — Discover and Plan',
         short_name: 'Urbis',
-        description: 'Offline-first collaboration for city networks: discover projects, needs and practices; plan together.',
+        description:
+          'Offline-first collaboration for city networks: discover projects, needs and practices; plan together.',
         lang: 'en',
         start_url: './',
         scope: './',

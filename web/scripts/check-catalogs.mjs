@@ -32,7 +32,10 @@ function load(locale) {
     problems.push(`${locale}: no catalog directory ${ldir}`);
     return out;
   }
-  for (const file of fs.readdirSync(ldir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of fs
+    .readdirSync(ldir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const area = file.slice(0, -5);
     let json;
     try {
@@ -48,7 +51,9 @@ function load(locale) {
 
 const isPlural = (msg) => !!msg && typeof msg === 'object';
 const placeholders = (msg) =>
-  [...new Set(Object.values(isPlural(msg) ? msg : { other: msg }).flatMap((s) => String(s).match(/\{\w+\}/g) || []))].sort().join(',');
+  [...new Set(Object.values(isPlural(msg) ? msg : { other: msg }).flatMap((s) => String(s).match(/\{\w+\}/g) || []))]
+    .sort()
+    .join(',');
 
 // The plural forms a locale must give: those its rules select for 0–9,999
 // (a larger count falls back to 'other', good enough for "1 000 000"). It may
@@ -73,9 +78,11 @@ function checkMessage(locale, key, msg, english) {
     problems.push(`${locale}: ${key} is plural but English is a plain message (no count is passed)`);
   const { needed, allowed } = pluralForms(locale);
   for (const form of needed)
-    if (typeof msg[form] !== 'string' || !msg[form].trim()) problems.push(`${locale}: ${key} lacks the plural form '${form}'`);
+    if (typeof msg[form] !== 'string' || !msg[form].trim())
+      problems.push(`${locale}: ${key} lacks the plural form '${form}'`);
   for (const form of Object.keys(msg))
-    if (!allowed.has(form)) problems.push(`${locale}: ${key} has the plural form '${form}', which ${locale} does not use`);
+    if (!allowed.has(form))
+      problems.push(`${locale}: ${key} has the plural form '${form}', which ${locale} does not use`);
 }
 
 // The keys the code asks for: t('area.key') literally, or t(`area.prefix${…}`).
@@ -102,7 +109,8 @@ function usedKeys() {
 const en = load('en');
 for (const [k, v] of en) checkMessage('en', k, v);
 const found = fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => fs.statSync(path.join(dir, d)).isDirectory()) : [];
-for (const extra of found.filter((d) => !EXPECTED.includes(d))) problems.push(`${extra}: a catalog for a locale the app does not offer`);
+for (const extra of found.filter((d) => !EXPECTED.includes(d)))
+  problems.push(`${extra}: a catalog for a locale the app does not offer`);
 for (const locale of EXPECTED.filter((l) => l !== 'en')) {
   const cat = load(locale);
   for (const [k, v] of en) {
@@ -120,7 +128,8 @@ for (const locale of EXPECTED.filter((l) => l !== 'en')) {
 const { literal, prefixes } = usedKeys();
 for (const [key, where] of literal) if (!en.has(key)) problems.push(`${where}: uses ${key}, which English lacks`);
 for (const [prefix, where] of prefixes)
-  if (![...en.keys()].some((k) => k.startsWith(prefix))) problems.push(`${where}: uses ${prefix}…, and no English key starts so`);
+  if (![...en.keys()].some((k) => k.startsWith(prefix)))
+    problems.push(`${where}: uses ${prefix}…, and no English key starts so`);
 
 if (problems.length) {
   console.error(`message catalogs in ${dir}: ${problems.length} problem(s)`);
@@ -128,4 +137,6 @@ if (problems.length) {
   if (problems.length > 60) console.error(`  … and ${problems.length - 60} more`);
   process.exit(1);
 }
-console.log(`message catalogs: ${EXPECTED.length} locales, ${en.size} keys each, complete; ${literal.length} uses in the code, all known`);
+console.log(
+  `message catalogs: ${EXPECTED.length} locales, ${en.size} keys each, complete; ${literal.length} uses in the code, all known`,
+);

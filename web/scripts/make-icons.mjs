@@ -8,7 +8,8 @@ const WHITE = [255, 255, 255, 255];
 const CLEAR = [0, 0, 0, 0];
 
 function crc32(buf) {
-  let c, crc = 0xffffffff;
+  let c,
+    crc = 0xffffffff;
   for (let n = 0; n < buf.length; n++) {
     c = (crc ^ buf[n]) & 0xff;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -40,21 +41,31 @@ function png(size, pixel) {
   ihdr.writeUInt32BE(size, 0);
   ihdr.writeUInt32BE(size, 4);
   ihdr.set([8, 6, 0, 0, 0], 8); // 8-bit RGBA
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(raw, { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw, { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 // The skyline in a box of unit size: towers and a road, white.
 function skyline(x, y) {
-  const towers = [[0.22, 0.40, 0.46], [0.42, 0.58, 0.26], [0.62, 0.78, 0.38]]; // x0, x1, top
-  if (y > 0.70 && y < 0.76 && x > 0.16 && x < 0.84) return true; // road
+  const towers = [
+    [0.22, 0.4, 0.46],
+    [0.42, 0.58, 0.26],
+    [0.62, 0.78, 0.38],
+  ]; // x0, x1, top
+  if (y > 0.7 && y < 0.76 && x > 0.16 && x < 0.84) return true; // road
   return towers.some(([x0, x1, top]) => x >= x0 && x < x1 && y >= top && y < 0.66);
 }
 
 function inRounded(x, y, inset, r) {
-  const lo = inset, hi = 1 - inset;
+  const lo = inset,
+    hi = 1 - inset;
   if (x < lo || x > hi || y < lo || y > hi) return false;
-  const cx = Math.min(Math.max(x, lo + r), hi - r), cy = Math.min(Math.max(y, lo + r), hi - r);
+  const cx = Math.min(Math.max(x, lo + r), hi - r),
+    cy = Math.min(Math.max(y, lo + r), hi - r);
   return (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
 }
 

@@ -3,7 +3,17 @@
 // current route.
 import { useEffect, useState } from 'preact/hooks';
 import { t, useLocale } from './i18n.js';
-import { openDb, chooseSpace, setCurrentSpace, useSpace, ensureProfile, identityHintSet, setIdentityHint, useSyncStatus, useQuery } from './db.js';
+import {
+  openDb,
+  chooseSpace,
+  setCurrentSpace,
+  useSpace,
+  ensureProfile,
+  identityHintSet,
+  setIdentityHint,
+  useSyncStatus,
+  useQuery,
+} from './db.js';
 import { useRoute, navigate } from './router.js';
 import { errorText } from './errors.js';
 import { Onboarding } from './views/onboarding.jsx';
@@ -68,7 +78,9 @@ export function App() {
         <UpdateBanner />
         <main id="main" class="center">
           <h1>{t('common.startFailed')}</h1>
-          <p class="error" role="alert">{errorText(error)}</p>
+          <p class="error" role="alert">
+            {errorText(error)}
+          </p>
           <button type="button" onClick={() => location.reload()}>
             {t('common.retry')}
           </button>
@@ -78,7 +90,9 @@ export function App() {
   if (step === 'loading')
     return (
       <main id="main" class="center">
-        <p role="status" class="busy">{t('common.loading')}</p>
+        <p role="status" class="busy">
+          {t('common.loading')}
+        </p>
       </main>
     );
   if (step !== 'ready' || (joinCode && route.name === 'join'))

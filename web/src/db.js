@@ -194,7 +194,11 @@ export async function ensureProfile(space) {
   if ((await authorsOf(space)).get(me) === name) return true;
   const commenter = role === 'commenter';
   const type = commenter ? 'comment' : 'profile';
-  const found = await db.find(space, { type, where: commenter ? { kind: 'profile', device: me } : { device: me }, limit: 1 });
+  const found = await db.find(space, {
+    type,
+    where: commenter ? { kind: 'profile', device: me } : { device: me },
+    limit: 1,
+  });
   const fields = { ...(commenter ? { kind: 'profile' } : {}), device: me, name, at: nowIso() };
   await db.put(space, type, found.hits[0]?.id || 'new', fields);
   return true;

@@ -3,8 +3,17 @@
 // their own catalog message; the rest show the core's message.
 import { t } from './i18n.js';
 
-const KNOWN = ['WrongPassphrase', 'NotAMember', 'Expired', 'UnknownSpace', 'InvalidArgument', 'Storage',
-  'Forbidden', 'NotFound', 'TooLarge'];
+const KNOWN = [
+  'WrongPassphrase',
+  'NotAMember',
+  'Expired',
+  'UnknownSpace',
+  'InvalidArgument',
+  'Storage',
+  'Forbidden',
+  'NotFound',
+  'TooLarge',
+];
 
 export function errorText(e) {
   if (!e) return '';

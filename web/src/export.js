@@ -25,7 +25,8 @@ export const FORMULA_START = /^[\s\u00a0\u3000]*[=+\-@\uff1d\uff0b\uff0d\uff20]|
 export const SET_SEPARATOR = ';';
 
 const internal = (field) => field.startsWith('_');
-const isTextValue = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+const isTextValue = (v) =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 
 // The text of a {locale: text} map for `lang`: requested -> original ->
 // English -> any (the app's and the core's fallback), or '' when none.
@@ -47,7 +48,8 @@ export function entityRecord(hit) {
   const translations = {};
   for (const [field, v] of Object.entries(s)) {
     if (internal(field)) continue;
-    if (isTextValue(v)) translations[field] = { original: typeof orig[field] === 'string' ? orig[field] : null, values: { ...v } };
+    if (isTextValue(v))
+      translations[field] = { original: typeof orig[field] === 'string' ? orig[field] : null, values: { ...v } };
     else values[field] = v;
   }
   return { id: hit.id, type: hit.type, values, translations };
@@ -93,7 +95,10 @@ export function csvColumns(records, { fieldOrder = {}, types = [], locales = [],
     { key: 'id', get: (r) => r.id },
     { key: 'type', get: (r) => r.type },
     { key: 'city', get: (r) => cell(r.values.city) },
-    { key: 'city_name', get: (r, ctx) => (typeof r.values.city === 'string' && ctx.cityNames.get(r.values.city)) || '' },
+    {
+      key: 'city_name',
+      get: (r, ctx) => (typeof r.values.city === 'string' && ctx.cityNames.get(r.values.city)) || '',
+    },
   ];
   for (const f of ordered) {
     const text = textLocales.has(f);
@@ -101,12 +106,18 @@ export function csvColumns(records, { fieldOrder = {}, types = [], locales = [],
       const present = textLocales.get(f);
       const list = [...locales, ...[...present].filter((l) => !locales.includes(l)).sort()];
       for (const l of list) {
-        columns.push({ key: `${f}@${l}`, get: (r) => (r.translations[f] ? r.translations[f].values[l] ?? '' : cell(r.values[f])) });
+        columns.push({
+          key: `${f}@${l}`,
+          get: (r) => (r.translations[f] ? (r.translations[f].values[l] ?? '') : cell(r.values[f])),
+        });
       }
     } else if (text) {
       columns.push({
         key: f,
-        get: (r, ctx) => (r.translations[f] ? pickText(r.translations[f].values, ctx.lang, r.translations[f].original) : cell(r.values[f])),
+        get: (r, ctx) =>
+          r.translations[f]
+            ? pickText(r.translations[f].values, ctx.lang, r.translations[f].original)
+            : cell(r.values[f]),
       });
     } else {
       columns.push({ key: f, get: (r) => cell(r.values[f]) });
@@ -127,7 +138,10 @@ function cell(v) {
 // The CSV of `hits` (with BOM, CRLF line ends): one row per entity. Options:
 // lang (the text shown), perTranslation, cityNames (Map id -> name),
 // fieldOrder, types, locales (see csvColumns).
-export function buildCsv(hits, { lang = 'en', perTranslation = false, cityNames = new Map(), fieldOrder, types, locales } = {}) {
+export function buildCsv(
+  hits,
+  { lang = 'en', perTranslation = false, cityNames = new Map(), fieldOrder, types, locales } = {},
+) {
   const records = hits.map(entityRecord);
   const columns = csvColumns(records, { fieldOrder, types, locales, perTranslation });
   const ctx = { lang, cityNames };
@@ -155,8 +169,10 @@ export function buildGeoJson(hits, { lang = 'en', cityNames = new Map() } = {}) 
     }
     const { lat, lon, ...values } = r.values;
     const properties = { id: r.id, type: r.type, ...values };
-    for (const f of ['title', 'name']) if (r.translations[f]) properties[f] = pickText(r.translations[f].values, lang, r.translations[f].original);
-    if (typeof values.city === 'string' && cityNames.has(values.city)) properties.city_name = cityNames.get(values.city);
+    for (const f of ['title', 'name'])
+      if (r.translations[f]) properties[f] = pickText(r.translations[f].values, lang, r.translations[f].original);
+    if (typeof values.city === 'string' && cityNames.has(values.city))
+      properties.city_name = cityNames.get(values.city);
     properties.translations = r.translations;
     features.push({ type: 'Feature', id: r.id, geometry: { type: 'Point', coordinates: at }, properties });
   }

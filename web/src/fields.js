@@ -5,7 +5,18 @@
 import { t, fmt, LOCALES } from './i18n.js';
 
 export const TYPES = ['project', 'need', 'practice', 'city'];
-export const SECTORS = ['mobility', 'energy', 'water', 'waste', 'health', 'education', 'governance', 'housing', 'safety', 'environment'];
+export const SECTORS = [
+  'mobility',
+  'energy',
+  'water',
+  'waste',
+  'health',
+  'education',
+  'governance',
+  'housing',
+  'safety',
+  'environment',
+];
 export const STAGES = ['idea', 'planning', 'design', 'pilot', 'implementation', 'operation', 'completed'];
 export const URGENCIES = ['low', 'medium', 'high', 'critical'];
 export const SDGS = Array.from({ length: 17 }, (_, i) => i + 1);
@@ -41,7 +52,23 @@ export const OTHER_COLOR = '#4f5864';
 
 // Display order of each type's fields; fields not listed follow, by name.
 export const FIELD_ORDER = {
-  project: ['title', 'summary', 'city', 'sector', 'stage', 'sdgs', 'budget', 'currency', 'start_year', 'tags', 'partners', 'region', 'country', 'lat', 'lon'],
+  project: [
+    'title',
+    'summary',
+    'city',
+    'sector',
+    'stage',
+    'sdgs',
+    'budget',
+    'currency',
+    'start_year',
+    'tags',
+    'partners',
+    'region',
+    'country',
+    'lat',
+    'lon',
+  ],
   need: ['title', 'description', 'city', 'sector', 'urgency', 'sdgs', 'region', 'country'],
   practice: ['title', 'summary', 'city', 'sector', 'outcome', 'sdgs', 'region', 'country'],
   city: ['name', 'description', 'country', 'region', 'language', 'population', 'lat', 'lon'],
@@ -51,8 +78,25 @@ export const TEXT_FIELDS = new Set(['title', 'summary', 'description', 'name', '
 export const MULTILINE_FIELDS = new Set(['summary', 'description', 'mitigation', 'text', 'lessons']);
 export const SET_FIELDS = new Set(['sdgs', 'tags', 'partners']);
 // Reference fields and the type they point to.
-export const REFERENCES = { city: 'city', project: 'project', milestone: 'milestone', practice: 'practice', need: 'need' };
-const NUMBER_FIELDS = new Set(['budget', 'population', 'lat', 'lon', 'start_year', 'amount', 'influence', 'interest', 'likelihood', 'impact']);
+export const REFERENCES = {
+  city: 'city',
+  project: 'project',
+  milestone: 'milestone',
+  practice: 'practice',
+  need: 'need',
+};
+const NUMBER_FIELDS = new Set([
+  'budget',
+  'population',
+  'lat',
+  'lon',
+  'start_year',
+  'amount',
+  'influence',
+  'interest',
+  'likelihood',
+  'impact',
+]);
 const ENUMS = { sector: SECTORS, stage: STAGES, region: REGIONS, urgency: URGENCIES, language: CONTENT_LOCALES };
 // Fields shown as a notice rather than a row.
 export const HIDDEN_FIELDS = new Set(['demo']);
@@ -106,7 +150,8 @@ export function valueLabel(field, value) {
 export function fieldOptions(field, current) {
   const list = ENUMS[field];
   if (!list) return null;
-  const values = current !== undefined && current !== null && current !== '' && !list.includes(current) ? [...list, current] : list;
+  const values =
+    current !== undefined && current !== null && current !== '' && !list.includes(current) ? [...list, current] : list;
   return values.map((v) => [v, valueLabel(field, v)]);
 }
 

@@ -111,7 +111,9 @@ export const fmt = {
   number: (n, options) => new Intl.NumberFormat(current.tag, options).format(n),
   money: (amount, currency) => {
     try {
-      return new Intl.NumberFormat(current.tag, { style: 'currency', currency, maximumFractionDigits: 0 }).format(amount);
+      return new Intl.NumberFormat(current.tag, { style: 'currency', currency, maximumFractionDigits: 0 }).format(
+        amount,
+      );
     } catch (e) {
       return `${new Intl.NumberFormat(current.tag).format(amount)} ${currency || ''}`.trim();
     }
@@ -132,8 +134,11 @@ export const fmt = {
   // A byte count as kB or MB, in the locale's unit style.
   bytes: (n) => {
     const mb = n >= 1e6;
-    return new Intl.NumberFormat(current.tag, { style: 'unit', unit: mb ? 'megabyte' : 'kilobyte', maximumFractionDigits: mb ? 1 : 0 })
-      .format(mb ? n / 1e6 : n / 1e3);
+    return new Intl.NumberFormat(current.tag, {
+      style: 'unit',
+      unit: mb ? 'megabyte' : 'kilobyte',
+      maximumFractionDigits: mb ? 1 : 0,
+    }).format(mb ? n / 1e6 : n / 1e3);
   },
   // A content locale's name in the interface language ("ko" -> "Korean").
   language: (code) => {

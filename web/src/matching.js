@@ -36,11 +36,34 @@ export const MAX_WORDS = 6;
 // Words too common to tell anything, of four letters or more (shorter
 // words are dropped anyway), in the content languages that have them.
 const STOP = new Set([
-  'with', 'from', 'that', 'this', 'into', 'over', 'their', 'more', 'city', 'cities',
-  'para', 'sobre', 'entre', 'desde', 'como', 'ciudad',
-  'pour', 'dans', 'avec', 'sans', 'sous', 'ville',
-  'için', 'olan', 'şehir',
-  'через', 'город', 'города',
+  'with',
+  'from',
+  'that',
+  'this',
+  'into',
+  'over',
+  'their',
+  'more',
+  'city',
+  'cities',
+  'para',
+  'sobre',
+  'entre',
+  'desde',
+  'como',
+  'ciudad',
+  'pour',
+  'dans',
+  'avec',
+  'sans',
+  'sous',
+  'ville',
+  'için',
+  'olan',
+  'şehir',
+  'через',
+  'город',
+  'города',
 ]);
 const isCjk = (w) => /[\p{Script=Han}\p{Script=Hangul}\p{Script=Hiragana}\p{Script=Katakana}]/u.test(w);
 
@@ -59,8 +82,20 @@ export function needFacts(e) {
     id: e.id,
     city: typeof v.city === 'string' ? v.city : null,
     sector: typeof v.sector === 'string' && v.sector ? v.sector : null,
-    sdgs: asArray(v.sdgs).map(Number).filter((n) => Number.isInteger(n) && n >= 1 && n <= 17).sort((a, b) => a - b).slice(0, MAX_SDGS),
-    tags: [...new Set(asArray(v.tags).filter((x) => typeof x === 'string' && x).map((x) => x.toLowerCase()))].sort().slice(0, MAX_TAGS),
+    sdgs: asArray(v.sdgs)
+      .map(Number)
+      .filter((n) => Number.isInteger(n) && n >= 1 && n <= 17)
+      .sort((a, b) => a - b)
+      .slice(0, MAX_SDGS),
+    tags: [
+      ...new Set(
+        asArray(v.tags)
+          .filter((x) => typeof x === 'string' && x)
+          .map((x) => x.toLowerCase()),
+      ),
+    ]
+      .sort()
+      .slice(0, MAX_TAGS),
     titles,
   };
 }
@@ -71,7 +106,9 @@ export function needFacts(e) {
 export function titleWords(titles) {
   const words = new Set();
   for (const text of Object.values(titles || {}))
-    for (const m of String(text).toLowerCase().matchAll(/[\p{L}\p{N}\p{M}]+/gu)) {
+    for (const m of String(text)
+      .toLowerCase()
+      .matchAll(/[\p{L}\p{N}\p{M}]+/gu)) {
       const w = m[0];
       if ([...w].length >= (isCjk(w) ? 2 : 4) && !STOP.has(w)) words.add(w);
     }
@@ -95,7 +132,10 @@ export function matchQueries(facts) {
 }
 
 const sdgsOf = (summary) => asArray(summary.sdgs).map(Number);
-const tagsOf = (summary) => asArray(summary.tags).filter((x) => typeof x === 'string').map((x) => x.toLowerCase());
+const tagsOf = (summary) =>
+  asArray(summary.tags)
+    .filter((x) => typeof x === 'string')
+    .map((x) => x.toLowerCase());
 
 // Scores one candidate: {score, reasons: {sector, sdgs, tags, text}}. The
 // facets are read from the hit's summary (so a hit found by one query is
@@ -108,7 +148,8 @@ export function scoreCandidate(facts, summary, words = []) {
   const theirTags = new Set(tagsOf(summary));
   const tags = facts.tags.filter((x) => theirTags.has(x));
   const nWords = Math.min(WEIGHTS.maxWords, new Set(words).size);
-  const score = (sector ? WEIGHTS.sector : 0) + WEIGHTS.sdg * sdgs.length + WEIGHTS.tag * tags.length + WEIGHTS.word * nWords;
+  const score =
+    (sector ? WEIGHTS.sector : 0) + WEIGHTS.sdg * sdgs.length + WEIGHTS.tag * tags.length + WEIGHTS.word * nWords;
   return { score, reasons: { sector, sdgs, tags, text: nWords > 0 } };
 }
 
@@ -125,7 +166,9 @@ export function rankMatches(facts, found, { max = MAX_MATCHES } = {}) {
     if (score > 0) out.push({ id, type: hit.type, hit, score, reasons });
   }
   const typeRank = (t) => (MATCH_TYPES.indexOf(t) < 0 ? MATCH_TYPES.length : MATCH_TYPES.indexOf(t));
-  out.sort((a, b) => b.score - a.score || typeRank(a.type) - typeRank(b.type) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  out.sort(
+    (a, b) => b.score - a.score || typeRank(a.type) - typeRank(b.type) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
   return out.slice(0, max);
 }
 

@@ -44,7 +44,12 @@ export function structureOf(values) {
             id: q.id,
             kind: q.kind,
             optional: q.optional === true,
-            choices: q.kind === 'single' || q.kind === 'multiple' ? (Array.isArray(q.choices) ? q.choices.filter((c) => typeof c === 'string') : []) : [],
+            choices:
+              q.kind === 'single' || q.kind === 'multiple'
+                ? Array.isArray(q.choices)
+                  ? q.choices.filter((c) => typeof c === 'string')
+                  : []
+                : [],
             ...(typeof q.min === 'number' ? { min: q.min } : {}),
             ...(typeof q.max === 'number' ? { max: q.max } : {}),
           })),
@@ -122,7 +127,13 @@ export function completion(structure, targets, responses) {
     const p = progress(structure, answers);
     const submitted = hits.some((h) => h.summary.status === 'submitted');
     const at = hits.map((h) => h.summary.submitted_at).find((x) => typeof x === 'string');
-    return { city, status: submitted ? 'submitted' : p.answered > 0 ? 'progress' : 'none', answers, progress: p, submittedAt: at || null };
+    return {
+      city,
+      status: submitted ? 'submitted' : p.answered > 0 ? 'progress' : 'none',
+      answers,
+      progress: p,
+      submittedAt: at || null,
+    };
   });
 }
 
@@ -159,7 +170,13 @@ export function questionStats(q, rows) {
   if (q.kind === 'number') {
     const sorted = values.map((x) => x.v).sort((a, b) => a - b);
     const median = n ? (n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2) : null;
-    return { n, min: n ? sorted[0] : null, max: n ? sorted[n - 1] : null, median, sum: sorted.reduce((s, x) => s + x, 0) };
+    return {
+      n,
+      min: n ? sorted[0] : null,
+      max: n ? sorted[n - 1] : null,
+      median,
+      sum: sorted.reduce((s, x) => s + x, 0),
+    };
   }
   return { n, texts: values.map((x) => ({ city: x.city, text: x.v })) };
 }
@@ -176,16 +193,33 @@ export function buildResponsesCsv(structure, rows, { label, choiceLabel, head, s
   const header = [...head, ...questions.map((q) => `${label(q)} [${q.id}]`)];
   const data = rows.map((r) => {
     const s = r.city.summary || {};
-    const cells = [r.city.name, s.country || '', s.region || '', statusLabel(r.status), r.submittedAt || '', r.progress.answered];
+    const cells = [
+      r.city.name,
+      s.country || '',
+      s.region || '',
+      statusLabel(r.status),
+      r.submittedAt || '',
+      r.progress.answered,
+    ];
     for (const q of questions) {
       const v = r.answers[answerField(q.id)];
       if (!isAnswered(q.kind, v)) cells.push('');
       else if (q.kind === 'single') cells.push(choiceLabel(q, v));
       else if (q.kind === 'multiple')
-        cells.push([...q.choices.filter((c) => v.includes(c)), ...v.filter((c) => !q.choices.includes(c))].map((c) => choiceLabel(q, c)).join('; '));
+        cells.push(
+          [...q.choices.filter((c) => v.includes(c)), ...v.filter((c) => !q.choices.includes(c))]
+            .map((c) => choiceLabel(q, c))
+            .join('; '),
+        );
       else cells.push(v);
     }
     return cells;
   });
-  return BOM + Papa.unparse([header, ...data].map((row) => row.map(safe)), { newline: '\r\n' });
+  return (
+    BOM +
+    Papa.unparse(
+      [header, ...data].map((row) => row.map(safe)),
+      { newline: '\r\n' },
+    )
+  );
 }

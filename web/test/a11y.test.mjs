@@ -6,7 +6,21 @@
 // every step, and the skip link.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { PASS, checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, unlock, until, cli, settle, audit } from './harness.mjs';
+import {
+  PASS,
+  checkSetup,
+  cleanup,
+  startAppNode,
+  seedSpace,
+  launchBrowser,
+  openApp,
+  onboard,
+  unlock,
+  until,
+  cli,
+  settle,
+  audit,
+} from './harness.mjs';
 
 after(cleanup);
 
@@ -19,8 +33,12 @@ test('axe finds nothing serious or critical on any page', { timeout: 280000 }, a
   checkSetup();
   const node = await startAppNode();
   const admin = seedSpace(node, { cities: 12, projects: 60 });
-  const { hits: [project] } = cli(admin.home, ['find', admin.space, '--type', 'project', '--limit', '1']);
-  const { hits: [task] } = cli(admin.home, ['find', admin.space, '--type', 'task', '--limit', '1']);
+  const {
+    hits: [project],
+  } = cli(admin.home, ['find', admin.space, '--type', 'project', '--limit', '1']);
+  const {
+    hits: [task],
+  } = cli(admin.home, ['find', admin.space, '--type', 'task', '--limit', '1']);
   assert.ok(task && task.summary.project, 'the demo data has a plan (a task of a project)');
   const chrome = await launchBrowser();
   const bad = [];
@@ -64,7 +82,8 @@ const focused = (page) =>
   page.evaluate(() => {
     const el = document.activeElement;
     const style = getComputedStyle(el);
-    const visible = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2) || style.boxShadow !== 'none';
+    const visible =
+      (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2) || style.boxShadow !== 'none';
     return { id: el.id, tag: el.tagName.toLowerCase(), cls: el.className, inMain: !!el.closest('main'), visible };
   });
 
@@ -116,7 +135,10 @@ test('keyboard only: onboarding with Tab, typing and Enter; the skip link', { ti
   await page.keyboard.press('Enter');
   assert.equal((await focused(page)).id, 'main', 'Enter on the skip link focuses main');
   const hasFocusable = await page.evaluate(
-    () => !!document.querySelector('main a[href], main button:not([disabled]), main input, main select, main textarea, main [tabindex="0"]'),
+    () =>
+      !!document.querySelector(
+        'main a[href], main button:not([disabled]), main input, main select, main textarea, main [tabindex="0"]',
+      ),
   );
   if (hasFocusable) {
     const next = await tabTo(page, 'the content', () => true, 1);

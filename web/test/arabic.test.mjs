@@ -9,7 +9,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, until, screenshot } from './harness.mjs';
+import {
+  checkSetup,
+  cleanup,
+  startAppNode,
+  seedSpace,
+  launchBrowser,
+  openApp,
+  onboard,
+  until,
+  screenshot,
+} from './harness.mjs';
 
 after(cleanup);
 
@@ -42,7 +52,8 @@ async function visibleTexts(page) {
       if (text && !el.closest('option, script, style, noscript, [dir=auto]') && el.checkVisibility()) out.push(text);
     }
     for (const el of document.body.querySelectorAll('[aria-label], [placeholder], [title], img[alt]'))
-      for (const a of ['aria-label', 'placeholder', 'title', 'alt']) if (el.getAttribute(a)) out.push(el.getAttribute(a));
+      for (const a of ['aria-label', 'placeholder', 'title', 'alt'])
+        if (el.getAttribute(a)) out.push(el.getAttribute(a));
     return out;
   });
 }
@@ -55,7 +66,10 @@ function assertNoEnglishOrKeys(texts, where) {
     assert.ok(!all.includes(key), `${where}: the raw key ${key} shows`);
     for (const form of typeof message === 'object' ? Object.values(message) : [message]) {
       if (form === ar[key] || (typeof ar[key] === 'object' && Object.values(ar[key]).includes(form))) continue;
-      const parts = form.split(/\{\w+\}/).map((s) => s.trim()).filter((s) => /\p{L}{3}/u.test(s));
+      const parts = form
+        .split(/\{\w+\}/)
+        .map((s) => s.trim())
+        .filter((s) => /\p{L}{3}/u.test(s));
       for (const part of parts) assert.ok(!all.includes(part), `${where}: English text of ${key} shows: "${part}"`);
     }
   }
@@ -63,12 +77,20 @@ function assertNoEnglishOrKeys(texts, where) {
   assert.equal(raw, null, `${where}: something like a raw key shows: ${raw && raw[0]}`);
 }
 
-const text = (page, selector) => page.locator(selector).first().innerText().then((s) => s.trim());
+const text = (page, selector) =>
+  page
+    .locator(selector)
+    .first()
+    .innerText()
+    .then((s) => s.trim());
 const box = (page, selector) => page.locator(selector).first().boundingBox();
 
 async function assertDocument(page, lang, dir) {
   await until(`<html lang=${lang} dir=${dir}>`, () =>
-    page.evaluate(([lang, dir]) => document.documentElement.lang === lang && document.documentElement.dir === dir, [lang, dir]),
+    page.evaluate(
+      ([lang, dir]) => document.documentElement.lang === lang && document.documentElement.dir === dir,
+      [lang, dir],
+    ),
   );
 }
 
@@ -96,45 +118,70 @@ async function assertOnboarding(page, cat, dir) {
     const input = await box(page, `#${id}`);
     assert.ok(label.width < input.width - 20, `the text of label #${id} is narrower than its field`);
     const [start, fieldStart] = dir === 'rtl' ? [label.x + label.width, input.x + input.width] : [label.x, input.x];
-    assert.ok(Math.abs(start - fieldStart) <= 2, `label of #${id} starts at its field's ${dir === 'rtl' ? 'right' : 'left'} edge (${start} vs ${fieldStart})`);
+    assert.ok(
+      Math.abs(start - fieldStart) <= 2,
+      `label of #${id} starts at its field's ${dir === 'rtl' ? 'right' : 'left'} edge (${start} vs ${fieldStart})`,
+    );
   }
 }
 
-test('Arabic as the remembered language: onboarding and header translated and mirrored', { timeout: 240000 }, async () => {
-  checkSetup();
-  const node = await startAppNode();
-  const admin = seedSpace(node, { cities: 12, projects: 60 });
-  const chrome = await launchBrowser();
-  const page = await openApp(chrome.context, node, { lang: 'ar' });
-  await page.setViewportSize({ width: 1280, height: 900 });
-  await assertDocument(page, 'ar', 'rtl');
-  await assertOnboarding(page, ar, 'rtl');
-  assertNoEnglishOrKeys(await visibleTexts(page), 'onboarding');
-  await screenshot(page, 'onboarding-ar');
+test(
+  'Arabic as the remembered language: onboarding and header translated and mirrored',
+  { timeout: 240000 },
+  async () => {
+    checkSetup();
+    const node = await startAppNode();
+    const admin = seedSpace(node, { cities: 12, projects: 60 });
+    const chrome = await launchBrowser();
+    const page = await openApp(chrome.context, node, { lang: 'ar' });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await assertDocument(page, 'ar', 'rtl');
+    await assertOnboarding(page, ar, 'rtl');
+    assertNoEnglishOrKeys(await visibleTexts(page), 'onboarding');
+    await screenshot(page, 'onboarding-ar');
 
-  await onboard(page, { invite: admin.invite() });
-  await assertDocument(page, 'ar', 'rtl');
-  const nav = await page.locator('header.top nav a').allInnerTexts();
-  // The questionnaires' link is there once their catalog is (issue 14, item 2); Activity comes last.
-  const navKeys = ['common.nav_discover', 'common.nav_map', 'common.nav_charts', 'common.nav_plan',
-    ...(ar['questionnaire.nav'] ? ['questionnaire.nav'] : []), 'common.nav_settings', 'activity.nav'];
-  assert.deepEqual(nav.map((s) => s.trim()), navKeys.map((k) => ar[k]));
-  assert.equal((await page.locator('a.skip').textContent()).trim(), ar['common.skipToContent']);
-  const syncTexts = ['offline', 'syncing', 'online'].map((s) => ar[`common.sync_${s}`]);
-  assert.ok(syncTexts.includes(await text(page, '[data-testid=sync-status] .sync-state')));
-  await until('the page below the header', () => page.locator('main h1').count());
-  assertNoEnglishOrKeys(await visibleTexts(page), 'Discover with the header');
+    await onboard(page, { invite: admin.invite() });
+    await assertDocument(page, 'ar', 'rtl');
+    const nav = await page.locator('header.top nav a').allInnerTexts();
+    // The questionnaires' link is there once their catalog is (issue 14, item 2); Activity comes last.
+    const navKeys = [
+      'common.nav_discover',
+      'common.nav_map',
+      'common.nav_charts',
+      'common.nav_plan',
+      ...(ar['questionnaire.nav'] ? ['questionnaire.nav'] : []),
+      'common.nav_settings',
+      'activity.nav',
+    ];
+    assert.deepEqual(
+      nav.map((s) => s.trim()),
+      navKeys.map((k) => ar[k]),
+    );
+    assert.equal((await page.locator('a.skip').textContent()).trim(), ar['common.skipToContent']);
+    const syncTexts = ['offline', 'syncing', 'online'].map((s) => ar[`common.sync_${s}`]);
+    assert.ok(syncTexts.includes(await text(page, '[data-testid=sync-status] .sync-state')));
+    await until('the page below the header', () => page.locator('main h1').count());
+    assertNoEnglishOrKeys(await visibleTexts(page), 'Discover with the header');
 
-  // Mirrored: brand at the right, then the navigation (first item rightmost),
-  // then the tools at the left.
-  const brand = await box(page, 'header.top .brand');
-  const navBox = await box(page, 'header.top nav');
-  const tools = await box(page, 'header.top .top-tools');
-  assert.ok(brand.x >= navBox.x + navBox.width - 1, `brand (x ${brand.x}) right of the navigation (ends at ${navBox.x + navBox.width})`);
-  assert.ok(tools.x + tools.width <= navBox.x + 1, 'sync status and language left of the navigation');
-  const items = await page.locator('header.top nav li').evaluateAll((lis) => lis.map((li) => li.getBoundingClientRect().x));
-  assert.ok(items.every((x, i) => i === 0 || x < items[i - 1]), `navigation items run right to left: ${items}`);
-});
+    // Mirrored: brand at the right, then the navigation (first item rightmost),
+    // then the tools at the left.
+    const brand = await box(page, 'header.top .brand');
+    const navBox = await box(page, 'header.top nav');
+    const tools = await box(page, 'header.top .top-tools');
+    assert.ok(
+      brand.x >= navBox.x + navBox.width - 1,
+      `brand (x ${brand.x}) right of the navigation (ends at ${navBox.x + navBox.width})`,
+    );
+    assert.ok(tools.x + tools.width <= navBox.x + 1, 'sync status and language left of the navigation');
+    const items = await page
+      .locator('header.top nav li')
+      .evaluateAll((lis) => lis.map((li) => li.getBoundingClientRect().x));
+    assert.ok(
+      items.every((x, i) => i === 0 || x < items[i - 1]),
+      `navigation items run right to left: ${items}`,
+    );
+  },
+);
 
 test('switching to Arabic with the language select, and back', { timeout: 180000 }, async () => {
   checkSetup();
@@ -176,7 +223,10 @@ test("with no choice made, the interface follows the browser's languages", { tim
     const context = await chrome.browser.newContext({ locale: browserLocale });
     const page = await openApp(context, node, { lang: null });
     await assertDocument(page, lang, dir);
-    await until(`${browserLocale}: the onboarding in ${lang}`, async () => (await text(page, '.onboarding h1')) === welcome);
+    await until(
+      `${browserLocale}: the onboarding in ${lang}`,
+      async () => (await text(page, '.onboarding h1')) === welcome,
+    );
     await context.close();
   }
 });

@@ -26,8 +26,19 @@ const CITIES = Math.min(175, Math.max(12, Math.round((175 * PROJECTS) / 3000)));
 const STARTS = Number(process.env.URBIS_BENCH_STARTS || 3);
 // Typed character by character: ≥ 100 keystrokes, words of the demo data in
 // several of its languages.
-const QUERIES = ['smart bus stops', 'water leak detection', 'solar', 'recycling', 'school bus', 'air quality',
-  '스마트 버스', '智慧公交', 'حافلات ذكية', 'énergie', 'transporte'];
+const QUERIES = [
+  'smart bus stops',
+  'water leak detection',
+  'solar',
+  'recycling',
+  'school bus',
+  'air quality',
+  '스마트 버스',
+  '智慧公交',
+  'حافلات ذكية',
+  'énergie',
+  'transporte',
+];
 
 const rows = [];
 function report(name, value, unit, label) {
@@ -57,18 +68,40 @@ function bundleSizes() {
   const catalogs = new Map(); // file -> locale
   for (const f of assets.filter((f) => f.endsWith('.js'))) {
     const code = fs.readFileSync(path.join(APP, f), 'utf8');
-    for (const m of code.matchAll(/"\.\/locales\/(\w+)\/\w+\.json"[^"]*"\.\/([\w.-]+\.js)"/g)) catalogs.set(path.join('assets', m[2]), m[1]);
+    for (const m of code.matchAll(/"\.\/locales\/(\w+)\/\w+\.json"[^"]*"\.\/([\w.-]+\.js)"/g))
+      catalogs.set(path.join('assets', m[2]), m[1]);
   }
-  if (!catalogs.size) throw new Error(`no catalog chunks found in ${APP}/assets (has the build changed how it imports src/locales?)`);
+  if (!catalogs.size)
+    throw new Error(`no catalog chunks found in ${APP}/assets (has the build changed how it imports src/locales?)`);
   const top = fs.readdirSync(APP);
   const groups = [
-    ['app code (assets/*.js, *.css; no catalogs)', assets.filter((f) => !catalogs.has(f) && /\.(js|css)$/.test(f)), 'webapp_code_gzip_kb'],
+    [
+      'app code (assets/*.js, *.css; no catalogs)',
+      assets.filter((f) => !catalogs.has(f) && /\.(js|css)$/.test(f)),
+      'webapp_code_gzip_kb',
+    ],
     ['catalogs, all 8 languages', [...catalogs.keys()], 'webapp_catalogs_gzip_kb'],
-    ['catalogs, one language (ar)', [...catalogs].filter(([, l]) => l === 'ar').map(([f]) => f), 'webapp_catalogs_one_locale_gzip_kb'],
+    [
+      'catalogs, one language (ar)',
+      [...catalogs].filter(([, l]) => l === 'ar').map(([f]) => f),
+      'webapp_catalogs_one_locale_gzip_kb',
+    ],
     ['wasm module (urbis/urbis_web.wasm)', ['urbis/urbis_web.wasm'], 'webapp_wasm_gzip_kb'],
-    ['client worker JavaScript (urbis/*.js, *.mjs)', files('urbis').filter((f) => /\.m?js$/.test(f)), 'webapp_client_js_gzip_kb'],
-    ['service worker (sw.js, workbox-*.js)', top.filter((f) => f === 'sw.js' || /^workbox-.*\.js$/.test(f)), 'webapp_sw_gzip_kb'],
-    ['index.html, manifest, icons', [...top.filter((f) => /\.(html|webmanifest)$/.test(f)), ...files('icons')], 'webapp_shell_gzip_kb'],
+    [
+      'client worker JavaScript (urbis/*.js, *.mjs)',
+      files('urbis').filter((f) => /\.m?js$/.test(f)),
+      'webapp_client_js_gzip_kb',
+    ],
+    [
+      'service worker (sw.js, workbox-*.js)',
+      top.filter((f) => f === 'sw.js' || /^workbox-.*\.js$/.test(f)),
+      'webapp_sw_gzip_kb',
+    ],
+    [
+      'index.html, manifest, icons',
+      [...top.filter((f) => /\.(html|webmanifest)$/.test(f)), ...files('icons')],
+      'webapp_shell_gzip_kb',
+    ],
   ];
   let totalRaw = 0;
   let totalGz = 0;
@@ -82,7 +115,10 @@ function bundleSizes() {
     rows.push([`${label}, gzipped (raw)`, `${fmt(s.gz / 1024)} KB (${fmt(s.raw / 1024)} KB, ${s.n} files)`]);
   }
   report('webapp_total_gzip_kb', totalGz / 1024, 'KB');
-  rows.push(['everything the service worker precaches, gzipped (raw)', `${fmt(totalGz / 1024)} KB (${fmt(totalRaw / 1024)} KB)`]);
+  rows.push([
+    'everything the service worker precaches, gzipped (raw)',
+    `${fmt(totalGz / 1024)} KB (${fmt(totalRaw / 1024)} KB)`,
+  ]);
 }
 
 // ---- the browser -------------------------------------------------------------------
@@ -92,7 +128,8 @@ function bundleSizes() {
 // results (a results list with data-total or children, a count with
 // data-total, or a hit).
 function installMarks() {
-  const RESULTS = '[data-testid=results][data-total], [data-testid=results] > *, [data-total]:not([data-total=""]), [data-testid=hit]';
+  const RESULTS =
+    '[data-testid=results][data-total], [data-testid=results] > *, [data-total]:not([data-total=""]), [data-testid=hit]';
   window.__marks = {};
   const mark = (k) => {
     if (!(k in window.__marks)) window.__marks[k] = performance.now();
@@ -135,12 +172,19 @@ async function firstVisit(profile, node, admin) {
         `[verify and store; the longest frame, the redeem that brings the keys and the space materialized, ${j.receiveMaxMs} ms]; joinFinish ${j.finishMs} ms; ` +
         `appended to IndexedDB ${j.persistMs} ms)`,
     );
-  await until('the service worker', () => page.evaluate(() => navigator.serviceWorker.ready.then((r) => !!r.active)), 60000);
+  await until(
+    'the service worker',
+    () => page.evaluate(() => navigator.serviceWorker.ready.then((r) => !!r.active)),
+    60000,
+  );
   // What a closed tab leaves: the first snapshot copies every chunk of the store file.
   const t1 = Date.now();
   const snap = await page.evaluate(() => window.urbisDb.snapshot());
   const snapMs = Date.now() - t1;
-  if (snap) console.log(`(snapshot after the join: ${(snap.bytes / 1048576).toFixed(1)} MB in ${snapMs} ms, of which the IndexedDB write ${snap.ms} ms)`);
+  if (snap)
+    console.log(
+      `(snapshot after the join: ${(snap.bytes / 1048576).toFixed(1)} MB in ${snapMs} ms, of which the IndexedDB write ${snap.ms} ms)`,
+    );
   await chrome.close();
   return { joinMs, snapMs: snap ? snapMs : null };
 }
@@ -155,16 +199,29 @@ async function snapshotAfterEdits(page, space) {
         const db = window.urbisDb;
         await db.snapshot();
         const { hits } = await db.find(space, { type: 'project', limit: edits });
-        for (let i = 0; i < edits; i++) await db.put(space, 'project', hits[i % hits.length].id, { stage: i % 2 ? 'pilot' : 'idea' });
+        for (let i = 0; i < edits; i++)
+          await db.put(space, 'project', hits[i % hits.length].id, { stage: i % 2 ? 'pilot' : 'idea' });
         const t = performance.now();
         const snap = await db.snapshot();
         return { ...snap, wall: performance.now() - t };
       },
       { space, edits },
     );
-    console.log(`(snapshot after ${edits} edit(s): ${r.chunks} chunks, ${(r.written / 1024).toFixed(0)} KiB of a ${(r.bytes / 1048576).toFixed(1)} MB store, ${r.wall.toFixed(0)} ms)`);
-    report(`webapp_snapshot_after_${edits}_edit_ms`, r.wall, 'ms', `a snapshot after ${edits} edit(s) of the demo replica (the chunks written since the last one)`);
-    report(`webapp_snapshot_after_${edits}_edit_kib`, r.written / 1024, 'KiB', `copied into IndexedDB by it, of a ${(r.bytes / 1048576).toFixed(1)} MB store`);
+    console.log(
+      `(snapshot after ${edits} edit(s): ${r.chunks} chunks, ${(r.written / 1024).toFixed(0)} KiB of a ${(r.bytes / 1048576).toFixed(1)} MB store, ${r.wall.toFixed(0)} ms)`,
+    );
+    report(
+      `webapp_snapshot_after_${edits}_edit_ms`,
+      r.wall,
+      'ms',
+      `a snapshot after ${edits} edit(s) of the demo replica (the chunks written since the last one)`,
+    );
+    report(
+      `webapp_snapshot_after_${edits}_edit_kib`,
+      r.written / 1024,
+      'KiB',
+      `copied into IndexedDB by it, of a ${(r.bytes / 1048576).toFixed(1)} MB store`,
+    );
   }
 }
 
@@ -225,7 +282,12 @@ async function searchAsYouType(page, space) {
     },
     { space, queries: QUERIES },
   );
-  report('webapp_search_api_p50_ms', pct(api, 0.5), 'ms', `search as you type, API (urbisDb.find per prefix, ${api.length} keystrokes), p50`);
+  report(
+    'webapp_search_api_p50_ms',
+    pct(api, 0.5),
+    'ms',
+    `search as you type, API (urbisDb.find per prefix, ${api.length} keystrokes), p50`,
+  );
   report('webapp_search_api_p99_ms', pct(api, 0.99), 'ms', 'search as you type, API, p99');
 
   const box = page.locator('input[type=search]').first();
@@ -258,7 +320,12 @@ async function searchAsYouType(page, space) {
           arm(400);
         }
       });
-      obs.observe(document.querySelector(target), { subtree: true, childList: true, attributes: true, characterData: true });
+      obs.observe(document.querySelector(target), {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        characterData: true,
+      });
       input.addEventListener('input', () => ((t0 = performance.now()), arm(1500)), { once: true, capture: true });
       arm(5000);
     });
@@ -281,7 +348,12 @@ async function searchAsYouType(page, space) {
     return;
   }
   const where = `input[type=search] -> ${target}`;
-  report('webapp_search_ui_p50_ms', pct(ui, 0.5), 'ms', `search as you type, UI (${where}, ${ui.length} keystrokes, ${unchanged} changed nothing), p50`);
+  report(
+    'webapp_search_ui_p50_ms',
+    pct(ui, 0.5),
+    'ms',
+    `search as you type, UI (${where}, ${ui.length} keystrokes, ${unchanged} changed nothing), p50`,
+  );
   report('webapp_search_ui_p99_ms', pct(ui, 0.99), 'ms', 'search as you type, UI, p99');
 }
 
@@ -294,8 +366,19 @@ async function main() {
   const admin = seedSpace(node, { cities: CITIES, projects: PROJECTS });
   const profile = tempDir('bench-profile');
   const { joinMs, snapMs } = await firstVisit(profile, node, admin);
-  report('webapp_join_demo_s', joinMs / 1000, 's', `joining the demo space in the browser (${PROJECTS} projects, ${CITIES} cities, with plans)`);
-  if (snapMs !== null) report('webapp_snapshot_demo_ms', snapMs, 'ms', 'the first snapshot of the demo replica (every chunk of the store file into IndexedDB)');
+  report(
+    'webapp_join_demo_s',
+    joinMs / 1000,
+    's',
+    `joining the demo space in the browser (${PROJECTS} projects, ${CITIES} cities, with plans)`,
+  );
+  if (snapMs !== null)
+    report(
+      'webapp_snapshot_demo_ms',
+      snapMs,
+      'ms',
+      'the first snapshot of the demo replica (every chunk of the store file into IndexedDB)',
+    );
   await node.stop();
 
   const starts = [];
@@ -312,13 +395,43 @@ async function main() {
     );
   }
   const via = starts[starts.length - 1].via;
-  report('webapp_cold_offline_unlock_form_ms', median(starts.map((s) => s.form)), 'ms', `cold offline start: navigation start -> unlock form interactive (median of ${STARTS})`);
-  report('webapp_cold_offline_unlock_ms', median(starts.map((s) => s.unlock)), 'ms', 'unlock: passphrase hash + open the replica (submit -> header)');
+  report(
+    'webapp_cold_offline_unlock_form_ms',
+    median(starts.map((s) => s.form)),
+    'ms',
+    `cold offline start: navigation start -> unlock form interactive (median of ${STARTS})`,
+  );
+  report(
+    'webapp_cold_offline_unlock_ms',
+    median(starts.map((s) => s.unlock)),
+    'ms',
+    'unlock: passphrase hash + open the replica (submit -> header)',
+  );
   const restore = median(starts.map((s) => s.restore.readSnapshotMs + s.restore.openMs + s.restore.replayMs));
-  report('webapp_cold_offline_restore_ms', restore, 'ms', 'of which the replica restored from IndexedDB (snapshot read, open, replay)');
-  report('webapp_pwhash_interactive_ms', await hashCost(last.page), 'ms', 'the passphrase hash alone (Argon2id interactive, createIdentity)');
-  report('webapp_cold_offline_first_results_ms', median(starts.map((s) => s.results)), 'ms', `unlock click -> first Discover results (${via === 'UI' ? 'shown' : 'API: no results list yet'})`);
-  report('webapp_cold_offline_total_ms', median(starts.map((s) => s.form + s.results)), 'ms', 'navigation -> first results, without the typing');
+  report(
+    'webapp_cold_offline_restore_ms',
+    restore,
+    'ms',
+    'of which the replica restored from IndexedDB (snapshot read, open, replay)',
+  );
+  report(
+    'webapp_pwhash_interactive_ms',
+    await hashCost(last.page),
+    'ms',
+    'the passphrase hash alone (Argon2id interactive, createIdentity)',
+  );
+  report(
+    'webapp_cold_offline_first_results_ms',
+    median(starts.map((s) => s.results)),
+    'ms',
+    `unlock click -> first Discover results (${via === 'UI' ? 'shown' : 'API: no results list yet'})`,
+  );
+  report(
+    'webapp_cold_offline_total_ms',
+    median(starts.map((s) => s.form + s.results)),
+    'ms',
+    'navigation -> first results, without the typing',
+  );
 
   await searchAsYouType(last.page, admin.space);
   await snapshotAfterEdits(last.page, admin.space);

@@ -70,7 +70,9 @@ try {
   const code = path.join(tmp, 'src');
   fs.mkdirSync(code);
   fs.writeFileSync(path.join(code, 'view.jsx'), "export const View = () => <p>{t('common.noSuchKey')}</p>;\n");
-  refuses('code using a key English lacks', () => 'view.jsx: uses common.noSuchKey, which English lacks', { src: code });
+  refuses('code using a key English lacks', () => 'view.jsx: uses common.noSuchKey, which English lacks', {
+    src: code,
+  });
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }

@@ -9,7 +9,17 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, until, syncState, screenshot, cli,
+  checkSetup,
+  cleanup,
+  startAppNode,
+  seedSpace,
+  launchBrowser,
+  openApp,
+  onboard,
+  until,
+  syncState,
+  screenshot,
+  cli,
   assertAccessible,
 } from './harness.mjs';
 
@@ -28,7 +38,8 @@ function rareTitleWord(entities, lang) {
   const seen = new Map();
   for (const e of entities) {
     const inEntity = new Set();
-    for (const tr of Object.values(e.translations)) if (tr.values[lang]) for (const w of words(tr.values[lang])) inEntity.add(w);
+    for (const tr of Object.values(e.translations))
+      if (tr.values[lang]) for (const w of words(tr.values[lang])) inEntity.add(w);
     for (const w of inEntity) seen.set(w, (seen.get(w) || 0) + 1);
   }
   let best = null;
@@ -53,10 +64,14 @@ async function total(page) {
 
 // Waits until the result count settles on a value `ok` accepts.
 async function totalWhere(page, what, ok) {
-  return until(what, async () => {
-    const n = await total(page);
-    return n !== null && ok(n) ? n : false;
-  }, 20000);
+  return until(
+    what,
+    async () => {
+      const n = await total(page);
+      return n !== null && ok(n) ? n : false;
+    },
+    20000,
+  );
 }
 
 test('install, join, search in Korean and Arabic, facets, map, charts, entity', { timeout: 280000 }, async () => {
@@ -73,7 +88,11 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   assert.ok(manifestHref, 'index.html links a manifest');
   await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
   await page.reload();
-  await until('the service worker to control the page', () => page.evaluate(() => !!navigator.serviceWorker.controller), 20000);
+  await until(
+    'the service worker to control the page',
+    () => page.evaluate(() => !!navigator.serviceWorker.controller),
+    20000,
+  );
   const cdp = await page.context().newCDPSession(page);
   const manifest = await cdp.send('Page.getAppManifest');
   assert.deepEqual(manifest.errors, [], `manifest errors: ${JSON.stringify(manifest.errors)}`);
@@ -88,12 +107,20 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
         icons.map(async (icon) => {
           const r = await fetch(new URL(icon.src, base));
           const bitmap = await createImageBitmap(await r.blob());
-          return { sizes: icon.sizes, status: r.status, type: r.headers.get('content-type'), size: `${bitmap.width}x${bitmap.height}` };
+          return {
+            sizes: icon.sizes,
+            status: r.status,
+            type: r.headers.get('content-type'),
+            size: `${bitmap.width}x${bitmap.height}`,
+          };
         }),
       ),
     { icons: parsed.icons, base: manifest.url },
   );
-  assert.ok(icons.some((i) => i.sizes === '192x192') && icons.some((i) => i.sizes === '512x512'), JSON.stringify(icons));
+  assert.ok(
+    icons.some((i) => i.sizes === '192x192') && icons.some((i) => i.sizes === '512x512'),
+    JSON.stringify(icons),
+  );
   for (const icon of icons) {
     assert.equal(icon.status, 200, JSON.stringify(icon));
     assert.match(icon.type, /^image\/png/);
@@ -124,7 +151,11 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
 
   // ---- facets narrow, and live in the URL --------------------------------------
   const hitsMatch = (attr, value) =>
-    page.$$eval('[data-testid="hit"]', (els, [attr, value]) => els.length > 0 && els.every((e) => e.getAttribute(attr) === value), [attr, value]);
+    page.$$eval(
+      '[data-testid="hit"]',
+      (els, [attr, value]) => els.length > 0 && els.every((e) => e.getAttribute(attr) === value),
+      [attr, value],
+    );
   await page.getByTestId('facet-type').selectOption('project');
   await totalWhere(page, 'projects only', (n) => n === PROJECTS);
   assert.ok(await hitsMatch('data-type', 'project'));
@@ -133,7 +164,16 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   await until('a second page of hits', async () => (await page.getByTestId('hit').count()) === 40);
 
   await page.getByTestId('facet-sector').selectOption('energy');
-  const energy = cli(admin.home, ['find', admin.space, '--type', 'project', '--where', 'sector=energy', '--limit', '1']).total;
+  const energy = cli(admin.home, [
+    'find',
+    admin.space,
+    '--type',
+    'project',
+    '--where',
+    'sector=energy',
+    '--limit',
+    '1',
+  ]).total;
   assert.ok(energy > 0 && energy < PROJECTS);
   await totalWhere(page, 'energy projects', (n) => n === energy);
   assert.ok(await hitsMatch('data-sector', 'energy'));
@@ -157,26 +197,51 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
 
   // ---- map and charts count the same projects ------------------------------------
   await page.goto(`${node.http}/#/map`);
-  await until('the map of every project', async () => (await page.getByTestId('map-count').getAttribute('data-count')) === String(PROJECTS), 30000);
+  await until(
+    'the map of every project',
+    async () => (await page.getByTestId('map-count').getAttribute('data-count')) === String(PROJECTS),
+    30000,
+  );
   await page.getByTestId('map').waitFor();
-  const cityCounts = await page.$$eval('[data-testid="city-table"] tbody tr', (rows) => rows.map((r) => Number(r.dataset.count)));
+  const cityCounts = await page.$$eval('[data-testid="city-table"] tbody tr', (rows) =>
+    rows.map((r) => Number(r.dataset.count)),
+  );
   assert.equal(cityCounts.length, CITIES);
-  assert.equal(cityCounts.reduce((a, b) => a + b, 0), PROJECTS);
+  assert.equal(
+    cityCounts.reduce((a, b) => a + b, 0),
+    PROJECTS,
+  );
 
   // One dot per city, numbered with its projects; cities near each other
   // share a dot (the sum) until zoomed in.
-  const perCity = new Map(await page.$$eval('[data-testid="city-table"] tbody tr', (rows) => rows.map((r) => [r.dataset.city, Number(r.dataset.count)])));
+  const perCity = new Map(
+    await page.$$eval('[data-testid="city-table"] tbody tr', (rows) =>
+      rows.map((r) => [r.dataset.city, Number(r.dataset.count)]),
+    ),
+  );
   const withProjects = [...perCity.keys()].filter((c) => perCity.get(c) > 0).sort();
   const zoom = async () => Number(await page.getByTestId('map').getAttribute('data-zoom'));
   const dots = async (what) => {
     const list = await page.$$eval('[data-testid="map-dot"]', (els) =>
-      els.map((e) => ({ count: Number(e.dataset.count), cities: e.dataset.cities.split(' ').filter(Boolean), label: e.querySelector('text').textContent })),
+      els.map((e) => ({
+        count: Number(e.dataset.count),
+        cities: e.dataset.cities.split(' ').filter(Boolean),
+        label: e.querySelector('text').textContent,
+      })),
     );
-    assert.equal(list.reduce((n, d) => n + d.count, 0), PROJECTS, `${what}: the dots hold every project`);
+    assert.equal(
+      list.reduce((n, d) => n + d.count, 0),
+      PROJECTS,
+      `${what}: the dots hold every project`,
+    );
     const all = list.flatMap((d) => d.cities);
     assert.deepEqual([...all].sort(), withProjects, `${what}: every city with projects is in exactly one dot`);
     for (const d of list) {
-      assert.equal(d.count, d.cities.reduce((n, c) => n + perCity.get(c), 0), `${what}: a dot counts its cities' projects`);
+      assert.equal(
+        d.count,
+        d.cities.reduce((n, c) => n + perCity.get(c), 0),
+        `${what}: a dot counts its cities' projects`,
+      );
       assert.equal(d.label, String(d.count), `${what}: a dot shows its count`);
     }
     return list;
@@ -209,14 +274,28 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   await assertAccessible(page, 'the map');
 
   await page.locator('nav a[href="#/charts"]').click();
-  await until('the charts', async () => (await page.getByTestId('charts-total').getAttribute('data-total')) === String(PROJECTS), 30000);
+  await until(
+    'the charts',
+    async () => (await page.getByTestId('charts-total').getAttribute('data-total')) === String(PROJECTS),
+    30000,
+  );
   const stageBars = await until('the bars of the stage chart', async () => {
-    const bars = await page.$$eval('[data-testid="chart-stage"] [data-testid="bar"]', (els) => els.map((b) => [b.dataset.key, Number(b.dataset.value)]));
+    const bars = await page.$$eval('[data-testid="chart-stage"] [data-testid="bar"]', (els) =>
+      els.map((b) => [b.dataset.key, Number(b.dataset.value)]),
+    );
     return bars.length === 7 && bars;
   });
-  assert.equal(stageBars.reduce((n, [, v]) => n + v, 0), PROJECTS);
+  assert.equal(
+    stageBars.reduce((n, [, v]) => n + v, 0),
+    PROJECTS,
+  );
   for (const chart of ['sector', 'region'])
-    assert.equal(await page.$$eval(`[data-testid="chart-${chart}"] [data-testid="bar"]`, (b) => b.reduce((n, e) => n + Number(e.dataset.value), 0)), PROJECTS);
+    assert.equal(
+      await page.$$eval(`[data-testid="chart-${chart}"] [data-testid="bar"]`, (b) =>
+        b.reduce((n, e) => n + Number(e.dataset.value), 0),
+      ),
+      PROJECTS,
+    );
   await screenshot(page, 'charts-en');
   await assertAccessible(page, 'the charts');
   // A bar opens Discover filtered by it.
@@ -227,7 +306,9 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   assert.ok(await hitsMatch('data-stage', 'pilot'));
 
   // ---- entity page: a title missing in English gets its translation ---------------
-  const untranslated = entities.find((e) => e.type === 'project' && e.translations.title && !e.translations.title.values.en);
+  const untranslated = entities.find(
+    (e) => e.type === 'project' && e.translations.title && !e.translations.title.values.en,
+  );
   assert.ok(untranslated, 'the demo data has a project without an English title');
   await page.goto(`${node.http}/#/entity/project/${untranslated.id}`);
   await page.getByTestId('missing-title').waitFor({ timeout: 20000 });
@@ -238,17 +319,30 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   const tr = untranslated.translations.title;
   const help = page.getByTestId('lang-help-title');
   assert.equal(await help.getByTestId('original-language').getAttribute('data-locale'), tr.original);
-  const others = Object.keys(tr.values).filter((l) => l !== tr.original).sort();
-  if (others.length) assert.deepEqual((await help.getByTestId('available-languages').getAttribute('data-locales')).split(',').sort(), others);
+  const others = Object.keys(tr.values)
+    .filter((l) => l !== tr.original)
+    .sort();
+  if (others.length)
+    assert.deepEqual(
+      (await help.getByTestId('available-languages').getAttribute('data-locales')).split(',').sort(),
+      others,
+    );
   else assert.equal(await help.getByTestId('available-languages').count(), 0);
   assert.match(await page.getByTestId('add-title-en').textContent(), /^Translate into English/);
   await screenshot(page, 'entity-en');
   await assertAccessible(page, 'the entity page');
   await page.getByTestId('add-title-en').click();
-  assert.equal(await page.locator('form.add-text .hint span[dir=auto]').textContent(), original, 'the form shows the text it translates');
+  assert.equal(
+    await page.locator('form.add-text .hint span[dir=auto]').textContent(),
+    original,
+    'the form shows the text it translates',
+  );
   await page.locator('#add-title-en').fill('Harbour test translation');
   await page.locator('form.add-text button[type=submit]').click();
-  await until('the English title', async () => (await page.getByTestId('entity-title').textContent()) === 'Harbour test translation');
+  await until(
+    'the English title',
+    async () => (await page.getByTestId('entity-title').textContent()) === 'Harbour test translation',
+  );
   assert.equal(await page.getByTestId('missing-title').count(), 0);
   await page.evaluate(() => window.urbisDb.waitForSync({ timeoutMs: 20000 }));
   admin.sync();
@@ -269,18 +363,28 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
 
   // ---- Arabic (one project fewer now) ------------------------------------------------
   await page.getByTestId('language').selectOption('ar');
-  await until('right-to-left', () => page.evaluate(() => document.documentElement.dir === 'rtl' && document.documentElement.lang === 'ar'));
+  await until('right-to-left', () =>
+    page.evaluate(() => document.documentElement.dir === 'rtl' && document.documentElement.lang === 'ar'),
+  );
   await page.goto(`${node.http}/#/discover?q=${encodeURIComponent(rareTitleWord(entities, 'ar').word)}`);
   await page.getByTestId('hit').first().waitFor({ timeout: 20000 });
   assert.equal(await page.locator('h1').first().textContent(), 'استكشاف');
   await screenshot(page, 'discover-ar');
   await assertAccessible(page, 'Discover in Arabic');
   await page.goto(`${node.http}/#/map`);
-  await until('the map in Arabic', async () => (await page.getByTestId('map-count').getAttribute('data-count')) === String(PROJECTS - 1), 30000);
+  await until(
+    'the map in Arabic',
+    async () => (await page.getByTestId('map-count').getAttribute('data-count')) === String(PROJECTS - 1),
+    30000,
+  );
   await page.getByTestId('map').waitFor();
   await screenshot(page, 'map-ar');
   await page.goto(`${node.http}/#/charts`);
-  await until('the charts in Arabic', async () => (await page.getByTestId('charts-total').getAttribute('data-total')) === String(PROJECTS - 1), 30000);
+  await until(
+    'the charts in Arabic',
+    async () => (await page.getByTestId('charts-total').getAttribute('data-total')) === String(PROJECTS - 1),
+    30000,
+  );
   await screenshot(page, 'charts-ar');
   await assertAccessible(page, 'the charts in Arabic');
   await page.goto(`${node.http}/#/entity/project/${untranslated.id}`);
@@ -293,10 +397,11 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
   await onboard(viewer, { invite: admin.invite('viewer') });
   await viewer.getByTestId('field-title').waitFor({ timeout: 30000 });
   await viewer.getByText('You can read this space but not edit it.').waitFor();
-  assert.equal(await viewer.locator('[data-testid="entity"] [data-testid^="edit-"]').count(), 0, 'no Edit link or button');
-  assert.equal(await viewer.locator('[data-testid="entity"] form').count(), 0);
-  assert.deepEqual(
-    await viewer.$$eval('[data-testid="entity"] button', (els) => els.map((e) => e.textContent)),
-    [],
+  assert.equal(
+    await viewer.locator('[data-testid="entity"] [data-testid^="edit-"]').count(),
+    0,
+    'no Edit link or button',
   );
+  assert.equal(await viewer.locator('[data-testid="entity"] form').count(), 0);
+  assert.deepEqual(await viewer.$$eval('[data-testid="entity"] button', (els) => els.map((e) => e.textContent)), []);
 });

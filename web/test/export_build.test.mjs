@@ -78,19 +78,29 @@ test('GeoJSON: located entities only, [lon, lat]', () => {
   const { text, features, unlocated } = buildGeoJson(HITS, { ...OPTIONS, lang: 'en' });
   const doc = JSON.parse(text);
   assert.equal(doc.type, 'FeatureCollection');
-  assert.deepEqual(doc.features.map((f) => f.id), ['a1', 'a4'], 'latitude 91 and no location are left out');
+  assert.deepEqual(
+    doc.features.map((f) => f.id),
+    ['a1', 'a4'],
+    'latitude 91 and no location are left out',
+  );
   assert.equal(features, 2);
   assert.equal(unlocated, 4);
   assert.deepEqual(doc.features[0].geometry, { type: 'Point', coordinates: [-126.9, 37.5] });
   assert.deepEqual(doc.features[1].geometry.coordinates, [8, 12.5]);
   assert.equal(doc.features[0].properties.title, 'Smart buses');
   assert.equal(doc.features[0].properties.city_name, 'Seoul');
-  assert.deepEqual(doc.features[0].properties.translations.title, { original: 'ko', values: { ko: '스마트 버스', en: 'Smart buses' } });
+  assert.deepEqual(doc.features[0].properties.translations.title, {
+    original: 'ko',
+    values: { ko: '스마트 버스', en: 'Smart buses' },
+  });
   assert.ok(!('lat' in doc.features[0].properties));
 });
 
 test('JSON: every entity with every translation, and what was asked', () => {
-  const doc = JSON.parse(buildJson(HITS, { space: 's1', spaceName: 'Demo', filters: { q: 'bus', sector: '', type: 'project' }, lang: 'fr' }).text);
+  const doc = JSON.parse(
+    buildJson(HITS, { space: 's1', spaceName: 'Demo', filters: { q: 'bus', sector: '', type: 'project' }, lang: 'fr' })
+      .text,
+  );
   assert.equal(doc.total, HITS.length);
   assert.deepEqual(doc.filters, { q: 'bus', type: 'project' });
   assert.deepEqual(doc.entities[0].translations.summary, { original: 'en', values: { en: 'Line one,\n"two"' } });
@@ -100,7 +110,10 @@ test('JSON: every entity with every translation, and what was asked', () => {
 
 test('file names', () => {
   const day = new Date(2026, 2, 5);
-  assert.equal(exportFileName('Urbis demo — fictional cities', 'csv', day), 'urbis-Urbis-demo-fictional-cities-2026-03-05.csv');
+  assert.equal(
+    exportFileName('Urbis demo — fictional cities', 'csv', day),
+    'urbis-Urbis-demo-fictional-cities-2026-03-05.csv',
+  );
   assert.equal(exportFileName('../../etc/passwd', 'json', day), 'urbis-etc-passwd-2026-03-05.json');
   assert.equal(exportFileName('مدن عربية', 'geojson', day), 'urbis-مدن-عربية-2026-03-05.geojson');
   assert.equal(exportFileName('', 'csv', day), 'urbis-space-2026-03-05.csv');

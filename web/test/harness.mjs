@@ -8,7 +8,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  PASS, cleanup, tempDir, sleep, until, startNode, launchBrowser, cli,
+  PASS,
+  cleanup,
+  tempDir,
+  sleep,
+  until,
+  startNode,
+  launchBrowser,
+  cli,
 } from '../../wasm/test/browser/harness.mjs';
 
 export { PASS, cleanup, tempDir, sleep, until, launchBrowser, cli };
@@ -21,7 +28,8 @@ export const ARTIFACTS = process.env.URBIS_ARTIFACTS || path.join(process.cwd(),
 export function checkSetup() {
   const missing = [];
   if (!BIN || !fs.existsSync(BIN)) missing.push(`urbis binary (${BIN}; build the native-release preset first)`);
-  if (!APP || !fs.existsSync(path.join(APP, 'index.html'))) missing.push(`the built web app (${APP}; build urbis_webapp)`);
+  if (!APP || !fs.existsSync(path.join(APP, 'index.html')))
+    missing.push(`the built web app (${APP}; build urbis_webapp)`);
   if (!fs.existsSync(CHROMIUM)) missing.push(`${CHROMIUM} (apt-get install chromium)`);
   if (missing.length) throw new Error(`web app tests need: ${missing.join('; ')}`);
 }
@@ -157,8 +165,14 @@ export async function settle(page) {
 export async function assertAccessible(page, what) {
   if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
   const violations = await page.evaluate(async () =>
-    (await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })).violations.map(
-      (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`,
+    (
+      await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })
+    ).violations.map(
+      (v) =>
+        `${v.id}: ${v.nodes
+          .map((n) => n.target.join(' '))
+          .slice(0, 3)
+          .join(', ')}`,
     ),
   );
   assert.deepEqual(violations, [], `${what}: accessibility violations`);
@@ -170,14 +184,20 @@ export async function audit(page, name) {
   await settle(page);
   if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE });
   const { violations } = await page.evaluate(() =>
-    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } }),
+    window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+    }),
   );
   const bad = [];
   for (const v of violations) {
     const line = `[axe] ${name}: ${v.impact} ${v.id} — ${v.help} (${v.helpUrl})`;
     console.log(line);
-    for (const n of v.nodes) console.log(`    ${n.target.join(' > ')}: ${(n.failureSummary || '').replace(/\s*\n\s*/g, ' / ')}\n      ${n.html}`);
-    if (v.impact === 'serious' || v.impact === 'critical') bad.push(`${line}: ${v.nodes.map((n) => n.target.join(' > ')).join(', ')}`);
+    for (const n of v.nodes)
+      console.log(
+        `    ${n.target.join(' > ')}: ${(n.failureSummary || '').replace(/\s*\n\s*/g, ' / ')}\n      ${n.html}`,
+      );
+    if (v.impact === 'serious' || v.impact === 'critical')
+      bad.push(`${line}: ${v.nodes.map((n) => n.target.join(' > ')).join(', ')}`);
   }
   console.log(`[axe] ${name}: ${violations.length} violation(s), ${bad.length} serious or critical`);
   return bad;

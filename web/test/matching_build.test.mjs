@@ -6,12 +6,24 @@
 // depends on the need alone, not on the size of the space.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { needFacts, titleWords, matchQueries, rankMatches, findMatches, scoreCandidate, WEIGHTS, MAX_MATCHES, PER_QUERY } from '../src/matching.js';
+import {
+  needFacts,
+  titleWords,
+  matchQueries,
+  rankMatches,
+  findMatches,
+  scoreCandidate,
+  WEIGHTS,
+  MAX_MATCHES,
+  PER_QUERY,
+} from '../src/matching.js';
 
 const NEED = {
   id: 'n1',
   values: { title: 'Fugas de agua en la red', city: 'c-es', sector: 'water', sdgs: [6, 11], tags: ['Leaks'] },
-  translations: { title: { original: 'es', shown: 'es', values: { es: 'Fugas de agua en la red', en: 'Water leaks in the network' } } },
+  translations: {
+    title: { original: 'es', shown: 'es', values: { es: 'Fugas de agua en la red', en: 'Water leaks in the network' } },
+  },
 };
 
 const e = (id, type, summary) => ({ id, type, title: '', summary });
@@ -36,8 +48,13 @@ function fakeDb(entities) {
       calls.push(q);
       let hits = entities.filter((h) => !q.type || h.type === q.type);
       for (const [f, v] of Object.entries(q.where || {}))
-        hits = hits.filter((h) => (Array.isArray(h.summary[f]) ? h.summary[f].map(String).includes(String(v)) : String(h.summary[f]) === String(v)));
-      if (q.text) hits = hits.filter((h) => Object.values(h.summary.title || {}).some((s) => s.toLowerCase().includes(q.text)));
+        hits = hits.filter((h) =>
+          Array.isArray(h.summary[f])
+            ? h.summary[f].map(String).includes(String(v))
+            : String(h.summary[f]) === String(v),
+        );
+      if (q.text)
+        hits = hits.filter((h) => Object.values(h.summary.title || {}).some((s) => s.toLowerCase().includes(q.text)));
       return { total: hits.length, hits: hits.slice(0, q.limit) };
     },
   };
@@ -45,13 +62,19 @@ function fakeDb(entities) {
 
 test('facts of a need and the words of its titles', () => {
   const f = needFacts(NEED);
-  assert.deepEqual({ city: f.city, sector: f.sector, sdgs: f.sdgs, tags: f.tags }, { city: 'c-es', sector: 'water', sdgs: [6, 11], tags: ['leaks'] });
+  assert.deepEqual(
+    { city: f.city, sector: f.sector, sdgs: f.sdgs, tags: f.tags },
+    { city: 'c-es', sector: 'water', sdgs: [6, 11], tags: ['leaks'] },
+  );
   // Every translation counts; short words and stop words do not.
   assert.deepEqual(titleWords(f.titles), ['network', 'fugas', 'leaks', 'water', 'agua']);
   assert.deepEqual(titleWords({ ko: '스마트 누수 감지', zh: '漏水' }), ['스마트', '漏水', '감지', '누수']);
   assert.deepEqual(titleWords({ en: 'A city with the best ideas for it' }), ['ideas', 'best']);
   // From a find hit too.
-  assert.deepEqual(needFacts({ id: 'x', summary: { title: { en: 'Solar' }, sdgs: [7, '3', 40], sector: 'energy' } }).sdgs, [3, 7]);
+  assert.deepEqual(
+    needFacts({ id: 'x', summary: { title: { en: 'Solar' }, sdgs: [7, '3', 40], sector: 'energy' } }).sdgs,
+    [3, 7],
+  );
 });
 
 test('ranked by the documented weights, own city and unrelated left out, reasons as shared', async () => {
@@ -61,7 +84,11 @@ test('ranked by the documented weights, own city and unrelated left out, reasons
   assert.deepEqual(ids, ['p-both', 'p-ko', 'j-tag', 'j-sector', 'p-sdg', 'p-word']);
   const by = Object.fromEntries(matches.map((m) => [m.id, m]));
   assert.equal(by['p-both'].score, WEIGHTS.sector + 2 * WEIGHTS.sdg);
-  assert.deepEqual(by['p-ko'].reasons, { sector: true, sdgs: [6], tags: [], text: false }, 'Korean text, matched by its facets');
+  assert.deepEqual(
+    by['p-ko'].reasons,
+    { sector: true, sdgs: [6], tags: [], text: false },
+    'Korean text, matched by its facets',
+  );
   assert.deepEqual(by['j-tag'].reasons, { sector: true, sdgs: [], tags: ['leaks'], text: false });
   assert.deepEqual(by['p-sdg'].reasons, { sector: false, sdgs: [11], tags: [], text: false });
   assert.deepEqual(by['p-word'].reasons, { sector: false, sdgs: [], tags: [], text: true });
@@ -84,13 +111,17 @@ test('one shared facet beats any word overlap; the sector beats two SDGs', () =>
     ['a', { hit: e('a', 'project', { sector: 'water' }), words: [] }],
     ['b', { hit: e('b', 'practice', { sector: 'water' }), words: [] }],
   ]);
-  assert.deepEqual(rankMatches(f, found).map((m) => m.id), ['b', 'a']);
+  assert.deepEqual(
+    rankMatches(f, found).map((m) => m.id),
+    ['b', 'a'],
+  );
 });
 
 test('the queries depend on the need, not on the space; the result is capped', async () => {
   const facts = needFacts(NEED);
   const many = [];
-  for (let i = 0; i < 5000; i++) many.push(e(`x${i}`, i % 2 ? 'practice' : 'project', { city: `c${i}`, sector: 'water', sdgs: [6] }));
+  for (let i = 0; i < 5000; i++)
+    many.push(e(`x${i}`, i % 2 ? 'practice' : 'project', { city: `c${i}`, sector: 'water', sdgs: [6] }));
   const small = fakeDb(SPACE);
   const big = fakeDb(many);
   const a = await findMatches(small, 's', facts);

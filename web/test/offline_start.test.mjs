@@ -12,7 +12,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startNode } from '../../wasm/test/browser/harness.mjs';
 import {
-  APP, checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, unlock, until, syncState, cli, tempDir,
+  APP,
+  checkSetup,
+  cleanup,
+  startAppNode,
+  seedSpace,
+  launchBrowser,
+  openApp,
+  onboard,
+  unlock,
+  until,
+  syncState,
+  cli,
+  tempDir,
 } from './harness.mjs';
 
 after(cleanup);
@@ -28,53 +40,68 @@ const swActive = (page) =>
   );
 const controlled = (page) => page.evaluate(() => !!navigator.serviceWorker.controller);
 
-test('offline start: a new page and a fresh browser open the app, unlock and find the data', { timeout: 240000 }, async () => {
-  checkSetup();
-  const node = await startAppNode();
-  const admin = seedSpace(node, { cities: 12, projects: 60 });
-  const { hits: [project] } = cli(admin.home, ['find', admin.space, '--type', 'project', '--limit', '1']);
-  const chrome = await launchBrowser();
-  const first = await openApp(chrome.context, node);
-  await onboard(first, { invite: admin.invite() });
-  await until('synced', async () => (await syncState(first)) === 'online', 30000);
-  assert.ok(await swActive(first));
-  await first.close(); // its worker holds this profile's replica
+test(
+  'offline start: a new page and a fresh browser open the app, unlock and find the data',
+  { timeout: 240000 },
+  async () => {
+    checkSetup();
+    const node = await startAppNode();
+    const admin = seedSpace(node, { cities: 12, projects: 60 });
+    const {
+      hits: [project],
+    } = cli(admin.home, ['find', admin.space, '--type', 'project', '--limit', '1']);
+    const chrome = await launchBrowser();
+    const first = await openApp(chrome.context, node);
+    await onboard(first, { invite: admin.invite() });
+    await until('synced', async () => (await syncState(first)) === 'online', 30000);
+    assert.ok(await swActive(first));
+    await first.close(); // its worker holds this profile's replica
 
-  await node.stop();
-  await chrome.context.setOffline(true);
-  const startsOffline = async (context, where) => {
-    const page = await openApp(context, node); // the node is gone: only the service worker answers
-    assert.ok(await controlled(page), `${where}: the page comes from the service worker`);
-    await unlock(page);
-    assert.equal(await syncState(page), 'offline', `${where}: shown as offline`);
-    // The title's words (a query holding the title's "—" finds nothing today).
-    const words = project.title.replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
-    const found = await page.evaluate(
-      ({ space, words }) => window.urbisDb.find(space, { type: 'project', text: words, limit: 50 }),
-      { space: admin.space, words },
-    );
-    assert.ok(found.hits.some((h) => h.id === project.id), `${where}: "${project.title}" found offline (${JSON.stringify(found)})`);
-    const all = await page.evaluate((space) => window.urbisDb.find(space, { type: 'project', limit: 1 }), admin.space);
-    assert.equal(all.total, 60, `${where}: every project is there`);
-    return page;
-  };
-  const second = await startsOffline(chrome.context, 'a new page');
-  await second.close();
-  await chrome.close();
+    await node.stop();
+    await chrome.context.setOffline(true);
+    const startsOffline = async (context, where) => {
+      const page = await openApp(context, node); // the node is gone: only the service worker answers
+      assert.ok(await controlled(page), `${where}: the page comes from the service worker`);
+      await unlock(page);
+      assert.equal(await syncState(page), 'offline', `${where}: shown as offline`);
+      // The title's words (a query holding the title's "—" finds nothing today).
+      const words = project.title.replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+      const found = await page.evaluate(
+        ({ space, words }) => window.urbisDb.find(space, { type: 'project', text: words, limit: 50 }),
+        { space: admin.space, words },
+      );
+      assert.ok(
+        found.hits.some((h) => h.id === project.id),
+        `${where}: "${project.title}" found offline (${JSON.stringify(found)})`,
+      );
+      const all = await page.evaluate(
+        (space) => window.urbisDb.find(space, { type: 'project', limit: 1 }),
+        admin.space,
+      );
+      assert.equal(all.total, 60, `${where}: every project is there`);
+      return page;
+    };
+    const second = await startsOffline(chrome.context, 'a new page');
+    await second.close();
+    await chrome.close();
 
-  const fresh = await launchBrowser(chrome.profile);
-  await fresh.context.setOffline(true);
-  await startsOffline(fresh.context, 'a fresh Chromium on the same profile');
-});
+    const fresh = await launchBrowser(chrome.profile);
+    await fresh.context.setOffline(true);
+    await startsOffline(fresh.context, 'a fresh Chromium on the same profile');
+  },
+);
 
 // Makes the app in `dir` look like release `n`: index.html gets a marker
 // and its new revision goes into the service worker's precache manifest, as
 // a rebuild would write them.
 function release(dir, n) {
   const indexFile = path.join(dir, 'index.html');
-  const html = fs.readFileSync(indexFile, 'utf8').replace(/<meta name="urbis-release"[^>]*>|<\/head>/, (m) =>
-    `<meta name="urbis-release" content="${n}">${m === '</head>' ? m : ''}`,
-  );
+  const html = fs
+    .readFileSync(indexFile, 'utf8')
+    .replace(
+      /<meta name="urbis-release"[^>]*>|<\/head>/,
+      (m) => `<meta name="urbis-release" content="${n}">${m === '</head>' ? m : ''}`,
+    );
   fs.writeFileSync(indexFile, html);
   const swFile = path.join(dir, 'sw.js');
   const sw = fs.readFileSync(swFile, 'utf8');

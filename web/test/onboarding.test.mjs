@@ -4,7 +4,17 @@
 // tab is told the app is open in the first.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkSetup, cleanup, startAppNode, seedSpace, launchBrowser, openApp, onboard, until, syncState } from './harness.mjs';
+import {
+  checkSetup,
+  cleanup,
+  startAppNode,
+  seedSpace,
+  launchBrowser,
+  openApp,
+  onboard,
+  until,
+  syncState,
+} from './harness.mjs';
 
 after(cleanup);
 
@@ -55,21 +65,25 @@ test('a stale "had an identity" hint (storage cleared) still ends on creating on
   await page.getByTestId('create-identity').waitFor({ timeout: 30000 });
 });
 
-test('a weak passphrase is refused for a new identity with a clear message; nothing is created', { timeout: 120000 }, async () => {
-  checkSetup();
-  const node = await startAppNode();
-  const chrome = await launchBrowser();
-  const page = await openApp(chrome.context, node);
-  const form = page.getByTestId('create-identity');
-  await form.waitFor({ timeout: 30000 });
-  // Long enough for the form's own length check, refused by the client's
-  // policy (wasm/js/passphrase.js): a run of neighbouring keys.
-  await page.locator('#pass').fill('qwertyuiop');
-  await page.locator('#pass2').fill('qwertyuiop');
-  await form.locator('button[type=submit]').click();
-  const error = await page.getByTestId('error').textContent({ timeout: 20000 });
-  assert.match(error, /too easy to guess/);
-  assert.equal(await page.evaluate(() => window.urbisDb.hasIdentity), false);
-  // A passphrase that passes creates the identity.
-  await onboard(page);
-});
+test(
+  'a weak passphrase is refused for a new identity with a clear message; nothing is created',
+  { timeout: 120000 },
+  async () => {
+    checkSetup();
+    const node = await startAppNode();
+    const chrome = await launchBrowser();
+    const page = await openApp(chrome.context, node);
+    const form = page.getByTestId('create-identity');
+    await form.waitFor({ timeout: 30000 });
+    // Long enough for the form's own length check, refused by the client's
+    // policy (wasm/js/passphrase.js): a run of neighbouring keys.
+    await page.locator('#pass').fill('qwertyuiop');
+    await page.locator('#pass2').fill('qwertyuiop');
+    await form.locator('button[type=submit]').click();
+    const error = await page.getByTestId('error').textContent({ timeout: 20000 });
+    assert.match(error, /too easy to guess/);
+    assert.equal(await page.evaluate(() => window.urbisDb.hasIdentity), false);
+    // A passphrase that passes creates the identity.
+    await onboard(page);
+  },
+);

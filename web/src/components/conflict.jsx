@@ -25,18 +25,30 @@ export function Conflict({ space, type, id, field, label, versions, multiline = 
   const [merged, setMerged] = useState(() => versions.map((v) => show(v.value)).join(multiline ? '\n\n' : ' / '));
   const { busy, error, run } = useSubmit();
   const resolve = (value) => run(() => getDb().resolve(space, type, id, field, value));
-  const typed = (text) => (typeof versions[0].value === 'number' && text.trim() !== '' && !Number.isNaN(Number(text)) ? Number(text) : text);
+  const typed = (text) =>
+    typeof versions[0].value === 'number' && text.trim() !== '' && !Number.isNaN(Number(text)) ? Number(text) : text;
   return (
-    <div class="conflict" role="group" aria-label={t('common.conflictOn', { field: label || field })} data-testid="conflict" data-field={field}>
+    <div
+      class="conflict"
+      role="group"
+      aria-label={t('common.conflictOn', { field: label || field })}
+      data-testid="conflict"
+      data-field={field}
+    >
       <p class="conflict-head">
         <strong>{t('common.conflictTitle')}</strong> {t('common.conflictIntro', { count: versions.length })}
       </p>
       <ul class="plain conflict-versions">
         {versions.map((v) => (
           <li key={v.op || `${v.author}-${v.hlc}`} class="conflict-version" data-testid="conflict-version">
-            <span class="conflict-value" dir="auto">{show(v.value)}</span>
+            <span class="conflict-value" dir="auto">
+              {show(v.value)}
+            </span>
             <span class="muted">
-              {t('common.conflictBy', { author: authorName(authors, v.author), when: fmt.dateTime(versionTime(v.hlc)) })}
+              {t('common.conflictBy', {
+                author: authorName(authors, v.author),
+                when: fmt.dateTime(versionTime(v.hlc)),
+              })}
             </span>
             <button type="button" disabled={busy} onClick={() => resolve(v.value)} data-testid="keep-version">
               {t('common.conflictKeep')}
@@ -54,7 +66,12 @@ export function Conflict({ space, type, id, field, label, versions, multiline = 
         >
           <label for={`merge-${field}`}>{t('common.conflictMergedLabel')}</label>
           {multiline ? (
-            <textarea id={`merge-${field}`} value={merged} onInput={(e) => setMerged(e.currentTarget.value)} dir="auto" />
+            <textarea
+              id={`merge-${field}`}
+              value={merged}
+              onInput={(e) => setMerged(e.currentTarget.value)}
+              dir="auto"
+            />
           ) : (
             <input id={`merge-${field}`} value={merged} onInput={(e) => setMerged(e.currentTarget.value)} dir="auto" />
           )}

@@ -14,7 +14,11 @@ const NAV = [
 ];
 
 export function Header({ route, spaces, space }) {
-  const active = ['entity', 'new', 'edit'].includes(route.name) ? 'discover' : route.name === 'questionnaire' ? 'questionnaires' : route.name;
+  const active = ['entity', 'new', 'edit'].includes(route.name)
+    ? 'discover'
+    : route.name === 'questionnaire'
+      ? 'questionnaires'
+      : route.name;
   return (
     <header class="top">
       <div class="top-row">

@@ -13,7 +13,14 @@ export function SyncStatus() {
   }, []);
   const { state, pending, lastSync } = status;
   return (
-    <div class={`sync sync-${state}`} role="status" aria-live="polite" data-testid="sync-status" data-state={state} data-pending={pending}>
+    <div
+      class={`sync sync-${state}`}
+      role="status"
+      aria-live="polite"
+      data-testid="sync-status"
+      data-state={state}
+      data-pending={pending}
+    >
       <span class="sync-dot" aria-hidden="true" />
       <span class="sync-state">{t(`common.sync_${state}`)}</span>
       {pending > 0 && <span class="sync-pending">{t('common.syncPending', { count: pending })}</span>}

@@ -74,7 +74,12 @@ export function ActivityLink({ space, current }) {
   const { data } = useActivity(space, lang);
   const count = data ? data.entities.length : 0;
   return (
-    <a href="#/activity" aria-current={current ? 'page' : undefined} data-testid="activity-link" data-count={data ? String(count) : ''}>
+    <a
+      href="#/activity"
+      aria-current={current ? 'page' : undefined}
+      data-testid="activity-link"
+      data-count={data ? String(count) : ''}
+    >
       {t('activity.nav')}
       {count > 0 && (
         <span class="nav-count">
@@ -89,7 +94,8 @@ export function ActivityLink({ space, current }) {
 // ---- the page -----------------------------------------------------------------
 
 // The project an entry belongs to: a project itself, or its `project` reference.
-const projectOf = (e) => (e.type === 'project' ? e.id : typeof e.summary?.project === 'string' ? e.summary.project : null);
+const projectOf = (e) =>
+  e.type === 'project' ? e.id : typeof e.summary?.project === 'string' ? e.summary.project : null;
 
 function entryTitle(e, lang) {
   const s = e.summary || {};
@@ -125,7 +131,10 @@ function fieldsText(changed) {
   for (const raw of loud.length ? loud : changed) {
     const f = SAME_AS[raw] || raw;
     const at = f.indexOf('@');
-    const name = at < 0 ? fieldName(f) : t('activity.fieldIn', { field: fieldName(f.slice(0, at)), language: fmt.language(f.slice(at + 1)) });
+    const name =
+      at < 0
+        ? fieldName(f)
+        : t('activity.fieldIn', { field: fieldName(f.slice(0, at)), language: fmt.language(f.slice(at + 1)) });
     if (!names.includes(name)) names.push(name);
   }
   return names.join(', ');
@@ -172,7 +181,13 @@ function ProjectName({ space, id, lang, entities }) {
   const own = entities.find((e) => e.id === id);
   const { data } = useQuery(
     own ? null : space,
-    (db) => (own ? null : db.get(space, 'project', id, { lang }).then((p) => ({ text: p.values.title, lang: p.translations.title?.shown }), () => null)),
+    (db) =>
+      own
+        ? null
+        : db.get(space, 'project', id, { lang }).then(
+            (p) => ({ text: p.values.title, lang: p.translations.title?.shown }),
+            () => null,
+          ),
     [id, lang],
   );
   const title = own ? entryTitle(own, lang) : data;
@@ -201,9 +216,19 @@ function SinceLastSync({ space, lang, data, authors }) {
             {!data.complete && <> {t('activity.more')}</>}
           </p>
           {keys.map((p) => (
-            <section key={p || 'none'} class="activity-project" aria-labelledby={`ap-${p || 'none'}`} data-testid="activity-project" data-project={p || ''}>
+            <section
+              key={p || 'none'}
+              class="activity-project"
+              aria-labelledby={`ap-${p || 'none'}`}
+              data-testid="activity-project"
+              data-project={p || ''}
+            >
               <h3 id={`ap-${p || 'none'}`}>
-                {p ? <ProjectName space={space} id={p} lang={lang} entities={data.entities} /> : t('activity.notInProject')}
+                {p ? (
+                  <ProjectName space={space} id={p} lang={lang} entities={data.entities} />
+                ) : (
+                  t('activity.notInProject')
+                )}
               </h3>
               {[...groups.get(p)].map(([type, list]) => (
                 <div key={type} class="activity-type" data-testid="activity-type" data-type={type}>
@@ -238,7 +263,8 @@ async function loadMine(db, space, lang) {
     name ? db.find(space, { type: 'task', where: { assignee: name }, lang, limit: 200 }) : { hits: [] },
   ]);
   const tasks = new Map();
-  for (const h of [...byDevice.hits, ...byName.hits]) if (!h.summary.assignee_device || h.summary.assignee_device === me) tasks.set(h.id, h);
+  for (const h of [...byDevice.hits, ...byName.hits])
+    if (!h.summary.assignee_device || h.summary.assignee_device === me) tasks.set(h.id, h);
   // Mentions: comments whose text holds "@Name" (full-text search finds the
   // candidates; the exact mention is checked here), not this person's own.
   let mentions = [];
@@ -246,8 +272,11 @@ async function loadMine(db, space, lang) {
     const found = await db.find(space, { type: 'comment', text: name, lang, limit: 200 });
     const needle = `@${name}`.toLocaleLowerCase();
     mentions = found.hits.filter((h) => {
-      const texts = h.summary.text && typeof h.summary.text === 'object' ? Object.values(h.summary.text) : [h.summary.text];
-      return h.summary.author !== name && texts.some((x) => typeof x === 'string' && x.toLocaleLowerCase().includes(needle));
+      const texts =
+        h.summary.text && typeof h.summary.text === 'object' ? Object.values(h.summary.text) : [h.summary.text];
+      return (
+        h.summary.author !== name && texts.some((x) => typeof x === 'string' && x.toLocaleLowerCase().includes(needle))
+      );
     });
   }
   const byDue = (a, b) => String(a.summary.due || '9999').localeCompare(String(b.summary.due || '9999'));
@@ -267,15 +296,31 @@ function Mine({ space, lang }) {
           <ul class="plain activity-list">
             {data.tasks.map((h) => {
               const title = hitTitle(h.summary, lang);
-              const status = ['todo', 'doing', 'done'].includes(h.summary.status) ? t(`plan.status_${h.summary.status}`) : h.summary.status;
+              const status = ['todo', 'doing', 'done'].includes(h.summary.status)
+                ? t(`plan.status_${h.summary.status}`)
+                : h.summary.status;
               return (
                 <li key={h.id} data-testid="assigned-task" data-id={h.id}>
-                  <a href={typeof h.summary.project === 'string' ? href('plan', h.summary.project) : href('entity', 'task', h.id)}
-                    lang={title?.lang || undefined} dir="auto">
+                  <a
+                    href={
+                      typeof h.summary.project === 'string'
+                        ? href('plan', h.summary.project)
+                        : href('entity', 'task', h.id)
+                    }
+                    lang={title?.lang || undefined}
+                    dir="auto"
+                  >
                     {title ? title.text : t('activity.untitled')}
                   </a>
                   <p class="activity-meta">
-                    {[status, h.summary.due ? t('activity.due', { date: fmt.date(`${h.summary.due}T00:00:00Z`, { dateStyle: 'medium', timeZone: 'UTC' }) }) : null]
+                    {[
+                      status,
+                      h.summary.due
+                        ? t('activity.due', {
+                            date: fmt.date(`${h.summary.due}T00:00:00Z`, { dateStyle: 'medium', timeZone: 'UTC' }),
+                          })
+                        : null,
+                    ]
                       .filter(Boolean)
                       .join(' · ')}
                   </p>
@@ -288,7 +333,9 @@ function Mine({ space, lang }) {
       <section class="card" aria-labelledby="mentions-h" data-testid="activity-mentions">
         <h2 id="mentions-h">{t('activity.mentionsTitle')}</h2>
         {data.mentions.length === 0 ? (
-          <p class="muted">{myName() ? t('activity.mentionsNone', { mention: `@${myName()}` }) : t('activity.noName')}</p>
+          <p class="muted">
+            {myName() ? t('activity.mentionsNone', { mention: `@${myName()}` }) : t('activity.noName')}
+          </p>
         ) : (
           <ul class="plain activity-list">
             {data.mentions.map((h) => {
@@ -299,9 +346,18 @@ function Mine({ space, lang }) {
                     {text ? text.text : ''}
                   </blockquote>
                   <p class="activity-meta">
-                    {t('activity.by', { who: typeof h.summary.author === 'string' && h.summary.author ? h.summary.author : t('plan.unnamed') })}
-                    {typeof h.summary.at === 'string' && <>, <time dateTime={h.summary.at}>{fmt.dateTime(h.summary.at)}</time></>}{' '}
-                    {typeof h.summary.project === 'string' && <a href={href('plan', h.summary.project)}>{t('activity.openPlan')}</a>}
+                    {t('activity.by', {
+                      who:
+                        typeof h.summary.author === 'string' && h.summary.author ? h.summary.author : t('plan.unnamed'),
+                    })}
+                    {typeof h.summary.at === 'string' && (
+                      <>
+                        , <time dateTime={h.summary.at}>{fmt.dateTime(h.summary.at)}</time>
+                      </>
+                    )}{' '}
+                    {typeof h.summary.project === 'string' && (
+                      <a href={href('plan', h.summary.project)}>{t('activity.openPlan')}</a>
+                    )}
                   </p>
                 </li>
               );

@@ -33,9 +33,15 @@ export function ChartsPage({ space }) {
   const counts = useQuery(
     space,
     async (db) => {
-      const count = (w) => db.find(space, { type: 'project', text: filters.q, where: w, limit: 0 }).then((r) => r.total);
+      const count = (w) =>
+        db.find(space, { type: 'project', text: filters.q, where: w, limit: 0 }).then((r) => r.total);
       const by = (field, values) => Promise.all(values.map((v) => count(and(where, field, v))));
-      const [total, stage, sector, region] = await Promise.all([count(where), by('stage', STAGES), by('sector', SECTORS), by('region', REGIONS)]);
+      const [total, stage, sector, region] = await Promise.all([
+        count(where),
+        by('stage', STAGES),
+        by('sector', SECTORS),
+        by('region', REGIONS),
+      ]);
       return { total, stage, sector, region };
     },
     [key],
@@ -66,12 +72,27 @@ export function ChartsPage({ space }) {
       )}
       {d && (
         <div class="charts">
-          <BarChart id="stage" title={t('charts.byStage')} dimension={fieldLabel('stage')} total={d.total}
-            rows={rows('stage', STAGES, d.stage, accent)} />
-          <BarChart id="sector" title={t('charts.bySector')} dimension={fieldLabel('sector')} total={d.total}
-            rows={rows('sector', SECTORS, d.sector, (s) => SECTOR_COLORS[s]).sort((a, b) => b.value - a.value)} />
-          <BarChart id="region" title={t('charts.byRegion')} dimension={fieldLabel('region')} total={d.total}
-            rows={rows('region', REGIONS, d.region, accent).sort((a, b) => b.value - a.value)} />
+          <BarChart
+            id="stage"
+            title={t('charts.byStage')}
+            dimension={fieldLabel('stage')}
+            total={d.total}
+            rows={rows('stage', STAGES, d.stage, accent)}
+          />
+          <BarChart
+            id="sector"
+            title={t('charts.bySector')}
+            dimension={fieldLabel('sector')}
+            total={d.total}
+            rows={rows('sector', SECTORS, d.sector, (s) => SECTOR_COLORS[s]).sort((a, b) => b.value - a.value)}
+          />
+          <BarChart
+            id="region"
+            title={t('charts.byRegion')}
+            dimension={fieldLabel('region')}
+            total={d.total}
+            rows={rows('region', REGIONS, d.region, accent).sort((a, b) => b.value - a.value)}
+          />
         </div>
       )}
     </div>
@@ -99,7 +120,10 @@ function BarChart({ id, title, dimension, rows, total }) {
   const width = useWidth(box);
   const [table, setTable] = useState(false);
   const known = rows.reduce((n, r) => n + r.value, 0);
-  const all = total > known ? [...rows, { key: '', label: t('charts.other'), value: total - known, color: 'var(--muted)' }] : rows;
+  const all =
+    total > known
+      ? [...rows, { key: '', label: t('charts.other'), value: total - known, color: 'var(--muted)' }]
+      : rows;
   const max = Math.max(1, ...all.map((r) => r.value));
   const rtl = localeInfo().dir === 'rtl';
   const W = Math.max(width, 200);
@@ -113,14 +137,28 @@ function BarChart({ id, title, dimension, rows, total }) {
       <h2 id={titleId}>{title}</h2>
       <div ref={box} class="chart-box">
         {width > 0 && (
-          <svg width={W} height={all.length * ROW} role="group" aria-labelledby={titleId} style={{ direction: rtl ? 'rtl' : 'ltr' }}>
+          <svg
+            width={W}
+            height={all.length * ROW}
+            role="group"
+            aria-labelledby={titleId}
+            style={{ direction: rtl ? 'rtl' : 'ltr' }}
+          >
             {all.map((r, i) => {
               const y = i * ROW;
               const len = Math.round((r.value / max) * (W - valueRoom));
               const bar = (
                 <>
                   <rect class="bar-focus" x={0} y={y + 1} width={W} height={ROW - 2} rx={4} />
-                  <rect class="bar" x={X(2, len)} y={y + 22} width={len} height={BAR} rx={2} style={{ fill: r.color }} />
+                  <rect
+                    class="bar"
+                    x={X(2, len)}
+                    y={y + 22}
+                    width={len}
+                    height={BAR}
+                    rx={2}
+                    style={{ fill: r.color }}
+                  />
                   {/* One text, so label and value read (and match the link's name) as "Pilot 37". */}
                   <text text-anchor="start">
                     <tspan class="bar-label" x={X(2)} y={y + 16}>
@@ -133,8 +171,15 @@ function BarChart({ id, title, dimension, rows, total }) {
                 </>
               );
               return r.href ? (
-                <a key={r.key} href={r.href} class="bar-link" aria-label={t('charts.barLink', { label: r.label, count: r.value })}
-                  data-testid="bar" data-key={r.key} data-value={r.value}>
+                <a
+                  key={r.key}
+                  href={r.href}
+                  class="bar-link"
+                  aria-label={t('charts.barLink', { label: r.label, count: r.value })}
+                  data-testid="bar"
+                  data-key={r.key}
+                  data-value={r.value}
+                >
                   {bar}
                 </a>
               ) : (
@@ -146,7 +191,13 @@ function BarChart({ id, title, dimension, rows, total }) {
           </svg>
         )}
       </div>
-      <button type="button" class="link" aria-expanded={table ? 'true' : 'false'} aria-controls={`${titleId}-table`} onClick={() => setTable(!table)}>
+      <button
+        type="button"
+        class="link"
+        aria-expanded={table ? 'true' : 'false'}
+        aria-controls={`${titleId}-table`}
+        onClick={() => setTable(!table)}
+      >
         {table ? t('charts.hideTable') : t('charts.showTable')}
       </button>
       <div id={`${titleId}-table`} class={table ? 'table-wrap' : 'sr-only'}>

@@ -11,7 +11,18 @@ import { navigate, href, parseHash } from '../router.js';
 import { errorText } from '../errors.js';
 import { findAll, useCities, useRole } from '../content.js';
 import { NewLinks } from './intake.jsx';
-import { TYPES, SECTOR_COLORS, hitTitle, pickText, excerpt, typeLabel, typesLabel, typeCount, valueLabel, fieldLabel } from '../fields.js';
+import {
+  TYPES,
+  SECTOR_COLORS,
+  hitTitle,
+  pickText,
+  excerpt,
+  typeLabel,
+  typesLabel,
+  typeCount,
+  valueLabel,
+  fieldLabel,
+} from '../fields.js';
 import { FilterBar, readFilters, filterHash, whereOf, hasFacets } from './facets.jsx';
 import { ExportControl } from './export.jsx';
 import './discover.css';
@@ -58,7 +69,8 @@ export function Discover({ space, query }) {
   const results = useQuery(
     space,
     async (db) => {
-      if (filters.type) return { type: filters.type, ...(await findAll(db, space, { ...base, type: filters.type }, shown)) };
+      if (filters.type)
+        return { type: filters.type, ...(await findAll(db, space, { ...base, type: filters.type }, shown)) };
       const sections = await Promise.all(TYPES.map((type) => db.find(space, { ...base, type, limit: SECTION_SIZE })));
       return {
         total: sections.reduce((n, s) => n + s.total, 0),
@@ -126,7 +138,12 @@ export function Discover({ space, query }) {
         <div class="results-tools">
           <label>
             {t('discover.sort')}{' '}
-            <select value={filters.sort || 'relevance'} onChange={(e) => go({ ...filters, sort: e.currentTarget.value === 'relevance' ? '' : e.currentTarget.value })}>
+            <select
+              value={filters.sort || 'relevance'}
+              onChange={(e) =>
+                go({ ...filters, sort: e.currentTarget.value === 'relevance' ? '' : e.currentTarget.value })
+              }
+            >
               <option value="relevance">{t('discover.sort_relevance')}</option>
               <option value="updated">{t('discover.sort_updated')}</option>
               <option value="title">{t('discover.sort_title')}</option>
@@ -160,7 +177,8 @@ export function Discover({ space, query }) {
         </div>
       )}
 
-      {data && data.sections &&
+      {data &&
+        data.sections &&
         data.sections
           .filter((s) => s.total > 0)
           .map((s) => (
@@ -249,7 +267,9 @@ function Hit({ hit, index, lang, cities }) {
         <a href={href('entity', hit.type, hit.id)} lang={title?.lang || undefined} dir="auto">
           {title ? title.text : t('discover.untitled')}
         </a>
-        {other(title) && <span class="lang-note"> {t('discover.inLanguage', { language: fmt.language(title.lang) })}</span>}
+        {other(title) && (
+          <span class="lang-note"> {t('discover.inLanguage', { language: fmt.language(title.lang) })}</span>
+        )}
       </h3>
       <p class="badges">
         <span class="badge badge-type">{typeLabel(hit.type)}</span>

@@ -13,8 +13,18 @@ import { errorText } from '../errors.js';
 import { Conflict } from '../components/conflict.jsx';
 import { useCities, useRole, canEdit } from '../content.js';
 import {
-  FIELD_ORDER, TEXT_FIELDS, MULTILINE_FIELDS, HIDDEN_FIELDS, REFERENCES, CONTENT_LOCALES,
-  fieldLabel, typeLabel, typesLabel, typeCount, valueLabel, fieldKind,
+  FIELD_ORDER,
+  TEXT_FIELDS,
+  MULTILINE_FIELDS,
+  HIDDEN_FIELDS,
+  REFERENCES,
+  CONTENT_LOCALES,
+  fieldLabel,
+  typeLabel,
+  typesLabel,
+  typeCount,
+  valueLabel,
+  fieldKind,
 } from '../fields.js';
 import { filterHash } from './facets.jsx';
 import './entity.css';
@@ -91,7 +101,9 @@ export function EntityPage({ space, type, id }) {
       {e.deleted && <Restore space={space} type={type} e={e} role={role} />}
       {e.values.demo === true && <p class="notice">{t('entity.demo')}</p>}
       {role && !canEdit(role) && (
-        <p class="muted" data-testid="read-only">{t(role === 'commenter' ? 'entity.readOnlyCommenter' : 'entity.readOnly')}</p>
+        <p class="muted" data-testid="read-only">
+          {t(role === 'commenter' ? 'entity.readOnlyCommenter' : 'entity.readOnly')}
+        </p>
       )}
 
       {type === 'project' && <PlanSummary space={space} id={id} />}
@@ -99,12 +111,15 @@ export function EntityPage({ space, type, id }) {
 
       {!e.deleted && canEdit(role) && !INTAKE_TYPES.includes(type) && typeof e.values.project === 'string' && (
         <p>
-          <a class="button-link" href={href('plan', e.values.project)} data-testid="edit-on-plan">{t('edit.editOnPlan')}</a>
+          <a class="button-link" href={href('plan', e.values.project)} data-testid="edit-on-plan">
+            {t('edit.editOnPlan')}
+          </a>
         </p>
       )}
       <dl class="fields">
         {fieldsOf(type, e).map((field) =>
-          field === 'lon' && typeof e.values.lat === 'number' ? null : field === 'lat' && typeof e.values.lon === 'number' ? (
+          field === 'lon' && typeof e.values.lat === 'number' ? null : field === 'lat' &&
+            typeof e.values.lon === 'number' ? (
             <LocationRow key="location" {...ctx} />
           ) : (
             <FieldRow key={field} field={field} {...ctx} />
@@ -113,8 +128,13 @@ export function EntityPage({ space, type, id }) {
       </dl>
 
       {type === 'need' && !e.deleted && (
-        <NeedMatches space={space} need={e} lang={lang} cities={cities}
-          canComment={role === 'admin' || role === 'editor' || role === 'commenter'} />
+        <NeedMatches
+          space={space}
+          need={e}
+          lang={lang}
+          cities={cities}
+          canComment={role === 'admin' || role === 'editor' || role === 'commenter'}
+        />
       )}
       {THREAD_FIELD[type] && !e.deleted && (
         <EntityThread space={space} type={type} id={id} role={role} askNeed={ask} lang={lang} />
@@ -131,7 +151,13 @@ function FieldRow(props) {
     <div class={`field-row kind-${kind}`} data-testid={`field-${field}`}>
       <dt>{fieldLabel(field)}</dt>
       <dd>
-        {kind === 'text' ? <TextValue {...props} /> : kind === 'set' ? <SetValue {...props} /> : <PlainValue {...props} />}
+        {kind === 'text' ? (
+          <TextValue {...props} />
+        ) : kind === 'set' ? (
+          <SetValue {...props} />
+        ) : (
+          <PlainValue {...props} />
+        )}
       </dd>
     </div>
   );
@@ -146,8 +172,16 @@ function Conflicts({ space, type, id, e, keys, label, writable, multiline }) {
       const at = k.indexOf('@');
       const name = at < 0 ? label : `${label} (${fmt.language(k.slice(at + 1))})`;
       return writable ? (
-        <Conflict key={`${k}-${e.conflicts[k].map((v) => v.op).join()}`} space={space} type={type} id={id} field={k} label={name}
-          versions={e.conflicts[k]} multiline={multiline} />
+        <Conflict
+          key={`${k}-${e.conflicts[k].map((v) => v.op).join()}`}
+          space={space}
+          type={type}
+          id={id}
+          field={k}
+          label={name}
+          versions={e.conflicts[k]}
+          multiline={multiline}
+        />
       ) : (
         <p key={k} class="conflict-note">
           {t('entity.conflictReadOnly', { count: e.conflicts[k].length })}
@@ -189,13 +223,38 @@ function TextValue({ space, type, id, e, field, lang, writable, put }) {
             <span class="missing-badge">{t('entity.missingInYourLanguage')}</span>
             {shown && <LanguageHelp tr={tr} field={field} />}
             {writable && (
-              <AddText field={field} label={label} locale={lang} source={shown} sourceText={shown && values[shown]} multiline={multiline} put={put} />
+              <AddText
+                field={field}
+                label={label}
+                locale={lang}
+                source={shown}
+                sourceText={shown && values[shown]}
+                multiline={multiline}
+                put={put}
+              />
             )}
           </div>
         </>
       )}
-      <Conflicts space={space} type={type} id={id} e={e} keys={keys} label={label} writable={writable} multiline={multiline} />
-      <Translations field={field} label={label} tr={tr} lang={lang} writable={writable} multiline={multiline} put={put} />
+      <Conflicts
+        space={space}
+        type={type}
+        id={id}
+        e={e}
+        keys={keys}
+        label={label}
+        writable={writable}
+        multiline={multiline}
+      />
+      <Translations
+        field={field}
+        label={label}
+        tr={tr}
+        lang={lang}
+        writable={writable}
+        multiline={multiline}
+        put={put}
+      />
     </>
   );
 }
@@ -209,7 +268,9 @@ function LanguageHelp({ tr, field }) {
   return (
     <span class="lang-help" data-testid={`lang-help-${field}`}>
       {tr.original && typeof values[tr.original] === 'string' && (
-        <span data-testid="original-language" data-locale={tr.original}>{t('edit.originalIn', { language: fmt.language(tr.original) })}</span>
+        <span data-testid="original-language" data-locale={tr.original}>
+          {t('edit.originalIn', { language: fmt.language(tr.original) })}
+        </span>
       )}
       {others.length > 0 && (
         <span data-testid="available-languages" data-locales={others.join(',')}>
@@ -247,7 +308,11 @@ function AddText({ field, label, locale, source, sourceText, multiline, put, idP
     setBusy(true);
     setError(null);
     try {
-      await put(source ? [{ op: 'text', field, locale, value: draft.trim(), source }] : { [`${field}@${locale}`]: draft.trim() });
+      await put(
+        source
+          ? [{ op: 'text', field, locale, value: draft.trim(), source }]
+          : { [`${field}@${locale}`]: draft.trim() },
+      );
       setOpen(false);
       setDraft('');
     } catch (err) {
@@ -293,7 +358,12 @@ function AddText({ field, label, locale, source, sourceText, multiline, put, idP
 // Every content language: its text (editable) or "missing" with a way to add it.
 function Translations({ field, label, tr, lang, writable, multiline, put }) {
   const values = tr.values || {};
-  const locales = [...CONTENT_LOCALES, ...Object.keys(values).filter((l) => !CONTENT_LOCALES.includes(l)).sort()];
+  const locales = [
+    ...CONTENT_LOCALES,
+    ...Object.keys(values)
+      .filter((l) => !CONTENT_LOCALES.includes(l))
+      .sort(),
+  ];
   const present = locales.filter((l) => typeof values[l] === 'string');
   const source = tr.shown || tr.original || present[0];
   return (
@@ -321,8 +391,16 @@ function Translations({ field, label, tr, lang, writable, multiline, put }) {
                 <span class="tr-missing-row">
                   <span class="muted">{t('entity.missing')}</span>
                   {writable && (
-                    <AddText idPrefix="tr" field={field} label={label} locale={l} source={source && values[source] ? source : null}
-                      sourceText={source && values[source]} multiline={multiline} put={put} />
+                    <AddText
+                      idPrefix="tr"
+                      field={field}
+                      label={label}
+                      locale={l}
+                      source={source && values[source] ? source : null}
+                      sourceText={source && values[source]}
+                      multiline={multiline}
+                      put={put}
+                    />
                   )}
                 </span>
               )}
@@ -341,7 +419,13 @@ function RefLink({ space, field, value, cities }) {
   const city = target === 'city' ? cities.get(value) : null;
   const { data } = useQuery(
     target === 'city' ? null : space,
-    async (db) => (target === 'city' ? null : db.get(space, target, value).then((r) => r.values.title || r.values.name, () => null)),
+    async (db) =>
+      target === 'city'
+        ? null
+        : db.get(space, target, value).then(
+            (r) => r.values.title || r.values.name,
+            () => null,
+          ),
     [value],
   );
   const name = city ? city.name : data;
@@ -367,7 +451,9 @@ function PlainValue({ space, type, id, e, field, writable, cities }) {
   const keys = e.conflicts[field] ? [field] : [];
   return (
     <>
-      <span dir="auto" data-testid={`value-${field}`}>{display}</span>
+      <span dir="auto" data-testid={`value-${field}`}>
+        {display}
+      </span>
       <Conflicts space={space} type={type} id={id} e={e} keys={keys} label={label} writable={writable} />
     </>
   );
@@ -392,7 +478,15 @@ function LocationRow({ space, type, id, e, writable }) {
         </span>{' '}
         <a href={`#/map?type=${encodeURIComponent(type)}`}>{t('edit.showOnMap')}</a>
         {keys.length > 0 && (
-          <Conflicts space={space} type={type} id={id} e={e} keys={keys} label={t('edit.location')} writable={writable} />
+          <Conflicts
+            space={space}
+            type={type}
+            id={id}
+            e={e}
+            keys={keys}
+            label={t('edit.location')}
+            writable={writable}
+          />
         )}
       </dd>
     </div>
@@ -403,7 +497,9 @@ function LocationRow({ space, type, id, e, writable }) {
 
 function SetValue({ e, field }) {
   const raw = Array.isArray(e.values[field]) ? e.values[field] : [];
-  const items = [...raw].sort((a, b) => (typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b))));
+  const items = [...raw].sort((a, b) =>
+    typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b)),
+  );
   const label = fieldLabel(field);
   return (
     <>
@@ -424,24 +520,28 @@ function SetValue({ e, field }) {
 function PlanSummary({ space, id }) {
   const { data } = useQuery(
     space,
-    (db) => Promise.all(PLAN_TYPES.map((type) => db.find(space, { type, where: { project: id }, limit: 0 }).then((r) => r.total))),
+    (db) =>
+      Promise.all(
+        PLAN_TYPES.map((type) => db.find(space, { type, where: { project: id }, limit: 0 }).then((r) => r.total)),
+      ),
     [id],
   );
   const total = data ? data.reduce((a, b) => a + b, 0) : 0;
   return (
     <section class="card related" aria-labelledby="plan-h" data-testid="plan-summary">
       <h2 id="plan-h">{t('entity.planTitle')}</h2>
-      {data && (total === 0 ? (
-        <p>{t('entity.noPlan')}</p>
-      ) : (
-        <ul class="plain counts">
-          {PLAN_TYPES.map((type, i) => (
-            <li key={type} data-type={type} data-count={data[i]}>
-              {typeCount(type, data[i])}
-            </li>
-          ))}
-        </ul>
-      ))}
+      {data &&
+        (total === 0 ? (
+          <p>{t('entity.noPlan')}</p>
+        ) : (
+          <ul class="plain counts">
+            {PLAN_TYPES.map((type, i) => (
+              <li key={type} data-type={type} data-count={data[i]}>
+                {typeCount(type, data[i])}
+              </li>
+            ))}
+          </ul>
+        ))}
       <a class="button-link" href={href('plan', id)} data-testid="open-plan">
         {total === 0 ? t('entity.startPlan') : t('entity.openPlan')}
       </a>
@@ -453,7 +553,8 @@ function CityContent({ space, id }) {
   const types = ['project', 'need', 'practice'];
   const { data } = useQuery(
     space,
-    (db) => Promise.all(types.map((type) => db.find(space, { type, where: { city: id }, limit: 0 }).then((r) => r.total))),
+    (db) =>
+      Promise.all(types.map((type) => db.find(space, { type, where: { city: id }, limit: 0 }).then((r) => r.total))),
     [id],
   );
   return (
@@ -463,7 +564,11 @@ function CityContent({ space, id }) {
         <ul class="plain counts">
           {types.map((type, i) => (
             <li key={type}>
-              {data[i] > 0 ? <a href={filterHash('discover', { type, city: id })}>{typeCount(type, data[i])}</a> : typeCount(type, 0)}
+              {data[i] > 0 ? (
+                <a href={filterHash('discover', { type, city: id })}>{typeCount(type, data[i])}</a>
+              ) : (
+                typeCount(type, 0)
+              )}
             </li>
           ))}
         </ul>

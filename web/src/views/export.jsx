@@ -62,11 +62,21 @@ export function ExportControl({ space, filters, lang, cities, total }) {
       const spaceName = spaces.find((s) => s.space === space)?.name || space.slice(0, 8);
       const cityNames = new Map([...cities.values()].map((c) => [c.id, c.name]));
       let built;
-      if (format === 'csv') built = buildCsv(hits, { lang, perTranslation, cityNames, fieldOrder: FIELD_ORDER, types: TYPES, locales: CONTENT_LOCALES });
+      if (format === 'csv')
+        built = buildCsv(hits, {
+          lang,
+          perTranslation,
+          cityNames,
+          fieldOrder: FIELD_ORDER,
+          types: TYPES,
+          locales: CONTENT_LOCALES,
+        });
       else if (format === 'geojson') built = buildGeoJson(hits, { lang, cityNames });
       else built = buildJson(hits, { space, spaceName, filters, lang });
       download(built.text, exportFileName(spaceName, format), FORMATS[format].mime);
-      setState({ result: { format, count: format === 'geojson' ? built.features : built.rows, unlocated: built.unlocated || 0 } });
+      setState({
+        result: { format, count: format === 'geojson' ? built.features : built.rows, unlocated: built.unlocated || 0 },
+      });
     } catch (e) {
       setState({ error: e });
     }
@@ -104,20 +114,41 @@ export function ExportControl({ space, filters, lang, cities, total }) {
           <h2 id="export-heading">{t('discover.exportHeading', { count: total })}</h2>
           <p class="hint">{t('discover.exportHint', { language: fmt.language(lang) })}</p>
           <label class="check">
-            <input type="checkbox" checked={perTranslation} onChange={(e) => setPerTranslation(e.currentTarget.checked)} data-testid="export-per-translation" />{' '}
+            <input
+              type="checkbox"
+              checked={perTranslation}
+              onChange={(e) => setPerTranslation(e.currentTarget.checked)}
+              data-testid="export-per-translation"
+            />{' '}
             {t('discover.exportPerTranslation')}
           </label>
           <div class="export-buttons">
             {Object.keys(FORMATS).map((format) => (
-              <button type="button" key={format} disabled={state.busy || total === 0} onClick={() => run(format)} data-testid={`export-${format}`}>
+              <button
+                type="button"
+                key={format}
+                disabled={state.busy || total === 0}
+                onClick={() => run(format)}
+                data-testid={`export-${format}`}
+              >
                 {t('discover.exportAs', { format: FORMAT_NAMES[format] })}
               </button>
             ))}
           </div>
-          <p role="status" class="export-status" aria-busy={state.busy ? 'true' : 'false'} data-testid="export-status" data-state={state.busy ? 'busy' : state.result ? 'done' : state.error ? 'error' : ''} data-unlocated={state.result ? state.result.unlocated : ''}>
+          <p
+            role="status"
+            class="export-status"
+            aria-busy={state.busy ? 'true' : 'false'}
+            data-testid="export-status"
+            data-state={state.busy ? 'busy' : state.result ? 'done' : state.error ? 'error' : ''}
+            data-unlocated={state.result ? state.result.unlocated : ''}
+          >
             {state.busy && t('discover.exportBusy', { done: state.done, total: state.total })}
-            {state.result && t('discover.exportDone', { count: state.result.count, format: FORMAT_NAMES[state.result.format] })}
-            {state.result && state.result.unlocated > 0 && <> {t('discover.exportUnlocated', { count: state.result.unlocated })}</>}
+            {state.result &&
+              t('discover.exportDone', { count: state.result.count, format: FORMAT_NAMES[state.result.format] })}
+            {state.result && state.result.unlocated > 0 && (
+              <> {t('discover.exportUnlocated', { count: state.result.unlocated })}</>
+            )}
           </p>
           {state.error && (
             <p class="error" role="alert">

@@ -79,11 +79,17 @@ export function FilterBar({ filters, facets = FACETS, cities, onChange, idPrefix
         {facets.map((k) => {
           const opts = options(k, cities);
           // A value in the link the list does not know (yet): keep it choosable.
-          if (filters[k] && !opts.some(([v]) => v === filters[k])) opts.push([filters[k], facetValue(k, filters[k], cities)]);
+          if (filters[k] && !opts.some(([v]) => v === filters[k]))
+            opts.push([filters[k], facetValue(k, filters[k], cities)]);
           return (
             <div class="facet" key={k}>
               <label for={`${idPrefix}-${k}`}>{facetLabel(k)}</label>
-              <select id={`${idPrefix}-${k}`} value={filters[k]} onChange={(e) => set(k, e.currentTarget.value)} data-testid={`facet-${k}`}>
+              <select
+                id={`${idPrefix}-${k}`}
+                value={filters[k]}
+                onChange={(e) => set(k, e.currentTarget.value)}
+                data-testid={`facet-${k}`}
+              >
                 <option value="">{k === 'type' ? t('discover.allTypes') : t('discover.any')}</option>
                 {opts.map(([v, label]) => (
                   <option key={v} value={v}>
@@ -110,7 +116,9 @@ export function FilterBar({ filters, facets = FACETS, cities, onChange, idPrefix
                   type="button"
                   class="chip-remove"
                   onClick={() => set(k, '')}
-                  aria-label={t('discover.removeFilter', { filter: `${facetLabel(k)}: ${facetValue(k, filters[k], cities)}` })}
+                  aria-label={t('discover.removeFilter', {
+                    filter: `${facetLabel(k)}: ${facetValue(k, filters[k], cities)}`,
+                  })}
                 >
                   <span aria-hidden="true">×</span>
                 </button>
@@ -120,7 +128,12 @@ export function FilterBar({ filters, facets = FACETS, cities, onChange, idPrefix
           <button
             type="button"
             class="link"
-            onClick={() => onChange(Object.fromEntries(Object.entries(filters).map(([k, v]) => [k, facets.includes(k) ? '' : v])), null)}
+            onClick={() =>
+              onChange(
+                Object.fromEntries(Object.entries(filters).map(([k, v]) => [k, facets.includes(k) ? '' : v])),
+                null,
+              )
+            }
           >
             {t('discover.clearFilters')}
           </button>

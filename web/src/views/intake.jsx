@@ -18,7 +18,15 @@ import { useCities, useRole, useMyScope, canEdit } from '../content.js';
 import { useSubmit, FormError } from '../components/form.jsx';
 import { currencyOptions } from './plan-parts.jsx';
 import {
-  SECTORS, STAGES, URGENCIES, REGIONS, SDGS, CONTENT_LOCALES, fieldLabel, typeLabel, valueLabel,
+  SECTORS,
+  STAGES,
+  URGENCIES,
+  REGIONS,
+  SDGS,
+  CONTENT_LOCALES,
+  fieldLabel,
+  typeLabel,
+  valueLabel,
 } from '../fields.js';
 import './intake.css';
 
@@ -30,7 +38,20 @@ const DELETED = { need: 1, practice: 1, project: 1, city: 1 };
 const FORMS = {
   need: ['title', 'description', 'city', 'sector', 'urgency', 'sdgs', 'tags'],
   practice: ['title', 'summary', 'city', 'sector', 'outcome', 'sdgs', 'tags'],
-  project: ['title', 'summary', 'city', 'sector', 'stage', 'sdgs', 'budget', 'currency', 'start_year', 'tags', 'partners', 'location'],
+  project: [
+    'title',
+    'summary',
+    'city',
+    'sector',
+    'stage',
+    'sdgs',
+    'budget',
+    'currency',
+    'start_year',
+    'tags',
+    'partners',
+    'location',
+  ],
   city: ['language', 'name', 'name_en', 'description', 'country', 'region', 'population', 'location'],
 };
 const TEXTS = new Set(['title', 'summary', 'description', 'name', 'name_en']);
@@ -94,13 +115,21 @@ function initialValues(type, e, { textLang, city }) {
     } else if (f === 'sdgs') v.sdgs = Array.isArray(vals.sdgs) ? vals.sdgs.map(Number) : [];
     else if (LIST_FIELDS.has(f)) v[f] = Array.isArray(vals[f]) ? vals[f].join(', ') : '';
     else if (f === 'city') v.city = e ? vals.city || '' : city;
-    else if (f !== 'language') v[f] = vals[f] !== undefined && vals[f] !== null ? String(vals[f]) : e ? '' : DEFAULTS[f] || '';
+    else if (f !== 'language')
+      v[f] = vals[f] !== undefined && vals[f] !== null ? String(vals[f]) : e ? '' : DEFAULTS[f] || '';
   }
   for (const f of FORMS[type]) if (TEXTS.has(f)) v[f] = textOf(e, f, textLocale(type, f, v));
   return v;
 }
 
-const list = (s) => [...new Set(String(s).split(',').map((x) => x.trim()).filter(Boolean))];
+const list = (s) => [
+  ...new Set(
+    String(s)
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  ),
+];
 
 // Field -> message for every problem of `v`.
 function validate(type, v) {
@@ -108,17 +137,21 @@ function validate(type, v) {
   for (const f of FORMS[type]) {
     if (f === 'name_en' && v.language === 'en') continue;
     if (REQUIRED.has(f) && !String(v[f] ?? '').trim())
-      errors[f] = t(SELECTS[f] || f === 'city' ? 'intake.chooseRequired' : 'intake.required', { field: label(type, f, v) });
+      errors[f] = t(SELECTS[f] || f === 'city' ? 'intake.chooseRequired' : 'intake.required', {
+        field: label(type, f, v),
+      });
   }
   const num = (f) => (String(v[f] ?? '').trim() === '' ? null : Number(String(v[f]).trim()));
   for (const f of ['budget', 'start_year', 'population', 'lat', 'lon']) {
     if (!(f in v) || num(f) === null) continue;
     if (!Number.isFinite(num(f))) errors[f] = t('intake.notANumber', { field: fieldLabel(f) });
   }
-  if ('budget' in v && !errors.budget && num('budget') !== null && num('budget') < 0) errors.budget = t('intake.budgetRange');
+  if ('budget' in v && !errors.budget && num('budget') !== null && num('budget') < 0)
+    errors.budget = t('intake.budgetRange');
   if ('start_year' in v && !errors.start_year && num('start_year') !== null) {
     const y = num('start_year');
-    if (!Number.isInteger(y) || y < 1900 || y > 2100) errors.start_year = t('intake.yearRange', { min: '1900', max: '2100' });
+    if (!Number.isInteger(y) || y < 1900 || y > 2100)
+      errors.start_year = t('intake.yearRange', { min: '1900', max: '2100' });
   }
   if ('population' in v && !errors.population && num('population') !== null) {
     const p = num('population');
@@ -129,7 +162,8 @@ function validate(type, v) {
     const lon = num('lon');
     if (!errors.lat && lat !== null && (lat < -90 || lat > 90)) errors.lat = t('intake.latRange');
     if (!errors.lon && lon !== null && (lon < -180 || lon > 180)) errors.lon = t('intake.lonRange');
-    if (!errors.lat && !errors.lon && (lat === null) !== (lon === null)) errors[lat === null ? 'lat' : 'lon'] = t('intake.bothCoordinates');
+    if (!errors.lat && !errors.lon && (lat === null) !== (lon === null))
+      errors[lat === null ? 'lat' : 'lon'] = t('intake.bothCoordinates');
   }
   return errors;
 }
@@ -150,7 +184,8 @@ function opsOf(type, v, e, cities) {
   const vals = e ? e.values : {};
   const plain = (field, value) => {
     const old = vals[field] === undefined ? null : vals[field];
-    if (JSON.stringify(old) !== JSON.stringify(value) && !(old === null && value === null)) ops.push({ op: 'set', field, value });
+    if (JSON.stringify(old) !== JSON.stringify(value) && !(old === null && value === null))
+      ops.push({ op: 'set', field, value });
   };
   const num = (s) => (String(s ?? '').trim() === '' ? null : Number(String(s).trim()));
   for (const f of FORMS[type]) {
@@ -162,7 +197,8 @@ function opsOf(type, v, e, cities) {
       const before = textOf(e, f, loc);
       if (!text || text === before) continue;
       const tr = e && e.translations[field];
-      let source = !before && tr && tr.original && tr.original !== loc && tr.values[tr.original] ? tr.original : undefined;
+      let source =
+        !before && tr && tr.original && tr.original !== loc && tr.values[tr.original] ? tr.original : undefined;
       // A city's English name translates its name in its own language.
       if (f === 'name_en' && !before && !source && String(v.name || '').trim()) source = v.language;
       ops.push({ op: 'text', field, locale: loc, value: text, ...(source ? { source } : {}) });
@@ -213,7 +249,9 @@ export function IntakePage({ space, type, id }) {
     return (
       <div class="page intake">
         <h1>{t('entity.notFoundTitle')}</h1>
-        <p><a href="#/discover">{t('entity.backToDiscover')}</a></p>
+        <p>
+          <a href="#/discover">{t('entity.backToDiscover')}</a>
+        </p>
       </div>
     );
   if (!ready)
@@ -221,9 +259,13 @@ export function IntakePage({ space, type, id }) {
       <div class="page intake">
         <h1>{title}</h1>
         {entity.error ? (
-          <p role="alert" class="error">{t(entity.error.codeName === 'NotFound' ? 'entity.notFound' : 'entity.errorTitle')}</p>
+          <p role="alert" class="error">
+            {t(entity.error.codeName === 'NotFound' ? 'entity.notFound' : 'entity.errorTitle')}
+          </p>
         ) : (
-          <p role="status" class="busy">{t('entity.loading')}</p>
+          <p role="status" class="busy">
+            {t('entity.loading')}
+          </p>
         )}
       </div>
     );
@@ -232,12 +274,23 @@ export function IntakePage({ space, type, id }) {
       <div class="page intake" data-testid="intake-denied">
         <h1>{title}</h1>
         <p>{entity.data && entity.data.deleted ? t('intake.deletedNoEdit') : t('intake.notAllowed')}</p>
-        <p><a href="#/discover">{t('entity.backToDiscover')}</a></p>
+        <p>
+          <a href="#/discover">{t('entity.backToDiscover')}</a>
+        </p>
       </div>
     );
   return (
-    <IntakeForm key={`${type}/${id || 'new'}`} space={space} type={type} e={entity.data || null} title={title} role={role}
-      scope={scope} cities={cities} lang={lang} />
+    <IntakeForm
+      key={`${type}/${id || 'new'}`}
+      space={space}
+      type={type}
+      e={entity.data || null}
+      title={title}
+      role={role}
+      scope={scope}
+      cities={cities}
+      lang={lang}
+    />
   );
 }
 
@@ -269,7 +322,8 @@ function IntakeForm({ space, type, e, title, role, scope, cities, lang }) {
       const next = { ...x, [f]: value };
       // Editing: another language shows that language's texts.
       if (e && (f === 'textLang' || f === 'language'))
-        for (const g of FORMS[type]) if (TEXTS.has(g) && g !== 'name_en') next[g] = textOf(e, g, textLocale(type, g, next));
+        for (const g of FORMS[type])
+          if (TEXTS.has(g) && g !== 'name_en') next[g] = textOf(e, g, textLocale(type, g, next));
       return next;
     });
   };
@@ -299,24 +353,39 @@ function IntakeForm({ space, type, e, title, role, scope, cities, lang }) {
     if (v.city) rememberCity(space, v.city);
     navigate(href('entity', type, saved));
   };
-  const cancel = () => (e ? navigate(href('entity', type, e.id)) : history.length > 1 ? history.back() : navigate('#/discover'));
+  const cancel = () =>
+    e ? navigate(href('entity', type, e.id)) : history.length > 1 ? history.back() : navigate('#/discover');
 
   const ctl = (f) => ({
     id: `intake-${f}`,
     name: f,
     'aria-invalid': errors[f] ? 'true' : undefined,
-    'aria-describedby': [errors[f] ? `intake-${f}-error` : '', HINTS[f] ? `intake-${f}-hint` : ''].filter(Boolean).join(' ') || undefined,
+    'aria-describedby':
+      [errors[f] ? `intake-${f}-error` : '', HINTS[f] ? `intake-${f}-hint` : ''].filter(Boolean).join(' ') || undefined,
     'aria-required': REQUIRED.has(f) ? 'true' : undefined,
   });
-  const fieldError = (f) => errors[f] && (
-    <p class="field-error" id={`intake-${f}-error`} data-testid={`error-${f}`}>{errors[f]}</p>
-  );
-  const hint = (f) => HINTS[f] && <p class="hint" id={`intake-${f}-hint`}>{HINTS[f]()}</p>;
+  const fieldError = (f) =>
+    errors[f] && (
+      <p class="field-error" id={`intake-${f}-error`} data-testid={`error-${f}`}>
+        {errors[f]}
+      </p>
+    );
+  const hint = (f) =>
+    HINTS[f] && (
+      <p class="hint" id={`intake-${f}-hint`}>
+        {HINTS[f]()}
+      </p>
+    );
   const wrap = (f, control, lbl = label(type, f, v)) => (
     <div class={`field intake-${f}${errors[f] ? ' has-error' : ''}`} key={f}>
       <label for={`intake-${f}`}>
         {lbl}
-        {REQUIRED.has(f) && <span class="req" aria-hidden="true"> *</span>}
+        {REQUIRED.has(f) && (
+          <span class="req" aria-hidden="true">
+            {' '}
+            *
+          </span>
+        )}
       </label>
       {control}
       {hint(f)}
@@ -329,7 +398,9 @@ function IntakeForm({ space, type, e, title, role, scope, cities, lang }) {
   const select = (f, options) => (
     <select {...ctl(f)} value={v[f]} onChange={(ev) => set(f, ev.currentTarget.value)}>
       {options.map(([value, text]) => (
-        <option key={value} value={value}>{text}</option>
+        <option key={value} value={value}>
+          {text}
+        </option>
       ))}
     </select>
   );
@@ -345,7 +416,13 @@ function IntakeForm({ space, type, e, title, role, scope, cities, lang }) {
     if (f === 'name_en' && v.language === 'en') return null;
     if (TEXTS.has(f)) {
       const loc = textLocale(type, f, v);
-      const props = { ...ctl(f), value: v[f], onInput: (ev) => set(f, ev.currentTarget.value), lang: loc || undefined, dir: 'auto' };
+      const props = {
+        ...ctl(f),
+        value: v[f],
+        onInput: (ev) => set(f, ev.currentTarget.value),
+        lang: loc || undefined,
+        dir: 'auto',
+      };
       return wrap(f, MULTILINE.has(f) ? <textarea {...props} rows={4} /> : <input {...props} />);
     }
     if (f === 'city') {
@@ -358,26 +435,41 @@ function IntakeForm({ space, type, e, title, role, scope, cities, lang }) {
             </p>
           </div>
         );
-      const opts = offered.map((c) => [c.id, c.summary && c.summary.country ? `${c.name} (${c.summary.country})` : c.name]);
+      const opts = offered.map((c) => [
+        c.id,
+        c.summary && c.summary.country ? `${c.name} (${c.summary.country})` : c.name,
+      ]);
       if (v.city && !opts.some(([id]) => id === v.city)) opts.push([v.city, v.city.slice(0, 8)]);
       return wrap(f, select(f, [...choose, ...opts]));
     }
     if (SELECTS[f]) return wrap(f, select(f, enumOptions(f)));
     if (f === 'currency') return wrap(f, select(f, currencyOptions()));
     if (f === 'sdgs') return <SdgPicker key={f} value={v.sdgs} onChange={(x) => set('sdgs', x)} />;
-    if (f === 'location') return <Location key={f} v={v} set={set} ctl={ctl} fieldError={fieldError} cities={cities} type={type} />;
+    if (f === 'location')
+      return <Location key={f} v={v} set={set} ctl={ctl} fieldError={fieldError} cities={cities} type={type} />;
     if (f === 'country') {
-      const countries = [...new Set([...cities.values()].map((c) => c.summary && c.summary.country).filter((x) => typeof x === 'string'))].sort();
-      return wrap(f, (
+      const countries = [
+        ...new Set(
+          [...cities.values()].map((c) => c.summary && c.summary.country).filter((x) => typeof x === 'string'),
+        ),
+      ].sort();
+      return wrap(
+        f,
         <>
           {input(f, { list: 'intake-countries', autocomplete: 'off' })}
           <datalist id="intake-countries">
-            {countries.map((c) => <option key={c} value={c} />)}
+            {countries.map((c) => (
+              <option key={c} value={c} />
+            ))}
           </datalist>
-        </>
-      ));
+        </>,
+      );
     }
-    if (NUMBERS.has(f)) return wrap(f, input(f, { type: 'text', inputMode: f === 'lat' || f === 'lon' ? 'decimal' : 'numeric', dir: 'ltr' }));
+    if (NUMBERS.has(f))
+      return wrap(
+        f,
+        input(f, { type: 'text', inputMode: f === 'lat' || f === 'lon' ? 'decimal' : 'numeric', dir: 'ltr' }),
+      );
     return wrap(f, input(f));
   };
 
@@ -389,22 +481,42 @@ function IntakeForm({ space, type, e, title, role, scope, cities, lang }) {
         {e && (
           <>
             <span aria-hidden="true"> › </span>
-            <a href={href('entity', type, e.id)} dir="auto">{typeof e.values.title === 'string' ? e.values.title : typeof e.values.name === 'string' ? e.values.name : typeLabel(type)}</a>
+            <a href={href('entity', type, e.id)} dir="auto">
+              {typeof e.values.title === 'string'
+                ? e.values.title
+                : typeof e.values.name === 'string'
+                  ? e.values.name
+                  : typeLabel(type)}
+            </a>
           </>
         )}
       </nav>
-      <h1 ref={heading} tabIndex={-1}>{title}</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        {title}
+      </h1>
       <p class="hint">{t('intake.requiredNote')}</p>
       <form class="card intake-form" onSubmit={submit} noValidate data-testid="intake-form" aria-labelledby="intake-h">
-        <h2 id="intake-h" class="sr-only">{title}</h2>
-        {showLangChoice && wrap('textLang', select('textLang', CONTENT_LOCALES.map((l) => [l, fmt.language(l)])), t('intake.textLanguage'))}
+        <h2 id="intake-h" class="sr-only">
+          {title}
+        </h2>
+        {showLangChoice &&
+          wrap(
+            'textLang',
+            select(
+              'textLang',
+              CONTENT_LOCALES.map((l) => [l, fmt.language(l)]),
+            ),
+            t('intake.textLanguage'),
+          )}
         {FORMS[type].map(render)}
         <FormError error={error} />
         <div class="actions">
           <button type="submit" class="primary" disabled={busy} data-testid="intake-save">
             {e ? t('common.save') : t(`intake.create_${type}`)}
           </button>
-          <button type="button" onClick={cancel}>{t('common.cancel')}</button>
+          <button type="button" onClick={cancel}>
+            {t('common.cancel')}
+          </button>
         </div>
         <p class="hint">{t('intake.offlineNote')}</p>
       </form>
@@ -430,8 +542,13 @@ function SdgPicker({ value, onChange }) {
       <ul class="plain sdg-list">
         {SDGS.map((n) => (
           <li key={n}>
-            <input type="checkbox" id={`intake-sdgs-${n}`} value={String(n)} checked={value.includes(n)}
-              onChange={(ev) => toggle(n, ev.currentTarget.checked)} />{' '}
+            <input
+              type="checkbox"
+              id={`intake-sdgs-${n}`}
+              value={String(n)}
+              checked={value.includes(n)}
+              onChange={(ev) => toggle(n, ev.currentTarget.checked)}
+            />{' '}
             <label for={`intake-sdgs-${n}`}>{valueLabel('sdgs', n)}</label>
           </li>
         ))}
@@ -447,13 +564,21 @@ function Location({ v, set, ctl, fieldError, cities, type }) {
   return (
     <fieldset class="field intake-location" data-testid="intake-location">
       <legend>{t('intake.location')}</legend>
-      <p class="hint" id="intake-location-hint">{t('intake.locationHint')}</p>
+      <p class="hint" id="intake-location-hint">
+        {t('intake.locationHint')}
+      </p>
       <div class="location-row">
         {['lat', 'lon'].map((f) => (
           <div class="field" key={f}>
             <label for={`intake-${f}`}>{fieldLabel(f)}</label>
-            <input {...ctl(f)} value={v[f]} onInput={(ev) => set(f, ev.currentTarget.value)} inputMode="decimal" dir="ltr"
-              autocomplete="off" />
+            <input
+              {...ctl(f)}
+              value={v[f]}
+              onInput={(ev) => set(f, ev.currentTarget.value)}
+              inputMode="decimal"
+              dir="ltr"
+              autocomplete="off"
+            />
             {fieldError(f)}
           </div>
         ))}
@@ -478,7 +603,12 @@ export function EntityActions({ space, type, e, role }) {
   useEffect(() => {
     if (asking && yes.current) yes.current.focus();
   }, [asking]);
-  const name = typeof e.values.title === 'string' ? e.values.title : typeof e.values.name === 'string' ? e.values.name : typeLabel(type);
+  const name =
+    typeof e.values.title === 'string'
+      ? e.values.title
+      : typeof e.values.name === 'string'
+        ? e.values.name
+        : typeLabel(type);
   const remove = async () => {
     if (await run(() => getDb().remove(space, type, e.id))) {
       setAsking(false);
@@ -496,7 +626,14 @@ export function EntityActions({ space, type, e, role }) {
         (asking ? (
           <div role="group" aria-labelledby="confirm-delete-q" class="actions confirm-delete">
             <span id="confirm-delete-q">{t('intake.confirmDelete', { name })}</span>
-            <button type="button" class="danger" ref={yes} onClick={remove} disabled={busy} data-testid="confirm-delete">
+            <button
+              type="button"
+              class="danger"
+              ref={yes}
+              onClick={remove}
+              disabled={busy}
+              data-testid="confirm-delete"
+            >
               {t('common.delete')}
             </button>
             <button type="button" onClick={() => (setAsking(false), setTimeout(() => back.current?.focus(), 0))}>
@@ -524,7 +661,9 @@ export function Restore({ space, type, e, role }) {
   };
   return (
     <div class="notice notice-deleted" data-testid="deleted">
-      <p role="status">{mayDelete(role, type) ? t(`intake.deleted_${type in DELETED ? type : 'other'}`) : t('entity.deleted')}</p>
+      <p role="status">
+        {mayDelete(role, type) ? t(`intake.deleted_${type in DELETED ? type : 'other'}`) : t('entity.deleted')}
+      </p>
       {mayDelete(role, type) && (
         <button type="button" onClick={restore} disabled={busy} data-testid="restore">
           {t('intake.restore')}

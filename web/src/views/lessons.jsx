@@ -34,9 +34,11 @@ export function practiceFromProject(project, v, lang, city = null) {
     { op: 'text', field: 'summary', locale: localeOf('summary', 'lessons'), value: v.summary },
     { op: 'set', field: 'project', value: project.id },
   ];
-  for (const f of ['sector', 'city', 'region', 'country']) if (typeof p[f] === 'string' && p[f]) ops.push({ op: 'set', field: f, value: p[f] });
+  for (const f of ['sector', 'city', 'region', 'country'])
+    if (typeof p[f] === 'string' && p[f]) ops.push({ op: 'set', field: f, value: p[f] });
   if (v.outcome) ops.push({ op: 'set', field: 'outcome', value: v.outcome });
-  for (const f of ['sdgs', 'tags']) for (const x of Array.isArray(p[f]) ? p[f] : []) ops.push({ op: 'add', field: f, value: x });
+  for (const f of ['sdgs', 'tags'])
+    for (const x of Array.isArray(p[f]) ? p[f] : []) ops.push({ op: 'add', field: f, value: x });
   return ops;
 }
 
@@ -64,8 +66,12 @@ export function Lessons({ ctx, project, city }) {
         <p class="plan-empty">{t('matching.lessonsEmptyRead')}</p>
       ) : (
         <div class="lessons-text" data-testid="lessons">
-          <EditCard ctx={ctx} item={project} name={t('matching.lessonsTitle')}
-            fields={[{ field: 'lessons', label: t('matching.lessonsTitle'), text: true, kind: 'textarea' }]}>
+          <EditCard
+            ctx={ctx}
+            item={project}
+            name={t('matching.lessonsTitle')}
+            fields={[{ field: 'lessons', label: t('matching.lessonsTitle'), text: true, kind: 'textarea' }]}
+          >
             <ItemField ctx={ctx} item={project} field="lessons" text multiline label={t('matching.lessonsTitle')} />
           </EditCard>
         </div>
@@ -78,7 +84,13 @@ export function Lessons({ ctx, project, city }) {
               const title = hitTitle(h.summary, lang);
               return (
                 <li key={h.id}>
-                  <a href={href('entity', 'practice', h.id)} lang={title?.lang || undefined} dir="auto" data-testid="published-practice" data-id={h.id}>
+                  <a
+                    href={href('entity', 'practice', h.id)}
+                    lang={title?.lang || undefined}
+                    dir="auto"
+                    data-testid="published-practice"
+                    data-id={h.id}
+                  >
                     {title ? title.text : t('discover.untitled')}
                   </a>
                 </li>
@@ -98,13 +110,30 @@ export function Lessons({ ctx, project, city }) {
       {ctx.canEdit && lessons && publishing && (
         <div id="publish-practice">
           <p class="hint">{t('matching.publishHint')}</p>
-          <AddForm id="publish-form" title={t('matching.publish')} submitLabel={t('matching.publishSubmit')} autofocus
-            onAdd={publish} onCancel={() => setPublishing(false)}
+          <AddForm
+            id="publish-form"
+            title={t('matching.publish')}
+            submitLabel={t('matching.publishSubmit')}
+            autofocus
+            onAdd={publish}
+            onCancel={() => setPublishing(false)}
             fields={[
-              { name: 'title', label: t('matching.practiceTitle'), required: true, initial: str(project.values.title).trim() },
-              { name: 'summary', label: t('matching.practiceSummary'), kind: 'textarea', required: true, initial: lessons },
+              {
+                name: 'title',
+                label: t('matching.practiceTitle'),
+                required: true,
+                initial: str(project.values.title).trim(),
+              },
+              {
+                name: 'summary',
+                label: t('matching.practiceSummary'),
+                kind: 'textarea',
+                required: true,
+                initial: lessons,
+              },
               { name: 'outcome', label: t('matching.practiceOutcome') },
-            ]} />
+            ]}
+          />
         </div>
       )}
     </Section>

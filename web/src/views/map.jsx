@@ -31,16 +31,18 @@ const DRAG_SLOP = 4; // pointer movement (viewBox units) below which a press is 
 let geoLoading = null;
 function loadGeo() {
   if (!geoLoading) {
-    geoLoading = Promise.all([import('d3-geo'), import('topojson-client'), import('world-atlas/countries-110m.json')]).then(
-      ([d3, topo, atlas]) => {
-        const world = atlas.default || atlas;
-        return {
-          d3,
-          land: topo.feature(world, world.objects.countries),
-          borders: topo.mesh(world, world.objects.countries, (a, b) => a !== b),
-        };
-      },
-    );
+    geoLoading = Promise.all([
+      import('d3-geo'),
+      import('topojson-client'),
+      import('world-atlas/countries-110m.json'),
+    ]).then(([d3, topo, atlas]) => {
+      const world = atlas.default || atlas;
+      return {
+        d3,
+        land: topo.feature(world, world.objects.countries),
+        borders: topo.mesh(world, world.objects.countries, (a, b) => a !== b),
+      };
+    });
     geoLoading.catch(() => (geoLoading = null));
   }
   return geoLoading;
@@ -76,7 +78,15 @@ function fitTarget(points, filtered) {
   [y0, y1] = grow(y0, y1);
   y0 = Math.max(y0, -85);
   y1 = Math.min(y1, 85);
-  return { type: 'MultiPoint', coordinates: [[x0, y0], [x1, y1], [x0, y1], [x1, y0]] };
+  return {
+    type: 'MultiPoint',
+    coordinates: [
+      [x0, y0],
+      [x1, y1],
+      [x0, y1],
+      [x1, y0],
+    ],
+  };
 }
 
 export function MapPage({ space }) {
@@ -127,7 +137,10 @@ export function MapPage({ space }) {
       )}
       <p role="status" class="map-count" data-testid="map-count" data-count={projects.data ? placed : ''}>
         {projects.data
-          ? t('map.summary', { projects: typeCount('project', placed), cities: typeCount('city', rows.filter((r) => r.count > 0).length) })
+          ? t('map.summary', {
+              projects: typeCount('project', placed),
+              cities: typeCount('city', rows.filter((r) => r.count > 0).length),
+            })
           : t('map.loading')}
         {unplaced > 0 && <span class="muted"> {t('map.unplaced', { count: unplaced })}</span>}
       </p>
@@ -165,7 +178,9 @@ export function MapPage({ space }) {
               </li>
             ))}
             <li class="legend-city">
-              <span class="city-dot" aria-hidden="true">3</span>
+              <span class="city-dot" aria-hidden="true">
+                3
+              </span>
               <span>{t('map.cityCircle')}</span>
             </li>
           </ul>
@@ -199,7 +214,10 @@ export function MapPage({ space }) {
                     {c.count > 0 ? (
                       <a
                         href={filterHash('discover', { ...filters, type: 'project', city: c.id })}
-                        aria-label={t('map.openCityProjects', { projects: typeCount('project', c.count), city: c.name })}
+                        aria-label={t('map.openCityProjects', {
+                          projects: typeCount('project', c.count),
+                          city: c.name,
+                        })}
                       >
                         {fmt.number(c.count)}
                       </a>
@@ -232,7 +250,15 @@ function placeProjects(hits, cities) {
     else continue;
     const place = byKey.get(key);
     if (place) place.count += 1;
-    else byKey.set(key, { key, cities: city && key.startsWith('city:') ? [city.id] : [], names: city ? [city.name] : [], lon: at.lon, lat: at.lat, count: 1 });
+    else
+      byKey.set(key, {
+        key,
+        cities: city && key.startsWith('city:') ? [city.id] : [],
+        names: city ? [city.name] : [],
+        lon: at.lon,
+        lat: at.lat,
+        count: 1,
+      });
   }
   return [...byKey.values()];
 }
@@ -261,7 +287,10 @@ function mergeDots(places, toScreen) {
 function WorldMap({ geo, places, filtered, projectFilters }) {
   const { geoEqualEarth, geoPath } = geo.d3;
   const projection = geoEqualEarth().fitExtent(
-    [[PAD, PAD], [W - PAD, H - PAD]],
+    [
+      [PAD, PAD],
+      [W - PAD, H - PAD],
+    ],
     fitTarget(places, filtered),
   );
   const path = geoPath(projection);
@@ -318,7 +347,10 @@ function WorldMap({ geo, places, filtered, projectFilters }) {
       return name ? `${name} — ${typeCount('project', dot.count)}` : typeCount('project', dot.count);
     }
     const names = dot.places.flatMap((p) => p.names);
-    return t('map.mergedDot', { projects: typeCount('project', dot.count), places: names.join(', ') || typeCount('project', dot.count) });
+    return t('map.mergedDot', {
+      projects: typeCount('project', dot.count),
+      places: names.join(', ') || typeCount('project', dot.count),
+    });
   };
 
   return (
@@ -328,7 +360,12 @@ function WorldMap({ geo, places, filtered, projectFilters }) {
         class={view.k > 1 ? 'world zoomed' : 'world'}
         viewBox={`0 0 ${W} ${H}`}
         role="img"
-        aria-label={t('map.imageLabel', { projects: typeCount('project', dots.reduce((n, d) => n + d.count, 0)) })}
+        aria-label={t('map.imageLabel', {
+          projects: typeCount(
+            'project',
+            dots.reduce((n, d) => n + d.count, 0),
+          ),
+        })}
         data-testid="map"
         data-zoom={view.k}
         onPointerDown={onPointerDown}
@@ -361,13 +398,32 @@ function WorldMap({ geo, places, filtered, projectFilters }) {
         </g>
       </svg>
       <div class="zoom" role="group" aria-label={t('map.zoom')}>
-        <button type="button" onClick={() => zoomTo(view.k * 2)} disabled={view.k >= MAX_ZOOM} aria-label={t('map.zoomIn')} title={t('map.zoomIn')} data-testid="zoom-in">
+        <button
+          type="button"
+          onClick={() => zoomTo(view.k * 2)}
+          disabled={view.k >= MAX_ZOOM}
+          aria-label={t('map.zoomIn')}
+          title={t('map.zoomIn')}
+          data-testid="zoom-in"
+        >
           <span aria-hidden="true">+</span>
         </button>
-        <button type="button" onClick={() => zoomTo(view.k / 2)} disabled={view.k <= 1} aria-label={t('map.zoomOut')} title={t('map.zoomOut')} data-testid="zoom-out">
+        <button
+          type="button"
+          onClick={() => zoomTo(view.k / 2)}
+          disabled={view.k <= 1}
+          aria-label={t('map.zoomOut')}
+          title={t('map.zoomOut')}
+          data-testid="zoom-out"
+        >
           <span aria-hidden="true">−</span>
         </button>
-        <button type="button" onClick={() => setView({ k: 1, cx: W / 2, cy: H / 2 })} disabled={view.k <= 1} data-testid="zoom-reset">
+        <button
+          type="button"
+          onClick={() => setView({ k: 1, cx: W / 2, cy: H / 2 })}
+          disabled={view.k <= 1}
+          data-testid="zoom-reset"
+        >
           {t('map.zoomReset')}
         </button>
       </div>

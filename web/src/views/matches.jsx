@@ -34,8 +34,14 @@ export function reasonText(reasons) {
   const parts = [];
   if (reasons.sector) parts.push(t('matching.reasonSector'));
   if (reasons.sdgs.length)
-    parts.push(t('matching.reasonSdgs', { count: reasons.sdgs.length, list: listFormat(reasons.sdgs.map((n) => fmt.number(n))) }));
-  if (reasons.tags.length) parts.push(t('matching.reasonTags', { count: reasons.tags.length, list: listFormat(reasons.tags) }));
+    parts.push(
+      t('matching.reasonSdgs', {
+        count: reasons.sdgs.length,
+        list: listFormat(reasons.sdgs.map((n) => fmt.number(n))),
+      }),
+    );
+  if (reasons.tags.length)
+    parts.push(t('matching.reasonTags', { count: reasons.tags.length, list: listFormat(reasons.tags) }));
   if (reasons.text) parts.push(t('matching.reasonText'));
   return listFormat(parts);
 }
@@ -46,7 +52,12 @@ export function NeedMatches({ space, need, lang, cities, canComment }) {
   const { data, error } = useQuery(space, (db) => findMatches(db, space, facts, { lang }), [key, lang]);
   const matches = data && data.matches;
   return (
-    <section class="card related matches" aria-labelledby="matches-h" data-testid="matches" aria-busy={matches ? 'false' : 'true'}>
+    <section
+      class="card related matches"
+      aria-labelledby="matches-h"
+      data-testid="matches"
+      aria-busy={matches ? 'false' : 'true'}
+    >
       <h2 id="matches-h">{t('matching.fitsTitle')}</h2>
       <p class="hint">{t('matching.fitsIntro')}</p>
       {error && (
@@ -91,7 +102,11 @@ export function NeedMatches({ space, need, lang, cities, canComment }) {
                   <span data-testid="match-reason">{reasonText(m.reasons)}</span>
                 </p>
                 {canComment && THREAD_FIELD[m.type] && (
-                  <a class="button-link small" href={`${href('entity', m.type, m.id)}?ask=${encodeURIComponent(need.id)}`} data-testid="ask-city">
+                  <a
+                    class="button-link small"
+                    href={`${href('entity', m.type, m.id)}?ask=${encodeURIComponent(need.id)}`}
+                    data-testid="ask-city"
+                  >
                     {t('matching.askThisCity')}
                     <span class="sr-only">: {name}</span>
                   </a>
@@ -124,7 +139,12 @@ export function EntityThread({ space, type, id, role, askNeed, lang }) {
   );
   if (!field || !data || data.id !== id) return null;
   const canEditRole = role === 'editor' || role === 'admin';
-  const ctx = { space, project: type === 'project' ? id : undefined, canEdit: canEditRole, canComment: canEditRole || role === 'commenter' };
+  const ctx = {
+    space,
+    project: type === 'project' ? id : undefined,
+    canEdit: canEditRole,
+    canComment: canEditRole || role === 'commenter',
+  };
   const need = data.need && !data.need.deleted ? data.need : null;
   const needTitle = need && typeof need.values.title === 'string' ? need.values.title : '';
   const refs = { [field]: id, ...(need ? { need: need.id } : {}) };
@@ -138,7 +158,12 @@ export function EntityThread({ space, type, id, role, askNeed, lang }) {
           </a>
         </p>
       )}
-      <Comments ctx={ctx} items={data.items} refs={refs} initial={need ? t('matching.askPrefill', { need: needTitle }) : undefined} />
+      <Comments
+        ctx={ctx}
+        items={data.items}
+        refs={refs}
+        initial={need ? t('matching.askPrefill', { need: needTitle }) : undefined}
+      />
     </div>
   );
 }

@@ -43,7 +43,8 @@ function CreateIdentity({ onDone }) {
         // itself cannot be wiped from JavaScript; the fields are cleared).
         await getDb().createIdentity(new TextEncoder().encode(pass)); // also opens the replica
       } catch (e) {
-        if (e && e.codeName === 'InvalidArgument' && /weak passphrase/.test(e.message || '')) throw t('onboarding.passWeak');
+        if (e && e.codeName === 'InvalidArgument' && /weak passphrase/.test(e.message || ''))
+          throw t('onboarding.passWeak');
         throw e;
       }
       setPass('');
@@ -56,12 +57,33 @@ function CreateIdentity({ onDone }) {
     <form onSubmit={submit} class="card" data-testid="create-identity">
       <h2>{t('onboarding.createTitle')}</h2>
       <p>{t('onboarding.createIntro')}</p>
-      <Field id="name" label={t('onboarding.yourName')} hint={t('onboarding.yourNameHint')} autocomplete="name"
-        value={name} onInput={(e) => setName(e.currentTarget.value)} />
-      <Field id="pass" type="password" label={t('onboarding.passphrase')} hint={t('onboarding.passHint', { count: MIN_PASSPHRASE })}
-        autocomplete="new-password" value={pass} onInput={(e) => setPass(e.currentTarget.value)} required />
-      <Field id="pass2" type="password" label={t('onboarding.passphraseAgain')} autocomplete="new-password"
-        value={again} onInput={(e) => setAgain(e.currentTarget.value)} required />
+      <Field
+        id="name"
+        label={t('onboarding.yourName')}
+        hint={t('onboarding.yourNameHint')}
+        autocomplete="name"
+        value={name}
+        onInput={(e) => setName(e.currentTarget.value)}
+      />
+      <Field
+        id="pass"
+        type="password"
+        label={t('onboarding.passphrase')}
+        hint={t('onboarding.passHint', { count: MIN_PASSPHRASE })}
+        autocomplete="new-password"
+        value={pass}
+        onInput={(e) => setPass(e.currentTarget.value)}
+        required
+      />
+      <Field
+        id="pass2"
+        type="password"
+        label={t('onboarding.passphraseAgain')}
+        autocomplete="new-password"
+        value={again}
+        onInput={(e) => setAgain(e.currentTarget.value)}
+        required
+      />
       <FormError error={error} />
       <button type="submit" class="primary" disabled={busy}>
         {busy ? t('onboarding.creating') : t('onboarding.create')}
@@ -85,8 +107,16 @@ function Unlock({ onDone }) {
     <form onSubmit={submit} class="card" data-testid="unlock">
       <h2>{t('onboarding.unlockTitle')}</h2>
       <p>{t('onboarding.unlockIntro')}</p>
-      <Field id="pass" type="password" label={t('onboarding.passphrase')} autocomplete="current-password"
-        value={pass} onInput={(e) => setPass(e.currentTarget.value)} required autofocus />
+      <Field
+        id="pass"
+        type="password"
+        label={t('onboarding.passphrase')}
+        autocomplete="current-password"
+        value={pass}
+        onInput={(e) => setPass(e.currentTarget.value)}
+        required
+        autofocus
+      />
       <FormError error={error} />
       <button type="submit" class="primary" disabled={busy}>
         {busy ? t('onboarding.unlocking') : t('onboarding.unlock')}
@@ -137,8 +167,16 @@ function Join({ code: initial, onDone, canCancel }) {
       <form onSubmit={join} class="card" data-testid="join">
         <h2>{t('onboarding.joinTitle')}</h2>
         <p>{t('onboarding.joinIntro')}</p>
-        <Field id="code" label={t('onboarding.inviteCode')} hint={t('onboarding.inviteHint')} value={code}
-          onInput={(e) => setCode(e.currentTarget.value)} required autocomplete="off" spellcheck={false} />
+        <Field
+          id="code"
+          label={t('onboarding.inviteCode')}
+          hint={t('onboarding.inviteHint')}
+          value={code}
+          onInput={(e) => setCode(e.currentTarget.value)}
+          required
+          autocomplete="off"
+          spellcheck={false}
+        />
         <FormError error={error} />
         {busy && (
           <p role="status" class="busy">
@@ -161,7 +199,13 @@ function Join({ code: initial, onDone, canCancel }) {
         <form onSubmit={create} class="card">
           <h2>{t('onboarding.newSpaceTitle')}</h2>
           <p>{t('onboarding.newSpaceIntro')}</p>
-          <Field id="space-name" label={t('onboarding.spaceName')} value={name} onInput={(e) => setName(e.currentTarget.value)} required />
+          <Field
+            id="space-name"
+            label={t('onboarding.spaceName')}
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+            required
+          />
           <button type="submit" disabled={busy || !name.trim()}>
             {t('onboarding.createSpace')}
           </button>

@@ -9,7 +9,18 @@ import { getDb, useQuery, useAuthors } from '../db.js';
 import { useSubmit, FormError } from '../components/form.jsx';
 import { Conflict } from '../components/conflict.jsx';
 
-export const SECTORS = ['mobility', 'energy', 'water', 'waste', 'health', 'education', 'governance', 'housing', 'safety', 'environment'];
+export const SECTORS = [
+  'mobility',
+  'energy',
+  'water',
+  'waste',
+  'health',
+  'education',
+  'governance',
+  'housing',
+  'safety',
+  'environment',
+];
 export const STAGES = ['idea', 'planning', 'design', 'pilot', 'implementation', 'operation', 'completed'];
 export const TASK_STATUSES = ['todo', 'doing', 'done'];
 export const ROLES = ['sponsor', 'operator', 'regulator', 'community', 'academia', 'supplier', 'funder'];
@@ -105,7 +116,13 @@ export function ItemField({ ctx, item, field, label, text = false, multiline, di
   return (
     <>
       <span class="item-value" data-testid={`${item.type}-${field}`}>
-        {shown !== undefined ? shown : value === undefined || value === null || value === '' ? <span class="muted">—</span> : String(value)}
+        {shown !== undefined ? (
+          shown
+        ) : value === undefined || value === null || value === '' ? (
+          <span class="muted">—</span>
+        ) : (
+          String(value)
+        )}
       </span>
       <Conflicts ctx={ctx} item={item} field={field} label={fullLabel} multiline={multiline} />
     </>
@@ -119,7 +136,10 @@ export function useMembers(space) {
   const { data } = useQuery(space, (db) => db.members(space), []);
   const list = (data || [])
     .filter((m) => !m.inviteExpires && m.role !== 'none')
-    .map((m) => ({ device: m.device, name: authors.get(m.device) || t('common.deviceShort', { key: m.device.slice(0, 8) }) }));
+    .map((m) => ({
+      device: m.device,
+      name: authors.get(m.device) || t('common.deviceShort', { key: m.device.slice(0, 8) }),
+    }));
   return list.sort((a, b) => a.name.localeCompare(b.name, locale()));
 }
 
@@ -127,7 +147,8 @@ export function useMembers(space) {
 // name typed before the picker existed (kept as it is).
 export function assigneeOptions(members, item) {
   const options = [['', t('edit.nobody')], ...members.map((m) => [m.device, m.name])];
-  const legacy = item && !item.values.assignee_device && typeof item.values.assignee === 'string' && item.values.assignee;
+  const legacy =
+    item && !item.values.assignee_device && typeof item.values.assignee === 'string' && item.values.assignee;
   if (legacy) options.push([LEGACY, t('edit.typedAssignee', { name: item.values.assignee })]);
   return options;
 }
@@ -156,12 +177,20 @@ export function EditCard({ ctx, item, name, fields, members, children }) {
   }, [editing]);
   if (!ctx.canEdit) return children;
   if (editing)
-    return <CardForm ctx={ctx} item={item} name={name} fields={fields} members={members} onDone={() => setEditing(false)} />;
+    return (
+      <CardForm ctx={ctx} item={item} name={name} fields={fields} members={members} onDone={() => setEditing(false)} />
+    );
   return (
     <>
       {children}
-      <button type="button" class="small plan-edit" ref={button} onClick={() => setEditing(true)} aria-label={t('edit.editItem', { name })}
-        data-testid="edit-item">
+      <button
+        type="button"
+        class="small plan-edit"
+        ref={button}
+        onClick={() => setEditing(true)}
+        aria-label={t('edit.editItem', { name })}
+        data-testid="edit-item"
+      >
         {t('common.edit')}
       </button>
     </>
@@ -205,7 +234,9 @@ function CardForm({ ctx, item, name, fields, members, onDone }) {
         if (draft && draft !== before) {
           const w = textFields(item, f.field, draft);
           if (Array.isArray(w)) ops.push(...w);
-          else for (const [k, v] of Object.entries(w)) ops.push({ op: 'text', field: f.field, locale: k.split('@')[1], value: v });
+          else
+            for (const [k, v] of Object.entries(w))
+              ops.push({ op: 'text', field: f.field, locale: k.split('@')[1], value: v });
         }
         continue;
       }
@@ -230,11 +261,18 @@ function CardForm({ ctx, item, name, fields, members, onDone }) {
     if (await run(() => getDb().put(ctx.space, item.type, item.id, ops))) onDone();
   };
   return (
-    <form class="plan-card-form" onSubmit={save} aria-label={t('edit.editItem', { name })} data-testid="edit-form" noValidate
-      onKeyDown={(e) => e.key === 'Escape' && onDone()}>
+    <form
+      class="plan-card-form"
+      onSubmit={save}
+      aria-label={t('edit.editItem', { name })}
+      data-testid="edit-form"
+      noValidate
+      onKeyDown={(e) => e.key === 'Escape' && onDone()}
+    >
       {fields.map((f, i) => {
         const tr = f.text && item.translations && item.translations[f.field];
-        const shown = tr && tr.shown && tr.shown !== locale() && !(tr.values && locale() in tr.values) ? tr.shown : null;
+        const shown =
+          tr && tr.shown && tr.shown !== locale() && !(tr.values && locale() in tr.values) ? tr.shown : null;
         const props = {
           id: id(f),
           ref: i === 0 ? first : undefined,
@@ -245,16 +283,23 @@ function CardForm({ ctx, item, name, fields, members, onDone }) {
         const options = f.kind === 'assignee' ? assigneeOptions(members || [], item) : f.options;
         return (
           <div class="field" key={f.field}>
-            <label for={props.id}>{f.text ? t('entity.fieldIn', { field: f.label, language: fmt.language(locale()) }) : f.label}</label>
+            <label for={props.id}>
+              {f.text ? t('entity.fieldIn', { field: f.label, language: fmt.language(locale()) }) : f.label}
+            </label>
             {shown && (
               <p class="hint" data-testid="translating-from">
                 {t('entity.translatingFrom', { language: fmt.language(shown) })}{' '}
-                <span lang={shown} dir="auto">{tr.values[shown]}</span>
+                <span lang={shown} dir="auto">
+                  {tr.values[shown]}
+                </span>
               </p>
             )}
             {options ? (
               <select {...props} onChange={props.onInput}>
-                {(options.some(([v]) => String(v) === String(values[f.field])) ? options : [[values[f.field], String(values[f.field])], ...options]).map(([v, label]) => (
+                {(options.some(([v]) => String(v) === String(values[f.field]))
+                  ? options
+                  : [[values[f.field], String(values[f.field])], ...options]
+                ).map(([v, label]) => (
                   <option key={v} value={v}>
                     {label}
                   </option>
@@ -263,8 +308,13 @@ function CardForm({ ctx, item, name, fields, members, onDone }) {
             ) : f.kind === 'textarea' ? (
               <textarea {...props} dir="auto" lang={f.text ? locale() : undefined} />
             ) : (
-              <input {...props} type={f.kind === 'date' ? 'date' : 'text'} inputMode={f.kind === 'number' ? 'decimal' : undefined}
-                dir={f.kind === 'date' || f.kind === 'number' ? 'ltr' : 'auto'} lang={f.text ? locale() : undefined} />
+              <input
+                {...props}
+                type={f.kind === 'date' ? 'date' : 'text'}
+                inputMode={f.kind === 'number' ? 'decimal' : undefined}
+                dir={f.kind === 'date' || f.kind === 'number' ? 'ltr' : 'auto'}
+                lang={f.text ? locale() : undefined}
+              />
             )}
           </div>
         );
@@ -324,7 +374,13 @@ export function DeleteButton({ ctx, item, name, onDeleted }) {
           </button>
         </div>
       ) : (
-        <button type="button" class="small" onClick={() => setAsking(true)} aria-label={t('plan.deleteItem', { name })} data-testid="delete">
+        <button
+          type="button"
+          class="small"
+          onClick={() => setAsking(true)}
+          aria-label={t('plan.deleteItem', { name })}
+          data-testid="delete"
+        >
           {t('common.delete')}
         </button>
       )}
@@ -332,7 +388,6 @@ export function DeleteButton({ ctx, item, name, onDeleted }) {
     </div>
   );
 }
-
 
 // A form adding one item: `fields` [{name, label, kind: 'text' | 'textarea' |
 // 'date' | 'number' | 'select', options, required, initial}]; onAdd(values)
@@ -392,8 +447,13 @@ export function AddForm({ id, title, submitLabel, fields, onAdd, onCancel, level
               ) : f.kind === 'textarea' ? (
                 <textarea {...props} dir="auto" />
               ) : (
-                <input {...props} type={f.kind || 'text'} dir={f.kind ? undefined : 'auto'}
-                  min={f.kind === 'number' ? 0 : undefined} step={f.kind === 'number' ? 1 : undefined} />
+                <input
+                  {...props}
+                  type={f.kind || 'text'}
+                  dir={f.kind ? undefined : 'auto'}
+                  min={f.kind === 'number' ? 0 : undefined}
+                  step={f.kind === 'number' ? 1 : undefined}
+                />
               )}
             </div>
           );
@@ -418,7 +478,11 @@ export function AddForm({ id, title, submitLabel, fields, onAdd, onCancel, level
 // control disappears (deleted), so keyboard users stay in the section.
 export function Section({ id, title, count, children, wide = false }) {
   return (
-    <section class={`card plan-section${wide ? ' plan-wide' : ''}`} aria-labelledby={`${id}-h`} data-testid={`section-${id}`}>
+    <section
+      class={`card plan-section${wide ? ' plan-wide' : ''}`}
+      aria-labelledby={`${id}-h`}
+      data-testid={`section-${id}`}
+    >
       <h2 id={`${id}-h`} tabIndex={-1}>
         {title} {count > 0 && <span class="plan-count">{fmt.number(count)}</span>}
       </h2>

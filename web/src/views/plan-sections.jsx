@@ -8,8 +8,25 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, locale } from '../i18n.js';
 import { getDb, myName } from '../db.js';
 import {
-  TASK_STATUSES, ROLES, FUNDING_STATUSES, SCALE, currencyOptions, day, today, ItemField, Labelled, Text,
-  Conflicts, DeleteButton, AddForm, Section, Empty, focusHeading, EditCard, useMembers, assigneeFields,
+  TASK_STATUSES,
+  ROLES,
+  FUNDING_STATUSES,
+  SCALE,
+  currencyOptions,
+  day,
+  today,
+  ItemField,
+  Labelled,
+  Text,
+  Conflicts,
+  DeleteButton,
+  AddForm,
+  Section,
+  Empty,
+  focusHeading,
+  EditCard,
+  useMembers,
+  assigneeFields,
 } from './plan-parts.jsx';
 import { useSubmit, FormError } from '../components/form.jsx';
 
@@ -43,8 +60,14 @@ function DoneBox({ ctx, item }) {
   };
   return (
     <div class="plan-done">
-      <input type="checkbox" checked={item.values.done === true} disabled={!ctx.canEdit} onChange={toggle}
-        aria-label={t('plan.milestoneDone', { title: nameOf(item) })} data-testid="milestone-done" />
+      <input
+        type="checkbox"
+        checked={item.values.done === true}
+        disabled={!ctx.canEdit}
+        onChange={toggle}
+        aria-label={t('plan.milestoneDone', { title: nameOf(item) })}
+        data-testid="milestone-done"
+      />
       <FormError error={error} />
     </div>
   );
@@ -63,20 +86,31 @@ export function Milestones({ ctx, items }) {
             <li key={m.id} data-testid="milestone">
               <DoneBox ctx={ctx} item={m} />
               <div class="plan-row-main">
-                <EditCard ctx={ctx} item={m} name={nameOf(m)} fields={[
-                  { field: 'title', label: t('plan.field_title'), text: true, required: true },
-                  { field: 'due', label: t('plan.field_due'), kind: 'date' },
-                ]}>
+                <EditCard
+                  ctx={ctx}
+                  item={m}
+                  name={nameOf(m)}
+                  fields={[
+                    { field: 'title', label: t('plan.field_title'), text: true, required: true },
+                    { field: 'due', label: t('plan.field_due'), kind: 'date' },
+                  ]}
+                >
                   <ItemField ctx={ctx} item={m} field="title" text label={t('plan.field_title')} />
                   <div class="plan-fields">
                     <Labelled label={t('plan.field_due')}>
-                      <ItemField ctx={ctx} item={m} field="due" label={t('plan.field_due')}
-                        display={m.values.due ? day(m.values.due) : undefined} />
+                      <ItemField
+                        ctx={ctx}
+                        item={m}
+                        field="due"
+                        label={t('plan.field_due')}
+                        display={m.values.due ? day(m.values.due) : undefined}
+                      />
                     </Labelled>
                     {m.values.done === true ? (
                       <span class="plan-badge plan-ok">{t('plan.reached')}</span>
                     ) : (
-                      m.values.due && m.values.due < now && <span class="plan-badge plan-late">{t('plan.overdue')}</span>
+                      m.values.due &&
+                      m.values.due < now && <span class="plan-badge plan-late">{t('plan.overdue')}</span>
                     )}
                   </div>
                 </EditCard>
@@ -88,14 +122,23 @@ export function Milestones({ ctx, items }) {
         </ul>
       )}
       {ctx.canEdit && (
-        <AddForm id="add-milestone" title={t('plan.addMilestone')} submitLabel={t('common.add')}
+        <AddForm
+          id="add-milestone"
+          title={t('plan.addMilestone')}
+          submitLabel={t('common.add')}
           fields={[
             { name: 'title', label: t('plan.field_title'), required: true },
             { name: 'due', label: t('plan.field_due'), kind: 'date' },
           ]}
-          onAdd={(v) => getDb().put(ctx.space, 'milestone', 'new', {
-            project: ctx.project, [`title@${locale()}`]: v.title, done: false, ...(v.due ? { due: v.due } : {}),
-          })} />
+          onAdd={(v) =>
+            getDb().put(ctx.space, 'milestone', 'new', {
+              project: ctx.project,
+              [`title@${locale()}`]: v.title,
+              done: false,
+              ...(v.due ? { due: v.due } : {}),
+            })
+          }
+        />
       )}
     </Section>
   );
@@ -123,26 +166,55 @@ function TaskCard({ ctx, task, milestones, members, onMoved }) {
   const assigned = task.values.assignee_device && members.find((m) => m.device === task.values.assignee_device);
   return (
     <li class="plan-card" id={`task-${task.id}`} tabIndex={-1} data-testid="task" data-status={status}>
-      <EditCard ctx={ctx} item={task} name={nameOf(task)} members={members} fields={[
-        { field: 'title', label: t('plan.field_title'), text: true, required: true },
-        { field: 'assignee', label: t('plan.field_assignee'), kind: 'assignee' },
-        { field: 'due', label: t('plan.field_due'), kind: 'date' },
-        ...(milestones.length > 0 || task.values.milestone ? [{ field: 'milestone', label: t('plan.field_milestone'), options: msOptions }] : []),
-      ]}>
+      <EditCard
+        ctx={ctx}
+        item={task}
+        name={nameOf(task)}
+        members={members}
+        fields={[
+          { field: 'title', label: t('plan.field_title'), text: true, required: true },
+          { field: 'assignee', label: t('plan.field_assignee'), kind: 'assignee' },
+          { field: 'due', label: t('plan.field_due'), kind: 'date' },
+          ...(milestones.length > 0 || task.values.milestone
+            ? [{ field: 'milestone', label: t('plan.field_milestone'), options: msOptions }]
+            : []),
+        ]}
+      >
         <ItemField ctx={ctx} item={task} field="title" text label={t('plan.field_title')} />
         <div class="plan-fields">
           <Labelled label={t('plan.field_assignee')}>
-            <ItemField ctx={ctx} item={task} field="assignee" label={t('plan.field_assignee')}
-              display={assigned ? <span dir="auto">{assigned.name}</span> : undefined} />
+            <ItemField
+              ctx={ctx}
+              item={task}
+              field="assignee"
+              label={t('plan.field_assignee')}
+              display={assigned ? <span dir="auto">{assigned.name}</span> : undefined}
+            />
           </Labelled>
           <Labelled label={t('plan.field_due')}>
-            <ItemField ctx={ctx} item={task} field="due" label={t('plan.field_due')}
-              display={task.values.due ? day(task.values.due) : undefined} />
+            <ItemField
+              ctx={ctx}
+              item={task}
+              field="due"
+              label={t('plan.field_due')}
+              display={task.values.due ? day(task.values.due) : undefined}
+            />
           </Labelled>
           {(milestones.length > 0 || task.values.milestone) && (
             <Labelled label={t('plan.field_milestone')}>
-              <ItemField ctx={ctx} item={task} field="milestone" label={t('plan.field_milestone')}
-                display={ms ? <Text item={ms} field="title" /> : task.values.milestone ? <span class="muted">—</span> : undefined} />
+              <ItemField
+                ctx={ctx}
+                item={task}
+                field="milestone"
+                label={t('plan.field_milestone')}
+                display={
+                  ms ? (
+                    <Text item={ms} field="title" />
+                  ) : task.values.milestone ? (
+                    <span class="muted">—</span>
+                  ) : undefined
+                }
+              />
             </Labelled>
           )}
         </div>
@@ -185,15 +257,26 @@ export function TaskBoard({ ctx, items, milestones }) {
         {TASK_STATUSES.map((status) => {
           const tasks = items.filter((x) => statusOf(x) === status).sort(byDue);
           return (
-            <section key={status} class={`plan-column plan-column-${status}`} aria-labelledby={`col-${status}`} data-testid={`column-${status}`}>
+            <section
+              key={status}
+              class={`plan-column plan-column-${status}`}
+              aria-labelledby={`col-${status}`}
+              data-testid={`column-${status}`}
+            >
               <h3 id={`col-${status}`}>
                 {t(`plan.status_${status}`)} <span class="plan-count">{fmt.number(tasks.length)}</span>
               </h3>
               {tasks.length ? (
                 <ul class="plain plan-cards">
                   {tasks.map((task) => (
-                    <TaskCard key={task.id} ctx={ctx} task={task} milestones={sortedMilestones} members={members}
-                      onMoved={(id, to) => setFollow({ id, status: to })} />
+                    <TaskCard
+                      key={task.id}
+                      ctx={ctx}
+                      task={task}
+                      milestones={sortedMilestones}
+                      members={members}
+                      onMoved={(id, to) => setFollow({ id, status: to })}
+                    />
                   ))}
                 </ul>
               ) : (
@@ -204,16 +287,30 @@ export function TaskBoard({ ctx, items, milestones }) {
         })}
       </div>
       {ctx.canEdit && (
-        <AddForm id="add-task" title={t('plan.addTask')} submitLabel={t('common.add')}
+        <AddForm
+          id="add-task"
+          title={t('plan.addTask')}
+          submitLabel={t('common.add')}
           fields={[
             { name: 'title', label: t('plan.field_title'), required: true },
-            { name: 'assignee', label: t('plan.field_assignee'), kind: 'select',
-              options: [['', t('edit.nobody')], ...members.map((m) => [m.device, m.name])] },
+            {
+              name: 'assignee',
+              label: t('plan.field_assignee'),
+              kind: 'select',
+              options: [['', t('edit.nobody')], ...members.map((m) => [m.device, m.name])],
+            },
             { name: 'due', label: t('plan.field_due'), kind: 'date' },
           ]}
-          onAdd={({ title, assignee, ...rest }) => getDb().put(ctx.space, 'task', 'new', {
-            project: ctx.project, [`title@${locale()}`]: title, status: 'todo', ...(assignee ? assigneeFields(members, assignee) : {}), ...rest,
-          })} />
+          onAdd={({ title, assignee, ...rest }) =>
+            getDb().put(ctx.space, 'task', 'new', {
+              project: ctx.project,
+              [`title@${locale()}`]: title,
+              status: 'todo',
+              ...(assignee ? assigneeFields(members, assignee) : {}),
+              ...rest,
+            })
+          }
+        />
       )}
     </Section>
   );
@@ -231,7 +328,20 @@ const QUADRANTS = ['manage', 'satisfy', 'inform', 'monitor'];
 // A 5×5 grid of items placed by two 1–5 scores (rows from 5 down to 1), each
 // cell coloured by `cellClass`, named for screen readers by `cellName`, with
 // an optional `extra` (the risk score); a legend below says what colours mean.
-function ScoreGrid({ id, caption, rowLabel, colLabel, items, rowOf, colOf, label, cellClass, cellName, extra, legend }) {
+function ScoreGrid({
+  id,
+  caption,
+  rowLabel,
+  colLabel,
+  items,
+  rowOf,
+  colOf,
+  label,
+  cellClass,
+  cellName,
+  extra,
+  legend,
+}) {
   return (
     <div class="plan-grid-wrap">
       <div class="plan-grid-scroll" tabIndex={0} role="region" aria-labelledby={`${id}-c`}>
@@ -280,7 +390,8 @@ function ScoreGrid({ id, caption, rowLabel, colLabel, items, rowOf, colOf, label
       <ul class="plain plan-legend">
         {legend.map(([cls, name, hint]) => (
           <li key={cls}>
-            <span class={`plan-swatch ${cls}`} aria-hidden="true" /> <strong>{name}</strong> <span class="muted">{hint}</span>
+            <span class={`plan-swatch ${cls}`} aria-hidden="true" /> <strong>{name}</strong>{' '}
+            <span class="muted">{hint}</span>
           </li>
         ))}
       </ul>
@@ -308,7 +419,10 @@ function StakeholderGrid({ items }) {
 
 export function Stakeholders({ ctx, items }) {
   const list = [...items].sort(
-    (a, b) => num(b.values.influence) - num(a.values.influence) || num(b.values.interest) - num(a.values.interest) || byText('name')(a, b),
+    (a, b) =>
+      num(b.values.influence) - num(a.values.influence) ||
+      num(b.values.interest) - num(a.values.interest) ||
+      byText('name')(a, b),
   );
   return (
     <Section id="stakeholders" title={t('plan.stakeholders')} count={items.length}>
@@ -322,16 +436,32 @@ export function Stakeholders({ ctx, items }) {
               return (
                 <li key={s.id} data-testid="stakeholder">
                   <div class="plan-row-main">
-                    <EditCard ctx={ctx} item={s} name={nameOf(s, 'name')} fields={[
-                      { field: 'name', label: t('plan.field_name'), text: true, required: true },
-                      { field: 'role', label: t('plan.field_role'), options: labelled('role', ROLES) },
-                      { field: 'influence', label: t('plan.field_influence'), kind: 'number', options: scaleOptions() },
-                      { field: 'interest', label: t('plan.field_interest'), kind: 'number', options: scaleOptions() },
-                    ]}>
+                    <EditCard
+                      ctx={ctx}
+                      item={s}
+                      name={nameOf(s, 'name')}
+                      fields={[
+                        { field: 'name', label: t('plan.field_name'), text: true, required: true },
+                        { field: 'role', label: t('plan.field_role'), options: labelled('role', ROLES) },
+                        {
+                          field: 'influence',
+                          label: t('plan.field_influence'),
+                          kind: 'number',
+                          options: scaleOptions(),
+                        },
+                        { field: 'interest', label: t('plan.field_interest'), kind: 'number', options: scaleOptions() },
+                      ]}
+                    >
                       <ItemField ctx={ctx} item={s} field="name" text label={t('plan.field_name')} />
                       <div class="plan-fields">
                         <Labelled label={t('plan.field_role')}>
-                          <ItemField ctx={ctx} item={s} field="role" label={t('plan.field_role')} display={valueLabel('role', ROLES, s.values.role)} />
+                          <ItemField
+                            ctx={ctx}
+                            item={s}
+                            field="role"
+                            label={t('plan.field_role')}
+                            display={valueLabel('role', ROLES, s.values.role)}
+                          />
                         </Labelled>
                         <Labelled label={t('plan.field_influence')}>
                           <ItemField ctx={ctx} item={s} field="influence" label={t('plan.field_influence')} />
@@ -343,7 +473,12 @@ export function Stakeholders({ ctx, items }) {
                       </div>
                     </EditCard>
                   </div>
-                  <DeleteButton ctx={ctx} item={s} name={nameOf(s, 'name')} onDeleted={() => focusHeading('stakeholders')} />
+                  <DeleteButton
+                    ctx={ctx}
+                    item={s}
+                    name={nameOf(s, 'name')}
+                    onDeleted={() => focusHeading('stakeholders')}
+                  />
                 </li>
               );
             })}
@@ -352,16 +487,44 @@ export function Stakeholders({ ctx, items }) {
         </>
       )}
       {ctx.canEdit && (
-        <AddForm id="add-stakeholder" title={t('plan.addStakeholder')} submitLabel={t('common.add')}
+        <AddForm
+          id="add-stakeholder"
+          title={t('plan.addStakeholder')}
+          submitLabel={t('common.add')}
           fields={[
             { name: 'name', label: t('plan.field_name'), required: true },
-            { name: 'role', label: t('plan.field_role'), kind: 'select', options: labelled('role', ROLES), initial: 'community' },
-            { name: 'influence', label: t('plan.field_influence'), kind: 'select', options: scaleOptions(), initial: '3' },
-            { name: 'interest', label: t('plan.field_interest'), kind: 'select', options: scaleOptions(), initial: '3' },
+            {
+              name: 'role',
+              label: t('plan.field_role'),
+              kind: 'select',
+              options: labelled('role', ROLES),
+              initial: 'community',
+            },
+            {
+              name: 'influence',
+              label: t('plan.field_influence'),
+              kind: 'select',
+              options: scaleOptions(),
+              initial: '3',
+            },
+            {
+              name: 'interest',
+              label: t('plan.field_interest'),
+              kind: 'select',
+              options: scaleOptions(),
+              initial: '3',
+            },
           ]}
-          onAdd={({ name, influence, interest, role }) => getDb().put(ctx.space, 'stakeholder', 'new', {
-            project: ctx.project, [`name@${locale()}`]: name, role, influence: Number(influence), interest: Number(interest),
-          })} />
+          onAdd={({ name, influence, interest, role }) =>
+            getDb().put(ctx.space, 'stakeholder', 'new', {
+              project: ctx.project,
+              [`name@${locale()}`]: name,
+              role,
+              influence: Number(influence),
+              interest: Number(interest),
+            })
+          }
+        />
       )}
     </Section>
   );
@@ -369,7 +532,12 @@ export function Stakeholders({ ctx, items }) {
 
 // ---- risks ---------------------------------------------------------------------------
 
-const LEVELS = [['low', 4], ['medium', 9], ['high', 14], ['critical', 25]];
+const LEVELS = [
+  ['low', 4],
+  ['medium', 9],
+  ['high', 14],
+  ['critical', 25],
+];
 function riskLevel(score) {
   return LEVELS.find(([, max]) => score <= max)[0];
 }
@@ -412,15 +580,32 @@ export function Risks({ ctx, items }) {
               return (
                 <li key={r.id} data-testid="risk">
                   <div class="plan-row-main">
-                    <EditCard ctx={ctx} item={r} name={nameOf(r)} fields={[
-                      { field: 'title', label: t('plan.field_title'), text: true, required: true },
-                      { field: 'mitigation', label: t('plan.field_mitigation'), text: true, kind: 'textarea' },
-                      { field: 'likelihood', label: t('plan.field_likelihood'), kind: 'number', options: scaleOptions() },
-                      { field: 'impact', label: t('plan.field_impact'), kind: 'number', options: scaleOptions() },
-                    ]}>
+                    <EditCard
+                      ctx={ctx}
+                      item={r}
+                      name={nameOf(r)}
+                      fields={[
+                        { field: 'title', label: t('plan.field_title'), text: true, required: true },
+                        { field: 'mitigation', label: t('plan.field_mitigation'), text: true, kind: 'textarea' },
+                        {
+                          field: 'likelihood',
+                          label: t('plan.field_likelihood'),
+                          kind: 'number',
+                          options: scaleOptions(),
+                        },
+                        { field: 'impact', label: t('plan.field_impact'), kind: 'number', options: scaleOptions() },
+                      ]}
+                    >
                       <ItemField ctx={ctx} item={r} field="title" text label={t('plan.field_title')} />
                       <Labelled label={t('plan.field_mitigation')}>
-                        <ItemField ctx={ctx} item={r} field="mitigation" text multiline label={t('plan.field_mitigation')} />
+                        <ItemField
+                          ctx={ctx}
+                          item={r}
+                          field="mitigation"
+                          text
+                          multiline
+                          label={t('plan.field_mitigation')}
+                        />
                       </Labelled>
                       <div class="plan-fields">
                         <Labelled label={t('plan.field_likelihood')}>
@@ -444,20 +629,32 @@ export function Risks({ ctx, items }) {
         </>
       )}
       {ctx.canEdit && (
-        <AddForm id="add-risk" title={t('plan.addRisk')} submitLabel={t('common.add')}
+        <AddForm
+          id="add-risk"
+          title={t('plan.addRisk')}
+          submitLabel={t('common.add')}
           fields={[
             { name: 'title', label: t('plan.field_title'), required: true },
             { name: 'mitigation', label: t('plan.field_mitigation'), kind: 'textarea' },
-            { name: 'likelihood', label: t('plan.field_likelihood'), kind: 'select', options: scaleOptions(), initial: '3' },
+            {
+              name: 'likelihood',
+              label: t('plan.field_likelihood'),
+              kind: 'select',
+              options: scaleOptions(),
+              initial: '3',
+            },
             { name: 'impact', label: t('plan.field_impact'), kind: 'select', options: scaleOptions(), initial: '3' },
           ]}
-          onAdd={({ title, mitigation, likelihood, impact }) => getDb().put(ctx.space, 'risk', 'new', {
-            project: ctx.project,
-            [`title@${locale()}`]: title,
-            ...(mitigation ? { [`mitigation@${locale()}`]: mitigation } : {}),
-            likelihood: Number(likelihood),
-            impact: Number(impact),
-          })} />
+          onAdd={({ title, mitigation, likelihood, impact }) =>
+            getDb().put(ctx.space, 'risk', 'new', {
+              project: ctx.project,
+              [`title@${locale()}`]: title,
+              ...(mitigation ? { [`mitigation@${locale()}`]: mitigation } : {}),
+              likelihood: Number(likelihood),
+              impact: Number(impact),
+            })
+          }
+        />
       )}
     </Section>
   );
@@ -481,7 +678,8 @@ function FundingTotals({ items, budget, currency }) {
   // Lines in other currencies cannot be added without exchange rates: listed apart.
   const others = new Map();
   for (const f of items)
-    if ((f.values.currency || currency) !== currency) others.set(f.values.currency, (others.get(f.values.currency) || 0) + num(f.values.amount));
+    if ((f.values.currency || currency) !== currency)
+      others.set(f.values.currency, (others.get(f.values.currency) || 0) + num(f.values.amount));
   const scale = Math.max(budget, total);
   const order = ['disbursed', 'approved', 'requested', 'planned'];
   return (
@@ -494,7 +692,9 @@ function FundingTotals({ items, budget, currency }) {
         {order.map((s) => (
           <div key={s}>
             <dt>{t(`plan.funding_${s}`)}</dt>
-            <dd data-testid={`funding-${s}`} data-amount={byStatus[s]}>{fmt.money(byStatus[s], currency)}</dd>
+            <dd data-testid={`funding-${s}`} data-amount={byStatus[s]}>
+              {fmt.money(byStatus[s], currency)}
+            </dd>
           </div>
         ))}
         <div>
@@ -507,7 +707,12 @@ function FundingTotals({ items, budget, currency }) {
           <div class="plan-bar plan-bar-stacked" aria-hidden="true">
             {order.map((s) =>
               byStatus[s] > 0 ? (
-                <span key={s} class={`plan-bar-${s}`} data-testid={`funding-bar-${s}`} style={{ inlineSize: `${(byStatus[s] / scale) * 100}%` }} />
+                <span
+                  key={s}
+                  class={`plan-bar-${s}`}
+                  data-testid={`funding-bar-${s}`}
+                  style={{ inlineSize: `${(byStatus[s] / scale) * 100}%` }}
+                />
               ) : null,
             )}
           </div>
@@ -547,42 +752,84 @@ export function Funding({ ctx, items, project }) {
           {list.map((f) => (
             <li key={f.id} data-testid="funding">
               <div class="plan-row-main">
-                <EditCard ctx={ctx} item={f} name={str(f.values.source) || t('plan.untitled')} fields={[
-                  { field: 'source', label: t('plan.field_source'), required: true },
-                  { field: 'amount', label: t('plan.field_amount'), kind: 'number', required: true },
-                  { field: 'currency', label: t('plan.field_currency'), options: currencies },
-                  { field: 'status', label: t('plan.field_status'), options: labelled('funding', FUNDING_STATUSES) },
-                ]}>
+                <EditCard
+                  ctx={ctx}
+                  item={f}
+                  name={str(f.values.source) || t('plan.untitled')}
+                  fields={[
+                    { field: 'source', label: t('plan.field_source'), required: true },
+                    { field: 'amount', label: t('plan.field_amount'), kind: 'number', required: true },
+                    { field: 'currency', label: t('plan.field_currency'), options: currencies },
+                    { field: 'status', label: t('plan.field_status'), options: labelled('funding', FUNDING_STATUSES) },
+                  ]}
+                >
                   <ItemField ctx={ctx} item={f} field="source" label={t('plan.field_source')} />
                   <div class="plan-fields">
                     <Labelled label={t('plan.field_amount')}>
-                      <ItemField ctx={ctx} item={f} field="amount" label={t('plan.field_amount')}
-                        display={fmt.money(num(f.values.amount), f.values.currency || currency)} />
+                      <ItemField
+                        ctx={ctx}
+                        item={f}
+                        field="amount"
+                        label={t('plan.field_amount')}
+                        display={fmt.money(num(f.values.amount), f.values.currency || currency)}
+                      />
                     </Labelled>
                     <Labelled label={t('plan.field_currency')}>
-                      <ItemField ctx={ctx} item={f} field="currency" label={t('plan.field_currency')} display={f.values.currency || currency} />
+                      <ItemField
+                        ctx={ctx}
+                        item={f}
+                        field="currency"
+                        label={t('plan.field_currency')}
+                        display={f.values.currency || currency}
+                      />
                     </Labelled>
                     <Labelled label={t('plan.field_status')}>
-                      <ItemField ctx={ctx} item={f} field="status" label={t('plan.field_status')}
-                        display={valueLabel('funding', FUNDING_STATUSES, f.values.status)} />
+                      <ItemField
+                        ctx={ctx}
+                        item={f}
+                        field="status"
+                        label={t('plan.field_status')}
+                        display={valueLabel('funding', FUNDING_STATUSES, f.values.status)}
+                      />
                     </Labelled>
                   </div>
                 </EditCard>
               </div>
-              <DeleteButton ctx={ctx} item={f} name={str(f.values.source) || t('plan.untitled')} onDeleted={() => focusHeading('funding')} />
+              <DeleteButton
+                ctx={ctx}
+                item={f}
+                name={str(f.values.source) || t('plan.untitled')}
+                onDeleted={() => focusHeading('funding')}
+              />
             </li>
           ))}
         </ul>
       )}
       {ctx.canEdit && (
-        <AddForm id="add-funding" title={t('plan.addFunding')} submitLabel={t('common.add')}
+        <AddForm
+          id="add-funding"
+          title={t('plan.addFunding')}
+          submitLabel={t('common.add')}
           fields={[
             { name: 'source', label: t('plan.field_source'), required: true },
             { name: 'amount', label: t('plan.field_amount'), kind: 'number', required: true },
-            { name: 'currency', label: t('plan.field_currency'), kind: 'select', options: currencies, initial: currency },
-            { name: 'status', label: t('plan.field_status'), kind: 'select', options: labelled('funding', FUNDING_STATUSES), initial: 'planned' },
+            {
+              name: 'currency',
+              label: t('plan.field_currency'),
+              kind: 'select',
+              options: currencies,
+              initial: currency,
+            },
+            {
+              name: 'status',
+              label: t('plan.field_status'),
+              kind: 'select',
+              options: labelled('funding', FUNDING_STATUSES),
+              initial: 'planned',
+            },
           ]}
-          onAdd={(v) => getDb().put(ctx.space, 'funding', 'new', { project: ctx.project, ...v })} />
+          onAdd={(v) => getDb().put(ctx.space, 'funding', 'new', { project: ctx.project, ...v })}
+        />
       )}
     </Section>
   );
@@ -613,7 +860,12 @@ function CommentForm({ ctx, refs, initial }) {
     e.preventDefault();
     if (!text.trim()) return setError(t('plan.required', { field: t('plan.yourComment') }));
     // The name people gave this device; without one the comment has no author.
-    const fields = { ...(refs || { project: ctx.project }), [`text@${locale()}`]: text.trim(), at: nowIso(), ...(name ? { author: name } : {}) };
+    const fields = {
+      ...(refs || { project: ctx.project }),
+      [`text@${locale()}`]: text.trim(),
+      at: nowIso(),
+      ...(name ? { author: name } : {}),
+    };
     if (await run(() => getDb().put(ctx.space, 'comment', 'new', fields))) setText('');
     return undefined;
   };
@@ -621,7 +873,14 @@ function CommentForm({ ctx, refs, initial }) {
     <form class="plan-add" onSubmit={submit} data-testid="add-comment" noValidate>
       <div class="field">
         <label for="comment-text">{t('plan.yourComment')}</label>
-        <textarea id="comment-text" ref={area} value={text} onInput={(e) => setText(e.currentTarget.value)} dir="auto" aria-describedby="comment-as" />
+        <textarea
+          id="comment-text"
+          ref={area}
+          value={text}
+          onInput={(e) => setText(e.currentTarget.value)}
+          dir="auto"
+          aria-describedby="comment-as"
+        />
         <p class="hint" id="comment-as">
           {name ? t('plan.postingAs', { name }) : t('plan.postingUnnamed')}
         </p>

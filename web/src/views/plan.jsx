@@ -84,17 +84,24 @@ async function projectRow(db, space, id, lang, plan) {
 // among them. With one: the matching projects, those with a plan first.
 async function loadIndex(db, space, filter, lang, shown) {
   const [recent, role] = await Promise.all([recentPlans(db, space, shown.planned), roleIn(db, space)]);
-  const rows = async (ids, plan) => (await Promise.all(ids.map((id) => projectRow(db, space, id, lang, plan)))).filter(Boolean);
+  const rows = async (ids, plan) =>
+    (await Promise.all(ids.map((id) => projectRow(db, space, id, lang, plan)))).filter(Boolean);
   if (filter) {
     const r = await db.find(space, { type: 'project', text: filter, lang, limit: shown.others });
-    const matches = await rows(r.hits.map((h) => h.id), true);
+    const matches = await rows(
+      r.hits.map((h) => h.id),
+      true,
+    );
     for (const p of matches) if (!recent.ids.has(p.id) && p.tasks.count === 0) delete p.tasks;
     matches.sort((a, b) => !!b.tasks - !!a.tasks); // stable: relevance within each group
     return { role, matches, matchesMore: r.total > r.hits.length };
   }
   const r = await db.find(space, { type: 'project', sort: 'updated', lang, limit: shown.others + shown.planned });
   const others = r.hits.map((h) => h.id).filter((id) => !recent.ids.has(id));
-  const [planned, updated] = await Promise.all([rows([...recent.ids].slice(0, shown.planned), true), rows(others.slice(0, shown.others), false)]);
+  const [planned, updated] = await Promise.all([
+    rows([...recent.ids].slice(0, shown.planned), true),
+    rows(others.slice(0, shown.others), false),
+  ]);
   return {
     role,
     planned,
@@ -173,7 +180,11 @@ function NewProject({ space, cities, onCancel, isAdmin }) {
       <div class="card plan-new" id="new-project">
         <p class="plan-empty" data-testid="no-cities">
           {isAdmin ? t('intake.noCitiesAdmin') : t('plan.noCities')}{' '}
-          {isAdmin && <a href={href('new', 'city')} data-testid="add-city">{t('intake.addCity')}</a>}
+          {isAdmin && (
+            <a href={href('new', 'city')} data-testid="add-city">
+              {t('intake.addCity')}
+            </a>
+          )}
         </p>
         <button type="button" onClick={onCancel}>
           {t('common.close')}
@@ -192,13 +203,38 @@ function NewProject({ space, cities, onCancel, isAdmin }) {
         onCancel={onCancel}
         fields={[
           { name: 'title', label: t('plan.projectTitleIn', { language: fmt.language(locale()) }), required: true },
-          { name: 'sector', label: t('plan.field_sector'), kind: 'select', required: true,
-            options: [['', t('plan.choose')], ...SECTORS.map((s) => [s, t(`plan.sector_${s}`)])] },
-          { name: 'stage', label: t('plan.field_stage'), kind: 'select', initial: 'idea', options: STAGES.map((s) => [s, t(`plan.stage_${s}`)]) },
-          { name: 'city', label: t('plan.field_city'), kind: 'select', required: true,
-            options: [['', t('plan.choose')], ...sorted.map(([id, c]) => [id, c.country ? `${c.name} (${c.country})` : c.name])] },
+          {
+            name: 'sector',
+            label: t('plan.field_sector'),
+            kind: 'select',
+            required: true,
+            options: [['', t('plan.choose')], ...SECTORS.map((s) => [s, t(`plan.sector_${s}`)])],
+          },
+          {
+            name: 'stage',
+            label: t('plan.field_stage'),
+            kind: 'select',
+            initial: 'idea',
+            options: STAGES.map((s) => [s, t(`plan.stage_${s}`)]),
+          },
+          {
+            name: 'city',
+            label: t('plan.field_city'),
+            kind: 'select',
+            required: true,
+            options: [
+              ['', t('plan.choose')],
+              ...sorted.map(([id, c]) => [id, c.country ? `${c.name} (${c.country})` : c.name]),
+            ],
+          },
           { name: 'budget', label: t('plan.budget'), kind: 'number' },
-          { name: 'currency', label: t('plan.field_currency'), kind: 'select', initial: 'USD', options: currencyOptions() },
+          {
+            name: 'currency',
+            label: t('plan.field_currency'),
+            kind: 'select',
+            initial: 'USD',
+            options: currencyOptions(),
+          },
         ]}
       />
     </div>
@@ -217,7 +253,12 @@ export function PlanIndex({ space }) {
     const timer = setTimeout(() => setQ(filter.trim()), 250);
     return () => clearTimeout(timer);
   }, [filter]);
-  const { data, error, loading } = useQuery(space, (db) => loadIndex(db, space, q, lang, shown), [q, lang, shown.planned, shown.others]);
+  const { data, error, loading } = useQuery(space, (db) => loadIndex(db, space, q, lang, shown), [
+    q,
+    lang,
+    shown.planned,
+    shown.others,
+  ]);
   const can = abilities(data && data.role);
   const more = (list) => () => setShown((s) => ({ ...s, [list]: s[list] + PAGE * 2 }));
   return (
@@ -225,18 +266,37 @@ export function PlanIndex({ space }) {
       <div class="plan-index-head">
         <h1>{t('plan.title')}</h1>
         {can.canEdit && (
-          <button type="button" class="primary" onClick={() => setCreating(!creating)} aria-expanded={creating ? 'true' : 'false'}
-            aria-controls="new-project" data-testid="new-project-open">
+          <button
+            type="button"
+            class="primary"
+            onClick={() => setCreating(!creating)}
+            aria-expanded={creating ? 'true' : 'false'}
+            aria-controls="new-project"
+            data-testid="new-project-open"
+          >
             {t('plan.newProject')}
           </button>
         )}
       </div>
       <p>{t('plan.indexIntro')}</p>
-      {creating && <NewProject space={space} cities={cities} onCancel={() => setCreating(false)} isAdmin={data && data.role === 'admin'} />}
+      {creating && (
+        <NewProject
+          space={space}
+          cities={cities}
+          onCancel={() => setCreating(false)}
+          isAdmin={data && data.role === 'admin'}
+        />
+      )}
       <div class="field plan-filter">
         <label for="plan-filter">{t('plan.filter')}</label>
-        <input id="plan-filter" type="search" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} dir="auto"
-          aria-describedby="plan-filter-hint" />
+        <input
+          id="plan-filter"
+          type="search"
+          value={filter}
+          onInput={(e) => setFilter(e.currentTarget.value)}
+          dir="auto"
+          aria-describedby="plan-filter-hint"
+        />
         <p class="hint" id="plan-filter-hint">
           {t('plan.filterHint')}
         </p>
@@ -249,14 +309,35 @@ export function PlanIndex({ space }) {
       {!data ? (
         loading && <Busy text={t('plan.loadingProjects')} />
       ) : data.matches ? (
-        <ProjectList id="matches" title={t('plan.matches')} rows={data.matches} more={data.matchesMore} onMore={more('others')}
-          empty={t('plan.noProjectsMatch')} cities={cities} />
+        <ProjectList
+          id="matches"
+          title={t('plan.matches')}
+          rows={data.matches}
+          more={data.matchesMore}
+          onMore={more('others')}
+          empty={t('plan.noProjectsMatch')}
+          cities={cities}
+        />
       ) : (
         <>
-          <ProjectList id="with-plans" title={t('plan.withPlans')} rows={data.planned} more={data.plannedMore} onMore={more('planned')}
-            empty={t('plan.noPlans')} cities={cities} />
-          <ProjectList id="other-projects" title={t('plan.recentProjects')} rows={data.others} more={data.othersMore}
-            onMore={more('others')} empty={can.canEdit ? t('plan.noProjects') : t('plan.noProjectsRead')} cities={cities} />
+          <ProjectList
+            id="with-plans"
+            title={t('plan.withPlans')}
+            rows={data.planned}
+            more={data.plannedMore}
+            onMore={more('planned')}
+            empty={t('plan.noPlans')}
+            cities={cities}
+          />
+          <ProjectList
+            id="other-projects"
+            title={t('plan.recentProjects')}
+            rows={data.others}
+            more={data.othersMore}
+            onMore={more('others')}
+            empty={can.canEdit ? t('plan.noProjects') : t('plan.noProjectsRead')}
+            cities={cities}
+          />
         </>
       )}
     </div>
@@ -275,7 +356,9 @@ async function loadPlan(db, space, id, lang) {
     if (e.codeName !== 'NotFound' && e.codeName !== 'InvalidArgument') throw e;
   }
   if (!project || project.deleted) return { id, role, project: null };
-  const city = project.values.city ? await db.get(space, 'city', project.values.city, { lang }).catch(() => null) : null;
+  const city = project.values.city
+    ? await db.get(space, 'city', project.values.city, { lang }).catch(() => null)
+    : null;
   const items = {};
   await Promise.all(
     PLAN_TYPES.map(async (type) => {

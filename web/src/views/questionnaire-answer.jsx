@@ -15,8 +15,18 @@ import { useCities, useRole, useMyScope, canEdit } from '../content.js';
 import { useSubmit, FormError } from '../components/form.jsx';
 import { Conflict } from '../components/conflict.jsx';
 import {
-  SCALE, structureOf, questionsOf, answerField, questionField, sectionField, choiceField, isAnswered, progress, canonical,
-  mergedAnswers, targetCities,
+  SCALE,
+  structureOf,
+  questionsOf,
+  answerField,
+  questionField,
+  sectionField,
+  choiceField,
+  isAnswered,
+  progress,
+  canonical,
+  mergedAnswers,
+  targetCities,
 } from '../questionnaire.js';
 import { Crumbs, Label, Loading, label, useDebounced, regionName } from './questionnaires.jsx';
 
@@ -44,28 +54,58 @@ export function AnswerPage({ space, id, city: cityParam }) {
   return (
     <div class="page q-answer" data-testid="q-answer" data-id={id}>
       <Crumbs />
-      <h1 ref={heading} tabIndex={-1} data-testid="q-title"><Label e={e} field="title" fallback={t('questionnaire.untitled')} /></h1>
-      {label(e, 'description') && <p class="q-description"><Label e={e} field="description" /></p>}
+      <h1 ref={heading} tabIndex={-1} data-testid="q-title">
+        <Label e={e} field="title" fallback={t('questionnaire.untitled')} />
+      </h1>
+      {label(e, 'description') && (
+        <p class="q-description">
+          <Label e={e} field="description" />
+        </p>
+      )}
       {e.values.status !== 'published' && (
-        <p class="notice" data-testid="q-not-published">{t(e.values.status === 'closed' ? 'questionnaire.closedNote' : 'questionnaire.draftNote')}</p>
+        <p class="notice" data-testid="q-not-published">
+          {t(e.values.status === 'closed' ? 'questionnaire.closedNote' : 'questionnaire.draftNote')}
+        </p>
       )}
       <p class="actions">
-        {e.values.status !== 'draft' && <a href={`${href('questionnaire', id)}/results`}>{t('questionnaire.results')}</a>}
+        {e.values.status !== 'draft' && (
+          <a href={`${href('questionnaire', id)}/results`}>{t('questionnaire.results')}</a>
+        )}
         {role === 'admin' && <a href={`${href('questionnaire', id)}/edit`}>{t('questionnaire.edit')}</a>}
       </p>
       {mine.length > 1 || (mine.length && !mine.some((c) => c.id === city)) ? (
         <div class="field q-city-choice">
           <label for="q-city">{t('questionnaire.answerFor')}</label>
-          <select id="q-city" value={city} data-testid="q-city"
-            onChange={(ev) => navigate(`${href('questionnaire', id)}${ev.currentTarget.value ? `?city=${ev.currentTarget.value}` : ''}`, { replace: true })}>
+          <select
+            id="q-city"
+            value={city}
+            data-testid="q-city"
+            onChange={(ev) =>
+              navigate(
+                `${href('questionnaire', id)}${ev.currentTarget.value ? `?city=${ev.currentTarget.value}` : ''}`,
+                { replace: true },
+              )
+            }
+          >
             <option value="">{t('questionnaire.chooseCity')}</option>
-            {mine.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
+            {mine.map((c) => (
+              <option key={c.id} value={c.id}>
+                {c.name}
+              </option>
+            ))}
           </select>
         </div>
       ) : null}
       {city && cities.has(city) ? (
-        <Response key={city} space={space} e={e} structure={structure} city={cities.get(city)}
-          writable={canEdit(role) && e.values.status === 'published' && (!scope.length || scope.includes(city))} lang={lang} />
+        <Response
+          key={city}
+          space={space}
+          e={e}
+          structure={structure}
+          city={cities.get(city)}
+          writable={canEdit(role) && e.values.status === 'published' && (!scope.length || scope.includes(city))}
+          lang={lang}
+        />
       ) : !mine.length ? (
         <Preview e={e} structure={structure} />
       ) : null}
@@ -80,10 +120,15 @@ function Preview({ e, structure }) {
       <p class="hint">{t('questionnaire.previewNote')}</p>
       {structure.sections.map((s) => (
         <section key={s.id} class="card q-section" aria-labelledby={`sec-${s.id}`}>
-          <h2 id={`sec-${s.id}`}><Label e={e} field={sectionField(s.id)} /></h2>
+          <h2 id={`sec-${s.id}`}>
+            <Label e={e} field={sectionField(s.id)} />
+          </h2>
           <ol class="q-preview-list">
             {s.questions.map((qq) => (
-              <li key={qq.id}><Label e={e} field={questionField(qq.id)} /> <span class="muted">({t(`questionnaire.qkind_${qq.kind}`)})</span></li>
+              <li key={qq.id}>
+                <Label e={e} field={questionField(qq.id)} />{' '}
+                <span class="muted">({t(`questionnaire.qkind_${qq.kind}`)})</span>
+              </li>
             ))}
           </ol>
         </section>
@@ -97,7 +142,11 @@ function Response({ space, e, structure, city, writable, lang }) {
   const responses = useQuery(
     space,
     async (db) => {
-      const found = await db.find(space, { type: 'response', where: { questionnaire: e.id, city: city.id }, limit: 20 });
+      const found = await db.find(space, {
+        type: 'response',
+        where: { questionnaire: e.id, city: city.id },
+        limit: 20,
+      });
       const hits = canonical(found.hits);
       // The city's response in full (its conflicts), and the others' answers.
       const main = hits.length ? await db.get(space, 'response', hits[0].id, { lang }) : null;
@@ -128,7 +177,9 @@ function Response({ space, e, structure, city, writable, lang }) {
             { op: 'set', field: 'questionnaire', value: e.id },
             { op: 'set', field: 'city', value: city.id },
             { op: 'set', field: 'status', value: 'open' },
-            ...['region', 'country'].filter((f) => typeof city.summary[f] === 'string').map((f) => ({ op: 'set', field: f, value: city.summary[f] })),
+            ...['region', 'country']
+              .filter((f) => typeof city.summary[f] === 'string')
+              .map((f) => ({ op: 'set', field: f, value: city.summary[f] })),
           ];
           s.creating = db.put(space, 'response', 'new', [...place, ...ops]).then((r) => (s.rid = r.id));
           await s.creating;
@@ -147,21 +198,32 @@ function Response({ space, e, structure, city, writable, lang }) {
   };
 
   if (!data) return <Loading error={responses.error} />;
-  const answers = mergedAnswers(data.hits.map((h) => (data.main && h.id === data.main.id ? { id: h.id, values: data.main.values } : h)));
+  const answers = mergedAnswers(
+    data.hits.map((h) => (data.main && h.id === data.main.id ? { id: h.id, values: data.main.values } : h)),
+  );
   const p = progress(structure, answers);
   const submitted = data.hits.some((h) => h.summary.status === 'submitted');
   const canWrite = writable && !submitted;
   const conflicts = (data.main && data.main.conflicts) || {};
 
   const submit = async () => {
-    const gaps = questionsOf(structure).filter((qq) => !qq.optional && !isAnswered(qq.kind, answers[answerField(qq.id)]));
+    const gaps = questionsOf(structure).filter(
+      (qq) => !qq.optional && !isAnswered(qq.kind, answers[answerField(qq.id)]),
+    );
     setMissing(gaps.map((qq) => qq.id));
     if (gaps.length) {
       setError(t('questionnaire.missingAnswers', { count: gaps.length }));
       setTimeout(() => document.getElementById(`qa-${gaps[0].id}`)?.focus(), 0);
       return;
     }
-    if (await run(() => write([{ op: 'set', field: 'status', value: 'submitted' }, { op: 'set', field: 'submitted_at', value: new Date().toISOString() }])))
+    if (
+      await run(() =>
+        write([
+          { op: 'set', field: 'status', value: 'submitted' },
+          { op: 'set', field: 'submitted_at', value: new Date().toISOString() },
+        ]),
+      )
+    )
       setTimeout(() => document.querySelector('[data-testid=q-submitted-note]')?.focus(), 0);
   };
   const reopen = () => run(() => write([{ op: 'set', field: 'status', value: 'open' }]));
@@ -177,38 +239,73 @@ function Response({ space, e, structure, city, writable, lang }) {
           {t('questionnaire.progress', { answered: p.answered, total: p.total })}
         </p>
         <progress max={p.total || 1} value={p.answered} aria-label={t('questionnaire.progressLabel')} />
-        <p role="status" class="q-save" data-testid="save-state" data-state={saveState.state} data-ms={saveState.ms ?? ''} data-pending={saveState.pending}>
-          {saveState.state === 'saving' ? t('questionnaire.saving') : saveState.state === 'saved' ? t('questionnaire.saved') : saveState.state === 'error' ? '' : canWrite ? t('questionnaire.autosaveNote') : ''}
+        <p
+          role="status"
+          class="q-save"
+          data-testid="save-state"
+          data-state={saveState.state}
+          data-ms={saveState.ms ?? ''}
+          data-pending={saveState.pending}
+        >
+          {saveState.state === 'saving'
+            ? t('questionnaire.saving')
+            : saveState.state === 'saved'
+              ? t('questionnaire.saved')
+              : saveState.state === 'error'
+                ? ''
+                : canWrite
+                  ? t('questionnaire.autosaveNote')
+                  : ''}
         </p>
         {saveState.state === 'error' && <FormError error={saveState.error} />}
         {submitted && (
           <p class="notice" tabIndex={-1} data-testid="q-submitted-note">
             {t('questionnaire.submittedNote', {
-              when: data.main && typeof data.main.values.submitted_at === 'string' ? fmt.dateTime(data.main.values.submitted_at) : '—',
+              when:
+                data.main && typeof data.main.values.submitted_at === 'string'
+                  ? fmt.dateTime(data.main.values.submitted_at)
+                  : '—',
             })}
           </p>
         )}
       </div>
       {label(e, 'scale') && (
-        <p class="hint q-scale-hint" id="q-scale-hint"><Label e={e} field="scale" /></p>
+        <p class="hint q-scale-hint" id="q-scale-hint">
+          <Label e={e} field="scale" />
+        </p>
       )}
       {structure.sections.map((s) => (
         <section key={s.id} class="card q-section" aria-labelledby={`sec-${s.id}`} data-testid="q-section">
-          <h2 id={`sec-${s.id}`}><Label e={e} field={sectionField(s.id)} fallback={t('questionnaire.untitledSection')} /></h2>
+          <h2 id={`sec-${s.id}`}>
+            <Label e={e} field={sectionField(s.id)} fallback={t('questionnaire.untitledSection')} />
+          </h2>
           {s.questions.map((qq) => (
-            <Question key={qq.id} space={space} e={e} q={qq} value={answers[answerField(qq.id)]} write={write} disabled={!canWrite}
+            <Question
+              key={qq.id}
+              space={space}
+              e={e}
+              q={qq}
+              value={answers[answerField(qq.id)]}
+              write={write}
+              disabled={!canWrite}
               missing={missing.includes(qq.id) && !isAnswered(qq.kind, answers[answerField(qq.id)])}
-              conflict={conflicts[answerField(qq.id)]} rid={data.main ? data.main.id : null} />
+              conflict={conflicts[answerField(qq.id)]}
+              rid={data.main ? data.main.id : null}
+            />
           ))}
         </section>
       ))}
       <div class="card actions q-submit">
         <FormError error={error} />
         {canWrite && (
-          <button type="button" class="primary" onClick={submit} disabled={busy} data-testid="q-submit">{t('questionnaire.submit')}</button>
+          <button type="button" class="primary" onClick={submit} disabled={busy} data-testid="q-submit">
+            {t('questionnaire.submit')}
+          </button>
         )}
         {submitted && writable && (
-          <button type="button" onClick={reopen} disabled={busy} data-testid="q-reopen">{t('questionnaire.reopen')}</button>
+          <button type="button" onClick={reopen} disabled={busy} data-testid="q-reopen">
+            {t('questionnaire.reopen')}
+          </button>
         )}
         <p class="hint">{t('questionnaire.offlineNote')}</p>
       </div>
@@ -240,35 +337,76 @@ function Question({ space, e, q, value: stored, write: save, disabled, missing, 
   const errId = `qa-${q.id}-error`;
   const req = !q.optional;
   const name = label(e, questionField(q.id));
-  const described = [q.kind === 'scale' && label(e, 'scale') ? 'q-scale-hint' : '', missing ? errId : ''].filter(Boolean).join(' ') || undefined;
+  const described =
+    [q.kind === 'scale' && label(e, 'scale') ? 'q-scale-hint' : '', missing ? errId : ''].filter(Boolean).join(' ') ||
+    undefined;
   const head = (
     <>
-      {name ? <span lang={name.lang} dir="auto">{name.text}</span> : <span class="muted">{t('questionnaire.untitledQuestion')}</span>}
-      {req ? <span class="req" aria-hidden="true"> *</span> : <span class="muted"> {t('questionnaire.optional')}</span>}
+      {name ? (
+        <span lang={name.lang} dir="auto">
+          {name.text}
+        </span>
+      ) : (
+        <span class="muted">{t('questionnaire.untitledQuestion')}</span>
+      )}
+      {req ? (
+        <span class="req" aria-hidden="true">
+          {' '}
+          *
+        </span>
+      ) : (
+        <span class="muted"> {t('questionnaire.optional')}</span>
+      )}
     </>
   );
-  const error = missing && <p class="field-error" id={errId}>{t('questionnaire.answerRequired')}</p>;
+  const error = missing && (
+    <p class="field-error" id={errId}>
+      {t('questionnaire.answerRequired')}
+    </p>
+  );
   const conflictBox = conflict && rid && (
-    <Conflict space={space} type="response" id={rid} field={field} label={name ? name.text : q.id} versions={conflict} multiline={q.kind === 'text'} />
+    <Conflict
+      space={space}
+      type="response"
+      id={rid}
+      field={field}
+      label={name ? name.text : q.id}
+      versions={conflict}
+      multiline={q.kind === 'text'}
+    />
   );
   let body;
   if (q.kind === 'single' || q.kind === 'scale') {
     const options = q.kind === 'scale' ? SCALE.map((n) => [n, fmt.number(n)]) : q.choices.map((c) => [c, null]);
     body = (
-      <fieldset class={`q-question q-${q.kind}`} data-testid="question" data-qid={q.id} data-answered={isAnswered(q.kind, value) ? 'true' : 'false'}
-        aria-describedby={described}>
+      <fieldset
+        class={`q-question q-${q.kind}`}
+        data-testid="question"
+        data-qid={q.id}
+        data-answered={isAnswered(q.kind, value) ? 'true' : 'false'}
+        aria-describedby={described}
+      >
         <legend>{head}</legend>
         <div class={q.kind === 'scale' ? 'q-scale-row' : 'q-choice-list'}>
           {options.map(([v, text], i) => (
             <label key={String(v)} class="q-option">
-              <input type="radio" name={ctlId} id={i === 0 ? ctlId : undefined} value={String(v)} checked={value === v} disabled={disabled}
-                onChange={() => write([{ op: 'set', field, value: v }])} />{' '}
+              <input
+                type="radio"
+                name={ctlId}
+                id={i === 0 ? ctlId : undefined}
+                value={String(v)}
+                checked={value === v}
+                disabled={disabled}
+                onChange={() => write([{ op: 'set', field, value: v }])}
+              />{' '}
               {text !== null ? text : <Label e={e} field={choiceField(q.id, v)} fallback={v} />}
             </label>
           ))}
         </div>
         {!disabled && q.optional && isAnswered(q.kind, value) && (
-          <button type="button" class="link small" onClick={() => write([{ op: 'set', field, value: null }])}>{t('questionnaire.clearAnswer')}</button>
+          <button type="button" class="link small" onClick={() => write([{ op: 'set', field, value: null }])}>
+            {t('questionnaire.clearAnswer')}
+          </button>
         )}
         {error}
         {conflictBox}
@@ -277,14 +415,25 @@ function Question({ space, e, q, value: stored, write: save, disabled, missing, 
   } else if (q.kind === 'multiple') {
     const chosen = Array.isArray(value) ? value : [];
     body = (
-      <fieldset class="q-question q-multiple" data-testid="question" data-qid={q.id} data-answered={chosen.length ? 'true' : 'false'}
-        aria-describedby={described}>
+      <fieldset
+        class="q-question q-multiple"
+        data-testid="question"
+        data-qid={q.id}
+        data-answered={chosen.length ? 'true' : 'false'}
+        aria-describedby={described}
+      >
         <legend>{head}</legend>
         <div class="q-choice-list">
           {q.choices.map((c, i) => (
             <label key={c} class="q-option">
-              <input type="checkbox" id={i === 0 ? ctlId : undefined} value={c} checked={chosen.includes(c)} disabled={disabled}
-                onChange={(ev) => write([{ op: ev.currentTarget.checked ? 'add' : 'remove', field, value: c }])} />{' '}
+              <input
+                type="checkbox"
+                id={i === 0 ? ctlId : undefined}
+                value={c}
+                checked={chosen.includes(c)}
+                disabled={disabled}
+                onChange={(ev) => write([{ op: ev.currentTarget.checked ? 'add' : 'remove', field, value: c }])}
+              />{' '}
               <Label e={e} field={choiceField(q.id, c)} fallback={c} />
             </label>
           ))}
@@ -294,10 +443,24 @@ function Question({ space, e, q, value: stored, write: save, disabled, missing, 
     );
   } else {
     body = (
-      <div class="field q-question" data-testid="question" data-qid={q.id} data-answered={isAnswered(q.kind, value) ? 'true' : 'false'}>
+      <div
+        class="field q-question"
+        data-testid="question"
+        data-qid={q.id}
+        data-answered={isAnswered(q.kind, value) ? 'true' : 'false'}
+      >
         <label for={ctlId}>{head}</label>
-        <TypedAnswer id={ctlId} kind={q.kind} value={value} disabled={disabled} q={q}
-          onSave={(v) => write([{ op: 'set', field, value: v }])} describedBy={[described, hintId].filter(Boolean).join(' ')} missing={missing} hintId={hintId} />
+        <TypedAnswer
+          id={ctlId}
+          kind={q.kind}
+          value={value}
+          disabled={disabled}
+          q={q}
+          onSave={(v) => write([{ op: 'set', field, value: v }])}
+          describedBy={[described, hintId].filter(Boolean).join(' ')}
+          missing={missing}
+          hintId={hintId}
+        />
         {error}
         {conflictBox}
       </div>
@@ -354,7 +517,11 @@ function TypedAnswer({ id, kind, value, disabled, onSave, describedBy, missing, 
     <>
       {kind === 'text' ? <textarea {...props} rows={3} /> : <input {...props} inputMode="decimal" autocomplete="off" />}
       <p class={bad ? 'field-error' : 'hint'} id={hintId}>
-        {kind === 'number' ? (bad ? t('questionnaire.notANumber') : t('questionnaire.numberHint')) : t('questionnaire.textHint')}
+        {kind === 'number'
+          ? bad
+            ? t('questionnaire.notANumber')
+            : t('questionnaire.numberHint')
+          : t('questionnaire.textHint')}
       </p>
     </>
   );

@@ -15,7 +15,17 @@ import { href, useRoute } from '../router.js';
 import { useCities, useRole, findAll } from '../content.js';
 import { useSubmit, FormError } from '../components/form.jsx';
 import { CONTENT_LOCALES, REGIONS } from '../fields.js';
-import { KINDS, QUESTIONNAIRE_KINDS, structureOf, questionsOf, sectionField, questionField, choiceField, newId, targetCities } from '../questionnaire.js';
+import {
+  KINDS,
+  QUESTIONNAIRE_KINDS,
+  structureOf,
+  questionsOf,
+  sectionField,
+  questionField,
+  choiceField,
+  newId,
+  targetCities,
+} from '../questionnaire.js';
 import { Crumbs, Loading, regionName, statusLabel } from './questionnaires.jsx';
 
 export function EditPage({ space, id }) {
@@ -45,7 +55,11 @@ export function EditPage({ space, id }) {
 // they were written in.
 function canonicalJson(v) {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`)
+      .join(',')}}`;
   return JSON.stringify(v === undefined ? null : v);
 }
 
@@ -68,13 +82,16 @@ function Editor({ space, e, lang }) {
   useEffect(() => heading.current && heading.current.focus(), []);
   const published = e.values.status === 'published' || e.values.status === 'closed';
 
-  const text = (field) => (labels[textLang] && field in labels[textLang] ? labels[textLang][field] : textOf(e, field, textLang));
-  const setText = (field, value) => setLabels((x) => ({ ...x, [textLang]: { ...(x[textLang] || {}), [field]: value } }));
-  const edit = (fn) => setStructure((s) => {
-    const next = JSON.parse(JSON.stringify(s));
-    fn(next);
-    return next;
-  });
+  const text = (field) =>
+    labels[textLang] && field in labels[textLang] ? labels[textLang][field] : textOf(e, field, textLang);
+  const setText = (field, value) =>
+    setLabels((x) => ({ ...x, [textLang]: { ...(x[textLang] || {}), [field]: value } }));
+  const edit = (fn) =>
+    setStructure((s) => {
+      const next = JSON.parse(JSON.stringify(s));
+      fn(next);
+      return next;
+    });
   const focusLater = (elId) => setTimeout(() => document.getElementById(elId)?.focus(), 0);
 
   const addSection = () => {
@@ -85,7 +102,9 @@ function Editor({ space, e, lang }) {
   };
   const addQuestion = (si) => {
     const qid = newId('q');
-    edit((s) => s.sections[si].questions.push({ id: qid, kind: 'single', optional: false, choices: [newId('c'), newId('c')] }));
+    edit((s) =>
+      s.sections[si].questions.push({ id: qid, kind: 'single', optional: false, choices: [newId('c'), newId('c')] }),
+    );
     focusLater(`qe-q-${qid}`);
   };
   const addChoice = (si, qi) => {
@@ -96,13 +115,15 @@ function Editor({ space, e, lang }) {
 
   // Every problem, as a message; the first control to fix gets focus.
   const check = () => {
-    const has = (field) => !!text(field).trim() || Object.values(e.translations[field]?.values || {}).some((v) => v && v.trim());
+    const has = (field) =>
+      !!text(field).trim() || Object.values(e.translations[field]?.values || {}).some((v) => v && v.trim());
     if (!has('title')) return ['qe-title', t('questionnaire.titleRequired')];
     if (!questionsOf(structure).length) return [null, t('questionnaire.noQuestions')];
     for (const s of structure.sections) {
       for (const qq of s.questions) {
         if (!has(questionField(qq.id))) return [`qe-q-${qq.id}`, t('questionnaire.questionTextRequired')];
-        if ((qq.kind === 'single' || qq.kind === 'multiple') && qq.choices.length < 2) return [`qe-k-${qq.id}`, t('questionnaire.twoChoices')];
+        if ((qq.kind === 'single' || qq.kind === 'multiple') && qq.choices.length < 2)
+          return [`qe-k-${qq.id}`, t('questionnaire.twoChoices')];
         for (const c of qq.kind === 'single' || qq.kind === 'multiple' ? qq.choices : [])
           if (!has(choiceField(qq.id, c))) return [`qe-c-${qq.id}-${c}`, t('questionnaire.choiceTextRequired')];
       }
@@ -112,19 +133,30 @@ function Editor({ space, e, lang }) {
 
   const ops = () => {
     const out = [];
-    const clean = { sections: structure.sections.map((s) => ({ id: s.id, questions: s.questions.map((qq) => ({
-      id: qq.id, kind: qq.kind, ...(qq.optional ? { optional: true } : {}),
-      ...(qq.kind === 'single' || qq.kind === 'multiple' ? { choices: qq.choices } : {}),
-      ...(qq.kind === 'number' ? { min: 0 } : {}),
-    })) })) };
-    if (canonicalJson(clean) !== canonicalJson(e.values.structure)) out.push({ op: 'set', field: 'structure', value: clean });
+    const clean = {
+      sections: structure.sections.map((s) => ({
+        id: s.id,
+        questions: s.questions.map((qq) => ({
+          id: qq.id,
+          kind: qq.kind,
+          ...(qq.optional ? { optional: true } : {}),
+          ...(qq.kind === 'single' || qq.kind === 'multiple' ? { choices: qq.choices } : {}),
+          ...(qq.kind === 'number' ? { min: 0 } : {}),
+        })),
+      })),
+    };
+    if (canonicalJson(clean) !== canonicalJson(e.values.structure))
+      out.push({ op: 'set', field: 'structure', value: clean });
     if (kind !== e.values.kind) out.push({ op: 'set', field: 'kind', value: kind });
     for (const [loc, fields] of Object.entries(labels)) {
       for (const [field, value] of Object.entries(fields)) {
         const v = value.trim();
         if (!v || v === textOf(e, field, loc)) continue;
         const tr = e.translations[field];
-        const source = !textOf(e, field, loc) && tr && tr.original && tr.original !== loc && tr.values[tr.original] ? tr.original : undefined;
+        const source =
+          !textOf(e, field, loc) && tr && tr.original && tr.original !== loc && tr.values[tr.original]
+            ? tr.original
+            : undefined;
         out.push({ op: 'text', field, locale: loc, value: v, ...(source ? { source } : {}) });
       }
     }
@@ -140,9 +172,11 @@ function Editor({ space, e, lang }) {
       return;
     }
     const list = ops();
-    if (await run(async () => {
-      if (list.length) await getDb().put(space, 'questionnaire', e.id, list);
-    })) {
+    if (
+      await run(async () => {
+        if (list.length) await getDb().put(space, 'questionnaire', e.id, list);
+      })
+    ) {
       setSaved(true);
       setTimeout(() => document.querySelector('[data-testid=q-saved]')?.focus(), 50);
     }
@@ -150,18 +184,31 @@ function Editor({ space, e, lang }) {
 
   const dirty = ops().length > 0;
   const input = (elId, field, props = {}) => (
-    <input id={elId} value={text(field)} onInput={(ev) => setText(field, ev.currentTarget.value)} lang={textLang} dir="auto" {...props} />
+    <input
+      id={elId}
+      value={text(field)}
+      onInput={(ev) => setText(field, ev.currentTarget.value)}
+      lang={textLang}
+      dir="auto"
+      {...props}
+    />
   );
   const orig = (field) => {
     const tr = e.translations[field];
     const o = tr && tr.original && tr.original !== textLang ? tr.values[tr.original] : '';
-    return o ? <span class="hint q-orig" lang={tr.original} dir="auto">{t('questionnaire.originalText', { language: fmt.language(tr.original) })} {o}</span> : null;
+    return o ? (
+      <span class="hint q-orig" lang={tr.original} dir="auto">
+        {t('questionnaire.originalText', { language: fmt.language(tr.original) })} {o}
+      </span>
+    ) : null;
   };
 
   return (
     <div class="page q-edit" data-testid="q-edit" data-status={e.values.status || 'draft'}>
       <Crumbs e={e} here />
-      <h1 ref={heading} tabIndex={-1}>{t('questionnaire.editTitle')}</h1>
+      <h1 ref={heading} tabIndex={-1}>
+        {t('questionnaire.editTitle')}
+      </h1>
       <p class="hint">
         {t('questionnaire.statusIs', { status: statusLabel(e.values.status) })}{' '}
         {published ? t('questionnaire.publishedFrozen') : t('questionnaire.draftIntro')}
@@ -170,30 +217,59 @@ function Editor({ space, e, lang }) {
         <h2 id="qe-h">{t('questionnaire.contentTitle')}</h2>
         <div class="field">
           <label for="qe-lang">{t('questionnaire.textLanguage')}</label>
-          <select id="qe-lang" value={textLang} onChange={(ev) => setTextLang(ev.currentTarget.value)} aria-describedby="qe-lang-hint">
-            {CONTENT_LOCALES.map((l) => <option key={l} value={l}>{fmt.language(l)}</option>)}
+          <select
+            id="qe-lang"
+            value={textLang}
+            onChange={(ev) => setTextLang(ev.currentTarget.value)}
+            aria-describedby="qe-lang-hint"
+          >
+            {CONTENT_LOCALES.map((l) => (
+              <option key={l} value={l}>
+                {fmt.language(l)}
+              </option>
+            ))}
           </select>
-          <p class="hint" id="qe-lang-hint">{t('questionnaire.textLanguageHint')}</p>
+          <p class="hint" id="qe-lang-hint">
+            {t('questionnaire.textLanguageHint')}
+          </p>
         </div>
         <div class="field">
-          <label for="qe-title">{t('questionnaire.title')} <span class="req" aria-hidden="true">*</span></label>
+          <label for="qe-title">
+            {t('questionnaire.title')}{' '}
+            <span class="req" aria-hidden="true">
+              *
+            </span>
+          </label>
           {input('qe-title', 'title', { 'aria-required': 'true' })}
           {orig('title')}
         </div>
         <div class="field">
           <label for="qe-description">{t('questionnaire.description')}</label>
-          <textarea id="qe-description" rows={3} value={text('description')} onInput={(ev) => setText('description', ev.currentTarget.value)} lang={textLang} dir="auto" />
+          <textarea
+            id="qe-description"
+            rows={3}
+            value={text('description')}
+            onInput={(ev) => setText('description', ev.currentTarget.value)}
+            lang={textLang}
+            dir="auto"
+          />
           {orig('description')}
         </div>
         <div class="field">
           <label for="qe-scale">{t('questionnaire.scaleMeaning')}</label>
           {input('qe-scale', 'scale', { 'aria-describedby': 'qe-scale-hint' })}
-          <p class="hint" id="qe-scale-hint">{t('questionnaire.scaleMeaningHint')}</p>
+          <p class="hint" id="qe-scale-hint">
+            {t('questionnaire.scaleMeaningHint')}
+          </p>
         </div>
         <div class="field">
           <label for="qe-kind">{t('questionnaire.kind')}</label>
           <select id="qe-kind" value={kind} onChange={(ev) => setKind(ev.currentTarget.value)}>
-            {QUESTIONNAIRE_KINDS.map((k) => <option key={k} value={k}>{t(`questionnaire.kind_${k}`)}</option>)}
+            {QUESTIONNAIRE_KINDS.map((k) => (
+              <option key={k} value={k}>
+                {t(`questionnaire.kind_${k}`)}
+              </option>
+            ))}
           </select>
         </div>
         {structure.sections.map((s, si) => (
@@ -215,29 +291,47 @@ function Editor({ space, e, lang }) {
                   <div class="q-edit-row">
                     <div class="field">
                       <label for={`qe-k-${qq.id}`}>{t('questionnaire.answerKind')}</label>
-                      <select id={`qe-k-${qq.id}`} value={qq.kind} disabled={published}
+                      <select
+                        id={`qe-k-${qq.id}`}
+                        value={qq.kind}
+                        disabled={published}
                         onChange={(ev) => {
                           const k = ev.currentTarget.value;
                           edit((x) => {
                             const item = x.sections[si].questions[qi];
                             item.kind = k;
-                            if ((k === 'single' || k === 'multiple') && item.choices.length < 2) item.choices = [newId('c'), newId('c')];
+                            if ((k === 'single' || k === 'multiple') && item.choices.length < 2)
+                              item.choices = [newId('c'), newId('c')];
                           });
-                        }}>
-                        {KINDS.map((k) => <option key={k} value={k}>{t(`questionnaire.qkind_${k}`)}</option>)}
+                        }}
+                      >
+                        {KINDS.map((k) => (
+                          <option key={k} value={k}>
+                            {t(`questionnaire.qkind_${k}`)}
+                          </option>
+                        ))}
                       </select>
                     </div>
                     <label class="q-inline">
-                      <input type="checkbox" checked={qq.optional} disabled={published}
+                      <input
+                        type="checkbox"
+                        checked={qq.optional}
+                        disabled={published}
                         onChange={(ev) => {
                           const on = ev.currentTarget.checked;
                           edit((x) => (x.sections[si].questions[qi].optional = on));
-                        }} />{' '}
+                        }}
+                      />{' '}
                       {t('questionnaire.optionalQuestion')}
                     </label>
                     {!published && (
-                      <button type="button" class="small" onClick={() => edit((x) => x.sections[si].questions.splice(qi, 1))}>
-                        {t('questionnaire.removeQuestion')}<span class="sr-only">: {t('questionnaire.questionN', { n: qi + 1 })}</span>
+                      <button
+                        type="button"
+                        class="small"
+                        onClick={() => edit((x) => x.sections[si].questions.splice(qi, 1))}
+                      >
+                        {t('questionnaire.removeQuestion')}
+                        <span class="sr-only">: {t('questionnaire.questionN', { n: qi + 1 })}</span>
                       </button>
                     )}
                   </div>
@@ -248,15 +342,27 @@ function Editor({ space, e, lang }) {
                           <label for={`qe-c-${qq.id}-${c}`}>{t('questionnaire.choiceN', { n: ci + 1 })}</label>
                           {input(`qe-c-${qq.id}-${c}`, choiceField(qq.id, c))}
                           {!published && qq.choices.length > 2 && (
-                            <button type="button" class="small" onClick={() => edit((x) => x.sections[si].questions[qi].choices.splice(ci, 1))}>
-                              {t('questionnaire.removeChoice')}<span class="sr-only">: {t('questionnaire.choiceN', { n: ci + 1 })}</span>
+                            <button
+                              type="button"
+                              class="small"
+                              onClick={() => edit((x) => x.sections[si].questions[qi].choices.splice(ci, 1))}
+                            >
+                              {t('questionnaire.removeChoice')}
+                              <span class="sr-only">: {t('questionnaire.choiceN', { n: ci + 1 })}</span>
                             </button>
                           )}
                         </li>
                       ))}
                       {!published && (
                         <li>
-                          <button type="button" class="small" onClick={() => addChoice(si, qi)} data-testid="qe-add-choice">{t('questionnaire.addChoice')}</button>
+                          <button
+                            type="button"
+                            class="small"
+                            onClick={() => addChoice(si, qi)}
+                            data-testid="qe-add-choice"
+                          >
+                            {t('questionnaire.addChoice')}
+                          </button>
                         </li>
                       )}
                     </ul>
@@ -266,9 +372,12 @@ function Editor({ space, e, lang }) {
             </ol>
             {!published && (
               <div class="actions">
-                <button type="button" onClick={() => addQuestion(si)} data-testid="qe-add-question">{t('questionnaire.addQuestion')}</button>
+                <button type="button" onClick={() => addQuestion(si)} data-testid="qe-add-question">
+                  {t('questionnaire.addQuestion')}
+                </button>
                 <button type="button" class="small" onClick={() => edit((x) => x.sections.splice(si, 1))}>
-                  {t('questionnaire.removeSection')}<span class="sr-only">: {t('questionnaire.sectionN', { n: si + 1 })}</span>
+                  {t('questionnaire.removeSection')}
+                  <span class="sr-only">: {t('questionnaire.sectionN', { n: si + 1 })}</span>
                 </button>
               </div>
             )}
@@ -276,13 +385,21 @@ function Editor({ space, e, lang }) {
         ))}
         {!published && (
           <div class="actions">
-            <button type="button" onClick={addSection} data-testid="qe-add-section">{t('questionnaire.addSection')}</button>
+            <button type="button" onClick={addSection} data-testid="qe-add-section">
+              {t('questionnaire.addSection')}
+            </button>
           </div>
         )}
         <FormError error={error} />
         <div class="actions">
-          <button type="submit" class="primary" disabled={busy} data-testid="qe-save">{t('common.save')}</button>
-          {saved && !dirty && <span class="q-saved" tabIndex={-1} data-testid="q-saved" role="status">{t('questionnaire.savedAll')}</span>}
+          <button type="submit" class="primary" disabled={busy} data-testid="qe-save">
+            {t('common.save')}
+          </button>
+          {saved && !dirty && (
+            <span class="q-saved" tabIndex={-1} data-testid="q-saved" role="status">
+              {t('questionnaire.savedAll')}
+            </span>
+          )}
         </div>
       </form>
       <Publish space={space} e={e} dirty={dirty} />
@@ -321,14 +438,17 @@ function Publish({ space, e, dirty }) {
           { op: 'set', field: 'questionnaire', value: e.id },
           { op: 'set', field: 'city', value: c.id },
           { op: 'set', field: 'status', value: 'open' },
-          ...['region', 'country'].filter((f) => typeof c.summary[f] === 'string').map((f) => ({ op: 'set', field: f, value: c.summary[f] })),
+          ...['region', 'country']
+            .filter((f) => typeof c.summary[f] === 'string')
+            .map((f) => ({ op: 'set', field: f, value: c.summary[f] })),
         ]);
         n += 1;
         setMade({ done: n, total: missing.length });
       }
     });
   };
-  const setStatus = (s) => run(() => getDb().put(space, 'questionnaire', e.id, [{ op: 'set', field: 'status', value: s }]));
+  const setStatus = (s) =>
+    run(() => getDb().put(space, 'questionnaire', e.id, [{ op: 'set', field: 'status', value: s }]));
   return (
     <section class="card q-publish" aria-labelledby="qp-h" data-testid="q-publish">
       <h2 id="qp-h">{t('questionnaire.publishTitle')}</h2>
@@ -336,27 +456,48 @@ function Publish({ space, e, dirty }) {
         <>
           <div class="field">
             <label for="qp-audience">{t('questionnaire.audience')}</label>
-            <select id="qp-audience" value={audience} onChange={(ev) => setAudience(ev.currentTarget.value)} data-testid="qp-audience">
+            <select
+              id="qp-audience"
+              value={audience}
+              onChange={(ev) => setAudience(ev.currentTarget.value)}
+              data-testid="qp-audience"
+            >
               <option value="all">{t('questionnaire.audienceAll')}</option>
-              {REGIONS.map((r) => <option key={r} value={r}>{regionName(r)}</option>)}
+              {REGIONS.map((r) => (
+                <option key={r} value={r}>
+                  {regionName(r)}
+                </option>
+              ))}
             </select>
           </div>
           <p class="hint">{t('questionnaire.publishHint', { count: targets.length })}</p>
           <div class="actions">
-            <button type="button" class="primary" onClick={publish} disabled={busy} data-testid="q-publish-button">{t('questionnaire.publish')}</button>
+            <button type="button" class="primary" onClick={publish} disabled={busy} data-testid="q-publish-button">
+              {t('questionnaire.publish')}
+            </button>
           </div>
         </>
       ) : (
         <>
           <p data-testid="q-published" data-audience={e.values.audience}>
             {t('questionnaire.publishedTo', {
-              audience: e.values.audience === 'all' || !e.values.audience ? t('questionnaire.audienceAll') : regionName(e.values.audience),
+              audience:
+                e.values.audience === 'all' || !e.values.audience
+                  ? t('questionnaire.audienceAll')
+                  : regionName(e.values.audience),
               when: typeof e.values.published_at === 'string' ? fmt.date(e.values.published_at) : '—',
             })}
           </p>
           <div class="actions">
-            <a class="button-link" href={`${href('questionnaire', e.id)}/results`}>{t('questionnaire.results')}</a>
-            <button type="button" onClick={() => setStatus(status === 'closed' ? 'published' : 'closed')} disabled={busy} data-testid="q-close">
+            <a class="button-link" href={`${href('questionnaire', e.id)}/results`}>
+              {t('questionnaire.results')}
+            </a>
+            <button
+              type="button"
+              onClick={() => setStatus(status === 'closed' ? 'published' : 'closed')}
+              disabled={busy}
+              data-testid="q-close"
+            >
               {status === 'closed' ? t('questionnaire.reopenQuestionnaire') : t('questionnaire.close')}
             </button>
           </div>

@@ -10,7 +10,16 @@ import { useQuery } from '../db.js';
 import { href } from '../router.js';
 import { useCities, findAll } from '../content.js';
 import {
-  SCALE, structureOf, sectionField, questionField, choiceField, completion, byRegion, targetCities, questionStats, buildResponsesCsv,
+  SCALE,
+  structureOf,
+  sectionField,
+  questionField,
+  choiceField,
+  completion,
+  byRegion,
+  targetCities,
+  questionStats,
+  buildResponsesCsv,
 } from '../questionnaire.js';
 import { Crumbs, Label, Loading, label, regionName, cityStatus } from './questionnaires.jsx';
 
@@ -45,26 +54,46 @@ export function ResultsPage({ space, id }) {
   const collator = new Intl.Collator(lang);
   const targets = targetCities(e.values, cities);
   const rows = completion(structure, targets, responses).sort(
-    (a, b) => collator.compare(regionName(a.city.summary.region || ''), regionName(b.city.summary.region || '')) || collator.compare(a.city.name, b.city.name),
+    (a, b) =>
+      collator.compare(regionName(a.city.summary.region || ''), regionName(b.city.summary.region || '')) ||
+      collator.compare(a.city.name, b.city.name),
   );
   const regions = byRegion(rows).sort((a, b) => collator.compare(regionName(a.region), regionName(b.region)));
   const count = (s) => rows.filter((r) => r.status === s).length;
-  const shown = rows.filter((r) => (!region || r.city.summary.region === region) && (submittedOnly ? r.status === 'submitted' : r.status !== 'none'));
+  const shown = rows.filter(
+    (r) =>
+      (!region || r.city.summary.region === region) && (submittedOnly ? r.status === 'submitted' : r.status !== 'none'),
+  );
   const listed = rows.filter((r) => !region || r.city.summary.region === region);
   const share = (n, d) => fmt.number(d ? n / d : 0, { style: 'percent', maximumFractionDigits: 0 });
   const titleText = label(e, 'title');
 
   const exportCsv = () => {
-    const text = buildResponsesCsv(structure, listed.filter((r) => !submittedOnly || r.status === 'submitted'), {
-      label: (q) => (label(e, questionField(q.id)) || { text: q.id }).text,
-      choiceLabel: (q, c) => (label(e, choiceField(q.id, c)) || { text: c }).text,
-      head: [t('questionnaire.colCity'), t('questionnaire.colCountry'), t('questionnaire.colRegion'), t('questionnaire.colStatus'), t('questionnaire.colSubmittedAt'), t('questionnaire.colAnswered')],
-      statusLabel: (s) => t(`questionnaire.completion_${s}`),
-    });
+    const text = buildResponsesCsv(
+      structure,
+      listed.filter((r) => !submittedOnly || r.status === 'submitted'),
+      {
+        label: (q) => (label(e, questionField(q.id)) || { text: q.id }).text,
+        choiceLabel: (q, c) => (label(e, choiceField(q.id, c)) || { text: c }).text,
+        head: [
+          t('questionnaire.colCity'),
+          t('questionnaire.colCountry'),
+          t('questionnaire.colRegion'),
+          t('questionnaire.colStatus'),
+          t('questionnaire.colSubmittedAt'),
+          t('questionnaire.colAnswered'),
+        ],
+        statusLabel: (s) => t(`questionnaire.completion_${s}`),
+      },
+    );
     const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
     const a = document.createElement('a');
     a.href = url;
-    const slug = (titleText ? titleText.text : 'questionnaire').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '-').replace(/^-|-$/g, '').slice(0, 60);
+    const slug = (titleText ? titleText.text : 'questionnaire')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}]+/gu, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 60);
     a.download = `${slug || 'questionnaire'}-${new Date().toISOString().slice(0, 10)}.csv`;
     document.body.appendChild(a);
     a.click();
@@ -75,11 +104,24 @@ export function ResultsPage({ space, id }) {
   return (
     <div class="page q-results" data-testid="q-results">
       <Crumbs e={e} here />
-      <h1>{t('questionnaire.resultsTitle')}: <Label e={e} field="title" fallback={t('questionnaire.untitled')} /></h1>
+      <h1>
+        {t('questionnaire.resultsTitle')}: <Label e={e} field="title" fallback={t('questionnaire.untitled')} />
+      </h1>
       <section class="card" aria-labelledby="qr-completion">
         <h2 id="qr-completion">{t('questionnaire.completionTitle')}</h2>
-        <p data-testid="qr-summary" data-targets={targets.length} data-submitted={count('submitted')} data-progress={count('progress')} data-none={count('none')}>
-          {t('questionnaire.completionSummary', { total: targets.length, submitted: count('submitted'), progress: count('progress'), none: count('none') })}
+        <p
+          data-testid="qr-summary"
+          data-targets={targets.length}
+          data-submitted={count('submitted')}
+          data-progress={count('progress')}
+          data-none={count('none')}
+        >
+          {t('questionnaire.completionSummary', {
+            total: targets.length,
+            submitted: count('submitted'),
+            progress: count('progress'),
+            none: count('none'),
+          })}
         </p>
         <div class="table-wrap">
           <table class="data" data-testid="qr-regions">
@@ -87,19 +129,37 @@ export function ResultsPage({ space, id }) {
             <thead>
               <tr>
                 <th scope="col">{t('questionnaire.colRegion')}</th>
-                <th scope="col" class="num">{t('questionnaire.colCities')}</th>
-                {STATUSES.map((s) => <th key={s} scope="col" class="num">{t(`questionnaire.completion_${s}`)}</th>)}
+                <th scope="col" class="num">
+                  {t('questionnaire.colCities')}
+                </th>
+                {STATUSES.map((s) => (
+                  <th key={s} scope="col" class="num">
+                    {t(`questionnaire.completion_${s}`)}
+                  </th>
+                ))}
                 <th scope="col">{t('questionnaire.colShareSubmitted')}</th>
               </tr>
             </thead>
             <tbody>
               {regions.map((r) => (
-                <tr key={r.region} data-testid="region-row" data-region={r.region} data-submitted={r.submitted} data-cities={r.cities}>
+                <tr
+                  key={r.region}
+                  data-testid="region-row"
+                  data-region={r.region}
+                  data-submitted={r.submitted}
+                  data-cities={r.cities}
+                >
                   <th scope="row">{regionName(r.region)}</th>
                   <td class="num">{fmt.number(r.cities)}</td>
-                  {STATUSES.map((s) => <td key={s} class="num">{fmt.number(r[s])}</td>)}
+                  {STATUSES.map((s) => (
+                    <td key={s} class="num">
+                      {fmt.number(r[s])}
+                    </td>
+                  ))}
                   <td>
-                    <span class="q-meter" aria-hidden="true"><span style={{ inlineSize: `${Math.round((100 * r.submitted) / (r.cities || 1))}%` }} /></span>{' '}
+                    <span class="q-meter" aria-hidden="true">
+                      <span style={{ inlineSize: `${Math.round((100 * r.submitted) / (r.cities || 1))}%` }} />
+                    </span>{' '}
                     {share(r.submitted, r.cities)}
                   </td>
                 </tr>
@@ -116,14 +176,24 @@ export function ResultsPage({ space, id }) {
             <label for="qr-region">{t('questionnaire.colRegion')}</label>
             <select id="qr-region" value={region} onChange={(ev) => setRegion(ev.currentTarget.value)}>
               <option value="">{t('questionnaire.allRegions')}</option>
-              {regions.map((r) => <option key={r.region} value={r.region}>{regionName(r.region)}</option>)}
+              {regions.map((r) => (
+                <option key={r.region} value={r.region}>
+                  {regionName(r.region)}
+                </option>
+              ))}
             </select>
           </div>
           <label class="q-inline">
-            <input type="checkbox" checked={submittedOnly} onChange={(ev) => setSubmittedOnly(ev.currentTarget.checked)} />{' '}
+            <input
+              type="checkbox"
+              checked={submittedOnly}
+              onChange={(ev) => setSubmittedOnly(ev.currentTarget.checked)}
+            />{' '}
             {t('questionnaire.submittedOnly')}
           </label>
-          <button type="button" onClick={exportCsv} data-testid="q-export">{t('questionnaire.exportCsv')}</button>
+          <button type="button" onClick={exportCsv} data-testid="q-export">
+            {t('questionnaire.exportCsv')}
+          </button>
         </div>
         <p class="hint">{t('questionnaire.chartBasis', { count: shown.length })}</p>
       </section>
@@ -143,10 +213,22 @@ export function ResultsPage({ space, id }) {
             </thead>
             <tbody>
               {listed.map((r) => (
-                <tr key={r.city.id} data-testid="city-row" data-city={r.city.id} data-status={r.status} data-answered={r.progress.answered}>
-                  <th scope="row"><a href={href('entity', 'city', r.city.id)} dir="auto">{r.city.name}</a></th>
+                <tr
+                  key={r.city.id}
+                  data-testid="city-row"
+                  data-city={r.city.id}
+                  data-status={r.status}
+                  data-answered={r.progress.answered}
+                >
+                  <th scope="row">
+                    <a href={href('entity', 'city', r.city.id)} dir="auto">
+                      {r.city.name}
+                    </a>
+                  </th>
                   <td>{regionName(r.city.summary.region || '')}</td>
-                  <td><span class={`q-dot q-dot-${r.status}`} aria-hidden="true" /> {cityStatus(r)}</td>
+                  <td>
+                    <span class={`q-dot q-dot-${r.status}`} aria-hidden="true" /> {cityStatus(r)}
+                  </td>
                   <td>{r.submittedAt ? fmt.date(r.submittedAt) : '—'}</td>
                 </tr>
               ))}
@@ -156,11 +238,19 @@ export function ResultsPage({ space, id }) {
       </section>
 
       <h2>{t('questionnaire.answersTitle')}</h2>
-      {label(e, 'scale') && <p class="hint"><Label e={e} field="scale" /></p>}
+      {label(e, 'scale') && (
+        <p class="hint">
+          <Label e={e} field="scale" />
+        </p>
+      )}
       {structure.sections.map((s) => (
         <section key={s.id} class="card q-section" aria-labelledby={`qr-s-${s.id}`}>
-          <h3 id={`qr-s-${s.id}`}><Label e={e} field={sectionField(s.id)} fallback={t('questionnaire.untitledSection')} /></h3>
-          {s.questions.map((q) => <QuestionChart key={q.id} e={e} q={q} rows={shown} />)}
+          <h3 id={`qr-s-${s.id}`}>
+            <Label e={e} field={sectionField(s.id)} fallback={t('questionnaire.untitledSection')} />
+          </h3>
+          {s.questions.map((q) => (
+            <QuestionChart key={q.id} e={e} q={q} rows={shown} />
+          ))}
         </section>
       ))}
     </div>
@@ -175,18 +265,34 @@ function QuestionChart({ e, q, rows }) {
   if (q.kind === 'scale') {
     const max = Math.max(1, ...st.counts);
     return (
-      <div class="q-chart q-chart-scale" data-testid="q-chart" data-qid={q.id} data-n={st.n} data-counts={st.counts.join(',')}>
+      <div
+        class="q-chart q-chart-scale"
+        data-testid="q-chart"
+        data-qid={q.id}
+        data-n={st.n}
+        data-counts={st.counts.join(',')}
+      >
         <h4 id={id}>{title}</h4>
         <p class="muted">
           {answered}
-          {st.mean !== null && <> · <span data-testid="q-mean">{t('questionnaire.mean', { mean: fmt.number(st.mean, { maximumFractionDigits: 1 }) })}</span></>}
+          {st.mean !== null && (
+            <>
+              {' '}
+              ·{' '}
+              <span data-testid="q-mean">
+                {t('questionnaire.mean', { mean: fmt.number(st.mean, { maximumFractionDigits: 1 }) })}
+              </span>
+            </>
+          )}
         </p>
         <table class="q-bars" aria-labelledby={id}>
           <tbody>
             {SCALE.map((p, i) => (
               <tr key={p}>
                 <th scope="row">{fmt.number(p)}</th>
-                <td><span class="q-bar" style={{ inlineSize: `${(100 * st.counts[i]) / max}%` }} /></td>
+                <td>
+                  <span class="q-bar" style={{ inlineSize: `${(100 * st.counts[i]) / max}%` }} />
+                </td>
                 <td class="num">{fmt.number(st.counts[i])}</td>
               </tr>
             ))}
@@ -205,8 +311,12 @@ function QuestionChart({ e, q, rows }) {
           <tbody>
             {st.keys.map((c, i) => (
               <tr key={c}>
-                <th scope="row"><Label e={e} field={choiceField(q.id, c)} fallback={c} /></th>
-                <td><span class="q-bar" style={{ inlineSize: `${(100 * st.counts[i]) / max}%` }} /></td>
+                <th scope="row">
+                  <Label e={e} field={choiceField(q.id, c)} fallback={c} />
+                </th>
+                <td>
+                  <span class="q-bar" style={{ inlineSize: `${(100 * st.counts[i]) / max}%` }} />
+                </td>
                 <td class="num">{fmt.number(st.counts[i])}</td>
               </tr>
             ))}
@@ -221,7 +331,14 @@ function QuestionChart({ e, q, rows }) {
         <h4 id={id}>{title}</h4>
         <p class="muted">{answered}</p>
         {st.n > 0 && (
-          <p>{t('questionnaire.numberSummary', { min: fmt.number(st.min), median: fmt.number(st.median), max: fmt.number(st.max), sum: fmt.number(st.sum) })}</p>
+          <p>
+            {t('questionnaire.numberSummary', {
+              min: fmt.number(st.min),
+              median: fmt.number(st.median),
+              max: fmt.number(st.max),
+              sum: fmt.number(st.sum),
+            })}
+          </p>
         )}
       </div>
     );
@@ -234,7 +351,9 @@ function QuestionChart({ e, q, rows }) {
           <summary>{t('questionnaire.showTexts')}</summary>
           <ul class="q-texts">
             {st.texts.map((x) => (
-              <li key={x.city.id}><strong dir="auto">{x.city.name}</strong>: <span dir="auto">{x.text}</span></li>
+              <li key={x.city.id}>
+                <strong dir="auto">{x.city.name}</strong>: <span dir="auto">{x.text}</span>
+              </li>
             ))}
           </ul>
         </details>

@@ -39,7 +39,13 @@ export function label(e, field) {
 // A label as an element (its language marked), or `fallback`.
 export function Label({ e, field, fallback = '' }) {
   const l = label(e, field);
-  return l ? <span lang={l.lang} dir="auto">{l.text}</span> : <span class="muted">{fallback}</span>;
+  return l ? (
+    <span lang={l.lang} dir="auto">
+      {l.text}
+    </span>
+  ) : (
+    <span class="muted">{fallback}</span>
+  );
 }
 
 // The same from a find hit's summary ({locale: text} maps).
@@ -57,7 +63,9 @@ export function Crumbs({ e, here }) {
       {e && here && (
         <>
           <span aria-hidden="true"> › </span>
-          <a href={href('questionnaire', e.id)}><Label e={e} field="title" fallback={t('questionnaire.untitled')} /></a>
+          <a href={href('questionnaire', e.id)}>
+            <Label e={e} field="title" fallback={t('questionnaire.untitled')} />
+          </a>
         </>
       )}
     </nav>
@@ -66,9 +74,13 @@ export function Crumbs({ e, here }) {
 
 export function Loading({ error }) {
   return error ? (
-    <p role="alert" class="error">{t(error.codeName === 'NotFound' ? 'entity.notFound' : 'entity.errorTitle')}</p>
+    <p role="alert" class="error">
+      {t(error.codeName === 'NotFound' ? 'entity.notFound' : 'entity.errorTitle')}
+    </p>
   ) : (
-    <p role="status" class="busy">{t('entity.loading')}</p>
+    <p role="status" class="busy">
+      {t('entity.loading')}
+    </p>
   );
 }
 
@@ -92,7 +104,9 @@ function QuestionnaireList({ space }) {
     [lang],
   );
   const admin = role === 'admin';
-  const shown = list.data ? list.data.hits.filter((h) => admin || h.summary.status === 'published' || h.summary.status === 'closed') : [];
+  const shown = list.data
+    ? list.data.hits.filter((h) => admin || h.summary.status === 'published' || h.summary.status === 'closed')
+    : [];
   const mine = scope && scope.length ? scope : null;
   return (
     <div class="page questionnaires" data-testid="questionnaires">
@@ -118,34 +132,58 @@ function QuestionnaireList({ space }) {
             return (
               <li key={h.id} class="card q-item" data-testid="questionnaire-item" data-id={h.id}>
                 <h2 id={titleId}>
-                  <a href={href('questionnaire', h.id)} lang={title ? title.lang : undefined} dir="auto">{title ? title.text : t('questionnaire.untitled')}</a>
+                  <a href={href('questionnaire', h.id)} lang={title ? title.lang : undefined} dir="auto">
+                    {title ? title.text : t('questionnaire.untitled')}
+                  </a>
                 </h2>
                 <p class="q-meta">
-                  <span class="badge">{t(`questionnaire.kind_${h.summary.kind === 'readiness' ? 'readiness' : 'survey'}`)}</span>{' '}
-                  <span class={`badge q-status-${h.summary.status || 'draft'}`} data-testid="q-status">{statusLabel(h.summary.status)}</span>{' '}
+                  <span class="badge">
+                    {t(`questionnaire.kind_${h.summary.kind === 'readiness' ? 'readiness' : 'survey'}`)}
+                  </span>{' '}
+                  <span class={`badge q-status-${h.summary.status || 'draft'}`} data-testid="q-status">
+                    {statusLabel(h.summary.status)}
+                  </span>{' '}
                   {h.summary.status !== 'draft' && h.summary.status && (
                     <span class="muted">
-                      {audience === 'all' ? t('questionnaire.audienceAll') : t('questionnaire.audienceRegion', { region: regionName(audience) })}
+                      {audience === 'all'
+                        ? t('questionnaire.audienceAll')
+                        : t('questionnaire.audienceRegion', { region: regionName(audience) })}
                       {' · '}
                       {t('questionnaire.questionsCount', { count: questionsOf(structure).length })}
                       {' · '}
-                      <span data-testid="q-submitted">{t('questionnaire.submittedOf', { submitted, total: targets.length })}</span>
+                      <span data-testid="q-submitted">
+                        {t('questionnaire.submittedOf', { submitted, total: targets.length })}
+                      </span>
                     </span>
                   )}
                 </p>
                 {own.map((r) => (
-                  <p key={r.city.id} class="q-own" data-testid="own-status" data-city={r.city.id} data-status={r.status}>
+                  <p
+                    key={r.city.id}
+                    class="q-own"
+                    data-testid="own-status"
+                    data-city={r.city.id}
+                    data-status={r.status}
+                  >
                     <strong dir="auto">{r.city.name}</strong>: {cityStatus(r)}
                   </p>
                 ))}
                 <p class="actions">
                   {h.summary.status === 'published' && canEdit(role) && (
-                    <a class="button-link primary" href={href('questionnaire', h.id)} data-testid="answer-link">{t('questionnaire.answer')}</a>
+                    <a class="button-link primary" href={href('questionnaire', h.id)} data-testid="answer-link">
+                      {t('questionnaire.answer')}
+                    </a>
                   )}
                   {h.summary.status !== 'draft' && h.summary.status && (
-                    <a class="button-link" href={`${href('questionnaire', h.id)}/results`} data-testid="results-link">{t('questionnaire.results')}</a>
+                    <a class="button-link" href={`${href('questionnaire', h.id)}/results`} data-testid="results-link">
+                      {t('questionnaire.results')}
+                    </a>
                   )}
-                  {admin && <a class="button-link" href={`${href('questionnaire', h.id)}/edit`} data-testid="edit-link">{t('questionnaire.edit')}</a>}
+                  {admin && (
+                    <a class="button-link" href={`${href('questionnaire', h.id)}/edit`} data-testid="edit-link">
+                      {t('questionnaire.edit')}
+                    </a>
+                  )}
                 </p>
               </li>
             );
@@ -162,7 +200,8 @@ export function regionName(region) {
 
 export function cityStatus(r) {
   if (r.status === 'submitted') return t('questionnaire.citySubmitted');
-  if (r.status === 'progress') return t('questionnaire.cityProgress', { answered: r.progress.answered, total: r.progress.total });
+  if (r.status === 'progress')
+    return t('questionnaire.cityProgress', { answered: r.progress.answered, total: r.progress.total });
   return t('questionnaire.cityNone');
 }
 
@@ -198,24 +237,41 @@ function NewQuestionnaire({ space, lang }) {
       <div class="q-new-row">
         <div class="field">
           <label for="q-new-title">{t('questionnaire.title')}</label>
-          <input id="q-new-title" ref={input} value={title} onInput={(e) => setTitle(e.currentTarget.value)} dir="auto" lang={textLang} />
+          <input
+            id="q-new-title"
+            ref={input}
+            value={title}
+            onInput={(e) => setTitle(e.currentTarget.value)}
+            dir="auto"
+            lang={textLang}
+          />
         </div>
         <div class="field">
           <label for="q-new-kind">{t('questionnaire.kind')}</label>
           <select id="q-new-kind" value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
-            {QUESTIONNAIRE_KINDS.map((k) => <option key={k} value={k}>{t(`questionnaire.kind_${k}`)}</option>)}
+            {QUESTIONNAIRE_KINDS.map((k) => (
+              <option key={k} value={k}>
+                {t(`questionnaire.kind_${k}`)}
+              </option>
+            ))}
           </select>
         </div>
         <div class="field">
           <label for="q-new-lang">{t('questionnaire.textLanguage')}</label>
           <select id="q-new-lang" value={textLang} onChange={(e) => setTextLang(e.currentTarget.value)}>
-            {CONTENT_LOCALES.map((l) => <option key={l} value={l}>{fmt.language(l)}</option>)}
+            {CONTENT_LOCALES.map((l) => (
+              <option key={l} value={l}>
+                {fmt.language(l)}
+              </option>
+            ))}
           </select>
         </div>
       </div>
       <FormError error={error} />
       <div class="actions">
-        <button type="submit" class="primary" disabled={busy} data-testid="create-questionnaire">{t('questionnaire.create')}</button>
+        <button type="submit" class="primary" disabled={busy} data-testid="create-questionnaire">
+          {t('questionnaire.create')}
+        </button>
       </div>
     </form>
   );

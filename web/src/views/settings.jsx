@@ -50,14 +50,25 @@ function CityScope({ id, cities, value, onChange }) {
           {all.length > 8 && (
             <div class="field">
               <label for={`${id}-filter`}>{t('settings.filterCities')}</label>
-              <input id={`${id}-filter`} type="search" value={filter} dir="auto" onInput={(e) => setFilter(e.currentTarget.value)} />
+              <input
+                id={`${id}-filter`}
+                type="search"
+                value={filter}
+                dir="auto"
+                onInput={(e) => setFilter(e.currentTarget.value)}
+              />
             </div>
           )}
           <ul class="plain city-scope-list">
             {shown.map((c) => (
               <li key={c.id}>
-                <input type="checkbox" id={`${id}-${c.id}`} value={c.id} checked={value.includes(c.id)}
-                  onChange={(e) => toggle(c.id, e.currentTarget.checked)} />{' '}
+                <input
+                  type="checkbox"
+                  id={`${id}-${c.id}`}
+                  value={c.id}
+                  checked={value.includes(c.id)}
+                  onChange={(e) => toggle(c.id, e.currentTarget.checked)}
+                />{' '}
                 <label for={`${id}-${c.id}`} lang={c.nameLang} dir="auto">
                   {c.name}
                 </label>
@@ -106,8 +117,14 @@ function Profile({ me, mine, entry, cities }) {
       <form class="profile-form" onSubmit={submit} data-testid="name-form">
         <div class="field">
           <label for="display-name">{t('settings.displayName')}</label>
-          <input id="display-name" value={name} dir="auto" autocomplete="name" aria-describedby="display-name-hint"
-            onInput={(e) => (setName(e.currentTarget.value), setSaved(false))} />
+          <input
+            id="display-name"
+            value={name}
+            dir="auto"
+            autocomplete="name"
+            aria-describedby="display-name-hint"
+            onInput={(e) => (setName(e.currentTarget.value), setSaved(false))}
+          />
           <p class="hint" id="display-name-hint">
             {role === 'viewer' ? t('settings.nameLocalOnly') : t('settings.displayNameHint')}
           </p>
@@ -153,8 +170,14 @@ function RemoveDialog({ dialog: ref, name, onConfirm, onClose, busy, error }) {
     return () => d && d.open && d.close();
   }, []);
   return (
-    <dialog ref={ref} class="card confirm" aria-labelledby="remove-h" aria-describedby="remove-text" data-testid="remove-dialog"
-      onClose={onClose}>
+    <dialog
+      ref={ref}
+      class="card confirm"
+      aria-labelledby="remove-h"
+      aria-describedby="remove-text"
+      data-testid="remove-dialog"
+      onClose={onClose}
+    >
       <h2 id="remove-h">{t('settings.removeTitle', { name })}</h2>
       <p id="remove-text">{t('settings.removeText', { name })}</p>
       <FormError error={error} />
@@ -208,18 +231,34 @@ function MemberRow({ space, m, name, isMe, isAdmin, cities }) {
         <td class="member-actions">
           {!isMe && !editing && (
             <div class="actions">
-              <button type="button" class="small" onClick={start} aria-label={t('settings.changeRoleOf', { name: shown })}
-                data-testid="change-role">
+              <button
+                type="button"
+                class="small"
+                onClick={start}
+                aria-label={t('settings.changeRoleOf', { name: shown })}
+                data-testid="change-role"
+              >
                 {t('settings.changeRole')}
               </button>
-              <button type="button" class="small" ref={opener} onClick={() => setRemoving(true)}
-                aria-label={t('settings.removeOf', { name: shown })} data-testid="remove-member">
+              <button
+                type="button"
+                class="small"
+                ref={opener}
+                onClick={() => setRemoving(true)}
+                aria-label={t('settings.removeOf', { name: shown })}
+                data-testid="remove-member"
+              >
                 {t('settings.remove')}
               </button>
             </div>
           )}
           {editing && (
-            <form class="role-form" onSubmit={submit} data-testid="role-form" aria-label={t('settings.changeRoleOf', { name: shown })}>
+            <form
+              class="role-form"
+              onSubmit={submit}
+              data-testid="role-form"
+              aria-label={t('settings.changeRoleOf', { name: shown })}
+            >
               <RoleSelect id={`role-${m.device}`} value={role} onChange={setRole} />
               <CityScope id={`scope-${m.device}`} cities={cities} value={scope} onChange={setScope} />
               <FormError error={save.error} />
@@ -234,14 +273,20 @@ function MemberRow({ space, m, name, isMe, isAdmin, cities }) {
             </form>
           )}
           {removing && (
-            <RemoveDialog dialog={dialog} name={shown} busy={remove.busy} error={remove.error} onConfirm={doRemove}
+            <RemoveDialog
+              dialog={dialog}
+              name={shown}
+              busy={remove.busy}
+              error={remove.error}
+              onConfirm={doRemove}
               onClose={() => {
                 setRemoving(false);
                 // Back to Remove; once the member is gone (the row goes
                 // with them), to the list's heading.
                 const to = removed.current ? document.getElementById('people-h') : opener.current;
                 if (to) to.focus();
-              }} />
+              }}
+            />
           )}
         </td>
       )}
@@ -272,9 +317,16 @@ function PendingInvites({ space, invites, isAdmin, cities }) {
                 <td>{fmt.dateTime(m.inviteExpires)}</td>
                 {isAdmin && (
                   <td>
-                    <button type="button" class="small" data-testid="revoke"
-                      aria-label={t('settings.revokeOf', { role: roleLabel(m.role), when: fmt.dateTime(m.inviteExpires) })}
-                      onClick={() => run(() => getDb().revokeInvite(space, m.device))}>
+                    <button
+                      type="button"
+                      class="small"
+                      data-testid="revoke"
+                      aria-label={t('settings.revokeOf', {
+                        role: roleLabel(m.role),
+                        when: fmt.dateTime(m.inviteExpires),
+                      })}
+                      onClick={() => run(() => getDb().revokeInvite(space, m.device))}
+                    >
                       {t('settings.revoke')}
                     </button>
                   </td>
@@ -318,8 +370,15 @@ function People({ space, me, isAdmin, members, cities }) {
           </thead>
           <tbody>
             {people.map((m) => (
-              <MemberRow key={`${m.device}:${m.role}:${(m.scope || []).join()}`} space={space} m={m} name={nameOf(m)}
-                isMe={m.device === me} isAdmin={isAdmin} cities={cities} />
+              <MemberRow
+                key={`${m.device}:${m.role}:${(m.scope || []).join()}`}
+                space={space}
+                m={m}
+                name={nameOf(m)}
+                isMe={m.device === me}
+                isAdmin={isAdmin}
+                cities={cities}
+              />
             ))}
           </tbody>
         </table>
@@ -350,7 +409,8 @@ function Invite({ space, spaceName }) {
     // One code per person: each is its own invite key, used once. (A city
     // scope is given once the person has joined: Change role.)
     const ok = await run(async () => {
-      for (let i = 0; i < n; i++) list.push({ ...(await getDb().createInvite(space, role, Number(days) * 86400)), role });
+      for (let i = 0; i < n; i++)
+        list.push({ ...(await getDb().createInvite(space, role, Number(days) * 86400)), role });
     });
     if (list.length) setMade({ list, space: spaceName });
     return ok;
@@ -365,8 +425,15 @@ function Invite({ space, spaceName }) {
             <RoleSelect id="invite-role" value={role} onChange={setRole} />
             <div class="field">
               <label for="invite-count">{t('settings.inviteCount')}</label>
-              <input id="invite-count" type="number" min="1" max={MAX_INVITES} inputMode="numeric" value={count}
-                onInput={(e) => setCount(e.currentTarget.value)} />
+              <input
+                id="invite-count"
+                type="number"
+                min="1"
+                max={MAX_INVITES}
+                inputMode="numeric"
+                value={count}
+                onInput={(e) => setCount(e.currentTarget.value)}
+              />
             </div>
             <div class="field">
               <label for="invite-days">{t('settings.inviteDays')}</label>
@@ -415,7 +482,9 @@ function InviteSheet({ made }) {
             <tr key={inv.key} data-testid="invite-code">
               <td>{fmt.number(i + 1)}</td>
               <td>
-                <code class="key" dir="ltr" data-testid="code">{inv.code}</code>
+                <code class="key" dir="ltr" data-testid="code">
+                  {inv.code}
+                </code>
                 <br />
                 <a class="invite-link" dir="ltr" href={new URL(`#/join/${inv.code}`, location.href).href}>
                   {t('settings.inviteLink')}
@@ -461,7 +530,12 @@ export function Settings({ space }) {
         <ul class="plain">
           {spaces.map((s) => (
             <li key={s.space}>
-              <button type="button" class="link" aria-pressed={s.space === space} onClick={() => setCurrentSpace(s.space)}>
+              <button
+                type="button"
+                class="link"
+                aria-pressed={s.space === space}
+                onClick={() => setCurrentSpace(s.space)}
+              >
                 {s.name || s.space.slice(0, 8)}
               </button>{' '}
               <span class="muted">{roleLabel(s.role)}</span>
