@@ -1,7 +1,8 @@
 // A field holding concurrent values (a conflict): each version with its author
 // and time; "Keep this" writes that value over all of them, or the person
 // writes a merged value. Either clears the conflict on every replica once
-// synced (db.resolve).
+// synced (db.resolve). `Conflicts` lists those of an entity's fields: the one
+// wrapper the entity page and the plan share.
 import { useState } from 'preact/hooks';
 import { t, fmt } from '../i18n.js';
 import { getDb, useAuthors, versionTime } from '../db.js';
@@ -92,4 +93,40 @@ export function Conflict({ space, type, id, field, label, versions, multiline = 
       <FormError error={error} />
     </div>
   );
+}
+
+// The conflict keys of `field` in `entity` (a `get` result): the field itself
+// and its translations ('title@ko').
+export function conflictKeys(entity, field) {
+  return Object.keys(entity.conflicts || {}).filter((k) => k === field || k.startsWith(`${field}@`));
+}
+
+// The conflicts of `entity` (a `get` result) on `keys` (field or
+// 'field@LOCALE'; default: `field` and its translations). Those who can write
+// (`writable`) resolve each; others only learn that there is one. A
+// translation's label names its language.
+export function Conflicts({ space, entity, field, keys, label, writable, multiline = false }) {
+  const conflicts = entity.conflicts || {};
+  return (keys || conflictKeys(entity, field))
+    .filter((k) => conflicts[k])
+    .map((k) => {
+      const at = k.indexOf('@');
+      const name = at < 0 ? label : `${label} (${fmt.language(k.slice(at + 1))})`;
+      return writable ? (
+        <Conflict
+          key={`${k}-${conflicts[k].map((v) => v.op || v.hlc).join()}`}
+          space={space}
+          type={entity.type}
+          id={entity.id}
+          field={k}
+          label={name}
+          versions={conflicts[k]}
+          multiline={multiline}
+        />
+      ) : (
+        <p key={k} class="conflict-note">
+          {t('entity.conflictReadOnly', { count: conflicts[k].length })}
+        </p>
+      );
+    });
 }

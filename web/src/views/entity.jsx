@@ -10,7 +10,7 @@ import { t, fmt, useLocale } from '../i18n.js';
 import { getDb, useQuery } from '../db.js';
 import { href, useRoute } from '../router.js';
 import { errorText } from '../errors.js';
-import { Conflict } from '../components/conflict.jsx';
+import { Conflicts } from '../components/conflict.jsx';
 import { useCities, useRole, canEdit } from '../content.js';
 import {
   FIELD_ORDER,
@@ -163,36 +163,9 @@ function FieldRow(props) {
   );
 }
 
-// Conflicts on `keys` (field or field@locale): resolvable by editors; others
-// only learn that there is one.
-function Conflicts({ space, type, id, e, keys, label, writable, multiline }) {
-  return keys
-    .filter((k) => e.conflicts[k])
-    .map((k) => {
-      const at = k.indexOf('@');
-      const name = at < 0 ? label : `${label} (${fmt.language(k.slice(at + 1))})`;
-      return writable ? (
-        <Conflict
-          key={`${k}-${e.conflicts[k].map((v) => v.op).join()}`}
-          space={space}
-          type={type}
-          id={id}
-          field={k}
-          label={name}
-          versions={e.conflicts[k]}
-          multiline={multiline}
-        />
-      ) : (
-        <p key={k} class="conflict-note">
-          {t('entity.conflictReadOnly', { count: e.conflicts[k].length })}
-        </p>
-      );
-    });
-}
-
 // ---- translatable fields ----------------------------------------------------
 
-function TextValue({ space, type, id, e, field, lang, writable, put }) {
+function TextValue({ space, e, field, lang, writable, put }) {
   const tr = e.translations[field] || { original: '', shown: '', values: {} };
   const values = tr.values || {};
   const label = fieldLabel(field);
@@ -236,16 +209,7 @@ function TextValue({ space, type, id, e, field, lang, writable, put }) {
           </div>
         </>
       )}
-      <Conflicts
-        space={space}
-        type={type}
-        id={id}
-        e={e}
-        keys={keys}
-        label={label}
-        writable={writable}
-        multiline={multiline}
-      />
+      <Conflicts space={space} entity={e} keys={keys} label={label} writable={writable} multiline={multiline} />
       <Translations
         field={field}
         label={label}
@@ -436,7 +400,7 @@ function RefLink({ space, field, value, cities }) {
   );
 }
 
-function PlainValue({ space, type, id, e, field, writable, cities }) {
+function PlainValue({ space, e, field, writable, cities }) {
   const value = e.values[field];
   const kind = fieldKind(field, value);
   const label = fieldLabel(field);
@@ -454,13 +418,13 @@ function PlainValue({ space, type, id, e, field, writable, cities }) {
       <span dir="auto" data-testid={`value-${field}`}>
         {display}
       </span>
-      <Conflicts space={space} type={type} id={id} e={e} keys={keys} label={label} writable={writable} />
+      <Conflicts space={space} entity={e} keys={keys} label={label} writable={writable} />
     </>
   );
 }
 
 // Latitude and longitude as one location, with a link to the map there.
-function LocationRow({ space, type, id, e, writable }) {
+function LocationRow({ space, type, e, writable }) {
   const { lat, lon } = e.values;
   const digits = { maximumFractionDigits: 4 };
   const keys = ['lat', 'lon'].filter((f) => e.conflicts[f]);
@@ -478,15 +442,7 @@ function LocationRow({ space, type, id, e, writable }) {
         </span>{' '}
         <a href={`#/map?type=${encodeURIComponent(type)}`}>{t('edit.showOnMap')}</a>
         {keys.length > 0 && (
-          <Conflicts
-            space={space}
-            type={type}
-            id={id}
-            e={e}
-            keys={keys}
-            label={t('edit.location')}
-            writable={writable}
-          />
+          <Conflicts space={space} entity={e} keys={keys} label={t('edit.location')} writable={writable} />
         )}
       </dd>
     </div>
