@@ -1,6 +1,6 @@
-// Reads the Discover views share: every hit of a query (past find's limit of
-// 1000 per call), the cities of a space (names for hits, the city facet and
-// the map) and this device's role in a space.
+// Reads the views share: every hit of a query (past find's limit of 1000 per
+// call), the cities of a space (names for hits, the city facet, the map, the
+// plan) and this device's role in a space with what it may do.
 import { useQuery } from './db.js';
 import { hitTitle } from './fields.js';
 
@@ -41,15 +41,23 @@ export function useCities(space, lang) {
 }
 const EMPTY = new Map();
 
-// This device's role in `space` ('admin', 'editor', 'commenter', 'viewer'),
-// undefined while loading.
+// The roles of a space's members, least to most (docs/membership.md).
+export const ROLES = ['viewer', 'commenter', 'editor', 'admin'];
+
+// This device's role in `space` (one of ROLES, or 'none' once removed),
+// undefined while loading; re-read when the space changes (an admin may
+// change it).
 export function useRole(space) {
-  const { data } = useQuery(null, (db) => db.spaces(), [space]);
+  const { data } = useQuery(space, (db) => db.spaces(), []);
   return data ? data.find((s) => s.space === space)?.role : undefined;
 }
 
+// Editors and admins write content (plans, entities); commenters comment.
 export function canEdit(role) {
   return role === 'admin' || role === 'editor';
+}
+export function canComment(role) {
+  return canEdit(role) || role === 'commenter';
 }
 
 // The cities this device's role is limited to in `space` (ids; [] for the

@@ -11,12 +11,12 @@
 // (a tombstone, after a confirmation) and Restore (the `_deleted` register
 // written false, as the core's restore op does) for the entity page.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { t, fmt, locale, useLocale } from '../i18n.js';
+import { t, fmt, useLocale } from '../i18n.js';
 import { getDb, useQuery } from '../db.js';
 import { href, navigate } from '../router.js';
 import { useCities, useRole, useMyScope, canEdit } from '../content.js';
 import { useSubmit, FormError } from '../components/form.jsx';
-import { currencyOptions } from './plan-parts.jsx';
+import { currencyOptions } from './plan/values.js';
 import {
   SECTORS,
   STAGES,

@@ -12,7 +12,7 @@ import { href } from '../router.js';
 import { errorText } from '../errors.js';
 import { hitTitle, typeLabel } from '../fields.js';
 import { needFacts, findMatches } from '../matching.js';
-import { Comments } from './plan-sections.jsx';
+import { Comments } from './plan/comments.jsx';
 import './plan.css';
 import './matches.css';
 

@@ -7,11 +7,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t, fmt, useLocale } from '../i18n.js';
 import { getDb, useQuery, useAuthors, useSyncStatus, setCurrentSpace, myName, changeMyName } from '../db.js';
-import { useCities } from '../content.js';
+import { useCities, ROLES } from '../content.js';
 import { useSubmit, FormError } from '../components/form.jsx';
 import './settings.css';
 
-export const ROLES = ['viewer', 'commenter', 'editor', 'admin'];
 const roleLabel = (role) => t(`settings.role_${ROLES.includes(role) ? role : 'none'}`);
 const shortKey = (key) => t('common.deviceShort', { key: key.slice(0, 8) });
 

@@ -1,56 +1,20 @@
-// Plan: the projects one can plan (#/plan) and one project's plan
-// (#/plan/PROJECT): milestones, tasks, stakeholders, risks, funding and
-// comments, each a separate entity type pointing at the project
-// (docs/DATA_MODEL.md, "Plan"). Everything reads and writes the local
-// replica, so planning works offline; lists re-query when changes arrive,
-// local or remote. Viewers get the same pages without the controls.
+// #/plan: the projects one can plan — recent plans first, then recently
+// updated projects without one; a filter; a new project (editors, admins).
+// Everything reads and writes the local replica, so planning works offline;
+// lists re-query when changes arrive, local or remote.
 import { useEffect, useState } from 'preact/hooks';
-import { t, fmt, locale, useLocale } from '../i18n.js';
-import { getDb, useQuery } from '../db.js';
-import { errorText } from '../errors.js';
-import { href, navigate } from '../router.js';
-import { SECTORS, STAGES, currencyOptions, AddForm, Text } from './plan-parts.jsx';
-import { Milestones, TaskBoard, Stakeholders, Risks, Funding, Comments } from './plan-sections.jsx';
-import { Lessons } from './lessons.jsx';
+import { t, fmt, locale, useLocale } from '../../i18n.js';
+import { getDb, useQuery } from '../../db.js';
+import { useCities, useRole, canEdit } from '../../content.js';
+import { errorText } from '../../errors.js';
+import { href, navigate } from '../../router.js';
+import { PLAN_TYPES, SECTORS, STAGES, currencyOptions } from './values.js';
+import { Text } from './fields.jsx';
+import { AddForm } from './add.jsx';
+import { Busy } from './section.jsx';
 import './plan.css';
 
-const PLAN_TYPES = ['milestone', 'task', 'stakeholder', 'risk', 'funding', 'comment'];
 const PAGE = 12;
-
-// What this device may do in `space`: editors and admins edit plans,
-// commenters comment, viewers read.
-function abilities(role) {
-  const canEdit = role === 'editor' || role === 'admin';
-  return { canEdit, canComment: canEdit || role === 'commenter' };
-}
-
-async function roleIn(db, space) {
-  const s = (await db.spaces()).find((x) => x.space === space);
-  return s ? s.role : null;
-}
-
-// The space's cities by id: {name, country, region, lat, lon}.
-function useCities(space, lang) {
-  const { data } = useQuery(
-    space,
-    async (db) => {
-      const r = await db.find(space, { type: 'city', lang, limit: 1000, sort: 'title' });
-      return new Map(r.hits.map((h) => [h.id, { ...h.summary, name: h.title }]));
-    },
-    [lang],
-  );
-  return data || new Map();
-}
-
-function Busy({ text }) {
-  return (
-    <p role="status" class="busy">
-      <progress aria-label={text} /> {text}
-    </p>
-  );
-}
-
-// ---- #/plan ---------------------------------------------------------------------
 
 // Ids of projects with plan items, the most recently worked on roughly first
 // (the newest items of each plan type, interleaved by recency rank), and
@@ -83,7 +47,7 @@ async function projectRow(db, space, id, lang, plan) {
 // Without a filter: recent plans, then recently updated projects without one
 // among them. With one: the matching projects, those with a plan first.
 async function loadIndex(db, space, filter, lang, shown) {
-  const [recent, role] = await Promise.all([recentPlans(db, space, shown.planned), roleIn(db, space)]);
+  const recent = await recentPlans(db, space, shown.planned);
   const rows = async (ids, plan) =>
     (await Promise.all(ids.map((id) => projectRow(db, space, id, lang, plan)))).filter(Boolean);
   if (filter) {
@@ -94,7 +58,7 @@ async function loadIndex(db, space, filter, lang, shown) {
     );
     for (const p of matches) if (!recent.ids.has(p.id) && p.tasks.count === 0) delete p.tasks;
     matches.sort((a, b) => !!b.tasks - !!a.tasks); // stable: relevance within each group
-    return { role, matches, matchesMore: r.total > r.hits.length };
+    return { matches, matchesMore: r.total > r.hits.length };
   }
   const r = await db.find(space, { type: 'project', sort: 'updated', lang, limit: shown.others + shown.planned });
   const others = r.hits.map((h) => h.id).filter((id) => !recent.ids.has(id));
@@ -103,7 +67,6 @@ async function loadIndex(db, space, filter, lang, shown) {
     rows(others.slice(0, shown.others), false),
   ]);
   return {
-    role,
     planned,
     plannedMore: recent.more,
     others: updated,
@@ -163,7 +126,7 @@ function NewProject({ space, cities, onCancel, isAdmin }) {
     // Region and country are copied from the city for Discover's facets; the
     // city's position places the project on the map until someone refines it.
     const copied = {};
-    for (const f of ['region', 'country', 'lat', 'lon']) if (city[f] !== undefined) copied[f] = city[f];
+    for (const f of ['region', 'country', 'lat', 'lon']) if (city.summary[f] !== undefined) copied[f] = city.summary[f];
     const { id } = await getDb().put(space, 'project', 'new', {
       [`title@${locale()}`]: v.title,
       sector: v.sector,
@@ -224,7 +187,7 @@ function NewProject({ space, cities, onCancel, isAdmin }) {
             required: true,
             options: [
               ['', t('plan.choose')],
-              ...sorted.map(([id, c]) => [id, c.country ? `${c.name} (${c.country})` : c.name]),
+              ...sorted.map(([id, c]) => [id, c.summary.country ? `${c.name} (${c.summary.country})` : c.name]),
             ],
           },
           { name: 'budget', label: t('plan.budget'), kind: 'number' },
@@ -259,13 +222,13 @@ export function PlanIndex({ space }) {
     shown.planned,
     shown.others,
   ]);
-  const can = abilities(data && data.role);
+  const role = useRole(space);
   const more = (list) => () => setShown((s) => ({ ...s, [list]: s[list] + PAGE * 2 }));
   return (
     <div class="page plan" data-testid="plan-index">
       <div class="plan-index-head">
         <h1>{t('plan.title')}</h1>
-        {can.canEdit && (
+        {canEdit(role) && (
           <button
             type="button"
             class="primary"
@@ -280,12 +243,7 @@ export function PlanIndex({ space }) {
       </div>
       <p>{t('plan.indexIntro')}</p>
       {creating && (
-        <NewProject
-          space={space}
-          cities={cities}
-          onCancel={() => setCreating(false)}
-          isAdmin={data && data.role === 'admin'}
-        />
+        <NewProject space={space} cities={cities} onCancel={() => setCreating(false)} isAdmin={role === 'admin'} />
       )}
       <div class="field plan-filter">
         <label for="plan-filter">{t('plan.filter')}</label>
@@ -335,125 +293,11 @@ export function PlanIndex({ space }) {
             rows={data.others}
             more={data.othersMore}
             onMore={more('others')}
-            empty={can.canEdit ? t('plan.noProjects') : t('plan.noProjectsRead')}
+            empty={canEdit(role) ? t('plan.noProjects') : t('plan.noProjectsRead')}
             cities={cities}
           />
         </>
       )}
-    </div>
-  );
-}
-
-// ---- #/plan/PROJECT ---------------------------------------------------------------
-
-async function loadPlan(db, space, id, lang) {
-  const role = await roleIn(db, space);
-  let project = null;
-  try {
-    project = await db.get(space, 'project', id, { lang });
-  } catch (e) {
-    // A link to a project not synced here yet (or a mistyped one).
-    if (e.codeName !== 'NotFound' && e.codeName !== 'InvalidArgument') throw e;
-  }
-  if (!project || project.deleted) return { id, role, project: null };
-  const city = project.values.city
-    ? await db.get(space, 'city', project.values.city, { lang }).catch(() => null)
-    : null;
-  const items = {};
-  await Promise.all(
-    PLAN_TYPES.map(async (type) => {
-      const r = await db.find(space, { type, where: { project: id }, limit: 1000 });
-      const got = await Promise.all(r.hits.map((h) => db.get(space, type, h.id, { lang }).catch(() => null)));
-      items[type] = got.filter((e) => e && !e.deleted);
-    }),
-  );
-  return { id, role, project, city, items };
-}
-
-function PlanHeader({ project, city }) {
-  const v = project.values;
-  const facts = [
-    ['stage', STAGES.includes(v.stage) ? t(`plan.stage_${v.stage}`) : v.stage],
-    ['sector', SECTORS.includes(v.sector) ? t(`plan.sector_${v.sector}`) : v.sector],
-    ['city', city ? <Text item={city} field="name" /> : null],
-    ['budget', typeof v.budget === 'number' ? fmt.money(v.budget, v.currency) : null],
-  ].filter(([, value]) => value);
-  return (
-    <header class="plan-head">
-      <p class="plan-crumbs">
-        <a href="#/plan">{t('plan.allPlans')}</a>
-      </p>
-      <h1 data-testid="plan-title">
-        <Text item={project} field="title" />
-      </h1>
-      {facts.length > 0 && (
-        <dl class="plan-facts">
-          {facts.map(([name, value]) => (
-            <div key={name}>
-              <dt>{t(name === 'budget' ? 'plan.budget' : `plan.field_${name}`)}</dt>
-              <dd>{value}</dd>
-            </div>
-          ))}
-        </dl>
-      )}
-      <p>
-        <a href={href('entity', 'project', project.id)}>{t('plan.openInDiscover')}</a>
-      </p>
-    </header>
-  );
-}
-
-export function PlanPage({ space, project: id }) {
-  const lang = useLocale();
-  const { data, error, loading } = useQuery(space, (db) => loadPlan(db, space, id, lang), [id, lang]);
-  // After a move to another project the previous one's plan is not shown.
-  if (!data || data.id !== id)
-    return (
-      <div class="page plan">
-        {loading && <Busy text={t('plan.loadingPlan')} />}
-        {error && (
-          <p class="error" role="alert">
-            {errorText(error)}
-          </p>
-        )}
-      </div>
-    );
-  if (!data.project)
-    return (
-      <div class="page plan" data-testid="plan-missing">
-        <h1>{t('plan.missingTitle')}</h1>
-        <p>{t('plan.missingText')}</p>
-        <p>
-          <a href="#/plan">{t('plan.allPlans')}</a>
-        </p>
-      </div>
-    );
-  const { project, city, items } = data;
-  const ctx = { space, project: id, ...abilities(data.role) };
-  const empty = PLAN_TYPES.every((type) => items[type].length === 0);
-  return (
-    <div class="page plan" data-testid="plan-page">
-      <PlanHeader project={project} city={city} />
-      {!ctx.canEdit && (
-        <p class="plan-note" data-testid="read-only">
-          {ctx.canComment ? t('plan.commenterNote') : t('plan.viewerNote')}
-        </p>
-      )}
-      {empty && ctx.canEdit && <p class="plan-note">{t('plan.emptyPlan')}</p>}
-      {error && (
-        <p class="error" role="alert">
-          {errorText(error)}
-        </p>
-      )}
-      <div class="plan-sections">
-        <Milestones ctx={ctx} items={items.milestone} />
-        <TaskBoard ctx={ctx} items={items.task} milestones={items.milestone} />
-        <Stakeholders ctx={ctx} items={items.stakeholder} />
-        <Risks ctx={ctx} items={items.risk} />
-        <Funding ctx={ctx} items={items.funding} project={project} />
-        <Comments ctx={ctx} items={items.comment} />
-        <Lessons ctx={ctx} project={project} city={city} />
-      </div>
     </div>
   );
 }

@@ -7,14 +7,16 @@
 // region and country copied from the project. One put each, so it works
 // offline. Editors and admins write; everyone sees the published practices.
 import { useState } from 'preact/hooks';
-import { t, locale } from '../i18n.js';
-import { getDb, useQuery } from '../db.js';
-import { href } from '../router.js';
-import { hitTitle } from '../fields.js';
-import { ItemField, AddForm, Section, focusHeading, EditCard } from './plan-parts.jsx';
-import './matches.css';
-
-const str = (v) => (typeof v === 'string' ? v : '');
+import { t, locale } from '../../i18n.js';
+import { getDb, useQuery } from '../../db.js';
+import { href } from '../../router.js';
+import { hitTitle } from '../../fields.js';
+import { str } from './items.js';
+import { ItemField } from './fields.jsx';
+import { EditCard } from './edit.jsx';
+import { AddForm } from './add.jsx';
+import { Section, focusHeading } from './section.jsx';
+import '../matches.css';
 
 // The fields of a practice published from `project` (a `get` result) with the
 // form's values {title, summary, outcome} in `lang`.
