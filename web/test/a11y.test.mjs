@@ -15,7 +15,6 @@ import {
   launchBrowser,
   openApp,
   onboard,
-  unlock,
   until,
   cli,
   settle,
