@@ -13,7 +13,6 @@ import { errorText } from '../errors.js';
 import { hitTitle, typeLabel } from '../fields.js';
 import { needFacts, findMatches } from '../matching.js';
 import { Comments } from './plan/comments.jsx';
-import './plan.css';
 import './matches.css';
 
 // The comment field that points at an entity of each type with a thread.

@@ -8,6 +8,7 @@ import { Conflicts } from '../../components/conflict.jsx';
 import { str } from './items.js';
 import { Text } from './fields.jsx';
 import { Section, Empty } from './section.jsx';
+import './plan.css'; // also shown in Discover (views/matches.jsx)
 
 // The time a comment is posted, as the data model writes it (seconds, UTC).
 const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
