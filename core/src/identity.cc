@@ -130,6 +130,13 @@ Identity Identity::generate(Env& env) {
   return id;
 }
 
+Identity Identity::duplicate() const {
+  Identity copy;
+  copy.public_key_ = public_key_;
+  copy.secret_key_ = secret_key_;
+  return copy;
+}
+
 Identity::Identity(Identity&& other) noexcept { *this = std::move(other); }
 
 Identity& Identity::operator=(Identity&& other) noexcept {

@@ -385,23 +385,11 @@ std::optional<Identity> unlock_identity(const fs::path& home, bool required) {
 
 // Identity exports its secret only wrapped, so it is wrapped in memory under
 // a random passphrase at the cheapest cost and unwrapped again.
-Identity duplicate_identity(const Identity& identity) {
-  Env& env = system_env();
-  std::array<uint8_t, 32> secret{};
-  env.random_bytes(secret);
-  std::string passphrase = to_hex(secret);
-  sodium_memzero(secret.data(), secret.size());
-  Bytes wrapped = check(identity.wrap(passphrase, env, PwhashCost::Minimal));
-  Identity copy = check(Identity::unwrap(wrapped, passphrase));
-  sodium_memzero(passphrase.data(), passphrase.size());
-  return copy;
-}
-
 namespace {
 
 SyncHome open_for_sync(const fs::path& home, std::optional<Identity> identity, ReplicaOptions options) {
   SyncHome out;
-  if (identity) out.signer_identity = duplicate_identity(*identity);
+  if (identity) out.signer_identity = identity->duplicate();
   out.replica = open_store(home, std::move(identity), options);
   return out;
 }
@@ -447,7 +435,7 @@ Identity transport_key(const fs::path& home) {
 // else the transport key. `urbis node` and `urbis node key` both come here,
 // so the key printed is the key presented.
 Identity signing_identity(const fs::path& home, const std::optional<Identity>& device) {
-  if (device) return duplicate_identity(*device);
+  if (device) return device->duplicate();
   return transport_key(home);
 }
 

@@ -54,9 +54,6 @@ struct SyncHome {
 };
 // A device home, as open_home, plus the signing handle.
 SyncHome open_device_for_sync(const Context& ctx);
-// Another handle on `identity` (Identity is move-only): for a second store
-// or signer of the same device.
-Identity duplicate_identity(const Identity& identity);
 // A node home, created (0700) when missing. The store is opened with
 // materialize=false (never decrypts) and synchronous=FULL (an acknowledged
 // change survives power loss), holding at most `max_held_changes` changes per

@@ -136,7 +136,7 @@ void run_space_join(const Context& ctx, const Args& args) {
   if (!member) {
     // 1-3 (sync/join.h). As the invite, into a scratch store; the device's
     // store is untouched until the node accepted the redeem.
-    auto scratch = check(Replica::open(":memory:", duplicate_identity(*home.signer_identity), system_env(),
+    auto scratch = check(Replica::open(":memory:", home.signer_identity->duplicate(), system_env(),
                                        {.materialize = false, .synchronous_full = false}));
     const Identity invite = invite_identity(secret);
     sync::JoinSession join(*scratch, system_env(), secret, invite, url);

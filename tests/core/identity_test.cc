@@ -74,6 +74,22 @@ TEST_CASE("identity: sign and verify roundtrip") {
   CHECK(crypto_sign_verify_detached(empty_sig.data(), nullptr, 0, id.device().bytes.data()) == 0);
 }
 
+TEST_CASE("identity: a duplicate is the same key pair, and outlives the original") {
+  REQUIRE(sodium_init() >= 0);
+  auto env = make_deterministic_env(8);
+  const std::string msg = "urbis: signed by either copy";
+  std::optional<Identity> original(Identity::generate(*env));
+  const DeviceKey key = original->device();
+  const auto sig = original->sign(bytes_of(msg));
+  const auto box = original->box_secret_key();
+  Identity copy = original->duplicate();
+  original.reset();  // wipes the original's secret; the copy keeps its own
+  CHECK(copy.device() == key);
+  CHECK(copy.sign(bytes_of(msg)) == sig);
+  CHECK(copy.box_secret_key() == box);
+  CHECK(verifies(copy.sign(bytes_of(msg)), msg, key));
+}
+
 TEST_CASE("identity: the box secret key matches the device key") {
   REQUIRE(sodium_init() >= 0);
   auto env = make_deterministic_env(8);

@@ -160,21 +160,6 @@ json space_json(const SpaceInfo& s) {
   return {{"space", s.id.hex()}, {"name", s.name}, {"epoch", s.epoch}, {"role", role_name(s.my_role)}};
 }
 
-// Identity exports its secret only wrapped: a copy is wrapped in memory
-// under a random passphrase at the cheapest cost and unwrapped again.
-Result<Identity> duplicate(const Identity& identity, Env& env) {
-  std::array<uint8_t, 32> secret{};
-  env.random_bytes(secret);
-  std::string passphrase = to_hex(secret);
-  sodium_memzero(secret.data(), secret.size());
-  auto wrapped = identity.wrap(passphrase, env, PwhashCost::Minimal);
-  if (!wrapped.is_ok()) return wrapped.status();
-  auto copy = Identity::unwrap(*wrapped, passphrase);
-  sodium_memzero(wrapped->data(), wrapped->size());
-  sodium_memzero(passphrase.data(), passphrase.size());
-  return copy;
-}
-
 Result<PwhashCost> cost_of(const std::string& name) {
   if (name == "interactive") return PwhashCost::Interactive;
   if (name == "moderate") return PwhashCost::Moderate;
@@ -679,8 +664,7 @@ Result<nlohmann::json> Client::replica_open(const json& p) {
   options.synchronous_full = false;
   // The replica owns an Identity and so does the session's signer; Identity
   // is move-only (no copies of secrets by accident).
-  URBIS_ASSIGN_OR_RETURN(Identity copy, duplicate(*identity_, env_));
-  URBIS_ASSIGN_OR_RETURN(replica_, Replica::open(path, std::move(copy), env_, options));
+  URBIS_ASSIGN_OR_RETURN(replica_, Replica::open(path, identity_->duplicate(), env_, options));
   logged_.clear();
   // Whatever the store holds at open came from the host's snapshot: logged.
   URBIS_ASSIGN_OR_RETURN(auto list, replica_->spaces());
@@ -841,9 +825,8 @@ Result<nlohmann::json> Client::join_open(const json& p) {
   join->secret = secret;
   join->invite = std::make_unique<Identity>(invite_identity(secret));
   if (held.is_ok()) {
-    URBIS_ASSIGN_OR_RETURN(Identity copy, duplicate(*identity_, env_));
     URBIS_ASSIGN_OR_RETURN(join->scratch,
-                           Replica::open(":memory:", std::move(copy), env_,
+                           Replica::open(":memory:", identity_->duplicate(), env_,
                                          ReplicaOptions{.materialize = false, .synchronous_full = false}));
   }
   Replica& store = join->scratch ? *join->scratch : *r;

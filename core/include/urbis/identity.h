@@ -55,6 +55,12 @@ class Identity {
   // fit, Malformed when `wrapped` is not a wrapped identity.
   static Result<Identity> unwrap(ByteView wrapped, std::string_view passphrase);
 
+  // A second copy of the key pair in memory, for a second owner (a
+  // replica holds one, a sync session's signer borrows another). Copies are
+  // explicit: the copy constructor is deleted so secrets do not spread by
+  // accident; each copy is wiped on destruction.
+  Identity duplicate() const;
+
   Identity(Identity&&) noexcept;
   Identity& operator=(Identity&&) noexcept;
   Identity(const Identity&) = delete;
