@@ -8,7 +8,8 @@
 namespace urbis {
 namespace {
 
-std::string to_str(const FixedId<32>& id) {
+template <size_t N, typename Tag>
+std::string to_str(const FixedId<N, Tag>& id) {
   return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
 }
 

@@ -22,7 +22,9 @@ std::string to_hex(ByteView bytes);
 std::optional<Bytes> from_hex(std::string_view hex);
 
 // A fixed-size binary identifier, ordered bytewise and printed as hex.
-template <size_t N>
+// `Tag` makes each kind of id its own type: a space id is not an entity id,
+// a device key is not a hash, though each pair has the same size.
+template <size_t N, typename Tag>
 struct FixedId {
   static constexpr size_t kSize = N;
   std::array<uint8_t, N> bytes{};
@@ -59,10 +61,14 @@ struct FixedId {
   }
 };
 
-using DeviceKey = FixedId<32>;  // Ed25519 public key of a device
-using SpaceId = FixedId<16>;
-using EntityId = FixedId<16>;
-using Hash = FixedId<32>;       // BLAKE2b-256
+struct DeviceKeyTag;
+struct SpaceIdTag;
+struct EntityIdTag;
+struct HashTag;
+using DeviceKey = FixedId<32, DeviceKeyTag>;  // Ed25519 public key of a device
+using SpaceId = FixedId<16, SpaceIdTag>;
+using EntityId = FixedId<16, EntityIdTag>;
+using Hash = FixedId<32, HashTag>;            // BLAKE2b-256
 
 // Roles a member can hold in a space, weakest first. The numbers are the
 // wire values (change.proto, Role).
