@@ -4,9 +4,9 @@
 //
 // Local commands (identity, spaces, entities, search, export and import on
 // the local store) and the network ones: `sync` (a client session over
-// WebSocket) and `node` (the sync node: HTTP, metrics, WebSocket sessions). Results go to stdout as JSON (with --json, or when
-// stdout is not a terminal) or as readable text; errors go to stderr as
-// "urbis: <Code>: <message>" with exit code 1, or 2 for a wrong command line.
+// WebSocket) and `node` (the sync node: HTTP, metrics, WebSocket sessions). Results go to stdout as JSON (with --json,
+// or when stdout is not a terminal) or as readable text; errors go to stderr as "urbis: <Code>: <message>" with exit
+// code 1, or 2 for a wrong command line.
 #include <unistd.h>
 
 #include <cstdio>

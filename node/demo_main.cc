@@ -51,8 +51,8 @@ int main(int argc, char** argv) {
 
   auto secretariat = check(Replica::open((dir / "secretariat.db").string(), Identity::generate(env), env), "open");
   auto field = check(Replica::open((dir / "field-officer.db").string(), Identity::generate(env), env), "open");
-  auto node = check(Replica::open((dir / "node.db").string(), std::nullopt, env,
-                                  ReplicaOptions{.materialize = false}), "open node");
+  auto node = check(Replica::open((dir / "node.db").string(), std::nullopt, env, ReplicaOptions{.materialize = false}),
+                    "open node");
   std::printf("secretariat device  %s\nfield officer device %s\n\n", secretariat->device().hex().c_str(),
               field->device().hex().c_str());
 
@@ -99,8 +99,7 @@ int main(int argc, char** argv) {
   Query q;
   q.text = "교통";
   FindResult found = check(secretariat->find(space, q), "find");
-  std::printf("search \"교통\": %zu hit(s): %s\n", found.total,
-              found.hits.empty() ? "-" : found.hits[0].title.c_str());
+  std::printf("search \"교통\": %zu hit(s): %s\n", found.total, found.hits.empty() ? "-" : found.hits[0].title.c_str());
   auto node_read = node->get(space, project);
   std::printf("the node holds %zu changes of the space and can read: %s\n",
               check(node->changes_since(space, {}), "log").size(),

@@ -71,9 +71,12 @@ inline bool json_text_deeper_than(std::string_view text, size_t max_depth) {
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -101,8 +104,7 @@ inline std::string json_problem(const nlohmann::json& value) {
       continue;
     }
     if (!v->is_structured()) continue;
-    if (depth + 1 > kMaxValueDepth)
-      return "value nested deeper than " + std::to_string(kMaxValueDepth);
+    if (depth + 1 > kMaxValueDepth) return "value nested deeper than " + std::to_string(kMaxValueDepth);
     for (auto it = v->begin(); it != v->end(); ++it) {
       if (v->is_object() && !valid_utf8(it.key())) return "a key that is not UTF-8";
       stack.emplace_back(&it.value(), depth + 1);
@@ -143,8 +145,7 @@ inline bool json_text_is_number(std::string_view text) {
 // at most kMaxValueDepth deep, valid JSON.
 inline std::string value_problem(std::string_view text) {
   if (text.size() > kMaxValueBytes)
-    return "value of " + std::to_string(text.size()) + " bytes exceeds " +
-           std::to_string(kMaxValueBytes);
+    return "value of " + std::to_string(text.size()) + " bytes exceeds " + std::to_string(kMaxValueBytes);
   // The common case, a plain string (no escapes): decided in one pass
   // without the parser (a content change is mostly such values).
   if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
@@ -159,11 +160,8 @@ inline std::string value_problem(std::string_view text) {
   if (text == "true" || text == "false" || text == "null") return "";
   // A short number without exponent (one nlohmann parses without overflow;
   // others go through the parser, which refuses overflows such as 1e999).
-  if (text.size() <= 20 && text.find_first_of("eE") == std::string_view::npos &&
-      json_text_is_number(text))
-    return "";
-  if (json_text_deeper_than(text, kMaxValueDepth))
-    return "value nested deeper than " + std::to_string(kMaxValueDepth);
+  if (text.size() <= 20 && text.find_first_of("eE") == std::string_view::npos && json_text_is_number(text)) return "";
+  if (json_text_deeper_than(text, kMaxValueDepth)) return "value nested deeper than " + std::to_string(kMaxValueDepth);
   if (!nlohmann::json::accept(text)) return "value is not JSON";
   return "";
 }
@@ -198,7 +196,8 @@ inline Bytes home_of_group(const pb::EntityOps& group, const EntityId& eid) {
     const std::string& v = op.value();
     home.clear();
     if (v.size() == 34 && v.front() == '"' && v.back() == '"')
-      if (auto id = EntityId::from_hex(std::string_view(v).substr(1, 32))) home.assign(id->bytes.begin(), id->bytes.end());
+      if (auto id = EntityId::from_hex(std::string_view(v).substr(1, 32)))
+        home.assign(id->bytes.begin(), id->bytes.end());
   }
   return home;
 }
@@ -213,6 +212,5 @@ inline bool in_scope(const Bytes& home, const Bytes& scope) {
 // Types a scoped writer writes wherever it may write at all: comments (on
 // anything it reads) and its own profile.
 inline bool scope_free(const std::string& type) { return type == "comment" || type == "profile"; }
-
 
 }  // namespace urbis

@@ -63,30 +63,26 @@ Bytes receipt_message(ByteView header, ByteView body, ByteView signature, uint64
 
 bool verify_signature(ByteView signature, ByteView message, const DeviceKey& author) {
   return signature.size() == crypto_sign_BYTES &&
-         crypto_sign_verify_detached(signature.data(), message.data(), message.size(),
-                                     author.bytes.data()) == 0;
+         crypto_sign_verify_detached(signature.data(), message.data(), message.size(), author.bytes.data()) == 0;
 }
 
 Bytes aead_encrypt(ByteView plaintext, ByteView associated, ByteView nonce, const SpaceKey& key) {
   Bytes out(plaintext.size() + crypto_aead_xchacha20poly1305_ietf_ABYTES);
   unsigned long long len = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data(), &len, plaintext.data(), plaintext.size(),
-                                             associated.data(), associated.size(), nullptr,
-                                             nonce.data(), key.data());
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out.data(), &len, plaintext.data(), plaintext.size(), associated.data(),
+                                             associated.size(), nullptr, nonce.data(), key.data());
   out.resize(len);
   return out;
 }
 
-std::optional<Bytes> aead_decrypt(ByteView ciphertext, ByteView associated, ByteView nonce,
-                                  const SpaceKey& key) {
+std::optional<Bytes> aead_decrypt(ByteView ciphertext, ByteView associated, ByteView nonce, const SpaceKey& key) {
   if (ciphertext.size() < crypto_aead_xchacha20poly1305_ietf_ABYTES ||
       nonce.size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
     return std::nullopt;
   Bytes out(ciphertext.size() - crypto_aead_xchacha20poly1305_ietf_ABYTES);
   unsigned long long len = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out.data(), &len, nullptr, ciphertext.data(),
-                                                 ciphertext.size(), associated.data(),
-                                                 associated.size(), nonce.data(), key.data()) != 0)
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(out.data(), &len, nullptr, ciphertext.data(), ciphertext.size(),
+                                                 associated.data(), associated.size(), nonce.data(), key.data()) != 0)
     return std::nullopt;
   out.resize(len);
   return out;

@@ -41,8 +41,7 @@ bool verify_signature(ByteView signature, ByteView message, const DeviceKey& aut
 Bytes receipt_message(ByteView header, ByteView body, ByteView signature, uint64_t time_ms);
 
 Bytes aead_encrypt(ByteView plaintext, ByteView associated, ByteView nonce, const SpaceKey& key);
-std::optional<Bytes> aead_decrypt(ByteView ciphertext, ByteView associated, ByteView nonce,
-                                  const SpaceKey& key);
+std::optional<Bytes> aead_decrypt(ByteView ciphertext, ByteView associated, ByteView nonce, const SpaceKey& key);
 
 // crypto_box_seal of a space key to a device's Ed25519 public key (converted to X25519).
 std::optional<Bytes> seal_key(const SpaceKey& key, const DeviceKey& device);

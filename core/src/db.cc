@@ -1,6 +1,5 @@
 #include "db.h"
 
-
 namespace urbis {
 
 Status Stmt::run() {
@@ -17,8 +16,8 @@ Status Stmt::status() const {
 
 Result<std::unique_ptr<Db>> Db::open(const std::string& location) {
   sqlite3* handle = nullptr;
-  int rc = sqlite3_open_v2(location.c_str(), &handle,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(location.c_str(), &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = handle ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
     sqlite3_close(handle);
@@ -56,8 +55,8 @@ Stmt Db::prepare(const char* sql) {
   if (rc != SQLITE_OK) {
     // Not cached: the next call tries again (the store may have been repaired).
     sqlite3_finalize(stmt);
-    prepare_error_ = std::string("the store cannot run a query (") + sqlite3_errmsg(db_) +
-                     "); the store may be damaged";
+    prepare_error_ =
+        std::string("the store cannot run a query (") + sqlite3_errmsg(db_) + "); the store may be damaged";
     return Stmt::failed(rc == SQLITE_OK ? SQLITE_ERROR : rc, &prepare_error_);
   }
   cache_.emplace(sql, stmt);
@@ -66,8 +65,7 @@ Stmt Db::prepare(const char* sql) {
 
 Result<Stmt> Db::prepare_once(const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
-    return error("prepare");
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) return error("prepare");
   return Stmt(stmt, true);
 }
 

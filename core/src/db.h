@@ -42,7 +42,10 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
   Stmt(Stmt&& o) noexcept : s_(o.s_), owned_(o.owned_), rc_(o.rc_), error_(o.error_) { o.s_ = nullptr; }
 
-  Stmt& bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); return *this; }
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
   Stmt& bind(int i, uint64_t v) { return bind(i, static_cast<int64_t>(v)); }
   Stmt& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
   Stmt& bind(int i, uint32_t v) { return bind(i, static_cast<int64_t>(v)); }
@@ -55,11 +58,13 @@ class Stmt {
   Stmt& bind(int i, ByteView v) {
     // A zero-length blob must still bind as a blob, not NULL.
     static const uint8_t kEmpty = 0;
-    sqlite3_bind_blob(s_, i, v.empty() ? &kEmpty : v.data(), static_cast<int>(v.size()),
-                      SQLITE_TRANSIENT);
+    sqlite3_bind_blob(s_, i, v.empty() ? &kEmpty : v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
-  Stmt& bind_null(int i) { sqlite3_bind_null(s_, i); return *this; }
+  Stmt& bind_null(int i) {
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
 
   // true: a row is available; false: done. Errors throw-free: see ok().
   bool step() {

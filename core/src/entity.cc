@@ -16,8 +16,7 @@ const Register* TextField_pick(const TextField& t, std::string_view lang, std::s
   return &t.locales.begin()->second;
 }
 
-const Register* Entity::text(std::string_view field, std::string_view lang,
-                             std::string* shown_locale) const {
+const Register* Entity::text(std::string_view field, std::string_view lang, std::string* shown_locale) const {
   auto it = texts.find(std::string(field));
   return it == texts.end() ? nullptr : TextField_pick(it->second, lang, shown_locale);
 }

@@ -44,8 +44,7 @@ class SystemEnv final : public Env {
  public:
   uint64_t now_ms() override {
     using namespace std::chrono;
-    return static_cast<uint64_t>(
-        duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+    return static_cast<uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
   }
   void random_bytes(std::span<uint8_t> out) override {
     thread_local Drbg drbg;
@@ -55,8 +54,7 @@ class SystemEnv final : public Env {
 
 class DeterministicEnv final : public Env {
  public:
-  DeterministicEnv(uint64_t seed, uint64_t start_ms, uint64_t tick_ms)
-      : now_(start_ms), tick_(tick_ms) {
+  DeterministicEnv(uint64_t seed, uint64_t start_ms, uint64_t tick_ms) : now_(start_ms), tick_(tick_ms) {
     std::memcpy(key_, &seed, sizeof seed);
   }
   uint64_t now_ms() override { return now_ += tick_; }

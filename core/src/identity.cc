@@ -31,25 +31,23 @@ uint64_t get_u64(const uint8_t* p) {
   return v;
 }
 
-bool derive_key(uint8_t key[crypto_secretbox_KEYBYTES], std::string_view passphrase,
-                const uint8_t* salt, uint64_t ops, uint64_t mem) {
-  return crypto_pwhash(key, crypto_secretbox_KEYBYTES, passphrase.data(), passphrase.size(), salt,
-                       ops, static_cast<size_t>(mem), crypto_pwhash_ALG_ARGON2ID13) == 0;
+bool derive_key(uint8_t key[crypto_secretbox_KEYBYTES], std::string_view passphrase, const uint8_t* salt, uint64_t ops,
+                uint64_t mem) {
+  return crypto_pwhash(key, crypto_secretbox_KEYBYTES, passphrase.data(), passphrase.size(), salt, ops,
+                       static_cast<size_t>(mem), crypto_pwhash_ALG_ARGON2ID13) == 0;
 }
 
 // The passphrases guessing tools try first that pass the length and
 // distinct-character rules; compared ignoring ASCII case.
 constexpr std::string_view kCommonPassphrases[] = {
-    "password123", "password1234", "password12345", "passw0rd123", "p@ssw0rd123", "iloveyou12",
-    "iloveyou123", "qwerty12345", "qwerty123456", "1q2w3e4r5t", "1q2w3e4r5t6y", "q1w2e3r4t5",
-    "a1b2c3d4e5", "abc1234567", "abcd123456", "letmein123", "welcome123", "admin12345",
-    "administrator", "changeme123", "trustno1234", "football123", "baseball123", "sunshine123",
-    "princess123", "dragon12345", "monkey12345", "superman123", "correcthorse", "passphrase",
-    "mypassphrase", "secretpassword", "urbis12345", "urbispassword"};
+    "password123",  "password1234", "password12345", "passw0rd123",    "p@ssw0rd123",   "iloveyou12",   "iloveyou123",
+    "qwerty12345",  "qwerty123456", "1q2w3e4r5t",    "1q2w3e4r5t6y",   "q1w2e3r4t5",    "a1b2c3d4e5",   "abc1234567",
+    "abcd123456",   "letmein123",   "welcome123",    "admin12345",     "administrator", "changeme123",  "trustno1234",
+    "football123",  "baseball123",  "sunshine123",   "princess123",    "dragon12345",   "monkey12345",  "superman123",
+    "correcthorse", "passphrase",   "mypassphrase",  "secretpassword", "urbis12345",    "urbispassword"};
 
 // Keyboard rows (US layout), forwards; runs are also checked backwards.
-constexpr std::string_view kKeyboardRows[] = {"`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'",
-                                              "zxcvbnm,./"};
+constexpr std::string_view kKeyboardRows[] = {"`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./"};
 
 // The code points of UTF-8 `text`; an invalid byte counts as itself.
 std::vector<uint32_t> code_points(std::string_view text) {
@@ -97,12 +95,11 @@ bool is_keyboard_run(const std::string& lower) {
 Status check_new_passphrase(std::string_view passphrase) {
   const std::vector<uint32_t> cps = code_points(passphrase);
   if (cps.size() < kMinPassphraseChars)
-    return Status(Code::InvalidArgument, "weak passphrase: it must have at least " +
-                                             std::to_string(kMinPassphraseChars) + " characters");
+    return Status(Code::InvalidArgument,
+                  "weak passphrase: it must have at least " + std::to_string(kMinPassphraseChars) + " characters");
   if (std::set<uint32_t>(cps.begin(), cps.end()).size() < kMinPassphraseDistinct)
     return Status(Code::InvalidArgument, "weak passphrase: it must use at least " +
-                                             std::to_string(kMinPassphraseDistinct) +
-                                             " different characters");
+                                             std::to_string(kMinPassphraseDistinct) + " different characters");
   const std::string lower = ascii_lower(passphrase);
   if (is_sequence(cps) || is_keyboard_run(lower))
     return Status(Code::InvalidArgument,
@@ -169,8 +166,7 @@ Result<Bytes> Identity::wrap(std::string_view passphrase, Env& env, PwhashCost c
   env.random_bytes({salt, crypto_pwhash_SALTBYTES});
   env.random_bytes({nonce, crypto_secretbox_NONCEBYTES});
   uint8_t key[crypto_secretbox_KEYBYTES];
-  if (!derive_key(key, passphrase, salt, ops, mem))
-    return Status(Code::Internal, "crypto_pwhash ran out of memory");
+  if (!derive_key(key, passphrase, salt, ops, mem)) return Status(Code::Internal, "crypto_pwhash ran out of memory");
   // The Ed25519 secret key is seed | public key; the seed is enough.
   crypto_secretbox_easy(box, secret_key_.data(), crypto_sign_SEEDBYTES, nonce, key);
   sodium_memzero(key, sizeof key);
@@ -183,18 +179,16 @@ Result<Identity> Identity::unwrap(ByteView wrapped, std::string_view passphrase)
     return Status(Code::Malformed, "not a wrapped Urbis identity");
   const uint8_t* p = wrapped.data();
   uint64_t ops = get_u64(p + 4), mem = get_u64(p + 12);
-  if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_SENSITIVE ||
-      mem < crypto_pwhash_MEMLIMIT_MIN || mem > crypto_pwhash_MEMLIMIT_SENSITIVE)
+  if (ops < crypto_pwhash_OPSLIMIT_MIN || ops > crypto_pwhash_OPSLIMIT_SENSITIVE || mem < crypto_pwhash_MEMLIMIT_MIN ||
+      mem > crypto_pwhash_MEMLIMIT_SENSITIVE)
     return Status(Code::Malformed, "wrapped identity has out-of-range cost parameters");
   const uint8_t* salt = p + 20;
   const uint8_t* nonce = salt + crypto_pwhash_SALTBYTES;
   const uint8_t* box = nonce + crypto_secretbox_NONCEBYTES;
   uint8_t key[crypto_secretbox_KEYBYTES];
-  if (!derive_key(key, passphrase, salt, ops, mem))
-    return Status(Code::Internal, "crypto_pwhash ran out of memory");
+  if (!derive_key(key, passphrase, salt, ops, mem)) return Status(Code::Internal, "crypto_pwhash ran out of memory");
   uint8_t seed[crypto_sign_SEEDBYTES];
-  int rc = crypto_secretbox_open_easy(seed, box, crypto_sign_SEEDBYTES + crypto_secretbox_MACBYTES,
-                                      nonce, key);
+  int rc = crypto_secretbox_open_easy(seed, box, crypto_sign_SEEDBYTES + crypto_secretbox_MACBYTES, nonce, key);
   sodium_memzero(key, sizeof key);
   if (rc != 0) return Status(Code::WrongPassphrase, "the passphrase does not unlock this identity");
   Identity id = from_seed(std::span<const uint8_t, 32>(seed));

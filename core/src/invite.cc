@@ -41,9 +41,7 @@ std::string to_str(const Id& id) {
   return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
 }
 
-ByteView view(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+ByteView view(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 }  // namespace
 
@@ -84,8 +82,8 @@ Result<InviteSecret> decode_invite_code(std::string_view code) {
   }
   if (digits.size() != kCodeDigits)
     return bad_code("the invite code has " + std::to_string(digits.size()) + " characters after " +
-                    std::string(kInviteCodePrefix) + " where it should have " +
-                    std::to_string(kCodeDigits) + ": part of it is missing or repeated");
+                    std::string(kInviteCodePrefix) + " where it should have " + std::to_string(kCodeDigits) +
+                    ": part of it is missing or repeated");
   uint8_t raw[kCodeBytes];
   for (size_t i = 0; i < kCodeDigits; i += 8) {
     uint64_t group = 0;
@@ -134,8 +132,8 @@ Result<Invite> Replica::Impl::create_invite(const SpaceId& sid, Role role, uint6
   if (role <= Role::None || role > Role::Admin)
     return Status(Code::InvalidArgument, "an invite needs a role: viewer, commenter, editor or admin");
   if (ttl_seconds < 1 || ttl_seconds > kMaxTtlSeconds)
-    return Status(Code::InvalidArgument, "an invite lasts from 1 second to 366 days, not " +
-                                             std::to_string(ttl_seconds) + " seconds");
+    return Status(Code::InvalidArgument,
+                  "an invite lasts from 1 second to 366 days, not " + std::to_string(ttl_seconds) + " seconds");
   if (witnesses.empty()) {
     // The node that last served this space to this device; else one
     // remembered for every space (set by an API caller or an older build).
@@ -183,8 +181,7 @@ Result<Invite> Replica::Impl::create_invite(const SpaceId& sid, Role role, uint6
     for (const auto& k : *keys)
       if (!add_grant(m, e, invite.key, k)) return Status(Code::Internal, "cannot seal a key to the invite");
   }
-  URBIS_ASSIGN_OR_RETURN(invite.change,
-                         write_change(space, pb::CHANGE_MEMBERSHIP, m.SerializeAsString(), nullptr));
+  URBIS_ASSIGN_OR_RETURN(invite.change, write_change(space, pb::CHANGE_MEMBERSHIP, m.SerializeAsString(), nullptr));
   URBIS_RETURN_IF_ERROR(tx.commit());
   invite.code = encode_invite_code(invite.secret);
   return invite;
@@ -195,22 +192,23 @@ Result<CommitInfo> Replica::Impl::redeem_invite(const InviteSecret& secret) {
   auto found = find_space(secret.space);
   if (!found.is_ok()) {
     if (found.code() == Code::UnknownSpace)
-      return Status(Code::UnknownSpace, "space " + secret.space.hex() +
-                                            " is not stored here: fetch its log as the invite first");
+      return Status(Code::UnknownSpace,
+                    "space " + secret.space.hex() + " is not stored here: fetch its log as the invite first");
     return found.status();
   }
   const SpaceRow space = found.value();
   const Identity key = invite_identity(secret);
   URBIS_ASSIGN_OR_RETURN(AuthorRow invite, find_author(space.id, key.device()));
   if (!invite.id || invite.invite_expires == 0)
-    return Status(Code::NotFound, "no invite with this code in the space's log here (has the admin's "
-                                  "change that created it arrived?)");
+    return Status(Code::NotFound,
+                  "no invite with this code in the space's log here (has the admin's "
+                  "change that created it arrived?)");
   if (invite.head_seq != 0) return Status(Code::NotAMember, "this invite code has already been used");
   if (invite.role == Role::None) return Status(Code::NotAMember, "this invite was revoked");
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
   if (me.role != Role::None)
-    return Status(Code::InvalidArgument, "this device is already a member of the space (role " +
-                                             std::string(role_name(me.role)) + ")");
+    return Status(Code::InvalidArgument,
+                  "this device is already a member of the space (role " + std::string(role_name(me.role)) + ")");
   if (env_.now_ms() > invite.invite_expires)
     return Status(Code::Expired, "this invite expired at " + utc_time_text(invite.invite_expires));
 
@@ -274,7 +272,7 @@ Result<CommitInfo> Replica::Impl::redeem_invite(const InviteSecret& secret) {
 }
 
 Result<std::optional<Bytes>> Replica::Impl::witness_redeem(ByteView raw, const DeviceKey& witness,
-                                                          const Replica::SignFn& sign) {
+                                                           const Replica::SignFn& sign) {
   // Every envelope a node receives passes here: look at the header alone
   // (read off the wire, the body neither copied nor parsed) before parsing
   // the rest of what can only be a redeem.
@@ -298,8 +296,7 @@ Result<std::optional<Bytes>> Replica::Impl::witness_redeem(ByteView raw, const D
   if (!parsed.is_ok()) return std::optional<Bytes>();  // apply() says what is wrong
   const ParsedChange& p = parsed.value();
   const pb::Header& h = p.header;
-  if (h.kind() != pb::CHANGE_MEMBERSHIP || h.seq() != 1 || p.envelope.has_receipt())
-    return std::optional<Bytes>();
+  if (h.kind() != pb::CHANGE_MEMBERSHIP || h.seq() != 1 || p.envelope.has_receipt()) return std::optional<Bytes>();
   auto space = find_space(p.space);
   if (!space.is_ok()) return std::optional<Bytes>();
   URBIS_ASSIGN_OR_RETURN(AuthorRow invite, find_author(space->id, p.author));
@@ -359,12 +356,9 @@ Status Replica::remember_node(const DeviceKey& node, const std::optional<SpaceId
 Result<std::optional<DeviceKey>> Replica::remembered_node(const std::optional<SpaceId>& space) {
   return impl_->remembered_node(space);
 }
-Result<std::optional<Bytes>> Replica::witness_redeem(ByteView envelope, const DeviceKey& witness,
-                                                     const SignFn& sign) {
+Result<std::optional<Bytes>> Replica::witness_redeem(ByteView envelope, const DeviceKey& witness, const SignFn& sign) {
   return impl_->witness_redeem(envelope, witness, sign);
 }
-Result<CommitInfo> Replica::redeem_invite(const InviteSecret& invite) {
-  return impl_->redeem_invite(invite);
-}
+Result<CommitInfo> Replica::redeem_invite(const InviteSecret& invite) { return impl_->redeem_invite(invite); }
 
 }  // namespace urbis

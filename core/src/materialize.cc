@@ -52,14 +52,11 @@ bool val_before(const Val& a, const Val& b) {
 nlohmann::json parse_value(const std::string& text) { return parse_bounded(text, kMaxValueDepth); }
 
 bool looks_like_id(const std::string& s) {
-  return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return s.size() == 32 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-std::string facet_text(const nlohmann::json& v) {
-  return v.is_string() ? v.get<std::string>() : v.dump();
-}
+std::string facet_text(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
 // The register an op writes: kind of value, field, key (locale, set
 // element, or "" for a plain field). A set remove names adds of any element
@@ -81,8 +78,7 @@ Bytes slot_digest(int kind, std::string_view field, std::string_view key, bool a
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(uint64_t{field.size()} >> (8 * i));
   crypto_generichash_update(&st, len, sizeof len);
   crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(field.data()), field.size());
-  if (!any_key)
-    crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(key.data()), key.size());
+  if (!any_key) crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(key.data()), key.size());
   Bytes out(16);
   crypto_generichash_final(&st, out.data(), out.size());
   return out;
@@ -92,8 +88,7 @@ Bytes slot_digest(int kind, std::string_view field, std::string_view key, bool a
 // field of 1..kMaxFieldBytes, a translatable text with a locale and a JSON
 // string, values that pass value_problem().
 std::optional<Slot> op_slot(const pb::Op& op) {
-  if (op.field().empty() || op.field().size() > kMaxFieldBytes || !valid_utf8(op.field()))
-    return std::nullopt;
+  if (op.field().empty() || op.field().size() > kMaxFieldBytes || !valid_utf8(op.field())) return std::nullopt;
   Slot s;
   s.field = op.field();
   switch (op.kind()) {
@@ -102,9 +97,8 @@ std::optional<Slot> op_slot(const pb::Op& op) {
       s.any_key = true;
       return s;  // carries no value
     case pb::OP_SET_TEXT:
-      if (op.locale().empty() || op.locale().size() > kMaxLocaleBytes ||
-          op.source_locale().size() > kMaxLocaleBytes || !valid_utf8(op.locale()) ||
-          !valid_utf8(op.source_locale()) || !json_text_is_string(op.value()))
+      if (op.locale().empty() || op.locale().size() > kMaxLocaleBytes || op.source_locale().size() > kMaxLocaleBytes ||
+          !valid_utf8(op.locale()) || !valid_utf8(op.source_locale()) || !json_text_is_string(op.value()))
         return std::nullopt;
       s.kind = kText;
       s.key = op.locale();
@@ -124,8 +118,8 @@ std::optional<Slot> op_slot(const pb::Op& op) {
 // op of O's own change, or an op with a lower hlc that is not one of O's
 // author's own ops at or after O's seq (a writer's hlc is above every op it
 // has received).
-bool seen_by(const DeviceKey& r_author, uint64_t r_seq, uint32_t r_index, uint64_t r_hlc,
-             const DeviceKey& o_author, uint64_t o_seq, uint32_t o_index, uint64_t o_hlc) {
+bool seen_by(const DeviceKey& r_author, uint64_t r_seq, uint32_t r_index, uint64_t r_hlc, const DeviceKey& o_author,
+             uint64_t o_seq, uint32_t o_index, uint64_t o_hlc) {
   if (r_author == o_author) {
     if (r_seq == o_seq) return r_index < o_index;
     if (r_seq > o_seq) return false;
@@ -144,15 +138,12 @@ struct Replica::Impl::Claim {
   Bytes home;  // the home city the group names (home_of_group)
 };
 
-
-
-Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t space,
-                                                                    const EntityId& eid,
+Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t space, const EntityId& eid,
                                                                     const Claim& c) {
   constexpr int64_t kSeqIndexMask = (int64_t{1} << (kOpSeqBits + kOpIndexBits)) - 1;
   {
-    Stmt s = db_->prepare(
-        "SELECT id, type, claim_rank, claim_hlc, claim_op, home FROM entities WHERE space=? AND eid=?");
+    Stmt s =
+        db_->prepare("SELECT id, type, claim_rank, claim_hlc, claim_op, home FROM entities WHERE space=? AND eid=?");
     s.bind(1, space).bind(2, eid.view());
     if (s.step()) {
       const int64_t id = s.i64(0);
@@ -170,15 +161,9 @@ Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t spac
                  std::make_tuple(stored_author, op & kSeqIndexMask, std::string_view(type));
       }
       if (!better) return std::make_pair(id, std::move(type));
-      Stmt u = db_->prepare(
-          "UPDATE entities SET type=?, claim_rank=?, claim_hlc=?, claim_op=?, home=? WHERE id=?");
-      URBIS_RETURN_IF_ERROR(u.bind(1, c.type)
-                                .bind(2, c.rank)
-                                .bind(3, c.hlc)
-                                .bind(4, c.op)
-                                .bind(5, ByteView(c.home))
-                                .bind(6, id)
-                                .run());
+      Stmt u = db_->prepare("UPDATE entities SET type=?, claim_rank=?, claim_hlc=?, claim_op=?, home=? WHERE id=?");
+      URBIS_RETURN_IF_ERROR(
+          u.bind(1, c.type).bind(2, c.rank).bind(3, c.hlc).bind(4, c.op).bind(5, ByteView(c.home)).bind(6, id).run());
       if (type != c.type && (type == "comment" || c.type == "comment")) retyped_ = true;
       // A home that moves changes what scoped writers' ops meant: rebuilt.
       if (home != c.home) URBIS_RETURN_IF_ERROR(home_known(space, eid, !home.empty()));
@@ -217,9 +202,8 @@ Status Replica::Impl::home_known(int64_t space, const EntityId& eid, bool moved)
   return Status::ok();
 }
 
-Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq,
-                                  uint64_t hlc, uint32_t epoch, const pb::Body& body,
-                                  bool claims_only) {
+Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq, uint64_t hlc,
+                                  uint32_t epoch, const pb::Body& body, bool claims_only) {
   // The role this change counts under (not its epoch's: a role holds by
   // ranges of the author's own chain, docs/membership.md).
   (void)epoch;
@@ -264,12 +248,11 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
     // A group with a malformed id or type, a commenter's group on anything
     // but a comment, and ops past the last addressable index: no effect.
     auto eid = EntityId::from_string(group.id());
-    if (!eid || group.type().empty() || group.type().size() > kMaxTypeBytes ||
-        !valid_utf8(group.type()))
-      continue;
+    if (!eid || group.type().empty() || group.type().size() > kMaxTypeBytes || !valid_utf8(group.type())) continue;
     if (rank == 0 && group.type() != "comment") continue;
     if (first >= kMaxOpsPerChange) continue;
-    Claim claim{rank, hlc, author.pk, op_key(author.id, seq, static_cast<uint32_t>(first)),
+    Claim claim{rank,         hlc,
+                author.pk,    op_key(author.id, seq, static_cast<uint32_t>(first)),
                 group.type(), home_of_group(group, *eid)};
     std::pair<int64_t, std::string> entity_type;
     if (!at.scope.empty() && !scope_free(group.type())) {
@@ -348,8 +331,7 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
             // Live here: judged now, once (it will not arrive again).
             if (s.i64(0) == entity && s.i64(1) == slot->kind && s.str(2) == slot->field &&
                 (slot->any_key || s.str(3) == slot->key) &&
-                seen_by(*a.key, ref.seq(), r_index, static_cast<uint64_t>(s.i64(4)), author.pk,
-                        seq, index32, hlc)) {
+                seen_by(*a.key, ref.seq(), r_index, static_cast<uint64_t>(s.i64(4)), author.pk, seq, index32, hlc)) {
               Stmt d = db_->prepare("DELETE FROM vals WHERE op=?");
               URBIS_RETURN_IF_ERROR(d.bind(1, gone).run());
               dirty_.insert(entity);
@@ -363,15 +345,14 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
         Stmt s = db_->prepare(
             "INSERT OR IGNORE INTO superseded(space, author, op, by, entity, slot, hlc) "
             "VALUES(?,?,?,?,?,?,?)");
-        URBIS_RETURN_IF_ERROR(
-            s.bind(1, space.id)
-                .bind(2, a.key->view())
-                .bind(3, static_cast<int64_t>(ref.seq() << kOpIndexBits | r_index))
-                .bind(4, key)
-                .bind(5, entity)
-                .bind(6, ByteView(digest))
-                .bind(7, hlc)
-                .run());
+        URBIS_RETURN_IF_ERROR(s.bind(1, space.id)
+                                  .bind(2, a.key->view())
+                                  .bind(3, static_cast<int64_t>(ref.seq() << kOpIndexBits | r_index))
+                                  .bind(4, key)
+                                  .bind(5, entity)
+                                  .bind(6, ByteView(digest))
+                                  .bind(7, hlc)
+                                  .run());
         remembered = true;
       }
       if (kind == pb::OP_SET_REMOVE) continue;
@@ -384,11 +365,8 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
           int64_t op;
         };
         std::vector<By> by;
-        Stmt s = db_->prepare(
-            "SELECT entity, slot, hlc, by FROM superseded WHERE space=? AND author=? AND op=?");
-        s.bind(1, space.id)
-            .bind(2, author.pk.view())
-            .bind(3, static_cast<int64_t>(seq << kOpIndexBits | index32));
+        Stmt s = db_->prepare("SELECT entity, slot, hlc, by FROM superseded WHERE space=? AND author=? AND op=?");
+        s.bind(1, space.id).bind(2, author.pk.view()).bind(3, static_cast<int64_t>(seq << kOpIndexBits | index32));
         while (s.step()) by.push_back({s.i64(0), s.bytes(1), static_cast<uint64_t>(s.i64(2)), s.i64(3)});
         URBIS_RETURN_IF_ERROR(s.status());
         bool dead = false;
@@ -396,8 +374,7 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
           const Bytes exact = slot_digest(slot->kind, slot->field, slot->key, false);
           const Bytes any = slot_digest(slot->kind, slot->field, {}, true);
           for (const By& b : by) {
-            if (b.entity != entity || (b.slot != exact && (slot->kind != kSetElem || b.slot != any)))
-              continue;
+            if (b.entity != entity || (b.slot != exact && (slot->kind != kSetElem || b.slot != any))) continue;
             URBIS_ASSIGN_OR_RETURN(DeviceKey by_author, author_key(op_author_row(b.op)));
             if (seen_by(author.pk, seq, index32, hlc, by_author, op_seq(b.op), op_index(b.op), b.hlc)) {
               dead = true;
@@ -472,23 +449,21 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
   for (size_t i = 0; i < vals.size(); ++i) {
     const Val& v = vals[i];
     updated = std::max(updated, v.hlc);
-    const bool first = i == 0 || std::tie(v.kind, v.field, v.key) !=
-                                     std::tie(vals[i - 1].kind, vals[i - 1].field, vals[i - 1].key);
+    const bool first =
+        i == 0 || std::tie(v.kind, v.field, v.key) != std::tie(vals[i - 1].kind, vals[i - 1].field, vals[i - 1].key);
     const bool winner = first;
     if (v.kind == kPlain && v.field == "_deleted") {
       if (winner) deleted = parse_value(v.value) == true;
       continue;
     }
     if (winner && i + 1 < vals.size() && v.kind != kSetElem &&
-        std::tie(v.kind, v.field, v.key) ==
-            std::tie(vals[i + 1].kind, vals[i + 1].field, vals[i + 1].key))
+        std::tie(v.kind, v.field, v.key) == std::tie(vals[i + 1].kind, vals[i + 1].field, vals[i + 1].key))
       conflicts.push_back(v.kind == kText ? v.field + "@" + v.key : v.field);
     if (v.kind == kPlain) {
       if (!winner) continue;
       nlohmann::json value = parse_value(v.value);
       if (value.is_primitive() && !value.is_null()) facets.emplace_back(v.field, facet_text(value));
-      if (value.is_string() && !looks_like_id(value.get<std::string>()))
-        add_text(value.get<std::string>());
+      if (value.is_string() && !looks_like_id(value.get<std::string>())) add_text(value.get<std::string>());
       if (in_doc(v)) doc[v.field] = std::move(value);
     } else if (v.kind == kText) {
       if (!winner) continue;
@@ -512,13 +487,13 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
   }
   for (auto& [field, o] : original) originals[field] = o.second;
   for (auto& [field, value] : doc.items())
-    if (value.is_object() && !originals.contains(field) && !value.empty())
-      originals[field] = value.begin().key();
+    if (value.is_object() && !originals.contains(field) && !value.empty()) originals[field] = value.begin().key();
   std::string title;
   for (const char* f : {"title", "name"}) {
     if (!doc.contains(f)) continue;
     const auto& t = doc[f];
-    if (t.is_string()) title = t.get<std::string>();
+    if (t.is_string())
+      title = t.get<std::string>();
     else if (t.is_object() && originals.contains(f) && t.contains(originals[f].get<std::string>()) &&
              t[originals[f].get<std::string>()].is_string())
       title = t[originals[f].get<std::string>()].get<std::string>();
@@ -553,8 +528,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
   int64_t text_hash = 0;  // 0: no text; else a 64-bit BLAKE2b of it, never 0
   if (!text.empty()) {
     uint8_t h[8];
-    crypto_generichash(h, sizeof h, reinterpret_cast<const uint8_t*>(text.data()), text.size(),
-                       nullptr, 0);
+    crypto_generichash(h, sizeof h, reinterpret_cast<const uint8_t*>(text.data()), text.size(), nullptr, 0);
     for (uint8_t b : h) text_hash = text_hash << 8 | b;
     text_hash |= 1;
   }
@@ -574,8 +548,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       URBIS_RETURN_IF_ERROR(s.bind(1, entity).bind(2, text).run());
     }
   }
-  Stmt u = db_->prepare(
-      "UPDATE entities SET deleted=?, updated=?, title=?, doc=?, text_hash=? WHERE id=?");
+  Stmt u = db_->prepare("UPDATE entities SET deleted=?, updated=?, title=?, doc=?, text_hash=? WHERE id=?");
   return u.bind(1, deleted ? 1 : 0)
       .bind(2, updated)
       .bind(3, title)
@@ -603,8 +576,7 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
   };
   std::vector<Row> rows;
   {
-    Stmt s = db_->prepare(
-        "SELECT author, envelope FROM changes WHERE space=? AND kind=0 AND revoked=0 ORDER BY id");
+    Stmt s = db_->prepare("SELECT author, envelope FROM changes WHERE space=? AND kind=0 AND revoked=0 ORDER BY id");
     s.bind(1, space.id);
     while (s.step()) rows.push_back({s.i64(0), s.bytes(1)});
     URBIS_RETURN_IF_ERROR(s.status());
@@ -637,8 +609,7 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
         if (!body.ParseFromArray(clear->data(), static_cast<int>(clear->size()))) break;
         auto pk = DeviceKey::from_string(h.author());
         URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, *pk));
-        URBIS_RETURN_IF_ERROR(
-            materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only));
+        URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only));
         break;
       }
       if (!opened && claims_only) dark.insert(h.epoch());  // the first pass sees it all
@@ -660,8 +631,7 @@ Status Replica::Impl::rebuild_all() {
   std::vector<SpaceRow> all;
   {
     Stmt s = db_->prepare("SELECT id, sid, name, epoch FROM spaces");
-    while (s.step())
-      all.push_back({s.i64(0), s.id<SpaceId>(1), s.str(2), static_cast<uint32_t>(s.i64(3)), {}, true});
+    while (s.step()) all.push_back({s.i64(0), s.id<SpaceId>(1), s.str(2), static_cast<uint32_t>(s.i64(3)), {}, true});
     URBIS_RETURN_IF_ERROR(s.status());
   }
   for (const auto& space : all) URBIS_RETURN_IF_ERROR(rebuild_space(space));

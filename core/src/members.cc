@@ -29,8 +29,10 @@ bool spans_differ(const std::vector<RoleSpan>& a, const std::vector<RoleSpan>& b
   for (uint64_t p : points) {
     if (p > head) continue;
     Bytes sa, sb;
-    for (const auto& s : a) if (s.from_seq <= p) sa = s.scope;
-    for (const auto& s : b) if (s.from_seq <= p) sb = s.scope;
+    for (const auto& s : a)
+      if (s.from_seq <= p) sa = s.scope;
+    for (const auto& s : b)
+      if (s.from_seq <= p) sb = s.scope;
     if (role_by_spans(a, p) != role_by_spans(b, p) || sa != sb) return true;
   }
   return false;
@@ -80,8 +82,9 @@ Result<MembershipResolver*> Replica::Impl::resolver(const SpaceRow& space) {
 Status Replica::Impl::resolve(SpaceRow& space, MemberChange c, bool* needs_rebuild) {
   URBIS_ASSIGN_OR_RETURN(MembershipResolver * r, resolver(space));
   {
-    Stmt s = db_->prepare("INSERT OR IGNORE INTO mlog(space, hlc, pk, seq, author, counted) "
-                          "SELECT ?, ?, ?, ?, id, 0 FROM authors WHERE space=? AND pk=?");
+    Stmt s = db_->prepare(
+        "INSERT OR IGNORE INTO mlog(space, hlc, pk, seq, author, counted) "
+        "SELECT ?, ?, ?, ?, id, 0 FROM authors WHERE space=? AND pk=?");
     URBIS_RETURN_IF_ERROR(s.bind(1, space.id)
                               .bind(2, c.hlc)
                               .bind(3, c.author.view())
@@ -191,8 +194,8 @@ Status Replica::Impl::resolve_all() {
 Result<RoleAt> Replica::Impl::role_at(const AuthorRow& a, uint64_t seq) {
   if (!a.id) return RoleAt{};
   if (seq >= a.ranges_from) return RoleAt{a.role, a.scope};
-  Stmt s = db_->prepare(
-      "SELECT role, scope FROM role_ranges WHERE author=? AND from_seq<=? ORDER BY from_seq DESC LIMIT 1");
+  Stmt s =
+      db_->prepare("SELECT role, scope FROM role_ranges WHERE author=? AND from_seq<=? ORDER BY from_seq DESC LIMIT 1");
   s.bind(1, a.id).bind(2, seq);
   if (s.step()) return RoleAt{static_cast<Role>(s.i64(0)), s.bytes(1)};
   URBIS_RETURN_IF_ERROR(s.status());
@@ -227,8 +230,7 @@ Result<Replica::Impl::KeyState> Replica::Impl::key_state(const SpaceRow& space) 
   };
   std::set<DeviceKey> holders;
   {
-    Stmt s = db_->prepare(
-        "SELECT DISTINCT device FROM grants WHERE space=? AND epoch=? AND (key_id=? OR key_id=x'')");
+    Stmt s = db_->prepare("SELECT DISTINCT device FROM grants WHERE space=? AND epoch=? AND (key_id=? OR key_id=x'')");
     s.bind(1, space.id).bind(2, ks.epoch).bind(3, ByteView(ks.key_id));
     while (s.step()) holders.insert(s.id<DeviceKey>(0));
     URBIS_RETURN_IF_ERROR(s.status());
@@ -301,8 +303,10 @@ Result<bool> Replica::Impl::heal_locked(SpaceRow space) {
     while (s.step()) {
       const auto e = static_cast<uint32_t>(s.i64(0));
       Bytes kid = s.bytes(2);
-      if (kid.empty()) legacy.insert({e, s.id<DeviceKey>(1)});
-      else held.insert({e, s.id<DeviceKey>(1), std::move(kid)});
+      if (kid.empty())
+        legacy.insert({e, s.id<DeviceKey>(1)});
+      else
+        held.insert({e, s.id<DeviceKey>(1), std::move(kid)});
     }
     URBIS_RETURN_IF_ERROR(s.status());
   }
@@ -361,8 +365,7 @@ Status Replica::Impl::rotate(SpaceRow space, const std::set<DeviceKey>& except, 
 
 // ---------------------------------------------------------------- admin actions
 
-Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role role,
-                               std::vector<EntityId> scope) {
+Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role role, std::vector<EntityId> scope) {
   if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot sign");
   if (static_cast<int>(role) < 0 || role > Role::Admin) return Status(Code::InvalidArgument, "unknown role");
   if (role == Role::None && !scope.empty()) return Status(Code::InvalidArgument, "a removal has no scope");

@@ -63,8 +63,8 @@ std::optional<MemberChange> member_change_from(ByteView raw, bool redeem) {
   return member_change_of(*author, h, m, blake2b_256(raw), redeem);
 }
 
-std::optional<MemberChange> member_change_of(const DeviceKey& author, const pb::Header& h,
-                                             const pb::Membership& m, const Hash& hash, bool redeem) {
+std::optional<MemberChange> member_change_of(const DeviceKey& author, const pb::Header& h, const pb::Membership& m,
+                                             const Hash& hash, bool redeem) {
   MemberChange c;
   c.author = author;
   c.seq = h.seq();
@@ -159,8 +159,7 @@ std::optional<uint64_t> MembershipResolver::hlc_of(const Hash& h) const {
 
 // ---------------------------------------------------------------- roles
 
-std::pair<Role, Bytes> MembershipResolver::role_in(const State& st, const DeviceKey& device,
-                                                   uint64_t seq) const {
+std::pair<Role, Bytes> MembershipResolver::role_in(const State& st, const DeviceKey& device, uint64_t seq) const {
   auto it = st.events.find(device);
   if (it == st.events.end()) return {Role::None, {}};
   const auto& evs = it->second;
@@ -349,7 +348,8 @@ void MembershipResolver::replay_noting(const std::map<Hash, char>& before) {
   note_moved(before);
   for (const auto& [d, m] : state_.res.members) {
     auto it = old.find(d);
-    if (it == old.end() || !(it->second == m)) was_.emplace_back(d, it == old.end() ? Resolution::Member{} : it->second);
+    if (it == old.end() || !(it->second == m))
+      was_.emplace_back(d, it == old.end() ? Resolution::Member{} : it->second);
   }
   for (auto& [d, m] : old)
     if (!state_.res.members.count(d)) was_.emplace_back(d, std::move(m));
@@ -393,8 +393,8 @@ void MembershipResolver::add(MemberChange c) {
   std::vector<std::pair<DeviceKey, std::optional<Resolution::Member>>> prior;
   for (const auto& d : devices) {
     auto it = state_.res.members.find(d);
-    prior.emplace_back(d, it == state_.res.members.end() ? std::nullopt
-                                                          : std::optional<Resolution::Member>(it->second));
+    prior.emplace_back(d,
+                       it == state_.res.members.end() ? std::nullopt : std::optional<Resolution::Member>(it->second));
   }
   // Replayed on top of the replay so far: what a replay of all would give,
   // unless it takes an admin role away from one whose earlier changes it had
@@ -405,8 +405,10 @@ void MembershipResolver::add(MemberChange c) {
     const auto before = verdicts();
     // The members as they were before this change: those it touched go back.
     for (auto& [d, m] : prior) {
-      if (m) state_.res.members[d] = *m;
-      else state_.res.members.erase(d);
+      if (m)
+        state_.res.members[d] = *m;
+      else
+        state_.res.members.erase(d);
     }
     replay_noting(before);
     return;

@@ -59,8 +59,8 @@ struct MemberChange {
 // Parses what the resolver needs from a stored membership change; nullopt
 // when it does not parse (never the case for a stored one).
 std::optional<MemberChange> member_change_from(ByteView envelope, bool redeem);
-std::optional<MemberChange> member_change_of(const DeviceKey& author, const pb::Header& h,
-                                             const pb::Membership& m, const Hash& hash, bool redeem);
+std::optional<MemberChange> member_change_of(const DeviceKey& author, const pb::Header& h, const pb::Membership& m,
+                                             const Hash& hash, bool redeem);
 // A scope as stored: the ids sorted, without repeats, concatenated.
 Bytes scope_bytes(const google::protobuf::RepeatedPtrField<std::string>& ids);
 
@@ -95,9 +95,9 @@ struct Resolution {
   };
   std::map<DeviceKey, Invite> invites;
   struct Epoch {
-    DeviceKey starter;   // author of the first counted change that started it
-    Bytes key_id;        // that change's key id (empty before key ids)
-    int starts = 0;      // counted changes that started it (> 1: two admins rotated at once)
+    DeviceKey starter;  // author of the first counted change that started it
+    Bytes key_id;       // that change's key id (empty before key ids)
+    int starts = 0;     // counted changes that started it (> 1: two admins rotated at once)
   };
   std::map<uint32_t, Epoch> epochs;
   uint32_t epoch = 0;  // the newest epoch a counted change started
@@ -167,7 +167,7 @@ class MembershipResolver {
   std::vector<int> step(State& st, int i) const;
   void replay_all();
   void replay_noting(const std::map<Hash, char>& before);  // replay_all, noting what moved
-  void reindex();  // index_, named_ and anc_ from changes_
+  void reindex();                                          // index_, named_ and anc_ from changes_
   // Members (role, scope, spans) from the events: all of them, or `only`.
   void finish(State& st, const std::vector<DeviceKey>* only = nullptr);
 

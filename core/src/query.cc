@@ -93,8 +93,7 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
       add_version(e.texts[field].locales[key], std::move(v));
     } else if (kind == 2) {
       auto& elems = e.sets[field];
-      if (std::find(elems.begin(), elems.end(), v.value) == elems.end())
-        elems.push_back(std::move(v.value));
+      if (std::find(elems.begin(), elems.end(), v.value) == elems.end()) elems.push_back(std::move(v.value));
     }
   }
   URBIS_RETURN_IF_ERROR(s.status());
@@ -134,10 +133,8 @@ Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
   };
   // Text narrows through the FTS index as a set of rowids: one doclist scan,
   // where a join evaluating MATCH per entity row is 100x slower.
-  const std::string text_filter =
-      match.empty() ? "" : " WHERE e.id IN (SELECT rowid FROM fts WHERE fts MATCH ?)";
-  const std::string filtered = " FROM entities e" +
-                               (match.empty() ? " WHERE 1" + filters : text_filter + filters);
+  const std::string text_filter = match.empty() ? "" : " WHERE e.id IN (SELECT rowid FROM fts WHERE fts MATCH ?)";
+  const std::string filtered = " FROM entities e" + (match.empty() ? " WHERE 1" + filters : text_filter + filters);
   FindResult out;
   {
     URBIS_ASSIGN_OR_RETURN(Stmt s, db_->prepare_once("SELECT count(*)" + filtered));
@@ -159,11 +156,13 @@ Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
   }
   std::string sql;
   if (ranked) {
-    sql = "SELECT e.eid, e.type, e.doc FROM (SELECT rowid AS id, rank FROM fts WHERE fts MATCH ?) f"
-          " CROSS JOIN entities e ON e.id = f.id WHERE 1" + filters + " ORDER BY f.rank, e.id";
+    sql =
+        "SELECT e.eid, e.type, e.doc FROM (SELECT rowid AS id, rank FROM fts WHERE fts MATCH ?) f"
+        " CROSS JOIN entities e ON e.id = f.id WHERE 1" +
+        filters + " ORDER BY f.rank, e.id";
   } else {
-    std::string order = q.sort == Query::Sort::Title ? " ORDER BY e.title COLLATE NOCASE, e.id"
-                                                     : " ORDER BY e.updated DESC, e.id";
+    std::string order =
+        q.sort == Query::Sort::Title ? " ORDER BY e.title COLLATE NOCASE, e.id" : " ORDER BY e.updated DESC, e.id";
     sql = "SELECT e.eid, e.type, e.doc" + filtered + order;
   }
   sql += " LIMIT " + std::to_string(q.limit) + " OFFSET " + std::to_string(q.offset);
@@ -184,8 +183,8 @@ Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
         // `_orig` is the materializer's, unless a writer set a field of that
         // name (then of any shape): read it only where it is what we wrote.
         const auto o = doc.find("_orig");
-        std::string orig = o != doc.end() && o->is_object() && o->contains(f) && (*o)[f].is_string()
-                               ? (*o)[f].get<std::string>() : "";
+        std::string orig =
+            o != doc.end() && o->is_object() && o->contains(f) && (*o)[f].is_string() ? (*o)[f].get<std::string>() : "";
         for (const std::string& loc : {q.lang, orig, std::string("en")})
           if (!loc.empty() && t.contains(loc) && t[loc].is_string()) {
             h.title = t[loc].get<std::string>();
@@ -209,8 +208,7 @@ Result<Hash> Replica::Impl::state_hash(const SpaceId& sid) {
   {
     // A pending invite hashes its role + 8, then its expiry (a space without
     // invites hashes as it did before invites existed).
-    Stmt s = db_->prepare(
-        "SELECT pk, role, invite_expires FROM authors WHERE space=? AND role>0 ORDER BY pk");
+    Stmt s = db_->prepare("SELECT pk, role, invite_expires FROM authors WHERE space=? AND role>0 ORDER BY pk");
     s.bind(1, space.id);
     while (s.step()) {
       hash_str(st, to_hex(s.blob(0)));
@@ -240,8 +238,7 @@ Result<Hash> Replica::Impl::state_hash(const SpaceId& sid) {
     v.bind(1, e.i64(0));
     while (v.step())
       rows.push_back({static_cast<int>(v.i64(0)), v.str(1), v.str(2), v.str(3), v.str(6),
-                      static_cast<uint64_t>(v.i64(4)), op_seq(v.i64(7)), v.id<DeviceKey>(5),
-                      op_index(v.i64(7))});
+                      static_cast<uint64_t>(v.i64(4)), op_seq(v.i64(7)), v.id<DeviceKey>(5), op_index(v.i64(7))});
     URBIS_RETURN_IF_ERROR(v.status());
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
       return std::tie(a.kind, a.field, a.key, a.author, a.seq, a.index) <

@@ -15,9 +15,7 @@ constexpr size_t kSaltBytes = 16;
 
 Status malformed(std::string what) { return Status(Code::Malformed, std::move(what)); }
 
-ByteView view(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+ByteView view(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 template <typename Id>
 std::string to_str(const Id& id) {
@@ -47,8 +45,7 @@ bool is_canonical(const pb::Envelope& e, ByteView raw) {
 
 // ---------------------------------------------------------------- lifecycle
 
-Replica::Impl::Impl(std::unique_ptr<Db> db, std::optional<Identity> identity, Env& env,
-                    ReplicaOptions options)
+Replica::Impl::Impl(std::unique_ptr<Db> db, std::optional<Identity> identity, Env& env, ReplicaOptions options)
     : db_(std::move(db)),
       identity_(std::move(identity)),
       env_(env),
@@ -130,13 +127,11 @@ Status Replica::Impl::load_keys() {
   if (!identity_) return Status::ok();
   Stmt s = db_->prepare("SELECT space, epoch, sealed FROM grants WHERE device=?");
   s.bind(1, identity_->device().view());
-  while (s.step()) remember_grant(s.i64(0), static_cast<uint32_t>(s.i64(1)), identity_->device(),
-                                  s.blob(2));
+  while (s.step()) remember_grant(s.i64(0), static_cast<uint32_t>(s.i64(1)), identity_->device(), s.blob(2));
   return s.status();
 }
 
-bool Replica::Impl::remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device,
-                                   ByteView sealed) {
+bool Replica::Impl::remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device, ByteView sealed) {
   if (!identity_ || device != identity_->device() || !options_.materialize) return false;
   auto secret = identity_->box_secret_key();
   auto key = open_sealed_key(sealed, device, secret);
@@ -165,18 +160,16 @@ const std::vector<SpaceKey>* Replica::Impl::keys_for(int64_t space, uint32_t epo
   return it == keys_.end() ? nullptr : &it->second;
 }
 
-uint64_t Replica::Impl::clock_bound() const {
-  return (env_.now_ms() + options_.max_clock_skew_ms) << 16 | 0xffff;
-}
+uint64_t Replica::Impl::clock_bound() const { return (env_.now_ms() + options_.max_clock_skew_ms) << 16 | 0xffff; }
 
 Status Replica::Impl::check_clock(const pb::Header& h) const {
   const uint64_t now = env_.now_ms();
   const uint64_t at_ms = h.hlc() >> 16;
   if (at_ms <= now + options_.max_clock_skew_ms) return Status::ok();
-  return Status(Code::ClockAhead,
-                "change " + std::to_string(h.seq()) + " is dated " + utc_time_text(at_ms) + ", more than " +
-                    std::to_string(options_.max_clock_skew_ms / 1000) + " s ahead of this replica's clock (" +
-                    utc_time_text(now) + "); it applies once that clock has caught up");
+  return Status(Code::ClockAhead, "change " + std::to_string(h.seq()) + " is dated " + utc_time_text(at_ms) +
+                                      ", more than " + std::to_string(options_.max_clock_skew_ms / 1000) +
+                                      " s ahead of this replica's clock (" + utc_time_text(now) +
+                                      "); it applies once that clock has caught up");
 }
 
 uint64_t Replica::Impl::tick_hlc() {
@@ -329,8 +322,7 @@ Result<SpaceId> Replica::Impl::create_space(std::string_view name) {
   row.name = std::string(name);
   DbTransaction tx(*db_);
   URBIS_RETURN_IF_ERROR(tx.begin());
-  URBIS_ASSIGN_OR_RETURN(CommitInfo info, write_change(row, pb::CHANGE_MEMBERSHIP,
-                                                       m.SerializeAsString(), nullptr));
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info, write_change(row, pb::CHANGE_MEMBERSHIP, m.SerializeAsString(), nullptr));
   (void)info;
   Stmt s = db_->prepare("UPDATE spaces SET name=? WHERE sid=?");
   URBIS_RETURN_IF_ERROR(s.bind(1, name).bind(2, sid.view()).run());
@@ -417,8 +409,7 @@ namespace {
 // The JSON text of a value an app hands a Transaction, or "" with `invalid`
 // set when it breaks a content rule: dump() recurses and throws on strings
 // that are not UTF-8, so both are checked first (iteratively).
-std::string value_text(const nlohmann::json& value, const std::string& field,
-                       std::string* invalid) {
+std::string value_text(const nlohmann::json& value, const std::string& field, std::string* invalid) {
   if (std::string p = json_problem(value); !p.empty()) {
     if (invalid->empty()) *invalid = "field '" + field.substr(0, 64) + "': " + p;
     return "";
@@ -433,11 +424,11 @@ void Transaction::set(const EntityId& id, std::string field, nlohmann::json valu
   ops_.push_back({pb::OP_SET, id, std::move(field), "", std::move(text), ""});
 }
 
-void Transaction::set_text(const EntityId& id, std::string field, std::string locale,
-                           std::string text, std::string source_locale) {
+void Transaction::set_text(const EntityId& id, std::string field, std::string locale, std::string text,
+                           std::string source_locale) {
   std::string value = value_text(nlohmann::json(std::move(text)), field, &invalid_);
-  ops_.push_back({pb::OP_SET_TEXT, id, std::move(field), std::move(locale), std::move(value),
-                  std::move(source_locale)});
+  ops_.push_back(
+      {pb::OP_SET_TEXT, id, std::move(field), std::move(locale), std::move(value), std::move(source_locale)});
 }
 
 void Transaction::add(const EntityId& id, std::string field, nlohmann::json element) {
@@ -450,9 +441,7 @@ void Transaction::remove(const EntityId& id, std::string field, nlohmann::json e
   ops_.push_back({pb::OP_SET_REMOVE, id, std::move(field), "", std::move(text), ""});
 }
 
-void Transaction::remove_entity(const EntityId& id) {
-  ops_.push_back({pb::OP_DELETE, id, "_deleted", "", "true", ""});
-}
+void Transaction::remove_entity(const EntityId& id) { ops_.push_back({pb::OP_DELETE, id, "_deleted", "", "true", ""}); }
 
 void Transaction::restore_entity(const EntityId& id) {
   ops_.push_back({pb::OP_RESTORE, id, "_deleted", "", "false", ""});
@@ -485,8 +474,8 @@ namespace {
 
 // Why an op breaks the content rules that readers apply (materialize.cc,
 // op_slot), or "": the writer refuses what every reader would ignore.
-std::string op_problem(int kind, const std::string& field, const std::string& locale,
-                       const std::string& source_locale, const std::string& value) {
+std::string op_problem(int kind, const std::string& field, const std::string& locale, const std::string& source_locale,
+                       const std::string& value) {
   if (field.empty() || field.size() > kMaxFieldBytes || !valid_utf8(field))
     return "a field name has 1 to " + std::to_string(kMaxFieldBytes) + " bytes of UTF-8";
   std::string where = "field '" + field.substr(0, 64) + "'";
@@ -497,8 +486,7 @@ std::string op_problem(int kind, const std::string& field, const std::string& lo
   // The value is dump() of a value json_problem() passed (Transaction): JSON,
   // UTF-8 and shallow enough by construction; its size is left to check.
   if (kind != pb::OP_SET_REMOVE && value.size() > kMaxValueBytes)
-    return where + ": value of " + std::to_string(value.size()) + " bytes exceeds " +
-           std::to_string(kMaxValueBytes);
+    return where + ": value of " + std::to_string(value.size()) + " bytes exceeds " + std::to_string(kMaxValueBytes);
   return "";
 }
 
@@ -507,22 +495,20 @@ std::string op_problem(int kind, const std::string& field, const std::string& lo
 Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
   if (tx.empty()) return Status(Code::InvalidArgument, "empty transaction");
   if (tx.size() >= kMaxOpsPerChange)
-    return Status(Code::TooLarge, "at most " + std::to_string(kMaxOpsPerChange - 1) +
-                                      " ops per transaction");
+    return Status(Code::TooLarge, "at most " + std::to_string(kMaxOpsPerChange - 1) + " ops per transaction");
   if (!tx.invalid_.empty()) return Status(Code::InvalidArgument, tx.invalid_);
   for (const auto& [id, type] : tx.created_)
     if (type.empty() || type.size() > kMaxTypeBytes || !valid_utf8(type))
       return Status(Code::InvalidArgument,
                     "an entity type has 1 to " + std::to_string(kMaxTypeBytes) + " bytes of UTF-8");
   for (const auto& op : tx.ops_)
-    if (std::string p = op_problem(op.kind, op.field, op.locale, op.source_locale, op.value);
-        !p.empty())
+    if (std::string p = op_problem(op.kind, op.field, op.locale, op.source_locale, op.value); !p.empty())
       return Status(Code::InvalidArgument, p);
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(tx.space()));
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
   if (!can_write(me.role))
-    return Status(Code::Forbidden, "this device may not write in the space (role " +
-                                       std::string(role_name(me.role)) + ")");
+    return Status(Code::Forbidden,
+                  "this device may not write in the space (role " + std::string(role_name(me.role)) + ")");
 
   // Each op names the values it overwrites: the live ones in the store plus
   // those written earlier in this transaction. The register/set key is the
@@ -552,8 +538,7 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
       if (list.empty()) first_seen.push_back(op.entity);
       list.push_back(&op);
     }
-    for (const auto& e : first_seen)
-      ordered.insert(ordered.end(), by_entity[e].begin(), by_entity[e].end());
+    for (const auto& e : first_seen) ordered.insert(ordered.end(), by_entity[e].begin(), by_entity[e].end());
   }
   pb::EntityOps* group = nullptr;
   int64_t entity = 0;
@@ -577,9 +562,9 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
       group->set_id(to_str(op.entity));
       group->set_type(type);
     }
-    std::string key = op.kind == pb::OP_SET_TEXT ? op.locale
+    std::string key = op.kind == pb::OP_SET_TEXT                                    ? op.locale
                       : (op.kind == pb::OP_SET_ADD || op.kind == pb::OP_SET_REMOVE) ? op.value
-                                                                                       : "";
+                                                                                    : "";
     auto* out = group->add_ops();
     out->set_kind(static_cast<pb::OpKind>(op.kind));
     out->set_field(op.field);
@@ -636,14 +621,13 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
                                              (home.empty() ? " names no city" : " belongs to another city"));
       }
   }
-  URBIS_ASSIGN_OR_RETURN(CommitInfo info,
-                         write_change(space, pb::CHANGE_CONTENT, body.SerializeAsString(), &body));
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info, write_change(space, pb::CHANGE_CONTENT, body.SerializeAsString(), &body));
   info.ops = tx.size();
   return info;
 }
 
-Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind kind,
-                                               const std::string& plain, const pb::Body* body) {
+Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
+                                               const pb::Body* body) {
   AuthorRow me;
   if (space.id) {
     URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
@@ -673,8 +657,9 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
       }
     }
     if (!space.key_sound)
-      return Status(Code::NoKey, "the space's key reached someone who is no longer a member (two admins changed "
-                                 "members at once); an admin's next sync settles it, then writing works again");
+      return Status(Code::NoKey,
+                    "the space's key reached someone who is no longer a member (two admins changed "
+                    "members at once); an admin's next sync settles it, then writing works again");
     key = writing_key(space);
     if (!key)
       return Status(Code::NoKey, "this device holds no key for epoch " + std::to_string(space.epoch) +
@@ -730,14 +715,12 @@ Result<ParsedChange> Replica::Impl::parse(ByteView raw) const {
                                       std::to_string(options_.max_change_bytes));
   ParsedChange p;
   p.raw = raw;
-  if (!p.envelope.ParseFromArray(raw.data(), static_cast<int>(raw.size())))
-    return malformed("envelope does not parse");
+  if (!p.envelope.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) return malformed("envelope does not parse");
   // Canonical bytes only: the envelope's hash chains the author's log, and the
   // signature covers header and body alone, so a relay that could re-encode an
   // envelope (add a field, repeat one, reorder them) would fork the author's
   // chain on the replicas it feeds.
-  if (!is_canonical(p.envelope, raw))
-    return malformed("envelope is not in canonical form");
+  if (!is_canonical(p.envelope, raw)) return malformed("envelope is not in canonical form");
   if (!p.header.ParseFromString(p.envelope.header())) return malformed("header does not parse");
   const auto& h = p.header;
   auto space = SpaceId::from_string(h.space());
@@ -750,8 +733,7 @@ Result<ParsedChange> Replica::Impl::parse(ByteView raw) const {
   if (h.hlc() > static_cast<uint64_t>(INT64_MAX)) return malformed("hlc out of range (>= 2^63)");
   if (h.seq() == 1 ? !h.prev_hash().empty() : h.prev_hash().size() != Hash::kSize)
     return malformed("prev_hash must be empty at seq 1 and 32 bytes after");
-  if (h.kind() != pb::CHANGE_CONTENT && h.kind() != pb::CHANGE_MEMBERSHIP)
-    return malformed("unknown change kind");
+  if (h.kind() != pb::CHANGE_CONTENT && h.kind() != pb::CHANGE_MEMBERSHIP) return malformed("unknown change kind");
   if (h.kind() == pb::CHANGE_CONTENT &&
       (h.nonce().size() != crypto_aead_xchacha20poly1305_ietf_NPUBBYTES || h.epoch() < 1))
     return malformed("content change needs a 24-byte nonce and an epoch");
@@ -776,8 +758,8 @@ Result<ApplyOutcome> Replica::Impl::apply_one(ByteView raw, bool release) {
 
 Result<ApplyOutcome> Replica::Impl::apply_verified(const ParsedChange& p, bool endorsed, bool release) {
   if (!endorsed && !signature_ok(p))
-    return Status(Code::BadSignature, "change " + std::to_string(p.header.seq()) + " by " +
-                                          p.author.hex().substr(0, 16));
+    return Status(Code::BadSignature,
+                  "change " + std::to_string(p.header.seq()) + " by " + p.author.hex().substr(0, 16));
   // Before anything is stored or held: a change from the future is refused
   // (the header is plaintext, so a key-less node judges it too).
   URBIS_RETURN_IF_ERROR(check_clock(p.header));
@@ -824,16 +806,15 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       URBIS_ASSIGN_OR_RETURN(bool pinned_chain, on_pinned_chain(space.id, author, p));
       if (pinned_chain) return reset_to_pin(space, author, p);
     }
-    return Status(Code::BrokenChain, "a different change already holds seq " +
-                                         std::to_string(h.seq()) + " of this author");
+    return Status(Code::BrokenChain,
+                  "a different change already holds seq " + std::to_string(h.seq()) + " of this author");
   }
   // A removed writer's chain is pinned at its cutoff (Cutoff.hash): the one
   // change the cutoff seq may hold is the admin's.
   const bool at_pin = author.pinned() && h.seq() == author.cutoff_seq;
   if (at_pin && !author.is_pinned_hash(p.hash))
     return Status(Code::BrokenChain, "change " + std::to_string(h.seq()) + " of removed writer " +
-                                         p.author.hex().substr(0, 16) +
-                                         " is not the one its cutoff pins (a fork)");
+                                         p.author.hex().substr(0, 16) + " is not the one its cutoff pins (a fork)");
   if (h.seq() > author.head_seq + 1) {
     if (!space.id) return Status(Code::UnknownSpace, p.space.hex());
     return hold(space, author, p);
@@ -847,8 +828,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       URBIS_ASSIGN_OR_RETURN(bool pinned_chain, on_pinned_chain(space.id, author, p));
       if (pinned_chain) return reset_to_pin(space, author, p);
     }
-    return Status(Code::BrokenChain, "prev_hash does not match the author's change " +
-                                         std::to_string(author.head_seq));
+    return Status(Code::BrokenChain, "prev_hash does not match the author's change " + std::to_string(author.head_seq));
   }
 
   // Membership and epoch. An invite key may author its redeem and nothing
@@ -861,8 +841,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   const bool genesis = !space.id;
   const bool redeem = membership && author.invite_expires != 0;
   if (p.envelope.has_receipt() && !redeem) return malformed("only an invite's redeem carries a receipt");
-  if (author.invite_expires != 0 && !membership)
-    return Status(Code::NotAMember, "an invite key may not write content");
+  if (author.invite_expires != 0 && !membership) return Status(Code::NotAMember, "an invite key may not write content");
   if (!genesis) {
     Stmt s = db_->prepare("SELECT 1 FROM epochs WHERE space=? AND epoch=?");
     s.bind(1, space.id).bind(2, h.epoch());
@@ -872,8 +851,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     // Judged by the author's role for this change as resolved from the
     // membership changes held here (docs/membership.md): a change refused
     // now is taken when it is sent again after what makes it count.
-    if (redeem && h.seq() != 1)
-      return Status(Code::NotAMember, "an invite key authors one change, its redeem");
+    if (redeem && h.seq() != 1) return Status(Code::NotAMember, "an invite key authors one change, its redeem");
     URBIS_RETURN_IF_ERROR(check_membership_size(p.envelope.body()));
     // A key share (grants alone) may come from any member: it passes on keys
     // its author holds to members who lack them (heal). Anything else is an
@@ -904,13 +882,11 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       dark = true;  // until a key opens it (dark_epochs)
       if (const auto* keys = keys_for(space.id, h.epoch())) {
         for (const auto& key : *keys) {
-          auto clear = aead_decrypt(view(p.envelope.body()), view(p.envelope.header()),
-                                    view(h.nonce()), key);
+          auto clear = aead_decrypt(view(p.envelope.body()), view(p.envelope.header()), view(h.nonce()), key);
           if (!clear) continue;
           dark = false;
           decrypted.emplace();
-          if (!decrypted->ParseFromArray(clear->data(), static_cast<int>(clear->size())))
-            decrypted.reset();
+          if (!decrypted->ParseFromArray(clear->data(), static_cast<int>(clear->size()))) decrypted.reset();
           break;
         }
         if (decrypted) plain = &*decrypted;
@@ -942,10 +918,8 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       Stmt d = db_->prepare("INSERT OR IGNORE INTO dark_epochs(space, epoch) VALUES(?,?)");
       URBIS_RETURN_IF_ERROR(d.bind(1, space.id).bind(2, h.epoch()).run());
     }
-    Stmt u = db_->prepare(
-        "UPDATE authors SET head_seq=?, head_hash=?, newest_hlc=max(newest_hlc, ?) WHERE id=?");
-    URBIS_RETURN_IF_ERROR(
-        u.bind(1, h.seq()).bind(2, p.hash.view()).bind(3, h.hlc()).bind(4, author.id).run());
+    Stmt u = db_->prepare("UPDATE authors SET head_seq=?, head_hash=?, newest_hlc=max(newest_hlc, ?) WHERE id=?");
+    URBIS_RETURN_IF_ERROR(u.bind(1, h.seq()).bind(2, p.hash.view()).bind(3, h.hlc()).bind(4, author.id).run());
     // Held changes at or below the new head can never apply (the same
     // change, or a fork of it).
     if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space.id, p.author, 1, h.seq()));
@@ -981,8 +955,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   return ApplyOutcome::Applied;
 }
 
-Result<bool> Replica::Impl::reset_chain(int64_t space, AuthorRow& a, uint64_t fork_at_or_below,
-                                        uint64_t drop_held_to) {
+Result<bool> Replica::Impl::reset_chain(int64_t space, AuthorRow& a, uint64_t fork_at_or_below, uint64_t drop_held_to) {
   // Dropping a membership change from the log does not undo what it did
   // (membership is applied change by change, not rebuilt from the log), and
   // fetching it again would apply it twice: the author's chain is kept up
@@ -1007,8 +980,10 @@ Result<bool> Replica::Impl::reset_chain(int64_t space, AuthorRow& a, uint64_t fo
   Stmt u = keep ? db_->prepare("UPDATE authors SET head_seq=?, head_hash=? WHERE id=?")
                 : db_->prepare("UPDATE authors SET head_seq=?, head_hash=NULL WHERE id=?");
   u.bind(1, keep);
-  if (keep) u.bind(2, keep_hash.view()).bind(3, a.id);
-  else u.bind(2, a.id);
+  if (keep)
+    u.bind(2, keep_hash.view()).bind(3, a.id);
+  else
+    u.bind(2, a.id);
   URBIS_RETURN_IF_ERROR(u.run());
   if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space, a.pk, 1, drop_held_to));
   a.head_seq = keep;
@@ -1049,8 +1024,10 @@ Result<ApplyOutcome> Replica::Impl::reset_to_pin(SpaceRow& space, AuthorRow auth
     const uint64_t seq = p.header.seq();
     URBIS_ASSIGN_OR_RETURN(bool reset, reset_chain(space.id, author, seq, seq));
     if (!reset || (author.head_seq + 1 == seq && Hash::from_string(p.header.prev_hash()) != author.head_hash))
-      return Status(Code::BrokenChain, "the removed writer's chain held here forks at or below its membership "
-                                       "change " + std::to_string(author.head_seq) + ", which cannot be undone");
+      return Status(Code::BrokenChain,
+                    "the removed writer's chain held here forks at or below its membership "
+                    "change " +
+                        std::to_string(author.head_seq) + ", which cannot be undone");
     URBIS_ASSIGN_OR_RETURN(ApplyOutcome held, hold(space, author, p));
     if (options_.materialize) URBIS_RETURN_IF_ERROR(rebuild_space(space));
     return held;
@@ -1073,8 +1050,10 @@ bool Replica::Impl::is_key_share(const std::string& body) {
   bool grants = false;
   for (uint32_t tag; (tag = in.ReadTag()) != 0;) {
     const int field = WireFormatLite::GetTagFieldNumber(tag);
-    if (field == pb::Membership::kGrantsFieldNumber) grants = true;
-    else if (field != pb::Membership::kParentsFieldNumber) return false;
+    if (field == pb::Membership::kGrantsFieldNumber)
+      grants = true;
+    else if (field != pb::Membership::kParentsFieldNumber)
+      return false;
     if (!WireFormatLite::SkipField(&in, tag)) return false;
   }
   return grants;
@@ -1098,15 +1077,14 @@ Status Replica::Impl::check_membership_size(const std::string& body) const {
       return Status(Code::TooLarge, "a membership change may carry at most " +
                                         std::to_string(options_.max_member_updates) + " role updates and cutoffs");
     if (grants > options_.max_key_grants)
-      return Status(Code::TooLarge, "a membership change may carry at most " +
-                                        std::to_string(options_.max_key_grants) + " key grants");
+      return Status(Code::TooLarge,
+                    "a membership change may carry at most " + std::to_string(options_.max_key_grants) + " key grants");
     if (!WireFormatLite::SkipField(&in, tag)) return malformed("membership body does not parse");
   }
   return Status::ok();
 }
 
-Result<ApplyOutcome> Replica::Impl::hold(const SpaceRow& space, const AuthorRow& author,
-                                         const ParsedChange& p) {
+Result<ApplyOutcome> Replica::Impl::hold(const SpaceRow& space, const AuthorRow& author, const ParsedChange& p) {
   const pb::Header& h = p.header;
   const bool membership = h.kind() == pb::CHANGE_MEMBERSHIP;
   // Only an author who may write this change may park it until its
@@ -1114,8 +1092,7 @@ Result<ApplyOutcome> Replica::Impl::hold(const SpaceRow& space, const AuthorRow&
   // could fill the held table.
   // Only a change that would count now may park (held changes are no part
   // of the log: one refused here is sent again after its predecessors).
-  if (author.invite_expires != 0)
-    return Status(Code::NotAMember, "an invite key authors one change, its redeem");
+  if (author.invite_expires != 0) return Status(Code::NotAMember, "an invite key authors one change, its redeem");
   {
     URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(author, h.seq()));
     if (membership ? r.role != Role::Admin : !can_write(r.role))
@@ -1227,8 +1204,8 @@ Status Replica::Impl::release_held(int64_t space, const DeviceKey& author, uint6
   }
 }
 
-Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invite,
-                                   const ParsedChange& p, const pb::Membership& m, bool local) {
+Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invite, const ParsedChange& p,
+                                   const pb::Membership& m, bool local) {
   const pb::Header& h = p.header;
   auto forbidden = [](std::string what) { return Status(Code::Forbidden, "redeem: " + what); };
   // Whether the invite was still live (not used, not revoked, its admin
@@ -1245,8 +1222,7 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
   if (m.updates_size() != 2 || !self || !joiner)
     return forbidden("must set exactly two roles: the invite's own, to none, and one device's");
   if (self->role() != pb::ROLE_NONE) return forbidden("must set the invite's own role to none");
-  if (self->invite_expires_ms() != 0 || joiner->invite_expires_ms() != 0)
-    return forbidden("may not create invites");
+  if (self->invite_expires_ms() != 0 || joiner->invite_expires_ms() != 0) return forbidden("may not create invites");
   auto device = DeviceKey::from_string(joiner->device());
   if (!device) return malformed("member device must be 32 bytes");
   if (joiner->role() <= pb::ROLE_NONE || joiner->role() > static_cast<int>(invite.invite_role))
@@ -1270,8 +1246,7 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
                        DeviceKey::from_bytes(ByteView(invite.invite_witnesses).first(32))->hex().substr(0, 16) + "…)");
     const pb::Receipt& rc = p.envelope.receipt();
     auto witness = DeviceKey::from_string(rc.witness());
-    if (!witness || !invite.witnessed_by(*witness))
-      return forbidden("the receipt is not by a node the invite names");
+    if (!witness || !invite.witnessed_by(*witness)) return forbidden("the receipt is not by a node the invite names");
     if (rc.signature().size() != crypto_sign_BYTES ||
         !verify_signature(view(rc.signature()),
                           receipt_message(view(p.envelope.header()), view(p.envelope.body()),
@@ -1297,8 +1272,8 @@ Status Replica::Impl::check_redeem(const SpaceRow& space, const AuthorRow& invit
 
 Status Replica::Impl::check_author(const AuthorRow& a, uint64_t seq, bool membership) {
   auto refuse = [&](const std::string& why) {
-    return Status(Code::NotAMember, "author " + a.pk.hex().substr(0, 16) + " " + why + " (change " +
-                                        std::to_string(seq) + ")");
+    return Status(Code::NotAMember,
+                  "author " + a.pk.hex().substr(0, 16) + " " + why + " (change " + std::to_string(seq) + ")");
   };
   if (!a.id) return refuse("is not a member of this space");
   URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(a, seq));
@@ -1315,13 +1290,12 @@ Status Replica::Impl::check_author(const AuthorRow& a, uint64_t seq, bool member
   URBIS_ASSIGN_OR_RETURN(MembershipResolver * res, resolver(space));
   if (!res->ever_named(a.pk, membership ? Role::Admin : Role::Viewer))
     return refuse(membership ? "may not change membership" : "is not a member of this space");
-  if (seq > a.cutoff_seq + kMaxUncounted)
-    return refuse(membership ? "may not change membership" : "may not write");
+  if (seq > a.cutoff_seq + kMaxUncounted) return refuse(membership ? "may not change membership" : "may not write");
   return Status::ok();
 }
 
-Status Replica::Impl::check_membership_shape(const SpaceRow& space, const ParsedChange& p,
-                                             const pb::Membership& m, bool genesis, bool redeem) {
+Status Replica::Impl::check_membership_shape(const SpaceRow& space, const ParsedChange& p, const pb::Membership& m,
+                                             bool genesis, bool redeem) {
   const pb::Header& h = p.header;
   if (!m.key_id().empty() && m.key_id().size() != 16) return malformed("a key id is 16 bytes");
   if (m.parents_size() > kMaxParents)
@@ -1352,8 +1326,7 @@ Status Replica::Impl::check_membership_shape(const SpaceRow& space, const Parsed
   return Status::ok();
 }
 
-Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
-                                       const pb::Membership& m, bool redeem,
+Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p, const pb::Membership& m, bool redeem,
                                        bool* needs_rebuild) {
   // What is stored here is what every replica stores of this change, whatever
   // else it holds: an invite's terms, pins, epochs and grants. Who counts as
@@ -1364,8 +1337,7 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
     if (derive_space_id(p.author, view(m.genesis_salt())) != p.space)
       return malformed("space id is not derived from its creator");
     bool creator_admin = false;
-    for (const auto& u : m.updates())
-      creator_admin |= u.device() == h.author() && u.role() == pb::ROLE_ADMIN;
+    for (const auto& u : m.updates()) creator_admin |= u.device() == h.author() && u.role() == pb::ROLE_ADMIN;
     if (m.new_epoch() != 1 || !creator_admin)
       return malformed("a space's first change must make its creator admin in epoch 1");
     Stmt s = db_->prepare("INSERT INTO spaces(sid) VALUES(?)");
@@ -1467,8 +1439,7 @@ Status Replica::Impl::apply_membership(SpaceRow& space, const ParsedChange& p,
     if (!device || g.epoch() < 1 || g.epoch() > newest) return malformed("key grant for an unknown epoch or device");
     if (!g.key_id().empty() && g.key_id().size() != 16) return malformed("a key id is 16 bytes");
     const std::string key_id = !g.key_id().empty() ? g.key_id() : g.epoch() == named_epoch ? m.key_id() : std::string();
-    Stmt s = db_->prepare(
-        "INSERT OR IGNORE INTO grants(space, epoch, device, sealed, key_id) VALUES(?,?,?,?,?)");
+    Stmt s = db_->prepare("INSERT OR IGNORE INTO grants(space, epoch, device, sealed, key_id) VALUES(?,?,?,?,?)");
     URBIS_RETURN_IF_ERROR(s.bind(1, space.id)
                               .bind(2, g.epoch())
                               .bind(3, device->view())
@@ -1567,8 +1538,7 @@ Result<VersionVector> Replica::Impl::version_vector(const SpaceId& sid) {
   return vv;
 }
 
-Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
-                                                        const VersionVector& known,
+Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid, const VersionVector& known,
                                                         size_t max_bytes) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
   // Which authors the peer lacks changes of, from which seq on.
@@ -1638,8 +1608,7 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid,
     if (s.step()) start = std::min(start, s.i64(0));
     URBIS_RETURN_IF_ERROR(s.status());
   }
-  Stmt s = db_->prepare(
-      "SELECT author, seq, envelope FROM changes WHERE space=? AND id>=? ORDER BY id");
+  Stmt s = db_->prepare("SELECT author, seq, envelope FROM changes WHERE space=? AND id>=? ORDER BY id");
   s.bind(1, space.id).bind(2, start);
   const size_t max_rows = max_bytes == SIZE_MAX ? SIZE_MAX : kMaxScanRows;
   for (size_t read = 0; s.step(); ++read) {
@@ -1724,8 +1693,7 @@ Status Replica::Impl::drop_space(const SpaceId& sid) {
 Replica::Replica(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Replica::~Replica() = default;
 
-Result<std::unique_ptr<Replica>> Replica::open(const std::string& location,
-                                               std::optional<Identity> identity, Env& env,
+Result<std::unique_ptr<Replica>> Replica::open(const std::string& location, std::optional<Identity> identity, Env& env,
                                                ReplicaOptions options) {
   crypto_init();
   URBIS_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::open(location));
@@ -1765,17 +1733,14 @@ std::vector<Result<ApplyOutcome>> Replica::apply_batch(const std::vector<Bytes>&
   return impl_->apply_batch(views);
 }
 Result<VersionVector> Replica::version_vector(const SpaceId& s) { return impl_->version_vector(s); }
-Result<std::vector<Bytes>> Replica::changes_since(const SpaceId& s, const VersionVector& known,
-                                                  size_t max_bytes) {
+Result<std::vector<Bytes>> Replica::changes_since(const SpaceId& s, const VersionVector& known, size_t max_bytes) {
   return impl_->changes_since(s, known, max_bytes);
 }
 Result<size_t> Replica::held_count(const SpaceId& s) { return impl_->held_count(s); }
 Status Replica::drop_space(const SpaceId& s) { return impl_->drop_space(s); }
 Result<bool> Replica::member_by_log(const SpaceId& s, const DeviceKey& d) { return impl_->member_by_log(s, d); }
 Result<size_t> Replica::held_bytes(const SpaceId& s) { return impl_->held_bytes(s, nullptr); }
-Result<size_t> Replica::held_bytes(const SpaceId& s, const DeviceKey& author) {
-  return impl_->held_bytes(s, &author);
-}
+Result<size_t> Replica::held_bytes(const SpaceId& s, const DeviceKey& author) { return impl_->held_bytes(s, &author); }
 Result<Entity> Replica::get(const SpaceId& s, const EntityId& id) { return impl_->get(s, id); }
 Result<FindResult> Replica::find(const SpaceId& s, const Query& q) { return impl_->find(s, q); }
 Result<Hash> Replica::state_hash(const SpaceId& s) { return impl_->state_hash(s); }
@@ -1784,8 +1749,8 @@ Result<Replica::Checkpoint> Replica::checkpoint(bool vacuum) {
   Db& db = *impl_->db_;
   if (vacuum) URBIS_RETURN_IF_ERROR(db.exec("VACUUM"));
   Checkpoint out;
-  if (sqlite3_wal_checkpoint_v2(db.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &out.wal_frames,
-                                &out.checkpointed) != SQLITE_OK)
+  if (sqlite3_wal_checkpoint_v2(db.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &out.wal_frames, &out.checkpointed) !=
+      SQLITE_OK)
     return db.error("checkpoint");
   return out;
 }

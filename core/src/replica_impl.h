@@ -92,8 +92,8 @@ struct SpaceRow {
   int64_t id = 0;
   SpaceId sid;
   std::string name;
-  uint32_t epoch = 0;  // the newest epoch a counted membership change started
-  Bytes key_id;        // its key's id (empty: an epoch from before key ids)
+  uint32_t epoch = 0;     // the newest epoch a counted membership change started
+  Bytes key_id;           // its key's id (empty: an epoch from before key ids)
   bool key_sound = true;  // its key reached members (and pending invites) only
 };
 
@@ -133,19 +133,16 @@ class Replica::Impl {
   Result<bool> heal(const SpaceId& sid);
   Status check_own_change(ByteView envelope);
   // --- invite.cc ---
-  Result<Invite> create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds,
-                               std::vector<DeviceKey> witnesses);
+  Result<Invite> create_invite(const SpaceId& sid, Role role, uint64_t ttl_seconds, std::vector<DeviceKey> witnesses);
   Result<CommitInfo> redeem_invite(const InviteSecret& secret);
-  Result<std::optional<Bytes>> witness_redeem(ByteView envelope, const DeviceKey& witness,
-                                              const Replica::SignFn& sign);
+  Result<std::optional<Bytes>> witness_redeem(ByteView envelope, const DeviceKey& witness, const Replica::SignFn& sign);
   Status remember_node(const DeviceKey& node, const std::optional<SpaceId>& space);
   Result<std::optional<DeviceKey>> remembered_node(const std::optional<SpaceId>& space);
   // Commits n transactions as n changes in one SQLite transaction: all or none.
   Result<std::vector<CommitInfo>> commit_all(const Transaction* txs, size_t n);
   std::vector<Result<ApplyOutcome>> apply_batch(const std::vector<ByteView>& envelopes);
   Result<VersionVector> version_vector(const SpaceId& sid);
-  Result<std::vector<Bytes>> changes_since(const SpaceId& sid, const VersionVector& known,
-                                           size_t max_bytes);
+  Result<std::vector<Bytes>> changes_since(const SpaceId& sid, const VersionVector& known, size_t max_bytes);
   Result<size_t> held_count(const SpaceId& sid);
   Status drop_space(const SpaceId& sid);
   Result<bool> member_by_log(const SpaceId& sid, const DeviceKey& device);
@@ -182,8 +179,8 @@ class Replica::Impl {
   static bool signature_ok(const ParsedChange& p);
   static std::vector<bool> endorsed_by_run(const std::vector<Result<ParsedChange>>& parsed);
   // `redeem`: `m` is an invite's redeem, already checked by check_redeem.
-  Status apply_membership(SpaceRow& space, const ParsedChange& p, const pb::Membership& m,
-                          bool redeem, bool* needs_rebuild);
+  Status apply_membership(SpaceRow& space, const ParsedChange& p, const pb::Membership& m, bool redeem,
+                          bool* needs_rebuild);
   // Whether a's change at `seq` is stored: when its role lets it (admin for
   // a membership change, a writer for content), or, counting for nothing,
   // when a was ever named a member (an admin, for a membership change) and
@@ -191,8 +188,8 @@ class Replica::Impl {
   Status check_author(const AuthorRow& a, uint64_t seq, bool membership);
   // Shapes every replica judges alike (key id, parents, scopes), and that
   // the parents are held here and older.
-  Status check_membership_shape(const SpaceRow& space, const ParsedChange& p, const pb::Membership& m,
-                                bool genesis, bool redeem);
+  Status check_membership_shape(const SpaceRow& space, const ParsedChange& p, const pb::Membership& m, bool genesis,
+                                bool redeem);
   // --- membership.cc's resolver, kept per space (docs/membership.md) ---
   // The resolver of `space`, loaded from mlog on first use.
   Result<MembershipResolver*> resolver(const SpaceRow& space);
@@ -230,11 +227,10 @@ class Replica::Impl {
   // Membership): Forbidden, NotAMember or Expired when `m` breaks them.
   // `p` carries the witness's receipt unless `local` (the redeemer checking
   // its own redeem before sending it, which the witness receipts).
-  Status check_redeem(const SpaceRow& space, const AuthorRow& invite, const ParsedChange& p,
-                      const pb::Membership& m, bool local);
+  Status check_redeem(const SpaceRow& space, const AuthorRow& invite, const ParsedChange& p, const pb::Membership& m,
+                      bool local);
   Result<CommitInfo> commit_one(const Transaction& tx);  // inside an open transaction
-  Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
-                                  const pb::Body* body);
+  Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain, const pb::Body* body);
   Status release_held(int64_t space, const DeviceKey& author, uint64_t next_seq);
   // Forgets the stored changes of `a` (a removed writer whose chain here is
   // not the one its cutoff pins, forked at or below `fork_at_or_below`) and
@@ -284,13 +280,12 @@ class Replica::Impl {
   // change's type claims and nothing else (the first pass of rebuild_space).
   // Sets retyped_ when an entity's type crossed the `comment` boundary, which
   // changes what earlier commenter ops mean: the caller rebuilds the space.
-  Status materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq, uint64_t hlc,
-                     uint32_t epoch, const pb::Body& body, bool claims_only = false);
+  Status materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq, uint64_t hlc, uint32_t epoch,
+                     const pb::Body& body, bool claims_only = false);
   struct Claim;
   // The entity row of `eid` after `claim` is counted (id 0 and type "" when
   // no claim of it exists), and its real type.
-  Result<std::pair<int64_t, std::string>> claim_entity(int64_t space, const EntityId& eid,
-                                                       const Claim& claim);
+  Result<std::pair<int64_t, std::string>> claim_entity(int64_t space, const EntityId& eid, const Claim& claim);
   Status refresh_entity(int64_t entity);
   // An entity's home was learnt (moved: it changed from a known one): sets
   // retyped_ when scoped writers' ops on it must be judged again.
@@ -308,7 +303,7 @@ class Replica::Impl {
   uint64_t hlc_ = 0;
   std::map<std::pair<int64_t, uint32_t>, std::vector<SpaceKey>> keys_;
   std::unordered_map<int64_t, DeviceKey> author_keys_;  // author row -> device
-  std::set<int64_t> dirty_;                              // entities to refresh
+  std::set<int64_t> dirty_;                             // entities to refresh
   // Non-zero inside apply_batch and commit_all: entities are refreshed once,
   // before the SQLite commit, however many changes of the batch touched
   // them (nothing inside a batch reads what a refresh writes: documents,

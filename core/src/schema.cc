@@ -230,8 +230,7 @@ struct SchemaObject {
 Result<std::vector<SchemaObject>> read_schema(Db& db) {
   std::vector<SchemaObject> out;
   {
-    auto s = db.prepare_once(
-        "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name");
+    auto s = db.prepare_once("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name");
     if (!s.is_ok()) return s.status();
     while (s->step()) out.push_back({s->str(0), s->str(1), {}});
     URBIS_RETURN_IF_ERROR(s->status());
@@ -268,8 +267,8 @@ Status check_schema_objects(Db& db) {
   if (!expected.is_ok()) return expected.status();
   auto found = read_schema(db);
   if (!found.is_ok())
-    return Status(Code::Storage, "the store's schema cannot be read (" + found.status().message() +
-                                     "); the file is damaged");
+    return Status(Code::Storage,
+                  "the store's schema cannot be read (" + found.status().message() + "); the file is damaged");
   for (const SchemaObject& want : *expected) {
     const SchemaObject* have = nullptr;
     for (const SchemaObject& o : *found)
@@ -280,8 +279,7 @@ Status check_schema_objects(Db& db) {
       bool present = false;
       for (const std::string& c : have->columns) present = present || c == column;
       if (!present)
-        return Status(Code::Storage, "the store is damaged: table '" + want.name + "' has no column '" +
-                                         column + "'");
+        return Status(Code::Storage, "the store is damaged: table '" + want.name + "' has no column '" + column + "'");
     }
   }
   return Status::ok();
@@ -303,8 +301,7 @@ Status run_check(Db& db, const char* pragma) {
     if (line == "ok") continue;
     problems += (problems.empty() ? "" : "; ") + line;
   }
-  if (!s->status().is_ok())
-    return Status(Code::Storage, "the store is damaged: " + s->status().message());
+  if (!s->status().is_ok()) return Status(Code::Storage, "the store is damaged: " + s->status().message());
   if (!problems.empty()) return Status(Code::Storage, "the store is damaged: " + problems);
   return Status::ok();
 }
@@ -313,8 +310,7 @@ Status run_check(Db& db, const char* pragma) {
 
 Status prepare_schema(Db& db, bool synchronous_full, const std::function<Status(int, int)>& before_migration) {
   URBIS_RETURN_IF_ERROR(db.exec("PRAGMA journal_mode=WAL"));
-  URBIS_RETURN_IF_ERROR(
-      db.exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  URBIS_RETURN_IF_ERROR(db.exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   URBIS_RETURN_IF_ERROR(db.exec("PRAGMA busy_timeout=5000"));
   URBIS_RETURN_IF_ERROR(db.exec("PRAGMA cache_size=-16000"));
   // Statement journals and sorter spills stay in memory: on disk each was a
@@ -341,9 +337,8 @@ Status prepare_schema(Db& db, bool synchronous_full, const std::function<Status(
     URBIS_RETURN_IF_ERROR(s.status());
   }
   if (version > kSchemaVersion)
-    return Status(Code::Storage, "store was written by a newer Urbis (schema version " +
-                                     std::to_string(version) + ", this build knows " +
-                                     std::to_string(kSchemaVersion) + ")");
+    return Status(Code::Storage, "store was written by a newer Urbis (schema version " + std::to_string(version) +
+                                     ", this build knows " + std::to_string(kSchemaVersion) + ")");
   // A store of an earlier release: the caller may keep a copy of it first.
   if (version > 0 && version < kSchemaVersion && before_migration)
     URBIS_RETURN_IF_ERROR(before_migration(version, kSchemaVersion));

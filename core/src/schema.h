@@ -19,8 +19,7 @@ inline constexpr int kSchemaVersion = 7;
 // `before_migration` (ReplicaOptions::before_migration), when set, is called
 // before the first migration of a store older than kSchemaVersion; its error
 // is returned with nothing migrated.
-Status prepare_schema(Db& db, bool synchronous_full,
-                      const std::function<Status(int, int)>& before_migration = {});
+Status prepare_schema(Db& db, bool synchronous_full, const std::function<Status(int, int)>& before_migration = {});
 // PRAGMA integrity_check (every page, index and constraint; cost grows with
 // the store) and the schema objects: ok or a Storage error naming the first
 // problems.
@@ -35,8 +34,7 @@ inline constexpr uint64_t kMaxSeq = (1ull << kOpSeqBits) - 1;
 // keys, so only it is bound by it (a node, which never materializes, is not).
 inline constexpr int64_t kMaxAuthorRows = 1ll << 20;
 inline int64_t op_key(int64_t author_row, uint64_t seq, uint32_t index) {
-  return author_row << (kOpSeqBits + kOpIndexBits) | static_cast<int64_t>(seq) << kOpIndexBits |
-         index;
+  return author_row << (kOpSeqBits + kOpIndexBits) | static_cast<int64_t>(seq) << kOpIndexBits | index;
 }
 inline int64_t op_author_row(int64_t key) { return key >> (kOpSeqBits + kOpIndexBits); }
 inline uint64_t op_seq(int64_t key) { return (key >> kOpIndexBits) & kMaxSeq; }

@@ -30,14 +30,14 @@ uint32_t next_code_point(std::string_view s, size_t& i) {
 }
 
 bool is_cjk(uint32_t cp) {
-  return (cp >= 0x1100 && cp <= 0x11FF) ||    // Hangul Jamo
-         (cp >= 0x3040 && cp <= 0x30FF) ||    // Hiragana, Katakana
-         (cp >= 0x3130 && cp <= 0x318F) ||    // Hangul compatibility Jamo
-         (cp >= 0x3400 && cp <= 0x4DBF) ||    // CJK extension A
-         (cp >= 0x4E00 && cp <= 0x9FFF) ||    // CJK unified ideographs
-         (cp >= 0xAC00 && cp <= 0xD7AF) ||    // Hangul syllables
-         (cp >= 0xF900 && cp <= 0xFAFF) ||    // CJK compatibility ideographs
-         (cp >= 0x20000 && cp <= 0x2FFFF);    // CJK extensions B..
+  return (cp >= 0x1100 && cp <= 0x11FF) ||  // Hangul Jamo
+         (cp >= 0x3040 && cp <= 0x30FF) ||  // Hiragana, Katakana
+         (cp >= 0x3130 && cp <= 0x318F) ||  // Hangul compatibility Jamo
+         (cp >= 0x3400 && cp <= 0x4DBF) ||  // CJK extension A
+         (cp >= 0x4E00 && cp <= 0x9FFF) ||  // CJK unified ideographs
+         (cp >= 0xAC00 && cp <= 0xD7AF) ||  // Hangul syllables
+         (cp >= 0xF900 && cp <= 0xFAFF) ||  // CJK compatibility ideographs
+         (cp >= 0x20000 && cp <= 0x2FFFF);  // CJK extensions B..
 }
 
 // Splits `text` into pieces: each is either a run of CJK characters (as
@@ -104,8 +104,9 @@ namespace {
 // becomes an empty phrase, which matches nothing ("smart — bus" found nothing).
 bool separates_tokens(uint32_t cp) {
   if (cp < 0x80) return !std::isalnum(static_cast<unsigned char>(cp));
-  if (cp <= 0xBF) return cp != 0xAA && cp != 0xB2 && cp != 0xB3 && cp != 0xB5 && cp != 0xB9 && cp != 0xBA && cp != 0xBC &&
-                         cp != 0xBD && cp != 0xBE;
+  if (cp <= 0xBF)
+    return cp != 0xAA && cp != 0xB2 && cp != 0xB3 && cp != 0xB5 && cp != 0xB9 && cp != 0xBA && cp != 0xBC &&
+           cp != 0xBD && cp != 0xBE;
   if (cp == 0xD7 || cp == 0xF7) return true;
   if (cp == 0x060C || cp == 0x061B || cp == 0x061F || (cp >= 0x066A && cp <= 0x066D) || cp == 0x06D4) return true;
   if (cp >= 0x2000 && cp <= 0x206F) return true;  // general punctuation: dashes, quotes, bullets
@@ -124,7 +125,8 @@ bool has_token_char(std::string_view word) {
     const auto b = static_cast<unsigned char>(word[i]);
     const size_t len = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
     uint32_t cp = len == 1 ? b : b & (0x7F >> len);
-    for (size_t k = 1; k < len && i + k < word.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(word[i + k]) & 0x3F);
+    for (size_t k = 1; k < len && i + k < word.size(); ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(word[i + k]) & 0x3F);
     if (!separates_tokens(cp)) return true;
     i += len;
   }

@@ -69,8 +69,6 @@ std::string utc_time_text(uint64_t ms) {
   return buf;
 }
 
-std::string OpId::to_string() const {
-  return author.hex() + ":" + std::to_string(seq) + ":" + std::to_string(index);
-}
+std::string OpId::to_string() const { return author.hex() + ":" + std::to_string(seq) + ":" + std::to_string(index); }
 
 }  // namespace urbis

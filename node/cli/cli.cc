@@ -11,9 +11,7 @@ namespace urbis::cli {
 
 void fail(Code code, std::string message) { throw CliError{code, std::move(message), kExitFailure}; }
 
-void usage_error(std::string message) {
-  throw CliError{Code::InvalidArgument, std::move(message), kExitUsage};
-}
+void usage_error(std::string message) { throw CliError{Code::InvalidArgument, std::move(message), kExitUsage}; }
 
 void Args::add_defaults(const Args& file) {
   for (const auto& [name, values] : file.options_) options_.try_emplace(name, values);
@@ -58,8 +56,10 @@ Args read_config_file(const std::string& path, const std::vector<std::string>& v
       usage_error(where() + "unknown setting '" + name.substr(2) + "' (settings: " + known + ")");
     }
     if (is_flag) {
-      if (value == "true") words.push_back(name);
-      else if (value != "false") usage_error(where() + name.substr(2) + " is true or false, not '" + value + "'");
+      if (value == "true")
+        words.push_back(name);
+      else if (value != "false")
+        usage_error(where() + name.substr(2) + " is true or false, not '" + value + "'");
       continue;
     }
     if (value.empty()) usage_error(where() + name.substr(2) + " needs a value");
@@ -131,9 +131,7 @@ std::string dump_json(const nlohmann::json& j, int indent) {
 
 namespace {
 
-std::string scalar_text(const nlohmann::json& j) {
-  return j.is_string() ? j.get<std::string>() : dump_json(j, -1);
-}
+std::string scalar_text(const nlohmann::json& j) { return j.is_string() ? j.get<std::string>() : dump_json(j, -1); }
 
 bool is_leaf(const nlohmann::json& j) { return j.is_primitive() || j.empty(); }
 

@@ -68,8 +68,10 @@ std::vector<EntityId> parse_scope(const Args& args) {
       const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       auto id = EntityId::from_hex(item);
       if (!id || item.size() != 32)
-        usage_error("--scope takes ids of city entities, 32 hex digits each, separated by commas (from 'urbis "
-                    "find SPACE --type city'); '" + item + "' is not one");
+        usage_error(
+            "--scope takes ids of city entities, 32 hex digits each, separated by commas (from 'urbis "
+            "find SPACE --type city'); '" +
+            item + "' is not one");
       if (std::find(scope.begin(), scope.end(), *id) == scope.end()) scope.push_back(*id);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -160,16 +162,16 @@ void run_space_members(const Context& ctx, const Args& args) {
                          {"expires", utc_time_text(m.invite_expires_ms)},
                          {"scope", scope_json(*replica, space, m.scope)}});
     else
-      members.push_back({{"device", m.device.hex()},
-                         {"role", role_name(m.role)},
-                         {"scope", scope_json(*replica, space, m.scope)}});
+      members.push_back(
+          {{"device", m.device.hex()}, {"role", role_name(m.role)}, {"scope", scope_json(*replica, space, m.scope)}});
   }
   emit(ctx, {{"members", std::move(members)}, {"invites", std::move(invites)}});
 }
 
 void run_put(const Context& ctx, const Args& args) {
   const auto& pos = args.positional();
-  if (pos.size() < 3) usage_error("usage: urbis put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...");
+  if (pos.size() < 3)
+    usage_error("usage: urbis put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...");
   // Checked before the passphrase is asked for.
   std::vector<std::pair<FieldRef, std::string>> assignments;
   for (size_t i = 3; i < pos.size(); ++i) {
@@ -269,54 +271,94 @@ const std::vector<Command>& commands() {
        "space add-member SPACE DEVICE --role admin|editor|commenter|viewer [--scope CITY_ID[,CITY_ID...]]",
        "add a member or change a role (admin only); --scope limits the role to those cities (ids of city\n"
        "      entities; without it: the whole space, also when changing a scoped role)",
-       {"--role", "--scope"}, run_space_add_member},
-      {"space remove-member", "space remove-member SPACE DEVICE", "remove a member (admin only)", {},
+       {"--role", "--scope"},
+       run_space_add_member},
+      {"space remove-member",
+       "space remove-member SPACE DEVICE",
+       "remove a member (admin only)",
+       {},
        run_space_remove_member},
       {"space list", "space list", "list the spaces this store holds", {}, run_space_list},
-      {"space members", "space members SPACE",
+      {"space members",
+       "space members SPACE",
        "list the members (role, city scope; an empty scope is the whole space) and the pending invites (with\n"
-       "      their expiry) of a space", {}, run_space_members},
-      {"space invite", "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS] [--witness NODE_KEY]...",
+       "      their expiry) of a space",
+       {},
+       run_space_members},
+      {"space invite",
+       "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS] [--witness NODE_KEY]...",
        "make an invite code (admin only; --ttl defaults to 7 days). The code is redeemed through its witness "
-       "node, which dates the join: by default the node that last served the space to this home; sync again before sharing it",
-       {"--role", "--ttl", "--witness"}, run_space_invite},
-      {"space join", "space join CODE ws[s]://HOST:PORT/sync [--ca-file FILE]",
-       "join a space with an invite code, through the node at the URL", {"--ca-file"}, run_space_join},
-      {"space revoke-invite", "space revoke-invite SPACE KEY|CODE",
+       "node, which dates the join: by default the node that last served the space to this home; sync again before "
+       "sharing it",
+       {"--role", "--ttl", "--witness"},
+       run_space_invite},
+      {"space join",
+       "space join CODE ws[s]://HOST:PORT/sync [--ca-file FILE]",
+       "join a space with an invite code, through the node at the URL",
+       {"--ca-file"},
+       run_space_join},
+      {"space revoke-invite",
+       "space revoke-invite SPACE KEY|CODE",
        "revoke a pending invite, named by its key (from 'space members') or its code (admin only); sync to\n"
-       "      take the revocation to the node, after which the code no longer joins", {},
+       "      take the revocation to the node, after which the code no longer joins",
+       {},
        run_space_revoke_invite},
-      {"put", "put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...",
-       "write fields of an entity in one change (ID new creates one)", {}, run_put},
+      {"put",
+       "put SPACE TYPE ID|new field=value field@LOCALE=value +set=x -set=x ...",
+       "write fields of an entity in one change (ID new creates one)",
+       {},
+       run_put},
       {"get", "get SPACE TYPE ID [--lang L]", "an entity with translations and conflicts", {"--lang"}, run_get},
       {"delete", "delete SPACE TYPE ID", "delete an entity", {}, run_delete},
-      {"find", "find SPACE [--type T] [--text Q] [--where field=value]... [--lang L] [--limit N]",
-       "search entities", {"--type", "--text", "--where", "--lang", "--limit"}, run_find},
-      {"state-hash", "state-hash SPACE", "hash of the space's state (equal on converged replicas)", {},
-       run_state_hash},
-      {"export", "export SPACE --format json|csv|geojson [--lang L]",
-       "print every entity (geojson: projects with lat/lon)", {"--format", "--lang"}, run_export},
-      {"import", "import SPACE FILE.csv --type TYPE",
-       "create one entity per CSV row; all rows or none (one transaction; progress on stderr)", {"--type"},
+      {"find",
+       "find SPACE [--type T] [--text Q] [--where field=value]... [--lang L] [--limit N]",
+       "search entities",
+       {"--type", "--text", "--where", "--lang", "--limit"},
+       run_find},
+      {"state-hash", "state-hash SPACE", "hash of the space's state (equal on converged replicas)", {}, run_state_hash},
+      {"export",
+       "export SPACE --format json|csv|geojson [--lang L]",
+       "print every entity (geojson: projects with lat/lon)",
+       {"--format", "--lang"},
+       run_export},
+      {"import",
+       "import SPACE FILE.csv --type TYPE",
+       "create one entity per CSV row; all rows or none (one transaction; progress on stderr)",
+       {"--type"},
        run_import},
-      {"device rekey", "device rekey",
+      {"device rekey",
+       "device rekey",
        "give this device a new key when its chain forked (home restored from a backup or copied; sync says\n"
-       "      BrokenChain): the old key and store move to HOME/forked/, nothing is deleted; prints what to do", {},
+       "      BrokenChain): the old key and store move to HOME/forked/, nothing is deleted; prints what to do",
+       {},
        run_device_rekey},
-      {"device republish", "device republish [--from DIR]",
+      {"device republish",
+       "device republish [--from DIR]",
        "after rekey, an admin adding the new key and a sync: re-write the forked store's unsynced work under\n"
-       "      the new key (then sync)", {"--from"}, run_device_republish},
-      {"check", "check", "read every page of this device's store and check its schema (exit 1 if damaged)", {},
+       "      the new key (then sync)",
+       {"--from"},
+       run_device_republish},
+      {"check",
+       "check",
+       "read every page of this device's store and check its schema (exit 1 if damaged)",
+       {},
        run_check},
-      {"demo-data", "demo-data SPACE [--cities N] [--projects N] [--seed S] [--today YYYY-MM-DD]",
-       "fill a space with fictional demo cities, projects, needs, practices and plans (the same for the same seed and day; "
+      {"demo-data",
+       "demo-data SPACE [--cities N] [--projects N] [--seed S] [--today YYYY-MM-DD]",
+       "fill a space with fictional demo cities, projects, needs, practices and plans (the same for the same seed and "
+       "day; "
        "editor or admin); dates are relative to --today (default: today, UTC)",
-       {"--cities", "--projects", "--seed", "--today"}, run_demo_data},
-      {"sync", "sync ws[s]://HOST:PORT/sync [--watch] [--space SPACE]... [--ca-file FILE]",
+       {"--cities", "--projects", "--seed", "--today"},
+       run_demo_data},
+      {"sync",
+       "sync ws[s]://HOST:PORT/sync [--watch] [--space SPACE]... [--ca-file FILE]",
        "sync every local space, and every space the node serves this device, with a node; --watch stays live;\n"
        "      wss:// verifies the node's certificate against the system's store, or --ca-file",
-       {"--space", "--ca-file"}, run_sync, {"--watch"}},
-      {"node", kNodeUsage,
+       {"--space", "--ca-file"},
+       run_sync,
+       {"--watch"}},
+      {"node",
+       kNodeUsage,
        "run a sync node (HTTP /healthz /readyz /metrics, static --web files, WebSocket /sync, links to --peer\n"
        "      nodes) until SIGTERM. /readyz answers 503 once stopping or when the store fails a read; with\n"
        "      --drain-seconds N (0..300, default 0) the node first spends N s not ready, refusing new sessions\n"
@@ -324,7 +366,8 @@ const std::vector<Command>& commands() {
        "      JSON lines on stderr, from --log-level (debug|info|warn|error, default info); under systemd they\n"
        "      carry the journal's priority, and the node tells systemd READY=1 and STOPPING=1 (Type=notify).\n"
        "      --config FILE: every flag as 'name = value' lines (repeatable ones on several lines; flags\n"
-       "      true/false), the command line winning per flag; --print-config prints the effective settings. --peer URL links to another node (repeatable; reconnects with backoff up to\n"
+       "      true/false), the command line winning per flag; --print-config prints the effective settings. --peer URL "
+       "links to another node (repeatable; reconnects with backoff up to\n"
        "      --peer-retry-max 30 s); --trust-peer NODE_KEY serves that node every space (repeatable).\n"
        "      TLS: --tls-cert CHAIN.pem --tls-key KEY.pem listen with TLS only (https://, wss://), the pair\n"
        "      reloaded on SIGHUP; wss:// peers are verified against the system's store or --ca-file CA.pem.\n"
@@ -341,14 +384,20 @@ const std::vector<Command>& commands() {
         "--max-bytes-per-second", "--max-batch-envelopes", "--max-spaces", "--max-held-changes", "--peer",
         "--trust-peer", "--peer-retry-max", "--space-creator", "--log-level", "--config", "--drain-seconds",
         "--tls-cert", "--tls-key", "--ca-file"},
-       run_node, {"--open-spaces", "--print-config"}},
-      {"node key", "node key",
+       run_node,
+       {"--open-spaces", "--print-config"}},
+      {"node key",
+       "node key",
        "print the key this node authenticates with (the device key on a home holding an identity, else\n"
-       "      HOME/node.key), which other nodes trust with --trust-peer", {}, run_node_key},
-      {"node backup", "node backup DIR",
+       "      HOME/node.key), which other nodes trust with --trust-peer",
+       {},
+       run_node_key},
+      {"node backup",
+       "node backup DIR",
        "copy this node's home into DIR (new, or empty) while the node serves: its store as one consistent\n"
        "      snapshot, checked, and its key files. DIR is a home: to restore, start the node on it\n"
-       "      (docs/operations.md); devices and peers send again what came after the backup", {},
+       "      (docs/operations.md); devices and peers send again what came after the backup",
+       {},
        run_node_backup},
   };
   return table;

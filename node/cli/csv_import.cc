@@ -39,8 +39,8 @@ CsvImport check_csv_import(std::string_view text, const std::string& file) {
       const std::string& cell = rows[r].cells[c];
       if (!out.columns[c] || cell.empty()) continue;
       // A set's cell fills it when one element between separators is not empty.
-      fills = out.columns[c]->kind != FieldRef::Kind::Add ||
-              cell.find_first_not_of(kCsvSetSeparator) != std::string::npos;
+      fills =
+          out.columns[c]->kind != FieldRef::Kind::Add || cell.find_first_not_of(kCsvSetSeparator) != std::string::npos;
     }
     if (fills) out.filled.push_back(r);
   }

@@ -34,8 +34,8 @@ namespace {
 using namespace demo;
 using nlohmann::json;
 
-constexpr size_t kOpsPerChange = 100;      // a change closes after the entity that reaches this
-constexpr size_t kChangesPerCommit = 50;   // changes per commit_group (~5,000 ops)
+constexpr size_t kOpsPerChange = 100;          // a change closes after the entity that reaches this
+constexpr size_t kChangesPerCommit = 50;       // changes per commit_group (~5,000 ops)
 constexpr size_t kProgressMinEntities = 2000;  // smaller runs log no progress
 
 // ---- deterministic randomness ------------------------------------------------
@@ -97,7 +97,7 @@ struct Op {
   std::string field;
   json value;
   std::string locale, source_locale;  // Text only
-  int ref = -1;  // >= 0: the value is the id of record `ref`
+  int ref = -1;                       // >= 0: the value is the id of record `ref`
 };
 
 struct Record {
@@ -145,8 +145,8 @@ class Dataset {
   }
   // `text` in `lang`; a translation when `from` is another language.
   void text(int r, const char* field, Lang lang, std::string text, std::optional<Lang> from = std::nullopt) {
-    records[r].ops.push_back({Op::Kind::Text, field, std::move(text), locale(lang),
-                              from && *from != lang ? locale(*from) : "", -1});
+    records[r].ops.push_back(
+        {Op::Kind::Text, field, std::move(text), locale(lang), from && *from != lang ? locale(*from) : "", -1});
   }
   // A table text in the original language and, when `english`, in English.
   void text8(int r, const char* field, const Text8& t, Lang lang, bool english, const std::string& city = "",
@@ -163,9 +163,7 @@ std::string two(int n) {
   std::snprintf(out, sizeof out, "%02d", n);
   return out;
 }
-std::string iso_date(int year, int month, int day) {
-  return std::to_string(year) + "-" + two(month) + "-" + two(day);
-}
+std::string iso_date(int year, int month, int day) { return std::to_string(year) + "-" + two(month) + "-" + two(day); }
 // Months counted from January of year 0, and back.
 int month_index(int year, int month) { return year * 12 + (month - 1); }
 std::pair<int, int> year_month(int index) { return {index / 12, index % 12 + 1}; }
@@ -248,7 +246,7 @@ void place(Dataset& d, int r, const City& c) {
 }
 
 std::vector<Project> generate_projects(Dataset& d, uint64_t seed, size_t n, const std::vector<City>& cities,
-                                      int year_shift) {
+                                       int year_shift) {
   std::vector<Project> projects;
   projects.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -382,8 +380,8 @@ void generate_plan(Dataset& d, uint64_t seed, size_t index, const Project& p, in
   std::vector<int> milestone_records, milestone_months;
   for (int m = 0, month = 0; m < k; ++m, month += r.between(3, 7)) milestone_months.push_back(month);
   const int anchor = done < k ? done : k - 1;
-  const int shift = (done < k ? today + r.between(1, 3) : today - r.between(1, 3)) -
-                    milestone_months[static_cast<size_t>(anchor)];
+  const int shift =
+      (done < k ? today + r.between(1, 3) : today - r.between(1, 3)) - milestone_months[static_cast<size_t>(anchor)];
   for (int& month : milestone_months) month += shift;
   for (int m = 0; m < k; ++m) {
     const auto [y, mo] = year_month(milestone_months[static_cast<size_t>(m)]);
@@ -445,8 +443,10 @@ void generate_plan(Dataset& d, uint64_t seed, size_t index, const Project& p, in
     d.set(e, "source", funding_sources()[sources[s]]);
     d.set(e, "amount", amount);
     d.set(e, "currency", city.country->currency);
-    d.set(e, "status", p.stage <= 1 ? early[r.below(2)] : p.stage == 2 ? (r.percent(50) ? "requested" : "approved")
-                                                                        : late[r.below(2)]);
+    d.set(e, "status",
+          p.stage <= 1   ? early[r.below(2)]
+          : p.stage == 2 ? (r.percent(50) ? "requested" : "approved")
+                         : late[r.below(2)]);
   }
 
   for (size_t c : r.distinct(comments().size(), static_cast<size_t>(r.between(2, 6)))) {
@@ -456,10 +456,10 @@ void generate_plan(Dataset& d, uint64_t seed, size_t index, const Project& p, in
     d.set(e, "author", names[r.below(names.size())]);
     // Within the last year and a half, before the day it is seeded.
     const auto [y, mo] = year_month(today - r.between(1, 18));
-    d.set(e, "at", iso_date(y, mo, r.between(1, 28)) + "T" + two(r.between(8, 18)) + ":" + two(r.between(0, 59)) + ":00Z");
+    d.set(e, "at",
+          iso_date(y, mo, r.between(1, 28)) + "T" + two(r.between(8, 18)) + ":" + two(r.between(0, 59)) + ":00Z");
   }
 }
-
 
 // The readiness assessment (demo_phrases.h, Readiness), published to every
 // city: the questionnaire with its structure (a plain JSON field) and its
@@ -530,8 +530,7 @@ void generate_readiness(Dataset& d, uint64_t seed, const std::vector<City>& citi
     for (size_t k : r.distinct(rd.barriers.choices.size(), static_cast<size_t>(r.between(1, 3))))
       d.element(e, "a.barriers", rd.barriers.choices[k].id);
     if (r.percent(share)) d.set(e, "a.staff", r.between(2, 120));
-    if (r.percent(submitted ? 70 : 30))
-      d.set(e, "a.priority", rd.answers[r.below(rd.answers.size())].in(city.lang));
+    if (r.percent(submitted ? 70 : 30)) d.set(e, "a.priority", rd.answers[r.below(rd.answers.size())].in(city.lang));
     // A city's maturity, give or take one per responsibility and enabler.
     const int base = r.between(1, 4);
     for (const Labelled& resp : rd.responsibilities) {
@@ -544,8 +543,8 @@ void generate_readiness(Dataset& d, uint64_t seed, const std::vector<City>& citi
     }
     if (submitted) {
       const auto [y, m] = year_month(today - r.between(0, 1));
-      d.set(e, "submitted_at", iso_date(y, m, r.between(1, 28)) + "T" + two(r.between(8, 17)) + ":" +
-                                   two(r.between(0, 59)) + ":00Z");
+      d.set(e, "submitted_at",
+            iso_date(y, m, r.between(1, 28)) + "T" + two(r.between(8, 17)) + ":" + two(r.between(0, 59)) + ":00Z");
     }
   }
 }
@@ -658,9 +657,11 @@ void run_demo_data(const Context& ctx, const Args& args) {
   const SpaceId space = resolve_space(*replica, args.positional()[0]);
   const SpaceInfo info = check(replica->space(space));
   if (info.my_role < Role::Editor)
-    fail(Code::Forbidden, "demo-data writes cities, projects and plans, which needs the editor or admin role in "
-                          "space " + space.hex() + "; this device is " +
-                              (info.my_role == Role::None ? "not a member" : "a " + std::string(role_name(info.my_role))));
+    fail(Code::Forbidden,
+         "demo-data writes cities, projects and plans, which needs the editor or admin role in "
+         "space " +
+             space.hex() + "; this device is " +
+             (info.my_role == Role::None ? "not a member" : "a " + std::string(role_name(info.my_role))));
   // One dataset per space: a second run would duplicate every entity.
   Query marked;
   marked.where = {{"demo", "true"}};
@@ -672,15 +673,21 @@ void run_demo_data(const Context& ctx, const Args& args) {
   const auto started = std::chrono::steady_clock::now();
   const Dataset d = generate(seed, n_cities, n_projects, month_index(year, month));
   const Written w = write(*replica, space, d);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   json out = {{"space", space.hex()}, {"seed", seed}, {"today", iso_date(year, month, day)}};
-  static const std::pair<const char*, const char*> kinds[] = {
-      {"cities", "city"},       {"projects", "project"}, {"needs", "need"},   {"practices", "practice"},
-      {"milestones", "milestone"}, {"tasks", "task"},  {"stakeholders", "stakeholder"},
-      {"risks", "risk"},        {"funding", "funding"},  {"comments", "comment"},
-      {"questionnaires", "questionnaire"}, {"responses", "response"}};
+  static const std::pair<const char*, const char*> kinds[] = {{"cities", "city"},
+                                                              {"projects", "project"},
+                                                              {"needs", "need"},
+                                                              {"practices", "practice"},
+                                                              {"milestones", "milestone"},
+                                                              {"tasks", "task"},
+                                                              {"stakeholders", "stakeholder"},
+                                                              {"risks", "risk"},
+                                                              {"funding", "funding"},
+                                                              {"comments", "comment"},
+                                                              {"questionnaires", "questionnaire"},
+                                                              {"responses", "response"}};
   for (const auto& [key, type] : kinds) {
     auto it = d.counts.find(type);
     out[key] = it == d.counts.end() ? 0 : it->second;

@@ -52,13 +52,13 @@ struct NamingRule {
 };
 
 struct Sector {
-  const char* name;              // facet value: "mobility", ...
-  std::vector<Text8> projects;   // project and practice title phrases
-  Text8 objective;               // one sentence for summaries
-  std::vector<Text8> needs;      // need titles
-  std::vector<int> sdgs;         // the first is the sector's main goal
+  const char* name;             // facet value: "mobility", ...
+  std::vector<Text8> projects;  // project and practice title phrases
+  Text8 objective;              // one sentence for summaries
+  std::vector<Text8> needs;     // need titles
+  std::vector<int> sdgs;        // the first is the sector's main goal
   std::vector<const char*> tags;
-  const char* outcome;           // English, "%d" is a percentage
+  const char* outcome;  // English, "%d" is a percentage
 };
 
 // A stakeholder organisation; "{city}" in a name is the project's city.
@@ -80,7 +80,7 @@ const std::vector<Sector>& sectors();
 const std::vector<const char*>& stages();  // idea .. completed, in order
 
 // Sentence templates with "{city}" and "{district}" slots.
-const Text8& fictional_city();        // "Fictional demo city"
+const Text8& fictional_city();  // "Fictional demo city"
 const Text8& need_description();
 const Text8& practice_summary();
 
@@ -107,12 +107,12 @@ struct ChoiceQuestion {
   std::vector<Labelled> choices;
 };
 struct Readiness {
-  Text8 title, description, scale;  // scale: what 1..5 mean
-  Text8 general;                    // the first section's title
-  ChoiceQuestion strategy;          // single choice
-  ChoiceQuestion barriers;          // multiple choice
-  Text8 staff;                      // number (optional)
-  Text8 priority;                   // text (optional)
+  Text8 title, description, scale;         // scale: what 1..5 mean
+  Text8 general;                           // the first section's title
+  ChoiceQuestion strategy;                 // single choice
+  ChoiceQuestion barriers;                 // multiple choice
+  Text8 staff;                             // number (optional)
+  Text8 priority;                          // text (optional)
   std::vector<Labelled> responsibilities;  // sections
   std::vector<Labelled> enablers;          // the scale questions of each
   std::vector<Text8> answers;              // sample answers to `priority`

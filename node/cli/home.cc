@@ -76,8 +76,7 @@ void prompt_no_echo(const char* prompt, Passphrase& out) {
 std::unique_ptr<Passphrase> read_passphrase(bool confirm) {
   if (const char* env = std::getenv("URBIS_PASSPHRASE")) return std::make_unique<Passphrase>(env);
   if (!isatty(STDIN_FILENO))
-    fail(Code::InvalidArgument,
-         "no passphrase: set URBIS_PASSPHRASE or run urbis from a terminal to be asked for it");
+    fail(Code::InvalidArgument, "no passphrase: set URBIS_PASSPHRASE or run urbis from a terminal to be asked for it");
   auto first = std::make_unique<Passphrase>();
   prompt_no_echo("Passphrase: ", *first);
   if (confirm) {
@@ -114,8 +113,8 @@ void write_new_private_file(const fs::path& path, ByteView data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == EEXIST)
-      fail(Code::InvalidArgument, path.parent_path().string() +
-                                      " already holds an identity (identity.key); refusing to overwrite it");
+      fail(Code::InvalidArgument,
+           path.parent_path().string() + " already holds an identity (identity.key); refusing to overwrite it");
     fail(Code::Storage, "cannot create " + path.string() + ": " + std::strerror(errno));
   }
   size_t done = 0;
@@ -255,7 +254,9 @@ Status keep_pre_migration_copy(const fs::path& store, int from, int to) {
       const std::string version = old.one_value("SELECT value FROM meta WHERE key='schema_version'");
       if (old.error().empty() && version == std::to_string(from)) {
         log_event("warn", "pre_migration_copy_kept",
-                  {{"copy", keep.string()}, {"from_version", from}, {"to_version", to},
+                  {{"copy", keep.string()},
+                   {"from_version", from},
+                   {"to_version", to},
                    {"note", "a copy of this store at that version already exists: kept as it is, no new copy made"}});
         return Status::ok();
       }
@@ -280,16 +281,18 @@ Status keep_pre_migration_copy(const fs::path& store, int from, int to) {
   }
   sync_path(store.parent_path());
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-  log_event("info", "pre_migration_copy", {{"copy", keep.string()}, {"from_version", from}, {"to_version", to},
-                                            {"bytes", static_cast<uint64_t>(fs::file_size(keep, ec))},
-                                            {"ms", ms.count()}});
+  log_event("info", "pre_migration_copy",
+            {{"copy", keep.string()},
+             {"from_version", from},
+             {"to_version", to},
+             {"bytes", static_cast<uint64_t>(fs::file_size(keep, ec))},
+             {"ms", ms.count()}});
   return Status::ok();
 }
 
 }  // namespace
 
-std::unique_ptr<Replica> open_store(const fs::path& home, std::optional<Identity> identity,
-                                    ReplicaOptions options) {
+std::unique_ptr<Replica> open_store(const fs::path& home, std::optional<Identity> identity, ReplicaOptions options) {
   const fs::path file = home / kStoreFile;
   // A store of an earlier release is copied before it is migrated; a copy
   // that cannot be made stops the open with the store unmigrated.
@@ -341,8 +344,7 @@ fs::path resolve_home(const Context& ctx) {
 DeviceKey init_home(const Context& ctx, const std::string& name) {
   const fs::path home = resolve_home(ctx);
   if (fs::exists(home / kIdentityFile))
-    fail(Code::InvalidArgument,
-         home.string() + " already holds an identity (identity.key); refusing to overwrite it");
+    fail(Code::InvalidArgument, home.string() + " already holds an identity (identity.key); refusing to overwrite it");
   // The cost is checked before the passphrase is asked for, the policy
   // (identity.h, check_new_passphrase) before anything is written.
   const PwhashCost cost = pwhash_cost();
@@ -524,7 +526,8 @@ nlohmann::json backup_home(const fs::path& home, const fs::path& dir) {
   if (!fs::is_directory(parent, ec)) fail(Code::NotFound, "no directory " + parent.string() + " to back up into");
   // Written beside DIR, renamed at the end: DIR is whole or absent.
   std::string pattern = (parent / ("." + target.filename().string() + ".partial-XXXXXX")).string();
-  if (!::mkdtemp(pattern.data())) fail(Code::Storage, "cannot create a directory in " + parent.string() + ": " + std::strerror(errno));
+  if (!::mkdtemp(pattern.data()))
+    fail(Code::Storage, "cannot create a directory in " + parent.string() + ": " + std::strerror(errno));
   const fs::path work = pattern;
   struct Cleanup {
     fs::path path;
@@ -550,14 +553,16 @@ nlohmann::json backup_home(const fs::path& home, const fs::path& dir) {
     char buf[4096];
     bool ok = ::fstat(in, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (1 << 20);
     for (ssize_t n = 0; ok && (n = ::read(in, buf, sizeof buf)) != 0;) {
-      if (n < 0) ok = false;
-      else bytes.append(buf, static_cast<size_t>(n));
+      if (n < 0)
+        ok = false;
+      else
+        bytes.append(buf, static_cast<size_t>(n));
     }
     ::close(in);
     if (!ok) fail(Code::Storage, from.string() + " is not a readable regular file");
     const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    const bool written = out >= 0 && ::write(out, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) &&
-                         ::fsync(out) == 0;
+    const bool written =
+        out >= 0 && ::write(out, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) && ::fsync(out) == 0;
     if (out >= 0) ::close(out);
     sodium_memzero(bytes.data(), bytes.size());
     if (!written) fail(Code::Storage, "cannot write " + to.string() + ": " + std::strerror(errno));
@@ -596,9 +601,9 @@ SyncHome open_node_home(const Context& ctx, size_t max_held_changes) {
   std::optional<Identity> device = unlock_identity(home, /*required=*/false);
   SyncHome out;
   out.signer_identity = signing_identity(home, device);
-  out.replica = open_store(home, std::move(device),
-                           ReplicaOptions{.materialize = false, .synchronous_full = true,
-                                          .max_held_changes = max_held_changes});
+  out.replica =
+      open_store(home, std::move(device),
+                 ReplicaOptions{.materialize = false, .synchronous_full = true, .max_held_changes = max_held_changes});
   return out;
 }
 

@@ -57,16 +57,14 @@ Role parse_role(const Args& args, const char* usage) {
 }  // namespace
 
 void run_space_invite(const Context& ctx, const Args& args) {
-  const char* usage =
-      "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS] [--witness NODE_KEY]...";
+  const char* usage = "space invite SPACE --role admin|editor|commenter|viewer [--ttl SECONDS] [--witness NODE_KEY]...";
   args.expect_positional(1, usage);
   const Role role = parse_role(args, usage);
   uint64_t ttl = kDefaultTtlSeconds;
   if (auto text = args.value("--ttl")) {
     auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), ttl);
     if (ec != std::errc() || end != text->data() + text->size() || ttl < 1 || ttl > kMaxTtlSeconds)
-      usage_error("--ttl takes a number of seconds from 1 to " + std::to_string(kMaxTtlSeconds) +
-                  " (366 days)");
+      usage_error("--ttl takes a number of seconds from 1 to " + std::to_string(kMaxTtlSeconds) + " (366 days)");
   }
   std::vector<DeviceKey> witnesses;
   for (const std::string& hex : args.values("--witness")) {
@@ -90,8 +88,10 @@ void run_space_revoke_invite(const Context& ctx, const Args& args) {
   if (!key) {
     auto decoded = decode_invite_code(given);
     if (!decoded.is_ok())
-      usage_error("'" + given + "' is neither an invite key (64 hex digits, from 'urbis space members') nor an "
-                  "invite code (" + decoded.status().message() + ")");
+      usage_error("'" + given +
+                  "' is neither an invite key (64 hex digits, from 'urbis space members') nor an "
+                  "invite code (" +
+                  decoded.status().message() + ")");
     key = invite_identity(decoded.value()).device();
     code_space = decoded.value().space;
   }

@@ -5,9 +5,7 @@
 
 namespace urbis::cli {
 
-void fail_network(std::string message) {
-  throw CliError{Code::Internal, std::move(message), kExitFailure, "Network"};
-}
+void fail_network(std::string message) { throw CliError{Code::Internal, std::move(message), kExitFailure, "Network"}; }
 
 namespace {
 

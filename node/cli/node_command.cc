@@ -33,7 +33,7 @@ std::optional<T> number_flag(const Args& args, const char* flag, T min, T max = 
   if (ec != std::errc() || end != text->data() + text->size() || n < min || n > max)
     usage_error(std::string(flag) + " takes a whole number " +
                 (max == std::numeric_limits<T>::max() ? "of at least " + std::to_string(min)
-                                                       : "from " + std::to_string(min) + " to " + std::to_string(max)) +
+                                                      : "from " + std::to_string(min) + " to " + std::to_string(max)) +
                 ", not '" + *text + "'");
   return n;
 }
@@ -50,13 +50,12 @@ void raise_file_limit(size_t connections) {
   if (raised.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
   if (rl.rlim_cur < wanted)
     log_event("warn", "file_limit_low",
-              {{"open_files", static_cast<uint64_t>(rl.rlim_cur)}, {"max_connections", connections},
+              {{"open_files", static_cast<uint64_t>(rl.rlim_cur)},
+               {"max_connections", connections},
                {"hint", "connections beyond the open-file limit fail to be accepted; raise ulimit -n"}});
 }
 
 }  // namespace
-
-
 
 void run_node_key(const Context& ctx, const Args& args) {
   args.expect_positional(0, "node key");
@@ -184,22 +183,23 @@ void run_node(const Context& ctx, const Args& command_line) {
     server.start();
     nlohmann::json trusted = nlohmann::json::array();
     for (const DeviceKey& k : options.session.trusted_peers) trusted.push_back(k.hex());
-    log_event("info", "listening", {{"address", server::endpoint_text(bound)},
-                                    {"home", resolve_home(ctx).string()},
-                                    {"node", device},
-                                    {"peers", options.peers},
-                                    {"trusted_peers", trusted},
-                                    {"open_spaces", options.session.open_spaces},
-                                    {"space_creators", options.session.space_creators.size()},
-                                    {"web", options.web ? options.web->string() : ""},
-                                    {"max_frame_bytes", options.session.max_frame_bytes},
-                                    {"max_connections", limits.max_connections},
-                                    {"max_frames_per_second", limits.max_frames_per_second},
-                                    {"max_bytes_per_second", limits.max_bytes_per_second},
-                                    {"max_batch_envelopes", limits.max_batch_envelopes},
-                                    {"max_spaces", limits.max_spaces},
-                                    {"max_held_changes", limits.max_held_changes},
-                                    {"tls", server.tls()}});
+    log_event("info", "listening",
+              {{"address", server::endpoint_text(bound)},
+               {"home", resolve_home(ctx).string()},
+               {"node", device},
+               {"peers", options.peers},
+               {"trusted_peers", trusted},
+               {"open_spaces", options.session.open_spaces},
+               {"space_creators", options.session.space_creators.size()},
+               {"web", options.web ? options.web->string() : ""},
+               {"max_frame_bytes", options.session.max_frame_bytes},
+               {"max_connections", limits.max_connections},
+               {"max_frames_per_second", limits.max_frames_per_second},
+               {"max_bytes_per_second", limits.max_bytes_per_second},
+               {"max_batch_envelopes", limits.max_batch_envelopes},
+               {"max_spaces", limits.max_spaces},
+               {"max_held_changes", limits.max_held_changes},
+               {"tls", server.tls()}});
     for (const std::string& url : options.peers)
       if (Status added = server.add_peer(url); !added.is_ok()) usage_error("--peer: " + added.message());
     const std::string line = dump_json({{"listening", server::endpoint_text(bound)}, {"node", device}}, -1) + "\n";

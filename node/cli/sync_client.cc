@@ -54,10 +54,21 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
  public:
   SyncClient(asio::io_context& io, Replica& replica, sync::Signer signer, SyncRequest request, WsUrl url,
              std::string url_text)
-      : io_(io), ws_(client_stream(io, url, url.tls ? client_tls(request.ca_file) : nullptr)), out_(ws_), poll_timer_(io), signals_(io, SIGINT, SIGTERM), replica_(replica),
-        signer_(std::move(signer)), spaces_(std::move(request.spaces)), url_(std::move(url)),
-        url_text_(std::move(url_text)), watch_(request.watch), discover_(request.discover),
-        heal_(request.heal), on_caught_up_(std::move(request.on_caught_up)), join_(request.join) {}
+      : io_(io),
+        ws_(client_stream(io, url, url.tls ? client_tls(request.ca_file) : nullptr)),
+        out_(ws_),
+        poll_timer_(io),
+        signals_(io, SIGINT, SIGTERM),
+        replica_(replica),
+        signer_(std::move(signer)),
+        spaces_(std::move(request.spaces)),
+        url_(std::move(url)),
+        url_text_(std::move(url_text)),
+        watch_(request.watch),
+        discover_(request.discover),
+        heal_(request.heal),
+        on_caught_up_(std::move(request.on_caught_up)),
+        join_(request.join) {}
 
   awaitable<void> run();
   const sync::Session* session() const { return join_ ? &join_->session() : session_.get(); }
@@ -76,9 +87,7 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
     signals_.cancel(ec);
     out_.close(websocket::close_reason(websocket::close_code::normal), shared_from_this());
   }
-  bool caught_up() const {
-    return session_->state() == sync::SessionState::Live && acks_in_ == changes_frames_out_;
-  }
+  bool caught_up() const { return session_->state() == sync::SessionState::Live && acks_in_ == changes_frames_out_; }
   void schedule_poll() {
     poll_timer_.expires_after(kPollInterval);
     poll_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -150,8 +159,8 @@ awaitable<void> SyncClient::run() {
   if (join_) {
     send(join_->start());
   } else {
-    session_ = std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client, spaces_,
-                                               options);
+    session_ =
+        std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client, spaces_, options);
     send(session_->start());
   }
   if (watch_) {
@@ -170,7 +179,8 @@ awaitable<void> SyncClient::run() {
     if (ec) {
       if (out_.closing()) break;  // our close (done, a signal, or a failure) completed
       std::string why = ec == websocket::error::closed
-                            ? "the node closed the connection (" + std::string(ws_.reason().reason.data(), ws_.reason().reason.size()) + ")"
+                            ? "the node closed the connection (" +
+                                  std::string(ws_.reason().reason.data(), ws_.reason().reason.size()) + ")"
                             : ec.message();
       if (session()->state() == sync::SessionState::Failed) why += "; " + session()->failure().to_string();
       fail_network("sync with " + url_text_ + " interrupted: " + why);
@@ -233,8 +243,8 @@ SyncResult run_sync_session(const std::string& url_text, Replica& replica, const
   io.run();
   if (error) std::rethrow_exception(error);
   const sync::Session* s = client->session();
-  return SyncResult{s->counters(), s->synced_spaces(), s->peer_errors(), s->refusals(), client->settled(),
-                    client->heal_errors()};
+  return SyncResult{s->counters(), s->synced_spaces(), s->peer_errors(),
+                    s->refusals(), client->settled(),  client->heal_errors()};
 }
 
 void run_sync(const Context& ctx, const Args& args) {
@@ -256,8 +266,11 @@ void run_sync(const Context& ctx, const Args& args) {
     if (std::find(spaces.begin(), spaces.end(), s) == spaces.end()) spaces.push_back(s);
 
   SyncResult result = run_sync_session(url_text, *home.replica, sync::Signer::of(*home.signer_identity),
-                                       SyncRequest{.spaces = spaces, .discover = true, .watch = args.flag("--watch"),
-                                                   .heal = true, .ca_file = args.value("--ca-file")});
+                                       SyncRequest{.spaces = spaces,
+                                                   .discover = true,
+                                                   .watch = args.flag("--watch"),
+                                                   .heal = true,
+                                                   .ca_file = args.value("--ca-file")});
   const sync::SessionCounters& c = result.counters;
   // Why anything was refused, not just how often: the node's errors (about
   // this device's changes or spaces) and this store's refusals of the
@@ -274,8 +287,7 @@ void run_sync(const Context& ctx, const Args& args) {
   nlohmann::json settled = nlohmann::json::array();
   for (const SpaceId& space : result.settled) {
     settled.push_back(space.hex());
-    std::fprintf(stderr,
-                 "urbis: settled the keys of space %s after concurrent membership changes (one change, sent)\n",
+    std::fprintf(stderr, "urbis: settled the keys of space %s after concurrent membership changes (one change, sent)\n",
                  space.hex().c_str());
   }
   // The node refusing changes of ours as a broken chain means, for a device,

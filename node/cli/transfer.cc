@@ -17,7 +17,7 @@
 namespace urbis::cli {
 namespace {
 
-constexpr size_t kImportBatch = 500;     // rows per change
+constexpr size_t kImportBatch = 500;      // rows per change
 constexpr size_t kProgressEvery = 10000;  // rows between progress lines on stderr
 constexpr char kSetSeparator = kCsvSetSeparator;
 
@@ -123,8 +123,7 @@ void write_stdout(const std::string& text) { std::fwrite(text.data(), 1, text.si
 void run_export(const Context& ctx, const Args& args) {
   args.expect_positional(1, "export SPACE --format json|csv|geojson [--lang L]");
   const std::string format = args.value("--format").value_or("");
-  if (format != "json" && format != "csv" && format != "geojson")
-    usage_error("--format must be json, csv or geojson");
+  if (format != "json" && format != "csv" && format != "geojson") usage_error("--format must be json, csv or geojson");
   const std::string lang = args.value("--lang").value_or("en");
   auto replica = open_home(ctx);
   SpaceId space = resolve_space(*replica, args.positional()[0]);
@@ -163,8 +162,7 @@ void run_import(const Context& ctx, const Args& args) {
     std::fflush(stderr);
   }
   auto committed = replica->commit_group(changes);
-  if (!committed.is_ok())
-    fail(committed.code(), committed.status().message() + " (nothing imported)");
+  if (!committed.is_ok()) fail(committed.code(), committed.status().message() + " (nothing imported)");
   const size_t imported = total;
   // Rows of empty cells make no entity (CsvImport::filled).
   emit(ctx, {{"imported", imported}, {"skipped_empty_rows", csv.rows.size() - 1 - total}});

@@ -71,21 +71,20 @@ class FrameQueue {
       return;
     }
     writing_ = true;
-    ws_.async_write(boost::asio::buffer(queue_.front()),
-                    [this, keep](boost::beast::error_code ec, size_t n) {
-                      writing_ = false;
-                      if (ec) {
-                        failed_ = true;
-                        queue_.clear();
-                        queued_bytes_ = 0;
-                        if (close_requested_) finish(ec);
-                        return;
-                      }
-                      if (on_written) on_written(n);
-                      queued_bytes_ -= queue_.front().size();
-                      queue_.pop_front();
-                      pump(keep);
-                    });
+    ws_.async_write(boost::asio::buffer(queue_.front()), [this, keep](boost::beast::error_code ec, size_t n) {
+      writing_ = false;
+      if (ec) {
+        failed_ = true;
+        queue_.clear();
+        queued_bytes_ = 0;
+        if (close_requested_) finish(ec);
+        return;
+      }
+      if (on_written) on_written(n);
+      queued_bytes_ -= queue_.front().size();
+      queue_.pop_front();
+      pump(keep);
+    });
   }
 
   void finish(boost::beast::error_code ec) {

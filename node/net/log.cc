@@ -62,9 +62,9 @@ void log_event(const char* level, const char* event, nlohmann::json fields) {
   const size_t index = level_index(level);
   if (index < log_threshold) return;
   static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   nlohmann::json line = {{"ts", ms}, {"level", level}, {"event", event}};
   if (fields.is_object())
     for (auto& [k, v] : fields.items()) line[k] = std::move(v);

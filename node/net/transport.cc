@@ -8,7 +8,6 @@
 
 #include <ctime>
 
-
 namespace urbis::net {
 
 namespace ssl = boost::asio::ssl;
@@ -58,8 +57,7 @@ std::shared_ptr<ssl::context> load_server_tls(const std::string& cert_file, cons
                                               std::string& error) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   harden(*context);
-  context->set_options(ssl::context::default_workarounds | ssl::context::no_compression |
-                       ssl::context::single_dh_use);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_compression | ssl::context::single_dh_use);
   // An encrypted key would make OpenSSL ask for its passphrase on the
   // terminal, stalling the node: refused instead (an empty passphrase).
   context->set_password_callback([](std::size_t, ssl::context::password_purpose) { return std::string(); });

@@ -44,9 +44,7 @@ class Transport {
   executor_type get_executor() noexcept { return lowest().get_executor(); }
   // The TCP stream under it (Beast's get_lowest_layer finds it here): timeouts, the socket.
   Plain& next_layer() noexcept { return lowest(); }
-  const Plain& next_layer() const noexcept {
-    return const_cast<Transport*>(this)->lowest();
-  }
+  const Plain& next_layer() const noexcept { return const_cast<Transport*>(this)->lowest(); }
   // The TLS stream; nullptr for plain TCP.
   Tls* tls() noexcept { return std::get_if<Tls>(&stream_); }
 

@@ -13,14 +13,11 @@ namespace {
 std::optional<uint16_t> parse_port(std::string_view text) {
   unsigned value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > 65535)
-    return std::nullopt;
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > 65535) return std::nullopt;
   return static_cast<uint16_t>(value);
 }
 
-Status bad(const std::string& text, const char* what) {
-  return Status(Code::InvalidArgument, "'" + text + "'" + what);
-}
+Status bad(const std::string& text, const char* what) { return Status(Code::InvalidArgument, "'" + text + "'" + what); }
 
 }  // namespace
 

@@ -45,14 +45,15 @@ inline awaitable<std::string> ws_connect(WsStream& ws, const WsUrl& url, WsConne
   const std::string where = url.text();
   beast::error_code ec;
   tcp::resolver resolver(ws.get_executor());
-  auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port),
-                                                 asio::redirect_error(use_awaitable, ec));
+  auto results =
+      co_await resolver.async_resolve(url.host, std::to_string(url.port), asio::redirect_error(use_awaitable, ec));
   if (ec) co_return "cannot resolve " + url.host + ": " + ec.message();
   beast::tcp_stream& raw = beast::get_lowest_layer(ws);
   raw.expires_after(options.timeout);
   co_await raw.async_connect(results, asio::redirect_error(use_awaitable, ec));
   if (ec)
-    co_return "cannot connect to " + where + ": " + (ec == beast::error::timeout ? std::string("timed out") : ec.message());
+    co_return "cannot connect to " + where + ": " +
+        (ec == beast::error::timeout ? std::string("timed out") : ec.message());
   raw.socket().set_option(tcp::no_delay(true), ec);
   if (Transport::Tls* tls = ws.next_layer().tls()) {
     if (std::string why = expect_server_name(*tls, url.host); !why.empty()) co_return why;
@@ -70,8 +71,7 @@ inline awaitable<std::string> ws_connect(WsStream& ws, const WsUrl& url, WsConne
       [agent = options.user_agent](websocket::request_type& req) { req.set(http::field::user_agent, agent); }));
   websocket::response_type response;
   response.result(0u);  // stays 0 unless an HTTP answer is read
-  co_await ws.async_handshake(response, url.authority(), url.path,
-                              asio::redirect_error(use_awaitable, ec));
+  co_await ws.async_handshake(response, url.authority(), url.path, asio::redirect_error(use_awaitable, ec));
   if (ec) {
     std::string detail = ec.message();
     if (response.result_int() != 0 && response.result() != http::status::switching_protocols)

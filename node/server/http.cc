@@ -84,7 +84,8 @@ http::response<http::string_body> NodeServer::respond(const http::request<http::
         store_ok_ = spaces.is_ok();
       }
       if (!store_ok_)
-        return make_response(req, http::status::service_unavailable, "store unavailable\n", "text/plain; charset=utf-8");
+        return make_response(req, http::status::service_unavailable, "store unavailable\n",
+                             "text/plain; charset=utf-8");
       return make_response(req, http::status::ok, "ready\n", "text/plain; charset=utf-8");
     }
     case HttpRoute::Metrics:
@@ -156,20 +157,18 @@ std::string NodeServer::metrics_text() {
   metric("urbis_limit_max_bytes_per_second", "gauge", "Limit: bytes a second per connection (0: none).",
          l.max_bytes_per_second);
   metric("urbis_limit_max_frame_bytes", "gauge", "Limit: bytes in one frame.", options_.session.max_frame_bytes);
-  metric("urbis_limit_max_batch_envelopes", "gauge", "Limit: envelopes in one Changes frame.",
-         l.max_batch_envelopes);
-  metric("urbis_limit_max_spaces", "gauge", "Limit: spaces in one Want and synced in one session.",
-         l.max_spaces);
+  metric("urbis_limit_max_batch_envelopes", "gauge", "Limit: envelopes in one Changes frame.", l.max_batch_envelopes);
+  metric("urbis_limit_max_spaces", "gauge", "Limit: spaces in one Want and synced in one session.", l.max_spaces);
   metric("urbis_limit_max_held_changes", "gauge", "Limit: changes held for a missing predecessor, per space.",
          l.max_held_changes);
   out.family("urbis_refusals_total", "counter", "Frames, changes and spaces refused, by error code.");
   for (const auto& [code, n] : metrics_.refusals)
     out.sample("urbis_refusals_total", "code", code, static_cast<double>(n));
   out.histogram("urbis_changes_frame_seconds",
-            "A Changes frame from a session: stored (or held, or refused) and its Ack queued.",
-            metrics_.changes_frame_seconds);
+                "A Changes frame from a session: stored (or held, or refused) and its Ack queued.",
+                metrics_.changes_frame_seconds);
   out.histogram("urbis_catchup_seconds", "A sync session from its WebSocket upgrade until it is live (caught up).",
-            metrics_.catchup_seconds);
+                metrics_.catchup_seconds);
   out.process();
   uint64_t store = 0;
   for (const char* suffix : {"", "-wal", "-shm"}) {

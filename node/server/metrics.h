@@ -37,10 +37,10 @@ struct Metrics {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   uint64_t http_requests = 0;
-  uint64_t connections_refused = 0;  // at max_connections (503, or closed unanswered)
-  uint64_t reads_throttled = 0;      // reads delayed by max_bytes_per_second
-  uint64_t reads_paused = 0;         // reads delayed while the peer did not read
-  uint64_t tls_handshakes_failed = 0;  // with --tls-cert: connections whose TLS handshake failed
+  uint64_t connections_refused = 0;          // at max_connections (503, or closed unanswered)
+  uint64_t reads_throttled = 0;              // reads delayed by max_bytes_per_second
+  uint64_t reads_paused = 0;                 // reads delayed while the peer did not read
+  uint64_t tls_handshakes_failed = 0;        // with --tls-cert: connections whose TLS handshake failed
   std::map<std::string, uint64_t> refusals;  // by error code name
 };
 

@@ -15,11 +15,11 @@ namespace urbis::server {
 
 // What one node and one connection may use; 0 for a rate means no limit.
 struct NodeLimits {
-  size_t max_connections = 10'000;          // WebSocket sync sessions at once
-  uint64_t max_frames_per_second = 2'000;   // per connection; a burst of as many
-  uint64_t max_bytes_per_second = 64u << 20;  // per connection; beyond, reads slow down
-  size_t max_batch_envelopes = 4'096;       // envelopes in one Changes frame
-  size_t max_spaces = 10'000;               // spaces in one Want, and synced in one session
+  size_t max_connections = 10'000;                              // WebSocket sync sessions at once
+  uint64_t max_frames_per_second = 2'000;                       // per connection; a burst of as many
+  uint64_t max_bytes_per_second = 64u << 20;                    // per connection; beyond, reads slow down
+  size_t max_batch_envelopes = 4'096;                           // envelopes in one Changes frame
+  size_t max_spaces = 10'000;                                   // spaces in one Want, and synced in one session
   size_t max_held_changes = ReplicaOptions{}.max_held_changes;  // per space (the core's bound)
 };
 // Plain HTTP connections allowed beyond max_connections, so /healthz,

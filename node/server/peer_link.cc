@@ -33,8 +33,11 @@ awaitable<void> PeerLink::run() {
     uint32_t r = 0;
     system_env().random_bytes(std::span<uint8_t>(reinterpret_cast<uint8_t*>(&r), sizeof r));
     retry_ = cap / 2 + std::chrono::milliseconds(cap.count() > 1 ? r % (cap.count() / 2 + 1) : 0);
-    log_event("warn", "peer_down", {{"peer", url_text_}, {"reason", why}, {"retry_in_ms", retry_.count()},
-                                    {"consecutive_failures", consecutive_failures_}});
+    log_event("warn", "peer_down",
+              {{"peer", url_text_},
+               {"reason", why},
+               {"retry_in_ms", retry_.count()},
+               {"consecutive_failures", consecutive_failures_}});
     timer_.expires_after(retry_);
     beast::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -46,7 +49,8 @@ awaitable<void> PeerLink::run() {
 awaitable<std::string> PeerLink::connect_once() {
   auto conn = std::make_shared<Conn>(node_.io(), url_, url_.tls ? node_.peer_tls() : nullptr);
   conn_ = conn;
-  if (std::string why = co_await net::ws_connect(conn->ws, url_, {.user_agent = "urbis-node"}); !why.empty()) co_return why;
+  if (std::string why = co_await net::ws_connect(conn->ws, url_, {.user_agent = "urbis-node"}); !why.empty())
+    co_return why;
   if (node_.stopping()) co_return "stopping";
   beast::error_code ec;
 
@@ -75,7 +79,8 @@ awaitable<std::string> PeerLink::connect_once() {
       if (conn->out.closing() && why == "closed by peer") why = node_.stopping() ? "stopping" : "closed";
       if (!conn->out.closing()) {
         why = ec == websocket::error::closed
-                  ? "closed by peer (" + std::string(conn->ws.reason().reason.data(), conn->ws.reason().reason.size()) + ")"
+                  ? "closed by peer (" + std::string(conn->ws.reason().reason.data(), conn->ws.reason().reason.size()) +
+                        ")"
                   : ec.message();
       }
       break;
@@ -91,10 +96,11 @@ awaitable<std::string> PeerLink::connect_once() {
       reached_live_ = true;
       consecutive_failures_ = 0;
       retry_ = std::chrono::milliseconds(0);
-      log_event("info", "peer_live", {{"peer", url_text_},
-                                      {"spaces", conn->session->synced_spaces().size()},
-                                      {"changes_received", totals_.changes_received},
-                                      {"changes_sent", totals_.changes_sent}});
+      log_event("info", "peer_live",
+                {{"peer", url_text_},
+                 {"spaces", conn->session->synced_spaces().size()},
+                 {"changes_received", totals_.changes_received},
+                 {"changes_sent", totals_.changes_sent}});
     }
     if (!reply.status.is_ok()) {
       why = reply.status.to_string();

@@ -11,9 +11,7 @@
 
 namespace urbis::server {
 
-std::string endpoint_text(const tcp::endpoint& e) {
-  return e.address().to_string() + ":" + std::to_string(e.port());
-}
+std::string endpoint_text(const tcp::endpoint& e) { return e.address().to_string() + ":" + std::to_string(e.port()); }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -26,11 +24,9 @@ std::string status_code_name(int32_t wire) {
     return #name;
 #include "urbis/error_codes.def"
 #undef X
-    default:
-      return "Internal";
+    default: return "Internal";
   }
 }
-
 
 std::string forwarded_for(const http::request<http::string_body>& req, bool from_loopback) {
   if (!from_loopback) return {};
@@ -51,8 +47,8 @@ Status NodeServer::load_tls() {
   // An expired certificate still loads (the operator may be mid-renewal),
   // but every client will refuse it: said loudly.
   if (auto expiry = net::certificate_expiry(*tls_)) {
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     if (*expiry <= now)
       log_event("error", "tls_certificate_expired", {{"certificate", net::certificate_summary(*tls_)}});
     else if (*expiry - now < 14 * 86'400)
@@ -145,8 +141,8 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
   const bool from_loopback = !ec && remote.address().is_loopback();
   // With --tls-cert every connection is TLS, with the certificate loaded
   // last (a SIGHUP's reload reaches new connections only).
-  Transport stream = tls_ ? Transport(beast::tcp_stream(std::move(socket)), tls_)
-                          : Transport(beast::tcp_stream(std::move(socket)));
+  Transport stream =
+      tls_ ? Transport(beast::tcp_stream(std::move(socket)), tls_) : Transport(beast::tcp_stream(std::move(socket)));
   beast::tcp_stream& tcp = stream.next_layer();
   http_streams_.insert(&tcp);
   bool tracked = true;
@@ -189,8 +185,10 @@ awaitable<void> NodeServer::serve(tcp::socket socket) {
       http::response<http::string_body> res = sync_upgrade ? refuse_upgrade(req, peer) : respond(req);
       // A declined upgrade ends the connection: the client tears down and waits for EOF.
       if (websocket::is_upgrade(req)) res.keep_alive(false);
-      nlohmann::json line = {{"peer", peer}, {"method", std::string(req.method_string())},
-                             {"target", target}, {"status", res.result_int()}};
+      nlohmann::json line = {{"peer", peer},
+                             {"method", std::string(req.method_string())},
+                             {"target", target},
+                             {"status", res.result_int()}};
       if (std::string via = forwarded_for(req, from_loopback); !via.empty()) line["forwarded_for"] = std::move(via);
       log_event("debug", "http", std::move(line));
       co_await http::async_write(stream, res, asio::redirect_error(use_awaitable, ec));
@@ -242,8 +240,10 @@ void NodeServer::stop(int signal) {
     // a second signal.
     draining_ = true;
     notify_systemd("STOPPING=1");
-    log_event("info", "draining", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"},
-                                    {"seconds", options_.drain.count()}, {"sessions", live_.size()}});
+    log_event("info", "draining",
+              {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"},
+               {"seconds", options_.drain.count()},
+               {"sessions", live_.size()}});
     signals_.async_wait([this](beast::error_code ec, int again) {
       if (!ec) stop(again);
     });

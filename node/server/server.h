@@ -59,7 +59,7 @@ using net::WsStream;
 
 struct NodeOptions {
   std::optional<fs::path> web;
-  fs::path store;  // replica.db, for urbis_store_bytes
+  fs::path store;                // replica.db, for urbis_store_bytes
   sync::SessionOptions session;  // for the sessions clients open (trusted peers included)
   NodeLimits limits;
   std::vector<std::string> peers;  // --peer URLs
@@ -74,7 +74,6 @@ struct NodeOptions {
   // --ca-file: what wss:// peers' certificates are verified against (else the system's store).
   std::optional<std::string> ca_file;
 };
-
 
 // Where live pushes go: client connections and peer links.
 class LiveTarget {
@@ -120,8 +119,15 @@ class PeerLink;
 class NodeServer {
  public:
   NodeServer(asio::io_context& io, Replica& replica, std::optional<sync::Signer> signer, NodeOptions options)
-      : io_(io), acceptor_(io), signals_(io, SIGINT, SIGTERM), reload_signals_(io, SIGHUP), stop_timer_(io),
-        drain_timer_(io), replica_(replica), signer_(std::move(signer)), options_(std::move(options)) {}
+      : io_(io),
+        acceptor_(io),
+        signals_(io, SIGINT, SIGTERM),
+        reload_signals_(io, SIGHUP),
+        stop_timer_(io),
+        drain_timer_(io),
+        replica_(replica),
+        signer_(std::move(signer)),
+        options_(std::move(options)) {}
 
   // Loads the certificate and key (options.tls_cert, tls_key) that new
   // connections get; InvalidArgument naming the file and what is wrong (the
@@ -164,8 +170,7 @@ class NodeServer {
   awaitable<void> accept_loop();
   awaitable<void> serve(tcp::socket socket);
   http::response<http::string_body> respond(const http::request<http::string_body>& req);
-  http::response<http::string_body> static_file(const http::request<http::string_body>& req,
-                                                const std::string& path);
+  http::response<http::string_body> static_file(const http::request<http::string_body>& req, const std::string& path);
   http::response<http::string_body> refuse_upgrade(const http::request<http::string_body>& req,
                                                    const std::string& peer);
   std::string metrics_text();
@@ -187,16 +192,16 @@ class NodeServer {
   size_t open_connections_ = 0;  // accepted sockets not yet closed (HTTP and WebSocket)
   size_t sync_connections_ = 0;  // of those, upgraded to /sync (handshake included)
   bool stopping_ = false;
-  bool draining_ = false;  // --drain-seconds after SIGTERM: not ready, no new sessions
+  bool draining_ = false;                                 // --drain-seconds after SIGTERM: not ready, no new sessions
   std::chrono::steady_clock::time_point store_probed_{};  // /readyz's last read of the store
   bool store_ok_ = true;
   uint64_t last_id_ = 0;
-  std::map<uint64_t, LiveTarget*> live_;              // sessions open, links up
+  std::map<uint64_t, LiveTarget*> live_;  // sessions open, links up
   std::vector<std::shared_ptr<PeerLink>> links_;
-  std::vector<std::weak_ptr<SyncConnection>> all_;   // for shutdown: alive until closed
-  std::set<beast::tcp_stream*> http_streams_;        // HTTP connections (not upgraded), by their TCP stream
-  std::shared_ptr<asio::ssl::context> tls_;          // the listener's, when --tls-cert
-  std::shared_ptr<asio::ssl::context> peer_tls_;     // wss:// peer links', made on first use
+  std::vector<std::weak_ptr<SyncConnection>> all_;  // for shutdown: alive until closed
+  std::set<beast::tcp_stream*> http_streams_;       // HTTP connections (not upgraded), by their TCP stream
+  std::shared_ptr<asio::ssl::context> tls_;         // the listener's, when --tls-cert
+  std::shared_ptr<asio::ssl::context> peer_tls_;    // wss:// peer links', made on first use
 };
 
 }  // namespace urbis::server

@@ -12,10 +12,14 @@ namespace fs = std::filesystem;
 HttpTarget route_target(std::string_view target) {
   HttpTarget out;
   out.path = std::string(target.substr(0, target.find('?')));
-  if (out.path == "/healthz") out.route = HttpRoute::Healthz;
-  else if (out.path == "/readyz") out.route = HttpRoute::Readyz;
-  else if (out.path == "/metrics") out.route = HttpRoute::Metrics;
-  else if (out.path == "/sync") out.route = HttpRoute::Sync;
+  if (out.path == "/healthz")
+    out.route = HttpRoute::Healthz;
+  else if (out.path == "/readyz")
+    out.route = HttpRoute::Readyz;
+  else if (out.path == "/metrics")
+    out.route = HttpRoute::Metrics;
+  else if (out.path == "/sync")
+    out.route = HttpRoute::Sync;
   return out;
 }
 

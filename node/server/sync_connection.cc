@@ -12,8 +12,8 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
   timeouts.handshake_timeout = std::chrono::seconds(10);
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "urbis"); }));
+  ws_.set_option(
+      websocket::stream_base::decorator([](websocket::response_type& res) { res.set(http::field::server, "urbis"); }));
   // Until the peer is authenticated only Hello and Auth are read: a larger
   // message fails the connection before it is buffered (close 1009).
   ws_.read_message_max(node_.session_options().max_handshake_frame_bytes);
@@ -33,9 +33,8 @@ awaitable<void> SyncConnection::run(http::request<http::string_body> req) {
     close(websocket::close_code::going_away);
     co_return;
   }
-  session_ = std::make_unique<sync::Session>(node_.replica(), system_env(), node_.signer(),
-                                             sync::SessionRole::Server, std::vector<SpaceId>{},
-                                             node_.session_options());
+  session_ = std::make_unique<sync::Session>(node_.replica(), system_env(), node_.signer(), sync::SessionRole::Server,
+                                             std::vector<SpaceId>{}, node_.session_options());
   node_.attach(id_, this);
   Metrics& m = node_.metrics();
   m.connections += 1;

@@ -17,13 +17,17 @@ namespace urbis::server {
 class SyncConnection : public std::enable_shared_from_this<SyncConnection>, public LiveTarget {
  public:
   SyncConnection(NodeServer& node, Transport stream, std::string peer, std::string forwarded_for)
-      : node_(node), ws_(std::move(stream)), out_(ws_), id_(node.next_id()), peer_(std::move(peer)),
+      : node_(node),
+        ws_(std::move(stream)),
+        out_(ws_),
+        id_(node.next_id()),
+        peer_(std::move(peer)),
         forwarded_for_(std::move(forwarded_for)),
         frames_(static_cast<double>(node.limits().max_frames_per_second),
                 static_cast<double>(node.limits().max_frames_per_second)),
         bytes_(static_cast<double>(node.limits().max_bytes_per_second),
-               static_cast<double>(std::max<uint64_t>(node.limits().max_bytes_per_second,
-                                                      node.session_options().max_frame_bytes))) {
+               static_cast<double>(
+                   std::max<uint64_t>(node.limits().max_bytes_per_second, node.session_options().max_frame_bytes))) {
     out_.on_written = [this](size_t n) { node_.metrics().bytes_out += n; };
   }
 
@@ -68,8 +72,7 @@ class SyncConnection : public std::enable_shared_from_this<SyncConnection>, publ
     return false;
   }
   void refuse_rate() {
-    refuse(Code::RateLimited,
-           "more than " + std::to_string(node_.limits().max_frames_per_second) + " frames a second",
+    refuse(Code::RateLimited, "more than " + std::to_string(node_.limits().max_frames_per_second) + " frames a second",
            websocket::close_code::try_again_later);
   }
   // Backpressure: waits while more than max_frame_bytes are queued for the

@@ -5,8 +5,7 @@
 
 namespace urbis::sync {
 
-JoinSession::JoinSession(Replica& store, Env& env, const InviteSecret& secret, const Identity& invite,
-                         std::string node)
+JoinSession::JoinSession(Replica& store, Env& env, const InviteSecret& secret, const Identity& invite, std::string node)
     : env_(env),
       store_(store),
       secret_(secret),
@@ -26,8 +25,8 @@ void JoinSession::refuse(const Status& why) {
     // invite a member.
     refusal_ = Status(Code::NotAMember, pushed ? "this invite code has already been used"
                                                : "this invite code has already been used (or was revoked, or "
-                                                 "has not reached " + node_ +
-                                                     " yet: the admin syncs after creating the invite)");
+                                                 "has not reached " +
+                                                     node_ + " yet: the admin syncs after creating the invite)");
   } else if (why.code() == Code::UnknownSpace) {
     refusal_ = Status(Code::UnknownSpace, node_ + " does not hold space " + secret_.space.hex() +
                                               " yet: the admin syncs it there after creating the invite");

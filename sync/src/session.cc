@@ -45,8 +45,7 @@ Code code_from_wire(int32_t n) {
     return Code::name;
 #include "urbis/error_codes.def"
 #undef X
-    default:
-      return Code::Internal;
+    default: return Code::Internal;
   }
 }
 
@@ -58,8 +57,7 @@ void fill_heads(const VersionVector& vv, google::protobuf::RepeatedPtrField<pb::
   }
 }
 
-std::optional<VersionVector> parse_heads(
-    const google::protobuf::RepeatedPtrField<pb::AuthorSeq>& heads) {
+std::optional<VersionVector> parse_heads(const google::protobuf::RepeatedPtrField<pb::AuthorSeq>& heads) {
   VersionVector vv;
   for (const auto& h : heads) {
     auto author = DeviceKey::from_string(h.author());
@@ -125,8 +123,8 @@ std::string blake2b_256(const std::string& data) {
 
 bool whole_only(const pb::CompactEnvelope& c) {
   return c.author() == 0 && c.seq() == 0 && c.prev_hash().empty() && c.hlc() == 0 && c.hlc_ms() == 0 &&
-         c.hlc_counter() == 0 && !c.has_epoch() &&
-         c.kind() == 0 && c.nonce().empty() && c.body().empty() && c.signature().empty() && c.receipt().empty();
+         c.hlc_counter() == 0 && !c.has_epoch() && c.kind() == 0 && c.nonce().empty() && c.body().empty() &&
+         c.signature().empty() && c.receipt().empty();
 }
 
 // An envelope rebuilt from a compact entry, and what it tells the entries
@@ -152,8 +150,7 @@ void advance(CompactCodec& state, const Rebuilt& r) {
 // protobuf's own serializer from known fields only, so the result is
 // canonical by construction but for the receipt, checked by parsing and
 // reserializing.
-Result<Rebuilt> rebuild_envelope(const pb::CompactEnvelope& c, const std::string& space,
-                                 const CompactCodec& state) {
+Result<Rebuilt> rebuild_envelope(const pb::CompactEnvelope& c, const std::string& space, const CompactCodec& state) {
   const std::vector<std::string>& authors = state.authors;
   auto malformed = [](const char* why) { return Status(Code::Malformed, why); };
   if (!c.envelope().empty()) {
@@ -185,7 +182,8 @@ Result<Rebuilt> rebuild_envelope(const pb::CompactEnvelope& c, const std::string
     const uint64_t ms = (state.hlc >> 16) + static_cast<uint64_t>(c.hlc_ms());
     hlc = (ms << 16) | c.hlc_counter();
   } else {
-    if (c.hlc_ms() != 0 || c.hlc_counter() != 0) return malformed("hlc_ms or hlc_counter outside the session compact form");
+    if (c.hlc_ms() != 0 || c.hlc_counter() != 0)
+      return malformed("hlc_ms or hlc_counter outside the session compact form");
     hlc = state.hlc + static_cast<uint64_t>(c.hlc());
   }
   const uint32_t epoch = c.has_epoch() ? c.epoch() : state.epoch;
@@ -239,8 +237,8 @@ void add_compact(pb::Changes& c, const Bytes& envelope, CompactCodec& state, siz
     }
     entry->set_author(it->second);
     auto last = state.last.find(h.author());
-    const bool chained = last != state.last.end() && h.seq() == last->second.first + 1 &&
-                         h.prev_hash() == last->second.second;
+    const bool chained =
+        last != state.last.end() && h.seq() == last->second.first + 1 && h.prev_hash() == last->second.second;
     if (!chained) {
       entry->set_seq(h.seq());
       entry->set_prev_hash(h.prev_hash());
@@ -287,8 +285,8 @@ Result<std::vector<std::string>> rebuild_compact(const pb::Changes& changes, Com
     state.clear();
   }
   if (session && *authors + static_cast<size_t>(changes.authors_size()) > kMaxSessionAuthors)
-    return Status(Code::Malformed, "Changes: the session's author tables would pass " +
-                                       std::to_string(kMaxSessionAuthors) + " keys");
+    return Status(Code::Malformed,
+                  "Changes: the session's author tables would pass " + std::to_string(kMaxSessionAuthors) + " keys");
   // Each a key of 32 bytes, none twice in the table: the session form keeps
   // them for the whole session, so nothing else may be kept.
   for (const std::string& author : changes.authors()) {
@@ -304,8 +302,8 @@ Result<std::vector<std::string>> rebuild_compact(const pb::Changes& changes, Com
   for (int i = 0; i < changes.compact_size(); ++i) {
     auto rebuilt = rebuild_envelope(changes.compact(i), changes.space(), state);
     if (!rebuilt.is_ok())
-      return Status(Code::Malformed, "Changes: compact envelope " + std::to_string(i) + " cannot be rebuilt: " +
-                                         rebuilt.status().message());
+      return Status(Code::Malformed, "Changes: compact envelope " + std::to_string(i) +
+                                         " cannot be rebuilt: " + rebuilt.status().message());
     advance(state, *rebuilt);
     out.push_back(std::move(rebuilt->raw));
   }
@@ -524,9 +522,7 @@ Session::Session(Replica& replica, Env& env, std::optional<Signer> signer, Sessi
   options_.max_batches_in_flight = std::max<size_t>(options_.max_batches_in_flight, 1);
 }
 
-std::optional<DeviceKey> Session::peer_device() const {
-  return peer_authenticated_ ? peer_device_ : std::nullopt;
-}
+std::optional<DeviceKey> Session::peer_device() const { return peer_authenticated_ ? peer_device_ : std::nullopt; }
 
 std::vector<SpaceId> Session::synced_spaces() const {
   std::vector<SpaceId> out;
@@ -579,9 +575,8 @@ Reply Session::receive(ByteView frame) {
   // few hundred bytes before authentication), then what the frame would
   // allocate, counted on the wire.
   const bool handshaking = state_ == SessionState::Handshaking;
-  const size_t max_bytes = handshaking
-                               ? std::min(options_.max_handshake_frame_bytes, options_.max_frame_bytes)
-                               : options_.max_frame_bytes;
+  const size_t max_bytes =
+      handshaking ? std::min(options_.max_handshake_frame_bytes, options_.max_frame_bytes) : options_.max_frame_bytes;
   if (frame.size() > max_bytes)
     return fail(out, Code::TooLarge,
                 "frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +
@@ -592,12 +587,12 @@ Reply Session::receive(ByteView frame) {
   const bool handshake =
       peek->kind == FrameKind::Hello || peek->kind == FrameKind::Auth || peek->kind == FrameKind::Error;
   if (!handshake && handshaking) return fail(out, Code::Forbidden, "frame before authentication");
-  if (Status limits = check_limits(*peek, frame.size()); !limits.is_ok()) return fail(out, limits.code(), limits.message());
+  if (Status limits = check_limits(*peek, frame.size()); !limits.is_ok())
+    return fail(out, limits.code(), limits.message());
   pb::Frame f;
   if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size())))
     return fail(out, Code::Malformed, "frame does not parse");
-  if (f.msg_case() == pb::Frame::MSG_NOT_SET)
-    return fail(out, Code::Malformed, "frame carries no known message");
+  if (f.msg_case() == pb::Frame::MSG_NOT_SET) return fail(out, Code::Malformed, "frame carries no known message");
 
   // What the host learns of the frame (Reply).
   Reply done;
@@ -653,8 +648,7 @@ Reply Session::receive(ByteView frame) {
       }
       break;
     }
-    case pb::Frame::MSG_NOT_SET:
-      break;  // refused above
+    case pb::Frame::MSG_NOT_SET: break;  // refused above
   }
   if (!s.is_ok()) return fail(out, s.code(), s.message());
   update_state();
@@ -711,18 +705,14 @@ Status Session::handle_hello(const pb::Hello& hello, Out& out) {
 }
 
 Status Session::handle_auth(const pb::Auth& auth, Out& out) {
-  if (!got_hello_ || !peer_device_ || peer_authenticated_)
-    return Status(Code::Malformed, "unexpected Auth");
+  if (!got_hello_ || !peer_device_ || peer_authenticated_) return Status(Code::Malformed, "unexpected Auth");
   if (DeviceKey::from_string(auth.device()) != peer_device_)
     return Status(Code::BadSignature, "Auth: device differs from Hello");
-  if (auth.signature().size() != crypto_sign_BYTES)
-    return Status(Code::Malformed, "Auth: signature must be 64 bytes");
-  const SessionRole peer_role =
-      role_ == SessionRole::Client ? SessionRole::Server : SessionRole::Client;
+  if (auth.signature().size() != crypto_sign_BYTES) return Status(Code::Malformed, "Auth: signature must be 64 bytes");
+  const SessionRole peer_role = role_ == SessionRole::Client ? SessionRole::Server : SessionRole::Client;
   Bytes message = auth_message(peer_role, challenge_);
-  if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(auth.signature().data()),
-                                  message.data(), message.size(),
-                                  peer_device_->bytes.data()) != 0)
+  if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(auth.signature().data()), message.data(),
+                                  message.size(), peer_device_->bytes.data()) != 0)
     return Status(Code::BadSignature, "Auth: signature does not verify");
   peer_authenticated_ = true;
   after_handshake_step(out);
@@ -784,8 +774,7 @@ void Session::after_handshake_step(Out& out) {
 Status Session::check_limits(const FramePeek& peek, size_t frame_bytes) const {
   auto too_large = [&](const char* what, size_t n, size_t limit) {
     return Status(Code::TooLarge, std::string(what) + " " + std::to_string(n) + " exceeds the limit of " +
-                                      std::to_string(limit) + " (frame of " + std::to_string(frame_bytes) +
-                                      " bytes)");
+                                      std::to_string(limit) + " (frame of " + std::to_string(frame_bytes) + " bytes)");
   };
   if (peek.envelopes > options_.max_envelopes_per_frame)
     return too_large("Changes: envelopes", peek.envelopes, options_.max_envelopes_per_frame);
@@ -927,8 +916,7 @@ void Session::propose_new_spaces(Out& out) {
 }
 
 Status Session::handle_want(const pb::Want& want, Out& out) {
-  if (role_ == SessionRole::Client && state_ != SessionState::CatchingUp &&
-      state_ != SessionState::Live)
+  if (role_ == SessionRole::Client && state_ != SessionState::CatchingUp && state_ != SessionState::Live)
     return Status(Code::Forbidden, "Want before the client's Want");
   const bool first = !got_want_;
   got_want_ = true;
@@ -981,8 +969,7 @@ Status Session::handle_want(const pb::Want& want, Out& out) {
       }
       unsolicited = !proposed && !have.is_ok() && !options_.keep_unsolicited_spaces;
     } else {
-      if (!configured_.empty() &&
-          std::find(configured_.begin(), configured_.end(), space) == configured_.end()) {
+      if (!configured_.empty() && std::find(configured_.begin(), configured_.end(), space) == configured_.end()) {
         out.error(Code::UnknownSpace, "this server does not sync the space", &space);
         continue;
       }
@@ -1105,7 +1092,7 @@ void Session::pump(const SpaceId& space, SpaceSync& sync, Out& out) {
       else
         c->add_envelopes(env.data(), env.size());
     }
-    if (!progressed) {  // cannot happen with a sound store; never loop on it
+    if (!progressed) {              // cannot happen with a sound store; never loop on it
       if (codec != &frame_codec) {  // this frame is not sent: the peer's state did not move
         sent_authors_ -= codec->authors.size();
         codec->clear();

@@ -27,9 +27,7 @@ inline double scale() {
 }
 inline size_t scaled(size_t n) { return std::max<size_t>(1, static_cast<size_t>(n * scale())); }
 
-inline double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+inline double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The value of `r`, or a message on stderr and exit(1).
 template <typename T>
@@ -52,8 +50,7 @@ inline void must(const Status& s, const char* what) {
 // previous run left there removed.
 inline std::string fresh_path(const std::string& name) {
   const char* base = std::getenv("URBIS_BENCH_DIR");
-  auto dir = (base ? std::filesystem::path(base) : std::filesystem::temp_directory_path()) /
-             "urbis-bench";
+  auto dir = (base ? std::filesystem::path(base) : std::filesystem::temp_directory_path()) / "urbis-bench";
   std::filesystem::create_directories(dir);
   std::string path = (dir / name).string();
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
@@ -67,14 +64,14 @@ inline double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
-inline const char* const kSectors[] = {"mobility", "energy", "water", "waste", "e-government",
-                                       "safety", "health", "education", "environment", "housing"};
-inline const char* const kStages[] = {"idea", "concept", "feasibility", "planning",
-                                      "procurement", "implementation", "operation", "completed"};
-inline const char* const kTitles[] = {
-    "스마트 교통 신호 시스템 %zu", "智慧城市水务管理 %zu", "مدينة ذكية للطاقة %zu",
-    "Умный город: электробусы %zu", "Akıllı şehir atık yönetimi %zu", "Smart solar sensor grid %zu",
-    "Open data portal %zu", "Gestión de agua %zu"};
+inline const char* const kSectors[] = {"mobility", "energy", "water",     "waste",       "e-government",
+                                       "safety",   "health", "education", "environment", "housing"};
+inline const char* const kStages[] = {"idea",        "concept",        "feasibility", "planning",
+                                      "procurement", "implementation", "operation",   "completed"};
+inline const char* const kTitles[] = {"스마트 교통 신호 시스템 %zu",    "智慧城市水务管理 %zu",
+                                      "مدينة ذكية للطاقة %zu",          "Умный город: электробусы %zu",
+                                      "Akıllı şehir atık yönetimi %zu", "Smart solar sensor grid %zu",
+                                      "Open data portal %zu",           "Gestión de agua %zu"};
 inline const char* const kLocales[] = {"ko", "zh", "ar", "ru", "tr", "en", "en", "es"};
 
 // Ops number `first` .. `first + count - 1` (each < 10) of the ten describing

@@ -44,17 +44,15 @@ std::unique_ptr<Replica> open_replica(const std::string& name, Env& env, Identit
   return must(Replica::open(fresh_path(name), std::move(id), env, o), "open");
 }
 
-const char* const kWords[] = {"교통", "智慧", "مدينة", "город", "smart", "energy", "water",
-                              "akıllı", "solar", "sensor", "portal", "bus"};
+const char* const kWords[] = {"교통",  "智慧",   "مدينة", "город",  "smart",  "energy",
+                              "water", "akıllı", "solar", "sensor", "portal", "bus"};
 
 // Commits `total_ops` ops in transactions of `per_tx` ops; returns ops/s and
 // (optionally) the envelopes written.
 // `group` > 1: that many transactions per commit_group (one SQLite commit).
 double bench_commit(size_t per_tx, size_t total_ops, std::vector<Bytes>* out, SpaceId* space_out,
-                    std::unique_ptr<Replica>* replica_out, Env& env, Identity id,
-                    size_t group = 1) {
-  auto r = open_replica("commit-" + std::to_string(per_tx) + "-" + std::to_string(group) + ".db",
-                        env, std::move(id));
+                    std::unique_ptr<Replica>* replica_out, Env& env, Identity id, size_t group = 1) {
+  auto r = open_replica("commit-" + std::to_string(per_tx) + "-" + std::to_string(group) + ".db", env, std::move(id));
   SpaceId space = must(r->create_space("bench"), "create space");
   std::vector<EntityId> ids;
   auto start = Clock::now();
@@ -102,28 +100,21 @@ int main() {
   // replica (another device of the same member) applies them in 2b.
   std::array<uint8_t, 32> seed1{};
   seed1[0] = 1;
-  report("commit_ops_per_s_tx1", bench_commit(1, scaled(20000), &changes1, &space1, &writer1, *env,
-                                              Identity::from_seed(seed1)),
-         "ops/s");
-  report("commit_ops_per_s_tx10", bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env,
-                                               Identity::generate(*env)),
-         "ops/s");
+  report("commit_ops_per_s_tx1",
+         bench_commit(1, scaled(20000), &changes1, &space1, &writer1, *env, Identity::from_seed(seed1)), "ops/s");
+  report("commit_ops_per_s_tx10",
+         bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env, Identity::generate(*env)), "ops/s");
   report("commit_ops_per_s_tx10_group100",
-         bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env,
-                      Identity::generate(*env), 100),
-         "ops/s");
+         bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env, Identity::generate(*env), 100), "ops/s");
   report("commit_ops_per_s_tx100_group100",
-         bench_commit(100, scaled(100000), nullptr, nullptr, nullptr, *env,
-                      Identity::generate(*env), 100),
-         "ops/s");
+         bench_commit(100, scaled(100000), nullptr, nullptr, nullptr, *env, Identity::generate(*env), 100), "ops/s");
   std::vector<Bytes> changes;
   SpaceId space;
   std::unique_ptr<Replica> writer;
   Identity reader_id = Identity::generate(*env);
   DeviceKey reader_key = reader_id.device();
   size_t ops100 = scaled(100000);
-  report("commit_ops_per_s_tx100",
-         bench_commit(100, ops100, &changes, &space, &writer, *env, Identity::generate(*env)),
+  report("commit_ops_per_s_tx100", bench_commit(100, ops100, &changes, &space, &writer, *env, Identity::generate(*env)),
          "ops/s");
 
   // 2. Remote apply: a member receives the 100-op changes.
@@ -135,8 +126,7 @@ int main() {
   for (const auto& c : membership) must(reader->apply(c), "apply membership");
   auto start = Clock::now();
   for (size_t i = 0; i < changes.size(); i += 100) {
-    std::vector<Bytes> batch(changes.begin() + i,
-                             changes.begin() + std::min(changes.size(), i + 100));
+    std::vector<Bytes> batch(changes.begin() + i, changes.begin() + std::min(changes.size(), i + 100));
     for (auto& r : reader->apply_batch(batch)) must(std::move(r), "apply");
   }
   report("apply_ops_per_s", ops100 / seconds_since(start), "ops/s");

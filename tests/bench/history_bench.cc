@@ -57,9 +57,9 @@ using namespace urbis::bench;
 namespace {
 
 constexpr size_t kDefaultProjects = 10'000;
-constexpr size_t kWindow = 4'000;        // measured one-op commits per step
-constexpr size_t kGrowGroup = 1'000;     // one-op transactions per commit_group while growing
-constexpr size_t kApplyBatch = 100;      // envelopes per apply_batch
+constexpr size_t kWindow = 4'000;           // measured one-op commits per step
+constexpr size_t kGrowGroup = 1'000;        // one-op transactions per commit_group while growing
+constexpr size_t kApplyBatch = 100;         // envelopes per apply_batch
 constexpr size_t kBatchBytes = 256u << 10;  // sync::SessionOptions::max_batch_bytes
 #ifdef __EMSCRIPTEN__
 constexpr size_t kDefaultMax = 100'000;  // MEMFS keeps both stores in the wasm heap
@@ -100,8 +100,7 @@ struct Table {
   std::map<std::string, std::map<size_t, double>> cells;
 
   void report(const std::string& row, size_t step, double value, const std::string& unit) {
-    std::printf("BENCH history_%s_%s %.2f %s\n", row.c_str(), label(step).c_str(), value,
-                unit.c_str());
+    std::printf("BENCH history_%s_%s %.2f %s\n", row.c_str(), label(step).c_str(), value, unit.c_str());
     std::fflush(stdout);
     if (!units.count(row)) rows.push_back(row);
     units[row] = unit;
@@ -169,8 +168,8 @@ uint64_t mix(uint64_t x) {  // splitmix64: a replayable stream of edit choices
 }
 
 const char* const kTags[] = {"pilot", "funded", "delayed", "open-data", "priority"};
-const char* const kWords[] = {"교통", "智慧", "مدينة", "город", "smart", "energy", "water",
-                              "akıllı", "solar", "sensor", "portal", "bus"};
+const char* const kWords[] = {"교통",  "智慧",   "مدينة", "город",  "smart",  "energy",
+                              "water", "akıllı", "solar", "sensor", "portal", "bus"};
 
 // The space and its edits: edit number i is one op on one field of an
 // existing project, 80% of them on a fifth of the projects (some projects
@@ -188,13 +187,22 @@ struct History {
     const EntityId& id = projects[n];
     char text[160];
     switch ((r >> 40) % 20) {
-      case 0: case 1: case 2: case 3: case 4: case 5:  // 30%: stage
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+      case 4:
+      case 5:  // 30%: stage
         tx.set(id, "stage", kStages[(r >> 48) % std::size(kStages)]);
         break;
-      case 6: case 7: case 8:  // 15%: budget
+      case 6:
+      case 7:
+      case 8:  // 15%: budget
         tx.set(id, "budget", static_cast<int64_t>(10'000 + (r >> 44) % 900'000));
         break;
-      case 9: case 10: case 11: {  // 15%: the title, rewritten in its locale
+      case 9:
+      case 10:
+      case 11: {  // 15%: the title, rewritten in its locale
         size_t v = n % std::size(kTitles);
         std::snprintf(text, sizeof text, kTitles[v], n);
         std::string title = text;
@@ -204,12 +212,14 @@ struct History {
         tx.set_text(id, "title", kLocales[v], std::move(title));
         break;
       }
-      case 12: case 13:  // 10%: the summary
+      case 12:
+      case 13:  // 10%: the summary
         std::snprintf(text, sizeof text, "A %s project about smart city services, revision %zu",
                       kWords[(r >> 48) % std::size(kWords)], i);
         tx.set_text(id, "summary", "en", text);
         break;
-      case 14: case 15:  // 10%: a tag added
+      case 14:
+      case 15:  // 10%: a tag added
         tx.add(id, "tags", kTags[(r >> 48) % std::size(kTags)]);
         break;
       case 16:  // 5%: a tag removed
@@ -410,9 +420,10 @@ int main() {
 #else
   const char* target = "native";
 #endif
-  std::printf("urbis history-growth benchmark (%s): steps up to %zu one-op changes "
-              "(URBIS_HISTORY_MAX; default %zu here), %zu projects, window %zu\n",
-              target, max, kDefaultMax, projects, kWindow);
+  std::printf(
+      "urbis history-growth benchmark (%s): steps up to %zu one-op changes "
+      "(URBIS_HISTORY_MAX; default %zu here), %zu projects, window %zu\n",
+      target, max, kDefaultMax, projects, kWindow);
   std::fflush(stdout);
 
   // One env for both replicas: its clock advances on every read, so the
@@ -453,8 +464,8 @@ int main() {
       table.report("grow_commit_per_s", n, static_cast<double>(h.edits - from) / commit_s, "changes/s");
       table.report("grow_apply_per_s", n, static_cast<double>(h.edits - from) / apply_s, "changes/s");
     }
-    std::printf("grown to %zu one-op changes in %.1f s (commit_group %.1f s, reader apply %.1f s)\n",
-                h.edits, seconds_since(t), commit_s, apply_s);
+    std::printf("grown to %zu one-op changes in %.1f s (commit_group %.1f s, reader apply %.1f s)\n", h.edits,
+                seconds_since(t), commit_s, apply_s);
     std::fflush(stdout);
     t = Clock::now();
     measure(*writer, *reader, h, n, table, *env);
@@ -462,8 +473,7 @@ int main() {
     std::fflush(stdout);
   }
 
-  std::printf("\nHistory growth (%s, max %zu one-op changes; the window of each step starts at it)\n",
-              target, max);
+  std::printf("\nHistory growth (%s, max %zu one-op changes; the window of each step starts at it)\n", target, max);
   table.print(steps);
   writer.reset();
   reader.reset();

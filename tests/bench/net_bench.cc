@@ -120,8 +120,8 @@ struct Row {
 };
 std::vector<Row> rows;
 
-void report(const std::string& name, double value, const std::string& unit, int decimals = 1,
-            std::string budget = "", std::optional<bool> met = std::nullopt, std::string note = "") {
+void report(const std::string& name, double value, const std::string& unit, int decimals = 1, std::string budget = "",
+            std::optional<bool> met = std::nullopt, std::string note = "") {
   std::printf("BENCH %s %.*f %s\n", name.c_str(), decimals, value, unit.c_str());
   std::fflush(stdout);
   rows.push_back({name, unit, std::move(budget), value, decimals, met, std::move(note)});
@@ -149,8 +149,7 @@ class TempDir {
  public:
   TempDir() {
     const char* base = std::getenv("URBIS_BENCH_DIR");
-    std::string tmpl =
-        ((base ? fs::path(base) : fs::temp_directory_path()) / "urbis-net-bench-XXXXXX").string();
+    std::string tmpl = ((base ? fs::path(base) : fs::temp_directory_path()) / "urbis-net-bench-XXXXXX").string();
     if (!mkdtemp(tmpl.data())) die("cannot create a directory like " + tmpl);
     path_ = tmpl;
   }
@@ -205,8 +204,8 @@ class NodeProcess {
       if (std::string_view(*e).rfind("URBIS_", 0) != 0) env_strings.emplace_back(*e);
     env_strings.push_back("URBIS_PASSPHRASE=net bench passphrase");
     env_strings.push_back("URBIS_PWHASH=minimal");
-    std::vector<std::string> args = {URBIS_CLI_BINARY, "--home", (dir / "node").string(), "node",
-                                     "--listen", "127.0.0.1:0", "--open-spaces"};
+    std::vector<std::string> args = {URBIS_CLI_BINARY, "--home",      (dir / "node").string(), "node",
+                                     "--listen",       "127.0.0.1:0", "--open-spaces"};
     std::vector<char*> argv, envp;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -404,7 +403,11 @@ class Client : public std::enable_shared_from_this<Client> {
 
   Client(asio::io_context& io, Replica& replica, sync::Signer signer, std::vector<SpaceId> spaces,
          sync::SessionOptions options = {})
-      : ws_(io), out_(ws_), replica_(replica), signer_(std::move(signer)), spaces_(std::move(spaces)),
+      : ws_(io),
+        out_(ws_),
+        replica_(replica),
+        signer_(std::move(signer)),
+        spaces_(std::move(spaces)),
         options_(std::move(options)) {
     out_.on_written = [this](size_t n) { ws_bytes_out_ += n; };
   }
@@ -448,8 +451,7 @@ class Client : public std::enable_shared_from_this<Client> {
   bool ended() const { return phase_ == Phase::Closed || phase_ == Phase::Failed; }
   // The session reached Live (both sides caught up) for exactly `spaces` spaces.
   bool live(size_t spaces = 1) const {
-    return session_ && session_->state() == sync::SessionState::Live &&
-           session_->synced_spaces().size() == spaces;
+    return session_ && session_->state() == sync::SessionState::Live && session_->synced_spaces().size() == spaces;
   }
   // Live, and every Changes frame sent acknowledged.
   bool caught_up() const { return live() && acks_in_ == changes_frames_out_; }
@@ -509,8 +511,8 @@ class Client : public std::enable_shared_from_this<Client> {
     if (ec) co_return fail("WebSocket handshake: " + ec.message());
     ws_.binary(true);
     ws_.read_message_max(options_.max_frame_bytes);
-    session_ = std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client,
-                                               spaces_, options_);
+    session_ =
+        std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client, spaces_, options_);
     phase_ = Phase::Open;
     send(session_->start());
     beast::flat_buffer buffer;
@@ -566,8 +568,7 @@ bool run_until(asio::io_context& io, const std::function<bool()>& done, Clock::d
 void close_all(asio::io_context& io, const std::vector<std::shared_ptr<Client>>& clients) {
   for (auto& c : clients) c->close();
   const bool closed = run_until(
-      io, [&] { return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->ended(); }); },
-      10s);
+      io, [&] { return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->ended(); }); }, 10s);
   if (!closed)
     for (auto& c : clients) c->abort();
   io.run_for(50ms);
@@ -598,10 +599,17 @@ WireFigures wire_figures(Client& c) {
 // steady-clock time each commit returned, by the change's seq.
 class LiveWriter {
  public:
-  LiveWriter(asio::io_context& io, Replica& replica, SpaceId space, std::vector<EntityId> targets,
-             Client& client, size_t edits, std::chrono::microseconds period, uint64_t first_seq)
-      : timer_(io), replica_(replica), space_(space), targets_(std::move(targets)), client_(client),
-        edits_(edits), period_(period), first_seq_(first_seq), committed_ns_(edits) {}
+  LiveWriter(asio::io_context& io, Replica& replica, SpaceId space, std::vector<EntityId> targets, Client& client,
+             size_t edits, std::chrono::microseconds period, uint64_t first_seq)
+      : timer_(io),
+        replica_(replica),
+        space_(space),
+        targets_(std::move(targets)),
+        client_(client),
+        edits_(edits),
+        period_(period),
+        first_seq_(first_seq),
+        committed_ns_(edits) {}
 
   void start() {
     t0_ = Clock::now();
@@ -686,8 +694,8 @@ void bench_catch_up_and_live(const fs::path& dir, NodeProcess& node) {
   const std::vector<Bytes> log = must(a->changes_since(space, {}), "changes_since");
   const uint64_t payload = total_bytes(log);
   const size_t ops = txs * ops_per_tx;
-  say("   built in %.1f s: %zu changes (2 membership), %.2f MB of envelopes", seconds_since(build_start),
-      log.size(), payload / 1e6);
+  say("   built in %.1f s: %zu changes (2 membership), %.2f MB of envelopes", seconds_since(build_start), log.size(),
+      payload / 1e6);
 
   asio::io_context io_a(1), io_b(1);
   auto guard_a = asio::make_work_guard(io_a);
@@ -697,7 +705,8 @@ void bench_catch_up_and_live(const fs::path& dir, NodeProcess& node) {
   auto ca = std::make_shared<Client>(io_a, *a, sync::Signer::of(a_signer), std::vector<SpaceId>{space});
   const SchedTimes node0 = node.sched(), self0 = sched_times(getpid());
   ca->start(node.port());
-  run_until(io_a, [&] { return ca->caught_up() || ca->ended(); }, 120s);
+  run_until(
+      io_a, [&] { return ca->caught_up() || ca->ended(); }, 120s);
   require_caught_up(*ca, "push");
   const SchedTimes push_node = node.sched() - node0, push_self = sched_times(getpid()) - self0;
   const WireFigures push = wire_figures(*ca);
@@ -709,7 +718,8 @@ void bench_catch_up_and_live(const fs::path& dir, NodeProcess& node) {
   auto cb = std::make_shared<Client>(io_b, *b, sync::Signer::of(b_signer), std::vector<SpaceId>{space});
   const SchedTimes node1 = node.sched(), self1 = sched_times(getpid());
   cb->start(node.port());
-  run_until(io_b, [&] { return cb->caught_up() || cb->ended(); }, 120s);
+  run_until(
+      io_b, [&] { return cb->caught_up() || cb->ended(); }, 120s);
   require_caught_up(*cb, "pull");
   const SchedTimes pull_node = node.sched() - node1, pull_self = sched_times(getpid()) - self1;
   const WireFigures pull = wire_figures(*cb);
@@ -734,8 +744,8 @@ void bench_catch_up_and_live(const fs::path& dir, NodeProcess& node) {
     const double push_tcp = static_cast<double>(push.tcp_bytes) / payload;
     const double pull_tcp = static_cast<double>(pull.tcp_bytes) / payload;
     report("catchup_push_tcp_bytes_ratio", push_tcp, "x", 3, "<= 1.3x", push_tcp <= 1.3,
-           "TCP stream (HTTP upgrade, WS framing) + 52 B IP/TCP headers per segment (" +
-               std::to_string(push.segments) + " segments)");
+           "TCP stream (HTTP upgrade, WS framing) + 52 B IP/TCP headers per segment (" + std::to_string(push.segments) +
+               " segments)");
     report("catchup_pull_tcp_bytes_ratio", pull_tcp, "x", 3, "<= 1.3x", pull_tcp <= 1.3,
            std::to_string(pull.segments) + " segments");
   }
@@ -747,8 +757,8 @@ void bench_catch_up_and_live(const fs::path& dir, NodeProcess& node) {
   const auto period = 2000us;
   say("2. live: %zu edits at one per 2 ms, A -> node -> B...", edits);
   const uint64_t first_seq = must(a->version_vector(space), "vv").at(a_key) + 1;
-  LiveWriter writer(io_a, *a, space, std::vector<EntityId>(projects.begin(), projects.begin() + 100), *ca,
-                    edits, period, first_seq);
+  LiveWriter writer(io_a, *a, space, std::vector<EntityId>(projects.begin(), projects.begin() + 100), *ca, edits,
+                    period, first_seq);
   std::vector<double> latency_ms;
   latency_ms.reserve(edits);
   uint64_t b_seen = first_seq - 1;
@@ -779,8 +789,8 @@ void bench_catch_up_and_live(const fs::path& dir, NodeProcess& node) {
   asio::post(io_a, [&] { writer.start(); });
   const SchedTimes node2 = node.sched(), self2 = sched_times(getpid());
   const auto live_start = Clock::now();
-  run_until(io_b, [&] { return writer.done() && latency_ms.size() >= edits; },
-            period * edits + 30s);
+  run_until(
+      io_b, [&] { return writer.done() && latency_ms.size() >= edits; }, period * edits + 30s);
   const double live_wall = seconds_since(live_start);
   const SchedTimes live_node = node.sched() - node2, live_self = sched_times(getpid()) - self2;
   const bool writer_done = writer.done();
@@ -788,17 +798,16 @@ void bench_catch_up_and_live(const fs::path& dir, NodeProcess& node) {
   thread_a.join();
   io_a.restart();
   if (!writer_done) die("live: the writer did not finish");
-  if (latency_ms.size() < edits)
-    say("   live: B received %zu of %zu edits in time", latency_ms.size(), edits);
+  if (latency_ms.size() < edits) say("   live: B received %zu of %zu edits in time", latency_ms.size(), edits);
   const double p99 = percentile(latency_ms, 0.99);
   report("live_edits_per_s", writer.achieved_rate(), "edits/s", 0, "", std::nullopt,
          std::to_string(latency_ms.size()) + " of " + std::to_string(edits) + " edits received by B; A's commit p50 " +
-             fixed(percentile(writer.commit_ms(), 0.5), 2) + " ms; over " + fixed(live_wall, 1) + " s: " +
-             sched_note("node", live_node) + "; " + sched_note("clients A and B", live_self));
+             fixed(percentile(writer.commit_ms(), 0.5), 2) + " ms; over " + fixed(live_wall, 1) +
+             " s: " + sched_note("node", live_node) + "; " + sched_note("clients A and B", live_self));
   report("live_latency_p50_ms", percentile(latency_ms, 0.5), "ms", 2);
   report("live_latency_p99_ms", p99, "ms", 2, "< 50 ms", p99 < 50 && latency_ms.size() == edits);
-  report("live_latency_max_ms", latency_ms.empty() ? 0 : *std::max_element(latency_ms.begin(), latency_ms.end()),
-         "ms", 2);
+  report("live_latency_max_ms", latency_ms.empty() ? 0 : *std::max_element(latency_ms.begin(), latency_ms.end()), "ms",
+         2);
   report("live_node_ack_p50_ms", percentile(ack_ms, 0.5), "ms", 2, "", std::nullopt,
          "A's commit -> the node's Ack at A (the change durably stored on the node)");
   report("live_node_ack_p99_ms", percentile(ack_ms, 0.99), "ms", 2);
@@ -875,8 +884,9 @@ IngestResult run_ingest(NodeProcess& node, std::vector<IngestSource>& sources, c
     clients.back()->start(node.port());
   }
   // Handshakes first (the node does not hold these spaces yet: they are seeded).
-  run_until(io, [&] { return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->live() || c->ended(); }); },
-            30s);
+  run_until(
+      io, [&] { return std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->live() || c->ended(); }); },
+      30s);
   for (auto& c : clients)
     if (!c->live()) die("ingest: handshake failed: " + c->error());
   const HttpResult m0 = http_get(node.port(), "/metrics");
@@ -942,8 +952,8 @@ void bench_ingest(const fs::path& dir, NodeProcess& node) {
     const IngestResult r = run_ingest(node, sources, dir);
     const std::string suffix = n_clients == 1 ? "1_client" : std::to_string(n_clients) + "_clients";
     report("ingest_changes_per_s_" + suffix, r.changes_per_s, "changes/s", 0, "", std::nullopt,
-           std::to_string(r.changes) + " changes of 1 op (" + std::to_string(bytes / changes) +
-               " B each) into " + std::to_string(n_clients) + " space(s)");
+           std::to_string(r.changes) + " changes of 1 op (" + std::to_string(bytes / changes) + " B each) into " +
+               std::to_string(n_clients) + " space(s)");
     report("ingest_changes_per_node_cpu_s_" + suffix, r.changes_per_cpu_s, "changes/s", 0, ">= 20k per core",
            r.changes_per_cpu_s >= 20000,
            "changes / node CPU seconds; in " + fixed(r.wall_s, 2) + " s: " + sched_note("node", r.node));
@@ -956,8 +966,8 @@ void bench_held(const fs::path& dir, NodeProcess& node, size_t wanted, rlim_t no
   size_t n = wanted;
   if (nofile < n + 100) {
     n = nofile > 200 ? nofile - 100 : 100;
-    say("   RLIMIT_NOFILE is %llu: holding %zu connections instead of %zu", static_cast<unsigned long long>(nofile),
-        n, wanted);
+    say("   RLIMIT_NOFILE is %llu: holding %zu connections instead of %zu", static_cast<unsigned long long>(nofile), n,
+        wanted);
   }
   say("4. held: %zu devices joining one space...", n);
   // Every connection is a distinct device, a member (viewer) of one space;
@@ -981,7 +991,8 @@ void bench_held(const fs::path& dir, NodeProcess& node, size_t wanted, rlim_t no
   {
     auto seed = std::make_shared<Client>(io, *admin, sync::Signer::of(admin_signer), std::vector<SpaceId>{space});
     seed->start(node.port());
-    run_until(io, [&] { return seed->caught_up() || seed->ended(); }, 120s);
+    run_until(
+        io, [&] { return seed->caught_up() || seed->ended(); }, 120s);
     require_caught_up(*seed, "held: pushing the space");
     close_all(io, {seed});
   }
@@ -1032,20 +1043,20 @@ void bench_held(const fs::path& dir, NodeProcess& node, size_t wanted, rlim_t no
   auto fresh_replica = open_client_replica(dir / "fresh.db", std::nullopt);
   auto fresh = std::make_shared<Client>(io, *fresh_replica, sync::Signer::of(devices[n]), std::vector<SpaceId>{space});
   fresh->start(node.port());
-  run_until(io, [&] { return fresh->caught_up() || fresh->ended(); }, 60s);
+  run_until(
+      io, [&] { return fresh->caught_up() || fresh->ended(); }, 60s);
   const bool fresh_ok = fresh->caught_up() &&
                         must(fresh_replica->version_vector(space), "vv") == must(admin->version_vector(space), "vv");
-  const double fresh_s = fresh->caught_up_at()
-                             ? std::chrono::duration<double>(*fresh->caught_up_at() - fresh->started_at()).count()
-                             : -1;
+  const double fresh_s =
+      fresh->caught_up_at() ? std::chrono::duration<double>(*fresh->caught_up_at() - fresh->started_at()).count() : -1;
   size_t still_live = 0;
   for (auto& c : clients) still_live += c->live() && !c->ended();
 
   report("held_connections", static_cast<double>(still_live), "connections", 0, ">= 5,000", still_live >= 5000,
          "distinct member devices, each Live on one space; node reports " +
-             std::to_string(static_cast<long long>(node_connections)) + " connections; opened in " +
-             fixed(open_s, 1) + " s (" + sched_note("node", opening) + ", " +
-             fixed(live ? opening.cpu_s * 1000 / live : 0, 1) + " ms of node CPU per handshake)");
+             std::to_string(static_cast<long long>(node_connections)) + " connections; opened in " + fixed(open_s, 1) +
+             " s (" + sched_note("node", opening) + ", " + fixed(live ? opening.cpu_s * 1000 / live : 0, 1) +
+             " ms of node CPU per handshake)");
   report("held_node_rss_per_connection_kib", live ? (static_cast<double>(rss1) - rss0) / live : 0, "KiB", 1, "",
          std::nullopt,
          "node VmRSS " + std::to_string(rss0 / 1024) + " MiB before, " + std::to_string(rss1 / 1024) + " MiB after");
@@ -1069,7 +1080,8 @@ void bench_held(const fs::path& dir, NodeProcess& node, size_t wanted, rlim_t no
     };
   auto writer = std::make_shared<Client>(io, *admin, sync::Signer::of(admin_signer), std::vector<SpaceId>{space});
   writer->start(node.port());
-  run_until(io, [&] { return writer->caught_up() || writer->ended(); }, 60s);
+  run_until(
+      io, [&] { return writer->caught_up() || writer->ended(); }, 60s);
   require_caught_up(*writer, "held: the admin's connection");
   Transaction tx = admin->begin(space);
   tx.set(tx.create("project"), "stage", "idea");
@@ -1082,14 +1094,15 @@ void bench_held(const fs::path& dir, NodeProcess& node, size_t wanted, rlim_t no
     std::this_thread::sleep_for(500ms);
     health_during = http_get(node.port(), "/healthz");
   });
-  const bool all_pushed = run_until(io, [&] { return pushed >= still_live; }, 180s);
+  const bool all_pushed = run_until(
+      io, [&] { return pushed >= still_live; }, 180s);
   probe.join();
   const SchedTimes fanout = node.sched() - node_f0;
   const double fanout_s = last_push ? std::chrono::duration<double>(*last_push - edit_at).count() : -1;
   report("held_fanout_one_edit_s", fanout_s, "s", 2, "", std::nullopt,
          "one edit reaches " + std::to_string(pushed) + " of " + std::to_string(still_live) +
-             " held members (the last one after this" + (all_pushed ? "" : "; stopped waiting after 180 s") +
-             "); " + sched_note("node", fanout));
+             " held members (the last one after this" + (all_pushed ? "" : "; stopped waiting after 180 s") + "); " +
+             sched_note("node", fanout));
   report("held_healthz_during_fanout_ms", health_during.ms, "ms", 0, "", std::nullopt,
          health_during.status == 200 ? "HTTP 200, asked 0.5 s after the edit"
                                      : "no answer (5 s timeout), asked 0.5 s after the edit");
@@ -1149,7 +1162,8 @@ void bench_wire(const fs::path& dir, NodeProcess& node) {
     auto connect = [&](Replica& r, Identity& signer) {
       auto client = std::make_shared<Client>(io, r, sync::Signer::of(signer), std::vector<SpaceId>{space}, options);
       client->start(node.port());
-      run_until(io, [&] { return client->caught_up() || client->ended(); }, 30s);
+      run_until(
+          io, [&] { return client->caught_up() || client->ended(); }, 30s);
       require_caught_up(*client, "wire: connect");
       return client;
     };
@@ -1168,7 +1182,9 @@ void bench_wire(const fs::path& dir, NodeProcess& node) {
       tx.set(task, "status", i % 2 ? "open" : "done");
       const CommitInfo info = must(a->commit(tx), "commit");
       ca->send(ca->session().on_local_change(space));
-      if (!run_until(io, [&] { return head(*b) >= info.seq || cb->ended(); }, 10s) || cb->ended())
+      if (!run_until(
+              io, [&] { return head(*b) >= info.seq || cb->ended(); }, 10s) ||
+          cb->ended())
         die("wire: B did not receive edit " + std::to_string(i));
     }
     {
@@ -1176,7 +1192,8 @@ void bench_wire(const fs::path& dir, NodeProcess& node) {
       before[a_key] -= 1;
       envelope = total_bytes(must(a->changes_since(space, before), "log"));  // the last edit's envelope
     }
-    run_until(io, [&] { return ca->caught_up(); }, 10s);
+    run_until(
+        io, [&] { return ca->caught_up(); }, 10s);
     const double pushed = static_cast<double>(ca->changes_bytes_out() - a_out0) / edits;
     const double relayed = static_cast<double>(cb->changes_bytes_in() - b_in0) / edits;
     auto cc = connect(*c, c_signer);
@@ -1243,8 +1260,8 @@ int main() {
   for (const Row& r : rows) {
     std::string verdict = r.budget;
     if (r.met) verdict += *r.met ? " — met" : " — **missed**";
-    std::printf("| %s | %.*f %s | %s | %s |\n", r.name.c_str(), r.decimals, r.value, r.unit.c_str(),
-                verdict.c_str(), r.note.c_str());
+    std::printf("| %s | %.*f %s | %s | %s |\n", r.name.c_str(), r.decimals, r.value, r.unit.c_str(), verdict.c_str(),
+                r.note.c_str());
   }
   return 0;
 }

@@ -26,7 +26,6 @@
 
 #include "process_util.h"
 
-
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -43,8 +42,8 @@ using urbis::testing::TempDir;
 
 // Runs urbis with `args`, stdin from /dev/null, stdout and stderr captured.
 // The environment is ours without URBIS_*, plus `env` (a value "" unsets).
-Run run_urbis(const std::vector<std::string>& args, std::map<std::string, std::string> env,
-              const fs::path& scratch, const char* binary = URBIS_CLI_BINARY) {
+Run run_urbis(const std::vector<std::string>& args, std::map<std::string, std::string> env, const fs::path& scratch,
+              const char* binary = URBIS_CLI_BINARY) {
   std::vector<std::string> argv = {binary};
   argv.insert(argv.end(), args.begin(), args.end());
   const fs::path out = scratch / "stdout", err = scratch / "stderr";
@@ -173,8 +172,8 @@ TEST_CASE("scoped_role_arguments") {
   auto add = [&](const std::string& scope) {
     return f.dev.run({"space", "add-member", f.space, member, "--role", "editor", "--scope", scope});
   };
-  for (const std::string& bad : {std::string("xyz"), std::string("abcd"), busan + ",abcd", busan + ",", std::string(""),
-                                 busan + "00"}) {
+  for (const std::string& bad :
+       {std::string("xyz"), std::string("abcd"), busan + ",abcd", busan + ",", std::string(""), busan + "00"}) {
     Run r = add(bad);
     INFO("--scope " << bad << ": " << r.err);
     CHECK(r.code == 2);
@@ -191,8 +190,8 @@ TEST_CASE("scoped_role_arguments") {
   CHECK(f.dev.ok({"space", "members", f.space})["members"].size() == 1);
 
   // Two cities, one repeated: each once, with its name.
-  json added = f.dev.ok({"space", "add-member", f.space, member, "--role", "editor", "--scope", busan + "," + seoul,
-                         "--scope", busan});
+  json added = f.dev.ok(
+      {"space", "add-member", f.space, member, "--role", "editor", "--scope", busan + "," + seoul, "--scope", busan});
   CHECK(added["role"] == "editor");
   REQUIRE(added["scope"].size() == 2);
   CHECK(added["scope"][0] == json({{"city", busan}, {"name", "Busan"}}));
@@ -332,7 +331,8 @@ TEST_CASE("export") {
   std::getline(lines, row);
   CHECK(!std::getline(lines, extra));
   CHECK(header == "id,type,+tags,budget,lat,lon,stage,title@en,title@ko\r");
-  CHECK(row == id + ",project,mobility;smart,2400000,35.18,129.07,planning,Busan smart signals,부산 스마트 교통 신호\r");
+  CHECK(row ==
+        id + ",project,mobility;smart,2400000,35.18,129.07,planning,Busan smart signals,부산 스마트 교통 신호\r");
 
   // An export reads back in as new copies.
   std::ofstream(f.dev.file("export.csv")) << csv.out;
@@ -439,11 +439,18 @@ TEST_CASE("demo_data") {
   CHECK(made["cities"] == 12);
   CHECK(made["projects"] == 200);
   // The counts it reports are what the space holds, type by type.
-  const std::map<std::string, std::string> types = {
-      {"cities", "city"}, {"projects", "project"}, {"needs", "need"},       {"practices", "practice"},
-      {"milestones", "milestone"}, {"tasks", "task"}, {"stakeholders", "stakeholder"}, {"risks", "risk"},
-      {"funding", "funding"}, {"comments", "comment"}, {"questionnaires", "questionnaire"},
-      {"responses", "response"}};
+  const std::map<std::string, std::string> types = {{"cities", "city"},
+                                                    {"projects", "project"},
+                                                    {"needs", "need"},
+                                                    {"practices", "practice"},
+                                                    {"milestones", "milestone"},
+                                                    {"tasks", "task"},
+                                                    {"stakeholders", "stakeholder"},
+                                                    {"risks", "risk"},
+                                                    {"funding", "funding"},
+                                                    {"comments", "comment"},
+                                                    {"questionnaires", "questionnaire"},
+                                                    {"responses", "response"}};
   size_t sum = 0;
   for (const auto& kind : types) {  // not a structured binding: INFO captures it (clang)
     const std::string &key = kind.first, &type = kind.second;
@@ -463,7 +470,8 @@ TEST_CASE("demo_data") {
   CHECK(assessment["hits"][0]["title"] == "تقييم جاهزية المدينة الذكية");
   const json sections = assessment["hits"][0]["summary"]["structure"]["sections"];
   CHECK(sections.size() == 9);  // general + 8 responsibilities
-  const json submitted = f.dev.ok({"find", f.space, "--type", "response", "--where", "status=submitted", "--limit", "100"});
+  const json submitted =
+      f.dev.ok({"find", f.space, "--type", "response", "--where", "status=submitted", "--limit", "100"});
   CHECK(submitted["total"].get<size_t>() > 0);
   CHECK(submitted["total"].get<size_t>() < 12);
   for (const json& h : submitted["hits"]) {
@@ -476,7 +484,8 @@ TEST_CASE("demo_data") {
   for (const auto& search : {std::pair<std::string, std::string>{"스마트", "ko"}, {"ذكية", "ar"}}) {
     const std::string &word = search.first, &lang = search.second;
     INFO(word);
-    const json found = f.dev.ok({"find", f.space, "--type", "project", "--text", word, "--lang", lang, "--limit", "100"});
+    const json found =
+        f.dev.ok({"find", f.space, "--type", "project", "--text", word, "--lang", lang, "--limit", "100"});
     CHECK(found["total"].get<size_t>() >= 2);
     for (const json& h : found["hits"]) CHECK(h["title"].get<std::string>().find(word) != std::string::npos);
   }
@@ -569,15 +578,15 @@ TEST_CASE("pwhash_minimal_refused_by_shipped_binary") {
   // writes nothing; the test build urbis-test (every other case here) takes it.
   TempDir dir{"urbis-cli-shipped"};
   const fs::path home = dir.path() / "home";
-  Run r = run_urbis({"--home", home.string(), "init"},
-                    {{"URBIS_PASSPHRASE", "correct horse"}, {"URBIS_PWHASH", "minimal"}}, dir.path(),
-                    URBIS_SHIPPED_BINARY);
+  Run r =
+      run_urbis({"--home", home.string(), "init"}, {{"URBIS_PASSPHRASE", "correct horse"}, {"URBIS_PWHASH", "minimal"}},
+                dir.path(), URBIS_SHIPPED_BINARY);
   CHECK(r.code == 1);
   CHECK(r.err.find("urbis: InvalidArgument: URBIS_PWHASH=minimal is for test builds only") == 0);
   CHECK_FALSE(fs::exists(home / "identity.key"));
-  Run bad = run_urbis({"--home", home.string(), "init"},
-                      {{"URBIS_PASSPHRASE", "correct horse"}, {"URBIS_PWHASH", "cheap"}}, dir.path(),
-                      URBIS_SHIPPED_BINARY);
+  Run bad =
+      run_urbis({"--home", home.string(), "init"}, {{"URBIS_PASSPHRASE", "correct horse"}, {"URBIS_PWHASH", "cheap"}},
+                dir.path(), URBIS_SHIPPED_BINARY);
   CHECK(bad.code == 1);
   CHECK_FALSE(fs::exists(home / "identity.key"));
   // Without the knob the shipped binary makes an interactive-cost identity.
@@ -644,10 +653,9 @@ TEST_CASE("import_kill_leaves_nothing") {
     for (size_t i = 0; i < kRows; ++i) out << "Imported project " << i << ",planning," << i << ",a;b\n";
   }
   const fs::path scratch = f.dev.file("scratch");
-  const std::vector<std::string> argv = {URBIS_CLI_BINARY, "--home", f.dev.home().string(), "import",
-                                         f.space,          csv.string(), "--type", "project"};
-  const std::map<std::string, std::string> env = {{"URBIS_PASSPHRASE", "correct horse"},
-                                                  {"URBIS_PWHASH", "minimal"}};
+  const std::vector<std::string> argv = {
+      URBIS_CLI_BINARY, "--home", f.dev.home().string(), "import", f.space, csv.string(), "--type", "project"};
+  const std::map<std::string, std::string> env = {{"URBIS_PASSPHRASE", "correct horse"}, {"URBIS_PWHASH", "minimal"}};
   const pid_t pid = urbis::testing::spawn_process(argv, env, scratch / "import.out", scratch / "import.err");
   // kill -9 as soon as it says it is writing the rows (one transaction), or
   // let it finish if it ends first. The loop ends with the process.
@@ -735,9 +743,7 @@ void make_version_6(const fs::path& db) {
   REQUIRE(sql_int(db, "SELECT value FROM meta WHERE key='schema_version'") == 6);
 }
 
-int64_t schema_version(const fs::path& db) {
-  return sql_int(db, "SELECT value FROM meta WHERE key='schema_version'");
-}
+int64_t schema_version(const fs::path& db) { return sql_int(db, "SELECT value FROM meta WHERE key='schema_version'"); }
 
 bool has_table(const fs::path& db, const std::string& name) {
   return sql_int(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='" + name + "'") == 1;
@@ -844,8 +850,7 @@ TEST_CASE("upgrade_refused_when_copy_fails") {
     fs::create_directories(copy / "inside");
     Run r = f.dev.run({"space", "list"});
     expect_unmigrated(r);
-    CHECK(r.err.find("exists and is not a copy of this store at schema version 6: move it aside") !=
-          std::string::npos);
+    CHECK(r.err.find("exists and is not a copy of this store at schema version 6: move it aside") != std::string::npos);
     CHECK(fs::is_directory(copy / "inside"));  // left as it was
     fs::remove_all(copy);
   }

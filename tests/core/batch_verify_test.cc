@@ -112,9 +112,8 @@ TEST_CASE("batch: a change its own author signed badly counts only with the next
       parse_envelope(forge_content(author, run.space, {1, {}}, 1, body_setting(id, "task", "n", 1), *key));
   first.set_signature(std::string(64, 'x'));
   const Bytes bad = serialize(first);
-  const Bytes next = forge_content(author, run.space, {2, envelope_hash(bad)}, 1,
-                                   body_setting(id, "task", "n", 2), *key,
-                                   (kTestStartMs + 5 * 60 * 1000 + 1) << 16);
+  const Bytes next = forge_content(author, run.space, {2, envelope_hash(bad)}, 1, body_setting(id, "task", "n", 2),
+                                   *key, (kTestStartMs + 5 * 60 * 1000 + 1) << 16);
   const Hash before = hash_of(*run.owner.replica, run.space);
   // Alone, it is refused; its successor alone waits for it.
   CHECK(outcomes(run.owner->apply_batch({bad})) == std::vector<std::string>{"BadSignature"});

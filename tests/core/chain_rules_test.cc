@@ -95,8 +95,12 @@ struct Team {
   SpaceId space;
   SpaceKey key{};
   Team(uint64_t seed, const std::string& a_location = ":memory:", ReplicaOptions a_options = {})
-      : a(seed, a_location, a_options), b(seed + 1), e(seed + 2), a_id(identity_for_seed(seed)),
-        b_id(identity_for_seed(seed + 1)), e_id(identity_for_seed(seed + 2)) {
+      : a(seed, a_location, a_options),
+        b(seed + 1),
+        e(seed + 2),
+        a_id(identity_for_seed(seed)),
+        b_id(identity_for_seed(seed + 1)),
+        e_id(identity_for_seed(seed + 2)) {
     auto s = a->create_space("Chain rules");
     URBIS_REQUIRE_OK(s);
     space = *s;
@@ -121,8 +125,7 @@ TEST_CASE("chain: a change dated 2046 is refused ClockAhead by a member and by a
   pull(*joiner.replica, *t.a.replica, t.space);
 
   // The editor's seq 1, dated 2046, correctly signed and encrypted.
-  Bytes future = forge_content(t.b_id, t.space, {1, {}}, 1, new_project("stage", "idea"), t.key,
-                                  kYear2046Ms << 16);
+  Bytes future = forge_content(t.b_id, t.space, {1, {}}, 1, new_project("stage", "idea"), t.key, kYear2046Ms << 16);
   for (Replica* r : {t.a.replica.get(), node.replica.get(), joiner.replica.get()})
     expect_refused(*r, t.space, future, Code::ClockAhead, "dated 2046");
   {
@@ -130,8 +133,7 @@ TEST_CASE("chain: a change dated 2046 is refused ClockAhead by a member and by a
     CHECK(r.status().message().find("2046-01-01T00:00:00Z") != std::string::npos);
   }
   // An HLC from 2^63 on is Malformed, whatever the clock.
-  Bytes negative = forge_content(t.b_id, t.space, {1, {}}, 1, new_project("stage", "idea"), t.key,
-                                    uint64_t{1} << 63);
+  Bytes negative = forge_content(t.b_id, t.space, {1, {}}, 1, new_project("stage", "idea"), t.key, uint64_t{1} << 63);
   for (Replica* r : {t.a.replica.get(), node.replica.get()})
     expect_refused(*r, t.space, negative, Code::Malformed, "hlc 2^63");
 
@@ -145,8 +147,7 @@ TEST_CASE("chain: a change dated 2046 is refused ClockAhead by a member and by a
   auto redeem = joiner->redeem_invite(invite->secret);
   URBIS_REQUIRE_OK(redeem);
   // Receipted by the witness (here the admin's replica plays the node).
-  auto receipted = t.a->witness_redeem(redeem->envelope, witness.device(),
-                                       [&](ByteView m) { return witness.sign(m); });
+  auto receipted = t.a->witness_redeem(redeem->envelope, witness.device(), [&](ByteView m) { return witness.sign(m); });
   URBIS_REQUIRE_OK(receipted);
   REQUIRE(receipted->has_value());
   const Bytes stored_redeem = **receipted;
@@ -204,8 +205,7 @@ TEST_CASE("chain: an editor's parked megabytes go when it is removed, also after
     for (uint64_t seq = 2; seq <= 9; ++seq) {
       Hash prev;
       randombytes_buf(prev.bytes.data(), prev.bytes.size());
-      expect_outcome(*t.a.replica,
-                     forge_content(t.b_id, t.space, {seq, prev}, 1, new_project("notes", big), t.key),
+      expect_outcome(*t.a.replica, forge_content(t.b_id, t.space, {seq, prev}, 1, new_project("notes", big), t.key),
                      ApplyOutcome::Held, "parked");
     }
     Hash prev;
@@ -223,8 +223,7 @@ TEST_CASE("chain: an editor's parked megabytes go when it is removed, also after
     // Sent again, they are judged under the new role: refused.
     Hash p2;
     randombytes_buf(p2.bytes.data(), p2.bytes.size());
-    expect_refused(*t.a.replica, t.space,
-                   forge_content(t.b_id, t.space, {2, p2}, 1, new_project("notes", big), t.key),
+    expect_refused(*t.a.replica, t.space, forge_content(t.b_id, t.space, {2, p2}, 1, new_project("notes", big), t.key),
                    Code::NotAMember, "parked again after the removal");
     return hash_of(*t.a.replica, t.space);
   }();
@@ -292,15 +291,15 @@ TEST_CASE("chain: held changes that can never apply are dropped by the version 4
   // author's head, and one of a key that is no member.
   exec_sql(path, kUndoV5);
   exec_sql(path,
-      "INSERT INTO held SELECT a.space, a.pk, a.head_seq, zeroblob(1000) FROM authors a WHERE a.head_seq > 0;"
-      "INSERT INTO held SELECT space, randomblob(32), 5, zeroblob(1000) FROM authors LIMIT 1;"
-      "DROP TABLE held_usage; ALTER TABLE spaces DROP COLUMN author_rows;"
-      "ALTER TABLE authors DROP COLUMN invite_witnesses;"
-      "ALTER TABLE entities DROP COLUMN claim_rank; ALTER TABLE entities DROP COLUMN claim_hlc;"
-      "ALTER TABLE entities DROP COLUMN claim_op;"
-      "DROP TABLE superseded; CREATE TABLE superseded(op INTEGER PRIMARY KEY);"
-      "ALTER TABLE authors DROP COLUMN cutoff_hash;"
-      "UPDATE meta SET value=3 WHERE key='schema_version';");
+           "INSERT INTO held SELECT a.space, a.pk, a.head_seq, zeroblob(1000) FROM authors a WHERE a.head_seq > 0;"
+           "INSERT INTO held SELECT space, randomblob(32), 5, zeroblob(1000) FROM authors LIMIT 1;"
+           "DROP TABLE held_usage; ALTER TABLE spaces DROP COLUMN author_rows;"
+           "ALTER TABLE authors DROP COLUMN invite_witnesses;"
+           "ALTER TABLE entities DROP COLUMN claim_rank; ALTER TABLE entities DROP COLUMN claim_hlc;"
+           "ALTER TABLE entities DROP COLUMN claim_op;"
+           "DROP TABLE superseded; CREATE TABLE superseded(op INTEGER PRIMARY KEY);"
+           "ALTER TABLE authors DROP COLUMN cutoff_hash;"
+           "UPDATE meta SET value=3 WHERE key='schema_version';");
   REQUIRE(query_int(path, "SELECT count(*) FROM held") > 2);
 
   Device reopened(341, path);
@@ -407,8 +406,8 @@ TEST_CASE("chain: author rows are bounded per space and charged to the admin who
   Bytes fits = forge_membership(a1_id, *s1, {seq + 1, prev}, 1, adding_strangers(6));
   expect_outcome(*node.replica, fits, ApplyOutcome::Applied, "6 keys: 40 rows");
   expect_refused(*node.replica, *s1,
-                 forge_membership(a1_id, *s1, {seq + 2, envelope_hash(fits)}, 1, adding_strangers(1)),
-                 Code::TooLarge, "the 41st row");
+                 forge_membership(a1_id, *s1, {seq + 2, envelope_hash(fits)}, 1, adding_strangers(1)), Code::TooLarge,
+                 "the 41st row");
   // Another space's admin is not affected.
   for (uint64_t i = 0; i < 5; ++i)
     URBIS_REQUIRE_OK(a2->add_member(*s2, identity_for_seed(9000 + i).device(), Role::Viewer));
@@ -428,10 +427,10 @@ TEST_CASE("chain: a membership body is parsed only after its author's role is ch
     expect_refused(*r, t.space, c, Code::NotAMember, "an editor's membership change");
   // The admin's garbage body is Malformed (the control).
   uint64_t seq = head_seq(*node.replica, t.space, t.a.key);
-  pb::Header ha = make_header(t.space, t.a.key, {seq + 1, last_hash(*node.replica, t.space, t.a.key)}, 1,
-                              pb::CHANGE_MEMBERSHIP);
-  expect_refused(*node.replica, t.space, sign_envelope(t.a_id, ha.SerializeAsString(), garbage),
-                 Code::Malformed, "an admin's garbage body");
+  pb::Header ha =
+      make_header(t.space, t.a.key, {seq + 1, last_hash(*node.replica, t.space, t.a.key)}, 1, pb::CHANGE_MEMBERSHIP);
+  expect_refused(*node.replica, t.space, sign_envelope(t.a_id, ha.SerializeAsString(), garbage), Code::Malformed,
+                 "an admin's garbage body");
 }
 
 }  // namespace urbis

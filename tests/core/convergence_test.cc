@@ -25,8 +25,8 @@ namespace urbis::testing {
 namespace {
 
 const char* const kTexts[][2] = {
-    {"ko", "스마트 교통 시스템"}, {"zh", "智慧城市水务管理"}, {"ar", "مدينة ذكية للطاقة"},
-    {"ru", "умный город Казань"}, {"en", "Smart bus lanes 🚌🌍"}, {"tr", "akıllı şehir İzmir"},
+    {"ko", "스마트 교통 시스템"},  {"zh", "智慧城市水务管理"},        {"ar", "مدينة ذكية للطاقة"},
+    {"ru", "умный город Казань"},  {"en", "Smart bus lanes 🚌🌍"},      {"tr", "akıllı şehir İzmir"},
     {"es", "gestión de residuos"}, {"fr", "énergie solaire ☀️"},
 };
 const char* const kSectors[] = {"mobility", "energy", "water", "waste", "health"};
@@ -40,8 +40,8 @@ struct ChangeRef {
 // One op as the model sees it.
 struct Write {
   OpId op;
-  bool adds_value;           // false for set removes
-  std::string value;         // JSON text of the value written
+  bool adds_value;    // false for set removes
+  std::string value;  // JSON text of the value written
   std::set<OpId> overwrites;
 };
 
@@ -95,8 +95,7 @@ struct Sim {
     auto s = (*devices[0])->create_space("convergence");
     REQUIRE(s.is_ok());
     space = *s;
-    for (int i = 1; i < 4; ++i)
-      URBIS_REQUIRE_OK((*devices[0])->add_member(space, devices[i]->key, Role::Editor));
+    for (int i = 1; i < 4; ++i) URBIS_REQUIRE_OK((*devices[0])->add_member(space, devices[i]->key, Role::Editor));
     for (int i = 1; i < 4; ++i) pull(*devices[i]->replica, *devices[0]->replica, space);
   }
 
@@ -154,7 +153,10 @@ struct Sim {
         bool del = chance(0.6);
         w.value = del ? "true" : "false";
         slot = {id, kPlain, "_deleted", ""};
-        if (del) tx.remove_entity(id); else tx.restore_entity(id);
+        if (del)
+          tx.remove_entity(id);
+        else
+          tx.restore_entity(id);
       }
       if (!touched.insert(slot).second) {  // one op per slot per transaction keeps the model simple
         tx = r.begin(space);

@@ -37,7 +37,6 @@ std::string title_of(Replica& r, const SpaceId& space, const EntityId& id) {
   return it->second.winner.value.get<std::string>();
 }
 
-
 // The scenario: admin A, editor E, lagging editor L and node N that got
 // only E's seq 1..2; E's seq 3 reached A alone; A removed E.
 struct Attack {
@@ -88,8 +87,8 @@ struct Attack {
     auto key = space_key(*a.replica, space, eid, 1);
     REQUIRE(key);
     fork3 = forge_content(eid, space, {3, e2.hash}, 1, body_setting(project, "project", "title", "forked"), *key);
-    fork4 = forge_content(eid, space, {4, envelope_hash(fork3)}, 1,
-                          body_setting(project, "project", "budget", 666), *key);
+    fork4 =
+        forge_content(eid, space, {4, envelope_hash(fork3)}, 1, body_setting(project, "project", "budget", 666), *key);
   }
 
   // Every replica ends where A is: the same log (the node too), the same
@@ -266,8 +265,8 @@ TEST_CASE("cutoff: a change proven on the pinned chain by held successors replac
   // the pinned seq 3 (held: a gap), then the honest seq 2: seq 2 does not
   // follow the fork, but the held seq 3 names it as its predecessor, so the
   // fork goes and seq 2 waits for seq 1.
-  Bytes fork1 = forge_content(eid, t.space, {1, std::nullopt}, 1,
-                              body_setting(t.project, "project", "title", "fork one"), *key);
+  Bytes fork1 =
+      forge_content(eid, t.space, {1, std::nullopt}, 1, body_setting(t.project, "project", "title", "fork one"), *key);
   NodeReplica n2(7);
   auto log = t.a->changes_since(t.space, {});
   REQUIRE(log.is_ok());

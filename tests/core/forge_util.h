@@ -22,9 +22,7 @@ inline Identity identity_for_seed(uint64_t seed) {
   return Identity::generate(*env);
 }
 
-inline ByteView view_of(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+inline ByteView view_of(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 template <typename Id>
 std::string id_str(const Id& id) {
@@ -49,8 +47,7 @@ inline Bytes serialize(const pb::Envelope& e) {
 }
 
 // An envelope with `header` and `body`, signed by `signer`.
-inline Bytes sign_envelope(const Identity& signer, const std::string& header,
-                           const std::string& body) {
+inline Bytes sign_envelope(const Identity& signer, const std::string& header, const std::string& body) {
   pb::Envelope e;
   e.set_header(header);
   e.set_body(body);
@@ -63,8 +60,8 @@ inline Hash envelope_hash(ByteView raw) { return blake2b_256(raw); }
 
 // The space key of `epoch` as sealed to `reader` in the membership changes
 // `holder` stores (the reader opens its own grant, as a member would).
-inline std::optional<SpaceKey> space_key(Replica& holder, const SpaceId& space,
-                                         const Identity& reader, uint32_t epoch) {
+inline std::optional<SpaceKey> space_key(Replica& holder, const SpaceId& space, const Identity& reader,
+                                         uint32_t epoch) {
   auto log = holder.changes_since(space, {});
   REQUIRE_MESSAGE(log.is_ok(), log.status().to_string());
   auto secret = reader.box_secret_key();
@@ -103,8 +100,8 @@ struct ChainPos {
   std::optional<Hash> prev;  // required when seq > 1
 };
 
-inline pb::Header make_header(const SpaceId& space, const DeviceKey& author, ChainPos pos,
-                              uint32_t epoch, pb::ChangeKind kind) {
+inline pb::Header make_header(const SpaceId& space, const DeviceKey& author, ChainPos pos, uint32_t epoch,
+                              pb::ChangeKind kind) {
   pb::Header h;
   h.set_space(id_str(space));
   h.set_author(id_str(author));
@@ -121,8 +118,7 @@ inline pb::Header make_header(const SpaceId& space, const DeviceKey& author, Cha
 
 // The content change with header `h` (its nonce replaced by a fresh one) and
 // `body`, the body encrypted with `key` under the header, signed by `author`.
-inline Bytes seal_content(const Identity& author, pb::Header h, const pb::Body& body,
-                          const SpaceKey& key) {
+inline Bytes seal_content(const Identity& author, pb::Header h, const pb::Body& body, const SpaceKey& key) {
   uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
   randombytes_buf(nonce, sizeof nonce);
   h.set_nonce(nonce, sizeof nonce);
@@ -134,17 +130,16 @@ inline Bytes seal_content(const Identity& author, pb::Header h, const pb::Body& 
 
 // A content change by `author`, its body encrypted with `key`, correctly
 // signed; dated `hlc` when given (else make_header's date).
-inline Bytes forge_content(const Identity& author, const SpaceId& space, ChainPos pos,
-                           uint32_t epoch, const pb::Body& body, const SpaceKey& key,
-                           std::optional<uint64_t> hlc = std::nullopt) {
+inline Bytes forge_content(const Identity& author, const SpaceId& space, ChainPos pos, uint32_t epoch,
+                           const pb::Body& body, const SpaceKey& key, std::optional<uint64_t> hlc = std::nullopt) {
   pb::Header h = make_header(space, author.device(), pos, epoch, pb::CHANGE_CONTENT);
   if (hlc) h.set_hlc(*hlc);
   return seal_content(author, std::move(h), body, key);
 }
 
 // A membership change by `author`, correctly signed (plaintext body).
-inline Bytes forge_membership(const Identity& author, const SpaceId& space, ChainPos pos,
-                              uint32_t epoch, const pb::Membership& m) {
+inline Bytes forge_membership(const Identity& author, const SpaceId& space, ChainPos pos, uint32_t epoch,
+                              const pb::Membership& m) {
   pb::Header h = make_header(space, author.device(), pos, epoch, pb::CHANGE_MEMBERSHIP);
   return sign_envelope(author, h.SerializeAsString(), m.SerializeAsString());
 }

@@ -60,16 +60,20 @@ TEST_CASE("golden: the message a change's signature covers") {
   // "urbis/change/v1", the header's length (4 bytes, little-endian), the
   // header (fields 1 to 7 in order), the body.
   CHECK(to_hex(msg) ==
-        "75726269732f6368616e67652f7631"                                          // urbis/change/v1
-        "66000000"                                                                // 102 bytes of header:
-        "0a10" "11111111111111111111111111111111"                                 //   1 space
-        "1220" "a09aa5f47a6759802ff955f8dc2d2a14a5c99d23be97f864127ff9383455a4f0"  //   2 author
-        "1802"                                                                    //   3 seq
-        "2220" "3333333333333333333333333333333333333333333333333333333333333333"  //   4 prev hash
-        "28" "878080c0d6fcf3c501"                                                 //   5 hlc
-        "3003"                                                                    //   6 epoch
-        "3801"                                                                    //   7 kind: membership
-        "6d656d6265727368697020626f6479");                                        // "membership body"
+        "75726269732f6368616e67652f7631"  // urbis/change/v1
+        "66000000"                        // 102 bytes of header:
+        "0a10"
+        "11111111111111111111111111111111"  //   1 space
+        "1220"
+        "a09aa5f47a6759802ff955f8dc2d2a14a5c99d23be97f864127ff9383455a4f0"  //   2 author
+        "1802"                                                              //   3 seq
+        "2220"
+        "3333333333333333333333333333333333333333333333333333333333333333"  //   4 prev hash
+        "28"
+        "878080c0d6fcf3c501"                //   5 hlc
+        "3003"                              //   6 epoch
+        "3801"                              //   7 kind: membership
+        "6d656d6265727368697020626f6479");  // "membership body"
 }
 
 TEST_CASE("golden: an envelope, signed by a seeded key") {

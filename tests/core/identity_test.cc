@@ -17,13 +17,11 @@ namespace {
 
 using testing::status_string;
 
-ByteView bytes_of(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+ByteView bytes_of(std::string_view s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 bool verifies(const std::array<uint8_t, 64>& sig, std::string_view msg, const DeviceKey& key) {
-  return crypto_sign_verify_detached(sig.data(), reinterpret_cast<const uint8_t*>(msg.data()),
-                                     msg.size(), key.bytes.data()) == 0;
+  return crypto_sign_verify_detached(sig.data(), reinterpret_cast<const uint8_t*>(msg.data()), msg.size(),
+                                     key.bytes.data()) == 0;
 }
 
 TEST_CASE("identity: generate gives distinct, non-zero device keys") {
@@ -211,17 +209,17 @@ TEST_CASE("identity: the passphrase policy refuses weak passphrases for a new id
   const char* weak[] = {
       "",                  // empty
       "short",             // under 10 characters
-      "부산스마트시티",       // 7 code points (21 bytes): characters are counted, not bytes
+      "부산스마트시티",    // 7 code points (21 bytes): characters are counted, not bytes
       "aaaaaaaaaaaaaaaa",  // one repeated character
       "abababababab",      // two
       "abcabcabcabc",      // three
       "1234567890",        // a run of neighbouring characters
       "9876543210",
       "abcdefghijkl",
-      "qwertyuiop",        // a keyboard row
-      "POIUYTREWQ",        // backwards, any case
+      "qwertyuiop",  // a keyboard row
+      "POIUYTREWQ",  // backwards, any case
       "asdfghjkl;",
-      "Password123",       // guessed first
+      "Password123",  // guessed first
       "1q2w3e4r5t",
       "iloveyou12",
   };

@@ -17,8 +17,8 @@ namespace {
 
 using namespace urbis::testing;
 
-constexpr uint64_t kAdmin = 401, kEditor = 402, kJoiner = 403, kOther = 404, kThird = 405,
-                   kViewer = 406, kWitness = 407;
+constexpr uint64_t kAdmin = 401, kEditor = 402, kJoiner = 403, kOther = 404, kThird = 405, kViewer = 406,
+                   kWitness = 407;
 constexpr uint64_t kHour = 3600;
 
 std::string outcome(const Result<ApplyOutcome>& r) {
@@ -99,8 +99,8 @@ void add_grant(pb::Membership& m, uint32_t epoch, const SpaceKey& key, const Dev
 }
 
 // A redeem signed by the invite key, at `hlc_ms` (its header's wall clock).
-Bytes forge_redeem(const Identity& invite, const SpaceId& space, const pb::Membership& m,
-                   uint64_t hlc_ms, ChainPos pos = {}) {
+Bytes forge_redeem(const Identity& invite, const SpaceId& space, const pb::Membership& m, uint64_t hlc_ms,
+                   ChainPos pos = {}) {
   pb::Header h = make_header(space, invite.device(), pos, 1, pb::CHANGE_MEMBERSHIP);
   h.set_hlc(hlc_ms << 16);
   return sign_envelope(invite, h.SerializeAsString(), m.SerializeAsString());
@@ -249,8 +249,7 @@ TEST_CASE("invite: a viewer invite makes a viewer; create_invite is for admins w
   tx.set(t.project, "stage", "idea");
   CHECK(j->commit(tx).code() == Code::Forbidden);
 
-  CHECK(t.b->create_invite(t.space, Role::Viewer, kHour, {witness_identity().device()}).code() ==
-        Code::Forbidden);
+  CHECK(t.b->create_invite(t.space, Role::Viewer, kHour, {witness_identity().device()}).code() == Code::Forbidden);
   CHECK(t.a->create_invite(t.space, Role::None, kHour).code() == Code::InvalidArgument);
   CHECK(t.a->create_invite(t.space, Role::Editor, 0).code() == Code::InvalidArgument);
   CHECK(t.a->create_invite(t.space, Role::Editor, 367 * 24 * kHour).code() == Code::InvalidArgument);
@@ -345,8 +344,7 @@ TEST_CASE("invite: a used code is refused, a second redeem (a fork) and any late
   pb::Membership again = redeem_body(invite.device(), k.key, Role::Viewer);
   const Bytes j_stored = *t.a->changes_since(t.space, *t.b->version_vector(t.space))->begin();
   REQUIRE(parse_header(parse_envelope(j_stored)).author() == id_str(invite.device()));
-  Bytes second = forge_redeem(invite, t.space, again, kTestStartMs + 10'000,
-                              {2, envelope_hash(j_stored)});
+  Bytes second = forge_redeem(invite, t.space, again, kTestStartMs + 10'000, {2, envelope_hash(j_stored)});
   auto r2 = t.a->apply(second);
   INFO(outcome(r2));
   CHECK(r2.code() == Code::NotAMember);
@@ -368,8 +366,8 @@ TEST_CASE("invite: an invite key may not write content, even unredeemed") {
   auto key = space_key(*t.a.replica, t.space, invite, 1);
   REQUIRE(key.has_value());  // it holds the key: it could read
   const Hash hash = hash_of(*t.a.replica, t.space);
-  Bytes content = forge_content(invite, t.space, {1, {}}, 1,
-                                body_setting(t.project, "project", "stage", "vandalised"), *key);
+  Bytes content =
+      forge_content(invite, t.space, {1, {}}, 1, body_setting(t.project, "project", "stage", "vandalised"), *key);
   auto r = t.a->apply(content);
   INFO(outcome(r));
   CHECK(r.code() == Code::NotAMember);
@@ -423,16 +421,15 @@ TEST_CASE("invite: expiry is judged on the witness's receipt, never on the redee
   // A receipt by a key the invite does not name (a node the redeemer runs).
   {
     Identity rogue = identity_for_seed(9001);
-    auto rogue_receipt = t.a->witness_redeem(back_dated, rogue.device(),
-                                             [&](ByteView msg) { return rogue.sign(msg); });
+    auto rogue_receipt = t.a->witness_redeem(back_dated, rogue.device(), [&](ByteView msg) { return rogue.sign(msg); });
     URBIS_REQUIRE_OK(rogue_receipt);
     CHECK_FALSE(rogue_receipt->has_value());  // not this invite's witness: nothing signed
     pb::Envelope e = parse_envelope(back_dated);
     auto* rc = e.mutable_receipt();
     rc->set_witness(id_str(rogue.device()));
     rc->set_time_ms(expires - 1000);
-    auto sig = rogue.sign(receipt_message(view_of(e.header()), view_of(e.body()), view_of(e.signature()),
-                                          expires - 1000));
+    auto sig =
+        rogue.sign(receipt_message(view_of(e.header()), view_of(e.body()), view_of(e.signature()), expires - 1000));
     rc->set_signature(sig.data(), sig.size());
     auto forged = t.a->apply(serialize(e));
     INFO(outcome(forged));
@@ -647,8 +644,8 @@ TEST_CASE("invite: a redeem may not give more than the invite") {
   for (const auto& raw : *log)
     if (parse_header(parse_envelope(raw)).author() == id_str(t.a.key)) a_last = envelope_hash(raw);
   Identity a_id = identity_for_seed(kAdmin);
-  auto bad_invite = t.a->apply(
-      forge_membership(a_id, t.space, {head_seq(*t.a.replica, t.space, t.a.key) + 1, a_last}, 1, reuse));
+  auto bad_invite =
+      t.a->apply(forge_membership(a_id, t.space, {head_seq(*t.a.replica, t.space, t.a.key) + 1, a_last}, 1, reuse));
   INFO(outcome(bad_invite));
   CHECK(bad_invite.code() == Code::Malformed);
 

@@ -150,8 +150,7 @@ struct Sim {
   Stats stats;
 
   Sim(Mode m, uint64_t s, bool v) : mode(m), seed(s), verbose(v), rng(s), inbox(kDevices) {
-    for (size_t i = 0; i < kDevices; ++i)
-      dev.push_back(std::make_unique<Device>(seed * 16 + i + 1));
+    for (size_t i = 0; i < kDevices; ++i) dev.push_back(std::make_unique<Device>(seed * 16 + i + 1));
     Replica& a = r(0);
     auto sp = a.create_space("property");
     URBIS_REQUIRE_OK(sp);
@@ -348,8 +347,7 @@ struct Sim {
       if (homed[id] && chance(0.1)) tx.set(id, "city", cities[pick(kCities)].hex());  // re-home
     }
     auto info = me.commit(tx);
-    log("d" + std::to_string(i) + (fresh ? " creates " : " puts on ") + id.hex().substr(0, 6) +
-        " " + values.front());
+    log("d" + std::to_string(i) + (fresh ? " creates " : " puts on ") + id.hex().substr(0, 6) + " " + values.front());
     if (!info.is_ok()) return refused("edit", info.status());
     stats.done[fresh ? "create" : "put"]++;
     Edit e{i, info->seq, values, std::nullopt, {}};
@@ -367,7 +365,7 @@ struct Sim {
   void set_role(size_t i) {
     size_t t = pick(kDevices - 1);
     t += t >= i;
-    const Role roles[] = {Role::None, Role::None, Role::Viewer, Role::Commenter,
+    const Role roles[] = {Role::None,   Role::None,   Role::Viewer, Role::Commenter,
                           Role::Editor, Role::Editor, Role::Admin};
     const Role role = roles[pick(std::size(roles))];
     std::vector<EntityId> scope;
@@ -382,8 +380,8 @@ struct Sim {
     bool seen_removal = false;
     for (const auto& rm : removals) seen_removal |= rm.target == t && has_seen(i, rm);
     Status s = r(i).set_role(space, key(t), role, scope);
-    log("d" + std::to_string(i) + " sets d" + std::to_string(t) + " to " +
-        std::string(role_name(role)) + (scope.empty() ? "" : " scoped " + std::to_string(scope.size())));
+    log("d" + std::to_string(i) + " sets d" + std::to_string(t) + " to " + std::string(role_name(role)) +
+        (scope.empty() ? "" : " scoped " + std::to_string(scope.size())));
     if (!s.is_ok()) return refused("set_role", s);
     VersionVector after = vv(i);
     if (at(after, key(i)) == at(before, key(i))) return;  // no change: the role it had
@@ -515,8 +513,10 @@ struct Sim {
         out << "[";
         for (const auto& c : m.scope) {
           auto it = std::find(cities.begin(), cities.end(), c);
-          if (it == cities.end()) out << c.hex().substr(0, 6) << ' ';
-          else out << 'c' << (it - cities.begin()) << ' ';
+          if (it == cities.end())
+            out << c.hex().substr(0, 6) << ' ';
+          else
+            out << 'c' << (it - cities.begin()) << ' ';
         }
         out << "]";
       }
@@ -533,8 +533,7 @@ struct Sim {
 
   // Which of `values` replica `i` shows, live (a register's winner or a
   // conflict, plain or translatable) on any entity of the run.
-  std::vector<std::pair<std::string, const Edit*>> shown(size_t i,
-                                                         const std::map<std::string, const Edit*>& values) {
+  std::vector<std::pair<std::string, const Edit*>> shown(size_t i, const std::map<std::string, const Edit*>& values) {
     std::vector<std::pair<std::string, const Edit*>> out;
     auto scan = [&](const Register& reg) {
       std::vector<const Version*> vs{&reg.winner};
@@ -567,7 +566,8 @@ struct Sim {
       const uint32_t ei = r(i).space(space)->epoch;
       if (ei != e0) fail << "epochs differ: d0 " << e0 << ", d" << i << " " << ei << "\n";
       const VersionVector vi = vv(i);
-      if (vi != v0) fail << "version vectors differ: d0 {" << describe(v0) << "} d" << i << " {" << describe(vi) << "}\n";
+      if (vi != v0)
+        fail << "version vectors differ: d0 {" << describe(v0) << "} d" << i << " {" << describe(vi) << "}\n";
     }
     // Members by every replica's list (they are equal when 1 held).
     std::set<size_t> member_somewhere;
@@ -578,7 +578,8 @@ struct Sim {
     std::optional<std::pair<size_t, Hash>> first;
     for (size_t i : member_somewhere) {
       const Hash h = hash_of(r(i), space);
-      if (!first) first = {i, h};
+      if (!first)
+        first = {i, h};
       else if (h != first->second)
         fail << "state hashes differ: d" << first->first << " " << first->second.hex().substr(0, 12) << ", d" << i
              << " " << h.hex().substr(0, 12) << "\n";
@@ -617,15 +618,14 @@ struct Sim {
         if (!e.created) continue;
         ++stats.sealed_reads_checked;
         if (r(d).get(space, *e.created).is_ok())
-          fail << "d" << d << " reads " << e.created->hex().substr(0, 6) << ", created by d" << e.author
-               << " after d" << d << "'s removal reached it\n";
+          fail << "d" << d << " reads " << e.created->hex().substr(0, 6) << ", created by d" << e.author << " after d"
+               << d << "'s removal reached it\n";
       }
     }
     for (const auto& [d, values] : sealed) {
       stats.sealed_reads_checked += values.size();
       for (const auto& [v, e] : shown(d, values))
-        fail << "d" << d << " reads " << v << ", put by d" << e->author << " after d" << d
-             << "'s removal reached it\n";
+        fail << "d" << d << " reads " << v << ", put by d" << e->author << " after d" << d << "'s removal reached it\n";
     }
     return fail.str();
   }

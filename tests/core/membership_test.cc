@@ -11,8 +11,7 @@ namespace {
 
 using namespace urbis::testing;
 
-constexpr uint64_t kAdmin = 301, kEditor = 302, kEditor2 = 303, kViewer = 304, kCommenter = 305,
-                   kLate = 306;
+constexpr uint64_t kAdmin = 301, kEditor = 302, kEditor2 = 303, kViewer = 304, kCommenter = 305, kLate = 306;
 
 std::string outcome(const Result<ApplyOutcome>& r) {
   if (!r.is_ok()) return r.status().to_string();
@@ -130,8 +129,7 @@ TEST_CASE("membership: a viewer reads but cannot write") {
   Identity v_id = identity_for_seed(kViewer);
   auto key = space_key(*t.a.replica, t.space, v_id, 1);
   REQUIRE(key.has_value());
-  Bytes forged = forge_content(v_id, t.space, {1, {}}, 1,
-                               body_setting(t.project, "project", "stage", "idea"), *key);
+  Bytes forged = forge_content(v_id, t.space, {1, {}}, 1, body_setting(t.project, "project", "stage", "idea"), *key);
   const Hash a_before = hash_of(*t.a.replica, t.space);
   const auto a_vv = *t.a->version_vector(t.space);
   auto applied = t.a->apply(forged);
@@ -145,8 +143,8 @@ TEST_CASE("membership: a viewer reads but cannot write") {
   auto b_key = space_key(*t.a.replica, t.space, b_id, 1);
   REQUIRE(b_key.has_value());
   CHECK(*b_key == *key);
-  auto ok = t.a->apply(forge_content(b_id, t.space, {1, {}}, 1,
-                                     body_setting(t.project, "project", "stage", "idea"), *b_key));
+  auto ok =
+      t.a->apply(forge_content(b_id, t.space, {1, {}}, 1, body_setting(t.project, "project", "stage", "idea"), *b_key));
   INFO(outcome(ok));
   REQUIRE(ok.is_ok());
   CHECK(*ok == ApplyOutcome::Applied);
@@ -240,8 +238,7 @@ TEST_CASE("membership: members() lists roles, the same on every replica") {
                                   {t.c.key, Role::Editor, 0, {}},
                                   {t.v.key, Role::Viewer, 0, {}},
                                   {t.k.key, Role::Commenter, 0, {}}};
-  std::sort(expected.begin(), expected.end(),
-            [](const Member& x, const Member& y) { return x.device < y.device; });
+  std::sort(expected.begin(), expected.end(), [](const Member& x, const Member& y) { return x.device < y.device; });
   auto same = [](const std::vector<Member>& x, const std::vector<Member>& y) {
     return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin(), [](auto& m, auto& n) {
              return m.device == n.device && m.role == n.role;
@@ -263,8 +260,7 @@ TEST_CASE("membership: members() lists roles, the same on every replica") {
     if (m.device == t.v.key) m.role = Role::Commenter;
     if (m.device == t.c.key) m.role = Role::Viewer;
   }
-  expected.erase(std::remove_if(expected.begin(), expected.end(),
-                                [&](const Member& m) { return m.device == t.k.key; }),
+  expected.erase(std::remove_if(expected.begin(), expected.end(), [&](const Member& m) { return m.device == t.k.key; }),
                  expected.end());
   for (Device* d : t.all()) {
     auto m = d->replica->members(t.space);
@@ -306,8 +302,7 @@ TEST_CASE("membership: only an admin can set roles") {
   pull(**node, *t.a.replica, t.space);
   CHECK((*node)->set_role(t.space, outsider.key, Role::Viewer).code() == Code::Forbidden);
   // Bad arguments.
-  CHECK(t.a->set_role(t.space, outsider.key, static_cast<Role>(9)).code() ==
-        Code::InvalidArgument);
+  CHECK(t.a->set_role(t.space, outsider.key, static_cast<Role>(9)).code() == Code::InvalidArgument);
   SpaceId nowhere;
   nowhere.bytes[0] = 1;
   CHECK(t.a->set_role(nowhere, outsider.key, Role::Viewer).code() == Code::UnknownSpace);
@@ -400,9 +395,9 @@ TEST_CASE("membership: a removed member cannot read what is written after, nor w
   for (uint32_t epoch : {1u, 2u}) {
     CAPTURE(epoch);
     // At the place right after what A holds of B (its seq 1, `early`).
-    Bytes forged = forge_content(b_id, t.space, {2, b_early->hash}, epoch,
-                                 body_setting(t.project, "project", "stage", "forged"),
-                                 epoch == 1 ? *key1 : random_space_key());
+    Bytes forged =
+        forge_content(b_id, t.space, {2, b_early->hash}, epoch, body_setting(t.project, "project", "stage", "forged"),
+                      epoch == 1 ? *key1 : random_space_key());
     auto fr = t.a->apply(forged);
     INFO(outcome(fr));
     CHECK(fr.code() == Code::BrokenChain);

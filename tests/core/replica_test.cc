@@ -473,7 +473,9 @@ TEST_CASE("changes_since: arrival order for a peer lacking few authors or many, 
   }
 }
 
-TEST_CASE("changes_since: a version vector cannot buy a scan of the whole log; the rest comes next batch, or all when asked") {
+TEST_CASE(
+    "changes_since: a version vector cannot buy a scan of the whole log; the rest comes next batch, or all when "
+    "asked") {
   // 40 editors write one change each early; the owner then writes past
   // kMaxScanRows; one more editor writes last. A peer claims to hold all the
   // owner's changes and none of the editors': 41 authors lacking, one range.
@@ -523,8 +525,8 @@ TEST_CASE("changes_since: a version vector cannot buy a scan of the whole log; t
   auto second = owner->changes_since(space, *vv, budget);
   URBIS_REQUIRE_OK(second);
   REQUIRE(second->size() == 1);
-  CHECK(parse_header(parse_envelope(second->front())).author() == std::string(editors[40]->key.bytes.begin(),
-                                                                                editors[40]->key.bytes.end()));
+  CHECK(parse_header(parse_envelope(second->front())).author() ==
+        std::string(editors[40]->key.bytes.begin(), editors[40]->key.bytes.end()));
 }
 
 TEST_CASE("a batch refreshes each entity once, the same as change by change, a refused change among them") {
@@ -764,7 +766,6 @@ TEST_CASE("member_of_any: a member of some space, by the rule of member_role, in
   INFO(plan);
   CHECK(plan.find("USING INDEX authors_by_pk") != std::string::npos);
 }
-
 
 TEST_CASE("checkpoint: the WAL goes into the file; with vacuum, a dropped space's bytes leave the file") {
   const std::string path = temp_db("checkpoint.db");

@@ -16,8 +16,7 @@ namespace {
 using namespace urbis::testing;
 
 bool authors_have_invite_column(const std::string& path) {
-  return query_int(path,
-                   "SELECT count(*) FROM pragma_table_info('authors') WHERE name='invite_expires'") == 1;
+  return query_int(path, "SELECT count(*) FROM pragma_table_info('authors') WHERE name='invite_expires'") == 1;
 }
 
 TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its data") {
@@ -86,8 +85,7 @@ TEST_CASE("schema: a version 1 store (before invites) opens, upgraded, with its 
     pull(*joiner.replica, **r, space);
     auto redeem = joiner->redeem_invite(invite->secret);
     URBIS_REQUIRE_OK(redeem);
-    auto receipted = (*r)->witness_redeem(redeem->envelope, node.device(),
-                                          [&](ByteView m) { return node.sign(m); });
+    auto receipted = (*r)->witness_redeem(redeem->envelope, node.device(), [&](ByteView m) { return node.sign(m); });
     URBIS_REQUIRE_OK(receipted);
     REQUIRE(receipted->has_value());
     URBIS_REQUIRE_OK(joiner->apply(**receipted));
@@ -180,8 +178,7 @@ TEST_CASE("schema: a version 5 store written by the previous release opens, upgr
   CHECK(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == kSchemaVersion);
   CHECK(query_int(path, "SELECT hlc FROM changes ORDER BY id DESC LIMIT 1") > newest_hlc);
   CHECK(query_int(path, "SELECT count(*) FROM changes WHERE space=0") == 0);
-  CHECK(query_int(path, "SELECT max(newest_hlc) FROM authors") ==
-        query_int(path, "SELECT max(hlc) FROM changes"));
+  CHECK(query_int(path, "SELECT max(newest_hlc) FROM authors") == query_int(path, "SELECT max(hlc) FROM changes"));
   // The log of a space is read as an index range, whatever else the store holds.
   const std::string plan =
       query_plan(path, "SELECT author, seq, envelope FROM changes WHERE space=1 AND id>=1 ORDER BY id");
@@ -212,8 +209,7 @@ TEST_CASE("schema: a store from a newer build is refused, untouched") {
     Device d{14, path};
     URBIS_REQUIRE_OK(d->create_space("Future"));
   }
-  exec_sql(path, "UPDATE meta SET value=" + std::to_string(kSchemaVersion + 1) +
-                     " WHERE key='schema_version';");
+  exec_sql(path, "UPDATE meta SET value=" + std::to_string(kSchemaVersion + 1) + " WHERE key='schema_version';");
   auto env = make_deterministic_env(15);
   auto r = Replica::open(path, Identity::generate(*env), *env);
   CHECK(r.code() == Code::Storage);

@@ -107,8 +107,8 @@ TEST_CASE("scope: a scoped editor writes its cities' entities, is told no for ot
   for (const auto& raw : *log)
     if (parse_header(parse_envelope(raw)).author() == id_str(t.s.key)) prev = envelope_hash(raw);
   const Hash before = hash_of(*t.a.replica, t.space);
-  Bytes forged = forge_content(s_id, t.space, {head + 1, prev}, 1,
-                               body_setting(t.py, "project", "stage", "sabotaged"), *key);
+  Bytes forged =
+      forge_content(s_id, t.space, {head + 1, prev}, 1, body_setting(t.py, "project", "stage", "sabotaged"), *key);
   URBIS_REQUIRE_OK(t.a->apply(forged));
   CHECK(hash_of(*t.a.replica, t.space) == before);
   CHECK(t.stage(*t.a.replica, t.py) == "idea");

@@ -12,12 +12,12 @@
 namespace urbis::testing {
 
 // Undoes schema version 7 (issue 13: dark epochs).
-inline constexpr const char* kUndoV7 =
-    "DROP TABLE dark_epochs; UPDATE meta SET value=6 WHERE key='schema_version';";
+inline constexpr const char* kUndoV7 = "DROP TABLE dark_epochs; UPDATE meta SET value=6 WHERE key='schema_version';";
 
 // Undoes schema versions 7 and 6 (issue 13: the log by space, authors'
 // newest HLC, vals clustered by entity).
-inline const std::string kUndoV6 = std::string(kUndoV7) +
+inline const std::string kUndoV6 =
+    std::string(kUndoV7) +
     "CREATE TABLE vals_v5(op INTEGER PRIMARY KEY, entity INTEGER NOT NULL, kind INTEGER NOT NULL,"
     "  field TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, hlc INTEGER NOT NULL,"
     "  src TEXT NOT NULL DEFAULT '');"
@@ -31,13 +31,13 @@ inline const std::string kUndoV6 = std::string(kUndoV7) +
 // Undoes schema versions 6 and 5 (issue 11, membership resolution) on a
 // store, so a test can make what an older release wrote.
 inline const std::string kUndoV5 = std::string(kUndoV6) +
-    "DROP TABLE mlog; DROP TABLE role_ranges;"
-    "ALTER TABLE authors DROP COLUMN scope; ALTER TABLE authors DROP COLUMN ranges_from;"
-    "ALTER TABLE authors DROP COLUMN invite_role;"
-    "ALTER TABLE epochs DROP COLUMN key_id; ALTER TABLE epochs DROP COLUMN starts;"
-    "ALTER TABLE grants DROP COLUMN key_id; ALTER TABLE spaces DROP COLUMN key_sound;"
-    "ALTER TABLE entities DROP COLUMN home; DROP TABLE scoped_pending;"
-    "DELETE FROM meta WHERE key='membership_rules';";
+                                   "DROP TABLE mlog; DROP TABLE role_ranges;"
+                                   "ALTER TABLE authors DROP COLUMN scope; ALTER TABLE authors DROP COLUMN ranges_from;"
+                                   "ALTER TABLE authors DROP COLUMN invite_role;"
+                                   "ALTER TABLE epochs DROP COLUMN key_id; ALTER TABLE epochs DROP COLUMN starts;"
+                                   "ALTER TABLE grants DROP COLUMN key_id; ALTER TABLE spaces DROP COLUMN key_sound;"
+                                   "ALTER TABLE entities DROP COLUMN home; DROP TABLE scoped_pending;"
+                                   "DELETE FROM meta WHERE key='membership_rules';";
 
 // A path for a store named `name` in the temporary directory, with any store
 // (and WAL/SHM files) a previous run left there removed.

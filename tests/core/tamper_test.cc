@@ -50,8 +50,7 @@ Snapshot snapshot(Replica& r, const SpaceId& space) {
 }
 
 // Applies `raw` to `r`, expects refusal with `code`, and that nothing changed.
-void expect_refused(Replica& r, const SpaceId& space, ByteView raw, Code code,
-                    const std::string& what) {
+void expect_refused(Replica& r, const SpaceId& space, ByteView raw, Code code, const std::string& what) {
   INFO(what);
   Snapshot before = snapshot(r, space);
   auto res = r.apply(raw);
@@ -147,11 +146,9 @@ bool well_shaped_header(const std::string& header) {
   pb::Header h;
   if (!h.ParseFromString(header)) return false;
   const bool content = h.kind() == pb::CHANGE_CONTENT;
-  return h.space().size() == 16 && h.author().size() == 32 && h.seq() >= 1 &&
-         h.seq() < (uint64_t{1} << 28) &&
+  return h.space().size() == 16 && h.author().size() == 32 && h.seq() >= 1 && h.seq() < (uint64_t{1} << 28) &&
          (h.seq() == 1 ? h.prev_hash().empty() : h.prev_hash().size() == 32) &&
-         (content || h.kind() == pb::CHANGE_MEMBERSHIP) &&
-         (!content || (h.nonce().size() == 24 && h.epoch() >= 1));
+         (content || h.kind() == pb::CHANGE_MEMBERSHIP) && (!content || (h.nonce().size() == 24 && h.epoch() >= 1));
 }
 
 TEST_CASE("tamper: a flipped bit in the header is BadSignature") {
@@ -274,8 +271,7 @@ TEST_CASE("tamper: changes by non-members and by the wrong role are NotAMember")
 
   // Content by a device that is no member, correctly signed and encrypted.
   Bytes stranger_content =
-      forge_content(w.stranger, w.space, {1, {}}, 1,
-                    body_setting(w.x_entity, "project", "title", "hijacked"), w.key1);
+      forge_content(w.stranger, w.space, {1, {}}, 1, body_setting(w.x_entity, "project", "title", "hijacked"), w.key1);
   expect_refused(*w.c.replica, w.space, stranger_content, Code::NotAMember, "stranger content");
 
   // A stranger making itself admin.
@@ -283,12 +279,12 @@ TEST_CASE("tamper: changes by non-members and by the wrong role are NotAMember")
   auto* u = m.add_updates();
   u->set_device(id_str(w.stranger.device()));
   u->set_role(pb::ROLE_ADMIN);
-  expect_refused(*w.c.replica, w.space, forge_membership(w.stranger, w.space, {1, {}}, 1, m),
-                 Code::NotAMember, "stranger membership");
+  expect_refused(*w.c.replica, w.space, forge_membership(w.stranger, w.space, {1, {}}, 1, m), Code::NotAMember,
+                 "stranger membership");
 
   // An editor, never an admin, may not change membership: refused unparsed.
-  expect_refused(*w.c.replica, w.space, forge_membership(w.b_id, w.space, {2, w.b1.hash}, 1, m),
-                 Code::NotAMember, "editor membership");
+  expect_refused(*w.c.replica, w.space, forge_membership(w.b_id, w.space, {2, w.b1.hash}, 1, m), Code::NotAMember,
+                 "editor membership");
 
   w.genuine_still_applies();
 }
@@ -308,8 +304,7 @@ TEST_CASE("tamper: changes by the wrong role are kept without effect") {
   };
   // A viewer may not write content, on its own replica or on A's.
   Bytes viewer_content =
-      forge_content(w.c_id, w.space, {1, {}}, 1,
-                    body_setting(w.b_entity, "project", "title", "by a viewer"), w.key1);
+      forge_content(w.c_id, w.space, {1, {}}, 1, body_setting(w.b_entity, "project", "title", "by a viewer"), w.key1);
   expect_no_effect(*w.c.replica, viewer_content, "viewer content");
   expect_no_effect(*w.a.replica, viewer_content, "viewer content on A");
 }
@@ -329,8 +324,8 @@ TEST_CASE("tamper: a change claiming an epoch that does not exist is UnknownEpoc
   auto* u = m.add_updates();
   u->set_device(id_str(w.stranger.device()));
   u->set_role(pb::ROLE_VIEWER);
-  expect_refused(*w.c.replica, w.space, forge_membership(w.a_id, w.space, {4, a3}, 99, m),
-                 Code::UnknownEpoch, "membership in epoch 99");
+  expect_refused(*w.c.replica, w.space, forge_membership(w.a_id, w.space, {4, a3}, 99, m), Code::UnknownEpoch,
+                 "membership in epoch 99");
   w.genuine_still_applies();
 }
 
@@ -340,9 +335,8 @@ TEST_CASE("tamper: a member's change members cannot read is stored without effec
   // store it without effect rather than refuse it (which would stop its
   // author's chain on every member); the next change applies.
   World w;
-  Bytes wrong_key =
-      forge_content(w.b_id, w.space, {2, w.b1.hash}, 1,
-                    body_setting(w.b_entity, "project", "stage", "idea"), random_space_key());
+  Bytes wrong_key = forge_content(w.b_id, w.space, {2, w.b1.hash}, 1,
+                                  body_setting(w.b_entity, "project", "stage", "idea"), random_space_key());
   Bytes junk_body;
   {
     pb::Header h = make_header(w.space, w.b.key, {3, envelope_hash(wrong_key)}, 1, pb::CHANGE_CONTENT);
@@ -382,17 +376,16 @@ TEST_CASE("tamper: broken chains and forks are BrokenChain") {
   // seq 2 whose prev_hash is not the hash of seq 1.
   Hash wrong;
   randombytes_buf(wrong.bytes.data(), wrong.bytes.size());
-  expect_refused(*w.c.replica, w.space, forge_content(w.b_id, w.space, {2, wrong}, 1, body, w.key1),
-                 Code::BrokenChain, "wrong prev_hash");
+  expect_refused(*w.c.replica, w.space, forge_content(w.b_id, w.space, {2, wrong}, 1, body, w.key1), Code::BrokenChain,
+                 "wrong prev_hash");
   // Pointing at another author's change is no better.
   expect_refused(*w.c.replica, w.space,
-                 forge_content(w.b_id, w.space, {2, change_hash(*w.a.replica, w.space, w.a.key, 1)},
-                               1, body, w.key1),
+                 forge_content(w.b_id, w.space, {2, change_hash(*w.a.replica, w.space, w.a.key, 1)}, 1, body, w.key1),
                  Code::BrokenChain, "prev_hash of A's change");
 
   // Equivocation: a different change with B's existing seq 1.
-  expect_refused(*w.c.replica, w.space, forge_content(w.b_id, w.space, {1, {}}, 1, body, w.key1),
-                 Code::BrokenChain, "fork of B's seq 1");
+  expect_refused(*w.c.replica, w.space, forge_content(w.b_id, w.space, {1, {}}, 1, body, w.key1), Code::BrokenChain,
+                 "fork of B's seq 1");
   // ...and a different genesis for the existing space by its creator: it
   // derives the same space id (same salt) but adds a member.
   {
@@ -406,8 +399,8 @@ TEST_CASE("tamper: broken chains and forks are BrokenChain") {
     auto* u = m.add_updates();
     u->set_device(id_str(w.stranger.device()));
     u->set_role(pb::ROLE_ADMIN);
-    expect_refused(*w.c.replica, w.space, sign_envelope(w.a_id, g.header(), m.SerializeAsString()),
-                   Code::BrokenChain, "fork of the genesis");
+    expect_refused(*w.c.replica, w.space, sign_envelope(w.a_id, g.header(), m.SerializeAsString()), Code::BrokenChain,
+                   "fork of the genesis");
   }
   // And a fork of seq 2 after seq 2 exists.
   Bytes good2 = forge_content(w.b_id, w.space, {2, w.b1.hash}, 1, body, w.key1);
@@ -415,10 +408,10 @@ TEST_CASE("tamper: broken chains and forks are BrokenChain") {
   INFO(outcome_name(r));
   REQUIRE(r.is_ok());
   REQUIRE(*r == ApplyOutcome::Applied);
-  expect_refused(*w.c.replica, w.space,
-                 forge_content(w.b_id, w.space, {2, w.b1.hash}, 1,
-                               body_setting(w.b_entity, "project", "stage", "idea"), w.key1),
-                 Code::BrokenChain, "fork of B's seq 2");
+  expect_refused(
+      *w.c.replica, w.space,
+      forge_content(w.b_id, w.space, {2, w.b1.hash}, 1, body_setting(w.b_entity, "project", "stage", "idea"), w.key1),
+      Code::BrokenChain, "fork of B's seq 2");
   CHECK(w.c->get(w.space, w.b_entity)->fields.at("stage").winner.value == "concept");
   // The genuine b1 is still a duplicate, not a fork.
   auto d = w.c->apply(w.b1.envelope);
@@ -462,8 +455,7 @@ TEST_CASE("tamper: random bytes and truncated envelopes are Malformed") {
   World w;
   const Snapshot before = snapshot(*w.c.replica, w.space);
   auto env = make_deterministic_env(4242);
-  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{7}, size_t{64}, size_t{200},
-                   size_t{1000}, kMaxBytes}) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{7}, size_t{64}, size_t{200}, size_t{1000}, kMaxBytes}) {
     for (int round = 0; round < 8; ++round) {
       Bytes junk(n);
       env->random_bytes(junk);
@@ -489,8 +481,7 @@ TEST_CASE("tamper: random bytes and truncated envelopes are Malformed") {
     pb::Header h = make_header(w.space, w.b.key, {2, w.b1.hash}, 1, pb::CHANGE_CONTENT);
     h.set_nonce(std::string(24, '\x01'));
     edit(h);
-    expect_refused(*w.c.replica, w.space, sign_envelope(w.b_id, h.SerializeAsString(), "body"),
-                   Code::Malformed, what);
+    expect_refused(*w.c.replica, w.space, sign_envelope(w.b_id, h.SerializeAsString(), "body"), Code::Malformed, what);
   };
   shaped([](pb::Header& h) { h.set_seq(0); }, "seq 0");
   shaped([](pb::Header& h) { h.set_prev_hash(""); }, "seq 2 without prev_hash");
@@ -561,8 +552,7 @@ TEST_CASE("tamper: a change for an unknown space is UnknownSpace") {
   SpaceId nowhere;
   randombytes_buf(nowhere.bytes.data(), nowhere.bytes.size());
   expect_refused(*w.c.replica, w.space,
-                 forge_content(w.b_id, nowhere, {1, {}}, 1,
-                               body_setting(e, "project", "name", "x"), w.key1),
+                 forge_content(w.b_id, nowhere, {1, {}}, 1, body_setting(e, "project", "name", "x"), w.key1),
                  Code::UnknownSpace, "content seq 1 of an unknown space");
 
   // With the genesis first, the same changes apply.
@@ -590,28 +580,25 @@ TEST_CASE("tamper: a forged genesis is refused") {
   SpaceId not_derived = derived;
   not_derived.bytes[0] ^= 1;
   pb::Membership m = genesis_of(w.stranger, 1, pb::ROLE_ADMIN);
-  expect_refused(*w.c.replica, w.space, forge_membership(w.stranger, not_derived, {1, {}}, 1, m),
-                 Code::Malformed, "space id not derived from the creator");
+  expect_refused(*w.c.replica, w.space, forge_membership(w.stranger, not_derived, {1, {}}, 1, m), Code::Malformed,
+                 "space id not derived from the creator");
   // Derived from someone else (A) with the same salt.
   expect_refused(*w.c.replica, w.space,
-                 forge_membership(w.stranger, derive_space_id(w.a.key, view_of(salt)), {1, {}}, 1,
-                                  m),
-                 Code::Malformed, "space id derived from another device");
+                 forge_membership(w.stranger, derive_space_id(w.a.key, view_of(salt)), {1, {}}, 1, m), Code::Malformed,
+                 "space id derived from another device");
   // Right id, but the creator is not made admin, or the epoch is not 1.
   expect_refused(*w.c.replica, w.space,
-                 forge_membership(w.stranger, derived, {1, {}}, 1,
-                                  genesis_of(w.stranger, 1, pb::ROLE_EDITOR)),
+                 forge_membership(w.stranger, derived, {1, {}}, 1, genesis_of(w.stranger, 1, pb::ROLE_EDITOR)),
                  Code::Malformed, "creator not admin");
   expect_refused(*w.c.replica, w.space,
-                 forge_membership(w.stranger, derived, {1, {}}, 1,
-                                  genesis_of(w.stranger, 2, pb::ROLE_ADMIN)),
+                 forge_membership(w.stranger, derived, {1, {}}, 1, genesis_of(w.stranger, 2, pb::ROLE_ADMIN)),
                  Code::Malformed, "genesis in epoch 2");
   expect_refused(*w.c.replica, w.space,
                  forge_membership(w.stranger, derived, {1, {}}, 1, genesis_of(w.b_id, 1, pb::ROLE_ADMIN)),
                  Code::Malformed, "genesis making someone else admin");
   // A "genesis" for the existing space by a stranger: not its admin.
-  expect_refused(*w.c.replica, w.space, forge_membership(w.stranger, w.space, {1, {}}, 1, m),
-                 Code::NotAMember, "genesis for an existing space");
+  expect_refused(*w.c.replica, w.space, forge_membership(w.stranger, w.space, {1, {}}, 1, m), Code::NotAMember,
+                 "genesis for an existing space");
   CHECK(w.c->space(derived).code() == Code::UnknownSpace);
   CHECK(w.c->space(not_derived).code() == Code::UnknownSpace);
   CHECK(snapshot(*w.c.replica, w.space) == before);
@@ -691,8 +678,8 @@ TEST_CASE("tamper: a forged change held for a gap is dropped when the gap fills"
   // A correctly signed seq 3 that does not follow the real seq 2.
   Hash wrong;
   randombytes_buf(wrong.bytes.data(), wrong.bytes.size());
-  Bytes forged3 = forge_content(w.b_id, w.space, {3, wrong}, 1,
-                                body_setting(w.b_entity, "project", "stage", "forged"), w.key1);
+  Bytes forged3 =
+      forge_content(w.b_id, w.space, {3, wrong}, 1, body_setting(w.b_entity, "project", "stage", "forged"), w.key1);
   auto held = w.c->apply(forged3);
   REQUIRE(held.is_ok());
   CHECK(*held == ApplyOutcome::Held);
@@ -731,8 +718,7 @@ bool store_contains(const std::filesystem::path& db, std::string_view needle) {
 
 void remove_store(const std::filesystem::path& db) {
   std::error_code ec;
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
-    std::filesystem::remove(db.string() + suffix, ec);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(db.string() + suffix, ec);
 }
 
 std::filesystem::path temp_store(const char* name) {
@@ -740,14 +726,13 @@ std::filesystem::path temp_store(const char* name) {
   uint8_t r[8];
   randombytes_buf(r, sizeof r);
   sodium_bin2hex(suffix, sizeof suffix, r, sizeof r);
-  auto p = std::filesystem::temp_directory_path() /
-           (std::string("urbis_tamper_") + name + "_" + suffix + ".db");
+  auto p = std::filesystem::temp_directory_path() / (std::string("urbis_tamper_") + name + "_" + suffix + ".db");
   remove_store(p);
   return p;
 }
 
-constexpr const char* kMarkers[] = {"URBIS-MARKER-alpha-title", "URBIS-MARKER-bravo-notes",
-                                    "URBIS-MARKER-charlie-tag", "URBIS-MARKER-delta-field-name"};
+constexpr const char* kMarkers[] = {"URBIS-MARKER-alpha-title", "URBIS-MARKER-bravo-notes", "URBIS-MARKER-charlie-tag",
+                                    "URBIS-MARKER-delta-field-name"};
 
 TEST_CASE("tamper: a node stores and serves everything but writes no plaintext") {
   World w;
@@ -808,14 +793,13 @@ TEST_CASE("tamper: a node stores and serves everything but writes no plaintext")
     fsig[5] = static_cast<char>(fsig[5] ^ 0x10);
     fe.set_signature(fsig);
     expect_refused(node, w.space, serialize(fe), Code::BadSignature, "node: bad signature");
-    expect_refused(node, w.space,
-                   forge_content(w.stranger, w.space, {1, {}}, 1,
-                                 body_setting(w.x_entity, "project", "title", "x"), w.key1),
-                   Code::NotAMember, "node: stranger");
+    expect_refused(
+        node, w.space,
+        forge_content(w.stranger, w.space, {1, {}}, 1, body_setting(w.x_entity, "project", "title", "x"), w.key1),
+        Code::NotAMember, "node: stranger");
     const uint64_t b_head = head_seq(node, w.space, w.b.key);
     expect_refused(node, w.space,
-                   forge_content(w.b_id, w.space,
-                                 {b_head + 1, change_hash(node, w.space, w.b.key, b_head)}, 99,
+                   forge_content(w.b_id, w.space, {b_head + 1, change_hash(node, w.space, w.b.key, b_head)}, 99,
                                  body_setting(w.x_entity, "project", "title", "x"), w.key1),
                    Code::UnknownEpoch, "node: unknown epoch");
     CHECK(pull(node, *w.a.replica, w.space) == 1);
@@ -852,8 +836,8 @@ TEST_CASE("tamper: a node stores and serves everything but writes no plaintext")
   {
     auto member_env = make_deterministic_env(kSeedC);
     Identity c_again = identity_for_seed(kSeedC);
-    auto opened = Replica::open(member_path.string(), std::move(c_again), *member_env,
-                                ReplicaOptions{.synchronous_full = false});
+    auto opened =
+        Replica::open(member_path.string(), std::move(c_again), *member_env, ReplicaOptions{.synchronous_full = false});
     URBIS_REQUIRE_OK(opened);
     pull(**opened, *w.a.replica, w.space);
     CHECK(hash_of(**opened, w.space) == hash_of(*w.a.replica, w.space));

@@ -13,16 +13,18 @@
 namespace urbis::testing {
 
 // REQUIRE that a Result/Status is ok, printing its error otherwise.
-#define URBIS_REQUIRE_OK(expr)                                        \
-  do {                                                                \
-    const auto& urbis_t_ = (expr);                                    \
-    INFO(::urbis::testing::status_string(urbis_t_));                                   \
-    REQUIRE(urbis_t_.is_ok());                                        \
+#define URBIS_REQUIRE_OK(expr)                       \
+  do {                                               \
+    const auto& urbis_t_ = (expr);                   \
+    INFO(::urbis::testing::status_string(urbis_t_)); \
+    REQUIRE(urbis_t_.is_ok());                       \
   } while (0)
 
 inline std::string status_string(const Status& s) { return s.to_string(); }
 template <typename T>
-std::string status_string(const Result<T>& r) { return r.status().to_string(); }
+std::string status_string(const Result<T>& r) {
+  return r.status().to_string();
+}
 
 // Where test clocks start unless told otherwise (make_deterministic_env's default).
 inline constexpr uint64_t kTestStartMs = 1'700'000'000'000ull;
@@ -36,8 +38,8 @@ struct Device {
 
   // `start_ms`: where the device's deterministic clock starts (it advances
   // 1 ms per reading).
-  explicit Device(uint64_t seed, const std::string& location = ":memory:",
-                  ReplicaOptions options = {}, uint64_t start_ms = kTestStartMs) {
+  explicit Device(uint64_t seed, const std::string& location = ":memory:", ReplicaOptions options = {},
+                  uint64_t start_ms = kTestStartMs) {
     env = make_deterministic_env(seed, start_ms);
     Identity id = Identity::generate(*env);
     key = id.device();

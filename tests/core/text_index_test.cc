@@ -25,7 +25,7 @@ TEST_CASE("queries quote every word, AND them, and prefix-match the last") {
   // turned into empty phrases that match nothing.
   CHECK(fts_match_query("collection — harbour") == "\"collection\" AND \"harbour\"*");
   CHECK(fts_match_query("« a » · … 、 ؟ ！") == "\"a\"*");
-  CHECK(fts_match_query("x—y") == "\"x—y\"*");  // inside a word the tokenizer splits it
+  CHECK(fts_match_query("x—y") == "\"x—y\"*");          // inside a word the tokenizer splits it
   CHECK(fts_match_query("½ ²") == "\"½\" AND \"²\"*");  // numbers (No) are tokens
 }
 

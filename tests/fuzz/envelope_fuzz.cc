@@ -71,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (fuzz::verbose())
     for (const auto& r : results)
       std::fprintf(stderr, "envelope: %s\n",
-                   !r.is_ok() ? r.status().to_string().c_str()
+                   !r.is_ok()                    ? r.status().to_string().c_str()
                    : *r == ApplyOutcome::Applied ? "Applied"
                    : *r == ApplyOutcome::Held    ? "Held"
                                                  : "Duplicate");

@@ -163,9 +163,9 @@ inline const World& world() {
     Peer editor(kEditorSeed, kEditorSeed, kWorldStartMs + 1000);
     out.space = must(admin->create_space("fuzz"), "create_space");
     must(admin->set_role(out.space, identity_of(kEditorSeed).device(), Role::Editor), "set_role editor");
-    Invite invite = must(admin->create_invite(out.space, Role::Commenter, 7 * 24 * 3600,
-                                              {identity_of(kNodeSeed).device()}),
-                         "create_invite");
+    Invite invite =
+        must(admin->create_invite(out.space, Role::Commenter, 7 * 24 * 3600, {identity_of(kNodeSeed).device()}),
+             "create_invite");
     out.invite_code = invite.code;
     Transaction tx = admin->begin(out.space);
     EntityId city = tx.create("city");

@@ -22,7 +22,8 @@ fs::path g_out;
 
 void write_seed(const std::string& target, const std::string& name, std::string_view bytes) {
   fs::create_directories(g_out / target);
-  std::ofstream(g_out / target / name, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(g_out / target / name, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 void envelope_seed(const std::string& name, uint8_t mode, const std::vector<Bytes>& envelopes) {
@@ -117,8 +118,8 @@ int main(int argc, char** argv) {
         options.compact_changes = compact;
         sync::Session server(*node.replica, *node.env, sync::Signer::of(node_key), sync::SessionRole::Server, {},
                              options);
-        session_seed(std::string(mode == 3 ? "client-discover" : "client") + (compact ? "-compact" : ""), mode,
-                     server, {});
+        session_seed(std::string(mode == 3 ? "client-discover" : "client") + (compact ? "-compact" : ""), mode, server,
+                     {});
       }
   }
 

@@ -52,8 +52,8 @@ TEST_CASE("future_dated_change") {
 
   const EntityId e = random_entity();
   for (uint64_t hlc : {kYear2046Ms << 16, uint64_t{1} << 63}) {
-    auto w = c->push(s.id, {forge_content(editor.id, s.id, {1, {}}, 1, body_setting(e, "project", "stage", "idea"),
-                                             *key, hlc)});
+    auto w = c->push(
+        s.id, {forge_content(editor.id, s.id, {1, {}}, 1, body_setting(e, "project", "stage", "idea"), *key, hlc)});
     INFO(describe(w));
     CHECK(has_error(w, hlc >> 63 ? Code::Malformed : Code::ClockAhead, s.id));
     CHECK(ack_head(w, editor.id.device()) == 0);
@@ -62,8 +62,8 @@ TEST_CASE("future_dated_change") {
   CHECK(http_get(node.port(), "/healthz").status == 200);
 
   // Dated now (the node's clock): accepted.
-  auto ok = c->push(s.id, {forge_content(editor.id, s.id, {1, {}}, 1, body_setting(e, "project", "stage", "plan"),
-                                            *key, wall_clock_ms() << 16)});
+  auto ok = c->push(s.id, {forge_content(editor.id, s.id, {1, {}}, 1, body_setting(e, "project", "stage", "plan"), *key,
+                                         wall_clock_ms() << 16)});
   INFO(describe(ok));
   CHECK(errors_in(ok).empty());
   CHECK(ack_head(ok, editor.id.device()) == 1);
@@ -160,7 +160,8 @@ TEST_CASE("parked_megabytes_go_with_removal") {
   for (uint64_t seq = 2; seq <= 9; ++seq) {
     Hash prev;
     randombytes_buf(prev.bytes.data(), prev.bytes.size());
-    parked.push_back(forge_content(editor.id, s.id, {seq, prev}, 1, body_setting(random_entity(), "project", "notes", big), *key));
+    parked.push_back(
+        forge_content(editor.id, s.id, {seq, prev}, 1, body_setting(random_entity(), "project", "notes", big), *key));
     auto w = c->push(s.id, {parked.back()});
     INFO(describe(w));
     CHECK(errors_in(w).empty());
@@ -170,7 +171,8 @@ TEST_CASE("parked_megabytes_go_with_removal") {
   {
     Hash prev;
     randombytes_buf(prev.bytes.data(), prev.bytes.size());
-    auto w = o->push(s.id, {forge_content(other.id, s.id, {2, prev}, 1, body_setting(random_entity(), "project", "n", 1), *key)});
+    auto w = o->push(
+        s.id, {forge_content(other.id, s.id, {2, prev}, 1, body_setting(random_entity(), "project", "n", 1), *key)});
     CHECK(errors_in(w).empty());
   }
   REQUIRE(sql_int(node->store(), "SELECT count(*) FROM held") == 9);
@@ -250,10 +252,14 @@ TEST_CASE("removed_writer_fork") {
   REQUIRE(key.has_value());
   const EntityId project = random_entity();
   Bytes e1 = forge_content(editor.id, s.id, {1, {}}, 1, body_setting(project, "project", "title", "one"), *key);
-  Bytes e2 = forge_content(editor.id, s.id, {2, envelope_hash(e1)}, 1, body_setting(project, "project", "stage", "idea"), *key);
-  Bytes e3 = forge_content(editor.id, s.id, {3, envelope_hash(e2)}, 1, body_setting(project, "project", "budget", 3), *key);
-  Bytes fork3 = forge_content(editor.id, s.id, {3, envelope_hash(e2)}, 1, body_setting(project, "project", "budget", 666), *key);
-  Bytes fork4 = forge_content(editor.id, s.id, {4, envelope_hash(fork3)}, 1, body_setting(project, "project", "stage", "done"), *key);
+  Bytes e2 = forge_content(editor.id, s.id, {2, envelope_hash(e1)}, 1,
+                           body_setting(project, "project", "stage", "idea"), *key);
+  Bytes e3 =
+      forge_content(editor.id, s.id, {3, envelope_hash(e2)}, 1, body_setting(project, "project", "budget", 3), *key);
+  Bytes fork3 =
+      forge_content(editor.id, s.id, {3, envelope_hash(e2)}, 1, body_setting(project, "project", "budget", 666), *key);
+  Bytes fork4 = forge_content(editor.id, s.id, {4, envelope_hash(fork3)}, 1,
+                              body_setting(project, "project", "stage", "done"), *key);
   REQUIRE(ack_head(cb->push(s.id, {e1, e2, e3}), editor.id.device()) == 3);
   cb.reset();
   auto ca = editor.connect(node_a);
@@ -271,8 +277,8 @@ TEST_CASE("removed_writer_fork") {
   ca.reset();
 
   const std::string editor_sql = "SELECT coalesce((SELECT head_seq FROM authors WHERE pk=x'" + editor.hex() + "'), -1)";
-  const std::string fork_sql = "SELECT count(*) FROM changes WHERE hash=x'" + envelope_hash(fork3).hex() + "' OR hash=x'" +
-                               envelope_hash(fork4).hex() + "'";
+  const std::string fork_sql = "SELECT count(*) FROM changes WHERE hash=x'" + envelope_hash(fork3).hex() +
+                               "' OR hash=x'" + envelope_hash(fork4).hex() + "'";
   const std::string pinned_sql = "SELECT count(*) FROM changes WHERE hash=x'" + envelope_hash(e3).hex() + "'";
   CHECK(sql_int(node_a.store(), fork_sql.c_str()) == 2);
   // The removal reaches A: A drops its copy of the editor's chain, and the

@@ -26,7 +26,8 @@ namespace {
 std::vector<std::pair<std::string, std::string>> member_list(const Home& who, const std::string& space) {
   std::vector<std::pair<std::string, std::string>> out;
   const json listed = who.ok({"space", "members", space});
-  for (const auto& m : listed["members"]) out.emplace_back(m["device"].get<std::string>(), m["role"].get<std::string>());
+  for (const auto& m : listed["members"])
+    out.emplace_back(m["device"].get<std::string>(), m["role"].get<std::string>());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -69,8 +70,7 @@ TEST_CASE("node_key_is_the_signing_key") {
   const std::string device_b = b.init();
   const std::string space = a.ok({"space", "create", "Linked"})["space"].get<std::string>();
   a.ok({"space", "add-member", space, device_b, "--role", "editor"});
-  const std::string id =
-      a.ok({"put", space, "project", "new", "title@en=Through the link"})["id"].get<std::string>();
+  const std::string id = a.ok({"put", space, "project", "new", "title@en=Through the link"})["id"].get<std::string>();
   a.ok({"sync", top.url()});
   // B syncs with the lower node only; the space reaches it only over the
   // link, which the upper node serves only to a key it trusts.

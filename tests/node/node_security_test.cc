@@ -78,8 +78,8 @@ bool has_changes(const std::vector<pb::Frame>& frames) {
 // A connection that sends `bytes` as one message after the handshake (or
 // before it) must be failed by the node: an Error `code` (when given), then
 // the close `close_code`.
-void expect_failed(const Node& node, Player& p, const std::string& bytes, bool authenticate,
-                   std::optional<Code> code, int close_code) {
+void expect_failed(const Node& node, Player& p, const std::string& bytes, bool authenticate, std::optional<Code> code,
+                   int close_code) {
   RawClient c(node.port());
   REQUIRE_MESSAGE(c.ok(), c.error());
   if (authenticate) REQUIRE(c.authenticate(p.id));
@@ -304,7 +304,7 @@ TEST_CASE("hostile_input") {
     REQUIRE(!frames.empty());
     CHECK(frames.back().has_want());
     CHECK(frames.back().want().spaces_size() == 5);  // offered for seeding
-    frames = d.want(random_spaces(5));  // answered, then refused
+    frames = d.want(random_spaces(5));               // answered, then refused
     for (auto& f : d.until_closed()) frames.push_back(f);
     CHECK(has_error(frames, Code::TooLarge));
     CHECK(d.close_code() == 1009);
@@ -372,8 +372,8 @@ TEST_CASE("hostile_input") {
   CHECK(counts(node) == after_session);
 
   // Every refusal was counted by code.
-  for (const char* code : {"NotAMember", "BadSignature", "BrokenChain", "TooLarge", "Malformed", "UnknownSpace",
-                           "Forbidden"})
+  for (const char* code :
+       {"NotAMember", "BadSignature", "BrokenChain", "TooLarge", "Malformed", "UnknownSpace", "Forbidden"})
     CHECK_MESSAGE(refusals(node, code) > 0, code);
 
   // And a well-behaved client is served as before.
@@ -451,8 +451,8 @@ TEST_CASE("kill_during_writes") {
   std::vector<Streamed> seen(writers.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < writers.size(); ++i)
-    threads.emplace_back(stream_writes, std::ref(*writers[i]), std::ref(*clients[i]), std::cref(s.id),
-                         std::cref(stop), std::ref(seen[i]));
+    threads.emplace_back(stream_writes, std::ref(*writers[i]), std::ref(*clients[i]), std::cref(s.id), std::cref(stop),
+                         std::ref(seen[i]));
   const auto deadline = Clock::now() + std::chrono::seconds(20);
   auto all_acked = [&](uint64_t n) {
     for (const auto& st : seen)
@@ -513,8 +513,7 @@ TEST_CASE("removed_member") {
 
   s.admin.ok({"space", "remove-member", s.hex, device_b});
   const std::string marker = "MARKER-after-removal-5c1d";
-  const std::string id =
-      s.admin.ok({"put", s.hex, "project", "new", "title@en=" + marker})["id"].get<std::string>();
+  const std::string id = s.admin.ok({"put", s.hex, "project", "new", "title@en=" + marker})["id"].get<std::string>();
   s.sync(node);
 
   // B syncs: the node refuses it the space, and B's store gains nothing.
@@ -571,8 +570,8 @@ TEST_CASE("removed_member") {
     pb::Header h = parse_header(e);
     if (h.kind() != pb::CHANGE_CONTENT || h.epoch() != 2) continue;
     epoch2_content += 1;
-    auto with_b_key = aead_decrypt(view_of(e.body()), view_of(e.header()), view_of(h.nonce()),
-                                   *space_key(**holder, s.id, b_id, 1));
+    auto with_b_key =
+        aead_decrypt(view_of(e.body()), view_of(e.header()), view_of(h.nonce()), *space_key(**holder, s.id, b_id, 1));
     CHECK(!with_b_key);
     auto with_a_key = aead_decrypt(view_of(e.body()), view_of(e.header()), view_of(h.nonce()), *a_key2);
     REQUIRE(with_a_key);
@@ -624,8 +623,10 @@ TEST_CASE("connection_limit") {
   std::optional<int64_t> refused_total;
   for (int attempt = 0; attempt < 100 && !refused_total; ++attempt) {  // once the node has seen them go
     HttpResponse r = http_get(node.port(), "/metrics");
-    if (r.status == 200) refused_total = metric(node, "urbis_connections_refused_total");
-    else std::this_thread::sleep_for(Ms(20));
+    if (r.status == 200)
+      refused_total = metric(node, "urbis_connections_refused_total");
+    else
+      std::this_thread::sleep_for(Ms(20));
   }
   CHECK(refused_total.value_or(-1) >= 3);  // and any /metrics tried before the node saw the closes
 
@@ -891,8 +892,8 @@ std::string ack_of_empty_heads(const SpaceId& space, size_t n) {
   std::string body = f.ack().SerializeAsString();
   body.reserve(body.size() + 2 * n);
   for (size_t i = 0; i < n; ++i) body += std::string("\x12\x00", 2);  // Ack.heads, length 0
-  std::string out = "\x2a";  // Frame.ack: field 5, length-delimited
-  for (uint64_t v = body.size(); ; v >>= 7) {  // the length as a varint
+  std::string out = "\x2a";                                           // Frame.ack: field 5, length-delimited
+  for (uint64_t v = body.size();; v >>= 7) {                          // the length as a varint
     if (v < 0x80) {
       out += static_cast<char>(v);
       break;
@@ -1055,8 +1056,8 @@ TEST_CASE("disk_full_on_the_node") {
     const auto n = fs::file_size(p, ec);
     return ec ? uintmax_t{0} : n;
   };
-  const uintmax_t largest =
-      std::max({size_of(node.store()), size_of(node.store().string() + "-wal"), size_of(node.home() / ".." / "node.err")});
+  const uintmax_t largest = std::max(
+      {size_of(node.store()), size_of(node.store().string() + "-wal"), size_of(node.home() / ".." / "node.err")});
   rlimit small{static_cast<rlim_t>(largest + 400'000), static_cast<rlim_t>(RLIM_INFINITY)};
   REQUIRE(prlimit(node.pid(), RLIMIT_FSIZE, &small, nullptr) == 0);
 
@@ -1082,7 +1083,7 @@ TEST_CASE("disk_full_on_the_node") {
   REQUIRE(refused);
   CHECK(acked >= 1);
   CHECK(ack_head(refusal, writer.id.device()) < refused->seq);  // the refused change is not acknowledged
-  CHECK(w->ok());  // the session goes on
+  CHECK(w->ok());                                               // the session goes on
 
   // Alive, and serving reads: /healthz, and a reader catching up on all that was acknowledged.
   CHECK(http_get(node.port(), "/healthz").status == 200);

@@ -68,12 +68,12 @@ TEST_CASE("two_clients") {
   CHECK(health.body == "ok\n");
   HttpResponse metrics = http_get(node.port(), "/metrics");
   CHECK(metrics.status == 200);
-  for (const char* name : {"urbis_connections 0", "urbis_sessions_total 6", "urbis_changes_received_total",
-                           "urbis_changes_sent_total", "urbis_bytes_in_total", "urbis_bytes_out_total",
-                           "# TYPE urbis_refusals_total counter", "# TYPE urbis_changes_frame_seconds histogram",
-                           "urbis_changes_frame_seconds_bucket{le=\"0.001\"}", "# TYPE urbis_catchup_seconds histogram",
-                           "urbis_catchup_seconds_bucket{le=\"+Inf\"} 6", "process_resident_memory_bytes ",
-                           "process_cpu_seconds_total ", "process_open_fds ", "process_max_fds "})
+  for (const char* name :
+       {"urbis_connections 0", "urbis_sessions_total 6", "urbis_changes_received_total", "urbis_changes_sent_total",
+        "urbis_bytes_in_total", "urbis_bytes_out_total", "# TYPE urbis_refusals_total counter",
+        "# TYPE urbis_changes_frame_seconds histogram", "urbis_changes_frame_seconds_bucket{le=\"0.001\"}",
+        "# TYPE urbis_catchup_seconds histogram", "urbis_catchup_seconds_bucket{le=\"+Inf\"} 6",
+        "process_resident_memory_bytes ", "process_cpu_seconds_total ", "process_open_fds ", "process_max_fds "})
     CHECK_MESSAGE(metrics.body.find(name) != std::string::npos, name);
   // Every sync sent Changes (the first three of A's, then each edit): each
   // frame observed once, within the +Inf bucket.
@@ -106,10 +106,9 @@ TEST_CASE("kill_node") {
     a.ok({"put", space, "task", "new", "n=" + std::to_string(i), "title@en=task " + std::to_string(i)});
     sent += a.ok({"sync", node->url()})["sent"].get<int>();
   }
-  CHECK(sent == 7);  // genesis, membership, five tasks
+  CHECK(sent == 7);                    // genesis, membership, five tasks
   const fs::path home = node->home();  // node (and its directory) stays alive: only the process dies
   CHECK(node->stop(SIGKILL) == std::optional<int>(128 + SIGKILL));
-
 
   Node again(home);
   json sb = b.ok({"sync", again.url(), "--space", space});
@@ -131,8 +130,8 @@ TEST_CASE("live_push") {
   b.ok({"sync", node.url(), "--space", space});
 
   // B watches; A's next sync reaches B through the node's live push.
-  Child watch(spawn_urbis(b.with_home({"sync", node.url(), "--watch"}), b.env(), b.file("watch.out"),
-                          b.file("watch.err")));
+  Child watch(
+      spawn_urbis(b.with_home({"sync", node.url(), "--watch"}), b.env(), b.file("watch.out"), b.file("watch.err")));
   auto log_has = [&](const std::string& what) {
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline) {
@@ -262,8 +261,9 @@ TEST_CASE("static_files") {
   // assets are immutable.
   auto header = [](const HttpResponse& r, const std::string& name) {
     auto at = r.head.find(name + ": ");
-    return at == std::string::npos ? std::string()
-                                   : r.head.substr(at + name.size() + 2, r.head.find("\r\n", at) - at - name.size() - 2);
+    return at == std::string::npos
+               ? std::string()
+               : r.head.substr(at + name.size() + 2, r.head.find("\r\n", at) - at - name.size() - 2);
   };
   std::ofstream(site / "sw.js") << "self.x=1";
   CHECK(header(index, "Cache-Control") == "no-cache");
@@ -285,8 +285,8 @@ TEST_CASE("static_files") {
   CHECK(http_get(node.port(), "/assets/app.js", "Accept-Encoding: gzip;q=0\r\n").body == "console.log(1)");
   CHECK(http_get(node.port(), "/style.css", "Accept-Encoding: gzip\r\n").body == "body{}");  // no .gz: as is
 
-  for (const char* evil : {"/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt",
-                           "/assets/%2E%2E/%2E%2E/secret.txt"}) {
+  for (const char* evil :
+       {"/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt", "/assets/%2E%2E/%2E%2E/secret.txt"}) {
     HttpResponse r = http_get(node.port(), evil);
     CHECK_MESSAGE(r.status == 404, evil);
     CHECK(r.body.find("do not serve") == std::string::npos);
@@ -401,8 +401,8 @@ TEST_CASE("config_file") {
   CHECK(settings["max-connections"] == 500);
   CHECK(settings["max-spaces"] == 10000);  // a default, shown
   CHECK(settings["log-level"] == "warn");
-  settings = home.ok({"node", "--config", conf.string(), "--peer", "ws://c.example/sync", "--max-connections", "7",
-                      "--print-config"});
+  settings = home.ok(
+      {"node", "--config", conf.string(), "--peer", "ws://c.example/sync", "--max-connections", "7", "--print-config"});
   CHECK(settings["peer"] == json::array({"ws://c.example/sync"}));
   CHECK(settings["max-connections"] == 7);
   CHECK_FALSE(fs::exists(home.home() / "replica.db"));  // printing opens nothing
@@ -442,9 +442,10 @@ TEST_CASE("node_chain") {
   const std::string regional_key = regional_home.ok({"node", "key"})["node"].get<std::string>();
   CHECK(edge_home.ok({"node", "key"})["node"] == edge_key);  // stable across runs
   CHECK(edge_key != regional_key);
-  auto secretariat = std::make_unique<Node>(secretariat_home.home(), std::vector<std::string>{"--trust-peer", regional_key});
-  const std::vector<std::string> regional_args = {"--peer", secretariat->url(), "--trust-peer", edge_key,
-                                                  "--peer-retry-max", "1"};
+  auto secretariat =
+      std::make_unique<Node>(secretariat_home.home(), std::vector<std::string>{"--trust-peer", regional_key});
+  const std::vector<std::string> regional_args = {"--peer", secretariat->url(), "--trust-peer",
+                                                  edge_key, "--peer-retry-max", "1"};
   auto regional = std::make_unique<Node>(regional_home.home(), regional_args);
   const int regional_port = regional->port();
   const std::string regional_url = regional->url();
@@ -481,11 +482,12 @@ TEST_CASE("node_chain") {
 
   auto converged = [&] {
     const std::string ha = a.run({"sync", secretariat->url()}).code == 0
-                               ? a.ok({"state-hash", space})["state_hash"].get<std::string>() : "a";
-    const std::string hb = b.run({"sync", edge.url()}).code == 0
-                               ? b.ok({"state-hash", space})["state_hash"].get<std::string>() : "b";
-    const std::string hc = c.run({"sync", regional_url}).code == 0
-                               ? c.ok({"state-hash", space})["state_hash"].get<std::string>() : "c";
+                               ? a.ok({"state-hash", space})["state_hash"].get<std::string>()
+                               : "a";
+    const std::string hb =
+        b.run({"sync", edge.url()}).code == 0 ? b.ok({"state-hash", space})["state_hash"].get<std::string>() : "b";
+    const std::string hc =
+        c.run({"sync", regional_url}).code == 0 ? c.ok({"state-hash", space})["state_hash"].get<std::string>() : "c";
     return ha == hb && hb == hc;
   };
   REQUIRE(eventually(converged));
@@ -524,7 +526,8 @@ TEST_CASE("node_backup") {
   // secretariat, from the device what only the lost node had acknowledged.
   Home regional_home, secretariat_home;
   const std::string regional_key = regional_home.ok({"node", "key"})["node"].get<std::string>();
-  auto secretariat = std::make_unique<Node>(secretariat_home.home(), std::vector<std::string>{"--trust-peer", regional_key});
+  auto secretariat =
+      std::make_unique<Node>(secretariat_home.home(), std::vector<std::string>{"--trust-peer", regional_key});
   const fs::path secretariat_path = secretariat->home();
   const int secretariat_port = secretariat->port();
   const std::vector<std::string> regional_args = {"--peer", secretariat->url(), "--peer-retry-max", "1"};
@@ -544,8 +547,7 @@ TEST_CASE("node_backup") {
   const std::string url = regional->url();
   std::thread writer([&] {
     for (int i = 0; i < 400 && !stop; ++i) {
-      if (a.run({"put", space, "task", "new", "n=" + std::to_string(i)}).code != 0 ||
-          a.run({"sync", url}).code != 0) {
+      if (a.run({"put", space, "task", "new", "n=" + std::to_string(i)}).code != 0 || a.run({"sync", url}).code != 0) {
         failed = true;
         return;
       }
@@ -690,10 +692,10 @@ TEST_CASE("invite_race") {
   a.ok({"sync", node.url()});
   const std::string code = a.ok({"space", "invite", space, "--role", "viewer"})["invite"].get<std::string>();
   a.ok({"sync", node.url()});
-  Child jc(spawn_urbis(c.with_home({"space", "join", code, node.url()}), c.env(), c.file("join.out"),
-                       c.file("join.err")));
-  Child jd(spawn_urbis(d.with_home({"space", "join", code, node.url()}), d.env(), d.file("join.out"),
-                       d.file("join.err")));
+  Child jc(
+      spawn_urbis(c.with_home({"space", "join", code, node.url()}), c.env(), c.file("join.out"), c.file("join.err")));
+  Child jd(
+      spawn_urbis(d.with_home({"space", "join", code, node.url()}), d.env(), d.file("join.out"), d.file("join.err")));
   const std::optional<int> rc = jc.wait(std::chrono::seconds(30));
   const std::optional<int> rd = jd.wait(std::chrono::seconds(30));
   REQUIRE(rc.has_value());

@@ -43,8 +43,8 @@ fs::path make_ca(const fs::path& dir, const std::string& name) {
 // subjectAltName `san` ("IP:127.0.0.1,DNS:localhost").
 void make_cert(const fs::path& dir, const std::string& ca, const std::string& name, const std::string& san) {
   const std::string base = (dir / name).string();
-  openssl(dir, "req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=" + name + "' -keyout " +
-                   base + ".key -out " + base + ".csr -addext subjectAltName=" + san);
+  openssl(dir, "req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=" + name + "' -keyout " + base +
+                   ".key -out " + base + ".csr -addext subjectAltName=" + san);
   openssl(dir, "x509 -req -in " + base + ".csr -CA " + (dir / (ca + ".pem")).string() + " -CAkey " +
                    (dir / (ca + ".key")).string() + " -CAcreateserial -days 2 -copy_extensions copy -out " + base +
                    ".pem");
@@ -85,8 +85,8 @@ TEST_CASE("tls_link") {
 
   Home secretariat_home, regional_home;
   const std::string regional_key = regional_home.ok({"node", "key"})["node"].get<std::string>();
-  Node secretariat(secretariat_home.home(), {"--trust-peer", regional_key, "--tls-cert", cert.string(),
-                                             "--tls-key", key.string()});
+  Node secretariat(secretariat_home.home(),
+                   {"--trust-peer", regional_key, "--tls-cert", cert.string(), "--tls-key", key.string()});
   const std::string port = std::to_string(secretariat.port());
   const std::string wss = "wss://127.0.0.1:" + port + "/sync";
   Node regional(regional_home.home(), {"--peer", wss, "--ca-file", ca1.string(), "--peer-retry-max", "1"});

@@ -33,7 +33,6 @@
 
 #include "process_util.h"
 
-
 namespace urbis::testing {
 
 namespace fs = std::filesystem;
@@ -42,9 +41,9 @@ using Clock = std::chrono::steady_clock;
 
 // The real wall clock, in ms since the Unix epoch (what a node's Env reads).
 inline uint64_t wall_clock_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 // Spawns urbis with `args`; stdin /dev/null, stdout and stderr to files.
@@ -179,8 +178,7 @@ class Node {
   void start(const fs::path& home, std::vector<std::string> extra, int port = 0,
              std::map<std::string, std::string> env = {}) {
     home_path_ = home;
-    std::vector<std::string> args = {"--home", home.string(), "node", "--listen",
-                                      "127.0.0.1:" + std::to_string(port)};
+    std::vector<std::string> args = {"--home", home.string(), "node", "--listen", "127.0.0.1:" + std::to_string(port)};
     auto has = [&](const char* flag) { return std::find(extra.begin(), extra.end(), flag) != extra.end(); };
     if (has(kClosed))
       std::erase(extra, std::string(kClosed));

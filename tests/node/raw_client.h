@@ -229,8 +229,7 @@ class RawClient {
   void close() {
     if (!open_) return;
     open_ = false;
-    (void)run_bounded(
-        [&](auto done) { ws_.async_close(raw::websocket::close_code::normal, done); }, Ms(2000));
+    (void)run_bounded([&](auto done) { ws_.async_close(raw::websocket::close_code::normal, done); }, Ms(2000));
     if (reading_) {  // the close completes the pending read
       io_.restart();
       io_.run_for(Ms(1000));

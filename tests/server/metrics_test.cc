@@ -18,7 +18,8 @@ TEST_CASE("prometheus text: families, escaped labels and cumulative histograms")
   h.observe(1000.0);  // in none: only +Inf
   out.histogram("urbis_catchup_seconds", "Catch-up.", h);
   const std::string text = out.take();
-  CHECK(text.find("# HELP urbis_connections Open connections.\n# TYPE urbis_connections gauge\nurbis_connections 3\n") == 0);
+  CHECK(text.find(
+            "# HELP urbis_connections Open connections.\n# TYPE urbis_connections gauge\nurbis_connections 3\n") == 0);
   CHECK(text.find("urbis_refusals_total{code=\"Bad\\\"Sig\\\\na\\ntu\\\\re\"} 2\n") != std::string::npos);
   CHECK(text.find("# TYPE urbis_catchup_seconds histogram\n") != std::string::npos);
   CHECK(text.find("urbis_catchup_seconds_bucket{le=\"0.001\"} 0\n") != std::string::npos);

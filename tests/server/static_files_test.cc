@@ -68,11 +68,29 @@ TEST_CASE("static files: what lies under the root is served, directories by thei
 
 TEST_CASE("static files: no way out of the root, no hidden file") {
   WebRoot w;
-  for (const char* raw : {"/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt", "/docs/../../secret.txt",
-                          "/docs/%2e%2e/%2e%2e/secret.txt", "/..%2fsecret.txt", "/%2e%2e%2fsecret.txt",
-                          "/..\\secret.txt", "/%5c..%5csecret.txt", "/leak.txt", "/outdir/", "/outdir/index.html",
-                          "/trap/", "/trap", "/.git/config", "/%2egit/config", "/docs/.hidden", "/index.html%00.js",
-                          "/%zz", "/%4", "", "index.html", "//etc/passwd"})
+  for (const char* raw : {"/../secret.txt",
+                          "/%2e%2e/secret.txt",
+                          "/%2E%2E/secret.txt",
+                          "/docs/../../secret.txt",
+                          "/docs/%2e%2e/%2e%2e/secret.txt",
+                          "/..%2fsecret.txt",
+                          "/%2e%2e%2fsecret.txt",
+                          "/..\\secret.txt",
+                          "/%5c..%5csecret.txt",
+                          "/leak.txt",
+                          "/outdir/",
+                          "/outdir/index.html",
+                          "/trap/",
+                          "/trap",
+                          "/.git/config",
+                          "/%2egit/config",
+                          "/docs/.hidden",
+                          "/index.html%00.js",
+                          "/%zz",
+                          "/%4",
+                          "",
+                          "index.html",
+                          "//etc/passwd"})
     CHECK_MESSAGE(w.served(raw) == "404", raw);
   // A root that does not exist serves nothing.
   CHECK_FALSE(resolve_static_path(w.base / "nowhere", "/index.html"));

@@ -52,15 +52,15 @@ struct Node {
   std::unique_ptr<Replica> replica;
   bool open = true;
   Node() {
-    auto r = Replica::open(":memory:", std::nullopt, *env,
-                           ReplicaOptions{.materialize = false, .synchronous_full = false});
+    auto r =
+        Replica::open(":memory:", std::nullopt, *env, ReplicaOptions{.materialize = false, .synchronous_full = false});
     REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
     replica = std::move(r).value();
   }
   std::unique_ptr<Session> session(SessionOptions options = {}) {
     options.open_spaces = options.open_spaces || open;
-    return std::make_unique<Session>(*replica, *env, std::nullopt, SessionRole::Server,
-                                     std::vector<SpaceId>{}, options);
+    return std::make_unique<Session>(*replica, *env, std::nullopt, SessionRole::Server, std::vector<SpaceId>{},
+                                     options);
   }
 };
 
@@ -86,8 +86,8 @@ struct Traffic {
   size_t max_changes_per_call = 0;  // Changes frames produced by one call
   size_t largest_batch = 0;         // envelope bytes of a multi-envelope batch
   std::array<size_t, 2> changes_wire_bytes{}, changes_carried{}, compact_frames{};  // Changes frames' bytes, envelopes
-  std::vector<std::pair<int, pb::Error>> errors;  // (sender side, Error)
-  std::vector<Status> failures;                   // non-ok receive() statuses
+  std::vector<std::pair<int, pb::Error>> errors;                                    // (sender side, Error)
+  std::vector<Status> failures;                                                     // non-ok receive() statuses
 };
 
 // How the frames each session sends read (the session compact form runs
@@ -133,8 +133,7 @@ void note(Traffic& t, int side, const Session& sender, const std::vector<Bytes>&
 // Shuttles frames between `a` and `b` (starting with what each has to send)
 // until both are quiet, delivering at most `limit` frames: past it, the
 // connection drops and everything in flight is lost.
-Traffic pump(Session& a, Session& b, std::vector<Bytes> a_out, std::vector<Bytes> b_out,
-             size_t limit = SIZE_MAX) {
+Traffic pump(Session& a, Session& b, std::vector<Bytes> a_out, std::vector<Bytes> b_out, size_t limit = SIZE_MAX) {
   Traffic t;
   std::array<Session*, 2> s{&a, &b};
   std::array<std::vector<Bytes>, 2> pending{std::move(a_out), std::move(b_out)};
@@ -353,8 +352,8 @@ TEST_CASE("session: a viewer's forged write is refused with NotAMember and the s
   auto key = space_key(*w.a.dev.replica, w.space, viewer.id, epoch->epoch);
   REQUIRE(key.has_value());
   EntityId project = EntityId::from_hex("00112233445566778899aabbccddeeff").value();
-  Bytes forged = forge_content(viewer.id, w.space, {1, {}}, epoch->epoch,
-                               body_setting(project, "project", "stage", "idea"), *key);
+  Bytes forged =
+      forge_content(viewer.id, w.space, {1, {}}, epoch->epoch, body_setting(project, "project", "stage", "idea"), *key);
   pb::Frame f;
   f.mutable_changes()->set_space(id_str(w.space));
   f.mutable_changes()->add_envelopes(forged.data(), forged.size());
@@ -601,7 +600,6 @@ TEST_CASE("session: a resumed session sends only what the peer still lacks") {
   CHECK(ns2->counters().changes_duplicate == 0);
 }
 
-
 // A key-less node that also has a transport key: it can open a session to
 // another node as a client (a peer link) and be trusted by it.
 struct PeerNode : Node {
@@ -610,14 +608,14 @@ struct PeerNode : Node {
   std::unique_ptr<Session> link(SessionOptions options = {}) {
     options.discover = true;
     options.keep_unsolicited_spaces = true;  // a node is member of nothing
-    return std::make_unique<Session>(*replica, *env, Signer::of(id), SessionRole::Client,
-                                     std::vector<SpaceId>{}, options);
+    return std::make_unique<Session>(*replica, *env, Signer::of(id), SessionRole::Client, std::vector<SpaceId>{},
+                                     options);
   }
   std::unique_ptr<Session> serve(const DeviceKey& trusted) {
     SessionOptions options;
     options.trusted_peers = {trusted};
-    return std::make_unique<Session>(*replica, *env, Signer::of(id), SessionRole::Server,
-                                     std::vector<SpaceId>{}, options);
+    return std::make_unique<Session>(*replica, *env, Signer::of(id), SessionRole::Server, std::vector<SpaceId>{},
+                                     options);
   }
 };
 
@@ -761,7 +759,6 @@ TEST_CASE("session: a trusted peer node replicates every space; an untrusted one
   CHECK(stranger.replica->version_vector(w.space).code() == Code::UnknownSpace);
 }
 
-
 // ---------------------------------------------------------------- hostile frames (issue 10, finding 5)
 
 // `n` empty AuthorSeq entries (2 bytes each on the wire) in an Ack of `space`.
@@ -772,7 +769,7 @@ Bytes ack_of_empty_heads(const SpaceId& space, size_t n) {
   std::string body = f.ack().SerializeAsString();
   body.reserve(body.size() + 2 * n);
   for (size_t i = 0; i < n; ++i) body += std::string("\x12\x00", 2);  // heads (2), length 0
-  std::string out = "\x2a";  // Frame.ack: field 5, length-delimited
+  std::string out = "\x2a";                                           // Frame.ack: field 5, length-delimited
   google::protobuf::io::StringOutputStream raw(&out);
   {
     google::protobuf::io::CodedOutputStream coded(&raw);
@@ -890,7 +887,8 @@ TEST_CASE("session: a 16 MB Ack of 8 million empty heads is refused unparsed, be
     auto ns = w.node.session(small);
     REQUIRE(connect(*cs, *ns).failures.empty());
     pb::Frame many;
-    for (int i = 0; i < 4; ++i) many.mutable_want()->add_spaces()->set_space(std::string(16, static_cast<char>('a' + i)));
+    for (int i = 0; i < 4; ++i)
+      many.mutable_want()->add_spaces()->set_space(std::string(16, static_cast<char>('a' + i)));
     CHECK(ns->receive(frame_bytes(many)).status.code() == Code::TooLarge);
   }
   {
@@ -1101,7 +1099,7 @@ TEST_CASE("session: a device keeps no space a node pushes unasked in which it is
   CHECK(has_error(t, 0, Code::NotAMember));  // B tells the node it did not keep the lure
   CHECK(bs->counters().spaces_dropped == 1);
   CHECK(bs->dropped_spaces() == std::vector<SpaceId>{*lure});  // what a host purges (the browser)
-  CHECK(bs->judging_spaces().empty());  // every verdict given
+  CHECK(bs->judging_spaces().empty());                         // every verdict given
   CHECK(w.b->version_vector(*lure).code() == Code::UnknownSpace);
   // The space that names B is B's by its log (the honest node's creation
   // policy is what keeps strangers from making such spaces): kept.

@@ -24,7 +24,6 @@
 
 #include "process_util.h"
 
-
 namespace fs = std::filesystem;
 using nlohmann::json;
 using urbis::testing::read_all;
@@ -38,8 +37,8 @@ constexpr const char* kDemoPassphrase = "urbis-demo";  // the script's public de
 // files; killed with its group if a test ends before it does.
 class Process {
  public:
-  Process(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-          const fs::path& out, const fs::path& err) {
+  Process(const std::vector<std::string>& args, const std::map<std::string, std::string>& env, const fs::path& out,
+          const fs::path& err) {
     pid_ = urbis::testing::spawn_process(args, env, out, err, {.own_group = true});
     group_ = pid_;
   }

@@ -28,8 +28,9 @@ char* to_c_string(const std::string& s) {
 }
 
 nlohmann::json error_json(urbis::Code code, const std::string& message) {
-  return {{"error", {{"code", static_cast<int>(code)}, {"codeName", std::string(urbis::code_name(code))},
-                     {"message", message}}}};
+  return {
+      {"error",
+       {{"code", static_cast<int>(code)}, {"codeName", std::string(urbis::code_name(code))}, {"message", message}}}};
 }
 
 std::string respond(const urbis::Result<nlohmann::json>& r) {

@@ -35,7 +35,8 @@ std::string str_or(const json& p, const char* key, std::string fallback) {
 template <typename Id>
 Result<Id> hex_id(const std::string& text, const char* what) {
   auto id = Id::from_hex(text);
-  if (!id) return invalid(std::string(what) + " must be " + std::to_string(Id::kSize * 2) + " hex digits, not '" + text + "'");
+  if (!id)
+    return invalid(std::string(what) + " must be " + std::to_string(Id::kSize * 2) + " hex digits, not '" + text + "'");
   return *id;
 }
 
@@ -50,7 +51,8 @@ struct FieldOp {
 
 Result<FieldOp> parse_key(const std::string& key, json value) {
   std::optional<FieldRef> ref = parse_field_ref(key);
-  if (!ref) return invalid("'" + key + "' is not field, field@LOCALE, +field or -field (LOCALE: letters, digits, - and _)");
+  if (!ref)
+    return invalid("'" + key + "' is not field, field@LOCALE, +field or -field (LOCALE: letters, digits, - and _)");
   FieldOp op{ref->kind, std::move(ref->field), std::move(ref->locale), {}, std::move(value)};
   if (op.kind == FieldOp::Kind::Text && !op.value.is_string())
     return invalid("'" + key + "': a translatable field takes a string");
@@ -121,7 +123,9 @@ Result<std::vector<FieldOp>> parse_fields(const json& fields) {
 void record(Transaction& tx, const EntityId& id, const FieldOp& op) {
   switch (op.kind) {
     case FieldOp::Kind::Set: tx.set(id, op.field, op.value); break;
-    case FieldOp::Kind::Text: tx.set_text(id, op.field, op.locale, op.value.get<std::string>(), op.source_locale); break;
+    case FieldOp::Kind::Text:
+      tx.set_text(id, op.field, op.locale, op.value.get<std::string>(), op.source_locale);
+      break;
     case FieldOp::Kind::Add: tx.add(id, op.field, op.value); break;
     case FieldOp::Kind::Remove: tx.remove(id, op.field, op.value); break;
   }
@@ -218,9 +222,7 @@ Result<nlohmann::json> Client::call(const std::string& method, const json& p) {
 
 // ---- RPC methods (call) without a function of their own below ----
 
-Result<nlohmann::json> Client::rpc_dirty_chunk_bytes(const json& /*p*/) {
-  return json(dirty::kChunkBytes);
-}
+Result<nlohmann::json> Client::rpc_dirty_chunk_bytes(const json& /*p*/) { return json(dirty::kChunkBytes); }
 
 Result<nlohmann::json> Client::rpc_dirty_take(const json& p) {
   // The chunks of the database file written since the last snapshot
@@ -250,9 +252,7 @@ Result<nlohmann::json> Client::rpc_device(const json& /*p*/) {
   return identity_ ? json(identity_->device().hex()) : json(nullptr);
 }
 
-Result<nlohmann::json> Client::rpc_status(const json& /*p*/) {
-  return status();
-}
+Result<nlohmann::json> Client::rpc_status(const json& /*p*/) { return status(); }
 
 Result<nlohmann::json> Client::rpc_take_events(const json& /*p*/) {
   json changed = json::object();
@@ -477,7 +477,8 @@ Result<nlohmann::json> Client::rpc_activity(const json& p) {
   URBIS_ASSIGN_OR_RETURN(VersionVector now, r->version_vector(space));
   json cursor = json::object();
   for (const auto& [device, seq] : now) cursor[device.hex()] = seq;
-  json out = {{"cursor", cursor}, {"changes", 0}, {"authors", json::object()}, {"entities", json::array()}, {"complete", true}};
+  json out = {
+      {"cursor", cursor}, {"changes", 0}, {"authors", json::object()}, {"entities", json::array()}, {"complete", true}};
   auto it = p.find("since");
   if (it == p.end() || it->is_null()) return out;
   if (!it->is_object()) return invalid("'since' must be an object {device: seq} (an earlier cursor)");
@@ -548,8 +549,14 @@ Result<nlohmann::json> Client::rpc_activity(const json& p) {
         out["complete"] = false;
         return out;
       }
-      entities.push_back({{"id", hit.id.hex()}, {"type", hit.type}, {"deleted", e.deleted}, {"title", hit.title},
-                          {"summary", hit.summary}, {"fields", fields}, {"authors", authors}, {"at", at}});
+      entities.push_back({{"id", hit.id.hex()},
+                          {"type", hit.type},
+                          {"deleted", e.deleted},
+                          {"title", hit.title},
+                          {"summary", hit.summary},
+                          {"fields", fields},
+                          {"authors", authors},
+                          {"at", at}});
     }
     // A page with nothing as new as the oldest new change: the rest is older.
     if (!any_recent || page.hits.size() < kPage) break;
@@ -623,7 +630,6 @@ Result<nlohmann::json> Client::rpc_session_close(const json& /*p*/) {
   close_session();
   return json::object();
 }
-
 
 Result<nlohmann::json> Client::identity_create(const json& p) {
   if (identity_) return invalid("an identity is already unlocked");
@@ -748,10 +754,14 @@ Result<nlohmann::json> Client::find(const json& p) {
   query.text = str_or(q, "text", "");
   query.lang = str_or(q, "lang", "en");
   const std::string sort = str_or(q, "sort", "relevance");
-  if (sort == "relevance") query.sort = Query::Sort::Relevance;
-  else if (sort == "updated") query.sort = Query::Sort::Updated;
-  else if (sort == "title") query.sort = Query::Sort::Title;
-  else return invalid("sort must be relevance, updated or title");
+  if (sort == "relevance")
+    query.sort = Query::Sort::Relevance;
+  else if (sort == "updated")
+    query.sort = Query::Sort::Updated;
+  else if (sort == "title")
+    query.sort = Query::Sort::Title;
+  else
+    return invalid("sort must be relevance, updated or title");
   auto add_where = [&](const std::string& field, const json& v) {
     query.where.emplace_back(field, v.is_string() ? v.get<std::string>() : v.dump());
   };
@@ -768,8 +778,7 @@ Result<nlohmann::json> Client::find(const json& p) {
     }
   }
   if (auto l = q.find("limit"); l != q.end()) {
-    if (!l->is_number_unsigned() || l->get<uint64_t>() > 1000)
-      return invalid("limit must be 0..1000 (0: count only)");
+    if (!l->is_number_unsigned() || l->get<uint64_t>() > 1000) return invalid("limit must be 0..1000 (0: count only)");
     query.limit = l->get<size_t>();
   }
   if (auto o = q.find("offset"); o != q.end()) {
@@ -993,7 +1002,9 @@ Result<nlohmann::json> Client::restore(const std::vector<Bytes>& envelopes) {
       continue;
     }
     note_seen(envelopes[i]);
-    const char* key = *res == ApplyOutcome::Applied ? "applied" : *res == ApplyOutcome::Duplicate ? "duplicate" : "held";
+    const char* key = *res == ApplyOutcome::Applied     ? "applied"
+                      : *res == ApplyOutcome::Duplicate ? "duplicate"
+                                                        : "held";
     out[key] = out[key].get<int>() + 1;
   }
   // Everything now stored came from the host's log: nothing to hand back.

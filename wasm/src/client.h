@@ -183,18 +183,18 @@ class Client {
   std::optional<Identity> identity_;
   std::unique_ptr<Replica> replica_;
   std::unique_ptr<sync::Session> session_;
-  std::vector<Bytes> frames_;  // to send, in order
-  std::vector<Bytes> log_;     // to persist, in order
+  std::vector<Bytes> frames_;       // to send, in order
+  std::vector<Bytes> log_;          // to persist, in order
   std::vector<Bytes> join_frames_;  // to send on the join connection
   std::unique_ptr<Join> join_;
-  std::map<SpaceId, VersionVector> logged_;       // what the host was handed
-  std::map<SpaceId, uint64_t> acked_;             // the node's head for this device, per space
-  std::map<SpaceId, uint64_t> changed_;           // changes per space since takeEvents
-  std::vector<SpaceId> dropped_;                  // dropped since takeEvents
-  size_t drops_seen_ = 0;                         // of session_->dropped_spaces()
-  std::set<SpaceId> live_;                        // spaces the node sent all of, this session
-  std::set<SpaceId> heal_due_;                    // synced since the last heal call
-  std::set<SpaceId> refused_;                     // held here, refused by the node (NotAMember)
+  std::map<SpaceId, VersionVector> logged_;                // what the host was handed
+  std::map<SpaceId, uint64_t> acked_;                      // the node's head for this device, per space
+  std::map<SpaceId, uint64_t> changed_;                    // changes per space since takeEvents
+  std::vector<SpaceId> dropped_;                           // dropped since takeEvents
+  size_t drops_seen_ = 0;                                  // of session_->dropped_spaces()
+  std::set<SpaceId> live_;                                 // spaces the node sent all of, this session
+  std::set<SpaceId> heal_due_;                             // synced since the last heal call
+  std::set<SpaceId> refused_;                              // held here, refused by the node (NotAMember)
   std::map<SpaceId, std::map<DeviceKey, uint64_t>> seen_;  // newest change time (ms) per author
 };
 

@@ -15,7 +15,7 @@ namespace {
 
 struct Tracked {
   bool all = true;
-  std::vector<bool> chunk;  // by chunk index
+  std::vector<bool> chunk;                 // by chunk index
   void mark(uint64_t from, uint64_t to) {  // bytes [from, to)
     if (all || to <= from) return;
     const uint64_t first = from / kChunkBytes, last = (to - 1) / kChunkBytes;
@@ -94,8 +94,7 @@ int x_unfetch(sqlite3_file*, sqlite3_int64, void*) { return SQLITE_OK; }
 const sqlite3_io_methods* methods_for(int version) {
   static const sqlite3_io_methods table[3] = {
       {1, x_close, x_read, x_write, x_truncate, x_sync, x_file_size, x_lock, x_unlock, x_check_reserved_lock,
-       x_file_control, x_sector_size, x_device_characteristics, nullptr, nullptr, nullptr, nullptr, nullptr,
-       nullptr},
+       x_file_control, x_sector_size, x_device_characteristics, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
       {2, x_close, x_read, x_write, x_truncate, x_sync, x_file_size, x_lock, x_unlock, x_check_reserved_lock,
        x_file_control, x_sector_size, x_device_characteristics, x_shm_map, x_shm_lock, x_shm_barrier, x_shm_unmap,
        nullptr, nullptr},

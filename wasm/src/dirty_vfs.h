@@ -25,7 +25,7 @@ inline constexpr uint32_t kChunkBytes = 16 * 1024;
 bool install();
 
 struct Taken {
-  bool all = true;              // every chunk: what the host holds is unknown
+  bool all = true;               // every chunk: what the host holds is unknown
   std::vector<uint32_t> chunks;  // otherwise these, ascending
 };
 

@@ -46,15 +46,14 @@ struct Entity {
   EntityId id;
   std::string type;
   bool deleted = false;
-  std::map<std::string, Register> fields;                     // plain fields
-  std::map<std::string, TextField> texts;                     // translatable fields
-  std::map<std::string, std::vector<nlohmann::json>> sets;    // observed-remove sets, sorted
+  std::map<std::string, Register> fields;                   // plain fields
+  std::map<std::string, TextField> texts;                   // translatable fields
+  std::map<std::string, std::vector<nlohmann::json>> sets;  // observed-remove sets, sorted
 
   // The text of a translatable field for a reader of `lang`, falling back
   // requested -> original -> English -> any. `shown_locale` (optional) gets
   // the locale actually returned. nullptr when the field has no text.
-  const Register* text(std::string_view field, std::string_view lang,
-                       std::string* shown_locale = nullptr) const;
+  const Register* text(std::string_view field, std::string_view lang, std::string* shown_locale = nullptr) const;
   // Translatable fields that have no value in `lang`.
   std::vector<std::string> missing_translations(std::string_view lang) const;
   // Names of fields (plain, or "field@locale" for text) holding conflicts.
@@ -79,8 +78,8 @@ struct Query {
 struct Hit {
   EntityId id;
   std::string type;
-  std::string title;         // in the query's lang, with fallback
-  nlohmann::json summary;    // winning values of all fields (texts as locale maps)
+  std::string title;       // in the query's lang, with fallback
+  nlohmann::json summary;  // winning values of all fields (texts as locale maps)
 };
 
 struct FindResult {

@@ -70,8 +70,7 @@ class Identity {
   const DeviceKey& device() const { return public_key_; }
   // The secret key sealed with a key derived from `passphrase`. The format is
   // versioned and carries its own salt and cost parameters.
-  Result<Bytes> wrap(std::string_view passphrase, Env& env,
-                     PwhashCost cost = PwhashCost::Interactive) const;
+  Result<Bytes> wrap(std::string_view passphrase, Env& env, PwhashCost cost = PwhashCost::Interactive) const;
 
   // Detached Ed25519 signature of `message`.
   std::array<uint8_t, 64> sign(ByteView message) const;

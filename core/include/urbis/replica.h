@@ -108,8 +108,8 @@ struct Member {
 
 struct CommitInfo {
   uint64_t seq = 0;
-  Hash hash;        // BLAKE2b-256 of the envelope
-  Bytes envelope;   // the exact bytes stored and to be sent
+  Hash hash;       // BLAKE2b-256 of the envelope
+  Bytes envelope;  // the exact bytes stored and to be sent
   size_t ops = 0;
 };
 
@@ -173,8 +173,7 @@ class Replica {
   // Migrates older schemas (after options.before_migration, when set, has
   // agreed); rebuilds the materialization when this build understands more
   // op kinds than the one that wrote it.
-  static Result<std::unique_ptr<Replica>> open(const std::string& location,
-                                               std::optional<Identity> identity, Env& env,
+  static Result<std::unique_ptr<Replica>> open(const std::string& location, std::optional<Identity> identity, Env& env,
                                                ReplicaOptions options = {});
   ~Replica();
   Replica(const Replica&) = delete;
@@ -211,11 +210,8 @@ class Replica {
   // A scoped admin may only give roles scoped within its own scope.
   // Removing an admin also revokes the invites it made that are still
   // pending.
-  Status set_role(const SpaceId& space, const DeviceKey& device, Role role,
-                  std::vector<EntityId> scope = {});
-  Status add_member(const SpaceId& space, const DeviceKey& device, Role role) {
-    return set_role(space, device, role);
-  }
+  Status set_role(const SpaceId& space, const DeviceKey& device, Role role, std::vector<EntityId> scope = {});
+  Status add_member(const SpaceId& space, const DeviceKey& device, Role role) { return set_role(space, device, role); }
   // Revokes a pending invite (its key, Invite::key or Member::device with
   // invite_expires_ms set): a redeem the revoking admin had not seen has no
   // effect on any replica, and a new key epoch starts. NotFound when `invite`
@@ -236,9 +232,7 @@ class Replica {
   // (docs/membership.md, "What is kept"). Other errors: the change does not
   // parse, or its space is not held here.
   Status check_own_change(ByteView envelope);
-  Status remove_member(const SpaceId& space, const DeviceKey& device) {
-    return set_role(space, device, Role::None);
-  }
+  Status remove_member(const SpaceId& space, const DeviceKey& device) { return set_role(space, device, Role::None); }
 
   // ---- invites (invite.h) ----
   // Adds a fresh invite key as a member with `role` and an expiry
@@ -279,8 +273,7 @@ class Replica {
   // clock; returns nullopt for any other envelope (apply() judges those).
   // Expired when the invite has expired by this replica's clock: the redeem
   // gets no receipt, and no replica will accept it without one.
-  Result<std::optional<Bytes>> witness_redeem(ByteView envelope, const DeviceKey& witness,
-                                              const SignFn& sign);
+  Result<std::optional<Bytes>> witness_redeem(ByteView envelope, const DeviceKey& witness, const SignFn& sign);
   // The redeem of `invite` for this device: the invite key's one change (its
   // seq 1, signed by the invite key) giving this device the invite's role and
   // every epoch key granted to the invite, re-sealed to this device, and

@@ -45,7 +45,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                   // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).is_ok()); }  // NOLINT
 
   bool is_ok() const { return std::holds_alternative<T>(v_); }
@@ -72,14 +72,13 @@ class [[nodiscard]] Result {
 // Early-return helpers for code that produces Status / Result.
 #define URBIS_CONCAT_INNER(a, b) a##b
 #define URBIS_CONCAT(a, b) URBIS_CONCAT_INNER(a, b)
-#define URBIS_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    ::urbis::Status urbis_s_ = (expr);         \
-    if (!urbis_s_.is_ok()) return urbis_s_;    \
+#define URBIS_RETURN_IF_ERROR(expr)         \
+  do {                                      \
+    ::urbis::Status urbis_s_ = (expr);      \
+    if (!urbis_s_.is_ok()) return urbis_s_; \
   } while (0)
 #define URBIS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                \
   if (!tmp.is_ok()) return tmp.status();            \
   lhs = std::move(tmp).value()
-#define URBIS_ASSIGN_OR_RETURN(lhs, expr) \
-  URBIS_ASSIGN_OR_RETURN_IMPL(URBIS_CONCAT(urbis_r_, __LINE__), lhs, expr)
+#define URBIS_ASSIGN_OR_RETURN(lhs, expr) URBIS_ASSIGN_OR_RETURN_IMPL(URBIS_CONCAT(urbis_r_, __LINE__), lhs, expr)

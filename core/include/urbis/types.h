@@ -68,7 +68,7 @@ struct HashTag;
 using DeviceKey = FixedId<32, DeviceKeyTag>;  // Ed25519 public key of a device
 using SpaceId = FixedId<16, SpaceIdTag>;
 using EntityId = FixedId<16, EntityIdTag>;
-using Hash = FixedId<32, HashTag>;            // BLAKE2b-256
+using Hash = FixedId<32, HashTag>;  // BLAKE2b-256
 
 // Roles a member can hold in a space, weakest first. The numbers are the
 // wire values (change.proto, Role).

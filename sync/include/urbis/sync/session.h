@@ -210,12 +210,12 @@ enum class FrameKind : int { None = 0, Hello = 1, Auth, Want, Changes, Ack, Erro
 
 struct FramePeek {
   FrameKind kind = FrameKind::None;  // the message parsing would keep (the last one)
-  size_t envelopes = 0;  // in Changes, both forms (every occurrence: protobuf merges them)
-  size_t authors = 0;    // Changes: author table entries (compact form)
-  size_t spaces = 0;     // SpaceVersion entries in Want
-  size_t heads = 0;      // AuthorSeq entries in Want (all spaces) and in Ack
-  std::optional<SpaceId> space;  // Changes, Ack or Live: the space named (last one)
-  int32_t error_code = 0;        // Error: its code
+  size_t envelopes = 0;              // in Changes, both forms (every occurrence: protobuf merges them)
+  size_t authors = 0;                // Changes: author table entries (compact form)
+  size_t spaces = 0;                 // SpaceVersion entries in Want
+  size_t heads = 0;                  // AuthorSeq entries in Want (all spaces) and in Ack
+  std::optional<SpaceId> space;      // Changes, Ack or Live: the space named (last one)
+  int32_t error_code = 0;            // Error: its code
 };
 
 // Walks a serialized pb::Frame with a CodedInputStream, reading tags and
@@ -229,7 +229,6 @@ std::optional<FramePeek> peek_frame(ByteView frame);
 // sends when it refuses a connection before or outside a Session (a node at
 // its rate limit).
 Bytes error_frame(Code code, const std::string& message);
-
 
 struct SessionCounters {
   uint64_t changes_sent = 0;
@@ -266,8 +265,8 @@ class Session {
   // outlive the session. `signer` is nullopt for a replica without an
   // identity; a client needs one. `spaces`: a client syncs these; a server
   // serves only these, or any space a client asks for when empty.
-  Session(Replica& replica, Env& env, std::optional<Signer> signer, SessionRole role,
-          std::vector<SpaceId> spaces, SessionOptions options = {});
+  Session(Replica& replica, Env& env, std::optional<Signer> signer, SessionRole role, std::vector<SpaceId> spaces,
+          SessionOptions options = {});
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -317,8 +316,8 @@ class Session {
     bool unsolicited = false;  // client: offered unasked, unknown here at the Want
     bool sent_live = false;
     bool peer_live = false;
-    size_t in_flight = 0;      // Changes frames not yet acknowledged
-    VersionVector peer_vv;     // what the peer holds, as far as we know
+    size_t in_flight = 0;   // Changes frames not yet acknowledged
+    VersionVector peer_vv;  // what the peer holds, as far as we know
   };
   class Out;
 
@@ -355,7 +354,7 @@ class Session {
   bool started_ = false;
   bool got_hello_ = false;
   bool peer_authenticated_ = false;
-  bool got_want_ = false;  // the peer's (first) Want arrived
+  bool got_want_ = false;        // the peer's (first) Want arrived
   bool peer_discovers_ = false;  // server: the client's Want asked for discovery
   uint32_t peer_features_ = 0;   // the peer's Hello.features
 
@@ -367,9 +366,9 @@ class Session {
   // the space since; and the author keys in all their tables.
   std::map<SpaceId, std::shared_ptr<CompactCodec>> sent_codecs_, read_codecs_;
   size_t sent_authors_ = 0, read_authors_ = 0;
-  std::set<SpaceId> dropped_;  // client: unsolicited spaces dropped, refused from now on
+  std::set<SpaceId> dropped_;           // client: unsolicited spaces dropped, refused from now on
   std::vector<SpaceId> dropped_order_;  // client: every space dropped (also swept ones), for the host
-  std::optional<bool> may_create_;  // server: the creation policy's verdict, once asked
+  std::optional<bool> may_create_;      // server: the creation policy's verdict, once asked
   std::vector<Status> peer_errors_;
   std::vector<Status> refusals_;
 };
