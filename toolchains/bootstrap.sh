@@ -51,6 +51,7 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config emscripten node-acorn
   libsodium-dev libsqlite3-dev protobuf-compiler libprotobuf-dev nlohmann-json3-dev
   doctest-dev libboost-dev libssl-dev openssl autoconf automake libtool dpkg-dev tcl chromium
   clang-14 libclang-rt-14-dev  # the native-fuzz preset: clang and its libFuzzer/sanitizer runtimes
+  clang-format-14  # format.cxx: the C++ tree is formatted (toolchains/check-format.sh)
   fonts-wqy-microhei  # Chinese and Korean glyphs for the browser tests' screenshots (1.6 MB)
   systemd)  # systemd-analyze: the package test verifies the node's unit
 
