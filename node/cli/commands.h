@@ -38,7 +38,7 @@ void run_space_revoke_invite(const Context& ctx, const Args& args);
 // device rekey / device republish (device.cc): recovering a forked device.
 void run_device_rekey(const Context& ctx, const Args& args);
 void run_device_republish(const Context& ctx, const Args& args);
-// demo-data (demo_data.cc): a fictional, deterministic demo dataset.
+// demo-data (node/demo/demo_data.cc): a fictional, deterministic demo dataset.
 void run_demo_data(const Context& ctx, const Args& args);
 
 // sync (sync_client.cc) and node (node_command.cc, over node/server): the network commands.
