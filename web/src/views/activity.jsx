@@ -154,11 +154,14 @@ function Entry({ e, lang, authors }) {
       {e.deleted && <span class="muted"> {t('activity.deleted')}</span>}
       <p class="activity-meta">
         <span data-testid="activity-fields">{t('activity.changed', { fields: fieldsText(e.fields) })}</span>{' '}
-        <span data-testid="activity-who">{t('activity.by', { who: who(authors, e.authors) })}</span>
+        {/* Isolated: a Latin name next to a date reorders in Arabic otherwise. */}
+        <bdi data-testid="activity-who">{t('activity.by', { who: who(authors, e.authors) })}</bdi>
         {', '}
-        <time dateTime={new Date(e.at).toISOString()} data-testid="activity-when">
-          {fmt.dateTime(e.at)}
-        </time>
+        <bdi>
+          <time dateTime={new Date(e.at).toISOString()} data-testid="activity-when">
+            {fmt.dateTime(e.at)}
+          </time>
+        </bdi>
       </p>
     </li>
   );
@@ -346,13 +349,20 @@ function Mine({ space, lang }) {
                     {text ? text.text : ''}
                   </blockquote>
                   <p class="activity-meta">
-                    {t('activity.by', {
-                      who:
-                        typeof h.summary.author === 'string' && h.summary.author ? h.summary.author : t('plan.unnamed'),
-                    })}
+                    <bdi>
+                      {t('activity.by', {
+                        who:
+                          typeof h.summary.author === 'string' && h.summary.author
+                            ? h.summary.author
+                            : t('plan.unnamed'),
+                      })}
+                    </bdi>
                     {typeof h.summary.at === 'string' && (
                       <>
-                        , <time dateTime={h.summary.at}>{fmt.dateTime(h.summary.at)}</time>
+                        ,{' '}
+                        <bdi>
+                          <time dateTime={h.summary.at}>{fmt.dateTime(h.summary.at)}</time>
+                        </bdi>
                       </>
                     )}{' '}
                     {typeof h.summary.project === 'string' && (
