@@ -183,6 +183,25 @@ inline nlohmann::json parse_bounded(const std::string& text, size_t max_depth) {
   return nlohmann::json();
 }
 
+// A stored value, parsed: stored values passed the content rules (at most
+// kMaxValueDepth deep); `extra_depth` allows for what a reader nests around
+// them (an entity's summary document: field, locale or set, value). Bounded
+// again on every read, so no stored text drives recursion whatever wrote it.
+inline nlohmann::json parse_stored_value(const std::string& text, size_t extra_depth = 0) {
+  return parse_bounded(text, kMaxValueDepth + extra_depth);
+}
+
+// ---- the merge rule (DESIGN.md) ----
+
+// Of two versions of one register (a field, a translation, a set element's
+// state), the one stamped (hlc_a, author_a) wins over (hlc_b, author_b) when
+// its HLC is later, or, with equal HLCs, its author key is greater: one
+// total order, the same on every replica whatever the arrival order.
+// Materialization and reads both order by it.
+inline bool wins_over(uint64_t hlc_a, const DeviceKey& author_a, uint64_t hlc_b, const DeviceKey& author_b) {
+  return std::tie(hlc_a, author_a) > std::tie(hlc_b, author_b);
+}
+
 // ---- scoped roles (docs/membership.md) ----
 
 // The home city a group names: a `city` is its own; any other entity the

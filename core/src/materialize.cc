@@ -40,16 +40,13 @@ struct Val {
   int64_t op;
 };
 
-// Highest (hlc, author) first: the winner leads each register's run.
+// By register, then the merge rule's winner first (wins_over): the winner
+// leads each register's run.
 bool val_before(const Val& a, const Val& b) {
   return std::tie(a.kind, a.field, a.key) != std::tie(b.kind, b.field, b.key)
              ? std::tie(a.kind, a.field, a.key) < std::tie(b.kind, b.field, b.key)
-             : std::tie(a.hlc, a.author) > std::tie(b.hlc, b.author);
+             : wins_over(a.hlc, a.author, b.hlc, b.author);
 }
-
-// Values in `vals` passed value_problem() when they were written; the bound
-// here keeps this reader safe whatever the store holds.
-nlohmann::json parse_value(const std::string& text) { return parse_bounded(text, kMaxValueDepth); }
 
 bool looks_like_id(const std::string& s) {
   return s.size() == 32 &&
@@ -453,7 +450,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
         i == 0 || std::tie(v.kind, v.field, v.key) != std::tie(vals[i - 1].kind, vals[i - 1].field, vals[i - 1].key);
     const bool winner = first;
     if (v.kind == kPlain && v.field == "_deleted") {
-      if (winner) deleted = parse_value(v.value) == true;
+      if (winner) deleted = parse_stored_value(v.value) == true;
       continue;
     }
     if (winner && i + 1 < vals.size() && v.kind != kSetElem &&
@@ -461,13 +458,13 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       conflicts.push_back(v.kind == kText ? v.field + "@" + v.key : v.field);
     if (v.kind == kPlain) {
       if (!winner) continue;
-      nlohmann::json value = parse_value(v.value);
+      nlohmann::json value = parse_stored_value(v.value);
       if (value.is_primitive() && !value.is_null()) facets.emplace_back(v.field, facet_text(value));
       if (value.is_string() && !looks_like_id(value.get<std::string>())) add_text(value.get<std::string>());
       if (in_doc(v)) doc[v.field] = std::move(value);
     } else if (v.kind == kText) {
       if (!winner) continue;
-      nlohmann::json value = parse_value(v.value);
+      nlohmann::json value = parse_stored_value(v.value);
       if (value.is_string()) add_text(fts_index_text(value.get<std::string>()));
       if (!in_doc(v)) continue;
       doc[v.field][v.key] = std::move(value);
@@ -479,7 +476,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       }
     } else if (v.kind == kSetElem) {
       if (!first) continue;  // several live adds of one element: one element
-      nlohmann::json value = parse_value(v.value);
+      nlohmann::json value = parse_stored_value(v.value);
       if (value.is_primitive() && !value.is_null()) facets.emplace_back(v.field, facet_text(value));
       if (value.is_string()) add_text(fts_index_text(value.get<std::string>()));
       if (in_doc(v)) doc[v.field].push_back(std::move(value));

@@ -10,18 +10,10 @@ namespace {
 
 static_assert(kOpSeqBits + kOpIndexBits == 43, "the SQL below shifts op keys by 43");
 
-// Stored values passed the content rules (at most kMaxValueDepth deep); an
-// entity's summary document nests them up to three levels further (field,
-// locale or set, value). Bounded again here, so no stored text drives
-// recursion whatever wrote it.
-nlohmann::json parse_value(const std::string& text, size_t max_depth = kMaxValueDepth) {
-  return parse_bounded(text, max_depth);
-}
-
 Version make_version(Stmt& s) {
   // Columns: kind, field, key, value, hlc, pk, src, op
   Version v;
-  v.value = parse_value(s.str(3));
+  v.value = parse_stored_value(s.str(3));
   v.hlc = static_cast<uint64_t>(s.i64(4));
   v.author = s.id<DeviceKey>(5);
   v.source_locale = s.str(6);
@@ -30,9 +22,7 @@ Version make_version(Stmt& s) {
   return v;
 }
 
-bool version_before(const Version& a, const Version& b) {
-  return std::tie(a.hlc, a.author) > std::tie(b.hlc, b.author);
-}
+bool version_before(const Version& a, const Version& b) { return wins_over(a.hlc, a.author, b.hlc, b.author); }
 
 void add_version(Register& r, Version v) {
   if (r.winner.hlc == 0 && r.winner.author.is_zero()) {
@@ -172,7 +162,7 @@ Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
     Hit h;
     h.id = s.id<EntityId>(0);
     h.type = s.str(1);
-    h.summary = parse_value(s.str(2), kMaxValueDepth + 3);
+    h.summary = parse_stored_value(s.str(2), 3);  // field, locale or set, value
     for (const char* f : {"title", "name"}) {
       const auto& doc = h.summary;
       if (!doc.contains(f)) continue;
