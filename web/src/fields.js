@@ -50,25 +50,24 @@ export const SECTOR_COLORS = {
 };
 export const OTHER_COLOR = '#4f5864';
 
+// A project's own fields, in the order its page shows them and its form asks
+// for them; where it is (region, country, lat, lon) follows.
+export const PROJECT_FIELDS = [
+  'title',
+  'summary',
+  'city',
+  'sector',
+  'stage',
+  'sdgs',
+  'budget',
+  'currency',
+  'start_year',
+  'tags',
+  'partners',
+];
 // Display order of each type's fields; fields not listed follow, by name.
 export const FIELD_ORDER = {
-  project: [
-    'title',
-    'summary',
-    'city',
-    'sector',
-    'stage',
-    'sdgs',
-    'budget',
-    'currency',
-    'start_year',
-    'tags',
-    'partners',
-    'region',
-    'country',
-    'lat',
-    'lon',
-  ],
+  project: [...PROJECT_FIELDS, 'region', 'country', 'lat', 'lon'],
   need: ['title', 'description', 'city', 'sector', 'urgency', 'sdgs', 'region', 'country'],
   practice: ['title', 'summary', 'city', 'sector', 'outcome', 'sdgs', 'region', 'country'],
   city: ['name', 'description', 'country', 'region', 'language', 'population', 'lat', 'lon'],

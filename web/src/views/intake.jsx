@@ -24,6 +24,7 @@ import {
   REGIONS,
   SDGS,
   CONTENT_LOCALES,
+  PROJECT_FIELDS,
   fieldLabel,
   typeLabel,
   valueLabel,
@@ -38,20 +39,7 @@ const DELETED = { need: 1, practice: 1, project: 1, city: 1 };
 const FORMS = {
   need: ['title', 'description', 'city', 'sector', 'urgency', 'sdgs', 'tags'],
   practice: ['title', 'summary', 'city', 'sector', 'outcome', 'sdgs', 'tags'],
-  project: [
-    'title',
-    'summary',
-    'city',
-    'sector',
-    'stage',
-    'sdgs',
-    'budget',
-    'currency',
-    'start_year',
-    'tags',
-    'partners',
-    'location',
-  ],
+  project: [...PROJECT_FIELDS, 'location'],
   city: ['language', 'name', 'name_en', 'description', 'country', 'region', 'population', 'location'],
 };
 const TEXTS = new Set(['title', 'summary', 'description', 'name', 'name_en']);

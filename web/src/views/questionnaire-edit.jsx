@@ -17,7 +17,6 @@ import { useSubmit, FormError } from '../components/form.jsx';
 import { CONTENT_LOCALES, REGIONS } from '../fields.js';
 import {
   KINDS,
-  QUESTIONNAIRE_KINDS,
   structureOf,
   questionsOf,
   sectionField,
@@ -26,7 +25,15 @@ import {
   newId,
   targetCities,
 } from '../questionnaire.js';
-import { Crumbs, Loading, regionName, statusLabel } from './questionnaires.jsx';
+import {
+  Crumbs,
+  Loading,
+  regionName,
+  statusLabel,
+  KindSelect,
+  TextLanguageSelect,
+  InlineCheck,
+} from './questionnaires.jsx';
 
 export function EditPage({ space, id }) {
   const lang = useLocale();
@@ -217,18 +224,7 @@ function Editor({ space, e, lang }) {
         <h2 id="qe-h">{t('questionnaire.contentTitle')}</h2>
         <div class="field">
           <label for="qe-lang">{t('questionnaire.textLanguage')}</label>
-          <select
-            id="qe-lang"
-            value={textLang}
-            onChange={(ev) => setTextLang(ev.currentTarget.value)}
-            aria-describedby="qe-lang-hint"
-          >
-            {CONTENT_LOCALES.map((l) => (
-              <option key={l} value={l}>
-                {fmt.language(l)}
-              </option>
-            ))}
-          </select>
+          <TextLanguageSelect id="qe-lang" value={textLang} onChange={setTextLang} describedBy="qe-lang-hint" />
           <p class="hint" id="qe-lang-hint">
             {t('questionnaire.textLanguageHint')}
           </p>
@@ -264,13 +260,7 @@ function Editor({ space, e, lang }) {
         </div>
         <div class="field">
           <label for="qe-kind">{t('questionnaire.kind')}</label>
-          <select id="qe-kind" value={kind} onChange={(ev) => setKind(ev.currentTarget.value)}>
-            {QUESTIONNAIRE_KINDS.map((k) => (
-              <option key={k} value={k}>
-                {t(`questionnaire.kind_${k}`)}
-              </option>
-            ))}
-          </select>
+          <KindSelect id="qe-kind" value={kind} onChange={setKind} />
         </div>
         {structure.sections.map((s, si) => (
           <fieldset key={s.id} class="q-edit-section" data-testid="qe-section">
@@ -312,18 +302,13 @@ function Editor({ space, e, lang }) {
                         ))}
                       </select>
                     </div>
-                    <label class="q-inline">
-                      <input
-                        type="checkbox"
-                        checked={qq.optional}
-                        disabled={published}
-                        onChange={(ev) => {
-                          const on = ev.currentTarget.checked;
-                          edit((x) => (x.sections[si].questions[qi].optional = on));
-                        }}
-                      />{' '}
+                    <InlineCheck
+                      checked={qq.optional}
+                      disabled={published}
+                      onChange={(on) => edit((x) => (x.sections[si].questions[qi].optional = on))}
+                    >
                       {t('questionnaire.optionalQuestion')}
-                    </label>
+                    </InlineCheck>
                     {!published && (
                       <button
                         type="button"

@@ -21,7 +21,7 @@ import {
   questionStats,
   buildResponsesCsv,
 } from '../questionnaire.js';
-import { Crumbs, Label, Loading, label, regionName, cityStatus } from './questionnaires.jsx';
+import { Crumbs, Label, Loading, label, regionName, cityStatus, InlineCheck } from './questionnaires.jsx';
 
 const STATUSES = ['submitted', 'progress', 'none'];
 
@@ -183,14 +183,9 @@ export function ResultsPage({ space, id }) {
               ))}
             </select>
           </div>
-          <label class="q-inline">
-            <input
-              type="checkbox"
-              checked={submittedOnly}
-              onChange={(ev) => setSubmittedOnly(ev.currentTarget.checked)}
-            />{' '}
+          <InlineCheck checked={submittedOnly} onChange={setSubmittedOnly}>
             {t('questionnaire.submittedOnly')}
-          </label>
+          </InlineCheck>
           <button type="button" onClick={exportCsv} data-testid="q-export">
             {t('questionnaire.exportCsv')}
           </button>
@@ -257,13 +252,33 @@ export function ResultsPage({ space, id }) {
   );
 }
 
+// A bar chart as a table: a row per key, its label, a bar as long as its
+// count against the largest, and the count.
+function Bars({ labelledBy, keys, counts, label }) {
+  const max = Math.max(1, ...counts);
+  return (
+    <table class="q-bars" aria-labelledby={labelledBy}>
+      <tbody>
+        {keys.map((k, i) => (
+          <tr key={k}>
+            <th scope="row">{label(k)}</th>
+            <td>
+              <span class="q-bar" style={{ inlineSize: `${(100 * counts[i]) / max}%` }} />
+            </td>
+            <td class="num">{fmt.number(counts[i])}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function QuestionChart({ e, q, rows }) {
   const st = questionStats(q, rows);
   const title = <Label e={e} field={questionField(q.id)} fallback={q.id} />;
   const id = `qc-${q.id}`;
   const answered = t('questionnaire.answeredBy', { count: st.n, total: rows.length });
-  if (q.kind === 'scale') {
-    const max = Math.max(1, ...st.counts);
+  if (q.kind === 'scale')
     return (
       <div
         class="q-chart q-chart-scale"
@@ -285,46 +300,22 @@ function QuestionChart({ e, q, rows }) {
             </>
           )}
         </p>
-        <table class="q-bars" aria-labelledby={id}>
-          <tbody>
-            {SCALE.map((p, i) => (
-              <tr key={p}>
-                <th scope="row">{fmt.number(p)}</th>
-                <td>
-                  <span class="q-bar" style={{ inlineSize: `${(100 * st.counts[i]) / max}%` }} />
-                </td>
-                <td class="num">{fmt.number(st.counts[i])}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Bars labelledBy={id} keys={SCALE} counts={st.counts} label={(p) => fmt.number(p)} />
       </div>
     );
-  }
-  if (q.kind === 'single' || q.kind === 'multiple') {
-    const max = Math.max(1, ...st.counts);
+  if (q.kind === 'single' || q.kind === 'multiple')
     return (
       <div class="q-chart" data-testid="q-chart" data-qid={q.id} data-n={st.n} data-counts={st.counts.join(',')}>
         <h4 id={id}>{title}</h4>
         <p class="muted">{answered}</p>
-        <table class="q-bars" aria-labelledby={id}>
-          <tbody>
-            {st.keys.map((c, i) => (
-              <tr key={c}>
-                <th scope="row">
-                  <Label e={e} field={choiceField(q.id, c)} fallback={c} />
-                </th>
-                <td>
-                  <span class="q-bar" style={{ inlineSize: `${(100 * st.counts[i]) / max}%` }} />
-                </td>
-                <td class="num">{fmt.number(st.counts[i])}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Bars
+          labelledBy={id}
+          keys={st.keys}
+          counts={st.counts}
+          label={(c) => <Label e={e} field={choiceField(q.id, c)} fallback={c} />}
+        />
       </div>
     );
-  }
   if (q.kind === 'number')
     return (
       <div class="q-chart" data-testid="q-chart" data-qid={q.id} data-n={st.n}>

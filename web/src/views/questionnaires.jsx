@@ -248,23 +248,11 @@ function NewQuestionnaire({ space, lang }) {
         </div>
         <div class="field">
           <label for="q-new-kind">{t('questionnaire.kind')}</label>
-          <select id="q-new-kind" value={kind} onChange={(e) => setKind(e.currentTarget.value)}>
-            {QUESTIONNAIRE_KINDS.map((k) => (
-              <option key={k} value={k}>
-                {t(`questionnaire.kind_${k}`)}
-              </option>
-            ))}
-          </select>
+          <KindSelect id="q-new-kind" value={kind} onChange={setKind} />
         </div>
         <div class="field">
           <label for="q-new-lang">{t('questionnaire.textLanguage')}</label>
-          <select id="q-new-lang" value={textLang} onChange={(e) => setTextLang(e.currentTarget.value)}>
-            {CONTENT_LOCALES.map((l) => (
-              <option key={l} value={l}>
-                {fmt.language(l)}
-              </option>
-            ))}
-          </select>
+          <TextLanguageSelect id="q-new-lang" value={textLang} onChange={setTextLang} />
         </div>
       </div>
       <FormError error={error} />
@@ -274,6 +262,48 @@ function NewQuestionnaire({ space, lang }) {
         </button>
       </div>
     </form>
+  );
+}
+
+// The select of a questionnaire's kind (new and edit forms).
+export function KindSelect({ id, value, onChange }) {
+  return (
+    <select id={id} value={value} onChange={(ev) => onChange(ev.currentTarget.value)}>
+      {QUESTIONNAIRE_KINDS.map((k) => (
+        <option key={k} value={k}>
+          {t(`questionnaire.kind_${k}`)}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+// The select of the content language the texts are written in (new and edit
+// forms); `describedBy`: the id of its hint, if any.
+export function TextLanguageSelect({ id, value, onChange, describedBy }) {
+  return (
+    <select id={id} value={value} onChange={(ev) => onChange(ev.currentTarget.value)} aria-describedby={describedBy}>
+      {CONTENT_LOCALES.map((l) => (
+        <option key={l} value={l}>
+          {fmt.language(l)}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+// A checkbox with its label after it, on one line (.q-inline).
+export function InlineCheck({ checked, disabled, onChange, children }) {
+  return (
+    <label class="q-inline">
+      <input
+        type="checkbox"
+        checked={checked}
+        disabled={disabled}
+        onChange={(ev) => onChange(ev.currentTarget.checked)}
+      />{' '}
+      {children}
+    </label>
   );
 }
 

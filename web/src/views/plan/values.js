@@ -1,25 +1,11 @@
 // The value lists of plan and project fields (docs/DATA_MODEL.md, "Plan")
 // and how the plan shows them: catalog labels, the 1–5 scale, currencies
-// by their names in the interface language, plain ISO dates.
+// by their names in the interface language, plain ISO dates. A project's
+// sector and stage take Discover's lists (fields.js).
 import { t, fmt, locale } from '../../i18n.js';
 
 // The entity types of a plan, each pointing at its project.
 export const PLAN_TYPES = ['milestone', 'task', 'stakeholder', 'risk', 'funding', 'comment'];
-
-export const SECTORS = [
-  'mobility',
-  'energy',
-  'water',
-  'waste',
-  'health',
-  'education',
-  'governance',
-  'housing',
-  'safety',
-  'environment',
-];
-
-export const STAGES = ['idea', 'planning', 'design', 'pilot', 'implementation', 'operation', 'completed'];
 
 export const TASK_STATUSES = ['todo', 'doing', 'done'];
 
