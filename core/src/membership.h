@@ -23,6 +23,13 @@
 
 namespace urbis {
 
+// Who counts as a member now, for a row of `authors` (the materialized
+// membership): a role, and for an invite key, not yet expired by this
+// replica's clock, which the query binds as the numbered parameter `now`
+// ("?2"). The one rule for members(), member_role() and member_of_any();
+// the resolver above decides the rows.
+#define URBIS_LIVE_MEMBER_SQL(now) "role>0 AND (invite_expires=0 OR invite_expires>=" now ")"
+
 // BLAKE2b-128("urbis/key-id" | key): names a space key without revealing it
 // (Membership.key_id).
 Bytes key_id_of(const std::array<uint8_t, 32>& key);

@@ -360,7 +360,7 @@ Result<std::vector<Member>> Replica::Impl::members(const SpaceId& sid) {
   // Pending invites count until they expire by this replica's clock.
   Stmt s = db_->prepare(
       "SELECT pk, role, invite_expires, scope FROM authors "
-      "WHERE space=? AND role>0 AND (invite_expires=0 OR invite_expires>=?) ORDER BY pk");
+      "WHERE space=?1 AND " URBIS_LIVE_MEMBER_SQL("?2") " ORDER BY pk");
   s.bind(1, row.id).bind(2, env_.now_ms());
   std::vector<Member> out;
   while (s.step()) {
@@ -376,9 +376,7 @@ Result<std::vector<Member>> Replica::Impl::members(const SpaceId& sid) {
 
 Result<Role> Replica::Impl::member_role(const SpaceId& sid, const DeviceKey& device) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow row, find_space(sid));
-  // The same rule as members().
-  Stmt s = db_->prepare(
-      "SELECT role FROM authors WHERE space=? AND pk=? AND role>0 AND (invite_expires=0 OR invite_expires>=?)");
+  Stmt s = db_->prepare("SELECT role FROM authors WHERE space=?1 AND pk=?2 AND " URBIS_LIVE_MEMBER_SQL("?3"));
   s.bind(1, row.id).bind(2, device.view()).bind(3, env_.now_ms());
   if (s.step()) return static_cast<Role>(s.i64(0));
   URBIS_RETURN_IF_ERROR(s.status());
@@ -388,7 +386,7 @@ Result<Role> Replica::Impl::member_role(const SpaceId& sid, const DeviceKey& dev
 Result<bool> Replica::Impl::member_of_any(const DeviceKey& device) {
   Stmt s = db_->prepare(
       "SELECT 1 FROM authors INDEXED BY authors_by_pk "
-      "WHERE pk=? AND role>0 AND (invite_expires=0 OR invite_expires>=?) LIMIT 1");
+      "WHERE pk=?1 AND " URBIS_LIVE_MEMBER_SQL("?2") " LIMIT 1");
   s.bind(1, device.view()).bind(2, env_.now_ms());
   if (s.step()) return true;
   URBIS_RETURN_IF_ERROR(s.status());
