@@ -10,6 +10,12 @@
 
 namespace urbis {
 
+namespace {
+// A header holds two ids, a hash, a nonce and four numbers (~150 bytes):
+// one longer than this is no header a replica wrote.
+constexpr uint32_t kMaxHeaderBytes = 1u << 16;
+}  // namespace
+
 std::optional<EnvelopeHeader> peek_envelope(ByteView envelope) {
   using google::protobuf::internal::WireFormatLite;
   // The header is field 1, written first: the walk ends at once.
@@ -21,7 +27,7 @@ std::optional<EnvelopeHeader> peek_envelope(ByteView envelope) {
     }
     std::string bytes;
     uint32_t n = 0;
-    if (!in.ReadVarint32(&n) || !in.ReadString(&bytes, static_cast<int>(n))) return std::nullopt;
+    if (!in.ReadVarint32(&n) || n > kMaxHeaderBytes || !in.ReadString(&bytes, static_cast<int>(n))) return std::nullopt;
     pb::Header h;
     if (!h.ParseFromString(bytes)) return std::nullopt;
     auto space = SpaceId::from_string(h.space());

@@ -4,14 +4,13 @@
 // rules every replica applies to a redeem are in replica.cc, check_redeem.
 #include "urbis/invite.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 #include <sodium.h>
 
 #include <cctype>
 #include <cstring>
 
 #include "replica_impl.h"
+#include "urbis/envelope.h"
 
 namespace urbis {
 namespace {
@@ -274,24 +273,9 @@ Result<CommitInfo> Replica::Impl::redeem_invite(const InviteSecret& secret) {
 Result<std::optional<Bytes>> Replica::Impl::witness_redeem(ByteView raw, const DeviceKey& witness,
                                                            const Replica::SignFn& sign) {
   // Every envelope a node receives passes here: look at the header alone
-  // (read off the wire, the body neither copied nor parsed) before parsing
-  // the rest of what can only be a redeem.
-  {
-    google::protobuf::io::CodedInputStream in(raw.data(), static_cast<int>(raw.size()));
-    std::string header;
-    for (uint32_t tag; (tag = in.ReadTag()) != 0;) {
-      if (tag == (1u << 3 | 2)) {
-        uint32_t len = 0;
-        if (!in.ReadVarint32(&len) || len > (1u << 16) || !in.ReadString(&header, static_cast<int>(len)))
-          return std::optional<Bytes>();
-        break;
-      }
-      if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) return std::optional<Bytes>();
-    }
-    pb::Header h;
-    if (header.empty() || !h.ParseFromString(header) || h.kind() != pb::CHANGE_MEMBERSHIP || h.seq() != 1)
-      return std::optional<Bytes>();
-  }
+  // (peek_envelope: the body neither copied nor parsed) before parsing the
+  // rest of what can only be a redeem.
+  if (auto h = peek_envelope(raw); !h || !h->membership || h->seq != 1) return std::optional<Bytes>();
   auto parsed = parse(raw);
   if (!parsed.is_ok()) return std::optional<Bytes>();  // apply() says what is wrong
   const ParsedChange& p = parsed.value();

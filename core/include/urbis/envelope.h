@@ -24,7 +24,8 @@ struct EnvelopeHeader {
 };
 
 // The header of `envelope` (the body is skipped, never copied); nullopt
-// for bytes that are no envelope, or a header whose ids have the wrong size.
+// for bytes that are no envelope, a header over 64 KiB, or a header whose
+// ids have the wrong size.
 std::optional<EnvelopeHeader> peek_envelope(ByteView envelope);
 
 }  // namespace urbis
