@@ -383,12 +383,8 @@ std::optional<Identity> unlock_identity(const fs::path& home, bool required) {
   return check(Identity::unwrap(wrapped, passphrase->text()));
 }
 
-}  // namespace
-
-// Identity exports its secret only wrapped, so it is wrapped in memory under
-// a random passphrase at the cheapest cost and unwrapped again.
-namespace {
-
+// The session's signer is a copy of the replica's identity (each owner
+// wipes its own on destruction).
 SyncHome open_for_sync(const fs::path& home, std::optional<Identity> identity, ReplicaOptions options) {
   SyncHome out;
   if (identity) out.signer_identity = identity->duplicate();
