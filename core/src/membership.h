@@ -28,7 +28,7 @@ namespace urbis {
 // replica's clock, which the query binds as the numbered parameter `now`
 // ("?2"). The one rule for members(), member_role() and member_of_any();
 // the resolver above decides the rows.
-#define URBIS_LIVE_MEMBER_SQL(now) "role>0 AND (invite_expires=0 OR invite_expires>=" now ")"
+#define URBIS_LIVE_MEMBER_SQL(now) "(role>0 AND (invite_expires=0 OR invite_expires>=" now "))"
 
 // BLAKE2b-128("urbis/key-id" | key): names a space key without revealing it
 // (Membership.key_id).

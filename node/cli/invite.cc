@@ -162,7 +162,8 @@ void run_space_join(const Context& ctx, const Args& args) {
   const Role role = after.is_ok() ? after->my_role : Role::None;
   if (role == Role::None) {
     if (system_env().now_ms() > secret.expires_ms) fail_expired(secret);
-    check(refusal.value_or(Status(Code::NotAMember, "the node does not count this device a member")));
+    const Status not_member(Code::NotAMember, "the node does not count this device a member");
+    check(refusal && !refusal->is_ok() ? *refusal : not_member);  // never exit 0 without a role
   }
   emit(ctx, {{"space", space.hex()}, {"role", role_name(role)}});
 }

@@ -36,18 +36,9 @@ http::response<http::string_body> NodeServer::static_file(const http::request<ht
   const std::string& rel = found->rel;
   // A precompressed sibling (FILE.gz, written by the web app's build) is sent
   // to clients that accept gzip: the wasm module travels at 45% of its size.
-  fs::path sent = file;
-  bool gzipped = false;
-  std::error_code ec;
   const auto accept = req[http::field::accept_encoding];
-  if (accepts_gzip(std::string_view(accept.data(), accept.size()))) {
-    fs::path gz = file;
-    gz += ".gz";
-    if (fs::is_regular_file(gz, ec)) {
-      sent = gz;
-      gzipped = true;
-    }
-  }
+  const bool gzipped = found->gzipped && accepts_gzip(std::string_view(accept.data(), accept.size()));
+  const fs::path& sent = gzipped ? *found->gzipped : file;
   std::ifstream in(sent, std::ios::binary);
   if (!in) return not_found();
   std::string body{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

@@ -70,7 +70,13 @@ std::optional<StaticFile> resolve_static_path(const fs::path& web_root, std::str
   auto file = contained(root / rel);
   if (file && fs::is_directory(*file, ec)) file = contained(*file / "index.html");
   if (!file || !fs::is_regular_file(*file, ec)) return std::nullopt;
-  return StaticFile{std::move(*file), std::move(rel)};
+  StaticFile out{std::move(*file), std::move(rel), std::nullopt};
+  // Its precompressed sibling, held to the same rule (a FILE.gz symlinked
+  // out of the root is no sibling).
+  fs::path gz = out.file;
+  gz += ".gz";
+  if (auto sibling = contained(gz); sibling && fs::is_regular_file(*sibling, ec)) out.gzipped = std::move(*sibling);
+  return out;
 }
 
 bool accepts_gzip(std::string_view accept) {

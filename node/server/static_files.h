@@ -29,6 +29,9 @@ std::optional<std::string> percent_decode(std::string_view in);
 struct StaticFile {
   std::filesystem::path file;
   std::string rel;
+  // FILE.gz beside it (the web app's build writes them), under the root like
+  // the file itself: sent instead to clients that accept gzip.
+  std::optional<std::filesystem::path> gzipped;
 };
 
 // The regular file `raw_path` (percent-encoded, starting with '/') names

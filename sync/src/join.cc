@@ -15,8 +15,9 @@ JoinSession::JoinSession(Replica& store, Env& env, const InviteSecret& secret, c
 
 std::vector<Bytes> JoinSession::start() { return session_.start(); }
 
-void JoinSession::refuse(const Status& why) {
+void JoinSession::refuse(Status why) {
   state_ = State::Refused;
+  if (why.is_ok()) why = Status(Code::Internal, node_ + " refused the join without a reason");
   const bool pushed = redeem_.has_value();
   if (why.code() == Code::Expired || env_.now_ms() > secret_.expires_ms) {
     refusal_ = Status(Code::Expired, "this invite code expired at " + utc_time_text(secret_.expires_ms));
@@ -39,21 +40,27 @@ Reply JoinSession::receive(ByteView frame) {
   if (done()) return Reply{};
   const SpaceId space = secret_.space;
   Reply reply = session_.receive(frame);
-  // The node's Ack of the redeem: its heads name the invite key at seq 1.
+  // The node's Ack of the redeem: its heads name the invite key at seq 1,
+  // and the redeem it sent back (receipted, before the Ack) is in `store`:
+  // the node's word alone does not make a join (a store holding a space's
+  // log without the redeem that makes this device a member is not a join).
   if (state_ == State::Pushed && reply.status.is_ok() && reply.kind == FrameKind::Ack)
     for (const auto& [acked_space, heads] : reply.heads)
-      if (auto it = heads.find(invite_); acked_space == space && it != heads.end() && it->second >= 1)
-        state_ = State::Accepted;
+      if (auto it = heads.find(invite_); acked_space == space && it != heads.end() && it->second >= 1) {
+        auto held = store_.version_vector(space);
+        if (held.is_ok() && held->count(invite_) && held->at(invite_) >= 1) state_ = State::Accepted;
+      }
   if (state_ == State::Accepted) return reply;
-  const auto& errors = session_.peer_errors();
   if (!reply.status.is_ok()) {
     refuse(reply.status);
     return reply;
   }
   if (state_ == State::Pushed) {
-    if (errors.size() > errors_before_) refuse(errors[errors_before_]);
+    // The node's Error about the space, after the push: the redeem's refusal.
+    if (reply.peer_error && (!reply.space || *reply.space == space)) refuse(*reply.peer_error);
     return reply;
   }
+  const auto& errors = session_.peer_errors();
   if (session_.state() != SessionState::Live) return reply;
   const auto synced = session_.synced_spaces();
   served_ = std::find(synced.begin(), synced.end(), space) != synced.end();
@@ -67,7 +74,6 @@ Reply JoinSession::receive(ByteView frame) {
     return reply;
   }
   redeem_ = std::move(built).value();
-  errors_before_ = errors.size();
   reply.frames.push_back(changes_frame(space, redeem_->envelope));
   state_ = State::Pushed;
   return reply;

@@ -629,7 +629,11 @@ Reply Session::receive(ByteView frame) {
     }
     case pb::Frame::kError: {
       const auto& e = f.error();
-      Status peer(code_from_wire(e.code()), "peer: " + e.message());
+      // An Error frame is a failure whatever code it carries: code 0 (Ok)
+      // from a hostile peer must not read as success anywhere.
+      Code code = code_from_wire(e.code());
+      if (code == Code::Ok) code = Code::Internal;
+      Status peer(code, "peer: " + e.message());
       if (e.space().empty()) {
         // The peer is closing: nothing to send back.
         state_ = SessionState::Failed;

@@ -35,6 +35,9 @@ struct WebRoot {
     fs::create_directories(root / "trap");
     fs::create_symlink(base / "secret.txt", root / "trap" / "index.html");  // a directory's index leading out
     fs::create_symlink(root / "assets" / "app-1a2b.js", root / "inside-link.js");
+    write(root / "assets" / "app-1a2b.js.gz", "gzipped js");
+    write(base / "leak.gz", "outside gz");
+    fs::create_symlink(base / "leak.gz", root / "docs" / "index.html.gz");  // a sibling leading out
   }
   ~WebRoot() { fs::remove_all(base); }
   static void write(const fs::path& p, const std::string& text) {
@@ -64,6 +67,20 @@ TEST_CASE("static files: what lies under the root is served, directories by thei
   REQUIRE(f);
   CHECK(f->rel == "docs/index.html");
   CHECK(w.served("/missing.html") == "404");
+}
+
+TEST_CASE("static files: a precompressed sibling is served only from under the root") {
+  WebRoot w;
+  auto js = resolve_static_path(w.root, "/assets/app-1a2b.js");
+  REQUIRE(js);
+  REQUIRE(js->gzipped);
+  CHECK(js->gzipped->filename() == "app-1a2b.js.gz");
+  auto docs = resolve_static_path(w.root, "/docs/");
+  REQUIRE(docs);
+  CHECK_FALSE(docs->gzipped);  // docs/index.html.gz is a symlink out of the root
+  auto home = resolve_static_path(w.root, "/");
+  REQUIRE(home);
+  CHECK_FALSE(home->gzipped);  // none written
 }
 
 TEST_CASE("static files: no way out of the root, no hidden file") {

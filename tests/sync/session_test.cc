@@ -1586,5 +1586,35 @@ TEST_CASE("session: the session compact form's author tables are bounded; a rese
   refused(hlc, "hlc_counter past 16 bits");
 }
 
+TEST_CASE("session: an Error frame with code 0 (Ok) from a hostile peer is a failure, never success") {
+  World w;
+  // About no space: the session fails, with a status that is not ok.
+  {
+    auto as = w.a.session(w.space);
+    (void)as->start();
+    Reply r = as->receive(sync::error_frame(Code::Ok, "all is well"));
+    CHECK_FALSE(r.status.is_ok());
+    CHECK(r.status.code() == Code::Internal);
+    CHECK(as->state() == SessionState::Failed);
+    CHECK_FALSE(as->failure().is_ok());
+  }
+  // About one space: the peer's error is recorded as one.
+  {
+    auto as = w.a.session(w.space);
+    (void)as->start();
+    pb::Frame f;
+    f.mutable_error()->set_code(0);
+    f.mutable_error()->set_message("fine");
+    f.mutable_error()->set_space(
+        std::string(reinterpret_cast<const char*>(w.space.bytes.data()), w.space.bytes.size()));
+    const std::string bytes = f.SerializeAsString();
+    Reply r = as->receive(Bytes(bytes.begin(), bytes.end()));
+    REQUIRE(r.peer_error);
+    CHECK_FALSE(r.peer_error->is_ok());
+    REQUIRE(as->peer_errors().size() == 1);
+    CHECK_FALSE(as->peer_errors()[0].is_ok());
+  }
+}
+
 }  // namespace
 }  // namespace urbis::testing

@@ -10,10 +10,10 @@
 //    the device's own.
 // 2. Once the session is Live with the space, build the redeem there
 //    (Replica::redeem_invite: not stored) and push it in the same session.
-// 3. Accepted: the node's Ack of the redeem names the invite key at seq 1;
-//    the node, a witness the invite names, stored the redeem with its
-//    receipt and sent it back (the host then takes `store`'s log as the
-//    device's). Refused: an Error about the redeem, the space not served, or
+// 3. Accepted: the node's Ack of the redeem names the invite key at seq 1,
+//    and `store` holds the redeem as the node sent it back, with its
+//    receipt (the node, a witness the invite names, stored it); the host
+//    then takes `store`'s log as the device's. Refused: an Error about the redeem, the space not served, or
 //    the redeem not buildable; refusal() says why in words for a person.
 #pragma once
 
@@ -59,7 +59,7 @@ class JoinSession {
   const Session& session() const { return session_; }
 
  private:
-  void refuse(const Status& why);
+  void refuse(Status why);
 
   Env& env_;
   Replica& store_;
@@ -69,7 +69,6 @@ class JoinSession {
   Session session_;
   State state_ = State::Syncing;
   bool served_ = false;
-  size_t errors_before_ = 0;  // the node's errors before the redeem was pushed
   std::optional<CommitInfo> redeem_;
   Status refusal_;
 };
