@@ -49,6 +49,9 @@ sync::FrameKind kind_of(ByteView frame) {
 
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kPollInterval = std::chrono::milliseconds(300);
+// A join by invite ends with the node's Ack or Error of the redeem; a node
+// that keeps the connection alive (pings) but never answers is given up on.
+constexpr auto kJoinDeadline = std::chrono::seconds(60);
 
 class SyncClient : public std::enable_shared_from_this<SyncClient> {
  public:
@@ -140,6 +143,7 @@ class SyncClient : public std::enable_shared_from_this<SyncClient> {
   bool heal_;
   std::function<std::vector<Bytes>(const sync::Session&)> on_caught_up_;
   sync::JoinSession* join_;  // joining by invite: its session instead of session_
+  bool join_timed_out_ = false;
   std::unique_ptr<sync::Session> session_;
   uint64_t changes_frames_out_ = 0, acks_in_ = 0;
   uint64_t received_at_heal_ = ~uint64_t{0};  // changes_received at the last heal (watch)
@@ -158,6 +162,13 @@ awaitable<void> SyncClient::run() {
   log_event("info", "connected", {{"url", url_text_}, {"spaces", spaces_.size()}, {"join", join_ != nullptr}});
   if (join_) {
     send(join_->start());
+    poll_timer_.expires_after(kJoinDeadline);  // no polling while joining: the timer is free
+    poll_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+      if (e || self->join_->done()) return;
+      self->join_timed_out_ = true;
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().close(ignored);  // the pending read fails
+    });
   } else {
     session_ =
         std::make_unique<sync::Session>(replica_, system_env(), signer_, sync::SessionRole::Client, spaces_, options);
@@ -178,6 +189,9 @@ awaitable<void> SyncClient::run() {
     co_await ws_.async_read(buffer, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (out_.closing()) break;  // our close (done, a signal, or a failure) completed
+      if (join_timed_out_)
+        fail_network("joining through " + url_text_ + ": the node did not answer within " +
+                     std::to_string(kJoinDeadline.count()) + " s");
       std::string why = ec == websocket::error::closed
                             ? "the node closed the connection (" +
                                   std::string(ws_.reason().reason.data(), ws_.reason().reason.size()) + ")"
