@@ -44,12 +44,14 @@ Reply JoinSession::receive(ByteView frame) {
   // and the redeem it sent back (receipted, before the Ack) is in `store`:
   // the node's word alone does not make a join (a store holding a space's
   // log without the redeem that makes this device a member is not a join).
+  // Whichever of the two arrives last completes it.
   if (state_ == State::Pushed && reply.status.is_ok() && reply.kind == FrameKind::Ack)
     for (const auto& [acked_space, heads] : reply.heads)
-      if (auto it = heads.find(invite_); acked_space == space && it != heads.end() && it->second >= 1) {
-        auto held = store_.version_vector(space);
-        if (held.is_ok() && held->count(invite_) && held->at(invite_) >= 1) state_ = State::Accepted;
-      }
+      if (auto it = heads.find(invite_); acked_space == space && it != heads.end() && it->second >= 1) acked_ = true;
+  if (state_ == State::Pushed && acked_) {
+    auto held = store_.version_vector(space);
+    if (held.is_ok() && held->count(invite_) && held->at(invite_) >= 1) state_ = State::Accepted;
+  }
   if (state_ == State::Accepted) return reply;
   if (!reply.status.is_ok()) {
     refuse(reply.status);

@@ -69,6 +69,7 @@ class JoinSession {
   Session session_;
   State state_ = State::Syncing;
   bool served_ = false;
+  bool acked_ = false;  // the node's Ack named the invite key
   std::optional<CommitInfo> redeem_;
   Status refusal_;
 };
