@@ -155,6 +155,9 @@ export function useLocale() {
   const [code, setCode] = useState(current.code);
   useEffect(() => {
     listeners.add(setCode);
+    // A change between this component's render and this subscription (a
+    // catalog that finished loading meanwhile) would be missed otherwise.
+    setCode(current.code);
     return () => listeners.delete(setCode);
   }, []);
   return code;
