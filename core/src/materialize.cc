@@ -24,6 +24,7 @@
 #include <tuple>
 
 #include "content_rules.h"
+#include "envelope_codec.h"
 #include "replica_impl.h"
 #include "text_index.h"
 
@@ -584,28 +585,24 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
   std::set<uint32_t> dark;  // epochs with content no held key opens
   for (const bool claims_only : {true, false}) {
     for (const auto& row : rows) {
-      pb::Envelope env;
-      pb::Header h;
-      if (!env.ParseFromArray(row.envelope.data(), static_cast<int>(row.envelope.size())) ||
-          !h.ParseFromString(env.header()))
-        return Status(Code::Internal, "stored change does not parse");
+      // Stored bytes: they were judged when applied (and may predate the
+      // canonical-encoding rule).
+      auto parsed = parse_envelope(row.envelope, EnvelopeEncoding::Any);
+      if (!parsed.is_ok()) return Status(Code::Internal, "stored change does not parse");
+      const pb::Header& h = parsed->header;
       const auto* keys = keys_for(space.id, h.epoch());
       if (!keys) {  // unreadable here (an epoch this device never got)
         if (claims_only) dark.insert(h.epoch());
         continue;
       }
-      auto to_view = [](const std::string& s) {
-        return ByteView(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-      };
       bool opened = false;
       for (const auto& key : *keys) {
-        auto clear = aead_decrypt(to_view(env.body()), to_view(env.header()), to_view(h.nonce()), key);
+        auto clear = open_envelope_body(parsed->envelope, h, key);
         if (!clear) continue;
         opened = true;
         pb::Body body;
         if (!body.ParseFromArray(clear->data(), static_cast<int>(clear->size()))) break;
-        auto pk = DeviceKey::from_string(h.author());
-        URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, *pk));
+        URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, parsed->author));
         URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only));
         break;
       }
