@@ -531,10 +531,14 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
     text_hash |= 1;
   }
   int64_t old_hash = 0;
+  bool was_deleted = false;
   {
-    Stmt s = db_->prepare("SELECT text_hash FROM entities WHERE id=?");
+    Stmt s = db_->prepare("SELECT text_hash, deleted FROM entities WHERE id=?");
     s.bind(1, entity);
-    if (s.step()) old_hash = s.i64(0);
+    if (s.step()) {
+      old_hash = s.i64(0);
+      was_deleted = s.i64(1) != 0;
+    }
   }
   if (old_hash != text_hash) {
     if (old_hash) {
@@ -546,14 +550,19 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       URBIS_RETURN_IF_ERROR(s.bind(1, entity).bind(2, text).run());
     }
   }
-  Stmt u = db_->prepare("UPDATE entities SET deleted=?, updated=?, title=?, doc=?, text_hash=? WHERE id=?");
-  return u.bind(1, deleted ? 1 : 0)
-      .bind(2, updated)
-      .bind(3, title)
-      .bind(4, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
-      .bind(5, text_hash)
-      .bind(6, entity)
-      .run();
+  // `deleted` is set only when it changes: SQLite rewrites the entry of
+  // every index over a column the UPDATE names (entities_by_type), changed
+  // or not, and that is one more page in most edits' commits.
+  Stmt u = db_->prepare(deleted == was_deleted
+                            ? "UPDATE entities SET updated=?1, title=?2, doc=?3, text_hash=?4 WHERE id=?5"
+                            : "UPDATE entities SET updated=?1, title=?2, doc=?3, text_hash=?4, deleted=?6 WHERE id=?5");
+  u.bind(1, updated)
+      .bind(2, title)
+      .bind(3, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .bind(4, text_hash)
+      .bind(5, entity);
+  if (deleted != was_deleted) u.bind(6, deleted ? 1 : 0);
+  return u.run();
 }
 
 Status Replica::Impl::rebuild_space(const SpaceRow& space) {

@@ -15,8 +15,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
+
+#include <sodium.h>
+#include <sqlite3.h>
 
 #include "bench_util.h"
 #include "urbis/replica.h"
@@ -86,11 +90,177 @@ double bench_commit(size_t per_tx, size_t total_ops, std::vector<Bytes>* out, Sp
   return done / s;
 }
 
+// ---- The physical bounds of a one-op commit (issue 13): what a `put`
+// cannot avoid, measured on the same machine, directory and SQLite build.
+
+// Runs `sql` on a bench connection, or exits naming it.
+void exec_or_die(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::fprintf(stderr, "bench: %s: %s\n", sql, err ? err : "?");
+    std::exit(1);
+  }
+}
+
+sqlite3* open_plain(const std::string& path, const char* journal = "WAL") {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    std::fprintf(stderr, "bench: cannot open %s\n", path.c_str());
+    std::exit(1);
+  }
+  // The replica's own settings (core/src/schema.cc).
+  exec_or_die(db, (std::string("PRAGMA journal_mode=") + journal +
+                   "; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16000; PRAGMA wal_autocheckpoint=4000")
+                      .c_str());
+  return db;
+}
+
+// Durable SQLite transactions per second (WAL, synchronous=NORMAL, as a
+// replica), each writing one ~300-byte row into each of `pages` tables:
+// `pages` dirty leaf pages, the least such a commit writes to the WAL.
+double sqlite_commits_per_s(size_t pages, size_t n, const char* journal = "WAL") {
+  const std::string path = fresh_path("bound-" + std::to_string(pages) + ".db");
+  sqlite3* db = open_plain(path, journal);
+  std::vector<sqlite3_stmt*> inserts;
+  for (size_t t = 0; t < pages; ++t) {
+    const std::string table = "t" + std::to_string(t);
+    exec_or_die(db, ("CREATE TABLE " + table + "(id INTEGER PRIMARY KEY, v BLOB)").c_str());
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db, ("INSERT INTO " + table + "(v) VALUES(?)").c_str(), -1, &s, nullptr);
+    inserts.push_back(s);
+  }
+  sqlite3_stmt *begin = nullptr, *commit = nullptr;
+  sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &begin, nullptr);
+  sqlite3_prepare_v2(db, "COMMIT", -1, &commit, nullptr);
+  std::vector<uint8_t> row(300, 7);
+  auto start = Clock::now();
+  for (size_t i = 0; i < n; ++i) {
+    sqlite3_step(begin);
+    sqlite3_reset(begin);
+    for (auto* s : inserts) {
+      sqlite3_bind_blob(s, 1, row.data(), static_cast<int>(row.size()), SQLITE_STATIC);
+      if (sqlite3_step(s) != SQLITE_DONE) {
+        std::fprintf(stderr, "bench: insert: %s\n", sqlite3_errmsg(db));
+        std::exit(1);
+      }
+      sqlite3_reset(s);
+    }
+    if (sqlite3_step(commit) != SQLITE_DONE) {
+      std::fprintf(stderr, "bench: commit: %s\n", sqlite3_errmsg(db));
+      std::exit(1);
+    }
+    sqlite3_reset(commit);
+  }
+  double per_s = n / seconds_since(start);
+  for (auto* s : inserts) sqlite3_finalize(s);
+  sqlite3_finalize(begin);
+  sqlite3_finalize(commit);
+  sqlite3_close(db);
+  return per_s;
+}
+
+// WAL frames (pages) one `commit()` of a one-op edit writes, over `n`
+// edits of existing projects, and which tables and indexes they belong to
+// (SQLite's dbstat, where the build has it). The WAL is emptied first (a
+// second connection checkpoints it with TRUNCATE while the replica is
+// idle), and `n` stays under the replica's autocheckpoint so the WAL only
+// grows.
+double wal_frames_per_edit(Env& env, size_t n) {
+  const std::string path = fresh_path("frames.db");
+  ReplicaOptions o;
+  o.synchronous_full = false;
+  auto r = must(Replica::open(path, Identity::generate(env), env, o), "open");
+  SpaceId space = must(r->create_space("frames"), "create space");
+  std::vector<EntityId> ids;
+  Transaction made = r->begin(space);
+  for (size_t p = 0; p < 1000; ++p) {
+    ids.push_back(made.create("project"));
+    project_ops(made, ids.back(), p, 0, 10);
+  }
+  must(r->commit(made), "commit");
+  sqlite3* side = open_plain(path);
+  exec_or_die(side, "PRAGMA wal_checkpoint(TRUNCATE)");
+  for (size_t i = 0; i < n; ++i) {
+    Transaction tx = r->begin(space);
+    tx.set(ids[(i * 7919) % ids.size()], "stage", kStages[i % std::size(kStages)]);
+    must(r->commit(tx), "commit");
+  }
+  // The WAL: a 32-byte header, then frames of a 24-byte header (the page
+  // number first, big-endian) and one page.
+  std::vector<uint32_t> pages;
+  {
+    std::FILE* f = std::fopen((path + "-wal").c_str(), "rb");
+    std::vector<uint8_t> frame(24 + 4096);
+    if (f && std::fseek(f, 32, SEEK_SET) == 0)
+      while (std::fread(frame.data(), 1, frame.size(), f) == frame.size())
+        pages.push_back(uint32_t{frame[0]} << 24 | uint32_t{frame[1]} << 16 | uint32_t{frame[2]} << 8 | frame[3]);
+    if (f) std::fclose(f);
+  }
+  std::map<uint32_t, std::string> owner;
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(side, "SELECT pageno, name FROM dbstat", -1, &s, nullptr) == SQLITE_OK) {
+    while (sqlite3_step(s) == SQLITE_ROW)
+      owner[static_cast<uint32_t>(sqlite3_column_int64(s, 0))] =
+          reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
+    std::map<std::string, size_t> by_table;
+    for (uint32_t p : pages) ++by_table[owner.count(p) ? owner[p] : "?"];
+    std::vector<std::pair<size_t, std::string>> sorted;
+    for (auto& [name, count] : by_table) sorted.emplace_back(count, name);
+    std::sort(sorted.rbegin(), sorted.rend());
+    std::printf("pages one one-op edit writes, by table or index:");
+    for (auto& [count, name] : sorted) std::printf(" %s %.2f", name.c_str(), static_cast<double>(count) / n);
+    std::printf("\n");
+  }
+  sqlite3_finalize(s);
+  sqlite3_close(side);
+  return static_cast<double>(pages.size()) / static_cast<double>(n);
+}
+
+// What a one-op `put` must do at the least, each in its own rows: its
+// durable SQLite commit (one page, and as many pages as a real edit writes)
+// and its Ed25519 signature; and what a remote apply must do: verify.
+void report_bounds(Env& env) {
+  const size_t n = scaled(20000);
+  const double frames = wal_frames_per_edit(env, 100);  // ~2,000 frames: under the autocheckpoint
+  report("bound_wal_frames_per_1op_edit", frames, "pages");
+  report("bound_sqlite_commit_1page_per_s", sqlite_commits_per_s(1, n), "commits/s");
+  const size_t pages = static_cast<size_t>(frames + 0.5);
+  report("bound_sqlite_commit_" + std::to_string(pages) + "pages_per_s", sqlite_commits_per_s(pages, n), "commits/s");
+  report("bound_sqlite_commit_" + std::to_string(pages) + "pages_memory_journal_per_s",
+         sqlite_commits_per_s(pages, n, "MEMORY"), "commits/s");
+  report("bound_sqlite_commit_" + std::to_string(pages) + "pages_journal_off_per_s",
+         sqlite_commits_per_s(pages, n, "OFF"), "commits/s");
+  std::array<uint8_t, crypto_sign_PUBLICKEYBYTES> pk{};
+  std::array<uint8_t, crypto_sign_SECRETKEYBYTES> sk{};
+  crypto_sign_keypair(pk.data(), sk.data());
+  std::array<uint8_t, 200> msg{};
+  std::array<uint8_t, crypto_sign_BYTES> sig{};
+  auto start = Clock::now();
+  for (size_t i = 0; i < n; ++i) {
+    msg[0] = static_cast<uint8_t>(i);
+    crypto_sign_detached(sig.data(), nullptr, msg.data(), msg.size(), sk.data());
+  }
+  report("bound_ed25519_sign_per_s", n / seconds_since(start), "signatures/s");
+  start = Clock::now();
+  size_t good = 0;
+  for (size_t i = 0; i < n; ++i)
+    good += crypto_sign_verify_detached(sig.data(), msg.data(), msg.size(), pk.data()) == 0;
+  report("bound_ed25519_verify_per_s", n / seconds_since(start), "verifications/s");
+  if (good != n) {
+    std::fprintf(stderr, "bench: a signature did not verify\n");
+    std::exit(1);
+  }
+}
+
 }  // namespace
 
 int main() {
   auto env = make_deterministic_env(42);
   std::printf("urbis core benchmark (scale %.3g)\n", scale());
+  if (sodium_init() < 0) return 1;
+
+  // 0. The physical bounds of a one-op commit and apply.
+  report_bounds(*env);
 
   // 1. Local commits.
   std::vector<Bytes> changes1;
