@@ -679,9 +679,9 @@ export class Engine {
   }
   // What other devices changed since `since` (an earlier answer's cursor):
   // client.cc, rpc_activity.
-  activity(space, { since = null, limit = 200, lang = 'en' } = {}) {
+  activity(space, { since = null, limit = 200, lang = 'en', max_bytes = null } = {}) {
     this.#needReplica();
-    return this.call('activity', { space, since, limit, lang });
+    return this.call('activity', { space, since, limit, lang, max_bytes });
   }
   // Joins a space with an invite code (`urbis space invite`), through the
   // node: as the invite, fetch the space and push the redeem on a second

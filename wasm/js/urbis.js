@@ -177,8 +177,10 @@ export class UrbisDB {
   }
   // What other devices changed in `space` since `since` (a cursor an earlier
   // answer returned; null: nothing yet, the cursor alone): {cursor, changes,
-  // authors: {device: {changes, at}}, entities: [{id, type, deleted, title,
-  // summary, fields, authors, at}], complete}. Options: since, limit, lang.
+  // more (changes is a lower bound: max_bytes of them were read), authors:
+  // {device: {changes, at}}, entities: [{id, type, deleted, title, summary,
+  // fields, authors, at}], capped (the entity walk's cap), complete}.
+  // Options: since, limit, lang, max_bytes (default 4 MiB).
   activity(space, options = {}) {
     return this.rpc.call('activity', space, options);
   }

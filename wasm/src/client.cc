@@ -5,6 +5,7 @@
 #include "dirty_vfs.h"
 
 #include <algorithm>
+#include <iterator>
 #include <string_view>
 #include <unordered_map>
 
@@ -448,22 +449,31 @@ Result<nlohmann::json> Client::rpc_set_seen(const json& p) {
 // activity view ("since you last synced"). `since`: a version vector
 // {device hex: seq}, an earlier answer's `cursor` (absent or null: nothing
 // is new; only the cursor is returned). `limit`: entities listed (1..1000,
-// default 200); `lang`: titles' language.
+// default 200); `lang`: titles' language; `max_bytes`: envelope bytes read
+// to count the new changes (default 4 MiB, at least 1).
 //
-// Cheap in a long history: the changes the cursor lacks come from the log's
-// per-author (author, seq) index (Replica::changes_since), and only their
-// headers are read. The oldest of them (by HLC) bounds a walk of the
-// entities by last update, newest first (find's Updated order, an index): an
-// entity whose newest value is older than every new change holds none of
-// them. A value counts when another device wrote it in a change past the
-// cursor (its op's seq). Values since overwritten, set elements and
+// Cheap in a long history, and bounded however much is new: the changes the
+// cursor lacks come from the log's per-author (author, seq) index
+// (Replica::changes_since) in batches of at most `max_bytes` in all, and
+// only their headers are read; a device back after a long absence (a
+// million new changes) counts the first `max_bytes` of them and says the
+// count is a lower bound (`more`). The oldest of those counted (by HLC)
+// bounds a walk of the entities by last update, newest first (find's
+// Updated order, an index): an entity whose newest value is older than every
+// new change holds none of them; when the count was cut, the oldest is
+// unknown and the walk goes to its cap. The walk reads at most kMaxWalk
+// entities (`capped` when it stopped there with recent ones left): a member
+// whose change carries a very old clock would otherwise make every call walk
+// the whole space. A value counts when another device wrote it in a change
+// past the cursor (its op's seq). Values since overwritten, set elements and
 // deletions carry no author in the read model, so they are not listed (the
 // change counts still include their changes).
 //
-// Answer: {cursor, changes (new changes of other devices), authors {device
-// hex: {changes, at}}, entities [{id, type, deleted, title, summary, fields
-// ["status", "title@en"], authors [device hex], at (ms)}] newest first,
-// complete (false: more entities than `limit`, or the walk's cap reached)}.
+// Answer: {cursor, changes (new changes of other devices; at least that
+// many when `more`), more, authors {device hex: {changes, at}}, entities
+// [{id, type, deleted, title, summary, fields ["status", "title@en"],
+// authors [device hex], at (ms)}] newest first, capped, complete (false:
+// more entities than `limit`, the walk's cap reached, or the count cut)}.
 Result<nlohmann::json> Client::rpc_activity(const json& p) {
   URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
   URBIS_ASSIGN_OR_RETURN(SpaceId space, space_of(p));
@@ -473,12 +483,19 @@ Result<nlohmann::json> Client::rpc_activity(const json& p) {
       return invalid("limit must be 1..1000");
     limit = l->get<size_t>();
   }
+  constexpr uint64_t kMaxBytesCap = uint64_t{1} << 30;
+  size_t max_bytes = size_t{4} << 20;
+  if (auto m = p.find("max_bytes"); m != p.end() && !m->is_null()) {
+    if (!m->is_number_unsigned() || m->get<uint64_t>() == 0 || m->get<uint64_t>() > kMaxBytesCap)
+      return invalid("max_bytes must be 1..2^30");
+    max_bytes = static_cast<size_t>(m->get<uint64_t>());
+  }
   const std::string lang = str_or(p, "lang", "en");
   URBIS_ASSIGN_OR_RETURN(VersionVector now, r->version_vector(space));
   json cursor = json::object();
   for (const auto& [device, seq] : now) cursor[device.hex()] = seq;
-  json out = {
-      {"cursor", cursor}, {"changes", 0}, {"authors", json::object()}, {"entities", json::array()}, {"complete", true}};
+  json out = {{"cursor", cursor},          {"changes", 0},    {"more", false},   {"authors", json::object()},
+              {"entities", json::array()}, {"capped", false}, {"complete", true}};
   auto it = p.find("since");
   if (it == p.end() || it->is_null()) return out;
   if (!it->is_object()) return invalid("'since' must be an object {device: seq} (an earlier cursor)");
@@ -491,37 +508,63 @@ Result<nlohmann::json> Client::rpc_activity(const json& p) {
   const std::optional<DeviceKey> me = identity_ ? std::optional<DeviceKey>(identity_->device()) : std::nullopt;
 
   // The new changes of other devices: who, how many, when; the oldest HLC.
-  URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> fresh, r->changes_since(space, since));
+  // Batches (a batch may come back short of its budget) until `max_bytes`
+  // are read or nothing is left; then whether anything is left unread.
   uint64_t oldest = UINT64_MAX;
   uint64_t count = 0;
-  for (const Bytes& b : fresh) {
-    auto h = peek_envelope(b);
-    if (!h || h->author == me || h->membership) continue;
-    ++count;
-    oldest = std::min<uint64_t>(oldest, h->hlc);
-    json& a = out["authors"][h->author.hex()];
-    if (a.is_null()) a = {{"changes", 0}, {"at", 0}};
-    a["changes"] = a["changes"].get<uint64_t>() + 1;
-    a["at"] = std::max(a["at"].get<uint64_t>(), h->ms());
+  bool more = false;
+  VersionVector read = since;
+  for (size_t bytes = 0;;) {
+    if (bytes >= max_bytes) {
+      URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> left, r->changes_since(space, read, 1));
+      more = !left.empty();
+      break;
+    }
+    URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> fresh, r->changes_since(space, read, max_bytes - bytes));
+    if (fresh.empty()) break;
+    for (const Bytes& b : fresh) {
+      bytes += b.size();
+      auto h = peek_envelope(b);
+      if (!h) continue;
+      uint64_t& seq = read[h->author];
+      seq = std::max(seq, h->seq);
+      if (h->author == me || h->membership) continue;
+      ++count;
+      oldest = std::min<uint64_t>(oldest, h->hlc);
+      json& a = out["authors"][h->author.hex()];
+      if (a.is_null()) a = {{"changes", 0}, {"at", 0}};
+      a["changes"] = a["changes"].get<uint64_t>() + 1;
+      a["at"] = std::max(a["at"].get<uint64_t>(), h->ms());
+    }
   }
   out["changes"] = count;
-  if (count == 0) return out;
+  out["more"] = more;
+  if (more) {
+    out["complete"] = false;
+    oldest = 0;  // the oldest new change may be among those not read
+  }
+  if (count == 0 && !more) return out;
 
-  // The entities updated since the oldest new change, newest first.
-  constexpr size_t kPage = 100;
-  constexpr size_t kMaxWalk = 20000;
+  // The entities updated since the oldest new change, newest first, at most
+  // kMaxWalk of them. Pages grow (100, 300, 600, 1000: find's limit), so a
+  // few recent entities cost one small page and the cap at most four finds.
+  constexpr size_t kMaxWalk = 2000;
+  constexpr size_t kPages[] = {100, 300, 600, 1000};
   json& entities = out["entities"];
   Query q;
   q.sort = Query::Sort::Updated;
   q.include_deleted = true;
   q.lang = lang;
-  q.limit = kPage;
-  for (q.offset = 0;; q.offset += kPage) {
-    if (q.offset >= kMaxWalk) {
+  q.offset = 0;
+  for (size_t page_no = 0;; ++page_no) {
+    if (page_no == std::size(kPages) || q.offset >= kMaxWalk) {
+      out["capped"] = true;
       out["complete"] = false;
       break;
     }
+    q.limit = std::min(kPages[page_no], kMaxWalk - q.offset);
     URBIS_ASSIGN_OR_RETURN(FindResult page, r->find(space, q));
+    q.offset += page.hits.size();
     bool any_recent = false;
     for (const Hit& hit : page.hits) {
       URBIS_ASSIGN_OR_RETURN(Entity e, r->get(space, hit.id));
@@ -559,7 +602,7 @@ Result<nlohmann::json> Client::rpc_activity(const json& p) {
                           {"at", at}});
     }
     // A page with nothing as new as the oldest new change: the rest is older.
-    if (!any_recent || page.hits.size() < kPage) break;
+    if (!any_recent || page.hits.size() < q.limit) break;
   }
   return out;
 }

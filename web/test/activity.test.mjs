@@ -8,7 +8,9 @@
 // time; the task shows under "assigned to you" and the comment under
 // "mentions". Chen's device counts Bruno's and Amina's. Marking read clears
 // Amina's count but not Chen's (read marks are per device); Bruno's next edit is the only one listed, also after a
-// reload. Screenshots and axe in English and Arabic.
+// reload. The count of new changes reads at most `max_bytes` of them and
+// says when it is a lower bound ("At least N", also on the page, through
+// the test build's knob). Screenshots and axe in English and Arabic.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -178,17 +180,64 @@ test(
     assert.ok(offered.includes('Amina') && offered.includes('Bruno') && offered.includes('Nobody'), offered.join(', '));
     await card.getByRole('button', { name: 'Cancel' }).click();
 
+    // ---- a long absence, in small: the count reads at most max_bytes of new changes --------
+    const since = await amina.evaluate(
+      (s) => JSON.parse(localStorage.getItem(`urbis.activity.${s}`)).cursor,
+      admin.space,
+    );
+    const activity = (options) =>
+      amina.evaluate(({ space, options }) => window.urbisDb.activity(space, options), { space: admin.space, options });
+    const full = await activity({ since });
+    assert.equal(full.more, false, 'everything new was counted');
+    assert.equal(full.capped, false);
+    assert.ok(full.changes >= 5, `Bruno's five changes at least (${full.changes})`);
+    const cut = await activity({ since, max_bytes: 1 });
+    assert.equal(cut.more, true, 'one byte reads one change: the count is a lower bound');
+    assert.equal(cut.complete, false);
+    assert.ok(cut.changes < full.changes, `${cut.changes} of ${full.changes} counted`);
+    assert.deepEqual(
+      cut.entities.map((e) => e.id).sort(),
+      full.entities.map((e) => e.id).sort(),
+      'the entities are still found (the walk goes to its cap)',
+    );
+    const bigger = await activity({ since, max_bytes: 1 << 20 });
+    assert.deepEqual({ changes: bigger.changes, more: bigger.more }, { changes: full.changes, more: false });
+    await assert.rejects(activity({ since, max_bytes: 0 }), /max_bytes/);
+    await amina.evaluate(() => (location.hash = '#/activity'));
+    const changesLine = amina.getByTestId('activity-changes');
+    await until(
+      'the count of changes on the page',
+      async () => (await changesLine.textContent().catch(() => '')) === `${full.changes} new changes from others.`,
+      20000,
+    );
+    assert.equal(await changesLine.getAttribute('data-more'), 'false');
+    // The page says "at least" when the bound cut the count (the test build's knob bounds it).
+    await amina.evaluate(() => localStorage.setItem('urbis.activityMaxBytes', '1'));
+
     // ---- Arabic -------------------------------------------------------------------------
     await amina.evaluate(() => (location.hash = '#/activity'));
     await amina.getByTestId('language').selectOption('ar');
     await until('right-to-left', () => amina.evaluate(() => document.documentElement.dir === 'rtl'));
     await until('the view in Arabic', async () => (await amina.locator('main h1').textContent()) === 'النشاط', 20000);
     await amina.getByTestId('activity-summary').waitFor({ timeout: 20000 });
+    await until(
+      'a lower bound, in Arabic',
+      async () => (await changesLine.getAttribute('data-more')) === 'true',
+      20000,
+    );
+    assert.match(await changesLine.textContent(), /على الأقل/);
     await amina.evaluate(() => window.scrollTo(0, 0));
     await screenshot(amina, 'activity-ar');
     assert.deepEqual(await audit(amina, 'the activity view in Arabic'), []);
     await amina.getByTestId('language').selectOption('en');
     await until('left-to-right', () => amina.evaluate(() => document.documentElement.dir === 'ltr'));
+    await until(
+      'at least N changes, in English',
+      async () => /^At least \d+ new changes? from others\.$/.test(await changesLine.textContent()),
+      20000,
+    );
+    assert.match(await amina.getByTestId('activity-link').locator('.nav-count').textContent(), /^\d+\+/);
+    await amina.evaluate(() => localStorage.removeItem('urbis.activityMaxBytes'));
 
     // ---- marking read: Amina's count clears, Chen's does not ------------------------------------
     await amina.getByTestId('mark-read').click();

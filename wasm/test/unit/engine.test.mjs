@@ -494,6 +494,14 @@ test('activity: a cursor to start from, nothing of this device listed, bad input
   assert.deepEqual({ changes: after.changes, entities: after.entities, complete: after.complete }, { changes: 0, entities: [], complete: true },
     'this device\'s own edits are not activity');
   assert.equal(after.cursor[me], first.cursor[me] + 1, 'the cursor moves past the edit');
+  assert.deepEqual({ more: after.more, capped: after.capped }, { more: false, capped: false });
+  // The count reads at most max_bytes of new changes (at least one), and says when more are left.
+  await e.put(space, 'task', 'new', { 'title@en': 'mine too' });
+  const cut = e.activity(space, { since: first.cursor, max_bytes: 1 });
+  assert.deepEqual({ changes: cut.changes, more: cut.more, complete: cut.complete, entities: cut.entities },
+    { changes: 0, more: true, complete: false, entities: [] }, 'two changes, one read: more left');
+  assert.equal(e.activity(space, { since: first.cursor, max_bytes: 1 << 20 }).more, false);
+  await rejectsWith(() => e.activity(space, { since: first.cursor, max_bytes: 0 }), 'InvalidArgument');
   await rejectsWith(() => e.activity(space, { since: { nothex: 1 } }), 'InvalidArgument');
   await rejectsWith(() => e.activity(space, { since: [] }), 'InvalidArgument');
   await rejectsWith(() => e.activity(space, { since: first.cursor, limit: 0 }), 'InvalidArgument');

@@ -49,6 +49,20 @@ function useMarkVersion() {
 // Types that are bookkeeping, not work: a person's display name.
 const isProfile = (e) => e.type === 'profile' || (e.type === 'comment' && e.summary?.kind === 'profile');
 
+// Test knob: localStorage 'urbis.activityMaxBytes' bounds the bytes of new
+// changes the count reads (the browser client's default, 4 MiB, otherwise),
+// so a test can reach the "at least N changes" of a long absence. Only the
+// build made for the tests has it (see pwhashCost in db.js).
+function maxBytes() {
+  if (import.meta.env.MODE !== 'test') return null;
+  try {
+    const n = Number(localStorage.getItem('urbis.activityMaxBytes'));
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch (e) {
+    return null;
+  }
+}
+
 // The activity of `space` since this device's mark. The first time a device
 // enters a space there is no mark: the current cursor becomes it (nothing
 // is new to someone who just arrived).
@@ -59,7 +73,7 @@ async function loadActivity(db, space, lang) {
     setMark(space, { cursor: r.cursor, at: Date.now() });
     return { ...r, entities: [], mark: readMark(space) };
   }
-  const r = await db.activity(space, { since: mark.cursor, lang, limit: 500 });
+  const r = await db.activity(space, { since: mark.cursor, lang, limit: 500, max_bytes: maxBytes() });
   return { ...r, entities: r.entities.filter((e) => !isProfile(e)), mark };
 }
 
@@ -210,6 +224,11 @@ function SinceLastSync({ space, lang, data, authors }) {
     <section class="card activity-since" aria-labelledby="since-h" data-testid="activity-since">
       <h2 id="since-h">{t('activity.sinceTitle')}</h2>
       <p class="muted">{t('activity.sinceIntro', { when: fmt.dateTime(data.mark.at) })}</p>
+      {(data.changes > 0 || data.more) && (
+        <p data-testid="activity-changes" data-count={String(data.changes)} data-more={String(!!data.more)}>
+          {t(data.more ? 'activity.changesAtLeast' : 'activity.changes', { count: data.changes })}
+        </p>
+      )}
       {data.entities.length === 0 ? (
         <p data-testid="activity-none">{t('activity.none')}</p>
       ) : (
