@@ -57,6 +57,50 @@ export function structureOf(values) {
   };
 }
 
+// Caps on a questionnaire's structure: a hostile or careless admin's
+// questionnaire of thousands of questions would make every city's answer
+// page (and the results) heavy. The editor cannot go past them; a structure
+// another writer stored past them is not shown (structureProblem).
+export const LIMITS = { sections: 50, questions: 200, choices: 30, label: 500 };
+
+// Why the questionnaire `values` (as get or find returns them) is over the
+// caps, or null: {what: 'sections' | 'questions' | 'choices' | 'label',
+// limit}. Counts what was stored, before structureOf drops what it cannot
+// read, and looks at the labels (s.*, q.*, c.*) in the language shown.
+export function structureProblem(values) {
+  const raw = values && values.structure;
+  const sections = raw && Array.isArray(raw.sections) ? raw.sections : [];
+  if (sections.length > LIMITS.sections) return { what: 'sections', limit: LIMITS.sections };
+  let questions = 0;
+  for (const sec of sections) {
+    const list = sec && Array.isArray(sec.questions) ? sec.questions : [];
+    questions += list.length;
+    if (questions > LIMITS.questions) return { what: 'questions', limit: LIMITS.questions };
+    for (const q of list)
+      if (q && Array.isArray(q.choices) && q.choices.length > LIMITS.choices)
+        return { what: 'choices', limit: LIMITS.choices };
+  }
+  for (const [k, v] of Object.entries(values || {}))
+    if (/^[sqc]\./.test(k) && typeof v === 'string' && v.length > LIMITS.label)
+      return { what: 'label', limit: LIMITS.label };
+  return null;
+}
+
+// What adding one more `what` ('sections' | 'questions' | 'choices', the
+// latter to question `qi` of section `si`) to `structure` would pass, or
+// null when it fits.
+export function capReached(structure, what, si, qi) {
+  if (what === 'sections' && structure.sections.length >= LIMITS.sections) return { what, limit: LIMITS.sections };
+  if (what === 'questions' && questionsOf(structure).length >= LIMITS.questions)
+    return { what, limit: LIMITS.questions };
+  if (what === 'choices' && structure.sections[si].questions[qi].choices.length >= LIMITS.choices)
+    return { what, limit: LIMITS.choices };
+  // A new section comes with a question.
+  if (what === 'sections' && questionsOf(structure).length >= LIMITS.questions)
+    return { what: 'questions', limit: LIMITS.questions };
+  return null;
+}
+
 export function questionsOf(structure) {
   return structure.sections.flatMap((s) => s.questions.map((q) => ({ ...q, section: s.id })));
 }

@@ -17,6 +17,7 @@ import { Conflict } from '../components/conflict.jsx';
 import {
   SCALE,
   structureOf,
+  structureProblem,
   questionsOf,
   answerField,
   questionField,
@@ -28,7 +29,7 @@ import {
   mergedAnswers,
   targetCities,
 } from '../questionnaire.js';
-import { Crumbs, Label, Loading, label, useDebounced, regionName } from './questionnaires.jsx';
+import { Crumbs, Label, Loading, TooBig, label, useDebounced, regionName } from './questionnaires.jsx';
 
 export function AnswerPage({ space, id, city: cityParam }) {
   const lang = useLocale();
@@ -50,7 +51,8 @@ export function AnswerPage({ space, id, city: cityParam }) {
   const targets = targetCities(e.values, cities).sort((a, b) => a.name.localeCompare(b.name, lang));
   const mine = scope.length ? targets.filter((c) => scope.includes(c.id)) : canEdit(role) ? targets : [];
   const city = cityParam || (mine.length === 1 ? mine[0].id : '');
-  const structure = structureOf(e.values);
+  const problem = structureProblem(e.values);
+  const structure = problem ? { sections: [] } : structureOf(e.values);
   return (
     <div class="page q-answer" data-testid="q-answer" data-id={id}>
       <Crumbs />
@@ -73,7 +75,9 @@ export function AnswerPage({ space, id, city: cityParam }) {
         )}
         {role === 'admin' && <a href={`${href('questionnaire', id)}/edit`}>{t('questionnaire.edit')}</a>}
       </p>
-      {mine.length > 1 || (mine.length && !mine.some((c) => c.id === city)) ? (
+      {problem ? (
+        <TooBig problem={problem} />
+      ) : mine.length > 1 || (mine.length && !mine.some((c) => c.id === city)) ? (
         <div class="field q-city-choice">
           <label for="q-city">{t('questionnaire.answerFor')}</label>
           <select
@@ -96,7 +100,7 @@ export function AnswerPage({ space, id, city: cityParam }) {
           </select>
         </div>
       ) : null}
-      {city && cities.has(city) ? (
+      {problem ? null : city && cities.has(city) ? (
         <Response
           key={city}
           space={space}

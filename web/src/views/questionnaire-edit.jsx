@@ -17,7 +17,10 @@ import { useSubmit, FormError } from '../components/form.jsx';
 import { CONTENT_LOCALES, REGIONS } from '../fields.js';
 import {
   KINDS,
+  LIMITS,
   structureOf,
+  structureProblem,
+  capReached,
   questionsOf,
   sectionField,
   questionField,
@@ -33,6 +36,7 @@ import {
   KindSelect,
   TextLanguageSelect,
   InlineCheck,
+  TooBig,
 } from './questionnaires.jsx';
 
 export function EditPage({ space, id }) {
@@ -53,6 +57,15 @@ export function EditPage({ space, id }) {
         <Crumbs />
         <h1>{t('questionnaire.editTitle')}</h1>
         <p>{t('questionnaire.adminsOnly')}</p>
+      </div>
+    );
+  const problem = structureProblem(q.data.values);
+  if (problem)
+    return (
+      <div class="page q-edit" data-testid="q-edit-too-big">
+        <Crumbs e={q.data} here />
+        <h1>{t('questionnaire.editTitle')}</h1>
+        <TooBig problem={problem} />
       </div>
     );
   return <Editor space={space} e={q.data} lang={lang} />;
@@ -101,13 +114,22 @@ function Editor({ space, e, lang }) {
     });
   const focusLater = (elId) => setTimeout(() => document.getElementById(elId)?.focus(), 0);
 
+  // Past a cap (questionnaire.js, LIMITS) nothing is added: a message says why.
+  const capped = (what, si, qi) => {
+    const cap = capReached(structure, what, si, qi);
+    if (cap) setError(t(`questionnaire.max_${cap.what}`, { limit: cap.limit }));
+    else if (typeof error === 'string') setError(null);
+    return !!cap;
+  };
   const addSection = () => {
+    if (capped('sections')) return;
     const sid = newId('s');
     const qid = newId('q');
     edit((s) => s.sections.push({ id: sid, questions: [{ id: qid, kind: 'scale', optional: false, choices: [] }] }));
     focusLater(`qe-s-${sid}`);
   };
   const addQuestion = (si) => {
+    if (capped('questions')) return;
     const qid = newId('q');
     edit((s) =>
       s.sections[si].questions.push({ id: qid, kind: 'single', optional: false, choices: [newId('c'), newId('c')] }),
@@ -115,6 +137,7 @@ function Editor({ space, e, lang }) {
     focusLater(`qe-q-${qid}`);
   };
   const addChoice = (si, qi) => {
+    if (capped('choices', si, qi)) return;
     const cid = newId('c');
     edit((s) => s.sections[si].questions[qi].choices.push(cid));
     focusLater(`qe-c-${structure.sections[si].questions[qi].id}-${cid}`);
@@ -126,13 +149,18 @@ function Editor({ space, e, lang }) {
       !!text(field).trim() || Object.values(e.translations[field]?.values || {}).some((v) => v && v.trim());
     if (!has('title')) return ['qe-title', t('questionnaire.titleRequired')];
     if (!questionsOf(structure).length) return [null, t('questionnaire.noQuestions')];
+    const tooLong = t('questionnaire.labelTooLong', { limit: LIMITS.label });
     for (const s of structure.sections) {
+      if (text(sectionField(s.id)).length > LIMITS.label) return [`qe-s-${s.id}`, tooLong];
       for (const qq of s.questions) {
         if (!has(questionField(qq.id))) return [`qe-q-${qq.id}`, t('questionnaire.questionTextRequired')];
+        if (text(questionField(qq.id)).length > LIMITS.label) return [`qe-q-${qq.id}`, tooLong];
         if ((qq.kind === 'single' || qq.kind === 'multiple') && qq.choices.length < 2)
           return [`qe-k-${qq.id}`, t('questionnaire.twoChoices')];
-        for (const c of qq.kind === 'single' || qq.kind === 'multiple' ? qq.choices : [])
+        for (const c of qq.kind === 'single' || qq.kind === 'multiple' ? qq.choices : []) {
           if (!has(choiceField(qq.id, c))) return [`qe-c-${qq.id}-${c}`, t('questionnaire.choiceTextRequired')];
+          if (text(choiceField(qq.id, c)).length > LIMITS.label) return [`qe-c-${qq.id}-${c}`, tooLong];
+        }
       }
     }
     return null;
@@ -267,7 +295,7 @@ function Editor({ space, e, lang }) {
             <legend>{t('questionnaire.sectionN', { n: si + 1 })}</legend>
             <div class="field">
               <label for={`qe-s-${s.id}`}>{t('questionnaire.sectionTitle')}</label>
-              {input(`qe-s-${s.id}`, sectionField(s.id))}
+              {input(`qe-s-${s.id}`, sectionField(s.id), { maxLength: LIMITS.label })}
               {orig(sectionField(s.id))}
             </div>
             <ol class="q-edit-questions">
@@ -275,7 +303,7 @@ function Editor({ space, e, lang }) {
                 <li key={qq.id} class="q-edit-question" data-testid="qe-question" data-qid={qq.id}>
                   <div class="field">
                     <label for={`qe-q-${qq.id}`}>{t('questionnaire.questionN', { n: qi + 1 })}</label>
-                    {input(`qe-q-${qq.id}`, questionField(qq.id))}
+                    {input(`qe-q-${qq.id}`, questionField(qq.id), { maxLength: LIMITS.label })}
                     {orig(questionField(qq.id))}
                   </div>
                   <div class="q-edit-row">
@@ -325,7 +353,7 @@ function Editor({ space, e, lang }) {
                       {qq.choices.map((c, ci) => (
                         <li key={c}>
                           <label for={`qe-c-${qq.id}-${c}`}>{t('questionnaire.choiceN', { n: ci + 1 })}</label>
-                          {input(`qe-c-${qq.id}-${c}`, choiceField(qq.id, c))}
+                          {input(`qe-c-${qq.id}-${c}`, choiceField(qq.id, c), { maxLength: LIMITS.label })}
                           {!published && qq.choices.length > 2 && (
                             <button
                               type="button"

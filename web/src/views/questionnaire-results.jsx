@@ -12,6 +12,7 @@ import { useCities, findAll } from '../content.js';
 import {
   SCALE,
   structureOf,
+  structureProblem,
   sectionField,
   questionField,
   choiceField,
@@ -21,7 +22,7 @@ import {
   questionStats,
   buildResponsesCsv,
 } from '../questionnaire.js';
-import { Crumbs, Label, Loading, label, regionName, cityStatus, InlineCheck } from './questionnaires.jsx';
+import { Crumbs, Label, Loading, TooBig, label, regionName, cityStatus, InlineCheck } from './questionnaires.jsx';
 
 const STATUSES = ['submitted', 'progress', 'none'];
 
@@ -50,6 +51,15 @@ export function ResultsPage({ space, id }) {
       </div>
     );
   const { e, responses } = data.data;
+  const problem = structureProblem(e.values);
+  if (problem)
+    return (
+      <div class="page q-results" data-testid="q-results">
+        <Crumbs e={e} here />
+        <h1>{t('questionnaire.resultsTitle')}</h1>
+        <TooBig problem={problem} />
+      </div>
+    );
   const structure = structureOf(e.values);
   const collator = new Intl.Collator(lang);
   const targets = targetCities(e.values, cities);

@@ -84,6 +84,16 @@ export function Loading({ error }) {
   );
 }
 
+// In place of a questionnaire over the caps (questionnaire.js, LIMITS): what
+// is wrong, and nothing of it rendered.
+export function TooBig({ problem }) {
+  return (
+    <p role="alert" class="error" data-testid="q-too-big" data-what={problem.what}>
+      {t(`questionnaire.tooBig_${problem.what}`, { limit: problem.limit })}
+    </p>
+  );
+}
+
 export function statusLabel(status) {
   return t(`questionnaire.status_${['draft', 'published', 'closed'].includes(status) ? status : 'draft'}`);
 }
