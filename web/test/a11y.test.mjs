@@ -15,29 +15,20 @@ import {
   launchBrowser,
   openApp,
   onboard,
-  until,
-  cli,
   settle,
   audit,
+  goTo as go,
+  firstOf,
 } from './harness.mjs';
 
 after(cleanup);
-
-const go = async (page, hash) => {
-  await page.evaluate((h) => (location.hash = h), hash);
-  await until(`route ${hash}`, () => page.evaluate((h) => location.hash === h, hash));
-};
 
 test('axe finds nothing serious or critical on any page', { timeout: 280000 }, async () => {
   checkSetup();
   const node = await startAppNode();
   const admin = seedSpace(node, { cities: 12, projects: 60 });
-  const {
-    hits: [project],
-  } = cli(admin.home, ['find', admin.space, '--type', 'project', '--limit', '1']);
-  const {
-    hits: [task],
-  } = cli(admin.home, ['find', admin.space, '--type', 'task', '--limit', '1']);
+  const project = firstOf(admin, 'project');
+  const task = firstOf(admin, 'task');
   assert.ok(task && task.summary.project, 'the demo data has a plan (a task of a project)');
   const chrome = await launchBrowser();
   const bad = [];

@@ -17,6 +17,7 @@ import {
   syncState,
   screenshot,
   cli,
+  online,
 } from './harness.mjs';
 
 after(cleanup);
@@ -44,7 +45,7 @@ test(
       await d.page.getByTestId('create-identity').waitFor({ timeout: 20000 });
       await d.page.locator('#name').fill(d.name);
       await onboard(d.page, { invite: admin.invite() });
-      await until(`${d.name} online`, async () => (await syncState(d.page)) === 'online', 30000);
+      await online(d.page, d.name);
     }
     // Each device knows the other's name (its profile) before they part.
     for (const d of devices)

@@ -17,10 +17,12 @@ import {
   openApp,
   onboard,
   until,
-  syncState,
   screenshot,
   cli,
   assertAccessible,
+  online,
+  total,
+  totalWhere,
 } from './harness.mjs';
 
 after(cleanup);
@@ -53,25 +55,6 @@ function rareTitleWord(entities, lang) {
   }
   assert.ok(best, `the demo data has a project titled in ${lang}`);
   return best;
-}
-
-// axe-core's WCAG 2.1 A/AA and best-practice rules on the page as it is.
-
-async function total(page) {
-  const v = await page.getByTestId('total').getAttribute('data-total');
-  return v === '' ? null : Number(v);
-}
-
-// Waits until the result count settles on a value `ok` accepts.
-async function totalWhere(page, what, ok) {
-  return until(
-    what,
-    async () => {
-      const n = await total(page);
-      return n !== null && ok(n) ? n : false;
-    },
-    20000,
-  );
 }
 
 test('install, join, search in Korean and Arabic, facets, map, charts, entity', { timeout: 280000 }, async () => {
@@ -130,7 +113,7 @@ test('install, join, search in Korean and Arabic, facets, map, charts, entity', 
 
   // ---- onboarding and join -------------------------------------------------
   await onboard(page, { invite: admin.invite() });
-  await until('online', async () => (await syncState(page)) === 'online', 30000);
+  await online(page, 'the app');
   const everything = await totalWhere(page, 'the whole space in Discover', (n) => n >= PROJECTS + CITIES);
 
   // ---- search in every language ------------------------------------------------

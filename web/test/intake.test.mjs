@@ -25,6 +25,9 @@ import {
   screenshot,
   audit,
   cli,
+  sync,
+  settled,
+  go,
 } from './harness.mjs';
 
 after(cleanup);
@@ -33,26 +36,6 @@ const TITLE = 'Cold storage for the fish market';
 const TITLE_ES = 'Cámaras frigoríficas para la lonja';
 const WORD_ES = 'lonja'; // a word of the Spanish translation alone
 const DESCRIPTION = 'Fishers lose a third of the catch in summer for want of cold rooms near the quay.';
-
-async function sync(page) {
-  const s = page.getByTestId('sync-status');
-  return { state: await s.getAttribute('data-state'), pending: Number(await s.getAttribute('data-pending')) };
-}
-
-async function settled(page, what) {
-  await until(
-    `${what}: online with nothing pending`,
-    async () => {
-      const s = await sync(page);
-      return s.state === 'online' && s.pending === 0;
-    },
-    30000,
-  );
-}
-
-async function go(page, hash) {
-  await page.evaluate((h) => (location.hash = h), hash);
-}
 
 async function total(page) {
   return until(

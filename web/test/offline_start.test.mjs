@@ -23,8 +23,9 @@ import {
   unlock,
   until,
   syncState,
-  cli,
   tempDir,
+  online,
+  firstOf,
 } from './harness.mjs';
 
 after(cleanup);
@@ -47,13 +48,11 @@ test(
     checkSetup();
     const node = await startAppNode();
     const admin = seedSpace(node, { cities: 12, projects: 60 });
-    const {
-      hits: [project],
-    } = cli(admin.home, ['find', admin.space, '--type', 'project', '--limit', '1']);
+    const project = firstOf(admin, 'project');
     const chrome = await launchBrowser();
     const first = await openApp(chrome.context, node);
     await onboard(first, { invite: admin.invite() });
-    await until('synced', async () => (await syncState(first)) === 'online', 30000);
+    await online(first, 'the first page');
     assert.ok(await swActive(first));
     await first.close(); // its worker holds this profile's replica
 

@@ -22,22 +22,17 @@ import {
   onboard,
   unlock,
   until,
-  syncState,
   screenshot,
   cli,
   audit,
   tempDir,
   replicaView,
+  goTo as go,
+  online,
+  firstOf,
 } from './harness.mjs';
 
 after(cleanup);
-
-const go = async (page, hash) => {
-  await page.evaluate((h) => (location.hash = h), hash);
-  await until(`route ${hash}`, () => page.evaluate((h) => location.hash === h, hash));
-};
-const online = (page, who) =>
-  until(`${who} online with nothing pending`, async () => (await syncState(page)) === 'online', 30000);
 
 test(
   'an admin invites two people, makes one a commenter, removes them; the person sees each step',
@@ -46,9 +41,7 @@ test(
     checkSetup();
     const node = await startAppNode();
     const seed = seedSpace(node, { cities: 6, projects: 30 });
-    const {
-      hits: [project],
-    } = cli(seed.home, ['find', seed.space, '--type', 'project', '--limit', '1']);
+    const project = firstOf(seed, 'project');
     const chrome = await launchBrowser();
 
     // The admin: a browser that joined as an administrator.

@@ -29,6 +29,9 @@ import {
   screenshot,
   audit,
   cli,
+  sync,
+  settled,
+  go,
 } from './harness.mjs';
 
 after(cleanup);
@@ -36,23 +39,6 @@ after(cleanup);
 const TITLE = 'Digital services intake';
 const TEXT_ANSWER = 'A shared payment gateway with the region.';
 
-async function sync(page) {
-  const s = page.getByTestId('sync-status');
-  return { state: await s.getAttribute('data-state'), pending: Number(await s.getAttribute('data-pending')) };
-}
-async function settled(page, what) {
-  await until(
-    `${what}: online with nothing pending`,
-    async () => {
-      const s = await sync(page);
-      return s.state === 'online' && s.pending === 0;
-    },
-    30000,
-  );
-}
-async function go(page, hash) {
-  await page.evaluate((h) => (location.hash = h), hash);
-}
 // Resolves, in the page, once the save indicator went from saving to saved:
 // {total: ms from the call, put: ms of the last durable put}.
 function nextSave(page) {
@@ -74,6 +60,10 @@ function nextSave(page) {
   );
 }
 const question = (page, i) => page.getByTestId('qe-question').nth(i);
+// The editor focuses what an add button added a tick later: typing elsewhere
+// before that can land in the added field instead (a choice left empty).
+const focused = (locator, what) =>
+  until(`focus on ${what}`, () => locator.evaluate((el) => el === document.activeElement), 5000);
 
 test(
   'questionnaires: write and publish, answer offline on two devices, merge per question, results and CSV',
@@ -120,21 +110,26 @@ test(
     await question(adm, 0).locator('input[id^="qe-q-"]').fill('How far can residents pay city fees online?');
     // One choice, with its two choices.
     await adm.getByTestId('qe-add-question').click();
+    await focused(question(adm, 1).locator('input[id^="qe-q-"]'), 'question 2');
     await question(adm, 1).locator('input[id^="qe-q-"]').fill('Does the city run an open data portal?');
     await question(adm, 1).locator('input[id^="qe-c-"]').nth(0).fill('Yes');
     await question(adm, 1).locator('input[id^="qe-c-"]').nth(1).fill('No');
     // Several choices, three of them.
     await adm.getByTestId('qe-add-question').click();
+    await focused(question(adm, 2).locator('input[id^="qe-q-"]'), 'question 3');
     await question(adm, 2).locator('select[id^="qe-k-"]').selectOption('multiple');
     await question(adm, 2).locator('input[id^="qe-q-"]').fill('How do residents reach the city?');
     await question(adm, 2).getByTestId('qe-add-choice').click();
+    await focused(question(adm, 2).locator('input[id^="qe-c-"]').nth(2), 'the third choice');
     for (const [i, text] of ['Email', 'Phone', 'Web form'].entries())
       await question(adm, 2).locator('input[id^="qe-c-"]').nth(i).fill(text);
     // A number and an optional text.
     await adm.getByTestId('qe-add-question').click();
+    await focused(question(adm, 3).locator('input[id^="qe-q-"]'), 'question 4');
     await question(adm, 3).locator('select[id^="qe-k-"]').selectOption('number');
     await question(adm, 3).locator('input[id^="qe-q-"]').fill('How many services can be used online?');
     await adm.getByTestId('qe-add-question').click();
+    await focused(question(adm, 4).locator('input[id^="qe-q-"]'), 'question 5');
     await question(adm, 4).locator('select[id^="qe-k-"]').selectOption('text');
     await question(adm, 4).locator('input[id^="qe-q-"]').fill('What would help most?');
     await question(adm, 4).locator('input[type=checkbox]').check();
