@@ -3,7 +3,8 @@
 // cost minimal. Only the build made for the tests (dist-test, `vite build
 // --mode test`) honours it; the release build (dist, what a node serves)
 // has no such code and creates every identity at the interactive cost, knob
-// or not. The cost is read back from the wrapped identity in IndexedDB
+// or not (nor the Activity page's knob, urbis.activityMaxBytes). The cost
+// is read back from the wrapped identity in IndexedDB
 // ("UIK1" | opslimit u64 LE | memlimit u64 LE | ..., core/src/identity.cc).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,14 +20,14 @@ const RELEASE = process.env.URBIS_WEBAPP_RELEASE;
 const MIN = { ops: 1, mem: 8192 };
 const INTERACTIVE = { ops: 2, mem: 67108864 };
 
-// Every JavaScript file of a built app that mentions the knob.
-function filesWithKnob(dir) {
+// Every JavaScript file of a built app that mentions the knob `knob`.
+function filesWithKnob(dir, knob = 'urbis.pwhashCost') {
   const out = [];
   const walk = (d) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (/\.(m?js|html)$/.test(e.name) && fs.readFileSync(p, 'utf8').includes('urbis.pwhashCost')) out.push(p);
+      else if (/\.(m?js|html)$/.test(e.name) && fs.readFileSync(p, 'utf8').includes(knob)) out.push(p);
     }
   };
   walk(dir);
@@ -75,6 +76,9 @@ test('only the test build honours the minimal-cost knob', { timeout: 240000 }, a
   // The release files carry no knob; the test build's do (the control).
   assert.deepEqual(filesWithKnob(RELEASE), []);
   assert.ok(filesWithKnob(APP).length > 0, 'the test build reads the knob');
+  // Likewise the Activity page's bound on the bytes of new changes it counts.
+  assert.deepEqual(filesWithKnob(RELEASE, 'urbis.activityMaxBytes'), []);
+  assert.ok(filesWithKnob(APP, 'urbis.activityMaxBytes').length > 0, 'the test build reads the activity knob');
 
   const chrome = await launchBrowser();
   const release = await costOfNewIdentity(chrome, RELEASE);
