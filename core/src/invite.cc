@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "envelope_codec.h"
 #include "replica_impl.h"
 #include "urbis/envelope.h"
 
@@ -246,18 +247,15 @@ Result<CommitInfo> Replica::Impl::redeem_invite(const InviteSecret& secret) {
   h.set_hlc(tick_hlc());
   h.set_epoch(space.epoch);
   h.set_kind(pb::CHANGE_MEMBERSHIP);
-  pb::Envelope env;
-  env.set_header(h.SerializeAsString());
-  env.set_body(m.SerializeAsString());
-  auto sig = key.sign(signing_message(view(env.header()), view(env.body())));
-  env.set_signature(sig.data(), sig.size());
-  const std::string raw = env.SerializeAsString();
+  const std::string body = m.SerializeAsString();
+  URBIS_ASSIGN_OR_RETURN(SealedEnvelope sealed, seal_envelope(h, view(body), nullptr, key));
+  const std::string& raw = sealed.raw;
   // The rules every replica will apply (chain and epoch hold by construction;
   // the receipt is the witness node's to add).
   {
     ParsedChange p;
     p.raw = view(raw);
-    p.envelope = env;
+    p.envelope = sealed.envelope;
     p.header = h;
     p.space = space.sid;
     p.author = key.device();
@@ -288,9 +286,7 @@ Result<std::optional<Bytes>> Replica::Impl::witness_redeem(ByteView raw, const D
   if (!invite.id || invite.invite_expires == 0 || invite.head_seq != 0 || !invite.witnessed_by(witness))
     return std::optional<Bytes>();
   // Never sign for bytes the invite did not sign.
-  if (!verify_signature(view(p.envelope.signature()),
-                        signing_message(view(p.envelope.header()), view(p.envelope.body())), p.author))
-    return std::optional<Bytes>();
+  if (!envelope_signature_ok(p.envelope, p.author)) return std::optional<Bytes>();
   const uint64_t now = env_.now_ms();
   if (now > invite.invite_expires)
     return Status(Code::Expired, "the invite expired at " + utc_time_text(invite.invite_expires) +

@@ -3,6 +3,7 @@
 // (set_role, revoke_invite) and keys that follow membership (heal).
 #include <sodium.h>
 
+#include "envelope_codec.h"
 #include "replica_impl.h"
 
 namespace urbis {
@@ -449,22 +450,19 @@ Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role
 }
 
 Status Replica::Impl::check_own_change(ByteView raw) {
-  pb::Envelope env;
-  pb::Header h;
-  if (!env.ParseFromArray(raw.data(), static_cast<int>(raw.size())) || !h.ParseFromString(env.header()))
-    return Status(Code::Malformed, "envelope does not parse");
-  auto sid = SpaceId::from_string(h.space());
-  auto author = DeviceKey::from_string(h.author());
-  if (!sid || !author) return Status(Code::Malformed, "bad space or author");
-  auto space = find_space(*sid);
+  URBIS_ASSIGN_OR_RETURN(ParsedEnvelope parsed, parse_envelope(raw));
+  const pb::Envelope& env = parsed.envelope;
+  const pb::Header& h = parsed.header;
+  const DeviceKey& author = parsed.author;
+  auto space = find_space(parsed.space);
   if (!space.is_ok()) return space.code() == Code::UnknownSpace ? Status::ok() : space.status();  // a genesis
-  URBIS_ASSIGN_OR_RETURN(AuthorRow a, find_author(space->id, *author));
+  URBIS_ASSIGN_OR_RETURN(AuthorRow a, find_author(space->id, author));
   if (a.invite_expires != 0) return Status::ok();  // a redeem: apply judges it
   URBIS_ASSIGN_OR_RETURN(RoleAt r, role_at(a, h.seq()));
   const bool membership = h.kind() == pb::CHANGE_MEMBERSHIP;
   if (membership ? r.role == Role::Admin || (r.role != Role::None && is_key_share(env.body())) : can_write(r.role))
     return Status::ok();
-  return Status(Code::NotAMember, "author " + author->hex().substr(0, 16) + " may not " +
+  return Status(Code::NotAMember, "author " + author.hex().substr(0, 16) + " may not " +
                                       (membership ? "change membership" : "write") + " (change " +
                                       std::to_string(h.seq()) + ")");
 }

@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include "crypto.h"
+#include "envelope_codec.h"
 
 #include <algorithm>
 #include <limits>
@@ -52,15 +53,11 @@ Bytes key_id_of(const std::array<uint8_t, 32>& key) {
 }
 
 std::optional<MemberChange> member_change_from(ByteView raw, bool redeem) {
-  pb::Envelope env;
-  pb::Header h;
+  // Stored bytes: judged when applied (and may predate the canonical rule).
+  auto parsed = parse_envelope(raw, EnvelopeEncoding::Any);
   pb::Membership m;
-  if (!env.ParseFromArray(raw.data(), static_cast<int>(raw.size())) || !h.ParseFromString(env.header()) ||
-      !m.ParseFromString(env.body()))
-    return std::nullopt;
-  auto author = DeviceKey::from_string(h.author());
-  if (!author) return std::nullopt;
-  return member_change_of(*author, h, m, blake2b_256(raw), redeem);
+  if (!parsed.is_ok() || !m.ParseFromString(parsed->envelope.body())) return std::nullopt;
+  return member_change_of(parsed->author, parsed->header, m, blake2b_256(raw), redeem);
 }
 
 std::optional<MemberChange> member_change_of(const DeviceKey& author, const pb::Header& h, const pb::Membership& m,
