@@ -1701,6 +1701,7 @@ Result<std::unique_ptr<Replica>> Replica::open(const std::string& location, std:
 }
 
 DeviceKey Replica::device() const { return impl_->device(); }
+const Identity* Replica::identity() const { return impl_->identity_ ? &*impl_->identity_ : nullptr; }
 Result<SpaceId> Replica::create_space(std::string_view name) { return impl_->create_space(name); }
 Result<std::vector<SpaceInfo>> Replica::spaces() { return impl_->spaces(); }
 Result<SpaceInfo> Replica::space(const SpaceId& s) { return impl_->space_info(s); }

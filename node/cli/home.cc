@@ -383,11 +383,9 @@ std::optional<Identity> unlock_identity(const fs::path& home, bool required) {
   return check(Identity::unwrap(wrapped, passphrase->text()));
 }
 
-// The session's signer is a copy of the replica's identity (each owner
-// wipes its own on destruction).
+// The session signs with the replica's identity (SyncHome::signer).
 SyncHome open_for_sync(const fs::path& home, std::optional<Identity> identity, ReplicaOptions options) {
   SyncHome out;
-  if (identity) out.signer_identity = identity->duplicate();
   out.replica = open_store(home, std::move(identity), options);
   return out;
 }
@@ -430,10 +428,10 @@ Identity transport_key(const fs::path& home) {
 // THE rule of which key a node authenticates with (its sessions' Auth, the
 // key other nodes name with --trust-peer, the witness key of invites): the
 // home's device identity when it holds one (`device`, already unlocked),
-// else the transport key. `urbis node` and `urbis node key` both come here,
-// so the key printed is the key presented.
-Identity signing_identity(const fs::path& home, const std::optional<Identity>& device) {
-  if (device) return device->duplicate();
+// else the transport key. `urbis node` (SyncHome::signer) and `urbis node
+// key` both follow it, so the key printed is the key presented.
+std::optional<Identity> transport_key_unless(const fs::path& home, const std::optional<Identity>& device) {
+  if (device) return std::nullopt;
   return transport_key(home);
 }
 
@@ -441,7 +439,9 @@ Identity signing_identity(const fs::path& home, const std::optional<Identity>& d
 
 Identity node_identity(const Context& ctx) {
   const fs::path home = resolve_home(ctx);
-  return signing_identity(home, unlock_identity(home, /*required=*/false));
+  std::optional<Identity> device = unlock_identity(home, /*required=*/false);
+  if (auto key = transport_key_unless(home, device)) return std::move(*key);
+  return std::move(*device);
 }
 
 RekeyResult rekey_home(const Context& ctx) {
@@ -596,7 +596,7 @@ SyncHome open_node_home(const Context& ctx, size_t max_held_changes) {
   }
   std::optional<Identity> device = unlock_identity(home, /*required=*/false);
   SyncHome out;
-  out.signer_identity = signing_identity(home, device);
+  out.transport_key = transport_key_unless(home, device);
   out.replica =
       open_store(home, std::move(device),
                  ReplicaOptions{.materialize = false, .synchronous_full = true, .max_held_changes = max_held_changes});

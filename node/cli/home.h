@@ -45,12 +45,15 @@ std::unique_ptr<Replica> open_store(const std::filesystem::path& home, std::opti
 // NotFound when HOME has no identity; WrongPassphrase when it does not fit.
 std::unique_ptr<Replica> open_home(const Context& ctx);
 
-// A store opened for syncing: the Replica and, when the home has an identity,
-// a second handle on it for the session's Signer (Replica::open takes the
-// first). nullopt for a key-less node.
+// A store opened for syncing, and the key its sessions authenticate with:
+// the replica's own identity (borrowed from the Replica: the secret is held
+// once), or, for a node home without a device identity, the node's transport
+// key (HOME/node.key).
 struct SyncHome {
-  std::optional<Identity> signer_identity;
   std::unique_ptr<Replica> replica;
+  std::optional<Identity> transport_key;  // set only when the replica holds no identity
+
+  const Identity& signer() const { return replica->identity() ? *replica->identity() : *transport_key; }
 };
 // A device home, as open_home, plus the signing handle.
 SyncHome open_device_for_sync(const Context& ctx);
@@ -58,7 +61,7 @@ SyncHome open_device_for_sync(const Context& ctx);
 // materialize=false (never decrypts) and synchronous=FULL (an acknowledged
 // change survives power loss), holding at most `max_held_changes` changes per
 // space for a missing predecessor. The node signs its sessions with
-// node_identity()'s key (signer_identity).
+// node_identity()'s key (signer()).
 SyncHome open_node_home(const Context& ctx, size_t max_held_changes = ReplicaOptions{}.max_held_changes);
 
 // `urbis node backup DIR`: copies HOME into DIR, a new home: the store as

@@ -136,7 +136,7 @@ void run_space_join(const Context& ctx, const Args& args) {
   if (!member) {
     // 1-3 (sync/join.h). As the invite, into a scratch store; the device's
     // store is untouched until the node accepted the redeem.
-    auto scratch = check(Replica::open(":memory:", home.signer_identity->duplicate(), system_env(),
+    auto scratch = check(Replica::open(":memory:", home.signer().duplicate(), system_env(),
                                        {.materialize = false, .synchronous_full = false}));
     const Identity invite = invite_identity(secret);
     sync::JoinSession join(*scratch, system_env(), secret, invite, url);
@@ -156,7 +156,7 @@ void run_space_join(const Context& ctx, const Args& args) {
   }
   // 4. As the device. When the node did not serve the invite, this also
   // finishes an earlier join whose acknowledgement was lost.
-  (void)run_sync_session(url, *home.replica, sync::Signer::of(*home.signer_identity),
+  (void)run_sync_session(url, *home.replica, sync::Signer::of(home.signer()),
                          SyncRequest{.spaces = {space}, .ca_file = ca_file});
   auto after = home.replica->space(space);
   const Role role = after.is_ok() ? after->my_role : Role::None;

@@ -167,8 +167,8 @@ void run_node(const Context& ctx, const Args& command_line) {
   std::signal(SIGXFSZ, SIG_IGN);
 
   SyncHome home = open_node_home(ctx, limits.max_held_changes);
-  const sync::Signer signer = sync::Signer::of(*home.signer_identity);
-  const std::string device = home.signer_identity->device().hex();
+  const sync::Signer signer = sync::Signer::of(home.signer());
+  const std::string device = home.signer().device().hex();
   {
     boost::asio::io_context io(1);
     server::NodeServer server(io, *home.replica, signer, options);

@@ -279,7 +279,7 @@ void run_sync(const Context& ctx, const Args& args) {
   for (const SpaceId& s : extra)
     if (std::find(spaces.begin(), spaces.end(), s) == spaces.end()) spaces.push_back(s);
 
-  SyncResult result = run_sync_session(url_text, *home.replica, sync::Signer::of(*home.signer_identity),
+  SyncResult result = run_sync_session(url_text, *home.replica, sync::Signer::of(home.signer()),
                                        SyncRequest{.spaces = spaces,
                                                    .discover = true,
                                                    .watch = args.flag("--watch"),

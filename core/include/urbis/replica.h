@@ -181,6 +181,11 @@ class Replica {
 
   // The device key of this replica's identity (zero when opened without one).
   DeviceKey device() const;
+  // The identity the replica signs its changes with, borrowed (nullptr when
+  // opened without one): a sync session of this replica signs with it too
+  // (sync::Signer::of), so the secret key is held once. The session must not
+  // outlive the replica.
+  const Identity* identity() const;
 
   // ---- spaces and members ----
   // Creates a space with this device as its admin and key epoch 1.
