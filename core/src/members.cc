@@ -244,12 +244,7 @@ Result<Replica::Impl::KeyState> Replica::Impl::key_state(const SpaceRow& space) 
 }
 
 const SpaceKey* Replica::Impl::writing_key(const SpaceRow& space) {
-  const auto* keys = keys_for(space.id, space.epoch);
-  if (!keys || keys->empty()) return nullptr;
-  if (space.key_id.empty()) return &keys->back();
-  for (const auto& k : *keys)
-    if (key_id_of(k) == space.key_id) return &k;
-  return nullptr;
+  return keyring_.writing(space.id, space.epoch, space.key_id);
 }
 
 Result<bool> Replica::Impl::heal(const SpaceId& sid) {
@@ -314,11 +309,11 @@ Result<bool> Replica::Impl::heal_locked(SpaceRow space) {
   pb::Membership m;
   for (const auto& [d, member] : res.members) {
     if (member.role == Role::None || res.invites.count(d)) continue;
-    for (const auto& [where, keys] : keys_) {
-      if (where.first != space.id || legacy.count({where.second, d})) continue;
+    keyring_.each_epoch(space.id, [&](uint32_t epoch, const std::vector<SpaceKey>& keys) {
+      if (legacy.count({epoch, d})) return;
       for (const auto& k : keys)
-        if (!held.count({where.second, d, key_id_of(k)})) (void)add_grant(m, where.second, d, k);
-    }
+        if (!held.count({epoch, d, key_id_of(k)})) (void)add_grant(m, epoch, d, k);
+    });
   }
   if (m.grants_size() == 0) return false;
   URBIS_ASSIGN_OR_RETURN(CommitInfo info, write_change(space, pb::CHANGE_MEMBERSHIP, m.SerializeAsString(), nullptr));

@@ -6,6 +6,7 @@
 #include <google/protobuf/wire_format_lite.h>
 
 #include "content_rules.h"
+#include "envelope_codec.h"
 #include "replica_impl.h"
 
 namespace urbis {
@@ -22,25 +23,6 @@ std::string to_str(const Id& id) {
   return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
 }
 
-// Whether `raw` is exactly the canonical encoding of the fields of `e` that
-// this build knows (the lite runtime keeps unknown fields and re-emits them,
-// so the known fields are copied into a fresh message first).
-bool is_canonical(const pb::Envelope& e, ByteView raw) {
-  pb::Envelope known;
-  known.set_header(e.header());
-  known.set_body(e.body());
-  known.set_signature(e.signature());
-  if (e.has_receipt()) {
-    auto* r = known.mutable_receipt();
-    r->set_witness(e.receipt().witness());
-    r->set_time_ms(e.receipt().time_ms());
-    r->set_signature(e.receipt().signature());
-  }
-  if (known.ByteSizeLong() != raw.size()) return false;
-  const std::string bytes = known.SerializeAsString();
-  return std::equal(bytes.begin(), bytes.end(), reinterpret_cast<const char*>(raw.data()));
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- lifecycle
@@ -54,11 +36,7 @@ Replica::Impl::Impl(std::unique_ptr<Db> db, std::optional<Identity> identity, En
 
 Replica::Impl::~Impl() { forget_keys(); }
 
-void Replica::Impl::forget_keys() {
-  for (auto& [k, keys] : keys_)
-    for (auto& key : keys) sodium_memzero(key.data(), key.size());
-  keys_.clear();
-}
+void Replica::Impl::forget_keys() { keyring_.clear(); }
 
 Status Replica::Impl::init() {
   URBIS_RETURN_IF_ERROR(prepare_schema(*db_, options_.synchronous_full, options_.before_migration));
@@ -137,27 +115,13 @@ bool Replica::Impl::remember_grant(int64_t space, uint32_t epoch, const DeviceKe
   auto key = open_sealed_key(sealed, device, secret);
   sodium_memzero(secret.data(), secret.size());
   if (!key) return false;  // not sealed to us after all: ignore, it cannot be used
-  auto& list = keys_[{space, epoch}];
-  bool fresh = std::find(list.begin(), list.end(), *key) == list.end();
-  if (fresh) {
-    if (list.size() == list.capacity()) {
-      // Growing in place would free the old buffer with keys in it: move
-      // them by hand and wipe the old copies.
-      std::vector<SpaceKey> bigger;
-      bigger.reserve(list.size() * 2 + 1);
-      bigger.insert(bigger.end(), list.begin(), list.end());
-      for (auto& k : list) sodium_memzero(k.data(), k.size());
-      list.swap(bigger);
-    }
-    list.push_back(*key);
-  }
+  const bool fresh = keyring_.add(space, epoch, *key);
   sodium_memzero(key->data(), key->size());
   return fresh;
 }
 
 const std::vector<SpaceKey>* Replica::Impl::keys_for(int64_t space, uint32_t epoch) const {
-  auto it = keys_.find({space, epoch});
-  return it == keys_.end() ? nullptr : &it->second;
+  return keyring_.find(space, epoch);
 }
 
 uint64_t Replica::Impl::clock_bound() const { return (env_.now_ms() + options_.max_clock_skew_ms) << 16 | 0xffff; }
@@ -676,22 +640,12 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
     env_.random_bytes(nonce);
     h.set_nonce(nonce, sizeof nonce);
   }
-  std::string header = h.SerializeAsString();
-  pb::Envelope env;
-  if (kind == pb::CHANGE_CONTENT) {
-    Bytes c = aead_encrypt(view(body_plain), view(header), view(h.nonce()), *key);
-    env.set_body(c.data(), c.size());
-  } else {
-    env.set_body(body_plain);
-  }
-  auto sig = identity_->sign(signing_message(view(header), view(env.body())));
-  env.set_signature(sig.data(), sig.size());
-  env.set_header(std::move(header));
-  std::string raw = env.SerializeAsString();
+  URBIS_ASSIGN_OR_RETURN(SealedEnvelope sealed, seal_envelope(h, view(body_plain), key, *identity_));
+  const std::string& raw = sealed.raw;
 
   ParsedChange p;
   p.raw = view(raw);
-  p.envelope = std::move(env);
+  p.envelope = std::move(sealed.envelope);
   p.header = std::move(h);
   p.space = space.sid;
   p.author = identity_->device();
@@ -713,18 +667,16 @@ Result<ParsedChange> Replica::Impl::parse(ByteView raw) const {
                                       std::to_string(options_.max_change_bytes));
   ParsedChange p;
   p.raw = raw;
-  if (!p.envelope.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) return malformed("envelope does not parse");
   // Canonical bytes only: the envelope's hash chains the author's log, and the
   // signature covers header and body alone, so a relay that could re-encode an
   // envelope (add a field, repeat one, reorder them) would fork the author's
   // chain on the replicas it feeds.
-  if (!is_canonical(p.envelope, raw)) return malformed("envelope is not in canonical form");
-  if (!p.header.ParseFromString(p.envelope.header())) return malformed("header does not parse");
+  URBIS_ASSIGN_OR_RETURN(ParsedEnvelope e, parse_envelope(raw, EnvelopeEncoding::Canonical));
+  p.envelope = std::move(e.envelope);
+  p.header = std::move(e.header);
+  p.space = e.space;
+  p.author = e.author;
   const auto& h = p.header;
-  auto space = SpaceId::from_string(h.space());
-  auto author = DeviceKey::from_string(h.author());
-  if (!space) return malformed("space id must be 16 bytes");
-  if (!author) return malformed("author must be a 32-byte public key");
   if (h.seq() < 1 || h.seq() > kMaxSeq) return malformed("seq out of range");
   // SQLite integers are signed: an HLC from 2^63 on would be stored negative
   // and break max(hlc) and newest-first order.
@@ -738,16 +690,11 @@ Result<ParsedChange> Replica::Impl::parse(ByteView raw) const {
   if (p.envelope.signature().size() != crypto_sign_BYTES) return malformed("signature must be 64 bytes");
   if (p.envelope.has_receipt() && (h.kind() != pb::CHANGE_MEMBERSHIP || h.seq() != 1))
     return malformed("only an invite's redeem carries a receipt");
-  p.space = *space;
-  p.author = *author;
   p.hash = blake2b_256(raw);
   return p;
 }
 
-bool Replica::Impl::signature_ok(const ParsedChange& p) {
-  Bytes msg = signing_message(view(p.envelope.header()), view(p.envelope.body()));
-  return verify_signature(view(p.envelope.signature()), msg, p.author);
-}
+bool Replica::Impl::signature_ok(const ParsedChange& p) { return envelope_signature_ok(p.envelope, p.author); }
 
 Result<ApplyOutcome> Replica::Impl::apply_one(ByteView raw, bool release) {
   URBIS_ASSIGN_OR_RETURN(ParsedChange p, parse(raw));
@@ -880,7 +827,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
       dark = true;  // until a key opens it (dark_epochs)
       if (const auto* keys = keys_for(space.id, h.epoch())) {
         for (const auto& key : *keys) {
-          auto clear = aead_decrypt(view(p.envelope.body()), view(p.envelope.header()), view(h.nonce()), key);
+          auto clear = open_envelope_body(p.envelope, h, key);
           if (!clear) continue;
           dark = false;
           decrypted.emplace();
@@ -1002,11 +949,8 @@ Result<bool> Replica::Impl::on_pinned_chain(int64_t space, const AuthorRow& a, c
       return false;
     }
     const Bytes raw = s.bytes(0);
-    pb::Envelope e;
-    pb::Header h;
-    if (!e.ParseFromArray(raw.data(), static_cast<int>(raw.size())) || !h.ParseFromString(e.header()) ||
-        Hash::from_string(h.prev_hash()) != below)
-      return false;
+    auto e = parse_envelope(raw, EnvelopeEncoding::Any);
+    if (!e.is_ok() || Hash::from_string(e->header.prev_hash()) != below) return false;
     below = blake2b_256(raw);
   }
   return a.is_pinned_hash(below);
@@ -1682,7 +1626,7 @@ Status Replica::Impl::drop_space(const SpaceId& sid) {
   dirty_.clear();
   resolvers_.clear();
   author_keys_.clear();
-  keys_.clear();
+  keyring_.clear();
   return load_keys();
 }
 

@@ -13,6 +13,7 @@
 
 #include "crypto.h"
 #include "db.h"
+#include "keyring.h"
 #include "membership.h"
 #include "schema.h"
 #include "urbis/change.pb.h"
@@ -301,7 +302,7 @@ class Replica::Impl {
   ReplicaOptions options_;
   int op_level_;
   uint64_t hlc_ = 0;
-  std::map<std::pair<int64_t, uint32_t>, std::vector<SpaceKey>> keys_;
+  Keyring keyring_;                                     // the space keys sealed to this device
   std::unordered_map<int64_t, DeviceKey> author_keys_;  // author row -> device
   std::set<int64_t> dirty_;                             // entities to refresh
   // Non-zero inside apply_batch and commit_all: entities are refreshed once,
