@@ -222,6 +222,10 @@ double wal_frames_per_edit(Env& env, size_t n) {
 void report_bounds(Env& env) {
   const size_t n = scaled(20000);
   const double frames = wal_frames_per_edit(env, 100);  // ~2,000 frames: under the autocheckpoint
+  if (frames < 1) {                                     // every edit writes at least its log row: the WAL was not read
+    std::fprintf(stderr, "bench: no WAL frames found for the edits\n");
+    std::exit(1);
+  }
   report("bound_wal_frames_per_1op_edit", frames, "pages");
   report("bound_sqlite_commit_1page_per_s", sqlite_commits_per_s(1, n), "commits/s");
   const size_t pages = static_cast<size_t>(frames + 0.5);
