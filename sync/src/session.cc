@@ -15,7 +15,6 @@
 #include <google/protobuf/wire_format_lite.h>
 
 #include "urbis/change.pb.h"
-#include "urbis/envelope.h"
 #include "urbis/sync.pb.h"
 
 namespace urbis::sync {
@@ -73,18 +72,23 @@ void merge_into(VersionVector& into, const DeviceKey& author, uint64_t seq) {
   have = std::max(have, seq);
 }
 
-// (author, seq) of an envelope; nullopt when its header does not peek
-// (peek_envelope: no envelope, or ids of the wrong size) or names seq 0.
+// (author, seq) of an envelope; nullopt when it does not parse.
 std::optional<std::pair<DeviceKey, uint64_t>> position_of(const Bytes& envelope) {
-  auto h = peek_envelope(envelope);
-  if (!h || h->seq == 0) return std::nullopt;
-  return std::make_pair(h->author, h->seq);
+  pb::Envelope e;
+  if (!e.ParseFromArray(envelope.data(), static_cast<int>(envelope.size()))) return std::nullopt;
+  pb::Header h;
+  if (!h.ParseFromString(e.header())) return std::nullopt;
+  auto author = DeviceKey::from_string(h.author());
+  if (!author || h.seq() == 0) return std::nullopt;
+  return std::make_pair(*author, h.seq());
 }
 
-// The header of an envelope (peek_envelope: the body neither copied nor
-// parsed); nullopt when it is no envelope or its ids have the wrong size.
-std::optional<EnvelopeHeader> header_of(const std::string& envelope) {
-  return peek_envelope(ByteView(reinterpret_cast<const uint8_t*>(envelope.data()), envelope.size()));
+// The header of an envelope; nullopt when either does not parse.
+std::optional<pb::Header> header_of(const std::string& envelope) {
+  pb::Envelope e;
+  pb::Header h;
+  if (!e.ParseFromString(envelope) || !h.ParseFromString(e.header())) return std::nullopt;
+  return h;
 }
 
 // ----- the compact form of Changes (sync.proto, CompactEnvelope)
@@ -1169,13 +1173,11 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
   // that space, not for whatever space an envelope's header claims.
   std::vector<Bytes> envelopes;
   envelopes.reserve(received.size());
-  std::optional<EnvelopeHeader> first;
+  std::optional<pb::Header> first;
   for (const std::string* ep : received) {
     const std::string& e = *ep;
-    // An envelope whose header does not peek goes on to apply, which says
-    // what is wrong with it (Malformed).
     auto h = header_of(e);
-    if (h && h->space != *space) {
+    if (h && h->space() != changes.space()) {
       counters_.changes_refused += 1;
       auto& entry = refused[Code::InvalidArgument];
       if (entry.first++ == 0) entry.second = "a change of another space than the frame names";
@@ -1185,7 +1187,8 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
     // member's change that does not count only when another member relays it
     // (every replica keeps the same log, docs/membership.md), never straight
     // from a device its role does not let write it.
-    if (role_ == SessionRole::Server && h && peer_device_ && !peer_trusted() && h->author == *peer_device_) {
+    if (role_ == SessionRole::Server && h && peer_device_ && !peer_trusted() &&
+        h->author() == std::string(reinterpret_cast<const char*>(peer_device_->bytes.data()), 32)) {
       if (Status may = replica_.check_own_change(Bytes(e.begin(), e.end())); !may.is_ok()) {
         counters_.changes_refused += 1;
         auto& entry = refused[may.code()];
@@ -1225,7 +1228,7 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
     // The first change, the peer's own, goes alone: the core creates the
     // space only from a valid genesis (and refuses anything else with
     // UnknownSpace).
-    const bool own = first && first->author == peer_device_;
+    const bool own = first && DeviceKey::from_string(first->author()) == peer_device_;
     if (own) results = replica_.apply_batch({envelopes.front()});
     const bool created = own && results.front().is_ok();
     const Status refusal =
