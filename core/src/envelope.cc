@@ -73,6 +73,13 @@ Result<ParsedEnvelope> parse_envelope(ByteView raw, EnvelopeEncoding encoding) {
   if (!p.envelope.ParseFromArray(raw.data(), static_cast<int>(raw.size()))) return malformed("envelope does not parse");
   if (encoding == EnvelopeEncoding::Canonical && !is_canonical(p.envelope, raw))
     return malformed("envelope is not in canonical form");
+  // What peek_envelope reads, parse reads too: a header it would skip is no
+  // header a replica writes (~150 bytes), and hosts that peek (the sync
+  // session, the browser's activity) must see every change a replica keeps.
+  // Stored bytes (Any) may predate the rule.
+  if (encoding == EnvelopeEncoding::Canonical && p.envelope.header().size() > kMaxHeaderBytes)
+    return malformed("header of " + std::to_string(p.envelope.header().size()) + " bytes exceeds " +
+                     std::to_string(kMaxHeaderBytes));
   if (!p.header.ParseFromString(p.envelope.header())) return malformed("header does not parse");
   auto space = SpaceId::from_string(p.header.space());
   auto author = DeviceKey::from_string(p.header.author());

@@ -539,6 +539,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       old_hash = s.i64(0);
       was_deleted = s.i64(1) != 0;
     }
+    URBIS_RETURN_IF_ERROR(s.status());
   }
   if (old_hash != text_hash) {
     if (old_hash) {

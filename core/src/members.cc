@@ -307,8 +307,9 @@ Result<bool> Replica::Impl::heal_locked(SpaceRow space) {
     URBIS_RETURN_IF_ERROR(s.status());
   }
   pb::Membership m;
-  for (const auto& [d, member] : res.members) {
-    if (member.role == Role::None || res.invites.count(d)) continue;
+  for (const auto& [device, member] : res.members) {
+    if (member.role == Role::None || res.invites.count(device)) continue;
+    const DeviceKey& d = device;  // clang 14 (wasm, fuzz) cannot capture a structured binding
     keyring_.each_epoch(space.id, [&](uint32_t epoch, const std::vector<SpaceKey>& keys) {
       if (legacy.count({epoch, d})) return;
       for (const auto& k : keys)

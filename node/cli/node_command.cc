@@ -167,9 +167,10 @@ void run_node(const Context& ctx, const Args& command_line) {
   std::signal(SIGXFSZ, SIG_IGN);
 
   SyncHome home = open_node_home(ctx, limits.max_held_changes);
-  const sync::Signer signer = sync::Signer::of(home.signer());
   const std::string device = home.signer().device().hex();
   {
+    // Borrows the replica's identity: it goes before the replica does.
+    const sync::Signer signer = sync::Signer::of(home.signer());
     boost::asio::io_context io(1);
     server::NodeServer server(io, *home.replica, signer, options);
     if (options.tls_cert)

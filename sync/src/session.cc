@@ -1177,7 +1177,15 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
   for (const std::string* ep : received) {
     const std::string& e = *ep;
     auto h = header_of(e);
-    if (h && h->space() != changes.space()) {
+    // Refused here, not left to apply: every check below reads the header,
+    // and an envelope they cannot read must not pass them by default.
+    if (!h) {
+      counters_.changes_refused += 1;
+      auto& entry = refused[Code::Malformed];
+      if (entry.first++ == 0) entry.second = "envelope does not parse";
+      continue;
+    }
+    if (h->space() != changes.space()) {
       counters_.changes_refused += 1;
       auto& entry = refused[Code::InvalidArgument];
       if (entry.first++ == 0) entry.second = "a change of another space than the frame names";
@@ -1187,7 +1195,7 @@ Status Session::handle_changes(const pb::Changes& changes, Out& out) {
     // member's change that does not count only when another member relays it
     // (every replica keeps the same log, docs/membership.md), never straight
     // from a device its role does not let write it.
-    if (role_ == SessionRole::Server && h && peer_device_ && !peer_trusted() &&
+    if (role_ == SessionRole::Server && peer_device_ && !peer_trusted() &&
         h->author() == std::string(reinterpret_cast<const char*>(peer_device_->bytes.data()), 32)) {
       if (Status may = replica_.check_own_change(Bytes(e.begin(), e.end())); !may.is_ok()) {
         counters_.changes_refused += 1;

@@ -275,3 +275,45 @@ TEST_CASE("envelope: bytes that are not the canonical encoding are refused, unle
   REQUIRE(parse_envelope(view_of(odd_receipt), EnvelopeEncoding::Any).is_ok());
   check_malformed(odd_receipt, "envelope is not in canonical form");
 }
+
+TEST_CASE("envelope: a header past 64 KiB is refused, as peek_envelope skips it; stored bytes still parse") {
+  const Identity author = Identity::from_seed(seed_of(0x23));
+  const pb::Header h = header_of(author, pb::CHANGE_MEMBERSHIP);
+  // An unknown field (100) pads the header: signed, so only the size is wrong.
+  auto padded = [&](size_t n) {
+    std::string pad = h.SerializeAsString();
+    pad += static_cast<char>(0xa2);  // tag of field 100, length-delimited: 100 << 3 | 2 = 802 = 0xa2 0x06
+    pad += static_cast<char>(0x06);
+    for (size_t v = n;; v >>= 7) {  // varint length
+      if (v < 0x80) {
+        pad += static_cast<char>(v);
+        break;
+      }
+      pad += static_cast<char>((v & 0x7f) | 0x80);
+    }
+    return pad + std::string(n, 'P');
+  };
+  const std::string small = signed_envelope(
+      author,
+      [&] {
+        pb::Header x;
+        REQUIRE(x.ParseFromString(padded(1000)));
+        return x;
+      }(),
+      kPlain);
+  // Just under the bound it parses and peeks alike.
+  CHECK(parse_envelope(view_of(small)).is_ok());
+  CHECK(peek_envelope(view_of(small)).has_value());
+
+  pb::Envelope big;
+  big.set_header(padded(70'000));
+  big.set_body(kPlain);
+  const std::string big_bytes = serialize(big);
+  CHECK_FALSE(peek_envelope(view_of(big_bytes)).has_value());
+  auto refused = parse_envelope(view_of(big_bytes));
+  REQUIRE_FALSE(refused.is_ok());
+  CHECK(refused.status().code() == Code::Malformed);
+  CHECK(refused.status().message().find("exceeds 65536") != std::string::npos);
+  // A store written before the rule keeps what it holds readable.
+  CHECK(parse_envelope(view_of(big_bytes), EnvelopeEncoding::Any).is_ok());
+}

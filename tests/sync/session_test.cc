@@ -1616,5 +1616,140 @@ TEST_CASE("session: an Error frame with code 0 (Ok) from a hostile peer is a fai
   }
 }
 
+// ---- headers past what peek_envelope reads (64 KiB): found by an attacker's
+// review when the session read headers by peeking. Whatever a host peeks at,
+// a replica must refuse too, or a change slips past the session's checks and
+// then stalls every session that has to send it.
+
+// `h` serialized with an unknown field (100) of `n` bytes appended.
+std::string padded_header(const pb::Header& h, size_t n) {
+  std::string pad;
+  {
+    google::protobuf::io::StringOutputStream zo(&pad);
+    google::protobuf::io::CodedOutputStream co(&zo);
+    co.WriteTag((100u << 3) | 2);
+    co.WriteVarint32(static_cast<uint32_t>(n));
+    co.WriteString(std::string(n, 'P'));
+  }
+  return h.SerializeAsString() + pad;
+}
+
+// A content change of `author` with a header padded to over 70 KB,
+// correctly encrypted and signed (the signature covers the padding).
+Bytes padded_content(const Identity& author, pb::Header h, const pb::Body& body, const SpaceKey& key) {
+  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+  randombytes_buf(nonce, sizeof nonce);
+  h.set_nonce(nonce, sizeof nonce);
+  const std::string header = padded_header(h, 70'000);
+  const std::string plain = body.SerializeAsString();
+  Bytes c = aead_encrypt(view_of(plain), view_of(header), {nonce, sizeof nonce}, key);
+  return sign_envelope(author, header, std::string(c.begin(), c.end()));
+}
+
+TEST_CASE("session: a member's change with a 70 KB header is refused, and the space goes on syncing") {
+  World w;
+  Client viewer{kViewer};
+  URBIS_REQUIRE_OK(w.a->add_member(w.space, viewer.dev.key, Role::Viewer));
+  w.sync(w.a);
+  w.sync(w.b);
+  auto epoch = w.a->space(w.space);
+  URBIS_REQUIRE_OK(epoch);
+  EntityId project = EntityId::from_hex("00112233445566778899aabbccddeeff").value();
+  const auto node_before = vv_of(*w.node.replica, w.space);
+
+  // The viewer's forged write (a viewer may not write: the padding must not
+  // carry it past the node's check of a device's own changes).
+  auto vkey = space_key(*w.a.dev.replica, w.space, viewer.id, epoch->epoch);
+  REQUIRE(vkey.has_value());
+  const Bytes forged =
+      padded_content(viewer.id, make_header(w.space, viewer.dev.key, {1, {}}, epoch->epoch, pb::CHANGE_CONTENT),
+                     body_setting(project, "project", "stage", "idea"), *vkey);
+  // The editor's next change, signed by the editor, padded.
+  auto bkey = space_key(*w.a.dev.replica, w.space, w.b.id, epoch->epoch);
+  REQUIRE(bkey.has_value());
+  const uint64_t bseq = head_seq(*w.b.dev.replica, w.space, w.b.dev.key);
+  std::optional<Hash> prev;
+  {
+    auto log = w.b->changes_since(w.space, {});
+    URBIS_REQUIRE_OK(log);
+    for (const auto& e : *log)
+      if (parse_header(parse_envelope(e)).author() == id_str(w.b.dev.key) &&
+          parse_header(parse_envelope(e)).seq() == bseq)
+        prev = envelope_hash(e);
+  }
+  const Bytes big =
+      padded_content(w.b.id, make_header(w.space, w.b.dev.key, {bseq + 1, prev}, epoch->epoch, pb::CHANGE_CONTENT),
+                     body_setting(project, "project", "stage", "idea"), *bkey);
+  // Its own author's replica refuses it too (it could never send it).
+  auto own = w.b->apply(big);
+  CHECK(own.status().code() == Code::Malformed);
+
+  for (const auto* sender : {&viewer, &w.b}) {
+    Client& c = *const_cast<Client*>(sender);
+    auto cs = c.session(w.space);
+    auto ns = w.node.session();
+    connect(*cs, *ns);
+    REQUIRE(cs->state() == SessionState::Live);
+    pb::Frame f;
+    f.mutable_changes()->set_space(id_str(w.space));
+    const Bytes& e = sender == &viewer ? forged : big;
+    f.mutable_changes()->add_envelopes(e.data(), e.size());
+    Traffic t = pump(*cs, *ns, {frame_bytes(f)}, {});
+    CHECK(has_error(t, 1, Code::Malformed));
+    CHECK(ns->counters().changes_refused == 1);
+    CHECK(ns->counters().changes_received == 0);
+    CHECK(vv_of(*w.node.replica, w.space) == node_before);
+    CHECK(ns->state() == SessionState::Live);
+  }
+
+  // Honest edits still travel B -> node -> A, live and by catch-up.
+  auto as = w.a.session(w.space);
+  auto nas = w.node.session();
+  connect(*as, *nas);
+  auto bs = w.b.session(w.space);
+  auto nbs = w.node.session();
+  connect(*bs, *nbs);
+  for (int i = 0; i < 3; ++i) {
+    edit(w.b, w.space, "honest " + std::to_string(i));
+    Traffic up = pump(*bs, *nbs, bs->on_local_change(w.space), {});
+    CHECK(up.failures.empty());
+    Traffic down = pump(*nas, *as, nas->poll(), {});
+    CHECK(down.changes_frames[0] == 1);
+    CHECK(down.errors.empty());
+  }
+  CHECK(vv_of(*w.a.dev.replica, w.space) == vv_of(*w.b.dev.replica, w.space));
+  CHECK(vv_of(*w.node.replica, w.space) == vv_of(*w.b.dev.replica, w.space));
+  CHECK(hash_of(*w.a.dev.replica, w.space) == hash_of(*w.b.dev.replica, w.space));
+}
+
+TEST_CASE("session: a node's genesis of another space, its header padded past 64 KiB, plants nothing on a device") {
+  World w;
+  w.sync(w.a);
+  auto as = w.a.session(w.space);
+  auto nas = w.node.session();
+  connect(*as, *nas);
+  REQUIRE(as->state() == SessionState::Live);
+  Client stranger{kOutsider};
+  auto planted = stranger->create_space("Planted");
+  URBIS_REQUIRE_OK(planted);
+  auto log = stranger->changes_since(*planted, {});
+  URBIS_REQUIRE_OK(log);
+  pb::Frame f;
+  f.mutable_changes()->set_space(id_str(w.space));  // inside the frame of a space A syncs
+  for (const auto& raw : *log) {
+    pb::Envelope e = parse_envelope(raw);
+    Bytes re = sign_envelope(stranger.id, padded_header(parse_header(e), 70'000), e.body());
+    f.mutable_changes()->add_envelopes(re.data(), re.size());
+  }
+  const Hash before = hash_of(*w.a.dev.replica, w.space);
+  Reply r = as->receive(frame_bytes(f));
+  (void)r;
+  CHECK_FALSE(w.a->version_vector(*planted).is_ok());
+  auto spaces = w.a->spaces();
+  URBIS_REQUIRE_OK(spaces);
+  CHECK(spaces->size() == 1);
+  CHECK(hash_of(*w.a.dev.replica, w.space) == before);
+}
+
 }  // namespace
 }  // namespace urbis::testing

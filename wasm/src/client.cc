@@ -483,11 +483,11 @@ Result<nlohmann::json> Client::rpc_activity(const json& p) {
       return invalid("limit must be 1..1000");
     limit = l->get<size_t>();
   }
-  constexpr uint64_t kMaxBytesCap = uint64_t{1} << 30;
+  constexpr uint64_t kMaxBytesCap = uint64_t{64} << 20;  // what one call may hold in the wasm heap
   size_t max_bytes = size_t{4} << 20;
   if (auto m = p.find("max_bytes"); m != p.end() && !m->is_null()) {
     if (!m->is_number_unsigned() || m->get<uint64_t>() == 0 || m->get<uint64_t>() > kMaxBytesCap)
-      return invalid("max_bytes must be 1..2^30");
+      return invalid("max_bytes must be 1..64 MiB");
     max_bytes = static_cast<size_t>(m->get<uint64_t>());
   }
   const std::string lang = str_or(p, "lang", "en");
@@ -522,11 +522,13 @@ Result<nlohmann::json> Client::rpc_activity(const json& p) {
     }
     URBIS_ASSIGN_OR_RETURN(std::vector<Bytes> fresh, r->changes_since(space, read, max_bytes - bytes));
     if (fresh.empty()) break;
+    bool advanced = false;
     for (const Bytes& b : fresh) {
       bytes += b.size();
       auto h = peek_envelope(b);
-      if (!h) continue;
+      if (!h) continue;  // a header past 64 KiB, kept by a build before replicas refused them
       uint64_t& seq = read[h->author];
+      advanced = advanced || h->seq > seq;
       seq = std::max(seq, h->seq);
       if (h->author == me || h->membership) continue;
       ++count;
@@ -535,6 +537,10 @@ Result<nlohmann::json> Client::rpc_activity(const json& p) {
       if (a.is_null()) a = {{"changes", 0}, {"at", 0}};
       a["changes"] = a["changes"].get<uint64_t>() + 1;
       a["at"] = std::max(a["at"].get<uint64_t>(), h->ms());
+    }
+    if (!advanced) {  // only such changes: reading on would read them again
+      more = true;
+      break;
     }
   }
   out["changes"] = count;

@@ -124,6 +124,10 @@ test(
     await shows(`#/questionnaire/${many}/results`, 'questions', manyText);
     await shows(`#/questionnaire/${many}/edit`, 'questions', manyText);
     assert.equal(await page.getByTestId('qe-question').count(), 0, 'no editor');
+    // The list counts nothing of it either (its progress per city would
+    // walk every question for every city).
+    await shows('#/questionnaires', 'questions', manyText);
+    assert.equal(await page.getByTestId('questionnaire-item').count(), 1);
     // A label past 500 characters.
     const long = await make(values(1, 1), { 'q.s0q0': 'x'.repeat(501) });
     await shows(

@@ -12,7 +12,14 @@ import { href, navigate } from '../router.js';
 import { useCities, useRole, useMyScope, canEdit, findAll } from '../content.js';
 import { useSubmit, FormError } from '../components/form.jsx';
 import { CONTENT_LOCALES, valueLabel } from '../fields.js';
-import { QUESTIONNAIRE_KINDS, structureOf, questionsOf, completion, targetCities } from '../questionnaire.js';
+import {
+  QUESTIONNAIRE_KINDS,
+  structureOf,
+  structureProblem,
+  questionsOf,
+  completion,
+  targetCities,
+} from '../questionnaire.js';
 import { AnswerPage } from './questionnaire-answer.jsx';
 import { EditPage } from './questionnaire-edit.jsx';
 import { ResultsPage } from './questionnaire-results.jsx';
@@ -131,7 +138,9 @@ function QuestionnaireList({ space }) {
         <ul class="plain q-list">
           {shown.map((h) => {
             const title = summaryText(h.summary, 'title', lang);
-            const structure = structureOf(h.summary);
+            // Past the caps, nothing of it is counted (the answer page says why).
+            const problem = structureProblem(h.summary);
+            const structure = problem ? { sections: [] } : structureOf(h.summary);
             const targets = targetCities(h.summary, cities);
             const responses = list.data.responses.filter((r) => r.summary.questionnaire === h.id);
             const rows = completion(structure, targets, responses);
@@ -167,6 +176,7 @@ function QuestionnaireList({ space }) {
                     </span>
                   )}
                 </p>
+                {problem && <TooBig problem={problem} />}
                 {own.map((r) => (
                   <p
                     key={r.city.id}
