@@ -127,7 +127,8 @@ test(
     // The list counts nothing of it either (its progress per city would
     // walk every question for every city).
     await shows('#/questionnaires', 'questions', manyText);
-    assert.equal(await page.getByTestId('questionnaire-item').count(), 1);
+    const item = page.locator(`[data-testid="questionnaire-item"][data-id="${many}"]`);
+    assert.equal(await item.getByTestId('q-too-big').count(), 1, 'the error is on its own item');
     // A label past 500 characters.
     const long = await make(values(1, 1), { 'q.s0q0': 'x'.repeat(501) });
     await shows(
