@@ -148,7 +148,7 @@ Status Replica::Impl::write_resolution(SpaceRow& space,
       Stmt u = db_->prepare("UPDATE epochs SET key_id=x'', starts=0 WHERE space=? AND epoch=?");
       URBIS_RETURN_IF_ERROR(u.bind(1, space.id).bind(2, n).run());
     }
-  URBIS_ASSIGN_OR_RETURN(KeyState ks, key_state(space));
+  URBIS_ASSIGN_OR_RETURN(KeyState ks, key_state(space, /*with_lacking=*/false));
   Stmt u = db_->prepare("UPDATE spaces SET epoch=?, key_sound=? WHERE id=?");
   URBIS_RETURN_IF_ERROR(u.bind(1, after.epoch).bind(2, ks.sound && ks.starts <= 1 ? 1 : 0).bind(3, space.id).run());
   space.epoch = after.epoch;
@@ -210,7 +210,7 @@ Result<std::vector<Hash>> Replica::Impl::membership_heads(const SpaceRow& space)
 
 // ---------------------------------------------------------------- keys
 
-Result<Replica::Impl::KeyState> Replica::Impl::key_state(const SpaceRow& space) {
+Result<Replica::Impl::KeyState> Replica::Impl::key_state(const SpaceRow& space, bool with_lacking) {
   URBIS_ASSIGN_OR_RETURN(MembershipResolver * r, resolver(space));
   const Resolution& res = r->resolution();
   KeyState ks;
@@ -229,15 +229,22 @@ Result<Replica::Impl::KeyState> Replica::Impl::key_state(const SpaceRow& space) 
     auto j = res.members.find(*inv->second.joiner);
     return j != res.members.end() && j->second.role != Role::None;
   };
+  // Every holder of the epoch's key must still be allowed it. A holder may
+  // hold several grants (rows); each is checked, which costs less than
+  // collecting the distinct ones first.
   std::set<DeviceKey> holders;
   {
-    Stmt s = db_->prepare("SELECT DISTINCT device FROM grants WHERE space=? AND epoch=? AND (key_id=? OR key_id=x'')");
+    Stmt s = db_->prepare("SELECT device FROM grants WHERE space=? AND epoch=? AND (key_id=? OR key_id=x'')");
     s.bind(1, space.id).bind(2, ks.epoch).bind(3, ByteView(ks.key_id));
-    while (s.step()) holders.insert(s.id<DeviceKey>(0));
+    while (s.step()) {
+      const DeviceKey d = s.id<DeviceKey>(0);
+      if (ks.sound && !allowed(d)) ks.sound = false;
+      if (with_lacking) holders.insert(d);
+      if (!ks.sound && !with_lacking) break;
+    }
     URBIS_RETURN_IF_ERROR(s.status());
   }
-  for (const auto& d : holders)
-    if (!allowed(d)) ks.sound = false;
+  if (!with_lacking) return ks;
   for (const auto& [d, m] : res.members)
     if (m.role != Role::None && !res.invites.count(d) && !holders.count(d)) ks.lacking.push_back(d);
   return ks;

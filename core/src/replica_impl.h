@@ -212,9 +212,11 @@ class Replica::Impl {
     Bytes key_id;
     int starts = 0;
     bool sound = true;
-    std::vector<DeviceKey> lacking;  // members with no grant of the key
+    std::vector<DeviceKey> lacking;  // members with no grant of the key (with_lacking only)
   };
-  Result<KeyState> key_state(const SpaceRow& space);
+  // `with_lacking`: also list the members lacking the key (a walk of every
+  // member; the resolution after each membership change needs only `sound`).
+  Result<KeyState> key_state(const SpaceRow& space, bool with_lacking = true);
   // The key this device writes epoch `epoch` with (its key id), or nullptr.
   const SpaceKey* writing_key(const SpaceRow& space);
   Result<bool> heal_locked(SpaceRow space);
