@@ -38,8 +38,10 @@ enum class EnvelopeEncoding { Canonical, Any };
 
 // `raw` parsed. On failure a Malformed status whose message says what is
 // wrong: "envelope does not parse", "envelope is not in canonical form",
-// "header does not parse", "space id must be 16 bytes", "author must be a
-// 32-byte public key" (checked in that order).
+// "header of N bytes exceeds 65536" (Canonical only: peek_envelope reads no
+// longer header, and what hosts peek and replicas keep must agree), "header
+// does not parse", "space id must be 16 bytes", "author must be a 32-byte
+// public key" (checked in that order).
 Result<ParsedEnvelope> parse_envelope(ByteView raw, EnvelopeEncoding encoding = EnvelopeEncoding::Canonical);
 
 // Whether `raw` is exactly the canonical encoding of the fields of `e` that
