@@ -865,6 +865,11 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     }
     Stmt u = db_->prepare("UPDATE authors SET head_seq=?, head_hash=?, newest_hlc=max(newest_hlc, ?) WHERE id=?");
     URBIS_RETURN_IF_ERROR(u.bind(1, h.seq()).bind(2, p.hash.view()).bind(3, h.hlc()).bind(4, author.id).run());
+    if (h.seq() == 1 || author.head_seq == 0) {
+      // authors_writing: set once, by its own statement (schema.cc, v8).
+      Stmt w = db_->prepare("UPDATE authors SET wrote=1 WHERE id=? AND NOT wrote");
+      URBIS_RETURN_IF_ERROR(w.bind(1, author.id).run());
+    }
     // Held changes at or below the new head can never apply (the same
     // change, or a fork of it).
     if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space.id, p.author, 1, h.seq()));
@@ -1472,7 +1477,7 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
 
 Result<VersionVector> Replica::Impl::version_vector(const SpaceId& sid) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
-  Stmt s = db_->prepare("SELECT pk, head_seq FROM authors WHERE space=? AND head_seq>0");
+  Stmt s = db_->prepare("SELECT pk, head_seq FROM authors WHERE space=? AND wrote AND head_seq>0");
   s.bind(1, space.id);
   VersionVector vv;
   while (s.step()) vv[s.id<DeviceKey>(0)] = static_cast<uint64_t>(s.i64(1));
@@ -1486,7 +1491,7 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid, cons
   // Which authors the peer lacks changes of, from which seq on.
   std::unordered_map<int64_t, uint64_t> from;  // author row -> highest seq known
   {
-    Stmt s = db_->prepare("SELECT id, pk, head_seq FROM authors WHERE space=? AND head_seq>0");
+    Stmt s = db_->prepare("SELECT id, pk, head_seq FROM authors WHERE space=? AND wrote AND head_seq>0");
     s.bind(1, space.id);
     while (s.step()) {
       auto it = known.find(s.id<DeviceKey>(1));

@@ -277,6 +277,56 @@ TEST_CASE("schema: before_migration runs once before an older store is migrated;
   CHECK(spaces->size() == 1);
 }
 
+TEST_CASE("schema: version 8 finds the authors that wrote by a flag set once; a version 7 store keeps its log") {
+  const std::string path = temp_db("schema-v8.db");
+  SpaceId space;
+  VersionVector before;
+  size_t changes = 0;
+  Device editor{82}, later{83};
+  auto edit = [&](Device& d, const char* title) {
+    Transaction tx = d->begin(space);
+    tx.set_text(tx.create("project"), "title", "en", title);
+    URBIS_REQUIRE_OK(d->commit(tx));
+  };
+  {
+    Device owner{81, path};
+    auto s = owner->create_space("Writers");
+    URBIS_REQUIRE_OK(s);
+    space = *s;
+    URBIS_REQUIRE_OK(owner->add_member(space, editor.key, Role::Editor));
+    URBIS_REQUIRE_OK(owner->add_member(space, later.key, Role::Editor));
+    pull(*editor.replica, *owner.replica, space);
+    pull(*later.replica, *owner.replica, space);
+    edit(editor, "Written by the editor");
+    pull(*owner.replica, *editor.replica, space);
+    edit(owner, "Written by the owner");
+    before = *owner->version_vector(space);
+    changes = owner->changes_since(space, {})->size();
+  }
+  // Three member rows, two of them wrote.
+  CHECK(query_int(path, "SELECT count(*) FROM authors") == 3);
+  CHECK(query_int(path, "SELECT count(*) FROM authors WHERE wrote") == 2);
+  exec_sql(path, kUndoV8);
+  REQUIRE(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == 7);
+
+  Device owner{81, path};
+  CHECK(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == kSchemaVersion);
+  CHECK(query_int(path, "SELECT count(*) FROM authors WHERE wrote") == 2);
+  CHECK(*owner->version_vector(space) == before);
+  CHECK(owner->changes_since(space, {})->size() == changes);
+  // The writers of a space are read by the index, not by every member row.
+  CHECK(query_plan(path, "SELECT id, pk, head_seq FROM authors WHERE space=1 AND wrote AND head_seq>0")
+            .find("authors_writing") != std::string::npos);
+  // An author's first change flags it; the log and the vector follow.
+  edit(later, "Written by the third member");
+  pull(*owner.replica, *later.replica, space);
+  CHECK(query_int(path, "SELECT count(*) FROM authors WHERE wrote") == 3);
+  CHECK(owner->version_vector(space)->at(later.key) == 1);
+  auto from_later = owner->changes_since(space, before);
+  URBIS_REQUIRE_OK(from_later);
+  CHECK(from_later->size() == 1);
+}
+
 // A store with one space and a few entities, closed (its WAL checkpointed
 // into the file, so the file alone is the store).
 SpaceId make_store(const std::string& path, uint64_t seed) {
