@@ -224,8 +224,11 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
       a.looked_up = true;
       a.key = DeviceKey::from_string(body.authors(static_cast<int>(i)));
       if (a.key) {
-        URBIS_ASSIGN_OR_RETURN(AuthorRow row, find_author(space.id, *a.key));
-        a.row = row.id;
+        // Only its row id (find_author reads the whole membership row).
+        Stmt s = db_->prepare("SELECT id FROM authors WHERE space=? AND pk=?");
+        s.bind(1, space.id).bind(2, a.key->view());
+        if (s.step()) a.row = s.i64(0);
+        URBIS_RETURN_IF_ERROR(s.status());
       }
     }
     return &a;
@@ -409,6 +412,34 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
 Status Replica::Impl::flush_dirty() {
   for (int64_t e : dirty_) URBIS_RETURN_IF_ERROR(refresh_entity(e));
   dirty_.clear();
+  return Status::ok();
+}
+
+Status Replica::Impl::mark_stale() {
+  for (int64_t e : dirty_) {
+    Stmt s = db_->prepare("INSERT OR IGNORE INTO stale_entities(entity) VALUES(?)");
+    URBIS_RETURN_IF_ERROR(s.bind(1, e).run());
+  }
+  if (!dirty_.empty()) stale_maybe_ = true;
+  dirty_.clear();
+  return Status::ok();
+}
+
+Status Replica::Impl::refresh_stale() {
+  if (!stale_maybe_) return Status::ok();
+  DbTransaction tx(*db_);
+  URBIS_RETURN_IF_ERROR(tx.begin());
+  std::vector<int64_t> stale;
+  {
+    // Entities dropped since (a space left or rebuilt) are skipped.
+    Stmt s = db_->prepare("SELECT s.entity FROM stale_entities s JOIN entities e ON e.id = s.entity");
+    while (s.step()) stale.push_back(s.i64(0));
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  for (int64_t e : stale) URBIS_RETURN_IF_ERROR(refresh_entity(e));
+  URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM stale_entities").run());
+  URBIS_RETURN_IF_ERROR(tx.commit());
+  stale_maybe_ = false;
   return Status::ok();
 }
 

@@ -48,6 +48,10 @@ void hash_str(crypto_generichash_state& st, std::string_view s) {
 }  // namespace
 
 Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
+  // `deleted`. A refresh that cannot be written (a full disk, another
+  // writer holding the store) does not stop reads: they show what was last
+  // refreshed, and the next read tries again.
+  (void)refresh_stale();
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
   Entity e;
   e.id = id;
@@ -98,6 +102,7 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
 }
 
 Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
+  (void)refresh_stale();  // summaries, facets, full text (as in get)
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
   if (q.limit > 1000) return Status(Code::InvalidArgument, "limit is at most 1000");
   const std::string match = fts_match_query(q.text);

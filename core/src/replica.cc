@@ -54,6 +54,11 @@ Status Replica::Impl::init() {
     held_maybe_ = s.step();
     URBIS_RETURN_IF_ERROR(s.status());
   }
+  {
+    Stmt s = db_->prepare("SELECT 1 FROM stale_entities LIMIT 1");
+    stale_maybe_ = s.step();
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
   URBIS_RETURN_IF_ERROR(load_keys());
   {
     // A store resolved under older membership rules (or none: before
@@ -709,7 +714,7 @@ Result<ApplyOutcome> Replica::Impl::apply_verified(const ParsedChange& p, bool e
   // (the header is plaintext, so a key-less node judges it too).
   URBIS_RETURN_IF_ERROR(check_clock(p.header));
   URBIS_ASSIGN_OR_RETURN(ApplyOutcome outcome, apply_parsed(p, nullptr));
-  if (release && outcome == ApplyOutcome::Applied) {
+  if (release && outcome == ApplyOutcome::Applied && held_maybe_) {
     URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(p.space));
     URBIS_RETURN_IF_ERROR(release_held(space.id, p.author, p.header.seq() + 1));
   }
@@ -1455,7 +1460,10 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
       for (size_t i = 0; i < parsed.size(); ++i)
         out.push_back(parsed[i].is_ok() ? apply_verified(*parsed[i], endorsed[i], /*release=*/true)
                                         : Result<ApplyOutcome>(parsed[i].status()));
-      st = flush_dirty();
+      // A catch-up brings batch after batch, each touching many of the same
+      // entities: those are refreshed once, at the next read. A small batch
+      // (a live push) refreshes at once, as its reader is about to look.
+      st = envelopes.size() >= kStaleBatch ? mark_stale() : flush_dirty();
     }
     if (st.is_ok()) st = tx.commit();
   }
@@ -1691,6 +1699,7 @@ Result<size_t> Replica::held_bytes(const SpaceId& s) { return impl_->held_bytes(
 Result<size_t> Replica::held_bytes(const SpaceId& s, const DeviceKey& author) { return impl_->held_bytes(s, &author); }
 Result<Entity> Replica::get(const SpaceId& s, const EntityId& id) { return impl_->get(s, id); }
 Result<FindResult> Replica::find(const SpaceId& s, const Query& q) { return impl_->find(s, q); }
+Status Replica::refresh() { return impl_->refresh_stale(); }
 Result<Hash> Replica::state_hash(const SpaceId& s) { return impl_->state_hash(s); }
 Status Replica::check_integrity() { return urbis::check_integrity(*impl_->db_); }
 Result<Replica::Checkpoint> Replica::checkpoint(bool vacuum) {

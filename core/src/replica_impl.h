@@ -103,6 +103,10 @@ inline constexpr size_t kMaxScope = 1024;
 // At most this many changes of an author that count for nothing (its role
 // does not let it write them) past its last pin are stored.
 inline constexpr uint64_t kMaxUncounted = 1024;
+// An apply_batch of at least this many changes leaves the entities it
+// changed stale (stale_entities) for the next read to refresh; a smaller one
+// refreshes them before it commits.
+inline constexpr size_t kStaleBatch = 32;
 // At most this many parents per membership change (Membership.parents).
 inline constexpr int kMaxParents = 64;
 // changes_since: up to this many authors lacking, one cursor per author's
@@ -294,6 +298,14 @@ class Replica::Impl {
   // retyped_ when scoped writers' ops on it must be judged again.
   Status home_known(int64_t space, const EntityId& eid, bool moved);
   Status flush_dirty();
+  // Records dirty_ in stale_entities instead of refreshing them (a large
+  // apply_batch: an entity changed by many batches in a row is refreshed
+  // once, at the next read).
+  Status mark_stale();
+  // Refreshes the entities in stale_entities, in a transaction of its own
+  // (none may be open). Every read of summaries, facets or full text calls
+  // it first.
+  Status refresh_stale();
   Status rebuild_space(const SpaceRow& space);
   Status rebuild_all();
 
@@ -324,6 +336,8 @@ class Replica::Impl {
   // false only while the store is known to hold no held change: spares the
   // lookups for held changes on every apply (a hint; true is always safe).
   bool held_maybe_ = true;
+  // false only while stale_entities is known to be empty (as held_maybe_).
+  bool stale_maybe_ = true;
   bool retyped_ = false;  // materialize(): a type change that needs rebuild_space
   // Membership resolvers by space row (a cache: dropped on any rollback).
   std::map<int64_t, std::unique_ptr<MembershipResolver>> resolvers_;

@@ -207,15 +207,23 @@ CREATE TABLE dark_epochs(
 INSERT OR IGNORE INTO dark_epochs(space, epoch) SELECT DISTINCT space, epoch FROM changes WHERE kind = 0;
 )sql";
 
-// Version 8 (issue 13): authors_writing is partial on a flag set once, at an
-// author's first change, instead of on head_seq. An index whose WHERE names
-// a column the UPDATE sets is rewritten by that UPDATE: every change, local
-// or remote, rewrote its author's entry (one page of each commit's ~21).
+// Version 8 (issue 13).
+//  authors.wrote: authors_writing is partial on a flag set once, at an
+//      author's first change, instead of on head_seq. An index whose WHERE
+//      names a column the UPDATE sets is rewritten by that UPDATE: every
+//      change, local or remote, rewrote its author's entry (one page of
+//      each commit's ~21).
+//  stale_entities: entities whose values a large apply_batch changed and
+//      whose summary document, facets and full text are not refreshed yet
+//      (Replica::Impl::mark_stale): refreshed before the next read, or at
+//      Replica::refresh(). Written in the transaction that changed the
+//      values, so a crash between the two loses no refresh.
 constexpr const char* kV8 = R"sql(
 ALTER TABLE authors ADD COLUMN wrote INTEGER NOT NULL DEFAULT 0;
 UPDATE authors SET wrote = 1 WHERE head_seq > 0;
 DROP INDEX authors_writing;
 CREATE INDEX authors_writing ON authors(space, id) WHERE wrote;
+CREATE TABLE stale_entities(entity INTEGER PRIMARY KEY);
 )sql";
 
 constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};

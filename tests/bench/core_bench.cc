@@ -303,6 +303,7 @@ int main() {
     std::vector<Bytes> batch(changes.begin() + i, changes.begin() + std::min(changes.size(), i + 100));
     for (auto& r : reader->apply_batch(batch)) must(std::move(r), "apply");
   }
+  must(reader->refresh(), "refresh");  // what reads show, up to date: part of the cost
   report("apply_ops_per_s", ops100 / seconds_since(start), "ops/s");
 
   // 2b. Remote apply of 1-op changes (the sync case: many small changes from
@@ -317,6 +318,7 @@ int main() {
                                changes1.begin() + static_cast<std::ptrdiff_t>(std::min(changes1.size(), i + 100)));
       for (auto& r : reader1->apply_batch(batch)) must(std::move(r), "apply");
     }
+    must(reader1->refresh(), "refresh");
     report("apply_changes_per_s_tx1", changes1.size() / seconds_since(t1), "changes/s");
     if (must(reader1->state_hash(space1), "hash") != must(writer1->state_hash(space1), "hash")) {
       std::fprintf(stderr, "bench: replicas diverged (1-op changes)\n");

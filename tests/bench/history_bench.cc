@@ -28,6 +28,12 @@
 //   version vector
 //   removal       the reader applies a removal (a new epoch, its key granted
 //                 to the reader): ms, median of 3
+//   control_*     find and the state hash on the same state without its
+//                 history (a copy of the writer's store, its log emptied and
+//                 the file vacuumed): what the content alone costs. Where a
+//                 row grows from 10k to 1M, its control says how much of it
+//                 is the catalogue's growth (more tags, summaries, longer
+//                 documents) rather than the history's.
 //
 //   URBIS_HISTORY_MAX=N    largest step (default 1,000,000 natively, 100,000 in
 //                          wasm); steps are 1k, 10k, 100k, 1M up to it, plus N
@@ -36,6 +42,8 @@
 //   URBIS_HISTORY_PROJECTS=P  projects edited (default 10,000; the smoke test
 //                          in ctest uses fewer).
 //   URBIS_BENCH_DIR=DIR    where the SQLite files go (as core_bench.cc).
+//   URBIS_HISTORY_NO_CONTROL=1  skip the control of each step (the same state
+//                          without its history, below).
 //   URBIS_HISTORY_KEEP=1   keep both stores at the end (history-writer.db,
 //                          history-reader.db), e.g. to read their tables'
 //                          sizes with SQLite's dbstat.
@@ -47,6 +55,8 @@
 #include <numeric>
 #include <string>
 #include <vector>
+
+#include <sqlite3.h>
 
 #include "bench_util.h"
 #include "urbis/replica.h"
@@ -235,6 +245,81 @@ struct History {
   }
 };
 
+struct FindTimes {
+  double p50_ms, p99_ms, hits_mean;
+};
+
+// 100 Discover queries (text + type + two facets) on `r`.
+FindTimes time_find(Replica& r, const SpaceId& space) {
+  std::vector<double> ms;
+  size_t hits = 0;
+  for (size_t i = 0; i < 100; ++i) {
+    Query q;
+    q.type = "project";
+    q.text = kWords[i % std::size(kWords)];
+    q.where = {{"sector", kSectors[i % std::size(kSectors)]}, {"stage", kStages[(i / 3) % std::size(kStages)]}};
+    auto t1 = Clock::now();
+    hits += must(r.find(space, q), "find").total;
+    ms.push_back(seconds_since(t1) * 1e3);
+  }
+  return {percentile(ms, 0.5), percentile(ms, 0.99), static_cast<double>(hits) / 100};
+}
+
+// The state hash of `space` on `r`: ms, median of 3.
+double time_state_hash(Replica& r, const SpaceId& space, Hash* hash) {
+  std::vector<double> ms;
+  for (int i = 0; i < 3; ++i) {
+    auto t1 = Clock::now();
+    *hash = must(r.state_hash(space), "state_hash");
+    ms.push_back(seconds_since(t1) * 1e3);
+  }
+  return percentile(ms, 0.5);
+}
+
+void sql_or_die(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::fprintf(stderr, "bench: %s: %s\n", sql.c_str(), err ? err : "?");
+    std::exit(1);
+  }
+}
+
+// The control of each step: the writer's state without its history. A copy
+// of the writer's store (VACUUM INTO) without its log (the changes table
+// emptied, then VACUUM: every table rewritten compact, as a store that
+// never had those edits would be). What find and the state hash cost there
+// is what the content costs; the rows with the history are to be read
+// against these.
+void measure_without_history(const std::string& writer_path, const SpaceId& space, size_t n, Table& table, Env& env) {
+  const std::string path = fresh_path("history-control.db");
+  auto t = Clock::now();
+  {
+    sqlite3* db = nullptr;
+    if (sqlite3_open(writer_path.c_str(), &db) != SQLITE_OK) {
+      std::fprintf(stderr, "bench: cannot open %s\n", writer_path.c_str());
+      std::exit(1);
+    }
+    sql_or_die(db, "VACUUM INTO '" + path + "'");
+    sqlite3_close(db);
+    if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) std::exit(1);
+    sql_or_die(db, "DELETE FROM changes; VACUUM");
+    sqlite3_close(db);
+  }
+  const double copy_s = seconds_since(t);
+  {
+    ReplicaOptions o;
+    o.synchronous_full = false;
+    auto control = must(Replica::open(path, Identity::generate(env), env, o), "open the control");
+    const FindTimes found = time_find(*control, space);
+    table.report("control_find_p50_ms", n, found.p50_ms, "ms");
+    table.report("control_find_p99_ms", n, found.p99_ms, "ms");
+    Hash hash{};
+    table.report("control_state_hash_ms", n, time_state_hash(*control, space, &hash), "ms");
+  }
+  remove_store("history-control.db");
+  std::printf("the state without its history: copied and measured in %.1f s (copy %.1f s)\n", seconds_since(t), copy_s);
+}
+
 void apply_all(Replica& reader, const std::vector<Bytes>& envelopes, size_t begin, size_t end) {
   for (size_t i = begin; i < end; i += kApplyBatch) {
     std::vector<Bytes> batch(envelopes.begin() + static_cast<ptrdiff_t>(i),
@@ -310,6 +395,7 @@ void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& tabl
   for (size_t i = 0; i < half; i += kApplyBatch) {
     auto t = Clock::now();
     apply_all(reader, window, i, i + kApplyBatch);
+    must(reader.refresh(), "refresh");  // each batch readable before the next, as before stale entities
     us.push_back(seconds_since(t) * 1e6 / kApplyBatch);
   }
   table.report("apply_batch100_us_p50", n, percentile(us, 0.5), "us");
@@ -354,20 +440,10 @@ void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& tabl
   // Discover: text + type + two facets. How many projects match grows as
   // the edits spread the query words over the summaries (the catalogue's
   // content, not its history): find_hits_mean says how many.
-  ms.clear();
-  size_t hits = 0;
-  for (size_t i = 0; i < 100; ++i) {
-    Query q;
-    q.type = "project";
-    q.text = kWords[i % std::size(kWords)];
-    q.where = {{"sector", kSectors[i % std::size(kSectors)]}, {"stage", kStages[(i / 3) % std::size(kStages)]}};
-    auto t1 = Clock::now();
-    hits += must(writer.find(h.space, q), "find").total;
-    ms.push_back(seconds_since(t1) * 1e3);
-  }
-  table.report("find_p50_ms", n, percentile(ms, 0.5), "ms");
-  table.report("find_hits_mean", n, static_cast<double>(hits) / 100, "hits");
-  table.report("find_p99_ms", n, percentile(ms, 0.99), "ms");
+  const FindTimes found = time_find(writer, h.space);
+  table.report("find_p50_ms", n, found.p50_ms, "ms");
+  table.report("find_hits_mean", n, found.hits_mean, "hits");
+  table.report("find_p99_ms", n, found.p99_ms, "ms");
 
   us.clear();
   for (size_t i = 0; i < 1'000; ++i) {
@@ -378,14 +454,8 @@ void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& tabl
   }
   table.report("get_us_p50", n, percentile(us, 0.5), "us");
 
-  ms.clear();
   Hash hash{};
-  for (int i = 0; i < 3; ++i) {
-    auto t1 = Clock::now();
-    hash = must(writer.state_hash(h.space), "state_hash");
-    ms.push_back(seconds_since(t1) * 1e3);
-  }
-  table.report("state_hash_ms", n, percentile(ms, 0.5), "ms");
+  table.report("state_hash_ms", n, time_state_hash(writer, h.space, &hash), "ms");
   if (must(reader.state_hash(h.space), "state_hash") != hash) {
     std::fprintf(stderr, "bench: the reader diverged from the writer\n");
     std::exit(1);
@@ -435,6 +505,7 @@ int main() {
   auto env = make_deterministic_env(13);
   Identity reader_id = Identity::generate(*env);
   const DeviceKey reader_key = reader_id.device();
+  const std::string writer_path = fresh_path("history-writer.db");
   auto writer = open_replica("history-writer.db", *env, Identity::generate(*env));
   auto reader = open_replica("history-reader.db", *env, std::move(reader_id));
 
@@ -474,6 +545,7 @@ int main() {
     t = Clock::now();
     measure(*writer, *reader, h, n, table, *env);
     std::printf("measured at %zu in %.1f s%s\n", n, seconds_since(t), load_average().c_str());
+    if (!std::getenv("URBIS_HISTORY_NO_CONTROL")) measure_without_history(writer_path, h.space, n, table, *env);
     std::fflush(stdout);
   }
 

@@ -5,6 +5,7 @@
 //   1. catch-up of 100k ops: a client pushes them to the empty node, then a
 //      second member of the space catches up from it (seconds each way; wire
 //      bytes against the encrypted payload);
+//   1b. catch-up of 100k one-op changes, pushed and pulled the same way;
 //   2. live propagation A -> node -> B at 500 edits/s (latency p50/p99/max);
 //   3. node ingest of pre-built changes from 1 and from 4 clients (changes/s,
 //      and changes per second of the node's CPU time);
@@ -23,7 +24,7 @@
 //                           (default: the system temp directory; /dev/shm
 //                           takes the disk's fsync out of the figures)
 //   URBIS_BENCH_CLIENTS=N   connections to hold (default 5000)
-//   URBIS_BENCH_ONLY=LIST   run only these of catchup (with live), ingest, held, wire
+//   URBIS_BENCH_ONLY=LIST   run only these of catchup (with live), catchup1, ingest, held, wire
 //
 // Clients use synchronous=NORMAL (as the core benchmark), so their own fsyncs
 // do not pace the figures; the node runs as shipped (synchronous=FULL: it
@@ -667,6 +668,98 @@ class LiveWriter {
   std::atomic<bool> done_{false};
 };
 
+// One sync of `replica` with the node, until its session caught up.
+struct SyncRun {
+  std::shared_ptr<Client> client;
+  SchedTimes node, self;  // CPU time of the node and of this process meanwhile
+  WireFigures wire;
+};
+
+SyncRun sync_until_caught_up(asio::io_context& io, Replica& replica, const Identity& signer, const SpaceId& space,
+                             NodeProcess& node, const char* what) {
+  SyncRun run;
+  run.client = std::make_shared<Client>(io, replica, sync::Signer::of(signer), std::vector<SpaceId>{space});
+  const SchedTimes node0 = node.sched(), self0 = sched_times(getpid());
+  run.client->start(node.port());
+  run_until(
+      io, [&] { return run.client->caught_up() || run.client->ended(); }, 120s);
+  require_caught_up(*run.client, what);
+  run.node = node.sched() - node0;
+  run.self = sched_times(getpid()) - self0;
+  run.wire = wire_figures(*run.client);
+  return run;
+}
+
+// Dies unless `b` holds what `a` holds of `space`: the same version vector
+// and state hash.
+void require_converged(Replica& a, Replica& b, const SpaceId& space, const std::string& what) {
+  if (must(b.version_vector(space), "vv") != must(a.version_vector(space), "vv"))
+    die(what + ": B's version vector differs from A's");
+  if (must(b.state_hash(space), "hash") != must(a.state_hash(space), "hash")) die(what + ": B diverged from A");
+}
+
+// 1b. Catch-up of one-op changes (issue 13: 100,000 of them, node -> empty
+// client, within 2 s natively): A makes them (one field of one project each,
+// in commit_groups of 1,000: one signed change per edit), pushes them to the
+// node; B, a member with an empty store, pulls them. The sync case of many
+// small changes from field devices back online.
+void bench_catch_up_one_op(const fs::path& dir, NodeProcess& node) {
+  const size_t edits = scaled(100000), projects = 1000;
+  say("1b. catch-up of %zu one-op changes: building...", edits);
+  Identity a_id = Identity::generate(system_env()), b_id = Identity::generate(system_env());
+  const DeviceKey b_key = b_id.device();
+  const Identity a_signer = copy_identity(a_id), b_signer = copy_identity(b_id);
+  auto a = open_client_replica(dir / "a1.db", std::move(a_id));
+  auto b = open_client_replica(dir / "b1.db", std::move(b_id));
+  const SpaceId space = must(a->create_space("catch-up, one op each"), "create space");
+  must(a->add_member(space, b_key, Role::Editor), "add member");
+  std::vector<EntityId> ids;
+  {
+    Transaction tx = a->begin(space);
+    for (size_t p = 0; p < projects; ++p) {
+      ids.push_back(tx.create("project"));
+      project_ops(tx, ids.back(), p, 0, 10);
+    }
+    must(a->commit(tx), "commit projects");
+  }
+  const auto build_start = Clock::now();
+  for (size_t done = 0; done < edits;) {
+    std::vector<Transaction> group;
+    for (; group.size() < 1000 && done < edits; ++done) {
+      Transaction tx = a->begin(space);
+      tx.set(ids[(done * 7919) % ids.size()], "budget", static_cast<int64_t>(1'000'000 + done));
+      group.push_back(std::move(tx));
+    }
+    must(a->commit_group(group), "commit_group");
+  }
+  const std::vector<Bytes> log = must(a->changes_since(space, {}), "changes_since");
+  const uint64_t payload = total_bytes(log);
+  say("   built in %.1f s: %zu changes, %.2f MB of envelopes", seconds_since(build_start), log.size(), payload / 1e6);
+
+  asio::io_context io_a(1), io_b(1);
+  auto guard_a = asio::make_work_guard(io_a);
+  auto guard_b = asio::make_work_guard(io_b);
+  const SyncRun push = sync_until_caught_up(io_a, *a, a_signer, space, node, "push of one-op changes");
+  const SyncRun pull = sync_until_caught_up(io_b, *b, b_signer, space, node, "pull of one-op changes");
+  // What B's reads show (summaries, facets, full text), brought up to date:
+  // part of the catch-up (a catch-up's batches leave it to the next read).
+  const auto refresh_start = Clock::now();
+  must(b->refresh(), "refresh");
+  const double refresh_s = seconds_since(refresh_start);
+  const double pull_s = pull.wire.seconds + refresh_s;
+  require_converged(*a, *b, space, "pull of one-op changes");
+  const std::string note =
+      std::to_string(log.size()) + " changes, " + std::to_string(static_cast<int>(payload / 1000)) + " kB of envelopes";
+  report("catchup_push_100k_1op_changes_s", push.wire.seconds, "s", 2, "", std::nullopt,
+         note + "; " + sched_note("node", push.node) + "; " + sched_note("client A", push.self));
+  char refreshed[96];
+  std::snprintf(refreshed, sizeof refreshed, "; then B's summaries, facets and text refreshed in %.2f s", refresh_s);
+  report("catchup_pull_100k_1op_changes_s", pull_s, "s", 2, "<= 2 s (issue 13)", pull_s <= 2,
+         "B verifies, decrypts, merges, materializes; " + sched_note("node", pull.node) + "; " +
+             sched_note("client B", pull.self) + refreshed);
+  report("catchup_pull_1op_changes_per_s", log.size() / pull_s, "changes/s", 0, "", std::nullopt, "");
+}
+
 void bench_catch_up_and_live(const fs::path& dir, NodeProcess& node) {
   const size_t txs = scaled(1000), ops_per_tx = 100;
   say("1. catch-up: building %zu changes of %zu ops (one project = 10 ops)...", txs, ops_per_tx);
@@ -702,30 +795,20 @@ void bench_catch_up_and_live(const fs::path& dir, NodeProcess& node) {
   auto guard_b = asio::make_work_guard(io_b);
 
   // Push: A (offline so far) connects to the empty node and sends everything.
-  auto ca = std::make_shared<Client>(io_a, *a, sync::Signer::of(a_signer), std::vector<SpaceId>{space});
-  const SchedTimes node0 = node.sched(), self0 = sched_times(getpid());
-  ca->start(node.port());
-  run_until(
-      io_a, [&] { return ca->caught_up() || ca->ended(); }, 120s);
-  require_caught_up(*ca, "push");
-  const SchedTimes push_node = node.sched() - node0, push_self = sched_times(getpid()) - self0;
-  const WireFigures push = wire_figures(*ca);
+  SyncRun push_run = sync_until_caught_up(io_a, *a, a_signer, space, node, "push");
+  auto ca = push_run.client;
+  const SchedTimes push_node = push_run.node, push_self = push_run.self;
+  const WireFigures push = push_run.wire;
   if (ca->session().counters().changes_sent != log.size())
     die("push: sent " + std::to_string(ca->session().counters().changes_sent) + " changes, expected " +
         std::to_string(log.size()));
 
   // Pull: B, a member with an empty store, catches up from the node.
-  auto cb = std::make_shared<Client>(io_b, *b, sync::Signer::of(b_signer), std::vector<SpaceId>{space});
-  const SchedTimes node1 = node.sched(), self1 = sched_times(getpid());
-  cb->start(node.port());
-  run_until(
-      io_b, [&] { return cb->caught_up() || cb->ended(); }, 120s);
-  require_caught_up(*cb, "pull");
-  const SchedTimes pull_node = node.sched() - node1, pull_self = sched_times(getpid()) - self1;
-  const WireFigures pull = wire_figures(*cb);
-  if (must(b->version_vector(space), "vv") != must(a->version_vector(space), "vv"))
-    die("pull: B's version vector differs from A's");
-  if (must(b->state_hash(space), "hash") != must(a->state_hash(space), "hash")) die("pull: B diverged from A");
+  SyncRun pull_run = sync_until_caught_up(io_b, *b, b_signer, space, node, "pull");
+  auto cb = pull_run.client;
+  const SchedTimes pull_node = pull_run.node, pull_self = pull_run.self;
+  const WireFigures pull = pull_run.wire;
+  require_converged(*a, *b, space, "pull");
 
   const std::string ops_note = std::to_string(ops) + " ops in " + std::to_string(txs) + " changes of " +
                                std::to_string(ops_per_tx) + " ops, " +
@@ -1249,6 +1332,7 @@ int main() {
     NodeProcess node(dir.path());
     say("node pid %d on 127.0.0.1:%u", static_cast<int>(node.pid()), static_cast<unsigned>(node.port()));
     if (selected("catchup")) bench_catch_up_and_live(dir.path(), node);
+    if (selected("catchup1")) bench_catch_up_one_op(dir.path(), node);
     if (selected("ingest")) bench_ingest(dir.path(), node);
     if (selected("held")) bench_held(dir.path(), node, held, nofile);
     if (selected("wire")) bench_wire(dir.path(), node);

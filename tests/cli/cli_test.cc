@@ -740,7 +740,7 @@ namespace {
 // its WAL checkpointed into the file.
 void make_version_6(const fs::path& db) {
   sql_on(db,
-         "DROP INDEX authors_writing; ALTER TABLE authors DROP COLUMN wrote;"
+         "DROP TABLE stale_entities; DROP INDEX authors_writing; ALTER TABLE authors DROP COLUMN wrote;"
          "CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;"
          "DROP TABLE dark_epochs; UPDATE meta SET value=6 WHERE key='schema_version';");
   REQUIRE(sql_int(db, "SELECT value FROM meta WHERE key='schema_version'") == 6);

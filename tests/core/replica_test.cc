@@ -63,6 +63,87 @@ TEST_CASE("a transaction becomes one change and reads back with its values") {
   CHECK(vv->at(a.key) == 2);
 }
 
+// A catch-up (an apply_batch of kStaleBatch changes or more) leaves the
+// entities it changed in stale_entities, in the same SQLite transaction; the
+// next read refreshes them (schema.cc, version 8).
+TEST_CASE("a catch-up batch refreshes summaries, facets and text at the next read, after a restart too") {
+  const std::string path = temp_db("stale-entities.db");
+  Device a{301};
+  auto s = a->create_space("Catch-up");
+  URBIS_REQUIRE_OK(s);
+  const SpaceId space = *s;
+  auto b = std::make_unique<Device>(302, path);
+  URBIS_REQUIRE_OK(a->add_member(space, b->key, Role::Editor));
+  std::vector<EntityId> ids;
+  {
+    Transaction tx = a->begin(space);
+    for (int i = 0; i < 40; ++i) {
+      ids.push_back(tx.create("project"));
+      tx.set(ids.back(), "stage", "idea");
+      tx.set_text(ids.back(), "title", "en", "Solar roof " + std::to_string(i));
+    }
+    URBIS_REQUIRE_OK(a->commit(tx));
+  }
+  pull(*b->replica, *a.replica, space);
+  // 64 one-op changes: 32 stages, 31 titles, one deletion.
+  for (int i = 0; i < 64; ++i) {
+    Transaction tx = a->begin(space);
+    if (i == 63)
+      tx.remove_entity(ids[39]);
+    else if (i % 2 == 0)
+      tx.set(ids[i / 2], "stage", "operation");
+    else
+      tx.set_text(ids[i / 2], "title", "en", "Wind farm " + std::to_string(i / 2));
+    URBIS_REQUIRE_OK(a->commit(tx));
+  }
+  auto vv = (*b)->version_vector(space);
+  URBIS_REQUIRE_OK(vv);
+  auto log = a->changes_since(space, *vv);
+  URBIS_REQUIRE_OK(log);
+  REQUIRE(log->size() == 64);
+  REQUIRE(log->size() >= kStaleBatch);
+  for (const auto& r : (*b)->apply_batch(*log)) CHECK(outcome_name(r) == "Applied");
+  CHECK(query_int(path, "SELECT count(*) FROM stale_entities") == 33);
+  CHECK(query_int(path, "SELECT count(*) FROM entities WHERE deleted") == 0);
+
+  // Closed before any read (a crash would do the same: the stale rows were
+  // committed with the values), then opened again: the first read refreshes.
+  b.reset();
+  b = std::make_unique<Device>(302, path);
+  CHECK(query_int(path, "SELECT count(*) FROM stale_entities") == 33);
+  Query by_stage;
+  by_stage.type = "project";
+  by_stage.where = {{"stage", "operation"}};
+  auto found = (*b)->find(space, by_stage);
+  URBIS_REQUIRE_OK(found);
+  CHECK(found->total == 32);
+  CHECK(query_int(path, "SELECT count(*) FROM stale_entities") == 0);
+  Query by_text;
+  by_text.text = "wind";
+  CHECK((*b)->find(space, by_text)->total == 31);
+  by_text.text = "solar";
+  CHECK((*b)->find(space, by_text)->total == 8);  // 9 left, one of them deleted
+  CHECK((*b)->get(space, ids[39])->deleted);
+  CHECK(hash_of(*b->replica, space) == hash_of(*a.replica, space));
+  // The same reads on the writer, which refreshed at each commit.
+  CHECK(a->find(space, by_stage)->total == 32);
+
+  // A small batch (a live push) refreshes before it commits.
+  {
+    Transaction tx = a->begin(space);
+    tx.set(ids[35], "stage", "operation");
+    URBIS_REQUIRE_OK(a->commit(tx));
+  }
+  vv = (*b)->version_vector(space);
+  log = a->changes_since(space, *vv);
+  REQUIRE(log->size() == 1);
+  for (const auto& r : (*b)->apply_batch(*log)) CHECK(outcome_name(r) == "Applied");
+  CHECK(query_int(path, "SELECT count(*) FROM stale_entities") == 0);
+  CHECK(query_int(path, "SELECT count(*) FROM facets WHERE field='stage' AND value='operation'") == 33);
+  // refresh() with nothing stale does nothing, and says so by succeeding.
+  URBIS_REQUIRE_OK((*b)->refresh());
+}
+
 TEST_CASE("an op on an unknown entity and an empty transaction are refused") {
   Device a(2);
   auto space = a->create_space("S");

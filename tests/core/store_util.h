@@ -11,9 +11,10 @@
 
 namespace urbis::testing {
 
-// Undoes schema version 8 (issue 13: authors_writing on a flag set once).
+// Undoes schema version 8 (issue 13: authors_writing on a flag set once,
+// stale entities).
 inline constexpr const char* kUndoV8 =
-    "DROP INDEX authors_writing; ALTER TABLE authors DROP COLUMN wrote;"
+    "DROP TABLE stale_entities; DROP INDEX authors_writing; ALTER TABLE authors DROP COLUMN wrote;"
     "CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;"
     "UPDATE meta SET value=7 WHERE key='schema_version';";
 

@@ -358,6 +358,14 @@ class Replica {
   // ---- reads ----
   Result<Entity> get(const SpaceId& space, const EntityId& id);
   Result<FindResult> find(const SpaceId& space, const Query& query);
+  // Brings what reads show (summary documents, facets, full text) up to date
+  // with every change applied. A large apply_batch (a catch-up) leaves that
+  // to the next read, so that an entity changed by many batches in a row is
+  // refreshed once; get() and find() do it first themselves (when it cannot
+  // be written, say on a full disk, they read what was last refreshed and
+  // the next read tries again). A host may call it when idle, so that the
+  // next read does not wait for it; an error here is the storage's.
+  Status refresh();
   // BLAKE2b-256 over the materialized state (members, entities, every live
   // value): equal on replicas that applied the same changes, in any order.
   Result<Hash> state_hash(const SpaceId& space);
