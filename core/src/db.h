@@ -124,6 +124,24 @@ class Db {
   int changes() { return sqlite3_changes(db_); }
   Status error(std::string_view what);
 
+  // Sets how long a statement waits for another connection's lock (ms) for
+  // its lifetime, then restores the setting before it.
+  class BusyTimeout {
+   public:
+    BusyTimeout(Db& db, int ms) : db_(db) {
+      Stmt s = db.prepare("PRAGMA busy_timeout");
+      if (s.step()) before_ = static_cast<int>(s.i64(0));
+      sqlite3_busy_timeout(db.db_, ms);
+    }
+    ~BusyTimeout() { sqlite3_busy_timeout(db_.db_, before_); }
+    BusyTimeout(const BusyTimeout&) = delete;
+    BusyTimeout& operator=(const BusyTimeout&) = delete;
+
+   private:
+    Db& db_;
+    int before_ = 0;
+  };
+
  private:
   explicit Db(sqlite3* db) : db_(db) {}
   sqlite3* db_;

@@ -425,21 +425,53 @@ Status Replica::Impl::mark_stale() {
   return Status::ok();
 }
 
-Status Replica::Impl::refresh_stale() {
-  if (!stale_maybe_) return Status::ok();
-  DbTransaction tx(*db_);
-  URBIS_RETURN_IF_ERROR(tx.begin());
-  std::vector<int64_t> stale;
-  {
-    // Entities dropped since (a space left or rebuilt) are skipped.
-    Stmt s = db_->prepare("SELECT s.entity FROM stale_entities s JOIN entities e ON e.id = s.entity");
-    while (s.step()) stale.push_back(s.i64(0));
+Status Replica::Impl::refresh_stale(bool wait) {
+  if (!stale_maybe_) {
+    // Another connection on this store may have left entities stale.
+    Stmt v = db_->prepare("PRAGMA data_version");
+    if (!v.step()) return v.status();
+    const int64_t version = v.i64(0);
+    if (version == data_version_) return Status::ok();
+    Stmt s = db_->prepare("SELECT 1 FROM stale_entities LIMIT 1");
+    stale_maybe_ = s.step();
     URBIS_RETURN_IF_ERROR(s.status());
+    data_version_ = version;
+    if (!stale_maybe_) return Status::ok();
   }
-  for (int64_t e : stale) URBIS_RETURN_IF_ERROR(refresh_entity(e));
-  URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM stale_entities").run());
-  URBIS_RETURN_IF_ERROR(tx.commit());
+  for (;;) {
+    std::optional<Db::BusyTimeout> no_wait;
+    if (!wait) no_wait.emplace(*db_, 0);
+    DbTransaction tx(*db_);
+    URBIS_RETURN_IF_ERROR(tx.begin());
+    no_wait.reset();
+    std::vector<int64_t> chunk;
+    {
+      Stmt s = db_->prepare("SELECT entity FROM stale_entities ORDER BY entity LIMIT ?");
+      s.bind(1, static_cast<int64_t>(kStaleChunk));
+      while (s.step()) chunk.push_back(s.i64(0));
+      URBIS_RETURN_IF_ERROR(s.status());
+    }
+    for (int64_t e : chunk) {
+      // An entity dropped since (a space left or rebuilt) is only forgotten.
+      bool exists = false;
+      {
+        Stmt s = db_->prepare("SELECT 1 FROM entities WHERE id=?");
+        s.bind(1, e);
+        exists = s.step();
+        URBIS_RETURN_IF_ERROR(s.status());
+      }
+      if (exists) URBIS_RETURN_IF_ERROR(refresh_entity(e));
+      Stmt d = db_->prepare("DELETE FROM stale_entities WHERE entity=?");
+      URBIS_RETURN_IF_ERROR(d.bind(1, e).run());
+    }
+    URBIS_RETURN_IF_ERROR(tx.commit());
+    if (chunk.size() < kStaleChunk) break;
+  }
   stale_maybe_ = false;
+  {
+    Stmt v = db_->prepare("PRAGMA data_version");
+    if (v.step()) data_version_ = v.i64(0);
+  }
   return Status::ok();
 }
 
@@ -599,7 +631,9 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
 
 Status Replica::Impl::rebuild_space(const SpaceRow& space) {
   // Entities of other spaces a batch has written wait for their refresh.
-  URBIS_RETURN_IF_ERROR(flush_dirty());
+  // They stay in dirty_ (refreshing one again is harmless): if what follows
+  // fails and this change is rolled back, so are these refreshes.
+  for (int64_t e : dirty_) URBIS_RETURN_IF_ERROR(refresh_entity(e));
   static const char* kClear[] = {
       "DELETE FROM fts WHERE rowid IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM facets WHERE entity IN (SELECT id FROM entities WHERE space=?1)",

@@ -48,16 +48,14 @@ void hash_str(crypto_generichash_state& st, std::string_view s) {
 }  // namespace
 
 Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
-  // `deleted`. A refresh that cannot be written (a full disk, another
-  // writer holding the store) does not stop reads: they show what was last
-  // refreshed, and the next read tries again.
-  (void)refresh_stale();
+  // Read from the entity's values alone (its `deleted` too, by the merge
+  // rule refresh_entity applies): never waits for, nor writes, a refresh.
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
   Entity e;
   e.id = id;
   int64_t row = 0;
   {
-    Stmt s = db_->prepare("SELECT id, type, deleted FROM entities WHERE space=? AND eid=?");
+    Stmt s = db_->prepare("SELECT id, type FROM entities WHERE space=? AND eid=?");
     s.bind(1, space.id).bind(2, id.view());
     if (!s.step()) {
       URBIS_RETURN_IF_ERROR(s.status());
@@ -65,8 +63,8 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
     }
     row = s.i64(0);
     e.type = s.str(1);
-    e.deleted = s.i64(2) != 0;
   }
+  Register deleted;
   Stmt s = db_->prepare(
       "SELECT v.kind, v.field, v.key, v.value, v.hlc, a.pk, v.src, v.op FROM vals v "
       "JOIN authors a ON a.id = (v.op >> 43) WHERE v.entity=?");
@@ -77,7 +75,7 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
     std::string field = s.str(1), key = s.str(2);
     Version v = make_version(s);
     if (kind == 0) {
-      if (field != "_deleted") add_version(e.fields[field], std::move(v));
+      add_version(field == "_deleted" ? deleted : e.fields[field], std::move(v));
     } else if (kind == 1) {
       if (v.source_locale.empty()) {
         auto rank = std::make_tuple(v.hlc, v.author);
@@ -91,6 +89,7 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
     }
   }
   URBIS_RETURN_IF_ERROR(s.status());
+  e.deleted = deleted.winner.value == true;
   for (auto& [field, elems] : e.sets) std::sort(elems.begin(), elems.end());
   for (auto& [field, t] : e.texts) {
     auto it = original.find(field);
@@ -102,7 +101,10 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
 }
 
 Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
-  (void)refresh_stale();  // summaries, facets, full text (as in get)
+  // Summaries, facets, full text. A refresh that cannot be written now
+  // (another writer holds the store, the disk is full) does not stop the
+  // read: it shows what was last refreshed, and the next read tries again.
+  (void)refresh_stale(/*wait=*/false);
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
   if (q.limit > 1000) return Status(Code::InvalidArgument, "limit is at most 1000");
   const std::string match = fts_match_query(q.text);

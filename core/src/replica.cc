@@ -1617,6 +1617,7 @@ Status Replica::Impl::drop_space(const SpaceId& sid) {
       "DELETE FROM fts WHERE rowid IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM facets WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
       "DELETE FROM vals WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
+      "DELETE FROM stale_entities WHERE entity IN (SELECT id FROM entities WHERE space=?1)",
       // By space: `op` there is the target's seq and index, not an op key
       // (row ids are reused: a leftover would act on the next space stored).
       "DELETE FROM superseded WHERE space=?1",

@@ -107,6 +107,8 @@ inline constexpr uint64_t kMaxUncounted = 1024;
 // changed stale (stale_entities) for the next read to refresh; a smaller one
 // refreshes them before it commits.
 inline constexpr size_t kStaleBatch = 32;
+// Stale entities refreshed per transaction (each commit keeps the lock short).
+inline constexpr size_t kStaleChunk = 256;
 // At most this many parents per membership change (Membership.parents).
 inline constexpr int kMaxParents = 64;
 // changes_since: up to this many authors lacking, one cursor per author's
@@ -302,10 +304,12 @@ class Replica::Impl {
   // apply_batch: an entity changed by many batches in a row is refreshed
   // once, at the next read).
   Status mark_stale();
-  // Refreshes the entities in stale_entities, in a transaction of its own
-  // (none may be open). Every read of summaries, facets or full text calls
-  // it first.
-  Status refresh_stale();
+  // Refreshes the entities in stale_entities, in transactions of its own of
+  // kStaleChunk entities each (none may be open): what is done stays done.
+  // Every read of summaries, facets or full text calls it first, without
+  // waiting for another writer (`wait` false: Busy at once, and the read
+  // goes on).
+  Status refresh_stale(bool wait = true);
   Status rebuild_space(const SpaceRow& space);
   Status rebuild_all();
 
@@ -336,8 +340,11 @@ class Replica::Impl {
   // false only while the store is known to hold no held change: spares the
   // lookups for held changes on every apply (a hint; true is always safe).
   bool held_maybe_ = true;
-  // false only while stale_entities is known to be empty (as held_maybe_).
+  // false only while stale_entities is known to be empty (as held_maybe_),
+  // as of data_version_: another connection's commit (PRAGMA data_version
+  // moves) may have filled it.
   bool stale_maybe_ = true;
+  int64_t data_version_ = -1;
   bool retyped_ = false;  // materialize(): a type change that needs rebuild_space
   // Membership resolvers by space row (a cache: dropped on any rollback).
   std::map<int64_t, std::unique_ptr<MembershipResolver>> resolvers_;

@@ -221,7 +221,7 @@ INSERT OR IGNORE INTO dark_epochs(space, epoch) SELECT DISTINCT space, epoch FRO
 constexpr const char* kV8 = R"sql(
 ALTER TABLE authors ADD COLUMN wrote INTEGER NOT NULL DEFAULT 0;
 UPDATE authors SET wrote = 1 WHERE head_seq > 0;
-DROP INDEX authors_writing;
+DROP INDEX IF EXISTS authors_writing;
 CREATE INDEX authors_writing ON authors(space, id) WHERE wrote;
 CREATE TABLE stale_entities(entity INTEGER PRIMARY KEY);
 )sql";

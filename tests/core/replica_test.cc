@@ -66,82 +66,137 @@ TEST_CASE("a transaction becomes one change and reads back with its values") {
 // A catch-up (an apply_batch of kStaleBatch changes or more) leaves the
 // entities it changed in stale_entities, in the same SQLite transaction; the
 // next read refreshes them (schema.cc, version 8).
-TEST_CASE("a catch-up batch refreshes summaries, facets and text at the next read, after a restart too") {
-  const std::string path = temp_db("stale-entities.db");
+struct CatchUp {
+  std::string path;
   Device a{301};
-  auto s = a->create_space("Catch-up");
-  URBIS_REQUIRE_OK(s);
-  const SpaceId space = *s;
-  auto b = std::make_unique<Device>(302, path);
-  URBIS_REQUIRE_OK(a->add_member(space, b->key, Role::Editor));
+  std::unique_ptr<Device> b;
+  SpaceId space;
   std::vector<EntityId> ids;
-  {
+
+  explicit CatchUp(const std::string& name, int projects) : path(temp_db(name)) {
+    auto s = a->create_space("Catch-up");
+    REQUIRE(s.is_ok());
+    space = *s;
+    b = std::make_unique<Device>(302, path);
+    URBIS_REQUIRE_OK(a->add_member(space, b->key, Role::Editor));
     Transaction tx = a->begin(space);
-    for (int i = 0; i < 40; ++i) {
+    for (int i = 0; i < projects; ++i) {
       ids.push_back(tx.create("project"));
       tx.set(ids.back(), "stage", "idea");
       tx.set_text(ids.back(), "title", "en", "Solar roof " + std::to_string(i));
     }
     URBIS_REQUIRE_OK(a->commit(tx));
+    pull(*b->replica, *a.replica, space);
   }
-  pull(*b->replica, *a.replica, space);
+  // A's one-op edits B lacks, applied by B as one batch; returns how many.
+  size_t deliver(Replica& to) {
+    auto vv = to.version_vector(space);
+    REQUIRE(vv.is_ok());
+    auto log = a->changes_since(space, *vv);
+    REQUIRE(log.is_ok());
+    for (const auto& r : to.apply_batch(*log)) CHECK(outcome_name(r) == "Applied");
+    return log->size();
+  }
+  int64_t stale() { return query_int(path, "SELECT count(*) FROM stale_entities"); }
+  size_t count(const Query& q, Replica& r) {
+    auto found = r.find(space, q);
+    REQUIRE(found.is_ok());
+    return found->total;
+  }
+};
+
+TEST_CASE("a catch-up batch refreshes summaries, facets and text at the next read, after a restart too") {
+  CatchUp t("stale-entities.db", 40);
   // 64 one-op changes: 32 stages, 31 titles, one deletion.
   for (int i = 0; i < 64; ++i) {
-    Transaction tx = a->begin(space);
+    Transaction tx = t.a->begin(t.space);
     if (i == 63)
-      tx.remove_entity(ids[39]);
+      tx.remove_entity(t.ids[39]);
     else if (i % 2 == 0)
-      tx.set(ids[i / 2], "stage", "operation");
+      tx.set(t.ids[i / 2], "stage", "operation");
     else
-      tx.set_text(ids[i / 2], "title", "en", "Wind farm " + std::to_string(i / 2));
-    URBIS_REQUIRE_OK(a->commit(tx));
+      tx.set_text(t.ids[i / 2], "title", "en", "Wind farm " + std::to_string(i / 2));
+    URBIS_REQUIRE_OK(t.a->commit(tx));
   }
-  auto vv = (*b)->version_vector(space);
-  URBIS_REQUIRE_OK(vv);
-  auto log = a->changes_since(space, *vv);
-  URBIS_REQUIRE_OK(log);
-  REQUIRE(log->size() == 64);
-  REQUIRE(log->size() >= kStaleBatch);
-  for (const auto& r : (*b)->apply_batch(*log)) CHECK(outcome_name(r) == "Applied");
-  CHECK(query_int(path, "SELECT count(*) FROM stale_entities") == 33);
-  CHECK(query_int(path, "SELECT count(*) FROM entities WHERE deleted") == 0);
+  REQUIRE(t.deliver(*t.b->replica) == 64);
+  static_assert(kStaleBatch <= 64);
+  CHECK(t.stale() == 33);
+  CHECK(query_int(t.path, "SELECT count(*) FROM entities WHERE deleted") == 0);
+  // get() reads values alone: the deletion shows before any refresh.
+  CHECK((*t.b)->get(t.space, t.ids[39])->deleted);
+  CHECK(t.stale() == 33);
 
-  // Closed before any read (a crash would do the same: the stale rows were
-  // committed with the values), then opened again: the first read refreshes.
-  b.reset();
-  b = std::make_unique<Device>(302, path);
-  CHECK(query_int(path, "SELECT count(*) FROM stale_entities") == 33);
+  // Closed before any other read (a crash would do the same: the stale rows
+  // were committed with the values), then opened again: the first find
+  // refreshes.
+  t.b.reset();
+  t.b = std::make_unique<Device>(302, t.path);
+  CHECK(t.stale() == 33);
   Query by_stage;
   by_stage.type = "project";
   by_stage.where = {{"stage", "operation"}};
-  auto found = (*b)->find(space, by_stage);
-  URBIS_REQUIRE_OK(found);
-  CHECK(found->total == 32);
-  CHECK(query_int(path, "SELECT count(*) FROM stale_entities") == 0);
+  CHECK(t.count(by_stage, *t.b->replica) == 32);
+  CHECK(t.stale() == 0);
   Query by_text;
   by_text.text = "wind";
-  CHECK((*b)->find(space, by_text)->total == 31);
+  CHECK(t.count(by_text, *t.b->replica) == 31);
   by_text.text = "solar";
-  CHECK((*b)->find(space, by_text)->total == 8);  // 9 left, one of them deleted
-  CHECK((*b)->get(space, ids[39])->deleted);
-  CHECK(hash_of(*b->replica, space) == hash_of(*a.replica, space));
+  CHECK(t.count(by_text, *t.b->replica) == 8);  // 9 left, one of them deleted
+  CHECK(hash_of(*t.b->replica, t.space) == hash_of(*t.a.replica, t.space));
   // The same reads on the writer, which refreshed at each commit.
-  CHECK(a->find(space, by_stage)->total == 32);
+  CHECK(t.count(by_stage, *t.a.replica) == 32);
 
   // A small batch (a live push) refreshes before it commits.
   {
-    Transaction tx = a->begin(space);
-    tx.set(ids[35], "stage", "operation");
-    URBIS_REQUIRE_OK(a->commit(tx));
+    Transaction tx = t.a->begin(t.space);
+    tx.set(t.ids[35], "stage", "operation");
+    URBIS_REQUIRE_OK(t.a->commit(tx));
   }
-  vv = (*b)->version_vector(space);
-  log = a->changes_since(space, *vv);
-  REQUIRE(log->size() == 1);
-  for (const auto& r : (*b)->apply_batch(*log)) CHECK(outcome_name(r) == "Applied");
-  CHECK(query_int(path, "SELECT count(*) FROM stale_entities") == 0);
-  CHECK(query_int(path, "SELECT count(*) FROM facets WHERE field='stage' AND value='operation'") == 33);
-  // refresh() with nothing stale does nothing, and says so by succeeding.
-  URBIS_REQUIRE_OK((*b)->refresh());
+  REQUIRE(t.deliver(*t.b->replica) == 1);
+  CHECK(t.stale() == 0);
+  CHECK(query_int(t.path, "SELECT count(*) FROM facets WHERE field='stage' AND value='operation'") == 33);
+  URBIS_REQUIRE_OK((*t.b)->refresh());  // nothing stale: nothing to do
+}
+
+TEST_CASE("stale entities: refreshed in chunks, seen by a second connection, and a read never waits for a writer") {
+  const int n = static_cast<int>(kStaleChunk) + 44;
+  CatchUp t("stale-entities-chunks.db", n);
+  for (int i = 0; i < n; ++i) {
+    Transaction tx = t.a->begin(t.space);
+    tx.set(t.ids[static_cast<size_t>(i)], "stage", "operation");
+    URBIS_REQUIRE_OK(t.a->commit(tx));
+  }
+  Query by_stage;
+  by_stage.type = "project";
+  by_stage.where = {{"stage", "operation"}};
+
+  // A second connection on B's store has read already (nothing was stale).
+  Device other{302, t.path};
+  CHECK(t.count(by_stage, *other.replica) == 0);
+  // B applies the catch-up; the other connection's next read sees it.
+  REQUIRE(t.deliver(*t.b->replica) == static_cast<size_t>(n));
+  CHECK(t.stale() == n);
+
+  // While another process holds the store's write lock, a read goes on (it
+  // does not wait the busy timeout for it: not measured here) and shows what
+  // was last refreshed, refreshing nothing.
+  {
+    sqlite3* lock = nullptr;
+    REQUIRE(sqlite3_open(t.path.c_str(), &lock) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(lock, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    CHECK(t.count(by_stage, *other.replica) == 0);
+    CHECK(t.stale() == n);
+    // An explicit refresh is the host's: it reports the lock (after
+    // busy_timeout).
+    CHECK((*other.replica).refresh().code() == Code::Storage);
+    sqlite3_exec(lock, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(lock);
+  }
+  // Then the other connection's read refreshes them all, over two chunks.
+  CHECK(t.count(by_stage, *other.replica) == static_cast<size_t>(n));
+  CHECK(t.stale() == 0);
+  CHECK(t.count(by_stage, *t.b->replica) == static_cast<size_t>(n));
+  CHECK(hash_of(*t.b->replica, t.space) == hash_of(*t.a.replica, t.space));
 }
 
 TEST_CASE("an op on an unknown entity and an empty transaction are refused") {
