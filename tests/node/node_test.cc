@@ -24,6 +24,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "hostile_util.h"
 #include "node_util.h"
 
 using namespace urbis::testing;
@@ -91,6 +92,26 @@ TEST_CASE("two_clients") {
   CHECK(log.find("\"event\":\"stopped\"") != std::string::npos);
   CHECK(!any_file_contains(node.home(), marker));
   CHECK(any_file_contains(a.home(), marker));  // the check can see a marker where one is
+}
+
+// A catch-up of 32 changes or more leaves the entities it changed stale
+// (Replica::refresh): `urbis sync` refreshes them once caught up, so the
+// store it leaves holds none and the next `urbis find` has nothing to do.
+TEST_CASE("sync_refreshes_catch_up") {
+  Node node;
+  Home a, b;
+  a.init();
+  const std::string device_b = b.init();
+  const std::string space = a.ok({"space", "create", "Catch-up"})["space"].get<std::string>();
+  a.ok({"space", "add-member", space, device_b, "--role", "editor"});
+  for (int i = 0; i < 40; ++i)
+    a.ok({"put", space, "project", "new", "title@en=Catch-up project " + std::to_string(i), "stage=planning"});
+  a.ok({"sync", node.url()});
+  json sb = b.ok({"sync", node.url(), "--space", space});
+  CHECK(sb["received"].get<int>() >= 42);
+  CHECK(sql_int(b.home() / "replica.db", "SELECT count(*) FROM stale_entities") == 0);
+  CHECK(sql_int(b.home() / "replica.db", "SELECT count(*) FROM facets WHERE field='stage' AND value='planning'") == 40);
+  CHECK(b.ok({"find", space, "--type", "project", "--text", "catch-up"})["total"] == 40);
 }
 
 TEST_CASE("kill_node") {
