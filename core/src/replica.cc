@@ -870,8 +870,9 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     }
     Stmt u = db_->prepare("UPDATE authors SET head_seq=?, head_hash=?, newest_hlc=max(newest_hlc, ?) WHERE id=?");
     URBIS_RETURN_IF_ERROR(u.bind(1, h.seq()).bind(2, p.hash.view()).bind(3, h.hlc()).bind(4, author.id).run());
-    if (h.seq() == 1 || author.head_seq == 0) {
-      // authors_writing: set once, by its own statement (schema.cc, v8).
+    if (author.head_seq == 0) {
+      // Its first change here: authors_writing's flag, set once, by its own
+      // statement (schema.cc, v8).
       Stmt w = db_->prepare("UPDATE authors SET wrote=1 WHERE id=? AND NOT wrote");
       URBIS_RETURN_IF_ERROR(w.bind(1, author.id).run());
     }
