@@ -426,11 +426,15 @@ Status Replica::Impl::mark_stale() {
 }
 
 Status Replica::Impl::refresh_stale(bool wait) {
+  // PRAGMA data_version moves only when another connection commits.
+  auto data_version = [&]() -> Result<int64_t> {
+    Stmt v = db_->prepare("PRAGMA data_version");
+    if (!v.step()) return v.status().is_ok() ? Status(Code::Storage, "no data_version") : v.status();
+    return v.i64(0);
+  };
   if (!stale_maybe_) {
     // Another connection on this store may have left entities stale.
-    Stmt v = db_->prepare("PRAGMA data_version");
-    if (!v.step()) return v.status();
-    const int64_t version = v.i64(0);
+    URBIS_ASSIGN_OR_RETURN(int64_t version, data_version());
     if (version == data_version_) return Status::ok();
     Stmt s = db_->prepare("SELECT 1 FROM stale_entities LIMIT 1");
     stale_maybe_ = s.step();
@@ -444,34 +448,33 @@ Status Replica::Impl::refresh_stale(bool wait) {
     DbTransaction tx(*db_);
     URBIS_RETURN_IF_ERROR(tx.begin());
     no_wait.reset();
+    // The next chunk in entity order; an entity dropped since (a space left
+    // or rebuilt) is only forgotten. Under the write lock nothing is added
+    // meanwhile, so the chunk goes by one range delete.
     std::vector<int64_t> chunk;
+    int64_t last = 0;
+    size_t rows = 0;
     {
-      Stmt s = db_->prepare("SELECT entity FROM stale_entities ORDER BY entity LIMIT ?");
+      Stmt s = db_->prepare(
+          "SELECT s.entity, e.id IS NOT NULL FROM stale_entities s LEFT JOIN entities e ON e.id = s.entity "
+          "ORDER BY s.entity LIMIT ?");
       s.bind(1, static_cast<int64_t>(kStaleChunk));
-      while (s.step()) chunk.push_back(s.i64(0));
+      for (; s.step(); ++rows) {
+        last = s.i64(0);
+        if (s.i64(1)) chunk.push_back(last);
+      }
       URBIS_RETURN_IF_ERROR(s.status());
     }
-    for (int64_t e : chunk) {
-      // An entity dropped since (a space left or rebuilt) is only forgotten.
-      bool exists = false;
-      {
-        Stmt s = db_->prepare("SELECT 1 FROM entities WHERE id=?");
-        s.bind(1, e);
-        exists = s.step();
-        URBIS_RETURN_IF_ERROR(s.status());
-      }
-      if (exists) URBIS_RETURN_IF_ERROR(refresh_entity(e));
-      Stmt d = db_->prepare("DELETE FROM stale_entities WHERE entity=?");
-      URBIS_RETURN_IF_ERROR(d.bind(1, e).run());
+    for (int64_t e : chunk) URBIS_RETURN_IF_ERROR(refresh_entity(e));
+    if (rows) {
+      Stmt d = db_->prepare("DELETE FROM stale_entities WHERE entity <= ?");
+      URBIS_RETURN_IF_ERROR(d.bind(1, last).run());
     }
     URBIS_RETURN_IF_ERROR(tx.commit());
-    if (chunk.size() < kStaleChunk) break;
+    if (rows < kStaleChunk) break;
   }
   stale_maybe_ = false;
-  {
-    Stmt v = db_->prepare("PRAGMA data_version");
-    if (v.step()) data_version_ = v.i64(0);
-  }
+  if (auto version = data_version(); version.is_ok()) data_version_ = *version;
   return Status::ok();
 }
 
