@@ -474,6 +474,7 @@ Status Replica::Impl::refresh_stale(bool wait) {
     if (rows < kStaleChunk) break;
   }
   stale_maybe_ = false;
+  own_stale_ = false;
   if (auto version = data_version(); version.is_ok()) data_version_ = *version;
   return Status::ok();
 }

@@ -102,9 +102,11 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
 
 Result<FindResult> Replica::Impl::find(const SpaceId& sid, const Query& q) {
   // Summaries, facets, full text. A refresh that cannot be written now
-  // (another writer holds the store, the disk is full) does not stop the
-  // read: it shows what was last refreshed, and the next read tries again.
-  (void)refresh_stale(/*wait=*/false);
+  // (another writer holds the store past the busy timeout, or at all when
+  // nothing stale is this connection's own put; the disk is full) does not
+  // stop the read: it shows what was last refreshed, and the next read
+  // tries again.
+  (void)refresh_stale(/*wait=*/own_stale_);
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
   if (q.limit > 1000) return Status(Code::InvalidArgument, "limit is at most 1000");
   const std::string match = fts_match_query(q.text);

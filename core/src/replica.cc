@@ -420,6 +420,7 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
   out.reserve(n);
   DbTransaction dbtx(*db_);
   URBIS_RETURN_IF_ERROR(dbtx.begin());
+  bool touched = false;
   Status st = [&]() -> Status {
     DeferRefresh defer(*this);
     for (size_t i = 0; i < n; ++i) {
@@ -427,13 +428,19 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
       if (!info.is_ok()) return info.status();
       out.push_back(std::move(info).value());
     }
-    return flush_dirty();
+    // The entities' summaries, facets and full text are refreshed by the
+    // next read (find), once for every put made since: what a put must
+    // write at once is its change and its values (~8 pages, was ~20), and
+    // the full-text index takes its updates in chunks.
+    touched = !dirty_.empty();
+    return mark_stale();
   }();
   if (!st.is_ok()) {
     dirty_.clear();
     return st;  // dbtx rolls every change of the group back
   }
   URBIS_RETURN_IF_ERROR(dbtx.commit());
+  if (touched) own_stale_ = true;
   return out;
 }
 

@@ -300,15 +300,16 @@ class Replica::Impl {
   // retyped_ when scoped writers' ops on it must be judged again.
   Status home_known(int64_t space, const EntityId& eid, bool moved);
   Status flush_dirty();
-  // Records dirty_ in stale_entities instead of refreshing them (a large
-  // apply_batch: an entity changed by many batches in a row is refreshed
-  // once, at the next read).
+  // Records dirty_ in stale_entities instead of refreshing them (a local
+  // commit, a large apply_batch: an entity changed by many puts or batches
+  // in a row is refreshed once, at the next read).
   Status mark_stale();
   // Refreshes the entities in stale_entities, in transactions of its own of
   // kStaleChunk entities each (none may be open): what is done stays done.
-  // Every read of summaries, facets or full text calls it first, without
-  // waiting for another writer (`wait` false: Busy at once, and the read
-  // goes on).
+  // Every read of summaries, facets or full text calls it first. It waits
+  // for another writer only to show this connection's own puts (own_stale_),
+  // as the put itself used to; else (`wait` false) it gets Busy at once and
+  // the read goes on with what was last refreshed.
   Status refresh_stale(bool wait = true);
   Status rebuild_space(const SpaceRow& space);
   Status rebuild_all();
@@ -345,6 +346,9 @@ class Replica::Impl {
   // moves) may have filled it.
   bool stale_maybe_ = true;
   int64_t data_version_ = -1;
+  // A local commit of this connection left entities stale: its reads wait
+  // for the write lock to refresh them (read your own writes).
+  bool own_stale_ = false;
   bool retyped_ = false;  // materialize(): a type change that needs rebuild_space
   // Membership resolvers by space row (a cache: dropped on any rollback).
   std::map<int64_t, std::unique_ptr<MembershipResolver>> resolvers_;

@@ -213,11 +213,12 @@ INSERT OR IGNORE INTO dark_epochs(space, epoch) SELECT DISTINCT space, epoch FRO
 //      names a column the UPDATE sets is rewritten by that UPDATE: every
 //      change, local or remote, rewrote its author's entry (one page of
 //      each commit's ~21).
-//  stale_entities: entities whose values a large apply_batch changed and
-//      whose summary document, facets and full text are not refreshed yet
-//      (Replica::Impl::mark_stale): refreshed before the next read, or at
-//      Replica::refresh(). Written in the transaction that changed the
-//      values, so a crash between the two loses no refresh.
+//  stale_entities: entities whose values a local commit or a large
+//      apply_batch changed and whose summary document, facets and full text
+//      are not refreshed yet (Replica::Impl::mark_stale): refreshed before
+//      the next read, or at Replica::refresh(). Written in the transaction
+//      that changed the values, so a crash between the two loses no
+//      refresh.
 constexpr const char* kV8 = R"sql(
 ALTER TABLE authors ADD COLUMN wrote INTEGER NOT NULL DEFAULT 0;
 UPDATE authors SET wrote = 1 WHERE head_seq > 0;

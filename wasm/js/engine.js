@@ -529,7 +529,8 @@ export class Engine {
     const purge = this.purge;
     this.purge = false;
     try {
-      // The WAL into the db file, WAL truncated; vacuumed after a drop.
+      // What reads derive, refreshed (puts leave it stale); the WAL into the
+      // db file, WAL truncated; vacuumed after a drop.
       this.call('checkpoint', { path: DB_PATH, vacuum: purge });
     } catch (e) {
       if (purge) {

@@ -641,12 +641,15 @@ Result<nlohmann::json> Client::rpc_session_open(const json& /*p*/) {
 }
 
 Result<nlohmann::json> Client::rpc_checkpoint(const json& p) {
-  // Before a snapshot: the WAL copied into the database file and truncated
-  // (the core lets the WAL grow to ~16 MB between checkpoints), so the
-  // snapshot is the database file alone; {vacuum: true} after a space was
-  // dropped, so its free pages (which keep deleted rows' bytes) do not
-  // reach the snapshot.
+  // Before a snapshot (the engine's idle time): what puts and catch-ups
+  // left stale for the next read is refreshed, so the snapshot holds it and
+  // a restart has nothing to redo; then the WAL is copied into the database
+  // file and truncated (the core lets the WAL grow to ~16 MB between
+  // checkpoints), so the snapshot is the database file alone; {vacuum:
+  // true} after a space was dropped, so its free pages (which keep deleted
+  // rows' bytes) do not reach the snapshot.
   URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
+  URBIS_RETURN_IF_ERROR(r->refresh());
   URBIS_ASSIGN_OR_RETURN(Replica::Checkpoint done, r->checkpoint(p.value("vacuum", false)));
   return json{{"walFrames", done.wal_frames}, {"checkpointed", done.checkpointed}};
 }
