@@ -442,6 +442,11 @@ Status Replica::Impl::refresh_stale(bool wait) {
     data_version_ = version;
     if (!stale_maybe_) return Status::ok();
   }
+  // data_version as of the last chunk, read under its write lock: no other
+  // connection commits in between (a put of another, after this chunk's
+  // read, moves it and is seen by the next read), and this connection's own
+  // commit does not move it.
+  int64_t version = -1;
   for (;;) {
     std::optional<Db::BusyTimeout> no_wait;
     if (!wait) no_wait.emplace(*db_, 0);
@@ -470,12 +475,17 @@ Status Replica::Impl::refresh_stale(bool wait) {
       Stmt d = db_->prepare("DELETE FROM stale_entities WHERE entity <= ?");
       URBIS_RETURN_IF_ERROR(d.bind(1, last).run());
     }
+    const bool last_chunk = rows < kStaleChunk;
+    if (last_chunk) {
+      auto now = data_version();
+      version = now.is_ok() ? *now : -1;  // -1: the next read looks again
+    }
     URBIS_RETURN_IF_ERROR(tx.commit());
-    if (rows < kStaleChunk) break;
+    if (last_chunk) break;
   }
   stale_maybe_ = false;
   own_stale_ = false;
-  if (auto version = data_version(); version.is_ok()) data_version_ = *version;
+  data_version_ = version;
   return Status::ok();
 }
 

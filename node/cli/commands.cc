@@ -192,6 +192,7 @@ void run_put(const Context& ctx, const Args& args) {
   if (!create) (void)get_typed(*replica, space, pos[1], id);
   for (const auto& [ref, value] : assignments) record(tx, id, ref, value);
   CommitInfo info = check(replica->commit(tx));
+  refresh_for_reads(*replica);
   emit(ctx, {{"id", id.hex()}, {"type", pos[1]}, {"seq", info.seq}});
 }
 
@@ -215,6 +216,7 @@ void run_delete(const Context& ctx, const Args& args) {
   Transaction tx = replica->begin(space);
   tx.remove_entity(id);
   CommitInfo info = check(replica->commit(tx));
+  refresh_for_reads(*replica);
   emit(ctx, {{"deleted", id.hex()}, {"seq", info.seq}});
 }
 

@@ -188,7 +188,10 @@ void run_device_republish(const Context& ctx, const Args& args) {
     const uint64_t fork = fork_point(*h.forked, *h.current, s.id, h.old_device);
     std::vector<Transaction> txs;
     SpaceCounts counts = republish_space(*h.forked, *h.current, s.id, h.old_device, fork, txs);
-    if (!txs.empty()) check(h.current->commit_group(txs));  // all of a space or none
+    if (!txs.empty()) {
+      check(h.current->commit_group(txs));  // all of a space or none
+      refresh_for_reads(*h.current);
+    }
     report.push_back({{"space", s.id.hex()},
                       {"forked_at_seq", fork},
                       {"values", counts.values},

@@ -398,6 +398,11 @@ std::unique_ptr<Replica> open_home(const Context& ctx) {
   return open_store(home, std::move(identity));
 }
 
+void refresh_for_reads(Replica& replica) {
+  if (Status refreshed = replica.refresh(); !refreshed.is_ok())
+    log_event("warn", "refresh_failed", {{"error", refreshed.to_string()}});
+}
+
 SyncHome open_device_for_sync(const Context& ctx) {
   const fs::path home = resolve_home(ctx);
   return open_for_sync(home, unlock_identity(home, /*required=*/true), ReplicaOptions{});

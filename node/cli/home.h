@@ -45,6 +45,13 @@ std::unique_ptr<Replica> open_store(const std::filesystem::path& home, std::opti
 // NotFound when HOME has no identity; WrongPassphrase when it does not fit.
 std::unique_ptr<Replica> open_home(const Context& ctx);
 
+// Refreshes what this command's writes (or a catch-up) left stale for the
+// next read (Replica::refresh): a command that wrote does it before it
+// exits, while its puts are its own, so another process's `urbis find`
+// shows them without waiting for the store's lock. A failure is logged and
+// loses nothing: the next read tries again.
+void refresh_for_reads(Replica& replica);
+
 // A store opened for syncing, and the key its sessions authenticate with:
 // the replica's own identity (borrowed from the Replica: the secret is held
 // once), or, for a node home without a device identity, the node's transport

@@ -218,11 +218,9 @@ awaitable<void> SyncClient::run() {
     if (caught_up() && !live_logged) {
       live_logged = true;
       log_event("info", "live", {{"spaces", session_->synced_spaces().size()}});
-      // What the catch-up left stale (Replica::refresh) is refreshed now,
-      // not by the next `urbis find`. A failure here loses nothing: the
-      // next read tries again.
-      if (Status refreshed = replica_.refresh(); !refreshed.is_ok())
-        log_event("warn", "refresh_failed", {{"error", refreshed.to_string()}});
+      // What the catch-up left stale is refreshed now, not by the next
+      // `urbis find`.
+      refresh_for_reads(replica_);
       std::vector<Bytes> more;
       if (!watch_ && heal_) {
         // What heal committed goes out now, in this session: the session

@@ -21,8 +21,11 @@ constexpr size_t kImportBatch = 500;      // rows per change
 constexpr size_t kProgressEvery = 10000;  // rows between progress lines on stderr
 constexpr char kSetSeparator = kCsvSetSeparator;
 
-// Every non-deleted entity of `space`, ordered by id.
+// Every non-deleted entity of `space`, ordered by id, as of what every put
+// and catch-up stored: what they left stale is refreshed first, waiting for
+// the store's lock (an export shows nothing older than the store).
 std::vector<Entity> all_entities(Replica& replica, const SpaceId& space) {
+  check(replica.refresh());
   std::vector<EntityId> ids;
   Query q;
   q.sort = Query::Sort::Title;
@@ -163,6 +166,7 @@ void run_import(const Context& ctx, const Args& args) {
   }
   auto committed = replica->commit_group(changes);
   if (!committed.is_ok()) fail(committed.code(), committed.status().message() + " (nothing imported)");
+  refresh_for_reads(*replica);
   const size_t imported = total;
   // Rows of empty cells make no entity (CsvImport::filled).
   emit(ctx, {{"imported", imported}, {"skipped_empty_rows", csv.rows.size() - 1 - total}});

@@ -673,6 +673,7 @@ void run_demo_data(const Context& ctx, const Args& args) {
   const auto started = std::chrono::steady_clock::now();
   const Dataset d = generate(seed, n_cities, n_projects, month_index(year, month));
   const Written w = write(*replica, space, d);
+  refresh_for_reads(*replica);  // Discover's summaries and text, before the command ends
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   json out = {{"space", space.hex()}, {"seed", seed}, {"today", iso_date(year, month, day)}};

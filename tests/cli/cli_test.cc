@@ -643,6 +643,30 @@ int64_t sql_int(const fs::path& db, const std::string& sql) {
 
 }  // namespace
 
+// A command that writes refreshes what it left stale for Discover before it
+// exits: another process's `urbis find` shows the put and the deletion even
+// while a third holds the store's write lock (`urbis sync --watch` pushing).
+// A find of another process does not wait for the lock: without that
+// refresh it would show the project still in planning, and the deleted one.
+TEST_CASE("writes_show_in_find_while_store_locked") {
+  Fixture f;
+  const std::string kept = f.put_project();
+  const std::string gone = f.put_project();
+  CHECK(f.dev.ok({"put", f.space, "project", kept, "stage=operation"})["id"] == kept);
+  CHECK(f.dev.ok({"delete", f.space, "project", gone})["deleted"] == gone);
+  const fs::path db = f.dev.home() / "replica.db";
+  CHECK(sql_int(db, "SELECT count(*) FROM stale_entities") == 0);
+
+  sqlite3* lock = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &lock) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(lock, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  CHECK(f.find_ids({"--where", "stage=operation"}) == std::vector<std::string>{kept});
+  CHECK(f.find_ids({"--where", "stage=planning"}).empty());
+  CHECK(f.find_ids({"--type", "project"}) == std::vector<std::string>{kept});
+  sqlite3_exec(lock, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(lock);
+}
+
 TEST_CASE("import_kill_leaves_nothing") {
   Fixture f;
   constexpr size_t kRows = 20000;

@@ -528,10 +528,14 @@ export class Engine {
     const key = this.storage.nextKey - 1;
     const purge = this.purge;
     this.purge = false;
+    // A snapshot of a burst (snapshotEvery changes, as in a catch-up) leaves
+    // what reads derive to the next read or the idle snapshot: refreshed
+    // once, not at every thousand changes.
+    const refresh = this.sinceSnapshot < this.snapshotEvery;
     try {
-      // What reads derive, refreshed (puts leave it stale); the WAL into the
-      // db file, WAL truncated; vacuumed after a drop.
-      this.call('checkpoint', { path: DB_PATH, vacuum: purge });
+      // What reads derive, refreshed (puts and catch-ups leave it stale);
+      // the WAL into the db file, WAL truncated; vacuumed after a drop.
+      this.call('checkpoint', { path: DB_PATH, vacuum: purge, refresh });
     } catch (e) {
       if (purge) {
         this.purge = true; // a snapshot with the dropped rows' pages: not now

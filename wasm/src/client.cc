@@ -648,8 +648,11 @@ Result<nlohmann::json> Client::rpc_checkpoint(const json& p) {
   // checkpoints), so the snapshot is the database file alone; {vacuum:
   // true} after a space was dropped, so its free pages (which keep deleted
   // rows' bytes) do not reach the snapshot.
+  // {refresh: false}: a snapshot a burst of changes (a catch-up) made,
+  // whose refresh is left to the next read or idle snapshot, once. A
+  // refresh that fails only leaves that work to the next read.
   URBIS_ASSIGN_OR_RETURN(Replica * r, need_replica());
-  URBIS_RETURN_IF_ERROR(r->refresh());
+  if (p.value("refresh", true)) (void)r->refresh();
   URBIS_ASSIGN_OR_RETURN(Replica::Checkpoint done, r->checkpoint(p.value("vacuum", false)));
   return json{{"walFrames", done.wal_frames}, {"checkpointed", done.checkpointed}};
 }
