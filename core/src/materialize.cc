@@ -432,15 +432,23 @@ Status Replica::Impl::refresh_stale(bool wait) {
     if (!v.step()) return v.status().is_ok() ? Status(Code::Storage, "no data_version") : v.status();
     return v.i64(0);
   };
-  if (!stale_maybe_) {
-    // Another connection on this store may have left entities stale.
+  {
+    // Another connection on this store may have left entities stale, or
+    // refreshed this one's: a look without the lock first, so a read does
+    // not wait for a lock with nothing to do under it. The version is read
+    // before the look: a commit after it moves the version.
     URBIS_ASSIGN_OR_RETURN(int64_t version, data_version());
-    if (version == data_version_) return Status::ok();
+    if (!stale_maybe_ && version == data_version_) return Status::ok();
     Stmt s = db_->prepare("SELECT 1 FROM stale_entities LIMIT 1");
-    stale_maybe_ = s.step();
+    const bool any = s.step();
     URBIS_RETURN_IF_ERROR(s.status());
-    data_version_ = version;
-    if (!stale_maybe_) return Status::ok();
+    if (!any) {
+      stale_maybe_ = false;
+      own_stale_ = false;
+      data_version_ = version;
+      return Status::ok();
+    }
+    stale_maybe_ = true;
   }
   // data_version as of the last chunk, read under its write lock: no other
   // connection commits in between (a put of another, after this chunk's

@@ -215,6 +215,10 @@ awaitable<void> SyncClient::run() {
       close();
       continue;
     }
+    // A large batch after Live (another device's import, pushed to a
+    // watching sync) leaves entities stale too: refreshed as it arrives
+    // (with nothing stale, one PRAGMA).
+    if (live_logged && caught_up()) refresh_for_reads(replica_);
     if (caught_up() && !live_logged) {
       live_logged = true;
       log_event("info", "live", {{"spaces", session_->synced_spaces().size()}});
@@ -288,6 +292,7 @@ void run_sync(const Context& ctx, const Args& args) {
                                                    .watch = args.flag("--watch"),
                                                    .heal = true,
                                                    .ca_file = args.value("--ca-file")});
+  refresh_for_reads(*home.replica);  // what arrived after Live, before the session closed
   const sync::SessionCounters& c = result.counters;
   // Why anything was refused, not just how often: the node's errors (about
   // this device's changes or spaces) and this store's refusals of the

@@ -190,6 +190,42 @@ TEST_CASE("live_push") {
   CHECK(node.stop(SIGTERM) == 0);
 }
 
+// A watching sync that receives a large batch after Live (another device's
+// burst of puts: one frame of 32 changes or more, left stale by apply_batch)
+// refreshes it as it arrives, not at the next `urbis find`: B's store holds
+// the refreshed facets and no stale entity while the watcher still runs.
+TEST_CASE("watch_refreshes_a_large_live_batch") {
+  Node node;
+  Home a, b;
+  a.init();
+  const std::string device_b = b.init();
+  const std::string space = a.ok({"space", "create", "Burst"})["space"].get<std::string>();
+  a.ok({"space", "add-member", space, device_b, "--role", "editor"});
+  a.ok({"sync", node.url()});
+  b.ok({"sync", node.url(), "--space", space});
+  Child watch(
+      spawn_urbis(b.with_home({"sync", node.url(), "--watch"}), b.env(), b.file("watch.out"), b.file("watch.err")));
+  const auto live_deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < live_deadline && read_all(b.file("watch.err")).find("\"event\":\"live\"") == std::string::npos)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(read_all(b.file("watch.err")).find("\"event\":\"live\"") != std::string::npos);
+
+  for (int i = 0; i < 40; ++i)
+    a.ok({"put", space, "project", "new", "title@en=Burst " + std::to_string(i), "stage=planning"});
+  a.ok({"sync", node.url()});  // one push of 40 changes, forwarded live to B
+  const fs::path db = b.home() / "replica.db";
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  bool refreshed = false;
+  while (!refreshed && Clock::now() < deadline) {
+    refreshed = sql_int(db, "SELECT count(*) FROM facets WHERE field='stage' AND value='planning'") == 40 &&
+                sql_int(db, "SELECT count(*) FROM stale_entities") == 0;
+    if (!refreshed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(refreshed);
+  CHECK(watch.stop(SIGINT) == 0);
+  CHECK(node.stop(SIGTERM) == 0);
+}
+
 TEST_CASE("sync_errors") {
   Home a;
   a.init();
