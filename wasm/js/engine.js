@@ -85,6 +85,7 @@ export class Engine {
     this.syncSaved = '';
     this.syncSaveTimer = null;
     this.purge = false; // a dropped space: vacuum before the next snapshot
+    this.refreshPending = false; // a burst's snapshot left Discover's refresh to the idle one
     this.droppedSpaces = [];
   }
 
@@ -516,7 +517,7 @@ export class Engine {
     if (this.snapshotting) return this.snapshotting;
     clearTimeout(this.snapshotTimer);
     this.snapshotTimer = null;
-    if (this.sinceSnapshot === 0 && !this.purge) return null;
+    if (this.sinceSnapshot === 0 && !this.purge && !this.refreshPending) return null;
     // A space still being judged is in the store but not in the log: no
     // snapshot may copy it. Its verdict comes with the node's Live, or the
     // session's end drops it.
@@ -536,6 +537,7 @@ export class Engine {
       // What reads derive, refreshed (puts and catch-ups leave it stale);
       // the WAL into the db file, WAL truncated; vacuumed after a drop.
       this.call('checkpoint', { path: DB_PATH, vacuum: purge, refresh });
+      this.refreshPending = !refresh;
     } catch (e) {
       if (purge) {
         this.purge = true; // a snapshot with the dropped rows' pages: not now
@@ -584,6 +586,9 @@ export class Engine {
       })
       .finally(() => {
         this.snapshotting = null;
+        // A burst's snapshot: the idle one refreshes and copies that too.
+        if (this.refreshPending && !this.snapshotTimer && this.replicaOpen)
+          this.snapshotTimer = later(() => this.snapshot().catch(() => {}), this.snapshotIdleMs);
       });
     return this.snapshotting;
   }

@@ -353,6 +353,28 @@ test('snapshots happen by themselves after N changes', async () => {
   await a.close();
 });
 
+// A snapshot a burst made (snapshotEvery changes, as in a catch-up) leaves
+// Discover's refresh to later; the idle snapshot that follows, with no new
+// change, refreshes and copies the store.
+test('a snapshot after a burst is followed by an idle one, with no new change', async () => {
+  const name = uniqueName();
+  const a = await openEngine(name, { snapshotEvery: 5, snapshotIdleMs: 300 });
+  await a.createIdentity('correct horse');
+  const { space } = await a.createSpace('S');
+  let writes = 0;
+  const write = a.storage.writeSnapshot.bind(a.storage);
+  a.storage.writeSnapshot = (...args) => ((writes += 1), write(...args));
+  for (let i = 0; writes === 0 && i < 20; i++) await a.put(space, 'project', 'new', { title: `Project ${i}` });
+  assert.equal(writes, 1, 'the burst took a snapshot');
+  await a.snapshotting;
+  for (let i = 0; writes < 2 && i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(writes, 2, 'an idle snapshot followed');
+  await a.snapshotting;
+  assert.deepEqual(await storedFile(a), memfsFile(a), 'the copy is the file, byte for byte');
+  assert.equal(a.find(space, { text: 'project', limit: 100 }).total >= 1, true);
+  await a.close();
+});
+
 test('invites: an admin makes a code; joining needs the node; a member joins trivially', async () => {
   const admin = await openEngine(uniqueName());
   await admin.createIdentity('correct horse');
