@@ -11,6 +11,10 @@ Status Stmt::run() {
 Status Stmt::status() const {
   if (ok()) return Status::ok();
   if (error_) return Status(Code::Storage, *error_);
+  // The connection's message names what failed (a trigger's, a constraint's,
+  // "database or disk is full"), while it is still this statement's.
+  if (s_ && sqlite3_extended_errcode(sqlite3_db_handle(s_)) == rc_)
+    return Status(Code::Storage, sqlite3_errmsg(sqlite3_db_handle(s_)));
   return Status(Code::Storage, sqlite3_errstr(rc_));
 }
 

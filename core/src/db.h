@@ -163,9 +163,11 @@ class DbTransaction {
     if (s.is_ok()) open_ = false;
     return s;
   }
-  ~DbTransaction() {
+  void rollback() {
     if (open_) (void)db_.exec("ROLLBACK");
+    open_ = false;
   }
+  ~DbTransaction() { rollback(); }
 
  private:
   Db& db_;

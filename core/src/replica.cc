@@ -423,6 +423,7 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
   bool touched = false;
   Status st = [&]() -> Status {
     DeferRefresh defer(*this);
+    WholeTx whole(*this);
     for (size_t i = 0; i < n; ++i) {
       auto info = commit_one(txs[i]);
       if (!info.is_ok()) return info.status();
@@ -722,8 +723,10 @@ Result<ApplyOutcome> Replica::Impl::apply_verified(const ParsedChange& p, bool e
   URBIS_RETURN_IF_ERROR(check_clock(p.header));
   URBIS_ASSIGN_OR_RETURN(ApplyOutcome outcome, apply_parsed(p, nullptr));
   if (release && outcome == ApplyOutcome::Applied && held_maybe_) {
+    run_.drop();  // releasing writes what the run keeps
     URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(p.space));
     URBIS_RETURN_IF_ERROR(release_held(space.id, p.author, p.header.seq() + 1));
+    run_.drop();
   }
   return outcome;
 }
@@ -731,8 +734,22 @@ Result<ApplyOutcome> Replica::Impl::apply_verified(const ParsedChange& p, bool e
 Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb::Body* plain) {
   const pb::Header& h = p.header;
   const bool membership = h.kind() == pb::CHANGE_MEMBERSHIP;
+  // What this change reads of the run before it (ApplyRun), and whether it
+  // leaves the run kept for the next one: only when applied in full as
+  // content.
+  bool keep_run = false;
+  struct DropRun {
+    ApplyRun& run;
+    const bool& keep;
+    ~DropRun() {
+      if (!keep) run.drop();
+    }
+  } drop_run{run_, keep_run};
+  const bool from_run = run_.active && run_.space.id && run_.space.sid == p.space && !membership;
   SpaceRow space;
-  {
+  if (from_run) {
+    space = run_.space;
+  } else {
     auto found = find_space(p.space);
     if (found) {
       space = found.value();
@@ -745,7 +762,9 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     }
   }
   AuthorRow author;
-  if (space.id) {
+  if (from_run && run_.author.id && run_.author.pk == p.author) {
+    author = run_.author;
+  } else if (space.id) {
     URBIS_ASSIGN_OR_RETURN(author, find_author(space.id, p.author));
   }
 
@@ -799,7 +818,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   const bool redeem = membership && author.invite_expires != 0;
   if (p.envelope.has_receipt() && !redeem) return malformed("only an invite's redeem carries a receipt");
   if (author.invite_expires != 0 && !membership) return Status(Code::NotAMember, "an invite key may not write content");
-  if (!genesis) {
+  if (!genesis && !(from_run && run_.epoch == h.epoch())) {
     Stmt s = db_->prepare("SELECT 1 FROM epochs WHERE space=? AND epoch=?");
     s.bind(1, space.id).bind(2, h.epoch());
     if (!s.step()) return Status(Code::UnknownEpoch, "epoch " + std::to_string(h.epoch()));
@@ -851,8 +870,11 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     }
   }
 
-  // Store and materialize, atomically with respect to this change.
-  URBIS_RETURN_IF_ERROR(db_->prepare("SAVEPOINT apply").run());
+  // Store and materialize, atomically with respect to this change: by a
+  // savepoint, or, for a content change inside apply_batch or commit_all,
+  // by their transaction (WholeTx).
+  const bool batch_atomic = whole_tx_ && !membership && author.id != 0 && author.id < kMaxAuthorRows;
+  if (!batch_atomic) URBIS_RETURN_IF_ERROR(db_->prepare("SAVEPOINT apply").run());
   bool needs_rebuild = false;
   Status st = [&]() -> Status {
     if (membership) URBIS_RETURN_IF_ERROR(apply_membership(space, p, m, redeem, &needs_rebuild));
@@ -899,6 +921,11 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     if (needs_rebuild && options_.materialize) URBIS_RETURN_IF_ERROR(rebuild_space(space));
     return Status::ok();
   }();
+  if (!st.is_ok() && batch_atomic) {
+    retyped_ = false;
+    if (!tx_broken_) tx_broken_ = st;
+    return st;
+  }
   if (!st.is_ok()) {
     if (!defer_refresh_) dirty_.clear();
     retyped_ = false;
@@ -913,8 +940,16 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     }
     return st;
   }
-  URBIS_RETURN_IF_ERROR(db_->prepare("RELEASE apply").run());
+  if (!batch_atomic) URBIS_RETURN_IF_ERROR(db_->prepare("RELEASE apply").run());
   observe_hlc(h.hlc());
+  if (run_.active && !membership && !needs_rebuild && author.id) {
+    run_.space = std::move(space);
+    author.head_seq = h.seq();
+    author.head_hash = p.hash;
+    run_.author = std::move(author);
+    run_.epoch = h.epoch();
+    keep_run = true;
+  }
   return ApplyOutcome::Applied;
 }
 
@@ -1461,21 +1496,32 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
   if (st.is_ok()) {
     {
       DeferRefresh defer(*this);
+      struct Run {
+        ApplyRun& run;
+        explicit Run(ApplyRun& r) : run(r) { run.active = true; }
+        ~Run() {
+          run.active = false;
+          run.drop();
+        }
+      } keep_runs(run_);
+      WholeTx whole(*this);
       std::vector<Result<ParsedChange>> parsed;
       parsed.reserve(envelopes.size());
       for (const auto& e : envelopes) parsed.push_back(parse(e));
       const std::vector<bool> endorsed = endorsed_by_run(parsed);
-      for (size_t i = 0; i < parsed.size(); ++i)
+      for (size_t i = 0; i < parsed.size() && !tx_broken_; ++i)
         out.push_back(parsed[i].is_ok() ? apply_verified(*parsed[i], endorsed[i], /*release=*/true)
                                         : Result<ApplyOutcome>(parsed[i].status()));
+      if (tx_broken_) st = *tx_broken_;
       // A catch-up brings batch after batch, each touching many of the same
       // entities: those are refreshed once, at the next read. A small batch
       // (a live push) refreshes at once, as its reader is about to look.
-      st = envelopes.size() >= kStaleBatch ? mark_stale() : flush_dirty();
+      if (st.is_ok()) st = envelopes.size() >= kStaleBatch ? mark_stale() : flush_dirty();
     }
     if (st.is_ok()) st = tx.commit();
   }
   if (!st.is_ok()) {
+    tx.rollback();  // before the keys are read again
     dirty_.clear();
     // Nothing was stored: every change reports the storage error.
     out.clear();

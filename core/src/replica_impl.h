@@ -350,6 +350,41 @@ class Replica::Impl {
   // for the write lock to refresh them (read your own writes).
   bool own_stale_ = false;
   bool retyped_ = false;  // materialize(): a type change that needs rebuild_space
+  // Inside apply_batch: the space row, the author row and the epoch the last
+  // change read, for the next change of the run (a catch-up brings each
+  // author's changes in order, one after the other). Only a content change
+  // applied in full keeps it, with its author's new head: anything else
+  // apply_parsed does (a membership change, a refusal, a hold, a duplicate,
+  // a rebuild) and release_held drop it, since only they write what it
+  // holds. Dropped with the batch's transaction.
+  struct ApplyRun {
+    bool active = false;
+    SpaceRow space;    // id 0: nothing kept
+    AuthorRow author;  // of `space`; id 0: nothing kept
+    uint32_t epoch = 0;
+    void drop() {
+      space = SpaceRow{};
+      author = AuthorRow{};
+      epoch = 0;
+    }
+  };
+  ApplyRun run_;
+  // Non-zero inside apply_batch and commit_all, whose SQLite transaction is
+  // rolled back whole when a change fails after it began writing (what fails
+  // there is the store itself): a content change takes no savepoint of its
+  // own (a savepoint costs each page's first write a copy to its journal).
+  // The first such failure is kept in tx_broken_ for the caller.
+  int whole_tx_ = 0;
+  std::optional<Status> tx_broken_;
+  struct WholeTx {
+    explicit WholeTx(Impl& impl) : impl(impl) { ++impl.whole_tx_; }
+    ~WholeTx() {
+      if (--impl.whole_tx_ == 0) impl.tx_broken_.reset();
+    }
+    WholeTx(const WholeTx&) = delete;
+    WholeTx& operator=(const WholeTx&) = delete;
+    Impl& impl;
+  };
   // Membership resolvers by space row (a cache: dropped on any rollback).
   std::map<int64_t, std::unique_ptr<MembershipResolver>> resolvers_;
 };

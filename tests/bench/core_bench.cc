@@ -9,6 +9,10 @@
 //                          directory; under wasm that is Emscripten's in-memory
 //                          file system, so /dev/shm gives the like-for-like
 //                          native figure).
+//   URBIS_BENCH_ONLY=a,b   only these parts: bounds, commit, apply, apply1,
+//                          discover, members (a part's inputs are built too:
+//                          apply1 commits the 1-op changes it applies). For
+//                          profiling one part.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -40,6 +44,13 @@ void report(const std::string& name, double value, const std::string& unit) {
   std::printf("BENCH %s %.1f %s\n", name.c_str(), value, unit.c_str());
   std::fflush(stdout);
   rows.push_back({name, unit, value});
+}
+
+bool want(const char* part) {
+  const char* only = std::getenv("URBIS_BENCH_ONLY");
+  if (only == nullptr || *only == '\0') return true;
+  const std::string list = std::string(",") + only + ",";
+  return list.find(std::string(",") + part + ",") != std::string::npos;
 }
 
 std::unique_ptr<Replica> open_replica(const std::string& name, Env& env, Identity id) {
@@ -270,7 +281,7 @@ int main() {
   if (sodium_init() < 0) return 1;
 
   // 0. The physical bounds of a one-op commit and apply.
-  report_bounds(*env);
+  if (want("bounds")) report_bounds(*env);
 
   // 1. Local commits.
   std::vector<Bytes> changes1;
@@ -280,45 +291,57 @@ int main() {
   // replica (another device of the same member) applies them in 2b.
   std::array<uint8_t, 32> seed1{};
   seed1[0] = 1;
-  report("commit_ops_per_s_tx1",
-         bench_commit(1, scaled(20000), &changes1, &space1, &writer1, *env, Identity::from_seed(seed1)), "ops/s");
-  // The same puts, each followed by a read (the refresh a find does first):
-  // what a put costs when nothing amortizes its entity's refresh.
-  report("commit_ops_per_s_tx1_read_each",
-         bench_commit(1, scaled(20000), nullptr, nullptr, nullptr, *env, Identity::generate(*env), 1, true), "ops/s");
-  report("commit_ops_per_s_tx10",
-         bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env, Identity::generate(*env)), "ops/s");
-  report("commit_ops_per_s_tx10_group100",
-         bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env, Identity::generate(*env), 100), "ops/s");
-  report("commit_ops_per_s_tx100_group100",
-         bench_commit(100, scaled(100000), nullptr, nullptr, nullptr, *env, Identity::generate(*env), 100), "ops/s");
-  std::vector<Bytes> changes;
-  SpaceId space;
-  std::unique_ptr<Replica> writer;
-  Identity reader_id = Identity::generate(*env);
-  DeviceKey reader_key = reader_id.device();
-  size_t ops100 = scaled(100000);
-  report("commit_ops_per_s_tx100", bench_commit(100, ops100, &changes, &space, &writer, *env, Identity::generate(*env)),
-         "ops/s");
-
-  // 2. Remote apply: a member receives the 100-op changes.
-  must(writer->add_member(space, reader_key, Role::Editor), "add member");
-  auto log = must(writer->changes_since(space, {}), "changes_since");
-  auto reader = open_replica("apply.db", *env, std::move(reader_id));
-  // Membership first (genesis and the grant), then time the content.
-  std::vector<Bytes> membership{log.front(), log.back()};
-  for (const auto& c : membership) must(reader->apply(c), "apply membership");
-  auto start = Clock::now();
-  for (size_t i = 0; i < changes.size(); i += 100) {
-    std::vector<Bytes> batch(changes.begin() + i, changes.begin() + std::min(changes.size(), i + 100));
-    for (auto& r : reader->apply_batch(batch)) must(std::move(r), "apply");
+  if (want("commit") || want("apply1"))
+    report("commit_ops_per_s_tx1",
+           bench_commit(1, scaled(20000), &changes1, &space1, &writer1, *env, Identity::from_seed(seed1)), "ops/s");
+  if (want("commit")) {
+    // The same puts, each followed by a read (the refresh a find does
+    // first): what a put costs when nothing amortizes its entity's refresh.
+    report("commit_ops_per_s_tx1_read_each",
+           bench_commit(1, scaled(20000), nullptr, nullptr, nullptr, *env, Identity::generate(*env), 1, true), "ops/s");
+    report("commit_ops_per_s_tx10",
+           bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env, Identity::generate(*env)), "ops/s");
+    report("commit_ops_per_s_tx10_group100",
+           bench_commit(10, scaled(100000), nullptr, nullptr, nullptr, *env, Identity::generate(*env), 100), "ops/s");
+    report("commit_ops_per_s_tx100_group100",
+           bench_commit(100, scaled(100000), nullptr, nullptr, nullptr, *env, Identity::generate(*env), 100), "ops/s");
   }
-  must(reader->refresh(), "refresh");  // what reads show, up to date: part of the cost
-  report("apply_ops_per_s", ops100 / seconds_since(start), "ops/s");
+  if (want("commit") || want("apply")) {
+    std::vector<Bytes> changes;
+    SpaceId space;
+    std::unique_ptr<Replica> writer;
+    Identity reader_id = Identity::generate(*env);
+    DeviceKey reader_key = reader_id.device();
+    size_t ops100 = scaled(100000);
+    report("commit_ops_per_s_tx100",
+           bench_commit(100, ops100, &changes, &space, &writer, *env, Identity::generate(*env)), "ops/s");
+
+    // 2. Remote apply: a member receives the 100-op changes.
+    if (want("apply")) {
+      must(writer->add_member(space, reader_key, Role::Editor), "add member");
+      auto log = must(writer->changes_since(space, {}), "changes_since");
+      auto reader = open_replica("apply.db", *env, std::move(reader_id));
+      // Membership first (genesis and the grant), then time the content.
+      std::vector<Bytes> membership{log.front(), log.back()};
+      for (const auto& c : membership) must(reader->apply(c), "apply membership");
+      auto start = Clock::now();
+      for (size_t i = 0; i < changes.size(); i += 100) {
+        std::vector<Bytes> batch(changes.begin() + static_cast<std::ptrdiff_t>(i),
+                                 changes.begin() + static_cast<std::ptrdiff_t>(std::min(changes.size(), i + 100)));
+        for (auto& r : reader->apply_batch(batch)) must(std::move(r), "apply");
+      }
+      must(reader->refresh(), "refresh");  // what reads show, up to date: part of the cost
+      report("apply_ops_per_s", ops100 / seconds_since(start), "ops/s");
+      if (must(reader->state_hash(space), "hash") != must(writer->state_hash(space), "hash")) {
+        std::fprintf(stderr, "bench: replicas diverged\n");
+        return 1;
+      }
+    }
+  }
 
   // 2b. Remote apply of 1-op changes (the sync case: many small changes from
   // many devices), in batches of 100 as a catch-up brings them.
-  {
+  if (want("apply1")) {
     auto log1 = must(writer1->changes_since(space1, {}, 1), "changes_since");  // the genesis
     auto reader1 = open_replica("apply1.db", *env, Identity::from_seed(seed1));
     must(reader1->apply(log1.front()), "apply genesis");
@@ -335,55 +358,53 @@ int main() {
       return 1;
     }
   }
-  if (must(reader->state_hash(space), "hash") != must(writer->state_hash(space), "hash")) {
-    std::fprintf(stderr, "bench: replicas diverged\n");
-    return 1;
-  }
 
   // 3. Discover over 50k projects: text + two facets.
-  size_t projects = scaled(50000);
-  auto cat = open_replica("discover.db", *env, Identity::generate(*env));
-  SpaceId cspace = must(cat->create_space("catalogue"), "create");
-  for (size_t n = 0; n < projects;) {
-    Transaction tx = cat->begin(cspace);
-    for (size_t k = 0; k < 100 && n < projects; ++k, ++n) project_ops(tx, tx.create("project"), n, 0, 10);
-    must(cat->commit(tx), "commit");
-  }
-  std::vector<double> ms;
+  const size_t projects = scaled(50000);
   size_t hits = 0;
-  for (size_t i = 0; i < 200; ++i) {
-    Query q;
-    q.type = "project";
-    q.text = kWords[i % std::size(kWords)];
-    q.where = {{"sector", kSectors[i % std::size(kSectors)]}, {"stage", kStages[i % std::size(kStages)]}};
-    auto t = Clock::now();
-    auto r = must(cat->find(cspace, q), "find");
-    ms.push_back(seconds_since(t) * 1000);
-    hits += r.total;
-  }
-  report("discover_query_p50_ms", percentile(ms, 0.5), "ms");
-  report("discover_query_p99_ms", percentile(ms, 0.99), "ms");
-  std::vector<double> ms_text;
-  for (size_t i = 0; i < 100; ++i) {
-    Query q;
-    q.text = kWords[i % std::size(kWords)];
-    auto t = Clock::now();
-    (void)must(cat->find(cspace, q), "find");
-    ms_text.push_back(seconds_since(t) * 1000);
-  }
-  report("discover_text_only_p50_ms", percentile(ms_text, 0.5), "ms");
+  if (want("discover")) {
+    auto cat = open_replica("discover.db", *env, Identity::generate(*env));
+    SpaceId cspace = must(cat->create_space("catalogue"), "create");
+    for (size_t n = 0; n < projects;) {
+      Transaction tx = cat->begin(cspace);
+      for (size_t k = 0; k < 100 && n < projects; ++k, ++n) project_ops(tx, tx.create("project"), n, 0, 10);
+      must(cat->commit(tx), "commit");
+    }
+    std::vector<double> ms;
+    for (size_t i = 0; i < 200; ++i) {
+      Query q;
+      q.type = "project";
+      q.text = kWords[i % std::size(kWords)];
+      q.where = {{"sector", kSectors[i % std::size(kSectors)]}, {"stage", kStages[i % std::size(kStages)]}};
+      auto t = Clock::now();
+      auto r = must(cat->find(cspace, q), "find");
+      ms.push_back(seconds_since(t) * 1000);
+      hits += r.total;
+    }
+    report("discover_query_p50_ms", percentile(ms, 0.5), "ms");
+    report("discover_query_p99_ms", percentile(ms, 0.99), "ms");
+    std::vector<double> ms_text;
+    for (size_t i = 0; i < 100; ++i) {
+      Query q;
+      q.text = kWords[i % std::size(kWords)];
+      auto t = Clock::now();
+      (void)must(cat->find(cspace, q), "find");
+      ms_text.push_back(seconds_since(t) * 1000);
+    }
+    report("discover_text_only_p50_ms", percentile(ms_text, 0.5), "ms");
 
-  // 4. State hash over the catalogue.
-  start = Clock::now();
-  (void)must(cat->state_hash(cspace), "hash");
-  report("state_hash_50k_projects_ms", seconds_since(start) * 1000, "ms");
+    // 4. State hash over the catalogue.
+    auto start = Clock::now();
+    (void)must(cat->state_hash(cspace), "hash");
+    report("state_hash_50k_projects_ms", seconds_since(start) * 1000, "ms");
+  }
 
   // 5. Membership (docs/membership.md): a fresh replica applies the log of
   // N member additions, made by one admin (each change follows the last: the
   // resolver replays it on top), and made by two admins at once (their
   // changes interleave by HLC, arriving out of that order: the resolver
   // replays everything for many of them).
-  {
+  if (want("members")) {
     const size_t n = scaled(2000);
     auto admin_env = make_deterministic_env(7);
     auto one = open_replica("members-one.db", *admin_env, Identity::generate(*admin_env));
@@ -391,7 +412,7 @@ int main() {
     for (size_t i = 0; i < n; ++i) must(one->add_member(ms, Identity::generate(*env).device(), Role::Viewer), "add");
     auto mlog = must(one->changes_since(ms, {}), "log");
     auto fresh = open_replica("members-fresh.db", *env, Identity::generate(*env));
-    start = Clock::now();
+    auto start = Clock::now();
     for (const auto& c : mlog) must(fresh->apply(c), "apply membership");
     report("membership_apply_per_s_one_admin", mlog.size() / seconds_since(start), "changes/s");
 

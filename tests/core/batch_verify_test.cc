@@ -1,11 +1,16 @@
 // One signature verification per run of an author's changes in a batch
 // (replica.cc, endorsed_by_run): what a forger, a relay and a member who
-// signs badly can and cannot get through it.
+// signs badly can and cannot get through it. And what a batch keeps from one
+// change to the next (Replica::Impl::ApplyRun, WholeTx): a membership change
+// in between is seen by the changes after it, and a change that fails while
+// it is written fails the whole batch.
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "forge_util.h"
+#include "store_util.h"
 #include "test_util.h"
 
 namespace urbis {
@@ -133,6 +138,103 @@ TEST_CASE("batch: a change its own author signed badly counts only with the next
   CHECK(e->fields.at("n").winner.value == 2);
   // A relay cannot do the same: a change signed by someone else in the run's
   // place does not carry the hash the author's next change names.
+}
+
+// Tx 1 of `who` sets "n" of a new task to `n`; later ones set it on the same
+// task. Returns the envelope.
+Bytes set_n(Device& who, const SpaceId& space, std::optional<EntityId>& task, int n) {
+  Transaction tx = who->begin(space);
+  if (!task) task = tx.create("task");
+  tx.set(*task, "n", n);
+  auto info = who->commit(tx);
+  URBIS_REQUIRE_OK(info);
+  return info->envelope;
+}
+
+int n_of(Device& who, const SpaceId& space, const EntityId& task) {
+  auto e = who->get(space, task);
+  URBIS_REQUIRE_OK(e);
+  return e->fields.at("n").winner.value.get<int>();
+}
+
+TEST_CASE("batch: a removal between an author's changes counts for the changes after it, as one by one") {
+  Device owner{521}, writer{522}, reader{523};
+  auto s = owner->create_space("Removal in a batch");
+  REQUIRE(s.is_ok());
+  const SpaceId space = *s;
+  URBIS_REQUIRE_OK(owner->add_member(space, writer.key, Role::Editor));
+  URBIS_REQUIRE_OK(owner->add_member(space, reader.key, Role::Viewer));
+  pull(*writer.replica, *owner.replica, space);
+  // The writer sets n = 1 then n = 2; the owner has seen only the first when
+  // it removes the writer: its chain is cut after change 1.
+  std::optional<EntityId> task;
+  const Bytes first = set_n(writer, space, task, 1);
+  const Bytes second = set_n(writer, space, task, 2);
+  URBIS_REQUIRE_OK(owner->apply(first));
+  URBIS_REQUIRE_OK(owner->remove_member(space, writer.key));
+  // A catch-up brings the owner's log (the writer's first change, then the
+  // removal) and the writer's second change after it, in one batch.
+  auto log = owner->changes_since(space, {});
+  URBIS_REQUIRE_OK(log);
+  std::vector<Bytes> batch = *log;
+  batch.push_back(second);
+  const auto got = reader->apply_batch(batch);
+  REQUIRE(got.size() == batch.size());
+  for (size_t i = 0; i + 1 < got.size(); ++i) CHECK(outcome_name(got[i]) == "Applied");
+  CHECK(n_of(reader, space, *task) == 1);  // the second change does not count
+  // The same changes one by one: the same state.
+  Device one_by_one{523};
+  for (const Bytes& c : batch) (void)one_by_one->apply(c);
+  CHECK(n_of(one_by_one, space, *task) == 1);
+  CHECK(hash_of(*reader.replica, space) == hash_of(*one_by_one.replica, space));
+  CHECK(hash_of(*reader.replica, space) == hash_of(*owner.replica, space));
+}
+
+TEST_CASE("batch: a change that fails while it is written fails its whole batch, and nothing of it is kept") {
+  const std::string path = temp_db("batch-broken.db");
+  Run run;
+  Device reader{502, path};
+  {
+    auto log = run.owner->changes_since(run.space, {});
+    URBIS_REQUIRE_OK(log);
+    for (const Bytes& c : *log)
+      if (parse_header(parse_envelope(c)).seq() <= 2) URBIS_REQUIRE_OK(reader->apply(c));
+  }
+  const Hash before = hash_of(*reader.replica, run.space);
+  const auto vv_before = reader->version_vector(run.space);
+  URBIS_REQUIRE_OK(vv_before);
+  // The store fails the sixth change's value (as a full disk would, mid-batch).
+  exec_sql(path,
+           "CREATE TRIGGER fail_five BEFORE INSERT ON vals WHEN NEW.value = '5' "
+           "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;");
+  const auto got = reader->apply_batch(run.changes);
+  REQUIRE(got.size() == run.changes.size());
+  for (const auto& r : got) {
+    CHECK(!r.is_ok());
+    INFO(outcome_name(r));
+    CHECK(outcome_name(r).find("the disk is full") != std::string::npos);
+  }
+  CHECK(hash_of(*reader.replica, run.space) == before);
+  CHECK(*reader->version_vector(run.space) == *vv_before);
+  CHECK(query_int(path, "SELECT count(*) FROM vals") == 0);
+  // A local commit that fails the same way leaves nothing either, and the
+  // next one takes the same seq.
+  {
+    Transaction tx = reader->begin(run.space);
+    tx.set(tx.create("task"), "n", 5);
+    CHECK(reader->commit(tx).code() == Code::Storage);
+  }
+  CHECK(hash_of(*reader.replica, run.space) == before);
+  CHECK(*reader->version_vector(run.space) == *vv_before);
+  // Once the store works again, the same batch applies whole.
+  exec_sql(path, "DROP TRIGGER fail_five");
+  for (const auto& r : reader->apply_batch(run.changes)) CHECK(outcome_name(r) == "Applied");
+  CHECK(hash_of(*reader.replica, run.space) == hash_of(*run.owner.replica, run.space));
+  std::optional<EntityId> task;
+  const Bytes own = set_n(reader, run.space, task, 5);
+  CHECK(parse_header(parse_envelope(own)).seq() == 1);
+  URBIS_REQUIRE_OK(run.owner->apply(own));
+  CHECK(hash_of(*reader.replica, run.space) == hash_of(*run.owner.replica, run.space));
 }
 
 }  // namespace
