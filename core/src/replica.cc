@@ -596,15 +596,18 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
                                              (home.empty() ? " names no city" : " belongs to another city"));
       }
   }
-  URBIS_ASSIGN_OR_RETURN(CommitInfo info, write_change(space, pb::CHANGE_CONTENT, body.SerializeAsString(), &body));
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info,
+                         write_change(space, pb::CHANGE_CONTENT, body.SerializeAsString(), &body, &me));
   info.ops = tx.size();
   return info;
 }
 
 Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
-                                               const pb::Body* body) {
+                                               const pb::Body* body, const AuthorRow* me_known) {
   AuthorRow me;
-  if (space.id) {
+  if (me_known) {
+    me = *me_known;
+  } else if (space.id) {
     URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
   }
   std::string with_parents;
@@ -663,7 +666,12 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   p.space = space.sid;
   p.author = identity_->device();
   p.hash = blake2b_256(p.raw);
-  URBIS_ASSIGN_OR_RETURN(ApplyOutcome outcome, apply_parsed(p, body));
+  // A content change is applied with the rows read above (a membership
+  // change reads them again: what it changes is judged by the resolver).
+  const bool known = kind == pb::CHANGE_CONTENT && space.id && me.id;
+  URBIS_ASSIGN_OR_RETURN(
+      ApplyOutcome outcome,
+      apply_parsed(p, body, known ? std::make_pair(&space, &me) : std::pair<const SpaceRow*, const AuthorRow*>{}));
   if (outcome != ApplyOutcome::Applied) return Status(Code::Internal, "own change not applied");
   CommitInfo info;
   info.seq = p.header.seq();
@@ -731,7 +739,8 @@ Result<ApplyOutcome> Replica::Impl::apply_verified(const ParsedChange& p, bool e
   return outcome;
 }
 
-Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb::Body* plain) {
+Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb::Body* plain,
+                                                 const std::pair<const SpaceRow*, const AuthorRow*>& known) {
   const pb::Header& h = p.header;
   const bool membership = h.kind() == pb::CHANGE_MEMBERSHIP;
   // What this change reads of the run before it (ApplyRun), and whether it
@@ -747,7 +756,9 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   } drop_run{run_, keep_run};
   const bool from_run = run_.active && run_.space.id && run_.space.sid == p.space && !membership;
   SpaceRow space;
-  if (from_run) {
+  if (known.first) {
+    space = *known.first;
+  } else if (from_run) {
     space = run_.space;
   } else {
     auto found = find_space(p.space);
@@ -762,7 +773,9 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     }
   }
   AuthorRow author;
-  if (from_run && run_.author.id && run_.author.pk == p.author) {
+  if (known.second) {
+    author = *known.second;
+  } else if (from_run && run_.author.id && run_.author.pk == p.author) {
     author = run_.author;
   } else if (space.id) {
     URBIS_ASSIGN_OR_RETURN(author, find_author(space.id, p.author));

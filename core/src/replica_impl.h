@@ -178,7 +178,10 @@ class Replica::Impl {
   // Verifies everything but the signature and applies `p` in the current
   // SQLite transaction. `plain` is the decrypted body of a content change
   // (nullptr: decrypt here if possible).
-  Result<ApplyOutcome> apply_parsed(const ParsedChange& p, const pb::Body* plain);
+  // `known`: the space and author rows, when the caller (a local commit)
+  // read them in this transaction.
+  Result<ApplyOutcome> apply_parsed(const ParsedChange& p, const pb::Body* plain,
+                                    const std::pair<const SpaceRow*, const AuthorRow*>& known = {});
   Result<ApplyOutcome> apply_one(ByteView raw, bool release);
   // `endorsed`: authentic by a later change of its run (endorsed_by_run);
   // else its own signature is verified.
@@ -239,7 +242,10 @@ class Replica::Impl {
   Status check_redeem(const SpaceRow& space, const AuthorRow& invite, const ParsedChange& p, const pb::Membership& m,
                       bool local);
   Result<CommitInfo> commit_one(const Transaction& tx);  // inside an open transaction
-  Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain, const pb::Body* body);
+  // `me`: this device's author row, when the caller read it in this
+  // transaction (a content commit), so that it is not read again.
+  Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain, const pb::Body* body,
+                                  const AuthorRow* me = nullptr);
   Status release_held(int64_t space, const DeviceKey& author, uint64_t next_seq);
   // Forgets the stored changes of `a` (a removed writer whose chain here is
   // not the one its cutoff pins, forked at or below `fork_at_or_below`) and
