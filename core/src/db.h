@@ -122,6 +122,9 @@ class Db {
   sqlite3* handle() { return db_; }
   int64_t last_insert_rowid() { return sqlite3_last_insert_rowid(db_); }
   int changes() { return sqlite3_changes(db_); }
+  // Inside a transaction (SQLite may end one itself on a full disk or an I/O
+  // error, rolling it back).
+  bool in_transaction() { return sqlite3_get_autocommit(db_) == 0; }
   Status error(std::string_view what);
 
   // Sets how long a statement waits for another connection's lock (ms) for

@@ -427,6 +427,9 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
     for (size_t i = 0; i < n; ++i) {
       auto info = commit_one(txs[i]);
       if (!info.is_ok()) return info.status();
+      // SQLite ends a transaction itself on some failures (a full disk):
+      // what follows would be written outside it.
+      if (!db_->in_transaction()) return Status(Code::Storage, "the store ended the transaction of these commits");
       out.push_back(std::move(info).value());
     }
     // The entities' summaries, facets and full text are refreshed by the
@@ -434,13 +437,19 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
     // write at once is its change and its values (~8 pages, was ~20), and
     // the full-text index takes its updates in chunks.
     touched = !dirty_.empty();
-    return mark_stale();
+    URBIS_RETURN_IF_ERROR(mark_stale());
+    return dbtx.commit();
   }();
   if (!st.is_ok()) {
+    // Every change of the group is rolled back, a heal's included: the keys
+    // and resolvers it touched are read again, as after a failed batch.
+    dbtx.rollback();
     dirty_.clear();
-    return st;  // dbtx rolls every change of the group back
+    forget_keys();
+    (void)load_keys();
+    resolvers_.clear();
+    return st;
   }
-  URBIS_RETURN_IF_ERROR(dbtx.commit());
   if (touched) own_stale_ = true;
   return out;
 }
@@ -732,9 +741,16 @@ Result<ApplyOutcome> Replica::Impl::apply_verified(const ParsedChange& p, bool e
   URBIS_ASSIGN_OR_RETURN(ApplyOutcome outcome, apply_parsed(p, nullptr));
   if (release && outcome == ApplyOutcome::Applied && held_maybe_) {
     run_.drop();  // releasing writes what the run keeps
-    URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(p.space));
-    URBIS_RETURN_IF_ERROR(release_held(space.id, p.author, p.header.seq() + 1));
+    // Outside any savepoint: a failure here (the store's) fails the batch.
+    Status released = [&]() -> Status {
+      URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(p.space));
+      return release_held(space.id, p.author, p.header.seq() + 1);
+    }();
     run_.drop();
+    if (!released.is_ok()) {
+      if (whole_tx_ && !tx_broken_) tx_broken_ = released;
+      return released;
+    }
   }
   return outcome;
 }
@@ -806,7 +822,12 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
                                          p.author.hex().substr(0, 16) + " is not the one its cutoff pins (a fork)");
   if (h.seq() > author.head_seq + 1) {
     if (!space.id) return Status(Code::UnknownSpace, p.space.hex());
-    return hold(space, author, p);
+    // Held under a savepoint: a failure to park it keeps nothing of it.
+    URBIS_RETURN_IF_ERROR(db_->prepare("SAVEPOINT hold").run());
+    auto held = hold(space, author, p);
+    if (!held.is_ok()) (void)db_->prepare("ROLLBACK TO hold").run();
+    (void)db_->prepare("RELEASE hold").run();
+    return held;
   }
   if (h.seq() > 1 && Hash::from_string(h.prev_hash()) != author.head_hash) {
     // The pinned change does not follow what is held here: the changes
@@ -886,7 +907,8 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
   // Store and materialize, atomically with respect to this change: by a
   // savepoint, or, for a content change inside apply_batch or commit_all,
   // by their transaction (WholeTx).
-  const bool batch_atomic = whole_tx_ && !membership && author.id != 0 && author.id < kMaxAuthorRows;
+  const bool batch_atomic =
+      whole_tx_ && db_->in_transaction() && !membership && author.id != 0 && author.id < kMaxAuthorRows;
   if (!batch_atomic) URBIS_RETURN_IF_ERROR(db_->prepare("SAVEPOINT apply").run());
   bool needs_rebuild = false;
   Status st = [&]() -> Status {
@@ -1522,9 +1544,15 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
       parsed.reserve(envelopes.size());
       for (const auto& e : envelopes) parsed.push_back(parse(e));
       const std::vector<bool> endorsed = endorsed_by_run(parsed);
-      for (size_t i = 0; i < parsed.size() && !tx_broken_; ++i)
+      for (size_t i = 0; i < parsed.size() && !tx_broken_; ++i) {
         out.push_back(parsed[i].is_ok() ? apply_verified(*parsed[i], endorsed[i], /*release=*/true)
                                         : Result<ApplyOutcome>(parsed[i].status()));
+        // SQLite ends a transaction itself on some failures (a full disk, an
+        // I/O error): what follows would be written outside it.
+        if (!db_->in_transaction())
+          tx_broken_ = out.back().is_ok() ? Status(Code::Storage, "the store ended the batch's transaction")
+                                          : out.back().status();
+      }
       if (tx_broken_) st = *tx_broken_;
       // A catch-up brings batch after batch, each touching many of the same
       // entities: those are refreshed once, at the next read. A small batch

@@ -215,16 +215,14 @@ awaitable<void> SyncClient::run() {
       close();
       continue;
     }
-    // A large batch after Live (another device's import, pushed to a
-    // watching sync) leaves entities stale too: refreshed as it arrives
-    // (with nothing stale, one PRAGMA).
-    if (live_logged && caught_up()) refresh_for_reads(replica_);
+    // What the catch-up left stale is refreshed once it is caught up, not
+    // by the next `urbis find`; so is a large batch after Live (another
+    // device's import, pushed to a watching sync), as it arrives. With
+    // nothing stale, that is one PRAGMA.
+    if (caught_up()) refresh_for_reads(replica_);
     if (caught_up() && !live_logged) {
       live_logged = true;
       log_event("info", "live", {{"spaces", session_->synced_spaces().size()}});
-      // What the catch-up left stale is refreshed now, not by the next
-      // `urbis find`.
-      refresh_for_reads(replica_);
       std::vector<Bytes> more;
       if (!watch_ && heal_) {
         // What heal committed goes out now, in this session: the session

@@ -237,5 +237,150 @@ TEST_CASE("batch: a change that fails while it is written fails its whole batch,
   CHECK(hash_of(*reader.replica, run.space) == hash_of(*run.owner.replica, run.space));
 }
 
+// The changes of `from` that `to` lacks, by author: {author's, others'}.
+std::pair<std::vector<Bytes>, std::vector<Bytes>> lacking_by(Replica& to, Replica& from, const SpaceId& space,
+                                                             const DeviceKey& author) {
+  VersionVector vv;
+  if (auto have = to.version_vector(space); have.is_ok()) vv = *have;
+  auto log = from.changes_since(space, vv);
+  URBIS_REQUIRE_OK(log);
+  std::pair<std::vector<Bytes>, std::vector<Bytes>> out;
+  for (const Bytes& c : *log)
+    (parse_header(parse_envelope(c)).author() == id_str(author) ? out.first : out.second).push_back(c);
+  return out;
+}
+
+// SQLite rolls a whole transaction back itself on some failures (a full
+// disk, an I/O error, out of memory); a trigger's RAISE(ROLLBACK) does the
+// same. The batch [owner adds a member, writer's content] meets that in the
+// membership change, then a second failure in the content change (`second`):
+// nothing of the batch may be kept, and once the store works the same batch
+// applies whole (a change half kept would be a Duplicate without values, or
+// would fail every later batch on its own chain row).
+TEST_CASE("batch: when the store ends the batch's transaction, nothing of the batch is kept") {
+  for (const bool head_fails : {false, true}) {
+    CAPTURE(head_fails);
+    const std::string path = temp_db("batch-lost-tx.db");
+    Device owner{601}, writer{602};
+    Device reader{603, path};
+    auto s = owner->create_space("Lost transaction");
+    REQUIRE(s.is_ok());
+    const SpaceId space = *s;
+    URBIS_REQUIRE_OK(owner->add_member(space, writer.key, Role::Editor));
+    URBIS_REQUIRE_OK(owner->add_member(space, reader.key, Role::Viewer));
+    pull(*writer.replica, *owner.replica, space);
+    pull(*reader.replica, *owner.replica, space);
+    std::optional<EntityId> task;
+    const Bytes content = set_n(writer, space, task, 5);
+    URBIS_REQUIRE_OK(owner->apply(content));
+    Device newcomer{604};
+    URBIS_REQUIRE_OK(owner->add_member(space, newcomer.key, Role::Viewer));
+    auto [mine, others] = lacking_by(*reader.replica, *owner.replica, space, owner.key);
+    REQUIRE(mine.size() == 1);
+    REQUIRE(others.size() == 1);
+    const std::vector<Bytes> batch{mine[0], others[0]};
+    const Hash before = hash_of(*reader.replica, space);
+    const int64_t stored_before = query_int(path, "SELECT count(*) FROM changes");
+    const std::string second =
+        head_fails ? "CREATE TRIGGER fail_second BEFORE UPDATE OF head_seq ON authors WHEN NEW.pk = x'" +
+                         writer.key.hex() + "' BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;"
+                   : "CREATE TRIGGER fail_second BEFORE INSERT ON vals WHEN NEW.value = '5' "
+                     "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;";
+    exec_sql(path,
+             "CREATE TRIGGER lose_tx BEFORE INSERT ON authors BEGIN SELECT RAISE(ROLLBACK, 'disk I/O error'); END;" +
+                 second);
+    for (const auto& r : reader->apply_batch(batch)) {
+      INFO(outcome_name(r));
+      CHECK(!r.is_ok());
+    }
+    CHECK(head_seq(*reader.replica, space, writer.key) == 0);
+    CHECK(query_int(path, "SELECT count(*) FROM changes") == stored_before);
+    CHECK(hash_of(*reader.replica, space) == before);
+    exec_sql(path, "DROP TRIGGER lose_tx; DROP TRIGGER fail_second;");
+    for (const auto& r : reader->apply_batch(batch)) CHECK(outcome_name(r) == "Applied");
+    CHECK(hash_of(*reader.replica, space) == hash_of(*owner.replica, space));
+    CHECK(n_of(reader, space, *task) == 5);
+  }
+}
+
+// Parking a change after a gap writes two rows (the change, the allowances'
+// running totals): a failure between them keeps neither, and the rest of the
+// batch applies.
+TEST_CASE("batch: a change that cannot be held keeps nothing of it; the others apply") {
+  const std::string path = temp_db("batch-hold-fails.db");
+  Device owner{611}, writer{612};
+  Device reader{613, path};
+  auto s = owner->create_space("Hold");
+  REQUIRE(s.is_ok());
+  const SpaceId space = *s;
+  URBIS_REQUIRE_OK(owner->add_member(space, writer.key, Role::Editor));
+  URBIS_REQUIRE_OK(owner->add_member(space, reader.key, Role::Viewer));
+  pull(*writer.replica, *owner.replica, space);
+  pull(*reader.replica, *owner.replica, space);
+  std::optional<EntityId> task, other;
+  const Bytes first = set_n(writer, space, task, 1);
+  const Bytes second = set_n(writer, space, task, 2);
+  const Bytes owners = set_n(owner, space, other, 3);
+  exec_sql(path, "CREATE TRIGGER fail_usage BEFORE INSERT ON held_usage BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+  const auto got = reader->apply_batch({second, owners});
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].code() == Code::Storage);
+  CHECK(outcome_name(got[1]) == "Applied");
+  CHECK(query_int(path, "SELECT count(*) FROM held") == 0);
+  CHECK(query_int(path, "SELECT count(*) FROM held_usage") == 0);
+  exec_sql(path, "DROP TRIGGER fail_usage;");
+  CHECK(outcome_name(reader->apply(second)) == "Held");
+  CHECK(outcome_name(reader->apply(first)) == "Applied");
+  URBIS_REQUIRE_OK(owner->apply(first));
+  URBIS_REQUIRE_OK(owner->apply(second));
+  CHECK(hash_of(*reader.replica, space) == hash_of(*owner.replica, space));
+  CHECK(n_of(reader, space, *task) == 2);
+}
+
+// Two admins rotated the key at once: the next content commit of one of
+// them heals first (a membership change inside the commit's transaction).
+// When the commit fails and rolls back, the heal goes with it, and so must
+// what the replica keeps in memory of it (its resolver, its keys): its next
+// membership change must not name the heal as a parent, nor its next commit
+// use the heal's key.
+TEST_CASE("commit_group: a group rolled back after a heal leaves no trace of the heal") {
+  Device o{631}, a{632}, v1{633}, v2{634}, newcomer{635};
+  auto s = o->create_space("Heal");
+  REQUIRE(s.is_ok());
+  const SpaceId space = *s;
+  URBIS_REQUIRE_OK(o->add_member(space, a.key, Role::Admin));
+  URBIS_REQUIRE_OK(o->add_member(space, v1.key, Role::Editor));
+  URBIS_REQUIRE_OK(o->add_member(space, v2.key, Role::Editor));
+  pull(*a.replica, *o.replica, space);
+  URBIS_REQUIRE_OK(o->remove_member(space, v1.key));
+  URBIS_REQUIRE_OK(a->remove_member(space, v2.key));
+  pull(*a.replica, *o.replica, space);
+  pull(*o.replica, *a.replica, space);
+  int healers = 0;
+  for (Device* d : {&o, &a}) {
+    Device& other = d == &o ? a : o;
+    std::vector<Transaction> group;
+    group.push_back((*d)->begin(space));
+    group.back().set(group.back().create("task"), "n", 1);
+    group.push_back((*d)->begin(space));  // empty: refused, the group rolls back
+    auto r = (*d)->commit_group(group);
+    REQUIRE(!r.is_ok());
+    if (r.code() == Code::NoKey) continue;  // not the healer: nothing written
+    ++healers;
+    URBIS_REQUIRE_OK((*d)->add_member(space, newcomer.key, Role::Viewer));
+    auto [mine, rest] = lacking_by(*other.replica, *d->replica, space, d->key);
+    for (const Bytes& c : rest) (void)other->apply(c);
+    for (const Bytes& c : mine) {
+      auto got = other->apply(c);
+      INFO(outcome_name(got));
+      CHECK(got.is_ok());
+    }
+    Transaction tx = (*d)->begin(space);
+    tx.set(tx.create("task"), "n", 2);
+    URBIS_REQUIRE_OK((*d)->commit(tx));
+  }
+  CHECK(healers == 1);
+}
+
 }  // namespace
 }  // namespace urbis

@@ -140,30 +140,43 @@ TEST_CASE("kill_node") {
   CHECK(again.stop(SIGTERM) == 0);
 }
 
-TEST_CASE("live_push") {
+// A and B share a space through a node, and B watches it (`urbis sync
+// --watch`, Live): what the node pushes live reaches B's store.
+struct Watching {
   Node node;
   Home a, b;
-  a.init();
-  const std::string device_b = b.init();
-  const std::string space = a.ok({"space", "create", "Live"})["space"].get<std::string>();
-  a.ok({"space", "add-member", space, device_b, "--role", "editor"});
-  a.ok({"sync", node.url()});
-  b.ok({"sync", node.url(), "--space", space});
-
-  // B watches; A's next sync reaches B through the node's live push.
-  Child watch(
-      spawn_urbis(b.with_home({"sync", node.url(), "--watch"}), b.env(), b.file("watch.out"), b.file("watch.err")));
-  auto log_has = [&](const std::string& what) {
+  std::string space;
+  std::optional<Child> watch;
+  explicit Watching(const std::string& name) {
+    a.init();
+    const std::string device_b = b.init();
+    space = a.ok({"space", "create", name})["space"].get<std::string>();
+    a.ok({"space", "add-member", space, device_b, "--role", "editor"});
+    a.ok({"sync", node.url()});
+    b.ok({"sync", node.url(), "--space", space});
+    watch.emplace(
+        spawn_urbis(b.with_home({"sync", node.url(), "--watch"}), b.env(), b.file("watch.out"), b.file("watch.err")));
+    REQUIRE(log_has("\"event\":\"live\""));
+  }
+  // Whether the watcher's log says `what` within 10 s.
+  bool log_has(const std::string& what) {
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline) {
       if (read_all(b.file("watch.err")).find(what) != std::string::npos) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
-  };
-  REQUIRE(log_has("\"event\":\"live\""));
+  }
+};
+
+TEST_CASE("live_push") {
+  // B watches; A's next sync reaches B through the node's live push.
+  Watching w("Live");
+  Home& a = w.a;
+  Home& b = w.b;
+  const std::string& space = w.space;
   const std::string id = a.ok({"put", space, "project", "new", "title@en=Pushed"})["id"].get<std::string>();
-  a.ok({"sync", node.url()});
+  a.ok({"sync", w.node.url()});
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   bool arrived = false;
   while (!arrived && Clock::now() < deadline) {
@@ -178,16 +191,16 @@ TEST_CASE("live_push") {
   bool back = false;
   const auto deadline2 = Clock::now() + std::chrono::seconds(10);
   while (!back && Clock::now() < deadline2) {
-    a.ok({"sync", node.url()});
+    a.ok({"sync", w.node.url()});
     back = a.ok({"get", space, "project", id})["values"]["stage"] == "from-b";
     if (!back) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   CHECK(back);
-  CHECK(watch.stop(SIGINT) == 0);
+  CHECK(w.watch->stop(SIGINT) == 0);
   json summary = json::parse(read_all(b.file("watch.out")));
   CHECK(summary["received"].get<int>() >= 1);
   CHECK(summary["sent"].get<int>() >= 1);
-  CHECK(node.stop(SIGTERM) == 0);
+  CHECK(w.node.stop(SIGTERM) == 0);
 }
 
 // A watching sync that receives a large batch after Live (another device's
@@ -195,25 +208,11 @@ TEST_CASE("live_push") {
 // refreshes it as it arrives, not at the next `urbis find`: B's store holds
 // the refreshed facets and no stale entity while the watcher still runs.
 TEST_CASE("watch_refreshes_a_large_live_batch") {
-  Node node;
-  Home a, b;
-  a.init();
-  const std::string device_b = b.init();
-  const std::string space = a.ok({"space", "create", "Burst"})["space"].get<std::string>();
-  a.ok({"space", "add-member", space, device_b, "--role", "editor"});
-  a.ok({"sync", node.url()});
-  b.ok({"sync", node.url(), "--space", space});
-  Child watch(
-      spawn_urbis(b.with_home({"sync", node.url(), "--watch"}), b.env(), b.file("watch.out"), b.file("watch.err")));
-  const auto live_deadline = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < live_deadline && read_all(b.file("watch.err")).find("\"event\":\"live\"") == std::string::npos)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  REQUIRE(read_all(b.file("watch.err")).find("\"event\":\"live\"") != std::string::npos);
-
+  Watching w("Burst");
   for (int i = 0; i < 40; ++i)
-    a.ok({"put", space, "project", "new", "title@en=Burst " + std::to_string(i), "stage=planning"});
-  a.ok({"sync", node.url()});  // one push of 40 changes, forwarded live to B
-  const fs::path db = b.home() / "replica.db";
+    w.a.ok({"put", w.space, "project", "new", "title@en=Burst " + std::to_string(i), "stage=planning"});
+  w.a.ok({"sync", w.node.url()});  // one push of 40 changes, forwarded live to B
+  const fs::path db = w.b.home() / "replica.db";
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   bool refreshed = false;
   while (!refreshed && Clock::now() < deadline) {
@@ -222,8 +221,8 @@ TEST_CASE("watch_refreshes_a_large_live_batch") {
     if (!refreshed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK(refreshed);
-  CHECK(watch.stop(SIGINT) == 0);
-  CHECK(node.stop(SIGTERM) == 0);
+  CHECK(w.watch->stop(SIGINT) == 0);
+  CHECK(w.node.stop(SIGTERM) == 0);
 }
 
 TEST_CASE("sync_errors") {

@@ -330,7 +330,10 @@ class Replica {
   // those ops have no effect.
   Result<ApplyOutcome> apply(ByteView envelope);
   // Applies many envelopes in one SQLite transaction (one fsync); each gets
-  // its own result, and one refused change does not affect the others.
+  // its own result, and one refused change does not affect the others. When
+  // the store itself fails (a full disk, an I/O error) while a change is
+  // written, nothing of the batch is kept and every change reports that
+  // error: send the batch again once the store works.
   std::vector<Result<ApplyOutcome>> apply_batch(const std::vector<Bytes>& envelopes);
   Result<VersionVector> version_vector(const SpaceId& space);
   // The stored changes `known` lacks, in an order in which they apply
