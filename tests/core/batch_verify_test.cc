@@ -382,5 +382,40 @@ TEST_CASE("commit_group: a group rolled back after a heal leaves no trace of the
   CHECK(healers == 1);
 }
 
+// The same two admins: the healer's commit heals first (its change takes
+// the next seq), and an op of the commit that overwrites an earlier op of the
+// same transaction names that op by the seq the content change has, not the
+// heal's: the field holds the last value, with no conflict.
+TEST_CASE("commit: a commit that heals first names its own ops by its own seq") {
+  Device o{641}, a{642}, v1{643}, v2{644};
+  auto s = o->create_space("Heal then write");
+  REQUIRE(s.is_ok());
+  const SpaceId space = *s;
+  URBIS_REQUIRE_OK(o->add_member(space, a.key, Role::Admin));
+  URBIS_REQUIRE_OK(o->add_member(space, v1.key, Role::Editor));
+  URBIS_REQUIRE_OK(o->add_member(space, v2.key, Role::Editor));
+  pull(*a.replica, *o.replica, space);
+  URBIS_REQUIRE_OK(o->remove_member(space, v1.key));
+  URBIS_REQUIRE_OK(a->remove_member(space, v2.key));
+  pull(*a.replica, *o.replica, space);
+  pull(*o.replica, *a.replica, space);
+  int healers = 0;
+  for (Device* d : {&o, &a}) {
+    Transaction tx = (*d)->begin(space);
+    const EntityId task = tx.create("task");
+    tx.set(task, "n", 1);
+    tx.set(task, "n", 2);
+    auto info = (*d)->commit(tx);
+    if (info.code() == Code::NoKey) continue;  // not the healer
+    URBIS_REQUIRE_OK(info);
+    ++healers;
+    auto e = (*d)->get(space, task);
+    URBIS_REQUIRE_OK(e);
+    CHECK(e->fields.at("n").winner.value == 2);
+    CHECK(!e->fields.at("n").conflicted());
+  }
+  CHECK(healers == 1);
+}
+
 }  // namespace
 }  // namespace urbis
