@@ -250,6 +250,25 @@ std::pair<std::vector<Bytes>, std::vector<Bytes>> lacking_by(Replica& to, Replic
   return out;
 }
 
+// An owner, an editor (writer) and a viewer (reader) whose store is a file
+// (`path`), so that a test can make that store fail (a trigger) as another
+// program would; the writer and reader hold the owner's log.
+struct OnFile {
+  std::string path;
+  Device owner, writer, reader;
+  SpaceId space;
+  OnFile(const std::string& name, uint64_t seed)
+      : path(temp_db(name)), owner(seed), writer(seed + 1), reader(seed + 2, path) {
+    auto s = owner->create_space(name);
+    REQUIRE(s.is_ok());
+    space = *s;
+    URBIS_REQUIRE_OK(owner->add_member(space, writer.key, Role::Editor));
+    URBIS_REQUIRE_OK(owner->add_member(space, reader.key, Role::Viewer));
+    pull(*writer.replica, *owner.replica, space);
+    pull(*reader.replica, *owner.replica, space);
+  }
+};
+
 // SQLite rolls a whole transaction back itself on some failures (a full
 // disk, an I/O error, out of memory); a trigger's RAISE(ROLLBACK) does the
 // same. The batch [owner adds a member, writer's content] meets that in the
@@ -260,16 +279,8 @@ std::pair<std::vector<Bytes>, std::vector<Bytes>> lacking_by(Replica& to, Replic
 TEST_CASE("batch: when the store ends the batch's transaction, nothing of the batch is kept") {
   for (const bool head_fails : {false, true}) {
     CAPTURE(head_fails);
-    const std::string path = temp_db("batch-lost-tx.db");
-    Device owner{601}, writer{602};
-    Device reader{603, path};
-    auto s = owner->create_space("Lost transaction");
-    REQUIRE(s.is_ok());
-    const SpaceId space = *s;
-    URBIS_REQUIRE_OK(owner->add_member(space, writer.key, Role::Editor));
-    URBIS_REQUIRE_OK(owner->add_member(space, reader.key, Role::Viewer));
-    pull(*writer.replica, *owner.replica, space);
-    pull(*reader.replica, *owner.replica, space);
+    OnFile t("batch-lost-tx.db", 601);
+    auto& [path, owner, writer, reader, space] = t;
     std::optional<EntityId> task;
     const Bytes content = set_n(writer, space, task, 5);
     URBIS_REQUIRE_OK(owner->apply(content));
@@ -307,16 +318,8 @@ TEST_CASE("batch: when the store ends the batch's transaction, nothing of the ba
 // running totals): a failure between them keeps neither, and the rest of the
 // batch applies.
 TEST_CASE("batch: a change that cannot be held keeps nothing of it; the others apply") {
-  const std::string path = temp_db("batch-hold-fails.db");
-  Device owner{611}, writer{612};
-  Device reader{613, path};
-  auto s = owner->create_space("Hold");
-  REQUIRE(s.is_ok());
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(owner->add_member(space, writer.key, Role::Editor));
-  URBIS_REQUIRE_OK(owner->add_member(space, reader.key, Role::Viewer));
-  pull(*writer.replica, *owner.replica, space);
-  pull(*reader.replica, *owner.replica, space);
+  OnFile t("batch-hold-fails.db", 611);
+  auto& [path, owner, writer, reader, space] = t;
   std::optional<EntityId> task, other;
   const Bytes first = set_n(writer, space, task, 1);
   const Bytes second = set_n(writer, space, task, 2);
@@ -337,71 +340,70 @@ TEST_CASE("batch: a change that cannot be held keeps nothing of it; the others a
   CHECK(n_of(reader, space, *task) == 2);
 }
 
-// Two admins rotated the key at once: the next content commit of one of
-// them heals first (a membership change inside the commit's transaction).
-// When the commit fails and rolls back, the heal goes with it, and so must
-// what the replica keeps in memory of it (its resolver, its keys): its next
-// membership change must not name the heal as a parent, nor its next commit
-// use the heal's key.
+// Two admins (o, a) who rotated the key at once, each removing an editor:
+// the space's key is unsound until one of them heals (the next content
+// commit of either does so first; the other one has no key to write with).
+struct TwoRotations {
+  Device o, a, v1, v2;
+  SpaceId space;
+  explicit TwoRotations(uint64_t seed) : o(seed), a(seed + 1), v1(seed + 2), v2(seed + 3) {
+    auto s = o->create_space("Two rotations");
+    REQUIRE(s.is_ok());
+    space = *s;
+    URBIS_REQUIRE_OK(o->add_member(space, a.key, Role::Admin));
+    URBIS_REQUIRE_OK(o->add_member(space, v1.key, Role::Editor));
+    URBIS_REQUIRE_OK(o->add_member(space, v2.key, Role::Editor));
+    pull(*a.replica, *o.replica, space);
+    URBIS_REQUIRE_OK(o->remove_member(space, v1.key));
+    URBIS_REQUIRE_OK(a->remove_member(space, v2.key));
+    pull(*a.replica, *o.replica, space);
+    pull(*o.replica, *a.replica, space);
+  }
+};
+
+// The healer's content commit heals first (a membership change inside the
+// commit's transaction). When the commit fails and rolls back, the heal goes
+// with it, and so must what the replica keeps in memory of it (its resolver,
+// its keys): its next membership change must not name the heal as a parent,
+// nor its next commit use the heal's key.
 TEST_CASE("commit_group: a group rolled back after a heal leaves no trace of the heal") {
-  Device o{631}, a{632}, v1{633}, v2{634}, newcomer{635};
-  auto s = o->create_space("Heal");
-  REQUIRE(s.is_ok());
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(o->add_member(space, a.key, Role::Admin));
-  URBIS_REQUIRE_OK(o->add_member(space, v1.key, Role::Editor));
-  URBIS_REQUIRE_OK(o->add_member(space, v2.key, Role::Editor));
-  pull(*a.replica, *o.replica, space);
-  URBIS_REQUIRE_OK(o->remove_member(space, v1.key));
-  URBIS_REQUIRE_OK(a->remove_member(space, v2.key));
-  pull(*a.replica, *o.replica, space);
-  pull(*o.replica, *a.replica, space);
+  TwoRotations t(631);
+  Device newcomer{635};
   int healers = 0;
-  for (Device* d : {&o, &a}) {
-    Device& other = d == &o ? a : o;
+  for (Device* d : {&t.o, &t.a}) {
+    Device& other = d == &t.o ? t.a : t.o;
     std::vector<Transaction> group;
-    group.push_back((*d)->begin(space));
+    group.push_back((*d)->begin(t.space));
     group.back().set(group.back().create("task"), "n", 1);
-    group.push_back((*d)->begin(space));  // empty: refused, the group rolls back
+    group.push_back((*d)->begin(t.space));  // empty: refused, the group rolls back
     auto r = (*d)->commit_group(group);
     REQUIRE(!r.is_ok());
     if (r.code() == Code::NoKey) continue;  // not the healer: nothing written
     ++healers;
-    URBIS_REQUIRE_OK((*d)->add_member(space, newcomer.key, Role::Viewer));
-    auto [mine, rest] = lacking_by(*other.replica, *d->replica, space, d->key);
+    URBIS_REQUIRE_OK((*d)->add_member(t.space, newcomer.key, Role::Viewer));
+    auto [mine, rest] = lacking_by(*other.replica, *d->replica, t.space, d->key);
     for (const Bytes& c : rest) (void)other->apply(c);
     for (const Bytes& c : mine) {
       auto got = other->apply(c);
       INFO(outcome_name(got));
       CHECK(got.is_ok());
     }
-    Transaction tx = (*d)->begin(space);
+    Transaction tx = (*d)->begin(t.space);
     tx.set(tx.create("task"), "n", 2);
     URBIS_REQUIRE_OK((*d)->commit(tx));
   }
   CHECK(healers == 1);
 }
 
-// The same two admins: the healer's commit heals first (its change takes
-// the next seq), and an op of the commit that overwrites an earlier op of the
-// same transaction names that op by the seq the content change has, not the
-// heal's: the field holds the last value, with no conflict.
+// The healer's commit heals first (its change takes the next seq), and an op
+// of the commit that overwrites an earlier op of the same transaction names
+// that op by the seq the content change has, not the heal's: the field holds
+// the last value, with no conflict.
 TEST_CASE("commit: a commit that heals first names its own ops by its own seq") {
-  Device o{641}, a{642}, v1{643}, v2{644};
-  auto s = o->create_space("Heal then write");
-  REQUIRE(s.is_ok());
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(o->add_member(space, a.key, Role::Admin));
-  URBIS_REQUIRE_OK(o->add_member(space, v1.key, Role::Editor));
-  URBIS_REQUIRE_OK(o->add_member(space, v2.key, Role::Editor));
-  pull(*a.replica, *o.replica, space);
-  URBIS_REQUIRE_OK(o->remove_member(space, v1.key));
-  URBIS_REQUIRE_OK(a->remove_member(space, v2.key));
-  pull(*a.replica, *o.replica, space);
-  pull(*o.replica, *a.replica, space);
+  TwoRotations t(641);
   int healers = 0;
-  for (Device* d : {&o, &a}) {
-    Transaction tx = (*d)->begin(space);
+  for (Device* d : {&t.o, &t.a}) {
+    Transaction tx = (*d)->begin(t.space);
     const EntityId task = tx.create("task");
     tx.set(task, "n", 1);
     tx.set(task, "n", 2);
@@ -409,7 +411,7 @@ TEST_CASE("commit: a commit that heals first names its own ops by its own seq") 
     if (info.code() == Code::NoKey) continue;  // not the healer
     URBIS_REQUIRE_OK(info);
     ++healers;
-    auto e = (*d)->get(space, task);
+    auto e = (*d)->get(t.space, task);
     URBIS_REQUIRE_OK(e);
     CHECK(e->fields.at("n").winner.value == 2);
     CHECK(!e->fields.at("n").conflicted());
