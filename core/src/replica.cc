@@ -448,6 +448,7 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
     forget_keys();
     (void)load_keys();
     resolvers_.clear();
+    author_keys_.clear();  // a rolled-back author row's id is given again
     return st;
   }
   if (touched) own_stale_ = true;
@@ -645,14 +646,8 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   const std::string& body_plain = with_parents.empty() ? plain : with_parents;
   const SpaceKey* key = nullptr;
   if (kind == pb::CHANGE_CONTENT) {
-    if (!space.key_sound && me.role == Role::Admin) {
-      // Two admins rotated at once: this admin settles the keys first.
-      URBIS_ASSIGN_OR_RETURN(bool healed, heal_locked(space));
-      if (healed) {
-        URBIS_ASSIGN_OR_RETURN(space, find_space(space.sid));
-        URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
-      }
-    }
+    // An admin's commit healed an unsound key before it numbered its ops
+    // (commit_one): a heal here would take the seq those ops name.
     if (!space.key_sound)
       return Status(Code::NoKey,
                     "the space's key reached someone who is no longer a member (two admins changed "
@@ -769,6 +764,14 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
                                                  const std::pair<const SpaceRow*, const AuthorRow*>& known) {
   const pb::Header& h = p.header;
   const bool membership = h.kind() == pb::CHANGE_MEMBERSHIP;
+  // Inside apply_batch or commit_all, once SQLite has ended their
+  // transaction (a full disk, an I/O error), nothing more is written: a
+  // savepoint would begin a transaction of its own and commit this change
+  // alone.
+  if (whole_tx_ && !db_->in_transaction()) {
+    if (!tx_broken_) tx_broken_ = Status(Code::Storage, "the store ended the transaction this change was applied in");
+    return *tx_broken_;
+  }
   // What this change reads of the run before it (ApplyRun), and whether it
   // leaves the run kept for the next one: only when applied in full as
   // content.
@@ -976,6 +979,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     retyped_ = false;
     (void)db_->prepare("ROLLBACK TO apply").run();
     (void)db_->prepare("RELEASE apply").run();
+    author_keys_.clear();  // a rolled-back author row's id is given again
     if (membership) {
       // Keys unsealed from a refused change must not linger, nor what the
       // resolver counted of it.
@@ -1076,6 +1080,7 @@ Result<ApplyOutcome> Replica::Impl::reset_to_pin(SpaceRow& space, AuthorRow auth
     if (!defer_refresh_) dirty_.clear();
     (void)db_->exec("ROLLBACK TO pin");
     (void)db_->exec("RELEASE pin");
+    author_keys_.clear();
     return out.status();
   }
   URBIS_RETURN_IF_ERROR(db_->exec("RELEASE pin"));
@@ -1582,6 +1587,7 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
     forget_keys();
     (void)load_keys();
     resolvers_.clear();
+    author_keys_.clear();  // a rolled-back author row's id is given again
   }
   return out;
 }
