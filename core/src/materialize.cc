@@ -665,45 +665,54 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
       "DELETE FROM scoped_pending WHERE space=?1",
   };
   for (const char* sql : kClear) URBIS_RETURN_IF_ERROR(db_->prepare(sql).bind(1, space.id).run());
+  // The space's content log, in log order, kRebuildChunk changes at a time
+  // (an index range of changes_by_space per chunk): memory stays bounded
+  // however long the log.
   struct Row {
-    int64_t author;
+    int64_t id;
     Bytes envelope;
   };
-  std::vector<Row> rows;
-  {
-    Stmt s = db_->prepare("SELECT author, envelope FROM changes WHERE space=? AND kind=0 AND revoked=0 ORDER BY id");
-    s.bind(1, space.id);
+  auto chunk_after = [&](int64_t after, std::vector<Row>& rows) -> Status {
+    rows.clear();
+    Stmt s = db_->prepare(
+        "SELECT id, envelope FROM changes WHERE space=? AND id>? AND kind=0 AND revoked=0 ORDER BY id LIMIT ?");
+    s.bind(1, space.id).bind(2, after).bind(3, static_cast<int64_t>(kRebuildChunk));
     while (s.step()) rows.push_back({s.i64(0), s.bytes(1)});
-    URBIS_RETURN_IF_ERROR(s.status());
-  }
+    return s.status();
+  };
   // Two passes over the log: every type claim first, so each entity has its
   // final type before any op is judged against it (no pass depends on the
   // log's order, and the second moves no type).
   std::set<uint32_t> dark;  // epochs with content no held key opens
+  std::vector<Row> rows;
   for (const bool claims_only : {true, false}) {
-    for (const auto& row : rows) {
-      // Stored bytes: they were judged when applied (and may predate the
-      // canonical-encoding rule).
-      auto parsed = parse_envelope(row.envelope, EnvelopeEncoding::Any);
-      if (!parsed.is_ok()) return Status(Code::Internal, "stored change does not parse");
-      const pb::Header& h = parsed->header;
-      const auto* keys = keys_for(space.id, h.epoch());
-      if (!keys) {  // unreadable here (an epoch this device never got)
-        if (claims_only) dark.insert(h.epoch());
-        continue;
+    for (int64_t after = 0;; after = rows.back().id) {
+      URBIS_RETURN_IF_ERROR(chunk_after(after, rows));
+      if (rows.empty()) break;
+      for (const auto& row : rows) {
+        // Stored bytes: they were judged when applied (and may predate the
+        // canonical-encoding rule).
+        auto parsed = parse_envelope(row.envelope, EnvelopeEncoding::Any);
+        if (!parsed.is_ok()) return Status(Code::Internal, "stored change does not parse");
+        const pb::Header& h = parsed->header;
+        const auto* keys = keys_for(space.id, h.epoch());
+        if (!keys) {  // unreadable here (an epoch this device never got)
+          if (claims_only) dark.insert(h.epoch());
+          continue;
+        }
+        bool opened = false;
+        for (const auto& key : *keys) {
+          auto clear = open_envelope_body(parsed->envelope, h, key);
+          if (!clear) continue;
+          opened = true;
+          pb::Body body;
+          if (!body.ParseFromArray(clear->data(), static_cast<int>(clear->size()))) break;
+          URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, parsed->author));
+          URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only));
+          break;
+        }
+        if (!opened && claims_only) dark.insert(h.epoch());  // the first pass sees it all
       }
-      bool opened = false;
-      for (const auto& key : *keys) {
-        auto clear = open_envelope_body(parsed->envelope, h, key);
-        if (!clear) continue;
-        opened = true;
-        pb::Body body;
-        if (!body.ParseFromArray(clear->data(), static_cast<int>(clear->size()))) break;
-        URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, parsed->author));
-        URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only));
-        break;
-      }
-      if (!opened && claims_only) dark.insert(h.epoch());  // the first pass sees it all
     }
   }
   // What stays unread after the rebuild is what a new key may still open:

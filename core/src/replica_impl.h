@@ -109,6 +109,9 @@ inline constexpr uint64_t kMaxUncounted = 1024;
 inline constexpr size_t kStaleBatch = 32;
 // Stale entities refreshed per transaction (each commit keeps the lock short).
 inline constexpr size_t kStaleChunk = 256;
+// rebuild_space reads the space's log in chunks of this many changes, so
+// that its memory does not grow with the log.
+inline constexpr size_t kRebuildChunk = 1024;
 // At most this many parents per membership change (Membership.parents).
 inline constexpr int kMaxParents = 64;
 // changes_since: up to this many authors lacking, one cursor per author's

@@ -161,6 +161,49 @@ TEST_CASE("a catch-up batch refreshes summaries, facets and text at the next rea
   URBIS_REQUIRE_OK((*t.b)->refresh());  // nothing stale: nothing to do
 }
 
+// A member added after the content gets the content first (its log order),
+// unreadable until the grant that follows it; the grant rebuilds the space
+// from its log, which rebuild_space reads in chunks (kRebuildChunk): a log of
+// more than two chunks, and projects edited in the first and the last.
+TEST_CASE("a grant after a long log rebuilds the whole log, chunk by chunk") {
+  Device a{311}, b{312};
+  auto s = a->create_space("Long log");
+  REQUIRE(s.is_ok());
+  const SpaceId space = *s;
+  std::vector<EntityId> ids;
+  for (int i = 0; i < 2500; ++i) {
+    Transaction tx = a->begin(space);
+    if (i < 3) {
+      ids.push_back(tx.create("project"));
+      tx.set_text(ids.back(), "title", "en", "Long log " + std::to_string(i));
+    }
+    tx.set(ids[static_cast<size_t>(i) % 3], "n", i);
+    URBIS_REQUIRE_OK(a->commit(tx));
+  }
+  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Viewer));
+  auto log = a->changes_since(space, {});
+  URBIS_REQUIRE_OK(log);
+  REQUIRE(log->size() > 2500);
+  for (size_t i = 0; i < log->size(); i += 100) {
+    std::vector<Bytes> batch(log->begin() + static_cast<std::ptrdiff_t>(i),
+                             log->begin() + static_cast<std::ptrdiff_t>(std::min(log->size(), i + 100)));
+    for (const auto& r : b->apply_batch(batch)) CHECK(outcome_name(r) == "Applied");
+  }
+  CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
+  for (size_t k = 0; k < 3; ++k) {
+    auto e = b->get(space, ids[k]);
+    URBIS_REQUIRE_OK(e);
+    int last = static_cast<int>(k);  // the last i with i % 3 == k
+    while (last + 3 < 2500) last += 3;
+    CHECK(e->fields.at("n").winner.value == last);
+  }
+  Query q;
+  q.text = "long";
+  auto found = b->find(space, q);
+  URBIS_REQUIRE_OK(found);
+  CHECK(found->total == 3);
+}
+
 TEST_CASE("stale entities: refreshed in chunks, seen by a second connection, and a read never waits for a writer") {
   const int n = static_cast<int>(kStaleChunk) + 44;
   CatchUp t("stale-entities-chunks.db", n);
