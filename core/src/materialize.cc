@@ -680,39 +680,36 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
     while (s.step()) rows.push_back({s.i64(0), s.bytes(1)});
     return s.status();
   };
+  // One stored change, in one pass: its claims, or its values.
+  std::set<uint32_t> dark;  // epochs with content no held key opens
+  auto replay = [&](const Bytes& envelope, bool claims_only) -> Status {
+    // Stored bytes: they were judged when applied (and may predate the
+    // canonical-encoding rule).
+    auto parsed = parse_envelope(envelope, EnvelopeEncoding::Any);
+    if (!parsed.is_ok()) return Status(Code::Internal, "stored change does not parse");
+    const pb::Header& h = parsed->header;
+    if (const auto* keys = keys_for(space.id, h.epoch())) {  // else unreadable here (an epoch never got)
+      for (const auto& key : *keys) {
+        auto clear = open_envelope_body(parsed->envelope, h, key);
+        if (!clear) continue;
+        pb::Body body;
+        if (!body.ParseFromArray(clear->data(), static_cast<int>(clear->size()))) return Status::ok();
+        URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, parsed->author));
+        return materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only);
+      }
+    }
+    if (claims_only) dark.insert(h.epoch());  // the first pass sees it all
+    return Status::ok();
+  };
   // Two passes over the log: every type claim first, so each entity has its
   // final type before any op is judged against it (no pass depends on the
   // log's order, and the second moves no type).
-  std::set<uint32_t> dark;  // epochs with content no held key opens
   std::vector<Row> rows;
   for (const bool claims_only : {true, false}) {
     for (int64_t after = 0;; after = rows.back().id) {
       URBIS_RETURN_IF_ERROR(chunk_after(after, rows));
       if (rows.empty()) break;
-      for (const auto& row : rows) {
-        // Stored bytes: they were judged when applied (and may predate the
-        // canonical-encoding rule).
-        auto parsed = parse_envelope(row.envelope, EnvelopeEncoding::Any);
-        if (!parsed.is_ok()) return Status(Code::Internal, "stored change does not parse");
-        const pb::Header& h = parsed->header;
-        const auto* keys = keys_for(space.id, h.epoch());
-        if (!keys) {  // unreadable here (an epoch this device never got)
-          if (claims_only) dark.insert(h.epoch());
-          continue;
-        }
-        bool opened = false;
-        for (const auto& key : *keys) {
-          auto clear = open_envelope_body(parsed->envelope, h, key);
-          if (!clear) continue;
-          opened = true;
-          pb::Body body;
-          if (!body.ParseFromArray(clear->data(), static_cast<int>(clear->size()))) break;
-          URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, parsed->author));
-          URBIS_RETURN_IF_ERROR(materialize(space, author, h.seq(), h.hlc(), h.epoch(), body, claims_only));
-          break;
-        }
-        if (!opened && claims_only) dark.insert(h.epoch());  // the first pass sees it all
-      }
+      for (const auto& row : rows) URBIS_RETURN_IF_ERROR(replay(row.envelope, claims_only));
     }
   }
   // What stays unread after the rebuild is what a new key may still open:
