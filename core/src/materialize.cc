@@ -139,35 +139,60 @@ struct Replica::Impl::Claim {
 Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t space, const EntityId& eid,
                                                                     const Claim& c) {
   constexpr int64_t kSeqIndexMask = (int64_t{1} << (kOpSeqBits + kOpIndexBits)) - 1;
-  {
+  // The row as stored: kept by the batch's run (ApplyRun) when it is the
+  // entity the last claim of the run named, else read.
+  ApplyRun::EntityClaim& kept = run_.claim;
+  const bool cached = run_.active && kept.space == space && kept.eid == eid;
+  if (!cached) {
+    kept = ApplyRun::EntityClaim{};
     Stmt s =
         db_->prepare("SELECT id, type, claim_rank, claim_hlc, claim_op, home FROM entities WHERE space=? AND eid=?");
     s.bind(1, space).bind(2, eid.view());
     if (s.step()) {
-      const int64_t id = s.i64(0);
-      std::string type = s.str(1);
-      const int rank = static_cast<int>(s.i64(2));
-      const auto hlc = static_cast<uint64_t>(s.i64(3));
-      const int64_t op = s.i64(4);
-      const Bytes home = s.bytes(5);
-      // Better: higher rank, then lower (hlc, author, seq, index, type). The
-      // common case (a later edit by a writer) is decided without a lookup.
-      bool better = c.rank != rank ? c.rank > rank : c.hlc != hlc ? c.hlc < hlc : false;
-      if (c.rank == rank && c.hlc == hlc) {
-        URBIS_ASSIGN_OR_RETURN(DeviceKey stored_author, author_key(op_author_row(op)));
-        better = std::make_tuple(c.author, c.op & kSeqIndexMask, std::string_view(c.type)) <
-                 std::make_tuple(stored_author, op & kSeqIndexMask, std::string_view(type));
-      }
-      if (!better) return std::make_pair(id, std::move(type));
-      Stmt u = db_->prepare("UPDATE entities SET type=?, claim_rank=?, claim_hlc=?, claim_op=?, home=? WHERE id=?");
-      URBIS_RETURN_IF_ERROR(
-          u.bind(1, c.type).bind(2, c.rank).bind(3, c.hlc).bind(4, c.op).bind(5, ByteView(c.home)).bind(6, id).run());
-      if (type != c.type && (type == "comment" || c.type == "comment")) retyped_ = true;
-      // A home that moves changes what scoped writers' ops meant: rebuilt.
-      if (home != c.home) URBIS_RETURN_IF_ERROR(home_known(space, eid, !home.empty()));
-      return std::make_pair(id, c.type);
+      kept.id = s.i64(0);
+      kept.type = s.str(1);
+      kept.rank = static_cast<int>(s.i64(2));
+      kept.hlc = static_cast<uint64_t>(s.i64(3));
+      kept.op = s.i64(4);
+      kept.home = s.bytes(5);
     }
     URBIS_RETURN_IF_ERROR(s.status());
+  }
+  auto keep = [&](int64_t id) {
+    kept.space = run_.active ? space : 0;
+    kept.eid = eid;
+    kept.id = id;
+    kept.type = c.type;
+    kept.rank = c.rank;
+    kept.hlc = c.hlc;
+    kept.op = c.op;
+    kept.home = c.home;
+  };
+  if (kept.id) {
+    // Better: higher rank, then lower (hlc, author, seq, index, type). The
+    // common case (a later edit by a writer) is decided without a lookup.
+    bool better = c.rank != kept.rank ? c.rank > kept.rank : c.hlc != kept.hlc ? c.hlc < kept.hlc : false;
+    if (c.rank == kept.rank && c.hlc == kept.hlc) {
+      URBIS_ASSIGN_OR_RETURN(DeviceKey stored_author, author_key(op_author_row(kept.op)));
+      better = std::make_tuple(c.author, c.op & kSeqIndexMask, std::string_view(c.type)) <
+               std::make_tuple(stored_author, kept.op & kSeqIndexMask, std::string_view(kept.type));
+    }
+    if (!better) {
+      if (run_.active) kept.space = space;
+      return std::make_pair(kept.id, kept.type);
+    }
+    const int64_t id = kept.id;
+    const std::string type = std::move(kept.type);
+    const Bytes home = std::move(kept.home);
+    kept = ApplyRun::EntityClaim{};  // until the row is written
+    Stmt u = db_->prepare("UPDATE entities SET type=?, claim_rank=?, claim_hlc=?, claim_op=?, home=? WHERE id=?");
+    URBIS_RETURN_IF_ERROR(
+        u.bind(1, c.type).bind(2, c.rank).bind(3, c.hlc).bind(4, c.op).bind(5, ByteView(c.home)).bind(6, id).run());
+    if (type != c.type && (type == "comment" || c.type == "comment")) retyped_ = true;
+    // A home that moves changes what scoped writers' ops meant: rebuilt.
+    if (home != c.home) URBIS_RETURN_IF_ERROR(home_known(space, eid, !home.empty()));
+    keep(id);
+    return std::make_pair(id, c.type);
   }
   Stmt s = db_->prepare(
       "INSERT INTO entities(space, eid, type, claim_rank, claim_hlc, claim_op, home) "
@@ -180,8 +205,10 @@ Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t spac
                             .bind(6, c.op)
                             .bind(7, ByteView(c.home))
                             .run());
+  const int64_t id = db_->last_insert_rowid();
   if (!c.home.empty()) URBIS_RETURN_IF_ERROR(home_known(space, eid, false));
-  return std::make_pair(db_->last_insert_rowid(), c.type);
+  keep(id);
+  return std::make_pair(id, c.type);
 }
 
 Status Replica::Impl::home_known(int64_t space, const EntityId& eid, bool moved) {
@@ -652,6 +679,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
 }
 
 Status Replica::Impl::rebuild_space(const SpaceRow& space) {
+  run_.claim = ApplyRun::EntityClaim{};  // the rows it names are deleted below
   // Entities of other spaces a batch has written wait for their refresh.
   // They stay in dirty_ (refreshing one again is harmless): if what follows
   // fails and this change is rolled back, so are these refreshes.

@@ -366,15 +366,31 @@ class Replica::Impl {
   // apply_parsed does (a membership change, a refusal, a hold, a duplicate,
   // a rebuild) and release_held drop it, since only they write what it
   // holds. Dropped with the batch's transaction.
+  // Also the entity row the last claim read or wrote (claim_entity): a
+  // catch-up brings a device's edits of one project one after the other.
+  // Only claim_entity writes what it holds, and rebuild_space, which drops
+  // it, recreates the rows it names.
   struct ApplyRun {
+    struct EntityClaim {
+      int64_t space = 0;  // 0: nothing kept
+      EntityId eid;
+      int64_t id = 0;
+      std::string type;
+      int rank = 0;
+      uint64_t hlc = 0;
+      int64_t op = 0;
+      Bytes home;
+    };
     bool active = false;
     SpaceRow space;    // id 0: nothing kept
     AuthorRow author;  // of `space`; id 0: nothing kept
     uint32_t epoch = 0;
+    EntityClaim claim;
     void drop() {
       space = SpaceRow{};
       author = AuthorRow{};
       epoch = 0;
+      claim = EntityClaim{};
     }
   };
   ApplyRun run_;

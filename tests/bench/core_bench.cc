@@ -67,11 +67,14 @@ const char* const kWords[] = {"교통",  "智慧",   "مدينة", "город",
 // `group` > 1: that many transactions per commit_group (one SQLite commit).
 double bench_commit(size_t per_tx, size_t total_ops, std::vector<Bytes>* out, SpaceId* space_out,
                     std::unique_ptr<Replica>* replica_out, Env& env, Identity id, size_t group = 1,
-                    bool read_each = false) {
+                    bool read_each = false, const DeviceKey* member = nullptr) {
   auto r = open_replica(
       "commit-" + std::to_string(per_tx) + "-" + std::to_string(group) + (read_each ? "-read" : "") + ".db", env,
       std::move(id));
   SpaceId space = must(r->create_space("bench"), "create space");
+  // A member who holds the space's key before the content is written: its
+  // replica reads each change as it arrives (2. below).
+  if (member) must(r->add_member(space, *member, Role::Editor), "add member");
   std::vector<EntityId> ids;
   auto start = Clock::now();
   size_t done = 0;
@@ -314,26 +317,45 @@ int main() {
     DeviceKey reader_key = reader_id.device();
     size_t ops100 = scaled(100000);
     report("commit_ops_per_s_tx100",
-           bench_commit(100, ops100, &changes, &space, &writer, *env, Identity::generate(*env)), "ops/s");
+           bench_commit(100, ops100, &changes, &space, &writer, *env, Identity::generate(*env), 1, false, &reader_key),
+           "ops/s");
 
-    // 2. Remote apply: a member receives the 100-op changes.
+    // 2. Remote apply: a member receives the 100-op changes. It holds the
+    // key already (the writer added it first), as a member syncing new work.
     if (want("apply")) {
-      must(writer->add_member(space, reader_key, Role::Editor), "add member");
       auto log = must(writer->changes_since(space, {}), "changes_since");
       auto reader = open_replica("apply.db", *env, std::move(reader_id));
-      // Membership first (genesis and the grant), then time the content.
-      std::vector<Bytes> membership{log.front(), log.back()};
-      for (const auto& c : membership) must(reader->apply(c), "apply membership");
+      for (const auto& c : {log[0], log[1]}) must(reader->apply(c), "apply membership");  // the genesis, the grant
+      auto apply_all = [&](Replica& to) {
+        for (size_t i = 0; i < changes.size(); i += 100) {
+          std::vector<Bytes> batch(changes.begin() + static_cast<std::ptrdiff_t>(i),
+                                   changes.begin() + static_cast<std::ptrdiff_t>(std::min(changes.size(), i + 100)));
+          for (auto& r : to.apply_batch(batch)) must(std::move(r), "apply");
+        }
+        must(to.refresh(), "refresh");  // what reads show, up to date: part of the cost
+      };
       auto start = Clock::now();
-      for (size_t i = 0; i < changes.size(); i += 100) {
-        std::vector<Bytes> batch(changes.begin() + static_cast<std::ptrdiff_t>(i),
-                                 changes.begin() + static_cast<std::ptrdiff_t>(std::min(changes.size(), i + 100)));
-        for (auto& r : reader->apply_batch(batch)) must(std::move(r), "apply");
-      }
-      must(reader->refresh(), "refresh");  // what reads show, up to date: part of the cost
+      apply_all(*reader);
       report("apply_ops_per_s", ops100 / seconds_since(start), "ops/s");
       if (must(reader->state_hash(space), "hash") != must(writer->state_hash(space), "hash")) {
         std::fprintf(stderr, "bench: replicas diverged\n");
+        return 1;
+      }
+
+      // 2a. The same content where the key comes after it: a device added
+      // once the content exists (a join) stores it unread, and its grant
+      // (the writer's last change, held until the chain below it arrived)
+      // rebuilds the space from the log.
+      Identity late_id = Identity::generate(*env);
+      must(writer->add_member(space, late_id.device(), Role::Viewer), "add member");
+      log = must(writer->changes_since(space, {}), "changes_since");
+      auto late = open_replica("rebuild.db", *env, std::move(late_id));
+      for (const auto& c : {log[0], log[1], log.back()}) must(late->apply(c), "apply membership");
+      start = Clock::now();
+      apply_all(*late);
+      report("rebuild_ops_per_s", ops100 / seconds_since(start), "ops/s");
+      if (must(late->state_hash(space), "hash") != must(writer->state_hash(space), "hash")) {
+        std::fprintf(stderr, "bench: replicas diverged (rebuild)\n");
         return 1;
       }
     }

@@ -256,6 +256,44 @@ TEST_CASE("content rules: a later claim that wins the type rebuilds, the same as
   CHECK(hash_of(*t.v.replica, t.space) == hash_of(*t.c.replica, t.space));
 }
 
+TEST_CASE("content rules: a claim that rebuilds in the middle of a batch, then an edit of the entity in that batch") {
+  // A batch keeps the entity row the last claim read (ApplyRun); a rebuild
+  // deletes and recreates the rows. V2 takes, in one batch: the commenter's
+  // claim of a fresh id as a comment, the editor's change that creates it
+  // as a project (a writer's claim wins: the type crosses `comment`, the
+  // space is rebuilt, replaying the commenter's claim first), then the
+  // editor's edit of it. V takes them one by one.
+  Team t;
+  Transaction create = t.e->begin(t.space);
+  const EntityId fresh = create.create("project");
+  create.set_text(fresh, "title", "en", "Bike lanes");
+  create.set(fresh, "budget", 700);
+  auto created = t.e->commit(create);
+  URBIS_REQUIRE_OK(created);
+  CommitInfo real = t.real_comment();
+  pb::Body body;
+  add_op(add_group(body, fresh, "comment"), pb::OP_SET, "body", "\"pwned\"");
+  const Bytes attack = reforge(t.k_id, real.envelope, body, t.key);
+  Transaction tx = t.e->begin(t.space);
+  tx.set(fresh, "budget", 2000);
+  auto edit = t.e->commit(tx);
+  URBIS_REQUIRE_OK(edit);
+
+  give(*t.v.replica, {attack, created->envelope, edit->envelope});
+  for (auto& r : t.v2->apply_batch({attack, created->envelope, edit->envelope})) URBIS_REQUIRE_OK(r);
+  for (Device* d : {&t.v, &t.v2}) {
+    CAPTURE(d->key.hex());
+    auto p = (*d)->get(t.space, fresh);
+    URBIS_REQUIRE_OK(p);
+    CHECK(p->type == "project");
+    CHECK(p->text("title", "en")->winner.value == "Bike lanes");
+    CHECK(p->fields.count("body") == 0);
+    get_and_find_agree(*d->replica, t.space, fresh, 2000);
+  }
+  give(*t.v2.replica, {t.projects.envelope});
+  CHECK(hash_of(*t.v2.replica, t.space) == hash_of(*t.v.replica, t.space));
+}
+
 TEST_CASE("content rules: an overwrite of another entity's or another field's value has no effect") {
   Team t;
   const OpId budget = t.op_of(t.other, "budget");
