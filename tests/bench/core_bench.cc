@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <sodium.h>
@@ -236,6 +237,162 @@ double wal_frames_per_edit(Env& env, size_t n) {
   return static_cast<double>(pages.size()) / static_cast<double>(n);
 }
 
+// The rows 100-op changes of new projects write at the least, by plain
+// SQLite statements on the replica's own schema: per change its log row and
+// its author's chain head, 100 value rows and 10 entity rows, and per
+// project its summary, 8 facet rows and full-text row, one durable
+// transaction per change. Nothing is read, parsed, encrypted, signed or
+// verified: a bound for the 100-op commit and apply rows (what their writes
+// alone cost on this machine), not a design. Without `derived`, only the
+// log, value and entity rows (what Discover's facets, full text and
+// summaries cost on top).
+double bound_rows_100op_ops_per_s(Env& env, size_t changes, bool derived) {
+  const std::string path = fresh_path("bound-rows.db");
+  // The shapes: one real 100-op change of 10 projects, refreshed.
+  size_t envelope_bytes = 0;
+  {
+    ReplicaOptions o;
+    o.synchronous_full = false;
+    auto r = must(Replica::open(path, Identity::generate(env), env, o), "open");
+    SpaceId space = must(r->create_space("rows"), "create space");
+    Transaction tx = r->begin(space);
+    for (size_t p = 0; p < 10; ++p) project_ops(tx, tx.create("project"), p, 0, 10);
+    envelope_bytes = must(r->commit(tx), "commit").envelope.size();
+    must(r->refresh(), "refresh");
+  }
+  sqlite3* db = open_plain(path);
+  auto prepare = [&](const char* sql) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK) {
+      std::fprintf(stderr, "bench: %s: %s\n", sql, sqlite3_errmsg(db));
+      std::exit(1);
+    }
+    return s;
+  };
+  auto step = [&](sqlite3_stmt* s) {
+    const int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+      std::fprintf(stderr, "bench: %s: %s\n", sqlite3_sql(s), sqlite3_errmsg(db));
+      std::exit(1);
+    }
+    sqlite3_reset(s);
+  };
+  struct Shape {
+    int64_t entity;
+    std::string doc, title, text;
+    std::vector<std::pair<std::string, std::string>> facets;
+    std::vector<std::tuple<int, std::string, std::string, std::string>> vals;  // kind, field, key, value
+  };
+  std::vector<Shape> shapes;
+  {
+    sqlite3_stmt* e = prepare("SELECT id, doc, title FROM entities ORDER BY id");
+    while (sqlite3_step(e) == SQLITE_ROW)
+      shapes.push_back({sqlite3_column_int64(e, 0),
+                        reinterpret_cast<const char*>(sqlite3_column_text(e, 1)),
+                        reinterpret_cast<const char*>(sqlite3_column_text(e, 2)),
+                        "",
+                        {},
+                        {}});
+    sqlite3_finalize(e);
+    sqlite3_stmt* t = prepare("SELECT body FROM fts WHERE rowid=?");
+    sqlite3_stmt* f = prepare("SELECT field, value FROM facets WHERE entity=?");
+    sqlite3_stmt* v = prepare("SELECT kind, field, key, value FROM vals WHERE entity=?");
+    for (Shape& sh : shapes) {
+      sqlite3_bind_int64(t, 1, sh.entity);
+      if (sqlite3_step(t) == SQLITE_ROW) sh.text = reinterpret_cast<const char*>(sqlite3_column_text(t, 0));
+      sqlite3_reset(t);
+      sqlite3_bind_int64(f, 1, sh.entity);
+      while (sqlite3_step(f) == SQLITE_ROW)
+        sh.facets.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(f, 0)),
+                               reinterpret_cast<const char*>(sqlite3_column_text(f, 1)));
+      sqlite3_reset(f);
+      sqlite3_bind_int64(v, 1, sh.entity);
+      while (sqlite3_step(v) == SQLITE_ROW)
+        sh.vals.emplace_back(sqlite3_column_int(v, 0), reinterpret_cast<const char*>(sqlite3_column_text(v, 1)),
+                             reinterpret_cast<const char*>(sqlite3_column_text(v, 2)),
+                             reinterpret_cast<const char*>(sqlite3_column_text(v, 3)));
+      sqlite3_reset(v);
+    }
+    sqlite3_finalize(t);
+    sqlite3_finalize(f);
+    sqlite3_finalize(v);
+  }
+  if (shapes.size() != 10 || shapes[0].vals.size() != 10 || shapes[0].facets.empty()) {
+    std::fprintf(stderr, "bench: the real change did not give 10 projects of 10 values\n");
+    std::exit(1);
+  }
+  sqlite3_stmt* begin = prepare("BEGIN IMMEDIATE");
+  sqlite3_stmt* commit = prepare("COMMIT");
+  sqlite3_stmt* log = prepare(
+      "INSERT INTO changes(author, seq, kind, epoch, hlc, hash, envelope, space) VALUES(1, ?, 0, 1, ?, ?, ?, 1)");
+  sqlite3_stmt* head = prepare("UPDATE authors SET head_seq=?, head_hash=?, newest_hlc=? WHERE id=1");
+  sqlite3_stmt* entity = prepare(
+      "INSERT INTO entities(space, eid, type, claim_rank, claim_hlc, claim_op, home) VALUES(1, ?, 'project', 1, ?, ?, "
+      "x'')");
+  sqlite3_stmt* val =
+      prepare("INSERT INTO vals(op, entity, kind, field, key, value, hlc, src) VALUES(?, ?, ?, ?, ?, ?, ?, '')");
+  sqlite3_stmt* facet = prepare("INSERT INTO facets(field, value, entity) VALUES(?, ?, ?)");
+  sqlite3_stmt* text = prepare("INSERT INTO fts(rowid, body) VALUES(?, ?)");
+  sqlite3_stmt* summary = prepare("UPDATE entities SET updated=?, title=?, doc=?, text_hash=? WHERE id=?");
+  std::vector<uint8_t> envelope(envelope_bytes, 7), hash(32, 1), eid(16, 0);
+  int64_t op = int64_t{1} << 50;
+  auto start = Clock::now();
+  for (size_t c = 0; c < changes; ++c) {
+    const auto seq = static_cast<int64_t>(c + 3);  // after the genesis and the real change
+    step(begin);
+    hash[0] = static_cast<uint8_t>(c);
+    hash[1] = static_cast<uint8_t>(c >> 8);
+    sqlite3_bind_int64(log, 1, seq);
+    sqlite3_bind_int64(log, 2, seq);
+    sqlite3_bind_blob(log, 3, hash.data(), 32, SQLITE_STATIC);
+    sqlite3_bind_blob(log, 4, envelope.data(), static_cast<int>(envelope.size()), SQLITE_STATIC);
+    step(log);
+    sqlite3_bind_int64(head, 1, seq);
+    sqlite3_bind_blob(head, 2, hash.data(), 32, SQLITE_STATIC);
+    sqlite3_bind_int64(head, 3, seq);
+    step(head);
+    for (const Shape& sh : shapes) {
+      randombytes_buf(eid.data(), eid.size());
+      sqlite3_bind_blob(entity, 1, eid.data(), 16, SQLITE_STATIC);
+      sqlite3_bind_int64(entity, 2, seq);
+      sqlite3_bind_int64(entity, 3, op);
+      step(entity);
+      const int64_t id = sqlite3_last_insert_rowid(db);
+      for (const auto& [kind, field, key, value] : sh.vals) {
+        sqlite3_bind_int64(val, 1, op++);
+        sqlite3_bind_int64(val, 2, id);
+        sqlite3_bind_int(val, 3, kind);
+        sqlite3_bind_text(val, 4, field.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_text(val, 5, key.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_text(val, 6, value.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(val, 7, seq);
+        step(val);
+      }
+      if (!derived) continue;
+      for (const auto& [field, value] : sh.facets) {
+        sqlite3_bind_text(facet, 1, field.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_text(facet, 2, value.c_str(), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(facet, 3, id);
+        step(facet);
+      }
+      sqlite3_bind_int64(text, 1, id);
+      sqlite3_bind_text(text, 2, sh.text.c_str(), -1, SQLITE_STATIC);
+      step(text);
+      sqlite3_bind_int64(summary, 1, seq);
+      sqlite3_bind_text(summary, 2, sh.title.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(summary, 3, sh.doc.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_int64(summary, 4, op | 1);
+      sqlite3_bind_int64(summary, 5, id);
+      step(summary);
+    }
+    step(commit);
+  }
+  const double per_s = 100.0 * static_cast<double>(changes) / seconds_since(start);
+  for (auto* s : {begin, commit, log, head, entity, val, facet, text, summary}) sqlite3_finalize(s);
+  sqlite3_close(db);
+  return per_s;
+}
+
 // What a one-op `put` must do at the least, each in its own rows: its
 // durable SQLite commit (one page, and as many pages as a real edit writes)
 // and its Ed25519 signature; and what a remote apply must do: verify.
@@ -264,6 +421,9 @@ void report_bounds(Env& env) {
     msg[0] = static_cast<uint8_t>(i);
     crypto_sign_detached(sig.data(), nullptr, msg.data(), msg.size(), sk.data());
   }
+  report("bound_rows_100op_changes_ops_per_s", bound_rows_100op_ops_per_s(env, scaled(1000), true), "ops/s");
+  report("bound_rows_100op_changes_no_derived_ops_per_s", bound_rows_100op_ops_per_s(env, scaled(1000), false),
+         "ops/s");
   report("bound_ed25519_sign_per_s", n / seconds_since(start), "signatures/s");
   start = Clock::now();
   size_t good = 0;
