@@ -176,6 +176,14 @@ inline bool json_text_is_string(std::string_view text) {
 // stored under the content rules): no recursion driven by the input, and no
 // string that is not UTF-8 (dump() would throw on it).
 inline nlohmann::json parse_bounded(const std::string& text, size_t max_depth) {
+  // Most stored values are JSON strings with nothing to unescape: their
+  // characters are the value (a refresh parses every value of an entity).
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+    const std::string_view chars = std::string_view(text).substr(1, text.size() - 2);
+    bool plain = true;
+    for (char c : chars) plain &= c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20;
+    if (plain && valid_utf8(chars)) return nlohmann::json(std::string(chars));
+  }
   if (!json_text_deeper_than(text, max_depth)) {
     auto v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!v.is_discarded()) return v;

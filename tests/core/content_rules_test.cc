@@ -990,5 +990,41 @@ TEST_CASE("merge rule: the later HLC wins, equal HLCs go to the greater author, 
       parse_stored_value(std::string(kMaxValueDepth + 1, '[') + std::string(kMaxValueDepth + 1, ']'), 3).is_null());
 }
 
+TEST_CASE("stored values: a plain JSON string reads as the parser reads it, and so does anything else") {
+  // parse_bounded takes a JSON string with nothing to unescape without the
+  // parser: its result must be the parser's for every text, valid or not.
+  const std::string texts[] = {"\"\"",
+                               "\"smart buses\"",
+                               "\"교통 智慧 مدينة\"",
+                               "\"a\\\"b\"",
+                               "\"tab\\tescaped\"",
+                               "\"\\u00e9\"",
+                               "\"raw\ttab\"",          // a raw control character: not JSON
+                               "\"a\"b\"",              // a quote inside: not one string
+                               "\"\xc3\x28\"",          // invalid UTF-8
+                               "\"\xed\xa0\x80\"",      // an encoded surrogate
+                               "\"\xf4\x90\x80\x80\"",  // past U+10FFFF
+                               "\"\xc3\"",              // truncated
+                               "\"",
+                               "\"\"\"",
+                               " \"lead\"",
+                               "\"trail\" ",
+                               "\"x\\\"",
+                               "42",
+                               "-7",
+                               "true",
+                               "null",
+                               "[\"a\"]",
+                               "{}"};
+  for (const std::string& text : texts) {
+    CAPTURE(text);
+    nlohmann::json expected = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (expected.is_discarded()) expected = nullptr;
+    const nlohmann::json got = parse_stored_value(text);
+    CHECK(got == expected);
+    CHECK(got.type() == expected.type());
+  }
+}
+
 }  // namespace
 }  // namespace urbis
