@@ -157,6 +157,10 @@ Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t spac
       kept.home = s.bytes(5);
     }
     URBIS_RETURN_IF_ERROR(s.status());
+    // The key, once the row (or its absence) is read: what is kept is
+    // always the row of the entity it names.
+    kept.eid = eid;
+    kept.space = run_.active ? space : 0;
   }
   auto keep = [&](int64_t id) {
     kept.space = run_.active ? space : 0;
@@ -177,10 +181,7 @@ Result<std::pair<int64_t, std::string>> Replica::Impl::claim_entity(int64_t spac
       better = std::make_tuple(c.author, c.op & kSeqIndexMask, std::string_view(c.type)) <
                std::make_tuple(stored_author, kept.op & kSeqIndexMask, std::string_view(kept.type));
     }
-    if (!better) {
-      if (run_.active) kept.space = space;
-      return std::make_pair(kept.id, kept.type);
-    }
+    if (!better) return std::make_pair(kept.id, kept.type);
     const int64_t id = kept.id;
     const std::string type = std::move(kept.type);
     const Bytes home = std::move(kept.home);
