@@ -999,12 +999,16 @@ TEST_CASE("stored values: a plain JSON string reads as the parser reads it, and 
                                "\"a\\\"b\"",
                                "\"tab\\tescaped\"",
                                "\"\\u00e9\"",
-                               "\"raw\ttab\"",          // a raw control character: not JSON
-                               "\"a\"b\"",              // a quote inside: not one string
-                               "\"\xc3\x28\"",          // invalid UTF-8
-                               "\"\xed\xa0\x80\"",      // an encoded surrogate
-                               "\"\xf4\x90\x80\x80\"",  // past U+10FFFF
-                               "\"\xc3\"",              // truncated
+                               "\"raw\ttab\"",                       // a raw control character: not JSON
+                               "\"a\"b\"",                           // a quote inside: not one string
+                               "\"\xc3\x28\"",                       // invalid UTF-8
+                               "\"\xed\xa0\x80\"",                   // an encoded surrogate
+                               "\"\xf4\x90\x80\x80\"",               // past U+10FFFF
+                               "\"\xc3\"",                           // truncated
+                               "\"\xc0\xaf\"",                       // overlong
+                               "\"del\x7f\"",                        // DEL is not a control character to JSON
+                               "\"\xef\xbf\xbf \xf0\x9f\x9a\x8c\"",  // a noncharacter, and a bus
+                               std::string("\"nul\0\"", 6),          // a raw NUL
                                "\"",
                                "\"\"\"",
                                " \"lead\"",
