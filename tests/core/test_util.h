@@ -100,4 +100,29 @@ inline Hash hash_of(Replica& r, const SpaceId& space) {
   return *h;
 }
 
+// Two cities X and Y, and a project of each (PX of X, PY of Y, at stage
+// "idea"), written by `admin` in one change: the setting of the scoped-role
+// tests.
+struct TwoCities {
+  EntityId x, y, px, py;
+};
+
+inline TwoCities write_two_cities(Replica& admin, const SpaceId& space) {
+  TwoCities c;
+  Transaction tx = admin.begin(space);
+  c.x = tx.create("city");
+  tx.set(c.x, "name", "X");
+  c.y = tx.create("city");
+  tx.set(c.y, "name", "Y");
+  c.px = tx.create("project");
+  tx.set(c.px, "city", c.x.hex());
+  tx.set(c.px, "stage", "idea");
+  c.py = tx.create("project");
+  tx.set(c.py, "city", c.y.hex());
+  tx.set(c.py, "stage", "idea");
+  auto made = admin.commit(tx);
+  REQUIRE_MESSAGE(made.is_ok(), made.status().to_string());
+  return c;
+}
+
 }  // namespace urbis::testing
