@@ -38,6 +38,13 @@ Replica::Impl::~Impl() { forget_keys(); }
 
 void Replica::Impl::forget_keys() { keyring_.clear(); }
 
+void Replica::Impl::reread_after_rollback() {
+  forget_keys();
+  (void)load_keys();
+  resolvers_.clear();
+  author_keys_.clear();
+}
+
 Status Replica::Impl::init() {
   URBIS_RETURN_IF_ERROR(prepare_schema(*db_, options_.synchronous_full, options_.before_migration));
   {
@@ -445,10 +452,7 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
     // and resolvers it touched are read again, as after a failed batch.
     dbtx.rollback();
     dirty_.clear();
-    forget_keys();
-    (void)load_keys();
-    resolvers_.clear();
-    author_keys_.clear();  // a rolled-back author row's id is given again
+    reread_after_rollback();
     return st;
   }
   if (touched) own_stale_ = true;
@@ -979,14 +983,13 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     retyped_ = false;
     (void)db_->prepare("ROLLBACK TO apply").run();
     (void)db_->prepare("RELEASE apply").run();
-    author_keys_.clear();  // a rolled-back author row's id is given again
-    if (membership) {
-      // Keys unsealed from a refused change must not linger, nor what the
-      // resolver counted of it.
-      forget_keys();
-      (void)load_keys();
-      resolvers_.clear();
-    }
+    // Keys unsealed from a refused membership change must not linger, nor
+    // what the resolver counted of it; a content change's rollback can only
+    // have given back an author row's id.
+    if (membership)
+      reread_after_rollback();
+    else
+      author_keys_.clear();
     return st;
   }
   if (!batch_atomic) URBIS_RETURN_IF_ERROR(db_->prepare("RELEASE apply").run());
@@ -1584,10 +1587,7 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
     for (size_t i = 0; i < envelopes.size(); ++i) out.push_back(st);
     // Keys unsealed from rolled-back grants must not linger (wiped, not
     // just dropped), nor what the resolvers counted.
-    forget_keys();
-    (void)load_keys();
-    resolvers_.clear();
-    author_keys_.clear();  // a rolled-back author row's id is given again
+    reread_after_rollback();
   }
   return out;
 }

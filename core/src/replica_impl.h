@@ -283,6 +283,11 @@ class Replica::Impl {
   uint64_t clock_bound() const;
   // Wipes and drops every cached space key.
   void forget_keys();
+  // After a rollback of writes that may have unsealed keys, counted
+  // membership or created author rows: what is kept in memory of them is
+  // read again from the store (keys wiped, resolvers and the author-key
+  // cache dropped: a rolled-back author row's id is given again).
+  void reread_after_rollback();
   const std::vector<SpaceKey>* keys_for(int64_t space, uint32_t epoch) const;
   // Unseals a grant addressed to this device into the key cache; true when
   // it brought a key not held before.
