@@ -7,7 +7,8 @@
 #          missing; Chromium for the browser tests too), then build SQLite,
 #          libsodium and protobuf-lite for wasm32 from the Debian source
 #          packages pinned in toolchains/wasm-deps.lock, into a cache outside
-#          the repo (one stamp per dependency); npm ci in wasm/ (the browser
+#          the repo (one stamp per dependency), and SQLite's amalgamation,
+#          which the native presets compile in; npm ci in wasm/ (the browser
 #          tests' packages, pinned by wasm/package-lock.json); the Node.js
 #          the web build and the JavaScript tests run under, pinned in
 #          toolchains/node.lock (fetched once from the npm registry, checked
@@ -254,13 +255,13 @@ fetch_source() {
   printf '%s\n' "$dsc"
 }
 
-# build_dep NAME SOURCE_PACKAGE HINT FUNCTION: runs FUNCTION in a fresh copy of
+# build_dep NAME SOURCE_PACKAGE HINT FUNCTION [FOR]: runs FUNCTION in a fresh copy of
 # the Debian source tree (patches applied), logs to the build dir, stamps on success.
 build_dep() {
-  local name=$1 srcpkg=$2 hint=$3 fn=$4
+  local name=$1 srcpkg=$2 hint=$3 fn=$4 target=${5:-for wasm32}
   local stamp=$PREFIX/.stamps/$name
   [[ -f $stamp ]] && return 0
-  say "building $name for wasm32 (first run only, $hint)"
+  say "building $name $target (first run only, $hint)"
   local dsc work=$CACHE/build/$name log=$CACHE/build/$name.log start=$SECONDS rc
   dsc=$(fetch_source "$srcpkg" "${PIN[$srcpkg]}")
   rm -rf "$work" && mkdir -p "$work" "$PREFIX/.stamps"
@@ -293,6 +294,18 @@ recipe_sqlite() {
   rm -f "$PREFIX/lib/libsqlite3.a"
   emar rcs "$PREFIX/lib/libsqlite3.a" sqlite3.o
   cp sqlite3.h sqlite3ext.h "$PREFIX/include/"
+}
+
+# The native presets compile SQLite themselves from the same pinned source
+# (toolchains/deps.cmake, URBIS_SQLITE_AMALGAMATION): Debian's libsqlite3 is
+# built without lookaside memory, and every small allocation of a statement
+# goes to malloc (measured: the 100-op remote apply 1.3-1.5x faster with the
+# amalgamation; docs/BENCHMARKS.md). Only the amalgamation is kept here.
+recipe_sqlite_amalgamation() {
+  ./configure --disable-tcl
+  make sqlite3.c
+  mkdir -p "$PREFIX/native-sqlite"
+  cp sqlite3.c sqlite3.h "$PREFIX/native-sqlite/"
 }
 
 recipe_sodium() {
@@ -344,6 +357,7 @@ build_wasm_deps() {
     [[ -f $PREFIX/.stamps/${dep%:*} ]] || fetch_source "${dep#*:}" "${PIN[${dep#*:}]}" >/dev/null
   done
   build_dep sqlite3 sqlite3 "~30 s" recipe_sqlite
+  build_dep sqlite3-amalgamation sqlite3 "~20 s" recipe_sqlite_amalgamation "for the native presets"
   build_dep libsodium libsodium "~2 min" recipe_sodium
   build_dep protobuf-lite protobuf "~1 min" recipe_protobuf
   copy_header_libs
@@ -370,6 +384,10 @@ configure_and_build() {
   [[ $# -gt 0 ]] && targets=(--target "$@")
   [[ $preset == wasm-* ]] &&
     extra=(-DURBIS_WASM_PREFIX="$PREFIX" -DURBIS_NODE="$URBIS_NODE_BIN" -DURBIS_NGINX="$URBIS_NGINX_BIN")
+  # The fuzz preset keeps the system SQLite: compiling it with the fuzzer's
+  # instrumentation would spend the fuzzing time inside SQLite.
+  [[ $preset == native-* ]] && extra=(-DURBIS_SQLITE_AMALGAMATION="$PREFIX/native-sqlite")
+  [[ $preset == native-fuzz ]] && extra=(-DURBIS_SQLITE_AMALGAMATION=)
   say "configure + build $preset${targets:+ (${*})}"
   (cd "$ROOT" && cmake --preset "$preset" "${extra[@]}" >/dev/null &&
     cmake --build --preset "$preset" --parallel "$JOBS" "${targets[@]}")
@@ -483,7 +501,8 @@ cmd_env() {
   else
     echo "# the pinned Node.js is not fetched yet: run toolchains/bootstrap.sh deps" >&2
   fi
-  printf 'export %s=%q\n' URBIS_WASM_PREFIX "$PREFIX" NODE_PATH "$NODE_PATH" \
+  printf 'export %s=%q\n' URBIS_WASM_PREFIX "$PREFIX" URBIS_SQLITE_AMALGAMATION "$PREFIX/native-sqlite" \
+    NODE_PATH "$NODE_PATH" \
     NODE_OPTIONS "$NODE_OPTIONS" EMSDK_PYTHON "${EMSDK_PYTHON:-python3}"
 }
 

@@ -2,7 +2,8 @@
 # Urbis directory. Included once by the top-level CMakeLists.txt.
 #
 # Targets (the same names natively and under Emscripten):
-#   urbis::sqlite3        SQLite (FTS5, JSON)   native: pkg-config sqlite3
+#   urbis::sqlite3        SQLite (FTS5, JSON)   native: compiled from the amalgamation
+#                         in URBIS_SQLITE_AMALGAMATION (bootstrap.sh), else pkg-config
 #   urbis::sodium         libsodium             native: pkg-config libsodium
 #   urbis::protobuf_lite  protobuf lite runtime native: pkg-config protobuf-lite
 #   urbis::json           nlohmann/json (header-only)
@@ -52,12 +53,41 @@ if(EMSCRIPTEN)
   _urbis_interface(urbis::doctest INCLUDE "${_inc}")
 else()
   find_package(PkgConfig REQUIRED)
-  pkg_check_modules(URBIS_PC_SQLITE3 REQUIRED IMPORTED_TARGET GLOBAL sqlite3)
+  # SQLite compiled in from its amalgamation (toolchains/bootstrap.sh makes it
+  # from the Debian source pinned in toolchains/wasm-deps.lock, as for wasm):
+  # Debian's libsqlite3 is built with SQLITE_OMIT_LOOKASIDE, so each small
+  # allocation of a statement goes to malloc; compiled in, the remote apply
+  # of 100-op changes runs 1.3-1.5x faster (docs/BENCHMARKS.md). Otherwise
+  # Debian's options are kept (secure_delete on, FTS5, dbstat).
+  set(URBIS_SQLITE_AMALGAMATION "$ENV{URBIS_SQLITE_AMALGAMATION}"
+      CACHE PATH "Directory with SQLite's sqlite3.c and sqlite3.h to compile in (empty: the system's libsqlite3)")
+  if(URBIS_SQLITE_AMALGAMATION)
+    if(NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite3.c" OR NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite3.h")
+      message(FATAL_ERROR "URBIS_SQLITE_AMALGAMATION=${URBIS_SQLITE_AMALGAMATION} has no sqlite3.c and sqlite3.h: "
+                          "run toolchains/bootstrap.sh deps, or set it empty for the system's libsqlite3")
+    endif()
+    find_package(Threads REQUIRED)
+    add_library(urbis_sqlite3 STATIC "${URBIS_SQLITE_AMALGAMATION}/sqlite3.c")
+    target_include_directories(urbis_sqlite3 SYSTEM PUBLIC "${URBIS_SQLITE_AMALGAMATION}")
+    target_compile_definitions(urbis_sqlite3 PRIVATE
+      SQLITE_THREADSAFE=1 SQLITE_DEFAULT_MEMSTATUS=0 SQLITE_OMIT_LOAD_EXTENSION SQLITE_SECURE_DELETE
+      SQLITE_ENABLE_FTS5 SQLITE_ENABLE_DBSTAT_VTAB SQLITE_ENABLE_MATH_FUNCTIONS SQLITE_LIKE_DOESNT_MATCH_BLOBS
+      SQLITE_DEFAULT_FILE_FORMAT=4 SQLITE_MAX_VARIABLE_NUMBER=250000 SQLITE_USE_URI)
+    # Optimized in every build type (a debug build debugs Urbis, not SQLite);
+    # SQLite's own warnings are not ours to fix.
+    target_compile_options(urbis_sqlite3 PRIVATE -O2 -w)
+    target_link_libraries(urbis_sqlite3 PUBLIC Threads::Threads m)
+    _urbis_interface(urbis::sqlite3 LINK urbis_sqlite3)
+    message(STATUS "SQLite: compiled in from ${URBIS_SQLITE_AMALGAMATION}")
+  else()
+    pkg_check_modules(URBIS_PC_SQLITE3 REQUIRED IMPORTED_TARGET GLOBAL sqlite3)
+    _urbis_interface(urbis::sqlite3 LINK PkgConfig::URBIS_PC_SQLITE3)
+    message(STATUS "SQLite: the system's libsqlite3 (slower; toolchains/bootstrap.sh deps prepares the amalgamation)")
+  endif()
   pkg_check_modules(URBIS_PC_SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium)
   pkg_check_modules(URBIS_PC_PROTOBUF_LITE REQUIRED IMPORTED_TARGET GLOBAL protobuf-lite)
   find_package(nlohmann_json 3 REQUIRED)
   find_package(doctest REQUIRED)
-  _urbis_interface(urbis::sqlite3 LINK PkgConfig::URBIS_PC_SQLITE3)
   _urbis_interface(urbis::sodium LINK PkgConfig::URBIS_PC_SODIUM)
   _urbis_interface(urbis::protobuf_lite LINK PkgConfig::URBIS_PC_PROTOBUF_LITE)
   _urbis_interface(urbis::json LINK nlohmann_json::nlohmann_json)
