@@ -300,12 +300,14 @@ recipe_sqlite() {
 # (toolchains/deps.cmake, URBIS_SQLITE_AMALGAMATION): Debian's libsqlite3 is
 # built without lookaside memory, and every small allocation of a statement
 # goes to malloc (measured: the 100-op remote apply 1.3-1.5x faster with the
-# amalgamation; docs/BENCHMARKS.md). Only the amalgamation is kept here.
+# amalgamation; docs/BENCHMARKS.md). Kept here: the amalgamation and what
+# configure found of this machine (sqlite_cfg.h: usleep for the busy
+# handler's short waits, fdatasync, localtime_r...).
 recipe_sqlite_amalgamation() {
   ./configure --disable-tcl
   make sqlite3.c
   mkdir -p "$PREFIX/native-sqlite"
-  cp sqlite3.c sqlite3.h "$PREFIX/native-sqlite/"
+  cp sqlite3.c sqlite3.h sqlite_cfg.h "$PREFIX/native-sqlite/"
 }
 
 recipe_sodium() {
@@ -357,7 +359,7 @@ build_wasm_deps() {
     [[ -f $PREFIX/.stamps/${dep%:*} ]] || fetch_source "${dep#*:}" "${PIN[${dep#*:}]}" >/dev/null
   done
   build_dep sqlite3 sqlite3 "~30 s" recipe_sqlite
-  build_dep sqlite3-amalgamation sqlite3 "~20 s" recipe_sqlite_amalgamation "for the native presets"
+  build_dep sqlite3-native sqlite3 "~20 s" recipe_sqlite_amalgamation "for the native presets"
   build_dep libsodium libsodium "~2 min" recipe_sodium
   build_dep protobuf-lite protobuf "~1 min" recipe_protobuf
   copy_header_libs

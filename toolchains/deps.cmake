@@ -62,20 +62,23 @@ else()
   set(URBIS_SQLITE_AMALGAMATION "$ENV{URBIS_SQLITE_AMALGAMATION}"
       CACHE PATH "Directory with SQLite's sqlite3.c and sqlite3.h to compile in (empty: the system's libsqlite3)")
   if(URBIS_SQLITE_AMALGAMATION)
-    if(NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite3.c" OR NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite3.h")
-      message(FATAL_ERROR "URBIS_SQLITE_AMALGAMATION=${URBIS_SQLITE_AMALGAMATION} has no sqlite3.c and sqlite3.h: "
+    if(NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite3.c" OR NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite3.h"
+       OR NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite_cfg.h")
+      message(FATAL_ERROR "URBIS_SQLITE_AMALGAMATION=${URBIS_SQLITE_AMALGAMATION} lacks sqlite3.c, sqlite3.h or sqlite_cfg.h: "
                           "run toolchains/bootstrap.sh deps, or set it empty for the system's libsqlite3")
     endif()
     find_package(Threads REQUIRED)
     add_library(urbis_sqlite3 STATIC "${URBIS_SQLITE_AMALGAMATION}/sqlite3.c")
     target_include_directories(urbis_sqlite3 SYSTEM PUBLIC "${URBIS_SQLITE_AMALGAMATION}")
-    target_compile_definitions(urbis_sqlite3 PRIVATE
+    # sqlite_cfg.h: what SQLite's configure found of this machine (usleep,
+    # fdatasync, pread...), as in Debian's build.
+    target_compile_definitions(urbis_sqlite3 PRIVATE _HAVE_SQLITE_CONFIG_H
       SQLITE_THREADSAFE=1 SQLITE_DEFAULT_MEMSTATUS=0 SQLITE_OMIT_LOAD_EXTENSION SQLITE_SECURE_DELETE
       SQLITE_ENABLE_FTS5 SQLITE_ENABLE_DBSTAT_VTAB SQLITE_ENABLE_MATH_FUNCTIONS SQLITE_LIKE_DOESNT_MATCH_BLOBS
       SQLITE_DEFAULT_FILE_FORMAT=4 SQLITE_MAX_VARIABLE_NUMBER=250000 SQLITE_USE_URI)
     # Optimized in every build type (a debug build debugs Urbis, not SQLite);
     # SQLite's own warnings are not ours to fix.
-    target_compile_options(urbis_sqlite3 PRIVATE -O2 -w)
+    target_compile_options(urbis_sqlite3 PRIVATE -O2 -fno-strict-aliasing -w)
     target_link_libraries(urbis_sqlite3 PUBLIC Threads::Threads m)
     _urbis_interface(urbis::sqlite3 LINK urbis_sqlite3)
     message(STATUS "SQLite: compiled in from ${URBIS_SQLITE_AMALGAMATION}")
