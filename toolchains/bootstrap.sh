@@ -35,7 +35,8 @@
 #          the history-growth benchmark natively and in wasm (target
 #          `history-bench`; URBIS_HISTORY_MAX, default 1M natively, 100k in
 #          wasm), which print their own tables.
-#   env    print the exports a shell needs to use the wasm presets by hand:
+#   env    print the exports a shell needs to use the presets by hand (the
+#          wasm prefix, the SQLite amalgamation of the native ones):
 #          eval "$(toolchains/bootstrap.sh env)"
 #
 # Environment: URBIS_CACHE (default ~/.cache/urbis), URBIS_JOBS (default nproc),
@@ -299,8 +300,8 @@ recipe_sqlite() {
 # The native presets compile SQLite themselves from the same pinned source
 # (toolchains/deps.cmake, URBIS_SQLITE_AMALGAMATION): Debian's libsqlite3 is
 # built without lookaside memory, and every small allocation of a statement
-# goes to malloc (measured: the 100-op remote apply 1.3-1.5x faster with the
-# amalgamation; docs/BENCHMARKS.md). Kept here: the amalgamation and what
+# goes to malloc (measured: the apply and commit rows 1.3-1.9x faster with
+# the amalgamation; docs/BENCHMARKS.md, "SQLite compiled in"). Kept here: the amalgamation and what
 # configure found of this machine (sqlite_cfg.h: usleep for the busy
 # handler's short waits, fdatasync, localtime_r...).
 recipe_sqlite_amalgamation() {
@@ -308,6 +309,16 @@ recipe_sqlite_amalgamation() {
   make sqlite3.c
   mkdir -p "$PREFIX/native-sqlite"
   cp sqlite3.c sqlite3.h sqlite_cfg.h "$PREFIX/native-sqlite/"
+}
+
+# SQLite is compiled into the native binaries: a Debian security update of
+# libsqlite3-0 reaches them only through the pin in toolchains/wasm-deps.lock.
+check_sqlite_pin() {
+  local have
+  have=$(dpkg-query -W -f='${Version}' libsqlite3-0 2>/dev/null) || return 0
+  if dpkg --compare-versions "$have" gt "${PIN[sqlite3]}"; then
+    say "warning: this machine's libsqlite3-0 is $have, newer than the SQLite compiled into urbis (${PIN[sqlite3]}, toolchains/wasm-deps.lock): it may carry a security fix; bump the pin and rebuild"
+  fi
 }
 
 recipe_sodium() {
@@ -359,7 +370,9 @@ build_wasm_deps() {
     [[ -f $PREFIX/.stamps/${dep%:*} ]] || fetch_source "${dep#*:}" "${PIN[${dep#*:}]}" >/dev/null
   done
   build_dep sqlite3 sqlite3 "~30 s" recipe_sqlite
+  [[ -f $PREFIX/native-sqlite/sqlite3.c ]] || rm -f "$PREFIX/.stamps/sqlite3-native" # removed by hand: again
   build_dep sqlite3-native sqlite3 "~20 s" recipe_sqlite_amalgamation "for the native presets"
+  check_sqlite_pin
   build_dep libsodium libsodium "~2 min" recipe_sodium
   build_dep protobuf-lite protobuf "~1 min" recipe_protobuf
   copy_header_libs

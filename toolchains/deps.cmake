@@ -56,11 +56,14 @@ else()
   # SQLite compiled in from its amalgamation (toolchains/bootstrap.sh makes it
   # from the Debian source pinned in toolchains/wasm-deps.lock, as for wasm):
   # Debian's libsqlite3 is built with SQLITE_OMIT_LOOKASIDE, so each small
-  # allocation of a statement goes to malloc; compiled in, the remote apply
-  # of 100-op changes runs 1.3-1.5x faster (docs/BENCHMARKS.md). Otherwise
-  # Debian's options are kept (secure_delete on, FTS5, dbstat).
+  # allocation of a statement goes to malloc; compiled in, the benchmark's
+  # apply and commit rows run 1.3-1.9x faster (docs/BENCHMARKS.md, "SQLite
+  # compiled in"). Of Debian's options it keeps what Urbis uses or relies on
+  # (secure_delete, FTS5, dbstat, URI names, the variable limit) and its
+  # hardening flags; it leaves out the extensions nothing here uses (FTS3/4,
+  # RTREE, session, load_extension) and memory statistics.
   set(URBIS_SQLITE_AMALGAMATION "$ENV{URBIS_SQLITE_AMALGAMATION}"
-      CACHE PATH "Directory with SQLite's sqlite3.c and sqlite3.h to compile in (empty: the system's libsqlite3)")
+      CACHE PATH "Directory with SQLite's sqlite3.c, sqlite3.h and sqlite_cfg.h to compile in (empty: the system's libsqlite3)")
   if(URBIS_SQLITE_AMALGAMATION)
     if(NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite3.c" OR NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite3.h"
        OR NOT EXISTS "${URBIS_SQLITE_AMALGAMATION}/sqlite_cfg.h")
@@ -70,22 +73,30 @@ else()
     find_package(Threads REQUIRED)
     add_library(urbis_sqlite3 STATIC "${URBIS_SQLITE_AMALGAMATION}/sqlite3.c")
     target_include_directories(urbis_sqlite3 SYSTEM PUBLIC "${URBIS_SQLITE_AMALGAMATION}")
-    # sqlite_cfg.h: what SQLite's configure found of this machine (usleep,
-    # fdatasync, pread...), as in Debian's build.
+    # sqlite_cfg.h: what SQLite's configure found of this machine (usleep for
+    # the busy handler's short waits, fdatasync, localtime_r...).
     target_compile_definitions(urbis_sqlite3 PRIVATE _HAVE_SQLITE_CONFIG_H
       SQLITE_THREADSAFE=1 SQLITE_DEFAULT_MEMSTATUS=0 SQLITE_OMIT_LOAD_EXTENSION SQLITE_SECURE_DELETE
       SQLITE_ENABLE_FTS5 SQLITE_ENABLE_DBSTAT_VTAB SQLITE_ENABLE_MATH_FUNCTIONS SQLITE_LIKE_DOESNT_MATCH_BLOBS
       SQLITE_DEFAULT_FILE_FORMAT=4 SQLITE_MAX_VARIABLE_NUMBER=250000 SQLITE_USE_URI)
     # Optimized in every build type (a debug build debugs Urbis, not SQLite);
     # SQLite's own warnings are not ours to fix.
-    target_compile_options(urbis_sqlite3 PRIVATE -O2 -fno-strict-aliasing -w)
+    # Debian's hardening (dpkg-buildflags) stays: this code parses store files,
+    # which may be damaged or handed over.
+    target_compile_options(urbis_sqlite3 PRIVATE -O2 -fno-strict-aliasing -w -fstack-protector-strong
+                                                 -fcf-protection -D_FORTIFY_SOURCE=2)
     target_link_libraries(urbis_sqlite3 PUBLIC Threads::Threads m)
     _urbis_interface(urbis::sqlite3 LINK urbis_sqlite3)
     message(STATUS "SQLite: compiled in from ${URBIS_SQLITE_AMALGAMATION}")
   else()
     pkg_check_modules(URBIS_PC_SQLITE3 REQUIRED IMPORTED_TARGET GLOBAL sqlite3)
     _urbis_interface(urbis::sqlite3 LINK PkgConfig::URBIS_PC_SQLITE3)
-    message(STATUS "SQLite: the system's libsqlite3 (slower; toolchains/bootstrap.sh deps prepares the amalgamation)")
+    if(URBIS_FUZZ)  # on purpose: fuzzing time goes to Urbis, not to instrumented SQLite
+      message(STATUS "SQLite: the system's libsqlite3")
+    else()
+      message(WARNING "SQLite: the system's libsqlite3, which is slower (built without lookaside); "
+                      "toolchains/bootstrap.sh deps prepares the amalgamation: -DURBIS_SQLITE_AMALGAMATION=<dir>")
+    endif()
   endif()
   pkg_check_modules(URBIS_PC_SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium)
   pkg_check_modules(URBIS_PC_PROTOBUF_LITE REQUIRED IMPORTED_TARGET GLOBAL protobuf-lite)

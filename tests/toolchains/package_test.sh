@@ -25,9 +25,12 @@ deb=$(ls "$work"/out/urbis_*.deb)
 echo "built $(basename "$deb") ($(stat -c %s "$deb") bytes)"
 
 info=$(dpkg-deb -I "$deb")
-for dep in libsodium23 libsqlite3-0 libprotobuf-lite32 libssl3 procps; do
+for dep in libsodium23 libprotobuf-lite32 libssl3 procps; do
   grep -q "Depends:.*$dep" <<<"$info" || fail "Depends lacks $dep"
 done
+# SQLite is compiled in (toolchains/deps.cmake): the binary needs no
+# libsqlite3, and the package must not depend on one.
+! grep -q "Depends:.*libsqlite3" <<<"$info" || fail "Depends names libsqlite3, which urbis does not load"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/bin/urbis ./usr/lib/systemd/system/urbis-node.service ./etc/urbis/node.conf \
   ./usr/share/doc/urbis/operations.md ./usr/share/urbis/web/index.html; do
