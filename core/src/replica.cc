@@ -1,6 +1,8 @@
 // Replica: open, spaces and membership, local commits, remote apply, the log.
 #include <algorithm>
 #include <queue>
+#include <string_view>
+#include <unordered_map>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -514,7 +516,28 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
   // locale (texts), the element (sets) or "" (plain fields).
   pb::Body body;
   std::map<DeviceKey, uint32_t> author_index;
-  std::map<std::tuple<EntityId, std::string, std::string>, std::vector<pb::OpRef>> in_tx;
+  // The op of this transaction live in each register it wrote (entity,
+  // kind, field, key), for the next op of that register to overwrite: at
+  // most one, since each op overwrites every earlier one. -1: a remove.
+  struct Register {
+    const EntityId* entity;
+    int kind;
+    std::string_view field, key;  // into tx's ops, which outlive the map
+    bool operator==(const Register& o) const {
+      return *entity == *o.entity && kind == o.kind && field == o.field && key == o.key;
+    }
+  };
+  struct RegisterHash {
+    size_t operator()(const Register& r) const {
+      const std::hash<std::string_view> h;
+      size_t x = h(std::string_view(reinterpret_cast<const char*>(r.entity->bytes.data()), r.entity->bytes.size()));
+      x = x * 31 + static_cast<size_t>(r.kind);
+      x = x * 1000003 ^ h(r.field);
+      return x * 1000003 ^ h(r.key);
+    }
+  };
+  std::unordered_map<Register, int64_t, RegisterHash> in_tx;
+  in_tx.reserve(tx.size());
   uint64_t seq = me.head_seq + 1;
   uint32_t index = 0;
   auto ref_to = [&](const DeviceKey& author, uint64_t s, uint32_t i) {
@@ -561,9 +584,14 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
       group->set_id(to_str(op.entity));
       group->set_type(type);
     }
-    std::string key = op.kind == pb::OP_SET_TEXT                                    ? op.locale
-                      : (op.kind == pb::OP_SET_ADD || op.kind == pb::OP_SET_REMOVE) ? op.value
-                                                                                    : "";
+    const std::string_view key = op.kind == pb::OP_SET_TEXT                                    ? op.locale
+                                 : (op.kind == pb::OP_SET_ADD || op.kind == pb::OP_SET_REMOVE) ? op.value
+                                                                                               : std::string_view("");
+    // Only values of the same register (kind, field, key): readers give an
+    // overwrite of another register no effect.
+    const int vkind = op.kind == pb::OP_SET_TEXT                                  ? 1
+                      : op.kind == pb::OP_SET_ADD || op.kind == pb::OP_SET_REMOVE ? 2
+                                                                                  : 0;
     auto* out = group->add_ops();
     out->set_kind(static_cast<pb::OpKind>(op.kind));
     out->set_field(op.field);
@@ -576,11 +604,6 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
     // not see this add leaves it, as add-wins requires).
     {
       if (entity) {
-        // Only values of the same register (kind, field, key): readers give
-        // an overwrite of another register no effect.
-        const int vkind = op.kind == pb::OP_SET_TEXT                                  ? 1
-                          : op.kind == pb::OP_SET_ADD || op.kind == pb::OP_SET_REMOVE ? 2
-                                                                                      : 0;
         Stmt s = db_->prepare("SELECT op FROM vals WHERE entity=? AND field=? AND key=? AND kind=?");
         s.bind(1, entity).bind(2, op.field).bind(3, key).bind(4, vkind);
         while (s.step()) {
@@ -590,12 +613,11 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
         }
         URBIS_RETURN_IF_ERROR(s.status());
       }
-      auto& earlier = in_tx[{op.entity, op.field, key}];
-      for (const auto& r : earlier) *out->add_overwrites() = r;
-      earlier.clear();
+      auto live = in_tx.try_emplace(Register{&op.entity, vkind, op.field, key}, -1).first;
+      if (live->second >= 0)
+        *out->add_overwrites() = ref_to(identity_->device(), seq, static_cast<uint32_t>(live->second));
+      live->second = op.kind != pb::OP_SET_REMOVE ? static_cast<int64_t>(index) : -1;
     }
-    if (op.kind != pb::OP_SET_REMOVE)
-      in_tx[{op.entity, op.field, key}].push_back(ref_to(identity_->device(), seq, index));
     ++index;
   }
   {
