@@ -42,11 +42,16 @@ struct Val {
 };
 
 // By register, then the merge rule's winner first (wins_over): the winner
-// leads each register's run.
+// leads each register's run. Two live values of one author at one HLC (ops
+// of one change that do not overwrite each other, which only a forged body
+// has): the later op first (query.cc, version_before, agrees), whatever
+// order the store lists them in, which depends on local author row ids.
 bool val_before(const Val& a, const Val& b) {
-  return std::tie(a.kind, a.field, a.key) != std::tie(b.kind, b.field, b.key)
-             ? std::tie(a.kind, a.field, a.key) < std::tie(b.kind, b.field, b.key)
-             : wins_over(a.hlc, a.author, b.hlc, b.author);
+  if (std::tie(a.kind, a.field, a.key) != std::tie(b.kind, b.field, b.key))
+    return std::tie(a.kind, a.field, a.key) < std::tie(b.kind, b.field, b.key);
+  if (wins_over(a.hlc, a.author, b.hlc, b.author)) return true;
+  if (wins_over(b.hlc, b.author, a.hlc, a.author)) return false;
+  return a.op > b.op;  // one author: the same row id, then its seq and index
 }
 
 bool looks_like_id(const std::string& s) {

@@ -22,7 +22,13 @@ Version make_version(Stmt& s) {
   return v;
 }
 
-bool version_before(const Version& a, const Version& b) { return wins_over(a.hlc, a.author, b.hlc, b.author); }
+// The merge rule's winner first; between two live values of one author at
+// one HLC, the later op (as materialize.cc's val_before).
+bool version_before(const Version& a, const Version& b) {
+  if (wins_over(a.hlc, a.author, b.hlc, b.author)) return true;
+  if (wins_over(b.hlc, b.author, a.hlc, a.author)) return false;
+  return std::tie(a.op.seq, a.op.index) > std::tie(b.op.seq, b.op.index);
+}
 
 void add_version(Register& r, Version v) {
   if (r.winner.hlc == 0 && r.winner.author.is_zero()) {

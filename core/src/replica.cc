@@ -603,7 +603,12 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
     // live value per add (the element stays; a concurrent remove that did
     // not see this add leaves it, as add-wins requires).
     {
-      if (entity) {
+      // The store's live values of the register: named by the first op of
+      // this transaction that writes it (a later one names that op; naming
+      // them again would leave readers a `superseded` row for values
+      // already gone).
+      auto [live, first_here] = in_tx.try_emplace(Register{&op.entity, vkind, op.field, key}, -1);
+      if (entity && first_here) {
         Stmt s = db_->prepare("SELECT op FROM vals WHERE entity=? AND field=? AND key=? AND kind=?");
         s.bind(1, entity).bind(2, op.field).bind(3, key).bind(4, vkind);
         while (s.step()) {
@@ -613,7 +618,6 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
         }
         URBIS_RETURN_IF_ERROR(s.status());
       }
-      auto live = in_tx.try_emplace(Register{&op.entity, vkind, op.field, key}, -1).first;
       if (live->second >= 0)
         *out->add_overwrites() = ref_to(identity_->device(), seq, static_cast<uint32_t>(live->second));
       live->second = op.kind != pb::OP_SET_REMOVE ? static_cast<int64_t>(index) : -1;

@@ -1030,5 +1030,36 @@ TEST_CASE("stored values: a plain JSON string reads as the parser reads it, and 
   }
 }
 
+TEST_CASE("content rules: values of one change that do not overwrite each other: the later op wins, in get and find") {
+  // A forged body may leave 40 values of one field alive at one HLC and one
+  // author. Which one shows must not depend on the order a store lists them
+  // in (it follows local author row ids): the later op wins, in the summary
+  // (find's facets) as in get().
+  Team t;
+  const OpId planned = t.op_of(t.project, "stage");
+  CommitInfo real = t.real_edit(t.project, "stage", "design");
+  pb::Body body;
+  auto* g = add_group(body, t.project, "project");
+  for (int i = 0; i < 40; ++i) {
+    pb::Op* op = add_op(g, pb::OP_SET, "stage", "\"s" + std::to_string(i) + "\"");
+    if (i == 0) add_ref(body, op, planned.author, planned.seq, planned.index);
+  }
+  const Bytes forged = reforge(t.e_id, real.envelope, body, t.key);
+  for (Device* d : {&t.v, &t.c}) {
+    give(*d->replica, {forged});
+    auto e = (*d)->get(t.space, t.project);
+    URBIS_REQUIRE_OK(e);
+    CHECK(e->fields.at("stage").winner.value == "s39");
+    CHECK(e->fields.at("stage").conflicts.size() == 39);
+    Query q;
+    q.type = "project";
+    q.where = {{"stage", "s39"}};
+    auto found = (*d)->find(t.space, q);
+    URBIS_REQUIRE_OK(found);
+    CHECK(found->hits.size() == 1);
+  }
+  CHECK(hash_of(*t.v.replica, t.space) == hash_of(*t.c.replica, t.space));
+}
+
 }  // namespace
 }  // namespace urbis
