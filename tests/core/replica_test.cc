@@ -462,6 +462,32 @@ TEST_CASE("re-adding an element already in a set keeps one live value, not one p
   CHECK(query_int(path, "SELECT count(*) FROM vals WHERE kind=2") == 2);
 }
 
+TEST_CASE(
+    "in one transaction an op overwrites the earlier op of its own register, not a text whose locale is the element") {
+  // A set element's key is its JSON ("1"), a text's its locale ("1"): two
+  // registers of one field. A text between an add and a remove of the
+  // element must not hide the add from the remove, nor from a re-add.
+  const std::string path = temp_db("registers.db");
+  Device a{122, path};
+  auto s = a->create_space("Registers");
+  URBIS_REQUIRE_OK(s);
+  Transaction tx = a->begin(*s);
+  const EntityId p = tx.create("project");
+  tx.add(p, "tags", 1);
+  tx.set_text(p, "tags", "1", "one");
+  tx.remove(p, "tags", 1);
+  tx.add(p, "sdgs", 7);
+  tx.set_text(p, "sdgs", "7", "seven");
+  tx.add(p, "sdgs", 7);
+  URBIS_REQUIRE_OK(a->commit(tx));
+  auto e = a->get(*s, p);
+  URBIS_REQUIRE_OK(e);
+  CHECK(e->sets["tags"].empty());
+  CHECK(e->sets["sdgs"] == std::vector<nlohmann::json>{7});
+  CHECK(e->texts.at("tags").locales.at("1").winner.value == "one");
+  CHECK(query_int(path, "SELECT count(*) FROM vals WHERE kind=2") == 1);  // one live add of 7
+}
+
 TEST_CASE("a deleted entity stays deleted under concurrent edits and can be restored") {
   Pair t;
   Transaction tx = t.a->begin(t.space);
