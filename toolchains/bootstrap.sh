@@ -301,9 +301,9 @@ recipe_sqlite() {
 # (toolchains/deps.cmake, URBIS_SQLITE_AMALGAMATION): Debian's libsqlite3 is
 # built without lookaside memory, and every small allocation of a statement
 # goes to malloc (measured: the apply and commit rows 1.3-1.9x faster with
-# the amalgamation; docs/BENCHMARKS.md, "SQLite compiled in"). Kept here: the amalgamation and what
-# configure found of this machine (sqlite_cfg.h: usleep for the busy
-# handler's short waits, fdatasync, localtime_r...).
+# the amalgamation; docs/BENCHMARKS.md, "SQLite compiled in"). Kept here:
+# the amalgamation and what configure found of this machine (sqlite_cfg.h:
+# usleep for the busy handler's short waits, fdatasync, localtime_r...).
 recipe_sqlite_amalgamation() {
   ./configure --disable-tcl
   make sqlite3.c

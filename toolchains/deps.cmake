@@ -80,11 +80,16 @@ else()
       SQLITE_ENABLE_FTS5 SQLITE_ENABLE_DBSTAT_VTAB SQLITE_ENABLE_MATH_FUNCTIONS SQLITE_LIKE_DOESNT_MATCH_BLOBS
       SQLITE_DEFAULT_FILE_FORMAT=4 SQLITE_MAX_VARIABLE_NUMBER=250000 SQLITE_USE_URI)
     # Optimized in every build type (a debug build debugs Urbis, not SQLite);
-    # SQLite's own warnings are not ours to fix.
-    # Debian's hardening (dpkg-buildflags) stays: this code parses store files,
-    # which may be damaged or handed over.
+    # SQLite's own warnings are not ours to fix. Debian's hardening
+    # (dpkg-buildflags) stays: this code parses store files, which may be
+    # damaged or handed over; -fcf-protection where the target has it (x86).
     target_compile_options(urbis_sqlite3 PRIVATE -O2 -fno-strict-aliasing -w -fstack-protector-strong
-                                                 -fcf-protection -D_FORTIFY_SOURCE=2)
+                                                 -D_FORTIFY_SOURCE=2)
+    include(CheckCCompilerFlag)
+    check_c_compiler_flag(-fcf-protection URBIS_C_HAS_CF_PROTECTION)
+    if(URBIS_C_HAS_CF_PROTECTION)
+      target_compile_options(urbis_sqlite3 PRIVATE -fcf-protection)
+    endif()
     target_link_libraries(urbis_sqlite3 PUBLIC Threads::Threads m)
     _urbis_interface(urbis::sqlite3 LINK urbis_sqlite3)
     message(STATUS "SQLite: compiled in from ${URBIS_SQLITE_AMALGAMATION}")
