@@ -30,14 +30,14 @@ bool version_before(const Version& a, const Version& b) {
   return std::tie(a.op.seq, a.op.index) > std::tie(b.op.seq, b.op.index);
 }
 
-void add_version(Register& r, Version v) {
-  if (r.winner.hlc == 0 && r.winner.author.is_zero()) {
-    r.winner = std::move(v);
-    return;
-  }
-  if (version_before(v, r.winner)) std::swap(v, r.winner);
-  r.conflicts.push_back(std::move(v));
+// A register's live values are gathered in `conflicts` as they are read,
+// then ordered once (settle): a forged change can leave thousands alive in
+// one register, and sorting on each value was quadratic in them.
+void settle(Register& r) {
+  if (r.conflicts.empty()) return;
   std::sort(r.conflicts.begin(), r.conflicts.end(), version_before);
+  r.winner = std::move(r.conflicts.front());
+  r.conflicts.erase(r.conflicts.begin());
 }
 
 void hash_u64(crypto_generichash_state& st, uint64_t v) {
@@ -81,23 +81,28 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
     std::string field = s.str(1), key = s.str(2);
     Version v = make_version(s);
     if (kind == 0) {
-      add_version(field == "_deleted" ? deleted : e.fields[field], std::move(v));
+      (field == "_deleted" ? deleted : e.fields[field]).conflicts.push_back(std::move(v));
     } else if (kind == 1) {
       if (v.source_locale.empty()) {
         auto rank = std::make_tuple(v.hlc, v.author);
         auto it = original.find(field);
         if (it == original.end() || rank < it->second.first) original[field] = {rank, key};
       }
-      add_version(e.texts[field].locales[key], std::move(v));
+      e.texts[field].locales[key].conflicts.push_back(std::move(v));
     } else if (kind == 2) {
-      auto& elems = e.sets[field];
-      if (std::find(elems.begin(), elems.end(), v.value) == elems.end()) elems.push_back(std::move(v.value));
+      e.sets[field].push_back(std::move(v.value));  // several live adds of one element: one element
     }
   }
   URBIS_RETURN_IF_ERROR(s.status());
+  settle(deleted);
   e.deleted = deleted.winner.value == true;
-  for (auto& [field, elems] : e.sets) std::sort(elems.begin(), elems.end());
+  for (auto& [field, r] : e.fields) settle(r);
+  for (auto& [field, elems] : e.sets) {
+    std::sort(elems.begin(), elems.end());
+    elems.erase(std::unique(elems.begin(), elems.end()), elems.end());
+  }
   for (auto& [field, t] : e.texts) {
+    for (auto& [locale, r] : t.locales) settle(r);
     auto it = original.find(field);
     t.original_locale = it != original.end() ? it->second.second
                         : t.locales.empty()  ? std::string()

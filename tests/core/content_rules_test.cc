@@ -1061,5 +1061,42 @@ TEST_CASE("content rules: values of one change that do not overwrite each other:
   CHECK(hash_of(*t.v.replica, t.space) == hash_of(*t.c.replica, t.space));
 }
 
+TEST_CASE(
+    "content rules: thousands of live values in one register or set (a forged change) read back once each, in order") {
+  // get() orders a register's live values once, not on each value read
+  // (that was quadratic in them), and keeps one of each set element.
+  Team t;
+  const OpId planned = t.op_of(t.project, "stage");
+  CommitInfo real = t.real_edit(t.project, "stage", "design");
+  pb::Body body;
+  auto* g = add_group(body, t.project, "project");
+  const int n = 12000;
+  auto s_of = [](int i) {
+    std::string v = "s";
+    v += std::to_string(i);
+    return v;
+  };
+  for (int i = 0; i < n; ++i) {
+    pb::Op* op = add_op(g, pb::OP_SET, "stage", nlohmann::json(s_of(i)).dump());
+    if (i == 0) add_ref(body, op, planned.author, planned.seq, planned.index);
+    add_op(g, pb::OP_SET_ADD, "tags", std::to_string(i % (n / 2)));
+  }
+  const Bytes forged = reforge(t.e_id, real.envelope, body, t.key);
+  give(*t.v.replica, {forged});
+  auto e = t.v->get(t.space, t.project);
+  URBIS_REQUIRE_OK(e);
+  const Register& stage = e->fields.at("stage");
+  CHECK(stage.winner.value == s_of(n - 1));
+  REQUIRE(stage.conflicts.size() == static_cast<size_t>(n - 1));
+  for (int i = 0; i < n - 1; ++i)
+    if (stage.conflicts[static_cast<size_t>(i)].value != s_of(n - 2 - i)) {
+      FAIL_CHECK("conflict " << i << " is " << stage.conflicts[static_cast<size_t>(i)].value);
+      break;
+    }
+  const auto& tags = e->sets.at("tags");
+  REQUIRE(tags.size() == static_cast<size_t>(n / 2));
+  for (int i = 0; i < n / 2; ++i) CHECK(tags[static_cast<size_t>(i)] == i);
+}
+
 }  // namespace
 }  // namespace urbis
