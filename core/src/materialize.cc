@@ -234,7 +234,7 @@ Status Replica::Impl::home_known(int64_t space, const EntityId& eid, bool moved)
 }
 
 Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq, uint64_t hlc,
-                                  uint32_t epoch, const pb::Body& body, bool claims_only) {
+                                  uint32_t epoch, const pb::Body& body, bool claims_only, uint32_t first_index) {
   // The role this change counts under (not its epoch's: a role holds by
   // ranges of the author's own chain, docs/membership.md).
   (void)epoch;
@@ -275,7 +275,7 @@ Status Replica::Impl::materialize(const SpaceRow& space, const AuthorRow& author
     remembered = s.step();
     URBIS_RETURN_IF_ERROR(s.status());
   }
-  uint64_t index = 0;  // op index in the body's order, counted over every op
+  uint64_t index = first_index;  // op index in the change's order, counted over every op
   for (const auto& group : body.entities()) {
     const uint64_t first = index;
     index += static_cast<uint64_t>(group.ops_size());
@@ -549,7 +549,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
   nlohmann::json doc = nlohmann::json::object();
   nlohmann::json originals = nlohmann::json::object();
   nlohmann::json conflicts = nlohmann::json::array();
-  std::map<std::string, std::pair<std::tuple<uint64_t, DeviceKey>, std::string>> original;
+  std::map<std::string, std::pair<std::tuple<uint64_t, DeviceKey, int64_t>, std::string>> original;
   std::vector<std::pair<std::string, std::string>> facets;
   std::string text;
   auto add_text = [&](const std::string& t) {
@@ -588,7 +588,8 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       if (!in_doc(v)) continue;
       doc[v.field][v.key] = std::move(value);
       if (v.src.empty()) {
-        auto rank = std::make_tuple(v.hlc, v.author);
+        // One author's at one HLC: the earlier op (query.cc agrees).
+        auto rank = std::make_tuple(v.hlc, v.author, v.op);
         auto it = original.find(v.field);
         // The original locale: the earliest untranslated text of the field.
         if (it == original.end() || rank < it->second.first) original[v.field] = {rank, v.key};
@@ -745,6 +746,9 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
       if (rows.empty()) break;
       for (const auto& row : rows) URBIS_RETURN_IF_ERROR(replay(row.envelope, claims_only));
     }
+    // Then this device's staged puts (Replica::stage), which follow every
+    // change it logged: durable here, sealed later, so kept by a rebuild.
+    URBIS_RETURN_IF_ERROR(replay_staged(space, claims_only));
   }
   // What stays unread after the rebuild is what a new key may still open:
   // an epoch all of whose content opens is no longer dark (nor an upgraded
@@ -756,6 +760,33 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
   }
   retyped_ = false;  // claims were final before the second pass
   return flush_dirty();
+}
+
+Status Replica::Impl::replay_staged(const SpaceRow& space, bool claims_only) {
+  if (!identity_) return Status::ok();
+  struct Put {
+    uint32_t first;
+    uint64_t seq, hlc;
+    Bytes body;
+  };
+  std::vector<Put> puts;  // at most kMaxStagedBytes
+  {
+    Stmt s = db_->prepare("SELECT first, seq, hlc, body FROM staged WHERE space=? ORDER BY first");
+    s.bind(1, space.id);
+    while (s.step())
+      puts.push_back({static_cast<uint32_t>(s.i64(0)), static_cast<uint64_t>(s.i64(1)), static_cast<uint64_t>(s.i64(2)),
+                      s.bytes(3)});
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  if (puts.empty()) return Status::ok();
+  URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
+  for (const Put& put : puts) {
+    pb::Body body;
+    if (!body.ParseFromArray(put.body.data(), static_cast<int>(put.body.size())))
+      return Status(Code::Internal, "a staged put does not parse");
+    URBIS_RETURN_IF_ERROR(materialize(space, me, put.seq, put.hlc, space.epoch, body, claims_only, put.first));
+  }
+  return Status::ok();
 }
 
 Status Replica::Impl::rebuild_all() {

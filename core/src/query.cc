@@ -75,7 +75,7 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
       "SELECT v.kind, v.field, v.key, v.value, v.hlc, a.pk, v.src, v.op FROM vals v "
       "JOIN authors a ON a.id = (v.op >> 43) WHERE v.entity=?");
   s.bind(1, row);
-  std::map<std::string, std::pair<std::tuple<uint64_t, DeviceKey>, std::string>> original;
+  std::map<std::string, std::pair<std::tuple<uint64_t, DeviceKey, uint64_t, uint32_t>, std::string>> original;
   while (s.step()) {
     int kind = static_cast<int>(s.i64(0));
     std::string field = s.str(1), key = s.str(2);
@@ -84,7 +84,9 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
       (field == "_deleted" ? deleted : e.fields[field]).conflicts.push_back(std::move(v));
     } else if (kind == 1) {
       if (v.source_locale.empty()) {
-        auto rank = std::make_tuple(v.hlc, v.author);
+        // The earliest untranslated text; one author's at one HLC (a
+        // change's, or a pending change's puts): its earlier op.
+        auto rank = std::make_tuple(v.hlc, v.author, v.op.seq, v.op.index);
         auto it = original.find(field);
         if (it == original.end() || rank < it->second.first) original[field] = {rank, key};
       }

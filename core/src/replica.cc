@@ -54,7 +54,8 @@ Status Replica::Impl::init() {
     // from beyond now + the skew window (a store written before remote
     // changes were bounded may hold a change from the future; a negative
     // value is an HLC >= 2^63 from before those were refused).
-    Stmt s = db_->prepare("SELECT max(newest_hlc) FROM authors");
+    Stmt s = db_->prepare(
+        "SELECT max((SELECT coalesce(max(newest_hlc), 0) FROM authors), (SELECT coalesce(max(hlc), 0) FROM staged))");
     if (s.step() && s.i64(0) > 0) hlc_ = static_cast<uint64_t>(s.i64(0));
     hlc_ = std::min(hlc_, clock_bound());
   }
@@ -424,15 +425,11 @@ void Transaction::restore_entity(const EntityId& id) {
 }
 
 Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs, size_t n) {
-  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot write");
   std::vector<CommitInfo> out;
   out.reserve(n);
-  DbTransaction dbtx(*db_);
-  URBIS_RETURN_IF_ERROR(dbtx.begin());
-  bool touched = false;
-  Status st = [&]() -> Status {
-    DeferRefresh defer(*this);
-    WholeTx whole(*this);
+  URBIS_RETURN_IF_ERROR(local_write([&]() -> Status {
+    // A pending change is sealed first: its seq comes before theirs.
+    URBIS_RETURN_IF_ERROR(seal_all_staged());
     for (size_t i = 0; i < n; ++i) {
       auto info = commit_one(txs[i]);
       if (!info.is_ok()) return info.status();
@@ -441,6 +438,20 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
       if (!db_->in_transaction()) return Status(Code::Storage, "the store ended the transaction of these commits");
       out.push_back(std::move(info).value());
     }
+    return Status::ok();
+  }));
+  return out;
+}
+
+Status Replica::Impl::local_write(const std::function<Status()>& write) {
+  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot write");
+  DbTransaction dbtx(*db_);
+  URBIS_RETURN_IF_ERROR(dbtx.begin());
+  bool touched = false;
+  Status st = [&]() -> Status {
+    DeferRefresh defer(*this);
+    WholeTx whole(*this);
+    URBIS_RETURN_IF_ERROR(write());
     // The entities' summaries, facets and full text are refreshed by the
     // next read (find), once for every put made since: what a put must
     // write at once is its change and its values (~8 pages, was ~20), and
@@ -454,11 +465,12 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
     // and resolvers it touched are read again, as after a failed batch.
     dbtx.rollback();
     dirty_.clear();
+    staged_maybe_ = true;
     reread_after_rollback();
     return st;
   }
   if (touched) own_stale_ = true;
-  return out;
+  return Status::ok();
 }
 
 namespace {
@@ -483,7 +495,7 @@ std::string op_problem(int kind, const std::string& field, const std::string& lo
 
 }  // namespace
 
-Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
+Result<std::pair<SpaceRow, AuthorRow>> Replica::Impl::writer_rows(const Transaction& tx) {
   if (tx.empty()) return Status(Code::InvalidArgument, "empty transaction");
   if (tx.size() >= kMaxOpsPerChange)
     return Status(Code::TooLarge, "at most " + std::to_string(kMaxOpsPerChange - 1) + " ops per transaction");
@@ -510,7 +522,11 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
   if (!can_write(me.role))
     return Status(Code::Forbidden,
                   "this device may not write in the space (role " + std::string(role_name(me.role)) + ")");
+  return std::make_pair(std::move(space), std::move(me));
+}
 
+Result<pb::Body> Replica::Impl::content_body(const Transaction& tx, const SpaceRow& space, uint64_t seq,
+                                             uint32_t first_index) {
   // Each op names the values it overwrites: the live ones in the store plus
   // those written earlier in this transaction. The register/set key is the
   // locale (texts), the element (sets) or "" (plain fields).
@@ -538,8 +554,7 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
   };
   std::unordered_map<Register, int64_t, RegisterHash> in_tx;
   in_tx.reserve(tx.size());
-  uint64_t seq = me.head_seq + 1;
-  uint32_t index = 0;
+  uint32_t index = first_index;
   auto ref_to = [&](const DeviceKey& author, uint64_t s, uint32_t i) {
     auto [it, fresh] = author_index.try_emplace(author, body.authors_size());
     if (fresh) body.add_authors(to_str(author));
@@ -646,10 +661,204 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
                                              (home.empty() ? " names no city" : " belongs to another city"));
       }
   }
+  return body;
+}
+
+Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
+  URBIS_ASSIGN_OR_RETURN(auto rows, writer_rows(tx));
+  auto& [space, me] = rows;
+  URBIS_ASSIGN_OR_RETURN(pb::Body body, content_body(tx, space, me.head_seq + 1, 0));
   URBIS_ASSIGN_OR_RETURN(CommitInfo info,
                          write_change(space, pb::CHANGE_CONTENT, body.SerializeAsString(), &body, &me));
   info.ops = tx.size();
   return info;
+}
+
+// ---------------------------------------------------------------- staged puts
+
+Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
+  StageInfo info;
+  URBIS_RETURN_IF_ERROR(local_write([&]() -> Status {
+    URBIS_ASSIGN_OR_RETURN(auto rows, writer_rows(tx));
+    auto& [space, me] = rows;
+    // Refused now, as commit() would be, rather than at the seal.
+    URBIS_ASSIGN_OR_RETURN(const SpaceKey* key, content_key(space));
+    (void)key;
+    staged_maybe_ = true;
+    // The pending change of the space, if any: its seq and HLC, and what it
+    // holds so far (its last put's row).
+    uint64_t seq = 0, hlc = 0;
+    uint32_t first = 0;
+    int64_t bytes = 0;
+    {
+      Stmt s = db_->prepare("SELECT seq, hlc, first, ops, bytes FROM staged WHERE space=? ORDER BY first DESC LIMIT 1");
+      s.bind(1, space.id);
+      if (s.step()) {
+        seq = static_cast<uint64_t>(s.i64(0));
+        hlc = static_cast<uint64_t>(s.i64(1));
+        first = static_cast<uint32_t>(s.i64(2) + s.i64(3));
+        bytes = s.i64(4);
+      }
+      URBIS_RETURN_IF_ERROR(s.status());
+    }
+    URBIS_ASSIGN_OR_RETURN(pb::Body body, content_body(tx, space, seq ? seq : me.head_seq + 1, first));
+    std::string plain = body.SerializeAsString();
+    // Sealed first when this put would take it past a bound, or when it
+    // is older than kMaxStagedAgeMs (its puts carry its first one's HLC).
+    const uint64_t now_ms = env_.now_ms();
+    const uint64_t age_ms = now_ms > (hlc >> 16) ? now_ms - (hlc >> 16) : 0;
+    if (seq && (first + tx.size() > kMaxStagedOps || static_cast<size_t>(bytes) + plain.size() > kMaxStagedBytes ||
+                age_ms > kMaxStagedAgeMs)) {
+      URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
+      URBIS_ASSIGN_OR_RETURN(space, find_space_by_row(space.id));
+      URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
+      seq = 0;
+      first = 0;
+      bytes = 0;
+      // Numbered again, from the next change's first op.
+      URBIS_ASSIGN_OR_RETURN(body, content_body(tx, space, me.head_seq + 1, 0));
+      plain = body.SerializeAsString();
+    }
+    if (!seq) {
+      seq = me.head_seq + 1;
+      hlc = tick_hlc();
+    }
+    bytes += static_cast<int64_t>(plain.size());
+    Stmt ins = db_->prepare("INSERT INTO staged(space, first, seq, hlc, ops, bytes, body) VALUES(?,?,?,?,?,?,?)");
+    URBIS_RETURN_IF_ERROR(ins.bind(1, space.id)
+                              .bind(2, static_cast<int64_t>(first))
+                              .bind(3, seq)
+                              .bind(4, hlc)
+                              .bind(5, static_cast<int64_t>(tx.size()))
+                              .bind(6, bytes)
+                              .bind(7, view(plain))
+                              .run());
+    // Its values, as the sealed change will give them to every replica
+    // (the same ops, ids and HLC); a type change rebuilds the space, staged
+    // puts included (rebuild_space).
+    URBIS_RETURN_IF_ERROR(materialize(space, me, seq, hlc, space.epoch, body, /*claims_only=*/false, first));
+    if (retyped_) URBIS_RETURN_IF_ERROR(rebuild_space(space));
+    retyped_ = false;
+    info.seq = seq;
+    info.first_index = first;
+    info.ops = tx.size();
+    info.staged_ops = first + tx.size();
+    return Status::ok();
+  }));
+  return info;
+}
+
+Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
+  // The puts' bodies, in order, become one body: their entity groups one
+  // after the other (op indexes follow the body's order, as each put
+  // numbered them), their author tables merged.
+  pb::Body merged;
+  std::map<std::string, uint32_t> author_index;
+  uint64_t seq = 0, hlc = 0;
+  uint32_t expect = 0;
+  {
+    Stmt s = db_->prepare("SELECT first, seq, hlc, ops, body FROM staged WHERE space=? ORDER BY first");
+    s.bind(1, space_id);
+    while (s.step()) {
+      if (static_cast<uint32_t>(s.i64(0)) != expect || (seq && static_cast<uint64_t>(s.i64(1)) != seq))
+        return Status(Code::Internal, "the staged puts of a space do not follow each other");
+      seq = static_cast<uint64_t>(s.i64(1));
+      hlc = static_cast<uint64_t>(s.i64(2));
+      expect += static_cast<uint32_t>(s.i64(3));
+      pb::Body put;
+      const Bytes raw = s.bytes(4);
+      if (!put.ParseFromArray(raw.data(), static_cast<int>(raw.size())))
+        return Status(Code::Internal, "a staged put does not parse");
+      std::vector<uint32_t> remap;
+      remap.reserve(static_cast<size_t>(put.authors_size()));
+      for (const auto& a : put.authors()) {
+        auto [it, fresh] = author_index.try_emplace(a, merged.authors_size());
+        if (fresh) merged.add_authors(a);
+        remap.push_back(it->second);
+      }
+      for (auto& group : *put.mutable_entities()) {
+        for (auto& op : *group.mutable_ops())
+          for (auto& ref : *op.mutable_overwrites()) ref.set_author(remap.at(ref.author()));
+        *merged.add_entities() = std::move(group);
+      }
+    }
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  if (!seq) return std::optional<CommitInfo>();
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space_by_row(space_id));
+  URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
+  if (me.head_seq + 1 != seq)
+    return Status(Code::Internal, "the staged puts name change " + std::to_string(seq) +
+                                      " but this device's chain is at " + std::to_string(me.head_seq));
+  URBIS_ASSIGN_OR_RETURN(const SpaceKey* key, content_key(space));
+  pb::Header h;
+  h.set_space(to_str(space.sid));
+  h.set_author(to_str(identity_->device()));
+  h.set_seq(seq);
+  if (me.head_seq) h.set_prev_hash(to_str(me.head_hash));
+  h.set_hlc(hlc);
+  h.set_epoch(space.epoch);
+  h.set_kind(pb::CHANGE_CONTENT);
+  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+  env_.random_bytes(nonce);
+  h.set_nonce(nonce, sizeof nonce);
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info, log_own_change(space, me, std::move(h), merged.SerializeAsString(), key,
+                                                         &merged, /*materialized=*/true));
+  info.ops = expect;
+  URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM staged WHERE space=?").bind(1, space.id).run());
+  return std::optional<CommitInfo>(std::move(info));
+}
+
+Status Replica::Impl::seal_all_staged() {
+  if (!staged_maybe_ || !identity_) return Status::ok();
+  std::vector<int64_t> spaces;
+  {
+    Stmt s = db_->prepare("SELECT DISTINCT space FROM staged");
+    while (s.step()) spaces.push_back(s.i64(0));
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  for (int64_t space : spaces) URBIS_RETURN_IF_ERROR(seal_staged(space).status());
+  // Known empty once this transaction commits (a rollback sets it again).
+  staged_maybe_ = false;
+  return Status::ok();
+}
+
+Result<std::optional<CommitInfo>> Replica::Impl::seal(const SpaceId& sid) {
+  std::optional<CommitInfo> out;
+  URBIS_RETURN_IF_ERROR(local_write([&]() -> Status {
+    URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+    URBIS_ASSIGN_OR_RETURN(out, seal_staged(space.id));
+    return Status::ok();
+  }));
+  return out;
+}
+
+Status Replica::Impl::seal_before_sync() {
+  if (!staged_maybe_ || !identity_) return Status::ok();
+  return local_write([&] { return seal_all_staged(); });
+}
+
+Result<size_t> Replica::Impl::staged_ops(const SpaceId& sid) {
+  URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  Stmt s = db_->prepare("SELECT first + ops FROM staged WHERE space=? ORDER BY first DESC LIMIT 1");
+  s.bind(1, space.id);
+  size_t n = s.step() ? static_cast<size_t>(s.i64(0)) : 0;
+  URBIS_RETURN_IF_ERROR(s.status());
+  return n;
+}
+
+Result<const SpaceKey*> Replica::Impl::content_key(const SpaceRow& space) {
+  // An admin's commit healed an unsound key before it numbered its ops
+  // (writer_rows): a heal here would take the seq those ops name.
+  if (!space.key_sound)
+    return Status(Code::NoKey,
+                  "the space's key reached someone who is no longer a member (two admins changed "
+                  "members at once); an admin's next sync settles it, then writing works again");
+  const SpaceKey* key = writing_key(space);
+  if (!key)
+    return Status(Code::NoKey, "this device holds no key for epoch " + std::to_string(space.epoch) +
+                                   " (an admin's next sync grants it)");
+  return key;
 }
 
 Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain,
@@ -662,6 +871,11 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   }
   std::string with_parents;
   if (kind == pb::CHANGE_MEMBERSHIP && space.id) {
+    // This device's pending change comes first in its chain (stage).
+    if (staged_maybe_ && identity_) {
+      URBIS_RETURN_IF_ERROR(seal_all_staged());
+      URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
+    }
     // It follows the membership changes this replica holds: the heads of
     // the space's membership graph (docs/membership.md).
     pb::Membership m;
@@ -676,16 +890,7 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   const std::string& body_plain = with_parents.empty() ? plain : with_parents;
   const SpaceKey* key = nullptr;
   if (kind == pb::CHANGE_CONTENT) {
-    // An admin's commit healed an unsound key before it numbered its ops
-    // (commit_one): a heal here would take the seq those ops name.
-    if (!space.key_sound)
-      return Status(Code::NoKey,
-                    "the space's key reached someone who is no longer a member (two admins changed "
-                    "members at once); an admin's next sync settles it, then writing works again");
-    key = writing_key(space);
-    if (!key)
-      return Status(Code::NoKey, "this device holds no key for epoch " + std::to_string(space.epoch) +
-                                     " (an admin's next sync grants it)");
+    URBIS_ASSIGN_OR_RETURN(key, content_key(space));
   }
   pb::Header h;
   h.set_space(to_str(space.sid));
@@ -700,7 +905,13 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
     env_.random_bytes(nonce);
     h.set_nonce(nonce, sizeof nonce);
   }
-  URBIS_ASSIGN_OR_RETURN(SealedEnvelope sealed, seal_envelope(h, view(body_plain), key, *identity_));
+  return log_own_change(space, me, std::move(h), body_plain, key, body, /*materialized=*/false);
+}
+
+Result<CommitInfo> Replica::Impl::log_own_change(const SpaceRow& space, const AuthorRow& me, pb::Header h,
+                                                 const std::string& plain, const SpaceKey* key, const pb::Body* body,
+                                                 bool materialized) {
+  URBIS_ASSIGN_OR_RETURN(SealedEnvelope sealed, seal_envelope(h, view(plain), key, *identity_));
   const std::string& raw = sealed.raw;
 
   ParsedChange p;
@@ -712,10 +923,11 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   p.hash = blake2b_256(p.raw);
   // A content change is applied with the rows read above (a membership
   // change reads them again: what it changes is judged by the resolver).
-  const bool known = kind == pb::CHANGE_CONTENT && space.id && me.id;
+  const bool known = p.header.kind() == pb::CHANGE_CONTENT && space.id && me.id;
   URBIS_ASSIGN_OR_RETURN(
       ApplyOutcome outcome,
-      apply_parsed(p, body, known ? std::make_pair(&space, &me) : std::pair<const SpaceRow*, const AuthorRow*>{}));
+      apply_parsed(p, body, known ? std::make_pair(&space, &me) : std::pair<const SpaceRow*, const AuthorRow*>{},
+                   materialized));
   if (outcome != ApplyOutcome::Applied) return Status(Code::Internal, "own change not applied");
   CommitInfo info;
   info.seq = p.header.seq();
@@ -791,7 +1003,8 @@ Result<ApplyOutcome> Replica::Impl::apply_verified(const ParsedChange& p, bool e
 }
 
 Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb::Body* plain,
-                                                 const std::pair<const SpaceRow*, const AuthorRow*>& known) {
+                                                 const std::pair<const SpaceRow*, const AuthorRow*>& known,
+                                                 bool materialized) {
   const pb::Header& h = p.header;
   const bool membership = h.kind() == pb::CHANGE_MEMBERSHIP;
   // Inside apply_batch or commit_all, once SQLite has ended their
@@ -986,7 +1199,7 @@ Result<ApplyOutcome> Replica::Impl::apply_parsed(const ParsedChange& p, const pb
     // Held changes at or below the new head can never apply (the same
     // change, or a fork of it).
     if (held_maybe_) URBIS_RETURN_IF_ERROR(drop_held(space.id, p.author, 1, h.seq()));
-    if (plain && options_.materialize) {
+    if (plain && options_.materialize && !materialized) {
       // Op keys pack the author row (schema.h): the one place a store-wide
       // bound on author rows applies.
       if (author.id >= kMaxAuthorRows)
@@ -1570,6 +1783,13 @@ std::vector<bool> Replica::Impl::endorsed_by_run(const std::vector<Result<Parsed
 std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<ByteView>& envelopes) {
   std::vector<Result<ApplyOutcome>> out;
   out.reserve(envelopes.size());
+  // This device's pending change is sealed before anything arrives: a put
+  // staged after an applied change must be dated after it, so it cannot
+  // join a change dated before.
+  if (Status sealed = seal_before_sync(); !sealed.is_ok()) {
+    out.assign(envelopes.size(), Result<ApplyOutcome>(sealed));
+    return out;
+  }
   DbTransaction tx(*db_);
   Status st = tx.begin();
   if (st.is_ok()) {
@@ -1632,6 +1852,7 @@ Result<VersionVector> Replica::Impl::version_vector(const SpaceId& sid) {
 
 Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid, const VersionVector& known,
                                                         size_t max_bytes) {
+  URBIS_RETURN_IF_ERROR(seal_before_sync());  // what is staged here goes out too
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
   // Which authors the peer lacks changes of, from which seq on.
   std::unordered_map<int64_t, uint64_t> from;  // author row -> highest seq known
@@ -1767,6 +1988,7 @@ Status Replica::Impl::drop_space(const SpaceId& sid) {
       "DELETE FROM grants WHERE space=?1",
       "DELETE FROM epochs WHERE space=?1",
       "DELETE FROM dark_epochs WHERE space=?1",
+      "DELETE FROM staged WHERE space=?1",
       "DELETE FROM authors WHERE space=?1",
       "DELETE FROM spaces WHERE id=?1",
   };
@@ -1818,6 +2040,9 @@ Result<std::vector<CommitInfo>> Replica::commit_group(const std::vector<Transact
   if (txs.empty()) return std::vector<CommitInfo>{};
   return impl_->commit_all(txs.data(), txs.size());
 }
+Result<StageInfo> Replica::stage(const Transaction& tx) { return impl_->stage(tx); }
+Result<std::optional<CommitInfo>> Replica::seal(const SpaceId& s) { return impl_->seal(s); }
+Result<size_t> Replica::staged_ops(const SpaceId& s) { return impl_->staged_ops(s); }
 Result<ApplyOutcome> Replica::apply(ByteView envelope) {
   auto results = impl_->apply_batch({envelope});
   return std::move(results.front());

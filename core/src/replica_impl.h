@@ -183,8 +183,11 @@ class Replica::Impl {
   // (nullptr: decrypt here if possible).
   // `known`: the space and author rows, when the caller (a local commit)
   // read them in this transaction.
+  // `materialized`: its values are in the store already (a sealed pending
+  // change, whose puts wrote them): it is only logged.
   Result<ApplyOutcome> apply_parsed(const ParsedChange& p, const pb::Body* plain,
-                                    const std::pair<const SpaceRow*, const AuthorRow*>& known = {});
+                                    const std::pair<const SpaceRow*, const AuthorRow*>& known = {},
+                                    bool materialized = false);
   Result<ApplyOutcome> apply_one(ByteView raw, bool release);
   // `endorsed`: authentic by a later change of its run (endorsed_by_run);
   // else its own signature is verified.
@@ -245,6 +248,33 @@ class Replica::Impl {
   Status check_redeem(const SpaceRow& space, const AuthorRow& invite, const ParsedChange& p, const pb::Membership& m,
                       bool local);
   Result<CommitInfo> commit_one(const Transaction& tx);  // inside an open transaction
+  // Runs `write` in one SQLite transaction of local writes (commit_all,
+  // stage, seal): refreshes deferred to the next read, all or nothing.
+  Status local_write(const std::function<Status()>& write);
+  // The checks of a local transaction (commit_one, stage) and the rows it
+  // writes with: Forbidden, InvalidArgument, TooLarge, NotFound as commit().
+  Result<std::pair<SpaceRow, AuthorRow>> writer_rows(const Transaction& tx);
+  // The body of `tx` as this device's change `seq`, its ops numbered from
+  // `first_index`: each names the values it overwrites.
+  Result<pb::Body> content_body(const Transaction& tx, const SpaceRow& space, uint64_t seq, uint32_t first_index);
+  // The key this device encrypts content of `space` with (NoKey if none).
+  Result<const SpaceKey*> content_key(const SpaceRow& space);
+  // Staged puts (Replica::stage). seal_staged: the pending change of a space
+  // row, sealed and logged in the open transaction (nullopt: none);
+  // seal_all_staged: every space's; seal_before_sync: the same, in a
+  // transaction of its own.
+  Result<StageInfo> stage(const Transaction& tx);
+  Result<std::optional<CommitInfo>> seal(const SpaceId& space);
+  // rebuild_space's replay of the staged puts of `space` (materialize.cc).
+  Status replay_staged(const SpaceRow& space, bool claims_only);
+  Result<std::optional<CommitInfo>> seal_staged(int64_t space);
+  Status seal_all_staged();
+  Status seal_before_sync();
+  Result<size_t> staged_ops(const SpaceId& space);
+  // Encrypts (with `key`, content), signs and logs this device's change `h`,
+  // applied as any change is (`materialized`: its values are stored).
+  Result<CommitInfo> log_own_change(const SpaceRow& space, const AuthorRow& me, pb::Header h, const std::string& plain,
+                                    const SpaceKey* key, const pb::Body* body, bool materialized);
   // `me`: this device's author row, when the caller read it in this
   // transaction (a content commit), so that it is not read again.
   Result<CommitInfo> write_change(SpaceRow space, pb::ChangeKind kind, const std::string& plain, const pb::Body* body,
@@ -303,8 +333,10 @@ class Replica::Impl {
   // change's type claims and nothing else (the first pass of rebuild_space).
   // Sets retyped_ when an entity's type crossed the `comment` boundary, which
   // changes what earlier commenter ops mean: the caller rebuilds the space.
+  // `first_index`: the index of the body's first op in its change (a staged
+  // put's body is part of its change's).
   Status materialize(const SpaceRow& space, const AuthorRow& author, uint64_t seq, uint64_t hlc, uint32_t epoch,
-                     const pb::Body& body, bool claims_only = false);
+                     const pb::Body& body, bool claims_only = false, uint32_t first_index = 0);
   struct Claim;
   // The entity row of `eid` after `claim` is counted (id 0 and type "" when
   // no claim of it exists), and its real type.
@@ -355,6 +387,9 @@ class Replica::Impl {
   // false only while the store is known to hold no held change: spares the
   // lookups for held changes on every apply (a hint; true is always safe).
   bool held_maybe_ = true;
+  // false only while the store is known to hold no staged put (as
+  // held_maybe_).
+  bool staged_maybe_ = true;
   // false only while stale_entities is known to be empty (as held_maybe_),
   // as of data_version_: another connection's commit (PRAGMA data_version
   // moves) may have filled it.

@@ -227,7 +227,20 @@ CREATE INDEX authors_writing ON authors(space, id) WHERE wrote;
 CREATE TABLE stale_entities(entity INTEGER PRIMARY KEY);
 )sql";
 
-constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
+// Version 9 (issue 13): staged, the puts of this device not yet sealed into
+// a signed change (Replica::stage): one row per put, its body as it will
+// appear in the sealed change (its ops numbered from `first`), with the
+// pending change's seq and HLC, and the ops and body bytes staged so far in
+// the space up to and including this put (`ops`, `bytes`). Its values are
+// in `vals` from the put's own SQLite commit: durable at once, sealed later.
+constexpr const char* kV9 = R"sql(
+CREATE TABLE staged(
+  space INTEGER NOT NULL, first INTEGER NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL,
+  ops INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY(space, first)) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9};
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
 
 constexpr const char* kMetaTable = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID";

@@ -9,7 +9,7 @@
 
 namespace urbis {
 
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 
 // Sets the connection pragmas and brings the schema to kSchemaVersion.
 // Storage error, naming what is wrong, when the store is damaged: a table,

@@ -763,10 +763,11 @@ namespace {
 // wrote (tests/core/store_util.h, kUndoV7), as that release left it: closed,
 // its WAL checkpointed into the file.
 void make_version_6(const fs::path& db) {
-  sql_on(db,
-         "DROP TABLE stale_entities; DROP INDEX authors_writing; ALTER TABLE authors DROP COLUMN wrote;"
-         "CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;"
-         "DROP TABLE dark_epochs; UPDATE meta SET value=6 WHERE key='schema_version';");
+  sql_on(
+      db,
+      "DROP TABLE staged; DROP TABLE stale_entities; DROP INDEX authors_writing; ALTER TABLE authors DROP COLUMN wrote;"
+      "CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;"
+      "DROP TABLE dark_epochs; UPDATE meta SET value=6 WHERE key='schema_version';");
   REQUIRE(sql_int(db, "SELECT value FROM meta WHERE key='schema_version'") == 6);
 }
 
@@ -813,7 +814,7 @@ TEST_CASE("upgrade_keeps_copy_of_old_store") {
   CHECK(sql_int(copy, "SELECT count(*) FROM changes") == changes);
   CHECK(sql_int(copy, "SELECT count(*) FROM entities WHERE type='project'") == 3);
   // The live store is migrated, with the same content.
-  CHECK(schema_version(db) == 8);
+  CHECK(schema_version(db) == 9);
   CHECK(has_table(db, "dark_epochs"));
   CHECK(sql_int(db, "SELECT count(*) FROM changes") == changes);
   CHECK(f.find_ids({"--type", "project"}).size() == 3);
@@ -832,7 +833,7 @@ TEST_CASE("upgrade_keeps_copy_of_old_store") {
   CHECK(kept.code == 0);
   CHECK(kept.err.find("\"event\":\"pre_migration_copy_kept\"") != std::string::npos);
   CHECK(sql_int(copy, "SELECT value FROM meta WHERE key='marker'") == 1);
-  CHECK(schema_version(db) == 8);
+  CHECK(schema_version(db) == 9);
 }
 
 TEST_CASE("upgrade_refused_when_copy_fails") {
@@ -846,7 +847,7 @@ TEST_CASE("upgrade_refused_when_copy_fails") {
     INFO("stderr: " << r.err);
     CHECK(r.code == 1);
     CHECK(r.err.find("urbis: Storage: ") == 0);
-    CHECK(r.err.find("upgrades the store from schema version 6 to 8 and keeps a copy of it first") !=
+    CHECK(r.err.find("upgrades the store from schema version 6 to 9 and keeps a copy of it first") !=
           std::string::npos);
     CHECK(r.err.find("replica.db.pre-v6") != std::string::npos);
     CHECK(r.err.find("Nothing was changed: the store is still version 6") != std::string::npos);
@@ -886,6 +887,6 @@ TEST_CASE("upgrade_refused_when_copy_fails") {
   INFO("stderr: " << ok.err);
   CHECK(ok.code == 0);
   CHECK(schema_version(copy) == 6);
-  CHECK(schema_version(db) == 8);
+  CHECK(schema_version(db) == 9);
   CHECK(sql_int(db, "SELECT count(*) FROM entities") == 400);
 }

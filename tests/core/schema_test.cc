@@ -327,6 +327,47 @@ TEST_CASE("schema: version 8 finds the authors that wrote by a flag set once; a 
   CHECK(from_later->size() == 1);
 }
 
+TEST_CASE("schema: version 9 gives a version 8 store the table of staged puts; it stages and seals") {
+  const std::string path = temp_db("schema-v9.db");
+  SpaceId space;
+  EntityId project;
+  uint64_t committed = 0;
+  Device reader{92};
+  {
+    Device owner{91, path};
+    auto s = owner->create_space("Staged");
+    URBIS_REQUIRE_OK(s);
+    space = *s;
+    URBIS_REQUIRE_OK(owner->add_member(space, reader.key, Role::Viewer));
+    Transaction tx = owner->begin(space);
+    project = tx.create("project");
+    tx.set(project, "stage", "idea");
+    auto info = owner->commit(tx);
+    URBIS_REQUIRE_OK(info);
+    committed = info->seq;
+  }
+  exec_sql(path, kUndoV9);
+  REQUIRE(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == 8);
+
+  Device owner{91, path};
+  CHECK(query_int(path, "SELECT value FROM meta WHERE key='schema_version'") == kSchemaVersion);
+  CHECK(query_int(path, "SELECT count(*) FROM staged") == 0);
+  Transaction tx = owner->begin(space);
+  tx.set(project, "stage", "planning");
+  URBIS_REQUIRE_OK(owner->stage(tx));
+  CHECK(query_int(path, "SELECT count(*) FROM staged") == 1);
+  auto sealed = owner->seal(space);
+  URBIS_REQUIRE_OK(sealed);
+  REQUIRE(sealed->has_value());
+  CHECK((*sealed)->seq == committed + 1);
+  CHECK(query_int(path, "SELECT count(*) FROM staged") == 0);
+  pull(*reader.replica, *owner.replica, space);
+  auto e = reader->get(space, project);
+  URBIS_REQUIRE_OK(e);
+  CHECK(e->fields.at("stage").winner.value == "planning");
+  CHECK(hash_of(*reader.replica, space) == hash_of(*owner.replica, space));
+}
+
 // A store with one space and a few entities, closed (its WAL checkpointed
 // into the file, so the file alone is the store).
 SpaceId make_store(const std::string& path, uint64_t seed) {

@@ -11,10 +11,13 @@
 
 namespace urbis::testing {
 
-// Undoes schema version 8 (issue 13: authors_writing on a flag set once,
-// stale entities).
+// Undoes schema version 9 (issue 13: staged puts).
+inline constexpr const char* kUndoV9 = "DROP TABLE staged; UPDATE meta SET value=8 WHERE key='schema_version';";
+
+// Undoes schema versions 9 and 8 (issue 13: authors_writing on a flag set
+// once, stale entities).
 inline constexpr const char* kUndoV8 =
-    "DROP TABLE stale_entities; DROP INDEX authors_writing; ALTER TABLE authors DROP COLUMN wrote;"
+    "DROP TABLE staged; DROP TABLE stale_entities; DROP INDEX authors_writing; ALTER TABLE authors DROP COLUMN wrote;"
     "CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;"
     "UPDATE meta SET value=7 WHERE key='schema_version';";
 

@@ -113,6 +113,22 @@ struct CommitInfo {
   size_t ops = 0;
 };
 
+// What stage() made durable: its ops are ops [first_index, first_index + ops)
+// of this device's change `seq` once sealed; `staged_ops` in that change so
+// far.
+struct StageInfo {
+  uint64_t seq = 0;
+  uint32_t first_index = 0;
+  size_t ops = 0;
+  size_t staged_ops = 0;
+};
+
+// Bounds of a pending change (Replica::stage): it is sealed before a put
+// that would pass them.
+inline constexpr size_t kMaxStagedOps = 4096;
+inline constexpr size_t kMaxStagedBytes = 1u << 20;
+inline constexpr uint64_t kMaxStagedAgeMs = 1000;
+
 enum class ApplyOutcome {
   Applied,    // stored (and materialized when readable)
   Duplicate,  // already stored: nothing changed
@@ -310,6 +326,27 @@ class Replica {
   // For bulk work (imports, a node's writers) where one acknowledgement for
   // the group is right; an interactive edit uses commit().
   Result<std::vector<CommitInfo>> commit_group(const std::vector<Transaction>& txs);
+  // Staged write: `tx` is checked as commit() checks it and made durable and
+  // visible at once (its values, in one small SQLite commit), but not yet
+  // encrypted, signed or logged: it joins this device's pending change of
+  // the space, which seal() turns into one signed change holding every put
+  // staged since, in order (one signature for many puts). The ops keep the
+  // ids they get here (the pending change's seq, the next op indexes), so a
+  // later put overwrites or removes them by the ids every replica will see.
+  //
+  // The pending change is sealed before anything else this replica writes
+  // or applies (commit, a membership change, apply, changes_since), before a
+  // put that would take it past kMaxStagedOps ops or kMaxStagedBytes bytes,
+  // and before a put made more than kMaxStagedAgeMs after its first (its
+  // puts carry the first one's HLC). A host calls seal() when it sends (the
+  // browser before each push); a pending change left at exit is kept and
+  // sealed after the next open. Errors as commit().
+  Result<StageInfo> stage(const Transaction& tx);
+  // Seals this device's pending change of `space` (see stage): the change
+  // to send, or nullopt when nothing was staged.
+  Result<std::optional<CommitInfo>> seal(const SpaceId& space);
+  // The ops staged in `space` and not yet sealed.
+  Result<size_t> staged_ops(const SpaceId& space);
 
   // ---- replication ----
   // Verifies and applies one envelope received from elsewhere. Errors:
