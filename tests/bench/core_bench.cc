@@ -9,8 +9,8 @@
 //                          directory; under wasm that is Emscripten's in-memory
 //                          file system, so /dev/shm gives the like-for-like
 //                          native figure).
-//   URBIS_BENCH_ONLY=a,b   only these parts: bounds, commit, apply, apply1,
-//                          discover, members (a part's inputs are built too:
+//   URBIS_BENCH_ONLY=a,b   only these parts: bounds, commit, stage, apply,
+//                          apply1, discover, members (a part's inputs are built too:
 //                          apply1 commits the 1-op changes it applies). For
 //                          profiling one part.
 #include <algorithm>
@@ -66,17 +66,23 @@ const char* const kWords[] = {"교통",  "智慧",   "مدينة", "город",
 // Commits `total_ops` ops in transactions of `per_tx` ops; returns ops/s and
 // (optionally) the envelopes written.
 // `group` > 1: that many transactions per commit_group (one SQLite commit).
+// `staged`: each transaction is staged (Replica::stage), and sealed into
+// changes when a bound is reached and at the end (timed); `wire_bytes_per_tx`
+// then gets the envelope bytes the transactions took, per transaction.
 double bench_commit(size_t per_tx, size_t total_ops, std::vector<Bytes>* out, SpaceId* space_out,
                     std::unique_ptr<Replica>* replica_out, Env& env, Identity id, size_t group = 1,
-                    bool read_each = false, const DeviceKey* member = nullptr) {
-  auto r = open_replica(
-      "commit-" + std::to_string(per_tx) + "-" + std::to_string(group) + (read_each ? "-read" : "") + ".db", env,
-      std::move(id));
+                    bool read_each = false, const DeviceKey* member = nullptr, bool staged = false,
+                    double* wire_bytes_per_tx = nullptr) {
+  auto r = open_replica("commit-" + std::to_string(per_tx) + "-" + std::to_string(group) + (read_each ? "-read" : "") +
+                            (staged ? "-staged" : "") + ".db",
+                        env, std::move(id));
   SpaceId space = must(r->create_space("bench"), "create space");
   // A member who holds the space's key before the content is written: its
   // replica reads each change as it arrives (2. below).
   if (member) must(r->add_member(space, *member, Role::Editor), "add member");
   std::vector<EntityId> ids;
+  const VersionVector before = must(r->version_vector(space), "version vector");
+  size_t transactions = 0;
   auto start = Clock::now();
   size_t done = 0;
   while (done < total_ops) {
@@ -95,7 +101,10 @@ double bench_commit(size_t per_tx, size_t total_ops, std::vector<Bytes>* out, Sp
       txs.push_back(std::move(tx));
     }
     std::vector<CommitInfo> infos;
-    if (group == 1)
+    transactions += txs.size();
+    if (staged)
+      must(r->stage(txs.front()), "stage");
+    else if (group == 1)
       infos.push_back(must(r->commit(txs.front()), "commit"));
     else
       infos = must(r->commit_group(txs), "commit_group");
@@ -103,9 +112,15 @@ double bench_commit(size_t per_tx, size_t total_ops, std::vector<Bytes>* out, Sp
       for (auto& info : infos) out->push_back(std::move(info.envelope));
     if (read_each) must(r->refresh(), "refresh");  // what a read after each put does first
   }
+  if (staged) must(r->seal(space), "seal");
   // What the puts left stale for the next read: part of their cost.
   must(r->refresh(), "refresh");
   double s = seconds_since(start);
+  if (wire_bytes_per_tx) {
+    size_t bytes = 0;
+    for (const Bytes& c : must(r->changes_since(space, before), "changes_since")) bytes += c.size();
+    *wire_bytes_per_tx = static_cast<double>(bytes) / static_cast<double>(transactions);
+  }
   if (space_out) *space_out = space;
   if (replica_out) *replica_out = std::move(r);
   return done / s;
@@ -485,6 +500,36 @@ int main() {
   if (want("commit") || want("apply1"))
     report("commit_ops_per_s_tx1",
            bench_commit(1, scaled(20000), &changes1, &space1, &writer1, *env, Identity::from_seed(seed1)), "ops/s");
+  if (want("commit") || want("stage")) {
+    // The same puts staged (Replica::stage): durable and visible each, many
+    // sealed into one signed change. Checked against a reader that applies
+    // what was sealed. On the real clock, as the age bound is one of the
+    // seal points (kMaxStagedAgeMs): the deterministic one ticks per read.
+    Env& real = system_env();
+    std::array<uint8_t, 32> seed{};
+    seed[0] = 2;
+    Identity reader_id = Identity::generate(*env);
+    const DeviceKey reader_key = reader_id.device();
+    SpaceId space;
+    std::unique_ptr<Replica> writer;
+    double bytes_per_put = 0;
+    report("commit_staged_ops_per_s_tx1",
+           bench_commit(1, scaled(20000), nullptr, &space, &writer, real, Identity::from_seed(seed), 1, false,
+                        &reader_key, true, &bytes_per_put),
+           "ops/s");
+    report("commit_staged_wire_bytes_per_1op_put", bytes_per_put, "bytes");
+    auto reader = open_replica("staged-reader.db", real, std::move(reader_id));
+    for (auto& r : reader->apply_batch(must(writer->changes_since(space, {}), "changes_since")))
+      must(std::move(r), "apply");
+    if (must(reader->state_hash(space), "hash") != must(writer->state_hash(space), "hash")) {
+      std::fprintf(stderr, "bench: a reader of the sealed changes diverged\n");
+      return 1;
+    }
+    report("commit_staged_ops_per_s_tx100",
+           bench_commit(100, scaled(100000), nullptr, nullptr, nullptr, real, Identity::generate(*env), 1, false,
+                        nullptr, true),
+           "ops/s");
+  }
   if (want("commit")) {
     // The same puts, each followed by a read (the refresh a find does
     // first): what a put costs when nothing amortizes its entity's refresh.
