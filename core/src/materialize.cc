@@ -763,28 +763,30 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
 }
 
 Status Replica::Impl::replay_staged(const SpaceRow& space, bool claims_only) {
-  if (!identity_) return Status::ok();
   struct Put {
     uint32_t first;
     uint64_t seq, hlc;
+    DeviceKey author;
     Bytes body;
   };
   std::vector<Put> puts;  // at most kMaxStagedBytes
   {
-    Stmt s = db_->prepare("SELECT first, seq, hlc, body FROM staged WHERE space=? ORDER BY first");
+    Stmt s = db_->prepare("SELECT first, seq, hlc, author, body FROM staged WHERE space=? ORDER BY first");
     s.bind(1, space.id);
     while (s.step())
       puts.push_back({static_cast<uint32_t>(s.i64(0)), static_cast<uint64_t>(s.i64(1)), static_cast<uint64_t>(s.i64(2)),
-                      s.bytes(3)});
+                      s.id<DeviceKey>(3), s.bytes(4)});
     URBIS_RETURN_IF_ERROR(s.status());
   }
   if (puts.empty()) return Status::ok();
-  URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
+  // Whoever opened the store: the puts are their author's (the device that
+  // staged them seals them).
+  URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, puts.front().author));
   for (const Put& put : puts) {
     pb::Body body;
-    if (!body.ParseFromArray(put.body.data(), static_cast<int>(put.body.size())))
+    if (put.author != author.pk || !body.ParseFromArray(put.body.data(), static_cast<int>(put.body.size())))
       return Status(Code::Internal, "a staged put does not parse");
-    URBIS_RETURN_IF_ERROR(materialize(space, me, put.seq, put.hlc, space.epoch, body, claims_only, put.first));
+    URBIS_RETURN_IF_ERROR(materialize(space, author, put.seq, put.hlc, space.epoch, body, claims_only, put.first));
   }
   return Status::ok();
 }

@@ -383,6 +383,9 @@ Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role
   DbTransaction tx(*db_);
   URBIS_RETURN_IF_ERROR(tx.begin());
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  // This device's pending change first: a cutoff of this device read below
+  // must count the puts it staged before.
+  URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
   if (me.role != Role::Admin) return Status(Code::Forbidden, "only an admin can change members");
   URBIS_ASSIGN_OR_RETURN(AuthorRow target, find_author(space.id, device));

@@ -425,11 +425,10 @@ void Transaction::restore_entity(const EntityId& id) {
 }
 
 Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs, size_t n) {
+  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot write");
   std::vector<CommitInfo> out;
   out.reserve(n);
   URBIS_RETURN_IF_ERROR(local_write([&]() -> Status {
-    // A pending change is sealed first: its seq comes before theirs.
-    URBIS_RETURN_IF_ERROR(seal_all_staged());
     for (size_t i = 0; i < n; ++i) {
       auto info = commit_one(txs[i]);
       if (!info.is_ok()) return info.status();
@@ -444,7 +443,6 @@ Result<std::vector<CommitInfo>> Replica::Impl::commit_all(const Transaction* txs
 }
 
 Status Replica::Impl::local_write(const std::function<Status()>& write) {
-  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot write");
   DbTransaction dbtx(*db_);
   URBIS_RETURN_IF_ERROR(dbtx.begin());
   bool touched = false;
@@ -465,7 +463,6 @@ Status Replica::Impl::local_write(const std::function<Status()>& write) {
     // and resolvers it touched are read again, as after a failed batch.
     dbtx.rollback();
     dirty_.clear();
-    staged_maybe_ = true;
     reread_after_rollback();
     return st;
   }
@@ -665,6 +662,12 @@ Result<pb::Body> Replica::Impl::content_body(const Transaction& tx, const SpaceR
 }
 
 Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
+  {
+    // This device's pending change of the space comes first: its seq is
+    // the one this change would take.
+    URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(tx.space()));
+    URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
+  }
   URBIS_ASSIGN_OR_RETURN(auto rows, writer_rows(tx));
   auto& [space, me] = rows;
   URBIS_ASSIGN_OR_RETURN(pb::Body body, content_body(tx, space, me.head_seq + 1, 0));
@@ -676,7 +679,38 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
 
 // ---------------------------------------------------------------- staged puts
 
+namespace {
+
+// A space's pending change (Replica::stage), as its last put's row has it:
+// seq 0 when nothing is staged.
+struct Pending {
+  uint64_t seq = 0, hlc = 0;
+  uint64_t at_ms = 0;  // this replica's clock at its first put (0: closed to new puts)
+  uint32_t next = 0;   // the op index the next put starts at
+  int64_t bytes = 0;   // body bytes staged so far
+};
+
+Result<Pending> read_pending(Db& db, int64_t space) {
+  Pending p;
+  Stmt s = db.prepare("SELECT seq, hlc, at, first + ops, bytes FROM staged WHERE space=? ORDER BY first DESC LIMIT 1");
+  s.bind(1, space);
+  if (s.step()) {
+    p.seq = static_cast<uint64_t>(s.i64(0));
+    p.hlc = static_cast<uint64_t>(s.i64(1));
+    p.at_ms = static_cast<uint64_t>(s.i64(2));
+    p.next = static_cast<uint32_t>(s.i64(3));
+    p.bytes = s.i64(4);
+  }
+  URBIS_RETURN_IF_ERROR(s.status());
+  return p;
+}
+
+}  // namespace
+
 Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
+  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot write");
+  if (!options_.materialize)
+    return Status(Code::InvalidArgument, "a store opened without materializing content cannot stage puts");
   StageInfo info;
   URBIS_RETURN_IF_ERROR(local_write([&]() -> Status {
     URBIS_ASSIGN_OR_RETURN(auto rows, writer_rows(tx));
@@ -684,65 +718,59 @@ Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
     // Refused now, as commit() would be, rather than at the seal.
     URBIS_ASSIGN_OR_RETURN(const SpaceKey* key, content_key(space));
     (void)key;
-    staged_maybe_ = true;
-    // The pending change of the space, if any: its seq and HLC, and what it
-    // holds so far (its last put's row).
-    uint64_t seq = 0, hlc = 0;
-    uint32_t first = 0;
-    int64_t bytes = 0;
-    {
-      Stmt s = db_->prepare("SELECT seq, hlc, first, ops, bytes FROM staged WHERE space=? ORDER BY first DESC LIMIT 1");
-      s.bind(1, space.id);
-      if (s.step()) {
-        seq = static_cast<uint64_t>(s.i64(0));
-        hlc = static_cast<uint64_t>(s.i64(1));
-        first = static_cast<uint32_t>(s.i64(2) + s.i64(3));
-        bytes = s.i64(4);
-      }
-      URBIS_RETURN_IF_ERROR(s.status());
-    }
-    URBIS_ASSIGN_OR_RETURN(pb::Body body, content_body(tx, space, seq ? seq : me.head_seq + 1, first));
+    if (me.id >= kMaxAuthorRows)
+      return Status(Code::TooLarge, "this store holds too many authors to materialize their ops");
+    URBIS_ASSIGN_OR_RETURN(Pending pending, read_pending(*db_, space.id));
+    if (pending.seq && pending.seq != me.head_seq + 1)
+      return Status(Code::Internal, "the staged puts name change " + std::to_string(pending.seq) +
+                                        " but this device's chain is at " + std::to_string(me.head_seq));
+    URBIS_ASSIGN_OR_RETURN(pb::Body body,
+                           content_body(tx, space, pending.seq ? pending.seq : me.head_seq + 1, pending.next));
     std::string plain = body.SerializeAsString();
-    // Sealed first when this put would take it past a bound, or when it
-    // is older than kMaxStagedAgeMs (its puts carry its first one's HLC).
+    // Sealed first when this put would take it past a bound, or when its
+    // first put is more than kMaxStagedAgeMs old by this replica's clock
+    // (its puts carry that put's HLC), or the clock went back, or it was
+    // closed (settle_staged).
     const uint64_t now_ms = env_.now_ms();
-    const uint64_t age_ms = now_ms > (hlc >> 16) ? now_ms - (hlc >> 16) : 0;
-    if (seq && (first + tx.size() > kMaxStagedOps || static_cast<size_t>(bytes) + plain.size() > kMaxStagedBytes ||
-                age_ms > kMaxStagedAgeMs)) {
+    if (pending.seq && (pending.next + tx.size() > kMaxStagedOps ||
+                        static_cast<size_t>(pending.bytes) + plain.size() > kMaxStagedBytes || now_ms < pending.at_ms ||
+                        now_ms - pending.at_ms > kMaxStagedAgeMs)) {
       URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
-      URBIS_ASSIGN_OR_RETURN(space, find_space_by_row(space.id));
       URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
-      seq = 0;
-      first = 0;
-      bytes = 0;
+      pending = Pending{};
       // Numbered again, from the next change's first op.
       URBIS_ASSIGN_OR_RETURN(body, content_body(tx, space, me.head_seq + 1, 0));
       plain = body.SerializeAsString();
     }
-    if (!seq) {
-      seq = me.head_seq + 1;
-      hlc = tick_hlc();
+    if (!pending.seq) {
+      pending.seq = me.head_seq + 1;
+      pending.hlc = tick_hlc();
+      pending.at_ms = now_ms;
     }
-    bytes += static_cast<int64_t>(plain.size());
-    Stmt ins = db_->prepare("INSERT INTO staged(space, first, seq, hlc, ops, bytes, body) VALUES(?,?,?,?,?,?,?)");
+    pending.bytes += static_cast<int64_t>(plain.size());
+    Stmt ins = db_->prepare(
+        "INSERT INTO staged(space, first, author, seq, hlc, at, ops, bytes, body) VALUES(?,?,?,?,?,?,?,?,?)");
     URBIS_RETURN_IF_ERROR(ins.bind(1, space.id)
-                              .bind(2, static_cast<int64_t>(first))
-                              .bind(3, seq)
-                              .bind(4, hlc)
-                              .bind(5, static_cast<int64_t>(tx.size()))
-                              .bind(6, bytes)
-                              .bind(7, view(plain))
+                              .bind(2, static_cast<int64_t>(pending.next))
+                              .bind(3, me.pk.view())
+                              .bind(4, pending.seq)
+                              .bind(5, pending.hlc)
+                              .bind(6, pending.at_ms)
+                              .bind(7, static_cast<int64_t>(tx.size()))
+                              .bind(8, pending.bytes)
+                              .bind(9, view(plain))
                               .run());
     // Its values, as the sealed change will give them to every replica
     // (the same ops, ids and HLC); a type change rebuilds the space, staged
     // puts included (rebuild_space).
-    URBIS_RETURN_IF_ERROR(materialize(space, me, seq, hlc, space.epoch, body, /*claims_only=*/false, first));
+    URBIS_RETURN_IF_ERROR(
+        materialize(space, me, pending.seq, pending.hlc, space.epoch, body, /*claims_only=*/false, pending.next));
     if (retyped_) URBIS_RETURN_IF_ERROR(rebuild_space(space));
     retyped_ = false;
-    info.seq = seq;
-    info.first_index = first;
+    info.seq = pending.seq;
+    info.first_index = pending.next;
     info.ops = tx.size();
-    info.staged_ops = first + tx.size();
+    info.staged_ops = pending.next + tx.size();
     return Status::ok();
   }));
   return info;
@@ -757,11 +785,15 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
   uint64_t seq = 0, hlc = 0;
   uint32_t expect = 0;
   {
-    Stmt s = db_->prepare("SELECT first, seq, hlc, ops, body FROM staged WHERE space=? ORDER BY first");
+    Stmt s = db_->prepare("SELECT first, seq, hlc, ops, body, author FROM staged WHERE space=? ORDER BY first");
     s.bind(1, space_id);
     while (s.step()) {
       if (static_cast<uint32_t>(s.i64(0)) != expect || (seq && static_cast<uint64_t>(s.i64(1)) != seq))
         return Status(Code::Internal, "the staged puts of a space do not follow each other");
+      if (!identity_ || s.id<DeviceKey>(5) != identity_->device())
+        return Status(Code::Forbidden, "the puts staged in this space were made by device " +
+                                           s.id<DeviceKey>(5).hex().substr(0, 16) +
+                                           ": only that device's identity seals them");
       seq = static_cast<uint64_t>(s.i64(1));
       hlc = static_cast<uint64_t>(s.i64(2));
       expect += static_cast<uint32_t>(s.i64(3));
@@ -778,7 +810,10 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
       }
       for (auto& group : *put.mutable_entities()) {
         for (auto& op : *group.mutable_ops())
-          for (auto& ref : *op.mutable_overwrites()) ref.set_author(remap.at(ref.author()));
+          for (auto& ref : *op.mutable_overwrites()) {
+            if (ref.author() >= remap.size()) return Status(Code::Internal, "a staged put names no such author");
+            ref.set_author(remap[ref.author()]);
+          }
         *merged.add_entities() = std::move(group);
       }
     }
@@ -809,21 +844,8 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
   return std::optional<CommitInfo>(std::move(info));
 }
 
-Status Replica::Impl::seal_all_staged() {
-  if (!staged_maybe_ || !identity_) return Status::ok();
-  std::vector<int64_t> spaces;
-  {
-    Stmt s = db_->prepare("SELECT DISTINCT space FROM staged");
-    while (s.step()) spaces.push_back(s.i64(0));
-    URBIS_RETURN_IF_ERROR(s.status());
-  }
-  for (int64_t space : spaces) URBIS_RETURN_IF_ERROR(seal_staged(space).status());
-  // Known empty once this transaction commits (a rollback sets it again).
-  staged_maybe_ = false;
-  return Status::ok();
-}
-
 Result<std::optional<CommitInfo>> Replica::Impl::seal(const SpaceId& sid) {
+  if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot write");
   std::optional<CommitInfo> out;
   URBIS_RETURN_IF_ERROR(local_write([&]() -> Status {
     URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
@@ -833,18 +855,65 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal(const SpaceId& sid) {
   return out;
 }
 
-Status Replica::Impl::seal_before_sync() {
-  if (!staged_maybe_ || !identity_) return Status::ok();
-  return local_write([&] { return seal_all_staged(); });
+Result<bool> Replica::Impl::has_staged(int64_t space) {
+  Stmt s =
+      space ? db_->prepare("SELECT 1 FROM staged WHERE space=? LIMIT 1") : db_->prepare("SELECT 1 FROM staged LIMIT 1");
+  if (space) s.bind(1, space);
+  const bool found = s.step();
+  URBIS_RETURN_IF_ERROR(s.status());
+  return found;
+}
+
+Status Replica::Impl::settle_staged(const std::vector<Result<ParsedChange>>& parsed) {
+  // Nearly always nothing is staged: one lookup, and no write lock.
+  URBIS_ASSIGN_OR_RETURN(bool any, has_staged(0));
+  if (!any) return Status::ok();
+  return local_write([&]() -> Status {
+    struct Staged {
+      int64_t id;
+      SpaceId sid;
+      uint64_t seq;
+    };
+    std::vector<Staged> staged;
+    {
+      Stmt s = db_->prepare(
+          "SELECT sp.id, sp.sid, max(st.seq) FROM staged st JOIN spaces sp ON sp.id = st.space GROUP BY sp.id");
+      while (s.step()) staged.push_back({s.i64(0), s.id<SpaceId>(1), static_cast<uint64_t>(s.i64(2))});
+      URBIS_RETURN_IF_ERROR(s.status());
+    }
+    for (const Staged& st : staged) {
+      bool arriving = false, overtaken = false;
+      for (const auto& p : parsed) {
+        if (!p.is_ok() || p->space != st.sid) continue;
+        arriving = true;
+        // This device's own change at or past the pending seq: another copy
+        // of this store sealed and sent a change there (a store restored
+        // from a copy, used again). Sealing here would fork this device's
+        // chain; the staged puts give way to what was sent.
+        if (identity_ && p->author == identity_->device() && p->header.seq() >= st.seq) overtaken = true;
+      }
+      if (!arriving) continue;  // another space's pending change stays open
+      if (overtaken) {
+        URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM staged WHERE space=?").bind(1, st.id).run());
+        URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space_by_row(st.id));
+        URBIS_RETURN_IF_ERROR(rebuild_space(space));
+      } else if (identity_ && options_.materialize) {
+        URBIS_RETURN_IF_ERROR(seal_staged(st.id).status());
+      } else {
+        // Not sealable by this open (no identity, or not materializing): left
+        // to the device, closed to new puts (a put after what arrives now
+        // must be dated after it).
+        URBIS_RETURN_IF_ERROR(db_->prepare("UPDATE staged SET at=0 WHERE space=?").bind(1, st.id).run());
+      }
+    }
+    return Status::ok();
+  });
 }
 
 Result<size_t> Replica::Impl::staged_ops(const SpaceId& sid) {
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
-  Stmt s = db_->prepare("SELECT first + ops FROM staged WHERE space=? ORDER BY first DESC LIMIT 1");
-  s.bind(1, space.id);
-  size_t n = s.step() ? static_cast<size_t>(s.i64(0)) : 0;
-  URBIS_RETURN_IF_ERROR(s.status());
-  return n;
+  URBIS_ASSIGN_OR_RETURN(Pending pending, read_pending(*db_, space.id));
+  return static_cast<size_t>(pending.next);
 }
 
 Result<const SpaceKey*> Replica::Impl::content_key(const SpaceRow& space) {
@@ -871,9 +940,9 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   }
   std::string with_parents;
   if (kind == pb::CHANGE_MEMBERSHIP && space.id) {
-    // This device's pending change comes first in its chain (stage).
-    if (staged_maybe_ && identity_) {
-      URBIS_RETURN_IF_ERROR(seal_all_staged());
+    // This device's pending change of the space comes first in its chain.
+    URBIS_ASSIGN_OR_RETURN(auto sealed, seal_staged(space.id));
+    if (sealed) {
       URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
     }
     // It follows the membership changes this replica holds: the heads of
@@ -1783,11 +1852,14 @@ std::vector<bool> Replica::Impl::endorsed_by_run(const std::vector<Result<Parsed
 std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<ByteView>& envelopes) {
   std::vector<Result<ApplyOutcome>> out;
   out.reserve(envelopes.size());
-  // This device's pending change is sealed before anything arrives: a put
-  // staged after an applied change must be dated after it, so it cannot
-  // join a change dated before.
-  if (Status sealed = seal_before_sync(); !sealed.is_ok()) {
-    out.assign(envelopes.size(), Result<ApplyOutcome>(sealed));
+  std::vector<Result<ParsedChange>> parsed;
+  parsed.reserve(envelopes.size());
+  for (const auto& e : envelopes) parsed.push_back(parse(e));
+  // This device's pending change of a space is sealed before anything of
+  // that space arrives: a put staged after an applied change must be dated
+  // after it, so it cannot join a change dated before.
+  if (Status settled = settle_staged(parsed); !settled.is_ok()) {
+    out.assign(envelopes.size(), Result<ApplyOutcome>(settled));
     return out;
   }
   DbTransaction tx(*db_);
@@ -1804,9 +1876,6 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
         }
       } keep_runs(run_);
       WholeTx whole(*this);
-      std::vector<Result<ParsedChange>> parsed;
-      parsed.reserve(envelopes.size());
-      for (const auto& e : envelopes) parsed.push_back(parse(e));
       const std::vector<bool> endorsed = endorsed_by_run(parsed);
       for (size_t i = 0; i < parsed.size() && !tx_broken_; ++i) {
         out.push_back(parsed[i].is_ok() ? apply_verified(*parsed[i], endorsed[i], /*release=*/true)
@@ -1852,8 +1921,12 @@ Result<VersionVector> Replica::Impl::version_vector(const SpaceId& sid) {
 
 Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid, const VersionVector& known,
                                                         size_t max_bytes) {
-  URBIS_RETURN_IF_ERROR(seal_before_sync());  // what is staged here goes out too
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
+  // What this device staged in the space goes out too (sealed first).
+  if (identity_ && options_.materialize) {
+    URBIS_ASSIGN_OR_RETURN(bool staged, has_staged(space.id));
+    if (staged) URBIS_RETURN_IF_ERROR(local_write([&] { return seal_staged(space.id).status(); }));
+  }
   // Which authors the peer lacks changes of, from which seq on.
   std::unordered_map<int64_t, uint64_t> from;  // author row -> highest seq known
   {

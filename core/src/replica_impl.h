@@ -260,16 +260,19 @@ class Replica::Impl {
   // The key this device encrypts content of `space` with (NoKey if none).
   Result<const SpaceKey*> content_key(const SpaceRow& space);
   // Staged puts (Replica::stage). seal_staged: the pending change of a space
-  // row, sealed and logged in the open transaction (nullopt: none);
-  // seal_all_staged: every space's; seal_before_sync: the same, in a
-  // transaction of its own.
+  // row, sealed and logged in the open transaction (nullopt: none; Forbidden
+  // when another identity staged it). settle_staged: before a batch is
+  // applied, the pending change of each space it touches is sealed (or
+  // dropped, when the batch carries this device's own change at its seq:
+  // another copy of this store sent one). has_staged: of a space row, or
+  // of any (0).
   Result<StageInfo> stage(const Transaction& tx);
   Result<std::optional<CommitInfo>> seal(const SpaceId& space);
   // rebuild_space's replay of the staged puts of `space` (materialize.cc).
   Status replay_staged(const SpaceRow& space, bool claims_only);
   Result<std::optional<CommitInfo>> seal_staged(int64_t space);
-  Status seal_all_staged();
-  Status seal_before_sync();
+  Status settle_staged(const std::vector<Result<ParsedChange>>& parsed);
+  Result<bool> has_staged(int64_t space);
   Result<size_t> staged_ops(const SpaceId& space);
   // Encrypts (with `key`, content), signs and logs this device's change `h`,
   // applied as any change is (`materialized`: its values are stored).
@@ -387,9 +390,6 @@ class Replica::Impl {
   // false only while the store is known to hold no held change: spares the
   // lookups for held changes on every apply (a hint; true is always safe).
   bool held_maybe_ = true;
-  // false only while the store is known to hold no staged put (as
-  // held_maybe_).
-  bool staged_maybe_ = true;
   // false only while stale_entities is known to be empty (as held_maybe_),
   // as of data_version_: another connection's commit (PRAGMA data_version
   // moves) may have filled it.

@@ -229,14 +229,17 @@ CREATE TABLE stale_entities(entity INTEGER PRIMARY KEY);
 
 // Version 9 (issue 13): staged, the puts of this device not yet sealed into
 // a signed change (Replica::stage): one row per put, its body as it will
-// appear in the sealed change (its ops numbered from `first`), with the
-// pending change's seq and HLC, and the ops and body bytes staged so far in
-// the space up to and including this put (`ops`, `bytes`). Its values are
-// in `vals` from the put's own SQLite commit: durable at once, sealed later.
+// appear in the sealed change (its ops numbered from `first`, `ops` of
+// them), with its author (the device key), the pending change's seq and HLC,
+// the clock at its first put (`at`, ms; 0: closed to new puts), and the
+// body bytes staged so far in the space up to and including this put. Its
+// values are in `vals` from the put's own SQLite commit: durable at once,
+// sealed later.
 constexpr const char* kV9 = R"sql(
 CREATE TABLE staged(
-  space INTEGER NOT NULL, first INTEGER NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL,
-  ops INTEGER NOT NULL, bytes INTEGER NOT NULL, body BLOB NOT NULL,
+  space INTEGER NOT NULL, first INTEGER NOT NULL, author BLOB NOT NULL, seq INTEGER NOT NULL,
+  hlc INTEGER NOT NULL, at INTEGER NOT NULL, ops INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  body BLOB NOT NULL,
   PRIMARY KEY(space, first)) WITHOUT ROWID;
 )sql";
 

@@ -20,6 +20,9 @@
 //   apply         the reader applies those 4,000: the first 2,000 in
 //                 apply_batch batches of 100 (µs per change), the next 2,000
 //                 one apply() each (µs per change)
+//   stage         1,000 one-op edits, each staged (Replica::stage): µs per
+//                 put; then the seal of the change holding them (ms), which
+//                 the reader applies
 //   catch-up      one changes_since batch of at most 256 KiB (the sync
 //                 session's default batch) for a peer lacking the window, and
 //                 for a peer that knows nothing (its first batch)
@@ -69,6 +72,7 @@ namespace {
 
 constexpr size_t kDefaultProjects = 10'000;
 constexpr size_t kWindow = 4'000;           // measured one-op commits per step
+constexpr size_t kStaged = 1'000;           // measured staged one-op puts per step
 constexpr size_t kGrowGroup = 1'000;        // one-op transactions per commit_group while growing
 constexpr size_t kApplyBatch = 100;         // envelopes per apply_batch
 constexpr size_t kBatchBytes = 256u << 10;  // sync::SessionOptions::max_batch_bytes
@@ -422,6 +426,32 @@ void measure(Replica& writer, Replica& reader, History& h, size_t n, Table& tabl
   }
   table.report("apply_single_us_p50", n, percentile(us, 0.5), "us");
   table.report("apply_single_us_mean", n, mean(us), "us");
+
+  // Staged puts: the same one-op edits, sealed into one change, which the
+  // reader applies (after the window, whose changes precede it).
+  us.clear();
+  for (size_t i = 0; i < kStaged; ++i) {
+    Transaction tx = writer.begin(h.space);
+    h.edit(tx);
+    auto t = Clock::now();
+    (void)must(writer.stage(tx), "stage");
+    us.push_back(seconds_since(t) * 1e6);
+  }
+  table.report("stage_us_p50", n, percentile(us, 0.5), "us");
+  {
+    auto t = Clock::now();
+    auto sealed = must(writer.seal(h.space), "seal");
+    table.report("seal_ms", n, seconds_since(t) * 1e3, "ms");
+    // One change, unless a bound (the age, on a slow machine) sealed one
+    // before: the reader takes whatever the writer holds past the window.
+    const VersionVector have = must(reader.version_vector(h.space), "version_vector");
+    auto rest = must(writer.changes_since(h.space, have), "changes_since");
+    if (!sealed || rest.empty()) {
+      std::fprintf(stderr, "bench: the staged puts were not sealed\n");
+      std::exit(1);
+    }
+    apply_all(reader, rest, 0, rest.size());
+  }
 
   // Catch-up: one batch for a peer lacking the window, one for a new peer.
   std::vector<double> ms;

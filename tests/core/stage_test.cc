@@ -6,6 +6,7 @@
 // change. Every replica that applies that change ends where the writer is,
 // and where a writer that committed the same transactions one by one is.
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <span>
 #include <string>
@@ -68,8 +69,9 @@ struct Reopened {
   std::unique_ptr<Replica> replica;
   DeviceKey key;
 
-  Reopened(uint64_t seed, const std::string& path, uint64_t start_ms) {
-    env = make_deterministic_env(seed + 1'000'000, start_ms);
+  // `stream`: another random stream for another session on the same store.
+  Reopened(uint64_t seed, const std::string& path, uint64_t start_ms, uint64_t stream = 0) {
+    env = make_deterministic_env(seed + 1'000'000 + stream * 7'919, start_ms);
     Identity id = identity_for_seed(seed);
     key = id.device();
     ReplicaOptions options;
@@ -1040,6 +1042,185 @@ TEST_CASE("stage: a removal that arrives while puts are staged seals them first,
   t3.set(p, "title", "after");
   CHECK(a->stage(t3).code() == Code::Forbidden);
   CHECK(staged(*a.replica, space) == 0);
+}
+
+// The review of e043c4b (helper, read-only) found these; each failed
+// before its mend.
+
+TEST_CASE("stage: a membership change refused after the seal keeps the puts staged, and the next commit seals them") {
+  // A refused membership change rolls back the seal it made first; a flag
+  // kept in memory said nothing was staged, and the next commit took the
+  // pending change's seq (finding 1).
+  ReplicaOptions capped;
+  capped.max_authors_per_space = 2;  // the owner and B
+  Device owner{1101, ":memory:", capped}, b{1102}, c{1103};
+  auto s = owner->create_space("Capped");
+  URBIS_REQUIRE_OK(s);
+  const SpaceId space = *s;
+  URBIS_REQUIRE_OK(owner->add_member(space, b.key, Role::Editor));
+  pull(*b.replica, *owner.replica, space);
+  Transaction tx = owner->begin(space);
+  const EntityId p = tx.create("project");
+  tx.set(p, "stage", "idea");
+  const StageInfo st = stage_ok(*owner.replica, tx);
+
+  CHECK(owner->add_member(space, c.key, Role::Viewer).code() == Code::TooLarge);
+  CHECK(staged(*owner.replica, space) == tx.size());
+  Transaction t2 = owner->begin(space);
+  t2.set(p, "budget", 5);
+  auto committed = owner->commit(t2);
+  URBIS_REQUIRE_OK(committed);
+  CHECK(committed->seq == st.seq + 1);
+  CHECK(staged(*owner.replica, space) == 0);
+  pull(*b.replica, *owner.replica, space);
+  const Entity e = get_ok(*b.replica, space, p);
+  CHECK(e.fields.at("stage").winner.value == "idea");
+  CHECK(e.fields.at("budget").winner.value == 5);
+  CHECK(hash_of(*b.replica, space) == hash_of(*owner.replica, space));
+}
+
+TEST_CASE("stage: another connection on the same store seals the pending change before it commits") {
+  // Two processes on one home (urbis sync --watch and urbis put): the
+  // pending change is read from the store, not from one connection's
+  // memory (finding 3).
+  const std::string path = temp_db("stage-two-connections.db");
+  Device a{1111, path}, b{1112};
+  auto s = a->create_space("Two connections");
+  URBIS_REQUIRE_OK(s);
+  const SpaceId space = *s;
+  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
+  pull(*b.replica, *a.replica, space);
+  // The second connection writes first, while nothing is staged.
+  Reopened second(1111, path, kTestStartMs + 60'000);
+  Transaction t0 = second->begin(space);
+  const EntityId p = t0.create("project");
+  t0.set(p, "title", "Flood sensors");
+  URBIS_REQUIRE_OK(second->commit(t0));
+  Transaction tx = a->begin(space);
+  tx.set(p, "stage", "idea");
+  const StageInfo st = stage_ok(*a.replica, tx);
+
+  Transaction t2 = second->begin(space);
+  t2.set(p, "budget", 7);
+  auto committed = second->commit(t2);
+  URBIS_REQUIRE_OK(committed);
+  CHECK(committed->seq == st.seq + 1);
+  CHECK(staged(*a.replica, space) == 0);
+  CHECK(seals_nothing(*a.replica, space));
+  pull(*b.replica, *second.replica, space);
+  const Entity e = get_ok(*b.replica, space, p);
+  CHECK(e.fields.at("stage").winner.value == "idea");
+  CHECK(e.fields.at("budget").winner.value == 7);
+  CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
+}
+
+TEST_CASE("stage: a copy whose staged puts another copy sealed and sent takes the sent change instead of forking") {
+  // A store copied while puts were staged, the original sealing and sending
+  // them, then the copy used again: sealing its own before applying would
+  // fork this device's chain at that seq (finding 2).
+  const std::string path = temp_db("stage-copy.db");
+  const std::string copy = temp_db("stage-copy-restored.db");
+  Device b{1122};
+  SpaceId space;
+  EntityId p;
+  StageInfo st;
+  {
+    Device a{1121, path};
+    auto s = a->create_space("Copied");
+    URBIS_REQUIRE_OK(s);
+    space = *s;
+    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
+    pull(*b.replica, *a.replica, space);
+    Transaction tx = a->begin(space);
+    p = tx.create("project");
+    tx.set(p, "stage", "idea");
+    st = stage_ok(*a.replica, tx);
+  }
+  std::filesystem::copy_file(path, copy);
+  {
+    Reopened original(1121, path, kTestStartMs + 60'000);
+    CHECK(seal_one(*original.replica, space).seq == st.seq);
+    pull(*b.replica, *original.replica, space);
+  }
+  // Its own random stream: a seal here would not repeat the original's bytes.
+  Reopened restored(1121, copy, kTestStartMs + 120'000, /*stream=*/1);
+  REQUIRE(staged(*restored.replica, space) == st.ops);
+  pull(*restored.replica, *b.replica, space);  // brings the sealed change
+  CHECK(staged(*restored.replica, space) == 0);
+  CHECK(head(*restored.replica, space, restored.key) == st.seq);
+  CHECK(get_ok(*restored.replica, space, p).fields.at("stage").winner.value == "idea");
+  CHECK(hash_of(*restored.replica, space) == hash_of(*b.replica, space));
+  // It writes on: its next change follows the one it took.
+  Transaction t2 = restored->begin(space);
+  t2.set(p, "budget", 9);
+  auto next = restored->commit(t2);
+  URBIS_REQUIRE_OK(next);
+  CHECK(next->seq == st.seq + 1);
+  CHECK(pull(*b.replica, *restored.replica, space) == 1);
+  CHECK(hash_of(*restored.replica, space) == hash_of(*b.replica, space));
+}
+
+TEST_CASE("stage: a clock set back seals the pending change before the next put") {
+  // The age was measured from the HLC's wall-clock part, which a clock set
+  // back (or an observed HLC ahead) keeps in the future (finding 6).
+  ClockedDevice a{1131};
+  auto s = a->create_space("Clock");
+  URBIS_REQUIRE_OK(s);
+  const SpaceId space = *s;
+  Transaction tx = a->begin(space);
+  const EntityId p = tx.create("project");
+  tx.set(p, "stage", "idea");
+  const StageInfo first = stage_ok(*a.replica, tx);
+  a.clock->advance(static_cast<uint64_t>(-int64_t{5'000}));  // back 5 s
+  Transaction t2 = a->begin(space);
+  t2.set(p, "stage", "pilot");
+  const StageInfo second = stage_ok(*a.replica, t2);
+  CHECK(second.seq == first.seq + 1);
+  CHECK(second.first_index == 0);
+}
+
+TEST_CASE("stage: staged puts are their device's: another identity cannot seal them, a store without one keeps them") {
+  // The staged rows name their author (finding 7): a rebuild by a store
+  // opened without an identity keeps their values, and only the device that
+  // staged them signs them.
+  const std::string path = temp_db("stage-author.db");
+  Device b{1142};
+  SpaceId space;
+  EntityId p;
+  size_t ops = 0;
+  {
+    Device a{1141, path};
+    auto s = a->create_space("Author");
+    URBIS_REQUIRE_OK(s);
+    space = *s;
+    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
+    pull(*b.replica, *a.replica, space);
+    Transaction tx = a->begin(space);
+    p = tx.create("project");
+    tx.set(p, "stage", "idea");
+    ops = stage_ok(*a.replica, tx).ops;
+  }
+  {
+    // Another device's identity on this store.
+    Device other{1143, path};
+    auto sealed = other->seal(space);
+    CHECK(sealed.code() == Code::Forbidden);
+    CHECK(staged(*other.replica, space) == ops);
+  }
+  {
+    // No identity, and a rebuild at open (new content rules): the values stay.
+    exec_sql(path, "DELETE FROM meta WHERE key='content_rules';");
+    auto env = make_deterministic_env(1144);
+    auto r = Replica::open(path, std::nullopt, *env);
+    URBIS_REQUIRE_OK(r);
+    CHECK(get_ok(**r, space, p).fields.at("stage").winner.value == "idea");
+    CHECK((*r)->seal(space).code() == Code::Forbidden);
+  }
+  Reopened a(1141, path, kTestStartMs + 60'000);
+  CHECK(seal_one(*a.replica, space).ops == ops);
+  pull(*b.replica, *a.replica, space);
+  CHECK(get_ok(*b.replica, space, p).fields.at("stage").winner.value == "idea");
+  CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
 }
 
 }  // namespace urbis::testing

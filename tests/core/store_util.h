@@ -21,11 +21,11 @@ inline constexpr const char* kUndoV8 =
     "CREATE INDEX authors_writing ON authors(space, id) WHERE head_seq > 0;"
     "UPDATE meta SET value=7 WHERE key='schema_version';";
 
-// Undoes schema versions 8 and 7 (issue 13: dark epochs).
+// Undoes schema versions 9 to 7 (issue 13: dark epochs).
 inline const std::string kUndoV7 =
     std::string(kUndoV8) + "DROP TABLE dark_epochs; UPDATE meta SET value=6 WHERE key='schema_version';";
 
-// Undoes schema versions 8 to 6 (issue 13: the log by space, authors'
+// Undoes schema versions 9 to 6 (issue 13: the log by space, authors'
 // newest HLC, vals clustered by entity).
 inline const std::string kUndoV6 =
     std::string(kUndoV7) +

@@ -331,19 +331,31 @@ class Replica {
   // encrypted, signed or logged: it joins this device's pending change of
   // the space, which seal() turns into one signed change holding every put
   // staged since, in order (one signature for many puts). The ops keep the
-  // ids they get here (the pending change's seq, the next op indexes), so a
-  // later put overwrites or removes them by the ids every replica will see.
+  // ids they get here (the pending change's seq, the next op indexes in the
+  // body's order), so a later put overwrites or removes them by the ids
+  // every replica will see.
   //
-  // The pending change is sealed before anything else this replica writes
-  // or applies (commit, a membership change, apply, changes_since), before a
-  // put that would take it past kMaxStagedOps ops or kMaxStagedBytes bytes,
-  // and before a put made more than kMaxStagedAgeMs after its first (its
-  // puts carry the first one's HLC). A host calls seal() when it sends (the
-  // browser before each push); a pending change left at exit is kept and
-  // sealed after the next open. Errors as commit().
+  // The pending change of a space is sealed before anything else of that
+  // space is written or sent by any connection to this store (commit,
+  // commit_group, a membership change, changes_since) and before a batch
+  // that carries changes of the space is applied; before a put that would
+  // take it past kMaxStagedOps ops or kMaxStagedBytes body bytes; and before
+  // a put made more than kMaxStagedAgeMs after its first by this replica's
+  // clock, or after the clock went back (its puts carry the first one's
+  // HLC). A change sealed by one of these is in the log like any other:
+  // hosts send what changes_since gives, not only what seal() returns. A
+  // host calls seal() when it sends; a pending change left at exit stays in
+  // the store and is sealed at the next of these after the next open.
+  //
+  // A store copied while puts were staged, whose other copy sealed and sent
+  // them: when this device's own change at the pending seq arrives, the
+  // staged puts give way to it (dropped, the space rebuilt) instead of
+  // forking this device's chain. Errors as commit(); InvalidArgument on a
+  // store opened without materializing content.
   Result<StageInfo> stage(const Transaction& tx);
   // Seals this device's pending change of `space` (see stage): the change
-  // to send, or nullopt when nothing was staged.
+  // to send, or nullopt when nothing was staged. Forbidden when the puts
+  // were staged by another identity than this replica's (or it has none).
   Result<std::optional<CommitInfo>> seal(const SpaceId& space);
   // The ops staged in `space` and not yet sealed.
   Result<size_t> staged_ops(const SpaceId& space);
