@@ -886,11 +886,18 @@ Status Replica::Impl::settle_staged(const std::vector<Result<ParsedChange>>& par
       for (const auto& p : parsed) {
         if (!p.is_ok() || p->space != st.sid) continue;
         arriving = true;
-        // This device's own change at or past the pending seq: another copy
-        // of this store sealed and sent a change there (a store restored
-        // from a copy, used again). Sealing here would fork this device's
-        // chain; the staged puts give way to what was sent.
-        if (identity_ && p->author == identity_->device() && p->header.seq() >= st.seq) overtaken = true;
+        // This device's own change at the pending seq, following its head:
+        // another copy of this store sealed and sent a change there (a store
+        // restored from a copy, used again). Sealing here would fork this
+        // device's chain; the staged puts give way to what was sent. Only
+        // when that change is this device's for sure (its signature: not yet
+        // verified here), or anyone could make a device drop its puts.
+        if (overtaken || !identity_ || p->author != identity_->device() || p->header.seq() != st.seq) continue;
+        URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(st.id, p->author));
+        const bool follows =
+            st.seq == 1 ? me.head_seq == 0
+                        : me.head_seq + 1 == st.seq && Hash::from_string(p->header.prev_hash()) == me.head_hash;
+        overtaken = follows && signature_ok(*p);
       }
       if (!arriving) continue;  // another space's pending change stays open
       if (overtaken) {

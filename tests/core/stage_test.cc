@@ -1223,4 +1223,35 @@ TEST_CASE("stage: staged puts are their device's: another identity cannot seal t
   CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
 }
 
+TEST_CASE("stage: a forged change at the pending seq in this device's name does not make it drop its puts") {
+  // A copy's change at the pending seq drops the staged puts; one forged by
+  // anyone else (a node, a member) must not: it is judged by its signature
+  // and its chain before it counts (review of 1085b6d).
+  Device a{1151}, b{1152};
+  auto s = a->create_space("Forged");
+  URBIS_REQUIRE_OK(s);
+  const SpaceId space = *s;
+  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
+  pull(*b.replica, *a.replica, space);
+  auto log = b->changes_since(space, {});  // A's chain as B holds it (A's would seal)
+  URBIS_REQUIRE_OK(log);
+  const Hash a_head = envelope_hash(log->back());
+  Transaction tx = a->begin(space);
+  const EntityId p = tx.create("project");
+  tx.set(p, "stage", "idea");
+  const StageInfo st = stage_ok(*a.replica, tx);
+
+  const Identity forger = identity_for_seed(1153);
+  pb::Header h = make_header(space, a.key, ChainPos{st.seq, a_head}, 1, pb::CHANGE_CONTENT);
+  const Bytes forged = seal_content(forger, h, body_setting(p, "project", "stage", "forged"), random_space_key());
+  CHECK(a->apply(forged).code() == Code::BadSignature);
+  // Sealed (a change of the space arrived), not dropped.
+  CHECK(staged(*a.replica, space) == 0);
+  CHECK(head(*a.replica, space, a.key) == st.seq);
+  CHECK(get_ok(*a.replica, space, p).fields.at("stage").winner.value == "idea");
+  pull(*b.replica, *a.replica, space);
+  CHECK(get_ok(*b.replica, space, p).fields.at("stage").winner.value == "idea");
+  CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
+}
+
 }  // namespace urbis::testing
