@@ -688,11 +688,13 @@ struct Pending {
   uint64_t at_ms = 0;  // this replica's clock at its first put (0: closed to new puts)
   uint32_t next = 0;   // the op index the next put starts at
   int64_t bytes = 0;   // body bytes staged so far
+  DeviceKey author;
 };
 
 Result<Pending> read_pending(Db& db, int64_t space) {
   Pending p;
-  Stmt s = db.prepare("SELECT seq, hlc, at, first + ops, bytes FROM staged WHERE space=? ORDER BY first DESC LIMIT 1");
+  Stmt s = db.prepare(
+      "SELECT seq, hlc, at, first + ops, bytes, author FROM staged WHERE space=? ORDER BY first DESC LIMIT 1");
   s.bind(1, space);
   if (s.step()) {
     p.seq = static_cast<uint64_t>(s.i64(0));
@@ -700,6 +702,7 @@ Result<Pending> read_pending(Db& db, int64_t space) {
     p.at_ms = static_cast<uint64_t>(s.i64(2));
     p.next = static_cast<uint32_t>(s.i64(3));
     p.bytes = s.i64(4);
+    p.author = s.id<DeviceKey>(5);
   }
   URBIS_RETURN_IF_ERROR(s.status());
   return p;
@@ -721,9 +724,13 @@ Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
     if (me.id >= kMaxAuthorRows)
       return Status(Code::TooLarge, "this store holds too many authors to materialize their ops");
     URBIS_ASSIGN_OR_RETURN(Pending pending, read_pending(*db_, space.id));
-    if (pending.seq && pending.seq != me.head_seq + 1)
-      return Status(Code::Internal, "the staged puts name change " + std::to_string(pending.seq) +
-                                        " but this device's chain is at " + std::to_string(me.head_seq));
+    if (pending.seq && pending.seq != me.head_seq + 1) {
+      // Not this chain's next change (seal_staged moves it there): sealed
+      // first, this put starts the next.
+      URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
+      URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
+      pending = Pending{};
+    }
     URBIS_ASSIGN_OR_RETURN(pb::Body body,
                            content_body(tx, space, pending.seq ? pending.seq : me.head_seq + 1, pending.next));
     std::string plain = body.SerializeAsString();
@@ -822,6 +829,14 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
   if (!seq) return std::optional<CommitInfo>();
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space_by_row(space_id));
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
+  if (seq <= me.head_seq && seq > 0) {
+    // The chain went past the pending seq without it (a change of this
+    // device arrived there while this store could not seal): the puts move
+    // after the head first, then seal there.
+    URBIS_ASSIGN_OR_RETURN(std::vector<StagedPut> puts, set_aside_staged(space));
+    URBIS_RETURN_IF_ERROR(restage(space, std::move(puts)));
+    return seal_staged(space_id);
+  }
   if (me.head_seq + 1 != seq)
     return Status(Code::Internal, "the staged puts name change " + std::to_string(seq) +
                                       " but this device's chain is at " + std::to_string(me.head_seq));
@@ -864,57 +879,111 @@ Result<bool> Replica::Impl::has_staged(int64_t space) {
   return found;
 }
 
-Status Replica::Impl::settle_staged(const std::vector<Result<ParsedChange>>& parsed) {
-  // Nearly always nothing is staged: one lookup, and no write lock.
+Result<std::vector<std::pair<int64_t, std::vector<Replica::Impl::StagedPut>>>> Replica::Impl::settle_staged(
+    const std::vector<Result<ParsedChange>>& parsed) {
+  std::vector<std::pair<int64_t, std::vector<StagedPut>>> set_aside;
+  // Nearly always nothing is staged: one lookup.
   URBIS_ASSIGN_OR_RETURN(bool any, has_staged(0));
-  if (!any) return Status::ok();
-  return local_write([&]() -> Status {
-    struct Staged {
-      int64_t id;
-      SpaceId sid;
-      uint64_t seq;
-    };
-    std::vector<Staged> staged;
-    {
-      Stmt s = db_->prepare(
-          "SELECT sp.id, sp.sid, max(st.seq) FROM staged st JOIN spaces sp ON sp.id = st.space GROUP BY sp.id");
-      while (s.step()) staged.push_back({s.i64(0), s.id<SpaceId>(1), static_cast<uint64_t>(s.i64(2))});
-      URBIS_RETURN_IF_ERROR(s.status());
+  if (!any) return set_aside;
+  std::vector<const SpaceId*> spaces;  // of the batch, once each
+  for (const auto& p : parsed)
+    if (p.is_ok() && std::none_of(spaces.begin(), spaces.end(), [&](const SpaceId* s) { return *s == p->space; }))
+      spaces.push_back(&p->space);
+  for (const SpaceId* sid : spaces) {
+    auto found = find_space(*sid);
+    if (!found.is_ok()) {
+      if (found.code() == Code::UnknownSpace) continue;
+      return found.status();
     }
-    for (const Staged& st : staged) {
-      bool arriving = false, overtaken = false;
-      for (const auto& p : parsed) {
-        if (!p.is_ok() || p->space != st.sid) continue;
-        arriving = true;
-        // This device's own change at the pending seq, following its head:
-        // another copy of this store sealed and sent a change there (a store
-        // restored from a copy, used again). Sealing here would fork this
-        // device's chain; the staged puts give way to what was sent. Only
-        // when that change is this device's for sure (its signature: not yet
-        // verified here), or anyone could make a device drop its puts.
-        if (overtaken || !identity_ || p->author != identity_->device() || p->header.seq() != st.seq) continue;
-        URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(st.id, p->author));
-        const bool follows =
-            st.seq == 1 ? me.head_seq == 0
-                        : me.head_seq + 1 == st.seq && Hash::from_string(p->header.prev_hash()) == me.head_hash;
-        overtaken = follows && signature_ok(*p);
-      }
-      if (!arriving) continue;  // another space's pending change stays open
-      if (overtaken) {
-        URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM staged WHERE space=?").bind(1, st.id).run());
-        URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space_by_row(st.id));
-        URBIS_RETURN_IF_ERROR(rebuild_space(space));
-      } else if (identity_ && options_.materialize) {
-        URBIS_RETURN_IF_ERROR(seal_staged(st.id).status());
-      } else {
-        // Not sealable by this open (no identity, or not materializing): left
-        // to the device, closed to new puts (a put after what arrives now
-        // must be dated after it).
-        URBIS_RETURN_IF_ERROR(db_->prepare("UPDATE staged SET at=0 WHERE space=?").bind(1, st.id).run());
-      }
+    const SpaceRow& space = *found;
+    URBIS_ASSIGN_OR_RETURN(Pending pending, read_pending(*db_, space.id));
+    if (!pending.seq) continue;
+    // The staged puts' author's own change at the pending seq, following its
+    // head: another copy of this store sealed and sent a change there (a
+    // store restored from a copy, used again). Sealing here would fork the
+    // chain: the puts are set aside, the batch applied, and they come back
+    // as the change after it (restage). Only when that change is the
+    // author's for sure (its signature: not yet verified here), or anyone
+    // could move a device's puts.
+    bool overtaken = false;
+    for (const auto& p : parsed) {
+      if (overtaken || !p.is_ok() || p->space != *sid || p->author != pending.author || p->header.seq() != pending.seq)
+        continue;
+      URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, p->author));
+      const bool follows = pending.seq == 1 ? author.head_seq == 0
+                                            : author.head_seq + 1 == pending.seq &&
+                                                  Hash::from_string(p->header.prev_hash()) == author.head_hash;
+      overtaken = follows && signature_ok(*p);
     }
-    return Status::ok();
-  });
+    if (overtaken) {
+      URBIS_ASSIGN_OR_RETURN(std::vector<StagedPut> puts, set_aside_staged(space));
+      set_aside.emplace_back(space.id, std::move(puts));
+    } else if (identity_ && options_.materialize && pending.author == identity_->device()) {
+      URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
+    } else {
+      // Not sealable by this open (another identity or none, or not
+      // materializing): left to their device, closed to new puts (a put after
+      // what arrives now must be dated after it).
+      URBIS_RETURN_IF_ERROR(db_->prepare("UPDATE staged SET at=0 WHERE space=?").bind(1, space.id).run());
+    }
+  }
+  return set_aside;
+}
+
+Result<std::vector<Replica::Impl::StagedPut>> Replica::Impl::set_aside_staged(const SpaceRow& space) {
+  std::vector<StagedPut> puts;
+  {
+    Stmt s = db_->prepare("SELECT first, seq, hlc, author, ops, body FROM staged WHERE space=? ORDER BY first");
+    s.bind(1, space.id);
+    while (s.step())
+      puts.push_back({static_cast<uint32_t>(s.i64(0)), static_cast<uint64_t>(s.i64(1)), static_cast<uint64_t>(s.i64(2)),
+                      s.id<DeviceKey>(3), static_cast<uint32_t>(s.i64(4)), s.bytes(5)});
+    URBIS_RETURN_IF_ERROR(s.status());
+  }
+  URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM staged WHERE space=?").bind(1, space.id).run());
+  URBIS_RETURN_IF_ERROR(rebuild_space(space));  // their values go with them
+  return puts;
+}
+
+Status Replica::Impl::restage(const SpaceRow& space, std::vector<StagedPut> puts) {
+  if (puts.empty()) return Status::ok();
+  URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, puts.front().author));
+  const uint64_t seq = author.head_seq + 1;
+  int64_t bytes = 0;
+  for (StagedPut& put : puts) {
+    pb::Body body;
+    if (put.author != author.pk || !body.ParseFromArray(put.body.data(), static_cast<int>(put.body.size())))
+      return Status(Code::Internal, "a staged put does not parse");
+    // Its ops' ids move to the new seq, and so do its references to them.
+    if (put.seq != seq) {
+      const std::string me = to_str(author.pk);
+      for (auto& group : *body.mutable_entities())
+        for (auto& op : *group.mutable_ops())
+          for (auto& ref : *op.mutable_overwrites())
+            if (ref.seq() == put.seq && ref.author() < static_cast<uint32_t>(body.authors_size()) &&
+                body.authors(static_cast<int>(ref.author())) == me)
+              ref.set_seq(seq);
+    }
+    const std::string plain = body.SerializeAsString();
+    bytes += static_cast<int64_t>(plain.size());
+    // Closed (at 0): a put after what moved them is dated after it.
+    Stmt ins = db_->prepare(
+        "INSERT INTO staged(space, first, author, seq, hlc, at, ops, bytes, body) VALUES(?,?,?,?,?,0,?,?,?)");
+    URBIS_RETURN_IF_ERROR(ins.bind(1, space.id)
+                              .bind(2, static_cast<int64_t>(put.first))
+                              .bind(3, author.pk.view())
+                              .bind(4, seq)
+                              .bind(5, put.hlc)
+                              .bind(6, static_cast<int64_t>(put.ops))
+                              .bind(7, bytes)
+                              .bind(8, view(plain))
+                              .run());
+    URBIS_RETURN_IF_ERROR(
+        materialize(space, author, seq, put.hlc, space.epoch, body, /*claims_only=*/false, put.first));
+  }
+  if (retyped_) URBIS_RETURN_IF_ERROR(rebuild_space(space));
+  retyped_ = false;
+  return Status::ok();
 }
 
 Result<size_t> Replica::Impl::staged_ops(const SpaceId& sid) {
@@ -1862,18 +1931,17 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
   std::vector<Result<ParsedChange>> parsed;
   parsed.reserve(envelopes.size());
   for (const auto& e : envelopes) parsed.push_back(parse(e));
-  // This device's pending change of a space is sealed before anything of
-  // that space arrives: a put staged after an applied change must be dated
-  // after it, so it cannot join a change dated before.
-  if (Status settled = settle_staged(parsed); !settled.is_ok()) {
-    out.assign(envelopes.size(), Result<ApplyOutcome>(settled));
-    return out;
-  }
   DbTransaction tx(*db_);
   Status st = tx.begin();
   if (st.is_ok()) {
     {
       DeferRefresh defer(*this);
+      // The pending change of each space the batch brings changes of is
+      // sealed first, in this transaction (no other connection can stage in
+      // between): a put staged after an applied change must be dated after
+      // it, so it cannot join a change dated before.
+      auto settled = settle_staged(parsed);
+      if (!settled.is_ok()) st = settled.status();
       struct Run {
         ApplyRun& run;
         explicit Run(ApplyRun& r) : run(r) { run.active = true; }
@@ -1884,7 +1952,7 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
       } keep_runs(run_);
       WholeTx whole(*this);
       const std::vector<bool> endorsed = endorsed_by_run(parsed);
-      for (size_t i = 0; i < parsed.size() && !tx_broken_; ++i) {
+      for (size_t i = 0; i < parsed.size() && !tx_broken_ && st.is_ok(); ++i) {
         out.push_back(parsed[i].is_ok() ? apply_verified(*parsed[i], endorsed[i], /*release=*/true)
                                         : Result<ApplyOutcome>(parsed[i].status()));
         // SQLite ends a transaction itself on some failures (a full disk, an
@@ -1894,6 +1962,14 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
                                           : out.back().status();
       }
       if (tx_broken_) st = *tx_broken_;
+      // Staged puts set aside for their author's own change (settle_staged)
+      // come back after it, as the change that follows the new head.
+      if (st.is_ok())
+        for (auto& [space_id, puts] : *settled) {
+          auto space = find_space_by_row(space_id);
+          st = space.is_ok() ? restage(*space, std::move(puts)) : space.status();
+          if (!st.is_ok()) break;
+        }
       // A catch-up brings batch after batch, each touching many of the same
       // entities: those are refreshed once, at the next read. A small batch
       // (a live push) refreshes at once, as its reader is about to look.

@@ -261,17 +261,34 @@ class Replica::Impl {
   Result<const SpaceKey*> content_key(const SpaceRow& space);
   // Staged puts (Replica::stage). seal_staged: the pending change of a space
   // row, sealed and logged in the open transaction (nullopt: none; Forbidden
-  // when another identity staged it). settle_staged: before a batch is
-  // applied, the pending change of each space it touches is sealed (or
-  // dropped, when the batch carries this device's own change at its seq:
-  // another copy of this store sent one). has_staged: of a space row, or
-  // of any (0).
+  // when another identity staged it; moved after the head first when the
+  // chain went past its seq). has_staged: of a space row, or of any (0).
   Result<StageInfo> stage(const Transaction& tx);
   Result<std::optional<CommitInfo>> seal(const SpaceId& space);
   // rebuild_space's replay of the staged puts of `space` (materialize.cc).
   Status replay_staged(const SpaceRow& space, bool claims_only);
   Result<std::optional<CommitInfo>> seal_staged(int64_t space);
-  Status settle_staged(const std::vector<Result<ParsedChange>>& parsed);
+  // A staged row, set aside and put back (restage).
+  struct StagedPut {
+    uint32_t first;
+    uint64_t seq, hlc;
+    DeviceKey author;
+    uint32_t ops;
+    Bytes body;
+  };
+  // In apply_batch's transaction, before its changes: the pending change of
+  // each space the batch brings changes of is sealed; closed when this open
+  // cannot seal it; set aside (returned by space row) when the batch carries
+  // its author's own change at its seq, to come back after it (restage).
+  Result<std::vector<std::pair<int64_t, std::vector<StagedPut>>>> settle_staged(
+      const std::vector<Result<ParsedChange>>& parsed);
+  // The staged puts of a space, removed with their values (the space
+  // rebuilt without them).
+  Result<std::vector<StagedPut>> set_aside_staged(const SpaceRow& space);
+  // Puts set aside, staged again as the change after their author's head
+  // (their ids and their references to each other renumbered), closed to
+  // new puts.
+  Status restage(const SpaceRow& space, std::vector<StagedPut> puts);
   Result<bool> has_staged(int64_t space);
   Result<size_t> staged_ops(const SpaceId& space);
   // Encrypts (with `key`, content), signs and logs this device's change `h`,

@@ -1114,10 +1114,11 @@ TEST_CASE("stage: another connection on the same store seals the pending change 
   CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
 }
 
-TEST_CASE("stage: a copy whose staged puts another copy sealed and sent takes the sent change instead of forking") {
+TEST_CASE("stage: a copy whose staged puts another copy sealed and sent takes the sent change, its puts after it") {
   // A store copied while puts were staged, the original sealing and sending
   // them, then the copy used again: sealing its own before applying would
-  // fork this device's chain at that seq (finding 2).
+  // fork this device's chain at that seq (finding 2). Its puts move after
+  // the change it takes (here the same values, written again).
   const std::string path = temp_db("stage-copy.db");
   const std::string copy = temp_db("stage-copy-restored.db");
   Device b{1122};
@@ -1146,17 +1147,76 @@ TEST_CASE("stage: a copy whose staged puts another copy sealed and sent takes th
   Reopened restored(1121, copy, kTestStartMs + 120'000, /*stream=*/1);
   REQUIRE(staged(*restored.replica, space) == st.ops);
   pull(*restored.replica, *b.replica, space);  // brings the sealed change
-  CHECK(staged(*restored.replica, space) == 0);
   CHECK(head(*restored.replica, space, restored.key) == st.seq);
+  CHECK(staged(*restored.replica, space) == st.ops);  // moved, not lost
   CHECK(get_ok(*restored.replica, space, p).fields.at("stage").winner.value == "idea");
-  CHECK(hash_of(*restored.replica, space) == hash_of(*b.replica, space));
-  // It writes on: its next change follows the one it took.
+  // It writes on: its puts seal after the change it took, then the commit.
   Transaction t2 = restored->begin(space);
   t2.set(p, "budget", 9);
   auto next = restored->commit(t2);
   URBIS_REQUIRE_OK(next);
-  CHECK(next->seq == st.seq + 1);
-  CHECK(pull(*b.replica, *restored.replica, space) == 1);
+  CHECK(next->seq == st.seq + 2);
+  CHECK(staged(*restored.replica, space) == 0);
+  CHECK(pull(*b.replica, *restored.replica, space) == 2);
+  CHECK(get_ok(*b.replica, space, p).fields.at("budget").winner.value == 9);
+  CHECK(hash_of(*restored.replica, space) == hash_of(*b.replica, space));
+}
+
+TEST_CASE("stage: a copy's own puts at a seq its other copy sent are kept, after that change") {
+  // The copy was taken with nothing staged; the original commits at seq N,
+  // the copy stages other puts at N. When N arrives, dropping them would
+  // lose work only the copy has (second review, finding 4): they come back
+  // as N + 1, and every replica ends with both.
+  const std::string path = temp_db("stage-copy-own.db");
+  const std::string copy = temp_db("stage-copy-own-restored.db");
+  Device b{1162};
+  SpaceId space;
+  EntityId p;
+  {
+    Device a{1161, path};
+    auto s = a->create_space("Copied");
+    URBIS_REQUIRE_OK(s);
+    space = *s;
+    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
+    Transaction tx = a->begin(space);
+    p = tx.create("project");
+    tx.set(p, "stage", "idea");
+    URBIS_REQUIRE_OK(a->commit(tx));
+    pull(*b.replica, *a.replica, space);
+  }
+  std::filesystem::copy_file(path, copy);
+  uint64_t n = 0;
+  {
+    Reopened original(1161, path, kTestStartMs + 60'000);
+    Transaction tx = original->begin(space);
+    tx.set(p, "budget", 100);
+    auto info = original->commit(tx);
+    URBIS_REQUIRE_OK(info);
+    n = info->seq;
+    pull(*b.replica, *original.replica, space);
+  }
+  Reopened restored(1161, copy, kTestStartMs + 120'000, /*stream=*/1);
+  Transaction mine = restored->begin(space);
+  mine.set(p, "sector", "water");
+  mine.add(p, "tags", "pilot");
+  const StageInfo st = stage_ok(*restored.replica, mine);
+  REQUIRE(st.seq == n);
+  pull(*restored.replica, *b.replica, space);  // brings the original's change n
+  CHECK(head(*restored.replica, space, restored.key) == n);
+  CHECK(staged(*restored.replica, space) == st.ops);
+  Entity e = get_ok(*restored.replica, space, p);
+  CHECK(e.fields.at("budget").winner.value == 100);
+  CHECK(e.fields.at("sector").winner.value == "water");
+  CHECK(set_of(e, "tags") == std::vector<nlohmann::json>{"pilot"});
+  // A new put does not join the moved change (it follows what arrived).
+  Transaction later = restored->begin(space);
+  later.set(p, "stage", "pilot");
+  CHECK(stage_ok(*restored.replica, later).seq == n + 2);
+  CHECK(pull(*b.replica, *restored.replica, space) == 2);
+  e = get_ok(*b.replica, space, p);
+  CHECK(e.fields.at("sector").winner.value == "water");
+  CHECK(e.fields.at("stage").winner.value == "pilot");
+  CHECK(set_of(e, "tags") == std::vector<nlohmann::json>{"pilot"});
   CHECK(hash_of(*restored.replica, space) == hash_of(*b.replica, space));
 }
 

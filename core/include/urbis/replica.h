@@ -347,10 +347,10 @@ class Replica {
   // host calls seal() when it sends; a pending change left at exit stays in
   // the store and is sealed at the next of these after the next open.
   //
-  // A store copied while puts were staged, whose other copy sealed and sent
-  // them: when this device's own change at the pending seq arrives, the
-  // staged puts give way to it (dropped, the space rebuilt) instead of
-  // forking this device's chain. Errors as commit(); InvalidArgument on a
+  // A copy of this store used again, whose other copy sent a change at the
+  // pending seq: when that change arrives (following the head, signed by
+  // this device's key), the staged puts move after it (the next seq) instead
+  // of forking this device's chain. Errors as commit(); InvalidArgument on a
   // store opened without materializing content.
   Result<StageInfo> stage(const Transaction& tx);
   // Seals this device's pending change of `space` (see stage): the change
