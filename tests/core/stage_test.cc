@@ -83,6 +83,27 @@ struct Reopened {
   Replica* operator->() { return replica.get(); }
 };
 
+// A space `owner` creates, with `member` in it as `role`, its log pulled.
+SpaceId shared_space(Replica& owner, Device& member, Role role, const char* name) {
+  auto s = owner.create_space(name);
+  REQUIRE_MESSAGE(s.is_ok(), s.status().to_string());
+  URBIS_REQUIRE_OK(owner.add_member(*s, member.key, role));
+  pull(*member.replica, owner, *s);
+  return *s;
+}
+
+// shared_space with the member an editor, and a project (stage "idea")
+// committed by `owner`, pulled by `member`.
+std::pair<SpaceId, EntityId> shared_project(Replica& owner, Device& member, const char* name) {
+  const SpaceId space = shared_space(owner, member, Role::Editor, name);
+  Transaction tx = owner.begin(space);
+  const EntityId p = tx.create("project");
+  tx.set(p, "stage", "idea");
+  URBIS_REQUIRE_OK(owner.commit(tx));
+  pull(*member.replica, owner, space);
+  return {space, p};
+}
+
 StageInfo stage_ok(Replica& r, const Transaction& tx) {
   auto info = r.stage(tx);
   REQUIRE_MESSAGE(info.is_ok(), info.status().to_string());
@@ -292,11 +313,7 @@ struct Writers {
 
 TEST_CASE("stage: puts are visible at once, and seal makes them one change") {
   Device a{901}, b{902};
-  auto s = a->create_space("Staged");
-  URBIS_REQUIRE_OK(s);
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-  pull(*b.replica, *a.replica, space);
+  const SpaceId space = shared_space(*a.replica, b, Role::Editor, "Staged");
   const uint64_t before = head(*a.replica, space, a.key);  // the space, the member
   CHECK(seals_nothing(*a.replica, space));
   CHECK(staged(*a.replica, space) == 0);
@@ -450,15 +467,7 @@ TEST_CASE("stage: a pending change survives close and reopen, later puts join it
   StageInfo first;
   {
     Device a{921, path};
-    auto s = a->create_space("Reopen");
-    URBIS_REQUIRE_OK(s);
-    space = *s;
-    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-    Transaction tx = a->begin(space);
-    p = tx.create("project");
-    tx.set(p, "stage", "idea");
-    URBIS_REQUIRE_OK(a->commit(tx));
-    pull(*b.replica, *a.replica, space);
+    std::tie(space, p) = shared_project(*a.replica, b, "Reopen");
 
     Transaction t1 = a->begin(space);
     t1.set(p, "stage", "planning");
@@ -524,15 +533,7 @@ TEST_CASE("stage: reopened with the clock set back, the commit after the sealed 
   {
     // Two minutes ahead of where the next session's clock starts.
     Device a{931, path, {}, kTestStartMs + 120'000};
-    auto s = a->create_space("Clock");
-    URBIS_REQUIRE_OK(s);
-    space = *s;
-    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-    Transaction tx = a->begin(space);
-    p = tx.create("project");
-    tx.set(p, "stage", "idea");
-    URBIS_REQUIRE_OK(a->commit(tx));
-    pull(*b.replica, *a.replica, space);
+    std::tie(space, p) = shared_project(*a.replica, b, "Clock");
     Transaction t1 = a->begin(space);
     t1.set(p, "stage", "planning");
     t1.set(p, "budget", 10);
@@ -564,15 +565,7 @@ TEST_CASE("stage: a rebuild at open keeps a pending change's values, and its cha
   EntityId p, q;
   {
     Device a{941, path};
-    auto s = a->create_space("Rebuild");
-    URBIS_REQUIRE_OK(s);
-    space = *s;
-    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-    Transaction tx = a->begin(space);
-    p = tx.create("project");
-    tx.set(p, "stage", "idea");
-    URBIS_REQUIRE_OK(a->commit(tx));
-    pull(*b.replica, *a.replica, space);
+    std::tie(space, p) = shared_project(*a.replica, b, "Rebuild");
     Transaction t1 = a->begin(space);
     t1.set(p, "stage", "planning");
     q = t1.create("need");
@@ -770,11 +763,7 @@ TEST_CASE("stage: a pending change is sealed before a put that would take it pas
 TEST_CASE("stage: a pending change is sealed before a put that would take it past kMaxStagedBytes") {
   ClockedDevice a{971};
   Device b{972};
-  auto s = a->create_space("Many bytes");
-  URBIS_REQUIRE_OK(s);
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-  pull(*b.replica, *a.replica, space);
+  const SpaceId space = shared_space(*a.replica, b, Role::Editor, "Many bytes");
 
   // Four puts of one 300 KB value each: three fit in kMaxStagedBytes, the
   // fourth would pass it.
@@ -805,11 +794,7 @@ TEST_CASE("stage: a pending change is sealed before a put that would take it pas
 TEST_CASE("stage: a single put larger than the bounds is still taken, after the pending change") {
   ClockedDevice a{981};
   Device b{982};
-  auto s = a->create_space("Large puts");
-  URBIS_REQUIRE_OK(s);
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-  pull(*b.replica, *a.replica, space);
+  const SpaceId space = shared_space(*a.replica, b, Role::Editor, "Large puts");
 
   Transaction small = a->begin(space);
   const EntityId p = small.create("dataset");
@@ -849,11 +834,7 @@ TEST_CASE("stage: a single put larger than the bounds is still taken, after the 
 TEST_CASE("stage: a put more than kMaxStagedAgeMs after the pending change's first starts a new change") {
   ClockedDevice a{991};
   Device b{992};
-  auto s = a->create_space("Age");
-  URBIS_REQUIRE_OK(s);
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-  pull(*b.replica, *a.replica, space);
+  const SpaceId space = shared_space(*a.replica, b, Role::Editor, "Age");
 
   Transaction t1 = a->begin(space);
   const EntityId p = t1.create("project");
@@ -1006,11 +987,7 @@ TEST_CASE("stage: only a writer stages, and a refused put leaves the pending cha
 
 TEST_CASE("stage: a removal that arrives while puts are staged seals them first, and the two sides converge") {
   Device admin{1021}, a{1022};
-  auto s = admin->create_space("Removal");
-  URBIS_REQUIRE_OK(s);
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(admin->add_member(space, a.key, Role::Editor));
-  pull(*a.replica, *admin.replica, space);
+  const SpaceId space = shared_space(*admin.replica, a, Role::Editor, "Removal");
   Transaction tx = a->begin(space);
   const EntityId p = tx.create("project");
   tx.set(p, "title", "one");
@@ -1054,11 +1031,7 @@ TEST_CASE("stage: a membership change refused after the seal keeps the puts stag
   ReplicaOptions capped;
   capped.max_authors_per_space = 2;  // the owner and B
   Device owner{1101, ":memory:", capped}, b{1102}, c{1103};
-  auto s = owner->create_space("Capped");
-  URBIS_REQUIRE_OK(s);
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(owner->add_member(space, b.key, Role::Editor));
-  pull(*b.replica, *owner.replica, space);
+  const SpaceId space = shared_space(*owner.replica, b, Role::Editor, "Capped");
   Transaction tx = owner->begin(space);
   const EntityId p = tx.create("project");
   tx.set(p, "stage", "idea");
@@ -1085,11 +1058,7 @@ TEST_CASE("stage: another connection on the same store seals the pending change 
   // memory (finding 3).
   const std::string path = temp_db("stage-two-connections.db");
   Device a{1111, path}, b{1112};
-  auto s = a->create_space("Two connections");
-  URBIS_REQUIRE_OK(s);
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-  pull(*b.replica, *a.replica, space);
+  const SpaceId space = shared_space(*a.replica, b, Role::Editor, "Two connections");
   // The second connection writes first, while nothing is staged.
   Reopened second(1111, path, kTestStartMs + 60'000);
   Transaction t0 = second->begin(space);
@@ -1127,11 +1096,7 @@ TEST_CASE("stage: a copy whose staged puts another copy sealed and sent takes th
   StageInfo st;
   {
     Device a{1121, path};
-    auto s = a->create_space("Copied");
-    URBIS_REQUIRE_OK(s);
-    space = *s;
-    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-    pull(*b.replica, *a.replica, space);
+    space = shared_space(*a.replica, b, Role::Editor, "Copied");
     Transaction tx = a->begin(space);
     p = tx.create("project");
     tx.set(p, "stage", "idea");
@@ -1174,15 +1139,7 @@ TEST_CASE("stage: a copy's own puts at a seq its other copy sent are kept, after
   EntityId p;
   {
     Device a{1161, path};
-    auto s = a->create_space("Copied");
-    URBIS_REQUIRE_OK(s);
-    space = *s;
-    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-    Transaction tx = a->begin(space);
-    p = tx.create("project");
-    tx.set(p, "stage", "idea");
-    URBIS_REQUIRE_OK(a->commit(tx));
-    pull(*b.replica, *a.replica, space);
+    std::tie(space, p) = shared_project(*a.replica, b, "Copied");
   }
   std::filesystem::copy_file(path, copy);
   uint64_t n = 0;
@@ -1250,11 +1207,7 @@ TEST_CASE("stage: staged puts are their device's: another identity cannot seal t
   size_t ops = 0;
   {
     Device a{1141, path};
-    auto s = a->create_space("Author");
-    URBIS_REQUIRE_OK(s);
-    space = *s;
-    URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-    pull(*b.replica, *a.replica, space);
+    space = shared_space(*a.replica, b, Role::Editor, "Author");
     Transaction tx = a->begin(space);
     p = tx.create("project");
     tx.set(p, "stage", "idea");
@@ -1288,11 +1241,7 @@ TEST_CASE("stage: a forged change at the pending seq in this device's name does 
   // anyone else (a node, a member) must not: it is judged by its signature
   // and its chain before it counts (review of 1085b6d).
   Device a{1151}, b{1152};
-  auto s = a->create_space("Forged");
-  URBIS_REQUIRE_OK(s);
-  const SpaceId space = *s;
-  URBIS_REQUIRE_OK(a->add_member(space, b.key, Role::Editor));
-  pull(*b.replica, *a.replica, space);
+  const SpaceId space = shared_space(*a.replica, b, Role::Editor, "Forged");
   auto log = b->changes_since(space, {});  // A's chain as B holds it (A's would seal)
   URBIS_REQUIRE_OK(log);
   const Hash a_head = envelope_hash(log->back());
