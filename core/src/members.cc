@@ -385,7 +385,7 @@ Status Replica::Impl::set_role(const SpaceId& sid, const DeviceKey& device, Role
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(sid));
   // This device's pending change first: a cutoff of this device read below
   // must count the puts it staged before.
-  URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
+  URBIS_RETURN_IF_ERROR(try_seal(space.id));
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
   if (me.role != Role::Admin) return Status(Code::Forbidden, "only an admin can change members");
   URBIS_ASSIGN_OR_RETURN(AuthorRow target, find_author(space.id, device));

@@ -666,7 +666,7 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
     // This device's pending change of the space comes first: its seq is
     // the one this change would take.
     URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(tx.space()));
-    URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
+    URBIS_RETURN_IF_ERROR(try_seal(space.id));
   }
   URBIS_ASSIGN_OR_RETURN(auto rows, writer_rows(tx));
   auto& [space, me] = rows;
@@ -879,12 +879,34 @@ Result<bool> Replica::Impl::has_staged(int64_t space) {
   return found;
 }
 
-Result<std::vector<std::pair<int64_t, std::vector<Replica::Impl::StagedPut>>>> Replica::Impl::settle_staged(
-    const std::vector<Result<ParsedChange>>& parsed) {
-  std::vector<std::pair<int64_t, std::vector<StagedPut>>> set_aside;
+Status Replica::Impl::try_seal(int64_t space) {
+  URBIS_ASSIGN_OR_RETURN(Pending pending, read_pending(*db_, space));
+  if (!pending.seq) return Status::ok();
+  if (identity_ && options_.materialize && pending.author == identity_->device()) {
+    URBIS_RETURN_IF_ERROR(db_->prepare("SAVEPOINT seal").run());
+    auto sealed = seal_staged(space);
+    if (sealed.is_ok() || sealed.code() == Code::Storage) {
+      (void)db_->prepare(sealed.is_ok() ? "RELEASE seal" : "ROLLBACK TO seal").run();
+      if (!sealed.is_ok()) (void)db_->prepare("RELEASE seal").run();
+      return sealed.status();
+    }
+    // Not sealable now (its key or its role lost since, by an upgrade's
+    // rules): what follows goes on, and the puts move after it when they
+    // seal (seal_staged).
+    (void)db_->prepare("ROLLBACK TO seal").run();
+    (void)db_->prepare("RELEASE seal").run();
+    author_keys_.clear();  // what a content change's rollback can give back (apply_parsed)
+  }
+  // Closed to new puts (a put after what is written or applied now must be
+  // dated after it); this open cannot seal it (another identity or none,
+  // not materializing) or could not.
+  return db_->prepare("UPDATE staged SET at=0 WHERE space=?").bind(1, space).run();
+}
+
+Status Replica::Impl::settle_staged(const std::vector<Result<ParsedChange>>& parsed) {
   // Nearly always nothing is staged: one lookup.
   URBIS_ASSIGN_OR_RETURN(bool any, has_staged(0));
-  if (!any) return set_aside;
+  if (!any) return Status::ok();
   std::vector<const SpaceId*> spaces;  // of the batch, once each
   for (const auto& p : parsed)
     if (p.is_ok() && std::none_of(spaces.begin(), spaces.end(), [&](const SpaceId* s) { return *s == p->space; }))
@@ -895,39 +917,9 @@ Result<std::vector<std::pair<int64_t, std::vector<Replica::Impl::StagedPut>>>> R
       if (found.code() == Code::UnknownSpace) continue;
       return found.status();
     }
-    const SpaceRow& space = *found;
-    URBIS_ASSIGN_OR_RETURN(Pending pending, read_pending(*db_, space.id));
-    if (!pending.seq) continue;
-    // The staged puts' author's own change at the pending seq, following its
-    // head: another copy of this store sealed and sent a change there (a
-    // store restored from a copy, used again). Sealing here would fork the
-    // chain: the puts are set aside, the batch applied, and they come back
-    // as the change after it (restage). Only when that change is the
-    // author's for sure (its signature: not yet verified here), or anyone
-    // could move a device's puts.
-    bool overtaken = false;
-    for (const auto& p : parsed) {
-      if (overtaken || !p.is_ok() || p->space != *sid || p->author != pending.author || p->header.seq() != pending.seq)
-        continue;
-      URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, p->author));
-      const bool follows = pending.seq == 1 ? author.head_seq == 0
-                                            : author.head_seq + 1 == pending.seq &&
-                                                  Hash::from_string(p->header.prev_hash()) == author.head_hash;
-      overtaken = follows && signature_ok(*p);
-    }
-    if (overtaken) {
-      URBIS_ASSIGN_OR_RETURN(std::vector<StagedPut> puts, set_aside_staged(space));
-      set_aside.emplace_back(space.id, std::move(puts));
-    } else if (identity_ && options_.materialize && pending.author == identity_->device()) {
-      URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
-    } else {
-      // Not sealable by this open (another identity or none, or not
-      // materializing): left to their device, closed to new puts (a put after
-      // what arrives now must be dated after it).
-      URBIS_RETURN_IF_ERROR(db_->prepare("UPDATE staged SET at=0 WHERE space=?").bind(1, space.id).run());
-    }
+    URBIS_RETURN_IF_ERROR(try_seal(found->id));
   }
-  return set_aside;
+  return Status::ok();
 }
 
 Result<std::vector<Replica::Impl::StagedPut>> Replica::Impl::set_aside_staged(const SpaceRow& space) {
@@ -1016,11 +1008,10 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   }
   std::string with_parents;
   if (kind == pb::CHANGE_MEMBERSHIP && space.id) {
-    // This device's pending change of the space comes first in its chain.
-    URBIS_ASSIGN_OR_RETURN(auto sealed, seal_staged(space.id));
-    if (sealed) {
-      URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
-    }
+    // This device's pending change of the space comes first in its chain
+    // (or, not sealable, after this change: a heal must not wait for it).
+    URBIS_RETURN_IF_ERROR(try_seal(space.id));
+    URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
     // It follows the membership changes this replica holds: the heads of
     // the space's membership graph (docs/membership.md).
     pb::Membership m;
@@ -1940,8 +1931,7 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
       // sealed first, in this transaction (no other connection can stage in
       // between): a put staged after an applied change must be dated after
       // it, so it cannot join a change dated before.
-      auto settled = settle_staged(parsed);
-      if (!settled.is_ok()) st = settled.status();
+      st = settle_staged(parsed);
       struct Run {
         ApplyRun& run;
         explicit Run(ApplyRun& r) : run(r) { run.active = true; }
@@ -1962,14 +1952,6 @@ std::vector<Result<ApplyOutcome>> Replica::Impl::apply_batch(const std::vector<B
                                           : out.back().status();
       }
       if (tx_broken_) st = *tx_broken_;
-      // Staged puts set aside for their author's own change (settle_staged)
-      // come back after it, as the change that follows the new head.
-      if (st.is_ok())
-        for (auto& [space_id, puts] : *settled) {
-          auto space = find_space_by_row(space_id);
-          st = space.is_ok() ? restage(*space, std::move(puts)) : space.status();
-          if (!st.is_ok()) break;
-        }
       // A catch-up brings batch after batch, each touching many of the same
       // entities: those are refreshed once, at the next read. A small batch
       // (a live push) refreshes at once, as its reader is about to look.
@@ -2008,7 +1990,7 @@ Result<std::vector<Bytes>> Replica::Impl::changes_since(const SpaceId& sid, cons
   // What this device staged in the space goes out too (sealed first).
   if (identity_ && options_.materialize) {
     URBIS_ASSIGN_OR_RETURN(bool staged, has_staged(space.id));
-    if (staged) URBIS_RETURN_IF_ERROR(local_write([&] { return seal_staged(space.id).status(); }));
+    if (staged) URBIS_RETURN_IF_ERROR(local_write([&] { return try_seal(space.id); }));
   }
   // Which authors the peer lacks changes of, from which seq on.
   std::unordered_map<int64_t, uint64_t> from;  // author row -> highest seq known

@@ -276,18 +276,20 @@ class Replica::Impl {
     uint32_t ops;
     Bytes body;
   };
-  // In apply_batch's transaction, before its changes: the pending change of
-  // each space the batch brings changes of is sealed; closed when this open
-  // cannot seal it; set aside (returned by space row) when the batch carries
-  // its author's own change at its seq, to come back after it (restage).
-  Result<std::vector<std::pair<int64_t, std::vector<StagedPut>>>> settle_staged(
-      const std::vector<Result<ParsedChange>>& parsed);
+  // The pending change of a space row sealed, in the open transaction, when
+  // this open can (under a savepoint: a failure other than the store's
+  // leaves it staged); else, or then, closed to new puts. Before anything of
+  // the space is written, applied (settle_staged: the spaces of a batch, in
+  // its transaction) or sent.
+  Status try_seal(int64_t space);
+  Status settle_staged(const std::vector<Result<ParsedChange>>& parsed);
   // The staged puts of a space, removed with their values (the space
   // rebuilt without them).
   Result<std::vector<StagedPut>> set_aside_staged(const SpaceRow& space);
   // Puts set aside, staged again as the change after their author's head
   // (their ids and their references to each other renumbered), closed to
-  // new puts.
+  // new puts: seal_staged, when the chain went past their seq (a change
+  // this store could not seal before took it).
   Status restage(const SpaceRow& space, std::vector<StagedPut> puts);
   Result<bool> has_staged(int64_t space);
   Result<size_t> staged_ops(const SpaceId& space);

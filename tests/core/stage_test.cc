@@ -1083,63 +1083,61 @@ TEST_CASE("stage: another connection on the same store seals the pending change 
   CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
 }
 
-TEST_CASE("stage: a copy whose staged puts another copy sealed and sent takes the sent change, its puts after it") {
-  // A store copied while puts were staged, the original sealing and sending
-  // them, then the copy used again: sealing its own before applying would
-  // fork this device's chain at that seq (finding 2). Its puts move after
-  // the change it takes (here the same values, written again).
+TEST_CASE("stage: a copy of a store used again forks at the pending seq, as a commit would") {
+  // Both copies write at the same seq: the second copy's change is refused
+  // BrokenChain by the first's peers (the fork is reported; `urbis device
+  // rekey` + `republish` carry the work over, tests/node/node_fork_test.cc).
+  // Staging adds no way out of that, and no other way in.
   const std::string path = temp_db("stage-copy.db");
   const std::string copy = temp_db("stage-copy-restored.db");
   Device b{1122};
   SpaceId space;
   EntityId p;
-  StageInfo st;
   {
     Device a{1121, path};
-    space = shared_space(*a.replica, b, Role::Editor, "Copied");
-    Transaction tx = a->begin(space);
-    p = tx.create("project");
-    tx.set(p, "stage", "idea");
-    st = stage_ok(*a.replica, tx);
+    std::tie(space, p) = shared_project(*a.replica, b, "Copied");
   }
   std::filesystem::copy_file(path, copy);
+  uint64_t n = 0;
   {
     Reopened original(1121, path, kTestStartMs + 60'000);
-    CHECK(seal_one(*original.replica, space).seq == st.seq);
-    pull(*b.replica, *original.replica, space);
+    Transaction tx = original->begin(space);
+    tx.set(p, "budget", 100);
+    n = stage_ok(*original.replica, tx).seq;
+    pull(*b.replica, *original.replica, space);  // sealed by changes_since
   }
-  // Its own random stream: a seal here would not repeat the original's bytes.
   Reopened restored(1121, copy, kTestStartMs + 120'000, /*stream=*/1);
-  REQUIRE(staged(*restored.replica, space) == st.ops);
-  pull(*restored.replica, *b.replica, space);  // brings the sealed change
-  CHECK(head(*restored.replica, space, restored.key) == st.seq);
-  CHECK(staged(*restored.replica, space) == st.ops);  // moved, not lost
-  CHECK(get_ok(*restored.replica, space, p).fields.at("stage").winner.value == "idea");
-  // It writes on: its puts seal after the change it took, then the commit.
-  Transaction t2 = restored->begin(space);
-  t2.set(p, "budget", 9);
-  auto next = restored->commit(t2);
-  URBIS_REQUIRE_OK(next);
-  CHECK(next->seq == st.seq + 2);
+  Transaction mine = restored->begin(space);
+  mine.set(p, "sector", "water");
+  REQUIRE(stage_ok(*restored.replica, mine).seq == n);
+  auto from_b = b->changes_since(space, *restored->version_vector(space));
+  URBIS_REQUIRE_OK(from_b);
+  REQUIRE(from_b->size() == 1);
+  // The batch seals the copy's puts first (their seq is theirs), then the
+  // original's change at that seq is a fork.
+  CHECK(restored->apply(from_b->front()).code() == Code::BrokenChain);
   CHECK(staged(*restored.replica, space) == 0);
-  CHECK(pull(*b.replica, *restored.replica, space) == 2);
-  CHECK(get_ok(*b.replica, space, p).fields.at("budget").winner.value == 9);
-  CHECK(hash_of(*restored.replica, space) == hash_of(*b.replica, space));
+  CHECK(head(*restored.replica, space, restored.key) == n);
+  CHECK(get_ok(*restored.replica, space, p).fields.at("sector").winner.value == "water");
+  auto to_b = restored->changes_since(space, *b->version_vector(space));
+  URBIS_REQUIRE_OK(to_b);
+  CHECK(to_b->empty());  // b holds seq n already: nothing the peer lacks by its vector
 }
 
-TEST_CASE("stage: a copy's own puts at a seq its other copy sent are kept, after that change") {
-  // The copy was taken with nothing staged; the original commits at seq N,
-  // the copy stages other puts at N. When N arrives, dropping them would
-  // lose work only the copy has (second review, finding 4): they come back
-  // as N + 1, and every replica ends with both.
-  const std::string path = temp_db("stage-copy-own.db");
-  const std::string copy = temp_db("stage-copy-own-restored.db");
+TEST_CASE("stage: puts a store could not seal move after the change that took their seq, kept") {
+  // The copy's puts were staged, then the store was opened without an
+  // identity (as a node can open a device's home) and took the other copy's
+  // change at that seq: closed, not sealable there. Opened again by the
+  // device, they move after that change instead of wedging the space (third
+  // review).
+  const std::string path = temp_db("stage-moved.db");
+  const std::string copy = temp_db("stage-moved-copy.db");
   Device b{1162};
   SpaceId space;
   EntityId p;
   {
     Device a{1161, path};
-    std::tie(space, p) = shared_project(*a.replica, b, "Copied");
+    std::tie(space, p) = shared_project(*a.replica, b, "Moved");
   }
   std::filesystem::copy_file(path, copy);
   uint64_t n = 0;
@@ -1152,25 +1150,30 @@ TEST_CASE("stage: a copy's own puts at a seq its other copy sent are kept, after
     n = info->seq;
     pull(*b.replica, *original.replica, space);
   }
-  Reopened restored(1161, copy, kTestStartMs + 120'000, /*stream=*/1);
-  Transaction mine = restored->begin(space);
-  mine.set(p, "sector", "water");
-  mine.add(p, "tags", "pilot");
-  const StageInfo st = stage_ok(*restored.replica, mine);
-  REQUIRE(st.seq == n);
-  pull(*restored.replica, *b.replica, space);  // brings the original's change n
-  CHECK(head(*restored.replica, space, restored.key) == n);
-  CHECK(staged(*restored.replica, space) == st.ops);
-  Entity e = get_ok(*restored.replica, space, p);
-  CHECK(e.fields.at("budget").winner.value == 100);
-  CHECK(e.fields.at("sector").winner.value == "water");
-  CHECK(set_of(e, "tags") == std::vector<nlohmann::json>{"pilot"});
-  // A new put does not join the moved change (it follows what arrived).
+  DeviceKey device;
+  {
+    Reopened restored(1161, copy, kTestStartMs + 120'000, /*stream=*/1);
+    device = restored.key;
+    Transaction mine = restored->begin(space);
+    mine.set(p, "sector", "water");
+    mine.add(p, "tags", "pilot");
+    REQUIRE(stage_ok(*restored.replica, mine).seq == n);
+  }
+  {
+    auto env = make_deterministic_env(1163, kTestStartMs + 150'000);
+    auto r = Replica::open(copy, std::nullopt, *env);
+    URBIS_REQUIRE_OK(r);
+    CHECK(pull(**r, *b.replica, space) == 1);  // the original's change n
+    CHECK(head(**r, space, device) == n);
+    CHECK(staged(**r, space) == 2);  // closed, kept
+  }
+  Reopened restored(1161, copy, kTestStartMs + 180'000, /*stream=*/2);
   Transaction later = restored->begin(space);
   later.set(p, "stage", "pilot");
-  CHECK(stage_ok(*restored.replica, later).seq == n + 2);
+  CHECK(stage_ok(*restored.replica, later).seq == n + 2);  // the moved puts sealed at n + 1 first
   CHECK(pull(*b.replica, *restored.replica, space) == 2);
-  e = get_ok(*b.replica, space, p);
+  const Entity e = get_ok(*b.replica, space, p);
+  CHECK(e.fields.at("budget").winner.value == 100);
   CHECK(e.fields.at("sector").winner.value == "water");
   CHECK(e.fields.at("stage").winner.value == "pilot");
   CHECK(set_of(e, "tags") == std::vector<nlohmann::json>{"pilot"});

@@ -347,11 +347,9 @@ class Replica {
   // host calls seal() when it sends; a pending change left at exit stays in
   // the store and is sealed at the next of these after the next open.
   //
-  // A copy of this store used again, whose other copy sent a change at the
-  // pending seq: when that change arrives (following the head, signed by
-  // this device's key), the staged puts move after it (the next seq) instead
-  // of forking this device's chain. Errors as commit(); InvalidArgument on a
-  // store opened without materializing content.
+  // A copy of this store used again forks this device's chain as a commit
+  // would (both copies write the same seq). Errors as commit();
+  // InvalidArgument on a store opened without materializing content.
   Result<StageInfo> stage(const Transaction& tx);
   // Seals this device's pending change of `space` (see stage): the change
   // to send, or nullopt when nothing was staged. Forbidden when the puts
