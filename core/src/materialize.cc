@@ -771,7 +771,8 @@ Status Replica::Impl::replay_staged(const SpaceRow& space, bool claims_only) {
   };
   std::vector<Put> puts;  // at most kMaxStagedBytes
   {
-    Stmt s = db_->prepare("SELECT first, seq, hlc, author, body FROM staged WHERE space=? ORDER BY first");
+    // Parked ones (staged.at -1, try_seal) are not in `vals` until they seal.
+    Stmt s = db_->prepare("SELECT first, seq, hlc, author, body FROM staged WHERE space=? AND at>=0 ORDER BY first");
     s.bind(1, space.id);
     while (s.step())
       puts.push_back({static_cast<uint32_t>(s.i64(0)), static_cast<uint64_t>(s.i64(1)), static_cast<uint64_t>(s.i64(2)),
@@ -782,6 +783,9 @@ Status Replica::Impl::replay_staged(const SpaceRow& space, bool claims_only) {
   // Whoever opened the store: the puts are their author's (the device that
   // staged them seals them).
   URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, puts.front().author));
+  // Rows whose seq the chain took (applied where they could not be sealed)
+  // wait for their seal, which moves them after the head.
+  if (puts.front().seq <= author.head_seq) return Status::ok();
   for (const Put& put : puts) {
     pb::Body body;
     if (put.author != author.pk || !body.ParseFromArray(put.body.data(), static_cast<int>(put.body.size())))

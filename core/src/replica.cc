@@ -683,11 +683,18 @@ namespace {
 
 // A space's pending change (Replica::stage), as its last put's row has it:
 // seq 0 when nothing is staged.
+// staged.at of a pending change closed to new puts; of one also parked:
+// its values out of `vals` (try_seal), materialized again where it seals.
+constexpr int64_t kClosed = 0;
+constexpr int64_t kParked = -1;
+
 struct Pending {
   uint64_t seq = 0, hlc = 0;
-  uint64_t at_ms = 0;  // this replica's clock at its first put (0: closed to new puts)
-  uint32_t next = 0;   // the op index the next put starts at
-  int64_t bytes = 0;   // body bytes staged so far
+  // This replica's clock at its first put; kClosed: closed to new puts;
+  // kParked: closed, and its values out of `vals` (try_seal).
+  int64_t at_ms = 0;
+  uint32_t next = 0;  // the op index the next put starts at
+  int64_t bytes = 0;  // body bytes staged so far
   DeviceKey author;
 };
 
@@ -699,7 +706,7 @@ Result<Pending> read_pending(Db& db, int64_t space) {
   if (s.step()) {
     p.seq = static_cast<uint64_t>(s.i64(0));
     p.hlc = static_cast<uint64_t>(s.i64(1));
-    p.at_ms = static_cast<uint64_t>(s.i64(2));
+    p.at_ms = s.i64(2);
     p.next = static_cast<uint32_t>(s.i64(3));
     p.bytes = s.i64(4);
     p.author = s.id<DeviceKey>(5);
@@ -740,8 +747,9 @@ Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
     // closed (settle_staged).
     const uint64_t now_ms = env_.now_ms();
     if (pending.seq && (pending.next + tx.size() > kMaxStagedOps ||
-                        static_cast<size_t>(pending.bytes) + plain.size() > kMaxStagedBytes || now_ms < pending.at_ms ||
-                        now_ms - pending.at_ms > kMaxStagedAgeMs)) {
+                        static_cast<size_t>(pending.bytes) + plain.size() > kMaxStagedBytes ||
+                        pending.at_ms <= kClosed || now_ms < static_cast<uint64_t>(pending.at_ms) ||
+                        now_ms - static_cast<uint64_t>(pending.at_ms) > kMaxStagedAgeMs)) {
       URBIS_RETURN_IF_ERROR(seal_staged(space.id).status());
       URBIS_ASSIGN_OR_RETURN(me, find_author(space.id, identity_->device()));
       pending = Pending{};
@@ -752,7 +760,7 @@ Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
     if (!pending.seq) {
       pending.seq = me.head_seq + 1;
       pending.hlc = tick_hlc();
-      pending.at_ms = now_ms;
+      pending.at_ms = static_cast<int64_t>(now_ms);
     }
     pending.bytes += static_cast<int64_t>(plain.size());
     Stmt ins = db_->prepare(
@@ -791,8 +799,9 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
   std::map<std::string, uint32_t> author_index;
   uint64_t seq = 0, hlc = 0;
   uint32_t expect = 0;
+  bool parked = false;
   {
-    Stmt s = db_->prepare("SELECT first, seq, hlc, ops, body, author FROM staged WHERE space=? ORDER BY first");
+    Stmt s = db_->prepare("SELECT first, seq, hlc, ops, body, author, at FROM staged WHERE space=? ORDER BY first");
     s.bind(1, space_id);
     while (s.step()) {
       if (static_cast<uint32_t>(s.i64(0)) != expect || (seq && static_cast<uint64_t>(s.i64(1)) != seq))
@@ -804,6 +813,7 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
       seq = static_cast<uint64_t>(s.i64(1));
       hlc = static_cast<uint64_t>(s.i64(2));
       expect += static_cast<uint32_t>(s.i64(3));
+      parked = s.i64(6) == kParked;
       pb::Body put;
       const Bytes raw = s.bytes(4);
       if (!put.ParseFromArray(raw.data(), static_cast<int>(raw.size())))
@@ -829,11 +839,11 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
   if (!seq) return std::optional<CommitInfo>();
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space_by_row(space_id));
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
-  if (seq <= me.head_seq && seq > 0) {
-    // The chain went past the pending seq without it (a change of this
-    // device arrived there while this store could not seal): the puts move
-    // after the head first, then seal there.
-    URBIS_ASSIGN_OR_RETURN(std::vector<StagedPut> puts, set_aside_staged(space));
+  if (parked || seq <= me.head_seq) {
+    // Parked (try_seal), or the chain went past the pending seq without it
+    // (a change of this device took it while this store could not seal):
+    // the puts move after the head first, then seal there.
+    URBIS_ASSIGN_OR_RETURN(std::vector<StagedPut> puts, set_aside_staged(space, /*materialized=*/!parked));
     URBIS_RETURN_IF_ERROR(restage(space, std::move(puts)));
     return seal_staged(space_id);
   }
@@ -899,8 +909,25 @@ Status Replica::Impl::try_seal(int64_t space) {
   }
   // Closed to new puts (a put after what is written or applied now must be
   // dated after it); this open cannot seal it (another identity or none,
-  // not materializing) or could not.
-  return db_->prepare("UPDATE staged SET at=0 WHERE space=?").bind(1, space).run();
+  // not materializing) or could not. When it could not, this device's next
+  // write takes its seq: its values leave `vals` first (parked: the space
+  // rebuilt without them), or their op ids would be taken twice; they come
+  // back at the seal, after the head (seal_staged). Only where the space's
+  // key is held (a rebuild without it would leave the space dark); another
+  // open keeps them where they are, and the device's seal rebuilds once the
+  // chain has passed them. Reached only after an upgrade's new membership
+  // rules took this device's role or its key's soundness with puts staged
+  // (nothing else changes those without sealing first): not tested.
+  URBIS_ASSIGN_OR_RETURN(SpaceRow row, find_space_by_row(space));
+  const bool own = identity_ && options_.materialize && pending.author == identity_->device() && writing_key(row);
+  if (!own || pending.at_ms == kParked)
+    return db_->prepare("UPDATE staged SET at=? WHERE space=? AND at>?")
+        .bind(1, kClosed)
+        .bind(2, space)
+        .bind(3, kClosed)
+        .run();
+  URBIS_RETURN_IF_ERROR(db_->prepare("UPDATE staged SET at=? WHERE space=?").bind(1, kParked).bind(2, space).run());
+  return rebuild_space(row);
 }
 
 Status Replica::Impl::settle_staged(const std::vector<Result<ParsedChange>>& parsed) {
@@ -922,7 +949,8 @@ Status Replica::Impl::settle_staged(const std::vector<Result<ParsedChange>>& par
   return Status::ok();
 }
 
-Result<std::vector<Replica::Impl::StagedPut>> Replica::Impl::set_aside_staged(const SpaceRow& space) {
+Result<std::vector<Replica::Impl::StagedPut>> Replica::Impl::set_aside_staged(const SpaceRow& space,
+                                                                              bool materialized) {
   std::vector<StagedPut> puts;
   {
     Stmt s = db_->prepare("SELECT first, seq, hlc, author, ops, body FROM staged WHERE space=? ORDER BY first");
@@ -933,7 +961,7 @@ Result<std::vector<Replica::Impl::StagedPut>> Replica::Impl::set_aside_staged(co
     URBIS_RETURN_IF_ERROR(s.status());
   }
   URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM staged WHERE space=?").bind(1, space.id).run());
-  URBIS_RETURN_IF_ERROR(rebuild_space(space));  // their values go with them
+  if (materialized) URBIS_RETURN_IF_ERROR(rebuild_space(space));  // their values go with them
   return puts;
 }
 
@@ -960,15 +988,16 @@ Status Replica::Impl::restage(const SpaceRow& space, std::vector<StagedPut> puts
     bytes += static_cast<int64_t>(plain.size());
     // Closed (at 0): a put after what moved them is dated after it.
     Stmt ins = db_->prepare(
-        "INSERT INTO staged(space, first, author, seq, hlc, at, ops, bytes, body) VALUES(?,?,?,?,?,0,?,?,?)");
+        "INSERT INTO staged(space, first, author, seq, hlc, at, ops, bytes, body) VALUES(?,?,?,?,?,?,?,?,?)");
     URBIS_RETURN_IF_ERROR(ins.bind(1, space.id)
                               .bind(2, static_cast<int64_t>(put.first))
                               .bind(3, author.pk.view())
                               .bind(4, seq)
                               .bind(5, put.hlc)
-                              .bind(6, static_cast<int64_t>(put.ops))
-                              .bind(7, bytes)
-                              .bind(8, view(plain))
+                              .bind(6, kClosed)
+                              .bind(7, static_cast<int64_t>(put.ops))
+                              .bind(8, bytes)
+                              .bind(9, view(plain))
                               .run());
     URBIS_RETURN_IF_ERROR(
         materialize(space, author, seq, put.hlc, space.epoch, body, /*claims_only=*/false, put.first));

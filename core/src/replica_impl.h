@@ -285,7 +285,7 @@ class Replica::Impl {
   Status settle_staged(const std::vector<Result<ParsedChange>>& parsed);
   // The staged puts of a space, removed with their values (the space
   // rebuilt without them).
-  Result<std::vector<StagedPut>> set_aside_staged(const SpaceRow& space);
+  Result<std::vector<StagedPut>> set_aside_staged(const SpaceRow& space, bool materialized);
   // Puts set aside, staged again as the change after their author's head
   // (their ids and their references to each other renumbered), closed to
   // new puts: seal_staged, when the chain went past their seq (a change

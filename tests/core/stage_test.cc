@@ -1177,6 +1177,8 @@ TEST_CASE("stage: puts a store could not seal move after the change that took th
   CHECK(e.fields.at("sector").winner.value == "water");
   CHECK(e.fields.at("stage").winner.value == "pilot");
   CHECK(set_of(e, "tags") == std::vector<nlohmann::json>{"pilot"});
+  CHECK(values_of(get_ok(*restored.replica, space, p)).dump() == values_of(e).dump());
+  CHECK(get_ok(*restored.replica, space, p).to_json("en").dump() == e.to_json("en").dump());
   CHECK(hash_of(*restored.replica, space) == hash_of(*b.replica, space));
 }
 
