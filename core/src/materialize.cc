@@ -781,14 +781,15 @@ Status Replica::Impl::replay_staged(const SpaceRow& space, bool claims_only) {
   }
   if (puts.empty()) return Status::ok();
   // Whoever opened the store: the puts are their author's (the device that
-  // staged them seals them).
+  // staged them seals them; stage() keeps one author per space).
   URBIS_ASSIGN_OR_RETURN(AuthorRow author, find_author(space.id, puts.front().author));
   // Rows whose seq the chain took (applied where they could not be sealed)
   // wait for their seal, which moves them after the head.
   if (puts.front().seq <= author.head_seq) return Status::ok();
   for (const Put& put : puts) {
     pb::Body body;
-    if (put.author != author.pk || !body.ParseFromArray(put.body.data(), static_cast<int>(put.body.size())))
+    if (put.author != author.pk) continue;  // not one pending change: left to its seal
+    if (!body.ParseFromArray(put.body.data(), static_cast<int>(put.body.size())))
       return Status(Code::Internal, "a staged put does not parse");
     URBIS_RETURN_IF_ERROR(materialize(space, author, put.seq, put.hlc, space.epoch, body, claims_only, put.first));
   }

@@ -731,6 +731,10 @@ Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
     if (me.id >= kMaxAuthorRows)
       return Status(Code::TooLarge, "this store holds too many authors to materialize their ops");
     URBIS_ASSIGN_OR_RETURN(Pending pending, read_pending(*db_, space.id));
+    if (pending.seq && pending.author != me.pk)
+      return Status(Code::Forbidden, "device " + pending.author.hex().substr(0, 16) +
+                                         " has puts staged in this space, not yet sealed: only it seals them, and "
+                                         "no other identity stages here until it has");
     if (pending.seq && pending.seq != me.head_seq + 1) {
       // Not this chain's next change (seal_staged moves it there): sealed
       // first, this put starts the next.
@@ -839,18 +843,18 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
   if (!seq) return std::optional<CommitInfo>();
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space_by_row(space_id));
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
-  if (parked || seq <= me.head_seq) {
-    // Parked (try_seal), or the chain went past the pending seq without it
-    // (a change of this device took it while this store could not seal):
-    // the puts move after the head first, then seal there.
+  // Refused before anything moves (a move rebuilds the space: a seal that
+  // cannot succeed must not do that on every send).
+  URBIS_ASSIGN_OR_RETURN(const SpaceKey* key, content_key(space));
+  if (parked || seq != me.head_seq + 1) {
+    // Parked (try_seal), or the chain is no longer just below the pending
+    // seq (a change of this device took it while this store could not seal,
+    // or a reset moved the head): the puts move after the head first, then
+    // seal there.
     URBIS_ASSIGN_OR_RETURN(std::vector<StagedPut> puts, set_aside_staged(space, /*materialized=*/!parked));
     URBIS_RETURN_IF_ERROR(restage(space, std::move(puts)));
     return seal_staged(space_id);
   }
-  if (me.head_seq + 1 != seq)
-    return Status(Code::Internal, "the staged puts name change " + std::to_string(seq) +
-                                      " but this device's chain is at " + std::to_string(me.head_seq));
-  URBIS_ASSIGN_OR_RETURN(const SpaceKey* key, content_key(space));
   pb::Header h;
   h.set_space(to_str(space.sid));
   h.set_author(to_str(identity_->device()));

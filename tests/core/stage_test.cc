@@ -1242,9 +1242,10 @@ TEST_CASE("stage: staged puts are their device's: another identity cannot seal t
 }
 
 TEST_CASE("stage: a forged change at the pending seq in this device's name does not make it drop its puts") {
-  // A copy's change at the pending seq drops the staged puts; one forged by
-  // anyone else (a node, a member) must not: it is judged by its signature
-  // and its chain before it counts (review of 1085b6d).
+  // A change at the pending seq in the device's name, forged by anyone else
+  // (a node, a member), moves nothing: the batch seals the puts, then
+  // refuses it (second review: an earlier design dropped the puts for a
+  // change at their seq before its signature was checked).
   Device a{1151}, b{1152};
   const SpaceId space = shared_space(*a.replica, b, Role::Editor, "Forged");
   auto log = b->changes_since(space, {});  // A's chain as B holds it (A's would seal)
@@ -1263,6 +1264,44 @@ TEST_CASE("stage: a forged change at the pending seq in this device's name does 
   CHECK(staged(*a.replica, space) == 0);
   CHECK(head(*a.replica, space, a.key) == st.seq);
   CHECK(get_ok(*a.replica, space, p).fields.at("stage").winner.value == "idea");
+  pull(*b.replica, *a.replica, space);
+  CHECK(get_ok(*b.replica, space, p).fields.at("stage").winner.value == "idea");
+  CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
+}
+
+TEST_CASE("stage: another writer's identity on the same store stages nothing while the first one's puts are pending") {
+  // With its own chain just below the pending seq it joined the first
+  // one's change, and then neither could seal it (fourth review).
+  const std::string path = temp_db("stage-two-identities.db");
+  Device b{1182};
+  SpaceId space;
+  EntityId p;
+  size_t ops = 0;
+  {
+    Device a{1181, path};
+    space = shared_space(*a.replica, b, Role::Editor, "Two identities");
+    while (head(*b.replica, space, b.key) < head(*a.replica, space, a.key)) {
+      Transaction t = b->begin(space);
+      t.set(t.create("need"), "sector", "water");
+      URBIS_REQUIRE_OK(b->commit(t));
+    }
+    pull(*a.replica, *b.replica, space);
+    Transaction tx = a->begin(space);
+    p = tx.create("project");
+    tx.set(p, "stage", "idea");
+    const StageInfo st = stage_ok(*a.replica, tx);
+    ops = st.ops;
+    REQUIRE(head(*a.replica, space, b.key) + 1 == st.seq);  // B's next seq is the pending one
+    // B's identity on A's store, its clock within A's pending change's age.
+    const auto at = static_cast<uint64_t>(query_int(path, "SELECT max(at) FROM staged"));
+    Reopened writer(1182, path, at + 10);
+    Transaction t = writer->begin(space);
+    t.set(p, "budget", 1);
+    CHECK(writer->stage(t).code() == Code::Forbidden);
+    CHECK(staged(*writer.replica, space) == ops);
+  }
+  Reopened a(1181, path, kTestStartMs + 60'000);
+  CHECK(seal_one(*a.replica, space).ops == ops);
   pull(*b.replica, *a.replica, space);
   CHECK(get_ok(*b.replica, space, p).fields.at("stage").winner.value == "idea");
   CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
