@@ -763,22 +763,9 @@ Status Replica::Impl::rebuild_space(const SpaceRow& space) {
 }
 
 Status Replica::Impl::replay_staged(const SpaceRow& space, bool claims_only) {
-  struct Put {
-    uint32_t first;
-    uint64_t seq, hlc;
-    DeviceKey author;
-    Bytes body;
-  };
-  std::vector<Put> puts;  // at most kMaxStagedBytes
-  {
-    // Parked ones (staged.at -1, try_seal) are not in `vals` until they seal.
-    Stmt s = db_->prepare("SELECT first, seq, hlc, author, body FROM staged WHERE space=? AND at>=0 ORDER BY first");
-    s.bind(1, space.id);
-    while (s.step())
-      puts.push_back({static_cast<uint32_t>(s.i64(0)), static_cast<uint64_t>(s.i64(1)), static_cast<uint64_t>(s.i64(2)),
-                      s.id<DeviceKey>(3), s.bytes(4)});
-    URBIS_RETURN_IF_ERROR(s.status());
-  }
+  URBIS_ASSIGN_OR_RETURN(std::vector<StagedPut> puts, read_staged(space.id));
+  // Parked ones (staged.at -1, try_seal) are not in `vals` until they seal.
+  std::erase_if(puts, [](const StagedPut& p) { return p.at < 0; });
   if (puts.empty()) return Status::ok();
   // Whoever opened the store: the puts are their author's (the device that
   // staged them seals them; stage() keeps one author per space).
@@ -786,7 +773,7 @@ Status Replica::Impl::replay_staged(const SpaceRow& space, bool claims_only) {
   // Rows whose seq the chain took (applied where they could not be sealed)
   // wait for their seal, which moves them after the head.
   if (puts.front().seq <= author.head_seq) return Status::ok();
-  for (const Put& put : puts) {
+  for (const StagedPut& put : puts) {
     pb::Body body;
     if (put.author != author.pk) continue;  // not one pending change: left to its seal
     if (!body.ParseFromArray(put.body.data(), static_cast<int>(put.body.size())))

@@ -681,13 +681,13 @@ Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
 
 namespace {
 
-// A space's pending change (Replica::stage), as its last put's row has it:
-// seq 0 when nothing is staged.
 // staged.at of a pending change closed to new puts; of one also parked:
 // its values out of `vals` (try_seal), materialized again where it seals.
 constexpr int64_t kClosed = 0;
 constexpr int64_t kParked = -1;
 
+// A space's pending change (Replica::stage), as its last put's row has it:
+// seq 0 when nothing is staged.
 struct Pending {
   uint64_t seq = 0, hlc = 0;
   // This replica's clock at its first put; kClosed: closed to new puts;
@@ -716,6 +716,51 @@ Result<Pending> read_pending(Db& db, int64_t space) {
 }
 
 }  // namespace
+
+Result<std::vector<Replica::Impl::StagedPut>> Replica::Impl::read_staged(int64_t space) {
+  std::vector<StagedPut> puts;  // at most kMaxStagedBytes and one put
+  Stmt s =
+      db_->prepare("SELECT first, seq, hlc, author, ops, body, at, bytes FROM staged WHERE space=? ORDER BY first");
+  s.bind(1, space);
+  while (s.step())
+    puts.push_back({static_cast<uint32_t>(s.i64(0)), static_cast<uint64_t>(s.i64(1)), static_cast<uint64_t>(s.i64(2)),
+                    s.id<DeviceKey>(3), static_cast<uint32_t>(s.i64(4)), s.bytes(5), s.i64(6), s.i64(7)});
+  URBIS_RETURN_IF_ERROR(s.status());
+  return puts;
+}
+
+Status Replica::Impl::insert_staged(int64_t space, const StagedPut& put) {
+  Stmt ins = db_->prepare(
+      "INSERT INTO staged(space, first, author, seq, hlc, at, ops, bytes, body) VALUES(?,?,?,?,?,?,?,?,?)");
+  return ins.bind(1, space)
+      .bind(2, static_cast<int64_t>(put.first))
+      .bind(3, put.author.view())
+      .bind(4, put.seq)
+      .bind(5, put.hlc)
+      .bind(6, put.at)
+      .bind(7, static_cast<int64_t>(put.ops))
+      .bind(8, put.bytes)
+      .bind(9, ByteView(put.body))
+      .run();
+}
+
+pb::Header Replica::Impl::own_header(const SpaceRow& space, const AuthorRow& me, pb::ChangeKind kind, uint64_t hlc,
+                                     uint32_t epoch) {
+  pb::Header h;
+  h.set_space(to_str(space.sid));
+  h.set_author(to_str(identity_->device()));
+  h.set_seq(me.head_seq + 1);
+  if (me.head_seq) h.set_prev_hash(to_str(me.head_hash));
+  h.set_hlc(hlc);
+  h.set_epoch(epoch);
+  h.set_kind(kind);
+  if (kind == pb::CHANGE_CONTENT) {
+    uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+    env_.random_bytes(nonce);
+    h.set_nonce(nonce, sizeof nonce);
+  }
+  return h;
+}
 
 Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
   if (!identity_) return Status(Code::Forbidden, "a replica without an identity cannot write");
@@ -748,7 +793,7 @@ Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
     // Sealed first when this put would take it past a bound, or when its
     // first put is more than kMaxStagedAgeMs old by this replica's clock
     // (its puts carry that put's HLC), or the clock went back, or it was
-    // closed (settle_staged).
+    // closed (try_seal, restage).
     const uint64_t now_ms = env_.now_ms();
     if (pending.seq && (pending.next + tx.size() > kMaxStagedOps ||
                         static_cast<size_t>(pending.bytes) + plain.size() > kMaxStagedBytes ||
@@ -767,18 +812,9 @@ Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
       pending.at_ms = static_cast<int64_t>(now_ms);
     }
     pending.bytes += static_cast<int64_t>(plain.size());
-    Stmt ins = db_->prepare(
-        "INSERT INTO staged(space, first, author, seq, hlc, at, ops, bytes, body) VALUES(?,?,?,?,?,?,?,?,?)");
-    URBIS_RETURN_IF_ERROR(ins.bind(1, space.id)
-                              .bind(2, static_cast<int64_t>(pending.next))
-                              .bind(3, me.pk.view())
-                              .bind(4, pending.seq)
-                              .bind(5, pending.hlc)
-                              .bind(6, pending.at_ms)
-                              .bind(7, static_cast<int64_t>(tx.size()))
-                              .bind(8, pending.bytes)
-                              .bind(9, view(plain))
-                              .run());
+    URBIS_RETURN_IF_ERROR(
+        insert_staged(space.id, {pending.next, pending.seq, pending.hlc, me.pk, static_cast<uint32_t>(tx.size()),
+                                 Bytes(plain.begin(), plain.end()), pending.at_ms, pending.bytes}));
     // Its values, as the sealed change will give them to every replica
     // (the same ops, ids and HLC); a type change rebuilds the space, staged
     // puts included (rebuild_space).
@@ -804,41 +840,35 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
   uint64_t seq = 0, hlc = 0;
   uint32_t expect = 0;
   bool parked = false;
-  {
-    Stmt s = db_->prepare("SELECT first, seq, hlc, ops, body, author, at FROM staged WHERE space=? ORDER BY first");
-    s.bind(1, space_id);
-    while (s.step()) {
-      if (static_cast<uint32_t>(s.i64(0)) != expect || (seq && static_cast<uint64_t>(s.i64(1)) != seq))
-        return Status(Code::Internal, "the staged puts of a space do not follow each other");
-      if (!identity_ || s.id<DeviceKey>(5) != identity_->device())
-        return Status(Code::Forbidden, "the puts staged in this space were made by device " +
-                                           s.id<DeviceKey>(5).hex().substr(0, 16) +
-                                           ": only that device's identity seals them");
-      seq = static_cast<uint64_t>(s.i64(1));
-      hlc = static_cast<uint64_t>(s.i64(2));
-      expect += static_cast<uint32_t>(s.i64(3));
-      parked = s.i64(6) == kParked;
-      pb::Body put;
-      const Bytes raw = s.bytes(4);
-      if (!put.ParseFromArray(raw.data(), static_cast<int>(raw.size())))
-        return Status(Code::Internal, "a staged put does not parse");
-      std::vector<uint32_t> remap;
-      remap.reserve(static_cast<size_t>(put.authors_size()));
-      for (const auto& a : put.authors()) {
-        auto [it, fresh] = author_index.try_emplace(a, merged.authors_size());
-        if (fresh) merged.add_authors(a);
-        remap.push_back(it->second);
-      }
-      for (auto& group : *put.mutable_entities()) {
-        for (auto& op : *group.mutable_ops())
-          for (auto& ref : *op.mutable_overwrites()) {
-            if (ref.author() >= remap.size()) return Status(Code::Internal, "a staged put names no such author");
-            ref.set_author(remap[ref.author()]);
-          }
-        *merged.add_entities() = std::move(group);
-      }
+  URBIS_ASSIGN_OR_RETURN(std::vector<StagedPut> rows, read_staged(space_id));
+  for (StagedPut& row : rows) {
+    if (row.first != expect || (seq && row.seq != seq))
+      return Status(Code::Internal, "the staged puts of a space do not follow each other");
+    if (!identity_ || row.author != identity_->device())
+      return Status(Code::Forbidden, "the puts staged in this space were made by device " +
+                                         row.author.hex().substr(0, 16) + ": only that device's identity seals them");
+    seq = row.seq;
+    hlc = row.hlc;
+    expect += row.ops;
+    parked = row.at == kParked;
+    pb::Body put;
+    if (!put.ParseFromArray(row.body.data(), static_cast<int>(row.body.size())))
+      return Status(Code::Internal, "a staged put does not parse");
+    std::vector<uint32_t> remap;
+    remap.reserve(static_cast<size_t>(put.authors_size()));
+    for (const auto& a : put.authors()) {
+      auto [it, fresh] = author_index.try_emplace(a, merged.authors_size());
+      if (fresh) merged.add_authors(a);
+      remap.push_back(it->second);
     }
-    URBIS_RETURN_IF_ERROR(s.status());
+    for (auto& group : *put.mutable_entities()) {
+      for (auto& op : *group.mutable_ops())
+        for (auto& ref : *op.mutable_overwrites()) {
+          if (ref.author() >= remap.size()) return Status(Code::Internal, "a staged put names no such author");
+          ref.set_author(remap[ref.author()]);
+        }
+      *merged.add_entities() = std::move(group);
+    }
   }
   if (!seq) return std::optional<CommitInfo>();
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space_by_row(space_id));
@@ -855,19 +885,10 @@ Result<std::optional<CommitInfo>> Replica::Impl::seal_staged(int64_t space_id) {
     URBIS_RETURN_IF_ERROR(restage(space, std::move(puts)));
     return seal_staged(space_id);
   }
-  pb::Header h;
-  h.set_space(to_str(space.sid));
-  h.set_author(to_str(identity_->device()));
-  h.set_seq(seq);
-  if (me.head_seq) h.set_prev_hash(to_str(me.head_hash));
-  h.set_hlc(hlc);
-  h.set_epoch(space.epoch);
-  h.set_kind(pb::CHANGE_CONTENT);
-  uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-  env_.random_bytes(nonce);
-  h.set_nonce(nonce, sizeof nonce);
-  URBIS_ASSIGN_OR_RETURN(CommitInfo info, log_own_change(space, me, std::move(h), merged.SerializeAsString(), key,
-                                                         &merged, /*materialized=*/true));
+  // Its seq is the head's next (checked above), dated by its first put.
+  URBIS_ASSIGN_OR_RETURN(CommitInfo info,
+                         log_own_change(space, me, own_header(space, me, pb::CHANGE_CONTENT, hlc, space.epoch),
+                                        merged.SerializeAsString(), key, &merged, /*materialized=*/true));
   info.ops = expect;
   URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM staged WHERE space=?").bind(1, space.id).run());
   return std::optional<CommitInfo>(std::move(info));
@@ -899,17 +920,15 @@ Status Replica::Impl::try_seal(int64_t space) {
   if (identity_ && options_.materialize && pending.author == identity_->device()) {
     URBIS_RETURN_IF_ERROR(db_->prepare("SAVEPOINT seal").run());
     auto sealed = seal_staged(space);
-    if (sealed.is_ok() || sealed.code() == Code::Storage) {
-      (void)db_->prepare(sealed.is_ok() ? "RELEASE seal" : "ROLLBACK TO seal").run();
-      if (!sealed.is_ok()) (void)db_->prepare("RELEASE seal").run();
-      return sealed.status();
+    if (!sealed.is_ok()) {
+      (void)db_->prepare("ROLLBACK TO seal").run();
+      author_keys_.clear();  // what a content change's rollback can give back (apply_parsed)
     }
-    // Not sealable now (its key or its role lost since, by an upgrade's
-    // rules): what follows goes on, and the puts move after it when they
-    // seal (seal_staged).
-    (void)db_->prepare("ROLLBACK TO seal").run();
     (void)db_->prepare("RELEASE seal").run();
-    author_keys_.clear();  // what a content change's rollback can give back (apply_parsed)
+    // The store's failure stops what follows. Not sealable now (its key or
+    // its role lost since, by an upgrade's rules): what follows goes on, and
+    // the puts move after it when they seal (seal_staged).
+    if (sealed.is_ok() || sealed.code() == Code::Storage) return sealed.status();
   }
   // Closed to new puts (a put after what is written or applied now must be
   // dated after it); this open cannot seal it (another identity or none,
@@ -938,12 +957,13 @@ Status Replica::Impl::settle_staged(const std::vector<Result<ParsedChange>>& par
   // Nearly always nothing is staged: one lookup.
   URBIS_ASSIGN_OR_RETURN(bool any, has_staged(0));
   if (!any) return Status::ok();
-  std::vector<const SpaceId*> spaces;  // of the batch, once each
+  std::vector<SpaceId> spaces;  // of the batch, once each (sorted: a batch may name many)
   for (const auto& p : parsed)
-    if (p.is_ok() && std::none_of(spaces.begin(), spaces.end(), [&](const SpaceId* s) { return *s == p->space; }))
-      spaces.push_back(&p->space);
-  for (const SpaceId* sid : spaces) {
-    auto found = find_space(*sid);
+    if (p.is_ok()) spaces.push_back(p->space);
+  std::sort(spaces.begin(), spaces.end());
+  spaces.erase(std::unique(spaces.begin(), spaces.end()), spaces.end());
+  for (const SpaceId& sid : spaces) {
+    auto found = find_space(sid);
     if (!found.is_ok()) {
       if (found.code() == Code::UnknownSpace) continue;
       return found.status();
@@ -955,15 +975,7 @@ Status Replica::Impl::settle_staged(const std::vector<Result<ParsedChange>>& par
 
 Result<std::vector<Replica::Impl::StagedPut>> Replica::Impl::set_aside_staged(const SpaceRow& space,
                                                                               bool materialized) {
-  std::vector<StagedPut> puts;
-  {
-    Stmt s = db_->prepare("SELECT first, seq, hlc, author, ops, body FROM staged WHERE space=? ORDER BY first");
-    s.bind(1, space.id);
-    while (s.step())
-      puts.push_back({static_cast<uint32_t>(s.i64(0)), static_cast<uint64_t>(s.i64(1)), static_cast<uint64_t>(s.i64(2)),
-                      s.id<DeviceKey>(3), static_cast<uint32_t>(s.i64(4)), s.bytes(5)});
-    URBIS_RETURN_IF_ERROR(s.status());
-  }
+  URBIS_ASSIGN_OR_RETURN(std::vector<StagedPut> puts, read_staged(space.id));
   URBIS_RETURN_IF_ERROR(db_->prepare("DELETE FROM staged WHERE space=?").bind(1, space.id).run());
   if (materialized) URBIS_RETURN_IF_ERROR(rebuild_space(space));  // their values go with them
   return puts;
@@ -990,19 +1002,9 @@ Status Replica::Impl::restage(const SpaceRow& space, std::vector<StagedPut> puts
     }
     const std::string plain = body.SerializeAsString();
     bytes += static_cast<int64_t>(plain.size());
-    // Closed (at 0): a put after what moved them is dated after it.
-    Stmt ins = db_->prepare(
-        "INSERT INTO staged(space, first, author, seq, hlc, at, ops, bytes, body) VALUES(?,?,?,?,?,?,?,?,?)");
-    URBIS_RETURN_IF_ERROR(ins.bind(1, space.id)
-                              .bind(2, static_cast<int64_t>(put.first))
-                              .bind(3, author.pk.view())
-                              .bind(4, seq)
-                              .bind(5, put.hlc)
-                              .bind(6, kClosed)
-                              .bind(7, static_cast<int64_t>(put.ops))
-                              .bind(8, bytes)
-                              .bind(9, view(plain))
-                              .run());
+    // Closed: a put after what moved them is dated after it.
+    URBIS_RETURN_IF_ERROR(insert_staged(
+        space.id, {put.first, seq, put.hlc, author.pk, put.ops, Bytes(plain.begin(), plain.end()), kClosed, bytes}));
     URBIS_RETURN_IF_ERROR(
         materialize(space, author, seq, put.hlc, space.epoch, body, /*claims_only=*/false, put.first));
   }
@@ -1061,19 +1063,7 @@ Result<CommitInfo> Replica::Impl::write_change(SpaceRow space, pb::ChangeKind ki
   if (kind == pb::CHANGE_CONTENT) {
     URBIS_ASSIGN_OR_RETURN(key, content_key(space));
   }
-  pb::Header h;
-  h.set_space(to_str(space.sid));
-  h.set_author(to_str(identity_->device()));
-  h.set_seq(me.head_seq + 1);
-  if (me.head_seq) h.set_prev_hash(to_str(me.head_hash));
-  h.set_hlc(tick_hlc());
-  h.set_epoch(kind == pb::CHANGE_MEMBERSHIP && !space.id ? 1 : space.epoch);
-  h.set_kind(kind);
-  if (kind == pb::CHANGE_CONTENT) {
-    uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-    env_.random_bytes(nonce);
-    h.set_nonce(nonce, sizeof nonce);
-  }
+  pb::Header h = own_header(space, me, kind, tick_hlc(), kind == pb::CHANGE_MEMBERSHIP && !space.id ? 1 : space.epoch);
   return log_own_change(space, me, std::move(h), body_plain, key, body, /*materialized=*/false);
 }
 

@@ -268,14 +268,22 @@ class Replica::Impl {
   // rebuild_space's replay of the staged puts of `space` (materialize.cc).
   Status replay_staged(const SpaceRow& space, bool claims_only);
   Result<std::optional<CommitInfo>> seal_staged(int64_t space);
-  // A staged row, set aside and put back (restage).
+  // A row of `staged` (schema.cc, v9).
   struct StagedPut {
     uint32_t first;
     uint64_t seq, hlc;
     DeviceKey author;
     uint32_t ops;
     Bytes body;
+    int64_t at = 0;
+    int64_t bytes = 0;
   };
+  // The staged rows of a space, in order; insert_staged writes one.
+  Result<std::vector<StagedPut>> read_staged(int64_t space);
+  Status insert_staged(int64_t space, const StagedPut& put);
+  // The header of this device's next change in `space` (`me` its author
+  // row): seq, chain link, dated `hlc`, a fresh nonce for content.
+  pb::Header own_header(const SpaceRow& space, const AuthorRow& me, pb::ChangeKind kind, uint64_t hlc, uint32_t epoch);
   // The pending change of a space row sealed, in the open transaction, when
   // this open can (under a savepoint: a failure other than the store's
   // leaves it staged); else, or then, closed to new puts. Before anything of
