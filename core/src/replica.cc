@@ -492,7 +492,7 @@ std::string op_problem(int kind, const std::string& field, const std::string& lo
 
 }  // namespace
 
-Result<std::pair<SpaceRow, AuthorRow>> Replica::Impl::writer_rows(const Transaction& tx) {
+Result<std::pair<SpaceRow, AuthorRow>> Replica::Impl::writer_rows(const Transaction& tx, bool seal_first) {
   if (tx.empty()) return Status(Code::InvalidArgument, "empty transaction");
   if (tx.size() >= kMaxOpsPerChange)
     return Status(Code::TooLarge, "at most " + std::to_string(kMaxOpsPerChange - 1) + " ops per transaction");
@@ -505,6 +505,9 @@ Result<std::pair<SpaceRow, AuthorRow>> Replica::Impl::writer_rows(const Transact
     if (std::string p = op_problem(op.kind, op.field, op.locale, op.source_locale, op.value); !p.empty())
       return Status(Code::InvalidArgument, p);
   URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(tx.space()));
+  // A commit: this device's pending change of the space comes first, its
+  // seq being the one this change would take.
+  if (seal_first) URBIS_RETURN_IF_ERROR(try_seal(space.id));
   URBIS_ASSIGN_OR_RETURN(AuthorRow me, find_author(space.id, identity_->device()));
   if (!space.key_sound && me.role == Role::Admin) {
     // Two admins rotated at once: this admin settles the keys first, before
@@ -662,13 +665,7 @@ Result<pb::Body> Replica::Impl::content_body(const Transaction& tx, const SpaceR
 }
 
 Result<CommitInfo> Replica::Impl::commit_one(const Transaction& tx) {
-  {
-    // This device's pending change of the space comes first: its seq is
-    // the one this change would take.
-    URBIS_ASSIGN_OR_RETURN(SpaceRow space, find_space(tx.space()));
-    URBIS_RETURN_IF_ERROR(try_seal(space.id));
-  }
-  URBIS_ASSIGN_OR_RETURN(auto rows, writer_rows(tx));
+  URBIS_ASSIGN_OR_RETURN(auto rows, writer_rows(tx, /*seal_first=*/true));
   auto& [space, me] = rows;
   URBIS_ASSIGN_OR_RETURN(pb::Body body, content_body(tx, space, me.head_seq + 1, 0));
   URBIS_ASSIGN_OR_RETURN(CommitInfo info,
@@ -768,7 +765,7 @@ Result<StageInfo> Replica::Impl::stage(const Transaction& tx) {
     return Status(Code::InvalidArgument, "a store opened without materializing content cannot stage puts");
   StageInfo info;
   URBIS_RETURN_IF_ERROR(local_write([&]() -> Status {
-    URBIS_ASSIGN_OR_RETURN(auto rows, writer_rows(tx));
+    URBIS_ASSIGN_OR_RETURN(auto rows, writer_rows(tx, /*seal_first=*/false));
     auto& [space, me] = rows;
     // Refused now, as commit() would be, rather than at the seal.
     URBIS_ASSIGN_OR_RETURN(const SpaceKey* key, content_key(space));

@@ -253,7 +253,9 @@ class Replica::Impl {
   Status local_write(const std::function<Status()>& write);
   // The checks of a local transaction (commit_one, stage) and the rows it
   // writes with: Forbidden, InvalidArgument, TooLarge, NotFound as commit().
-  Result<std::pair<SpaceRow, AuthorRow>> writer_rows(const Transaction& tx);
+  // `seal_first`: this device's pending change of the space is sealed once
+  // `tx` passed its checks (a commit).
+  Result<std::pair<SpaceRow, AuthorRow>> writer_rows(const Transaction& tx, bool seal_first);
   // The body of `tx` as this device's change `seq`, its ops numbered from
   // `first_index`: each names the values it overwrites.
   Result<pb::Body> content_body(const Transaction& tx, const SpaceRow& space, uint64_t seq, uint32_t first_index);
