@@ -114,6 +114,9 @@ test('keyboard only: onboarding with Tab, typing and Enter; the skip link', { ti
   // page's content.
   await page.reload();
   await page.getByTestId('unlock').waitFor({ timeout: 20000 });
+  // Focus is set as the form mounts; a loaded machine may show the form a
+  // moment before the check runs, so wait for it (bounded) rather than sample.
+  await page.waitForFunction(() => document.activeElement?.id === 'pass', null, { timeout: 5000 }).catch(() => {});
   assert.equal((await focused(page)).id, 'pass', 'the unlock form focuses the passphrase');
   await page.keyboard.type(PASS);
   await page.keyboard.press('Enter');

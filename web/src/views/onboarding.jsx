@@ -1,7 +1,7 @@
 // Onboarding: create this device's identity (a passphrase wraps its key),
 // unlock it after a restart, and join a space by invite code (typed, or from
 // a link #/join/CODE). A person who starts a network can create a space too.
-import { useEffect, useState, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useState, useRef } from 'preact/hooks';
 import { t, fmt } from '../i18n.js';
 import { LanguageSelect } from '../components/language-select.jsx';
 import { getDb, openDb, setCurrentSpace, myName, setMyName, setIdentityHint } from '../db.js';
@@ -13,11 +13,17 @@ import { navigate } from '../router.js';
 // rule is checked by createIdentity, whose refusal is shown translated.
 const MIN_PASSPHRASE = 10;
 
-function Field({ id, label, hint, ...input }) {
+// `autofocus` focuses the input as it mounts: the attribute alone waits for
+// the browser's next rendering step, and a keypress before it goes nowhere.
+function Field({ id, label, hint, autofocus, ...input }) {
+  const ref = useRef(null);
+  useLayoutEffect(() => {
+    if (autofocus) ref.current?.focus();
+  }, [autofocus]);
   return (
     <div class="field">
       <label for={id}>{label}</label>
-      <input id={id} aria-describedby={hint ? `${id}-hint` : undefined} {...input} />
+      <input ref={ref} id={id} aria-describedby={hint ? `${id}-hint` : undefined} autofocus={autofocus} {...input} />
       {hint && (
         <p class="hint" id={`${id}-hint`}>
           {hint}
