@@ -3,7 +3,9 @@
 #include "urbis/envelope.h"
 
 #include <algorithm>
+#include <array>
 #include <string>
+#include <vector>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -52,20 +54,42 @@ std::optional<EnvelopeHeader> peek_envelope(ByteView envelope) {
   return std::nullopt;
 }
 
+namespace {
+using google::protobuf::internal::WireFormatLite;
+
+// What protobuf writes for a field of these messages: a one-byte tag (every
+// field number is under 16), then the value; an empty or zero field is not
+// written.
+size_t bytes_field_size(const std::string& s) { return s.empty() ? 0 : 1 + WireFormatLite::BytesSize(s); }
+
+size_t known_size(const pb::Receipt& r) {
+  return bytes_field_size(r.witness()) + (r.time_ms() ? 1 + WireFormatLite::UInt64Size(r.time_ms()) : 0) +
+         bytes_field_size(r.signature());
+}
+}  // namespace
+
 bool is_canonical(const pb::Envelope& e, ByteView raw) {
-  pb::Envelope known;
-  known.set_header(e.header());
-  known.set_body(e.body());
-  known.set_signature(e.signature());
+  // Canonical: `raw` is what protobuf writes for the fields these messages
+  // declare. Serializing `e` writes that, and also the unknown fields the
+  // parse kept (appended at the end, where a byte comparison would not see
+  // them): ByteSizeLong counts those, the known sizes do not.
+  size_t known = bytes_field_size(e.header()) + bytes_field_size(e.body()) + bytes_field_size(e.signature());
   if (e.has_receipt()) {
-    auto* r = known.mutable_receipt();
-    r->set_witness(e.receipt().witness());
-    r->set_time_ms(e.receipt().time_ms());
-    r->set_signature(e.receipt().signature());
+    const size_t r = known_size(e.receipt());
+    if (e.receipt().ByteSizeLong() != r) return false;
+    known += 1 + WireFormatLite::LengthDelimitedSize(r);
   }
-  if (known.ByteSizeLong() != raw.size()) return false;
-  const std::string bytes = known.SerializeAsString();
-  return std::equal(bytes.begin(), bytes.end(), reinterpret_cast<const char*>(raw.data()));
+  if (known != raw.size() || e.ByteSizeLong() != known) return false;
+  // An envelope of one small change fits on the stack; no copy of a field.
+  std::array<uint8_t, 1024> small;
+  std::vector<uint8_t> large;
+  uint8_t* out = small.data();
+  if (known > small.size()) {
+    large.resize(known);
+    out = large.data();
+  }
+  e.SerializeWithCachedSizesToArray(out);
+  return std::equal(out, out + known, raw.begin());
 }
 
 Result<ParsedEnvelope> parse_envelope(ByteView raw, EnvelopeEncoding encoding) {

@@ -45,8 +45,8 @@ enum class EnvelopeEncoding { Canonical, Any };
 Result<ParsedEnvelope> parse_envelope(ByteView raw, EnvelopeEncoding encoding = EnvelopeEncoding::Canonical);
 
 // Whether `raw` is exactly the canonical encoding of the fields of `e` that
-// this build knows (the lite runtime keeps unknown fields and re-emits them,
-// so the known fields are copied into a fresh message first).
+// this build knows (the lite runtime keeps unknown fields and re-emits them:
+// an envelope or receipt holding any is refused by its size first).
 bool is_canonical(const pb::Envelope& e, ByteView raw);
 
 // An envelope sealed by seal_envelope: the message and its serialized bytes

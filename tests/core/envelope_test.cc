@@ -250,7 +250,13 @@ TEST_CASE("envelope: bytes that are not the canonical encoding are refused, unle
   const std::string unknown_field = raw + std::string("\x78\x01", 2);  // field 15, varint 1
   const std::string repeated_body = raw + field(2, e.body());          // the body twice (the last one wins)
   const std::string reordered = field(1, e.header()) + field(3, e.signature()) + field(2, e.body());
-  for (const std::string& bytes : {unknown_field, repeated_body, reordered}) {
+  const std::string empty_header_first = std::string("\x0a\x00", 2) + raw;  // an empty field written, then the real one
+  // The header's length as a two-byte varint (0x80 | n, 0x00): the same
+  // number, not its shortest form.
+  REQUIRE(e.header().size() < 0x80);
+  const std::string long_length = std::string("\x0a", 1) + static_cast<char>(0x80 | e.header().size()) +
+                                  std::string(1, '\0') + e.header() + field(2, e.body()) + field(3, e.signature());
+  for (const std::string& bytes : {unknown_field, repeated_body, reordered, empty_header_first, long_length}) {
     // The same fields, the same signature: only the encoding differs.
     auto any = parse_envelope(view_of(bytes), EnvelopeEncoding::Any);
     REQUIRE(any.is_ok());
