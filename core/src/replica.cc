@@ -49,16 +49,7 @@ void Replica::Impl::reread_after_rollback() {
 
 Status Replica::Impl::init() {
   URBIS_RETURN_IF_ERROR(prepare_schema(*db_, options_.synchronous_full, options_.before_migration));
-  {
-    // The local clock continues after the newest stored change, but never
-    // from beyond now + the skew window (a store written before remote
-    // changes were bounded may hold a change from the future; a negative
-    // value is an HLC >= 2^63 from before those were refused).
-    Stmt s = db_->prepare(
-        "SELECT max((SELECT coalesce(max(newest_hlc), 0) FROM authors), (SELECT coalesce(max(hlc), 0) FROM staged))");
-    if (s.step() && s.i64(0) > 0) hlc_ = static_cast<uint64_t>(s.i64(0));
-    hlc_ = std::min(hlc_, clock_bound());
-  }
+  URBIS_RETURN_IF_ERROR(read_stored_hlc());
   {
     Stmt s = db_->prepare("SELECT 1 FROM held_usage LIMIT 1");
     held_maybe_ = s.step();
@@ -151,7 +142,40 @@ Status Replica::Impl::check_clock(const pb::Header& h) const {
                                       "); it applies once that clock has caught up");
 }
 
+Status Replica::Impl::read_stored_hlc() {
+  // The version first: a commit after it moves it, and is read next time.
+  int64_t version = 0;
+  {
+    Stmt v = db_->prepare("PRAGMA data_version");
+    if (!v.step()) return v.status().is_ok() ? Status(Code::Storage, "no data_version") : v.status();
+    version = v.i64(0);
+  }
+  // The local clock continues after the newest stored change, but never
+  // from beyond now + the skew window (a store written before remote
+  // changes were bounded may hold a change from the future; a negative
+  // value is an HLC >= 2^63 from before those were refused). One row per
+  // author of every space: what membership holds, not what history does.
+  Stmt s = db_->prepare(
+      "SELECT max((SELECT coalesce(max(newest_hlc), 0) FROM authors), (SELECT coalesce(max(hlc), 0) FROM staged))");
+  if (!s.step()) return s.status().is_ok() ? Status(Code::Storage, "no newest HLC") : s.status();
+  if (s.i64(0) > 0) observe_hlc(std::min(static_cast<uint64_t>(s.i64(0)), clock_bound()));
+  clock_version_ = version;
+  return Status::ok();
+}
+
 uint64_t Replica::Impl::tick_hlc() {
+  // Another connection on this store (urbis sync --watch beside urbis put)
+  // may have applied a change dated after this one's clock: a change
+  // written after it here must be dated after it, or an edit made after
+  // seeing a value would lose to it. Read only when data_version moved;
+  // a failed read keeps the clock in memory (the store's error shows in
+  // the write that follows).
+  bool moved = false;
+  {
+    Stmt v = db_->prepare("PRAGMA data_version");
+    moved = v.step() && v.i64(0) != clock_version_;
+  }
+  if (moved) (void)read_stored_hlc();
   hlc_ = std::max(hlc_ + 1, env_.now_ms() << 16);
   return hlc_;
 }

@@ -355,8 +355,15 @@ class Replica::Impl {
   // it brought a key not held before.
   bool remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device, ByteView sealed);
   Status load_keys();
+  // The next HLC of a change this device writes: after every change stored
+  // here, by any connection (a writing transaction is open, so none commits
+  // in between), and not before the clock.
   uint64_t tick_hlc();
   void observe_hlc(uint64_t hlc) { hlc_ = std::max(hlc_, hlc); }
+  // The newest HLC stored here (authors' newest changes, staged puts),
+  // bounded by clock_bound(); clock_version_ becomes the store's
+  // data_version.
+  Status read_stored_hlc();
 
   // --- materialize.cc ---
   // Applies the ops of one parsed content change by the content rules
@@ -424,6 +431,10 @@ class Replica::Impl {
   // moves) may have filled it.
   bool stale_maybe_ = true;
   int64_t data_version_ = -1;
+  // PRAGMA data_version when hlc_ last took in what the store holds: it
+  // moves when another connection commits (which may have stored a change
+  // dated after hlc_: tick_hlc reads the store again).
+  int64_t clock_version_ = -1;
   // A local commit of this connection left entities stale: its reads wait
   // for the write lock to refresh them (read your own writes).
   bool own_stale_ = false;

@@ -1083,6 +1083,39 @@ TEST_CASE("stage: another connection on the same store seals the pending change 
   CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
 }
 
+TEST_CASE("clock: a change written after another connection applied a later-dated one is dated after it") {
+  // urbis sync --watch applies a change whose HLC is ahead of this machine's
+  // clock (its author's clock runs 2 minutes ahead, inside the skew window);
+  // urbis put, opened before it arrived, then writes the same field. The
+  // put was made after the value it replaces was stored here: it must win,
+  // on this device and on every replica.
+  const std::string path = temp_db("clock-two-connections.db");
+  Device a{1131, path}, b{1132, ":memory:", {}, kTestStartMs + 120'000};
+  const auto [space, p] = shared_project(*a.replica, b, "Two clocks");
+  Reopened put(1131, path, kTestStartMs + 1'000);
+  for (const bool staged_put : {false, true}) {
+    Transaction from_b = b->begin(space);
+    from_b.set(p, "stage", "b, ahead");
+    URBIS_REQUIRE_OK(b->commit(from_b));
+    pull(*a.replica, *b.replica, space);  // the sync connection applies it
+    REQUIRE(get_ok(*put.replica, space, p).fields.at("stage").winner.value == "b, ahead");
+
+    Transaction mine = put->begin(space);
+    mine.set(p, "stage", staged_put ? "staged after it" : "committed after it");
+    if (staged_put) {
+      stage_ok(*put.replica, mine);
+      URBIS_REQUIRE_OK(put->seal(space));
+    } else {
+      URBIS_REQUIRE_OK(put->commit(mine));
+    }
+    const std::string want = staged_put ? "staged after it" : "committed after it";
+    CHECK(get_ok(*put.replica, space, p).fields.at("stage").winner.value == want);
+    pull(*b.replica, *put.replica, space);
+    CHECK(get_ok(*b.replica, space, p).fields.at("stage").winner.value == want);
+    CHECK(hash_of(*b.replica, space) == hash_of(*put.replica, space));
+  }
+}
+
 TEST_CASE("stage: a copy of a store used again forks at the pending seq, as a commit would") {
   // Both copies write at the same seq: the second copy's change is refused
   // BrokenChain by the first's peers (the fork is reported; `urbis device
