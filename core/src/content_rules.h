@@ -210,6 +210,32 @@ inline bool wins_over(uint64_t hlc_a, const DeviceKey& author_a, uint64_t hlc_b,
   return std::tie(hlc_a, author_a) > std::tie(hlc_b, author_b);
 }
 
+// A live value of a register as the read model orders them (get, the
+// summary document, the original locale): its stamp and its op's place in
+// its author's chain, (seq, index) packed so that a later op is greater.
+struct LiveStamp {
+  uint64_t hlc;
+  const DeviceKey& author;
+  uint64_t op;
+};
+
+// The merge rule's winner first. Two live values of one author at one HLC
+// (ops of one change, or of one pending change's puts, that do not
+// overwrite each other: only a forged body has them) are ordered by op, the
+// later first, whatever order the store lists them in (which depends on
+// local author row ids).
+inline bool live_before(const LiveStamp& a, const LiveStamp& b) {
+  if (wins_over(a.hlc, a.author, b.hlc, b.author)) return true;
+  if (wins_over(b.hlc, b.author, a.hlc, a.author)) return false;
+  return a.op > b.op;
+}
+
+// A text field's original locale is that of its earliest untranslated text;
+// of one author's at one HLC, the earlier op's.
+inline bool earlier_original(const LiveStamp& a, const LiveStamp& b) {
+  return std::tie(a.hlc, a.author, a.op) < std::tie(b.hlc, b.author, b.op);
+}
+
 // ---- scoped roles (docs/membership.md) ----
 
 // The home city a group names: a `city` is its own; any other entity the

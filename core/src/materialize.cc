@@ -41,17 +41,16 @@ struct Val {
   int64_t op;
 };
 
-// By register, then the merge rule's winner first (wins_over): the winner
-// leads each register's run. Two live values of one author at one HLC (ops
-// of one change that do not overwrite each other, which only a forged body
-// has): the later op first (query.cc, version_before, agrees), whatever
-// order the store lists them in, which depends on local author row ids.
+// `op` packs the author's row id above seq and index: between two ops of
+// one author (the only ones live_before compares by op) the same row id.
+LiveStamp stamp_of(const Val& v) { return {v.hlc, v.author, static_cast<uint64_t>(v.op)}; }
+
+// By register, then as the read model orders live values (live_before, as
+// get() does): the winner leads each register's run.
 bool val_before(const Val& a, const Val& b) {
   if (std::tie(a.kind, a.field, a.key) != std::tie(b.kind, b.field, b.key))
     return std::tie(a.kind, a.field, a.key) < std::tie(b.kind, b.field, b.key);
-  if (wins_over(a.hlc, a.author, b.hlc, b.author)) return true;
-  if (wins_over(b.hlc, b.author, a.hlc, a.author)) return false;
-  return a.op > b.op;  // one author: the same row id, then its seq and index
+  return live_before(stamp_of(a), stamp_of(b));
 }
 
 bool looks_like_id(const std::string& s) {
@@ -549,7 +548,7 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
   nlohmann::json doc = nlohmann::json::object();
   nlohmann::json originals = nlohmann::json::object();
   nlohmann::json conflicts = nlohmann::json::array();
-  std::map<std::string, std::pair<std::tuple<uint64_t, DeviceKey, int64_t>, std::string>> original;
+  std::map<std::string, std::pair<const Val*, std::string>> original;  // by field: earliest untranslated winner
   std::vector<std::pair<std::string, std::string>> facets;
   std::string text;
   auto add_text = [&](const std::string& t) {
@@ -588,11 +587,11 @@ Status Replica::Impl::refresh_entity(int64_t entity) {
       if (!in_doc(v)) continue;
       doc[v.field][v.key] = std::move(value);
       if (v.src.empty()) {
-        // One author's at one HLC: the earlier op (query.cc agrees).
-        auto rank = std::make_tuple(v.hlc, v.author, v.op);
+        // The original locale: of the locales' winners, the earliest
+        // untranslated one (as get(), query.cc).
         auto it = original.find(v.field);
-        // The original locale: the earliest untranslated text of the field.
-        if (it == original.end() || rank < it->second.first) original[v.field] = {rank, v.key};
+        if (it == original.end() || earlier_original(stamp_of(v), stamp_of(*it->second.first)))
+          original[v.field] = {&v, v.key};
       }
     } else if (v.kind == kSetElem) {
       if (!first) continue;  // several live adds of one element: one element

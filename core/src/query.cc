@@ -22,13 +22,9 @@ Version make_version(Stmt& s) {
   return v;
 }
 
-// The merge rule's winner first; between two live values of one author at
-// one HLC, the later op (as materialize.cc's val_before).
-bool version_before(const Version& a, const Version& b) {
-  if (wins_over(a.hlc, a.author, b.hlc, b.author)) return true;
-  if (wins_over(b.hlc, b.author, a.hlc, a.author)) return false;
-  return std::tie(a.op.seq, a.op.index) > std::tie(b.op.seq, b.op.index);
-}
+LiveStamp stamp_of(const Version& v) { return {v.hlc, v.author, v.op.seq << 32 | v.op.index}; }
+
+bool version_before(const Version& a, const Version& b) { return live_before(stamp_of(a), stamp_of(b)); }
 
 // A register's live values are gathered in `conflicts` as they are read,
 // then ordered once (settle): a forged change can leave thousands alive in
@@ -75,7 +71,6 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
       "SELECT v.kind, v.field, v.key, v.value, v.hlc, a.pk, v.src, v.op FROM vals v "
       "JOIN authors a ON a.id = (v.op >> 43) WHERE v.entity=?");
   s.bind(1, row);
-  std::map<std::string, std::pair<std::tuple<uint64_t, DeviceKey, uint64_t, uint32_t>, std::string>> original;
   while (s.step()) {
     int kind = static_cast<int>(s.i64(0));
     std::string field = s.str(1), key = s.str(2);
@@ -83,13 +78,6 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
     if (kind == 0) {
       (field == "_deleted" ? deleted : e.fields[field]).conflicts.push_back(std::move(v));
     } else if (kind == 1) {
-      if (v.source_locale.empty()) {
-        // The earliest untranslated text; one author's at one HLC (a
-        // change's, or a pending change's puts): its earlier op.
-        auto rank = std::make_tuple(v.hlc, v.author, v.op.seq, v.op.index);
-        auto it = original.find(field);
-        if (it == original.end() || rank < it->second.first) original[field] = {rank, key};
-      }
       e.texts[field].locales[key].conflicts.push_back(std::move(v));
     } else if (kind == 2) {
       e.sets[field].push_back(std::move(v.value));  // several live adds of one element: one element
@@ -104,11 +92,18 @@ Result<Entity> Replica::Impl::get(const SpaceId& sid, const EntityId& id) {
     elems.erase(std::unique(elems.begin(), elems.end()), elems.end());
   }
   for (auto& [field, t] : e.texts) {
-    for (auto& [locale, r] : t.locales) settle(r);
-    auto it = original.find(field);
-    t.original_locale = it != original.end() ? it->second.second
-                        : t.locales.empty()  ? std::string()
-                                             : t.locales.begin()->first;
+    // The original locale: of the locales' winners, the earliest
+    // untranslated one (as the summary's `_orig`, materialize.cc); else the
+    // first locale.
+    const Version* original = nullptr;
+    for (auto& [locale, r] : t.locales) {
+      settle(r);
+      if (r.winner.source_locale.empty() && (!original || earlier_original(stamp_of(r.winner), stamp_of(*original)))) {
+        original = &r.winner;
+        t.original_locale = locale;
+      }
+    }
+    if (!original && !t.locales.empty()) t.original_locale = t.locales.begin()->first;
   }
   return e;
 }

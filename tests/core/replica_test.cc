@@ -418,6 +418,47 @@ TEST_CASE("translatable fields: per-locale values, fallback chain, missing trans
   CHECK(j["translations"]["title"]["shown"] == "ko");
 }
 
+TEST_CASE("translatable fields: get and the summary agree on the original locale when a locale holds a conflict") {
+  // Three editors write the title of one project, none seeing the others:
+  // X in "en" first, then Z in "fr", then Y in "en" (their clocks 1 s
+  // apart). "en" holds a conflict (Y wins, X stays live); of the locales'
+  // winners (Y, Z) the earliest untranslated one is Z: the original is
+  // "fr". get() once took the earliest of every live text (X, "en"), while
+  // the summary that find shows took the winners'.
+  Device owner{1201}, x{1202}, z{1203, ":memory:", {}, kTestStartMs + 1'000},
+      y{1204, ":memory:", {}, kTestStartMs + 2'000};
+  auto space = owner->create_space("Originals");
+  URBIS_REQUIRE_OK(space);
+  for (Device* d : {&x, &z, &y}) URBIS_REQUIRE_OK(owner->add_member(*space, d->key, Role::Editor));
+  Transaction tx = owner->begin(*space);
+  const EntityId p = tx.create("project");
+  tx.set(p, "stage", "idea");
+  URBIS_REQUIRE_OK(owner->commit(tx));
+  for (Device* d : {&x, &z, &y}) pull(*d->replica, *owner.replica, *space);
+  const std::pair<Device*, std::pair<const char*, const char*>> writes[] = {
+      {&x, {"en", "Xylophone parks"}}, {&z, {"fr", "Zones vertes"}}, {&y, {"en", "Yards of green"}}};
+  for (const auto& [d, text] : writes) {
+    Transaction t = (*d)->begin(*space);
+    t.set_text(p, "title", text.first, text.second);
+    URBIS_REQUIRE_OK((*d)->commit(t));
+  }
+  for (Device* d : {&x, &z, &y}) pull(*owner.replica, *d->replica, *space);
+
+  auto e = owner->get(*space, p);
+  URBIS_REQUIRE_OK(e);
+  const auto& title = e->texts.at("title");
+  REQUIRE(title.locales.at("en").conflicts.size() == 1);  // X, live beside the winner
+  CHECK(title.locales.at("en").winner.value == "Yards of green");
+  CHECK(title.original_locale == "fr");
+  Query q;
+  q.type = "project";
+  q.lang = "ar";  // untranslated: the hit's title is the original's
+  auto found = owner->find(*space, q);
+  URBIS_REQUIRE_OK(found);
+  REQUIRE(found->hits.size() == 1);
+  CHECK(found->hits[0].title == "Zones vertes");  // the summary's original
+}
+
 TEST_CASE("sets are add-wins: a concurrent add survives a remove that did not see it") {
   Pair t;
   Transaction tx = t.a->begin(t.space);
