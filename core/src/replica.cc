@@ -1,5 +1,6 @@
 // Replica: open, spaces and membership, local commits, remote apply, the log.
 #include <algorithm>
+#include <limits>
 #include <queue>
 #include <string_view>
 #include <unordered_map>
@@ -49,7 +50,7 @@ void Replica::Impl::reread_after_rollback() {
 
 Status Replica::Impl::init() {
   URBIS_RETURN_IF_ERROR(prepare_schema(*db_, options_.synchronous_full, options_.before_migration));
-  URBIS_RETURN_IF_ERROR(read_stored_hlc());
+  URBIS_RETURN_IF_ERROR(read_stored_hlc(/*at_open=*/true));
   {
     Stmt s = db_->prepare("SELECT 1 FROM held_usage LIMIT 1");
     held_maybe_ = s.step();
@@ -142,7 +143,7 @@ Status Replica::Impl::check_clock(const pb::Header& h) const {
                                       "); it applies once that clock has caught up");
 }
 
-Status Replica::Impl::read_stored_hlc() {
+Status Replica::Impl::read_stored_hlc(bool at_open) {
   // The version first: a commit after it moves it, and is read next time.
   int64_t version = 0;
   {
@@ -150,15 +151,23 @@ Status Replica::Impl::read_stored_hlc() {
     if (!v.step()) return v.status().is_ok() ? Status(Code::Storage, "no data_version") : v.status();
     version = v.i64(0);
   }
-  // The local clock continues after the newest stored change, but never
-  // from beyond now + the skew window (a store written before remote
-  // changes were bounded may hold a change from the future; a negative
-  // value is an HLC >= 2^63 from before those were refused). One row per
-  // author of every space: what membership holds, not what history does.
+  // At open the clock continues after the newest stored change, but never
+  // from beyond now + the skew window: a store written before remote
+  // changes were bounded may hold a change from the future (a negative value
+  // is an HLC >= 2^63 from before those were refused). Later, only what is
+  // within that bound counts: what another connection stored since was
+  // within it (check_clock, or that connection's own clock), and a change
+  // from the future would otherwise hold this clock at the bound, every
+  // change dated the whole skew window ahead, for as long as it lasts. One
+  // row per author of every space: what membership holds, not what history
+  // does.
+  const uint64_t bound = clock_bound();
   Stmt s = db_->prepare(
-      "SELECT max((SELECT coalesce(max(newest_hlc), 0) FROM authors), (SELECT coalesce(max(hlc), 0) FROM staged))");
+      "SELECT max((SELECT coalesce(max(newest_hlc), 0) FROM authors WHERE newest_hlc <= ?1),"
+      " (SELECT coalesce(max(hlc), 0) FROM staged WHERE hlc <= ?1))");
+  s.bind(1, at_open ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bound));
   if (!s.step()) return s.status().is_ok() ? Status(Code::Storage, "no newest HLC") : s.status();
-  if (s.i64(0) > 0) observe_hlc(std::min(static_cast<uint64_t>(s.i64(0)), clock_bound()));
+  if (s.i64(0) > 0) observe_hlc(std::min(static_cast<uint64_t>(s.i64(0)), bound));
   clock_version_ = version;
   return Status::ok();
 }
@@ -175,7 +184,7 @@ uint64_t Replica::Impl::tick_hlc() {
     Stmt v = db_->prepare("PRAGMA data_version");
     moved = v.step() && v.i64(0) != clock_version_;
   }
-  if (moved) (void)read_stored_hlc();
+  if (moved) (void)read_stored_hlc(/*at_open=*/false);
   hlc_ = std::max(hlc_ + 1, env_.now_ms() << 16);
   return hlc_;
 }

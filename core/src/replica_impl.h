@@ -356,14 +356,17 @@ class Replica::Impl {
   bool remember_grant(int64_t space, uint32_t epoch, const DeviceKey& device, ByteView sealed);
   Status load_keys();
   // The next HLC of a change this device writes: after every change stored
-  // here, by any connection (a writing transaction is open, so none commits
-  // in between), and not before the clock.
+  // here, by any connection, and not before the clock. Its callers hold a
+  // writing transaction, so none commits in between; except an invite's
+  // redeem, whose change is the invite key's, not stored here, and ordered
+  // by nothing against what is.
   uint64_t tick_hlc();
   void observe_hlc(uint64_t hlc) { hlc_ = std::max(hlc_, hlc); }
-  // The newest HLC stored here (authors' newest changes, staged puts),
-  // bounded by clock_bound(); clock_version_ becomes the store's
+  // The clock takes in the newest HLC stored here (authors' newest changes,
+  // staged puts), bounded by clock_bound(): at open the newest, clamped;
+  // later the newest within the bound. clock_version_ becomes the store's
   // data_version.
-  Status read_stored_hlc();
+  Status read_stored_hlc(bool at_open);
 
   // --- materialize.cc ---
   // Applies the ops of one parsed content change by the content rules

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "forge_util.h"
+#include "urbis/envelope.h"
 #include "store_util.h"
 #include "test_util.h"
 
@@ -1114,6 +1115,44 @@ TEST_CASE("clock: a change written after another connection applied a later-date
     CHECK(get_ok(*b.replica, space, p).fields.at("stage").winner.value == want);
     CHECK(hash_of(*b.replica, space) == hash_of(*put.replica, space));
   }
+}
+
+TEST_CASE("clock: a change from the future left in an old store does not keep a connection's changes dated ahead") {
+  // A store written before remote changes were bounded may hold a change
+  // dated far in the future. An open clamps the clock to now + the skew
+  // window; once the clock has passed that, changes are dated now again,
+  // even after another connection's commit makes the clock read the store
+  // again (which once clamped it to now + skew at each read: every change
+  // dated the whole window ahead, which peers with a slower clock refuse).
+  const std::string path = temp_db("clock-legacy-future.db");
+  SpaceId space;
+  EntityId p;
+  {
+    Device a{1141, path}, b{1142};
+    std::tie(space, p) = shared_project(*a.replica, b, "Legacy future");
+  }
+  const uint64_t far = (kTestStartMs + 365ull * 24 * 3600 * 1000) << 16;  // a year ahead
+  exec_sql(path, "UPDATE authors SET newest_hlc = " + std::to_string(far) + " WHERE role > 0");
+  ManualClock clock(1143, kTestStartMs + 1'000);
+  ReplicaOptions options;
+  options.synchronous_full = false;
+  auto first = Replica::open(path, identity_for_seed(1141), clock, options);
+  URBIS_REQUIRE_OK(first);
+  const uint64_t skew = options.max_clock_skew_ms;
+  clock.advance(2 * skew);  // past the clamp of the open
+  Reopened other(1141, path, kTestStartMs + 2 * skew + 1'000, 1);
+  Transaction t0 = other->begin(space);
+  t0.set(p, "budget", 1);
+  URBIS_REQUIRE_OK(other->commit(t0));  // data_version moves for `first`
+  Transaction tx = (*first)->begin(space);
+  tx.set(p, "stage", "pilot");
+  auto info = (*first)->commit(tx);
+  URBIS_REQUIRE_OK(info);
+  const auto header = peek_envelope(info->envelope);
+  REQUIRE(header);
+  const uint64_t at_ms = header->hlc >> 16;
+  CHECK(at_ms >= clock.now_ms());
+  CHECK(at_ms < clock.now_ms() + 5'000);  // dated now, not the skew window ahead
 }
 
 TEST_CASE("stage: a copy of a store used again forks at the pending seq, as a commit would") {
