@@ -1155,6 +1155,52 @@ TEST_CASE("clock: a change from the future left in an old store does not keep a 
   CHECK(at_ms < clock.now_ms() + 5'000);  // dated now, not the skew window ahead
 }
 
+TEST_CASE(
+    "stage: parked puts (out of vals, after an upgrade's rebuild) come back when they seal, before the next commit") {
+  // try_seal parks a pending change it cannot seal while this device holds
+  // the space's key (its role or key lost under an upgrade's membership
+  // rules): the rows stay in `staged` (at = -1) and the space is rebuilt
+  // without their values. Here the state is made by hand (the rows marked,
+  // the content rules' mark removed so the next open rebuilds), then the
+  // device writes again: the parked puts seal first, after the head, and
+  // every replica sees them.
+  const std::string path = temp_db("stage-parked.db");
+  Device b{1152};
+  SpaceId space;
+  EntityId p;
+  {
+    Device a{1151, path};
+    std::tie(space, p) = shared_project(*a.replica, b, "Parked");
+    Transaction t1 = a->begin(space);
+    t1.set(p, "stage", "pilot");
+    stage_ok(*a.replica, t1);
+    Transaction t2 = a->begin(space);
+    t2.set(p, "budget", 5);
+    stage_ok(*a.replica, t2);
+  }
+  exec_sql(path, "UPDATE staged SET at = -1; DELETE FROM meta WHERE key='content_rules';");
+  Reopened a(1151, path, kTestStartMs + 60'000);
+  const Entity parked = get_ok(*a.replica, space, p);
+  CHECK(parked.fields.at("stage").winner.value == "idea");  // the rebuild left the parked values out
+  CHECK_FALSE(parked.fields.contains("budget"));
+  CHECK(staged(*a.replica, space) == 2);
+  const uint64_t before = head(*a.replica, space, a.key);
+
+  Transaction t3 = a->begin(space);
+  t3.set(p, "title", "Parked, then sealed");
+  auto committed = a->commit(t3);
+  URBIS_REQUIRE_OK(committed);
+  CHECK(committed->seq == before + 2);  // the parked puts took before + 1
+  CHECK(staged(*a.replica, space) == 0);
+  const Entity e = get_ok(*a.replica, space, p);
+  CHECK(e.fields.at("stage").winner.value == "pilot");
+  CHECK(e.fields.at("budget").winner.value == 5);
+  CHECK(e.fields.at("title").winner.value == "Parked, then sealed");
+  pull(*b.replica, *a.replica, space);
+  CHECK(values_of(get_ok(*b.replica, space, p)) == values_of(e));
+  CHECK(hash_of(*b.replica, space) == hash_of(*a.replica, space));
+}
+
 TEST_CASE("stage: a copy of a store used again forks at the pending seq, as a commit would") {
   // Both copies write at the same seq: the second copy's change is refused
   // BrokenChain by the first's peers (the fork is reported; `urbis device
