@@ -970,7 +970,8 @@ Status Replica::Impl::try_seal(int64_t space) {
   // open keeps them where they are, and the device's seal rebuilds once the
   // chain has passed them. Reached only after an upgrade's new membership
   // rules took this device's role or its key's soundness with puts staged
-  // (nothing else changes those without sealing first): not tested.
+  // (nothing else changes those without sealing first); the parked state
+  // itself, made by hand, has a test (stage_test.cc, "parked puts").
   URBIS_ASSIGN_OR_RETURN(SpaceRow row, find_space_by_row(space));
   const bool own = identity_ && options_.materialize && pending.author == identity_->device() && writing_key(row);
   if (!own || pending.at_ms == kParked)
