@@ -457,13 +457,13 @@ Status Replica::Impl::mark_stale() {
   return Status::ok();
 }
 
+Result<int64_t> Replica::Impl::data_version() {
+  Stmt v = db_->prepare("PRAGMA data_version");
+  if (!v.step()) return v.status().is_ok() ? Status(Code::Storage, "no data_version") : v.status();
+  return v.i64(0);
+}
+
 Status Replica::Impl::refresh_stale(bool wait) {
-  // PRAGMA data_version moves only when another connection commits.
-  auto data_version = [&]() -> Result<int64_t> {
-    Stmt v = db_->prepare("PRAGMA data_version");
-    if (!v.step()) return v.status().is_ok() ? Status(Code::Storage, "no data_version") : v.status();
-    return v.i64(0);
-  };
   {
     // Another connection on this store may have left entities stale, or
     // refreshed this one's: a look without the lock first, so a read does

@@ -145,12 +145,7 @@ Status Replica::Impl::check_clock(const pb::Header& h) const {
 
 Status Replica::Impl::read_stored_hlc(bool at_open) {
   // The version first: a commit after it moves it, and is read next time.
-  int64_t version = 0;
-  {
-    Stmt v = db_->prepare("PRAGMA data_version");
-    if (!v.step()) return v.status().is_ok() ? Status(Code::Storage, "no data_version") : v.status();
-    version = v.i64(0);
-  }
+  URBIS_ASSIGN_OR_RETURN(const int64_t version, data_version());
   // At open the clock continues after the newest stored change, but never
   // from beyond now + the skew window: a store written before remote
   // changes were bounded may hold a change from the future (a negative value
@@ -179,12 +174,8 @@ uint64_t Replica::Impl::tick_hlc() {
   // seeing a value would lose to it. Read only when data_version moved;
   // a failed read keeps the clock in memory (the store's error shows in
   // the write that follows).
-  bool moved = false;
-  {
-    Stmt v = db_->prepare("PRAGMA data_version");
-    moved = v.step() && v.i64(0) != clock_version_;
-  }
-  if (moved) (void)read_stored_hlc(/*at_open=*/false);
+  if (auto version = data_version(); version.is_ok() && *version != clock_version_)
+    (void)read_stored_hlc(/*at_open=*/false);
   hlc_ = std::max(hlc_ + 1, env_.now_ms() << 16);
   return hlc_;
 }

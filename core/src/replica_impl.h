@@ -367,6 +367,9 @@ class Replica::Impl {
   // later the newest within the bound. clock_version_ becomes the store's
   // data_version.
   Status read_stored_hlc(bool at_open);
+  // PRAGMA data_version: it moves only when another connection commits
+  // (materialize.cc).
+  Result<int64_t> data_version();
 
   // --- materialize.cc ---
   // Applies the ops of one parsed content change by the content rules
